@@ -1,0 +1,5 @@
+"""``python -m recengine``: the same as the ``recengine`` command."""
+
+from recengine.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The ``recengine`` command line.
+
+Each command module exposes ``register(subparsers)``; a handler returns an exit status. Errors the engine
+raises on purpose print as one line on stderr and exit with status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from recengine.errors import RecEngineError
+from recengine.jsonsafe import json_safe
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit with status 2 and one line, like every other refusal."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="recengine", description="Matrix-factorization recommenders: data, training, use.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"recengine.cli.{module}").register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except RecEngineError as error:
+        print(f"recengine {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(payload: Any) -> None:
+    """One JSON object on stdout (strict JSON: NaN and inf become null)."""
+    json.dump(json_safe(payload), sys.stdout, allow_nan=False)
+    sys.stdout.write("\n")

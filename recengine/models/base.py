@@ -1,0 +1,398 @@
+"""The one small interface every model shares.
+
+A model is made from a frozen, validated dataclass of hyperparameters (``Model.Params``); ``fit`` runs
+epochs and reports an `EpochRecord` after each; learned state ends in ``_`` (``user_factors_``,
+``item_bias_``, ...) and round-trips through `state` / `set_state` as plain arrays.
+
+A subclass states its objective and implements:
+
+- ``_initialize(train)``: set the learned arrays (use ``self.rng_``, ``self.dtype_``);
+- ``_run_epoch(train, epoch)``: one pass; may return ``{"grad_norms": {...}, "extra": {...}}``;
+- optionally ``_losses(train)`` when its objective differs from the biased-MF objective below.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recengine.dataset import RatingScale, RatingsDataset
+from recengine.errors import (
+    EmptyDataError,
+    NotFittedError,
+    ParameterError,
+    RecEngineError,
+    TrainingDiverged,
+    UnknownIdError,
+)
+from recengine.training import EpochRecord, History, as_callbacks
+
+PREDICT_CHUNK = 1 << 20
+EXPLOSION_FACTOR = 1e3
+
+
+# --- hyperparameters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How one hyperparameter may be set: the basis of validation, command-line flags and widgets."""
+
+    name: str
+    default: Any
+    kind: str  # "int", "float", "bool" or "choice"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple | None = None
+    help: str = ""
+    log: bool = False  # a slider on a log scale suits it
+
+    def allowed(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(repr, self.choices or ()))
+        noun = "an integer" if self.kind == "int" else "a number"
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '≥'} {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '≤'} {self.high:g}")
+        return noun + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> Any:
+        """The value, coerced to the parameter's type; a `ParameterError` when it is not allowed."""
+        if self.kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise ParameterError(self.name, value, self.allowed())
+        if self.kind == "choice":
+            if value in (self.choices or ()):
+                return value
+            raise ParameterError(self.name, value, self.allowed())
+        number = _as_number(value, integer=self.kind == "int")
+        if number is None or not math.isfinite(number):
+            raise ParameterError(self.name, value, self.allowed())
+        if self.low is not None and (number < self.low or (self.low_open and number == self.low)):
+            raise ParameterError(self.name, value, self.allowed())
+        if self.high is not None and (number > self.high or (self.high_open and number == self.high)):
+            raise ParameterError(self.name, value, self.allowed())
+        return number
+
+
+def hyper(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: tuple | None = None,
+    help: str = "",
+    log: bool = False,
+) -> Any:
+    """A hyperparameter field with its allowed range and help text."""
+    meta = dict(
+        low=low, high=high, low_open=low_open, high_open=high_open, choices=choices, help=help, log=log
+    )
+    return field(default=default, metadata={"hyper": meta})
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Base of every model's hyperparameters: validated when made, plain-JSON round trip."""
+
+    seed: int = hyper(0, low=0, high=2**32 - 1, help="Random seed: the same seed gives the same numbers.")
+    dtype: str = hyper(
+        "float64", choices=("float64", "float32"), help="Precision of the factors; float32 halves memory."
+    )
+
+    def __post_init__(self) -> None:
+        for spec in self.specs():
+            object.__setattr__(self, spec.name, spec.check(getattr(self, spec.name)))
+
+    @classmethod
+    def specs(cls) -> list[ParamSpec]:
+        out = []
+        for f in fields(cls):
+            meta = dict(f.metadata.get("hyper", {}))
+            default = f.default if f.default is not MISSING else None
+            kind = "choice" if meta.get("choices") else _kind_of(default)
+            out.append(ParamSpec(name=f.name, default=default, kind=kind, **meta))
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Hyperparameters:
+        """Parameters from a plain dict; unknown names are an error that lists the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(
+                unknown[0], values[unknown[0]], f"one of the known parameters {sorted(known)}"
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> Hyperparameters:
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ParameterError(
+                unknown[0], changes[unknown[0]], f"one of {sorted(f.name for f in fields(self))}"
+            )
+        return replace(self, **changes)
+
+
+def _kind_of(default: Any) -> str:
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):
+        return "int"
+    return "float"
+
+
+def _as_number(value: Any, integer: bool) -> float | int | None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    if integer:
+        if float(value) != round(float(value)):
+            return None
+        return int(value)
+    return float(value)
+
+
+# --- models ---------------------------------------------------------------------------------------------
+
+
+class Recommender:
+    """Base class: the fit loop, loss reporting, divergence checks, prediction and state."""
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    objective: ClassVar[str] = ""
+    kind: ClassVar[str] = "rating"  # "rating": predicts ratings; "ranking": scores items for top-N only
+    Params: ClassVar[type[Hyperparameters]] = Hyperparameters
+    divergence_hint: ClassVar[str] = "Lower the learning rate (lr) or turn on gradient clipping (clip)."
+    state_names: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+
+    def __init__(self, params: Hyperparameters | None = None, **overrides: Any):
+        base = params if params is not None else self.Params()
+        if not isinstance(base, self.Params):
+            raise TypeError(f"{type(self).__name__} takes {self.Params.__name__}, not {type(base).__name__}")
+        self.params = base.replace(**overrides) if overrides else base
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.params.to_dict().items() if v != getattr(self.Params(), k)}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def get_params(self) -> dict[str, Any]:
+        return self.params.to_dict()
+
+    @property
+    def n_epochs(self) -> int:
+        return int(getattr(self.params, "n_epochs", 1))
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "history_")
+
+    # --- fitting ----------------------------------------------------------------------------------------
+
+    def fit(
+        self, train: RatingsDataset, valid: RatingsDataset | None = None, callbacks: Iterable[Any] = ()
+    ) -> Recommender:
+        """Train on ``train``; report each epoch to ``callbacks``; return ``self``."""
+        if train.n_ratings == 0:
+            raise EmptyDataError(
+                "The training set holds no ratings: choose a larger data set or a smaller test share."
+            )
+        listeners = as_callbacks(callbacks)
+        started = time.perf_counter()
+        self._prepare(train)
+        self._initialize(train)
+        start_loss = self._losses(train)[2]
+        self.history_ = History()
+        for epoch in range(1, self.n_epochs + 1):
+            tick = time.perf_counter()
+            info = self._run_epoch(train, epoch) or {}
+            seconds = time.perf_counter() - tick
+            record = self._record(epoch, seconds, train, valid, info)
+            self._check_divergence(record, start_loss)
+            self.history_.append(record)
+            if any([bool(listener.on_epoch(record, self)) for listener in listeners]):
+                break
+        for listener in listeners:
+            if hasattr(listener, "on_train_end"):
+                listener.on_train_end(self)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _prepare(self, train: RatingsDataset) -> None:
+        self.dtype_ = np.dtype(self.params.dtype)
+        self.rng_ = np.random.default_rng(self.params.seed)
+        self.scale_ = train.scale
+        self.n_users_, self.n_items_ = train.n_users, train.n_items
+        self.fingerprint_ = train.fingerprint
+        self.global_mean_ = float(train.ratings.mean(dtype=np.float64))
+
+    def _initialize(self, train: RatingsDataset) -> None:
+        raise NotImplementedError
+
+    def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict | None:
+        raise NotImplementedError
+
+    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
+        """(reconstruction, regularization, total) of the biased-MF objective with ``params.reg``.
+
+        L = ½ Σ (r − μ − b_u − b_i − p_u·q_i)² + ½ λ (‖P‖² + ‖Q‖² + ‖b_u‖² + ‖b_i‖²)
+        """
+        residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
+        reconstruction = 0.5 * float(residual @ residual)
+        regularization = 0.5 * float(getattr(self.params, "reg", 0.0)) * self._squared_norms()
+        return reconstruction, regularization, reconstruction + regularization
+
+    def _squared_norms(self) -> float:
+        return sum(float(np.vdot(a, a)) for a in self._learned_arrays())
+
+    def _learned_arrays(self) -> list[np.ndarray]:
+        return [a for a in (getattr(self, n, None) for n in self.state_names) if a is not None]
+
+    def _record(
+        self, epoch: int, seconds: float, train: RatingsDataset, valid: RatingsDataset | None, info: dict
+    ) -> EpochRecord:
+        reconstruction, regularization, total = self._losses(train)
+        rating_model = self.kind == "rating"
+        return EpochRecord(
+            epoch=epoch,
+            seconds=seconds,
+            reconstruction_loss=reconstruction,
+            regularization_loss=regularization,
+            total_loss=total,
+            train_rmse=self.rmse(train) if rating_model else None,
+            valid_rmse=self.rmse(valid) if rating_model and valid is not None and len(valid) else None,
+            grad_norms=info.get("grad_norms"),
+            extra=info.get("extra", {}),
+        )
+
+    def _check_divergence(self, record: EpochRecord, start_loss: float) -> None:
+        losses = (record.reconstruction_loss, record.regularization_loss, record.total_loss)
+        if not all(math.isfinite(x) for x in losses) or not all(
+            np.isfinite(a).all() for a in self._learned_arrays()
+        ):
+            raise TrainingDiverged(
+                record.epoch, "the loss or the factors became NaN or infinite", self.divergence_hint
+            )
+        if record.total_loss > EXPLOSION_FACTOR * max(start_loss, 1e-12):
+            raise TrainingDiverged(
+                record.epoch,
+                f"the loss grew from {start_loss:.4g} to {record.total_loss:.4g}",
+                self.divergence_hint,
+            )
+
+    # --- prediction -------------------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"This {self.name or type(self).__name__} model is not trained yet: call fit first."
+            )
+
+    def _raw_predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """μ + b_u + b_i + p_u·q_i, unclipped, in float64; computed in chunks to bound memory."""
+        out = np.empty(len(users), dtype=np.float64)
+        user_bias = getattr(self, "user_bias_", None)
+        item_bias = getattr(self, "item_bias_", None)
+        for start in range(0, len(users), PREDICT_CHUNK):
+            u = users[start : start + PREDICT_CHUNK]
+            i = items[start : start + PREDICT_CHUNK]
+            chunk = np.einsum("ij,ij->i", self.user_factors_[u], self.item_factors_[i], dtype=np.float64)
+            chunk += self.global_mean_
+            if user_bias is not None:
+                chunk += user_bias[u]
+            if item_bias is not None:
+                chunk += item_bias[i]
+            out[start : start + len(u)] = chunk
+        return out
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Predicted ratings for (user code, item code) pairs, clipped to the training set's scale."""
+        self._check_fitted()
+        if self.kind != "rating":
+            raise RecEngineError(
+                f"{self.name} is a ranking model: it scores items for top-N lists but does not predict ratings."
+            )
+        users, items = self._codes(users, items)
+        return self.scale_.clip(self._raw_predict(users, items))
+
+    def rmse(self, data: RatingsDataset) -> float:
+        """Root mean squared error of the clipped predictions on ``data``."""
+        error = data.ratings - self.predict(data.user_codes, data.item_codes)
+        return float(np.sqrt(np.mean(error * error)))
+
+    def item_scores(self, user: int) -> np.ndarray:
+        """A score for every item for a known user (higher is better; a rating for rating models)."""
+        self._check_fitted()
+        (user,), _ = self._codes([user], [0])
+        return self.scores_for(self.user_factors_[user], self._user_bias_of(user))
+
+    def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
+        """Scores of every item for a user vector (a known user's or a folded-in one), unclipped."""
+        scores = self.item_factors_ @ user_vector.astype(self.item_factors_.dtype)
+        scores = scores.astype(np.float64)
+        if self.kind == "rating":
+            scores += self.global_mean_ + user_bias
+            if getattr(self, "item_bias_", None) is not None:
+                scores += self.item_bias_
+        return scores
+
+    def _user_bias_of(self, user: int) -> float:
+        bias = getattr(self, "user_bias_", None)
+        return 0.0 if bias is None else float(bias[user])
+
+    def _codes(self, users: Any, items: Any) -> tuple[np.ndarray, np.ndarray]:
+        users = np.asarray(users, dtype=np.int64).ravel()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if users.shape != items.shape:
+            raise ValueError("users and items must have the same length")
+        for codes, size, what in ((users, self.n_users_, "user"), (items, self.n_items_, "item")):
+            if len(codes) and (codes.min() < 0 or codes.max() >= size):
+                bad = codes[(codes < 0) | (codes >= size)][0]
+                raise UnknownIdError(f"{what} code {bad} is outside the model's {size:,} {what}s.")
+        return users, items
+
+    # --- state ------------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned arrays by name (scalars as 0-d arrays): what a saved model holds."""
+        self._check_fitted()
+        out = {n: getattr(self, n) for n in self.state_names if getattr(self, n, None) is not None}
+        out["global_mean_"] = np.asarray(self.global_mean_)
+        return out
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        for name in self.state_names:
+            setattr(self, name, state.get(name))
+        self.global_mean_ = float(state["global_mean_"])
+
+    def restore(
+        self, state: dict[str, np.ndarray], scale: RatingScale, fingerprint: str, history: History
+    ) -> Recommender:
+        """Make a fitted model from saved state (used by the model store)."""
+        self.set_state(state)
+        factors = state.get("item_factors_")
+        self.n_items_ = len(factors) if factors is not None else len(state["item_bias_"])
+        users = state.get("user_factors_")
+        self.n_users_ = len(users) if users is not None else len(state["user_bias_"])
+        self.dtype_ = np.dtype(self.params.dtype)
+        self.scale_, self.fingerprint_, self.history_ = scale, fingerprint, history
+        self.fit_seconds_ = float(sum(r.seconds for r in history))
+        return self
