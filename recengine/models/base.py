@@ -30,6 +30,7 @@ from recengine.errors import (
     TrainingDiverged,
     UnknownIdError,
 )
+from recengine.models.jit import row_dots
 from recengine.training import EpochRecord, History, as_callbacks
 
 PREDICT_CHUNK = 1 << 20
@@ -314,7 +315,7 @@ class Recommender:
         for start in range(0, len(users), PREDICT_CHUNK):
             u = users[start : start + PREDICT_CHUNK]
             i = items[start : start + PREDICT_CHUNK]
-            chunk = np.einsum("ij,ij->i", self.user_factors_[u], self.item_factors_[i], dtype=np.float64)
+            chunk = row_dots(self.user_factors_, self.item_factors_, u.astype(np.int64), i.astype(np.int64))
             chunk += self.global_mean_
             if user_bias is not None:
                 chunk += user_bias[u]

@@ -1,0 +1,52 @@
+"""Compiled (numba) kernels: cached on disk, with their compile time measured and reported.
+
+Kernels use ``@njit(cache=True)``: numba keeps the machine code in ``__pycache__`` beside the module, or, when
+that directory is read-only, in a per-user cache directory; ``NUMBA_CACHE_DIR`` chooses another place. The
+first call of a kernel for a dtype in a process compiles it (cold) or loads it from that cache (warm);
+`ready` runs that first call on tiny arrays, outside any timed epoch, and returns how long it took.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+
+# Reassociation lets loops over factors use SIMD; NaN and inf keep their meaning (divergence checks need it).
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+_FIRST_CALL_SECONDS: dict[tuple[str, str], float] = {}
+
+
+def ready(name: str, dtype: np.dtype, first_call: Callable[[np.dtype], None]) -> float:
+    """Seconds that kernel ``name``'s first call for ``dtype`` took in this process (0 once it is ready)."""
+    key = (name, np.dtype(dtype).name)
+    if key in _FIRST_CALL_SECONDS:
+        return 0.0
+    tick = time.perf_counter()
+    first_call(np.dtype(dtype))
+    seconds = time.perf_counter() - tick
+    _FIRST_CALL_SECONDS[key] = seconds
+    return seconds
+
+
+def first_call_seconds() -> dict[str, float]:
+    """Compile-or-load seconds of every kernel made ready in this process, as ``"name/dtype"``."""
+    return {f"{name}/{dtype}": seconds for (name, dtype), seconds in _FIRST_CALL_SECONDS.items()}
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def row_dots(left, right, left_rows, right_rows):
+    """``left[left_rows[n]] · right[right_rows[n]]`` for every n, in float64, without gathering rows."""
+    out = np.empty(left_rows.shape[0], dtype=np.float64)
+    n_factors = left.shape[1]
+    for n in range(left_rows.shape[0]):
+        a = left[left_rows[n]]
+        b = right[right_rows[n]]
+        total = 0.0
+        for f in range(n_factors):
+            total += a[f] * b[f]
+        out[n] = total
+    return out
