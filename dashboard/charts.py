@@ -1,0 +1,282 @@
+"""Plotly figures for the pages: data overviews, loss curves, comparisons, maps. No Streamlit here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from recengine.dataset import RatingsDataset
+
+HEIGHT = 320
+LOSS_PARTS = (
+    ("total_loss", "total"),
+    ("reconstruction_loss", "reconstruction"),
+    ("regularization_loss", "regularization"),
+)
+
+
+def _tidy(figure: go.Figure, height: int = HEIGHT) -> go.Figure:
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="")
+    return figure
+
+
+# --- data -----------------------------------------------------------------------------------------------
+
+
+def rating_distribution(data: RatingsDataset) -> go.Figure:
+    values, counts = np.unique(data.ratings, return_counts=True)
+    figure = px.bar(x=values, y=counts, labels={"x": "rating", "y": "ratings"}, title="Rating distribution")
+    return _tidy(figure)
+
+
+def popularity_long_tail(data: RatingsDataset) -> go.Figure:
+    counts = np.sort(data.item_counts())[::-1]
+    counts = counts[counts > 0]
+    share = np.cumsum(counts) / max(counts.sum(), 1)
+    head = int(np.searchsorted(share, 0.5)) + 1
+    figure = px.area(
+        x=np.arange(1, len(counts) + 1),
+        y=counts,
+        log_y=True,
+        labels={"x": "movies, most rated first", "y": "ratings per movie"},
+        title=f"The long tail: {head:,} of {len(counts):,} movies get half of all ratings",
+    )
+    return _tidy(figure)
+
+
+def ratings_per_user(data: RatingsDataset) -> go.Figure:
+    counts = data.user_counts()
+    figure = px.histogram(
+        x=counts[counts > 0],
+        nbins=60,
+        log_y=True,
+        labels={"x": "ratings per user"},
+        title="Ratings per user",
+    )
+    figure.update_yaxes(title="users")
+    return _tidy(figure)
+
+
+def ratings_over_time(data: RatingsDataset) -> go.Figure | None:
+    if data.timestamps is None or not len(data.timestamps):
+        return None
+    months = pd.to_datetime(data.timestamps, unit="s").to_period("M")
+    counts = pd.Series(1, index=months).groupby(level=0).sum()
+    figure = px.line(
+        x=counts.index.to_timestamp(),
+        y=counts.to_numpy(),
+        labels={"x": "month", "y": "ratings"},
+        title="Ratings over time",
+    )
+    return _tidy(figure)
+
+
+def genre_counts(data: RatingsDataset) -> go.Figure | None:
+    exploded = pd.DataFrame({"genre": data.items["genres"], "ratings": data.item_counts()}).explode("genre")
+    exploded = exploded.dropna(subset=["genre"])
+    if not len(exploded):
+        return None
+    table = exploded.groupby("genre").agg(movies=("ratings", "size"), ratings=("ratings", "sum"))
+    table = table.sort_values("ratings")
+    figure = px.bar(table, x="ratings", y=table.index, orientation="h", hover_data=["movies"], title="Genres")
+    figure.update_yaxes(title="")
+    return _tidy(figure, height=max(HEIGHT, 18 * len(table)))
+
+
+# --- training -------------------------------------------------------------------------------------------
+
+
+def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
+    """Losses (total, reconstruction, regularization), RMSEs and gradient norms per epoch."""
+    frame = pd.DataFrame(records)
+    has_rmse = any(r.get("train_rmse") is not None for r in records)
+    has_grad = any(r.get("grad_norms") for r in records)
+    panels = (
+        ["objective (log scale)"] + (["RMSE"] if has_rmse else []) + (["gradient norms"] if has_grad else [])
+    )
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=panels)
+    epochs = frame["epoch"] if len(frame) else []
+    for column, name in LOSS_PARTS:
+        if column in frame and frame[column].notna().any():
+            figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 1)
+    figure.update_yaxes(type="log", row=1, col=1)
+    if has_rmse:
+        for column, name in (("train_rmse", "train RMSE"), ("valid_rmse", "validation RMSE")):
+            if frame[column].notna().any():
+                figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 2)
+    if has_grad:
+        norms = pd.DataFrame([r.get("grad_norms") or {} for r in records])
+        for column in norms:
+            figure.add_trace(
+                go.Scatter(x=epochs, y=norms[column], name=f"‖∇{column}‖", mode="lines+markers"),
+                1,
+                len(panels),
+            )
+    figure.update_xaxes(title="epoch")
+    figure.update_layout(title=title)
+    return _tidy(figure, height=340)
+
+
+def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
+    """One line per run of ``metric`` against the epoch."""
+    figure = go.Figure()
+    for name, records in histories.items():
+        points = [(r["epoch"], r.get(metric)) for r in records if r.get(metric) is not None]
+        if points:
+            x, y = zip(*points, strict=True)
+            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers"))
+    figure.update_layout(xaxis_title="epoch", yaxis_title=metric.replace("_", " "))
+    if metric.endswith("loss"):
+        figure.update_yaxes(type="log")
+    return _tidy(figure, height=360)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+
+
+def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
+    """Side-by-side bars: RMSE (lower is better) and P@k (higher is better), one bar per model.
+
+    ``table`` has columns ``model``, ``rmse`` (NaN for ranking-only models) and ``precision@k``.
+    """
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            "Rating accuracy: RMSE (lower is better)",
+            f"Ranking quality: P@{k} (higher is better)",
+        ),
+    )
+    colors = px.colors.qualitative.Plotly
+    for index, row in enumerate(table.itertuples(index=False)):
+        color = colors[index % len(colors)]
+        rmse = row.rmse
+        precision = table.iloc[index][f"precision@{k}"]
+        figure.add_trace(
+            go.Bar(
+                x=[row.model],
+                y=[rmse if pd.notna(rmse) else 0],
+                marker_color=color,
+                text=[f"{rmse:.3f}" if pd.notna(rmse) else "no ratings"],
+                showlegend=False,
+            ),
+            1,
+            1,
+        )
+        figure.add_trace(
+            go.Bar(
+                x=[row.model], y=[precision], marker_color=color, text=[f"{precision:.3f}"], showlegend=False
+            ),
+            1,
+            2,
+        )
+    return _tidy(figure, height=380)
+
+
+def error_histogram(errors: np.ndarray) -> go.Figure:
+    figure = px.histogram(
+        x=errors, nbins=40, labels={"x": "prediction − rating"}, title="Errors on the test set"
+    )
+    figure.update_yaxes(title="ratings")
+    return _tidy(figure)
+
+
+def error_by(table: pd.DataFrame, by: str, value: str = "rmse", title: str = "") -> go.Figure:
+    figure = px.bar(table, x=by, y=value, hover_data=list(table.columns), title=title)
+    return _tidy(figure)
+
+
+# --- tuning ---------------------------------------------------------------------------------------------
+
+
+def sweep_figure(table: pd.DataFrame, params: Sequence[str], metric: str) -> go.Figure:
+    """A line (one parameter) or a heatmap (two) of the mean of ``metric`` over folds, with fit times."""
+    means = table.groupby(list(params), as_index=False).agg(
+        value=(metric, "mean"), fit_seconds=("fit_seconds", "mean")
+    )
+    if len(params) == 1:
+        figure = make_subplots(specs=[[{"secondary_y": True}]])
+        figure.add_trace(go.Scatter(x=means[params[0]], y=means["value"], name=metric, mode="lines+markers"))
+        figure.add_trace(
+            go.Bar(x=means[params[0]], y=means["fit_seconds"], name="fit seconds", opacity=0.3),
+            secondary_y=True,
+        )
+        figure.update_xaxes(title=params[0], type="category")
+        figure.update_yaxes(title=metric, secondary_y=False)
+        figure.update_yaxes(title="fit seconds", secondary_y=True)
+        return _tidy(figure, height=360)
+    grid = means.pivot(index=params[0], columns=params[1], values="value")
+    seconds = means.pivot(index=params[0], columns=params[1], values="fit_seconds")
+    text = [
+        [f"{v:.4f}<br>{s:.2f}s" for v, s in zip(vr, sr, strict=True)]
+        for vr, sr in zip(grid.values, seconds.values, strict=True)
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=[str(c) for c in grid.columns],
+            y=[str(i) for i in grid.index],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Viridis",
+            colorbar_title=metric,
+        )
+    )
+    figure.update_layout(
+        xaxis_title=params[1], yaxis_title=params[0], title=f"{metric} (mean over folds) and fit time"
+    )
+    return _tidy(figure, height=380)
+
+
+# --- maps -----------------------------------------------------------------------------------------------
+
+
+def item_map(
+    points: pd.DataFrame,
+    color: str,
+    you: tuple[float, float] | None = None,
+    highlight: pd.DataFrame | None = None,
+) -> go.Figure:
+    """Movies as points (columns x, y, title, ``color``); your position and highlighted movies on top."""
+    figure = px.scatter(
+        points,
+        x="x",
+        y="y",
+        color=color,
+        hover_name="title",
+        hover_data={"x": False, "y": False, "genres": True} if "genres" in points else None,
+        opacity=0.6,
+    )
+    figure.update_traces(marker_size=5)
+    if highlight is not None and len(highlight):
+        figure.add_trace(
+            go.Scatter(
+                x=highlight["x"],
+                y=highlight["y"],
+                text=highlight["title"],
+                mode="markers+text",
+                textposition="top center",
+                name="neighbours",
+                marker=dict(size=11, color="black", symbol="circle-open"),
+            )
+        )
+    if you is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[you[0]],
+                y=[you[1]],
+                text=["you"],
+                mode="markers+text",
+                textposition="top center",
+                name="you",
+                marker=dict(size=18, color="#d6336c", symbol="star"),
+            )
+        )
+    figure.update_layout(xaxis_title="", yaxis_title="")
+    return _tidy(figure, height=560)

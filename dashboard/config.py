@@ -1,0 +1,47 @@
+"""Where the dashboard keeps files, from environment variables (so tests and classrooms can move them).
+
+- ``RECENGINE_HOME``: the root folder (default ``.recengine`` in the working directory);
+- ``RECENGINE_STORE``: trained models (default ``$RECENGINE_HOME/models``);
+- ``RECENGINE_STORE_MB``: size cap of the model store in megabytes (default 500);
+- ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
+- ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
+- ``RECENGINE_DATA_DIRS``: extra folders (separated by ``os.pathsep``) from which a server-side path
+  may be loaded; the working directory, the home directory and ``RECENGINE_HOME`` are always allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    return Path(os.environ.get("RECENGINE_HOME", ".recengine")).expanduser().resolve()
+
+
+def _folder(variable: str, default: str) -> Path:
+    value = os.environ.get(variable)
+    return Path(value).expanduser().resolve() if value else home() / default
+
+
+def store_folder() -> Path:
+    return _folder("RECENGINE_STORE", "models")
+
+
+def store_max_bytes() -> int:
+    return int(float(os.environ.get("RECENGINE_STORE_MB", "500")) * 1e6)
+
+
+def profiles_folder() -> Path:
+    return _folder("RECENGINE_PROFILES", "profiles")
+
+
+def uploads_folder() -> Path:
+    return _folder("RECENGINE_UPLOADS", "uploads")
+
+
+def data_roots() -> list[Path]:
+    """Folders a server-side data path must lie in."""
+    extra = [p for p in os.environ.get("RECENGINE_DATA_DIRS", "").split(os.pathsep) if p]
+    roots = [Path.cwd(), Path.home(), home(), *map(Path, extra)]
+    return [root.expanduser().resolve() for root in roots]

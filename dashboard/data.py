@@ -1,0 +1,93 @@
+"""Cached data: the active data set, its splits and a browsable catalogue of its movies.
+
+Data sets and splits are immutable, large, and the same for every session, so they are cached with
+``st.cache_resource`` (shared, never copied): ``st.cache_data`` would pickle and unpickle the arrays on
+every access (see ``benchmarks/results/dashboard.md`` for the measured cost).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import DataChoice, data_choice
+from recengine import data as loaders
+from recengine.dataset import RatingsDataset
+from recengine.split import split_by_spec
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the data set…")
+def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> RatingsDataset:
+    if kind == "bundled":
+        return loaders.load_bundled()
+    return loaders.load(value, **dict(options))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Filtering…")
+def load_choice(choice: DataChoice) -> RatingsDataset:
+    """The data set ``choice`` names, with its filters applied."""
+    data = _source(choice.kind, choice.value, choice.options)
+    if choice.min_item_ratings > 1 or choice.min_user_ratings > 1:
+        data = loaders.filter_min_ratings(
+            data, min_item_ratings=choice.min_item_ratings, min_user_ratings=choice.min_user_ratings
+        )
+    return data
+
+
+def active_data() -> RatingsDataset:
+    return load_choice(data_choice())
+
+
+@st.cache_resource(max_entries=16, show_spinner="Splitting…")
+def _split(
+    _data: RatingsDataset, fingerprint: str, spec: str, seed: int
+) -> tuple[RatingsDataset, RatingsDataset]:
+    return split_by_spec(_data, spec, seed)
+
+
+def split(data: RatingsDataset, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
+    """(train, test) of ``data`` by a split spec such as ``user:0.2``; cached by data fingerprint."""
+    return _split(data, data.fingerprint, spec, seed)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _catalogue(_data: RatingsDataset, fingerprint: str) -> pd.DataFrame:
+    counts = _data.item_counts()
+    sums = np.bincount(_data.item_codes, weights=_data.ratings, minlength=_data.n_items)
+    frame = _data.items[["title", "year"]].copy()
+    frame["genre_list"] = _data.items["genres"]
+    frame["genres"] = [", ".join(g) for g in frame["genre_list"]]
+    frame["item"] = _data.item_ids
+    frame["ratings"] = counts
+    frame["mean_rating"] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    frame["search"] = frame["title"].fillna("").astype(str).str.casefold()
+    return frame
+
+
+def catalogue(data: RatingsDataset) -> pd.DataFrame:
+    """One row per item code: title, year, genres (text), genre_list, item (raw id), ratings, mean_rating,
+    search (case-folded title); shared between sessions, so read-only."""
+    return _catalogue(data, data.fingerprint)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _genres(_data: RatingsDataset, fingerprint: str) -> list[str]:
+    names = {g for row in catalogue(_data)["genre_list"] for g in row if g and not g.startswith("(")}
+    return sorted(names)
+
+
+def genres(data: RatingsDataset) -> list[str]:
+    return _genres(data, data.fingerprint)
+
+
+def titles_of(data: RatingsDataset, items: list[object]) -> dict[object, str]:
+    """Titles of raw item ids (for files and messages)."""
+    table = catalogue(data)
+    out = {}
+    for item in items:
+        try:
+            out[item] = str(table.at[data.item_code(item), "title"])
+        except Exception:  # an id from another data set: no title
+            out[item] = ""
+    return out

@@ -1,0 +1,122 @@
+"""Everything a session remembers, under a few documented keys of ``st.session_state``.
+
+=================  =========================================================================================
+key                what it holds
+=================  =========================================================================================
+``data_choice``    `DataChoice`: the active data set (its source and filters); bundled by default
+``my_ratings``     ``{source key: {raw item id: rating}}``: your ratings, per data source
+``runs``           ``{run id: Run}``: models this session trained or took from the cache, oldest first
+``active_run``     the run id of the active model (or absent)
+``training_job``   the `TrainingJob` running or just finished in the background (or absent)
+``profile_name``   the profile name last saved or loaded
+=================  =========================================================================================
+
+Widgets keep their own keys (prefixed by their page); nothing here is module-level mutable state, so
+sessions never share ratings or runs. Trained models themselves are shared through the model cache, which
+holds only what a data set and settings determine, never anyone's own ratings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+DATA = "data_choice"
+RATINGS = "my_ratings"
+RUNS = "runs"
+ACTIVE = "active_run"
+JOB = "training_job"
+PROFILE = "profile_name"
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """Which data set is active: ``kind`` in bundled, download, upload, path; and its filters."""
+
+    kind: str = "bundled"
+    value: str = "ml-latest-small"
+    options: tuple[tuple[str, Any], ...] = ()
+    min_item_ratings: int = 1
+    min_user_ratings: int = 1
+
+    @property
+    def source_key(self) -> str:
+        """Names the id space your ratings belong to (filters do not change it)."""
+        return f"{self.kind}:{self.value}"
+
+    @property
+    def label(self) -> str:
+        filters = []
+        if self.min_item_ratings > 1:
+            filters.append(f"movies with ≥ {self.min_item_ratings} ratings")
+        if self.min_user_ratings > 1:
+            filters.append(f"users with ≥ {self.min_user_ratings} ratings")
+        return self.value + (f" ({', '.join(filters)})" if filters else "")
+
+
+@dataclass
+class Run:
+    """A trained model and what it came from: settings, split, history and test metrics."""
+
+    run_id: str
+    algo: str
+    label: str
+    kind: str
+    params: dict[str, Any]
+    split: str
+    fingerprint: str
+    source_key: str
+    model: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    from_cache: bool = False
+    stopped_at: int | None = None
+
+    @property
+    def title(self) -> str:
+        stopped = f", stopped at epoch {self.stopped_at}" if self.stopped_at else ""
+        return f"{self.label} [{self.run_id[:6]}{stopped}]"
+
+
+def data_choice() -> DataChoice:
+    return st.session_state.setdefault(DATA, DataChoice())
+
+
+def set_data_choice(choice: DataChoice) -> None:
+    st.session_state[DATA] = choice
+
+
+def my_ratings() -> dict[object, float]:
+    """Your ratings on the active data source (the dict itself: edit it in place)."""
+    by_source = st.session_state.setdefault(RATINGS, {})
+    return by_source.setdefault(data_choice().source_key, {})
+
+
+def runs() -> dict[str, Run]:
+    return st.session_state.setdefault(RUNS, {})
+
+
+def runs_on(fingerprint: str) -> list[Run]:
+    """This session's runs on the data set with ``fingerprint``, oldest first."""
+    return [run for run in runs().values() if run.fingerprint == fingerprint]
+
+
+def add_run(run: Run, activate: bool = True) -> None:
+    runs()[run.run_id] = run
+    if activate:
+        st.session_state[ACTIVE] = run.run_id
+
+
+def active_run(fingerprint: str | None = None) -> Run | None:
+    """The active run, if it was trained on the data set with ``fingerprint`` (when given)."""
+    run = runs().get(st.session_state.get(ACTIVE, ""))
+    if run is None or (fingerprint is not None and run.fingerprint != fingerprint):
+        return None
+    return run
+
+
+def set_active(run_id: str) -> None:
+    st.session_state[ACTIVE] = run_id

@@ -1,0 +1,193 @@
+"""Widgets built from the engine's descriptions: hyperparameters from `ParamSpec`, ratings from the scale.
+
+A widget only offers values its spec allows (bounds, open bounds, integer steps, choices), so an impossible
+hyperparameter cannot be entered; the engine validates again when the model is made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from recengine.dataset import RatingScale
+from recengine.models.base import ParamSpec
+
+SLIDER_MAX_STEPS = 400
+ADVANCED = ("seed", "dtype")
+
+
+def allowed_range(spec: ParamSpec) -> tuple[float | None, float | None]:
+    """The inclusive bounds a widget may offer: open bounds move inwards by a small step."""
+    low, high = spec.low, spec.high
+    nudge = 1 if spec.kind == "int" else 1e-6
+    if low is not None and spec.low_open:
+        low = low + (nudge if spec.kind == "int" or low != 0 else 1e-6)
+    if high is not None and spec.high_open:
+        high = high - nudge
+    return low, high
+
+
+def log_grid(spec: ParamSpec, default: Any = None) -> list[float]:
+    """Values 1, 2, 5 × 10^k inside the allowed range (and 0 when allowed), plus the default."""
+    low, high = allowed_range(spec)
+    top = high if high is not None else max(1.0, abs(spec.default or 1) * 1000)
+    bottom = low if low is not None and low > 0 else max(top * 1e-6, 1e-6)
+    values = {
+        v
+        for e in range(math.floor(math.log10(bottom)) - 1, math.ceil(math.log10(top)) + 1)
+        for v in (1 * 10.0**e, 2 * 10.0**e, 5 * 10.0**e)
+    }
+    values = {float(f"{v:.6g}") for v in values if bottom <= v <= top}
+    if low is not None and low <= 0 <= top:
+        values.add(0.0)
+    for extra in (spec.default, default):
+        if isinstance(extra, (int, float)) and not isinstance(extra, bool):
+            values.add(float(extra))
+    grid = sorted(values)
+    return [int(v) for v in grid] if spec.kind == "int" else grid
+
+
+def param_widget(spec: ParamSpec, key: str) -> Any:
+    """One widget for one hyperparameter; returns its value."""
+    label, help_text = spec.name, f"{spec.help} Allowed: {spec.allowed()}.".strip()
+    if spec.kind == "bool":
+        return st.toggle(label, value=bool(spec.default), key=key, help=help_text)
+    if spec.kind == "choice":
+        choices = list(spec.choices or ())
+        return st.selectbox(label, choices, index=choices.index(spec.default), key=key, help=help_text)
+    low, high = allowed_range(spec)
+    if spec.log:
+        options = log_grid(spec)
+        return st.select_slider(
+            label, options=options, value=_as_kind(spec, spec.default), key=key, help=help_text
+        )
+    if spec.kind == "int" and low is not None and high is not None and high - low <= SLIDER_MAX_STEPS:
+        return st.slider(label, int(low), int(high), int(spec.default), key=key, help=help_text)
+    if spec.kind == "int":
+        return st.number_input(
+            label,
+            min_value=None if low is None else int(low),
+            max_value=None if high is None else int(high),
+            value=int(spec.default),
+            step=1,
+            key=key,
+            help=help_text,
+        )
+    return st.number_input(
+        label,
+        min_value=low,
+        max_value=high,
+        value=float(spec.default),
+        step=_float_step(spec),
+        format="%.6g",
+        key=key,
+        help=help_text,
+    )
+
+
+def param_widgets(specs: Sequence[ParamSpec], prefix: str, columns: int = 3) -> dict[str, Any]:
+    """Widgets for every spec but ``seed`` and ``dtype`` in a grid; returns ``{name: value}``."""
+    shown = [s for s in specs if s.name not in ADVANCED]
+    values: dict[str, Any] = {}
+    cells = st.columns(columns)
+    for index, spec in enumerate(shown):
+        with cells[index % columns]:
+            values[spec.name] = param_widget(spec, f"{prefix}_{spec.name}")
+    return values
+
+
+def candidate_values(spec: ParamSpec) -> list[Any]:
+    """Values a sweep may try for ``spec``."""
+    if spec.kind == "bool":
+        return [False, True]
+    if spec.kind == "choice":
+        return list(spec.choices or ())
+    if spec.log:
+        return log_grid(spec)
+    low, high = allowed_range(spec)
+    low = low if low is not None else 0
+    high = high if high is not None else max(abs(spec.default) * 4, 1)
+    if spec.kind == "int":
+        return sorted({int(v) for v in np.linspace(low, high, 9).round()} | {int(spec.default)})
+    return sorted({float(f"{v:.4g}") for v in np.linspace(low, high, 9)} | {float(spec.default)})
+
+
+def default_sweep(spec: ParamSpec) -> list[Any]:
+    """Three candidate values around the default (or all of them when there are few)."""
+    values = candidate_values(spec)
+    if len(values) <= 3:
+        return values
+    where = values.index(_as_kind(spec, spec.default)) if _as_kind(spec, spec.default) in values else 1
+    where = min(max(where, 1), len(values) - 2)
+    return values[where - 1 : where + 2]
+
+
+def _as_kind(spec: ParamSpec, value: Any) -> Any:
+    if spec.kind == "int":
+        return int(value)
+    if spec.kind == "float":
+        return float(value)
+    return value
+
+
+def _float_step(spec: ParamSpec) -> float:
+    scale = abs(float(spec.default)) or (spec.high or 1.0) / 100
+    return float(f"{10 ** math.floor(math.log10(scale)) / 10:.1g}") if scale > 0 else 0.01
+
+
+# --- ratings --------------------------------------------------------------------------------------------
+
+
+def rating_levels(scale: RatingScale) -> list[float] | None:
+    """The values a person may give on ``scale``; None when it is continuous or too fine for buttons."""
+    if scale.step is None:
+        return None
+    levels = scale.levels()
+    return [float(v) for v in levels] if len(levels) <= 11 else None
+
+
+def stars(value: float, scale: RatingScale) -> str:
+    """A rating as stars on a five-star display, with a half star where it falls (and the number)."""
+    fraction = (value - scale.low) / (scale.high - scale.low) if scale.high > scale.low else 0
+    if scale.low > 0 and scale.high == 5:  # MovieLens scales: the value is the number of stars
+        fraction = value / 5
+    halves = round(fraction * 10)
+    return "★" * (halves // 2) + ("½" if halves % 2 else "") + f" {value:g}"
+
+
+def level_label(value: float) -> str:
+    whole, half = int(value), value - int(value)
+    if abs(half - 0.5) < 1e-6:
+        return f"{whole}½" if whole else "½"
+    return f"{value:g}"
+
+
+def rating_input(item: object, scale: RatingScale, key: str) -> None:
+    """Your rating of ``item`` on the data set's scale (buttons on a grid, a number otherwise).
+
+    The widget shows what is in your ratings and writes every change back to them.
+    """
+    from dashboard.state import my_ratings
+
+    st.session_state[key] = my_ratings().get(item)
+    levels = rating_levels(scale)
+    common = dict(key=key, on_change=_store_rating, args=(item, key), label_visibility="collapsed")
+    if levels is not None:
+        st.segmented_control("Your rating", levels, format_func=level_label, **common)
+    else:
+        st.number_input("Your rating", min_value=scale.low, max_value=scale.high, value=None, **common)
+
+
+def _store_rating(item: object, key: str) -> None:
+    from dashboard.state import my_ratings
+
+    value = st.session_state.get(key)
+    ratings = my_ratings()
+    if value is None:
+        ratings.pop(item, None)
+    else:
+        ratings[item] = float(value)

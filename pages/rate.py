@@ -1,0 +1,174 @@
+"""Rate movies: search and browse, rate on the data set's scale, manage your ratings, profiles and files."""
+
+import pandas as pd
+import streamlit as st
+from dashboard.recs import preview
+
+from dashboard import config, state
+from dashboard.data import active_data, catalogue, genres, titles_of
+from dashboard.profiles import (
+    Profile,
+    list_profiles,
+    load_profile,
+    match_to_data,
+    ratings_from_csv,
+    ratings_to_csv,
+    save_profile,
+)
+from dashboard.ui import engine_errors
+from dashboard.widgets import rating_input, stars
+from recengine.dataset import RatingsDataset
+
+PER_PAGE = 10
+SORTS = {
+    "Most rated": ("ratings", False),
+    "Best rated": ("mean_rating", False),
+    "Newest": ("year", False),
+    "Title A–Z": ("title", True),
+}
+BEST_RATED_MIN = 20
+SHOWN_RATINGS = 40
+
+
+def browse(data: RatingsDataset) -> None:
+    table = catalogue(data)
+    query_column, genre_column, sort_column = st.columns([3, 2, 2])
+    query = query_column.text_input("Search by title", key="rate_query", placeholder="e.g. matrix, toy story")
+    genre = genre_column.selectbox("Genre", ["All genres", *genres(data)], key="rate_genre")
+    order = sort_column.selectbox("Sort by", list(SORTS), key="rate_sort")
+    shown = table
+    if query.strip():
+        shown = shown[shown["search"].str.contains(query.strip().casefold(), regex=False)]
+    if genre != "All genres":
+        shown = shown[shown["genre_list"].map(lambda names: genre in names)]
+    if order == "Best rated":
+        shown = shown[shown["ratings"] >= BEST_RATED_MIN]
+    column, ascending = SORTS[order]
+    shown = shown.sort_values([column, "ratings"], ascending=[ascending, False], na_position="last")
+    if not len(shown):
+        st.info("No movie matches. Try fewer letters or another genre.")
+        return
+    pages = (len(shown) - 1) // PER_PAGE + 1
+    if st.session_state.get("rate_page", 1) > pages:
+        st.session_state["rate_page"] = 1
+    page = st.session_state.get("rate_page", 1)
+    st.caption(
+        f"{len(shown):,} movies"
+        + (f" (best rated: at least {BEST_RATED_MIN} ratings)" if order == "Best rated" else "")
+    )
+    for code, row in shown.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
+        movie_row(data, int(code), row)
+    if pages > 1:
+        st.pagination(pages, key="rate_page", max_visible_pages=7)
+
+
+def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
+    text, control = st.columns([3, 2], vertical_alignment="center")
+    year = f" ({int(row['year'])})" if pd.notna(row["year"]) else ""
+    text.markdown(f"**{row['title']}**{year}")
+    average = f", average {row['mean_rating']:.1f}" if row["ratings"] else ""
+    text.caption(f"{row['genres'] or 'no genres'} · {row['ratings']:,} ratings{average}")
+    with control:
+        rating_input(row["item"], data.scale, key=f"rate_{row['item']}")
+
+
+def your_ratings(data: RatingsDataset) -> None:
+    ratings = state.my_ratings()
+    st.subheader(f"Your ratings ({len(ratings)})")
+    if not ratings:
+        st.caption("None yet: rate a few movies on the left. Five or more give useful recommendations.")
+        return
+    titles = titles_of(data, list(ratings))
+    for item in list(reversed(ratings))[:SHOWN_RATINGS]:
+        text, control, remove = st.columns([5, 5, 1], vertical_alignment="center")
+        text.markdown(f"{titles.get(item) or item}  \n:gray[{stars(ratings[item], data.scale)}]")
+        with control:
+            rating_input(item, data.scale, key=f"mine_{item}")
+        remove.button(
+            "✕", key=f"remove_{item}", help="Remove this rating", on_click=ratings.pop, args=(item, None)
+        )
+    if len(ratings) > SHOWN_RATINGS:
+        st.caption(f"Showing your {SHOWN_RATINGS} latest of {len(ratings)}; export them to see all.")
+    st.button("Clear all ratings", key="rate_clear", on_click=ratings.clear, type="tertiary")
+
+
+def files(data: RatingsDataset) -> None:
+    ratings = state.my_ratings()
+    source = state.data_choice().source_key
+    with st.expander("Save, load, import and export", expanded=False):
+        folder = config.profiles_folder()
+        name = st.text_input(
+            "Profile name", value=st.session_state.get(state.PROFILE, ""), key="rate_profile"
+        )
+        save_column, load_column = st.columns(2)
+        if save_column.button("Save profile", key="rate_save", disabled=not ratings or not name.strip()):
+            with engine_errors("Choose another name."):
+                path = save_profile(
+                    folder, Profile(name, source, dict(ratings)), titles_of(data, list(ratings))
+                )
+                st.session_state[state.PROFILE] = path.stem
+                st.success(f"Saved {len(ratings)} ratings as profile {path.stem!r}.")
+        saved = list_profiles(folder)
+        chosen = load_column.selectbox(
+            "Saved profiles", saved, key="rate_profiles", index=None, placeholder="choose one"
+        )
+        if load_column.button("Load profile", key="rate_load", disabled=chosen is None):
+            with engine_errors("Pick another profile, or save this one again."):
+                profile = load_profile(folder, chosen)
+                replace_ratings(data, profile.ratings, f"profile {chosen!r}")
+                st.session_state[state.PROFILE] = chosen
+        st.download_button(
+            "Export ratings as CSV",
+            ratings_to_csv(ratings, titles_of(data, list(ratings))),
+            file_name="my-ratings.csv",
+            mime="text/csv",
+            disabled=not ratings,
+            key="rate_export",
+        )
+        upload = st.file_uploader(
+            "Import ratings from CSV (columns item, rating)", type=["csv"], key="rate_import"
+        )
+        if upload is not None and st.button("Import these ratings", key="rate_import_go"):
+            with engine_errors("Check the file: one row per movie, with columns item and rating."):
+                merge_ratings(data, ratings_from_csv(upload.getvalue()), upload.name)
+
+
+def replace_ratings(data: RatingsDataset, incoming: dict, what: str) -> None:
+    kept, notes = match_to_data(incoming, data)
+    ratings = state.my_ratings()
+    ratings.clear()
+    ratings.update(kept)
+    report(len(kept), what, notes)
+
+
+def merge_ratings(data: RatingsDataset, incoming: dict, what: str) -> None:
+    kept, notes = match_to_data(incoming, data)
+    state.my_ratings().update(kept)
+    report(len(kept), what, notes)
+
+
+def report(count: int, what: str, notes: list[str]) -> None:
+    st.success(f"Loaded {count} ratings from {what}.")
+    for note in notes:
+        st.warning(note)
+
+
+def main() -> None:
+    st.title("Rate movies")
+    with engine_errors("Choose another data set on the Data page."):
+        data = active_data()
+        scale = data.scale
+        step = f" in steps of {scale.step:g}" if scale.step else ""
+        st.caption(
+            f"Ratings go from {scale.low:g} to {scale.high:g}{step}, as in this data set. Click again to unrate."
+        )
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            browse(data)
+        with right:
+            preview(data)
+            your_ratings(data)
+            files(data)
+
+
+main()

@@ -1,0 +1,162 @@
+"""Train: pick an algorithm and its hyperparameters, watch the loss curves grow, stop at will."""
+
+import streamlit as st
+
+from dashboard import state
+from dashboard.charts import loss_curves
+from dashboard.data import active_data
+from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
+from dashboard.runs import algorithms, start
+from dashboard.ui import engine_errors
+from dashboard.widgets import param_widget, param_widgets
+from recengine.dataset import RatingsDataset
+
+REFRESH_SECONDS = 0.4
+SPLITS = {
+    "user": "per user: a share of each user's ratings",
+    "random": "random: a share of all ratings",
+    "temporal": "temporal: each user's latest ratings",
+    "none": "none: train on everything (no test metrics)",
+}
+SHOWN_METRICS = (
+    ("rmse", "Test RMSE", "{:.4f}"),
+    ("mae", "Test MAE", "{:.4f}"),
+    ("precision@10", "P@10", "{:.3f}"),
+    ("recall@10", "R@10", "{:.3f}"),
+    ("ndcg@10", "NDCG@10", "{:.3f}"),
+    ("coverage", "Coverage", "{:.1%}"),
+)
+
+
+def settings(data: RatingsDataset) -> tuple[str, dict, str]:
+    """The algorithm, its hyperparameters and the split spec, from the widgets."""
+    models = algorithms()
+    algo = st.selectbox(
+        "Algorithm", list(models), format_func=lambda name: models[name].label, key="train_algo"
+    )
+    cls = models[algo]
+    st.markdown(cls.description)
+    st.markdown(f"Objective: `{cls.objective}`")
+    if cls.kind == "ranking":
+        st.caption(
+            "A ranking model: it scores movies for top-N lists and predicts no ratings, so it has no RMSE."
+        )
+    specs = {spec.name: spec for spec in cls.Params.specs()}
+    st.subheader("Hyperparameters")
+    params = param_widgets(list(specs.values()), prefix=f"train_{algo}")
+    st.subheader("Split and seed")
+    method_column, share_column, seed_column = st.columns(3)
+    method = method_column.selectbox("Hold out", list(SPLITS), format_func=SPLITS.get, key="train_split")
+    share = share_column.slider(
+        "Test share",
+        0.05,
+        0.5,
+        0.2,
+        0.05,
+        key="train_share",
+        disabled=method == "none",
+        help="The share of ratings held out to measure the model; the rest trains it.",
+    )
+    with seed_column:
+        params["seed"] = param_widget(specs["seed"], key=f"train_{algo}_seed")
+    if "dtype" in specs:
+        with st.expander("Advanced"):
+            params["dtype"] = param_widget(specs["dtype"], key=f"train_{algo}_dtype")
+    split_spec = "none" if method == "none" else f"{method}:{share:g}"
+    if data.timestamps is None and method == "temporal":
+        st.warning("This data set has no timestamps: a temporal split is impossible. Choose another one.")
+    return algo, params, split_spec
+
+
+def on_train(data: RatingsDataset, algo: str, params: dict, split_spec: str) -> None:
+    outcome = start(data, algo, params, split_spec)
+    if isinstance(outcome, TrainingJob):
+        st.session_state[state.JOB] = outcome
+    else:
+        state.add_run(outcome)
+        st.session_state[state.JOB] = None
+        st.session_state["train_last_run"] = outcome.run_id
+
+
+def draw_job() -> None:
+    """The job's progress and curves; while it runs, a Stop button. Refreshed by a fragment."""
+    job = st.session_state.get(state.JOB)
+    if job is None:
+        return
+    st.progress(
+        job.epochs_done / max(job.n_epochs, 1), text=f"{job.label}: epoch {job.epochs_done} of {job.n_epochs}"
+    )
+    if job.records:
+        st.plotly_chart(loss_curves(job.records), key="train_live_chart")
+    if job.running:
+        st.button("Stop", key="train_stop", on_click=job.request_stop, icon=":material/stop_circle:")
+        return
+    if not job.collected:
+        job.collected = True
+        if job.result is not None:
+            state.add_run(job.result)
+            st.session_state["train_last_run"] = job.result.run_id
+        st.rerun()  # the whole page: sidebar, results
+
+
+live_job = st.fragment(run_every=REFRESH_SECONDS)(draw_job)
+
+
+def outcome(data: RatingsDataset) -> None:
+    job = st.session_state.get(state.JOB)
+    if job is not None and job.status == DIVERGED:
+        st.warning(f"**Training diverged.** {job.message}")
+        st.caption("Nothing was cached. Change the setting the message names and train again.")
+    elif job is not None and job.status == FAILED:
+        st.error(f"Training failed: {job.message}")
+        st.caption("Your ratings are safe. Change the settings or the data set and train again.")
+    run = state.runs().get(st.session_state.get("train_last_run", ""))
+    if run is None or run.fingerprint != data.fingerprint:
+        return
+    if run.from_cache:
+        st.success(
+            f"**{run.label}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
+        )
+        if run.history:
+            st.plotly_chart(
+                loss_curves(run.history, "Loss curves of the cached run"), key="train_cached_chart"
+            )
+    elif job is not None and job.status == STOPPED:
+        st.info(f"Stopped at epoch {run.stopped_at}: this model is kept for this session only, not cached.")
+    else:
+        st.success(f"**{run.label}** trained in {run.fit_seconds:.2f} s and cached.")
+    metrics_card(run)
+
+
+def metrics_card(run: state.Run) -> None:
+    shown = [
+        (label, fmt.format(run.metrics[key]))
+        for key, label, fmt in SHOWN_METRICS
+        if run.metrics.get(key) is not None
+    ]
+    shown.append(("Fit time", f"{run.fit_seconds:.2f} s"))
+    with st.container(border=True):
+        st.markdown(f"**Test metrics** ({run.split}, top 10, relevant = rating ≥ 4)")
+        for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
+            column.metric(label, value)
+
+
+def main() -> None:
+    st.title("Train a model")
+    with engine_errors("Choose another data set on the Data page."):
+        data = active_data()
+        algo, params, split_spec = settings(data)
+        job = st.session_state.get(state.JOB)
+        running = job is not None and job.running
+        if st.button("Train", type="primary", key="train_go", disabled=running, icon=":material/play_arrow:"):
+            with engine_errors("Change the setting it names and try again."):
+                on_train(data, algo, params, split_spec)
+        job = st.session_state.get(state.JOB)
+        if job is not None and job.running:
+            live_job()
+        else:
+            draw_job()
+            outcome(data)
+
+
+main()
