@@ -1,0 +1,71 @@
+"""Background training jobs: records arrive per epoch, Stop ends within one epoch, errors become messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from dashboard.jobs import DIVERGED, DONE, FAILED, STOPPED, TrainingJob
+from recengine.models import make
+from recengine.models.baseline import Baseline
+
+
+class SlowBaseline(Baseline):
+    """The baseline, with epochs slowed down and gated so a test can act between them."""
+
+    epoch_seconds = 0.05
+
+    def _run_epoch(self, train, epoch):
+        time.sleep(self.epoch_seconds)
+        return super()._run_epoch(train, epoch)
+
+
+def test_a_job_reports_every_epoch_and_finishes(planted):
+    data, _ = planted
+    job = TrainingJob(make("baseline", n_epochs=7), data, None, finish=lambda job: "result").start()
+    assert job.join(10)
+    assert job.status == DONE and job.result == "result"
+    assert [r["epoch"] for r in job.records] == list(range(1, 8))
+    assert job.records[0]["total_loss"] > 0
+
+
+def test_stop_is_honoured_within_one_epoch(planted):
+    data, _ = planted
+    model = SlowBaseline(SlowBaseline.Params(n_epochs=200))
+    job = TrainingJob(model, data, None, finish=lambda job: job.epochs_done).start()
+    while job.epochs_done < 3:
+        time.sleep(0.005)
+    job.request_stop()
+    asked_at = job.stop_requested_at
+    assert job.join(5)
+    assert job.status == STOPPED
+    assert asked_at <= job.epochs_done <= asked_at + 1
+    assert job.result == job.epochs_done == len(model.history_)
+
+
+def test_divergence_is_a_status_with_a_suggestion(planted):
+    data, _ = planted
+
+    class Exploding(Baseline):
+        def _run_epoch(self, train, epoch):
+            self.user_bias_ = self.user_bias_ + np.float64(1e30)
+
+    job = TrainingJob(Exploding(), data, None, finish=lambda job: None).start()
+    assert job.join(5)
+    assert job.status == DIVERGED
+    assert "diverged" in job.message and job.suggestion
+
+
+def test_an_unexpected_error_does_not_escape_the_thread(planted):
+    data, _ = planted
+    failures = []
+    threading.excepthook, previous = (lambda args: failures.append(args)), threading.excepthook
+    try:
+        job = TrainingJob(make("baseline"), data, None, finish=lambda job: 1 / 0).start()
+        assert job.join(5)
+    finally:
+        threading.excepthook = previous
+    assert job.status == FAILED and "ZeroDivisionError" in job.message
+    assert failures == []
