@@ -1,0 +1,308 @@
+"""Ranking models learned from who rated what: weighted ALS (`wals`) and Bayesian personalized ranking (`bpr`).
+
+Both treat every rating as a sign of interest and every unrated item as a weak negative, which is what
+top-N lists need: a rating model learns how much people like what they chose to watch, these learn what
+they choose. They score items for ranking and do not predict ratings (``kind = "ranking"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recengine.dataset import RatingsDataset
+from recengine.models import register
+from recengine.models.base import Hyperparameters, Recommender, hyper
+from recengine.models.implicit_kernels import (
+    bpr_sample,
+    bpr_sgd,
+    observed_dots,
+    wals_cg_sweep,
+    wals_cholesky_sweep,
+)
+
+LOSS_SAMPLE = 20_000  # BPR: triples in the fixed sample on which the objective is reported
+
+
+# --- weighted ALS ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WALSParams(Hyperparameters):
+    n_factors: int = hyper(64, low=1, high=1024, help="Length of each user and item vector (k).")
+    n_epochs: int = hyper(15, low=1, high=200, help="Alternating passes: all users, then all items.")
+    reg: float = hyper(100.0, low=0, high=1e5, help="L2 penalty on user and item factors (λ).", log=True)
+    alpha: float = hyper(
+        5.0, low=0, high=1e5, help="Confidence slope: a rated item counts 1 + α·w times an unrated one."
+    )
+    weighting: str = hyper(
+        "rating",
+        choices=("binary", "rating"),
+        help="What w is: 1 for every rated item (binary) or the rating itself (rating).",
+    )
+    solver: str = hyper(
+        "cg",
+        choices=("cg", "cholesky"),
+        help="Conjugate gradient (a few warm-started steps per pass; fast) or exact Cholesky solves.",
+    )
+    cg_steps: int = hyper(3, low=1, high=64, help="Conjugate-gradient steps per row and pass (solver cg).")
+    init_scale: float = hyper(
+        0.01, low=0, low_open=True, high=1, help="Standard deviation of the random initial factors."
+    )
+    dtype: str = hyper(
+        "float32", choices=("float64", "float32"), help="Precision of the factors; float32 halves memory."
+    )
+
+
+@register
+class WALS(Recommender):
+    name = "wals"
+    label = "Weighted ALS (implicit feedback)"
+    description = (
+        "Learns what people choose to rate, counting every unrated film as a weak 'no': "
+        "the model that ranks best here (Hu, Koren and Volinsky 2008)."
+    )
+    objective = (
+        "½ Σ_(u,i) all pairs c_ui (p_ui − x_u·y_i)² + ½ λ (Σ_u ‖x_u‖² + Σ_i ‖y_i‖²), "
+        "p_ui = 1 if u rated i else 0, c_ui = 1 + α·w_ui (w = 1 or the rating) if rated else 1"
+    )
+    kind = "ranking"
+    Params = WALSParams
+    state_names = ("user_factors_", "item_factors_")
+    divergence_hint = "Raise the regularization (reg) or lower alpha."
+
+    def _initialize(self, train: RatingsDataset) -> None:
+        k = self.params.n_factors
+        scale = self.params.init_scale
+        self.user_factors_ = self.rng_.normal(0, scale, (train.n_users, k)).astype(self.dtype_)
+        self.item_factors_ = self.rng_.normal(0, scale, (train.n_items, k)).astype(self.dtype_)
+        self._by_user = self.confidence_matrix(train)
+        self._by_item = self._by_user.T.tocsr()
+        self._by_item.sort_indices()
+
+    def confidence_matrix(self, train: RatingsDataset) -> sp.csr_matrix:
+        """Users × items CSR matrix of confidences c_ui = 1 + α·w_ui at the rated pairs."""
+        matrix = train.csr.astype(self.dtype_, copy=True)
+        matrix.data = self.confidence(matrix.data)
+        return matrix
+
+    def confidence(self, ratings: np.ndarray) -> np.ndarray:
+        """c = 1 + α·w for rated items, w = 1 (binary) or the rating (rating)."""
+        ratings = np.asarray(ratings, dtype=self.dtype_)
+        weight = np.ones_like(ratings) if self.params.weighting == "binary" else ratings
+        return (1.0 + self.params.alpha * weight).astype(self.dtype_)
+
+    def _run_epoch(self, train: RatingsDataset, epoch: int) -> None:
+        self._sweep(self._by_user, self.user_factors_, self.item_factors_)
+        self._sweep(self._by_item, self.item_factors_, self.user_factors_)
+
+    def _sweep(self, matrix: sp.csr_matrix, rows: np.ndarray, others: np.ndarray) -> None:
+        gram = (others.T @ others).astype(self.dtype_)
+        reg = np.full(rows.shape[0], self.params.reg, dtype=np.float64)
+        if self.params.solver == "cg":
+            wals_cg_sweep(
+                matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg, self.params.cg_steps
+            )
+        else:
+            wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg)
+
+    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
+        """(weighted squared error over all user-item pairs, penalty, total) of the stated objective.
+
+        Σ_all c (p − s)² = Σ_all s² + Σ_rated [c (1 − s)² − s²], and Σ_all s² = ⟨XᵀX, YᵀY⟩, so the
+        unrated pairs never need to be enumerated.
+        """
+        users = self.user_factors_.astype(np.float64)
+        items = self.item_factors_.astype(np.float64)
+        matrix = getattr(self, "_by_user", None)
+        if matrix is None:
+            matrix = self.confidence_matrix(train)
+        dots = observed_dots(matrix.indptr, matrix.indices, users, items)
+        all_pairs = float(np.sum((users.T @ users) * (items.T @ items)))
+        rated = float(np.sum(matrix.data * (1.0 - dots) ** 2 - dots**2))
+        reconstruction = 0.5 * (all_pairs + rated)
+        regularization = 0.5 * self.params.reg * (float(np.vdot(users, users)) + float(np.vdot(items, items)))
+        return reconstruction, regularization, reconstruction + regularization
+
+    def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+        """The exact user vector for new ratings, items held fixed:
+        x = (YᵀY + λI + Σ_i (c_i − 1) y_i y_iᵀ)⁻¹ Σ_i c_i y_i."""
+        items = self.item_factors_[np.asarray(item_codes, dtype=np.int64)].astype(np.float64)
+        confidence = self.confidence(ratings).astype(np.float64)
+        matrix = self._item_gram() + self.params.reg * np.eye(items.shape[1])
+        matrix += (items * (confidence - 1.0)[:, None]).T @ items
+        target = items.T @ confidence
+        return _solve_spd(matrix, target), 0.0
+
+    def _item_gram(self) -> np.ndarray:
+        cached = getattr(self, "_gram_cache", None)
+        if cached is None or cached[0] is not self.item_factors_:
+            items = self.item_factors_.astype(np.float64)
+            cached = (self.item_factors_, items.T @ items)
+            self._gram_cache = cached
+        return cached[1]
+
+
+def _solve_spd(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Solve a symmetric positive-definite system by Cholesky (a least-squares fallback when singular)."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    try:
+        return cho_solve(cho_factor(matrix, check_finite=False), target, check_finite=False)
+    except LinAlgError:
+        return np.linalg.lstsq(matrix, target, rcond=None)[0]
+
+
+# --- BPR ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BPRParams(Hyperparameters):
+    n_factors: int = hyper(64, low=1, high=1024, help="Length of each user and item vector (k).")
+    n_epochs: int = hyper(40, low=1, high=1000, help="Passes; each samples as many triples as ratings.")
+    lr: float = hyper(0.05, low=0, low_open=True, high=10, help="SGD step size.", log=True)
+    reg: float = hyper(0.005, low=0, high=100, help="L2 penalty on user and item factors (λ).", log=True)
+    reg_bias: float = hyper(0.01, low=0, high=100, help="L2 penalty on item biases (λ_b).", log=True)
+    init_scale: float = hyper(
+        0.1, low=0, low_open=True, high=1, help="Standard deviation of the random initial factors."
+    )
+    dtype: str = hyper(
+        "float32", choices=("float64", "float32"), help="Precision of the factors; float32 halves memory."
+    )
+
+
+@register
+class BPR(Recommender):
+    name = "bpr"
+    label = "BPR (Bayesian personalized ranking)"
+    description = (
+        "Learns to score a film the user rated above one they did not, from sampled pairs "
+        "(Rendle et al. 2009)."
+    )
+    objective = (
+        "Σ_(u,i,j) sampled [−ln σ(x_uij) + ½ λ (‖p_u‖² + ‖q_i‖² + ‖q_j‖²) + ½ λ_b (b_i² + b_j²)], "
+        "x_uij = p_u·(q_i − q_j) + b_i − b_j, i rated by u, j not"
+    )
+    kind = "ranking"
+    Params = BPRParams
+    state_names = ("user_factors_", "item_factors_", "item_bias_")
+    divergence_hint = "Lower the learning rate (lr) or raise the regularization (reg)."
+
+    def _initialize(self, train: RatingsDataset) -> None:
+        k, scale = self.params.n_factors, self.params.init_scale
+        self.user_factors_ = self.rng_.normal(0, scale, (train.n_users, k)).astype(self.dtype_)
+        self.item_factors_ = self.rng_.normal(0, scale, (train.n_items, k)).astype(self.dtype_)
+        self.item_bias_ = np.zeros(train.n_items, dtype=self.dtype_)
+        csr = train.csr
+        self._pattern = (csr.indptr, csr.indices, np.repeat(np.arange(train.n_users), np.diff(csr.indptr)))
+        self._loss_triples = self._sample(min(LOSS_SAMPLE, train.n_ratings))
+
+    def _sample(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        indptr, indices, users = self._pattern
+        seed = int(self.rng_.integers(0, 2**31 - 1))
+        return bpr_sample(indptr, indices, users, self.n_items_, count, seed)
+
+    def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
+        users, positives, negatives = self._sample(train.n_ratings)
+        p = self.params
+        mean_loss = bpr_sgd(
+            users,
+            positives,
+            negatives,
+            self.user_factors_,
+            self.item_factors_,
+            self.item_bias_,
+            p.lr,
+            p.reg,
+            p.reg_bias,
+        )
+        return {"extra": {"sgd_mean_log_loss": float(mean_loss)}}
+
+    def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
+        """p_u·q_i + b_i for every item (the item bias is part of the ranking score)."""
+        return super().scores_for(user_vector) + self.item_bias_.astype(np.float64)
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """`scores_for` of many known users at once, one row each."""
+        factors = self.user_factors_[np.asarray(users, dtype=np.int64)]
+        return (factors @ self.item_factors_.T).astype(np.float64) + self.item_bias_.astype(np.float64)
+
+    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
+        """The objective per sampled triple, estimated on a fixed sample, times the triples per epoch."""
+        users, positives, negatives = self._loss_triples
+        if not len(users):
+            return 0.0, 0.0, 0.0
+        log_loss, penalty = bpr_objective_terms(
+            self.user_factors_,
+            self.item_factors_,
+            self.item_bias_,
+            users,
+            positives,
+            negatives,
+            self.params.reg,
+            self.params.reg_bias,
+        )
+        scale = train.n_ratings / len(users)
+        return log_loss * scale, penalty * scale, (log_loss + penalty) * scale
+
+
+def _triple_parts(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    item_bias: np.ndarray,
+    users: np.ndarray,
+    positives: np.ndarray,
+    negatives: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    p = user_factors[users].astype(np.float64)
+    qi = item_factors[positives].astype(np.float64)
+    qj = item_factors[negatives].astype(np.float64)
+    x = np.einsum("ij,ij->i", p, qi - qj) + item_bias[positives] - item_bias[negatives]
+    return p, qi, qj, x
+
+
+def bpr_objective_terms(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    item_bias: np.ndarray,
+    users: np.ndarray,
+    positives: np.ndarray,
+    negatives: np.ndarray,
+    reg: float,
+    reg_bias: float,
+) -> tuple[float, float]:
+    """(Σ −ln σ(x_uij), Σ per-triple penalty) over the given triples."""
+    p, qi, qj, x = _triple_parts(user_factors, item_factors, item_bias, users, positives, negatives)
+    log_loss = float(np.sum(np.logaddexp(0.0, -x)))
+    bias = item_bias.astype(np.float64)
+    penalty = 0.5 * reg * float(np.sum(p * p) + np.sum(qi * qi) + np.sum(qj * qj))
+    penalty += 0.5 * reg_bias * float(np.sum(bias[positives] ** 2) + np.sum(bias[negatives] ** 2))
+    return log_loss, penalty
+
+
+def bpr_gradients(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    item_bias: np.ndarray,
+    users: np.ndarray,
+    positives: np.ndarray,
+    negatives: np.ndarray,
+    reg: float,
+    reg_bias: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of the summed BPR objective over the given triples w.r.t. (P, Q, b); what `bpr_sgd`
+    applies one triple at a time."""
+    p, qi, qj, x = _triple_parts(user_factors, item_factors, item_bias, users, positives, negatives)
+    weight = -np.exp(-np.logaddexp(0.0, x))  # d(−ln σ(x))/dx = −σ(−x)
+    grad_p = np.zeros(user_factors.shape)
+    grad_q = np.zeros(item_factors.shape)
+    grad_b = np.zeros(item_bias.shape)
+    np.add.at(grad_p, users, weight[:, None] * (qi - qj) + reg * p)
+    np.add.at(grad_q, positives, weight[:, None] * p + reg * qi)
+    np.add.at(grad_q, negatives, -weight[:, None] * p + reg * qj)
+    bias = item_bias.astype(np.float64)
+    np.add.at(grad_b, positives, weight + reg_bias * bias[positives])
+    np.add.at(grad_b, negatives, -weight + reg_bias * bias[negatives])
+    return grad_p, grad_q, grad_b

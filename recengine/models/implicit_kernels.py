@@ -1,0 +1,252 @@
+"""Compiled kernels for the implicit-feedback models (weighted ALS solves, BPR updates).
+
+Weighted ALS solves one small k×k system per user (then per item) whose matrix depends on that user's
+rated items; BPR is stochastic gradient descent over sampled triples. Both are loops over rows of
+varying length, which NumPy can only emulate by materializing ``nnz × k`` (or ``nnz × k²``) arrays.
+Measured on MovieLens 100k (64 factors, 15 iterations): the NumPy emulation of the CG solve takes about
+5× as long as these kernels. Kernels are compiled once and cached on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from recengine.models.jit import FASTMATH
+
+# --- weighted ALS ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _gram_times(gram: np.ndarray, vector: np.ndarray, reg: float, out: np.ndarray) -> None:
+    """out = (gram + reg·I) @ vector, written out so no BLAS call happens inside parallel loops."""
+    k = vector.shape[0]
+    for a in range(k):
+        total = reg * vector[a]
+        for b in range(k):
+            total += gram[a, b] * vector[b]
+        out[a] = total
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def wals_cg_sweep(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    confidence: np.ndarray,
+    rows: np.ndarray,
+    others: np.ndarray,
+    gram: np.ndarray,
+    reg: np.ndarray,
+    steps: int,
+) -> None:
+    """Improve every row x_u of ``rows`` in place by ``steps`` conjugate-gradient steps on
+
+    (YᵀY + λ_u I + Σ_i (c_ui − 1) y_i y_iᵀ) x_u = Σ_i c_ui y_i,   y_i = ``others[i]``, i in row u,
+
+    starting from the current x_u (warm start: a few steps per sweep suffice).
+    """
+    k = rows.shape[1]
+    for u in prange(rows.shape[0]):
+        x = rows[u]
+        start, stop = indptr[u], indptr[u + 1]
+        residual = np.empty(k, dtype=rows.dtype)
+        product = np.empty(k, dtype=rows.dtype)
+        _gram_times(gram, x, reg[u], product)
+        for a in range(k):
+            residual[a] = -product[a]
+        for position in range(start, stop):
+            y = others[indices[position]]
+            c = confidence[position]
+            dot = 0.0
+            for a in range(k):
+                dot += y[a] * x[a]
+            weight = c - (c - 1.0) * dot
+            for a in range(k):
+                residual[a] += weight * y[a]
+        direction = residual.copy()
+        old = 0.0
+        for a in range(k):
+            old += residual[a] * residual[a]
+        if old < 1e-20:
+            continue
+        for _ in range(steps):
+            _gram_times(gram, direction, reg[u], product)
+            for position in range(start, stop):
+                y = others[indices[position]]
+                dot = 0.0
+                for a in range(k):
+                    dot += y[a] * direction[a]
+                weight = (confidence[position] - 1.0) * dot
+                for a in range(k):
+                    product[a] += weight * y[a]
+            curvature = 0.0
+            for a in range(k):
+                curvature += direction[a] * product[a]
+            if curvature <= 0.0:
+                break
+            step = old / curvature
+            new = 0.0
+            for a in range(k):
+                x[a] += step * direction[a]
+                residual[a] -= step * product[a]
+                new += residual[a] * residual[a]
+            if new < 1e-20:
+                break
+            for a in range(k):
+                direction[a] = residual[a] + (new / old) * direction[a]
+            old = new
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _cholesky_solve_row(
+    start: int,
+    stop: int,
+    indices: np.ndarray,
+    confidence: np.ndarray,
+    others: np.ndarray,
+    gram: np.ndarray,
+    reg: float,
+) -> np.ndarray:
+    """The exact x_u of the weighted least-squares problem of one row, by Cholesky factorization."""
+    k = others.shape[1]
+    matrix = gram.astype(np.float64)
+    for a in range(k):
+        matrix[a, a] += reg
+    target = np.zeros(k)
+    for position in range(start, stop):
+        y = others[indices[position]]
+        c = confidence[position]
+        for a in range(k):
+            target[a] += c * y[a]
+            scaled = (c - 1.0) * y[a]
+            for b in range(k):
+                matrix[a, b] += scaled * y[b]
+    lower = np.linalg.cholesky(matrix)
+    forward = np.empty(k)
+    for a in range(k):
+        total = target[a]
+        for b in range(a):
+            total -= lower[a, b] * forward[b]
+        forward[a] = total / lower[a, a]
+    solution = np.empty(k)
+    for a in range(k - 1, -1, -1):
+        total = forward[a]
+        for b in range(a + 1, k):
+            total -= lower[b, a] * solution[b]
+        solution[a] = total / lower[a, a]
+    return solution
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def wals_cholesky_sweep(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    confidence: np.ndarray,
+    rows: np.ndarray,
+    others: np.ndarray,
+    gram: np.ndarray,
+    reg: np.ndarray,
+) -> None:
+    """Replace every row x_u of ``rows`` by the exact solution of its weighted least-squares problem."""
+    for u in prange(rows.shape[0]):
+        solution = _cholesky_solve_row(indptr[u], indptr[u + 1], indices, confidence, others, gram, reg[u])
+        for a in range(rows.shape[1]):
+            rows[u, a] = solution[a]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def observed_dots(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, others: np.ndarray
+) -> np.ndarray:
+    """x_u · y_i for every stored (u, i) of a CSR pattern, in storage order (float64)."""
+    out = np.empty(indices.shape[0])
+    k = rows.shape[1]
+    for u in prange(rows.shape[0]):
+        for position in range(indptr[u], indptr[u + 1]):
+            y = others[indices[position]]
+            total = 0.0
+            for a in range(k):
+                total += rows[u, a] * y[a]
+            out[position] = total
+    return out
+
+
+# --- BPR ------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _is_positive(indptr: np.ndarray, indices: np.ndarray, user: int, item: int) -> bool:
+    """Whether ``item`` is among the (sorted) positives of ``user``: a binary search in the CSR row."""
+    low, high = indptr[user], indptr[user + 1]
+    while low < high:
+        middle = (low + high) // 2
+        if indices[middle] < item:
+            low = middle + 1
+        else:
+            high = middle
+    return low < indptr[user + 1] and indices[low] == item
+
+
+@njit(cache=True)
+def bpr_sample(
+    indptr: np.ndarray, indices: np.ndarray, users: np.ndarray, n_items: int, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` triples (u, i, j): a uniformly drawn positive pair (u, i) and an item j that u has not
+    rated, drawn uniformly (users who rated every item are skipped)."""
+    np.random.seed(seed)
+    out_users = np.empty(count, dtype=np.int32)
+    out_pos = np.empty(count, dtype=np.int32)
+    out_neg = np.empty(count, dtype=np.int32)
+    filled = 0
+    n_pairs = indices.shape[0]
+    attempts = 0
+    while filled < count and attempts < 50 * count:
+        attempts += 1
+        pair = np.random.randint(0, n_pairs)
+        user = users[pair]
+        if indptr[user + 1] - indptr[user] >= n_items:
+            continue
+        negative = np.random.randint(0, n_items)
+        while _is_positive(indptr, indices, user, negative):
+            negative = np.random.randint(0, n_items)
+        out_users[filled], out_pos[filled], out_neg[filled] = user, indices[pair], negative
+        filled += 1
+    return out_users[:filled], out_pos[:filled], out_neg[:filled]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def bpr_sgd(
+    users: np.ndarray,
+    positives: np.ndarray,
+    negatives: np.ndarray,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    item_bias: np.ndarray,
+    lr: float,
+    reg: float,
+    reg_bias: float,
+) -> float:
+    """One SGD step per triple, in order, on −ln σ(x_uij) + ½ λ (‖p_u‖² + ‖q_i‖² + ‖q_j‖²) + ½ λ_b (b_i² +
+    b_j²), with x_uij = p_u·(q_i − q_j) + b_i − b_j. Returns the mean −ln σ(x_uij) seen before each step."""
+    k = user_factors.shape[1]
+    total = 0.0
+    for t in range(users.shape[0]):
+        u, i, j = users[t], positives[t], negatives[t]
+        score = item_bias[i] - item_bias[j]
+        for a in range(k):
+            score += user_factors[u, a] * (item_factors[i, a] - item_factors[j, a])
+        # d(−ln σ(x))/dx = −σ(−x)
+        if score > 0:
+            weight = np.exp(-score) / (1.0 + np.exp(-score))
+            total += np.log1p(np.exp(-score))
+        else:
+            weight = 1.0 / (1.0 + np.exp(score))
+            total += -score + np.log1p(np.exp(score))
+        for a in range(k):
+            pu, qi, qj = user_factors[u, a], item_factors[i, a], item_factors[j, a]
+            user_factors[u, a] += lr * (weight * (qi - qj) - reg * pu)
+            item_factors[i, a] += lr * (weight * pu - reg * qi)
+            item_factors[j, a] += lr * (-weight * pu - reg * qj)
+        item_bias[i] += lr * (weight - reg_bias * item_bias[i])
+        item_bias[j] += lr * (-weight - reg_bias * item_bias[j])
+    return total / max(users.shape[0], 1)

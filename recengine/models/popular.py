@@ -1,0 +1,37 @@
+"""`popular`: every user gets the most-rated items they have not rated; the reference for ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recengine.dataset import RatingsDataset
+from recengine.models import register
+from recengine.models.base import Recommender
+
+
+@register
+class MostPopular(Recommender):
+    name = "popular"
+    label = "Most popular (reference)"
+    description = "The same list for everyone: the films rated most often. Any ranking model must beat it."
+    objective = "none: scores each item by its number of training ratings"
+    kind = "ranking"
+    state_names = ("user_factors_", "item_factors_", "item_bias_")
+
+    def _initialize(self, train: RatingsDataset) -> None:
+        self.user_factors_ = np.zeros((train.n_users, 0), dtype=self.dtype_)
+        self.item_factors_ = np.zeros((train.n_items, 0), dtype=self.dtype_)
+        self.item_bias_ = train.item_counts().astype(self.dtype_)
+
+    def _run_epoch(self, train: RatingsDataset, epoch: int) -> None:
+        return None
+
+    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
+        return 0.0, 0.0, 0.0
+
+    def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
+        """The number of training ratings of every item."""
+        return self.item_bias_.astype(np.float64)
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.scores_for(np.empty(0)), (len(users), self.n_items_)).copy()

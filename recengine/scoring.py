@@ -1,0 +1,59 @@
+"""Scores of every item for many users at once, for any model.
+
+A model may offer ``score_users(user_codes) -> (len(user_codes), n_items)`` itself. Otherwise, when it
+scores with the base class's formula (``item_scores`` and ``scores_for`` not overridden), the batch is
+one matrix product; a model that overrides them is asked user by user.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recengine.models.base import Recommender
+
+BATCH_CELLS = 1 << 22  # scores held at once when scoring many users: 4M floats, 32 MB
+
+
+def score_matrix(model: Recommender, users: np.ndarray) -> np.ndarray:
+    """Scores (float64) of every item for each user code in ``users``, one row per user."""
+    model._check_fitted()
+    users = np.asarray(users, dtype=np.int64)
+    custom = getattr(model, "score_users", None)
+    if custom is not None:
+        return np.asarray(custom(users), dtype=np.float64)
+    cls = type(model)
+    if cls.item_scores is Recommender.item_scores and cls.scores_for is Recommender.scores_for:
+        return _factor_scores(model, users)
+    if not len(users):
+        return np.empty((0, model.n_items_))
+    return np.vstack([model.item_scores(int(u)) for u in users])
+
+
+def _factor_scores(model: Recommender, users: np.ndarray) -> np.ndarray:
+    users, _ = model._codes(users, np.zeros(len(users), dtype=np.int64))
+    items = model.item_factors_
+    scores = (model.user_factors_[users] @ items.T).astype(np.float64)
+    if model.kind == "rating":
+        scores += model.global_mean_
+        user_bias = getattr(model, "user_bias_", None)
+        item_bias = getattr(model, "item_bias_", None)
+        if user_bias is not None:
+            scores += user_bias[users].astype(np.float64)[:, None]
+        if item_bias is not None:
+            scores += item_bias.astype(np.float64)[None, :]
+    return scores
+
+
+def batch_size(n_items: int) -> int:
+    """Users per batch so that a batch's score matrix holds about `BATCH_CELLS` numbers."""
+    return max(1, BATCH_CELLS // max(n_items, 1))
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k best scores of each row, best first (−inf marks excluded items)."""
+    k = min(k, scores.shape[1])
+    if k == 0:
+        return np.empty((scores.shape[0], 0), dtype=np.int64)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
