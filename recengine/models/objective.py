@@ -1,0 +1,274 @@
+"""The biased matrix-factorization objective shared by `sgd`, `minibatch`, `gd` and `adam`.
+
+    L = ½ Σ_(u,i)∈D e_ui²  +  ½ λ Σ_u w_u (‖p_u‖² + b_u²)  +  ½ λ Σ_i w_i (‖q_i‖² + b_i²)
+    e_ui = r_ui − μ − b_u − b_i − p_u·q_i
+
+with w = 1 (the objective of DESIGN.md) or, with ``weighted_reg``, w = the row's rating count (the penalty
+that per-rating SGD in the style of Funk and of Surprise applies). L is a sum over ratings,
+L = Σ_ui ℓ_ui with ℓ_ui = ½ e_ui² + ½ λ (w_u/n_u (‖p_u‖² + b_u²) + w_i/n_i (‖q_i‖² + b_i²)), so the gradient
+of a batch (`mf_gradient`) is that batch's share of the full gradient, and the batches of an epoch add up
+to the full gradient at fixed parameters. Rows without training ratings start and stay at zero, their
+optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from recengine.dataset import RatingsDataset
+from recengine.models.base import Hyperparameters, Recommender, hyper
+from recengine.models.jit import row_dots
+
+OBJECTIVE = (
+    "½ Σ (r − μ − b_u − b_i − p_u·q_i)² + ½ λ Σ_u w_u (‖p_u‖² + b_u²) + ½ λ Σ_i w_i (‖q_i‖² + b_i²);"
+    " w = 1, or the row's rating count with weighted_reg"
+)
+BLOCKS = ("user_factors", "item_factors", "user_bias", "item_bias")
+
+
+# --- hyperparameter fields the gradient models share ----------------------------------------------------
+
+
+def n_factors_field(default: int) -> Any:
+    return hyper(default, low=1, high=1000, help="Number of latent factors (k) per user and item.")
+
+
+def n_epochs_field(default: int, what: str = "Passes over the training ratings.") -> Any:
+    return hyper(default, low=1, high=10_000, help=what)
+
+
+def lr_field(default: float, what: str) -> Any:
+    return hyper(default, low=0, low_open=True, high=100, log=True, help=what)
+
+
+def reg_field(default: float) -> Any:
+    return hyper(default, low=0, high=1000, help="L2 penalty λ on factors and biases.")
+
+
+def weighted_reg_field(default: bool) -> Any:
+    return hyper(
+        default,
+        help="Scale λ by each row's rating count (the penalty per-rating SGD applies) instead of one λ for all.",
+    )
+
+
+def biases_field() -> Any:
+    return hyper(True, help="Learn a bias per user and per item besides the global mean.")
+
+
+def init_std_field(default: float = 0.1) -> Any:
+    return hyper(
+        default, low=0, low_open=True, high=10, help="Standard deviation of the random initial factors."
+    )
+
+
+def batch_size_field(default: int) -> Any:
+    return hyper(default, low=1, high=10_000_000, log=True, help="Ratings per gradient step.")
+
+
+@dataclass(frozen=True)
+class MFParams(Hyperparameters):
+    """Hyperparameters every model of the shared objective has."""
+
+    n_factors: int = n_factors_field(50)
+    n_epochs: int = n_epochs_field(20)
+    lr: float = lr_field(0.01, "Learning rate (step size).")
+    reg: float = reg_field(0.05)
+    weighted_reg: bool = weighted_reg_field(False)
+    biases: bool = biases_field()
+    init_std: float = init_std_field()
+
+
+# --- batches and the gradient ---------------------------------------------------------------------------
+
+
+class Groups(NamedTuple):
+    """A batch's positions grouped by row (user or item), with the codes on the other side.
+
+    ``order`` sorts the positions by row; ``starts`` opens each row's group; ``partners`` are the other
+    side's codes in that order, so ``spread(values, n)`` is the sparse rows × partners matrix of values.
+    """
+
+    order: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
+    counts: np.ndarray
+    partners: np.ndarray
+
+    @classmethod
+    def of(cls, codes: np.ndarray, partners: np.ndarray) -> Groups:
+        order = np.argsort(codes, kind="stable")
+        ordered = codes[order]
+        opens = np.empty(len(ordered), dtype=bool)
+        opens[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=opens[1:])
+        starts = np.flatnonzero(opens)
+        counts = np.diff(np.append(starts, len(ordered)))
+        return cls(order, starts, ordered[starts], counts, partners[order])
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-row sums of one value per position."""
+        return np.add.reduceat(values[self.order], self.starts)
+
+    def spread(self, values: np.ndarray, n_partners: int) -> sp.csr_matrix:
+        """The rows × partners sparse matrix holding one value per position."""
+        indptr = np.append(self.starts, len(self.order))
+        shape = (len(self.rows), n_partners)
+        return sp.csr_matrix((values[self.order], self.partners, indptr), shape=shape, copy=False)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Ratings to take a gradient over, with their positions grouped by user and by item."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    by_user: Groups
+    by_item: Groups
+
+    @classmethod
+    def of(cls, users: np.ndarray, items: np.ndarray, ratings: np.ndarray, dtype: np.dtype) -> Batch:
+        users, items = users.astype(np.int64), items.astype(np.int64)
+        ratings = ratings.astype(dtype, copy=False)
+        return cls(users, items, ratings, Groups.of(users, items), Groups.of(items, users))
+
+    @classmethod
+    def from_data(cls, data: RatingsDataset, dtype: np.dtype, index: np.ndarray | None = None) -> Batch:
+        if index is None:
+            return cls.of(data.user_codes, data.item_codes, data.ratings, dtype)
+        return cls.of(data.user_codes[index], data.item_codes[index], data.ratings[index], dtype)
+
+
+class Gradient(NamedTuple):
+    """The gradient of a batch's share of L, for the rows the batch touches (other rows: zero)."""
+
+    users: np.ndarray
+    user_factors: np.ndarray
+    user_bias: np.ndarray | None
+    items: np.ndarray
+    item_factors: np.ndarray
+    item_bias: np.ndarray | None
+    squared_error: float
+
+    def rows(self, block: str) -> np.ndarray:
+        """The rows a block's gradient covers."""
+        return self.users if block.startswith("user") else self.items
+
+    def blocks(self) -> dict[str, np.ndarray]:
+        named = zip(
+            BLOCKS, (self.user_factors, self.item_factors, self.user_bias, self.item_bias), strict=True
+        )
+        return {name: block for name, block in named if block is not None}
+
+
+def mf_gradient(model: BiasedMF, batch: Batch) -> Gradient:
+    """∇ Σ_(u,i)∈batch ℓ_ui with respect to the model's factors and biases (the analytic gradient).
+
+    With E the sparse matrix of the batch's errors: ∇P = diag(m λ w/n) P − E Q, ∇Q = diag(m λ w/n) Q − Eᵀ P,
+    ∇b_u = m λ w/n b_u − Σ_i e_ui, ∇b_i likewise, m counting each row's ratings in the batch.
+    """
+    P, Q = model.user_factors_, model.item_factors_
+    error = batch.ratings - (row_dots(P, Q, batch.users, batch.items) + model.global_mean_)
+    if model.user_bias_ is not None:
+        error -= model.user_bias_[batch.users] + model.item_bias_[batch.items]
+    error = error.astype(P.dtype, copy=False)
+    by_user, by_item = batch.by_user, batch.by_item
+    user_penalty = model.user_penalty_[by_user.rows] * by_user.counts
+    item_penalty = model.item_penalty_[by_item.rows] * by_item.counts
+    grad_p = user_penalty[:, None] * P[by_user.rows] - by_user.spread(error, len(Q)) @ Q
+    grad_q = item_penalty[:, None] * Q[by_item.rows] - by_item.spread(error, len(P)) @ P
+    grad_bu = grad_bi = None
+    if model.user_bias_ is not None:
+        grad_bu = user_penalty * model.user_bias_[by_user.rows] - by_user.sums(error)
+        grad_bi = item_penalty * model.item_bias_[by_item.rows] - by_item.sums(error)
+    return Gradient(by_user.rows, grad_p, grad_bu, by_item.rows, grad_q, grad_bi, sum_squares(error))
+
+
+# --- the shared model base ------------------------------------------------------------------------------
+
+
+class BiasedMF(Recommender):
+    """Base of the models that minimize `OBJECTIVE`: initialization, penalties, losses."""
+
+    objective = OBJECTIVE
+
+    def _initialize(self, train: RatingsDataset) -> None:
+        p = self.params
+        user_counts, item_counts = train.user_counts(), train.item_counts()
+        self.user_factors_ = random_factors(self.rng_, user_counts, p.n_factors, p.init_std, self.dtype_)
+        self.item_factors_ = random_factors(self.rng_, item_counts, p.n_factors, p.init_std, self.dtype_)
+        self.user_bias_ = np.zeros(train.n_users, self.dtype_) if p.biases else None
+        self.item_bias_ = np.zeros(train.n_items, self.dtype_) if p.biases else None
+        self.user_weight_, self.user_penalty_ = penalties(user_counts, p.reg, p.weighted_reg, self.dtype_)
+        self.item_weight_, self.item_penalty_ = penalties(item_counts, p.reg, p.weighted_reg, self.dtype_)
+
+    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
+        residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
+        reconstruction = 0.5 * sum_squares(residual)
+        regularization = (
+            0.5
+            * self.params.reg
+            * (
+                weighted_norms(self.user_weight_, self.user_factors_, self.user_bias_)
+                + weighted_norms(self.item_weight_, self.item_factors_, self.item_bias_)
+            )
+        )
+        return reconstruction, regularization, reconstruction + regularization
+
+    def _gradient(self, batch: Batch) -> Gradient:
+        return mf_gradient(self, batch)
+
+    def _apply(self, gradient: Gradient, steps: dict[str, np.ndarray]) -> None:
+        """Subtract ``steps`` (one array per block, shaped like the gradient's) from the touched rows."""
+        for name, step in steps.items():
+            getattr(self, name + "_")[gradient.rows(name)] -= step
+
+    def _blocks(self) -> dict[str, np.ndarray]:
+        """The learned arrays by block name (biases only when learned)."""
+        arrays = {name: getattr(self, name + "_") for name in BLOCKS}
+        return {name: array for name, array in arrays.items() if array is not None}
+
+
+def random_factors(
+    rng: np.random.Generator, counts: np.ndarray, n_factors: int, std: float, dtype: np.dtype
+) -> np.ndarray:
+    """N(0, std²) factors; rows without training ratings are zero (their optimum)."""
+    factors = rng.normal(0.0, std, (len(counts), n_factors)).astype(dtype)
+    factors[counts == 0] = 0
+    return factors
+
+
+def penalties(
+    counts: np.ndarray, reg: float, weighted: bool, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row weights w and the penalty each rating of the row carries, λ w / n (0 for empty rows)."""
+    weight = counts.astype(np.float64) if weighted else (counts > 0).astype(np.float64)
+    per_rating = np.divide(reg * weight, counts, out=np.zeros(len(counts)), where=counts > 0)
+    return weight, per_rating.astype(dtype)
+
+
+def weighted_norms(weight: np.ndarray, factors: np.ndarray, bias: np.ndarray | None) -> float:
+    """Σ_rows w (‖factors_row‖² + bias_row²)."""
+    squares = np.einsum("ij,ij->i", factors, factors, dtype=np.float64)
+    if bias is not None:
+        squares += np.square(bias, dtype=np.float64)
+    return float(np.einsum("i,i->", weight, squares))
+
+
+def sum_squares(values: np.ndarray) -> float:
+    """Σ x² over every entry, in float64.
+
+    NumPy's einsum loops rather than BLAS: on a busy machine, multithreaded BLAS on vectors this size spends
+    more time waiting for its threads than computing.
+    """
+    flat = values.reshape(-1)
+    return float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+
+
+def block_norms(blocks: dict[str, np.ndarray]) -> dict[str, float]:
+    return {name: float(np.sqrt(sum_squares(values))) for name, values in blocks.items()}
