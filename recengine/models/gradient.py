@@ -5,6 +5,7 @@ Both take their gradients from `objective.mf_gradient`, the one analytic gradien
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,11 +145,11 @@ class Adam(BiasedMF):
         self._steps_taken = 0
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
-        order = self.rng_.permutation(train.n_ratings)
         summed = {n: np.zeros_like(b) for n, b in self._blocks().items()}
-        for start in range(0, train.n_ratings, self.params.batch_size):
-            batch = Batch.from_data(train, self.dtype_, order[start : start + self.params.batch_size])
+        for batch in self._shuffled_batches(train, self.params.batch_size):
             gradient = self._gradient(batch)
+            if not math.isfinite(gradient.squared_error):
+                break  # diverged: the fit loop reports it
             for name, block in gradient.blocks().items():
                 summed[name][gradient.rows(name)] += block
             self._apply(gradient, self._adam_steps(gradient))

@@ -13,6 +13,7 @@ optimum.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -172,6 +173,11 @@ def mf_gradient(model: BiasedMF, batch: Batch) -> Gradient:
     With E the sparse matrix of the batch's errors: ∇P = diag(m λ w/n) P − E Q, ∇Q = diag(m λ w/n) Q − Eᵀ P,
     ∇b_u = m λ w/n b_u − Σ_i e_ui, ∇b_i likewise, m counting each row's ratings in the batch.
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit is reported by the fit loop
+        return _mf_gradient(model, batch)
+
+
+def _mf_gradient(model: BiasedMF, batch: Batch) -> Gradient:
     P, Q = model.user_factors_, model.item_factors_
     error = batch.ratings - (row_dots(P, Q, batch.users, batch.items) + model.global_mean_)
     if model.user_bias_ is not None:
@@ -222,6 +228,12 @@ class BiasedMF(Recommender):
 
     def _gradient(self, batch: Batch) -> Gradient:
         return mf_gradient(self, batch)
+
+    def _shuffled_batches(self, train: RatingsDataset, batch_size: int) -> Iterator[Batch]:
+        """The epoch's ratings in a new random order, ``batch_size`` at a time."""
+        order = self.rng_.permutation(train.n_ratings)
+        for start in range(0, train.n_ratings, batch_size):
+            yield Batch.from_data(train, self.dtype_, order[start : start + batch_size])
 
     def _apply(self, gradient: Gradient, steps: dict[str, np.ndarray]) -> None:
         """Subtract ``steps`` (one array per block, shaped like the gradient's) from the touched rows."""

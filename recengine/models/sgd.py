@@ -10,6 +10,7 @@ over the epoch divided by the learning rate): at a fixed point it is the full gr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,6 @@ from recengine.dataset import RatingsDataset
 from recengine.models import jit, register
 from recengine.models.base import hyper
 from recengine.models.objective import (
-    Batch,
     BiasedMF,
     MFParams,
     batch_size_field,
@@ -194,10 +194,10 @@ class Minibatch(SteppedMF):
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         lr = self._epoch_lr(epoch)
-        order = self.rng_.permutation(train.n_ratings)
         before = {n: b.copy() for n, b in self._blocks().items()}
-        for start in range(0, train.n_ratings, self.params.batch_size):
-            batch = Batch.from_data(train, self.dtype_, order[start : start + self.params.batch_size])
+        for batch in self._shuffled_batches(train, self.params.batch_size):
             gradient = self._gradient(batch)
+            if not math.isfinite(gradient.squared_error):
+                break  # diverged: the fit loop reports it
             self._apply(gradient, {name: lr * block for name, block in gradient.blocks().items()})
         return self._stepped(before, lr)

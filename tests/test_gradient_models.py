@@ -1,0 +1,327 @@
+"""The gradient models `sgd`, `minibatch`, `gd` and `adam`: gradients checked against finite differences,
+planted low-rank recovery, determinism, divergence, float32, clipping and reporting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recengine.dataset import RatingsDataset
+from recengine.errors import ParameterError, TrainingDiverged
+from recengine.models import make
+from recengine.models.gradient import clipped, moments
+from recengine.models.objective import Batch, mf_gradient
+from recengine.models.sgd import warm_up
+from recengine.synthetic import planted_low_rank
+
+GRADIENT_MODELS = ("sgd", "minibatch", "gd", "adam")
+
+# Settings that recover a planted rank-3 matrix (fast enough for the suite).
+PLANTED = {
+    "sgd": dict(n_factors=3, n_epochs=60, lr=0.02, reg=0.0, weighted_reg=False),
+    "minibatch": dict(n_factors=3, n_epochs=60, lr=0.02, reg=0.0, batch_size=512),
+    "gd": dict(n_factors=3, n_epochs=300, lr=0.002, reg=0.0),
+    "adam": dict(n_factors=3, n_epochs=60, lr=0.02, reg=0.0, batch_size=1024),
+}
+
+
+def split(data: RatingsDataset, share: float = 0.2, seed: int = 0) -> tuple[RatingsDataset, RatingsDataset]:
+    test = np.random.default_rng(seed).random(data.n_ratings) < share
+    positions = np.arange(data.n_ratings)
+    return data.subset(positions[~test]), data.subset(positions[test])
+
+
+@pytest.fixture(scope="module")
+def small() -> RatingsDataset:
+    """12 users × 9 items, about half observed, on a wide continuous scale."""
+    data, _ = planted_low_rank(n_users=12, n_items=9, rank=2, density=0.5, noise=0.5, seed=4, biases=True)
+    return data
+
+
+def started(name: str, data: RatingsDataset, **params) -> object:
+    """A model with random factors and biases, ready for one epoch or a gradient."""
+    model = make(name, **params)
+    model._prepare(data)
+    model._initialize(data)
+    rng = np.random.default_rng(7)
+    for block in ("user_bias_", "item_bias_"):
+        if getattr(model, block) is not None:
+            setattr(model, block, rng.normal(0, 0.3, getattr(model, block).shape))
+    return model
+
+
+def blocks_of(model) -> dict[str, np.ndarray]:
+    return {n: getattr(model, n + "_") for n in ("user_factors", "item_factors", "user_bias", "item_bias")}
+
+
+def numeric_gradient(model, loss, step: float = 1e-6) -> dict[str, np.ndarray]:
+    """Central finite differences of ``loss()`` with respect to every learned entry."""
+    out = {}
+    for name, array in blocks_of(model).items():
+        if array is None:
+            continue
+        grad = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            kept = array[index]
+            array[index] = kept + step
+            upper = loss()
+            array[index] = kept - step
+            lower = loss()
+            array[index] = kept
+            grad[index] = (upper - lower) / (2 * step)
+        out[name] = grad
+    return out
+
+
+def dense(gradient, model) -> dict[str, np.ndarray]:
+    """The gradient's blocks as full arrays (zero on rows the batch does not touch)."""
+    out = {}
+    for name, block in gradient.blocks().items():
+        full = np.zeros_like(getattr(model, name + "_"))
+        full[gradient.rows(name)] = block
+        out[name] = full
+    return out
+
+
+def assert_gradients_match(analytic: dict, numeric: dict, rtol: float = 1e-5) -> None:
+    assert set(analytic) == set(numeric)
+    for name in numeric:
+        scale = np.abs(numeric[name]).max()
+        np.testing.assert_allclose(analytic[name], numeric[name], rtol=0, atol=rtol * scale, err_msg=name)
+
+
+# --- gradients ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("biases", [True, False])
+@pytest.mark.parametrize("weighted_reg", [True, False])
+def test_analytic_gradient_matches_finite_differences_of_the_objective(small, biases, weighted_reg):
+    model = started("gd", small, n_factors=3, reg=0.3, biases=biases, weighted_reg=weighted_reg)
+    gradient = mf_gradient(model, Batch.from_data(small, model.dtype_))
+    numeric = numeric_gradient(model, lambda: model._losses(small)[2])
+    assert_gradients_match(dense(gradient, model), numeric)
+    reconstruction = model._losses(small)[0]
+    assert gradient.squared_error == pytest.approx(2 * reconstruction)
+
+
+def test_batch_gradients_are_shares_that_add_up_to_the_full_gradient(small):
+    model = started("minibatch", small, n_factors=3, reg=0.3)
+    full = dense(mf_gradient(model, Batch.from_data(small, model.dtype_)), model)
+    parts = np.array_split(np.random.default_rng(0).permutation(small.n_ratings), 4)
+    total = {name: np.zeros_like(block) for name, block in full.items()}
+    for part in parts:
+        for name, block in dense(
+            mf_gradient(model, Batch.from_data(small, model.dtype_, part)), model
+        ).items():
+            total[name] += block
+    for name in full:
+        np.testing.assert_allclose(total[name], full[name], atol=1e-12)
+
+
+def test_a_batch_gradient_is_the_gradient_of_the_batch_share_of_the_loss(small):
+    model = started("adam", small, n_factors=3, reg=0.3)
+    part = np.arange(0, small.n_ratings, 3)
+    batch = Batch.from_data(small, model.dtype_, part)
+
+    def batch_loss() -> float:
+        users, items = small.user_codes[part], small.item_codes[part]
+        error = small.ratings[part] - model._raw_predict(users, items)
+        penalty = model.user_penalty_[users] * (
+            np.sum(model.user_factors_[users] ** 2, axis=1) + model.user_bias_[users] ** 2
+        ) + model.item_penalty_[items] * (
+            np.sum(model.item_factors_[items] ** 2, axis=1) + model.item_bias_[items] ** 2
+        )
+        return 0.5 * float(error @ error) + 0.5 * float(penalty.sum())
+
+    assert_gradients_match(dense(mf_gradient(model, batch), model), numeric_gradient(model, batch_loss))
+
+
+@pytest.mark.parametrize("name", ["sgd", "minibatch"])
+@pytest.mark.parametrize("weighted_reg", [True, False])
+def test_one_epoch_with_a_tiny_step_moves_along_minus_the_gradient(small, name, weighted_reg):
+    """An epoch of stochastic steps of size lr adds up to −lr ∇L, up to O(lr²): this checks the kernels."""
+    lr = 1e-7
+    extra = {"batch_size": 7} if name == "minibatch" else {}
+    model = started(name, small, n_factors=3, reg=0.3, lr=lr, weighted_reg=weighted_reg, **extra)
+    before = {n: b.copy() for n, b in blocks_of(model).items()}
+    numeric = numeric_gradient(model, lambda: model._losses(small)[2])
+    model._run_epoch(small, 1)
+    moved = {n: (before[n] - b) / lr for n, b in blocks_of(model).items()}
+    assert_gradients_match(moved, numeric, rtol=1e-4)
+
+
+def test_gradient_norms_of_gd_are_those_of_the_gradient(small):
+    model = started("gd", small, n_factors=3, reg=0.3)
+    expected = dense(mf_gradient(model, Batch.from_data(small, model.dtype_)), model)
+    info = model._run_epoch(small, 1)
+    for name, value in info["grad_norms"].items():
+        assert value == pytest.approx(np.linalg.norm(expected[name]))
+    everything = np.concatenate([g.ravel() for g in expected.values()])
+    assert info["extra"]["grad_mean"] == pytest.approx(everything.mean())
+    assert info["extra"]["grad_std"] == pytest.approx(everything.std())
+
+
+# --- clipping -------------------------------------------------------------------------------------------
+
+
+def test_clipping_by_norm_rescales_the_whole_gradient():
+    blocks = {"a": np.array([3.0, 0.0]), "b": np.array([[0.0, 4.0]])}
+    out, kept = clipped(blocks, 1.0, "norm")
+    assert kept == pytest.approx(0.2)
+    np.testing.assert_allclose(out["a"], [0.6, 0.0])
+    np.testing.assert_allclose(out["b"], [[0.0, 0.8]])
+    same, kept = clipped(blocks, 10.0, "norm")
+    assert kept == 1.0 and same["a"] is not None and np.array_equal(same["a"], blocks["a"])
+
+
+def test_clipping_by_value_cuts_each_entry():
+    out, kept = clipped({"a": np.array([3.0, -0.5]), "b": np.array([-4.0])}, 1.0, "value")
+    np.testing.assert_allclose(out["a"], [1.0, -0.5])
+    np.testing.assert_allclose(out["b"], [-1.0])
+    assert kept == pytest.approx(np.sqrt(1 + 0.25 + 1) / np.sqrt(9 + 0.25 + 16))
+    assert clipped({"a": np.array([5.0])}, 0.0, "value")[1] == 1.0
+
+
+def test_moments_of_all_gradient_entries():
+    mean, std = moments({"a": np.array([1.0, 2.0]), "b": np.array([[3.0], [6.0]])})
+    assert mean == pytest.approx(3.0) and std == pytest.approx(np.std([1, 2, 3, 6]))
+
+
+@pytest.mark.parametrize("mode", ["norm", "value"])
+def test_gd_with_clipping_takes_bounded_steps(small, mode):
+    model = started("gd", small, n_factors=3, lr=0.01, clip=0.5, clip_mode=mode)
+    before = {n: b.copy() for n, b in blocks_of(model).items() if b is not None}
+    info = model._run_epoch(small, 1)
+    change = {n: before[n] - getattr(model, n + "_") for n in before}
+    assert info["extra"]["clip_kept"] < 1
+    if mode == "norm":
+        total = np.sqrt(sum(np.sum(c**2) for c in change.values()))
+        assert total == pytest.approx(0.01 * 0.5)
+    else:
+        assert max(np.abs(c).max() for c in change.values()) == pytest.approx(0.01 * 0.5)
+
+
+# --- learning -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_recovers_a_noise_free_planted_matrix(planted, name):
+    data, _ = planted
+    model = make(name, **PLANTED[name]).fit(data)
+    assert model.history_[-1].train_rmse < 0.05
+
+
+@pytest.fixture(scope="module")
+def noisy() -> tuple[RatingsDataset, RatingsDataset]:
+    data, _ = planted_low_rank(n_users=300, n_items=200, rank=3, density=0.5, noise=0.3, seed=2)
+    return split(data)
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise(noisy, name):
+    train, test = noisy
+    model = make(name, **PLANTED[name]).fit(train)
+    assert model.rmse(test) <= 1.1 * 0.3
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_loss_falls_and_history_is_complete(planted, name):
+    data, _ = planted
+    model = make(name, **(PLANTED[name] | dict(n_epochs=5, reg=0.1))).fit(data, valid=data)
+    history = model.history_
+    assert len(history) == 5
+    assert history[-1].total_loss < history[0].total_loss
+    assert set(history[-1].grad_norms) == {"user_factors", "item_factors", "user_bias", "item_bias"}
+    assert history[-1].valid_rmse == pytest.approx(history[-1].train_rmse)
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_same_seed_same_factors_other_seed_other_factors(planted, name):
+    data, _ = planted
+    params = PLANTED[name] | dict(n_epochs=3)
+    first, second = make(name, **params).fit(data), make(name, **params).fit(data)
+    other = make(name, **(params | dict(seed=1))).fit(data)
+    for block in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(first, block), getattr(second, block))
+    assert not np.array_equal(first.item_factors_, other.item_factors_)
+
+
+@pytest.mark.parametrize(("name", "lr"), [("sgd", 50.0), ("minibatch", 50.0), ("gd", 10.0), ("adam", 100.0)])
+def test_a_divergent_learning_rate_stops_in_the_first_epoch(planted, name, lr):
+    data, _ = planted
+    with pytest.raises(TrainingDiverged, match="epoch 1: .*learning rate") as caught:
+        make(name, **(PLANTED[name] | dict(lr=lr))).fit(data)
+    assert caught.value.epoch == 1
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_float32_on_request_matches_float64(planted, name):
+    data, _ = planted
+    params = PLANTED[name] | dict(n_epochs=10)
+    single = make(name, **(params | dict(dtype="float32"))).fit(data)
+    double = make(name, **params).fit(data)
+    assert single.user_factors_.dtype == np.float32 and single.item_bias_.dtype == np.float32
+    assert double.user_factors_.dtype == np.float64
+    assert single.history_[-1].train_rmse == pytest.approx(double.history_[-1].train_rmse, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_without_biases_there_are_no_bias_arrays(planted, name):
+    data, _ = planted
+    model = make(name, **(PLANTED[name] | dict(n_epochs=2, biases=False))).fit(data)
+    assert model.user_bias_ is None and model.item_bias_ is None
+    assert set(model.history_[-1].grad_norms) == {"user_factors", "item_factors"}
+    assert "user_bias_" not in model.state()
+
+
+def test_rows_without_training_ratings_predict_the_mean_plus_the_user_bias(tiny):
+    train = tiny.subset(tiny.item_codes != 4)
+    model = make("sgd", n_factors=2, n_epochs=3).fit(train)
+    assert not model.item_factors_[4].any() and model.item_bias_[4] == 0
+    expected = model.global_mean_ + model.user_bias_[0]
+    assert model.predict([0], [4])[0] == pytest.approx(np.clip(expected, 1, 5))
+
+
+def test_lr_decay_shrinks_the_learning_rate_each_epoch(planted):
+    data, _ = planted
+    model = make("sgd", **(PLANTED["sgd"] | dict(n_epochs=3, lr_decay=0.5))).fit(data)
+    assert [r.extra["lr"] for r in model.history_] == pytest.approx([0.02, 0.01, 0.005])
+
+
+def test_sgd_reports_its_kernel_compile_time(planted):
+    assert warm_up() >= 0.0
+    data, _ = planted
+    record = make("sgd", n_epochs=1).fit(data).history_[0]
+    assert record.extra["compile_seconds"] >= 0.0
+
+
+# --- parameters -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GRADIENT_MODELS)
+def test_params_describe_themselves(name):
+    model = make(name)
+    assert model.description and model.objective and model.divergence_hint
+    specs = {spec.name: spec for spec in model.Params.specs()}
+    for common in ("n_factors", "n_epochs", "lr", "reg", "biases", "seed", "dtype"):
+        assert common in specs and specs[common].help
+    assert model.params.dtype == "float64"
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("sgd", {"lr": 0}),
+        ("sgd", {"lr_decay": 1.5}),
+        ("minibatch", {"batch_size": 0}),
+        ("gd", {"clip": -1}),
+        ("gd", {"clip_mode": "sideways"}),
+        ("gd", {"momentum": 1.0}),
+        ("adam", {"beta2": 1.0}),
+        ("adam", {"n_factors": 0}),
+    ],
+)
+def test_bad_hyperparameters_name_the_parameter(name, bad):
+    (key,) = bad
+    with pytest.raises(ParameterError, match=key):
+        make(name, **bad)
