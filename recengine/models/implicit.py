@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recengine.dataset import RatingsDataset
 from recengine.models import register
@@ -99,14 +100,17 @@ class WALS(Recommender):
         self._sweep(self._by_item, self.item_factors_, self.user_factors_)
 
     def _sweep(self, matrix: sp.csr_matrix, rows: np.ndarray, others: np.ndarray) -> None:
-        gram = (others.T @ others).astype(self.dtype_)
+        gram = others.T.astype(np.float64) @ others.astype(np.float64)
         reg = np.full(rows.shape[0], self.params.reg, dtype=np.float64)
         if self.params.solver == "cg":
+            gram = gram.astype(self.dtype_)
             wals_cg_sweep(
                 matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg, self.params.cg_steps
             )
         else:
-            wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg)
+            # Each parallel row calls LAPACK; a threaded BLAS under them would oversubscribe the cores (4× slower).
+            with threadpool_limits(1, "blas"):
+                wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg)
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
         """(weighted squared error over all user-item pairs, penalty, total) of the stated objective.

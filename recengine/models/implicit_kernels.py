@@ -3,8 +3,9 @@
 Weighted ALS solves one small k×k system per user (then per item) whose matrix depends on that user's
 rated items; BPR is stochastic gradient descent over sampled triples. Both are loops over rows of
 varying length, which NumPy can only emulate by materializing ``nnz × k`` (or ``nnz × k²``) arrays.
-Measured on MovieLens 100k (64 factors, 15 iterations): the NumPy emulation of the CG solve takes about
-5× as long as these kernels. Kernels are compiled once and cached on disk (``cache=True``).
+Measured on MovieLens 100k (64 factors, one CG sweep over users): a NumPy emulation (gathered nnz × k
+blocks, a sampled dense product and a sparse product per step) took 130-150 ms against 12-18 ms here.
+Kernels are compiled once and cached on disk (``cache=True``).
 """
 
 from __future__ import annotations
@@ -109,18 +110,12 @@ def _cholesky_solve_row(
 ) -> np.ndarray:
     """The exact x_u of the weighted least-squares problem of one row, by Cholesky factorization."""
     k = others.shape[1]
-    matrix = gram.astype(np.float64)
+    rated = others[indices[start:stop]].astype(np.float64)
+    weights = confidence[start:stop].astype(np.float64)
+    matrix = gram + (rated.T * (weights - 1.0)) @ rated
     for a in range(k):
         matrix[a, a] += reg
-    target = np.zeros(k)
-    for position in range(start, stop):
-        y = others[indices[position]]
-        c = confidence[position]
-        for a in range(k):
-            target[a] += c * y[a]
-            scaled = (c - 1.0) * y[a]
-            for b in range(k):
-                matrix[a, b] += scaled * y[b]
+    target = rated.T @ weights
     lower = np.linalg.cholesky(matrix)
     forward = np.empty(k)
     for a in range(k):

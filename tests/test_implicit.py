@@ -1,0 +1,190 @@
+"""Ranking models: planted block structure, exact solves, the stated objectives, BPR's gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recengine.dataset import RatingScale, RatingsDataset
+from recengine.errors import RecEngineError
+from recengine.metrics import ranking_report
+from recengine.models import make
+from recengine.models.implicit import bpr_gradients, bpr_objective_terms
+from recengine.models.implicit_kernels import bpr_sample, bpr_sgd, wals_cg_sweep, wals_cholesky_sweep
+from recengine.scoring import score_matrix
+
+
+def planted_blocks(n_groups=4, users_per_group=30, items_per_group=25, density=0.5, seed=0):
+    """Users of group g rate only items of block g (with probability ``density``); a fifth of each user's
+    items is held out. A model that finds the blocks ranks held-out items of the user's own block first."""
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for g in range(n_groups):
+        for u in range(g * users_per_group, (g + 1) * users_per_group):
+            block = np.arange(g * items_per_group, (g + 1) * items_per_group)
+            chosen = block[rng.random(items_per_group) < density]
+            users += [u] * len(chosen)
+            items += chosen.tolist()
+    users, items = np.array(users), np.array(items)
+    ratings = rng.integers(3, 6, len(users)).astype(float)
+    data = RatingsDataset(
+        users,
+        items,
+        ratings,
+        np.arange(n_groups * users_per_group),
+        np.arange(n_groups * items_per_group),
+        scale=RatingScale(1, 5, 1),
+    )
+    is_test = rng.random(len(users)) < 0.2
+    return data.subset(~is_test), data.subset(is_test)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("wals", dict(n_factors=8, reg=10.0, alpha=5.0)),
+        ("wals", dict(n_factors=8, reg=10.0, alpha=5.0, solver="cholesky", weighting="binary")),
+        ("bpr", dict(n_factors=8, n_epochs=60, lr=0.05)),
+    ],
+)
+def test_planted_blocks_rank_held_out_positives_first(name, params):
+    train, test = planted_blocks()
+    model = make(name, **params).fit(train)
+    scores = score_matrix(model, np.arange(train.n_users))
+    block_of_user = np.arange(train.n_users) // 30
+    outside = block_of_user[:, None] != (np.arange(train.n_items) // 25)[None, :]
+    best_outside = np.where(outside, scores, -np.inf).max(axis=1)
+    # Every held-out item (always in the user's own block) beats every item of the other blocks ...
+    above = scores[test.user_codes, test.item_codes] > best_outside[test.user_codes]
+    assert above.mean() >= 0.97
+    # ... so the top 10 are the user's own block, where the popularity list mixes blocks.
+    report = ranking_report(model, train, test, k=10, relevance_threshold=0)
+    popular = ranking_report(make("popular").fit(train), train, test, k=10, relevance_threshold=0)
+    assert report["recall@10"] >= 0.5
+    assert report["recall@10"] > popular["recall@10"] + 0.25
+
+
+def test_wals_same_seed_same_factors_and_callbacks_stop(tiny):
+    first = make("wals", n_factors=3, seed=7).fit(tiny)
+    second = make("wals", n_factors=3, seed=7).fit(tiny)
+    np.testing.assert_array_equal(first.user_factors_, second.user_factors_)
+    stopped = make("wals", n_factors=3, n_epochs=10).fit(tiny, callbacks=[lambda r, m: r.epoch == 4])
+    assert len(stopped.history_) == 4
+    assert stopped.history_[-1].train_rmse is None
+    with pytest.raises(RecEngineError, match="ranking model"):
+        stopped.predict([0], [0])
+
+
+def _dense_wals_objective(model, data):
+    p = np.zeros((data.n_users, data.n_items))
+    c = np.ones_like(p)
+    p[data.user_codes, data.item_codes] = 1.0
+    c[data.user_codes, data.item_codes] = model.confidence(data.ratings)
+    x, y = model.user_factors_.astype(float), model.item_factors_.astype(float)
+    reconstruction = 0.5 * np.sum(c * (p - x @ y.T) ** 2)
+    return reconstruction, 0.5 * model.params.reg * (np.sum(x * x) + np.sum(y * y))
+
+
+@pytest.mark.parametrize("weighting", ["binary", "rating"])
+def test_wals_reports_its_weighted_objective_over_all_pairs(tiny, weighting):
+    model = make("wals", n_factors=3, reg=0.3, alpha=2.0, weighting=weighting, dtype="float64").fit(tiny)
+    reconstruction, regularization, total = model._losses(tiny)
+    expected = _dense_wals_objective(model, tiny)
+    assert reconstruction == pytest.approx(expected[0], rel=1e-10)
+    assert regularization == pytest.approx(expected[1], rel=1e-10)
+    assert total == pytest.approx(sum(expected), rel=1e-10)
+
+
+def test_exact_wals_never_increases_its_objective(planted):
+    data, _ = planted
+    model = make("wals", n_factors=4, reg=0.5, alpha=3.0, solver="cholesky", n_epochs=8, dtype="float64")
+    losses = np.array([r.total_loss for r in model.fit(data).history_])
+    assert np.all(np.diff(losses) <= 1e-9 * losses[:-1])
+
+
+def test_many_cg_steps_reach_the_cholesky_solution(planted):
+    data, _ = planted
+    model = make("wals", n_factors=5, n_epochs=2, dtype="float64").fit(data)
+    matrix = model._by_user
+    others = model.item_factors_
+    gram = others.T @ others
+    reg = np.full(data.n_users, 2.0)
+    exact = model.user_factors_.copy()
+    wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, exact, others, gram, reg)
+    iterative = model.user_factors_.copy()
+    wals_cg_sweep(matrix.indptr, matrix.indices, matrix.data, iterative, others, gram, reg, 20)
+    np.testing.assert_allclose(iterative, exact, atol=1e-7)
+
+
+def test_wals_fold_in_is_the_exact_user_solve(planted):
+    data, _ = planted
+    model = make("wals", n_factors=4, reg=0.7, dtype="float64").fit(data)
+    matrix = model._by_user
+    gram = model.item_factors_.T @ model.item_factors_
+    exact = model.user_factors_.copy()
+    reg = np.full(data.n_users, model.params.reg)
+    wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, exact, model.item_factors_, gram, reg)
+    user = 5
+    mine = data.user_codes == user
+    vector, bias = model.fold_in_user(data.item_codes[mine], data.ratings[mine])
+    np.testing.assert_allclose(vector, exact[user], rtol=1e-8, atol=1e-10)
+    assert bias == 0.0
+
+
+# --- BPR --------------------------------------------------------------------------------------------------
+
+
+def _bpr_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    users, items, k = 6, 9, 3
+    params = (rng.normal(0, 0.5, (users, k)), rng.normal(0, 0.5, (items, k)), rng.normal(0, 0.5, items))
+    triples = (rng.integers(0, users, 20), rng.integers(0, items, 20), rng.integers(0, items, 20))
+    return params, triples
+
+
+def test_bpr_gradient_matches_finite_differences():
+    (p, q, b), (u, i, j) = _bpr_problem()
+    reg, reg_bias = 0.3, 0.2
+
+    def objective(p, q, b):
+        return sum(bpr_objective_terms(p, q, b, u, i, j, reg, reg_bias))
+
+    analytic = bpr_gradients(p, q, b, u, i, j, reg, reg_bias)
+    step = 1e-6
+    for which, array in enumerate((p, q, b)):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            shifted = [x.copy() for x in (p, q, b)]
+            shifted[which][index] += step
+            up = objective(*shifted)
+            shifted[which][index] -= 2 * step
+            numeric[index] = (up - objective(*shifted)) / (2 * step)
+        np.testing.assert_allclose(analytic[which], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_the_bpr_kernel_takes_the_gradient_step_of_one_triple():
+    (p, q, b), _ = _bpr_problem(seed=3)
+    u, i, j = np.array([2], np.int32), np.array([4], np.int32), np.array([7], np.int32)
+    lr, reg, reg_bias = 0.1, 0.3, 0.2
+    grads = bpr_gradients(p, q, b, u, i, j, reg, reg_bias)
+    after = [x.copy() for x in (p, q, b)]
+    bpr_sgd(u, i, j, *after, lr, reg, reg_bias)
+    for before, moved, grad in zip((p, q, b), after, grads, strict=True):
+        np.testing.assert_allclose(moved, before - lr * grad, rtol=1e-10, atol=1e-12)
+
+
+def test_bpr_samples_negatives_the_user_has_not_rated(tiny):
+    csr = tiny.csr
+    owners = np.repeat(np.arange(tiny.n_users), np.diff(csr.indptr))
+    users, positives, negatives = bpr_sample(csr.indptr, csr.indices, owners, tiny.n_items, 500, 3)
+    dense = csr.toarray() > 0
+    assert len(users) == 500
+    assert dense[users, positives].all() and not dense[users, negatives].any()
+
+
+def test_bpr_reports_a_falling_objective(planted):
+    data, _ = planted
+    model = make("bpr", n_factors=4, n_epochs=15, lr=0.05).fit(data)
+    losses = [r.total_loss for r in model.history_]
+    assert losses[-1] < losses[4] < losses[0]
+    assert model.item_scores(0).shape == (data.n_items,)
