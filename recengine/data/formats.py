@@ -1,0 +1,577 @@
+"""The file layouts we read, how we recognise them, and one reader per layout.
+
+A reader takes a path (file or folder) and returns a :class:`Table`: raw ratings with columns user, item,
+rating[, timestamp], plus item and user metadata and the scale the format declares.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recengine.data.reading import (
+    ROLES,
+    ReadOptions,
+    TableSpec,
+    TextSample,
+    check_memory,
+    delimiter_name,
+    estimate_rows,
+    is_number,
+    match_columns,
+    read_table,
+    refuse_binary,
+    sample_text,
+    sniff_delimiter,
+    split_line,
+)
+from recengine.dataset import RatingScale, RatingsDataset
+from recengine.errors import BadValuesError, DataFormatError, EmptyDataError, MissingColumnsError
+
+HALF_STARS = RatingScale(0.5, 5.0, 0.5)
+WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+ML100K_RATINGS = re.compile(r"^(u\.data|u[1-5]\.(base|test)|u[ab]\.(base|test))$")
+NETFLIX_PRIZE_FILES = re.compile(r"^(combined_data_\d+|mv_\d+)\.txt$")
+YEAR_IN_TITLE = r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$"
+
+
+@dataclass
+class Table:
+    """Raw ratings as read, before coding: columns user, item, rating and optionally timestamp."""
+
+    frame: pd.DataFrame
+    name: str
+    items: pd.DataFrame | None = None  # indexed by raw item id: title, year, genres
+    users: pd.DataFrame | None = None  # indexed by raw user id
+    scale: RatingScale | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def dataset(self, scale: RatingScale | None = None) -> RatingsDataset:
+        return RatingsDataset.from_frame(
+            self.frame,
+            timestamp="timestamp" if "timestamp" in self.frame else None,
+            items=self.items,
+            users=self.users,
+            scale=scale or self.scale,
+            name=self.name,
+            report=self.notes,
+        )
+
+
+Reader = Callable[[Path, ReadOptions], Table]
+
+
+# --- detection ------------------------------------------------------------------------------------------
+
+
+def detect_format(path: str | Path) -> str:
+    """The name of the layout of ``path`` (a file or a folder), one of :data:`FORMATS`."""
+    path = Path(path)
+    if path.is_dir():
+        return _detect_folder(path)
+    if not path.is_file():
+        raise DataFormatError(f"There is no file or folder at {path}.")
+    name, suffix = path.name, path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if ML100K_RATINGS.match(name):
+        return "movielens-100k"
+    if name == "ratings.dat" or NETFLIX_PRIZE_FILES.match(name):
+        return "movielens-dat" if name == "ratings.dat" else "netflix-prize"
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    refuse_binary(path, head)
+    sample = sample_text(path)
+    first = sample.lines[0]
+    if re.fullmatch(r"\s*\d+\s*:\s*", first):
+        return "netflix-prize"
+    if re.match(r"^\d+::\d+::", first):
+        return "movielens-dat"
+    header = [_normal(f) for f in split_line(first, ",")]
+    if header[:3] == ["userid", "movieid", "rating"]:
+        return "movielens"
+    if header[:3] == ["userid", "rating", "movieid"]:
+        return "netflix-kaggle"
+    return "tsv" if suffix in (".tsv", ".tab") or sniff_delimiter(sample.lines) == "\t" else "csv"
+
+
+def _detect_folder(folder: Path) -> str:
+    names = {p.name for p in folder.iterdir()}
+    for marker, fmt in (
+        ("ratings.csv", "movielens"),
+        ("u.data", "movielens-100k"),
+        ("ratings.dat", "movielens-dat"),
+        ("Netflix_Dataset_Rating.csv", "netflix-kaggle"),
+    ):
+        if marker in names:
+            return fmt
+    if any(NETFLIX_PRIZE_FILES.match(n) for n in names):
+        return "netflix-prize"
+    tables = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES]
+    if len(tables) == 1:
+        return detect_format(tables[0])
+    folders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
+    if not tables and len(folders) == 1:
+        return _detect_folder(folders[0])
+    raise DataFormatError(
+        f"Could not tell which ratings file to load in {folder}: found {sorted(names)[:12]}. Expected "
+        "ratings.csv (MovieLens), u.data (MovieLens 100k), ratings.dat (MovieLens 1M/10M), the Netflix "
+        "files, or a single CSV, TSV or Parquet file. Give the path of the ratings file itself."
+    )
+
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".data", ".dat")
+
+
+def ratings_file(path: Path, fmt: str) -> Path:
+    """The ratings file of a folder in layout ``fmt`` (the path itself when it is a file)."""
+    if path.is_file():
+        return path
+    markers = {
+        "movielens": "ratings.csv",
+        "movielens-100k": "u.data",
+        "movielens-dat": "ratings.dat",
+        "netflix-kaggle": "Netflix_Dataset_Rating.csv",
+    }
+    inner = _inner_folder(path, markers.get(fmt))
+    if fmt in markers and (inner / markers[fmt]).is_file():
+        return inner / markers[fmt]
+    tables = [p for p in inner.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES]
+    if len(tables) == 1:
+        return tables[0]
+    raise DataFormatError(
+        f"{path} has no {markers.get(fmt, 'single ratings file')} for the {fmt} format; "
+        "give the path of the ratings file itself."
+    )
+
+
+def _inner_folder(folder: Path, marker: str | None) -> Path:
+    """``folder``, or its only subfolder when the files sit one level down (as unzipped archives do)."""
+    if marker and (folder / marker).exists():
+        return folder
+    subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
+    return subfolders[0] if len(subfolders) == 1 else folder
+
+
+def _normal(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+# --- generic delimited text and Parquet -----------------------------------------------------------------
+
+
+def read_csv(path: Path, options: ReadOptions) -> Table:
+    """Comma-separated ratings (semicolons or pipes are recognised and noted)."""
+    file = ratings_file(path, "csv")
+    sample = sample_text(file)
+    sep = sniff_delimiter(sample.lines, (",", ";", "|")) or ","
+    if sep != ",":
+        options.notes.append(f"{file.name}: columns are separated by {delimiter_name(sep)}s.")
+    return Table(_read_ratings(file, sample, sep, options), _stem(path), notes=options.notes)
+
+
+def read_tsv(path: Path, options: ReadOptions) -> Table:
+    file = ratings_file(path, "tsv")
+    return Table(_read_ratings(file, sample_text(file), "\t", options), _stem(path), notes=options.notes)
+
+
+def _read_ratings(file: Path, sample: TextSample, sep: str, options: ReadOptions) -> pd.DataFrame:
+    """Read a delimited ratings file whose columns are found from its header (or by position)."""
+    fields = split_line(sample.lines[0], sep)
+    if len(fields) < 3:
+        raise DataFormatError(_too_few_columns(file, sample, sep, fields))
+    has_header = not all(is_number(f) for f in fields)
+    names = [f.strip() for f in fields] if has_header else None
+    if names is not None:
+        if len(set(names)) < len(names):
+            raise DataFormatError(f"{file.name} repeats column names in its header: {names}.")
+        roles: dict[str, str | int] = dict(match_columns(names, options.columns, file.name))
+    else:
+        if len(fields) > 4 or options.columns:
+            raise MissingColumnsError(
+                f"{file.name} has no header line and {len(fields)} columns, so its columns cannot be "
+                "named. Add a header line such as userId,movieId,rating,timestamp."
+            )
+        roles = {role: i for i, role in enumerate(ROLES[: len(fields)])}
+        options.notes.append(f"{file.name} has no header; its columns were read as {', '.join(roles)}.")
+    rows = estimate_rows(file, sample)
+    check_memory(rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
+    spec = TableSpec(
+        file,
+        sep,
+        roles,
+        header=has_header,
+        names=names,
+        encoding=sample.encoding,
+        text_roles=("timestamp",) if "timestamp" in roles and not _numeric_times(sample, sep, roles) else (),
+    )
+    return read_table([spec], options, rows_hint=rows)
+
+
+def _numeric_times(sample: TextSample, sep: str, roles: dict[str, str | int]) -> bool:
+    """Whether the sample's timestamps are plain numbers (else they are read as dates)."""
+    lines = sample.lines[1:51] if isinstance(roles["timestamp"], str) else sample.lines[:50]
+    if isinstance(roles["timestamp"], str):
+        position = [f.strip() for f in split_line(sample.lines[0], sep)].index(roles["timestamp"])
+    else:
+        position = roles["timestamp"]
+    values = [split_line(line, sep) for line in lines]
+    return all(len(v) > position and re.fullmatch(r"\s*-?\d+\s*", v[position]) for v in values)
+
+
+def _too_few_columns(file: Path, sample: TextSample, sep: str, fields: list[str]) -> str:
+    other = sniff_delimiter(sample.lines, [d for d in (",", "\t", ";", "|") if d != sep])
+    found = f"{len(fields)} column{'s' if len(fields) != 1 else ''} ({sample.lines[0][:60]!r})"
+    if other:
+        return (
+            f"{file.name} has only {found} when split on {delimiter_name(sep)}s, but its lines are "
+            f"separated by {delimiter_name(other)}s. Load it with the "
+            f"{'tsv' if other == chr(9) else 'csv'} format (or let the format be detected)."
+        )
+    return (
+        f"{file.name} has only {found} when split on {delimiter_name(sep)}s. A ratings file needs user, "
+        "item and rating columns separated by commas, tabs, semicolons or pipes."
+    )
+
+
+def read_parquet(path: Path, options: ReadOptions) -> Table:
+    import pyarrow.parquet as pq
+
+    file = ratings_file(path, "parquet")
+    try:
+        metadata = pq.read_metadata(file)
+    except Exception as error:  # pyarrow raises several types for a damaged or foreign file
+        raise DataFormatError(f"{file.name} is not a readable Parquet file ({error}).") from None
+    found = list(metadata.schema.names)
+    roles = match_columns(found, options.columns, file.name)
+    check_memory(metadata.num_rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
+    frame = pd.read_parquet(file, columns=list(roles.values()))
+    frame = frame.rename(columns={column: role for role, column in roles.items()})
+    if frame.empty:
+        raise EmptyDataError(f"{file.name} has no rows: there are no ratings to load.")
+    for role in ("user", "item"):
+        frame[role] = _compact_ids(frame[role])
+    if pd.api.types.is_float_dtype(frame["rating"]):
+        frame["rating"] = frame["rating"].astype(np.float32)
+    return Table(frame, _stem(path), notes=options.notes)
+
+
+def _compact_ids(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_integer_dtype(column) and len(column):
+        low, high = column.min(), column.max()
+        if np.iinfo(np.int32).min <= low and high <= np.iinfo(np.int32).max:
+            return column.astype(np.int32)
+    return column
+
+
+def _stem(path: Path) -> str:
+    return path.name if path.is_dir() else path.stem
+
+
+# --- MovieLens ------------------------------------------------------------------------------------------
+
+
+def read_movielens(path: Path, options: ReadOptions) -> Table:
+    """MovieLens latest-small, 20M, 25M, 32M, latest: ``ratings.csv`` and ``movies.csv``."""
+    file = ratings_file(path, "movielens")
+    sample = sample_text(file)
+    frame = _read_ratings(file, sample, ",", options)
+    movies = file.with_name("movies.csv")
+    items = read_movies_csv(movies) if movies.is_file() else None
+    return Table(frame, _dataset_name(file), items=items, scale=HALF_STARS, notes=options.notes)
+
+
+def read_movies_csv(path: Path) -> pd.DataFrame:
+    """``movieId,title,genres`` → title, year (from the title), genres as a list."""
+    movies = pd.read_csv(path, dtype={"movieId": np.int64, "title": str, "genres": str}, encoding="utf-8")
+    return pd.DataFrame(
+        {
+            "title": movies["title"].to_numpy(dtype=object),
+            "year": _year_in_title(movies["title"]),
+            "genres": _genre_lists(movies["genres"], "|"),
+        },
+        index=pd.Index(movies["movieId"].to_numpy(), name="item"),
+    )
+
+
+def _year_in_title(titles: pd.Series) -> np.ndarray:
+    return pd.to_numeric(titles.str.extract(YEAR_IN_TITLE)[0], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _genre_lists(genres: pd.Series, sep: str) -> list[list[str]]:
+    return [
+        [] if not isinstance(g, str) or g == "(no genres listed)" else [x for x in g.split(sep) if x]
+        for g in genres
+    ]
+
+
+def _dataset_name(file: Path) -> str:
+    return file.parent.name or file.stem
+
+
+def read_movielens_100k(path: Path, options: ReadOptions) -> Table:
+    """MovieLens 100k: ``u.data`` (or a split file such as ``u1.base``), ``u.item``, ``u.genre``, ``u.user``."""
+    file = ratings_file(path, "movielens-100k")
+    sample = sample_text(file)
+    if len(sample.lines[0].split("\t")) != 4:
+        raise DataFormatError(
+            f"{file.name} is not in the MovieLens 100k layout: each line must be 'user<TAB>item<TAB>"
+            f"rating<TAB>timestamp', but the first line is {sample.lines[0][:60]!r}."
+        )
+    rows = estimate_rows(file, sample)
+    check_memory(rows, file.name, options.memory_budget, timestamps=True)
+    roles: dict[str, str | int] = {role: i for i, role in enumerate(ROLES)}
+    frame = read_table([TableSpec(file, "\t", roles, header=False)], options, rows_hint=rows)
+    folder = file.parent
+    items = read_100k_items(folder) if (folder / "u.item").is_file() else None
+    users = read_100k_users(folder / "u.user") if (folder / "u.user").is_file() else None
+    name = folder.name if file.name == "u.data" else f"{folder.name} {file.name}"
+    return Table(frame, name, items=items, users=users, scale=WHOLE_STARS, notes=options.notes)
+
+
+def read_100k_items(folder: Path) -> pd.DataFrame:
+    """``u.item`` (Latin-1, ``|``): id, title, release date, video date, URL and 19 genre flags."""
+    genres = _100k_genre_names(folder / "u.genre")
+    table = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1", dtype=str)
+    if table.shape[1] != 5 + len(genres):
+        raise DataFormatError(
+            f"u.item should have {5 + len(genres)} fields separated by '|' (id, title, release date, video "
+            f"date, URL and {len(genres)} genre flags); it has {table.shape[1]}."
+        )
+    flags = table.iloc[:, 5:].fillna("0").to_numpy() == "1"
+    names = np.array(genres, dtype=object)
+    released = pd.to_datetime(table[2], format="%d-%b-%Y", errors="coerce")
+    year = np.where(released.notna(), released.dt.year, _year_in_title(table[1].fillna("")))
+    return pd.DataFrame(
+        {
+            "title": table[1].fillna("").to_numpy(dtype=object),
+            "year": year.astype(np.float64),
+            "genres": [names[row].tolist() for row in flags],
+        },
+        index=pd.Index(table[0].astype(np.int64).to_numpy(), name="item"),
+    )
+
+
+def _100k_genre_names(path: Path) -> list[str]:
+    if not path.is_file():
+        return list(ML100K_GENRES)
+    genre = pd.read_csv(path, sep="|", header=None, names=["name", "index"], encoding="latin-1")
+    return genre.dropna().sort_values("index")["name"].astype(str).tolist()
+
+
+def read_100k_users(path: Path) -> pd.DataFrame:
+    """``u.user``: id|age|gender|occupation|zip code."""
+    users = pd.read_csv(
+        path, sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
+        encoding="latin-1", dtype={"zip": str},
+    )  # fmt: skip
+    return users.set_index("user")
+
+
+def read_movielens_dat(path: Path, options: ReadOptions) -> Table:
+    """MovieLens 1M and 10M: ``ratings.dat``, ``movies.dat`` and (1M only) ``users.dat``, ``::``-separated."""
+    file = ratings_file(path, "movielens-dat")
+    sample = sample_text(file)
+    if len(sample.lines[0].split("::")) != 4:
+        raise DataFormatError(
+            f"{file.name} is not in the MovieLens 1M/10M layout: each line must be "
+            f"'user::item::rating::timestamp', but the first line is {sample.lines[0][:60]!r}."
+        )
+    rows = estimate_rows(file, sample)
+    check_memory(rows, file.name, options.memory_budget, timestamps=True)
+    # Splitting on ':' keeps pandas' fast C parser; the empty fields between the colons are skipped.
+    names = ["user", "_1", "item", "_2", "rating", "_3", "timestamp"]
+    roles: dict[str, str | int] = {role: role for role in ROLES}
+    spec = TableSpec(file, ":", roles, header=False, names=names, encoding=sample.encoding)
+    frame = read_table([spec], options, rows_hint=rows)
+    ratings = frame["rating"].to_numpy()
+    halves = ratings.dtype.kind == "f" and bool(np.any(ratings != np.round(ratings)))
+    folder = file.parent
+    items = _read_dat_movies(folder / "movies.dat") if (folder / "movies.dat").is_file() else None
+    users = _read_dat_users(folder / "users.dat") if (folder / "users.dat").is_file() else None
+    scale = HALF_STARS if halves else WHOLE_STARS
+    return Table(frame, _dataset_name(file), items=items, users=users, scale=scale, notes=options.notes)
+
+
+def _dat_lines(path: Path, n_fields: int) -> pd.DataFrame:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # MovieLens 1M's movies.dat is Latin-1
+    fields = pd.Series([line for line in text.splitlines() if line.strip()]).str.split("::", n=n_fields - 1)
+    table = pd.DataFrame(fields.tolist())
+    if table.shape[1] != n_fields:
+        raise DataFormatError(f"{path.name} should have {n_fields} fields separated by '::' on each line.")
+    return table
+
+
+def _read_dat_movies(path: Path) -> pd.DataFrame:
+    table = _dat_lines(path, 3)
+    return pd.DataFrame(
+        {
+            "title": table[1].to_numpy(dtype=object),
+            "year": _year_in_title(table[1]),
+            "genres": _genre_lists(table[2], "|"),
+        },
+        index=pd.Index(pd.to_numeric(table[0]).to_numpy(), name="item"),
+    )
+
+
+def _read_dat_users(path: Path) -> pd.DataFrame:
+    table = _dat_lines(path, 5)
+    table.columns = ["user", "gender", "age", "occupation", "zip"]
+    table["user"] = pd.to_numeric(table["user"])
+    table["age"] = pd.to_numeric(table["age"], errors="coerce")
+    table["occupation"] = pd.to_numeric(table["occupation"], errors="coerce")
+    return table.set_index("user")
+
+
+# --- Netflix --------------------------------------------------------------------------------------------
+
+
+def read_netflix_kaggle(path: Path, options: ReadOptions) -> Table:
+    """The Kaggle Netflix CSVs: ``Netflix_Dataset_Rating.csv`` and ``Netflix_Dataset_Movie.csv``."""
+    file = ratings_file(path, "netflix-kaggle")
+    frame = _read_ratings(file, sample_text(file), ",", options)
+    movies = file.with_name("Netflix_Dataset_Movie.csv")
+    items = _read_kaggle_movies(movies) if movies.is_file() else None
+    return Table(frame, "netflix", items=items, scale=WHOLE_STARS, notes=options.notes)
+
+
+def _read_kaggle_movies(path: Path) -> pd.DataFrame:
+    """``Movie_ID,Year,Name`` → title and year, indexed by movie id."""
+    table = pd.read_csv(path, encoding="utf-8", encoding_errors="replace")
+    columns = {_normal(c): c for c in table.columns}
+    wanted = {"item": "movieid", "year": "year", "title": "name"}
+    missing = [name for name in wanted.values() if name not in columns]
+    if missing:
+        raise MissingColumnsError(
+            f"{path.name} should have columns Movie_ID, Year and Name; found {list(table.columns)}."
+        )
+    return pd.DataFrame(
+        {
+            "title": table[columns["name"]].astype(str).to_numpy(dtype=object),
+            "year": pd.to_numeric(table[columns["year"]], errors="coerce").to_numpy(dtype=np.float64),
+        },
+        index=pd.Index(table[columns["movieid"]].to_numpy(), name="item"),
+    )
+
+
+def read_netflix_prize(path: Path, options: ReadOptions) -> Table:
+    """The Netflix Prize files: ``combined_data_N.txt`` (``MovieID:`` lines, then ``CustomerID,Rating,Date``)."""
+    files = _prize_files(path)
+    samples = [sample_text(f) for f in files]
+    for file, sample in zip(files, samples, strict=True):
+        if not re.fullmatch(r"\s*\d+\s*:\s*", sample.lines[0]):
+            raise DataFormatError(
+                f"{file.name} is not in the Netflix Prize layout: it must start with a 'MovieID:' line, "
+                f"then 'CustomerID,Rating,Date' lines; the first line is {sample.lines[0][:60]!r}."
+            )
+    rows = sum(estimate_rows(f, s) for f, s in zip(files, samples, strict=True))
+    check_memory(rows, files[0].parent.name or files[0].name, options.memory_budget, timestamps=True)
+    specs = [
+        # "123:" header lines parse as the number 123 with ':' as a thousands mark (C parser, no regex).
+        TableSpec(
+            f, ",", {"user": "user", "rating": "rating", "timestamp": "date"}, header=False,
+            names=["user", "rating", "date"], text_roles=("timestamp",), thousands=":",
+            transform=lambda f=f: _prize_chunks(f),
+        )
+        for f in files
+    ]  # fmt: skip
+    frame = read_table(specs, options, rows_hint=rows)
+    titles = files[0].with_name("movie_titles.csv")
+    items = _read_prize_titles(titles) if titles.is_file() else None
+    return Table(frame, "netflix-prize", items=items, scale=WHOLE_STARS, notes=options.notes)
+
+
+def _prize_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    folder = _inner_folder(path, None)
+    files = sorted(p for p in folder.iterdir() if NETFLIX_PRIZE_FILES.match(p.name))
+    if not files:
+        raise DataFormatError(f"{path} has no combined_data_N.txt files for the Netflix Prize format.")
+    return files
+
+
+def _prize_chunks(file: Path) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A chunk transform that turns ``MovieID:`` lines into an item column and dates into seconds."""
+    current: list[object] = [None]  # the movie of the last header line seen, carried across chunks
+
+    def transform(chunk: pd.DataFrame) -> pd.DataFrame:
+        is_header = (chunk["rating"].isna() & chunk["timestamp"].isna()).to_numpy()
+        ids = chunk["user"].to_numpy()
+        if ids.dtype == object:
+            ids = pd.Series(ids).astype(str).str.rstrip(":").to_numpy(dtype=object)
+        last = np.maximum.accumulate(np.where(is_header, np.arange(len(chunk)), -1))
+        if current[0] is None and len(last) and last[0] < 0:
+            raise DataFormatError(f"{file.name} must start with a 'MovieID:' line.")
+        movies = np.where(last >= 0, ids[np.maximum(last, 0)], current[0])
+        if len(movies):
+            current[0] = movies[-1]
+        keep = ~is_header
+        dates = pd.to_datetime(chunk["timestamp"][keep], format="%Y-%m-%d", errors="coerce")
+        if dates.isna().any():
+            bad = chunk["timestamp"][keep][dates.isna()].astype(str).unique()[:3].tolist()
+            raise BadValuesError(
+                f"{file.name} has {int(dates.isna().sum()):,} dates that are not YYYY-MM-DD, for example "
+                f"{bad}. Fix those lines."
+            )
+        return pd.DataFrame(
+            {
+                "user": ids[keep],
+                "item": movies[keep].astype(ids.dtype),
+                "rating": chunk["rating"].to_numpy()[keep],
+                "timestamp": dates.to_numpy().astype("datetime64[s]").astype(np.int64),
+            }
+        )
+
+    return transform
+
+
+def _read_prize_titles(path: Path) -> pd.DataFrame:
+    """``movie_titles.csv`` (Latin-1, no header): MovieID,YearOfRelease,Title — titles may hold commas."""
+    lines = [line for line in path.read_bytes().decode("latin-1").splitlines() if line.strip()]
+    table = pd.DataFrame(pd.Series(lines).str.split(",", n=2).tolist())
+    if table.shape[1] != 3:
+        raise DataFormatError(f"{path.name} should have lines 'MovieID,YearOfRelease,Title'.")
+    return pd.DataFrame(
+        {"title": table[2].to_numpy(dtype=object), "year": pd.to_numeric(table[1], errors="coerce")},
+    ).set_axis(pd.Index(pd.to_numeric(table[0]).to_numpy(), name="item"))
+
+
+# --- the registry ---------------------------------------------------------------------------------------
+
+READERS: dict[str, Reader] = {
+    "movielens": read_movielens,
+    "movielens-100k": read_movielens_100k,
+    "movielens-dat": read_movielens_dat,
+    "netflix-kaggle": read_netflix_kaggle,
+    "netflix-prize": read_netflix_prize,
+    "csv": read_csv,
+    "tsv": read_tsv,
+    "parquet": read_parquet,
+}
+FORMAT_DESCRIPTIONS = {
+    "movielens": "MovieLens latest-small, 20M, 25M, 32M, latest (ratings.csv, movies.csv)",
+    "movielens-100k": "MovieLens 100k (u.data or u1..u5/ua/ub split files, u.item, u.genre, u.user)",
+    "movielens-dat": "MovieLens 1M and 10M (ratings.dat, movies.dat, users.dat; '::'-separated)",
+    "netflix-kaggle": "Netflix Kaggle CSVs (Netflix_Dataset_Rating.csv, Netflix_Dataset_Movie.csv)",
+    "netflix-prize": "Netflix Prize (combined_data_N.txt with 'MovieID:' lines, movie_titles.csv)",
+    "csv": "any comma (or ';' or '|') separated file with user, item, rating[, timestamp] columns",
+    "tsv": "any tab-separated file with user, item, rating[, timestamp] columns",
+    "parquet": "a Parquet file with user, item, rating[, timestamp] columns",
+}
+FORMATS: tuple[str, ...] = tuple(READERS)

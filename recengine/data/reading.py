@@ -1,0 +1,356 @@
+"""Reading delimited text into compact columns: sniffing, encodings, memory estimates, chunked reads.
+
+Every loader reads through :func:`read_table`, which tries compact types first (int32 ids, float32
+ratings, int64 times), reads in chunks into preallocated arrays, reports progress in bytes, and turns
+pandas' parse errors into :class:`~recengine.errors.DataError` messages a person can act on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recengine.errors import DataFormatError, EmptyDataError, MissingColumnsError, TooLargeError
+
+Progress = Callable[[int, int | None], None]
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+ROLES = ("user", "item", "rating", "timestamp")
+DELIMITERS = (",", "\t", ";", "|")
+SAMPLE_BYTES = 1 << 16
+CHUNK_ROWS = 2_000_000
+# Peak memory per rating while loading (reading, coding, duplicate check), measured on 25M rows by
+# benchmarks/load_25m.py (about 45 bytes), with a margin; a timestamp adds 8 bytes per rating.
+BYTES_PER_RATING = 56
+BYTES_PER_TIMESTAMP = 16
+BUDGET_SHARE = 0.8
+
+# Column names we recognise for each role, compared lower-case without spaces, dashes or underscores.
+ROLE_NAMES: dict[str, tuple[str, ...]] = {
+    "user": ("userid", "user", "uid", "users", "customerid", "customer", "reviewerid", "visitorid"),
+    "item": (
+        "movieid", "itemid", "item", "movie", "iid", "items", "productid", "product", "bookid", "isbn",
+        "asin", "trackid", "songid", "animeid", "filmid",
+    ),
+    "rating": ("rating", "ratings", "stars", "score", "value", "grade", "userrating", "rate"),
+    "timestamp": ("timestamp", "time", "date", "datetime", "ts", "ratedat", "unixreviewtime", "created"),
+}  # fmt: skip
+
+
+@dataclass
+class ReadOptions:
+    """What the caller asked for, passed down to every reader."""
+
+    columns: dict[str, str | None] | None = None
+    progress: Progress | None = None
+    memory_budget: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TextSample:
+    """The first lines of a text file, its encoding and the mean bytes per line."""
+
+    encoding: str
+    lines: list[str]
+    bytes_per_line: float
+
+
+def sample_text(path: Path) -> TextSample:
+    """Look at the start of a text file: refuse binaries and UTF-16, choose UTF-8 or Latin-1."""
+    with open(path, "rb") as handle:
+        raw = handle.read(SAMPLE_BYTES)
+    if not raw.strip():
+        raise EmptyDataError(f"{path.name} is empty: there are no ratings to load.")
+    refuse_binary(path, raw)
+    if raw.startswith(codecs.BOM_UTF8):
+        encoding, text = "utf-8-sig", raw[3:].decode("utf-8", errors="ignore")
+    else:
+        try:
+            encoding, text = "utf-8", codecs.getincrementaldecoder("utf-8")().decode(raw, final=False)
+        except UnicodeDecodeError:
+            encoding, text = "latin-1", raw.decode("latin-1")
+    lines = text.splitlines()
+    if len(raw) == SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut short
+    kept = [line for line in lines if line.strip()]
+    return TextSample(encoding, kept, len(raw) / max(1, raw.count(b"\n")))
+
+
+def refuse_binary(path: Path, head: bytes) -> None:
+    """Raise a clear DataFormatError when ``head`` is not the start of a plain text table."""
+    reasons = {
+        codecs.BOM_UTF16_LE: "is UTF-16 text; save it as UTF-8 (in Excel: 'CSV UTF-8')",
+        codecs.BOM_UTF16_BE: "is UTF-16 text; save it as UTF-8 (in Excel: 'CSV UTF-8')",
+        b"PK\x03\x04": "is a zip archive or an Excel workbook; unzip it, or export the sheet as CSV",
+        b"\x1f\x8b": "is gzip-compressed; decompress it first (gunzip)",
+        b"PAR1": "is a Parquet file; load it with the parquet format",
+    }
+    for magic, reason in reasons.items():
+        if head.startswith(magic):
+            raise DataFormatError(f"{path.name} {reason}.")
+    if b"\x00" in head:
+        raise DataFormatError(
+            f"{path.name} is not a text table (it holds binary data). Give a CSV, TSV or Parquet file."
+        )
+
+
+def sniff_delimiter(lines: list[str], candidates: Iterable[str] = DELIMITERS) -> str | None:
+    """The delimiter that splits the first lines into the same number (≥ 2) of fields, if any."""
+    head = lines[:20]
+    best, best_fields = None, 1
+    for delimiter in candidates:
+        counts = {len(split_line(line, delimiter)) for line in head}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = delimiter, fields
+    return best
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    return next(csv.reader([line], delimiter=delimiter))
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def delimiter_name(delimiter: str) -> str:
+    return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+# --- column roles ---------------------------------------------------------------------------------------
+
+
+def match_columns(found: list[str], mapping: dict[str, str | None] | None, source: str) -> dict[str, str]:
+    """Role → column name, from the caller's mapping first, then from common names.
+
+    User, item and rating are required; timestamp is optional (map it to None to ignore it).
+    """
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(ROLES))
+    if unknown:
+        raise MissingColumnsError(
+            f"columns= maps unknown roles {unknown}; the roles are {list(ROLES)} (role → column name)."
+        )
+    roles: dict[str, str] = {}
+    for role in ROLES:
+        if role in mapping:
+            wanted = mapping[role]
+            if wanted is None:
+                continue
+            if wanted not in found:
+                raise MissingColumnsError(
+                    f"{source} has no column {wanted!r} (mapped to {role}). Found columns: {found}."
+                )
+            roles[role] = wanted
+        elif (guess := _guess(found, role, roles.values())) is not None:
+            roles[role] = guess
+    missing = [role for role in ROLES[:3] if role not in roles]
+    if missing:
+        expected = "; ".join(f"{role}: one of {list(_display_names(role))}" for role in missing)
+        raise MissingColumnsError(
+            f"{source} has no {' or '.join(missing)} column. Found columns: {found}. Expected {expected}. "
+            "Rename the columns, or map them, e.g. columns={'user': 'reader', 'item': 'book'}."
+        )
+    return roles
+
+
+def _guess(found: list[str], role: str, taken: Iterable[str]) -> str | None:
+    normal = {_normal(name): name for name in found if name not in set(taken)}
+    return next((normal[name] for name in ROLE_NAMES[role] if name in normal), None)
+
+
+def _normal(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def _display_names(role: str) -> tuple[str, ...]:
+    shown = {
+        "user": ("userId", "user_id", "User_ID", "uid", "user", "customer"),
+        "item": ("movieId", "item_id", "Movie_ID", "iid", "item", "product"),
+        "rating": ("rating", "Rating", "stars", "score"),
+        "timestamp": ("timestamp", "time", "date"),
+    }
+    return shown[role]
+
+
+# --- memory ---------------------------------------------------------------------------------------------
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux MemAvailable, else free physical pages), if known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(rows: int, what: str, budget: int | None, *, timestamps: bool = False) -> None:
+    """Raise TooLargeError when loading about ``rows`` ratings would need more than the budget."""
+    if budget is None:
+        available = available_memory()
+        budget = None if available is None else int(available * BUDGET_SHARE)
+    need = rows * (BYTES_PER_RATING + (BYTES_PER_TIMESTAMP if timestamps else 0))
+    if budget is not None and need > budget:
+        raise TooLargeError(
+            f"{what} holds about {rows:,} ratings and would need about {_size(need)} of memory to load; "
+            f"the memory budget is {_size(budget)}. Filter the file to fewer rows, load it on a machine "
+            "with more memory, or raise memory_budget."
+        )
+
+
+def estimate_rows(path: Path, sample: TextSample) -> int:
+    return int(path.stat().st_size / sample.bytes_per_line) + 1
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    raise AssertionError  # unreachable
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TableSpec:
+    """How to read one delimited file: layout, which columns play which role, how to decode."""
+
+    path: Path
+    sep: str
+    roles: dict[str, str | int]  # role → column name (with a header) or position
+    header: bool = True
+    names: list[str] | None = None
+    encoding: str = "utf-8"
+    text_roles: tuple[str, ...] = ()  # roles read as text on every attempt (e.g. dates)
+    thousands: str | None = None
+    # Makes a fresh per-chunk transform for each pass over the file (applied after renaming to roles).
+    transform: Callable[[], Transform] | None = None
+
+
+def read_table(specs: list[TableSpec], options: ReadOptions, *, rows_hint: int = 0) -> pd.DataFrame:
+    """The files' role columns (renamed to user, item, rating[, timestamp]) in compact types, stacked.
+
+    Tries int32 ids first, then int64 ids, then text everywhere (so that the dataset's validation can
+    name the bad values); decoding falls back from UTF-8 to Latin-1 with a note.
+    """
+    attempts = ("compact", "wide", "text")
+    for attempt in attempts:
+        try:
+            frame = _read_decoded(specs, options, attempt, rows_hint)
+        except (ValueError, OverflowError):
+            if attempt == attempts[-1]:
+                raise
+            continue  # values that do not fit this attempt's types: try wider ones
+        if frame.empty:
+            raise EmptyDataError(f"{specs[0].path.name} has no data rows: there are no ratings to load.")
+        return frame
+    raise AssertionError("unreachable")
+
+
+def _read_decoded(specs: list[TableSpec], options: ReadOptions, attempt: str, rows_hint: int) -> pd.DataFrame:
+    while True:
+        try:
+            return _read_attempt(specs, options, attempt, rows_hint)
+        except UnicodeDecodeError:
+            spec = next((s for s in specs if s.encoding != "latin-1"), None)
+            if spec is None:
+                raise
+            # Latin-1 decodes any bytes; it is the usual encoding of older rating files.
+            options.notes.append(f"{spec.path.name} is not valid UTF-8; it was read as Latin-1.")
+            spec.encoding = "latin-1"
+        except pd.errors.ParserError as error:
+            raise DataFormatError(
+                f"{specs[0].path.name} could not be parsed as {delimiter_name(specs[0].sep)}-separated "
+                f"text: {str(error).strip().removeprefix('Error tokenizing data. C error: ')}. Check the "
+                "delimiter, the quoting and that every line has the same number of fields."
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise EmptyDataError(f"{specs[0].path.name} is empty: there are no ratings to load.") from None
+
+
+def _read_attempt(specs: list[TableSpec], options: ReadOptions, attempt: str, rows_hint: int) -> pd.DataFrame:
+    sizes = [spec.path.stat().st_size for spec in specs]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for spec, offset in zip(specs, offsets, strict=False):
+            transform = spec.transform() if spec.transform else None
+            with open(spec.path, "rb") as handle:
+                for chunk in _chunks(spec, handle, attempt):
+                    yield transform(chunk) if transform else chunk
+                    if options.progress:
+                        options.progress(offset + handle.tell(), offsets[-1])
+
+    return gather(chunks(), rows_hint)
+
+
+def _chunks(spec: TableSpec, handle: object, attempt: str) -> Iterator[pd.DataFrame]:
+    dtypes = {spec.roles[role]: _dtype(role, attempt, spec.text_roles) for role in spec.roles}
+    rename = {column: role for role, column in spec.roles.items()}
+    reader = pd.read_csv(
+        handle,  # type: ignore[call-overload]
+        sep=spec.sep,
+        header=0 if spec.header else None,
+        names=spec.names,
+        usecols=list(spec.roles.values()),
+        dtype=dtypes,
+        encoding=spec.encoding,
+        thousands=spec.thousands,
+        chunksize=CHUNK_ROWS,
+    )
+    with reader:
+        for chunk in reader:
+            yield chunk.rename(columns=rename)
+
+
+def _dtype(role: str, attempt: str, text_roles: tuple[str, ...]) -> object:
+    if attempt == "text" or role in text_roles:
+        return str
+    if role == "rating":
+        return np.float32
+    if role == "timestamp":
+        return np.int64
+    return np.int32 if attempt == "compact" else np.int64
+
+
+def gather(chunks: Iterable[pd.DataFrame], rows_hint: int = 0) -> pd.DataFrame:
+    """Concatenate chunks column by column into arrays preallocated from ``rows_hint`` (grown if short).
+
+    Every chunk must have the same columns and types. Untouched preallocated pages cost no memory.
+    """
+    buffers: dict[str, np.ndarray] = {}
+    n = 0
+    for chunk in chunks:
+        m = len(chunk)
+        for name in chunk.columns:
+            values = chunk[name].to_numpy()
+            buffer = buffers.get(name)
+            if buffer is None or n + m > len(buffer):
+                grown = np.empty(max(rows_hint, n + m, int((n + m) * 1.25)), dtype=values.dtype)
+                if buffer is not None:
+                    grown[:n] = buffer[:n]
+                buffers[name] = buffer = grown
+            buffer[n : n + m] = values
+        n += m
+    return pd.DataFrame({name: buffer[:n] for name, buffer in buffers.items()}, copy=False)
