@@ -152,7 +152,6 @@ class RatingsDataset:
                 "The table holds no ratings. Check that the file is not empty and has data rows."
             )
         notes = list(report)
-        frame = frame[wanted]
         for column in (user, item):
             if frame[column].isna().any():
                 bad = int(frame[column].isna().sum())
@@ -170,8 +169,8 @@ class RatingsDataset:
                 )
         user_raw = _id_values(frame[user])
         item_raw = _id_values(frame[item])
-        user_codes, user_ids = pd.factorize(user_raw, sort=True)
-        item_codes, item_ids = pd.factorize(item_raw, sort=True)
+        user_codes, user_ids = _codes(user_raw)
+        item_codes, item_ids = _codes(item_raw)
         items = _with_id_type(items, item_raw)
         if items is not None and not items.index.isin(item_ids).all():
             # The catalogue defines the item space: unrated catalogue items get codes too.
@@ -379,10 +378,10 @@ def _numeric_column(column: pd.Series, name: str, role: str) -> np.ndarray:
         raise BadValuesError(
             f"{int(numbers.isna().sum()):,} rows have no {role} in column {name!r}. Remove or fill them."
         )
-    values = numbers.to_numpy(dtype=np.float64)
+    values = numbers.to_numpy(dtype=np.float32 if numbers.dtype == np.float32 else np.float64)
     if not np.isfinite(values).all():
         raise BadValuesError(f"Column {name!r} holds infinite {role} values. Remove those rows.")
-    return values.astype(np.float32)
+    return values.astype(np.float32, copy=False)
 
 
 def _timestamps(column: pd.Series, name: str) -> np.ndarray:
@@ -401,9 +400,9 @@ def _timestamps(column: pd.Series, name: str) -> np.ndarray:
 
 
 def _id_values(column: pd.Series) -> np.ndarray:
-    """Raw ids as int64 when they are all whole numbers, else as strings."""
+    """Raw ids as int32 or int64 when they are all whole numbers, else as strings."""
     if pd.api.types.is_integer_dtype(column):
-        return column.to_numpy(dtype=np.int64)
+        return column.to_numpy(dtype=np.int32 if column.dtype == np.int32 else np.int64)
     if pd.api.types.is_float_dtype(column):
         values = column.to_numpy(dtype=np.float64)
         if np.isfinite(values).all() and (values == np.round(values)).all() and np.abs(values).max() < 2**62:
@@ -411,11 +410,19 @@ def _id_values(column: pd.Series) -> np.ndarray:
     return column.astype(str).to_numpy(dtype=object)
 
 
+def _codes(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int32 codes into the sorted distinct raw ids (the int64 codes pandas makes are freed at once)."""
+    codes, uniques = pd.factorize(raw, sort=True)
+    return codes.astype(np.int32), np.asarray(uniques)
+
+
 def _last_of_duplicates(
     user_codes: np.ndarray, item_codes: np.ndarray, n_items: int, times: np.ndarray | None
 ) -> np.ndarray | None:
     """Positions to keep so that each (user, item) pair appears once, or None when there are no repeats."""
     pair = user_codes.astype(np.int64) * n_items + item_codes
+    if (pair[1:] > pair[:-1]).all():  # sorted by user then item, as most rating files are: no repeats
+        return None
     order = np.lexsort((np.arange(len(pair)), pair) if times is None else (np.arange(len(pair)), times, pair))
     sorted_pairs = pair[order]
     last = np.ones(len(pair), dtype=bool)
