@@ -28,5 +28,6 @@ def make(name: str, **params: Any) -> Recommender:
 from recengine.models import baseline  # noqa: E402, F401, I001
 from recengine.models import implicit, popular  # noqa: E402, F401
 from recengine.models import gradient, sgd  # noqa: E402, F401
+from recengine.models import als  # noqa: E402, F401
 
 __all__ = ["MODELS", "Hyperparameters", "ParamSpec", "Recommender", "hyper", "make", "register"]
