@@ -25,6 +25,7 @@ from recengine.models.implicit_kernels import (
 )
 
 LOSS_SAMPLE = 20_000  # BPR: triples in the fixed sample on which the objective is reported
+FOLD_IN_NEGATIVES = 500  # BPR fold-in: unrated items the new user's rated items are compared with
 
 
 # --- weighted ALS ---------------------------------------------------------------------------------------
@@ -233,6 +234,19 @@ class BPR(Recommender):
         factors = self.user_factors_[np.asarray(users, dtype=np.int64)]
         return (factors @ self.item_factors_.T).astype(np.float64) + self.item_bias_.astype(np.float64)
 
+    def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+        """The user vector that minimizes this user's share of the objective with items fixed:
+        mean_j Σ_i −ln σ(s_i − s_j) + ½ λ |S| ‖p‖², s = Q p + b, i over the rated items S and j over up
+        to `FOLD_IN_NEGATIVES` unrated items (a fixed random sample), by damped Newton steps."""
+        rated = np.unique(np.asarray(item_codes, dtype=np.int64))
+        unrated = np.setdiff1d(np.arange(self.n_items_), rated)
+        if len(unrated) > FOLD_IN_NEGATIVES:
+            unrated = np.random.default_rng(0).choice(unrated, FOLD_IN_NEGATIVES, replace=False)
+        factors = self.item_factors_.astype(np.float64)
+        bias = self.item_bias_.astype(np.float64)
+        problem = _PairwiseFoldIn(factors[rated], bias[rated], factors[unrated], bias[unrated])
+        return problem.solve(max(self.params.reg, 1e-6) * len(rated)), 0.0
+
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
         """The objective per sampled triple, estimated on a fixed sample, times the triples per epoch."""
         users, positives, negatives = self._loss_triples
@@ -250,6 +264,50 @@ class BPR(Recommender):
         )
         scale = train.n_ratings / len(users)
         return log_loss * scale, penalty * scale, (log_loss + penalty) * scale
+
+
+class _PairwiseFoldIn:
+    """One user's BPR problem with the items fixed: rated (q_i, b_i) against unrated (q_j, b_j)."""
+
+    def __init__(self, rated: np.ndarray, rated_bias: np.ndarray, other: np.ndarray, other_bias: np.ndarray):
+        self.rated, self.rated_bias, self.other, self.other_bias = rated, rated_bias, other, other_bias
+
+    def margins(self, vector: np.ndarray) -> np.ndarray:
+        return (self.rated @ vector + self.rated_bias)[:, None] - (self.other @ vector + self.other_bias)[
+            None, :
+        ]
+
+    def objective(self, vector: np.ndarray, reg: float) -> float:
+        """(1/m) Σ_i Σ_j −ln σ(s_i − s_j) + ½ reg ‖p‖², m unrated items."""
+        losses = np.logaddexp(0.0, -self.margins(vector))
+        return float(losses.sum()) / max(self.other.shape[0], 1) + 0.5 * reg * float(vector @ vector)
+
+    def solve(self, reg: float, steps: int = 30) -> np.ndarray:
+        vector = np.zeros(self.rated.shape[1])
+        current = self.objective(vector, reg)
+        scale = 1.0 / max(self.other.shape[0], 1)  # the objective averages over the unrated items
+        for _ in range(steps):
+            x = self.margins(vector)
+            slope = -np.exp(-np.logaddexp(0.0, x))  # d(−ln σ(x))/dx
+            curve = np.exp(-np.logaddexp(0.0, x) - np.logaddexp(0.0, -x))  # σ(x) σ(−x)
+            gradient = scale * (self.rated.T @ slope.sum(1) - self.other.T @ slope.sum(0)) + reg * vector
+            cross = self.rated.T @ curve @ self.other
+            hessian = (self.rated.T * curve.sum(1)) @ self.rated + (self.other.T * curve.sum(0)) @ self.other
+            hessian = scale * (hessian - cross - cross.T) + reg * np.eye(len(vector))
+            step = np.linalg.solve(hessian, gradient)
+            size = 1.0
+            while size > 1e-4:
+                candidate = vector - size * step
+                value = self.objective(candidate, reg)
+                if value <= current:
+                    break
+                size /= 2
+            else:
+                return vector
+            vector, current = candidate, value
+            if size * np.linalg.norm(step) < 1e-7 * (1.0 + np.linalg.norm(vector)):
+                break
+        return vector
 
 
 def _triple_parts(

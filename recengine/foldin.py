@@ -1,0 +1,126 @@
+"""A vector for a user who is not in the training data, from a few ``{item: rating}`` pairs, without retraining.
+
+The item side of the model stays fixed; the new user's vector solves the model's own problem for one user:
+
+- a model with a ``fold_in_user(item_codes, ratings) -> (factors, bias)`` method of its own is asked
+  (``wals``: the exact weighted least-squares solve; ``bpr``: its pairwise objective by Newton's method);
+- ``nmf``: non-negative least squares, ‖Q_S p − r‖² + λ‖p‖², p ≥ 0;
+- other rating models (biased MF): ridge regression with a user bias,
+  min Σ_i (r_i − μ − b_i − b_u − p·q_i)² + λ_u (‖p‖² + b_u²), with the model's μ, item biases and λ
+  (λ_u = λ·n or λ·n^power when the model scales its penalty by the rating count); a model with
+  SVD++-style implicit factors y gets p on top of |S|^−½ Σ_{j∈S} y_j;
+- with no ratings at all there is no vector: the result is the labelled popular-and-well-liked fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from recengine.errors import BadValuesError, UnknownIdError
+from recengine.models.base import Recommender
+from recengine.scoring import single_threaded_blas
+
+FALLBACK = "popular and well liked (no ratings yet)"
+
+
+@dataclass(frozen=True)
+class UserVector:
+    """A (new) user's factors and bias, how they were found, and the ratings they came from."""
+
+    factors: np.ndarray
+    bias: float
+    method: str
+    item_codes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    ratings: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when there were no ratings: recommend the popular-and-well-liked list instead."""
+        return self.method == FALLBACK
+
+
+def fold_in(model: Recommender, item_codes: Any, ratings: Any) -> UserVector:
+    """The user vector for ratings of items given by code (see the module docstring for the method)."""
+    model._check_fitted()
+    codes, values = _clean(model, item_codes, ratings)
+    k = model.item_factors_.shape[1]
+    if not len(codes):
+        return UserVector(np.zeros(k, dtype=np.float64), 0.0, FALLBACK, codes, values)
+    with single_threaded_blas():
+        factors, bias, method = _solve(model, codes, values)
+    return UserVector(np.asarray(factors, dtype=np.float64), float(bias), method, codes, values)
+
+
+def _solve(model: Recommender, codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float, str]:
+    own = getattr(model, "fold_in_user", None)
+    if own is not None:
+        factors, bias = own(codes, values)
+        return factors, bias, f"{model.name}: its own fold-in"
+    if model.name == "nmf":
+        return _nonnegative(model, codes, values), 0.0, "non-negative least squares"
+    factors, bias = _ridge_with_bias(model, codes, values)
+    return factors, bias, "ridge regression with a user bias"
+
+
+def _clean(model: Recommender, item_codes: Any, ratings: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and ratings as arrays; one rating per item (the last one given)."""
+    codes = np.asarray(item_codes, dtype=np.int64).ravel()
+    values = np.asarray(ratings, dtype=np.float64).ravel()
+    if codes.shape != values.shape:
+        raise BadValuesError(f"{len(codes)} items but {len(values)} ratings: give one rating per item.")
+    if len(codes) and (codes.min() < 0 or codes.max() >= model.n_items_):
+        bad = codes[(codes < 0) | (codes >= model.n_items_)][0]
+        raise UnknownIdError(f"item code {bad} is outside the model's {model.n_items_:,} items.")
+    if not np.isfinite(values).all():
+        raise BadValuesError("Ratings must be finite numbers.")
+    _, last = np.unique(codes[::-1], return_index=True)
+    keep = np.sort(len(codes) - 1 - last)
+    return codes[keep], values[keep]
+
+
+def penalty(model: Recommender, n_ratings: int) -> float:
+    """The model's L2 penalty for one user with ``n_ratings`` ratings: λ, or λ·n with ``weighted_reg``,
+    or λ·n^power with ``reg_power``."""
+    params = model.params
+    reg = float(getattr(params, "reg", getattr(params, "reg_user", 0.0)))
+    power = getattr(params, "reg_power", None)
+    if power is not None:
+        return reg * n_ratings ** float(power)
+    return reg * n_ratings if getattr(params, "weighted_reg", False) else reg
+
+
+def _ridge_with_bias(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ridge for [p, b_u]; with SVD++-style implicit factors y, p is fitted on top of |S|^−½ Σ y_j."""
+    items = model.item_factors_[codes].astype(np.float64)
+    item_bias = getattr(model, "item_bias_", None)
+    has_bias = getattr(model, "user_bias_", None) is not None
+    target = ratings - model.global_mean_
+    if item_bias is not None:
+        target = target - item_bias[codes]
+    implicit = getattr(model, "implicit_factors_", None)
+    offset = np.zeros(items.shape[1])
+    if implicit is not None:
+        offset = implicit[codes].astype(np.float64).sum(axis=0) / np.sqrt(len(codes))
+        target = target - items @ offset
+    design = np.hstack([items, np.ones((len(codes), 1))]) if has_bias else items
+    if not design.shape[1]:
+        return np.zeros(0), 0.0
+    reg = np.full(design.shape[1], penalty(model, len(codes)))
+    if has_bias and hasattr(model.params, "reg_user"):  # the baseline penalizes user biases with reg_user
+        reg[-1] = float(model.params.reg_user)
+    solution = np.linalg.solve(design.T @ design + np.diag(np.maximum(reg, 1e-9)), design.T @ target)
+    factors, bias = (solution[:-1], float(solution[-1])) if has_bias else (solution, 0.0)
+    return factors + offset, bias
+
+
+def _nonnegative(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+    """argmin ‖Q_S p − r‖² + λ‖p‖² over p ≥ 0 (the penalty as extra rows of the least-squares system)."""
+    items = model.item_factors_[codes].astype(np.float64)
+    k = items.shape[1]
+    stacked = np.vstack([items, np.sqrt(penalty(model, len(codes))) * np.eye(k)])
+    solution, _ = nnls(stacked, np.concatenate([ratings, np.zeros(k)]))
+    return solution

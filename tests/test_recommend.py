@@ -1,0 +1,240 @@
+"""Fold-in, recommendations, explanations, neighbours and the popular fallback."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from recengine.data import load_bundled
+from recengine.errors import BadValuesError, RecEngineError, UnknownIdError
+from recengine.foldin import FALLBACK, fold_in
+from recengine.models import make
+from recengine.models.base import Hyperparameters, Recommender
+from recengine.recommend import (
+    DEFAULT_RANKING_MODEL,
+    contributions,
+    popular,
+    recommend,
+    similar_items,
+    similar_users,
+)
+
+HORROR = [
+    "Halloween (1978)",
+    "Shining, The (1980)",
+    "Exorcist, The (1973)",
+    "Night of the Living Dead (1968)",
+    "Texas Chainsaw Massacre, The (1974)",
+    "Evil Dead, The (1981)",
+    "Nightmare on Elm Street, A (1984)",
+    "Thing, The (1982)",
+]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_bundled()
+
+
+@pytest.fixture(scope="module")
+def ranker(bundled):
+    return make(DEFAULT_RANKING_MODEL).fit(bundled)
+
+
+def _codes_of(data, titles):
+    frame = data.items
+    return np.array([int(frame.index[frame["title"] == t][0]) for t in titles])
+
+
+def test_eight_horror_films_at_five_stars_give_mostly_horror_with_reasons(bundled, ranker):
+    """Counted strictly: a film counts when "Horror" is among its MovieLens genres."""
+    codes = _codes_of(bundled, HORROR)
+    vector = fold_in(ranker, codes, [5.0] * len(codes))
+    table = recommend(ranker, bundled, vector=vector, n=10)
+    assert len(table) == 10
+    assert sum("Horror" in genres for genres in table["genres"]) >= 7
+    assert not set(table["title"]) & set(HORROR)
+    for because, explanation in zip(table["because"], table["explanation"], strict=True):
+        assert because and set(because) <= set(HORROR)
+        assert explanation.startswith("Because you rated ") and because[0] in explanation
+
+
+def test_wals_contributions_add_up_to_the_score(bundled, ranker):
+    codes = _codes_of(bundled, HORROR[:5])
+    ratings = np.array([5.0, 4.0, 3.5, 5.0, 2.0])
+    vector = fold_in(ranker, codes, ratings)
+    targets = np.arange(50)
+    parts = contributions(ranker, codes, ratings, targets)
+    np.testing.assert_allclose(
+        parts.sum(axis=1), ranker.scores_for(vector.factors)[targets], rtol=1e-4, atol=1e-6
+    )
+
+
+def test_ridge_contributions_add_up_to_the_taste_part_of_the_score(tiny):
+    model = make("sgd", n_factors=3, n_epochs=30).fit(tiny)
+    codes, ratings = np.array([0, 2, 4]), np.array([5.0, 1.0, 4.0])
+    vector = fold_in(model, codes, ratings)
+    targets = np.array([1, 3])
+    parts = contributions(model, codes, ratings, targets)
+    taste = model.item_factors_[targets].astype(float) @ vector.factors
+    np.testing.assert_allclose(parts.sum(axis=1), taste, rtol=1e-8, atol=1e-10)
+
+
+def test_ridge_fold_in_solves_its_normal_equations(tiny):
+    model = make("sgd", n_factors=3, n_epochs=30, reg=0.2, weighted_reg=True).fit(tiny)
+    codes, ratings = np.array([0, 1, 3]), np.array([5.0, 2.0, 4.0])
+    vector = fold_in(model, codes, ratings)
+    assert vector.method == "ridge regression with a user bias"
+    q = model.item_factors_[codes].astype(float)
+    residual = ratings - model.global_mean_ - model.item_bias_[codes] - vector.bias - q @ vector.factors
+    reg = 0.2 * 3  # weighted_reg: λ times the new user's number of ratings
+    np.testing.assert_allclose(q.T @ residual, reg * vector.factors, atol=1e-9)
+    assert residual.sum() == pytest.approx(reg * vector.bias, abs=1e-9)
+
+
+def test_baseline_fold_in_is_the_damped_mean_deviation(tiny):
+    model = make("baseline", reg_user=3.0).fit(tiny)
+    codes, ratings = np.array([0, 4]), np.array([5.0, 2.0])
+    vector = fold_in(model, codes, ratings)
+    deviations = ratings - model.global_mean_ - model.item_bias_[codes]
+    assert vector.bias == pytest.approx(deviations.sum() / (3.0 + 2), rel=1e-9)
+    assert vector.factors.shape == (0,)
+
+
+class _NMFLike(Recommender):
+    """Just enough of a fitted non-negative model to fold a user into."""
+
+    name = "nmf"
+    Params = Hyperparameters
+
+    def __init__(self, item_factors, reg):
+        super().__init__()
+        self.item_factors_, self.n_items_, self.history_ = item_factors, len(item_factors), []
+        self.params = type("P", (), {"reg": reg})()
+
+
+def test_nmf_fold_in_is_non_negative_least_squares():
+    rng = np.random.default_rng(0)
+    items = rng.random((12, 4))
+    model = _NMFLike(items, reg=0.1)
+    codes, ratings = np.arange(8), rng.random(8) * 2 - 0.5
+    vector = fold_in(model, codes, ratings)
+    p = vector.factors
+    assert vector.method == "non-negative least squares" and (p >= 0).all()
+    gradient = items[codes].T @ (items[codes] @ p - ratings) + 0.1 * p
+    # KKT: zero gradient where p > 0, non-negative gradient where p = 0.
+    assert np.allclose(gradient[p > 1e-9], 0, atol=1e-7) and (gradient[p <= 1e-9] >= -1e-7).all()
+
+
+def test_bpr_fold_in_is_a_stationary_point_of_its_objective(planted):
+    from recengine.models.implicit import FOLD_IN_NEGATIVES, _PairwiseFoldIn
+
+    data, _ = planted
+    model = make("bpr", n_factors=4, n_epochs=5).fit(data)
+    assert data.n_items - 6 < FOLD_IN_NEGATIVES  # every unrated item takes part: no sampling here
+    codes = np.arange(0, 60, 10)
+    vector, _ = model.fold_in_user(codes, np.ones(len(codes)))
+    others = np.setdiff1d(np.arange(data.n_items), codes)
+    q, b = model.item_factors_.astype(float), model.item_bias_.astype(float)
+    problem = _PairwiseFoldIn(q[codes], b[codes], q[others], b[others])
+    reg = model.params.reg * len(codes)
+    step = 1e-6
+    numeric = [
+        (problem.objective(vector + step * e, reg) - problem.objective(vector - step * e, reg)) / (2 * step)
+        for e in np.eye(len(vector))
+    ]
+    np.testing.assert_allclose(numeric, 0, atol=1e-5)
+
+
+def test_fold_in_input_checks(tiny):
+    model = make("baseline").fit(tiny)
+    with pytest.raises(UnknownIdError, match="item code 9"):
+        fold_in(model, [9], [3.0])
+    with pytest.raises(BadValuesError, match="2 items but 1 ratings"):
+        fold_in(model, [0, 1], [3.0])
+    with pytest.raises(BadValuesError, match="finite"):
+        fold_in(model, [0], [np.nan])
+    twice = fold_in(model, [0, 1, 0], [1.0, 2.0, 5.0])
+    assert twice.item_codes.tolist() == [1, 0] and twice.ratings.tolist() == [2.0, 5.0]
+
+
+def test_no_ratings_fall_back_to_popular_and_well_liked(bundled, ranker):
+    vector = fold_in(ranker, [], [])
+    assert vector.is_fallback and vector.method == FALLBACK
+    table = recommend(ranker, bundled, vector=vector, n=5)
+    assert len(table) == 5
+    assert all(text.startswith("Popular and well liked") for text in table["explanation"])
+    np.testing.assert_array_equal(table["item"], popular(bundled, 5)["item"])
+
+
+def test_popular_scores_by_damped_mean_times_log_count(tiny):
+    table = popular(tiny, n=5, prior=2)
+    mu = tiny.ratings.mean()
+    ratings = {0: [5, 4, 2], 1: [3, 1], 2: [4, 5], 3: [2], 4: [3, 4]}
+    expected = {
+        tiny.item_ids[i]: ((sum(r) + 2 * mu) / (len(r) + 2) - 1) / 4 * np.log(1 + len(r))
+        for i, r in ratings.items()
+    }
+    got = dict(zip(table["item"], table["score"], strict=True))
+    assert got == pytest.approx(expected)
+    assert list(table["item"]) == sorted(expected, key=lambda k: -expected[k])
+
+
+def test_known_user_never_gets_what_they_rated_and_filters_apply(bundled, ranker):
+    user = bundled.user_ids[0]
+    rated = set(bundled.item_ids[bundled.csr[0].indices])
+    table = recommend(ranker, bundled, user=user, n=20)
+    assert not rated & set(table["item"])
+    assert table["predicted_rating"].isna().all()
+    assert (np.diff(table["score"]) <= 0).all()
+    counts = dict(zip(bundled.item_ids, bundled.item_counts(), strict=True))
+    picky = recommend(
+        ranker, bundled, user=user, n=10, genres=["comedy"], min_ratings=20, years=(1990, 1999),
+        exclude=[table["item"].iloc[0]],
+    )  # fmt: skip
+    assert len(picky) == 10
+    assert all("Comedy" in g for g in picky["genres"])
+    assert all(counts[i] >= 20 for i in picky["item"]) and picky["year"].between(1990, 1999).all()
+    assert table["item"].iloc[0] not in set(picky["item"])
+
+
+def test_rating_models_give_predicted_ratings_on_the_scale(bundled):
+    model = make("baseline").fit(bundled)
+    table = recommend(model, bundled, user=bundled.user_ids[3], n=5)
+    assert table["predicted_rating"].between(bundled.scale.low, bundled.scale.high).all()
+    assert all(text.startswith("Predicted ") for text in table["explanation"])
+
+
+def test_recommend_refuses_unclear_requests(bundled, ranker, tiny):
+    with pytest.raises(RecEngineError, match="either a user id"):
+        recommend(ranker, bundled)
+    with pytest.raises(RecEngineError, match="9,742 items but the data set has 5"):
+        recommend(ranker, tiny, user=10)
+    with pytest.raises(UnknownIdError, match="no user with id 'nobody'"):
+        recommend(ranker, bundled, user="nobody")
+
+
+def test_similar_items_and_users_by_cosine(tiny):
+    model = make("wals", n_factors=2, n_epochs=2).fit(tiny)
+    model.item_factors_ = np.array([[1, 0], [0, 1], [2, 0.1], [-1, 0], [1, 1]], dtype=np.float32)
+    table = similar_items(model, tiny, item=1, n=3)
+    assert table["item"].tolist() == [3, 5, 2]
+    assert table["similarity"].iloc[0] == pytest.approx(2 / np.sqrt(4.01))
+    model.user_factors_ = np.array([[1, 0], [0, 1], [1, 0.2], [0, 0]], dtype=np.float32)
+    users = similar_users(model, tiny, user=10, n=5)
+    assert users["user"].tolist() == [12, 11]  # the user with a zero vector has no direction
+    with pytest.raises(RecEngineError, match="no item factors"):
+        similar_items(make("baseline").fit(tiny), tiny, item=1)
+
+
+def test_fold_in_and_recommend_are_quick(bundled, ranker):
+    rng = np.random.default_rng(1)
+    timings = []
+    for _ in range(30):
+        codes = rng.choice(bundled.n_items, 20, replace=False)
+        tick = time.perf_counter()
+        fold_in(ranker, codes, rng.choice(bundled.scale.levels(), 20))
+        timings.append(time.perf_counter() - tick)
+    assert np.median(timings) < 0.02  # the benchmark (benchmarks/foldin.py) measures it properly
