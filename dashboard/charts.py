@@ -179,11 +179,19 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
     return _tidy(figure, height=380)
 
 
-def error_histogram(errors: np.ndarray) -> go.Figure:
-    figure = px.histogram(
-        x=errors, nbins=40, labels={"x": "prediction − rating"}, title="Errors on the test set"
+def error_histogram(table: pd.DataFrame) -> go.Figure:
+    """Bars of a histogram table with columns low, high, count (the engine's absolute-error histogram)."""
+    labels = [f"{low:g}–{high:g}" for low, high in zip(table["low"], table["high"], strict=True)]
+    figure = px.bar(x=labels, y=table["count"], labels={"x": "|prediction − rating|", "y": "test ratings"})
+    figure.update_layout(title="Absolute errors on the test set")
+    return _tidy(figure)
+
+
+def rounded_errors(table: pd.DataFrame) -> go.Figure:
+    figure = px.bar(
+        table, x="error", y="count", labels={"error": "rounded prediction − rating", "count": "test ratings"}
     )
-    figure.update_yaxes(title="ratings")
+    figure.update_layout(title="Rounded predictions: how far off")
     return _tidy(figure)
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.state import DataChoice, data_choice
 from recengine import data as loaders
-from recengine.dataset import RatingsDataset
+from recengine.dataset import RatingScale, RatingsDataset
 from recengine.split import split_by_spec
 
 
@@ -21,7 +21,15 @@ from recengine.split import split_by_spec
 def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> RatingsDataset:
     if kind == "bundled":
         return loaders.load_bundled()
-    return loaders.load(value, **dict(options))
+    settings = dict(options)
+    columns = settings.get("columns")
+    scale = settings.get("scale")
+    return loaders.load(
+        settings.get("path", value),
+        format=settings.get("format"),
+        columns=dict(columns) if columns else None,
+        scale=RatingScale(*scale) if scale else None,
+    )
 
 
 @st.cache_resource(max_entries=8, show_spinner="Filtering…")
@@ -29,9 +37,7 @@ def load_choice(choice: DataChoice) -> RatingsDataset:
     """The data set ``choice`` names, with its filters applied."""
     data = _source(choice.kind, choice.value, choice.options)
     if choice.min_item_ratings > 1 or choice.min_user_ratings > 1:
-        data = loaders.filter_min_ratings(
-            data, min_item_ratings=choice.min_item_ratings, min_user_ratings=choice.min_user_ratings
-        )
+        data = loaders.filter_min_ratings(data, choice.min_item_ratings, choice.min_user_ratings)
     return data
 
 

@@ -37,7 +37,7 @@ class DataChoice:
 
     kind: str = "bundled"
     value: str = "ml-latest-small"
-    options: tuple[tuple[str, Any], ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()  # "path", "format", "columns" ((role, column), ...), "scale"
     min_item_ratings: int = 1
     min_user_ratings: int = 1
 

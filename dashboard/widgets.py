@@ -191,3 +191,12 @@ def _store_rating(item: object, key: str) -> None:
         ratings.pop(item, None)
     else:
         ratings[item] = float(value)
+
+
+def movie_title(title: object, year: object) -> str:
+    """The title with its year, unless the title already ends with it (as MovieLens titles do)."""
+    text = str(title)
+    if year is None or year != year:  # None or NaN
+        return text
+    tag = f"({int(year)})"
+    return text if tag in text else f"{text} {tag}"

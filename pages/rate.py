@@ -2,7 +2,6 @@
 
 import pandas as pd
 import streamlit as st
-from dashboard.recs import preview
 
 from dashboard import config, state
 from dashboard.data import active_data, catalogue, genres, titles_of
@@ -15,8 +14,9 @@ from dashboard.profiles import (
     ratings_to_csv,
     save_profile,
 )
+from dashboard.recs import preview
 from dashboard.ui import engine_errors
-from dashboard.widgets import rating_input, stars
+from dashboard.widgets import movie_title, rating_input, stars
 from recengine.dataset import RatingsDataset
 
 PER_PAGE = 10
@@ -64,8 +64,7 @@ def browse(data: RatingsDataset) -> None:
 
 def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
     text, control = st.columns([3, 2], vertical_alignment="center")
-    year = f" ({int(row['year'])})" if pd.notna(row["year"]) else ""
-    text.markdown(f"**{row['title']}**{year}")
+    text.markdown(f"**{movie_title(row['title'], row['year'])}**")
     average = f", average {row['mean_rating']:.1f}" if row["ratings"] else ""
     text.caption(f"{row['genres'] or 'no genres'} · {row['ratings']:,} ratings{average}")
     with control:

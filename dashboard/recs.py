@@ -1,0 +1,59 @@
+"""Your recommendations: the model to use, your folded-in vector, and a small live preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.widgets import movie_title
+from recengine.dataset import RatingsDataset
+from recengine.foldin import UserVector, fold_in
+from recengine.recommend import recommend
+
+PREVIEW_N = 5
+
+
+def recommending_run(data: RatingsDataset) -> state.Run | None:
+    """The run to recommend with by default: the active one if it ranks, else the latest ranking run,
+    else the active run."""
+    active = state.active_run(data.fingerprint)
+    if active is not None and active.kind == "ranking":
+        return active
+    ranking = [
+        run for run in state.runs_on(data.fingerprint) if run.kind == "ranking" and run.algo != "popular"
+    ]
+    return ranking[-1] if ranking else active
+
+
+def my_vector(run: state.Run, data: RatingsDataset) -> UserVector:
+    """Your ratings folded into ``run``'s model (no retraining)."""
+    ratings = state.my_ratings()
+    codes = np.array([data.item_code(item) for item in ratings], dtype=np.int64)
+    values = np.array(list(ratings.values()), dtype=np.float64)
+    return fold_in(run.model, codes, values)
+
+
+def for_me(run: state.Run, data: RatingsDataset, n: int = 10, **filters) -> pd.DataFrame:
+    return recommend(run.model, data, vector=my_vector(run, data), n=n, **filters)
+
+
+def preview(data: RatingsDataset) -> None:
+    """Your top picks right now, updated with every rating (shown beside the rating widgets)."""
+    run = recommending_run(data)
+    with st.container(border=True, key="rate_preview"):
+        if run is None:
+            st.markdown("**Your top picks** appear here once a model is trained.")
+            st.page_link(
+                "pages/train.py", label="Train one (a few seconds)", icon=":material/model_training:"
+            )
+            return
+        st.markdown(f"**Your top picks now** ({run.label})")
+        if not state.my_ratings():
+            st.caption("Rate a movie to personalise this list.")
+        table = for_me(run, data, n=PREVIEW_N)
+        for row in table.itertuples():
+            st.markdown(
+                f"{row.Index + 1}. **{movie_title(row.title, row.year)}**  \n:gray[{row.explanation}]"
+            )

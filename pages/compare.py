@@ -1,0 +1,140 @@
+"""Compare & tune: every run side by side, loss curves overlaid, and cross-validated sweeps."""
+
+import pandas as pd
+import streamlit as st
+from recengine.tuning import grid_search
+
+from dashboard import state
+from dashboard.charts import overlaid_curves, sweep_figure
+from dashboard.data import active_data
+from dashboard.runs import DEFAULT_SPLIT, algorithms, train_now
+from dashboard.ui import engine_errors
+from dashboard.widgets import ADVANCED, candidate_values, default_sweep
+from recengine.dataset import RatingsDataset
+
+METRIC_COLUMNS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "coverage")
+CURVES = ("total_loss", "reconstruction_loss", "regularization_loss", "train_rmse", "valid_rmse")
+MAX_SWEEP_FITS = 60
+
+
+def runs_table(runs: list[state.Run]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        defaults = type(run.model).Params().to_dict()
+        changed = {k: v for k, v in run.params.items() if v != defaults.get(k) and k != "seed"}
+        rows.append(
+            {
+                "run": run.title,
+                "algorithm": run.algo,
+                "settings": ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults",
+                "split": run.split,
+                "seed": run.params.get("seed"),
+                "epochs": len(run.history),
+                "fit s": round(run.fit_seconds, 2),
+                **{name: run.metrics.get(name) for name in METRIC_COLUMNS},
+                "from cache": run.from_cache,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare(runs: list[state.Run]) -> None:
+    st.subheader("Your runs on this data set")
+    if not runs:
+        st.info("No runs yet: train a model, or run a sweep below.")
+        st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+        return
+    st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
+    by_title = {run.title: run for run in runs}
+    chosen = st.multiselect(
+        "Overlay the loss curves of", list(by_title), default=list(by_title)[-3:], key="compare_runs"
+    )
+    metric = st.selectbox("Curve", CURVES, key="compare_curve", format_func=lambda c: c.replace("_", " "))
+    if chosen:
+        st.plotly_chart(
+            overlaid_curves({t: by_title[t].history for t in chosen}, metric), key="compare_chart"
+        )
+    active = state.active_run()
+    titles = list(by_title)
+    index = titles.index(active.title) if active is not None and active.title in titles else len(titles) - 1
+    pick = st.selectbox("Active model", titles, index=index, key="compare_active")
+    if st.button("Make this run active", key="compare_make_active"):
+        state.set_active(by_title[pick].run_id)
+        st.rerun()
+
+
+def sweep(data: RatingsDataset) -> None:
+    st.subheader("Sweep hyperparameters with cross-validation")
+    models = algorithms()
+    algo = st.selectbox("Algorithm", list(models), format_func=lambda n: models[n].label, key="sweep_algo")
+    specs = {s.name: s for s in models[algo].Params.specs() if s.name not in ADVANCED}
+    names = st.multiselect(
+        "One or two hyperparameters", list(specs), max_selections=2, key=f"sweep_params_{algo}"
+    )
+    grid = {}
+    for name in names:
+        spec = specs[name]
+        grid[name] = st.multiselect(
+            f"Values of {name}",
+            candidate_values(spec),
+            default=default_sweep(spec),
+            key=f"sweep_values_{algo}_{name}",
+            help=spec.help,
+        )
+    folds = st.slider("Cross-validation folds", 2, 5, 3, key="sweep_folds")
+    fits = folds
+    for values in grid.values():
+        fits *= max(len(values), 1)
+    ready = bool(names) and all(grid.values()) and fits <= MAX_SWEEP_FITS
+    st.caption(
+        f"{fits} fits" + (f": at most {MAX_SWEEP_FITS}, choose fewer values" if fits > MAX_SWEEP_FITS else "")
+    )
+    if st.button("Run the sweep", key="sweep_go", disabled=not ready, type="primary"):
+        progress = st.progress(0.0, text="Sweeping…")
+        with engine_errors("Narrow the values, or choose other ones."):
+            table = grid_search(
+                algo,
+                grid,
+                data,
+                cv=folds,
+                progress=lambda done, total: progress.progress(done / total, text=f"fit {done} of {total}"),
+            )
+            st.session_state["sweep_result"] = (algo, list(grid), table)
+        progress.empty()
+    show_sweep(data)
+
+
+def show_sweep(data: RatingsDataset) -> None:
+    result = st.session_state.get("sweep_result")
+    if result is None:
+        return
+    algo, names, table = result
+    metrics = [m for m in ("rmse", "precision@10") if m in table and table[m].notna().any()]
+    columns = st.columns(len(metrics)) if metrics else []
+    for column, metric in zip(columns, metrics, strict=True):
+        column.plotly_chart(sweep_figure(table, names, metric), key=f"sweep_chart_{metric}")
+    with st.expander("Every fold"):
+        st.dataframe(table, hide_index=True)
+    best_metric = "rmse" if "rmse" in metrics else "precision@10"
+    means = table.groupby(names, as_index=False)[best_metric].mean()
+    best = means.sort_values(best_metric, ascending=best_metric == "rmse").iloc[0]
+    setting = {name: best[name].item() if hasattr(best[name], "item") else best[name] for name in names}
+    st.markdown(f"Best by {best_metric}: `{setting}` ({best[best_metric]:.4f})")
+    if st.button("Train the best setting and make it active", key="sweep_use_best"):
+        with engine_errors("Try the next best setting."), st.spinner("Training…"):
+            run = train_now(data, algo, setting, DEFAULT_SPLIT)
+            state.add_run(run)
+            st.success(
+                f"{run.title} is now the active model" + (" (from the cache)." if run.from_cache else ".")
+            )
+
+
+def main() -> None:
+    st.title("Compare & tune")
+    with engine_errors("Choose another data set on the Data page."):
+        data = active_data()
+        compare(state.runs_on(data.fingerprint))
+        sweep(data)
+
+
+main()

@@ -1,0 +1,102 @@
+"""Evaluate: the active model beside the baseline and most-popular; rating accuracy against ranking quality."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.charts import accuracy_vs_ranking, error_by, error_histogram, rounded_errors
+from dashboard.data import active_data, split
+from dashboard.runs import K, train_now
+from dashboard.ui import engine_errors, need_model
+from recengine.dataset import RatingsDataset
+from recengine.metrics import error_analysis
+
+REFERENCES = ("baseline", "popular")
+TABLE_COLUMNS = (
+    "rmse",
+    "mae",
+    f"precision@{K}",
+    f"recall@{K}",
+    f"ndcg@{K}",
+    f"map@{K}",
+    f"hit_rate@{K}",
+    "coverage",
+    "novelty",
+    "mean_popularity",
+)
+
+
+def references(data: RatingsDataset, run: state.Run) -> list[state.Run]:
+    """The baseline and most-popular models on the active run's split (cached after the first time)."""
+    seed = int(run.params.get("seed", 0))
+    with st.spinner("Training the reference models (once)…"):
+        return [train_now(data, algo, {"seed": seed}, run.split) for algo in REFERENCES]
+
+
+def comparison(runs: list[state.Run]) -> pd.DataFrame:
+    rows = []
+    seen = set()
+    for run in runs:
+        if run.run_id in seen:
+            continue
+        seen.add(run.run_id)
+        rows.append({"model": run.title, **{c: run.metrics.get(c) for c in TABLE_COLUMNS}})
+    return pd.DataFrame(rows).astype({c: float for c in TABLE_COLUMNS})
+
+
+def errors(data: RatingsDataset, run: state.Run) -> None:
+    st.subheader(f"Where the errors fall: {run.title}")
+    train, test = split(data, run.split, int(run.params.get("seed", 0)))
+    tables = error_analysis(run.model, train, test)
+    left, right = st.columns(2)
+    left.plotly_chart(error_histogram(tables["histogram"]), key="evaluate_histogram")
+    right.plotly_chart(rounded_errors(tables["rounded"]), key="evaluate_rounded")
+    left, middle, right = st.columns(3)
+    left.plotly_chart(
+        error_by(tables["by_user_activity"], "user_ratings", title="By user activity (training ratings)"),
+        key="evaluate_users",
+    )
+    middle.plotly_chart(
+        error_by(
+            tables["by_item_popularity"], "item_ratings", title="By movie popularity (training ratings)"
+        ),
+        key="evaluate_items",
+    )
+    right.plotly_chart(error_by(tables["by_genre"], "genre", title="By genre"), key="evaluate_genres")
+
+
+def main() -> None:
+    st.title("Evaluate")
+    with engine_errors("Train the model again, or choose another split."):
+        data = active_data()
+        run = state.active_run(data.fingerprint)
+        if run is None or run.split == "none":
+            need_model()
+            st.caption("Evaluation needs a model trained with a held-out test share (any split but none).")
+            return
+        st.markdown(
+            f"Active model **{run.title}**, tested on the held-out ratings of split `{run.split}`. "
+            f"Ranking: top {K} among the movies each user did not rate in training; relevant = test rating ≥ 4."
+        )
+        baseline, popular = references(data, run)
+        same_split = [r for r in state.runs_on(data.fingerprint) if r.split == run.split and r.metrics]
+        table = comparison([run, baseline, popular, *same_split])
+        st.dataframe(
+            table.style.format(precision=4, na_rep="—")
+            .highlight_max(subset=[c for c in TABLE_COLUMNS if "@" in c or c == "coverage"], color="#d3f9d8")
+            .highlight_min(subset=["rmse", "mae"], color="#d3f9d8"),
+            hide_index=True,
+            key="evaluate_table",
+        )
+        st.plotly_chart(accuracy_vs_ranking(table, K), key="evaluate_accuracy_ranking")
+        st.caption(
+            "A model can predict ratings well (low RMSE) and still rank worse than simply recommending the most "
+            "popular films. Ranking models have no RMSE: they predict no ratings."
+        )
+        rating_run = run if run.kind == "rating" else baseline
+        if rating_run is not run:
+            st.info(f"{run.label} predicts no ratings, so the error analysis below is the baseline's.")
+        errors(data, rating_run)
+
+
+main()

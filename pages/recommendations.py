@@ -1,0 +1,166 @@
+"""Recommendations: for you (folded in from your ratings) or any user; filters, reasons, similar movies."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.data import active_data, catalogue, genres
+from dashboard.recs import my_vector, recommending_run
+from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
+from dashboard.ui import engine_errors
+from recengine.dataset import RatingsDataset
+from recengine.recommend import recommend, similar_items
+
+FOR_YOU, FOR_USER = "you", "a user in the data"
+
+
+def no_model(data: RatingsDataset) -> None:
+    label = algorithms()[DEFAULT_ALGO].label
+    st.info("There is no trained model for this data set yet.")
+    if st.button(f"Train the default ranking model ({label}) now", key="recs_train_default", type="primary"):
+        with engine_errors("Try the Train page."), st.spinner(f"Training {label}…"):
+            state.add_run(train_now(data, DEFAULT_ALGO))
+        st.rerun()
+    st.page_link(
+        "pages/train.py", label="or choose a model on the Train page", icon=":material/model_training:"
+    )
+
+
+def choose_run(data: RatingsDataset) -> state.Run:
+    runs = state.runs_on(data.fingerprint)
+    default = recommending_run(data)
+    titles = [run.title for run in runs]
+    index = titles.index(default.title) if default is not None else len(runs) - 1
+    title = st.selectbox("Model", titles, index=index, key="recs_model")
+    run = runs[titles.index(title)]
+    if run.kind == "rating":
+        st.caption(
+            "A rating model ranks by predicted rating, which tends to favour obscure, highly rated films; a "
+            "ranking model (such as Weighted ALS) usually makes better lists. Compare them on the Evaluate page."
+        )
+    return run
+
+
+def filters(data: RatingsDataset) -> dict:
+    with st.expander("Filters", expanded=False):
+        left, middle, right = st.columns(3)
+        chosen = left.multiselect("Genres (any of)", genres(data), key="recs_genres")
+        least = middle.slider("At least this many ratings", 0, 200, 0, 5, key="recs_min_ratings")
+        years = catalogue(data)["year"].dropna()
+        span = None
+        if len(years):
+            low, high = int(years.min()), int(years.max())
+            picked = right.slider("Years", low, high, (low, high), key="recs_years")
+            span = None if picked == (low, high) else picked
+    return {"genres": chosen or None, "min_ratings": least, "years": span}
+
+
+def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
+    shown = pd.DataFrame(
+        {
+            "title": table["title"],
+            "year": table["year"].astype("Int64"),
+            "genres": [", ".join(g) for g in table["genres"]],
+            "score": table["score"],
+            "why": table["explanation"],
+        }
+    )
+    columns = {
+        "score": st.column_config.NumberColumn(format="%.3f"),
+        "why": st.column_config.TextColumn(width="large"),
+    }
+    if run.kind == "rating":
+        shown.insert(3, "predicted", table["predicted_rating"])
+        columns["predicted"] = st.column_config.NumberColumn("predicted ★", format="%.1f")
+    st.dataframe(shown, hide_index=True, column_config=columns, key=key)
+
+
+def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
+    count = len(state.my_ratings())
+    vector = my_vector(run, data)
+    if vector.is_fallback:
+        st.info(
+            "You have not rated anything yet, so these are popular and well-liked films. Rate a few to personalise them."
+        )
+        st.page_link("pages/rate.py", label="Rate movies", icon=":material/star:")
+    else:
+        st.caption(f"Folded in from your {count} ratings ({vector.method}); no retraining needed.")
+    return recommend(run.model, data, vector=vector, n=n, **chosen)
+
+
+def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
+    user = st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
+    st.caption(f"User {user} rated {int(data.user_counts()[data.user_code(user)])} movies.")
+    return recommend(run.model, data, user=user, n=n, **chosen)
+
+
+def more_like_this(run: state.Run, data: RatingsDataset) -> None:
+    st.subheader("More like this movie")
+    table = catalogue(data).sort_values("ratings", ascending=False)
+    codes = table.index.to_list()
+    code = st.selectbox(
+        "Movie",
+        codes,
+        format_func=lambda c: str(table.at[c, "title"]),
+        key="recs_like",
+        index=None,
+        placeholder="type a title",
+    )
+    if code is None:
+        return
+    with engine_errors("Choose a factorization model (the baseline and most-popular have no movie factors)."):
+        similar = similar_items(run.model, data, data.item_ids[code], n=10)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "title": similar["title"],
+                    "year": similar["year"].astype("Int64"),
+                    "genres": [", ".join(g) for g in similar["genres"]],
+                    "similarity": similar["similarity"],
+                    "ratings": similar["n_ratings"],
+                }
+            ),
+            hide_index=True,
+            column_config={
+                "similarity": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f")
+            },
+            key="recs_similar_table",
+        )
+
+
+def main() -> None:
+    st.title("Recommendations")
+    with engine_errors("Train the model again, or choose another one."):
+        data = active_data()
+        if not state.runs_on(data.fingerprint):
+            no_model(data)
+            return
+        top, size = st.columns([3, 1])
+        with top:
+            run = choose_run(data)
+        n = size.slider("How many", 5, 50, 10, 5, key="recs_n")
+        who = st.segmented_control(
+            "Recommend for", [FOR_YOU, FOR_USER], default=FOR_YOU, key="recs_who", required=True
+        )
+        chosen = filters(data)
+        table = (for_you if who == FOR_YOU else for_user)(run, data, n, chosen)
+        if not len(table):
+            st.warning("No movie passes these filters: loosen them.")
+        else:
+            show_table(table, run, key="recs_table")
+            export = table.assign(
+                genres=[", ".join(g) for g in table["genres"]],
+                because=[" | ".join(b) for b in table["because"]],
+            )
+            st.download_button(
+                "Download as CSV",
+                export.to_csv(index=False).encode(),
+                "recommendations.csv",
+                "text/csv",
+                key="recs_export",
+            )
+        clusters(run, data)
+        more_like_this(run, data)
+
+
+main()
