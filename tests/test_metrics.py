@@ -1,0 +1,165 @@
+"""Every metric against a case computed by hand, and the top-N protocol against BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recengine.dataset import RatingScale, RatingsDataset
+from recengine.errors import EmptyDataError, RecEngineError
+from recengine.metrics import (
+    absolute_error_histogram,
+    catalogue_coverage,
+    error_analysis,
+    error_by_count_bucket,
+    error_by_genre,
+    evaluate,
+    hit_rate_at_k,
+    mae,
+    map_at_k,
+    mean_popularity,
+    most_popular,
+    mse,
+    ndcg_at_k,
+    novelty,
+    precision_at_k,
+    ranking_report,
+    recall_at_k,
+    rmse,
+    rounded_error_counts,
+)
+from recengine.models import make
+
+
+def test_rating_errors_by_hand():
+    truth, predicted = [1, 2, 3], [2, 2, 5]  # errors 1, 0, 2
+    assert mse(truth, predicted) == pytest.approx(5 / 3)
+    assert rmse(truth, predicted) == pytest.approx(np.sqrt(5 / 3))
+    assert mae(truth, predicted) == pytest.approx(1.0)
+    with pytest.raises(EmptyDataError):
+        rmse([], [])
+
+
+LISTS = [[1, 2, 3], [4, 5, 6]]
+RELEVANT = [{1, 3}, {7}]
+
+
+def test_ranking_metrics_by_hand():
+    # User 1: hits at ranks 1 and 3 of 2 relevant items; user 2: no hit.
+    assert precision_at_k(LISTS, RELEVANT, 3) == pytest.approx((2 / 3 + 0) / 2)
+    assert recall_at_k(LISTS, RELEVANT, 3) == pytest.approx((1 + 0) / 2)
+    dcg, ideal = 1 + 1 / np.log2(4), 1 + 1 / np.log2(3)
+    assert ndcg_at_k(LISTS, RELEVANT, 3) == pytest.approx((dcg / ideal + 0) / 2)
+    assert map_at_k(LISTS, RELEVANT, 3) == pytest.approx(((1 + 2 / 3) / 2 + 0) / 2)
+    assert hit_rate_at_k(LISTS, RELEVANT, 3) == pytest.approx(0.5)
+    # At k = 1 only the first item counts; short lists count their missing places as misses.
+    assert precision_at_k(LISTS, RELEVANT, 1) == pytest.approx(0.5)
+    assert precision_at_k([[1]], [{1}], 4) == pytest.approx(0.25)
+    assert ndcg_at_k([[2, 1]], [{1}], 2) == pytest.approx(1 / np.log2(3))
+
+
+def test_beyond_accuracy_by_hand():
+    lists = [[0, 1], [1, 2]]
+    counts = np.array([10, 5, 1, 0])
+    assert catalogue_coverage(lists, 10) == pytest.approx(0.3)
+    assert novelty(lists, counts, 10) == pytest.approx((0 + 1 + 1 + np.log2(10)) / 4)
+    assert mean_popularity(lists, counts) == pytest.approx((10 + 5 + 5 + 1) / 4)
+
+
+def _protocol_case():
+    """Training counts 4, 3, 2, 1, 0 for items 0..4; test ratings of 4 or more are relevant."""
+    train_pairs = [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (3, 0)]
+    test_rows = [(3, 1, 5.0), (3, 4, 4.0), (2, 2, 3.0), (1, 3, 4.0), (0, 4, 5.0)]
+    users = [u for u, _ in train_pairs] + [u for u, _, _ in test_rows]
+    items = [i for _, i in train_pairs] + [i for _, i, _ in test_rows]
+    ratings = [3.0] * len(train_pairs) + [r for _, _, r in test_rows]
+    data = RatingsDataset(users, items, ratings, np.arange(4), np.arange(5), scale=RatingScale(1, 5, 1))
+    is_test = np.arange(len(users)) >= len(train_pairs)
+    return data.subset(~is_test), data.subset(is_test)
+
+
+def test_ranking_report_follows_the_protocol_by_hand():
+    train, test = _protocol_case()
+    report = ranking_report(most_popular(train), train, test, k=2)
+    # Lists (training items excluded): u0 [4, -], u1 [3, 4], u2 [2, 3], u3 [1, 2].
+    # Evaluated: u0 (relevant {4}), u1 ({3}), u3 ({1, 4}); u2 has no test rating >= 4.
+    assert report["users"] == 3 and report["k"] == 2
+    assert report["precision@2"] == pytest.approx(0.5)
+    assert report["recall@2"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert report["ndcg@2"] == pytest.approx((1 + 1 + 1 / (1 + 1 / np.log2(3))) / 3)
+    assert report["map@2"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert report["hit_rate@2"] == pytest.approx(1.0)
+    assert report["coverage"] == pytest.approx(4 / 5)  # items 1..4, from everyone's lists
+    shown_counts = [0, 1, 0, 2, 1, 3, 2]  # u0: 4; u1: 3, 4; u2: 2, 3; u3: 1, 2
+    assert report["mean_popularity"] == pytest.approx(np.mean(shown_counts))
+    assert report["novelty"] == pytest.approx(np.mean([-np.log2(max(c, 1) / 4) for c in shown_counts]))
+
+
+def test_ranking_report_refusals():
+    train, test = _protocol_case()
+    model = most_popular(train)
+    with pytest.raises(EmptyDataError, match="relevance threshold 6"):
+        ranking_report(model, train, test, relevance_threshold=6)
+    with pytest.raises(RecEngineError, match="k=0"):
+        ranking_report(model, train, test, k=0)
+    other = make("popular").fit(train.compact())
+    with pytest.raises(RecEngineError, match="evaluate it on the data set it was trained on"):
+        ranking_report(other, train, test)
+
+
+def test_evaluate_adds_rating_metrics_for_rating_models():
+    train, test = _protocol_case()
+    rating = evaluate(make("baseline").fit(train), train, test, k=2)
+    assert {"rmse", "mae", "mse", "precision@2", "coverage"} <= set(rating)
+    assert "rmse" not in evaluate(most_popular(train), train, test, k=2)
+
+
+def test_error_histogram_and_rounded_errors_by_hand():
+    truth = np.array([3.0, 4.0, 5.0, 1.0])
+    predicted = np.array([3.2, 4.7, 3.8, 1.4])  # |errors| 0.2, 0.7, 1.2, 0.4
+    histogram = absolute_error_histogram(truth, predicted, width=0.5)
+    assert histogram["count"].tolist() == [2, 1, 1]
+    assert histogram["low"].tolist() == [0.0, 0.5, 1.0] and histogram["high"].iloc[-1] == 1.5
+    rounded = rounded_error_counts(truth, np.array([3.4, 4.6, 4.4, 1.2]), RatingScale(1, 5, 1))
+    assert dict(zip(rounded["error"], rounded["count"], strict=True)) == {-1.0: 1, 0.0: 2, 1.0: 1}
+    halves = rounded_error_counts([3.0], [3.3], RatingScale(0.5, 5, 0.5))
+    assert halves["error"].tolist() == [0.5]
+
+
+def test_errors_by_bucket_and_genre_by_hand():
+    truth = np.array([3.0, 4.0, 5.0, 1.0])
+    predicted = np.array([4.0, 4.0, 3.0, 1.5])  # errors 1, 0, -2, 0.5
+    table = error_by_count_bucket(truth, predicted, np.array([5, 15, 15, 700]), "user_ratings")
+    assert table["user_ratings"].astype(str).tolist() == ["0–9", "10–19", "500–999"]
+    assert table["ratings"].tolist() == [1, 2, 1]
+    assert table["rmse"].tolist() == pytest.approx([1.0, np.sqrt(2.0), 0.5])
+    assert table["mae"].tolist() == pytest.approx([1.0, 1.0, 0.5])
+    items = pd.DataFrame({"genres": [["Drama", "Horror"], ["Drama"], []]})
+    genre = error_by_genre(truth, predicted, np.array([0, 1, 0, 2]), items)
+    rows = {g: (n, r) for g, n, r in zip(genre["genre"], genre["ratings"], genre["rmse"], strict=True)}
+    assert rows["Drama"] == (3, pytest.approx(np.sqrt((1 + 0 + 4) / 3)))
+    assert rows["Horror"] == (2, pytest.approx(np.sqrt((1 + 4) / 2)))
+    assert genre["genre"].tolist() == ["Drama", "Horror"]
+
+
+def test_error_analysis_of_a_rating_model(tiny):
+    model = make("baseline").fit(tiny)
+    tables = error_analysis(model, tiny, tiny)
+    assert set(tables) == {"histogram", "rounded", "by_user_activity", "by_item_popularity", "by_genre"}
+    assert tables["histogram"]["count"].sum() == len(tiny)
+    assert tables["by_user_activity"]["ratings"].sum() == len(tiny)
+    with pytest.raises(RecEngineError, match="ranking model"):
+        error_analysis(most_popular(tiny), tiny, tiny)
+
+
+def test_most_popular_reproduces_the_benchmarks_row(ml100k_path):
+    """BENCHMARKS.md, top-N on ml-100k u1: most popular P@10 0.2127, R@10 0.1178, NDCG@10 0.2445, cov 0.048."""
+    from recengine.data import load_train_test
+
+    train, test = load_train_test(ml100k_path / "u1.base", ml100k_path / "u1.test")
+    report = ranking_report(most_popular(train), train, test, k=10)
+    assert report["precision@10"] == pytest.approx(0.2127, abs=5e-5)
+    assert report["recall@10"] == pytest.approx(0.1178, abs=5e-5)
+    assert report["ndcg@10"] == pytest.approx(0.2445, abs=5e-5)
+    assert report["coverage"] == pytest.approx(0.048, abs=5e-4)
