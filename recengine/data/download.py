@@ -15,6 +15,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -54,7 +55,7 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
         _GROUPLENS + "ml-latest-small.zip",
         "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
         978_202, "ml-latest-small", "movielens", 100_836,
-        "MovieLens latest small (2018): 610 users, 9,742 movies, half stars; also bundled",
+        "MovieLens latest small (2018): 610 users, 9,724 rated movies, half stars; also bundled",
     ),
     "ml-100k": KnownDataset(
         _GROUPLENS + "ml-100k.zip",
@@ -66,31 +67,31 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
         _GROUPLENS + "ml-1m.zip",
         "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
         5_917_549, "ml-1m", "movielens-dat", 1_000_209,
-        "MovieLens 1M (2003): 6,040 users, 3,706 movies, demographics",
+        "MovieLens 1M (2003): 6,040 users, 3,706 rated movies, demographics",
     ),
     "ml-10m": KnownDataset(
         _GROUPLENS + "ml-10m.zip",
         "813c411ccb6122564edfe752e7f80c4dcc5aa25fa94c93622f6877a7ba252862",
         65_566_137, "ml-10M100K", "movielens-dat", 10_000_054,
-        "MovieLens 10M (2009): 69,878 users, 10,677 movies, half stars",
+        "MovieLens 10M (2009): 69,878 users, 10,677 rated movies, half stars",
     ),
     "ml-20m": KnownDataset(
         _GROUPLENS + "ml-20m.zip",
         "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
         198_702_078, "ml-20m", "movielens", 20_000_263,
-        "MovieLens 20M (2015): 138,493 users, 26,744 movies",
+        "MovieLens 20M (2015): 138,493 users, 26,744 rated movies",
     ),
     "ml-25m": KnownDataset(
         _GROUPLENS + "ml-25m.zip",
         "8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
         261_978_986, "ml-25m", "movielens", 25_000_095,
-        "MovieLens 25M (2019): 162,541 users, 59,047 movies",
+        "MovieLens 25M (2019): 162,541 users, 59,047 rated movies",
     ),
     "ml-32m": KnownDataset(
         _GROUPLENS + "ml-32m.zip",
         "e4a68655d7386b8f95f2f2424b2ff975dfdd15ffd59e0d864a14dca43e99d6ee",
         238_950_008, "ml-32m", "movielens", 32_000_204,
-        "MovieLens 32M (2023): 200,948 users, 84,432 movies",
+        "MovieLens 32M (2023): 200,948 users, 84,432 rated movies",
     ),
 }  # fmt: skip
 
@@ -230,7 +231,7 @@ def unpack(archive: Path, target: Path) -> Path:
             shutil.rmtree(target)
         source.rename(target)
         (target / COMPLETE).touch()
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
         raise ArchiveError(
             f"{archive.name} is truncated or corrupted ({error}). Download it again."
         ) from None

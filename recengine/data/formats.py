@@ -56,8 +56,11 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
     def dataset(self, scale: RatingScale | None = None) -> RatingsDataset:
+        frame = self.frame
+        if "timestamp" in frame and not pd.api.types.is_numeric_dtype(frame["timestamp"]):
+            frame = frame.assign(timestamp=_parse_dates(frame["timestamp"]))
         return RatingsDataset.from_frame(
-            self.frame,
+            frame,
             timestamp="timestamp" if "timestamp" in self.frame else None,
             items=self.items,
             users=self.users,
@@ -68,6 +71,21 @@ class Table:
 
 
 Reader = Callable[[Path, ReadOptions], Table]
+
+
+def _parse_dates(column: pd.Series) -> pd.Series:
+    """Dates as seconds since 1970 (UTC), ISO or mixed formats; unparseable columns are left for the
+    dataset's validation to report."""
+    if pd.to_numeric(column, errors="coerce").notna().all():
+        return column
+    for style in ("ISO8601", "mixed"):
+        try:
+            parsed = pd.to_datetime(column, format=style, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if parsed.notna().all():
+            return parsed.astype("datetime64[s, UTC]").astype(np.int64)
+    return column
 
 
 # --- detection ------------------------------------------------------------------------------------------
@@ -188,6 +206,8 @@ def read_tsv(path: Path, options: ReadOptions) -> Table:
 
 def _read_ratings(file: Path, sample: TextSample, sep: str, options: ReadOptions) -> pd.DataFrame:
     """Read a delimited ratings file whose columns are found from its header (or by position)."""
+    if sample.encoding == "latin-1":
+        options.notes.append(f"{file.name} is not valid UTF-8; it was read as Latin-1.")
     fields = split_line(sample.lines[0], sep)
     if len(fields) < 3:
         raise DataFormatError(_too_few_columns(file, sample, sep, fields))
@@ -317,7 +337,8 @@ def _genre_lists(genres: pd.Series, sep: str) -> list[list[str]]:
 
 
 def _dataset_name(file: Path) -> str:
-    return file.parent.name or file.stem
+    """The folder's name for a MovieLens ratings file (``ml-25m``), else the file's stem."""
+    return file.parent.name if file.name in ("ratings.csv", "ratings.dat") and file.parent.name else file.stem
 
 
 def read_movielens_100k(path: Path, options: ReadOptions) -> Table:

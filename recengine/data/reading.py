@@ -160,10 +160,14 @@ def match_columns(found: list[str], mapping: dict[str, str | None] | None, sourc
     if missing:
         expected = "; ".join(f"{role}: one of {list(_display_names(role))}" for role in missing)
         raise MissingColumnsError(
-            f"{source} has no {' or '.join(missing)} column. Found columns: {found}. Expected {expected}. "
+            f"{source} has no {_or(missing)} column. Found columns: {found}. Expected {expected}. "
             "Rename the columns, or map them, e.g. columns={'user': 'reader', 'item': 'book'}."
         )
     return roles
+
+
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _guess(found: list[str], role: str, taken: Iterable[str]) -> str | None:
@@ -313,7 +317,8 @@ def _chunks(spec: TableSpec, handle: object, attempt: str) -> Iterator[pd.DataFr
         sep=spec.sep,
         header=0 if spec.header else None,
         names=spec.names,
-        usecols=list(spec.roles.values()),
+        # Only when some columns are unused: pandas skips its field-count check when given usecols.
+        usecols=None if _uses_every_column(spec) else list(spec.roles.values()),
         dtype=dtypes,
         encoding=spec.encoding,
         thousands=spec.thousands,
@@ -322,6 +327,10 @@ def _chunks(spec: TableSpec, handle: object, attempt: str) -> Iterator[pd.DataFr
     with reader:
         for chunk in reader:
             yield chunk.rename(columns=rename)
+
+
+def _uses_every_column(spec: TableSpec) -> bool:
+    return spec.names is not None and set(spec.names) == set(spec.roles.values())
 
 
 def _dtype(role: str, attempt: str, text_roles: tuple[str, ...]) -> object:
