@@ -99,7 +99,7 @@ def column_form(path, fmt: str, key: str) -> tuple[str | None, dict | None, tupl
             low = low_cell.number_input("lowest", value=1.0, key=f"{key}_low")
             high = high_cell.number_input("highest", value=5.0, key=f"{key}_high")
             step = step_cell.number_input("step (0: continuous)", value=1.0, min_value=0.0, key=f"{key}_step")
-        if st.form_submit_button("Load", type="primary"):
+        if st.form_submit_button("Load", type="primary", key=f"{key}_load"):
             scale = (low, high, step or None) if fixed else None
             return fmt, mapping, scale
     return None
@@ -176,7 +176,7 @@ def filters() -> None:
         users = right.number_input(
             "Minimum ratings per user", 1, 10_000, choice.min_user_ratings, key="data_min_user"
         )
-        if st.form_submit_button("Apply"):
+        if st.form_submit_button("Apply", key="data_filters_apply"):
             with engine_errors("Lower the minimums."):
                 activate(state.DataChoice(choice.kind, choice.value, choice.options, int(items), int(users)))
                 st.rerun()

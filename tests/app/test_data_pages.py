@@ -1,0 +1,139 @@
+"""AppTest: Home, Data and Rate movies render, and their main actions work."""
+
+from __future__ import annotations
+
+from app_helpers import assert_no_exception, open_page
+
+from dashboard.profiles import load_profile
+
+
+def sidebar_text(at) -> str:
+    return " ".join(m.value for m in at.sidebar.markdown) + " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_home_shows_the_data_set_and_the_sidebar(app):
+    assert_no_exception(app)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Users"] == "610" and metrics["Movies"] == "9,742" and metrics["Ratings"] == "100,836"
+    assert metrics["Empty cells"] == "98.30%"
+    text = sidebar_text(app)
+    assert "ml-latest-small" in text and "You rated:** 0 movies" in text and "none yet" in text
+
+
+def test_data_page_draws_charts_and_filters(app):
+    open_page(app, "data")
+    assert len(app.get("plotly_chart")) == 5
+    app.number_input(key="data_min_item").set_value(20)
+    app.number_input(key="data_min_user").set_value(50)
+    app.button(key="data_filters_apply").click().run()
+    assert_no_exception(app)
+    choice = app.session_state["data_choice"]
+    assert (choice.min_item_ratings, choice.min_user_ratings) == (20, 50)
+    metrics = {m.label: m.value for m in app.metric}
+    assert int(metrics["Movies"].replace(",", "")) < 9742
+
+
+def upload(at, name: str, content: bytes):
+    at.segmented_control(key="data_source").set_value("upload").run()
+    at.file_uploader(key="data_upload").upload(name, content, "text/csv").run()
+    assert_no_exception(at)
+    return at
+
+
+def test_a_malformed_upload_shows_the_loader_message_and_keeps_the_data(app):
+    open_page(app, "data")
+    upload(app, "bad.csv", b"reader,book,stars\n1,2,five\n3,4,4\n")
+    app.selectbox(key="data_upload_form_user").set_value("reader")
+    app.selectbox(key="data_upload_form_item").set_value("book")
+    app.selectbox(key="data_upload_form_rating").set_value("stars")
+    app.button(key="data_upload_form_load").click().run()
+    assert_no_exception(app)
+    assert any("not numbers" in e.value for e in app.error), [e.value for e in app.error]
+    assert app.session_state["data_choice"].kind == "bundled"
+
+
+def test_an_upload_with_its_own_column_names_loads(app):
+    rows = "\n".join(f"{u},{i},{(u + i) % 5 + 1}" for u in range(30) for i in range(u % 7, 40, 3))
+    open_page(app, "data")
+    upload(app, "books.csv", ("reader,book,stars\n" + rows).encode())
+    app.selectbox(key="data_upload_form_user").set_value("reader")
+    app.selectbox(key="data_upload_form_item").set_value("book")
+    app.selectbox(key="data_upload_form_rating").set_value("stars")
+    app.button(key="data_upload_form_load").click().run()
+    assert_no_exception(app)
+    choice = app.session_state["data_choice"]
+    assert choice.kind == "upload" and choice.value == "books.csv"
+    assert any("Loaded" in s.value for s in app.success)
+    assert {m.label: m.value for m in app.metric}["Users"] == "30"
+
+
+def test_a_server_path_outside_the_allowed_folders_is_refused(app):
+    open_page(app, "data")
+    app.segmented_control(key="data_source").set_value("path").run()
+    app.text_input(key="data_path").input("/etc/passwd").run()
+    app.button(key="data_path_load").click().run()
+    assert_no_exception(app)
+    assert any("outside the folders" in e.value for e in app.error)
+    assert app.session_state["data_choice"].kind == "bundled"
+
+
+def rate_first(at, count: int, value: float = 5.0) -> list:
+    keys = [g.key for g in at.button_group if g.key.startswith("rate_")][:count]
+    for key in keys:
+        at.button_group(key=key).set_value(value).run()
+    assert_no_exception(at)
+    return [int(key.removeprefix("rate_")) for key in keys]
+
+
+def test_rate_search_edit_remove(app):
+    open_page(app, "rate")
+    rated = rate_first(app, 5)
+    ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
+    assert ratings == {item: 5.0 for item in rated}
+    assert len([g for g in app.button_group if g.key.startswith("mine_")]) == 5
+
+    app.button_group(key=f"mine_{rated[0]}").set_value(3.5).run()
+    app.button(key=f"remove_{rated[1]}").click().run()
+    assert_no_exception(app)
+    ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
+    assert ratings[rated[0]] == 3.5 and rated[1] not in ratings and len(ratings) == 4
+
+    app.text_input(key="rate_query").input("matrix reloaded").run()
+    titles = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert titles and "Matrix Reloaded" in titles[0]
+
+
+def test_ratings_survive_page_switches(app):
+    open_page(app, "rate")
+    rated = rate_first(app, 3, 4.0)
+    open_page(app, "data")
+    open_page(app, "home")
+    open_page(app, "rate")
+    assert set(app.session_state["my_ratings"]["bundled:ml-latest-small"]) == set(rated)
+    assert [g.value for g in app.button_group if g.key.startswith("mine_")] == [4.0, 4.0, 4.0]
+
+
+def test_profiles_save_load_and_csv_import(app, home):
+    open_page(app, "rate")
+    rated = rate_first(app, 2, 4.5)
+    app.text_input(key="rate_profile").input("../class 7A").run()
+    app.button(key="rate_save").click().run()
+    assert_no_exception(app)
+    saved = load_profile(home / "profiles", "class 7A")
+    assert saved.ratings == {item: 4.5 for item in rated}
+    assert [p.name for p in (home / "profiles").iterdir()] == ["class 7A.json"]
+
+    app.button(key="rate_clear").click().run()
+    assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {}
+    app.selectbox(key="rate_profiles").set_value("class 7A").run()
+    app.button(key="rate_load").click().run()
+    assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {item: 4.5 for item in rated}
+
+    csv = b"item,rating\n1,5\n2,0.5\n999999999,4\n3,7\n"
+    app.file_uploader(key="rate_import").upload("mine.csv", csv, "text/csv").run()
+    app.button(key="rate_import_go").click().run()
+    assert_no_exception(app)
+    ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
+    assert ratings[1] == 5.0 and ratings[2] == 0.5 and 3 not in ratings
+    warnings = " ".join(w.value for w in app.warning)
+    assert "not in this data set" in warnings and "off this data set's scale" in warnings
