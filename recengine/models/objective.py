@@ -210,8 +210,13 @@ class BiasedMF(Recommender):
         self.item_factors_ = random_factors(self.rng_, item_counts, p.n_factors, p.init_std, self.dtype_)
         self.user_bias_ = np.zeros(train.n_users, self.dtype_) if p.biases else None
         self.item_bias_ = np.zeros(train.n_items, self.dtype_) if p.biases else None
-        self.user_weight_, self.user_penalty_ = penalties(user_counts, p.reg, p.weighted_reg, self.dtype_)
-        self.item_weight_, self.item_penalty_ = penalties(item_counts, p.reg, p.weighted_reg, self.dtype_)
+        power = self._reg_power()
+        self.user_weight_, self.user_penalty_ = penalties(user_counts, p.reg, power, self.dtype_)
+        self.item_weight_, self.item_penalty_ = penalties(item_counts, p.reg, power, self.dtype_)
+
+    def _reg_power(self) -> float:
+        """The exponent a of each row's penalty weight w = n^a: 1 with ``weighted_reg``, else 0."""
+        return 1.0 if self.params.weighted_reg else 0.0
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
         residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
@@ -255,11 +260,9 @@ def random_factors(
     return factors
 
 
-def penalties(
-    counts: np.ndarray, reg: float, weighted: bool, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row weights w and the penalty each rating of the row carries, λ w / n (0 for empty rows)."""
-    weight = counts.astype(np.float64) if weighted else (counts > 0).astype(np.float64)
+def penalties(counts: np.ndarray, reg: float, power: float, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row weights w = n^power and the penalty each rating of a row carries, λ w / n (0 for empty rows)."""
+    weight = np.where(counts > 0, counts.astype(np.float64) ** power, 0.0)
     per_rating = np.divide(reg * weight, counts, out=np.zeros(len(counts)), where=counts > 0)
     return weight, per_rating.astype(dtype)
 
