@@ -27,7 +27,7 @@ def make(name: str, **params: Any) -> Recommender:
 # Importing a model module registers it.
 from recengine.models import baseline  # noqa: E402, F401, I001
 from recengine.models import implicit, popular  # noqa: E402, F401
-from recengine.models import gradient, sgd  # noqa: E402, F401
+from recengine.models import gradient, sgd, svdpp  # noqa: E402, F401
 from recengine.models import als  # noqa: E402, F401
 
 __all__ = ["MODELS", "Hyperparameters", "ParamSpec", "Recommender", "hyper", "make", "register"]
