@@ -14,7 +14,7 @@ from recengine.synthetic import planted_low_rank
 
 PLANTED = dict(n_factors=3, n_epochs=60, lr=0.01, reg=0.0, reg_implicit=0.0)
 PARTS = (
-    "user_own_factors_", "item_own_factors_", "implicit_item_factors_", "implicit_user_factors_",
+    "user_own_factors_", "item_own_factors_", "implicit_factors_", "implicit_user_factors_",
     "user_bias_", "item_bias_",
 )  # fmt: skip
 
@@ -92,7 +92,7 @@ def test_effective_factors_add_the_averaged_implicit_factors(small):
     user, item = 0, 1
     rated = small.item_codes[small.user_codes == user]
     raters = small.user_codes[small.item_codes == item]
-    expected_user = model.user_own_factors_[user] + model.implicit_item_factors_[rated].sum(0) / np.sqrt(
+    expected_user = model.user_own_factors_[user] + model.implicit_factors_[rated].sum(0) / np.sqrt(
         len(rated)
     )
     expected_item = model.item_own_factors_[item] + model.implicit_user_factors_[raters].sum(0) / np.sqrt(
@@ -130,7 +130,7 @@ def test_loss_falls_and_every_block_reports_a_gradient_norm(planted):
     history = model.history_
     assert history[-1].total_loss < history[0].total_loss
     assert set(history[-1].grad_norms) == {
-        "user_factors", "item_factors", "implicit_item_factors", "implicit_user_factors", "user_bias", "item_bias",
+        "user_factors", "item_factors", "implicit_factors", "implicit_user_factors", "user_bias", "item_bias",
     }  # fmt: skip
     assert history[0].extra["compile_seconds"] >= 0 and warm_up() >= 0
 
@@ -165,7 +165,7 @@ def test_without_item_implicit_and_biases_the_parts_are_absent(planted):
     model = make("svdpp", n_epochs=2, item_implicit=False, biases=False).fit(data)
     state = model.state()
     assert "item_own_factors_" not in state and "implicit_user_factors_" not in state
-    assert "user_bias_" not in state and "implicit_item_factors_" in state
+    assert "user_bias_" not in state and "implicit_factors_" in state
 
 
 def test_a_restored_model_predicts_the_same(planted):

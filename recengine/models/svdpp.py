@@ -20,7 +20,7 @@ pass, one item at a time, which updates z (and b, p, q once more).
 
 The effective vectors p_u + y_u and q_i + x_i are kept in ``user_factors_`` and ``item_factors_``, so
 prediction, scoring and recommendation work as for any factor model; the parts are in
-``user_own_factors_`` (p), ``item_own_factors_`` (q, with item_implicit), ``implicit_item_factors_`` (y)
+``user_own_factors_`` (p), ``item_own_factors_`` (q, with item_implicit), ``implicit_factors_`` (y)
 and ``implicit_user_factors_`` (z).
 """
 
@@ -211,7 +211,7 @@ class SVDpp(Recommender):
     divergence_hint = DIVERGENCE_HINT
     state_names = (
         "user_factors_", "item_factors_", "user_bias_", "item_bias_",
-        "user_own_factors_", "item_own_factors_", "implicit_item_factors_", "implicit_user_factors_",
+        "user_own_factors_", "item_own_factors_", "implicit_factors_", "implicit_user_factors_",
     )  # fmt: skip
 
     def _initialize(self, train: RatingsDataset) -> None:
@@ -221,7 +221,7 @@ class SVDpp(Recommender):
         k, std, dtype = p.n_factors, p.init_std, self.dtype_
         self.user_own_factors_ = random_factors(self.rng_, self._users.counts, k, std, dtype)
         own_items = random_factors(self.rng_, self._items.counts, k, std, dtype)
-        self.implicit_item_factors_ = random_factors(self.rng_, self._items.counts, k, std, dtype)
+        self.implicit_factors_ = random_factors(self.rng_, self._items.counts, k, std, dtype)
         if p.item_implicit:
             self.item_own_factors_ = own_items
             self.implicit_user_factors_ = random_factors(self.rng_, self._users.counts, k, std, dtype)
@@ -236,7 +236,7 @@ class SVDpp(Recommender):
         return self.item_factors_ if self.item_own_factors_ is None else self.item_own_factors_
 
     def _user_offsets(self) -> np.ndarray:
-        return self._users.averaging @ self.implicit_item_factors_
+        return self._users.averaging @ self.implicit_factors_
 
     def _item_offsets(self) -> np.ndarray:
         return self._items.averaging @ self.implicit_user_factors_
@@ -259,7 +259,7 @@ class SVDpp(Recommender):
             users,
             self.user_own_factors_,
             self._q(),
-            self.implicit_item_factors_,
+            self.implicit_factors_,
             offsets,
             user_bias,
             item_bias,
@@ -302,7 +302,7 @@ class SVDpp(Recommender):
         blocks = {
             "user_factors": self.user_own_factors_,
             "item_factors": self._q(),
-            "implicit_item_factors": self.implicit_item_factors_,
+            "implicit_factors": self.implicit_factors_,
             "implicit_user_factors": self.implicit_user_factors_,
             "user_bias": self.user_bias_,
             "item_bias": self.item_bias_,
@@ -313,7 +313,7 @@ class SVDpp(Recommender):
         residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
         reconstruction = 0.5 * sum_squares(residual)
         p, users, items = self.params, self._users, self._items
-        implicit = weighted_norms(items.weight, self.implicit_item_factors_, None)
+        implicit = weighted_norms(items.weight, self.implicit_factors_, None)
         if self.implicit_user_factors_ is not None:
             implicit += weighted_norms(users.weight, self.implicit_user_factors_, None)
         regularization = 0.5 * (
