@@ -110,7 +110,7 @@ def _movielens_blocks(
     min_per_user: int = 20,
     block_ratings: int = 2_000_000,
 ) -> Iterator[pd.DataFrame]:
-    if not (0 < n_users and 0 < n_items and n_ratings >= n_users and n_ratings <= n_users * n_items // 2):
+    if not (n_users > 0 and n_items > 0 and n_ratings >= n_users and n_ratings <= n_users * n_items // 2):
         raise ValueError("need n_ratings between n_users and half of n_users * n_items")
     rng = np.random.default_rng(seed)
     counts = _activity(rng, n_users, n_ratings, min(min_per_user, n_ratings // n_users), n_items // 2)
@@ -120,7 +120,7 @@ def _movielens_blocks(
     user_factors = rng.normal(0, 0.45, (n_users, rank)).astype(np.float32)
     item_factors = rng.normal(0, 0.45, (n_items, rank)).astype(np.float32)
     user_bias = rng.normal(0, 0.45, n_users).astype(np.float32)
-    item_bias = (rng.normal(0, 0.35, n_items) + 2.0 * (np.log(popularity) - np.log(popularity).mean()) / 10)
+    item_bias = rng.normal(0, 0.35, n_items) + 2.0 * (np.log(popularity) - np.log(popularity).mean()) / 10
     item_bias = item_bias.astype(np.float32)
     ends = np.cumsum(counts)
     start = 0
