@@ -1,7 +1,8 @@
 """Where the dashboard keeps files, from environment variables (so tests and classrooms can move them).
 
 - ``RECENGINE_HOME``: the root folder (default ``.recengine`` in the working directory);
-- ``RECENGINE_STORE``: trained models (default ``$RECENGINE_HOME/models``);
+- ``RECENGINE_STORE``: trained models (default: the engine's, ``models`` in the download cache folder,
+  so the dashboard and the command line share one model cache);
 - ``RECENGINE_STORE_MB``: size cap of the model store in megabytes (default 500);
 - ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from recengine.store import default_store_folder
+
 
 def home() -> Path:
     return Path(os.environ.get("RECENGINE_HOME", ".recengine")).expanduser().resolve()
@@ -25,7 +28,7 @@ def _folder(variable: str, default: str) -> Path:
 
 
 def store_folder() -> Path:
-    return _folder("RECENGINE_STORE", "models")
+    return default_store_folder().resolve()
 
 
 def store_max_bytes() -> int:

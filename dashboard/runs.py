@@ -1,7 +1,7 @@
 """Trained models for the pages: start a fit, or take it from the cache when it was trained before.
 
 Two cache levels, both keyed by (data fingerprint, algorithm, hyperparameters, split, seed) through the
-engine's ``ModelStore.cache_key``: models in memory with ``st.cache_resource`` (shared by every session),
+engine's ``cache_key``: models in memory with ``st.cache_resource`` (shared by every session),
 and the engine's on-disk ``ModelStore`` (size-capped, least recently used evicted), so the same
 configuration is never trained twice, even after a restart.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from recengine.store import ModelStore
 
 from dashboard import config, state
 from dashboard.data import split
@@ -19,6 +18,8 @@ from dashboard.jobs import TrainingJob
 from recengine.dataset import RatingsDataset
 from recengine.metrics import evaluate
 from recengine.models import MODELS, make
+from recengine.models.base import Recommender
+from recengine.store import ModelStore, cache_key
 
 DEFAULT_ALGO = "wals"
 DEFAULT_SPLIT = "user:0.2"
@@ -35,15 +36,15 @@ def model_store() -> ModelStore:
 
 
 @st.cache_resource(max_entries=32, show_spinner="Loading the model from the cache…")
-def _cached(key: str) -> tuple[Any, dict[str, Any]]:
-    found = model_store().get(key)
-    if found is None:
+def _cached(key: str) -> Recommender:
+    model = model_store().get(key)
+    if model is None:
         raise NotCached(key)  # exceptions are not cached: a later call finds the model once stored
-    return found
+    return model
 
 
-def cached(key: str) -> tuple[Any, dict[str, Any]] | None:
-    """(model, metadata) stored under ``key``, from memory or disk, or None."""
+def cached(key: str) -> Recommender | None:
+    """The model stored under ``key`` (its ``metadata_`` holds metrics and history), or None."""
     try:
         return _cached(key)
     except NotCached:
@@ -51,17 +52,17 @@ def cached(key: str) -> tuple[Any, dict[str, Any]] | None:
 
 
 def run_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str) -> str:
-    return model_store().cache_key(
-        fingerprint=data.fingerprint,
-        algo=algo,
-        params=params,
-        split=split_spec,
-        seed=int(params.get("seed", 0)),
-    )
+    return cache_key(data.fingerprint, algo, params, split_spec, int(params.get("seed", 0)))
 
 
 def make_run(
-    key: str, data: RatingsDataset, split_spec: str, model: Any, metadata: dict[str, Any], from_cache: bool
+    key: str,
+    data: RatingsDataset,
+    split_spec: str,
+    model: Recommender,
+    metadata: dict[str, Any],
+    from_cache: bool,
+    source_key: str | None = None,
 ) -> state.Run:
     return state.Run(
         run_id=key,
@@ -71,13 +72,13 @@ def make_run(
         params=model.get_params(),
         split=split_spec,
         fingerprint=data.fingerprint,
-        source_key=state.data_choice().source_key,
+        source_key=source_key or state.data_choice().source_key,
         model=model,
         history=model.history_.to_dicts(),
         metrics=dict(metadata.get("metrics", {})),
         fit_seconds=float(getattr(model, "fit_seconds_", 0.0)),
         from_cache=from_cache,
-        stopped_at=metadata.get("stopped_at"),
+        stopped_at=metadata.get("extra", {}).get("stopped_at"),
     )
 
 
@@ -93,31 +94,24 @@ def start(
     key = run_key(data, algo, model.get_params(), split_spec)
     found = cached(key)
     if found is not None:
-        return make_run(key, data, split_spec, found[0], found[1], from_cache=True)
+        return make_run(key, data, split_spec, found, found.metadata_, from_cache=True)
     train, test = split(data, split_spec, int(model.params.seed))
     valid = test if test.n_ratings else None
-    source_key = state.data_choice().source_key
+    choice, store = state.data_choice(), model_store()  # the thread below must not touch Streamlit
+    extra = {"split": split_spec, "seed": int(model.params.seed)}
+    if choice.kind == "bundled" and choice.min_item_ratings <= 1 and choice.min_user_ratings <= 1:
+        extra["data"] = choice.value  # how the command line reloads the data of this model
+    else:
+        extra["dashboard_data"] = choice.label
 
     def finish(job: TrainingJob) -> state.Run:
         metrics = evaluate(job.model, train, test, k=K) if test.n_ratings else {}
-        stopped = job.epochs_done < job.n_epochs
-        metadata = {
-            "metrics": metrics,
-            "split": split_spec,
-            "stopped_at": job.epochs_done if stopped else None,
-        }
-        if not stopped:  # a stopped model is not what its settings describe: keep it in the session only
-            model_store().put(key, job.model, metadata)
-        run = make_run(
-            key if not stopped else f"{key}-stop{job.epochs_done}",
-            data,
-            split_spec,
-            job.model,
-            metadata,
-            False,
-        )
-        run.source_key = source_key
-        return run
+        stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
+        if stopped_at is None:  # a stopped model is not what its settings describe: session only
+            store.put(key, job.model, data=data, metrics=metrics, extra=extra)
+        run_id = key if stopped_at is None else f"{key}-stop{stopped_at}"
+        metadata = {"metrics": metrics, "extra": extra | {"stopped_at": stopped_at}}
+        return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
 
     return TrainingJob(model, train, valid, finish, label=model.label or algo).start()
 

@@ -79,8 +79,8 @@ def param_widget(spec: ParamSpec, key: str) -> Any:
         )
     return st.number_input(
         label,
-        min_value=low,
-        max_value=high,
+        min_value=None if low is None else float(low),
+        max_value=None if high is None else float(high),
         value=float(spec.default),
         step=_float_step(spec),
         format="%.6g",

@@ -159,7 +159,7 @@ def main() -> None:
                 "text/csv",
                 key="recs_export",
             )
-        clusters(run, data)
+        # clusters(run, data)  (waits for recengine.cluster)
         more_like_this(run, data)
 
 

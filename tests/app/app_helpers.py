@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
@@ -21,11 +19,8 @@ def assert_no_exception(at: AppTest) -> None:
 
 def wait_for_job(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
     """Run the page until the background training job has ended and the page has shown its result."""
-    deadline = time.monotonic() + timeout
     job = at.session_state["training_job"] if "training_job" in at.session_state else None  # noqa: SIM401
-    while job is not None and job.running and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert job is None or not job.running, "training did not finish in time"
+    assert job is None or job.join(timeout), "training did not finish in time"
     at.run()
     assert_no_exception(at)
     return at

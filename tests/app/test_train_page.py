@@ -1,0 +1,68 @@
+"""AppTest: the Train page trains in the background with live curves, caches, stops and survives divergence."""
+
+from __future__ import annotations
+
+import time
+
+from app_helpers import assert_no_exception, open_page, wait_for_job
+
+from dashboard.jobs import STOPPED
+
+
+def test_train_the_default_model_then_take_it_from_the_cache(app):
+    open_page(app, "train")
+    assert app.selectbox(key="train_algo").value == "wals"
+    app.button(key="train_go").click().run()
+    assert_no_exception(app)
+    job = app.session_state["training_job"]
+    seen_epochs = set()
+    while job.running:  # the page shows the curves growing while the job runs
+        epochs = job.epochs_done
+        app.run()
+        assert_no_exception(app)
+        if epochs:
+            assert app.get("plotly_chart"), "no live chart while training"
+        seen_epochs.add(epochs)
+        time.sleep(0.05)
+    assert len(seen_epochs) > 1
+    wait_for_job(app)
+    assert any("trained in" in s.value and "cached" in s.value for s in app.success)
+    metrics = {m.label: m.value for m in app.metric}
+    assert float(metrics["P@10"]) > 0.1
+    run = app.session_state["runs"][app.session_state["active_run"]]
+    assert len(run.history) == 15 and run.kind == "ranking"
+
+    app.button(key="train_go").click().run()
+    assert_no_exception(app)
+    assert any("came from the cache" in s.value for s in app.success)
+    assert app.session_state["training_job"] is None
+
+
+def test_stop_ends_training_within_one_epoch(app):
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("bpr").run()
+    app.number_input(key="train_bpr_n_epochs").set_value(1000).run()
+    app.button(key="train_go").click().run()
+    job = app.session_state["training_job"]
+    while job.epochs_done < 2:
+        time.sleep(0.02)
+    app.run()
+    app.button(key="train_stop").click().run()
+    asked_at = job.stop_requested_at
+    assert job.join(30)
+    assert job.status == STOPPED
+    assert asked_at <= job.epochs_done <= asked_at + 1
+    wait_for_job(app)
+    assert any(f"Stopped at epoch {job.epochs_done}" in i.value for i in app.info)
+    assert app.session_state["runs"][app.session_state["active_run"]].stopped_at == job.epochs_done
+
+
+def test_divergence_is_a_warning_with_a_suggestion(app):
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("sgd").run()
+    app.select_slider(key="train_sgd_lr").set_value(100.0).run()
+    app.button(key="train_go").click().run()
+    wait_for_job(app)
+    warnings = " ".join(w.value for w in app.warning)
+    assert "Training diverged" in warnings and "learning rate" in warnings
+    assert "active_run" not in app.session_state
