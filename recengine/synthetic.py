@@ -114,14 +114,16 @@ def _movielens_blocks(
         raise ValueError("need n_ratings between n_users and half of n_users * n_items")
     rng = np.random.default_rng(seed)
     counts = _activity(rng, n_users, n_ratings, min(min_per_user, n_ratings // n_users), n_items // 2)
-    popularity = (np.arange(n_items) + 100.0) ** -item_skew
-    item_cdf = np.cumsum(rng.permutation(popularity))
+    popularity = rng.permutation((np.arange(n_items) + 100.0) ** -item_skew)
+    item_cdf = np.cumsum(popularity)
     item_cdf /= item_cdf[-1]
     user_factors = rng.normal(0, 0.45, (n_users, rank)).astype(np.float32)
     item_factors = rng.normal(0, 0.45, (n_items, rank)).astype(np.float32)
     user_bias = rng.normal(0, 0.45, n_users).astype(np.float32)
-    item_bias = rng.normal(0, 0.35, n_items) + 2.0 * (np.log(popularity) - np.log(popularity).mean()) / 10
-    item_bias = item_bias.astype(np.float32)
+    # Popular items are rated a little higher, as in MovieLens.
+    log_popularity = np.log(popularity)
+    item_bias = rng.normal(0, 0.35, n_items) + 0.2 * log_popularity
+    item_bias = (item_bias - item_bias @ popularity / popularity.sum()).astype(np.float32)  # mean 0 as drawn
     ends = np.cumsum(counts)
     start = 0
     while start < n_users:
