@@ -1,0 +1,246 @@
+"""Groups and maps of the factor space: KMeans clusters, what each group likes, 2-D projections.
+
+Factors are compared by direction (each row scaled to unit length, ``normalize=True``): two films liked by
+the same people point the same way whatever their popularity, which mostly sets a vector's length. Rows
+without training ratings (all-zero factors) belong to no cluster (label −1) and are left off maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+from recengine.dataset import RatingsDataset
+from recengine.errors import RecEngineError
+from recengine.foldin import UserVector
+from recengine.models.base import Recommender
+
+TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sample or refuse
+SIDES = ("users", "items")
+
+
+def _unit_rows(factors: np.ndarray) -> np.ndarray:
+    matrix = np.atleast_2d(np.asarray(factors, dtype=np.float64))
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+
+
+def _factors(model: Recommender, side: str) -> np.ndarray:
+    if side not in SIDES:
+        raise RecEngineError(f"side={side!r} is not allowed: side must be 'users' or 'items'.")
+    model._check_fitted()
+    factors = getattr(model, f"{side[:-1]}_factors_", None)
+    if factors is None or factors.shape[1] == 0:
+        raise RecEngineError(f"{model.name} has no {side[:-1]} factors: choose a factorization model.")
+    return np.asarray(factors, dtype=np.float64)
+
+
+# --- clusters -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Clusters:
+    """A KMeans clustering of one side's factors: ``labels[code]`` (−1: no factors), centers, sizes."""
+
+    side: str
+    labels: np.ndarray
+    kmeans: KMeans
+    normalize: bool
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.kmeans.n_clusters)
+
+    def sizes(self) -> pd.DataFrame:
+        """Members per cluster (cluster, size), every cluster listed."""
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=self.n_clusters)
+        return pd.DataFrame({"cluster": np.arange(self.n_clusters), "size": counts})
+
+    def assign(self, vectors: np.ndarray) -> np.ndarray:
+        """The nearest cluster of each vector (a folded-in user, for example)."""
+        rows = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        return self.kmeans.predict(_unit_rows(rows) if self.normalize else rows)
+
+
+def cluster_factors(
+    model: Recommender, side: str = "users", n_clusters: int = 8, *, seed: int = 0, normalize: bool = True
+) -> Clusters:
+    """KMeans (scikit-learn, ``n_init=4``) on the user or item factors of a fitted model."""
+    factors = _factors(model, side)
+    active = np.flatnonzero(np.abs(factors).sum(axis=1) > 0)
+    if not 2 <= n_clusters <= len(active):
+        raise RecEngineError(
+            f"n_clusters={n_clusters} is not allowed: choose between 2 and the {len(active):,} {side} "
+            "with factors."
+        )
+    rows = _unit_rows(factors[active]) if normalize else factors[active]
+    kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(rows)
+    labels = np.full(len(factors), -1, dtype=np.int64)
+    labels[active] = kmeans.labels_
+    return Clusters(side, labels, kmeans, normalize)
+
+
+def _cluster_item_table(clusters: Clusters, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(ratings count, ratings sum) per (user cluster, item)."""
+    if clusters.side != "users" or len(clusters.labels) != data.n_users:
+        raise RecEngineError("Cluster-based recommendations need clusters of this data set's users.")
+    labels = clusters.labels[data.user_codes]
+    inside = labels >= 0
+    cell = labels[inside] * data.n_items + data.item_codes[inside]
+    size = clusters.n_clusters * data.n_items
+    counts = np.bincount(cell, minlength=size).reshape(clusters.n_clusters, data.n_items)
+    sums = np.bincount(cell, data.ratings[inside].astype(np.float64), minlength=size)
+    return counts, sums.reshape(clusters.n_clusters, data.n_items)
+
+
+def _damped_means(counts: np.ndarray, sums: np.ndarray, prior: float, centre: float) -> np.ndarray:
+    weight = counts + prior
+    return np.divide(sums + prior * centre, weight, out=np.full(weight.shape, centre), where=weight > 0)
+
+
+def cluster_recommendations(
+    clusters: Clusters,
+    data: RatingsDataset,
+    *,
+    user: Any = None,
+    vector: UserVector | None = None,
+    n: int = 10,
+    min_ratings: int = 3,
+    prior: float = 5.0,
+) -> pd.DataFrame:
+    """The best-rated items within the user's cluster that the user has not rated.
+
+    The user is a raw user id of ``data`` (their cluster is their label) or a folded-in ``vector`` (the
+    nearest cluster). Items need ``min_ratings`` ratings from the cluster; they are ranked by their mean
+    rating there, pulled toward the data set's mean as if ``prior`` more ratings at the mean existed.
+    """
+    if (user is None) == (vector is None):
+        raise RecEngineError("Give either a user id of the data set or a folded-in user vector, not both.")
+    if vector is not None:
+        cluster, rated = int(clusters.assign(vector.factors)[0]), np.asarray(vector.item_codes, np.int64)
+    else:
+        code = data.user_code(user)
+        cluster, rated = int(clusters.labels[code]), data.csr[code].indices
+        if cluster < 0:
+            raise RecEngineError(
+                f"User {user!r} has no factors, so no cluster: they rated nothing in training."
+            )
+    counts, sums = _cluster_item_table(clusters, data)
+    counts, sums = counts[cluster], sums[cluster]
+    scores = _damped_means(counts, sums, prior, float(data.ratings.mean()))
+    keep = counts >= max(min_ratings, 1)
+    keep[rated] = False
+    pool = np.flatnonzero(keep)
+    chosen = pool[np.lexsort((pool, -scores[pool]))][:n]
+    size = int((clusters.labels == cluster).sum())
+    items = data.items.iloc[chosen]
+    means = sums[chosen] / counts[chosen]
+    return pd.DataFrame(
+        {
+            "item": data.item_ids[chosen],
+            "title": items["title"].to_numpy(),
+            "year": items["year"].to_numpy(),
+            "genres": items["genres"].to_numpy(),
+            "score": scores[chosen],
+            "cluster": cluster,
+            "cluster_mean": means,
+            "cluster_ratings": counts[chosen],
+            "explanation": [
+                f"Rated {m:.1f}★ on average by {c:,} of the {size:,} users in your group (cluster {cluster})."
+                for m, c in zip(means, counts[chosen], strict=True)
+            ],
+        }
+    )
+
+
+def cluster_favourites(
+    clusters: Clusters, data: RatingsDataset, n: int = 5, *, min_ratings: int = 5, prior: float = 5.0
+) -> pd.DataFrame:
+    """Each user cluster's size and its ``n`` best-rated items (titles), by the damped cluster mean."""
+    counts, sums = _cluster_item_table(clusters, data)
+    scores = np.where(
+        counts >= min_ratings, _damped_means(counts, sums, prior, float(data.ratings.mean())), -np.inf
+    )
+    sizes = clusters.sizes()["size"].to_numpy()
+    favourites = []
+    for row in scores:
+        best = np.argsort(-row, kind="stable")[:n]
+        favourites.append([data.title(int(i)) for i in best if np.isfinite(row[i])])
+    return pd.DataFrame({"cluster": np.arange(clusters.n_clusters), "size": sizes, "favourites": favourites})
+
+
+# --- maps -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Projection:
+    """2-D coordinates of some rows (``rows``: their codes), how they were made, and a note for people."""
+
+    coords: np.ndarray
+    rows: np.ndarray
+    method: str
+    note: str
+    normalize: bool
+    pca: PCA | None = None
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        """Where other vectors (a folded-in user) fall on a PCA map; t-SNE maps cannot place new points."""
+        if self.pca is None:
+            raise RecEngineError("Only a PCA map can place new points; t-SNE has no mapping to apply.")
+        rows = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        return self.pca.transform(_unit_rows(rows) if self.normalize else rows)
+
+
+def project(
+    model: Recommender,
+    side: str = "items",
+    method: str = "pca",
+    *,
+    rows: np.ndarray | None = None,
+    max_points: int = TSNE_LIMIT,
+    on_large: str = "sample",
+    seed: int = 0,
+    normalize: bool = True,
+) -> Projection:
+    """A 2-D map of the user or item factors (rows with factors, or the codes in ``rows``).
+
+    ``pca`` maps every row. ``tsne`` is slow and memory-hungry: above ``max_points`` rows it works on a
+    random sample of that many (``on_large="sample"``) or refuses (``on_large="refuse"``); the note says
+    which happened.
+    """
+    factors = _factors(model, side)
+    if rows is None:
+        rows = np.flatnonzero(np.abs(factors).sum(axis=1) > 0)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) < 3:
+        raise RecEngineError(f"A map needs at least 3 {side} with factors; there are {len(rows)}.")
+    what = side if side == "users" else "items"
+    if method == "pca":
+        matrix = _unit_rows(factors[rows]) if normalize else factors[rows]
+        pca = PCA(n_components=2, random_state=seed).fit(matrix)
+        shares = pca.explained_variance_ratio_
+        note = f"PCA of {len(rows):,} {what}; the two axes keep {shares.sum():.0%} of the variance."
+        return Projection(pca.transform(matrix), rows, "pca", note, normalize, pca)
+    if method != "tsne":
+        raise RecEngineError(f"method={method!r} is not allowed: method must be 'pca' or 'tsne'.")
+    note = f"t-SNE of {len(rows):,} {what}."
+    if len(rows) > max_points:
+        if on_large == "refuse":
+            raise RecEngineError(
+                f"t-SNE is limited to {max_points:,} points and this map has {len(rows):,} {what}: use PCA, "
+                "raise the minimum number of ratings, or let it sample."
+            )
+        if on_large != "sample":
+            raise RecEngineError(f"on_large={on_large!r} is not allowed: use 'sample' or 'refuse'.")
+        note = f"t-SNE of a random sample of {max_points:,} of the {len(rows):,} {what} (above the limit)."
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_points, replace=False))
+    matrix = _unit_rows(factors[rows]) if normalize else factors[rows]
+    perplexity = float(min(30, max(2, (len(rows) - 1) // 3)))
+    coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(matrix)
+    return Projection(coords, rows, "tsne", note, normalize)

@@ -1,0 +1,90 @@
+"""Clusters of factors, what each group likes, and 2-D maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_implicit import planted_blocks
+
+from recengine.cluster import (
+    TSNE_LIMIT,
+    cluster_factors,
+    cluster_favourites,
+    cluster_recommendations,
+    project,
+)
+from recengine.errors import RecEngineError
+from recengine.foldin import UserVector
+from recengine.models import make
+
+
+def _two_groups(tiny):
+    """Users 0, 1 point one way and users 2, 3 the other; items likewise split."""
+    model = make("wals", n_factors=2, n_epochs=1).fit(tiny)
+    model.user_factors_ = np.array([[1, 0], [2, 0.1], [0, 1], [0.1, 3]], dtype=np.float32)
+    model.item_factors_ = np.array([[1, 0], [0, 1], [1, 0.1], [0, 0], [0.2, 1]], dtype=np.float32)
+    return model
+
+
+def test_kmeans_on_user_factors_finds_the_planted_groups():
+    train, _ = planted_blocks()
+    model = make("wals", n_factors=8, reg=10.0, alpha=5.0).fit(train)
+    clusters = cluster_factors(model, "users", n_clusters=4, seed=0)
+    groups = np.arange(train.n_users) // 30
+    for g in range(4):
+        assert len(set(clusters.labels[groups == g])) == 1  # each planted group is one cluster ...
+    assert len(set(clusters.labels)) == 4  # ... and the groups are different clusters
+    assert clusters.sizes()["size"].tolist() == [30, 30, 30, 30]
+
+
+def test_rows_without_factors_have_no_cluster(tiny):
+    model = _two_groups(tiny)
+    clusters = cluster_factors(model, "items", n_clusters=2)
+    assert clusters.labels[3] == -1
+    assert clusters.labels[0] == clusters.labels[2] != clusters.labels[1] == clusters.labels[4]
+    assert clusters.sizes()["size"].sum() == 4
+    with pytest.raises(RecEngineError, match="n_clusters=5"):
+        cluster_factors(model, "items", n_clusters=5)
+    with pytest.raises(RecEngineError, match="no user factors"):
+        cluster_factors(make("popular").fit(tiny), "users")
+
+
+def test_cluster_recommendations_by_hand(tiny):
+    clusters = cluster_factors(_two_groups(tiny), "users", n_clusters=2)
+    # Users 10 and 11 (codes 0, 1) form one cluster; they rated item codes 0 (5, 4), 1 (3), 2 (4), 3 (2).
+    mine = cluster_recommendations(clusters, tiny, user=11, min_ratings=1, prior=0)
+    assert mine["item"].tolist() == [3, 2]  # code 2 (mean 4) before code 1 (mean 3); 0 and 3 are seen
+    assert mine["cluster_mean"].tolist() == [4.0, 3.0]
+    assert (
+        mine["explanation"].iloc[0]
+        == f"Rated 4.0★ on average by 1 of the 2 users in your group (cluster {clusters.labels[1]})."
+    )
+    damped = cluster_recommendations(clusters, tiny, user=10, min_ratings=1, prior=2)
+    assert damped["item"].tolist() == [4]
+    assert damped["score"].iloc[0] == pytest.approx((2 + 2 * tiny.ratings.mean()) / 3)
+    newcomer = UserVector(np.array([1.0, 0.05]), 0.0, "test", np.array([2]), np.array([4.0]))
+    assert cluster_recommendations(clusters, tiny, vector=newcomer, min_ratings=1)["item"].tolist()[0] == 1
+    favourites = cluster_favourites(clusters, tiny, n=2, min_ratings=1, prior=0)
+    assert favourites["size"].tolist() == [2, 2]
+
+
+def test_pca_maps_every_row_and_places_a_new_user(tiny):
+    model = _two_groups(tiny)
+    projection = project(model, "items", "pca")
+    assert projection.coords.shape == (4, 2) and projection.rows.tolist() == [0, 1, 2, 4]
+    assert "PCA of 4 items" in projection.note
+    np.testing.assert_allclose(
+        projection.transform(model.item_factors_[[0]]), projection.coords[[0]], atol=1e-9
+    )
+
+
+def test_tsne_samples_or_refuses_above_its_limit():
+    train, _ = planted_blocks()
+    model = make("wals", n_factors=8, reg=10.0).fit(train)
+    sampled = project(model, "users", "tsne", max_points=50)
+    assert sampled.coords.shape == (50, 2) and "random sample of 50 of the 120 users" in sampled.note
+    with pytest.raises(RecEngineError, match="t-SNE is limited to 50 points and this map has 120 users"):
+        project(model, "users", "tsne", max_points=50, on_large="refuse")
+    with pytest.raises(RecEngineError, match="Only a PCA map"):
+        sampled.transform(np.zeros(8))
+    assert TSNE_LIMIT >= 1000
