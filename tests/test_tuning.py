@@ -1,0 +1,59 @@
+"""Cross-validation and grid search tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recengine.errors import ParameterError
+from recengine.metrics import rmse
+from recengine.models import make
+from recengine.split import kfold
+from recengine.tuning import cross_validate, grid_search, summarize
+
+
+def test_cross_validation_scores_each_fold_like_a_fit_by_hand(planted):
+    data, _ = planted
+    table = cross_validate(make("baseline", reg_user=2.0), data, cv=3, k=5, seed=4)
+    assert table["fold"].tolist() == [1, 2, 3] and (table["reg_user"] == 2.0).all()
+    assert {"fit_seconds", "rmse", "mae", "precision@5", "recall@5", "ndcg@5", "map@5", "coverage"} <= set(
+        table
+    )
+    train, test = list(kfold(data, 3, seed=4))[1]
+    by_hand = make("baseline", reg_user=2.0).fit(train)
+    expected = rmse(test.ratings, by_hand.predict(test.user_codes, test.item_codes))
+    assert table["rmse"].iloc[1] == pytest.approx(expected)
+
+
+def test_grid_search_is_tidy_and_ranking_models_have_no_rmse(planted):
+    data, _ = planted
+    seen = []
+    table = grid_search(
+        "wals",
+        {"n_factors": [2, 4], "reg": [0.1, 1.0]},
+        data,
+        cv=2,
+        k=5,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert len(table) == 8 and seen[-1] == (8, 8)
+    assert table.groupby("setting")[["n_factors", "reg"]].nunique().eq(1).all().all()
+    assert sorted(map(tuple, table[["n_factors", "reg"]].drop_duplicates().to_numpy())) == [
+        (2, 0.1), (2, 1.0), (4, 0.1), (4, 1.0),
+    ]  # fmt: skip
+    assert table["rmse"].isna().all() and table["precision@5"].between(0, 1).all()
+    summary = summarize(table)
+    assert len(summary) == 4 and {"precision@5", "precision@5_std", "fit_seconds"} <= set(summary)
+    first = table[table["setting"] == 0]["precision@5"]
+    assert summary["precision@5"].iloc[0] == pytest.approx(first.mean())
+    assert summary["precision@5_std"].iloc[0] == pytest.approx(np.std(first))
+
+
+def test_a_bad_grid_value_fails_before_any_training(planted):
+    data, _ = planted
+    calls = []
+    with pytest.raises(ParameterError, match="reg=-1"):
+        grid_search("wals", {"reg": [1.0, -1]}, data, progress=lambda d, t: calls.append(d))
+    assert not calls
+    with pytest.raises(ParameterError, match="param_grid"):
+        grid_search("wals", {"reg": []}, data)
