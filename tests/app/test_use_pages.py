@@ -1,0 +1,87 @@
+"""AppTest: Recommendations, Evaluate, Compare & tune and Embeddings render and their main actions work."""
+
+from __future__ import annotations
+
+import pytest
+from app_helpers import assert_no_exception, open_page
+
+from dashboard.runs import model_store
+
+HORROR = {1258: 5.0, 1387: 5.0, 1997: 5.0, 2710: 5.0, 1214: 5.0, 1350: 5.0, 2160: 5.0, 1333: 5.0}
+# The Shining, Jaws, The Exorcist, The Blair Witch Project, Alien, The Omen, Rosemary's Baby, The Birds
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture
+def trained(app, shared_store, monkeypatch):
+    """A session with the default ranking model from the Recommendations page (trained by the first test
+    of this module, then taken from a model store the module's tests share)."""
+    monkeypatch.setenv("RECENGINE_STORE", str(shared_store))
+    model_store.clear()
+    open_page(app, "recommendations")
+    app.button(key="recs_train_default").click().run()
+    assert_no_exception(app)
+    assert app.session_state["runs"], "the default model was not trained"
+    return app
+
+
+def horror(recs) -> int:
+    return sum("Horror" in genres for genres in recs["genres"])
+
+
+def test_recommendations_for_you_follow_your_ratings(trained):
+    before = horror(trained.dataframe[0].value)
+    trained.session_state["my_ratings"] = {"bundled:ml-latest-small": dict(HORROR)}
+    trained.run()
+    assert_no_exception(trained)
+    recs = trained.dataframe[0].value
+    assert len(recs) == 10
+    assert all(why.startswith("Because you rated") for why in recs["why"])
+    assert horror(recs) >= before + 3
+    assert trained.get("download_button"), "no CSV export"
+
+
+def test_recommendations_with_no_ratings_are_labelled_popular(trained):
+    recs = trained.dataframe[0].value
+    assert all(why.startswith("Popular and well liked") for why in recs["why"])
+    assert any("not rated anything yet" in i.value for i in trained.info)
+
+
+def test_recommendations_for_a_user_with_filters(trained):
+    trained.segmented_control(key="recs_who").set_value("a user in the data").run()
+    trained.selectbox(key="recs_user").set_value(414).run()
+    trained.multiselect(key="recs_genres").set_value(["Comedy"]).run()
+    trained.slider(key="recs_n").set_value(20).run()
+    assert_no_exception(trained)
+    recs = trained.dataframe[0].value
+    assert len(recs) == 20 and all("Comedy" in genres for genres in recs["genres"])
+
+
+def test_more_like_this_movie(trained):
+    toy_story = 0  # item code of movie id 1
+    trained.selectbox(key="recs_like").set_value(toy_story).run()
+    assert_no_exception(trained)
+    similar = trained.dataframe[-1].value
+    assert len(similar) == 10 and "Toy Story (1995)" not in set(similar["title"])
+
+
+def test_evaluate_puts_the_model_beside_the_references(trained):
+    open_page(trained, "evaluate")
+    frame = trained.dataframe[0].value
+    assert len(frame) == 3
+    assert frame["model"].str.contains("Weighted ALS").iloc[0]
+    assert frame["model"].str.contains("Baseline").iloc[1] and frame["model"].str.contains("popular").iloc[2]
+    assert frame["rmse"].isna().iloc[0] and frame["rmse"].iloc[1] < 1.0
+    assert frame["precision@10"].iloc[0] > frame["precision@10"].iloc[2] > frame["precision@10"].iloc[1]
+    assert (
+        len(trained.get("plotly_chart")) >= 6
+    )  # accuracy vs ranking, histogram, rounded, three error splits
+
+
+def test_evaluate_without_a_model_says_what_to_do(app):
+    open_page(app, "evaluate")
+    assert any("no trained model" in i.value for i in app.info)
