@@ -3,8 +3,8 @@
 The item side of the model stays fixed; the new user's vector solves the model's own problem for one user:
 
 - a model with a ``fold_in_user(item_codes, ratings) -> (factors, bias)`` method of its own is asked
-  (``wals``: the exact weighted least-squares solve; ``bpr``: its pairwise objective by Newton's method);
-- ``nmf``: non-negative least squares, ‖Q_S p − r‖² + λ‖p‖², p ≥ 0;
+  (``wals``: the exact weighted least-squares solve; ``bpr``: its pairwise objective by Newton's method;
+  ``nmf``: non-negative least squares);
 - other rating models (biased MF): ridge regression with a user bias,
   min Σ_i (r_i − μ − b_i − b_u − p·q_i)² + λ_u (‖p‖² + b_u²), with the model's μ, item biases and λ
   (λ_u = λ·n or λ·n^power when the model scales its penalty by the rating count); a model with
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from recengine.errors import BadValuesError, UnknownIdError
 from recengine.models.base import Recommender
@@ -56,12 +55,12 @@ def fold_in(model: Recommender, item_codes: Any, ratings: Any) -> UserVector:
 
 
 def _solve(model: Recommender, codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float, str]:
+    if model.item_factors_.shape[1] == 0 and getattr(model, "user_bias_", None) is None:
+        return np.zeros(0), 0.0, "none needed: this model scores every user alike"
     own = getattr(model, "fold_in_user", None)
     if own is not None:
         factors, bias = own(codes, values)
         return factors, bias, f"{model.name}: its own fold-in"
-    if model.name == "nmf":
-        return _nonnegative(model, codes, values), 0.0, "non-negative least squares"
     factors, bias = _ridge_with_bias(model, codes, values)
     return factors, bias, "ridge regression with a user bias"
 
@@ -87,7 +86,7 @@ def penalty(model: Recommender, n_ratings: int) -> float:
     or λ·n^power with ``reg_power``."""
     params = model.params
     reg = float(getattr(params, "reg", getattr(params, "reg_user", 0.0)))
-    power = getattr(params, "reg_power", None)
+    power = model._reg_power() if hasattr(model, "_reg_power") else getattr(params, "reg_power", None)
     if power is not None:
         return reg * n_ratings ** float(power)
     return reg * n_ratings if getattr(params, "weighted_reg", False) else reg
@@ -107,20 +106,9 @@ def _ridge_with_bias(model: Recommender, codes: np.ndarray, ratings: np.ndarray)
         offset = implicit[codes].astype(np.float64).sum(axis=0) / np.sqrt(len(codes))
         target = target - items @ offset
     design = np.hstack([items, np.ones((len(codes), 1))]) if has_bias else items
-    if not design.shape[1]:
-        return np.zeros(0), 0.0
     reg = np.full(design.shape[1], penalty(model, len(codes)))
     if has_bias and hasattr(model.params, "reg_user"):  # the baseline penalizes user biases with reg_user
         reg[-1] = float(model.params.reg_user)
     solution = np.linalg.solve(design.T @ design + np.diag(np.maximum(reg, 1e-9)), design.T @ target)
     factors, bias = (solution[:-1], float(solution[-1])) if has_bias else (solution, 0.0)
     return factors + offset, bias
-
-
-def _nonnegative(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-    """argmin ‖Q_S p − r‖² + λ‖p‖² over p ≥ 0 (the penalty as extra rows of the least-squares system)."""
-    items = model.item_factors_[codes].astype(np.float64)
-    k = items.shape[1]
-    stacked = np.vstack([items, np.sqrt(penalty(model, len(codes))) * np.eye(k)])
-    solution, _ = nnls(stacked, np.concatenate([ratings, np.zeros(k)]))
-    return solution

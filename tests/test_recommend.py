@@ -11,7 +11,6 @@ from recengine.data import load_bundled
 from recengine.errors import BadValuesError, RecEngineError, UnknownIdError
 from recengine.foldin import FALLBACK, fold_in
 from recengine.models import make
-from recengine.models.base import Hyperparameters, Recommender
 from recengine.recommend import (
     DEFAULT_RANKING_MODEL,
     contributions,
@@ -103,29 +102,10 @@ def test_baseline_fold_in_is_the_damped_mean_deviation(tiny):
     assert vector.factors.shape == (0,)
 
 
-class _NMFLike(Recommender):
-    """Just enough of a fitted non-negative model to fold a user into."""
-
-    name = "nmf"
-    Params = Hyperparameters
-
-    def __init__(self, item_factors, reg):
-        super().__init__()
-        self.item_factors_, self.n_items_, self.history_ = item_factors, len(item_factors), []
-        self.params = type("P", (), {"reg": reg})()
-
-
-def test_nmf_fold_in_is_non_negative_least_squares():
-    rng = np.random.default_rng(0)
-    items = rng.random((12, 4))
-    model = _NMFLike(items, reg=0.1)
-    codes, ratings = np.arange(8), rng.random(8) * 2 - 0.5
-    vector = fold_in(model, codes, ratings)
-    p = vector.factors
-    assert vector.method == "non-negative least squares" and (p >= 0).all()
-    gradient = items[codes].T @ (items[codes] @ p - ratings) + 0.1 * p
-    # KKT: zero gradient where p > 0, non-negative gradient where p = 0.
-    assert np.allclose(gradient[p > 1e-9], 0, atol=1e-7) and (gradient[p <= 1e-9] >= -1e-7).all()
+def test_nmf_folds_in_by_its_own_non_negative_least_squares(tiny):
+    model = make("nmf", n_factors=2, n_epochs=20).fit(tiny)
+    vector = fold_in(model, [0, 2, 4], [5.0, 1.0, 4.0])
+    assert vector.method == "nmf: its own fold-in" and (vector.factors >= 0).all()
 
 
 def test_bpr_fold_in_is_a_stationary_point_of_its_objective(planted):
