@@ -1,0 +1,242 @@
+"""Using a saved model: ``recengine recommend``, ``recengine similar`` and ``recengine evaluate``.
+
+A model file knows its data set by the spec, split and seed stored in its metadata (see
+`recengine.store`); the commands reload that data (for titles and a user's ratings) and check its
+fingerprint against the model's. ``--data SPEC`` (with the usual data options) loads another copy, for
+example when the file was saved without a spec or the data moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recengine.cli import print_json
+from recengine.cli.data import add_data_arguments, data_from_args
+from recengine.data import load
+from recengine.dataset import RatingsDataset
+from recengine.errors import BadValuesError, DataError, MissingColumnsError, ModelFileError
+from recengine.foldin import fold_in
+from recengine.metrics import ranking_report, rating_report
+from recengine.models.base import Recommender
+from recengine.recommend import recommend, similar_items
+from recengine.split import split_by_spec
+from recengine.store import check_data, load_model, read_metadata
+
+ROW_FIELDS = ("item", "title", "year", "genres", "score", "predicted_rating", "because", "explanation")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    rec = subparsers.add_parser(
+        "recommend",
+        help="top-N for a user of the data set or for ratings in a CSV file",
+        description=_RECOMMEND,
+    )
+    _model_argument(rec)
+    who = rec.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", metavar="ID", help="a user id of the model's data set")
+    who.add_argument(
+        "--ratings", metavar="FILE.csv", help="a CSV file with columns item,rating (raw item ids)"
+    )
+    rec.add_argument("-n", type=int, default=10, help="how many items (default 10)")
+    rec.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
+    add_data_arguments(rec)
+    rec.set_defaults(handler=recommend_command)
+
+    similar = subparsers.add_parser("similar", help="items closest to an item in the model's factor space")
+    _model_argument(similar)
+    similar.add_argument("--item", required=True, metavar="ID", help="an item id of the model's data set")
+    similar.add_argument("-n", type=int, default=10, help="how many items (default 10)")
+    similar.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
+    add_data_arguments(similar)
+    similar.set_defaults(handler=similar_command)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="rating and ranking metrics of a saved model", description=_EVALUATE
+    )
+    _model_argument(evaluate)
+    side = evaluate.add_mutually_exclusive_group(required=True)
+    side.add_argument("--split", metavar="SPEC", help="split the data as in training, e.g. user:0.2")
+    side.add_argument("--test", metavar="FILE", help="a file of test ratings (ids of the model's data set)")
+    evaluate.add_argument("--seed", type=int, help="the split's seed (default: the one stored in the model)")
+    evaluate.add_argument("-k", type=int, default=10, help="list length for the ranking metrics (default 10)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_arguments(evaluate)
+    evaluate.set_defaults(handler=evaluate_command)
+
+
+_RECOMMEND = (
+    "Recommend for a user of the model's data set (--user) or for a new user whose ratings are in a CSV "
+    "file with columns item,rating (--ratings; folded in without retraining). Items the user rated are "
+    "never recommended; each row says which of the user's ratings it comes from."
+)
+_EVALUATE = (
+    "Rating metrics (RMSE, MAE; rating models only) and ranking metrics at k (precision, recall, NDCG, MAP, "
+    "hit rate, coverage) of a saved model on the test side of --split or on the ratings in --test. "
+    "Relevant items are test ratings of 4 or more; candidates are every item the user did not rate in "
+    "training (the protocol of BENCHMARKS.md)."
+)
+
+
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True, metavar="FILE", help="a model saved by recengine train --out"
+    )
+
+
+# --- the model's data -----------------------------------------------------------------------------------
+
+
+def _stored_data(extra: dict[str, Any]) -> RatingsDataset:
+    """The data set named in a model file's metadata (a spec string or a dict of `load` arguments)."""
+    source = extra.get("data")
+    if isinstance(source, dict):
+        options = dict(source)
+        return load(options.pop("spec", None), **options)
+    return load(source)
+
+
+def _source(args: argparse.Namespace, metadata: dict[str, Any]) -> RatingsDataset:
+    if args.data is not None:
+        return data_from_args(args)
+    try:
+        return _stored_data(metadata.get("extra") or {})
+    except DataError as error:
+        raise ModelFileError(
+            f"The data set this model was trained on could not be loaded ({error}). Give it with --data SPEC."
+        ) from error
+
+
+def _training_side(args: argparse.Namespace, metadata: dict[str, Any], path: str) -> RatingsDataset:
+    """The ratings the model was trained on: the stored data and split, checked by fingerprint."""
+    data = _source(args, metadata)
+    if data.fingerprint == metadata.get("fingerprint"):
+        return data
+    extra = metadata.get("extra") or {}
+    split, seed = extra.get("split") or "none", int(extra.get("seed") or 0)
+    train = data if split == "none" else split_by_spec(data, split, seed)[0]
+    try:
+        check_data(metadata, train, path)
+    except ModelFileError as error:
+        raise ModelFileError(f"{error} (tried split {split!r} with seed {seed})") from None
+    return train
+
+
+def _model_and_data(args: argparse.Namespace) -> tuple[Recommender, RatingsDataset]:
+    metadata = read_metadata(args.model)
+    train = _training_side(args, metadata, args.model)
+    return load_model(args.model), train
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+def recommend_command(args: argparse.Namespace) -> int:
+    model, train = _model_and_data(args)
+    if args.user is not None:
+        table = recommend(model, train, user=args.user, n=args.n)
+        header = f"Top {len(table)} for user {args.user} ({model.name})"
+    else:
+        codes, ratings = _ratings_file(args.ratings, train)
+        vector = fold_in(model, codes, ratings)
+        table = recommend(model, train, vector=vector, n=args.n)
+        header = (
+            f"Top {len(table)} for the {len(codes)} ratings in {args.ratings} ({model.name}, {vector.method})"
+        )
+    _emit(args, table, header)
+    return 0
+
+
+def similar_command(args: argparse.Namespace) -> int:
+    model, train = _model_and_data(args)
+    table = similar_items(model, train, args.item, n=args.n)
+    _emit(args, table, f"Closest to {train.title(train.item_code(args.item))} ({model.name})")
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    metadata = read_metadata(args.model)
+    if args.split is not None:
+        data = _source(args, metadata)
+        seed = args.seed if args.seed is not None else int((metadata.get("extra") or {}).get("seed") or 0)
+        train, test = split_by_spec(data, args.split, seed)
+        check_data(metadata, train, args.model)
+    else:
+        train = _training_side(args, metadata, args.model)
+        test = _remapped(load(args.test), train)
+    model = load_model(args.model)
+    k = args.k
+    report: dict[str, Any] = {"model": model.name, "rmse": None, "mae": None}
+    report |= rating_report(model, test)
+    report |= ranking_report(model, train, test, k=k)
+    report["test_ratings"] = test.n_ratings
+    if args.json:
+        print_json(report)
+        return 0
+    print(
+        f"{model.name} on {test.n_ratings:,} test ratings (k = {k}, {report['users']:,} users with a relevant item)"
+    )
+    for key, value in report.items():
+        if key not in ("model", "k", "users", "test_ratings") and value is not None:
+            print(f"  {key:<18} {value:.4f}" if isinstance(value, float) else f"  {key:<18} {value}")
+    return 0
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _ratings_file(path: str, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray]:
+    """Item codes and ratings from a CSV with columns item,rating (raw item ids of ``data``)."""
+    try:
+        frame = pd.read_csv(path, dtype={"item": str})
+    except FileNotFoundError:
+        raise DataError(f"There is no ratings file at {path}.") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is not a readable CSV file ({error}).") from None
+    missing = [c for c in ("item", "rating") if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(
+            f"{path} lacks the columns {missing}; found {list(frame.columns)}. Write a header line item,rating."
+        )
+    ratings = pd.to_numeric(frame["rating"], errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(ratings).any():
+        raise BadValuesError(f"{path}: {int(np.isnan(ratings).sum())} ratings are not numbers.")
+    off = ~data.scale.contains(ratings)
+    if off.any():
+        raise BadValuesError(
+            f"{path}: ratings {ratings[off][:5].tolist()} are off the data set's scale "
+            f"{data.scale.low:g}..{data.scale.high:g}."
+        )
+    return np.array([data.item_code(raw.strip()) for raw in frame["item"]], dtype=np.int64), ratings
+
+
+def _remapped(test: RatingsDataset, train: RatingsDataset) -> RatingsDataset:
+    """``test``'s ratings in ``train``'s id space; users or items the model never saw are dropped."""
+    users = pd.Index(train.user_ids).get_indexer(test.user_ids[test.user_codes])
+    items = pd.Index(train.item_ids).get_indexer(test.item_ids[test.item_codes])
+    known = (users >= 0) & (items >= 0)
+    if not known.any():
+        raise DataError("None of the test ratings are by users and of items of the model's data set.")
+    remapped = RatingsDataset(
+        users[known], items[known], test.ratings[known], train.user_ids, train.item_ids,
+        items=train.items, scale=train.scale, name=f"{test.name} (test)",
+    )  # fmt: skip
+    seen = train.csr[remapped.user_codes, remapped.item_codes].A1 != 0
+    return remapped.subset(~seen) if seen.any() else remapped
+
+
+def _emit(args: argparse.Namespace, table: pd.DataFrame, header: str) -> None:
+    if args.json:
+        columns = [c for c in (*ROW_FIELDS, "similarity", "n_ratings") if c in table.columns]
+        print_json({"items": table[columns].to_dict(orient="records")})
+        return
+    print(header)
+    for rank, row in enumerate(table.itertuples(index=False), start=1):
+        stars = getattr(row, "predicted_rating", np.nan)
+        predicted = f"  {stars:.1f}★" if isinstance(stars, float) and np.isfinite(stars) else ""
+        print(f"{rank:>3}. {row.title}  [{row.item}]  score {row.score:.3f}{predicted}")
+        if "explanation" in table.columns:
+            print(f"     {row.explanation}")
