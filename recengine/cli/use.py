@@ -225,6 +225,11 @@ def _remapped(test: RatingsDataset, train: RatingsDataset) -> RatingsDataset:
         items=train.items, scale=train.scale, name=f"{test.name} (test)",
     )  # fmt: skip
     seen = train.csr[remapped.user_codes, remapped.item_codes].A1 != 0
+    if seen.all():
+        raise DataError(
+            f"All {len(seen):,} test ratings are in the model's training data: evaluate it on ratings it did "
+            "not see (for example the other side of the split it was trained with)."
+        )
     return remapped.subset(~seen) if seen.any() else remapped
 
 

@@ -1,0 +1,100 @@
+"""The recommend, similar and evaluate commands on saved models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recengine.cli import main
+from recengine.data import load_bundled
+from recengine.models import make
+from recengine.split import split_by_spec
+from recengine.store import save_model
+
+HORROR_IDS = (1982, 1258, 1997, 2288)  # Halloween, The Shining, The Exorcist, The Thing
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    data = load_bundled()
+    train, test = split_by_spec(data, "user:0.2", 3)
+    ranking = save_model(make("wals").fit(train), folder / "wals.npz", data=train,
+                         extra={"data": None, "split": "user:0.2", "seed": 3})  # fmt: skip
+    rating = save_model(make("baseline").fit(train), folder / "baseline.npz", data=train,
+                        extra={"data": None, "split": "user:0.2", "seed": 3})  # fmt: skip
+    everything = save_model(make("baseline").fit(data), folder / "full.npz", data=data,
+                            extra={"data": None, "split": "none", "seed": 0})  # fmt: skip
+    test_file = folder / "test.csv"
+    test.to_frame().to_csv(test_file, index=False)
+    return {"wals": ranking, "baseline": rating, "full": everything, "test": test_file, "folder": folder}
+
+
+def _json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_recommend_for_ratings_in_a_file(saved, capsys):
+    ratings = saved["folder"] / "mine.csv"
+    ratings.write_text("item,rating\n" + "".join(f"{i},5\n" for i in HORROR_IDS))
+    payload = _json(
+        capsys, "recommend", "--model", str(saved["wals"]), "--ratings", str(ratings), "-n", "4", "--json"
+    )
+    items = payload["items"]
+    assert len(items) == 4 and not {row["item"] for row in items} & set(HORROR_IDS)
+    assert {"item", "title", "score", "because", "explanation"} <= set(items[0])
+    assert items[0]["score"] >= items[-1]["score"]
+    assert any("Horror" in row["genres"] for row in items)
+
+
+def test_recommend_for_a_known_user_as_text(saved, capsys):
+    assert main(["recommend", "--model", str(saved["baseline"]), "--user", "1", "-n", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Top 3 for user 1 (baseline)" and out[1].startswith("  1. ") and "★" in out[1]
+
+
+def test_similar_items(saved, capsys):
+    payload = _json(capsys, "similar", "--model", str(saved["wals"]), "--item", "1", "-n", "5", "--json")
+    assert len(payload["items"]) == 5 and all(row["item"] != 1 for row in payload["items"])
+    assert all(-1 <= row["score"] <= 1 for row in payload["items"])
+
+
+def test_evaluate_on_the_split_and_on_a_test_file_agree(saved, capsys):
+    split = _json(
+        capsys, "evaluate", "--model", str(saved["wals"]), "--split", "user:0.2", "-k", "5", "--json"
+    )
+    assert {"rmse", "mae", "precision@5", "recall@5", "ndcg@5", "coverage", "k"} <= set(split)
+    assert split["k"] == 5 and split["rmse"] is None and 0 < split["precision@5"] <= 1
+    by_file = _json(capsys, "evaluate", "--model", str(saved["wals"]), "--test", str(saved["test"]), "-k", "5",
+                    "--json")  # fmt: skip
+    assert by_file["precision@5"] == pytest.approx(split["precision@5"])
+    rating = _json(
+        capsys, "evaluate", "--model", str(saved["baseline"]), "--test", str(saved["test"]), "--json"
+    )
+    assert 0 < rating["rmse"] < 1.5 and "precision@10" in rating
+
+
+def test_mistakes_are_one_line_and_status_2(saved, capsys, tmp_path):
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(saved["wals"].read_bytes()[:500])
+    bad_columns = tmp_path / "bad.csv"
+    bad_columns.write_text("movie,stars\n1,5\n")
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("item,rating\n99999999,5\n")
+    cases = [
+        (["recommend", "--model", str(broken), "--user", "1"], "truncated or corrupted"),
+        (["recommend", "--model", str(saved["wals"]), "--ratings", str(bad_columns)], "item,rating"),
+        (["recommend", "--model", str(saved["wals"]), "--ratings", str(unknown)], "no item with id"),
+        (["evaluate", "--model", str(saved["full"]), "--split", "user:0.2"], "trained on another data set"),
+        (["evaluate", "--model", str(saved["full"]), "--test", str(saved["test"])], "model's training data"),
+        (
+            ["similar", "--model", str(saved["wals"]), "--item", "1", "--data", str(saved["test"])],
+            "another data",
+        ),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
