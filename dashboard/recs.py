@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from dashboard import state
 from dashboard.widgets import movie_title
+from recengine.cluster import Clusters, Projection, cluster_factors, project
 from recengine.dataset import RatingsDataset
 from recengine.foldin import UserVector, fold_in
 from recengine.recommend import recommend
 
 PREVIEW_N = 5
+TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machine
 
 
 def recommending_run(data: RatingsDataset) -> state.Run | None:
@@ -57,3 +60,30 @@ def preview(data: RatingsDataset) -> None:
             st.markdown(
                 f"{row.Index + 1}. **{movie_title(row.title, row.year)}**  \n:gray[{row.explanation}]"
             )
+
+
+def has_factors(run: state.Run, side: str = "item") -> bool:
+    factors = getattr(run.model, f"{side}_factors_", None)
+    return factors is not None and factors.ndim == 2 and factors.shape[1] >= 2
+
+
+@st.cache_resource(max_entries=16, show_spinner="Clustering…")
+def _clusters(_run: state.Run, run_id: str, side: str, n_clusters: int) -> Clusters:
+    return cluster_factors(_run.model, side, n_clusters, seed=0)
+
+
+def clusters_of(run: state.Run, side: str, n_clusters: int) -> Clusters:
+    """KMeans groups of ``run``'s user or item factors (cached: a run's model never changes)."""
+    return _clusters(run, run.run_id, side, n_clusters)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Projecting…")
+def _projection(_run: state.Run, run_id: str, method: str, _rows: np.ndarray, rows_key: int) -> Projection:
+    # scikit-learn's t-SNE runs OpenMP threads that fight the server's threads: one is 3-5x faster here.
+    with threadpool_limits(1, user_api="openmp"):
+        return project(_run.model, "items", method, rows=_rows, max_points=TSNE_POINTS, seed=0)
+
+
+def item_projection(run: state.Run, method: str, rows: np.ndarray, rows_key: int) -> Projection:
+    """A 2-D map of the items ``rows`` (named by ``rows_key``, e.g. the minimum number of ratings)."""
+    return _projection(run, run.run_id, method, rows, rows_key)

@@ -16,6 +16,7 @@ from dashboard import config, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.dataset import RatingsDataset
+from recengine.errors import ModelFileError
 from recengine.metrics import evaluate
 from recengine.models import MODELS, make
 from recengine.models.base import Recommender
@@ -114,6 +115,15 @@ def start(
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
 
     return TrainingJob(model, train, valid, finish, label=model.label or algo).start()
+
+
+def from_store(key: str, data: RatingsDataset) -> state.Run:
+    """A run for a model already in the store (listed by ``model_store().list()``)."""
+    model = cached(key)
+    if model is None:
+        raise ModelFileError("That model is no longer in the cache (evicted or damaged): train it again.")
+    split_spec = str(model.metadata_.get("extra", {}).get("split", "none"))
+    return make_run(key, data, split_spec, model, model.metadata_, from_cache=True)
 
 
 def train_now(

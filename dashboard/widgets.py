@@ -10,7 +10,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from recengine.dataset import RatingScale
@@ -101,7 +100,7 @@ def param_widgets(specs: Sequence[ParamSpec], prefix: str, columns: int = 3) -> 
 
 
 def candidate_values(spec: ParamSpec) -> list[Any]:
-    """Values a sweep may try for ``spec``."""
+    """Values a sweep may try for ``spec``: its choices, a log grid, or multiples of its default."""
     if spec.kind == "bool":
         return [False, True]
     if spec.kind == "choice":
@@ -109,11 +108,15 @@ def candidate_values(spec: ParamSpec) -> list[Any]:
     if spec.log:
         return log_grid(spec)
     low, high = allowed_range(spec)
-    low = low if low is not None else 0
-    high = high if high is not None else max(abs(spec.default) * 4, 1)
+    default = float(spec.default)
+    values = {default * f for f in (0.1, 0.25, 0.5, 1, 2, 4, 10)} if default else {0.0, 0.01, 0.1, 0.5, 1.0}
+    values |= {
+        v for v in (low, high) if v is not None and (not default or 0.1 * default <= abs(v) <= 10 * default)
+    }
+    inside = {v for v in values if (low is None or v >= low) and (high is None or v <= high)}
     if spec.kind == "int":
-        return sorted({int(v) for v in np.linspace(low, high, 9).round()} | {int(spec.default)})
-    return sorted({float(f"{v:.4g}") for v in np.linspace(low, high, 9)} | {float(spec.default)})
+        return sorted({round(v) for v in inside if low is None or round(v) >= low})
+    return sorted({float(f"{v:.3g}") for v in inside})
 
 
 def default_sweep(spec: ParamSpec) -> list[Any]:

@@ -2,15 +2,15 @@
 
 import pandas as pd
 import streamlit as st
-from recengine.tuning import grid_search
 
 from dashboard import state
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
-from dashboard.runs import DEFAULT_SPLIT, algorithms, train_now
+from dashboard.runs import DEFAULT_SPLIT, algorithms, from_store, model_store, train_now
 from dashboard.ui import engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.dataset import RatingsDataset
+from recengine.tuning import grid_search
 
 METRIC_COLUMNS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "coverage")
 CURVES = ("total_loss", "reconstruction_loss", "regularization_loss", "train_rmse", "valid_rmse")
@@ -61,6 +61,38 @@ def compare(runs: list[state.Run]) -> None:
     if st.button("Make this run active", key="compare_make_active"):
         state.set_active(by_title[pick].run_id)
         st.rerun()
+
+
+def in_the_cache(data: RatingsDataset) -> None:
+    """Models in the shared cache for this data set, trained in earlier sessions or by the command line."""
+    entries = [e for e in model_store().list() if e.get("data_fingerprint") == data.fingerprint]
+    mine = {run.run_id for run in state.runs_on(data.fingerprint)}
+    entries = [e for e in entries if e["key"] not in mine]
+    with st.expander(f"More models in the cache for this data set ({len(entries)})"):
+        if not entries:
+            st.caption("None: every cached model of this data set is in your runs already.")
+            return
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "algorithm": [e["algorithm"] for e in entries],
+                    "settings": [
+                        ", ".join(f"{k}={v}" for k, v in e["params"].items() if k != "dtype") for e in entries
+                    ],
+                    "split": [e.get("extra", {}).get("split") for e in entries],
+                    **{m: [e.get("metrics", {}).get(m) for e in entries] for m in METRIC_COLUMNS},
+                    "fit s": [round(e.get("fit_seconds", 0.0), 2) for e in entries],
+                }
+            ),
+            hide_index=True,
+            key="compare_cache_table",
+        )
+        keys = [e["key"] for e in entries]
+        key = st.selectbox("Add to your runs", keys, index=None, key="compare_cache_pick",
+                           format_func=lambda k: f"{entries[keys.index(k)]['algorithm']} [{k[:6]}]")  # fmt: skip
+        if key is not None and st.button("Add it and make it active", key="compare_cache_add"):
+            state.add_run(from_store(key, data))
+            st.rerun()
 
 
 def sweep(data: RatingsDataset) -> None:
@@ -115,7 +147,8 @@ def show_sweep(data: RatingsDataset) -> None:
         column.plotly_chart(sweep_figure(table, names, metric), key=f"sweep_chart_{metric}")
     with st.expander("Every fold"):
         st.dataframe(table, hide_index=True)
-    best_metric = "rmse" if "rmse" in metrics else "precision@10"
+    choices = [m for m in ("rmse", "precision@10", "ndcg@10") if m in table and table[m].notna().any()]
+    best_metric = st.selectbox("Best by", choices, key="sweep_best_by")
     means = table.groupby(names, as_index=False)[best_metric].mean()
     best = means.sort_values(best_metric, ascending=best_metric == "rmse").iloc[0]
     setting = {name: best[name].item() if hasattr(best[name], "item") else best[name] for name in names}
@@ -134,6 +167,7 @@ def main() -> None:
     with engine_errors("Choose another data set on the Data page."):
         data = active_data()
         compare(state.runs_on(data.fingerprint))
+        in_the_cache(data)
         sweep(data)
 
 

@@ -5,9 +5,10 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.data import active_data, catalogue, genres
-from dashboard.recs import my_vector, recommending_run
+from dashboard.recs import clusters_of, has_factors, my_vector, recommending_run
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
+from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
 from recengine.recommend import recommend, similar_items
 
@@ -94,6 +95,44 @@ def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.D
     return recommend(run.model, data, user=user, n=n, **chosen)
 
 
+def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
+    st.subheader(
+        "From people like " + ("you" if who == FOR_YOU else f"user {st.session_state.get('recs_user')}")
+    )
+    if not has_factors(run, "user"):
+        st.caption(f"{run.label} has no user factors to group people by: choose a factorization model.")
+        return
+    groups = st.slider("Number of groups of users", 2, 20, 8, key="recs_groups")
+    clustering = clusters_of(run, "users", groups)
+    if who == FOR_YOU:
+        if not state.my_ratings():
+            st.caption("Rate a few movies to find the group of users whose taste is closest to yours.")
+            return
+        table = cluster_recommendations(clustering, data, vector=my_vector(run, data), n=10)
+    else:
+        table = cluster_recommendations(clustering, data, user=st.session_state["recs_user"], n=10)
+    if not len(table):
+        st.caption("Your group has rated nothing you have not rated already.")
+        return
+    st.caption(
+        f"KMeans on the users' factor directions puts you in group {int(table['cluster'].iloc[0])}; these are "
+        "the films that group rates best, among those you have not rated."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "title": table["title"],
+                "genres": [", ".join(g) for g in table["genres"]],
+                "group's average": table["cluster_mean"],
+                "group's ratings": table["cluster_ratings"],
+            }
+        ),
+        hide_index=True,
+        column_config={"group's average": st.column_config.NumberColumn(format="%.2f ★")},
+        key="recs_cluster_table",
+    )
+
+
 def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     st.subheader("More like this movie")
     table = catalogue(data).sort_values("ratings", ascending=False)
@@ -159,7 +198,7 @@ def main() -> None:
                 "text/csv",
                 key="recs_export",
             )
-        # clusters(run, data)  (waits for recengine.cluster)
+        from_people_like(run, data, who)
         more_like_this(run, data)
 
 

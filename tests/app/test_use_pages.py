@@ -85,3 +85,45 @@ def test_evaluate_puts_the_model_beside_the_references(trained):
 def test_evaluate_without_a_model_says_what_to_do(app):
     open_page(app, "evaluate")
     assert any("no trained model" in i.value for i in app.info)
+
+
+def test_cluster_recommendations_for_you(trained):
+    trained.session_state["my_ratings"] = {"bundled:ml-latest-small": dict(HORROR)}
+    trained.run()
+    groups = trained.dataframe[1].value
+    assert len(groups) == 10 and groups["group's ratings"].min() >= 3
+    assert not set(groups["title"]) & {"Shining, The (1980)", "Jaws (1975)"}
+
+
+def test_compare_sweeps_and_makes_the_best_run_active(trained):
+    open_page(trained, "compare")
+    assert len(trained.dataframe[0].value) == 1  # the default model
+    trained.selectbox(key="sweep_algo").set_value("baseline").run()
+    trained.multiselect(key="sweep_params_baseline").set_value(["reg_user", "reg_item"]).run()
+    trained.multiselect(key="sweep_values_baseline_reg_user").set_value([7.5, 30.0]).run()
+    trained.multiselect(key="sweep_values_baseline_reg_item").set_value([5.0, 20.0]).run()
+    trained.slider(key="sweep_folds").set_value(2).run()
+    trained.button(key="sweep_go").click().run()
+    assert_no_exception(trained)
+    assert len(trained.get("plotly_chart")) >= 3  # overlaid curves, RMSE and P@10 heatmaps
+    assert any("Best by" in s.label for s in trained.selectbox)
+    trained.button(key="sweep_use_best").click().run()
+    assert_no_exception(trained)
+    active = trained.session_state["runs"][trained.session_state["active_run"]]
+    assert active.algo == "baseline" and active.params["reg_user"] in (7.5, 30.0)
+    trained.run()
+    assert len(trained.dataframe[0].value) == 2
+
+
+def test_embeddings_map_places_you_and_finds_neighbours(trained):
+    trained.session_state["my_ratings"] = {"bundled:ml-latest-small": dict(HORROR)}
+    open_page(trained, "embeddings")
+    figure = trained.get("plotly_chart")[0].proto.spec
+    assert '"name":"you"' in figure.replace(" ", "")
+    trained.selectbox(key="embed_search").set_value(0).run()  # Toy Story
+    assert_no_exception(trained)
+    assert len(trained.dataframe[0].value) == 10
+    trained.radio(key="embed_colour").set_value("cluster").run()
+    assert_no_exception(trained)
+    groups = trained.dataframe[-1].value
+    assert groups["users"].sum() == 610 and any("group" in m.value for m in trained.markdown)
