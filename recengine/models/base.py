@@ -267,10 +267,18 @@ class Recommender:
     def _learned_arrays(self) -> list[np.ndarray]:
         return [a for a in (getattr(self, n, None) for n in self.state_names) if a is not None]
 
+    def _train_metrics(self, train: RatingsDataset) -> tuple[float, float, float, float | None]:
+        """(reconstruction, regularization, total, train RMSE) after an epoch.
+
+        Models whose epochs take milliseconds override it to get all four from one pass over the ratings.
+        """
+        losses = self._losses(train)
+        return (*losses, self.rmse(train) if self.kind == "rating" else None)
+
     def _record(
         self, epoch: int, seconds: float, train: RatingsDataset, valid: RatingsDataset | None, info: dict
     ) -> EpochRecord:
-        reconstruction, regularization, total = self._losses(train)
+        reconstruction, regularization, total, train_rmse = self._train_metrics(train)
         rating_model = self.kind == "rating"
         return EpochRecord(
             epoch=epoch,
@@ -278,7 +286,7 @@ class Recommender:
             reconstruction_loss=reconstruction,
             regularization_loss=regularization,
             total_loss=total,
-            train_rmse=self.rmse(train) if rating_model else None,
+            train_rmse=train_rmse,
             valid_rmse=self.rmse(valid) if rating_model and valid is not None and len(valid) else None,
             grad_norms=info.get("grad_norms"),
             extra=info.get("extra", {}),

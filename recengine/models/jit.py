@@ -50,3 +50,43 @@ def row_dots(left, right, left_rows, right_rows):
             total += a[f] * b[f]
         out[n] = total
     return out
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def prediction_errors(
+    user_factors, item_factors, user_bias, item_bias, mean, users, items, ratings, low, high
+):
+    """(Σ e², Σ ê²) over the ratings: e against μ + b_u + b_i + p_u·q_i, ê against it clipped to [low, high].
+
+    Zero-length bias arrays leave the biases out. One pass gives a fit's loss and its train RMSE.
+    """
+    squared = 0.0
+    squared_clipped = 0.0
+    with_bias = user_bias.shape[0] > 0
+    n_factors = user_factors.shape[1]
+    for n in range(users.shape[0]):
+        u = users[n]
+        i = items[n]
+        a = user_factors[u]
+        b = item_factors[i]
+        dot = 0.0
+        for f in range(n_factors):
+            dot += a[f] * b[f]
+        prediction = mean + dot
+        if with_bias:
+            prediction += user_bias[u] + item_bias[i]
+        error = ratings[n] - prediction
+        squared += error * error
+        clipped = ratings[n] - min(max(prediction, low), high)
+        squared_clipped += clipped * clipped
+    return squared, squared_clipped
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def squared_distance(left, right):
+    """Σ (left − right)² over two flat arrays of one length, in float64, without a temporary array."""
+    total = 0.0
+    for n in range(left.shape[0]):
+        difference = left[n] - right[n]
+        total += difference * difference
+    return total

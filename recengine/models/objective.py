@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
 from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.models.jit import row_dots
+from recengine.models.jit import prediction_errors, row_dots
 
 OBJECTIVE = (
     "½ Σ (r − μ − b_u − b_i − p_u·q_i)² + ½ λ Σ_u w_u (‖p_u‖² + b_u²) + ½ λ Σ_i w_i (‖q_i‖² + b_i²);"
@@ -198,7 +198,36 @@ def _mf_gradient(model: BiasedMF, batch: Batch) -> Gradient:
 # --- the shared model base ------------------------------------------------------------------------------
 
 
-class BiasedMF(Recommender):
+class OnePassMetrics(Recommender):
+    """Losses and train RMSE from one compiled pass over the ratings; subclasses give `_regularization`."""
+
+    def _regularization(self) -> float:
+        raise NotImplementedError
+
+    def _squared_errors(self, data: RatingsDataset) -> tuple[float, float]:
+        """(Σ e², Σ e² of the predictions clipped to the scale) over ``data``."""
+        empty = np.zeros(0, self.user_factors_.dtype)
+        with_bias = self.user_bias_ is not None
+        return prediction_errors(
+            self.user_factors_, self.item_factors_,
+            self.user_bias_ if with_bias else empty, self.item_bias_ if with_bias else empty,
+            self.global_mean_, data.user_codes, data.item_codes, data.ratings, self.scale_.low, self.scale_.high,
+        )  # fmt: skip
+
+    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
+        reconstruction = 0.5 * self._squared_errors(train)[0]
+        regularization = self._regularization()
+        return reconstruction, regularization, reconstruction + regularization
+
+    def _train_metrics(self, train: RatingsDataset) -> tuple[float, float, float, float | None]:
+        squared, squared_clipped = self._squared_errors(train)
+        regularization = self._regularization()
+        reconstruction = 0.5 * squared
+        rmse = float(np.sqrt(squared_clipped / train.n_ratings))
+        return reconstruction, regularization, reconstruction + regularization, rmse
+
+
+class BiasedMF(OnePassMetrics):
     """Base of the models that minimize `OBJECTIVE`: initialization, penalties, losses."""
 
     objective = OBJECTIVE
@@ -218,10 +247,8 @@ class BiasedMF(Recommender):
         """The exponent a of each row's penalty weight w = n^a: 1 with ``weighted_reg``, else 0."""
         return 1.0 if self.params.weighted_reg else 0.0
 
-    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
-        residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
-        reconstruction = 0.5 * sum_squares(residual)
-        regularization = (
+    def _regularization(self) -> float:
+        return (
             0.5
             * self.params.reg
             * (
@@ -229,7 +256,6 @@ class BiasedMF(Recommender):
                 + weighted_norms(self.item_weight_, self.item_factors_, self.item_bias_)
             )
         )
-        return reconstruction, regularization, reconstruction + regularization
 
     def _gradient(self, batch: Batch) -> Gradient:
         return mf_gradient(self, batch)

