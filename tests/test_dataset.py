@@ -127,3 +127,30 @@ def test_subset_keeps_the_id_space_and_compact_renumbers(small: RatingsDataset):
     compact = part.compact()
     assert compact.user_ids.tolist() == [10] and compact.item_ids.tolist() == ["a", "c"]
     assert compact.items["title"].tolist() == ["A", "C"]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([7, 3, 7, 5, 3], dtype=np.int32),  # a compact range: the lookup table
+        np.array([-4, 2, -4, 0], dtype=np.int64),  # negative ids
+        np.array([10**12, 5, -3, 5], dtype=np.int64),  # a sparse range: hashing
+        np.array(["b", "a", "b"], dtype=object),
+    ],
+)
+def test_every_id_kind_is_coded_into_sorted_distinct_ids(ids: np.ndarray):
+    data = RatingsDataset.from_frame(frame(user=ids, item=np.arange(len(ids)), rating=np.ones(len(ids))))
+    expected_codes, expected_ids = pd.factorize(ids, sort=True)
+    assert (
+        data.user_ids.tolist() == list(expected_ids) and data.user_codes.tolist() == expected_codes.tolist()
+    )
+    assert data.user_ids[data.user_codes].tolist() == ids.tolist()
+
+
+def test_unsorted_rows_without_repeats_keep_their_order():
+    rng = np.random.default_rng(1)
+    pairs = rng.permutation(400)
+    rows = frame(user=pairs // 20, item=pairs % 20, rating=np.arange(400) % 5 + 1.0)
+    data = RatingsDataset.from_frame(rows)
+    assert data.report == [] and data.n_ratings == 400
+    assert data.to_frame()["rating"].tolist() == rows["rating"].tolist()

@@ -27,8 +27,9 @@ DELIMITERS = (",", "\t", ";", "|")
 SAMPLE_BYTES = 1 << 16
 CHUNK_ROWS = 2_000_000
 # Peak memory per rating while loading (reading, coding, duplicate check), measured on 25M rows by
-# benchmarks/load_25m.py (about 45 bytes), with a margin; a timestamp adds 8 bytes per rating.
-BYTES_PER_RATING = 56
+# benchmarks/load_25m.py (about 40 bytes sorted, 56 shuffled, imports excluded), with a margin; a timestamp
+# adds 8 bytes per rating, counted twice for the temporaries.
+BYTES_PER_RATING = 60
 BYTES_PER_TIMESTAMP = 16
 BUDGET_SHARE = 0.8
 
