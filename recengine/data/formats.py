@@ -226,7 +226,9 @@ def _read_ratings(file: Path, sample: TextSample, sep: str, options: ReadOptions
         roles = {role: i for i, role in enumerate(ROLES[: len(fields)])}
         options.notes.append(f"{file.name} has no header; its columns were read as {', '.join(roles)}.")
     rows = estimate_rows(file, sample)
-    check_memory(rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
+    text_ids = not all(_whole_numbers(sample, sep, roles, role, has_header) for role in ("user", "item"))
+    timestamps = "timestamp" in roles
+    check_memory(rows, file.name, options.memory_budget, timestamps=timestamps, text_ids=text_ids)
     spec = TableSpec(
         file,
         sep,
@@ -234,20 +236,24 @@ def _read_ratings(file: Path, sample: TextSample, sep: str, options: ReadOptions
         header=has_header,
         names=names,
         encoding=sample.encoding,
-        text_roles=("timestamp",) if "timestamp" in roles and not _numeric_times(sample, sep, roles) else (),
+        text_roles=("timestamp",)
+        if timestamps and not _whole_numbers(sample, sep, roles, "timestamp", has_header)
+        else (),
     )
     return read_table([spec], options, rows_hint=rows)
 
 
-def _numeric_times(sample: TextSample, sep: str, roles: dict[str, str | int]) -> bool:
-    """Whether the sample's timestamps are plain numbers (else they are read as dates)."""
-    lines = sample.lines[1:51] if isinstance(roles["timestamp"], str) else sample.lines[:50]
-    if isinstance(roles["timestamp"], str):
-        position = [f.strip() for f in split_line(sample.lines[0], sep)].index(roles["timestamp"])
+def _whole_numbers(
+    sample: TextSample, sep: str, roles: dict[str, str | int], role: str, header: bool
+) -> bool:
+    """Whether the sample's values for ``role`` are all whole numbers (ids and times may be text)."""
+    column = roles[role]
+    if isinstance(column, int):
+        position = column
     else:
-        position = roles["timestamp"]
-    values = [split_line(line, sep) for line in lines]
-    return all(len(v) > position and re.fullmatch(r"\s*-?\d+\s*", v[position]) for v in values)
+        position = [f.strip() for f in split_line(sample.lines[0], sep)].index(column)
+    rows = [split_line(line, sep) for line in sample.lines[int(header) : 51]]
+    return all(len(r) > position and re.fullmatch(r"\s*-?\d+\s*", r[position]) for r in rows)
 
 
 def _too_few_columns(file: Path, sample: TextSample, sep: str, fields: list[str]) -> str:

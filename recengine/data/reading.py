@@ -31,6 +31,7 @@ CHUNK_ROWS = 2_000_000
 # adds 8 bytes per rating, counted twice for the temporaries.
 BYTES_PER_RATING = 60
 BYTES_PER_TIMESTAMP = 16
+BYTES_PER_TEXT_ID = 150  # a Python string per row and column, its pointer, and the coding's hash table
 BUDGET_SHARE = 0.8
 
 # Column names we recognise for each role, compared lower-case without spaces, dashes or underscores.
@@ -208,12 +209,18 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(rows: int, what: str, budget: int | None, *, timestamps: bool = False) -> None:
+def check_memory(
+    rows: int, what: str, budget: int | None, *, timestamps: bool = False, text_ids: bool = False
+) -> None:
     """Raise TooLargeError when loading about ``rows`` ratings would need more than the budget."""
     if budget is None:
         available = available_memory()
         budget = None if available is None else int(available * BUDGET_SHARE)
-    need = rows * (BYTES_PER_RATING + (BYTES_PER_TIMESTAMP if timestamps else 0))
+    need = rows * (
+        BYTES_PER_RATING
+        + (BYTES_PER_TIMESTAMP if timestamps else 0)
+        + (2 * BYTES_PER_TEXT_ID if text_ids else 0)
+    )
     if budget is not None and need > budget:
         raise TooLargeError(
             f"{what} holds about {rows:,} ratings and would need about {_size(need)} of memory to load; "
