@@ -5,6 +5,8 @@ The item side of the model stays fixed; the new user's vector solves the model's
 - a model with a ``fold_in_user(item_codes, ratings) -> (factors, bias)`` method of its own is asked
   (``wals``: the exact weighted least-squares solve; ``bpr``: its pairwise objective by Newton's method;
   ``nmf``: non-negative least squares);
+- ``svd`` (a truncated SVD of the residual matrix, unrated cells as 0): the ridge user bias, then the
+  projection p = (QᵀQ)⁻¹ Σ_i r̃_i q_i, the least-squares vector over the whole row;
 - other rating models (biased MF): ridge regression with a user bias,
   min Σ_i (r_i − μ − b_i − b_u − p·q_i)² + λ_u (‖p‖² + b_u²), with the model's μ, item biases and λ
   (λ_u = λ·n or λ·n^power when the model scales its penalty by the rating count); a model with
@@ -61,6 +63,9 @@ def _solve(model: Recommender, codes: np.ndarray, values: np.ndarray) -> tuple[n
     if own is not None:
         factors, bias = own(codes, values)
         return factors, bias, f"{model.name}: its own fold-in"
+    if model.name == "svd":
+        factors, bias = _svd_projection(model, codes, values)
+        return factors, bias, "projection onto the singular vectors (unrated cells as 0), after a ridge bias"
     factors, bias = _ridge_with_bias(model, codes, values)
     return factors, bias, "ridge regression with a user bias"
 
@@ -112,3 +117,23 @@ def _ridge_with_bias(model: Recommender, codes: np.ndarray, ratings: np.ndarray)
     solution = np.linalg.solve(design.T @ design + np.diag(np.maximum(reg, 1e-9)), design.T @ target)
     factors, bias = (solution[:-1], float(solution[-1])) if has_bias else (solution, 0.0)
     return factors + offset, bias
+
+
+def svd_residuals(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+    """(r − μ − b_u − b_i on the rated items, b_u) for an SVD model, b_u fitted first as the model does:
+    the ridge user bias Σ (r − μ − b_i) / (n + λ)."""
+    residual = ratings - model.global_mean_
+    if getattr(model, "item_bias_", None) is None:
+        return residual, 0.0
+    residual = residual - model.item_bias_[codes]
+    bias = float(residual.sum() / (len(codes) + model.params.reg))
+    return residual - bias, bias
+
+
+def _svd_projection(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+    """The least-squares user vector over the whole row, unrated cells counting as residual 0 (the
+    model's own objective): p = (QᵀQ)⁻¹ Σ_rated r̃_i q_i."""
+    residual, bias = svd_residuals(model, codes, ratings)
+    items = model.item_factors_.astype(np.float64)
+    gram = items.T @ items
+    return np.linalg.solve(gram + 1e-12 * np.eye(len(gram)), items[codes].T @ residual), bias

@@ -7,7 +7,9 @@
 - ``wals`` (Hu, Koren and Volinsky, section 5): the user's vector is x = A⁻¹ Σ_j c_j y_j with
   A = YᵀY + λI + Σ_j (c_j − 1) y_j y_jᵀ, so the score of item i splits exactly into one term per rated
   item j: s_i = Σ_j c_j · y_iᵀ A⁻¹ y_j;
-- rating models with factors and biases: the user's [p, b_u] is the ridge solution M⁻¹ Σ_j x_j e_j with
+- ``svd``: the user's vector is the projection p = (QᵀQ)⁻¹ Σ_j r̃_j q_j of the residuals r̃_j = r_j − μ − b_u
+  − b_j, so q_i·p = Σ_j r̃_j · q_iᵀ (QᵀQ)⁻¹ q_j;
+- other rating models with factors and biases: the user's [p, b_u] is the ridge solution M⁻¹ Σ_j x_j e_j with
   x_j = [q_j, 1], e_j = r_j − μ − b_j and M = Σ_j x_j x_jᵀ + λ (the fold-in); the taste part of item i's
   score splits the same way: q_i·p = Σ_j e_j · [q_i, 0]ᵀ M⁻¹ x_j (how much more than expected the user
   liked j, times how much j's factors pull toward i);
@@ -28,7 +30,7 @@ import pandas as pd
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import RecEngineError
-from recengine.foldin import UserVector, penalty
+from recengine.foldin import UserVector, penalty, svd_residuals
 from recengine.models.base import Recommender
 from recengine.scoring import score_matrix, single_threaded_blas
 
@@ -156,6 +158,10 @@ def contributions(
         matrix = model._item_gram() + model.params.reg * np.eye(source.shape[1])
         matrix += (source * (confidence - 1.0)[:, None]).T @ source
         return (target @ np.linalg.solve(matrix, source.T)) * confidence[None, :]
+    if model.name == "svd":
+        residual, _ = svd_residuals(model, rated, ratings)
+        gram = model.item_factors_.astype(np.float64).T @ model.item_factors_.astype(np.float64)
+        return (target @ np.linalg.solve(gram + 1e-12 * np.eye(len(gram)), source.T)) * residual[None, :]
     item_bias = getattr(model, "item_bias_", None)
     if model.kind == "rating" and item_bias is not None and getattr(model, "user_bias_", None) is not None:
         design = np.hstack([source, np.ones((len(rated), 1))])

@@ -218,3 +218,18 @@ def test_fold_in_and_recommend_are_quick(bundled, ranker):
         fold_in(ranker, codes, rng.choice(bundled.scale.levels(), 20))
         timings.append(time.perf_counter() - tick)
     assert np.median(timings) < 0.02  # the benchmark (benchmarks/foldin.py) measures it properly
+
+
+def test_svd_fold_in_projects_a_training_user_back_onto_their_factors(planted):
+    data, _ = planted
+    model = make("svd", n_factors=3).fit(data)
+    user = 7
+    mine = data.user_codes == user
+    codes, ratings = data.item_codes[mine], data.ratings[mine].astype(float)
+    vector = fold_in(model, codes, ratings)
+    assert vector.bias == pytest.approx(model.user_bias_[user], abs=1e-3)
+    np.testing.assert_allclose(vector.factors, model.user_factors_[user], rtol=1e-2, atol=1e-3)
+    targets = np.arange(20)
+    parts = contributions(model, codes, ratings, targets)
+    taste = model.item_factors_[targets].astype(float) @ vector.factors
+    np.testing.assert_allclose(parts.sum(axis=1), taste, rtol=1e-8, atol=1e-10)
