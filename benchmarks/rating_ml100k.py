@@ -89,7 +89,7 @@ def surprise_algorithms() -> list[tuple[str, Callable[[], object], bool]]:
     from surprise import NMF, SVD, BaselineOnly, SVDpp
 
     return [
-        ("Surprise BaselineOnly (defaults)", BaselineOnly, True),
+        ("Surprise BaselineOnly (defaults)", lambda: BaselineOnly(verbose=False), True),
         (SURPRISE_SVD, lambda: SVD(random_state=0), True),
         ("Surprise NMF (defaults)", lambda: NMF(random_state=0), True),
         (
@@ -172,22 +172,23 @@ def run_fold(jobs: list[tuple[Row, Callable[[], tuple[float, Scorer]]]], fold: i
 
 
 def compile_times() -> dict[str, tuple[float, float]]:
-    """Seconds to make the sgd and svdpp kernels ready (float64 and float32) in a fresh process, with an
-    empty numba cache (cold compile) and then with the cache it left (cached load)."""
+    """Seconds to make kernels ready (float64 and float32) in a fresh process, with an empty numba cache
+    (cold compile) and then with the cache that left (cached load). The shared prediction kernels go first
+    and carry numba's own start-up."""
     code = (
-        "import time, recengine.models.sgd as a, recengine.models.svdpp as b\n"
-        "print(a.warm_up(), b.warm_up())\n"
+        "import recengine.models.jit as shared, recengine.models.sgd as sgd, recengine.models.svdpp as svdpp\n"
+        "print(shared.warm_up(), sgd.warm_up(), svdpp.warm_up())\n"
     )
-    out = {}
+    names = ("shared prediction and metric kernels, with numba's start-up", "sgd kernel", "svdpp kernel")
+    seconds = {}
     with tempfile.TemporaryDirectory() as cache:
         env = os.environ | {"NUMBA_CACHE_DIR": cache}
         for state in ("cold", "cached"):
             result = subprocess.run(
                 [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
             )
-            sgd, svdpp = map(float, result.stdout.split())
-            out[state] = (sgd, svdpp)
-    return {"sgd": (out["cold"][0], out["cached"][0]), "svdpp": (out["cold"][1], out["cached"][1])}
+            seconds[state] = [float(x) for x in result.stdout.split()]
+    return {name: (seconds["cold"][n], seconds["cached"][n]) for n, name in enumerate(names)}
 
 
 # --- report ---------------------------------------------------------------------------------------------

@@ -90,3 +90,16 @@ def squared_distance(left, right):
         difference = left[n] - right[n]
         total += difference * difference
     return total
+
+
+def _first_shared_call(dtype: np.dtype) -> None:
+    rows, factors, vector = np.zeros(1, np.int64), np.zeros((1, 1), dtype), np.zeros(1, dtype)
+    codes, ratings = np.zeros(1, np.int32), np.zeros(1, np.float32)
+    row_dots(factors, factors, rows, rows)
+    prediction_errors(factors, factors, vector, vector, 0.0, codes, codes, ratings, 1.0, 5.0)
+    squared_distance(vector, vector)
+
+
+def warm_up() -> float:
+    """Make the shared kernels (predictions, epoch metrics, distances) ready for float64 and float32."""
+    return sum(ready("shared", np.dtype(d), _first_shared_call) for d in ("float64", "float32"))

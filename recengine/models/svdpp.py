@@ -49,7 +49,7 @@ from recengine.models.objective import (
     sum_squares,
     weighted_norms,
 )
-from recengine.models.sgd import DIVERGENCE_HINT
+from recengine.models.sgd import DIVERGENCE_HINT, lr_decay_field
 
 
 @njit(cache=True, nogil=True, fastmath=jit.FASTMATH)
@@ -150,13 +150,7 @@ class SVDppParams(Hyperparameters):
     )
     biases: bool = biases_field()
     init_std: float = init_std_field(0.1)
-    lr_decay: float = hyper(
-        1.0,
-        low=0,
-        low_open=True,
-        high=1,
-        help="Multiply the learning rate by this after every epoch (1: constant).",
-    )
+    lr_decay: float = lr_decay_field()
 
 
 class Side(NamedTuple):
