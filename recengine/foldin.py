@@ -7,6 +7,8 @@ The item side of the model stays fixed; the new user's vector solves the model's
   ``nmf``: non-negative least squares);
 - ``svd`` (a truncated SVD of the residual matrix, unrated cells as 0): the ridge user bias, then the
   projection p = (QᵀQ)⁻¹ Σ_i r̃_i q_i, the least-squares vector over the whole row;
+- ``bpmf``: the posterior mode for the new user, with the items at their posterior means, the model's
+  noise precision α, and a Gaussian prior fitted to the trained users' vectors;
 - other rating models (biased MF): ridge regression with a user bias,
   min Σ_i (r_i − μ − b_i − b_u − p·q_i)² + λ_u (‖p‖² + b_u²), with the model's μ, item biases and λ
   (λ_u = λ·n or λ·n^power when the model scales its penalty by the rating count); a model with
@@ -66,7 +68,9 @@ def _solve(model: Recommender, codes: np.ndarray, values: np.ndarray) -> tuple[n
     if model.name == "svd":
         factors, bias = _svd_projection(model, codes, values)
         return factors, bias, "projection onto the singular vectors (unrated cells as 0), after a ridge bias"
-    factors, bias = _ridge_with_bias(model, codes, values)
+    factors, bias = linear_system(model, codes, values).solve()
+    if model.name == "bpmf":
+        return factors, bias, "posterior mode under a Gaussian prior fitted to the trained users"
     return factors, bias, "ridge regression with a user bias"
 
 
@@ -97,26 +101,72 @@ def penalty(model: Recommender, n_ratings: int) -> float:
     return reg * n_ratings if getattr(params, "weighted_reg", False) else reg
 
 
-def _ridge_with_bias(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
-    """Ridge for [p, b_u]; with SVD++-style implicit factors y, p is fitted on top of |S|^−½ Σ y_j."""
+@dataclass(frozen=True)
+class LinearSystem:
+    """A rating model's problem for one new user, x = [p, b_u] (b_u when the model has user biases):
+
+    x = M⁻¹ (Xᵀ (w·e) + prior), rows x_j of X = [q_j, 1] for the rated items, e_j the rating left once μ,
+    b_j (and an SVD++-style implicit offset) are taken out; the user's factors are p + ``offset``.
+    """
+
+    design: np.ndarray
+    residuals: np.ndarray
+    weight: float
+    matrix: np.ndarray
+    prior: np.ndarray
+    offset: np.ndarray
+    has_bias: bool
+
+    def solve(self) -> tuple[np.ndarray, float]:
+        rhs = self.design.T @ (self.weight * self.residuals) + self.prior
+        solution = np.linalg.solve(self.matrix, rhs)
+        factors, bias = (solution[:-1], float(solution[-1])) if self.has_bias else (solution, 0.0)
+        return factors + self.offset, bias
+
+
+def linear_system(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> LinearSystem:
+    """The ridge problem of a biased-MF model (M = XᵀX + λ_u I, w = 1), or for ``bpmf`` the posterior mode
+    under a Gaussian prior N(m, Λ⁻¹) fitted to the trained users' vectors (M = Λ + α XᵀX, w = α, prior Λm,
+    α the model's noise precision)."""
     items = model.item_factors_[codes].astype(np.float64)
     item_bias = getattr(model, "item_bias_", None)
     has_bias = getattr(model, "user_bias_", None) is not None
-    target = ratings - model.global_mean_
+    residuals = ratings - model.global_mean_
     if item_bias is not None:
-        target = target - item_bias[codes]
+        residuals = residuals - item_bias[codes]
     implicit = getattr(model, "implicit_factors_", None)
     offset = np.zeros(items.shape[1])
     if implicit is not None:
         offset = implicit[codes].astype(np.float64).sum(axis=0) / np.sqrt(len(codes))
-        target = target - items @ offset
+        residuals = residuals - items @ offset
     design = np.hstack([items, np.ones((len(codes), 1))]) if has_bias else items
+    if model.name == "bpmf":
+        mean, precision = _population_prior(model)
+        alpha = float(model.params.alpha)
+        matrix = precision + alpha * design.T @ design
+        return LinearSystem(design, residuals, alpha, matrix, precision @ mean, offset, has_bias)
     reg = np.full(design.shape[1], penalty(model, len(codes)))
     if has_bias and hasattr(model.params, "reg_user"):  # the baseline penalizes user biases with reg_user
         reg[-1] = float(model.params.reg_user)
-    solution = np.linalg.solve(design.T @ design + np.diag(np.maximum(reg, 1e-9)), design.T @ target)
-    factors, bias = (solution[:-1], float(solution[-1])) if has_bias else (solution, 0.0)
-    return factors + offset, bias
+    matrix = design.T @ design + np.diag(np.maximum(reg, 1e-9))
+    return LinearSystem(design, residuals, 1.0, matrix, np.zeros(design.shape[1]), offset, has_bias)
+
+
+def _population_prior(model: Recommender) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and precision of the trained users' [p, b_u] (users with factors), the precision slightly
+    ridged so it stays invertible; cached on the model."""
+    cached = getattr(model, "_population_prior_cache", None)
+    if cached is not None and cached[0] is model.user_factors_:
+        return cached[1]
+    rows = model.user_factors_.astype(np.float64)
+    if getattr(model, "user_bias_", None) is not None:
+        rows = np.hstack([rows, model.user_bias_.astype(np.float64)[:, None]])
+    rows = rows[np.abs(rows).sum(axis=1) > 0]
+    covariance = np.atleast_2d(np.cov(rows, rowvar=False)) if len(rows) > 1 else np.eye(rows.shape[1])
+    covariance += 1e-6 * np.eye(len(covariance))
+    prior = (rows.mean(axis=0) if len(rows) else np.zeros(len(covariance)), np.linalg.inv(covariance))
+    model._population_prior_cache = (model.user_factors_, prior)
+    return prior
 
 
 def svd_residuals(model: Recommender, codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:

@@ -9,10 +9,11 @@
   item j: s_i = Σ_j c_j · y_iᵀ A⁻¹ y_j;
 - ``svd``: the user's vector is the projection p = (QᵀQ)⁻¹ Σ_j r̃_j q_j of the residuals r̃_j = r_j − μ − b_u
   − b_j, so q_i·p = Σ_j r̃_j · q_iᵀ (QᵀQ)⁻¹ q_j;
-- other rating models with factors and biases: the user's [p, b_u] is the ridge solution M⁻¹ Σ_j x_j e_j with
-  x_j = [q_j, 1], e_j = r_j − μ − b_j and M = Σ_j x_j x_jᵀ + λ (the fold-in); the taste part of item i's
-  score splits the same way: q_i·p = Σ_j e_j · [q_i, 0]ᵀ M⁻¹ x_j (how much more than expected the user
-  liked j, times how much j's factors pull toward i);
+- other rating models with factors and biases: the user's [p, b_u] is the fold-in solution
+  M⁻¹ (Σ_j x_j w e_j + prior) with x_j = [q_j, 1], e_j = r_j − μ − b_j and M = Σ_j x_j x_jᵀ + λ (ridge,
+  w = 1, no prior) or Λ + α Σ_j x_j x_jᵀ (``bpmf``, w = α); the taste part of item i's score splits the
+  same way: q_i·p = Σ_j w e_j · [q_i, 0]ᵀ M⁻¹ x_j (+ a prior term owed to no rated item): how much more
+  than expected the user liked j, times how much j's factors pull toward i; SVD++ adds q_i·y_j / √|S|;
 - other factor models (``bpr``, ``nmf``, ...): cosine similarity of the item factors of i and j, times the
   rating's distance above the bottom of the scale (a rough but monotone attribution).
 
@@ -30,7 +31,7 @@ import pandas as pd
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import RecEngineError
-from recengine.foldin import UserVector, penalty, svd_residuals
+from recengine.foldin import UserVector, linear_system, svd_residuals
 from recengine.models.base import Recommender
 from recengine.scoring import score_matrix, single_threaded_blas
 
@@ -162,13 +163,15 @@ def contributions(
         residual, _ = svd_residuals(model, rated, ratings)
         gram = model.item_factors_.astype(np.float64).T @ model.item_factors_.astype(np.float64)
         return (target @ np.linalg.solve(gram + 1e-12 * np.eye(len(gram)), source.T)) * residual[None, :]
-    item_bias = getattr(model, "item_bias_", None)
-    if model.kind == "rating" and item_bias is not None and getattr(model, "user_bias_", None) is not None:
-        design = np.hstack([source, np.ones((len(rated), 1))])
-        reg = np.full(design.shape[1], max(penalty(model, len(rated)), 1e-9))
-        expected = model.global_mean_ + item_bias[rated].astype(np.float64)
-        solved = np.linalg.solve(design.T @ design + np.diag(reg), design.T)  # M⁻¹ x_j as columns
-        return (target @ solved[:-1]) * (ratings - expected)[None, :]
+    if model.kind == "rating" and getattr(model, "item_bias_", None) is not None:
+        system = linear_system(model, rated, ratings)
+        pull = np.linalg.solve(system.matrix, system.design.T)  # M⁻¹ x_j as columns
+        k = target.shape[1]
+        parts = (target @ pull[:k]) * (system.weight * system.residuals)[None, :]
+        implicit = getattr(model, "implicit_factors_", None)
+        if implicit is not None:  # SVD++: the user vector also holds |S|^−½ Σ_j y_j
+            parts += target @ implicit[rated].astype(np.float64).T / np.sqrt(len(rated))
+        return parts
     low = model.scale_.low if getattr(model, "scale_", None) is not None else 0.0
     unit_target = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
     unit_source = source / np.maximum(np.linalg.norm(source, axis=1, keepdims=True), 1e-12)

@@ -233,3 +233,34 @@ def test_svd_fold_in_projects_a_training_user_back_onto_their_factors(planted):
     parts = contributions(model, codes, ratings, targets)
     taste = model.item_factors_[targets].astype(float) @ vector.factors
     np.testing.assert_allclose(parts.sum(axis=1), taste, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["svdpp", "bpmf"])
+def test_attributions_add_up_for_models_with_implicit_parts_or_priors(planted, name):
+    data, _ = planted
+    model = make(name, n_factors=3, n_epochs=30).fit(data)
+    codes, ratings = np.array([1, 5, 9, 13]), np.array([5.0, 1.0, 4.0, 3.0])
+    vector = fold_in(model, codes, ratings)
+    targets = np.arange(30)
+    parts = contributions(model, codes, ratings, targets)
+    taste = model.item_factors_[targets].astype(float) @ vector.factors
+    if name == "bpmf":  # the prior's pull is owed to no rated item
+        from recengine.foldin import linear_system
+
+        system = linear_system(model, codes, ratings)
+        taste -= model.item_factors_[targets].astype(float) @ np.linalg.solve(system.matrix, system.prior)[:3]
+    np.testing.assert_allclose(parts.sum(axis=1), taste, rtol=1e-7, atol=1e-9)
+
+
+def test_bpmf_fold_in_of_a_training_user_is_close_to_their_posterior_mean(planted):
+    data, _ = planted
+    model = make("bpmf", n_factors=3, n_epochs=60, burn_in=10).fit(data)
+    user = 4
+    mine = data.user_codes == user
+    vector = fold_in(model, data.item_codes[mine], data.ratings[mine])
+    assert vector.method.startswith("posterior mode")
+    own = model.item_scores(user)
+    folded = model.scores_for(vector.factors, vector.bias)
+    assert np.corrcoef(own, folded)[0, 1] > 0.98
+    few = fold_in(model, data.item_codes[mine][:3], data.ratings[mine][:3])
+    assert np.linalg.norm(few.factors) < 5 * np.linalg.norm(model.user_factors_, axis=1).max()
