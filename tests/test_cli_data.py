@@ -115,7 +115,7 @@ def test_download_command_with_a_mirror(capsys, tmp_path: Path, monkeypatch):
             pass
 
     httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}"
         status, out, err = run(capsys, "download", "ml-100k", "--cache-dir", str(tmp_path), "--base-url", url)

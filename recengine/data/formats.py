@@ -24,6 +24,7 @@ from recengine.data.reading import (
     estimate_rows,
     is_number,
     match_columns,
+    normal_name,
     read_table,
     refuse_binary,
     sample_text,
@@ -116,7 +117,7 @@ def detect_format(path: str | Path) -> str:
         return "netflix-prize"
     if re.match(r"^\d+::\d+::", first):
         return "movielens-dat"
-    header = [_normal(f) for f in split_line(first, ",")]
+    header = [normal_name(f) for f in split_line(first, ",")]
     if header[:3] == ["userid", "movieid", "rating"]:
         return "movielens"
     if header[:3] == ["userid", "rating", "movieid"]:
@@ -180,10 +181,6 @@ def _inner_folder(folder: Path, marker: str | None) -> Path:
         return folder
     subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
     return subfolders[0] if len(subfolders) == 1 else folder
-
-
-def _normal(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 # --- generic delimited text and Parquet -----------------------------------------------------------------
@@ -480,7 +477,7 @@ def read_netflix_kaggle(path: Path, options: ReadOptions) -> Table:
 def _read_kaggle_movies(path: Path) -> pd.DataFrame:
     """``Movie_ID,Year,Name`` → title and year, indexed by movie id."""
     table = pd.read_csv(path, encoding="utf-8", encoding_errors="replace")
-    columns = {_normal(c): c for c in table.columns}
+    columns = {normal_name(c): c for c in table.columns}
     wanted = {"item": "movieid", "year": "year", "title": "name"}
     missing = [name for name in wanted.values() if name not in columns]
     if missing:

@@ -173,11 +173,12 @@ def _or(words: list[str]) -> str:
 
 
 def _guess(found: list[str], role: str, taken: Iterable[str]) -> str | None:
-    normal = {_normal(name): name for name in found if name not in set(taken)}
+    normal = {normal_name(name): name for name in found if name not in set(taken)}
     return next((normal[name] for name in ROLE_NAMES[role] if name in normal), None)
 
 
-def _normal(name: str) -> str:
+def normal_name(name: str) -> str:
+    """A column name compared loosely: lower case, letters and digits only (``User_ID`` → ``userid``)."""
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
@@ -234,11 +235,11 @@ def estimate_rows(path: Path, sample: TextSample) -> int:
 
 
 def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+    for unit in ("bytes", "KB", "MB"):
+        if n < 1000:
             return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
         n /= 1000
-    raise AssertionError  # unreachable
+    return f"{n:,.1f} GB"
 
 
 # --- reading --------------------------------------------------------------------------------------------
@@ -266,18 +267,18 @@ def read_table(specs: list[TableSpec], options: ReadOptions, *, rows_hint: int =
     Tries int32 ids first, then int64 ids, then text everywhere (so that the dataset's validation can
     name the bad values); decoding falls back from UTF-8 to Latin-1 with a note.
     """
-    attempts = ("compact", "wide", "text")
-    for attempt in attempts:
+    for attempt in ("compact", "wide"):
         try:
-            frame = _read_decoded(specs, options, attempt, rows_hint)
+            return _non_empty(_read_decoded(specs, options, attempt, rows_hint), specs)
         except (ValueError, OverflowError):
-            if attempt == attempts[-1]:
-                raise
-            continue  # values that do not fit this attempt's types: try wider ones
-        if frame.empty:
-            raise EmptyDataError(f"{specs[0].path.name} has no data rows: there are no ratings to load.")
-        return frame
-    raise AssertionError("unreachable")
+            continue  # values that do not fit these types: try wider ones
+    return _non_empty(_read_decoded(specs, options, "text", rows_hint), specs)
+
+
+def _non_empty(frame: pd.DataFrame, specs: list[TableSpec]) -> pd.DataFrame:
+    if frame.empty:
+        raise EmptyDataError(f"{specs[0].path.name} has no data rows: there are no ratings to load.")
+    return frame
 
 
 def _read_decoded(specs: list[TableSpec], options: ReadOptions, attempt: str, rows_hint: int) -> pd.DataFrame:
