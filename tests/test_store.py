@@ -228,6 +228,7 @@ WRITER = textwrap.dedent(
     data, _ = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.4, seed=3)
     model = make("wals", n_epochs=2).fit(data)
     store = ModelStore(sys.argv[1], max_bytes=int(sys.argv[2]))
+    print("ready", flush=True)
     for i in range(int(sys.argv[3])):
         store.put(f"{sys.argv[4]}{i}", model)
     """
@@ -237,6 +238,7 @@ WRITER = textwrap.dedent(
 def _writer(folder: Path, cap: int, count: int, prefix: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, str(folder), str(cap), str(count), prefix],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -259,7 +261,8 @@ def test_the_lock_keeps_a_second_writer_waiting(tmp_path):
     store = ModelStore(tmp_path / "locked")
     with store._locked():
         writer = _writer(store.folder, 10**9, 1, "w")
-        time.sleep(3)  # the writer starts, trains, and reaches put within this time ...
+        assert writer.stdout.readline().strip() == "ready"  # the writer is about to put ...
+        time.sleep(1.5)
         assert not store.path("w0").exists()  # ... and waits for the lock
     assert writer.wait(timeout=120) == 0, writer.stderr.read()
     assert read_metadata(store.path("w0"))["algorithm"] == "wals"
