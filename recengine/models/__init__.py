@@ -31,5 +31,6 @@ from recengine.models import gradient, sgd, svdpp  # noqa: E402, F401
 from recengine.models import als  # noqa: E402, F401
 from recengine.models import nmf  # noqa: E402, F401
 from recengine.models import svd  # noqa: E402, F401
+from recengine.models import bpmf  # noqa: E402, F401
 
 __all__ = ["MODELS", "Hyperparameters", "ParamSpec", "Recommender", "hyper", "make", "register"]
