@@ -85,22 +85,25 @@ def genre_counts(data: RatingsDataset) -> go.Figure | None:
     table = exploded.groupby("genre").agg(movies=("ratings", "size"), ratings=("ratings", "sum"))
     table = table.sort_values("ratings")
     figure = px.bar(table, x="ratings", y=table.index, orientation="h", hover_data=["movies"], title="Genres")
-    figure.update_yaxes(title="")
-    return _tidy(figure, height=max(HEIGHT, 18 * len(table)))
+    figure.update_yaxes(title="", tickmode="linear")
+    return _tidy(figure, height=max(HEIGHT, 60 + 22 * len(table)))
 
 
 # --- training -------------------------------------------------------------------------------------------
 
 
 def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
-    """Losses (total, reconstruction, regularization), RMSEs and gradient norms per epoch."""
+    """Stacked panels against the epoch: the objective's parts, RMSEs (rating models), gradient norms."""
+    records = list(records)  # a snapshot: a training thread may append while we draw
     frame = pd.DataFrame(records)
     has_rmse = any(r.get("train_rmse") is not None for r in records)
     has_grad = any(r.get("grad_norms") for r in records)
-    panels = (
-        ["objective (log scale)"] + (["RMSE"] if has_rmse else []) + (["gradient norms"] if has_grad else [])
+    panels = ["objective: total, reconstruction, regularization (log scale)"]
+    panels += ["RMSE: train and validation"] if has_rmse else []
+    panels += ["gradient norms"] if has_grad else []
+    figure = make_subplots(
+        rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True, vertical_spacing=0.08
     )
-    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=panels)
     epochs = frame["epoch"] if len(frame) else []
     for column, name in LOSS_PARTS:
         if column in frame and frame[column].notna().any():
@@ -109,18 +112,15 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
     if has_rmse:
         for column, name in (("train_rmse", "train RMSE"), ("valid_rmse", "validation RMSE")):
             if frame[column].notna().any():
-                figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 2)
+                figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 2, 1)
     if has_grad:
         norms = pd.DataFrame([r.get("grad_norms") or {} for r in records])
         for column in norms:
-            figure.add_trace(
-                go.Scatter(x=epochs, y=norms[column], name=f"‖∇{column}‖", mode="lines+markers"),
-                1,
-                len(panels),
-            )
-    figure.update_xaxes(title="epoch")
+            trace = go.Scatter(x=epochs, y=norms[column], name=f"‖∇{column}‖", mode="lines+markers")
+            figure.add_trace(trace, len(panels), 1)
+    figure.update_xaxes(title="epoch", row=len(panels), col=1)
     figure.update_layout(title=title)
-    return _tidy(figure, height=340)
+    return _tidy(figure, height=120 + 220 * len(panels))
 
 
 def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
@@ -141,42 +141,46 @@ def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str)
 
 
 def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
-    """Side-by-side bars: RMSE (lower is better) and P@k (higher is better), one bar per model.
+    """Side-by-side bars, one colour per model: RMSE (lower is better) and P@k (higher is better).
 
-    ``table`` has columns ``model``, ``rmse`` (NaN for ranking-only models) and ``precision@k``.
+    ``table`` has columns ``model``, ``rmse`` (NaN for models that only rank) and ``precision@k``.
     """
     figure = make_subplots(
         rows=1,
         cols=2,
+        horizontal_spacing=0.12,
         subplot_titles=(
             "Rating accuracy: RMSE (lower is better)",
             f"Ranking quality: P@{k} (higher is better)",
         ),
     )
     colors = px.colors.qualitative.Plotly
-    for index, row in enumerate(table.itertuples(index=False)):
-        color = colors[index % len(colors)]
-        rmse = row.rmse
-        precision = table.iloc[index][f"precision@{k}"]
+    for index, row in table.reset_index(drop=True).iterrows():
+        color, name, rmse, precision = (
+            colors[index % len(colors)],
+            row["model"],
+            row["rmse"],
+            row[f"precision@{k}"],
+        )
+        rated = pd.notna(rmse)
         figure.add_trace(
             go.Bar(
-                x=[row.model],
-                y=[rmse if pd.notna(rmse) else 0],
-                marker_color=color,
-                text=[f"{rmse:.3f}" if pd.notna(rmse) else "no ratings"],
-                showlegend=False,
+                x=[name], y=[rmse if rated else 0], marker_color=color, name=name, legendgroup=name,
+                text=[f"{rmse:.3f}" if rated else "ranks only:<br>no RMSE"], textposition="outside",
             ),
-            1,
-            1,
-        )
+            1, 1,
+        )  # fmt: skip
         figure.add_trace(
             go.Bar(
-                x=[row.model], y=[precision], marker_color=color, text=[f"{precision:.3f}"], showlegend=False
+                x=[name], y=[precision], marker_color=color, name=name, legendgroup=name, showlegend=False,
+                text=[f"{precision:.3f}"], textposition="outside",
             ),
-            1,
-            2,
-        )
-    return _tidy(figure, height=380)
+            1, 2,
+        )  # fmt: skip
+    figure.update_xaxes(showticklabels=False)
+    figure.update_yaxes(rangemode="tozero")
+    figure.update_layout(legend=dict(orientation="h", y=-0.08), uniformtext_minsize=10)
+    return _tidy(figure, height=420)
 
 
 def error_histogram(table: pd.DataFrame) -> go.Figure:
@@ -196,7 +200,14 @@ def rounded_errors(table: pd.DataFrame) -> go.Figure:
 
 
 def error_by(table: pd.DataFrame, by: str, value: str = "rmse", title: str = "") -> go.Figure:
-    figure = px.bar(table, x=by, y=value, hover_data=list(table.columns), title=title)
+    """Bars of ``value`` per group; count buckets ("10–19", "1000+") in numeric order, others as given."""
+    table = table.assign(**{by: table[by].astype(str)})
+    starts = table[by].str.extract(r"^(\d+)", expand=False)
+    if starts.notna().all():
+        table = table.iloc[starts.astype(int).argsort(kind="stable")]
+    figure = px.bar(table, x=by, y=value, hover_data=list(table.columns), title=title,
+                    category_orders={by: list(table[by])})  # fmt: skip
+    figure.update_xaxes(tickmode="linear", title="")
     return _tidy(figure)
 
 
@@ -257,6 +268,8 @@ def item_map(
         x="x",
         y="y",
         color=color,
+        color_discrete_map={"other": "#d9d9d9"},
+        color_discrete_sequence=px.colors.qualitative.Bold,
         hover_name="title",
         hover_data={"x": False, "y": False, "genres": True} if "genres" in points else None,
         opacity=0.6,

@@ -43,10 +43,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(home: Path, timeout: float = 60.0) -> Iterator[Server]:
-    """A dashboard server whose files (models, profiles, uploads) all live under ``home``."""
+    """A dashboard server whose files (models, profiles, uploads, downloads) all live under ``home``."""
     port = free_port()
     log = Path(home) / "server.log"
-    env = os.environ | {"RECENGINE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {
+        "RECENGINE_HOME": str(home),  # profiles and uploads
+        "RECENGINE_CACHE": str(Path(home) / "cache"),  # downloads
+        "RECENGINE_STORE": str(Path(home) / "models"),  # trained models
+        "PYTHONUNBUFFERED": "1",
+    }
     command = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
         "--server.port", str(port),

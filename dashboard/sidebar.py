@@ -11,7 +11,6 @@ from recengine.errors import RecEngineError
 
 def show() -> None:
     with st.sidebar:
-        st.divider()
         try:
             data = active_data()
         except RecEngineError as error:

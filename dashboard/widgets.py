@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.state import my_ratings
 from recengine.dataset import RatingScale
 from recengine.models.base import ParamSpec
 
@@ -169,25 +170,22 @@ def level_label(value: float) -> str:
     return f"{value:g}"
 
 
-def rating_input(item: object, scale: RatingScale, key: str) -> None:
-    """Your rating of ``item`` on the data set's scale (buttons on a grid, a number otherwise).
-
-    The widget shows what is in your ratings and writes every change back to them.
+def rating_input(item: object, scale: RatingScale, key: str, compact: bool = False) -> None:
+    """Your rating of ``item`` on the data set's scale: a row of buttons (a drop-down when ``compact``)
+    on a scale with steps, a number otherwise. It shows what is in your ratings and writes changes back.
     """
-    from dashboard.state import my_ratings
-
     st.session_state[key] = my_ratings().get(item)
     levels = rating_levels(scale)
     common = dict(key=key, on_change=_store_rating, args=(item, key), label_visibility="collapsed")
-    if levels is not None:
+    if levels is not None and compact:
+        st.selectbox("Your rating", levels, format_func=lambda v: f"{level_label(v)} ★", **common)
+    elif levels is not None:
         st.segmented_control("Your rating", levels, format_func=level_label, **common)
     else:
         st.number_input("Your rating", min_value=scale.low, max_value=scale.high, value=None, **common)
 
 
 def _store_rating(item: object, key: str) -> None:
-    from dashboard.state import my_ratings
-
     value = st.session_state.get(key)
     ratings = my_ratings()
     if value is None:

@@ -46,10 +46,13 @@ def compare(runs: list[state.Run]) -> None:
         return
     st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
     by_title = {run.title: run for run in runs}
-    chosen = st.multiselect(
+    runs_column, curve_column = st.columns([3, 1])
+    chosen = runs_column.multiselect(
         "Overlay the loss curves of", list(by_title), default=list(by_title)[-3:], key="compare_runs"
     )
-    metric = st.selectbox("Curve", CURVES, key="compare_curve", format_func=lambda c: c.replace("_", " "))
+    metric = curve_column.selectbox(
+        "Curve", CURVES, key="compare_curve", format_func=lambda c: c.replace("_", " ")
+    )
     if chosen:
         st.plotly_chart(
             overlaid_curves({t: by_title[t].history for t in chosen}, metric), key="compare_chart"
@@ -57,8 +60,9 @@ def compare(runs: list[state.Run]) -> None:
     active = state.active_run()
     titles = list(by_title)
     index = titles.index(active.title) if active is not None and active.title in titles else len(titles) - 1
-    pick = st.selectbox("Active model", titles, index=index, key="compare_active")
-    if st.button("Make this run active", key="compare_make_active"):
+    pick_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
+    pick = pick_column.selectbox("Active model", titles, index=index, key="compare_active")
+    if button_column.button("Make this run active", key="compare_make_active"):
         state.set_active(by_title[pick].run_id)
         st.rerun()
 

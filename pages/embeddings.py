@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.charts import item_map
-from dashboard.data import active_data, catalogue
+from dashboard.data import active_data, catalogue, genres
 from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, recommending_run
 from dashboard.ui import engine_errors, need_model
 from recengine.cluster import cluster_favourites
@@ -14,7 +14,9 @@ from recengine.dataset import RatingsDataset
 from recengine.recommend import similar_items
 
 METHODS = {"pca": "PCA (fast, places you too)", "tsne": "t-SNE (slower, local neighbourhoods)"}
-COLOURS = {"genre": "the movie's rarest genre", "cluster": "KMeans group of the movie"}
+COLOURS = {"genre": "genre", "cluster": "KMeans group of the movie"}
+DEFAULT_GENRES = ("Animation", "Horror", "Documentary", "Romance")
+OTHER = "other"
 
 
 def choose_run(data: RatingsDataset) -> state.Run | None:
@@ -27,11 +29,13 @@ def choose_run(data: RatingsDataset) -> state.Run | None:
     return runs[titles.index(st.selectbox("Model", titles, index=index, key="embed_model"))]
 
 
-def distinctive_genre(data: RatingsDataset) -> pd.Series:
-    """Each movie's rarest genre (a drama that is also a horror film is shown as horror)."""
-    lists = catalogue(data)["genre_list"]
-    counts = pd.Series([g for genres in lists for g in genres]).value_counts()
-    return lists.map(lambda genres: min(genres, key=lambda g: counts[g]) if genres else "(none)")
+def genre_labels(data: RatingsDataset, chosen: list[str]) -> np.ndarray:
+    """Each movie's first genre among ``chosen`` (in that order), else "other"."""
+
+    def label(genres: list[str]) -> str:
+        return next((g for g in chosen if g in genres), OTHER)
+
+    return catalogue(data)["genre_list"].map(label).to_numpy()
 
 
 def movie_map(run: state.Run, data: RatingsDataset) -> None:
@@ -54,7 +58,11 @@ def movie_map(run: state.Run, data: RatingsDataset) -> None:
         }
     )
     if colour == "genre":
-        points["genre"] = distinctive_genre(data).to_numpy()[projection.rows]
+        options = genres(data)
+        chosen = st.multiselect("Genres to colour", options, default=[g for g in DEFAULT_GENRES if g in options],
+                                key="embed_genres", max_selections=6)  # fmt: skip
+        points["genre"] = genre_labels(data, chosen)[projection.rows]
+        points = points.sort_values("genre", key=lambda g: g != OTHER, kind="stable")  # others drawn first
     else:
         groups = st.slider("Number of movie groups", 2, 20, 8, key="embed_item_groups")
         points["cluster"] = clusters_of(run, "items", groups).labels[projection.rows].astype(str)
@@ -93,7 +101,7 @@ def search(run: state.Run, data: RatingsDataset, projection, points: pd.DataFram
     position = {int(c): i for i, c in enumerate(projection.rows)}
     codes = [code, *(data.item_code(item) for item in similar["item"])]
     shown = [position[c] for c in codes if c in position]
-    return points.iloc[shown][["x", "y", "title"]]
+    return points.loc[shown, ["x", "y", "title"]]
 
 
 def user_groups(run: state.Run, data: RatingsDataset) -> None:

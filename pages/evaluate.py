@@ -44,6 +44,21 @@ def comparison(runs: list[state.Run]) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({c: float for c in TABLE_COLUMNS})
 
 
+def styled(table: pd.DataFrame):
+    """Numbers to four places ("—" where a model has none), the best of each column in green."""
+    lower_is_better = ("rmse", "mae")
+
+    def best(column: pd.Series) -> list[str]:
+        values = table[column.name]
+        target = values.min() if column.name in lower_is_better else values.max()
+        return ["background-color: #d3f9d8" if pd.notna(v) and v == target else "" for v in values]
+
+    shown = table.assign(**{c: [f"{v:.4f}" if pd.notna(v) else "—" for v in table[c]] for c in TABLE_COLUMNS})
+    return shown.style.apply(
+        best, subset=[c for c in TABLE_COLUMNS if c not in ("novelty", "mean_popularity")]
+    )
+
+
 def errors(data: RatingsDataset, run: state.Run) -> None:
     st.subheader(f"Where the errors fall: {run.title}")
     train, test = split(data, run.split, int(run.params.get("seed", 0)))
@@ -81,13 +96,7 @@ def main() -> None:
         baseline, popular = references(data, run)
         same_split = [r for r in state.runs_on(data.fingerprint) if r.split == run.split and r.metrics]
         table = comparison([run, baseline, popular, *same_split])
-        st.dataframe(
-            table.style.format(precision=4, na_rep="—")
-            .highlight_max(subset=[c for c in TABLE_COLUMNS if "@" in c or c == "coverage"], color="#d3f9d8")
-            .highlight_min(subset=["rmse", "mae"], color="#d3f9d8"),
-            hide_index=True,
-            key="evaluate_table",
-        )
+        st.dataframe(styled(table), hide_index=True, key="evaluate_table")
         st.plotly_chart(accuracy_vs_ranking(table, K), key="evaluate_accuracy_ranking")
         st.caption(
             "A model can predict ratings well (low RMSE) and still rank worse than simply recommending the most "

@@ -63,12 +63,13 @@ def browse(data: RatingsDataset) -> None:
 
 
 def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
-    text, control = st.columns([3, 2], vertical_alignment="center")
-    text.markdown(f"**{movie_title(row['title'], row['year'])}**")
-    average = f", average {row['mean_rating']:.1f}" if row["ratings"] else ""
-    text.caption(f"{row['genres'] or 'no genres'} · {row['ratings']:,} ratings{average}")
-    with control:
-        rating_input(row["item"], data.scale, key=f"rate_{row['item']}")
+    average = f", average {row['mean_rating']:.1f} ★" if row["ratings"] else ""
+    with st.container(gap="small"):
+        st.markdown(
+            f"**{movie_title(row['title'], row['year'])}**  \n"
+            f":gray[{row['genres'] or 'no genres'} · {row['ratings']:,} ratings{average}]"
+        )
+        rating_input(row["item"], data.scale, key=f"rate_item_{row['item']}")
 
 
 def your_ratings(data: RatingsDataset) -> None:
@@ -79,13 +80,14 @@ def your_ratings(data: RatingsDataset) -> None:
         return
     titles = titles_of(data, list(ratings))
     for item in list(reversed(ratings))[:SHOWN_RATINGS]:
-        text, control, remove = st.columns([5, 5, 1], vertical_alignment="center")
+        text, control, remove = st.columns([6, 3, 1], vertical_alignment="center")
         text.markdown(f"{titles.get(item) or item}  \n:gray[{stars(ratings[item], data.scale)}]")
         with control:
-            rating_input(item, data.scale, key=f"mine_{item}")
+            rating_input(item, data.scale, key=f"mine_{item}", compact=True)
         remove.button(
-            "✕", key=f"remove_{item}", help="Remove this rating", on_click=ratings.pop, args=(item, None)
-        )
+            "", icon=":material/delete:", key=f"remove_{item}", help="Remove this rating",
+            on_click=ratings.pop, args=(item, None), type="tertiary",
+        )  # fmt: skip
     if len(ratings) > SHOWN_RATINGS:
         st.caption(f"Showing your {SHOWN_RATINGS} latest of {len(ratings)}; export them to see all.")
     st.button("Clear all ratings", key="rate_clear", on_click=ratings.clear, type="tertiary")
@@ -161,7 +163,7 @@ def main() -> None:
         st.caption(
             f"Ratings go from {scale.low:g} to {scale.high:g}{step}, as in this data set. Click again to unrate."
         )
-        left, right = st.columns([3, 2], gap="large")
+        left, right = st.columns([5, 4], gap="large")
         with left:
             browse(data)
         with right:

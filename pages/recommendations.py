@@ -8,6 +8,7 @@ from dashboard.data import active_data, catalogue, genres
 from dashboard.recs import clusters_of, has_factors, my_vector, recommending_run
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
+from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
 from recengine.recommend import recommend, similar_items
@@ -54,6 +55,19 @@ def filters(data: RatingsDataset) -> dict:
             picked = right.slider("Years", low, high, (low, high), key="recs_years")
             span = None if picked == (low, high) else picked
     return {"genres": chosen or None, "min_ratings": least, "years": span}
+
+
+def show_list(table: pd.DataFrame, run: state.Run) -> None:
+    """Numbered recommendations, each with its reason in full; the same as a sortable table below."""
+    with st.container(border=True, key="recs_list"):
+        for number, row in enumerate(table.itertuples(), start=1):
+            predicted = f" · predicted {row.predicted_rating:.1f} ★" if run.kind == "rating" else ""
+            details = f"{', '.join(row.genres)} · score {row.score:.3f}{predicted}"
+            st.markdown(
+                f"**{number}. {movie_title(row.title, row.year)}** :gray[{details}]  \n{row.explanation}"
+            )
+    with st.expander("As a table"):
+        show_table(table, run, key="recs_table")
 
 
 def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
@@ -186,7 +200,7 @@ def main() -> None:
         if not len(table):
             st.warning("No movie passes these filters: loosen them.")
         else:
-            show_table(table, run, key="recs_table")
+            show_list(table, run)
             export = table.assign(
                 genres=[", ".join(g) for g in table["genres"]],
                 because=[" | ".join(b) for b in table["because"]],

@@ -43,10 +43,10 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
         )
     specs = {spec.name: spec for spec in cls.Params.specs()}
     st.subheader("Hyperparameters")
-    params = param_widgets(list(specs.values()), prefix=f"train_{algo}")
+    params = param_widgets(list(specs.values()), prefix=f"train_{algo}", columns=2)
     st.subheader("Split and seed")
-    method_column, share_column, seed_column = st.columns(3)
-    method = method_column.selectbox("Hold out", list(SPLITS), format_func=SPLITS.get, key="train_split")
+    method = st.selectbox("Hold out", list(SPLITS), format_func=SPLITS.get, key="train_split")
+    share_column, seed_column = st.columns(2)
     share = share_column.slider(
         "Test share",
         0.05,
@@ -137,26 +137,35 @@ def metrics_card(run: state.Run) -> None:
     shown.append(("Fit time", f"{run.fit_seconds:.2f} s"))
     with st.container(border=True):
         st.markdown(f"**Test metrics** ({run.split}, top 10, relevant = rating ≥ 4)")
-        for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
-            column.metric(label, value)
+        cells = st.columns(min(len(shown), 4))
+        for index, (label, value) in enumerate(shown):
+            cells[index % len(cells)].metric(label, value)
 
 
 def main() -> None:
     st.title("Train a model")
     with engine_errors("Choose another data set on the Data page."):
         data = active_data()
-        algo, params, split_spec = settings(data)
-        job = st.session_state.get(state.JOB)
-        running = job is not None and job.running
-        if st.button("Train", type="primary", key="train_go", disabled=running, icon=":material/play_arrow:"):
-            with engine_errors("Change the setting it names and try again."):
-                on_train(data, algo, params, split_spec)
-        job = st.session_state.get(state.JOB)
-        if job is not None and job.running:
-            live_job()
-        else:
-            draw_job()
-            outcome(data)
+        left, right = st.columns([2, 3], gap="large")
+        with left:
+            algo, params, split_spec = settings(data)
+            job = st.session_state.get(state.JOB)
+            running = job is not None and job.running
+            clicked = st.button(
+                "Train", type="primary", key="train_go", disabled=running, icon=":material/play_arrow:"
+            )
+        with right:
+            if clicked:
+                with engine_errors("Change the setting it names and try again."):
+                    on_train(data, algo, params, split_spec)
+            job = st.session_state.get(state.JOB)
+            if job is not None and job.running:
+                live_job()
+            else:
+                draw_job()
+                outcome(data)
+            if job is None and "train_last_run" not in st.session_state:
+                st.info("Press **Train**: the loss curves appear here and grow with every epoch.")
 
 
 main()

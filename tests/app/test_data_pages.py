@@ -78,11 +78,11 @@ def test_a_server_path_outside_the_allowed_folders_is_refused(app):
 
 
 def rate_first(at, count: int, value: float = 5.0) -> list:
-    keys = [g.key for g in at.button_group if g.key.startswith("rate_")][:count]
+    keys = [g.key for g in at.button_group if g.key.startswith("rate_item_")][:count]
     for key in keys:
         at.button_group(key=key).set_value(value).run()
     assert_no_exception(at)
-    return [int(key.removeprefix("rate_")) for key in keys]
+    return [int(key.removeprefix("rate_item_")) for key in keys]
 
 
 def test_rate_search_edit_remove(app):
@@ -90,9 +90,9 @@ def test_rate_search_edit_remove(app):
     rated = rate_first(app, 5)
     ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
     assert ratings == {item: 5.0 for item in rated}
-    assert len([g for g in app.button_group if g.key.startswith("mine_")]) == 5
+    assert len([g for g in app.selectbox if g.key.startswith("mine_")]) == 5
 
-    app.button_group(key=f"mine_{rated[0]}").set_value(3.5).run()
+    app.selectbox(key=f"mine_{rated[0]}").set_value(3.5).run()
     app.button(key=f"remove_{rated[1]}").click().run()
     assert_no_exception(app)
     ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
@@ -110,7 +110,7 @@ def test_ratings_survive_page_switches(app):
     open_page(app, "home")
     open_page(app, "rate")
     assert set(app.session_state["my_ratings"]["bundled:ml-latest-small"]) == set(rated)
-    assert [g.value for g in app.button_group if g.key.startswith("mine_")] == [4.0, 4.0, 4.0]
+    assert [g.value for g in app.selectbox if g.key.startswith("mine_")] == [4.0, 4.0, 4.0]
 
 
 def test_profiles_save_load_and_csv_import(app, home):

@@ -1,0 +1,129 @@
+"""End to end in real headless Chromium: start `streamlit run app.py`, rate five movies, train the default
+model, see your recommendations, visit every page; no page shows an exception. Screenshots of every page
+go to ``test-artifacts/screenshots/``."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+
+pytestmark = pytest.mark.browser
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PAGES = (
+    "Home",
+    "Data",
+    "Rate movies",
+    "Train",
+    "Recommendations",
+    "Compare & tune",
+    "Evaluate",
+    "Embeddings",
+)
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"Chromium is not installed at {CHROMIUM} (on Debian: apt-get install chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def settle(page, quiet: float = 0.5, timeout: float = 60) -> None:
+    """Wait until no script run has been under way for ``quiet`` seconds (the app's script state)."""
+    app = page.locator('[data-testid="stApp"]')
+    deadline = time.monotonic() + timeout
+    calm_since = None
+    while time.monotonic() < deadline:
+        if app.get_attribute("data-test-script-state") in ("running", "rerunRequested", "initial"):
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.monotonic()
+        elif time.monotonic() - calm_since >= quiet:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the app never became idle")
+
+
+def no_exception(page, where: str) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, f"{where}: {errors.first.inner_text()[:2000]}"
+
+
+HEADINGS = {"Home": "how matrix factorization", "Compare & tune": "Compare", "Rate movies": "Rate movies"}
+WIDTH, HEIGHT = 1400, 1000
+
+
+def visit(page, name: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
+    heading = re.compile(HEADINGS.get(name, name), re.IGNORECASE)
+    page.get_by_role("heading", level=1).filter(has_text=heading).first.wait_for()
+    settle(page)
+    no_exception(page, name)
+
+
+def shoot(page, name: str) -> None:
+    """The whole page: the app scrolls inside its main block, so grow the window to its height first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(int(height), HEIGHT), 8000)})
+    time.sleep(0.4)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
+    with running_app(tmp_path / "home") as server:
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        page.goto(server.url)
+        page.get_by_role("heading", name=re.compile("how matrix factorization")).wait_for(timeout=60_000)
+        settle(page)
+        no_exception(page, "Home")
+        shoot(page, "01-home")
+
+        visit(page, "Rate movies")
+        rows = page.locator('[class*="st-key-rate_item_"]')
+        for index, stars in enumerate(("5", "4½", "5", "4", "3½")):
+            rows.nth(index).get_by_role("radio", name=stars, exact=True).click()
+            settle(page, quiet=0.3)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        assert "You rated: 5 movies" in sidebar.inner_text()
+        no_exception(page, "Rate movies")
+        shoot(page, "03-rate")
+
+        visit(page, "Train")
+        page.get_by_role("button", name=re.compile("Train")).first.click()
+        page.get_by_text(re.compile("epoch [0-9]+ of 15")).first.wait_for(timeout=30_000)
+        shoot(page, "04a-train-live")
+        page.get_by_text(re.compile("trained in .* and cached|came from the cache")).wait_for(timeout=120_000)
+        settle(page)
+        no_exception(page, "Train")
+        assert "Weighted ALS" in sidebar.inner_text()
+        shoot(page, "04-train")
+
+        visit(page, "Recommendations")
+        page.get_by_text("Folded in from your 5 ratings", exact=False).wait_for()
+        listed = page.locator(".st-key-recs_list")
+        assert listed.inner_text().count("Because you rated") == 10
+        shoot(page, "05-recommendations")
+
+        for number, name in ((2, "Data"), (6, "Compare & tune"), (7, "Evaluate"), (8, "Embeddings")):
+            visit(page, name)
+            time.sleep(0.5)  # let plotly finish drawing before the screenshot
+            shoot(page, f"0{number}-{name.split()[0].lower()}")
+        visit(page, "Home")
+        assert "You rated: 5 movies" in sidebar.inner_text()
+        page.close()
