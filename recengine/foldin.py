@@ -71,6 +71,8 @@ def _solve(model: Recommender, codes: np.ndarray, values: np.ndarray) -> tuple[n
     factors, bias = linear_system(model, codes, values).solve()
     if model.name == "bpmf":
         return factors, bias, "posterior mode under a Gaussian prior fitted to the trained users"
+    if getattr(model, "implicit_factors_", None) is not None:
+        return factors, bias, "ridge regression with a user bias, on top of the implicit part"
     return factors, bias, "ridge regression with a user bias"
 
 
