@@ -15,7 +15,7 @@ from typing import Any
 from recengine.errors import RecEngineError
 from recengine.jsonsafe import json_safe
 
-COMMAND_MODULES: tuple[str, ...] = ("data", "use")
+COMMAND_MODULES: tuple[str, ...] = ("data", "use", "train")
 
 
 class _Parser(argparse.ArgumentParser):
