@@ -8,12 +8,13 @@ they choose. They score items for ranking and do not predict ratings (``kind = "
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
-from recengine.models import register
+from recengine.models import jit, register
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
     bpr_sample,
@@ -83,6 +84,8 @@ class WALS(Recommender):
         self._by_user = self.confidence_matrix(train)
         self._by_item = self._by_user.T.tocsr()
         self._by_item.sort_indices()
+        solver = self.params.solver
+        self.compile_seconds_ = jit.ready(f"wals_{solver}", self.dtype_, partial(_warm_wals, solver))
 
     def confidence_matrix(self, train: RatingsDataset) -> sp.csr_matrix:
         """Users × items CSR matrix of confidences c_ui = 1 + α·w_ui at the rated pairs."""
@@ -96,10 +99,11 @@ class WALS(Recommender):
         weight = np.ones_like(ratings) if self.params.weighting == "binary" else ratings
         return (1.0 + self.params.alpha * weight).astype(self.dtype_)
 
-    def _run_epoch(self, train: RatingsDataset, epoch: int) -> None:
+    def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         with single_threaded_blas():  # only k×k Gram products: threads cost more than they save
             self._sweep(self._by_user, self.user_factors_, self.item_factors_)
             self._sweep(self._by_item, self.item_factors_, self.user_factors_)
+        return {"extra": {"compile_seconds": self.compile_seconds_}} if epoch == 1 else {}
 
     def _sweep(self, matrix: sp.csr_matrix, rows: np.ndarray, others: np.ndarray) -> None:
         gram = others.T.astype(np.float64) @ others.astype(np.float64)
@@ -148,6 +152,25 @@ class WALS(Recommender):
             cached = (self.item_factors_, items.T @ items)
             self._gram_cache = cached
         return cached[1]
+
+
+def _warm_wals(solver: str, dtype: np.dtype) -> None:
+    """First calls of the wals kernels on a 1 × 1 problem (compiles them, or loads them from the cache)."""
+    indptr, indices = np.array([0, 1], np.int32), np.array([0], np.int32)
+    rows, others, reg = np.zeros((1, 2), dtype), np.ones((1, 2), dtype), np.ones(1)
+    if solver == "cg":
+        wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2, dtype=dtype), reg, 1)
+    else:
+        wals_cholesky_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2), reg)
+    observed_dots(indptr, indices, rows, others)
+
+
+def _warm_bpr(dtype: np.dtype) -> None:
+    """First calls of the BPR kernels on two items (compiles them, or loads them from the cache)."""
+    indptr, indices = np.array([0, 1], np.int32), np.array([0], np.int32)
+    users, positives, negatives = bpr_sample(indptr, indices, np.zeros(1, np.int64), 2, 1, 0)
+    factors = np.zeros((2, 2), dtype)
+    bpr_sgd(users, positives, negatives, factors[:1].copy(), factors, np.zeros(2, dtype), 0.1, 0.0, 0.0)
 
 
 def _solve_spd(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -202,6 +225,7 @@ class BPR(Recommender):
         self.item_bias_ = np.zeros(train.n_items, dtype=self.dtype_)
         csr = train.csr
         self._pattern = (csr.indptr, csr.indices, np.repeat(np.arange(train.n_users), np.diff(csr.indptr)))
+        self.compile_seconds_ = jit.ready("bpr", self.dtype_, _warm_bpr)
         self._loss_triples = self._sample(min(LOSS_SAMPLE, train.n_ratings))
 
     def _sample(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,7 +247,8 @@ class BPR(Recommender):
             p.reg,
             p.reg_bias,
         )
-        return {"extra": {"sgd_mean_log_loss": float(mean_loss)}}
+        extra = {"sgd_mean_log_loss": float(mean_loss)}
+        return {"extra": extra | ({"compile_seconds": self.compile_seconds_} if epoch == 1 else {})}
 
     def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
         """p_u·q_i + b_i for every item (the item bias is part of the ranking score)."""
