@@ -103,3 +103,21 @@ def _first_shared_call(dtype: np.dtype) -> None:
 def warm_up() -> float:
     """Make the shared kernels (predictions, epoch metrics, distances) ready for float64 and float32."""
     return sum(ready("shared", np.dtype(d), _first_shared_call) for d in ("float64", "float32"))
+
+
+@njit(cache=True, nogil=True)
+def grouped_positions(codes, n_rows):
+    """The positions of ``codes`` grouped by code, in their order within each group (a counting sort, O(n)),
+    and ``indptr``: group r is ``positions[indptr[r]:indptr[r + 1]]``."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for n in range(codes.shape[0]):
+        indptr[codes[n] + 1] += 1
+    for r in range(n_rows):
+        indptr[r + 1] += indptr[r]
+    filled = indptr[:-1].copy()
+    positions = np.empty(codes.shape[0], dtype=np.int64)
+    for n in range(codes.shape[0]):
+        row = codes[n]
+        positions[filled[row]] = n
+        filled[row] += 1
+    return indptr, positions

@@ -171,13 +171,13 @@ class SGD(SteppedMF):
     def _initialize(self, train: RatingsDataset) -> None:
         super()._initialize(train)
         self.compile_seconds_ = jit.ready("sgd_epoch", self.dtype_, _first_sgd_call)
-        # Ratings grouped by user, in a random order within each user drawn once per fit.
+        # Ratings grouped by user (a counting sort), in a random order within each user drawn once per fit.
         shuffled = self.rng_.permutation(train.n_ratings)
-        order = shuffled[np.argsort(train.user_codes[shuffled], kind="stable")]
+        self._indptr, grouped = jit.grouped_positions(train.user_codes[shuffled], train.n_users)
+        self._counts = np.diff(self._indptr)
+        order = shuffled[grouped]
         self._items = train.item_codes[order]
         self._ratings = train.ratings[order]
-        self._counts = train.user_counts()
-        self._indptr = np.concatenate([[0], np.cumsum(self._counts)])
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         lr = self._epoch_lr(epoch)
