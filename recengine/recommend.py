@@ -156,7 +156,7 @@ def contributions(
     source = factors[rated].astype(np.float64)
     if model.name == "wals":
         confidence = model.confidence(ratings).astype(np.float64)
-        matrix = model._item_gram() + model.params.reg * np.eye(source.shape[1])
+        matrix = model._item_gram() + model.penalty(len(rated)) * np.eye(source.shape[1])
         matrix += (source * (confidence - 1.0)[:, None]).T @ source
         return (target @ np.linalg.solve(matrix, source.T)) * confidence[None, :]
     if model.name == "svd":

@@ -37,6 +37,10 @@ class WALSParams(Hyperparameters):
     n_factors: int = hyper(64, low=1, high=1024, help="Length of each user and item vector (k).")
     n_epochs: int = hyper(15, low=1, high=200, help="Alternating passes: all users, then all items.")
     reg: float = hyper(50.0, low=0, high=1e5, help="L2 penalty on user and item factors (λ).", log=True)
+    weighted_reg: bool = hyper(
+        False,
+        help="Scale λ by each row's count of rated items, as Spark's ALS does (its regParam is this λ).",
+    )
     alpha: float = hyper(
         2.0, low=0, high=1e5, help="Confidence slope: a rated item counts 1 + α·w times an unrated one."
     )
@@ -68,8 +72,9 @@ class WALS(Recommender):
         "the model that ranks best here (Hu, Koren and Volinsky 2008)."
     )
     objective = (
-        "½ Σ_(u,i) all pairs c_ui (p_ui − x_u·y_i)² + ½ λ (Σ_u ‖x_u‖² + Σ_i ‖y_i‖²), "
-        "p_ui = 1 if u rated i else 0, c_ui = 1 + α·w_ui (w = 1 or the rating) if rated else 1"
+        "½ Σ_(u,i) all pairs c_ui (p_ui − x_u·y_i)² + ½ λ (Σ_u n_u ‖x_u‖² + Σ_i n_i ‖y_i‖²), "
+        "p_ui = 1 if u rated i else 0, c_ui = 1 + α·w_ui (w = 1 or the rating) if rated else 1, "
+        "n = 1, or the row's count of rated items with weighted_reg"
     )
     kind = "ranking"
     Params = WALSParams
@@ -107,7 +112,7 @@ class WALS(Recommender):
 
     def _sweep(self, matrix: sp.csr_matrix, rows: np.ndarray, others: np.ndarray) -> None:
         gram = others.T.astype(np.float64) @ others.astype(np.float64)
-        reg = np.full(rows.shape[0], self.params.reg, dtype=np.float64)
+        reg = self.penalty(np.diff(matrix.indptr))
         if self.params.solver == "cg":
             gram = gram.astype(self.dtype_)
             wals_cg_sweep(
@@ -132,15 +137,27 @@ class WALS(Recommender):
         all_pairs = float(np.sum(grams[0] * grams[1]))
         rated = float(np.sum(matrix.data * (1.0 - dots) ** 2 - dots**2))
         reconstruction = 0.5 * (all_pairs + rated)
-        regularization = 0.5 * self.params.reg * float(np.trace(grams[0]) + np.trace(grams[1]))
+        if self.params.weighted_reg:
+            counts = (np.diff(matrix.indptr), np.bincount(matrix.indices, minlength=len(items)))
+            regularization = 0.5 * sum(
+                float(self.penalty(n) @ np.einsum("ij,ij->i", f, f, dtype=np.float64))
+                for n, f in zip(counts, (users, items), strict=True)
+            )
+        else:
+            regularization = 0.5 * self.params.reg * float(np.trace(grams[0]) + np.trace(grams[1]))
         return reconstruction, regularization, reconstruction + regularization
+
+    def penalty(self, n_rated: np.ndarray | int) -> np.ndarray:
+        """λ for rows with ``n_rated`` rated items: λ, or λ·n with ``weighted_reg``."""
+        n_rated = np.asarray(n_rated, dtype=np.float64)
+        return self.params.reg * (n_rated if self.params.weighted_reg else np.ones_like(n_rated))
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """The exact user vector for new ratings, items held fixed:
-        x = (YᵀY + λI + Σ_i (c_i − 1) y_i y_iᵀ)⁻¹ Σ_i c_i y_i."""
+        x = (YᵀY + λ_u I + Σ_i (c_i − 1) y_i y_iᵀ)⁻¹ Σ_i c_i y_i, λ_u = `penalty` (n_u = the rated items)."""
         items = self.item_factors_[np.asarray(item_codes, dtype=np.int64)].astype(np.float64)
         confidence = self.confidence(ratings).astype(np.float64)
-        matrix = self._item_gram() + self.params.reg * np.eye(items.shape[1])
+        matrix = self._item_gram() + self.penalty(len(items)) * np.eye(items.shape[1])
         matrix += (items * (confidence - 1.0)[:, None]).T @ items
         target = items.T @ confidence
         return _solve_spd(matrix, target), 0.0

@@ -1,0 +1,59 @@
+"""wals with ``weighted_reg``: λ scaled by each row's count of rated items (Spark's ALS objective)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from recengine.models import make
+from recengine.models.implicit_kernels import wals_cholesky_sweep
+
+
+def _dense_weighted_objective(model, data) -> tuple[float, float]:
+    """Both terms computed over the full dense matrix, penalties weighted by the rated counts."""
+    p = np.zeros((data.n_users, data.n_items))
+    c = np.ones_like(p)
+    p[data.user_codes, data.item_codes] = 1.0
+    c[data.user_codes, data.item_codes] = model.confidence(data.ratings)
+    x, y = model.user_factors_.astype(float), model.item_factors_.astype(float)
+    reconstruction = 0.5 * np.sum(c * (p - x @ y.T) ** 2)
+    penalty = np.sum(data.user_counts() * np.sum(x * x, 1)) + np.sum(data.item_counts() * np.sum(y * y, 1))
+    return reconstruction, 0.5 * model.params.reg * penalty
+
+
+def test_weighted_wals_reports_its_objective(tiny):
+    params = dict(n_factors=3, reg=0.2, alpha=2.0, weighted_reg=True, dtype="float64")
+    model = make("wals", **params).fit(tiny)
+    reconstruction, regularization, _ = model._losses(tiny)
+    expected = _dense_weighted_objective(model, tiny)
+    assert reconstruction == pytest.approx(expected[0], rel=1e-10)
+    assert regularization == pytest.approx(expected[1], rel=1e-10)
+
+
+def test_exact_weighted_wals_never_increases_its_objective(planted):
+    data, _ = planted
+    model = make(
+        "wals", n_factors=4, reg=0.05, alpha=3.0, weighted_reg=True, solver="cholesky", n_epochs=6,
+        dtype="float64",
+    )  # fmt: skip
+    losses = np.array([r.total_loss for r in model.fit(data).history_])
+    assert np.all(np.diff(losses) <= 1e-9 * losses[:-1])
+
+
+def test_weighted_fold_in_is_the_exact_user_solve_with_lambda_times_count(planted):
+    data, _ = planted
+    model = make("wals", n_factors=4, reg=0.05, weighted_reg=True, dtype="float64").fit(data)
+    matrix = model._by_user
+    gram = model.item_factors_.T @ model.item_factors_
+    exact = model.user_factors_.copy()
+    reg = 0.05 * data.user_counts().astype(float)
+    wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, exact, model.item_factors_, gram, reg)
+    user = 5
+    mine = data.user_codes == user
+    vector, _ = model.fold_in_user(data.item_codes[mine], data.ratings[mine])
+    np.testing.assert_allclose(vector, exact[user], rtol=1e-8, atol=1e-10)
+    unweighted = copy.copy(model)
+    unweighted.params = model.params.replace(weighted_reg=False)
+    assert not np.allclose(unweighted.fold_in_user(data.item_codes[mine], data.ratings[mine])[0], vector)
