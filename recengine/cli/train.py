@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recengine.cli import print_json
+from recengine.cli.backend import add_backend_arguments, backend_defaults, fit_on_spark
 from recengine.cli.data import StderrProgress, add_data_arguments, data_from_args, parse_columns
 from recengine.data import load_train_test
 from recengine.dataset import RatingsDataset
@@ -66,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sides.add_argument("--train", metavar="FILE", help="training ratings (with --test instead of --data)")
     sides.add_argument("--test", metavar="FILE", help="test ratings, in the same format as --train")
+    add_backend_arguments(train)
     train.add_argument("--out", metavar="FILE", help="save the trained model here (.npz)")
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     train.set_defaults(handler=train_command)
@@ -80,11 +82,14 @@ _DESCRIPTION = (
 
 def train_command(args: argparse.Namespace) -> int:
     cls = MODELS[args.algo]
-    params = cls.Params.from_dict(model_params(cls, args))
+    params = cls.Params.from_dict(backend_defaults(args) | model_params(cls, args))
     seed = int(params.seed) if hasattr(params, "seed") else 0
     split = args.split or DEFAULT_SPLIT
     train, test, source = _sides(args, split, seed)
-    model = cls(params).fit(train, callbacks=[ProgressPrinter(prefix=f"{args.algo} ")])
+    if args.backend == "spark":
+        model = fit_on_spark(args, params, train)
+    else:
+        model = cls(params).fit(train, callbacks=[ProgressPrinter(prefix=f"{args.algo} ")])
     scores = rating_report(model, test) if len(test) else {}
     payload = _report(args, model, train, test, scores)
     if args.out:
