@@ -109,6 +109,7 @@ class SparkSettings:
     checkpoint_interval: int = 10
     blocks: int | None = None  # ALS user and item blocks; None: Spark's default (10)
     log_level: str = "ERROR"
+    java_options: str = ""  # more driver JVM flags, after -Xss and the log settings
     conf: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -244,12 +245,19 @@ def quiet_pyspark() -> Iterator[None]:
 
 class SparkRunner:
     """One Spark session set up for ALS, with a scratch folder (checkpoints, handed-over ratings, log
-    settings) that is removed on close. Use it as a context manager; one per process is enough."""
+    settings) that is removed on close. Use it as a context manager.
+
+    A process holds one Spark session: when one is already running (started by another runner, or by the
+    caller), the runner borrows it as it is (its master and memory stay), gives it our checkpoint folder for
+    its fits, and leaves it running on close.
+    """
 
     def __init__(self, settings: SparkSettings | None = None):
         self.settings = settings or SparkSettings()
         self.session: Any = None
         self.scratch: Path | None = None
+        self.checkpoints = ""
+        self.borrowed = False
         self.start_seconds = 0.0
 
     def __enter__(self) -> SparkRunner:
@@ -264,21 +272,24 @@ class SparkRunner:
         tick = time.perf_counter()
         self.scratch = Path(tempfile.mkdtemp(prefix="recengine-spark-"))
         try:
-            checkpoints = self._checkpoint_dir()
+            self.checkpoints = self._checkpoint_dir()
             with quiet_pyspark():
-                self.session = self._builder().getOrCreate()
-            context = self.session.sparkContext
-            context.setLogLevel(self.settings.log_level)
-            context.setCheckpointDir(checkpoints)
+                from pyspark.sql import SparkSession
+
+                self.session = SparkSession.getActiveSession()
+                self.borrowed = self.session is not None
+                if not self.borrowed:
+                    self.session = self._builder().getOrCreate()
+                    self.session.sparkContext.setLogLevel(self.settings.log_level)
         except BaseException:
             self.close()
             raise
         self.start_seconds = time.perf_counter() - tick
 
     def close(self) -> None:
-        if self.session is not None:
+        if self.session is not None and not self.borrowed:
             self.session.stop()
-            self.session = None
+        self.session = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -302,6 +313,7 @@ class SparkRunner:
         log_file = self.scratch / "log4j2.properties"
         log_file.write_text(LOG4J2.format(level=settings.log_level.lower()))
         java_options = f"-Xss{settings.stack_size} -Dlog4j2.configurationFile={log_file.as_uri()}"
+        java_options = f"{java_options} {settings.java_options}".strip()
         conf = {
             "spark.driver.memory": settings.driver_memory,
             "spark.driver.extraJavaOptions": java_options,
@@ -345,6 +357,7 @@ class SparkRunner:
         center = center and algo == "als"
         binary = algo == "wals" and params.weighting == "binary"
         seconds: dict[str, float] = {"spark_start": self.start_seconds}
+        self.session.sparkContext.setCheckpointDir(self.checkpoints)
         tick = time.perf_counter()
         if isinstance(source, RatingsDataset):
             frame, mean = self._handed_over(source, center, binary)
