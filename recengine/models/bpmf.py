@@ -11,9 +11,7 @@ predicts μ + b̄_u + b̄_i + p̄_u·q̄_i from them. The bias part is exactly t
 predictions; the factor part replaces the average of products by the product of averages (they differ by
 the posterior covariance of p_u and q_i). Measured on MovieLens 100k u1..u5 at the defaults, mean test RMSE
 0.8958 with the product of averages against 0.8954 with the average of products (400 sweeps: 0.8969 and
-0.8951); keeping only the means keeps saved models small and the factors usable for maps and fold-in. The
-averaged user prior (μ_U, Λ_U) is kept too: a new user's vector is its posterior mean under it
-(`fold_in_user`).
+0.8951); keeping only the means keeps saved models small and the factors usable for maps and fold-in.
 
 Defaults (10 factors, α 1.5, 200 sweeps of which 20 burn-in) were chosen on validation splits carved from the
 MovieLens 100k u1..u3 training folds.
@@ -73,7 +71,6 @@ class BPMF(Recommender):
     )
     Params = BPMFParams
     divergence_hint = "Lower alpha (more rating noise) or use float64."
-    state_names = (*Recommender.state_names, "user_prior_mean_", "user_prior_precision_")
 
     def fit(
         self, train: RatingsDataset, valid: RatingsDataset | None = None, callbacks: Iterable[Any] = ()
@@ -94,12 +91,10 @@ class BPMF(Recommender):
         self.item_prior_ = (np.zeros(d), np.eye(d))
         self.users_sum_ = np.zeros((train.n_users, d))
         self.items_sum_ = np.zeros((train.n_items, d))
-        self.prior_mean_sum_, self.prior_precision_sum_ = np.zeros(d), np.zeros((d, d))
         self.n_averaged_ = 0
         self._by_user = train.csr
         self._by_item = train.csc
         self._publish(self.users_sample_, self.items_sample_)
-        self.user_prior_mean_, self.user_prior_precision_ = self.user_prior_
         self.compile_seconds_ = jit.ready("bpmf_solve_rows", self.dtype_, rowsolve.warm_up)
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
@@ -110,16 +105,10 @@ class BPMF(Recommender):
         if epoch > self.params.burn_in:
             self.users_sum_ += self.users_sample_
             self.items_sum_ += self.items_sample_
-            self.prior_mean_sum_ += self.user_prior_[0]
-            self.prior_precision_sum_ += self.user_prior_[1]
             self.n_averaged_ += 1
-            n = self.n_averaged_
-            self._publish(self.users_sum_ / n, self.items_sum_ / n)
-            self.user_prior_mean_ = self.prior_mean_sum_ / n
-            self.user_prior_precision_ = self.prior_precision_sum_ / n
+            self._publish(self.users_sum_ / self.n_averaged_, self.items_sum_ / self.n_averaged_)
         else:
             self._publish(self.users_sample_, self.items_sample_)
-            self.user_prior_mean_, self.user_prior_precision_ = self.user_prior_
         extra = {"samples_averaged": float(self.n_averaged_)}
         return {"extra": extra | ({"compile_seconds": self.compile_seconds_} if epoch == 1 else {})}
 
@@ -167,22 +156,6 @@ class BPMF(Recommender):
         self.item_factors_ = np.ascontiguousarray(items[:, :k], dtype=self.dtype_)
         self.user_bias_ = users[:, k].astype(self.dtype_) if self.params.biases else None
         self.item_bias_ = items[:, k].astype(self.dtype_) if self.params.biases else None
-
-    def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
-        """(p, b_u) for a new user: the posterior mean of x_u given the averaged item vectors, under the
-        averaged user prior N(μ_U, Λ_U⁻¹): x = (Λ_U + α Σ y yᵀ)⁻¹ (α Σ (r − μ − b_i) y + Λ_U μ_U)."""
-        k = self.params.n_factors
-        features = self.item_factors_[item_codes].astype(np.float64)
-        target = np.asarray(ratings, dtype=np.float64) - self.global_mean_
-        if self.item_bias_ is not None:
-            target = target - self.item_bias_[item_codes]
-            features = np.hstack([features, np.ones((len(features), 1))])
-        alpha, precision = self.params.alpha, self.user_prior_precision_.astype(np.float64)
-        solution = np.linalg.solve(
-            precision + alpha * features.T @ features,
-            alpha * features.T @ target + precision @ self.user_prior_mean_,
-        )
-        return solution[:k], float(solution[k]) if len(solution) > k else 0.0
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
         k = self.params.n_factors
