@@ -39,7 +39,8 @@ class ArchiveError(DataError):
 
 
 class TooLargeError(DataError):
-    """Loading would need more memory than the configured budget allows."""
+    """Loading a file, training or a dense matrix would need more memory than the budget allows (see
+    `recengine.memory`)."""
 
 
 class DownloadError(DataError):

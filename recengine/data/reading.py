@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recengine.errors import DataFormatError, EmptyDataError, MissingColumnsError, TooLargeError
+from recengine import memory
+from recengine.errors import DataFormatError, EmptyDataError, MissingColumnsError
 
 Progress = Callable[[int, int | None], None]
 Transform = Callable[[pd.DataFrame], pd.DataFrame]
@@ -32,7 +32,6 @@ CHUNK_ROWS = 2_000_000
 BYTES_PER_RATING = 60
 BYTES_PER_TIMESTAMP = 16
 BYTES_PER_TEXT_ID = 150  # a Python string per row and column, its pointer, and the coding's hash table
-BUDGET_SHARE = 0.8
 
 # Column names we recognise for each role, compared lower-case without spaces, dashes or underscores.
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
@@ -195,51 +194,27 @@ def _display_names(role: str) -> tuple[str, ...]:
 # --- memory ---------------------------------------------------------------------------------------------
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux MemAvailable, else free physical pages), if known."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def check_memory(
     rows: int, what: str, budget: int | None, *, timestamps: bool = False, text_ids: bool = False
 ) -> None:
-    """Raise TooLargeError when loading about ``rows`` ratings would need more than the budget."""
-    if budget is None:
-        available = available_memory()
-        budget = None if available is None else int(available * BUDGET_SHARE)
+    """Raise TooLargeError when loading about ``rows`` ratings would need more than the memory budget
+    (``budget``, else the engine's, see `recengine.memory`)."""
     need = rows * (
         BYTES_PER_RATING
         + (BYTES_PER_TIMESTAMP if timestamps else 0)
         + (2 * BYTES_PER_TEXT_ID if text_ids else 0)
     )
-    if budget is not None and need > budget:
-        raise TooLargeError(
-            f"{what} holds about {rows:,} ratings and would need about {_size(need)} of memory to load; "
-            f"the memory budget is {_size(budget)}. Filter the file to fewer rows, load it on a machine "
-            "with more memory, or raise memory_budget."
-        )
+    memory.check(
+        need,
+        f"Loading {what}, which holds about {rows:,} ratings,",
+        "Filter the file to fewer rows, load it on a machine with more memory, or raise the budget "
+        "(memory_budget, or RECENGINE_MEMORY_BUDGET).",
+        budget,
+    )
 
 
 def estimate_rows(path: Path, sample: TextSample) -> int:
     return int(path.stat().st_size / sample.bytes_per_line) + 1
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB"):
-        if n < 1000:
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:,.1f} GB"
 
 
 # --- reading --------------------------------------------------------------------------------------------
