@@ -172,6 +172,8 @@ class RatingsDataset:
         user_codes, user_ids = _codes(user_raw)
         item_codes, item_ids = _codes(item_raw)
         items = _with_id_type(items, item_raw)
+        if users is not None:
+            users = users[~users.index.duplicated(keep="last")]
         if items is not None and not items.index.isin(item_ids).all():
             # The catalogue defines the item space: unrated catalogue items get codes too.
             item_ids = pd.Index(item_ids).union(items.index)
@@ -478,7 +480,7 @@ def _with_id_type(items: pd.DataFrame | None, item_raw: np.ndarray) -> pd.DataFr
         items = items.set_axis(index.astype(str))
     elif not pd.api.types.is_integer_dtype(index):
         numeric = pd.to_numeric(index, errors="coerce")
-        whole = ~np.isnan(numeric) & (numeric == np.round(numeric))
+        whole = np.isfinite(numeric) & (numeric == np.round(numeric)) & (np.abs(numeric) < 2**62)
         items = items[whole].set_axis(numeric[whole].astype(np.int64))
     return items[~items.index.duplicated(keep="last")]
 

@@ -222,6 +222,7 @@ def unpack(archive: Path, target: Path) -> Path:
             members = zf.infolist()
             for member in members:
                 _check_member(archive, member.filename)
+            _check_room(archive, members, target.parent)
             zf.extractall(scratch)
         top = {PurePosixPath(m.filename).parts[0] for m in members if m.filename.strip("/")}
         source = scratch
@@ -234,6 +235,15 @@ def unpack(archive: Path, target: Path) -> Path:
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
         raise ArchiveError(
             f"{archive.name} is truncated or corrupted ({error}). Download it again."
+        ) from None
+    except RuntimeError as error:  # zipfile's word for an encrypted member
+        raise ArchiveError(
+            f"{archive.name} could not be unpacked ({error}). Give an unencrypted zip."
+        ) from None
+    except OSError as error:  # a name too long, one name for a file and a folder, a full disk
+        raise ArchiveError(
+            f"{archive.name} could not be unpacked ({error.strerror or error}: "
+            f"{Path(error.filename or '?').name[:80]!r}). Unzip it yourself and give the folder instead."
         ) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -248,6 +258,18 @@ def _open_zip(archive: Path) -> zipfile.ZipFile:
             f"{archive.name} is not a complete zip archive (it may be truncated or corrupted). "
             "Download it again."
         ) from None
+
+
+def _check_room(archive: Path, members: list[zipfile.ZipInfo], folder: Path) -> None:
+    """Refuse an archive whose members would not fit on the disk (zipfile never writes more than a
+    member's declared size, so the declared sizes bound what unpacking writes)."""
+    need = sum(member.file_size for member in members)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise ArchiveError(
+            f"{archive.name} would unpack to {need:,} bytes but {folder} has only {free:,} bytes free. "
+            "Free some space or set RECENGINE_CACHE to a larger disk."
+        )
 
 
 def _check_member(archive: Path, name: str) -> None:

@@ -32,7 +32,7 @@ from recengine.data.reading import (
     split_line,
 )
 from recengine.dataset import RatingScale, RatingsDataset
-from recengine.errors import BadValuesError, DataFormatError, EmptyDataError, MissingColumnsError
+from recengine.errors import BadValuesError, DataError, DataFormatError, EmptyDataError, MissingColumnsError
 
 HALF_STARS = RatingScale(0.5, 5.0, 0.5)
 WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
@@ -269,6 +269,7 @@ def _too_few_columns(file: Path, sample: TextSample, sep: str, fields: list[str]
 
 
 def read_parquet(path: Path, options: ReadOptions) -> Table:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     file = ratings_file(path, "parquet")
@@ -279,7 +280,10 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
     found = list(metadata.schema.names)
     roles = match_columns(found, options.columns, file.name)
     check_memory(metadata.num_rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
-    frame = pd.read_parquet(file, columns=list(roles.values()))
+    try:
+        frame = pd.read_parquet(file, columns=list(roles.values()))
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as error:  # damaged pages, metadata
+        raise DataFormatError(f"{file.name} is not a readable Parquet file ({error}).") from None
     frame = frame.rename(columns={column: role for role, column in roles.items()})
     if frame.empty:
         raise EmptyDataError(f"{file.name} has no rows: there are no ratings to load.")
@@ -302,6 +306,29 @@ def _stem(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
+# --- metadata beside the ratings ------------------------------------------------------------------------
+
+
+def side_table(path: Path, reader: Callable[[Path], pd.DataFrame]) -> pd.DataFrame | None:
+    """Item or user metadata read from ``path`` by ``reader``, or None when there is no such file.
+
+    A damaged file (bad encoding, ragged lines, ids that are not numbers, missing columns) raises a
+    DataFormatError naming it, instead of whatever pandas raised.
+    """
+    if not path.is_file():
+        return None
+    try:
+        return reader(path)
+    except DataError:
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError) as error:  # pandas' parse errors too
+        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise DataFormatError(
+            f"{path.name}, beside the ratings, could not be read ({detail}). Fix that file, or move it away "
+            "to load the ratings without it."
+        ) from None
+
+
 # --- MovieLens ------------------------------------------------------------------------------------------
 
 
@@ -310,8 +337,7 @@ def read_movielens(path: Path, options: ReadOptions) -> Table:
     file = ratings_file(path, "movielens")
     sample = sample_text(file)
     frame = _read_ratings(file, sample, ",", options)
-    movies = file.with_name("movies.csv")
-    items = read_movies_csv(movies) if movies.is_file() else None
+    items = side_table(file.with_name("movies.csv"), read_movies_csv)
     return Table(frame, _dataset_name(file), items=items, scale=HALF_STARS, notes=options.notes)
 
 
@@ -358,8 +384,8 @@ def read_movielens_100k(path: Path, options: ReadOptions) -> Table:
     roles: dict[str, str | int] = {role: i for i, role in enumerate(ROLES)}
     frame = read_table([TableSpec(file, "\t", roles, header=False)], options, rows_hint=rows)
     folder = file.parent
-    items = read_100k_items(folder) if (folder / "u.item").is_file() else None
-    users = read_100k_users(folder / "u.user") if (folder / "u.user").is_file() else None
+    items = side_table(folder / "u.item", lambda path: read_100k_items(path.parent))
+    users = side_table(folder / "u.user", read_100k_users)
     name = folder.name if file.name == "u.data" else f"{folder.name} {file.name}"
     return Table(frame, name, items=items, users=users, scale=WHOLE_STARS, notes=options.notes)
 
@@ -422,8 +448,8 @@ def read_movielens_dat(path: Path, options: ReadOptions) -> Table:
     ratings = frame["rating"].to_numpy()
     halves = ratings.dtype.kind == "f" and bool(np.any(ratings != np.round(ratings)))
     folder = file.parent
-    items = _read_dat_movies(folder / "movies.dat") if (folder / "movies.dat").is_file() else None
-    users = _read_dat_users(folder / "users.dat") if (folder / "users.dat").is_file() else None
+    items = side_table(folder / "movies.dat", _read_dat_movies)
+    users = side_table(folder / "users.dat", _read_dat_users)
     scale = HALF_STARS if halves else WHOLE_STARS
     return Table(frame, _dataset_name(file), items=items, users=users, scale=scale, notes=options.notes)
 
@@ -469,8 +495,7 @@ def read_netflix_kaggle(path: Path, options: ReadOptions) -> Table:
     """The Kaggle Netflix CSVs: ``Netflix_Dataset_Rating.csv`` and ``Netflix_Dataset_Movie.csv``."""
     file = ratings_file(path, "netflix-kaggle")
     frame = _read_ratings(file, sample_text(file), ",", options)
-    movies = file.with_name("Netflix_Dataset_Movie.csv")
-    items = _read_kaggle_movies(movies) if movies.is_file() else None
+    items = side_table(file.with_name("Netflix_Dataset_Movie.csv"), _read_kaggle_movies)
     return Table(frame, "netflix", items=items, scale=WHOLE_STARS, notes=options.notes)
 
 
@@ -515,8 +540,7 @@ def read_netflix_prize(path: Path, options: ReadOptions) -> Table:
         for f in files
     ]  # fmt: skip
     frame = read_table(specs, options, rows_hint=rows)
-    titles = files[0].with_name("movie_titles.csv")
-    items = _read_prize_titles(titles) if titles.is_file() else None
+    items = side_table(files[0].with_name("movie_titles.csv"), _read_prize_titles)
     return Table(frame, "netflix-prize", items=items, scale=WHOLE_STARS, notes=options.notes)
 
 

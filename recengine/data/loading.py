@@ -18,6 +18,7 @@ from recengine.data.formats import (
     detect_format,
     read_100k_items,
     read_movies_csv,
+    side_table,
 )
 from recengine.data.reading import Progress, ReadOptions
 from recengine.dataset import RatingScale, RatingsDataset
@@ -175,10 +176,8 @@ def load_train_test(
 def _sibling_items(path: Path) -> pd.DataFrame | None:
     folder = path if path.is_dir() else path.parent
     if (folder / "movies.csv").is_file():
-        return read_movies_csv(folder / "movies.csv")
-    if (folder / "u.item").is_file():
-        return read_100k_items(folder)
-    return None
+        return side_table(folder / "movies.csv", read_movies_csv)
+    return side_table(folder / "u.item", lambda file: read_100k_items(file.parent))
 
 
 # --- filters --------------------------------------------------------------------------------------------

@@ -82,6 +82,8 @@ def sample_text(path: Path) -> TextSample:
     if len(raw) == SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut short
     kept = [line for line in lines if line.strip()]
+    if not kept:
+        raise EmptyDataError(f"{path.name} holds only blank lines: there are no ratings to load.")
     return TextSample(encoding, kept, len(raw) / max(1, raw.count(b"\n")))
 
 
@@ -247,7 +249,13 @@ def read_table(specs: list[TableSpec], options: ReadOptions, *, rows_hint: int =
             return _non_empty(_read_decoded(specs, options, attempt, rows_hint), specs)
         except (ValueError, OverflowError):
             continue  # values that do not fit these types: try wider ones
-    return _non_empty(_read_decoded(specs, options, "text", rows_hint), specs)
+    try:
+        return _non_empty(_read_decoded(specs, options, "text", rows_hint), specs)
+    except ValueError as error:  # every column is read as text now: only the layout can be wrong
+        raise DataFormatError(
+            f"{specs[0].path.name} could not be parsed as {delimiter_name(specs[0].sep)}-separated text "
+            f"({str(error).strip()}). Check the delimiter and that every line has the same number of fields."
+        ) from None
 
 
 def _non_empty(frame: pd.DataFrame, specs: list[TableSpec]) -> pd.DataFrame:
