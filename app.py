@@ -6,6 +6,7 @@ The entry point: page setup, navigation between the eight pages, and the sidebar
 import streamlit as st
 
 from dashboard import sidebar
+from dashboard.runs import warm_up_trainers
 
 st.set_page_config(page_title="recengine", page_icon="🎬", layout="wide")
 
@@ -20,6 +21,7 @@ PAGES = [
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
 ]
 
+warm_up_trainers()  # once per server: the training processes' fork server starts in the background
 page = st.navigation(PAGES)
 sidebar.show()
 page.run()

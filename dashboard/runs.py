@@ -8,11 +8,12 @@ configuration is never trained twice, even after a restart.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import streamlit as st
 
-from dashboard import config, state
+from dashboard import config, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.dataset import RatingsDataset
@@ -106,7 +107,7 @@ def start(
         extra["dashboard_data"] = choice.label
 
     def finish(job: TrainingJob) -> state.Run:
-        metrics = evaluate(job.model, train, test, k=K) if test.n_ratings else {}
+        metrics = job.metrics
         stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
         if stopped_at is None:  # a stopped model is not what its settings describe: session only
             store.put(key, job.model, data=data, metrics=metrics, extra=extra)
@@ -114,7 +115,13 @@ def start(
         metadata = {"metrics": metrics, "extra": extra | {"stopped_at": stopped_at}}
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
 
-    return TrainingJob(model, train, valid, finish, label=model.label or algo).start()
+    measure = functools.partial(test_metrics, train, test) if test.n_ratings else None
+    return TrainingJob(model, train, valid, finish, label=model.label or algo, measure=measure).start()
+
+
+def test_metrics(train: RatingsDataset, test: RatingsDataset, model: Recommender) -> dict[str, float]:
+    """Rating and ranking metrics at K on the held-out side (run in the training process)."""
+    return evaluate(model, train, test, k=K)
 
 
 def from_store(key: str, data: RatingsDataset) -> state.Run:
@@ -137,6 +144,13 @@ def train_now(
     if outcome.error is not None:
         raise outcome.error
     return outcome.result
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_trainers() -> bool:
+    """Start the training processes' fork server in the background, once per server."""
+    jobs.warm_up()
+    return True
 
 
 def algorithms() -> dict[str, Any]:

@@ -11,7 +11,9 @@ key                what it holds
 ``profile_name``   the profile name last saved or loaded
 =================  =========================================================================================
 
-Widgets keep their own keys (prefixed by their page); nothing here is module-level mutable state, so
+Pages keep a few results of their own, prefixed by the page: ``train_last_run`` (the run the Train page
+shows), ``train_figure`` (the live chart, rebuilt only when an epoch arrives), ``sweep_result`` (the last
+sweep's table). Widgets keep their own keys, prefixed the same way. Nothing here is module-level mutable state, so
 sessions never share ratings or runs. Trained models themselves are shared through the model cache, which
 holds only what a data set and settings determine, never anyone's own ratings.
 """

@@ -83,11 +83,11 @@ def draw_job() -> None:
     job = st.session_state.get(state.JOB)
     if job is None:
         return
-    st.progress(
-        job.epochs_done / max(job.n_epochs, 1), text=f"{job.label}: epoch {job.epochs_done} of {job.n_epochs}"
-    )
-    if job.records:
-        st.plotly_chart(loss_curves(job.records), key="train_live_chart")
+    epochs = job.epochs_done
+    waiting = " (waiting for a free trainer)" if job.waiting else ""
+    st.progress(epochs / max(job.n_epochs, 1), text=f"{job.label}: epoch {epochs} of {job.n_epochs}{waiting}")
+    if epochs:
+        st.plotly_chart(curves_until(job, epochs), key="train_live_chart")
     if job.running:
         st.button("Stop", key="train_stop", on_click=job.request_stop, icon=":material/stop_circle:")
         return
@@ -97,6 +97,15 @@ def draw_job() -> None:
             state.add_run(job.result)
             st.session_state["train_last_run"] = job.result.run_id
         st.rerun()  # the whole page: sidebar, results
+
+
+def curves_until(job: TrainingJob, epochs: int):
+    """The loss curves of the first ``epochs`` epochs, built once per new epoch (a figure costs ~0.2 s)."""
+    cached = st.session_state.get("train_figure")
+    if cached is None or cached[0] is not job or cached[1] != epochs:
+        cached = (job, epochs, loss_curves(job.records[:epochs]))
+        st.session_state["train_figure"] = cached
+    return cached[2]
 
 
 live_job = st.fragment(run_every=REFRESH_SECONDS)(draw_job)
@@ -125,6 +134,16 @@ def outcome(data: RatingsDataset) -> None:
         st.info(f"Stopped at epoch {run.stopped_at}: this model is kept for this session only, not cached.")
     else:
         st.success(f"**{run.label}** trained in {run.fit_seconds:.2f} s and cached.")
+        if job is not None and job.timeline:
+            steps = {
+                "worker": "training process started",
+                "first epoch": "first epoch",
+                "received": "model back",
+            }
+            shown = [
+                f"{label} {job.timeline[key]:.2f} s" for key, label in steps.items() if key in job.timeline
+            ]
+            st.caption("After the click: " + " · ".join(shown) + ".")
     metrics_card(run)
 
 

@@ -1,7 +1,8 @@
-"""Background training jobs: records arrive per epoch, Stop ends within one epoch, errors become messages."""
+"""Training jobs in worker processes: records per epoch, Stop within one epoch, errors and crashes as messages."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,12 +14,28 @@ from recengine.models.baseline import Baseline
 
 
 class SlowBaseline(Baseline):
-    """The baseline, with epochs slowed down and gated so a test can act between them."""
-
-    epoch_seconds = 0.05
+    """The baseline, with epochs slowed down so a test can act between them."""
 
     def _run_epoch(self, train, epoch):
-        time.sleep(self.epoch_seconds)
+        time.sleep(0.05)
+        return super()._run_epoch(train, epoch)
+
+
+class Exploding(Baseline):
+    def _run_epoch(self, train, epoch):
+        self.user_bias_ = self.user_bias_ + np.float64(1e30)
+
+
+def worker_pid(model) -> dict:
+    return {"pid": os.getpid()}
+
+
+class Crashing(Baseline):
+    """Dies in its second epoch as a native crash or the out-of-memory killer would: no exception, no word."""
+
+    def _run_epoch(self, train, epoch):
+        if epoch == 2:
+            os._exit(9)
         return super()._run_epoch(train, epoch)
 
 
@@ -42,16 +59,11 @@ def test_stop_is_honoured_within_one_epoch(planted):
     assert job.join(5)
     assert job.status == STOPPED
     assert asked_at <= job.epochs_done <= asked_at + 1
-    assert job.result == job.epochs_done == len(model.history_)
+    assert job.result == job.epochs_done == len(job.model.history_)
 
 
 def test_divergence_is_a_status_with_a_suggestion(planted):
     data, _ = planted
-
-    class Exploding(Baseline):
-        def _run_epoch(self, train, epoch):
-            self.user_bias_ = self.user_bias_ + np.float64(1e30)
-
     job = TrainingJob(Exploding(), data, None, finish=lambda job: None).start()
     assert job.join(5)
     assert job.status == DIVERGED
@@ -69,3 +81,20 @@ def test_an_unexpected_error_does_not_escape_the_thread(planted):
         threading.excepthook = previous
     assert job.status == FAILED and "ZeroDivisionError" in job.message
     assert failures == []
+
+
+def test_a_crashed_worker_is_a_failure_with_a_message(planted):
+    data, _ = planted
+    job = TrainingJob(Crashing(), data, None, finish=lambda job: None).start()
+    assert job.join(30)
+    assert job.status == FAILED and "ended unexpectedly (exit code 9)" in job.message
+    assert job.epochs_done == 1
+
+
+def test_metrics_are_measured_in_the_worker(planted):
+    data, _ = planted
+    job = TrainingJob(
+        make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid
+    ).start()
+    assert job.join(30)
+    assert job.status == DONE and job.result["pid"] != os.getpid()

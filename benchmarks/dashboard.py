@@ -1,0 +1,174 @@
+"""Dashboard response times from a real server, timed in headless Chromium (issue 5's three targets):
+
+1. first page ready within 3 s of server start (process launch -> Home drawn and idle);
+2. the default model trains on the bundled set with a live curve in under 5 s (click -> results shown),
+   with the time the first curve appeared;
+3. after rating a movie, your recommendations update in under 0.5 s (click -> the top picks beside the
+   rating buttons show the new list).
+
+Each repeat starts a fresh server with an empty model store, so training really trains. Writes
+``benchmarks/results/dashboard.md``. Run: ``./dev bench dashboard [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+# This script is named like the `dashboard` package it measures: import the package, not the script.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.modules.pop("dashboard", None)
+
+from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app  # noqa: E402
+from recengine.data import load_bundled  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "dashboard.md"
+TARGETS = {"first page": 3.0, "train default": 5.0, "update after rating": 0.5}
+
+
+def idle(page: Page, timeout: float = 120) -> None:
+    """Until the app reports no script run under way (polled every 10 ms)."""
+    app = page.locator('[data-testid="stApp"]')
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.get_attribute("data-test-script-state") not in ("running", "rerunRequested", "initial"):
+            return
+        time.sleep(0.01)
+    raise TimeoutError("the app stayed busy")
+
+
+def first_page(browser, home: Path) -> tuple[float, Page, object]:
+    context = running_app(home)
+    server = context.__enter__()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server.url)
+    page.get_by_role("heading", name=re.compile("how matrix factorization")).wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebar"]').get_by_text("You rated").wait_for()
+    idle(page)
+    return time.perf_counter() - server.started, page, context
+
+
+def train_default(page: Page) -> tuple[float, float]:
+    """(seconds from the click to the results, seconds to the first drawn curve)."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train", exact=True).click()
+    page.get_by_role("heading", name="Train a model").wait_for()
+    idle(page)
+    start = time.perf_counter()
+    page.get_by_role("button", name=re.compile("Train")).first.click()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    first_curve = time.perf_counter() - start
+    page.get_by_text(re.compile("trained in .* and cached")).wait_for(timeout=120_000)
+    return time.perf_counter() - start, first_curve
+
+
+def updates_after_rating(page: Page, count: int) -> list[float]:
+    """Seconds from a rating click to the changed top picks, for ``count`` movies in turn."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Rate movies", exact=True).click()
+    preview = page.locator(".st-key-rate_preview")
+    preview.get_by_text("Your top picks now").wait_for()
+    idle(page)
+    rows = page.locator('[class*="st-key-rate_item_"]')
+    times = []
+    for index in range(count):
+        before = preview.inner_text()
+        start = time.perf_counter()
+        rows.nth(index).get_by_role("radio", name="5", exact=True).click()
+        while preview.inner_text() == before:
+            if time.perf_counter() - start > 10:
+                raise TimeoutError("the recommendations did not change")
+            time.sleep(0.005)
+        times.append(time.perf_counter() - start)
+        idle(page)
+    return times
+
+
+def pickle_cost() -> float:
+    """What st.cache_data would add on every access of the bundled data set: a pickle round trip."""
+    data = load_bundled()
+    start = time.perf_counter()
+    for _ in range(10):
+        pickle.loads(pickle.dumps(data))
+    return (time.perf_counter() - start) / 10
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ratings", type=int, default=5, help="movies rated per repeat")
+    args = parser.parse_args()
+    samples: dict[str, list[float]] = {
+        "first page": [],
+        "train default": [],
+        "first curve": [],
+        "update after rating": [],
+    }
+    load = os.getloadavg()[0]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        for repeat in range(args.repeats):
+            with tempfile.TemporaryDirectory() as home:
+                seconds, page, context = first_page(browser, Path(home))
+                try:
+                    samples["first page"].append(seconds)
+                    trained, curve = train_default(page)
+                    samples["train default"].append(trained)
+                    samples["first curve"].append(curve)
+                    samples["update after rating"] += updates_after_rating(page, args.ratings)
+                finally:
+                    page.close()
+                    context.__exit__(None, None, None)
+            print(
+                f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in samples.items()),
+                flush=True,
+            )
+        browser.close()
+    write(samples, load, args, pickle_cost())
+
+
+def write(samples: dict[str, list[float]], load: float, args: argparse.Namespace, pickled: float) -> None:
+    lines = [
+        "# Dashboard response times",
+        "",
+        f"Measured by `benchmarks/dashboard.py` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}, load average {load:.1f} when it "
+        f"started (other work was running: compare medians, not single runs). {args.repeats} fresh servers, "
+        f"each with an empty model store; {args.ratings} ratings per server. Times from headless Chromium.",
+        "",
+        "| measure | target | median | min | max | samples |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, values in samples.items():
+        target = f"< {TARGETS[name]:g} s" if name in TARGETS else ""
+        lines.append(
+            f"| {name} | {target} | {statistics.median(values):.3f} s | {min(values):.3f} s | "
+            f"{max(values):.3f} s | {len(values)} |"
+        )
+    lines += [
+        "",
+        "- *first page*: from launching `streamlit run app.py` to the Home page drawn (heading and sidebar) and idle.",
+        "- *train default*: from the Train click to the results card (Weighted ALS, 15 epochs, split user:0.2, "
+        "test metrics computed, model written to the store); *first curve*: to the first drawn loss curve.",
+        "- *update after rating*: from a click on a rating to the changed top picks beside the rating buttons "
+        "(fold-in of your ratings and a new top 5, no retraining).",
+        f"- Data sets and splits are cached with `st.cache_resource`: `st.cache_data` would pickle and "
+        f"unpickle the bundled data set on every access, {pickled * 1000:.0f} ms each time here.",
+        "",
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
