@@ -16,9 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from recengine.cli import main
+from recengine.cluster import cluster_factors, project
 from recengine.dataset import RatingsDataset
 from recengine.errors import RecEngineError
 from recengine.foldin import fold_in
+from recengine.metrics import evaluate
+from recengine.recommend import recommend, similar_items
 from recengine.scoring import score_matrix
 from recengine.spark import (
     SparkRunner,
@@ -33,6 +36,7 @@ from recengine.spark import (
     spark_params,
 )
 from recengine.split import split_by_spec
+from recengine.store import load_model
 from recengine.synthetic import movielens_like
 
 
@@ -94,7 +98,7 @@ def _predictions(spark_model, runner, users, items) -> np.ndarray:
 
 
 @needs_spark
-def test_imported_als_predicts_what_spark_predicts_and_folds_in_as_spark_solves(spark, sides):
+def test_imported_als_predicts_what_spark_predicts_and_folds_in_as_spark_solves(spark, sides, tmp_path):
     train, test = sides
     fitted = spark.fit(train, "als", n_factors=5, reg=0.1, n_epochs=4, seed=1)
     model = fitted.model
@@ -113,6 +117,24 @@ def test_imported_als_predicts_what_spark_predicts_and_folds_in_as_spark_solves(
         vector = fold_in(model, train.item_codes[mine], train.ratings[mine])
         np.testing.assert_allclose(vector.factors, model.user_factors_[user], rtol=1e-3, atol=1e-4)
     assert model.history_[0].train_rmse < 1.0 and np.isfinite(model.history_[0].total_loss)
+    _serves_every_page(fitted, train, test, tmp_path)
+
+
+def _serves_every_page(fitted, train, test, folder) -> None:
+    """What the pages and the use commands call, on the imported model and on its saved-and-loaded copy."""
+    loaded = load_model(fitted.save(folder / "imported.npz", extra={"backend": "spark"}), data=train)
+    np.testing.assert_array_equal(
+        loaded.predict(test.user_codes, test.item_codes),
+        fitted.model.predict(test.user_codes, test.item_codes),
+    )
+    for model in (fitted.model, loaded):
+        report = evaluate(model, train, test, k=5)
+        assert 0 < report["rmse"] < 2 and 0 <= report["precision@5"] <= 1
+        user = train.user_ids[0]
+        assert len(recommend(model, train, user=user, n=5)) == 5
+        assert len(similar_items(model, train, train.item_ids[0], n=3)) == 3
+        assert (cluster_factors(model, "users", 3).labels >= 0).sum() > 0
+        assert project(model, "items", "pca").coords.shape == (train.n_items, 2)
 
 
 @needs_spark
