@@ -25,7 +25,7 @@ from recengine.models.objective import BiasedMF, biases_field, init_std_field, n
 
 @dataclass(frozen=True)
 class ALSParams(Hyperparameters):
-    n_factors: int = n_factors_field(32)
+    n_factors: int = n_factors_field(32, high=rowsolve.MAX_FACTORS)
     n_epochs: int = hyper(8, low=1, high=1000, help="Alternations: each solves every user, then every item.")
     reg: float = hyper(
         0.13,

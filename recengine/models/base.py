@@ -164,7 +164,8 @@ def _as_number(value: Any, integer: bool) -> float | int | None:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         return None
     if integer:
-        if float(value) != round(float(value)):
+        number = float(value)
+        if not math.isfinite(number) or number != round(number):
             return None
         return int(value)
     return float(value)

@@ -42,7 +42,7 @@ PRIOR_STRENGTH = 2.0  # β₀ of the Gaussian-Wishart hyperprior
 
 @dataclass(frozen=True)
 class BPMFParams(Hyperparameters):
-    n_factors: int = n_factors_field(10)
+    n_factors: int = n_factors_field(10, high=rowsolve.MAX_FACTORS)
     n_epochs: int = hyper(200, low=1, high=100_000, help="Gibbs sweeps in all (burn-in included).")
     burn_in: int = hyper(
         20, low=0, high=100_000, help="Sweeps discarded before averaging (the chain forgets its start)."

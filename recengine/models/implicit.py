@@ -14,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
-from recengine.models import jit, register
+from recengine.errors import ParameterError, TrainingDiverged
+from recengine.models import jit, register, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
     bpr_sample,
@@ -62,6 +63,16 @@ class WALSParams(Hyperparameters):
         "float32", choices=("float64", "float32"), help="Precision of the factors; float32 halves memory."
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.solver == "cholesky" and self.n_factors > rowsolve.MAX_FACTORS:
+            raise ParameterError(
+                "n_factors",
+                self.n_factors,
+                f"≤ {rowsolve.MAX_FACTORS} with solver='cholesky' (its k × k solves grow as k³); "
+                "solver='cg' allows more",
+            )
+
 
 @register
 class WALS(Recommender):
@@ -105,9 +116,17 @@ class WALS(Recommender):
         return (1.0 + self.params.alpha * weight).astype(self.dtype_)
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
-        with single_threaded_blas():  # only k×k Gram products: threads cost more than they save
-            self._sweep(self._by_user, self.user_factors_, self.item_factors_)
-            self._sweep(self._by_item, self.item_factors_, self.user_factors_)
+        try:
+            with single_threaded_blas():  # only k×k Gram products: threads cost more than they save
+                self._sweep(self._by_user, self.user_factors_, self.item_factors_)
+                self._sweep(self._by_item, self.item_factors_, self.user_factors_)
+        except (np.linalg.LinAlgError, SystemError) as error:  # numba re-raises LAPACK's as SystemError
+            raise TrainingDiverged(
+                epoch,
+                "a row's k × k system is singular (the Cholesky solve failed: with reg 0 there may be more "
+                "factors than the data can determine)",
+                "Raise reg above 0, use fewer factors (n_factors) or solver='cg'.",
+            ) from error
         return {"extra": {"compile_seconds": self.compile_seconds_}} if epoch == 1 else {}
 
     def _sweep(self, matrix: sp.csr_matrix, rows: np.ndarray, others: np.ndarray) -> None:

@@ -34,8 +34,8 @@ BLOCKS = ("user_factors", "item_factors", "user_bias", "item_bias")
 # --- hyperparameter fields the gradient models share ----------------------------------------------------
 
 
-def n_factors_field(default: int) -> Any:
-    return hyper(default, low=1, high=1000, help="Number of latent factors (k) per user and item.")
+def n_factors_field(default: int, high: int = 1000) -> Any:
+    return hyper(default, low=1, high=high, help="Number of latent factors (k) per user and item.")
 
 
 def n_epochs_field(default: int, what: str = "Passes over the training ratings.") -> Any:

@@ -26,6 +26,10 @@ from numba import njit, prange
 
 from recengine.models import jit
 
+# The most unknowns per row the dense k × k solves allow: their cost grows as k³ (one als epoch on the bundled
+# set: 1.4 s at 128 factors, 9 s at 256, minutes at 1000), and a Stop request waits for the epoch to end.
+MAX_FACTORS = 256
+
 # Below this much work (entries × unknowns²) one thread is faster: on a busy machine, waking and waiting for
 # a second thread cost 6-14 ms per call on MovieLens 100k, where the whole solve takes 1-2 ms on one.
 PARALLEL_WORK = 2e8

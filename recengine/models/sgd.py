@@ -40,6 +40,12 @@ DIVERGENCE_HINT = (
 )
 
 
+def decayed_lr(lr: float, decay: float, epoch: int) -> float:
+    """The learning rate of ``epoch`` (from 1): lr × decay^(epoch − 1), never below the smallest normal float,
+    so a strong decay over many epochs cannot reach 0 (the gradient norms divide by it)."""
+    return max(lr * decay ** (epoch - 1), float(np.finfo(np.float64).tiny))
+
+
 def lr_decay_field() -> object:
     return hyper(
         1.0,
@@ -138,7 +144,7 @@ class SteppedMF(BiasedMF):
     divergence_hint = DIVERGENCE_HINT
 
     def _epoch_lr(self, epoch: int) -> float:
-        return self.params.lr * self.params.lr_decay ** (epoch - 1)
+        return decayed_lr(self.params.lr, self.params.lr_decay, epoch)
 
     def _initialize(self, train: RatingsDataset) -> None:
         super()._initialize(train)

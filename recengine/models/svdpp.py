@@ -49,7 +49,7 @@ from recengine.models.objective import (
     sum_squares,
     weighted_norms,
 )
-from recengine.models.sgd import DIVERGENCE_HINT, lr_decay_field
+from recengine.models.sgd import DIVERGENCE_HINT, decayed_lr, lr_decay_field
 
 
 @njit(cache=True, nogil=True, fastmath=jit.FASTMATH)
@@ -244,7 +244,7 @@ class SVDpp(OnePassMetrics):
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         p = self.params
-        lr = p.lr * p.lr_decay ** (epoch - 1)
+        lr = decayed_lr(p.lr, p.lr_decay, epoch)
         before = {name: block.copy() for name, block in self._gradient_blocks().items()}
         mirrored = self.item_own_factors_ is not None
         users, items = self._users, self._items
