@@ -401,8 +401,12 @@ class SparkRunner:
                 "rating": (ratings - np.float32(mean)).astype(np.float32),
             }
         )
-        if not self.settings.is_local:  # executors elsewhere cannot read our scratch folder
-            return self.session.createDataFrame(table.to_pandas()), mean
+        if not self.settings.is_local:  # executors elsewhere cannot read our scratch folder: send it
+            import pyspark
+
+            arrow_tables = int(pyspark.__version__.split(".")[0]) >= 4  # else through pandas
+            with quiet_pyspark():
+                return self.session.createDataFrame(table if arrow_tables else table.to_pandas()), mean
         import pyarrow.parquet as pq
 
         path = (

@@ -238,3 +238,14 @@ def test_cli_refuses_spark_for_other_algorithms_and_spark_flags_without_spark(ca
     assert "als, wals" in capsys.readouterr().err
     assert main(["train", "--algo", "als", "--spark-master", "local[2]"]) == 2
     assert "--backend spark" in capsys.readouterr().err
+
+
+@needs_spark
+def test_on_a_cluster_master_local_ratings_travel_through_arrow(spark, sides, monkeypatch):
+    train, _ = sides
+    monkeypatch.setattr(SparkSettings, "is_local", property(lambda self: False))
+    frame, mean = spark._handed_over(train, center=True, binary=False)
+    table = frame.orderBy("user", "item").toArrow()
+    order = np.lexsort((train.item_codes, train.user_codes))
+    np.testing.assert_array_equal(table.column("user").to_numpy(), train.user_codes[order])
+    np.testing.assert_allclose(table.column("rating").to_numpy() + mean, train.ratings[order], atol=1e-6)
