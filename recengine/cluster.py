@@ -16,12 +16,15 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from recengine import memory
 from recengine.dataset import RatingsDataset
-from recengine.errors import RecEngineError
+from recengine.errors import RecEngineError, TooLargeError
 from recengine.foldin import UserVector
 from recengine.models.base import Recommender
 
 TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sample or refuse
+TSNE_NEIGHBOURS = 91  # scikit-learn's Barnes-Hut t-SNE keeps 3 × perplexity + 1 neighbours (perplexity ≤ 30)
+TSNE_BYTES_PER_NEIGHBOUR = 48  # distances, indices and the symmetric sparse affinities
 SIDES = ("users", "items")
 
 
@@ -90,10 +93,15 @@ def _cluster_item_table(clusters: Clusters, data: RatingsDataset) -> tuple[np.nd
     """(ratings count, ratings sum) per (user cluster, item)."""
     if clusters.side != "users" or len(clusters.labels) != data.n_users:
         raise RecEngineError("Cluster-based recommendations need clusters of this data set's users.")
+    size = clusters.n_clusters * data.n_items
+    memory.check(
+        size * 24,  # int64 counts, float64 sums and bincount's temporary
+        f"A table of {clusters.n_clusters:,} user clusters × {data.n_items:,} items",
+        "Use fewer clusters, or a data set with fewer items (keep only items with more ratings).",
+    )
     labels = clusters.labels[data.user_codes]
     inside = labels >= 0
     cell = labels[inside] * data.n_items + data.item_codes[inside]
-    size = clusters.n_clusters * data.n_items
     counts = np.bincount(cell, minlength=size).reshape(clusters.n_clusters, data.n_items)
     sums = np.bincount(cell, data.ratings[inside].astype(np.float64), minlength=size)
     return counts, sums.reshape(clusters.n_clusters, data.n_items)
@@ -229,18 +237,30 @@ def project(
         return Projection(pca.transform(matrix), rows, "pca", note, normalize, pca)
     if method != "tsne":
         raise RecEngineError(f"method={method!r} is not allowed: method must be 'pca' or 'tsne'.")
+    if on_large not in ("sample", "refuse"):
+        raise RecEngineError(f"on_large={on_large!r} is not allowed: use 'sample' or 'refuse'.")
     note = f"t-SNE of {len(rows):,} {what}."
-    if len(rows) > max_points:
-        if on_large == "refuse":
-            raise RecEngineError(
-                f"t-SNE is limited to {max_points:,} points and this map has {len(rows):,} {what}: use PCA, "
-                "raise the minimum number of ratings, or let it sample."
+    affordable = _tsne_affordable_points(factors.shape[1])
+    if len(rows) > min(max_points, affordable):
+        by_memory = affordable < max_points
+        limit = min(max_points, affordable)
+        if on_large == "refuse" or limit < 3:
+            error = TooLargeError if by_memory else RecEngineError
+            raise error(
+                f"t-SNE is limited to {limit:,} points{' by the memory budget' if by_memory else ''} and this "
+                f"map has {len(rows):,} {what}: use PCA, raise the minimum number of ratings, or let it sample."
             )
-        if on_large != "sample":
-            raise RecEngineError(f"on_large={on_large!r} is not allowed: use 'sample' or 'refuse'.")
-        note = f"t-SNE of a random sample of {max_points:,} of the {len(rows):,} {what} (above the limit)."
-        rows = np.sort(np.random.default_rng(seed).choice(rows, max_points, replace=False))
+        why = "as many as the memory budget allows" if by_memory else "above the limit"
+        note = f"t-SNE of a random sample of {limit:,} of the {len(rows):,} {what} ({why})."
+        rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
     matrix = _unit_rows(factors[rows]) if normalize else factors[rows]
     perplexity = float(min(30, max(2, (len(rows) - 1) // 3)))
     coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(matrix)
     return Projection(coords, rows, "tsne", note, normalize)
+
+
+def _tsne_affordable_points(dims: int) -> int:
+    """How many points a Barnes-Hut t-SNE of ``dims``-dimensional rows can map within the memory budget."""
+    budget = memory.budget_bytes()
+    per_point = TSNE_NEIGHBOURS * TSNE_BYTES_PER_NEIGHBOUR + 16 * dims + 256
+    return np.iinfo(np.int64).max if budget is None else int(budget // per_point)

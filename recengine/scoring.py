@@ -14,15 +14,22 @@ from functools import cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from recengine import memory
 from recengine.models.base import Recommender
 
 BATCH_CELLS = 1 << 22  # scores held at once when scoring many users: 4M floats, 32 MB
+BYTES_PER_SCORE = 24  # a float64 score, its negation and argpartition's int64 index while ranking
 
 
 def score_matrix(model: Recommender, users: np.ndarray) -> np.ndarray:
     """Scores (float64) of every item for each user code in ``users``, one row per user."""
     model._check_fitted()
     users = np.asarray(users, dtype=np.int64)
+    memory.check(
+        len(users) * model.n_items_ * BYTES_PER_SCORE,
+        f"Scores of {len(users):,} users × {model.n_items_:,} items",
+        "Score fewer users at a time (batch_size gives a batch that fits).",
+    )
     custom = getattr(model, "score_users", None)
     if custom is not None:
         return np.asarray(custom(users), dtype=np.float64)
@@ -50,8 +57,13 @@ def _factor_scores(model: Recommender, users: np.ndarray) -> np.ndarray:
 
 
 def batch_size(n_items: int) -> int:
-    """Users per batch so that a batch's score matrix holds about `BATCH_CELLS` numbers."""
-    return max(1, BATCH_CELLS // max(n_items, 1))
+    """Users per batch so that a batch's score matrix holds about `BATCH_CELLS` numbers, fewer when the
+    memory budget is smaller; `TooLargeError` when not even one user's scores fit."""
+    row = max(n_items, 1) * BYTES_PER_SCORE
+    memory.check(row, f"Scores of {n_items:,} items for one user", "Use a data set with fewer items.")
+    budget = memory.budget_bytes()
+    cells = BATCH_CELLS if budget is None else min(BATCH_CELLS, budget // BYTES_PER_SCORE)
+    return max(1, cells // max(n_items, 1))
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from recengine import memory
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import (
     EmptyDataError,
@@ -35,6 +36,7 @@ from recengine.training import EpochRecord, History, as_callbacks
 
 PREDICT_CHUNK = 1 << 20
 EXPLOSION_FACTOR = 1e3
+FIT_BYTES_PER_RATING = 64  # per-rating work arrays of a fit (index copies, errors, sparse views)
 
 
 # --- hyperparameters ------------------------------------------------------------------------------------
@@ -185,6 +187,9 @@ class Recommender:
     Params: ClassVar[type[Hyperparameters]] = Hyperparameters
     divergence_hint: ClassVar[str] = "Lower the learning rate (lr) or turn on gradient clipping (clip)."
     state_names: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+    # Arrays the size of all factors, (users + items) × n_factors, a fit holds at its peak (factors,
+    # gradients, moments, copies); see `memory_estimate`.
+    factor_copies: ClassVar[float] = 4.0
 
     def __init__(self, params: Hyperparameters | None = None, **overrides: Any):
         base = params if params is not None else self.Params()
@@ -220,6 +225,7 @@ class Recommender:
         listeners = as_callbacks(callbacks)
         started = time.perf_counter()
         self._prepare(train)
+        self._check_memory(train)
         self._initialize(train)
         start_loss = self._losses(train)[2]
         self.history_ = History()
@@ -245,6 +251,25 @@ class Recommender:
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self.fingerprint_ = train.fingerprint
         self.global_mean_ = float(train.ratings.mean(dtype=np.float64))
+
+    def memory_estimate(self, train: RatingsDataset) -> int:
+        """Bytes a fit on ``train`` holds at its peak, roughly: `factor_copies` arrays the size of all factors,
+        a few k × k matrices, and per-rating work arrays."""
+        k = int(getattr(self.params, "n_factors", 0))
+        itemsize = np.dtype(self.params.dtype).itemsize
+        factors = (train.n_users + train.n_items) * k * itemsize * self.factor_copies
+        return int(factors + 4 * k * k * 8 + train.n_ratings * FIT_BYTES_PER_RATING)
+
+    def _check_memory(self, train: RatingsDataset) -> None:
+        k = getattr(self.params, "n_factors", None)
+        memory.check(
+            self.memory_estimate(train),
+            f"Training {self.name}"
+            + (f" with {k:,} factors" if k else "")
+            + f" on {train.n_users:,} users, {train.n_items:,} items and {train.n_ratings:,} ratings",
+            "Use fewer factors (n_factors) or dtype float32, or train on a smaller data set (keep only users "
+            "and items with more ratings).",
+        )
 
     def _initialize(self, train: RatingsDataset) -> None:
         raise NotImplementedError

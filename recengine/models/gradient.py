@@ -87,6 +87,7 @@ class GD(BiasedMF):
         "Full-batch gradient descent with momentum on the masked squared error, with optional clipping."
     )
     Params = GDParams
+    factor_copies = 5.0  # factors, gradient, velocity, step
     divergence_hint = (
         "Lower the learning rate (lr) or the momentum, or turn on gradient clipping (clip, for example 10)."
     )
@@ -135,6 +136,7 @@ class Adam(BiasedMF):
     label = "Adam (minibatch)"
     description = "Adam on minibatches, as embedding layers train: per-entry adaptive steps for the rows a batch touches."
     Params = AdamParams
+    factor_copies = 8.0  # factors, both moments, the epoch's summed gradient, a batch's steps
     divergence_hint = "Lower the learning rate (lr), for example by a factor of 10."
 
     def _initialize(self, train: RatingsDataset) -> None:

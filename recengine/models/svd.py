@@ -71,6 +71,12 @@ class SVD(Recommender):
         self.user_bias_ = np.zeros(train.n_users, self.dtype_) if self.params.biases else None
         self.item_bias_ = np.zeros(train.n_items, self.dtype_) if self.params.biases else None
 
+    def memory_estimate(self, train: RatingsDataset) -> int:
+        """The factors and ARPACK's Lanczos basis (min side × max(2k + 1, 20) numbers) besides the base estimate."""
+        k, side = self.params.n_factors, min(train.n_users, train.n_items)
+        lanczos = side * min(side, max(2 * k + 1, 20)) * 8
+        return super().memory_estimate(train) + lanczos
+
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         residual = train.ratings.astype(np.float64) - self.global_mean_
         if self.params.biases:
