@@ -98,3 +98,15 @@ def test_mistakes_are_one_line_and_status_2(saved, capsys, tmp_path):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_models_trained_on_predefined_files_can_be_used_afterwards(ml100k_path, tmp_path, capsys):
+    out = tmp_path / "u1.npz"
+    train, test = str(ml100k_path / "u1.base"), str(ml100k_path / "u1.test")
+    assert main(["train", "--algo", "baseline", "--train", train, "--test", test, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(out), "--user", "1", "-n", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 3
+    assert main(["evaluate", "--model", str(out), "--test", test, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["test_ratings"] == 20_000 and 0.9 < report["rmse"] < 1.0

@@ -170,7 +170,9 @@ def _sides(
             columns=parse_columns(args.columns),
             progress=StderrProgress("reading"),
         )
-        return train, test, {"train": _absolute(args.train), "test": _absolute(args.test)}
+        files = {"train": _absolute(args.train), "test": _absolute(args.test)}
+        options = {"format": args.format, "columns": parse_columns(args.columns)}
+        return train, test, files | {k: v for k, v in options.items() if v}
     data = data_from_args(args)
     train, test = split_by_spec(data, split, seed)
     return train, test, {"data": _data_source(args)}

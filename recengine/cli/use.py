@@ -16,7 +16,7 @@ import pandas as pd
 
 from recengine.cli import print_json
 from recengine.cli.data import add_data_arguments, data_from_args
-from recengine.data import load
+from recengine.data import load, load_train_test
 from recengine.dataset import RatingsDataset
 from recengine.errors import BadValuesError, DataError, MissingColumnsError, ModelFileError
 from recengine.foldin import fold_in
@@ -91,7 +91,11 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _stored_data(extra: dict[str, Any]) -> RatingsDataset:
-    """The data set named in a model file's metadata (a spec string or a dict of `load` arguments)."""
+    """The data set named in a model file's metadata: a spec string, a dict of `load` arguments, or the
+    predefined train and test files it was trained with (the train side is returned)."""
+    if extra.get("train"):
+        options = {k: extra[k] for k in ("format", "columns") if extra.get(k)}
+        return load_train_test(extra["train"], extra["test"], **options)[0]
     source = extra.get("data")
     if isinstance(source, dict):
         options = dict(source)
