@@ -108,7 +108,7 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
     for column, name in LOSS_PARTS:
         if column in frame and frame[column].notna().any():
             figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 1)
-    figure.update_yaxes(type="log", row=1, col=1)
+    figure.update_yaxes(type="log", tickformat="~s", dtick="D2", row=1, col=1)
     if has_rmse:
         for column, name in (("train_rmse", "train RMSE"), ("valid_rmse", "validation RMSE")):
             if frame[column].notna().any():

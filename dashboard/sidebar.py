@@ -24,4 +24,4 @@ def show() -> None:
         st.markdown(f"**Active model:** {run.title if run else 'none yet'}")
         job = st.session_state.get(state.JOB)
         if job is not None and job.running:
-            st.caption(f"Training {job.label}: epoch {job.epochs_done}/{job.n_epochs}")
+            st.caption(f"Training {job.label}… (see the Train page)")

@@ -17,6 +17,7 @@ METHODS = {"pca": "PCA (fast, places you too)", "tsne": "t-SNE (slower, local ne
 COLOURS = {"genre": "genre", "cluster": "KMeans group of the movie"}
 DEFAULT_GENRES = ("Animation", "Horror", "Documentary", "Romance")
 OTHER = "other"
+PICKABLE = 5000  # the most rated movies are offered in the search
 
 
 def choose_run(data: RatingsDataset) -> state.Run | None:
@@ -85,7 +86,7 @@ def your_position(run: state.Run, data: RatingsDataset, projection) -> tuple[flo
 
 def search(run: state.Run, data: RatingsDataset, projection, points: pd.DataFrame) -> pd.DataFrame | None:
     table = catalogue(data).sort_values("ratings", ascending=False)
-    code = st.selectbox("Find a movie and its nearest neighbours", table.index.to_list(), index=None,
+    code = st.selectbox("Find a movie and its nearest neighbours", table.index.to_list()[:PICKABLE], index=None,
                         format_func=lambda c: str(table.at[c, "title"]), key="embed_search", placeholder="type a title")  # fmt: skip
     if code is None:
         return None

@@ -14,6 +14,7 @@ from recengine.dataset import RatingsDataset
 from recengine.recommend import recommend, similar_items
 
 FOR_YOU, FOR_USER = "you", "a user in the data"
+PICKABLE = 5000  # longer lists: the most rated only (movies), or typed ids (users)
 
 
 def no_model(data: RatingsDataset) -> None:
@@ -104,7 +105,10 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.Da
 
 
 def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
-    user = st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
+    if data.n_users <= PICKABLE:
+        user = st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
+    else:  # a drop-down of a hundred thousand ids would weigh on every browser
+        user = st.text_input("User id", value=str(data.user_ids[0]), key="recs_user")
     st.caption(f"User {user} rated {int(data.user_counts()[data.user_code(user)])} movies.")
     return recommend(run.model, data, user=user, n=n, **chosen)
 
@@ -150,7 +154,7 @@ def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
 def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     st.subheader("More like this movie")
     table = catalogue(data).sort_values("ratings", ascending=False)
-    codes = table.index.to_list()
+    codes = table.index.to_list()[:PICKABLE]
     code = st.selectbox(
         "Movie",
         codes,

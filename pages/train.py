@@ -69,9 +69,13 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
 
 
 def on_train(data: RatingsDataset, algo: str, params: dict, split_spec: str) -> None:
+    job = st.session_state.get(state.JOB)
+    if job is not None and job.running:  # a second click before the page caught up
+        return
     outcome = start(data, algo, params, split_spec)
     if isinstance(outcome, TrainingJob):
         st.session_state[state.JOB] = outcome
+        st.rerun()  # draw the page again with Train disabled and the live curves
     else:
         state.add_run(outcome)
         st.session_state[state.JOB] = None
@@ -85,6 +89,8 @@ def draw_job() -> None:
         return
     epochs = job.epochs_done
     waiting = " (waiting for a free trainer)" if job.waiting else ""
+    if job.running and epochs == job.n_epochs:
+        waiting = " · measuring it on the test set"
     st.progress(epochs / max(job.n_epochs, 1), text=f"{job.label}: epoch {epochs} of {job.n_epochs}{waiting}")
     if epochs:
         st.plotly_chart(curves_until(job, epochs), key="train_live_chart")
@@ -185,6 +191,7 @@ def main() -> None:
                 outcome(data)
             if job is None and "train_last_run" not in st.session_state:
                 st.info("Press **Train**: the loss curves appear here and grow with every epoch.")
+                st.plotly_chart(loss_curves([]), key="train_empty_chart")  # axes ready, the chart code loaded
 
 
 main()
