@@ -19,10 +19,14 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import lzma
 import os
+import re
+import struct
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,18 @@ FORMAT_VERSION = 1
 METADATA = "__metadata__"
 USER_IDS, ITEM_IDS = "__user_ids__", "__item_ids__"
 DEFAULT_MAX_BYTES = 512 * 1024**2
+# The metadata fields a model file must have (and those it may have) and their JSON types.
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "algorithm": str, "params": dict, "state": list, "scale": dict, "fingerprint": str, "history": list,
+    "n_users": int, "n_items": int, "digest": str, "data_fingerprint": str, "data_name": str, "kind": str,
+    "fit_seconds": (int, float), "metrics": dict, "extra": dict, "created": str,
+}  # fmt: skip
+# What zipfile and NumPy raise for a damaged archive: a bad header, a flipped compression method
+# (NotImplementedError, zlib, bz2 or lzma errors), a flipped encryption flag (RuntimeError), a short read.
+UNREADABLE = (
+    zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, zlib.error, lzma.LZMAError, struct.error,
+)  # fmt: skip
+REQUIRED_FIELDS = ("algorithm", "params", "state", "scale", "fingerprint", "history", "n_users", "n_items")
 
 
 # --- one model file -------------------------------------------------------------------------------------
@@ -164,13 +180,51 @@ def load_model(path: str | os.PathLike, data: RatingsDataset | None = None) -> R
             metadata["fingerprint"],
             History.from_dicts(metadata["history"]),
         )
-    except (KeyError, TypeError, ValueError, RecEngineError) as error:
-        raise ModelFileError(f"{path} does not describe a valid {cls.name} model: {error}") from error
-    model.n_users_, model.n_items_ = int(metadata["n_users"]), int(metadata["n_items"])
-    model.fit_seconds_ = float(metadata.get("fit_seconds", model.fit_seconds_))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecEngineError) as error:
+        raise ModelFileError(f"{path} does not describe a valid {cls.name} model: {error!r}") from error
+    _check_state(path, model, metadata, arrays)
+    model.fit_seconds_ = float(metadata.get("fit_seconds") or model.fit_seconds_)
     model.metadata_ = metadata
     model.user_ids_, model.item_ids_ = arrays.get(USER_IDS), arrays.get(ITEM_IDS)
     return model
+
+
+def _check_state(
+    path: Path, model: Recommender, metadata: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Refuse learned arrays whose shapes disagree with each other or the metadata, or that hold NaN or inf.
+
+    The compiled prediction kernels do not check bounds: a hand-edited user count or factor matrix would
+    read outside its arrays (and crash the process) instead of raising.
+    """
+    n_users, n_items = model.n_users_, model.n_items_
+    k = model.user_factors_.shape[1] if getattr(model, "user_factors_", None) is not None else None
+    if k is not None and getattr(model.params, "n_factors", k) != k:
+        raise ModelFileError(
+            f"{path} is corrupted: its parameters say n_factors={model.params.n_factors} but its factors have {k}."
+        )
+    for name, array in model.state().items():
+        rows = n_users if name.startswith(("user", "implicit_user")) else n_items
+        problem = None
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            problem = "is not an array of finite numbers"
+        elif name.endswith("factors_") and (array.ndim != 2 or array.shape != (rows, k)):
+            problem = f"has shape {array.shape}, expected ({rows}, {k})"
+        elif name.endswith("bias_") and array.shape != (rows,):
+            problem = f"has shape {array.shape}, expected ({rows},)"
+        if problem:
+            raise ModelFileError(f"{path} is corrupted: its array {name!r} {problem}.")
+    counts = [("n_users", n_users), ("n_items", n_items)]
+    counts += [
+        (name, len(arrays[ids]))
+        for name, ids in (("n_users", USER_IDS), ("n_items", ITEM_IDS))
+        if ids in arrays
+    ]
+    for name, size in counts:
+        if metadata.get(name) != size:
+            raise ModelFileError(
+                f"{path} is corrupted: its metadata says {name}={metadata.get(name)!r} but its arrays hold {size}."
+            )
 
 
 def check_data(metadata: dict[str, Any], data: RatingsDataset, path: str | os.PathLike) -> None:
@@ -189,9 +243,9 @@ def _opened(path: Path) -> Iterator[Any]:
         raise ModelFileError(f"There is no model file at {path}.")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+    except UNREADABLE as error:
         raise ModelFileError(
-            f"{path} is not a readable model file (truncated or corrupted): {error}"
+            f"{path} is not a readable model file (truncated or corrupted): {error!r}"
         ) from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ModelFileError(f"{path} is a single NumPy array, not a recengine model file.")
@@ -202,8 +256,8 @@ def _opened(path: Path) -> Iterator[Any]:
 def _array(path: Path, archive: Any, name: str) -> np.ndarray:
     try:
         return archive[name]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ModelFileError(f"{path} is corrupted (array {name!r}: {error}).") from error
+    except UNREADABLE as error:
+        raise ModelFileError(f"{path} is corrupted (array {name!r}: {error!r}).") from error
 
 
 def _metadata(path: Path, archive: Any) -> dict[str, Any]:
@@ -221,6 +275,11 @@ def _metadata(path: Path, archive: Any) -> dict[str, Any]:
             f"{path} was written by a newer recengine (model format {version}); this one reads format "
             f"{FORMAT_VERSION} and older. Upgrade recengine to load it."
         )
+    for name, kinds in FIELD_TYPES.items():
+        value = metadata.get(name)
+        wrong_type = value is not None and (isinstance(value, bool) or not isinstance(value, kinds))
+        if wrong_type or (value is None and name in REQUIRED_FIELDS):
+            raise ModelFileError(f"{path} is corrupted: its metadata field {name!r} is {value!r}.")
     return metadata
 
 
@@ -272,8 +331,10 @@ class ModelStore:
         return f"ModelStore({str(self.folder)!r}, max_bytes={self.max_bytes:,})"
 
     def path(self, key: str) -> Path:
-        if not key or not all(c.isalnum() or c in "-_" for c in key):
-            raise RecEngineError(f"{key!r} is not a valid cache key: use letters, digits, '-' and '_'.")
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", key):
+            raise RecEngineError(
+                f"{key!r} is not a valid cache key: use 1 to 128 ASCII letters, digits, '-' and '_'."
+            )
         return self.folder / f"{key}{self.SUFFIX}"
 
     @contextlib.contextmanager
@@ -322,6 +383,7 @@ class ModelStore:
         """Store ``model`` under ``key`` (replacing any entry) and evict old entries beyond the cap."""
         path = self.path(key)
         with self._locked():
+            self._remove_debris()
             save_model(model, path, data=data, metrics=metrics, extra=extra)
             self._evict(keep=path)
         model.store_key_ = key
@@ -373,6 +435,13 @@ class ModelStore:
             rows.append({**metadata, "key": path.stem, "path": str(path), "bytes": stat.st_size,
                          "last_used": stat.st_mtime})  # fmt: skip
         return sorted(rows, key=lambda row: -row["last_used"])
+
+    def _remove_debris(self) -> None:
+        """Delete temporary files left by writers that were killed mid-save (call with the write lock held:
+        then no writer of this store is saving)."""
+        for partial in self.folder.glob(f".*{self.SUFFIX}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
 
     def _evict(self, keep: Path) -> list[Path]:
         """Remove least recently used entries until the total fits the cap (never ``keep``)."""
