@@ -210,7 +210,7 @@ class Recommender:
 
     @property
     def is_fitted(self) -> bool:
-        return hasattr(self, "history_")
+        return hasattr(self, "history_") and getattr(self, "diverged_", None) is None
 
     # --- fitting ----------------------------------------------------------------------------------------
 
@@ -224,20 +224,26 @@ class Recommender:
             )
         listeners = as_callbacks(callbacks)
         started = time.perf_counter()
+        self.__dict__.pop("history_", None)  # unfitted until this fit's arrays exist (a failed refit too)
+        self.diverged_: TrainingDiverged | None = None
         self._prepare(train)
         self._check_memory(train)
         self._initialize(train)
         start_loss = self._losses(train)[2]
         self.history_ = History()
-        for epoch in range(1, self.n_epochs + 1):
-            tick = time.perf_counter()
-            info = self._run_epoch(train, epoch) or {}
-            seconds = time.perf_counter() - tick
-            record = self._record(epoch, seconds, train, valid, info)
-            self._check_divergence(record, start_loss)
-            self.history_.append(record)
-            if any([bool(listener.on_epoch(record, self)) for listener in listeners]):
-                break
+        try:
+            for epoch in range(1, self.n_epochs + 1):
+                tick = time.perf_counter()
+                info = self._run_epoch(train, epoch) or {}
+                seconds = time.perf_counter() - tick
+                record = self._record(epoch, seconds, train, valid, info)
+                self._check_divergence(record, start_loss)
+                self.history_.append(record)
+                if any([bool(listener.on_epoch(record, self)) for listener in listeners]):
+                    break
+        except TrainingDiverged as error:
+            self.diverged_ = error  # its NaN or exploded arrays must not be used: see `_check_fitted`
+            raise
         for listener in listeners:
             if hasattr(listener, "on_train_end"):
                 listener.on_train_end(self)
@@ -336,6 +342,10 @@ class Recommender:
     # --- prediction -------------------------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
+        if getattr(self, "diverged_", None) is not None:
+            raise NotFittedError(
+                f"This {self.name} model has no usable state: {self.diverged_} Fit it again with other settings."
+            )
         if not self.is_fitted:
             raise NotFittedError(
                 f"This {self.name or type(self).__name__} model is not trained yet: call fit first."

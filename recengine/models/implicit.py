@@ -134,11 +134,13 @@ class WALS(Recommender):
         reg = self.penalty(np.diff(matrix.indptr))
         if self.params.solver == "cg":
             gram = gram.astype(self.dtype_)
-            wals_cg_sweep(
-                matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg, self.params.cg_steps
-            )
+            with jit.parallel_section():
+                wals_cg_sweep(
+                    matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg, self.params.cg_steps
+                )
         else:  # each parallel row calls LAPACK, on the single BLAS thread `_run_epoch` asks for
-            wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg)
+            with jit.parallel_section():
+                wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg)
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
         """(weighted squared error over all user-item pairs, penalty, total) of the stated objective.
@@ -194,10 +196,11 @@ def _warm_wals(solver: str, dtype: np.dtype) -> None:
     """First calls of the wals kernels on a 1 × 1 problem (compiles them, or loads them from the cache)."""
     indptr, indices = np.array([0, 1], np.int32), np.array([0], np.int32)
     rows, others, reg = np.zeros((1, 2), dtype), np.ones((1, 2), dtype), np.ones(1)
-    if solver == "cg":
-        wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2, dtype=dtype), reg, 1)
-    else:
-        wals_cholesky_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2), reg)
+    with jit.parallel_section():
+        if solver == "cg":
+            wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2, dtype=dtype), reg, 1)
+        else:
+            wals_cholesky_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2), reg)
     observed_dots(indptr, indices, rows, others)
 
 

@@ -8,9 +8,14 @@ first call of a kernel for a dtype in a process compiles it (cold) or loads it f
 
 from __future__ import annotations
 
+import functools
+import importlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -18,6 +23,38 @@ from numba import njit
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 _FIRST_CALL_SECONDS: dict[tuple[str, str], float] = {}
+_PARALLEL_TURN = threading.Lock()
+
+
+@functools.cache
+def _threadsafe_layer() -> bool:
+    """Whether numba will run ``parallel=True`` kernels on a layer that threads may share (TBB or OpenMP).
+
+    Without either library numba falls back to its workqueue layer, which terminates the whole process when
+    two threads launch parallel kernels at once.
+    """
+    chosen = str(numba.config.THREADING_LAYER).lower()
+    if chosen in ("tbb", "omp", "safe", "threadsafe", "forksafe"):
+        return chosen != "forksafe"
+    if chosen == "workqueue":
+        return False
+    for module in ("numba.np.ufunc.tbbpool", "numba.np.ufunc.omppool"):
+        try:
+            importlib.import_module(module)
+        except (ImportError, OSError):
+            continue
+        return True
+    return False
+
+
+@contextmanager
+def parallel_section() -> Iterator[None]:
+    """Around every call of a ``parallel=True`` kernel: on a layer threads cannot share, calls take turns."""
+    if _threadsafe_layer():
+        yield
+        return
+    with _PARALLEL_TURN:
+        yield
 
 
 def ready(name: str, dtype: np.dtype, first_call: Callable[[np.dtype], None]) -> float:

@@ -140,7 +140,8 @@ def _threads_for(n_entries: int, width: int) -> Iterator[None]:
     if n_entries * width * width < PARALLEL_WORK:
         numba.set_num_threads(1)
     try:
-        yield
+        with jit.parallel_section():
+            yield
     finally:
         numba.set_num_threads(before)
 
