@@ -1,24 +1,30 @@
-"""Training in a separate process, one job per session, so pages stay live while a model learns.
+"""Training in worker processes, one job per session, so pages stay live while a model learns.
 
-Why a process and not a thread: a fit is NumPy and numba work that must take Python's GIL back after
+Why processes and not threads: a fit is NumPy and numba work that must take Python's GIL back after
 every array operation, and a page that redraws its charts several times a second holds the GIL for most
 of that time; measured on the bundled set, a 1.5 s fit took 10 s in a thread beside the live chart. A
-process has its own GIL (and its own core), and a crash in it cannot take the server down.
+process has its own GIL (and can use the other core), and a crash in it cannot take the server down.
 
-Each job forks a worker from a fork server that has imported the engine once (``warm_up`` starts it in
-the background when the app starts). The worker sends every epoch's record back through a queue, checks a
-stop event after each epoch (so Stop ends training within one epoch), evaluates the model and sends it
-back. A watcher thread in the server receives all this into the job, then calls ``finish(job)`` (store
-the model, build the run). At most ``max_trainers()`` workers run at once; later jobs wait for a slot.
+The workers live as long as the server: each is forked from a fork server that has imported the engine,
+warms itself up once (tiny fits, so numba's compiled kernels are loaded before anyone clicks Train), then
+takes jobs one after another. ``warm_up()`` starts the first one in the background when the app starts.
+A job sends the model and its data to a free worker; the worker sends every epoch's record back through
+the pipe, checks its stop event after each epoch (so Stop ends training within one epoch), evaluates the
+model and sends it back. A watcher thread in the server receives all this into the job, then calls
+``finish(job)`` (store the model, build the run). At most ``max_trainers()`` workers exist; later jobs
+wait for a free one. A worker that dies (a crash in native code, the out-of-memory killer) fails its job
+with a message and is replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
 import multiprocessing.spawn
 import os
+import queue
 import threading
 import time
 import traceback
@@ -28,9 +34,19 @@ from typing import Any
 from recengine.errors import RecEngineError, TrainingDiverged
 
 RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverged", "failed"
-# Imports only: running a model here would start OpenMP threads, and GNU OpenMP aborts a later fork.
+# Imports only: running a model in the fork server would start OpenMP threads, and GNU OpenMP aborts a
+# later fork. Workers warm up after they are forked instead.
 PRELOAD = ["dashboard.jobs", "recengine.models", "recengine.metrics"]
 log = logging.getLogger(__name__)
+
+
+def max_trainers() -> int:
+    return max(int(os.environ.get("RECENGINE_MAX_TRAINERS", os.cpu_count() or 1)), 1)
+
+
+def warm_up() -> None:
+    """Start the first worker (fork server, engine imports, kernel warm-up) without waiting for it."""
+    threading.Thread(target=_pool().prepare, name="trainer-warm-up", daemon=True).start()
 
 
 @functools.cache
@@ -60,28 +76,67 @@ def _never_rerun_main() -> None:
 
 
 @functools.cache
-def _slots() -> threading.BoundedSemaphore:
-    """Server-wide limit on concurrent workers (a resource guard, not session state)."""
-    return threading.BoundedSemaphore(max_trainers())
+def _pool() -> _Pool:
+    """The server's workers (a shared resource like a cache: it holds no session's data between jobs)."""
+    return _Pool(max_trainers())
 
 
-def max_trainers() -> int:
-    return int(os.environ.get("RECENGINE_MAX_TRAINERS", max(os.cpu_count() or 1, 1)))
+class _Worker:
+    """A long-lived training process and its ends of the pipe and the stop event."""
+
+    def __init__(self) -> None:
+        context = _context()
+        self.connection, their_end = context.Pipe()
+        self.stop = context.Event()
+        self.process = context.Process(
+            target=_serve, args=(their_end, self.stop), name="recengine-trainer", daemon=True
+        )
+        self.process.start()
+        their_end.close()  # the worker holds the only other end: its death ends the pipe
+
+    def close(self) -> None:
+        self.connection.close()
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
-def warm_up() -> None:
-    """Start the fork server (it imports the engine, a few seconds) without waiting for it."""
-    threading.Thread(target=_start_and_join, args=(_noop,), name="trainer-warm-up", daemon=True).start()
+class _Pool:
+    def __init__(self, size: int):
+        self._free = threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
 
+    def prepare(self) -> None:
+        """Have one warm worker waiting (the first takes a few seconds: imports and warm-up)."""
+        if self._idle.empty() and self._free.acquire(blocking=False):
+            try:
+                self._idle.put(_Worker())
+            finally:
+                self._free.release()
 
-def _noop() -> None:
-    return None
-
-
-def _start_and_join(target: Callable[[], None]) -> None:
-    worker = _context().Process(target=target, daemon=True)
-    worker.start()
-    worker.join()
+    @contextlib.contextmanager
+    def worker(self):
+        """A live worker for one job; it goes back to the pool unless the job broke it."""
+        with self._free:
+            worker = None
+            while worker is None:
+                try:
+                    worker = self._idle.get_nowait()
+                except queue.Empty:
+                    worker = _Worker()
+                if not worker.process.is_alive():
+                    worker.close()
+                    worker = None
+            broken = True
+            try:
+                yield worker
+                broken = not worker.process.is_alive()
+            finally:
+                if broken:
+                    worker.close()
+                else:
+                    self._idle.put(worker)
 
 
 class TrainingJob:
@@ -108,7 +163,7 @@ class TrainingJob:
         self.records: list[dict[str, Any]] = []
         self.metrics: dict[str, Any] = {}
         self.status = RUNNING
-        self.waiting = True  # for a free worker slot
+        self.waiting = True  # for a free worker
         self.message = ""
         self.suggestion = ""
         self.result: Any = None
@@ -118,9 +173,10 @@ class TrainingJob:
         self.seconds = 0.0
         self.stop_requested_at: int | None = None
         self.exitcode: int | None = None
-        self.timeline: dict[str, float] = {}  # seconds from the start: slot, worker, first epoch, received
+        self.timeline: dict[str, float] = {}  # seconds from the start: worker, first epoch, received
         self._stop_flag = threading.Event()
-        self._stop_event: Any = None
+        self._worker: _Worker | None = None  # while the job has one: where request_stop signals
+        self._worker_lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, name=f"train-{self.label}", daemon=True)
 
     def start(self) -> TrainingJob:
@@ -140,8 +196,9 @@ class TrainingJob:
         if self.stop_requested_at is None:
             self.stop_requested_at = self.epochs_done
         self._stop_flag.set()
-        if self._stop_event is not None:
-            self._stop_event.set()
+        with self._worker_lock:
+            if self._worker is not None:
+                self._worker.stop.set()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the job to end; True when it has."""
@@ -155,10 +212,10 @@ class TrainingJob:
 
     def _watch(self) -> None:
         try:
-            with _slots():
+            with _pool().worker() as worker:
                 self.waiting = False
-                self._mark("slot")
-                outcome = self._run_worker()
+                self._mark("worker")
+                outcome = self._run_on(worker)
                 self._mark("received")
             self._settle(outcome)
         except Exception as error:  # a bug in finish: keep the page alive, log the traceback for us
@@ -167,43 +224,28 @@ class TrainingJob:
         finally:
             self.seconds = time.perf_counter() - self.started
 
-    def _run_worker(self) -> tuple:
-        context = _context()
-        receiver, sender = context.Pipe(duplex=False)  # unbuffered: a record sent is a record received
-        self._stop_event = context.Event()
-        if self._stop_flag.is_set():
-            self._stop_event.set()
-        worker = context.Process(
-            target=_train,
-            args=(self.model, self.train, self.valid, self.measure, sender, self._stop_event),
-            name=f"train-{self.label}",
-            daemon=True,
-        )
-        worker.start()
-        self._mark("worker")
-        sender.close()  # the worker holds the only sending end: its death ends the pipe
+    def _run_on(self, worker: _Worker) -> tuple:
+        worker.stop.clear()
+        with self._worker_lock:
+            self._worker = worker
+            if self._stop_flag.is_set():
+                worker.stop.set()
         try:
-            return self._receive(receiver)
-        finally:
-            receiver.close()
-            worker.join(5)
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
-            self.exitcode = worker.exitcode
-
-    def _receive(self, receiver: Any) -> tuple:
-        while True:
-            try:
-                message = receiver.recv()
-            except EOFError:  # the worker died without a final word
-                return ("crashed",)
-            if message[0] == "epoch":
+            worker.connection.send((self.model, self.train, self.valid, self.measure))
+            while True:
+                message = worker.connection.recv()
+                if message[0] != "epoch":
+                    return message
                 self.records.append(message[1])
                 if len(self.records) == 1:
                     self._mark("first epoch")
-            else:
-                return message
+        except (EOFError, OSError):  # the worker died without a final word
+            worker.process.join(2)
+            self.exitcode = worker.process.exitcode
+            return ("crashed",)
+        finally:
+            with self._worker_lock:  # before the worker goes back to the pool and serves another job
+                self._worker = None
 
     def _settle(self, outcome: tuple) -> None:
         kind = outcome[0]
@@ -219,7 +261,7 @@ class TrainingJob:
         elif kind == "failed":
             self.error = RecEngineError(outcome[1])
             self.status, self.message = FAILED, outcome[1]
-        else:  # the worker died without a word: killed, out of memory, a crash in native code
+        else:
             self.error = RecEngineError(
                 f"The training process ended unexpectedly (exit code {self.exitcode}). The model may be too "
                 "large for this machine's memory: try fewer factors or a smaller data set."
@@ -227,10 +269,37 @@ class TrainingJob:
             self.status, self.message = FAILED, str(self.error)
 
 
-# --- in the worker process ------------------------------------------------------------------------------
+# --- in a worker process --------------------------------------------------------------------------------
 
 
-def _train(model: Any, train: Any, valid: Any, measure: Any, sender: Any, stop: Any) -> None:
+def _serve(connection: Any, stop: Any) -> None:
+    """A worker's life: warm up, then train what arrives until the server closes the pipe."""
+    _warm_kernels()
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        _train(*task, sender=connection, stop=stop)
+        del task
+
+
+def _warm_kernels() -> None:
+    """Fit every model once on a tiny planted matrix: numba loads each compiled kernel on first use."""
+    from recengine.metrics import evaluate
+    from recengine.models import MODELS, make
+    from recengine.split import split_by_spec
+    from recengine.synthetic import planted_low_rank
+
+    data, _ = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.4, seed=0)
+    train, test = split_by_spec(data, "random:0.2", 0)
+    for name, cls in MODELS.items():
+        epochs = {"n_epochs": 1} if any(spec.name == "n_epochs" for spec in cls.Params.specs()) else {}
+        with contextlib.suppress(Exception):  # best effort: a model that fails here fails clearly later
+            evaluate(make(name, **epochs).fit(train, test), train, test, k=5)
+
+
+def _train(model: Any, train: Any, valid: Any, measure: Any, *, sender: Any, stop: Any) -> None:
     def report(record: Any, fitted: Any) -> bool:
         sender.send(("epoch", record.to_dict()))
         return stop.is_set()

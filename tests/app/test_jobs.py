@@ -91,10 +91,21 @@ def test_a_crashed_worker_is_a_failure_with_a_message(planted):
     assert job.epochs_done == 1
 
 
-def test_metrics_are_measured_in_the_worker(planted):
+def test_metrics_are_measured_in_a_worker_that_serves_job_after_job(planted):
     data, _ = planted
-    job = TrainingJob(
-        make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid
-    ).start()
-    assert job.join(30)
+    pids = []
+    for _ in range(2):
+        job = TrainingJob(make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid)
+        assert job.start().join(30)
+        assert job.status == DONE
+        pids.append(job.result["pid"])
+    assert pids[0] == pids[1] != os.getpid()
+
+
+def test_the_pool_replaces_a_crashed_worker(planted):
+    data, _ = planted
+    crashed = TrainingJob(Crashing(), data, None, finish=lambda job: None).start()
+    assert crashed.join(30) and crashed.status == FAILED
+    job = TrainingJob(make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid)
+    assert job.start().join(30)
     assert job.status == DONE and job.result["pid"] != os.getpid()

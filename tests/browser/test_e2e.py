@@ -110,7 +110,7 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
         growing = page.get_by_text(re.compile("epoch ([1-9]|1[0-4]) of 15")).first
         with contextlib.suppress(sync_api.TimeoutError):  # a fast fit may finish between two redraws
             growing.wait_for(timeout=60_000)
-            page.locator(".st-key-train_live_chart .js-plotly-plot").wait_for(timeout=5_000)
+            page.locator(".st-key-train_live_chart .js-plotly-plot").first.wait_for(timeout=5_000)
             shoot(page, "04a-train-live")
         page.get_by_text(re.compile("trained in .* and cached|came from the cache")).wait_for(timeout=120_000)
         settle(page)
