@@ -21,7 +21,7 @@ PAGES = [
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
 ]
 
-warm_up_trainers()  # once per server: the training processes' fork server starts in the background
 page = st.navigation(PAGES)
 sidebar.show()
 page.run()
+warm_up_trainers()  # once per server, after the first page: a training process gets ready in the background

@@ -69,19 +69,33 @@ def train_default(page: Page, seed: int = 0) -> tuple[float, float]:
         page.get_by_label("seed", exact=True).fill(str(seed))
         page.get_by_label("seed", exact=True).press("Tab")
         idle(page)
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    before = sidebar.inner_text()
+    before = active_model(page)
+    button = page.get_by_role("button", name=re.compile("Train")).first
     start = time.perf_counter()
-    page.get_by_role("button", name=re.compile("Train")).first.click()
-    page.get_by_text(re.compile("epoch 0 of 15")).first.wait_for(timeout=60_000)  # the new job, no curve yet
-    page.locator(".st-key-train_live_chart .js-plotly-plot").first.wait_for(timeout=60_000)
-    first_curve = time.perf_counter() - start
-    while sidebar.inner_text() == before:  # the new model becomes active when the results are shown
-        if time.perf_counter() - start > 120:
-            raise TimeoutError("training did not finish")
-        time.sleep(0.01)
+    button.click()
+    while not button.is_disabled() and active_model(page) == before:  # until the new job shows
+        wait_a_little(start)
+    first_curve = None
+    while active_model(page) == before:  # the new model becomes active when its results are shown
+        if first_curve is None and page.locator(".st-key-train_live_chart .js-plotly-plot").count():
+            first_curve = time.perf_counter() - start
+        wait_a_little(start)
+    done = time.perf_counter() - start
     page.get_by_text(re.compile("trained in .* and cached")).wait_for()
-    return time.perf_counter() - start, first_curve
+    return done, first_curve if first_curve is not None else done
+
+
+def active_model(page: Page) -> str:
+    """The sidebar's "Active model" line (its run id changes when a newly trained model is shown)."""
+    text = page.locator('[data-testid="stSidebar"]').inner_text()
+    found = re.search(r"Active model:\s*(.*?)(?:\n|$)", text, re.S)
+    return found.group(1) if found else ""
+
+
+def wait_a_little(start: float, limit: float = 120) -> None:
+    if time.perf_counter() - start > limit:
+        raise TimeoutError("training did not finish")
+    time.sleep(0.01)
 
 
 def updates_after_rating(page: Page, count: int) -> list[float]:

@@ -37,6 +37,7 @@ RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverg
 # Imports only: running a model in the fork server would start OpenMP threads, and GNU OpenMP aborts a
 # later fork. Workers warm up after they are forked instead.
 PRELOAD = ["dashboard.jobs", "recengine.models", "recengine.metrics"]
+WARM_FIRST = "wals"  # the dashboard's default model
 log = logging.getLogger(__name__)
 
 
@@ -273,8 +274,8 @@ class TrainingJob:
 
 
 def _serve(connection: Any, stop: Any) -> None:
-    """A worker's life: warm up, then train what arrives until the server closes the pipe."""
-    _warm_kernels()
+    """A worker's life: warm up while nobody waits, then train what arrives until the server closes the pipe."""
+    _warm_kernels(until=connection.poll)
     while True:
         try:
             task = connection.recv()
@@ -284,8 +285,9 @@ def _serve(connection: Any, stop: Any) -> None:
         del task
 
 
-def _warm_kernels() -> None:
-    """Fit every model once on a tiny planted matrix: numba loads each compiled kernel on first use."""
+def _warm_kernels(until: Callable[[], bool]) -> None:
+    """Fit each model once on a tiny planted matrix (numba loads each compiled kernel on first use), the
+    default first, and stop as soon as ``until()``: a job is waiting."""
     from recengine.metrics import evaluate
     from recengine.models import MODELS, make
     from recengine.split import split_by_spec
@@ -293,7 +295,9 @@ def _warm_kernels() -> None:
 
     data, _ = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.4, seed=0)
     train, test = split_by_spec(data, "random:0.2", 0)
-    for name, cls in MODELS.items():
+    for name, cls in sorted(MODELS.items(), key=lambda item: item[0] != WARM_FIRST):
+        if until():
+            return
         epochs = {"n_epochs": 1} if any(spec.name == "n_epochs" for spec in cls.Params.specs()) else {}
         with contextlib.suppress(Exception):  # best effort: a model that fails here fails clearly later
             evaluate(make(name, **epochs).fit(train, test), train, test, k=5)
