@@ -18,6 +18,7 @@ with a message and is replaced.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -79,7 +80,9 @@ def _never_rerun_main() -> None:
 @functools.cache
 def _pool() -> _Pool:
     """The server's workers (a shared resource like a cache: it holds no session's data between jobs)."""
-    return _Pool(max_trainers())
+    pool = _Pool(max_trainers())
+    atexit.register(pool.shutdown)
+    return pool
 
 
 class _Worker:
@@ -115,6 +118,14 @@ class _Pool:
                 self._idle.put(_Worker())
             finally:
                 self._free.release()
+
+    def shutdown(self) -> None:
+        """End the idle workers (at exit: their pipes and events are released cleanly)."""
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
     @contextlib.contextmanager
     def worker(self):

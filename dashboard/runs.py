@@ -146,6 +146,22 @@ def train_now(
     return outcome.result
 
 
+def collect_finished_job() -> bool:
+    """Take the result of this session's finished training job into its runs (once); True if it did.
+
+    Called by the Train page and the sidebar, so a model that finishes while you are on another page
+    becomes active there too.
+    """
+    job = st.session_state.get(state.JOB)
+    if job is None or job.running or job.collected:
+        return False
+    job.collected = True
+    if job.result is not None:
+        state.add_run(job.result)
+        st.session_state["train_last_run"] = job.result.run_id
+    return True
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up_trainers() -> bool:
     """Start the training processes' fork server in the background, once per server."""

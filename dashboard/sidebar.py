@@ -6,10 +6,12 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.data import active_data
+from dashboard.runs import collect_finished_job
 from recengine.errors import RecEngineError
 
 
 def show() -> None:
+    collect_finished_job()
     with st.sidebar:
         try:
             data = active_data()
@@ -24,4 +26,22 @@ def show() -> None:
         st.markdown(f"**Active model:** {run.title if run else 'none yet'}")
         job = st.session_state.get(state.JOB)
         if job is not None and job.running:
-            st.caption(f"Training {job.label}… (see the Train page)")
+            st.caption(f"Training {job.label}…")
+
+
+def training_elsewhere() -> None:
+    """On pages other than Train, while a model trains: a line with its progress, and when it is done the
+    page again, so the new model is active wherever you are. (A fragment in the main area: one in the
+    sidebar would wipe the navigation when it reruns.)"""
+    job = st.session_state.get(state.JOB)
+    if job is not None and job.running:
+        _training_status()
+
+
+@st.fragment(run_every=1.0)
+def _training_status() -> None:
+    job = st.session_state.get(state.JOB)
+    if job is not None and job.running:
+        st.caption(f"Training {job.label} in the background: epoch {job.epochs_done} of {job.n_epochs}.")
+    elif collect_finished_job():
+        st.rerun()

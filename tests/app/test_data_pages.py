@@ -90,6 +90,7 @@ def test_rate_search_edit_remove(app):
     rated = rate_first(app, 5)
     ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
     assert ratings == {item: 5.0 for item in rated}
+    assert "You rated:** 5 movies" in sidebar_text(app)
     assert len([g for g in app.selectbox if g.key.startswith("mine_")]) == 5
 
     app.selectbox(key=f"mine_{rated[0]}").set_value(3.5).run()

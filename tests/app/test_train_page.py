@@ -66,3 +66,16 @@ def test_divergence_is_a_warning_with_a_suggestion(app):
     warnings = " ".join(w.value for w in app.warning)
     assert "Training diverged" in warnings and "learning rate" in warnings
     assert "active_run" not in app.session_state
+
+
+def test_a_model_that_finishes_while_you_are_elsewhere_becomes_active(app):
+    open_page(app, "train")
+    app.button(key="train_go").click().run()
+    job = app.session_state["training_job"]
+    open_page(app, "rate")
+    assert job.join(60)
+    app.run()
+    assert_no_exception(app)
+    assert app.session_state["active_run"] == job.result.run_id
+    assert any(job.result.title in m.value for m in app.sidebar.markdown)
+    assert any("Your top picks now" in m.value for m in app.markdown)

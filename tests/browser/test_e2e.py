@@ -66,6 +66,11 @@ def visit(page, name: str) -> None:
     no_exception(page, name)
 
 
+def active_model(sidebar) -> str:
+    found = re.search(r"Active model:\s*(.*)", sidebar.inner_text())
+    return found.group(1) if found else ""
+
+
 def shoot(page, name: str) -> None:
     """The whole page: the app scrolls inside its main block, so grow the window to its height first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -123,6 +128,22 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
         listed = page.locator(".st-key-recs_list")
         assert listed.inner_text().count("Because you rated") == 10
         shoot(page, "05-recommendations")
+
+        # Train another model and leave: it becomes active on the page you are on when it is done.
+        visit(page, "Train")
+        page.get_by_label("seed", exact=True).fill("1")
+        page.get_by_label("seed", exact=True).press("Tab")
+        settle(page)
+        before = active_model(sidebar)
+        page.get_by_role("button", name=re.compile("Train")).first.click()
+        visit(page, "Rate movies")
+        deadline = time.monotonic() + 120
+        while active_model(sidebar) == before:
+            assert time.monotonic() < deadline, "the second model never became active"
+            time.sleep(0.2)
+        settle(page)
+        assert "Your top picks now" in page.locator(".st-key-rate_preview").inner_text()
+        no_exception(page, "Rate movies after training elsewhere")
 
         for number, name in ((2, "Data"), (6, "Compare & tune"), (7, "Evaluate"), (8, "Embeddings")):
             visit(page, name)

@@ -7,14 +7,14 @@ from dashboard.data import active_data
 from dashboard.ui import engine_errors
 
 STEPS = (
-    ("pages/rate.py", "1. Rate a few movies", "Five or more: search by title or browse the most rated."),
+    ("views/rate.py", "1. Rate a few movies", "Five or more: search by title or browse the most rated."),
     (
-        "pages/train.py",
+        "views/train.py",
         "2. Train a model",
         "Pick an algorithm and watch its loss curves fall, epoch by epoch.",
     ),
     (
-        "pages/recommendations.py",
+        "views/recommendations.py",
         "3. See your recommendations",
         "Each with the films of yours that led to it.",
     ),

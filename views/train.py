@@ -6,7 +6,7 @@ from dashboard import state
 from dashboard.charts import loss_curves
 from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
-from dashboard.runs import algorithms, start
+from dashboard.runs import algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
 from dashboard.widgets import param_widget, param_widgets
 from recengine.dataset import RatingsDataset
@@ -97,11 +97,7 @@ def draw_job() -> None:
     if job.running:
         st.button("Stop", key="train_stop", on_click=job.request_stop, icon=":material/stop_circle:")
         return
-    if not job.collected:
-        job.collected = True
-        if job.result is not None:
-            state.add_run(job.result)
-            st.session_state["train_last_run"] = job.result.run_id
+    if collect_finished_job():
         st.rerun()  # the whole page: sidebar, results
 
 

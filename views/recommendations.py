@@ -25,7 +25,7 @@ def no_model(data: RatingsDataset) -> None:
             state.add_run(train_now(data, DEFAULT_ALGO))
         st.rerun()
     st.page_link(
-        "pages/train.py", label="or choose a model on the Train page", icon=":material/model_training:"
+        "views/train.py", label="or choose a model on the Train page", icon=":material/model_training:"
     )
 
 
@@ -98,7 +98,7 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.Da
         st.info(
             "You have not rated anything yet, so these are popular and well-liked films. Rate a few to personalise them."
         )
-        st.page_link("pages/rate.py", label="Rate movies", icon=":material/star:")
+        st.page_link("views/rate.py", label="Rate movies", icon=":material/star:")
     else:
         st.caption(f"Folded in from your {count} ratings ({vector.method}); no retraining needed.")
     return recommend(run.model, data, vector=vector, n=n, **chosen)

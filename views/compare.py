@@ -42,7 +42,7 @@ def compare(runs: list[state.Run]) -> None:
     st.subheader("Your runs on this data set")
     if not runs:
         st.info("No runs yet: train a model, or run a sweep below.")
-        st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+        st.page_link("views/train.py", label="Train a model", icon=":material/model_training:")
         return
     st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
     by_title = {run.title: run for run in runs}
