@@ -152,3 +152,15 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
         visit(page, "Home")
         assert "You rated: 5 movies" in sidebar.inner_text()
         page.close()
+
+
+def test_a_deep_link_as_the_first_request_gets_the_whole_app(browser, tmp_path):
+    with running_app(tmp_path / "home") as server:
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        page.goto(f"{server.url}/rate")
+        page.get_by_role("heading", name="Rate movies").wait_for(timeout=60_000)
+        settle(page)
+        no_exception(page, "Rate movies, opened first")
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "You rated: 0 movies" in sidebar and "Recommendations" in sidebar
+        page.close()
