@@ -25,6 +25,7 @@ import re
 import struct
 import tempfile
 import time
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -52,9 +53,11 @@ FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "fit_seconds": (int, float), "metrics": dict, "extra": dict, "created": str,
 }  # fmt: skip
 # What zipfile and NumPy raise for a damaged archive: a bad header, a flipped compression method
-# (NotImplementedError, zlib, bz2 or lzma errors), a flipped encryption flag (RuntimeError), a short read.
+# (NotImplementedError, zlib, bz2 or lzma errors), a flipped encryption flag (RuntimeError), a short read,
+# an array header that no longer parses (SyntaxError, TokenError) or claims an impossible size (MemoryError).
 UNREADABLE = (
     zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, zlib.error, lzma.LZMAError, struct.error,
+    SyntaxError, tokenize.TokenError, MemoryError,
 )  # fmt: skip
 REQUIRED_FIELDS = ("algorithm", "params", "state", "scale", "fingerprint", "history", "n_users", "n_items")
 

@@ -16,31 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
-from outcomes import TALLY, report_lines
-
-settings.register_profile(
-    "ci",
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-)
-settings.register_profile(
-    "thorough",
-    settings.get_profile("ci"),
-    derandomize=False,
-)
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-SCALE = {"ci": 1, "thorough": 10}.get(PROFILE, 1)
-
-
-def fuzz_settings(cases: int) -> settings:
-    """Settings for one fuzz test: ``cases`` examples (times ten when thorough), no deadline."""
-    return settings(
-        settings.get_profile(PROFILE if PROFILE in ("ci", "thorough") else "ci"), max_examples=cases * SCALE
-    )
+from outcomes import PROFILE, TALLY, report_lines
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 from malformed import Case
 
 from recengine.data import load
 from recengine.dataset import RatingsDataset
 from recengine.errors import DataError
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "thorough",
+    settings.get_profile("ci"),
+    derandomize=False,
+)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+SCALE = {"ci": 1, "thorough": 10}.get(PROFILE, 1)
+
+
+def fuzz_settings(cases: int) -> settings:
+    """Settings for one fuzz test: ``cases`` examples (times ten when thorough), no deadline."""
+    return settings(
+        settings.get_profile(PROFILE if PROFILE in ("ci", "thorough") else "ci"), max_examples=cases * SCALE
+    )
+
 
 # (area, what) -> outcome -> count, filled while the tests run and printed in the terminal summary.
 TALLY: dict[tuple[str, str], Counter] = {}

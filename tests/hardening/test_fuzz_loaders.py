@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import fuzz_settings
 from hypothesis import given
 from malformed import CASES, Case
-from outcomes import expect_dataset_or_data_error, nothing_escaped
+from outcomes import expect_dataset_or_data_error, fuzz_settings, nothing_escaped
 
 CASES_PER_FORMAT = 1000
 TEXT_FORMATS = [name for name in CASES if name != "zip"]

@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
-from outcomes import tally
+from outcomes import fuzz_settings, tally
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError, TrainingDiverged

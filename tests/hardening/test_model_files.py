@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -15,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
-from outcomes import tally
+from outcomes import fuzz_settings, tally
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import ModelFileError, RecEngineError
@@ -91,6 +91,23 @@ def test_flipped_bits_fail_clearly_or_change_nothing(saved, sandbox: Path, algo:
     path = sandbox / "flipped.npz"
     path.write_bytes(bytes(raw))
     load_outcome(path, saved[algo], "bit flips")
+
+
+def test_array_headers_that_no_longer_parse_or_claim_impossible_sizes(saved, sandbox: Path):
+    """Found by the thorough profile: a flipped bit in a ``.npy`` header made NumPy's header parser raise
+    SyntaxError / tokenize.TokenError; a header claiming 10¹³ rows raised MemoryError."""
+    raw = saved["wals"]
+    header = re.search(rb"'shape': \((\d+), (\d+)\), \} +", raw)
+    unparsable = raw[: header.start()] + raw[header.start() :].replace(b"}", b"(", 1)
+    claimed = b"'shape': (9999999999999, %s), }" % header.group(2)
+    huge = raw.replace(header.group(0), claimed.ljust(len(header.group(0))), 1)
+    flipped = bytearray(raw)
+    flipped[len(raw) // 2] ^= 1 << 3  # the very case: wals, flips=[(0.5, 3)]
+    for damaged in (unparsable, huge, bytes(flipped)):
+        path = _write(sandbox / "header.npz", damaged)
+        with pytest.raises(ModelFileError, match="corrupted|not a readable"):
+            load_model(path)
+    tally("model files", "array headers (unparsable, impossible size)", "ModelFileError")
 
 
 def rewritten(raw: bytes, metadata: dict | None = None, arrays: dict[str, np.ndarray] | None = None) -> bytes:
