@@ -164,16 +164,19 @@ def main() -> None:
                 flush=True,
             )
         browser.close()
-    write(samples, load, args, pickle_cost())
+    write(samples, (load, os.getloadavg()[0]), args, pickle_cost())
 
 
-def write(samples: dict[str, list[float]], load: float, args: argparse.Namespace, pickled: float) -> None:
+def write(
+    samples: dict[str, list[float]], load: tuple[float, float], args: argparse.Namespace, pickled: float
+) -> None:
     lines = [
         "# Dashboard response times",
         "",
         f"Measured by `benchmarks/dashboard.py` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores, "
-        f"{platform.python_implementation()} {platform.python_version()}, load average {load:.1f} when it "
-        f"started (other work was running: compare medians, not single runs). {args.repeats} fresh servers, "
+        f"{platform.python_implementation()} {platform.python_version()}, load average {load[0]:.1f} at the "
+        f"start and {load[1]:.1f} at the end (other work shared the machine: compare medians, not single "
+        f"runs). {args.repeats} fresh servers, "
         f"each with an empty model store; {args.ratings} ratings per server. Times from headless Chromium.",
         "",
         "| measure | target | median | min | max | samples |",
