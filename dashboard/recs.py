@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -11,6 +13,7 @@ from dashboard import state
 from dashboard.widgets import movie_title
 from recengine.cluster import Clusters, Projection, cluster_factors, project
 from recengine.dataset import RatingsDataset
+from recengine.errors import UnknownIdError
 from recengine.foldin import UserVector, fold_in
 from recengine.recommend import recommend
 
@@ -31,10 +34,13 @@ def recommending_run(data: RatingsDataset) -> state.Run | None:
 
 
 def my_vector(run: state.Run, data: RatingsDataset) -> UserVector:
-    """Your ratings folded into ``run``'s model (no retraining)."""
-    ratings = state.my_ratings()
-    codes = np.array([data.item_code(item) for item in ratings], dtype=np.int64)
-    values = np.array(list(ratings.values()), dtype=np.float64)
+    """Your ratings folded into ``run``'s model (no retraining); movies a filter left out are skipped."""
+    pairs = []
+    for item, rating in state.my_ratings().items():
+        with contextlib.suppress(UnknownIdError):
+            pairs.append((data.item_code(item), rating))
+    codes = np.array([code for code, _ in pairs], dtype=np.int64)
+    values = np.array([rating for _, rating in pairs], dtype=np.float64)
     return fold_in(run.model, codes, values)
 
 

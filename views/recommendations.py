@@ -92,15 +92,19 @@ def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
 
 
 def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
-    count = len(state.my_ratings())
     vector = my_vector(run, data)
+    used, rated = len(vector.item_codes), len(state.my_ratings())
     if vector.is_fallback:
         st.info(
-            "You have not rated anything yet, so these are popular and well-liked films. Rate a few to personalise them."
+            "You have not rated anything in this data set yet, so these are popular and well-liked films. "
+            "Rate a few to personalise them."
         )
         st.page_link("views/rate.py", label="Rate movies", icon=":material/star:")
     else:
-        st.caption(f"Folded in from your {count} ratings ({vector.method}); no retraining needed.")
+        left_out = (
+            f" ({rated - used} of your rated movies are not in the filtered data)" if used < rated else ""
+        )
+        st.caption(f"Folded in from your {used} ratings ({vector.method}); no retraining needed{left_out}.")
     return recommend(run.model, data, vector=vector, n=n, **chosen)
 
 

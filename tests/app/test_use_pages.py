@@ -48,7 +48,7 @@ def test_recommendations_for_you_follow_your_ratings(trained):
 def test_recommendations_with_no_ratings_are_labelled_popular(trained):
     recs = trained.dataframe[0].value
     assert all(why.startswith("Popular and well liked") for why in recs["why"])
-    assert any("not rated anything yet" in i.value for i in trained.info)
+    assert any("not rated anything in this data set yet" in i.value for i in trained.info)
 
 
 def test_recommendations_for_a_user_with_filters(trained):
@@ -128,3 +128,16 @@ def test_embeddings_map_places_you_and_finds_neighbours(trained):
     assert_no_exception(trained)
     groups = trained.dataframe[-1].value
     assert groups["users"].sum() == 610 and any("group" in m.value for m in trained.markdown)
+
+
+def test_recommendations_on_filtered_data_skip_movies_it_left_out(trained):
+    rare = 193609  # a movie with a single rating in the bundled set
+    trained.session_state["my_ratings"] = {"bundled:ml-latest-small": dict(HORROR) | {rare: 5.0}}
+    open_page(trained, "data")
+    trained.number_input(key="data_min_item").set_value(20)
+    trained.button(key="data_filters_apply").click().run()
+    open_page(trained, "recommendations")
+    trained.button(key="recs_train_default").click().run()
+    assert_no_exception(trained)
+    assert any("1 of your rated movies are not in the filtered data" in c.value for c in trained.caption)
+    assert len(trained.dataframe[0].value) == 10
