@@ -383,6 +383,12 @@ def _numeric_column(column: pd.Series, name: str, role: str) -> np.ndarray:
     values = numbers.to_numpy(dtype=np.float32 if numbers.dtype == np.float32 else np.float64)
     if not np.isfinite(values).all():
         raise BadValuesError(f"Column {name!r} holds infinite {role} values. Remove those rows.")
+    too_large = np.abs(values) > np.finfo(np.float32).max  # they would become infinite as float32
+    if too_large.any():
+        raise BadValuesError(
+            f"{int(too_large.sum()):,} {role} values in column {name!r} are too large to be ratings, for "
+            f"example {values[too_large][:3].tolist()}. Remove those rows."
+        )
     return values.astype(np.float32, copy=False)
 
 

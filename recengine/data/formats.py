@@ -289,8 +289,9 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
         raise EmptyDataError(f"{file.name} has no rows: there are no ratings to load.")
     for role in ("user", "item"):
         frame[role] = _compact_ids(frame[role])
-    if pd.api.types.is_float_dtype(frame["rating"]):
-        frame["rating"] = frame["rating"].astype(np.float32)
+    ratings = frame["rating"]
+    if pd.api.types.is_float_dtype(ratings) and not (np.abs(ratings) > np.finfo(np.float32).max).any():
+        frame["rating"] = ratings.astype(np.float32)  # values beyond float32 are left for validation to name
     return Table(frame, _stem(path), notes=options.notes)
 
 

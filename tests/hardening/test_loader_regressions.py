@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from recengine.data import load
 from recengine.data.download import unpack
-from recengine.errors import ArchiveError, DataFormatError, EmptyDataError
+from recengine.errors import ArchiveError, BadValuesError, DataFormatError, EmptyDataError
 
 RATINGS_CSV = b"userId,movieId,rating,timestamp\n1,1,4.0,1\n1,2,3.5,2\n2,1,5.0,3\n"
 
@@ -205,3 +206,16 @@ def test_an_archive_larger_than_the_free_disk_is_refused(tmp_path: Path, monkeyp
     monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(ArchiveError, match="would unpack to 2,300 bytes but .* has only 1,000 bytes free"):
         unpack(archive, tmp_path / "out")
+
+
+def test_ratings_too_large_for_float32_are_named_not_turned_into_inf(tmp_path: Path):
+    """Was: 1e300 in a float64 column (Parquet, or a frame) passed the finiteness check, became inf as
+    float32 (a RuntimeWarning) and was then reported as a value off the scale."""
+    frame = pd.DataFrame({"user": [1, 1], "item": [1, 2], "rating": [4.0, 1e300]})
+    frame.to_parquet(tmp_path / "r.parquet", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            BadValuesError, match=r"1 rating values in column 'rating' are too large.*1e\+300"
+        ):
+            load(tmp_path / "r.parquet")
