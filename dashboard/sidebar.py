@@ -36,6 +36,8 @@ def training_elsewhere() -> None:
     job = st.session_state.get(state.JOB)
     if job is not None and job.running:
         _training_status()
+    elif collect_finished_job():  # it ended between the sidebar and here: show the page with it
+        st.rerun()
 
 
 @st.fragment(run_every=1.0)

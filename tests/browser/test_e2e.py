@@ -131,11 +131,13 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
 
         # Train another model and leave: it becomes active on the page you are on when it is done.
         visit(page, "Train")
-        page.get_by_label("seed", exact=True).fill("1")
-        page.get_by_label("seed", exact=True).press("Tab")
+        seed = page.get_by_label("seed", exact=True)
+        seed.fill("1")
+        seed.press("Enter")
         settle(page)
         before = active_model(sidebar)
         page.get_by_role("button", name=re.compile("Train")).first.click()
+        page.get_by_role("button", name="Stop").wait_for()  # a new job is under way (not a cache hit)
         visit(page, "Rate movies")
         deadline = time.monotonic() + 120
         while active_model(sidebar) == before:
