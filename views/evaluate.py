@@ -104,9 +104,9 @@ def main() -> None:
             "rank worse than simply recommending the most popular films. Ranking models have no RMSE: they "
             "predict no ratings."
         )
-        rating_run = run if run.kind == "rating" else baseline
+        rating_run = run if run.kind == "rating" else factorization
         if rating_run is not run:
-            st.info(f"{run.label} predicts no ratings, so the error analysis below is the baseline's.")
+            st.info(f"{run.label} predicts no ratings, so the error analysis below is {factorization.label}'s.")
         errors(data, rating_run)
 
 
