@@ -106,7 +106,9 @@ def main() -> None:
         )
         rating_run = run if run.kind == "rating" else factorization
         if rating_run is not run:
-            st.info(f"{run.label} predicts no ratings, so the error analysis below is {factorization.label}'s.")
+            st.info(
+                f"{run.label} predicts no ratings, so the error analysis below is {factorization.label}'s."
+            )
         errors(data, rating_run)
 
 
