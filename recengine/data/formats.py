@@ -282,8 +282,15 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
     check_memory(metadata.num_rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
     try:
         frame = pd.read_parquet(file, columns=list(roles.values()))
+        for column in frame.columns:  # text that is not UTF-8 (damaged bytes) fails here, not later
+            if pd.api.types.is_string_dtype(frame[column]):
+                frame[column] = frame[column].to_numpy(dtype=object)
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as error:  # damaged pages, metadata
         raise DataFormatError(f"{file.name} is not a readable Parquet file ({error}).") from None
+    if lost := [column for column in roles.values() if column not in frame.columns]:
+        raise DataFormatError(  # the schema lists them but damaged pandas metadata renamed them on reading
+            f"{file.name} is not a readable Parquet file: its columns {lost} could not be read back."
+        )
     frame = frame.rename(columns={column: role for role, column in roles.items()})
     if frame.empty:
         raise EmptyDataError(f"{file.name} has no rows: there are no ratings to load.")

@@ -219,3 +219,36 @@ def test_ratings_too_large_for_float32_are_named_not_turned_into_inf(tmp_path: P
             BadValuesError, match=r"1 rating values in column 'rating' are too large.*1e\+300"
         ):
             load(tmp_path / "r.parquet")
+
+
+def test_parquet_text_that_is_not_utf8_is_a_format_error(tmp_path: Path):
+    """Found by the thorough profile: damaged bytes in a Parquet text column read fine, then raised pyarrow's
+    ArrowException ("Wrapping ... failed") when the ids were converted."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    users = pa.array([b"\xff\xfe\xf0\x9f", b"2"], pa.binary()).view(pa.string())
+    table = pa.table({"user": users, "item": pa.array([1, 2]), "rating": pa.array([3.0, 4.0])})
+    pq.write_table(table, tmp_path / "r.parquet")
+    with pytest.raises(DataFormatError, match="not a readable Parquet file"):
+        load(tmp_path / "r.parquet")
+
+
+def test_parquet_whose_pandas_metadata_renames_a_column_is_a_format_error(tmp_path: Path):
+    """Found by the thorough profile: a damaged pandas metadata block renamed 'user' while reading, and the
+    reader failed with KeyError('user')."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [3.0, 4.0]}))
+    metadata = json.loads(table.schema.metadata[b"pandas"])
+    for column in metadata["columns"]:
+        if column["name"] == "user":
+            column["name"] = "usex"
+    pq.write_table(
+        table.replace_schema_metadata({b"pandas": json.dumps(metadata).encode()}), tmp_path / "r.parquet"
+    )
+    with pytest.raises(DataFormatError, match=r"columns \['user'\] could not be read back"):
+        load(tmp_path / "r.parquet")
