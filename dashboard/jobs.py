@@ -265,6 +265,7 @@ class TrainingJob:
             self.model, self.metrics = outcome[1], outcome[2]
             stopped = self._stop_flag.is_set() and self.epochs_done < self.n_epochs
             self.result = self.finish(self)
+            self._mark("finished")
             self.status = STOPPED if stopped else DONE
         elif kind == "diverged":
             self.error = TrainingDiverged(outcome[1], outcome[2], outcome[3])

@@ -141,6 +141,7 @@ def outcome(data: RatingsDataset) -> None:
                 "worker": "training process started",
                 "first epoch": "first epoch",
                 "received": "model back",
+                "finished": "stored",
             }
             shown = [
                 f"{label} {job.timeline[key]:.2f} s" for key, label in steps.items() if key in job.timeline
