@@ -228,6 +228,14 @@ def write(
         "The rest, up to the row above, is the page noticing (it polls every 0.4 s) and drawing the results.",
         "- *update after rating*: from a click on a rating to the changed top picks beside the rating buttons "
         "(fold-in of your ratings and a new top 5, no retraining).",
+        "- Where the first page's time goes: the server answers after about 0.6 s and the browser has the "
+        "page after about 1.6 s; then the first script run imports the engine, about 2.1 s of it "
+        "(`python -X importtime -c 'import recengine'`: `recengine` imports every model, and `nmf` and "
+        "`bpmf` bring in `scipy.optimize` and `scipy.stats`, about 1.3 s together, `numba` 0.4 s).",
+        "- Where the first training's time goes: the first training process is still starting (the fork "
+        "server imports the engine, the worker loads its compiled kernels) when the button is pressed right "
+        "after the server starts; later trainings, as after rating a few movies, find it ready (*train "
+        "again*).",
         f"- Data sets and splits are cached with `st.cache_resource`: `st.cache_data` would pickle and "
         f"unpickle the bundled data set on every access, {pickled * 1000:.0f} ms each time here.",
         "",
