@@ -218,8 +218,8 @@ def write(
         "",
         "- *first page*: from launching `streamlit run app.py` to the Home page drawn (heading and sidebar) and idle.",
         "- *train default*: from the Train click to the results card (Weighted ALS, 15 epochs, split user:0.2, "
-        "test metrics computed, model written to the store), clicked as soon as the first page is idle, while "
-        "the training processes' fork server may still be starting; *first curve*: to the first drawn loss "
+        "test metrics computed, model written to the store), clicked once the Train page is drawn, a few "
+        "seconds after the server started, while the first training process may still be starting; *first curve*: to the first drawn loss "
         "curve. *train again*: the same with seed 1 after the ratings, when the fork server is up (a new "
         "configuration, so it trains rather than coming from the cache).",
         "- ↳ rows: the Train page's own account of the same trainings, in seconds after the click as "
