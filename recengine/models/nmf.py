@@ -30,8 +30,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import nnls
-from scipy.sparse.linalg import svds
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
@@ -154,6 +152,8 @@ class NMF(Recommender):
                 "n_factors", k, f"< {min(matrix.shape)} (the smaller side) for init='nndsvd'"
             )
         start = self.rng_.uniform(-1, 1, min(matrix.shape))
+        from scipy.sparse.linalg import svds  # imported here: it brings scipy.linalg, ~0.1 s
+
         left, values, right = svds(matrix.astype(np.float64), k=k, v0=start)
         order = np.argsort(-values)
         left, values, right = left[:, order], values[order], right[order].T
@@ -279,6 +279,8 @@ class NMF(Recommender):
         penalty = self.params.reg * (count if self.params.weighted_reg else 1)
         width = design.shape[1]
         stacked = np.vstack([design, np.sqrt(penalty) * np.eye(width)])
+        from scipy.optimize import nnls  # imported here: scipy.optimize takes ~0.3 s to import
+
         solution, _ = nnls(stacked, np.concatenate([target, np.zeros(width)]))
         k = items.shape[1]
         return solution[:k], float(solution[k] - solution[k + 1]) if width > k else 0.0
