@@ -287,7 +287,6 @@ GENERIC_NAMES = (
     "user", "userId", "User_ID", "item", "movieId", "product", "rating", "Rating", "stars", "score",
     "timestamp", "date", "time", "extra", "", "user ", "x",
 )  # fmt: skip
-GENERIC_KINDS = {"user": "id", "item": "id", "rating": "rating", "timestamp": "time", "date": "date"}
 
 
 @st.composite

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from malformed import marked_encrypted
 
 from recengine.data import load
 from recengine.data.download import unpack
@@ -170,17 +171,6 @@ def test_archives_whose_members_cannot_be_files_here(tmp_path: Path, members):
     with pytest.raises(ArchiveError, match="could not be unpacked"):
         unpack(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-
-
-def marked_encrypted(data: bytes) -> bytes:
-    """The zip ``data`` with every member flagged as encrypted (zipfile clears the flag when writing)."""
-    out = bytearray(data)
-    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        start = out.find(signature)
-        while start >= 0:
-            out[start + flags_at] |= 0x1
-            start = out.find(signature, start + 4)
-    return bytes(out)
 
 
 def test_an_encrypted_member_is_an_archive_error(tmp_path: Path):
