@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 # Libraries only some models or pages need: SciPy's optimizers, statistics and sparse linear algebra
-# (nmf, bpmf, svd), scikit-learn (clustering and maps).
-HEAVY = ("scipy.optimize", "scipy.stats", "scipy.sparse.linalg", "sklearn")
+# (nmf, bpmf, svd), scikit-learn (clustering and maps), numba (compiled kernels, made on first use).
+HEAVY = ("scipy.optimize", "scipy.stats", "scipy.sparse.linalg", "sklearn", "numba")
 
 PROBE = """
 import json, sys

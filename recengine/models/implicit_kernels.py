@@ -11,14 +11,13 @@ Kernels are compiled once and cached on disk (``cache=True``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from recengine.models.jit import FASTMATH
+from recengine.models.jit import FASTMATH, kernel, prange
 
 # --- weighted ALS ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
+@kernel(fastmath=FASTMATH, inline="always")
 def _gram_times(gram: np.ndarray, vector: np.ndarray, reg: float, out: np.ndarray) -> None:
     """out = (gram + reg·I) @ vector, written out so no BLAS call happens inside parallel loops."""
     k = vector.shape[0]
@@ -29,7 +28,7 @@ def _gram_times(gram: np.ndarray, vector: np.ndarray, reg: float, out: np.ndarra
         out[a] = total
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@kernel(fastmath=FASTMATH, parallel=True)
 def wals_cg_sweep(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -98,7 +97,7 @@ def wals_cg_sweep(
             old = new
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(fastmath=FASTMATH)
 def _cholesky_solve_row(
     start: int,
     stop: int,
@@ -132,7 +131,7 @@ def _cholesky_solve_row(
     return solution
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@kernel(fastmath=FASTMATH, parallel=True)
 def wals_cholesky_sweep(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -149,7 +148,7 @@ def wals_cholesky_sweep(
             rows[u, a] = solution[a]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(fastmath=FASTMATH)
 def observed_dots(
     indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, others: np.ndarray
 ) -> np.ndarray:
@@ -174,7 +173,7 @@ def observed_dots(
 # --- BPR ------------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(fastmath=FASTMATH)
 def _is_positive(indptr: np.ndarray, indices: np.ndarray, user: int, item: int) -> bool:
     """Whether ``item`` is among the (sorted) positives of ``user``: a binary search in the CSR row."""
     low, high = indptr[user], indptr[user + 1]
@@ -187,7 +186,7 @@ def _is_positive(indptr: np.ndarray, indices: np.ndarray, user: int, item: int) 
     return low < indptr[user + 1] and indices[low] == item
 
 
-@njit(cache=True)
+@kernel()
 def bpr_sample(
     indptr: np.ndarray, indices: np.ndarray, users: np.ndarray, n_items: int, count: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,7 +213,7 @@ def bpr_sample(
     return out_users[:filled], out_pos[:filled], out_neg[:filled]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(fastmath=FASTMATH)
 def bpr_sgd(
     users: np.ndarray,
     positives: np.ndarray,

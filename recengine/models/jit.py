@@ -1,29 +1,81 @@
-"""Compiled (numba) kernels: cached on disk, with their compile time measured and reported.
+"""Compiled (numba) kernels: cached on disk, made on first use, with their compile time measured and reported.
 
-Kernels use ``@njit(cache=True)``: numba keeps the machine code in ``__pycache__`` beside the module, or, when
-that directory is read-only, in a per-user cache directory; ``NUMBA_CACHE_DIR`` chooses another place. The
-first call of a kernel for a dtype in a process compiles it (cold) or loads it from that cache (warm);
-`ready` runs that first call on tiny arrays, outside any timed epoch, and returns how long it took.
+Kernels are declared with `kernel`, numba's ``njit(cache=True)`` applied when a kernel of the module is first
+called: numba itself (about 0.3 s to import) is not imported by ``import recengine``, the command line or the
+dashboard's first page. Numba keeps the machine code in ``__pycache__`` beside the module, or, when that
+directory is read-only, in a per-user cache directory; ``NUMBA_CACHE_DIR`` chooses another place. The first
+call of a kernel for a dtype in a process compiles it (cold) or loads it from that cache (warm); `ready` runs
+that first call on tiny arrays, outside any timed epoch, and returns how long it took.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import numba
 import numpy as np
-from numba import njit
 
 # Reassociation lets loops over factors use SIMD; NaN and inf keep their meaning (divergence checks need it).
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 _FIRST_CALL_SECONDS: dict[tuple[str, str], float] = {}
 _PARALLEL_TURN = threading.Lock()
+_MAKING = threading.Lock()
+
+
+def prange(*args: int) -> range:
+    """``range`` in plain Python; in a kernel module it becomes numba's parallel ``prange`` when the module's
+    kernels are made (import it from here, not from numba)."""
+    return range(*args)
+
+
+_RANGE_STANDIN = prange  # what kernel modules hold until their kernels are made (this module's stays)
+
+
+class Kernel:
+    """A numba kernel made on first use: ``numba.njit(cache=True, **options)`` of ``function``.
+
+    When one kernel of a module is first called, every kernel of that module is made and replaces its
+    `Kernel` in the module, together with ``prange``, so kernels that call kernels (or loop with ``prange``)
+    find numba's own objects when they compile. Callers holding the `Kernel` reach the compiled one through it.
+    """
+
+    def __init__(self, function: Callable[..., Any], options: dict[str, Any]):
+        functools.update_wrapper(self, function)
+        self.py_func = function
+        self.options = options
+        self.compiled: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None:
+            _make_kernels(sys.modules[self.py_func.__module__])
+        return self.compiled(*args)  # type: ignore[misc]
+
+
+def kernel(**options: Any) -> Callable[[Callable[..., Any]], Kernel]:
+    """Decorator: a compiled (cached, numba ``njit``) kernel, made when the module first needs one."""
+    return lambda function: Kernel(function, options)
+
+
+def _make_kernels(module: Any) -> None:
+    import numba
+
+    with _MAKING:
+        made = {}
+        for name, value in list(vars(module).items()):
+            if value is _RANGE_STANDIN and module.__name__ != __name__:
+                setattr(module, name, numba.prange)
+            elif isinstance(value, Kernel) and value.compiled is None and value.__module__ == module.__name__:
+                made[name] = value, numba.njit(cache=True, **value.options)(value.py_func)
+                setattr(module, name, made[name][1])
+        for value, compiled in made.values():  # callable from other threads once the whole module is made
+            value.compiled = compiled
 
 
 @functools.cache
@@ -33,6 +85,8 @@ def _threadsafe_layer() -> bool:
     Without either library numba falls back to its workqueue layer, which terminates the whole process when
     two threads launch parallel kernels at once.
     """
+    import numba
+
     chosen = str(numba.config.THREADING_LAYER).lower()
     if chosen in ("tbb", "omp", "safe", "threadsafe", "forksafe"):
         return chosen != "forksafe"
@@ -74,7 +128,7 @@ def first_call_seconds() -> dict[str, float]:
     return {f"{name}/{dtype}": seconds for (name, dtype), seconds in _FIRST_CALL_SECONDS.items()}
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(nogil=True, fastmath=FASTMATH)
 def row_dots(left, right, left_rows, right_rows):
     """``left[left_rows[n]] · right[right_rows[n]]`` for every n, in float64, without gathering rows."""
     out = np.empty(left_rows.shape[0], dtype=np.float64)
@@ -89,7 +143,7 @@ def row_dots(left, right, left_rows, right_rows):
     return out
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(nogil=True, fastmath=FASTMATH)
 def prediction_errors(
     user_factors, item_factors, user_bias, item_bias, mean, users, items, ratings, low, high
 ):
@@ -119,7 +173,7 @@ def prediction_errors(
     return squared, squared_clipped
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(nogil=True, fastmath=FASTMATH)
 def squared_distance(left, right):
     """Σ (left − right)² over two flat arrays of one length, in float64, without a temporary array."""
     total = 0.0
@@ -142,7 +196,7 @@ def warm_up() -> float:
     return sum(ready("shared", np.dtype(d), _first_shared_call) for d in ("float64", "float32"))
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def grouped_positions(codes, n_rows):
     """The positions of ``codes`` grouped by code, in their order within each group (a counting sort, O(n)),
     and ``indptr``: group r is ``positions[indptr[r]:indptr[r + 1]]``."""

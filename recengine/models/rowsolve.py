@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numba
 import numpy as np
-from numba import njit, prange
 
 from recengine.models import jit
+from recengine.models.jit import kernel, prange
 
 # The most unknowns per row the dense k × k solves allow: their cost grows as k³ (one als epoch on the bundled
 # set: 1.4 s at 128 factors, 9 s at 256, minutes at 1000), and a Stop request waits for the epoch to end.
@@ -35,7 +34,7 @@ MAX_FACTORS = 256
 PARALLEL_WORK = 2e8
 
 
-@njit(cache=True, fastmath=jit.FASTMATH, parallel=True)
+@kernel(fastmath=jit.FASTMATH, parallel=True)
 def solve_rows(
     indptr, indices, values, offsets, features, scale, prior_precision, prior_shift, penalties, noise, out
 ):
@@ -68,7 +67,7 @@ def solve_rows(
         out[row] = rhs
 
 
-@njit(cache=True, fastmath=jit.FASTMATH, inline="always")
+@kernel(fastmath=jit.FASTMATH, inline="always")
 def _accumulate(indices, values, offsets, features, start, stop, gram, rhs):
     """Lower triangle of Σ y yᵀ and Σ t y over the row's entries, four entries per pass over the triangle."""
     d = features.shape[1]
@@ -96,7 +95,7 @@ def _accumulate(indices, values, offsets, features, start, stop, gram, rhs):
         p += 1
 
 
-@njit(cache=True, fastmath=jit.FASTMATH, inline="always")
+@kernel(fastmath=jit.FASTMATH, inline="always")
 def _cholesky(a):
     """In place: the lower triangle of ``a`` becomes L with L Lᵀ = a (only the lower triangle is read)."""
     d = a.shape[0]
@@ -113,7 +112,7 @@ def _cholesky(a):
             a[i, j] = total / pivot
 
 
-@njit(cache=True, fastmath=jit.FASTMATH, inline="always")
+@kernel(fastmath=jit.FASTMATH, inline="always")
 def _solve_lower(lower, b):
     """In place: b ← L⁻¹ b."""
     for i in range(b.shape[0]):
@@ -123,7 +122,7 @@ def _solve_lower(lower, b):
         b[i] = total / lower[i, i]
 
 
-@njit(cache=True, fastmath=jit.FASTMATH, inline="always")
+@kernel(fastmath=jit.FASTMATH, inline="always")
 def _solve_upper(lower, b):
     """In place: b ← L⁻ᵀ b."""
     for i in range(b.shape[0] - 1, -1, -1):
@@ -136,6 +135,8 @@ def _solve_upper(lower, b):
 @contextmanager
 def _threads_for(n_entries: int, width: int) -> Iterator[None]:
     """Run the kernel on one thread when the problem is too small to gain from more."""
+    import numba
+
     before = numba.get_num_threads()
     if n_entries * width * width < PARALLEL_WORK:
         numba.set_num_threads(1)

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from recengine.dataset import RatingsDataset
 from recengine.models import jit, register
@@ -56,7 +55,7 @@ def lr_decay_field() -> object:
     )
 
 
-@njit(cache=True, nogil=True, fastmath=jit.FASTMATH)
+@jit.kernel(nogil=True, fastmath=jit.FASTMATH)
 def sgd_epoch(
     indptr, items, ratings, user_order, starts, backwards, P, Q, bu, bi, mean, lr, user_penalty, item_penalty,
     biases,

@@ -31,7 +31,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
 from recengine.dataset import RatingsDataset
 from recengine.models import jit, register
@@ -52,7 +51,7 @@ from recengine.models.objective import (
 from recengine.models.sgd import DIVERGENCE_HINT, decayed_lr, lr_decay_field
 
 
-@njit(cache=True, nogil=True, fastmath=jit.FASTMATH)
+@jit.kernel(nogil=True, fastmath=jit.FASTMATH)
 def implicit_pass(
     indptr, partners, ratings, row_order, within, own, partner_own, implicit, partner_offset, use_offset,
     row_bias, partner_bias, mean, lr, row_penalty, partner_penalty, implicit_penalty, biases,
