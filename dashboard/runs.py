@@ -115,8 +115,18 @@ def start(
         metadata = {"metrics": metrics, "extra": extra | {"stopped_at": stopped_at}}
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
 
+    def trained_meanwhile() -> state.Run | None:
+        """The stored model, when another session trained this configuration while this job waited."""
+        found = store.get(key)
+        if found is None:
+            return None
+        return make_run(key, data, split_spec, found, found.metadata_, True, choice.source_key)
+
     measure = functools.partial(test_metrics, train, test) if test.n_ratings else None
-    return TrainingJob(model, train, valid, finish, label=model.label or algo, measure=measure).start()
+    job = TrainingJob(
+        model, train, valid, finish, label=model.label or algo, measure=measure, shortcut=trained_meanwhile
+    )
+    return job.start()
 
 
 def test_metrics(train: RatingsDataset, test: RatingsDataset, model: Recommender) -> dict[str, float]:

@@ -80,6 +80,7 @@ def on_train(data: RatingsDataset, algo: str, params: dict, split_spec: str) -> 
         state.add_run(outcome)
         st.session_state[state.JOB] = None
         st.session_state["train_last_run"] = outcome.run_id
+        st.rerun()  # the sidebar, drawn before the click was handled, names the new active model too
 
 
 def draw_job() -> None:
@@ -91,7 +92,10 @@ def draw_job() -> None:
     waiting = " (waiting for a free trainer)" if job.waiting else ""
     if job.running and epochs == job.n_epochs:
         waiting = " · measuring it on the test set"
-    st.progress(epochs / max(job.n_epochs, 1), text=f"{job.label}: epoch {epochs} of {job.n_epochs}{waiting}")
+    if job.running or epochs:  # not for a job that found its model in the cache
+        st.progress(
+            epochs / max(job.n_epochs, 1), text=f"{job.label}: epoch {epochs} of {job.n_epochs}{waiting}"
+        )
     if epochs:
         st.plotly_chart(curves_until(job, epochs), key="train_live_chart")
     if job.running:

@@ -109,3 +109,17 @@ def test_the_pool_replaces_a_crashed_worker(planted):
     job = TrainingJob(make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid)
     assert job.start().join(30)
     assert job.status == DONE and job.result["pid"] != os.getpid()
+
+
+def test_a_job_that_finds_its_model_ready_when_a_trainer_frees_up_does_not_train(planted):
+    data, _ = planted
+    asked = []
+
+    def ready():
+        asked.append(True)
+        return "trained by another session"
+
+    job = TrainingJob(make("baseline"), data, None, finish=lambda job: 1 / 0, shortcut=ready).start()
+    assert job.join(30)
+    assert job.status == DONE and job.result == "trained by another session"
+    assert asked == [True] and job.records == []  # not trained, and finish never ran
