@@ -12,7 +12,7 @@ import numpy as np
 
 from recengine.models import jit
 
-SOURCE = '''
+SOURCE = """
 import numpy as np
 
 from recengine.models.jit import kernel, prange
@@ -29,7 +29,7 @@ def squares(values):
     for n in prange(values.shape[0]):
         out[n] = _square(values[n])
     return out
-'''
+"""
 
 
 def fresh_kernel_module(folder: Path, name: str):
