@@ -304,7 +304,7 @@ def _bucket_labels(edges: Sequence[int]) -> list[str]:
 
 
 def _grouped_errors(error: np.ndarray, groups: pd.Series, name: str) -> pd.DataFrame:
-    frame = pd.DataFrame({name: groups.to_numpy(), "squared": error * error, "absolute": np.abs(error)})
+    frame = pd.DataFrame({name: groups.array, "squared": error * error, "absolute": np.abs(error)})
     table = frame.groupby(name, observed=True, sort=False).agg(
         ratings=("squared", "size"), mse=("squared", "mean"), mae=("absolute", "mean")
     )
@@ -316,10 +316,14 @@ def error_by_count_bucket(
     y_true: Any, y_pred: Any, counts: np.ndarray, name: str, edges: Sequence[int] = ACTIVITY_EDGES
 ) -> pd.DataFrame:
     """RMSE and MAE of the ratings grouped by a per-rating count (training ratings of its user or item)
-    in buckets ``edges[j] ≤ count < edges[j+1]``; only non-empty buckets, in order."""
+    in buckets ``edges[j] ≤ count < edges[j+1]`` (the last open-ended); only non-empty buckets, in the
+    numeric order of their counts (the column is an ordered categorical)."""
     error = _errors(y_true, y_pred)
+    counts = np.asarray(counts)
+    if len(counts) and counts.min() < edges[0]:
+        raise ValueError(f"A count of {counts.min()} is below the first bucket edge {edges[0]}.")
     labels = _bucket_labels(edges)
-    position = np.searchsorted(np.asarray(edges), np.asarray(counts), side="right") - 1
+    position = np.searchsorted(np.asarray(edges), counts, side="right") - 1
     groups = pd.Series(pd.Categorical(np.asarray(labels)[position], categories=labels, ordered=True))
     return _grouped_errors(error, groups, name).sort_values(name, ignore_index=True)
 

@@ -143,6 +143,23 @@ def test_errors_by_bucket_and_genre_by_hand():
     assert genre["genre"].tolist() == ["Drama", "Horror"]
 
 
+def test_count_buckets_come_out_in_numeric_order_not_string_order():
+    """As text "1000+" sorts before "100–199" and "20–49"; the table must follow the counts."""
+    counts = np.array([1500, 150, 25, 5, 0, 7])
+    table = error_by_count_bucket(np.ones(6), np.full(6, 2.0), counts, "user_ratings")
+    assert table["user_ratings"].astype(str).tolist() == ["0–9", "20–49", "100–199", "1000+"]
+    assert table["ratings"].tolist() == [3, 1, 1, 1]
+    custom = error_by_count_bucket(
+        np.ones(4), np.ones(4), np.array([150, 1, 30, 7]), "n", edges=(1, 6, 21, 100)
+    )
+    assert custom["n"].astype(str).tolist() == ["1–5", "6–20", "21–99", "100+"]
+
+
+def test_a_count_below_the_first_bucket_is_refused_not_put_in_the_last():
+    with pytest.raises(ValueError, match="below the first bucket edge 1"):
+        error_by_count_bucket([3.0], [3.0], np.array([0]), "n", edges=(1, 6))
+
+
 def test_error_analysis_of_a_rating_model(tiny):
     model = make("baseline").fit(tiny)
     tables = error_analysis(model, tiny, tiny)
