@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -159,3 +160,20 @@ def test_python_dash_m_recengine_info():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ratings"] == 100_836
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`recengine datasets | head -1` when head has already left: no traceback, the pipe's exit status."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "recengine", "datasets"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert finished.stderr == "" and finished.returncode == 141
