@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from memory import peak_bytes
 
 from recengine.synthetic import movielens_like, write_movielens_like
 
@@ -109,16 +109,6 @@ def child(kind: str, path: str) -> None:
         size = data.n_ratings
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "peak": peak_bytes(), "imported": imported, "ratings": size}))
-
-
-def peak_bytes() -> int:
-    """This process's resident high-water mark. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from
-    the parent across exec, so a child would report the benchmark driver's own peak."""
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def render(results: list[tuple[str, list[dict]]], path: Path, n_ratings: int, repeats: int) -> str:

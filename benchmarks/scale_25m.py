@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from memory import peak_bytes
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -116,12 +117,6 @@ def child(algo: str, dtype: str, epochs: str, path: str) -> None:
             }
         )
     )
-
-
-def peak_bytes() -> int:
-    """This process's resident high-water mark (``VmHWM``)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 
 def render(results: list[list[dict]], path: Path, n_ratings: int, epochs: int) -> str:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from memory import descendants, peak_bytes
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -171,30 +172,6 @@ def available_gb() -> float:
 def _gigabytes(size: str) -> float:
     units = {"k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}
     return float(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else float(size) / 1e9
-
-
-def peak_bytes(pid: int | str = "self") -> int:
-    """Resident high-water mark (``VmHWM``) of a process."""
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the JVM that pyspark starts is one)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(parent, []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        children = parents.get(queue.pop(), [])
-        found += children
-        queue += children
-    return found
 
 
 def _held_out(path: str) -> tuple[dict, object, object]:
