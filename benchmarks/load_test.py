@@ -1,0 +1,281 @@
+"""Load test on loopback: many people using one dashboard server at once, for a bounded time.
+
+A real server (``streamlit run app.py``, files under a temporary folder) is driven by ``--clients`` headless
+sessions at once (`dashboard.client.Session`: what a browser tab sends over Streamlit's websocket, much
+lighter than a browser). Each client opens the app, rates three movies, trains Weighted ALS (2 epochs, one
+of ``SEEDS`` seeds, so most trainings come from the shared model cache), then until ``--seconds`` have passed
+loops through a mix of what a person does: browse pages, turn pages of movies and rate them, read its
+recommendations, now and then train again. Every script run is timed; a page showing an exception or an
+error, a training that does not end well, a client whose ratings or recommendations are not its own, and a
+traceback in the server's log count as errors. A thread samples the resident memory of the server's
+process tree (Streamlit and its trainer processes) every 0.2 s.
+
+    ./dev bench load_test [--clients 20] [--seconds 60]      # writes benchmarks/results/load_test.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+# This folder's dashboard.py would hide the dashboard package: the project comes first, this folder not at all.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+
+from benchmarks.memory import TreeSampler  # noqa: E402
+from dashboard.client import Session  # noqa: E402
+from dashboard.server import running_app  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "load_test.md"
+LABELS = ("5", "4½", "4", "3½", "3", "2½", "2", "1½", "1", "½")  # the Rate page's star buttons
+BROWSED = ("Home", "Data", "Rate movies", "Train", "Compare & tune", "Evaluate", "Embeddings")
+MOVIE_PAGES = 50  # clients rate among the 500 most rated movies
+SEEDS = 3  # distinct training configurations: every other training comes from the model cache
+EPOCHS = 2
+TIMEOUT = 120.0  # seconds a script run, or a training, may take before it counts as an error
+POLL = 0.5  # seconds between two looks at a training's progress
+TRAINING = "training (click to results)"  # spans several script runs: not in the per-request summary
+
+
+@dataclass
+class Client:
+    """What one client did and how long each of its actions took."""
+
+    number: int
+    rng: random.Random
+    seconds: dict[str, list[float]] = field(default_factory=dict)  # by action
+    rated: dict[str, str] = field(default_factory=dict)  # raw item id -> star label given
+    trained: bool = False
+    requests: int = 0  # script runs
+    errors: list[str] = field(default_factory=list)
+
+    def timed(self, action: str, seconds: float) -> None:
+        self.seconds.setdefault(action, []).append(seconds)
+
+    def check(self, session: Session, where: str) -> None:
+        self.errors += [f"{where}: exception {shown}" for shown in session.exceptions()]
+        self.errors += [f"{where}: error {shown}" for shown in session.alerts("error")]
+
+
+def browse(session: Session, client: Client) -> None:
+    page = client.rng.choice(BROWSED)
+    client.timed("open a page", session.run(page))
+    client.check(session, page)
+
+
+def rate(session: Session, client: Client) -> None:
+    """Open Rate movies, turn to a page of the most rated movies, and rate one not rated yet."""
+    client.timed("open a page", session.run("Rate movies"))
+    client.timed("turn a page of movies", session.set("rate_page", client.rng.randint(1, MOVIE_PAGES)))
+    unrated = [
+        key for key in session.keys("rate_item_") if key.removeprefix("rate_item_") not in client.rated
+    ]
+    if unrated:
+        key, label = client.rng.choice(unrated), client.rng.choice(LABELS)
+        client.timed("rate a movie", session.set(key, label))
+        client.rated[key.removeprefix("rate_item_")] = label
+    client.check(session, "Rate movies")
+
+
+def train(session: Session, client: Client) -> None:
+    """Train Weighted ALS with one of a few seeds and follow it until the page shows the result."""
+    client.timed("open a page", session.run("Train"))
+    started = time.perf_counter()
+    settings = [("train_wals_n_epochs", EPOCHS), ("train_wals_seed", client.rng.randrange(SEEDS))]
+    widgets = [session.state(key, value) for key, value in [*settings, ("train_go", True)]]
+    client.timed("click Train", session.run(widgets=widgets))
+    while not session.alerts("success"):
+        client.check(session, "Train")
+        if session.alerts("warning") or time.perf_counter() - started > TIMEOUT:
+            client.errors.append(f"training did not end well: {session.page_text()[-300:]}")
+            return
+        time.sleep(POLL)
+        client.timed("follow training", session.run())
+    client.timed(TRAINING, time.perf_counter() - started)
+    client.trained = True
+
+
+def recommendations(session: Session, client: Client) -> None:
+    client.timed("recommendations", session.run("Recommendations"))
+    client.check(session, "Recommendations")
+    expected = f"Folded in from your {len(client.rated)} ratings"
+    if client.trained and expected not in session.page_text():
+        client.errors.append(
+            f"recommendations are not from this client's ratings: {session.page_text()[:300]}"
+        )
+
+
+def own_ratings(session: Session, client: Client) -> None:
+    """At the end: the sidebar counts this client's ratings, and Your ratings lists only its movies."""
+    client.timed("open a page", session.run("Rate movies"))
+    counted = re.search(r"\*\*You rated:\*\* (\d+) movies", session.sidebar_text())
+    if counted is None or int(counted.group(1)) != len(client.rated):
+        client.errors.append(
+            f"sidebar counts {counted and counted.group(1)}, client rated {len(client.rated)}"
+        )
+    foreign = {key.removeprefix("mine_") for key in session.keys("mine_")} - set(client.rated)
+    if foreign:
+        client.errors.append(f"Your ratings lists movies this client did not rate: {sorted(foreign)}")
+
+
+Step = Callable[[Session, Client], None]
+MIX: dict[Step, int] = {browse: 4, rate: 4, recommendations: 3, train: 1}  # relative frequencies
+
+
+def plan(rng: random.Random) -> Iterator[Step]:
+    """A new user's first steps, then the mix, without end."""
+    yield from (rate, rate, rate, train, recommendations)
+    while True:
+        yield rng.choices(list(MIX), weights=list(MIX.values()))[0]
+
+
+def drive(url: str, client: Client, deadline: float) -> None:
+    try:
+        with Session(url, timeout=TIMEOUT) as session:
+            try:
+                client.timed("open the app", session.run())
+                for step in plan(client.rng):
+                    if time.perf_counter() >= deadline:
+                        break
+                    step(session, client)
+                own_ratings(session, client)
+            finally:
+                client.requests = session.runs
+    except Exception as error:  # a broken session is an error of the run, not the end of the others
+        client.errors.append(f"{type(error).__name__}: {error}")
+
+
+@dataclass
+class LoadResult:
+    clients: list[Client]
+    bound: float  # --seconds
+    wall: float  # from the first client's start to the last client's end
+    load: tuple[float, float]  # 1-minute load average before the server started and at the end
+    memory: TreeSampler
+    server_errors: list[str]  # lines of the server's log that speak of an error
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"client {c.number}: {e}" for c in self.clients for e in c.errors] + self.server_errors
+
+
+def run_load_test(clients: int, seconds: float, home: Path) -> LoadResult:
+    """Start a server with its files under ``home`` and drive it with ``clients`` clients for ``seconds``."""
+    load_before = os.getloadavg()[0]
+    with running_app(home) as server, TreeSampler(server.process.pid) as memory:
+        crowd = [Client(number, random.Random(number)) for number in range(clients)]
+        started = time.perf_counter()
+        threads = [
+            threading.Thread(target=drive, args=(server.url, client, started + seconds)) for client in crowd
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+    log = server.log.read_text(errors="replace").splitlines()
+    server_errors = [f"server log: {line}" for line in log if "Traceback" in line or "Error" in line]
+    return LoadResult(crowd, seconds, wall, (load_before, os.getloadavg()[0]), memory, server_errors)
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+
+def summary(times: list[float]) -> str:
+    p50, p95 = np.percentile(times, [50, 95])
+    return f"{p50:.2f} s | {p95:.2f} s | {len(times):,}"
+
+
+def timing_rows(result: LoadResult) -> list[str]:
+    actions: dict[str, list[float]] = {}
+    for client in result.clients:
+        for action, times in client.seconds.items():
+            actions.setdefault(action, []).extend(times)
+    requests = [t for action, times in actions.items() if action != TRAINING for t in times]
+    rows = [f"| {action} | {summary(times)} |" for action, times in actions.items()]
+    return [*rows, f"| **every script run** | {summary(requests)} |"]
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    return (
+        f"{os.cpu_count()} cores, {memory:.0f} GB RAM, Python {platform.python_version()}, "
+        f"Streamlit {version('streamlit')}"
+    )
+
+
+def render(result: LoadResult) -> str:
+    memory, errors = result.memory, result.errors
+    lines = [
+        "# Load test: many clients on one dashboard server",
+        "",
+        f"{len(result.clients)} headless sessions (what a browser tab sends over Streamlit's websocket) on one",
+        "server at once. Each opens the app, rates three movies, trains Weighted ALS "
+        f"({EPOCHS} epochs, one of {SEEDS} seeds,",
+        "so most trainings come from the shared model cache), reads its recommendations, then keeps browsing",
+        f"pages, rating movies among the {MOVIE_PAGES * 10} most rated, reading recommendations and now and then",
+        "training again until the time is up; at the end it checks that the sidebar counts its own ratings and",
+        "that Your ratings lists only its movies. Memory: resident size (VmRSS) sampled every 0.2 s and summed",
+        "over the process tree, so pages the trainer processes share with their fork server count once per",
+        "process (an upper bound).",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| date | {date.today().isoformat()} |",
+        f"| machine | {machine()} |",
+        f"| load average (1 min) before the server started / at the end | {result.load[0]:.2f} / "
+        f"{result.load[1]:.2f} |",
+        f"| clients | {len(result.clients)} |",
+        f"| duration | {result.wall:.1f} s (bound {result.bound:g} s; actions under way at the bound finish) |",
+        f"| script runs (requests) | {sum(c.requests for c in result.clients):,} |",
+        f"| ratings given | {sum(len(c.rated) for c in result.clients):,} |",
+        f"| trainings followed to the result | {sum(len(c.seconds.get(TRAINING, [])) for c in result.clients)} |",
+        f"| peak memory, server and its {memory.peak_processes - 1} child processes | "
+        f"{memory.peak_total / 1e6:,.0f} MB |",
+        f"| peak memory, the Streamlit process alone | {memory.peak_main / 1e6:,.0f} MB |",
+        f"| errors | {len(errors)} |",
+        "",
+        "Response times: median (p50), 95th percentile and count, over all clients. One script run is what a",
+        "browser waits for after a click; the training row spans the click and the polls until the result shows.",
+        "",
+        "| action | p50 | p95 | count |",
+        "| --- | ---: | ---: | ---: |",
+        *timing_rows(result),
+        "",
+        *[f"- {error}" for error in errors[:20]],
+        "",
+        f"Rerun: `./dev bench load_test --clients {len(result.clients)} --seconds {result.bound:g}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=20, help="sessions at once (default 20)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long they keep going (default 60)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"the report (default {RESULTS})")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="recengine-load-") as home:
+        result = run_load_test(args.clients, args.seconds, Path(home))
+    report = render(result)
+    args.out.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
