@@ -147,6 +147,7 @@ def cluster_recommendations(
     pool = np.flatnonzero(keep)
     chosen = pool[np.lexsort((pool, -scores[pool]))][:n]
     size = int((clusters.labels == cluster).sum())
+    group = "your group" if vector is not None else f"user {user}'s group"
     items = data.items.iloc[chosen]
     means = sums[chosen] / counts[chosen]
     return pd.DataFrame(
@@ -160,7 +161,7 @@ def cluster_recommendations(
             "cluster_mean": means,
             "cluster_ratings": counts[chosen],
             "explanation": [
-                f"Rated {m:.1f}★ on average by {c:,} of the {size:,} users in your group (cluster {cluster})."
+                f"Rated {m:.1f}★ on average by {c:,} of the {size:,} users in {group} (cluster {cluster})."
                 for m, c in zip(means, counts[chosen], strict=True)
             ],
         }

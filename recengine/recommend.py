@@ -17,19 +17,26 @@
 - other factor models (``bpr``, ``nmf``, ...): cosine similarity of the item factors of i and j, times the
   rating's distance above the bottom of the scale (a rough but monotone attribution).
 
-Only positive contributions are named, largest first. Models without factors (``baseline``, ``popular``)
-explain with the item's popularity and average rating instead.
+Only positive contributions are named, largest first, and only in words that are true for the reader:
+a rated item the model counts as liked (rated above expectation, or any rating for the implicit and
+cosine measures) is a reason, "Because you rated X 5★", unless it was rated low (below the middle of
+the scale: a film someone rated low is never offered as a reason to like a similar one); an item rated low
+and below expectation whose pull on the target is negative is named as the contrast it is, "it is unlike
+Y, which you rated low (1★)". For a user of the data set the sentences say "user 42" and "they" instead
+of "you". Models without factors (``baseline``, ``popular``) explain with the item's popularity and
+average rating instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recengine.dataset import RatingsDataset
+from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import RecEngineError
 from recengine.foldin import UserVector, linear_system, svd_residuals
 from recengine.models.base import Recommender
@@ -65,11 +72,13 @@ def recommend(
 
     Columns: item, title, year, genres, score (the model's; higher is better), predicted_rating (on the
     data set's scale for rating models, NaN for ranking models), because (titles of the user's rated items
-    that contributed most), explanation (one sentence).
+    that contributed most as reasons: never one they rated low), explanation (one sentence about "you"
+    for a vector, about "user <id>" for a user of the data set).
     """
     _check_model_fits_data(model, data)
     if (user is None) == (vector is None):
         raise RecEngineError("Give either a user id of the data set or a folded-in user vector, not both.")
+    reader = Reader.you() if vector is not None else Reader.user(user)
     if vector is not None and vector.is_fallback:
         seen = np.asarray(vector.item_codes, dtype=np.int64)
         return popular(data, n, exclude=_raw_ids(data, seen, exclude), genres=genres,
@@ -85,8 +94,9 @@ def recommend(
             scores = score_matrix(model, np.array([code]))[0]
         keep = candidates(data, rated, exclude=exclude, genres=genres, min_ratings=min_ratings, years=years)
         chosen = _best(scores, keep, n)
-        weights = contributions(model, rated, values, chosen)
-    return _table(model, data, chosen, scores[chosen], rated, values, weights)
+        liked, contrast = attribution(model, rated, values, chosen)
+    named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
+    return _table(model, data, chosen, scores[chosen], rated, values, named, reader)
 
 
 def candidates(
@@ -149,49 +159,110 @@ def contributions(
 ) -> np.ndarray:
     """How much each rated item pushed each target item's score up (targets × rated); see the module
     docstring for the measure each kind of model gets. Zeros for models without factors."""
+    liked, contrast = attribution(model, rated, ratings, targets)
+    return liked + contrast
+
+
+def attribution(
+    model: Recommender, rated: np.ndarray, ratings: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`contributions` split in two (targets × rated each): the part owed to items the model counts as
+    liked (rated above expectation, or any rating for the implicit and cosine measures) and the part owed
+    to items it counts as disliked (rated below expectation), whose positive values mean "unlike them"."""
     factors = model.item_factors_
     if not len(rated) or not len(targets) or factors.shape[1] == 0:
-        return np.zeros((len(targets), len(rated)))
+        return np.zeros((len(targets), len(rated))), np.zeros((len(targets), len(rated)))
     target = factors[targets].astype(np.float64)
     source = factors[rated].astype(np.float64)
     if model.name == "wals":
         confidence = model.confidence(ratings).astype(np.float64)
         matrix = model._item_gram() + model.penalty(len(rated)) * np.eye(source.shape[1])
         matrix += (source * (confidence - 1.0)[:, None]).T @ source
-        return (target @ np.linalg.solve(matrix, source.T)) * confidence[None, :]
+        return _by_evidence((target @ np.linalg.solve(matrix, source.T)) * confidence[None, :], confidence)
     if model.name == "svd":
         residual, _ = svd_residuals(model, rated, ratings)
         gram = model.item_factors_.astype(np.float64).T @ model.item_factors_.astype(np.float64)
-        return (target @ np.linalg.solve(gram + 1e-12 * np.eye(len(gram)), source.T)) * residual[None, :]
+        pull = target @ np.linalg.solve(gram + 1e-12 * np.eye(len(gram)), source.T)
+        return _by_evidence(pull * residual[None, :], residual)
     if model.kind == "rating" and getattr(model, "item_bias_", None) is not None:
         system = linear_system(model, rated, ratings)
         pull = np.linalg.solve(system.matrix, system.design.T)  # M⁻¹ x_j as columns
         k = target.shape[1]
-        parts = (target @ pull[:k]) * (system.weight * system.residuals)[None, :]
+        evidence = system.weight * system.residuals
+        liked, contrast = _by_evidence((target @ pull[:k]) * evidence[None, :], evidence)
         implicit = getattr(model, "implicit_factors_", None)
-        if implicit is not None:  # SVD++: the user vector also holds |S|^−½ Σ_j y_j
-            parts += target @ implicit[rated].astype(np.float64).T / np.sqrt(len(rated))
-        return parts
+        if implicit is not None:  # SVD++: the user vector also holds |S|^−½ Σ_j y_j, owed to rating at all
+            liked += target @ implicit[rated].astype(np.float64).T / np.sqrt(len(rated))
+        return liked, contrast
     low = model.scale_.low if getattr(model, "scale_", None) is not None else 0.0
     unit_target = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
     unit_source = source / np.maximum(np.linalg.norm(source, axis=1, keepdims=True), 1e-12)
-    return (unit_target @ unit_source.T) * np.maximum(ratings - low, 0.0)[None, :]
+    above = np.maximum(ratings - low, 0.0)
+    return _by_evidence((unit_target @ unit_source.T) * above[None, :], above)
+
+
+def _by_evidence(parts: np.ndarray, evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``parts`` split by the sign of each rated item's evidence (columns): (liked, disliked)."""
+    disliked = evidence < 0
+    return np.where(disliked[None, :], 0.0, parts), np.where(disliked[None, :], parts, 0.0)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Whom the sentences are about: "you" (a folded-in vector) or a user of the data set."""
+
+    subject: str
+    pronoun: str
+
+    @classmethod
+    def you(cls) -> Reader:
+        return cls("you", "you")
+
+    @classmethod
+    def user(cls, user: Any) -> Reader:
+        return cls(f"user {user}", "they")
+
+
+@dataclass(frozen=True)
+class Named:
+    """Positions (in the rated items) named for one recommendation: reasons and contrasts, largest first."""
+
+    reasons: list[int]
+    contrasts: list[int]
+
+
+def _named(scale: RatingScale, ratings: np.ndarray, liked: np.ndarray, contrast: np.ndarray) -> Named:
+    """The (at most `BECAUSE`) largest contributions that can be named truthfully: liked items not rated
+    low as reasons, items rated low that the target is unlike as contrasts; nothing else."""
+    low = ratings < (scale.low + scale.high) / 2
+    value = np.concatenate([np.where(low, 0.0, liked), np.where(low, contrast, 0.0)])
+    order = [int(j) for j in np.argsort(-value, kind="stable")[:BECAUSE] if value[j] > 0]
+    n = len(ratings)
+    return Named([j for j in order if j < n], [j - n for j in order if j >= n])
 
 
 def _stars(value: float) -> str:
     return f"{value:g}★"
 
 
-def _top_contributors(weights: np.ndarray) -> list[int]:
-    """Positions of the (at most `BECAUSE`) largest positive contributions, largest first."""
-    order = np.argsort(-weights, kind="stable")[:BECAUSE]
-    return [int(j) for j in order if weights[j] > 0]
+def _sentence(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _sentence(titles: list[str]) -> str:
-    if len(titles) <= 1:
-        return "".join(titles)
-    return ", ".join(titles[:-1]) + " and " + titles[-1]
+def _reason_text(reader: Reader, titles: list[str], reasons: list[float], contrasts: list[float]) -> str:
+    """ "Because you rated A 5★ and B 4.5★, and it is unlike C, which you rated low (1★)." from the titles
+    of the reasons then the contrasts and their ratings; empty when there is nothing to name."""
+    liked = [f"{t} {_stars(r)}" for t, r in zip(titles, reasons, strict=False)]
+    unlike = titles[len(reasons) :]
+    text = f"Because {reader.subject} rated {_sentence(liked)}" if liked else ""
+    if unlike:
+        same = len(contrasts) > 1 and len(set(contrasts)) == 1
+        stars = f"{_stars(contrasts[0])} each" if same else _sentence([_stars(r) for r in contrasts])
+        contrast = f"it is unlike {_sentence(unlike)}, which {reader.pronoun} rated low ({stars})"
+        text = f"{text}, and {contrast}" if text else contrast[0].upper() + contrast[1:]
+    return f"{text}." if text else ""
 
 
 def _table(
@@ -201,7 +272,8 @@ def _table(
     scores: np.ndarray,
     rated: np.ndarray,
     ratings: np.ndarray,
-    weights: np.ndarray,
+    named: list[Named],
+    reader: Reader,
 ) -> pd.DataFrame:
     items = data.items.iloc[chosen]
     counts = data.item_counts()[chosen]
@@ -209,15 +281,17 @@ def _table(
     predicted = model.scale_.clip(scores) if rating_model else np.full(len(chosen), np.nan)
     because, explanation = [], []
     for row, code in enumerate(chosen):
-        top = _top_contributors(weights[row])
-        because.append([data.title(int(rated[j])) for j in top])
-        named = [f"{data.title(int(rated[j]))} ({_stars(ratings[j])})" for j in top]
+        these = named[row]
+        because.append([data.title(int(rated[j])) for j in these.reasons])
+        titles = [data.title(int(rated[j])) for j in these.reasons + these.contrasts]
+        reason = _reason_text(
+            reader, titles, ratings[these.reasons].tolist(), ratings[these.contrasts].tolist()
+        )
         lead = f"Predicted {_stars(round(float(predicted[row]), 1))}. " if rating_model else ""
-        if named:
-            explanation.append(f"{lead}Because you rated {_sentence(named)}.")
-        else:
+        if not reason:
             personal = model.item_factors_.shape[1] > 0
-            explanation.append(f"{lead}{_popularity_note(data, int(code), int(counts[row]), personal)}")
+            reason = _popularity_note(data, int(code), int(counts[row]), personal, reader)
+        explanation.append(lead + reason)
     return pd.DataFrame(
         {
             "item": data.item_ids[chosen],
@@ -233,9 +307,9 @@ def _table(
     )
 
 
-def _popularity_note(data: RatingsDataset, code: int, count: int, personal: bool) -> str:
+def _popularity_note(data: RatingsDataset, code: int, count: int, personal: bool, reader: Reader) -> str:
     opening = (
-        "Nothing you rated points to it strongly"
+        f"Nothing {reader.subject} rated highly points to it strongly"
         if personal
         else "Ranked by general appeal (this model has no taste factors)"
     )

@@ -57,13 +57,14 @@ def test_cluster_recommendations_by_hand(tiny):
     assert mine["cluster_mean"].tolist() == [4.0, 3.0]
     assert (
         mine["explanation"].iloc[0]
-        == f"Rated 4.0★ on average by 1 of the 2 users in your group (cluster {clusters.labels[1]})."
+        == f"Rated 4.0★ on average by 1 of the 2 users in user 11's group (cluster {clusters.labels[1]})."
     )
     damped = cluster_recommendations(clusters, tiny, user=10, min_ratings=1, prior=2)
     assert damped["item"].tolist() == [4]
     assert damped["score"].iloc[0] == pytest.approx((2 + 2 * tiny.ratings.mean()) / 3)
     newcomer = UserVector(np.array([1.0, 0.05]), 0.0, "test", np.array([2]), np.array([4.0]))
-    assert cluster_recommendations(clusters, tiny, vector=newcomer, min_ratings=1)["item"].tolist()[0] == 1
+    theirs = cluster_recommendations(clusters, tiny, vector=newcomer, min_ratings=1)
+    assert theirs["item"].tolist()[0] == 1 and "users in your group" in theirs["explanation"].iloc[0]
     favourites = cluster_favourites(clusters, tiny, n=2, min_ratings=1, prior=0)
     assert favourites["size"].tolist() == [2, 2]
 

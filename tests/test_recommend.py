@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 
 from recengine.data import load_bundled
+from recengine.dataset import RatingScale
 from recengine.errors import BadValuesError, RecEngineError, UnknownIdError
 from recengine.foldin import FALLBACK, fold_in
 from recengine.models import MODELS, make
 from recengine.recommend import (
     DEFAULT_RANKING_MODEL,
+    Reader,
+    _named,
+    _reason_text,
     contributions,
     popular,
     recommend,
@@ -58,6 +62,68 @@ def test_eight_horror_films_at_five_stars_give_mostly_horror_with_reasons(bundle
     for because, explanation in zip(table["because"], table["explanation"], strict=True):
         assert because and set(because) <= set(HORROR)
         assert explanation.startswith("Because you rated ") and because[0] in explanation
+
+
+LIKED = ["Toy Story (1995)", "Finding Nemo (2003)", "Shrek (2001)", "Monsters, Inc. (2001)"]
+DISLIKED = ["Saw (2004)", "Texas Chainsaw Massacre, The (2003)", "Hostel (2005)"]
+
+
+@pytest.mark.parametrize("algo", ["wals", "als", "svd", "bpr"])
+def test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast(bundled, ranker, algo):
+    """Four family films at 4.5-5★ and three horror films at 0.5-1★: every reason is a film rated high,
+    written "Title 5★"; a film rated low appears only after "unlike ..., which you rated low"."""
+    model = ranker if algo == DEFAULT_RANKING_MODEL else make(algo, seed=0).fit(bundled)
+    codes = _codes_of(bundled, LIKED + DISLIKED)
+    vector = fold_in(model, codes, [5.0, 5.0, 4.5, 5.0, 0.5, 1.0, 1.0])
+    table = recommend(model, bundled, vector=vector, n=10)
+    assert all(set(because) <= set(LIKED) for because in table["because"])
+    for because, text in zip(table["because"], table["explanation"], strict=True):
+        reason, _, contrast = text.partition("unlike ")
+        assert not any(title in reason for title in DISLIKED), text
+        assert ") (" not in text and (reason or contrast)
+        if because:
+            assert "Because you rated " in reason and f"{because[0]} " in reason
+        if contrast:
+            assert "which you rated low (" in contrast and any(title in contrast for title in DISLIKED)
+
+
+def test_reasons_and_contrasts_are_named_in_plain_words():
+    you, them = Reader.you(), Reader.user(42)
+    assert _reason_text(you, ["A (1999)", "B (2001)"], [5.0, 4.5], []) == (
+        "Because you rated A (1999) 5★ and B (2001) 4.5★."
+    )
+    assert _reason_text(them, ["A", "C"], [5.0], [1.0]) == (
+        "Because user 42 rated A 5★, and it is unlike C, which they rated low (1★)."
+    )
+    assert (
+        _reason_text(you, ["C", "D"], [], [0.5, 1.0])
+        == "It is unlike C and D, which you rated low (0.5★ and 1★)."
+    )
+    assert (
+        _reason_text(you, ["C", "D"], [], [1.0, 1.0])
+        == "It is unlike C and D, which you rated low (1★ each)."
+    )
+    assert _reason_text(you, [], [], []) == ""
+
+
+def test_only_truthful_contributions_are_named():
+    """Rated 5, 1, 4 and 0.5 on 0.5-5: a liked pull from a film rated low (1★) is never named, nor a contrast
+    with a film rated high (4★, below expectation); the largest truthful ones come first."""
+    scale, ratings = RatingScale(0.5, 5.0, 0.5), np.array([5.0, 1.0, 4.0, 0.5])
+    liked = np.array([0.2, 9.0, 0.0, 0.0])
+    contrast = np.array([0.0, 0.0, 7.0, 0.5])
+    named = _named(scale, ratings, liked, contrast)
+    assert named.reasons == [0] and named.contrasts == [3]
+    assert _named(scale, ratings, -liked, -contrast) == _named(scale, ratings, 0 * liked, 0 * contrast)
+
+
+def test_a_user_of_the_data_set_is_named_not_addressed(bundled):
+    model = make("als", seed=0).fit(bundled)
+    user = bundled.user_ids[2]
+    table = recommend(model, bundled, user=user, n=10)
+    text = " ".join(table["explanation"])
+    assert " you " not in f" {text} " and "you rated" not in text
+    assert f"user {user} rated" in text or "which they rated low" in text
 
 
 def test_wals_contributions_add_up_to_the_score(bundled, ranker):

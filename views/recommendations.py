@@ -118,9 +118,8 @@ def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.D
 
 
 def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
-    st.subheader(
-        "From people like " + ("you" if who == FOR_YOU else f"user {st.session_state.get('recs_user')}")
-    )
+    whom = "you" if who == FOR_YOU else f"user {st.session_state.get('recs_user')}"
+    st.subheader(f"From people like {whom}")
     if not has_factors(run, "user"):
         st.caption(f"{run.label} has no user factors to group people by: choose a factorization model.")
         return
@@ -133,12 +132,13 @@ def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
         table = cluster_recommendations(clustering, data, vector=my_vector(run, data), n=10)
     else:
         table = cluster_recommendations(clustering, data, user=st.session_state["recs_user"], n=10)
+    subject, group = ("you", "Your group") if who == FOR_YOU else ("they", f"{whom.capitalize()}'s group")
     if not len(table):
-        st.caption("Your group has rated nothing you have not rated already.")
+        st.caption(f"{group} has rated nothing {subject} have not rated already.")
         return
     st.caption(
-        f"KMeans on the users' factor directions puts you in group {int(table['cluster'].iloc[0])}; these are "
-        "the films that group rates best, among those you have not rated."
+        f"KMeans on the users' factor directions puts {whom} in group {int(table['cluster'].iloc[0])}; these "
+        f"are the films that group rates best, among those {subject} have not rated."
     )
     st.dataframe(
         pd.DataFrame(
