@@ -78,12 +78,12 @@ def catalogue(data: RatingsDataset) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _genres(_data: RatingsDataset, fingerprint: str) -> list[str]:
+def _genres(_data: RatingsDataset, fingerprint: str) -> tuple[str, ...]:
     names = {g for row in catalogue(_data)["genre_list"] for g in row if g and not g.startswith("(")}
-    return sorted(names)
+    return tuple(sorted(names))  # shared by every session: immutable
 
 
-def genres(data: RatingsDataset) -> list[str]:
+def genres(data: RatingsDataset) -> tuple[str, ...]:
     return _genres(data, data.fingerprint)
 
 

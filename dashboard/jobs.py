@@ -37,7 +37,7 @@ from recengine.errors import RecEngineError, TrainingDiverged
 RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverged", "failed"
 # Imports only: running a model in the fork server would start OpenMP threads, and GNU OpenMP aborts a
 # later fork. Workers warm up after they are forked instead.
-PRELOAD = ["dashboard.jobs", "recengine.models", "recengine.metrics"]
+PRELOAD = ("dashboard.jobs", "recengine.models", "recengine.metrics")
 WARM_FIRST = "wals"  # the dashboard's default model
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def warm_up() -> None:
 @functools.cache
 def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    context.set_forkserver_preload(list(PRELOAD))
     _never_rerun_main()
     return context
 
