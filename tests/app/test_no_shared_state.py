@@ -1,0 +1,208 @@
+"""No mutable state shared between sessions by accident.
+
+Every session of a Streamlit server runs in the same process. ``app.py`` and the pages in ``views/`` are
+executed anew, in a fresh module, on every script run, so their top-level names last one run of one
+session, as long as nothing imports them as modules (checked here). The modules in ``dashboard/`` are
+imported once per server: a mutable object bound at their top level (a list, dict or set, a comprehension,
+an object a call returns) is shared by every session, and so is what a shared cache returns
+(``st.cache_resource``, ``functools.cache``; not ``st.cache_data``, which hands out copies), wherever it is
+defined. Each must be immutable or listed below with the reason sharing it is safe; a ``global`` statement
+is never allowed. The checks parse the source (ast).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE_SCRIPTS = [ROOT / "app.py", *sorted((ROOT / "views").glob("*.py"))]
+MODULES = sorted((ROOT / "dashboard").glob("*.py"))
+TOOLING = ("dashboard.client", "dashboard.server")  # for tests and benchmarks; the app never imports them
+
+# Calls whose result cannot change, or is made to be shared by a whole process.
+SAFE_CALLS = {
+    "frozenset", "tuple", "str", "int", "float", "bool", "bytes", "range", "Path", "MappingProxyType",
+    "types.MappingProxyType", "re.compile", "logging.getLogger", "TypeVar", "namedtuple", "NamedTuple",
+    "st.Page", "st.fragment",
+}  # fmt: skip
+SHARED_CACHES = ("st.cache_resource", "functools.cache", "functools.lru_cache", "cache", "lru_cache")
+
+# Mutable top-level objects and shared caches, each with the reason sharing it between sessions is safe.
+SHARED = {
+    # Tooling: the server never imports these modules (test_the_app_never_imports_the_tooling).
+    "dashboard/client.py:ALERTS": "the test client's table of alert kinds; not in the server",
+    "dashboard/server.py:CHROMIUM_ARGS": "the browser tests' Chromium flags; not in the server",
+    # Caches shared by every session on purpose: what they return is never changed in place.
+    "dashboard/data.py:_source": "the loaded RatingsDataset: the engine never changes a data set, it makes new ones",
+    "dashboard/data.py:load_choice": "the filtered RatingsDataset, read-only as above",
+    "dashboard/data.py:_split": "(train, test) RatingsDatasets, read-only as above",
+    "dashboard/data.py:_catalogue": "a DataFrame the pages only read: they filter, sort and map it into new frames",
+    "dashboard/data.py:_genres": "a tuple of genre names",
+    "dashboard/recs.py:_clusters": "a run's KMeans groups; pages index its arrays into new ones",
+    "dashboard/recs.py:_projection": "a run's 2-D map; pages copy its coordinates into new frames",
+    "dashboard/runs.py:model_store": (
+        "the on-disk model cache, shared on purpose: every write is atomic and holds an flock on a file "
+        "opened per call, so threads of one server exclude each other as processes do"
+    ),
+    "dashboard/runs.py:_cached": (
+        "trained models, shared on purpose by the sessions that train one configuration: nothing refits or "
+        "changes a cached model; fold-in and recommendations read its factors (fold-in memoizes a prior on "
+        "it, derived from its factors alone, the same for everyone); test_sessions.py checks two sessions "
+        "on one model get their own recommendations"
+    ),
+    "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
+    "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
+    "dashboard/jobs.py:_pool": (
+        "the trainer processes, shared on purpose: a semaphore caps them, idle ones wait in a thread-safe "
+        "queue, and a worker keeps no session's data between jobs (a job holds its worker alone: it sends "
+        "its model and data down the worker's pipe and receives its epochs and result on it)"
+    ),
+}
+
+
+def dotted(node: ast.expr) -> str:
+    """``st.cache_resource`` for ``st.cache_resource``, ``st.cache_resource(...)`` and ``st.fragment(...)(f)``."""
+    match node:
+        case ast.Name(id=name):
+            return name
+        case ast.Attribute(value=value, attr=attr):
+            return f"{dotted(value)}.{attr}"
+        case ast.Call(func=func):
+            return dotted(func)
+    return ""
+
+
+def mutable(node: ast.expr | None) -> bool:
+    """Whether evaluating ``node`` at import makes a new object that can be changed in place. A name or an
+    attribute refers to an object made elsewhere (checked where it is made)."""
+    match node:
+        case None | ast.Constant() | ast.Name() | ast.Attribute() | ast.Subscript() | ast.Lambda():
+            return False
+        case ast.JoinedStr():
+            return False
+        case ast.Tuple(elts=elements):
+            return any(mutable(element) for element in elements)
+        case ast.BinOp(left=left, right=right):
+            return mutable(left) or mutable(right)
+        case ast.IfExp(body=body, orelse=orelse):
+            return mutable(body) or mutable(orelse)
+        case ast.Call():
+            return dotted(node) not in SAFE_CALLS
+    return True  # list, dict and set displays, comprehensions, generators, anything else
+
+
+def top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements run at import: the module's own and those inside its if, try, with and for blocks."""
+    for statement in body:
+        yield statement
+        if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            for field in ("body", "orelse", "finalbody"):
+                yield from top_level([s for s in getattr(statement, field, []) if isinstance(s, ast.stmt)])
+            for handler in getattr(statement, "handlers", []):
+                yield from top_level(handler.body)
+
+
+def bound_names(statement: ast.stmt) -> tuple[list[str], ast.expr | None]:
+    """The names a top-level assignment binds, and its value."""
+    match statement:
+        case ast.Assign(targets=targets, value=value):
+            return [ast.unparse(t) for t in targets], value
+        case ast.AnnAssign(target=target, value=value) | ast.AugAssign(target=target, value=value):
+            return [ast.unparse(target)], value
+    return [], None
+
+
+def findings(source: str, name: str, page_script: bool = False) -> list[str]:
+    """``name:thing`` for every mutable top-level binding (not in a page script), shared cache and
+    ``global`` statement in ``source``."""
+    tree = ast.parse(source)
+    found = []
+    for statement in top_level(tree.body):
+        targets, value = bound_names(statement)
+        if not page_script and mutable(value):
+            found += [f"{name}:{target}" for target in targets]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if any(dotted(d) in SHARED_CACHES for d in node.decorator_list):
+                found.append(f"{name}:{node.name}")
+        elif isinstance(node, ast.Global):
+            found.append(f"{name}:global {', '.join(node.names)}")
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    """Every module ``path`` imports, with ``a.b`` for ``from a import b``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def everything_found() -> list[str]:
+    return [
+        *(f for path in MODULES for f in findings(path.read_text(), path.relative_to(ROOT).as_posix())),
+        *(
+            f
+            for path in PAGE_SCRIPTS
+            for f in findings(path.read_text(), path.relative_to(ROOT).as_posix(), True)
+        ),
+    ]
+
+
+def test_every_mutable_object_shared_between_sessions_is_listed_with_its_reason():
+    unexplained = [found for found in everything_found() if found not in SHARED]
+    assert not unexplained, (
+        "shared between every session of the server; make it immutable (a tuple, frozenset, "
+        f"MappingProxyType), keep it in st.session_state, or list it in SHARED saying why: {unexplained}"
+    )
+
+
+def test_the_list_names_nothing_that_is_gone():
+    assert set(SHARED) <= set(everything_found())
+
+
+def test_nothing_imports_a_page_script():
+    importers = [p for p in [*PAGE_SCRIPTS, *MODULES] if any(n.split(".")[0] == "views" for n in imported(p))]
+    assert not importers, f"imported once per server, a page's top-level names would be shared: {importers}"
+
+
+def test_the_app_never_imports_the_tooling():
+    app = [p for p in [*PAGE_SCRIPTS, *MODULES] if p.stem not in ("client", "server")]
+    assert not [p for p in app if imported(p) & set(TOOLING)]
+
+
+def test_the_check_finds_shared_state_in_a_made_up_module():
+    source = """
+import functools, logging, re
+import streamlit as st
+NAMES = ("a", "b")
+PATTERN = re.compile("x")
+log = logging.getLogger(__name__)
+RUNNING, DONE = "running", "done"
+SEEN = {}
+if True:
+    QUEUE = [n for n in NAMES]
+PAIRS = (("a", []),)
+POOL = make_pool()
+
+@st.cache_resource(max_entries=2)
+def shared():
+    return []
+
+@functools.cache
+def also_shared():
+    return {}
+
+def count():
+    global COUNTER
+    COUNTER += 1
+"""
+    assert findings(source, "m") == [
+        "m:SEEN", "m:QUEUE", "m:PAIRS", "m:POOL", "m:shared", "m:also_shared", "m:global COUNTER",
+    ]  # fmt: skip
+    assert findings(source, "m", page_script=True) == ["m:shared", "m:also_shared", "m:global COUNTER"]
