@@ -7,7 +7,6 @@ import contextlib
 import numpy as np
 import pandas as pd
 import streamlit as st
-from threadpoolctl import threadpool_limits
 
 from dashboard import state
 from dashboard.widgets import movie_title
@@ -85,9 +84,7 @@ def clusters_of(run: state.Run, side: str, n_clusters: int) -> Clusters:
 
 @st.cache_resource(max_entries=16, show_spinner="Projecting…")
 def _projection(_run: state.Run, run_id: str, method: str, _rows: np.ndarray, rows_key: int) -> Projection:
-    # scikit-learn's t-SNE runs OpenMP threads that fight the server's threads: one is 3-5x faster here.
-    with threadpool_limits(1, user_api="openmp"):
-        return project(_run.model, "items", method, rows=_rows, max_points=TSNE_POINTS, seed=0)
+    return project(_run.model, "items", method, rows=_rows, max_points=TSNE_POINTS, seed=0)  # one thread
 
 
 def item_projection(run: state.Run, method: str, rows: np.ndarray, rows_key: int) -> Projection:

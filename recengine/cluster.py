@@ -3,10 +3,16 @@
 Factors are compared by direction (each row scaled to unit length, ``normalize=True``): two films liked by
 the same people point the same way whatever their popularity, which mostly sets a vector's length. Rows
 without training ratings (all-zero factors) belong to no cluster (label −1) and are left off maps.
+
+KMeans and t-SNE run on one thread (``n_jobs=1``, OpenMP limited in the calling thread): beside the
+dashboard's trainer processes, scikit-learn's OpenMP threads would fight them for the cores (3-5x slower
+on a busy two-core machine), and one thread gives the same map for the same seed every time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +21,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
 
 from recengine import memory
 from recengine.dataset import RatingsDataset
@@ -26,6 +33,13 @@ TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sa
 TSNE_NEIGHBOURS = 91  # scikit-learn's Barnes-Hut t-SNE keeps 3 × perplexity + 1 neighbours (perplexity ≤ 30)
 TSNE_BYTES_PER_NEIGHBOUR = 48  # distances, indices and the symmetric sparse affinities
 SIDES = ("users", "items")
+
+
+@contextmanager
+def _one_openmp_thread() -> Iterator[None]:
+    """scikit-learn's OpenMP loops on one thread inside the block (OpenMP limits are per calling thread)."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
 
 
 def _unit_rows(factors: np.ndarray) -> np.ndarray:
@@ -83,7 +97,8 @@ def cluster_factors(
             "with factors."
         )
     rows = _unit_rows(factors[active]) if normalize else factors[active]
-    kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(rows)
+    with _one_openmp_thread():
+        kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(rows)
     labels = np.full(len(factors), -1, dtype=np.int64)
     labels[active] = kmeans.labels_
     return Clusters(side, labels, kmeans, normalize)
@@ -256,7 +271,9 @@ def project(
         rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
     matrix = _unit_rows(factors[rows]) if normalize else factors[rows]
     perplexity = float(min(30, max(2, (len(rows) - 1) // 3)))
-    coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(matrix)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, n_jobs=1)
+    with _one_openmp_thread():
+        coords = tsne.fit_transform(matrix)
     return Projection(coords, rows, "tsne", note, normalize)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_implicit import planted_blocks
+from threadpoolctl import threadpool_info
 
+from recengine import cluster
 from recengine.cluster import (
     TSNE_LIMIT,
     cluster_factors,
@@ -89,3 +91,42 @@ def test_tsne_samples_or_refuses_above_its_limit():
     with pytest.raises(RecEngineError, match="Only a PCA map"):
         sampled.transform(np.zeros(8))
     assert TSNE_LIMIT >= 1000
+
+
+def test_tsne_gives_the_same_map_for_the_same_seed():
+    train, _ = planted_blocks()
+    model = make("wals", n_factors=8, reg=10.0).fit(train)
+    rows = np.arange(0, 120, 2)
+    first = project(model, "users", "tsne", rows=rows, seed=3)
+    again = project(model, "users", "tsne", rows=rows, seed=3)
+    np.testing.assert_array_equal(first.coords, again.coords)
+    assert first.coords.shape == (60, 2) and np.isfinite(first.coords).all()
+
+
+def _openmp_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
+
+
+def test_tsne_and_kmeans_run_on_one_thread(monkeypatch):
+    """Beside the dashboard's trainer processes on two cores, scikit-learn's OpenMP threads would fight
+    them: both run with n_jobs=1 (t-SNE) and OpenMP limited to one thread in the calling thread."""
+    seen = {}
+
+    class TSNE(cluster.TSNE):
+        def fit_transform(self, *args, **kwargs):
+            seen["tsne"] = (_openmp_threads(), self.n_jobs)
+            return super().fit_transform(*args, **kwargs)
+
+    class KMeans(cluster.KMeans):
+        def fit(self, *args, **kwargs):
+            seen["kmeans"] = _openmp_threads()
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "TSNE", TSNE)
+    monkeypatch.setattr(cluster, "KMeans", KMeans)
+    train, _ = planted_blocks()
+    model = make("wals", n_factors=8, reg=10.0).fit(train)
+    project(model, "users", "tsne", rows=np.arange(40))
+    cluster_factors(model, "users", n_clusters=3)
+    assert _openmp_threads(), "no OpenMP runtime loaded: nothing to check"
+    assert seen == {"tsne": ([1] * len(_openmp_threads()), 1), "kmeans": [1] * len(_openmp_threads())}
