@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from recengine.dataset import RatingsDataset
 from recengine.errors import NotFittedError, ParameterError, TrainingDiverged, UnknownIdError
 from recengine.models import MODELS, make
 from recengine.models.base import Hyperparameters, Recommender, hyper
+from recengine.synthetic import planted_low_rank
 from recengine.training import EarlyStopping, History, StopRequest
 
 
@@ -133,6 +136,47 @@ def test_make_builds_registered_models_and_refuses_unknown_ones():
     assert "baseline" in MODELS
     with pytest.raises(ParameterError, match="algo='nope'.*baseline"):
         make("nope")
+
+
+def _without_user_and_item_zero() -> RatingsDataset:
+    """A training split that keeps its parent's id space: user 0 and item 0 have no ratings in it."""
+    data = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.4, seed=1)[0]
+    return data.subset(np.flatnonzero((data.user_codes != 0) & (data.item_codes != 0)))
+
+
+REGULARIZED = sorted(
+    name for name, cls in MODELS.items() if any(spec.name.startswith("reg") for spec in cls.Params.specs())
+)
+
+
+@pytest.mark.parametrize("name", REGULARIZED)
+def test_no_regularization_gives_a_clean_model_or_names_the_parameter(name):
+    """Every penalty at 0, with a user and an item that have no training ratings (0/0 for a bias mean):
+    finite state and scores without a RuntimeWarning, or a ParameterError that names the parameter."""
+    train = _without_user_and_item_zero()
+    cls = MODELS[name]
+    specs = {spec.name: spec for spec in cls.Params.specs()}
+    zeros = {key: 0.0 for key, spec in specs.items() if key.startswith("reg") and spec.kind == "float"}
+    short = {"n_epochs": 3} if "n_epochs" in specs else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            model = make(name, **zeros, **short).fit(train)
+        except ParameterError as error:
+            assert any(f"{key}=0" in str(error) for key in zeros), error
+            return
+        for array in (model.user_factors_, model.item_factors_, model.item_scores(0), model.item_scores(1)):
+            assert np.isfinite(array).all()
+        if model.kind == "rating":
+            assert np.isfinite(model.predict(np.array([0, 0, 1]), np.array([0, 1, 0]))).all()
+
+
+def test_baseline_without_penalties_leaves_unrated_biases_at_zero():
+    train = _without_user_and_item_zero()
+    model = make("baseline", reg_user=0.0, reg_item=0.0).fit(train)
+    assert model.user_bias_[0] == 0.0 and model.item_bias_[0] == 0.0
+    assert np.isfinite(model.user_bias_).all() and np.isfinite(model.item_bias_).all()
+    assert model.predict(np.array([0]), np.array([0]))[0] == pytest.approx(model.global_mean_, rel=1e-6)
 
 
 def test_baseline_matches_hand_computed_biases(tiny):

@@ -26,6 +26,7 @@ class Baseline(Recommender):
     description = "Global mean plus a bias per user and per item: no taste, just generosity and popularity."
     objective = "½ Σ (r − μ − b_u − b_i)² + ½ λ_u Σ b_u² + ½ λ_i Σ b_i²"
     Params = BaselineParams
+    divergence_hint = "Raise the penalties (reg_user, reg_item) or use float64."
 
     def _initialize(self, train: RatingsDataset) -> None:
         self.user_factors_ = np.zeros((train.n_users, 0), dtype=self.dtype_)
@@ -39,9 +40,9 @@ class Baseline(Recommender):
         users, items = train.user_codes, train.item_codes
         centred = train.ratings.astype(np.float64) - self.global_mean_
         user_sums = np.bincount(users, centred - self.item_bias_[items], minlength=train.n_users)
-        self.user_bias_ = (user_sums / (self.params.reg_user + train.user_counts())).astype(self.dtype_)
+        self.user_bias_ = _ridge_mean(user_sums, train.user_counts(), self.params.reg_user, self.dtype_)
         item_sums = np.bincount(items, centred - self.user_bias_[users], minlength=train.n_items)
-        self.item_bias_ = (item_sums / (self.params.reg_item + train.item_counts())).astype(self.dtype_)
+        self.item_bias_ = _ridge_mean(item_sums, train.item_counts(), self.params.reg_item, self.dtype_)
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
         residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
@@ -51,3 +52,11 @@ class Baseline(Recommender):
             + self.params.reg_item * float(self.item_bias_ @ self.item_bias_)
         )
         return reconstruction, regularization, reconstruction + regularization
+
+
+def _ridge_mean(sums: np.ndarray, counts: np.ndarray, reg: float, dtype: np.dtype) -> np.ndarray:
+    """The ridge solution sum / (λ + n) of each bias; 0 for a row with no ratings (with λ = 0 its bias is
+    undetermined, and 0, the smallest solution, keeps predictions at the global mean)."""
+    denominator = reg + counts
+    out = np.zeros(len(sums), dtype=np.float64)
+    return np.divide(sums, denominator, out=out, where=denominator > 0).astype(dtype)
