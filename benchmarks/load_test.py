@@ -5,12 +5,13 @@ sessions at once (`dashboard.client.Session`: what a browser tab sends over Stre
 lighter than a browser). Each client opens the app, rates three movies, trains Weighted ALS (2 epochs, one
 of ``SEEDS`` seeds, so most trainings come from the shared model cache), then until ``--seconds`` have passed
 loops through a mix of what a person does: browse pages, turn pages of movies and rate them, read its
-recommendations, now and then train again. Every script run is timed; a page showing an exception or an
-error, a training that does not end well, a client whose ratings or recommendations are not its own, and a
-traceback in the server's log count as errors. A thread samples the resident memory of the server's
-process tree (Streamlit and its trainer processes) every 0.2 s.
+recommendations, now and then train again, pausing ``--think`` seconds on average after each action.
+Every script run is timed; a page showing an exception or an error, a training that does not end well, a
+client whose ratings or recommendations are not its own, and a traceback in the server's log count as
+errors. A thread samples the resident memory of the server's process tree (Streamlit and its trainer
+processes) every 0.2 s.
 
-    ./dev bench load_test [--clients 20] [--seconds 60]      # writes benchmarks/results/load_test.md
+    ./dev bench load_test [--clients 20] [--seconds 60] [--think 3]   # benchmarks/results/load_test.md
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import random
 import re
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-# This folder's dashboard.py would hide the dashboard package: the project comes first, this folder not at all.
+# This folder's dashboard.py would hide the dashboard package: the project first, this folder not at all.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 from benchmarks.memory import TreeSampler  # noqa: E402
@@ -49,6 +51,7 @@ EPOCHS = 2
 TIMEOUT = 120.0  # seconds a script run, or a training, may take before it counts as an error
 POLL = 0.5  # seconds between two looks at a training's progress
 TRAINING = "training (click to results)"  # spans several script runs: not in the per-request summary
+THINK = 3.0  # mean seconds a person spends on a page before the next click
 
 
 @dataclass
@@ -143,7 +146,7 @@ def plan(rng: random.Random) -> Iterator[Step]:
         yield rng.choices(list(MIX), weights=list(MIX.values()))[0]
 
 
-def drive(url: str, client: Client, deadline: float) -> None:
+def drive(url: str, client: Client, deadline: float, think: float) -> None:
     try:
         with Session(url, timeout=TIMEOUT) as session:
             try:
@@ -152,6 +155,7 @@ def drive(url: str, client: Client, deadline: float) -> None:
                     if time.perf_counter() >= deadline:
                         break
                     step(session, client)
+                    time.sleep(min(client.rng.uniform(0, 2 * think), max(deadline - time.perf_counter(), 0)))
                 own_ratings(session, client)
             finally:
                 client.requests = session.runs
@@ -163,6 +167,7 @@ def drive(url: str, client: Client, deadline: float) -> None:
 class LoadResult:
     clients: list[Client]
     bound: float  # --seconds
+    think: float  # --think
     wall: float  # from the first client's start to the last client's end
     load: tuple[float, float]  # 1-minute load average before the server started and at the end
     memory: TreeSampler
@@ -173,14 +178,16 @@ class LoadResult:
         return [f"client {c.number}: {e}" for c in self.clients for e in c.errors] + self.server_errors
 
 
-def run_load_test(clients: int, seconds: float, home: Path) -> LoadResult:
-    """Start a server with its files under ``home`` and drive it with ``clients`` clients for ``seconds``."""
+def run_load_test(clients: int, seconds: float, home: Path, think: float = THINK) -> LoadResult:
+    """Start a server with its files under ``home`` and drive it with ``clients`` clients for ``seconds``,
+    each pausing between 0 and ``2 * think`` seconds (``think`` on average) after every action."""
     load_before = os.getloadavg()[0]
     with running_app(home) as server, TreeSampler(server.process.pid) as memory:
         crowd = [Client(number, random.Random(number)) for number in range(clients)]
         started = time.perf_counter()
         threads = [
-            threading.Thread(target=drive, args=(server.url, client, started + seconds)) for client in crowd
+            threading.Thread(target=drive, args=(server.url, client, started + seconds, think))
+            for client in crowd
         ]
         for thread in threads:
             thread.start()
@@ -189,7 +196,7 @@ def run_load_test(clients: int, seconds: float, home: Path) -> LoadResult:
         wall = time.perf_counter() - started
     log = server.log.read_text(errors="replace").splitlines()
     server_errors = [f"server log: {line}" for line in log if "Traceback" in line or "Error" in line]
-    return LoadResult(crowd, seconds, wall, (load_before, os.getloadavg()[0]), memory, server_errors)
+    return LoadResult(crowd, seconds, think, wall, (load_before, os.getloadavg()[0]), memory, server_errors)
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -218,60 +225,94 @@ def machine() -> str:
     )
 
 
-def render(result: LoadResult) -> str:
-    memory, errors = result.memory, result.errors
-    lines = [
-        "# Load test: many clients on one dashboard server",
-        "",
-        f"{len(result.clients)} headless sessions (what a browser tab sends over Streamlit's websocket) on one",
-        "server at once. Each opens the app, rates three movies, trains Weighted ALS "
-        f"({EPOCHS} epochs, one of {SEEDS} seeds,",
-        "so most trainings come from the shared model cache), reads its recommendations, then keeps browsing",
-        f"pages, rating movies among the {MOVIE_PAGES * 10} most rated, reading recommendations and now and then",
-        "training again until the time is up; at the end it checks that the sidebar counts its own ratings and",
-        "that Your ratings lists only its movies. Memory: resident size (VmRSS) sampled every 0.2 s and summed",
-        "over the process tree, so pages the trainer processes share with their fork server count once per",
-        "process (an upper bound).",
-        "",
-        "| | |",
-        "| --- | --- |",
-        f"| date | {date.today().isoformat()} |",
-        f"| machine | {machine()} |",
-        f"| load average (1 min) before the server started / at the end | {result.load[0]:.2f} / "
-        f"{result.load[1]:.2f} |",
-        f"| clients | {len(result.clients)} |",
-        f"| duration | {result.wall:.1f} s (bound {result.bound:g} s; actions under way at the bound finish) |",
-        f"| script runs (requests) | {sum(c.requests for c in result.clients):,} |",
-        f"| ratings given | {sum(len(c.rated) for c in result.clients):,} |",
-        f"| trainings followed to the result | {sum(len(c.seconds.get(TRAINING, [])) for c in result.clients)} |",
-        f"| peak memory, server and its {memory.peak_processes - 1} child processes | "
-        f"{memory.peak_total / 1e6:,.0f} MB |",
-        f"| peak memory, the Streamlit process alone | {memory.peak_main / 1e6:,.0f} MB |",
-        f"| errors | {len(errors)} |",
-        "",
-        "Response times: median (p50), 95th percentile and count, over all clients. One script run is what a",
-        "browser waits for after a click; the training row spans the click and the polls until the result shows.",
-        "",
-        "| action | p50 | p95 | count |",
-        "| --- | ---: | ---: | ---: |",
-        *timing_rows(result),
-        "",
-        *[f"- {error}" for error in errors[:20]],
-        "",
-        f"Rerun: `./dev bench load_test --clients {len(result.clients)} --seconds {result.bound:g}`.",
-        "",
+def intro(result: LoadResult) -> str:
+    return textwrap.fill(
+        f"{len(result.clients)} headless sessions (what a browser tab sends over Streamlit's websocket) on "
+        "one server at once. Each opens the app, rates three movies, trains Weighted ALS "
+        f"({EPOCHS} epochs, one of {SEEDS} seeds, so most trainings come from the shared model cache) and "
+        "reads its recommendations, "
+        f"then until the time is up keeps browsing pages, rating movies among the {MOVIE_PAGES * 10} most "
+        "rated, reading recommendations and now and then training again, pausing "
+        f"{result.think:g} s on average after each action (0 to {2 * result.think:g} s: a person reading "
+        "the page). At the end it checks that the sidebar counts its own ratings and that Your ratings "
+        "lists only its movies. Memory: resident size (VmRSS) sampled every 0.2 s and summed over the "
+        "process tree, so pages the trainer processes share with their fork server count once per process "
+        "(an upper bound).",
+        width=110,
+    )
+
+
+def facts(result: LoadResult) -> list[tuple[str, str]]:
+    memory, requests = result.memory, sum(c.requests for c in result.clients)
+    trainings = sum(len(c.seconds.get(TRAINING, [])) for c in result.clients)
+    return [
+        ("date", date.today().isoformat()),
+        ("machine", machine()),
+        (
+            "load average (1 min) before the server started / at the end",
+            "{:.2f} / {:.2f}".format(*result.load),
+        ),
+        ("clients", str(len(result.clients))),
+        (
+            "duration",
+            f"{result.wall:.1f} s (bound {result.bound:g} s; actions under way at the bound finish)",
+        ),
+        ("script runs (requests)", f"{requests:,} ({requests / result.wall:.1f} per second)"),
+        ("ratings given", f"{sum(len(c.rated) for c in result.clients):,}"),
+        ("trainings followed to the result", str(trainings)),
+        (
+            f"peak memory, server and its {memory.peak_processes - 1} child processes",
+            f"{memory.peak_total / 1e6:,.0f} MB",
+        ),
+        ("peak memory, the Streamlit process alone", f"{memory.peak_main / 1e6:,.0f} MB"),
+        ("errors", str(len(result.errors))),
     ]
-    return "\n".join(lines)
+
+
+def render(result: LoadResult) -> str:
+    options = f"--clients {len(result.clients)} --seconds {result.bound:g} --think {result.think:g}"
+    return (
+        "\n".join(
+            [
+                "# Load test: many clients on one dashboard server",
+                "",
+                intro(result),
+                "",
+                "| | |",
+                "| --- | --- |",
+                *[f"| {name} | {value} |" for name, value in facts(result)],
+                "",
+                "Response times: median (p50), 95th percentile and count, over all clients. One script run is",
+                "what a browser waits for after a click; the training row spans the click and the polls until",
+                "its result shows.",
+                "",
+                "| action | p50 | p95 | count |",
+                "| --- | ---: | ---: | ---: |",
+                *timing_rows(result),
+                "",
+                f"Rerun: `./dev bench load_test {options}`.",
+                "",
+                *[f"- {error}" for error in result.errors[:20]],
+            ]
+        ).rstrip()
+        + "\n"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20, help="sessions at once (default 20)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long they keep going (default 60)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=THINK,
+        help=f"mean pause after each action, seconds (default {THINK:g})",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"the report (default {RESULTS})")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="recengine-load-") as home:
-        result = run_load_test(args.clients, args.seconds, Path(home))
+        result = run_load_test(args.clients, args.seconds, Path(home), args.think)
     report = render(result)
     args.out.write_text(report)
     print(report)

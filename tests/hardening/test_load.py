@@ -8,10 +8,11 @@ from benchmarks.load_test import TRAINING, render, run_load_test
 
 CLIENTS = 5
 SECONDS = 15
+THINK = 0.5  # seconds between actions on average: short, so each client gets through its first training
 
 
 def test_a_small_load_test_runs_clean_and_every_client_gets_answers(tmp_path):
-    result = run_load_test(CLIENTS, SECONDS, tmp_path)
+    result = run_load_test(CLIENTS, SECONDS, tmp_path, think=THINK)
     assert not result.errors, "\n".join(result.errors)
     for client in result.clients:
         assert client.requests > 1 and client.seconds["open the app"], client
