@@ -230,7 +230,7 @@ def sweep_figure(table: pd.DataFrame, params: Sequence[str], metric: str) -> go.
     grid = means.pivot(index=params[0], columns=params[1], values="value")
     seconds = means.pivot(index=params[0], columns=params[1], values="fit_seconds")
     text = [
-        [f"{v:.4f}<br>{s:.2f}s" for v, s in zip(vr, sr, strict=True)]
+        [f"{v:.4f}<br>{s:.2f}s" if np.isfinite(v) else "failed" for v, s in zip(vr, sr, strict=True)]
         for vr, sr in zip(grid.values, seconds.values, strict=True)
     ]
     figure = go.Figure(

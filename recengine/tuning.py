@@ -3,8 +3,10 @@
 Columns: ``setting`` (grid search), ``fold``, every hyperparameter of the model, ``fit_seconds``,
 ``rmse`` and ``mae`` (rating models; NaN for ranking models), and the ranking metrics at k by the
 BENCHMARKS.md protocol (``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``coverage``, with k's
-value). Every setting of a grid sees the same folds (``kfold(data, cv, seed)``), so differences come from
-the settings, not from the splits.
+value), and ``error``: None, or for a setting that could not be trained (refused by its parameters,
+diverged, or too large for the memory budget) the error's name and message, with NaN metrics. One
+failing setting does not stop the search. Every setting of a grid sees the same folds
+(``kfold(data, cv, seed)``), so differences come from the settings, not from the splits.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recengine.dataset import RatingsDataset
-from recengine.errors import ParameterError
+from recengine.errors import ParameterError, TooLargeError, TrainingDiverged
 from recengine.metrics import ranking_report, rating_report
 from recengine.models import make
 from recengine.models.base import Recommender
@@ -26,6 +28,7 @@ from recengine.split import kfold
 
 Progress = Callable[[int, int], Any]  # (folds done, folds in all)
 RANKING_KEYS = ("precision", "recall", "ndcg", "map")
+SETTING_ERRORS = (ParameterError, TrainingDiverged, TooLargeError)  # owed to one setting: a row, not a stop
 
 
 def _template(model: Recommender | str) -> Recommender:
@@ -36,17 +39,31 @@ def _fresh(template: Recommender, overrides: Mapping[str, Any]) -> Recommender:
     return type(template)(template.params.replace(**overrides) if overrides else template.params)
 
 
+def _failed(error: Exception, k: int, fit_seconds: float = np.nan) -> dict[str, Any]:
+    """The row of a setting that could not be trained: its error and NaN metrics."""
+    metrics = ["rmse", "mae", *(f"{name}@{k}" for name in RANKING_KEYS), "coverage"]
+    return {
+        "fit_seconds": fit_seconds,
+        **dict.fromkeys(metrics, np.nan),
+        "error": f"{type(error).__name__}: {error}",
+    }
+
+
 def _fold_row(
     model: Recommender, train: RatingsDataset, test: RatingsDataset, k: int, relevance_threshold: float
 ) -> dict[str, Any]:
     tick = time.perf_counter()
-    model.fit(train)
+    try:
+        model.fit(train)
+    except SETTING_ERRORS as error:
+        return _failed(error, k, time.perf_counter() - tick)
     row: dict[str, Any] = {"fit_seconds": time.perf_counter() - tick}
     errors = rating_report(model, test)
     row["rmse"], row["mae"] = errors.get("rmse", np.nan), errors.get("mae", np.nan)
     ranking = ranking_report(model, train, test, k=k, relevance_threshold=relevance_threshold)
     row |= {f"{name}@{k}": ranking[f"{name}@{k}"] for name in RANKING_KEYS}
     row["coverage"] = ranking["coverage"]
+    row["error"] = None
     return row
 
 
@@ -80,8 +97,9 @@ def grid_search(
 ) -> pd.DataFrame:
     """Cross-validate every combination of ``param_grid`` (name → values) on the same folds.
 
-    Settings are validated before any training, so a bad value fails at once with the parameter's name
-    and range. ``progress(done, total)`` is called after each fit.
+    Settings are validated before any training; one that is refused (the value or the combination is not
+    allowed), diverges or does not fit in memory gives rows with its error (see the module docstring)
+    and the search goes on. ``progress(done, total)`` is called after each fit or refused fold.
     """
     template = _template(model)
     names = list(param_grid)
@@ -90,23 +108,38 @@ def grid_search(
         raise ParameterError(
             "param_grid", dict(param_grid), "a mapping with at least one value per parameter"
         )
-    models = [_fresh(template, setting) for setting in settings]  # validates every setting first
+    models = [_validated(template, setting) for setting in settings]  # every setting before any training
     folds = list(kfold(data, cv, seed))
     rows, total = [], len(models) * len(folds)
-    for number, candidate in enumerate(models):
+    for number, (setting, candidate) in enumerate(zip(settings, models, strict=True)):
         for fold, (train, test) in enumerate(folds, start=1):
-            fitted = type(candidate)(candidate.params)
-            row = {"setting": number, "fold": fold, "algorithm": template.name, **fitted.get_params()}
-            rows.append(row | _fold_row(fitted, train, test, k, relevance_threshold))
+            row = {"setting": number, "fold": fold, "algorithm": template.name}
+            if isinstance(candidate, ParameterError):
+                rows.append(row | template.get_params() | setting | _failed(candidate, k))
+            else:
+                fitted = type(candidate)(candidate.params)
+                rows.append(
+                    row | fitted.get_params() | _fold_row(fitted, train, test, k, relevance_threshold)
+                )
             if progress is not None:
                 progress(len(rows), total)
     return pd.DataFrame(rows)
 
 
+def _validated(template: Recommender, setting: Mapping[str, Any]) -> Recommender | ParameterError:
+    try:
+        return _fresh(template, setting)
+    except ParameterError as error:
+        return error
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over folds for each setting (``<metric>`` and ``<metric>_std``)."""
+    """Mean and standard deviation over the folds that trained for each setting (``<metric>`` and
+    ``<metric>_std``) and ``failed_folds``, how many did not."""
     metrics = [c for c in results.columns if c in ("fit_seconds", "rmse", "mae", "coverage") or "@" in c]
-    keys = [c for c in results.columns if c not in (*metrics, "fold")]
-    grouped = results.groupby(keys, dropna=False, sort=False)[metrics]
-    means, stds = grouped.mean(), grouped.std(ddof=0).add_suffix("_std")
-    return means.join(stds).reset_index()
+    keys = [c for c in results.columns if c not in (*metrics, "fold", "error")]
+    trained = results.assign(**{m: results[m].where(results["error"].isna()) for m in metrics})
+    grouped = trained.groupby(keys, dropna=False, sort=False)
+    means, stds = grouped[metrics].mean(), grouped[metrics].std(ddof=0).add_suffix("_std")
+    failed = grouped["error"].count().rename("failed_folds")
+    return means.join(stds).join(failed).reset_index()

@@ -49,11 +49,38 @@ def test_grid_search_is_tidy_and_ranking_models_have_no_rmse(planted):
     assert summary["precision@5_std"].iloc[0] == pytest.approx(np.std(first))
 
 
-def test_a_bad_grid_value_fails_before_any_training(planted):
+def test_a_failing_setting_is_a_row_with_its_error_and_the_search_goes_on(planted):
+    """lr=1 diverges in training (TrainingDiverged); the others fit; every fold of every setting is a row."""
+    data, _ = planted
+    seen = []
+    table = grid_search(
+        "sgd", {"lr": [0.01, 1.0]}, data, cv=2, k=5, progress=lambda d, t: seen.append((d, t))
+    )
+    assert len(table) == 4 and seen[-1] == (4, 4)
+    failed = table[table["lr"] == 1.0]
+    assert failed["error"].str.startswith("TrainingDiverged: Training diverged at epoch").all()
+    assert failed[["rmse", "precision@5"]].isna().all().all()
+    fine = table[table["lr"] == 0.01]
+    assert fine["error"].isna().all() and fine["rmse"].notna().all()
+    summary = summarize(table)
+    assert summary["failed_folds"].tolist() == [0, 2] and np.isnan(summary["rmse"].iloc[1])
+    assert "error" not in summary
+
+
+def test_settings_refused_before_or_during_training_are_rows_too(planted):
     data, _ = planted
     calls = []
-    with pytest.raises(ParameterError, match="reg=-1"):
-        grid_search("wals", {"reg": [1.0, -1]}, data, progress=lambda d, t: calls.append(d))
-    assert not calls
+    table = grid_search("wals", {"reg": [1.0, -1]}, data, cv=2, k=5, progress=lambda d, t: calls.append(d))
+    assert calls == [1, 2, 3, 4]
+    refused = table[table["reg"] == -1]
+    assert len(refused) == 2 and refused["error"].str.contains("ParameterError: reg=-1 is not allowed").all()
+    assert refused["fit_seconds"].isna().all() and table[table["reg"] == 1.0]["error"].isna().all()
+    too_many = grid_search("svd", {"n_factors": [2, 150]}, data, cv=2, k=5)  # 150: not < the smaller side
+    assert too_many.loc[too_many["n_factors"] == 150, "error"].str.contains("n_factors=150").all()
+    assert too_many.loc[too_many["n_factors"] == 2, "rmse"].notna().all()
+
+
+def test_an_empty_grid_is_refused(planted):
+    data, _ = planted
     with pytest.raises(ParameterError, match="param_grid"):
         grid_search("wals", {"reg": []}, data)

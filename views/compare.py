@@ -140,17 +140,47 @@ def sweep(data: RatingsDataset) -> None:
     show_sweep(data)
 
 
+def failed_settings(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """One row per setting with a fold that could not be trained: its values, how many folds, the error."""
+    failed = table[table["error"].notna()]
+    return failed.groupby(names, as_index=False, sort=False).agg(
+        folds=("fold", "size"), error=("error", "first")
+    )
+
+
+def show_failures(table: pd.DataFrame, names: list[str]) -> None:
+    failed = failed_settings(table, names)
+    if not len(failed):
+        return
+    settings = table["setting"].nunique()
+    st.warning(
+        f"{len(failed)} of {settings} settings could not be trained in every fold; they are left out of the "
+        "charts and the best setting (the message says why and what to change)."
+    )
+    st.dataframe(
+        failed,
+        hide_index=True,
+        column_config={"error": st.column_config.TextColumn(width="large")},
+        key="sweep_failures",
+    )
+
+
 def show_sweep(data: RatingsDataset) -> None:
     result = st.session_state.get("sweep_result")
     if result is None:
         return
-    algo, names, table = result
+    algo, names, everything = result
+    show_failures(everything, names)
+    table = everything[~everything["setting"].isin(everything.loc[everything["error"].notna(), "setting"])]
+    if not len(table):
+        st.error("No setting could be trained in every fold: choose other values.")
+        return
     metrics = [m for m in ("rmse", "precision@10") if m in table and table[m].notna().any()]
     columns = st.columns(len(metrics)) if metrics else []
     for column, metric in zip(columns, metrics, strict=True):
         column.plotly_chart(sweep_figure(table, names, metric), key=f"sweep_chart_{metric}")
     with st.expander("Every fold"):
-        st.dataframe(table, hide_index=True)
+        st.dataframe(everything, hide_index=True)
     choices = [m for m in ("rmse", "precision@10", "ndcg@10") if m in table and table[m].notna().any()]
     best_metric = st.selectbox("Best by", choices, key="sweep_best_by")
     means = table.groupby(names, as_index=False)[best_metric].mean()

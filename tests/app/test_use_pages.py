@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from app_helpers import assert_no_exception, open_page
 
+from dashboard.charts import sweep_figure
 from dashboard.runs import model_store
+from recengine.synthetic import planted_low_rank
+from recengine.tuning import grid_search
 
 HORROR = {1258: 5.0, 1387: 5.0, 1997: 5.0, 2710: 5.0, 1214: 5.0, 1350: 5.0, 2160: 5.0, 1333: 5.0}
 # The Shining, Jaws, The Exorcist, The Blair Witch Project, Alien, The Omen, Rosemary's Baby, The Birds
@@ -114,6 +118,40 @@ def test_compare_sweeps_and_makes_the_best_run_active(trained):
     assert active.algo == "baseline" and active.params["reg_user"] in (7.5, 30.0)
     trained.run()
     assert len(trained.dataframe[0].value) == 2
+
+
+def test_compare_shows_the_settings_a_sweep_could_not_train(app):
+    """A sweep where lr=1 diverged: the page names it with its error, leaves it out of the charts and the
+    best setting, and keeps every fold in the table."""
+    data = planted_low_rank(n_users=60, n_items=40, rank=2, density=0.4, seed=1)[0]
+    table = grid_search("sgd", {"lr": [0.005, 0.01, 1.0]}, data, cv=2, k=10)
+    app.session_state["sweep_result"] = ("sgd", ["lr"], table)
+    open_page(app, "compare")
+    assert any("1 of 3 settings could not be trained" in w.value for w in app.warning)
+    failures = next(frame.value for frame in app.dataframe if "folds" in frame.value)
+    assert failures["lr"].tolist() == [1.0] and failures["folds"].tolist() == [2]
+    assert failures["error"].iloc[0].startswith("TrainingDiverged: Training diverged at epoch")
+    assert any(m.value.startswith("Best by rmse: `{'lr': 0.01}`") for m in app.markdown)
+    app.session_state["sweep_result"] = ("sgd", ["lr"], table[table["lr"] == 1.0])
+    app.run()
+    assert_no_exception(app)
+    assert any("No setting could be trained" in e.value for e in app.error)
+
+
+def test_a_failed_cell_of_a_two_parameter_sweep_says_so():
+    table = pd.DataFrame(
+        {
+            "lr": [0.1, 0.1, 1.0],
+            "reg": [0.0, 1.0, 0.0],
+            "rmse": [0.9, 0.8, 0.7],
+            "fit_seconds": [1.0, 1.0, 1.0],
+        }
+    )  # (lr 1.0, reg 1.0) failed and was left out
+    text = sweep_figure(table, ["lr", "reg"], "rmse").data[0].text
+    assert [list(row) for row in text] == [
+        ["0.9000<br>1.00s", "0.8000<br>1.00s"],
+        ["0.7000<br>1.00s", "failed"],
+    ]
 
 
 def test_embeddings_map_places_you_and_finds_neighbours(trained):
