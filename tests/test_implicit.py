@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from recengine.dataset import RatingScale, RatingsDataset
-from recengine.errors import RecEngineError
+from recengine.errors import ParameterError, RecEngineError
 from recengine.metrics import ranking_report
-from recengine.models import make
+from recengine.models import MODELS, make
 from recengine.models.implicit import bpr_gradients, bpr_objective_terms
 from recengine.models.implicit_kernels import bpr_sample, bpr_sgd, wals_cg_sweep, wals_cholesky_sweep
+from recengine.models.rowsolve import MAX_FACTORS
 from recengine.scoring import score_matrix
 
 
@@ -188,3 +189,26 @@ def test_bpr_reports_a_falling_objective(planted):
     losses = [r.total_loss for r in model.history_]
     assert losses[-1] < losses[4] < losses[0]
     assert model.item_scores(0).shape == (data.n_items,)
+
+
+def test_n_factors_ranges_match_what_the_row_solves_accept():
+    """als and bpmf solve k × k systems per row: their n_factors range stops at rowsolve.MAX_FACTORS, so
+    no widget offers more; wals goes further only with CG, says so in its help, and the refusal of
+    Cholesky above the cap names the parameter, the cap and the way out."""
+    for name in ("als", "bpmf"):
+        spec = {s.name: s for s in MODELS[name].Params.specs()}["n_factors"]
+        assert spec.high == MAX_FACTORS
+        make(name, n_factors=MAX_FACTORS)
+        with pytest.raises(ParameterError, match=f"n_factors={MAX_FACTORS + 1} is not allowed"):
+            make(name, n_factors=MAX_FACTORS + 1)
+    wals = {s.name: s for s in MODELS["wals"].Params.specs()}["n_factors"]
+    assert wals.high > MAX_FACTORS and f"{MAX_FACTORS} with solver='cholesky'" in wals.help
+    make("wals", solver="cg", n_factors=int(wals.high))
+    make("wals", solver="cholesky", n_factors=MAX_FACTORS)
+    with pytest.raises(ParameterError) as refused:
+        make("wals", solver="cholesky", n_factors=MAX_FACTORS + 1)
+    assert str(refused.value) == (
+        f"n_factors={MAX_FACTORS + 1} is not allowed: n_factors must be ≤ {MAX_FACTORS} with "
+        f"solver='cholesky' (its k × k solves grow as k³); choose solver='cg' for up to {int(wals.high)} "
+        "factors, or fewer factors."
+    )

@@ -10,6 +10,7 @@ from dashboard.runs import algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
 from dashboard.widgets import param_widget, param_widgets
 from recengine.dataset import RatingsDataset
+from recengine.errors import ParameterError
 
 REFRESH_SECONDS = 0.4
 SPLITS = {
@@ -66,6 +67,16 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
     if data.timestamps is None and method == "temporal":
         st.warning("This data set has no timestamps: a temporal split is impossible. Choose another one.")
     return algo, params, split_spec
+
+
+def refusal(algo: str, params: dict) -> str | None:
+    """Why these settings cannot be trained together (each widget allows its own values, but some pairs
+    are refused, such as more factors than the exact solver takes), or None."""
+    try:
+        algorithms()[algo].Params.from_dict(params)
+    except ParameterError as error:
+        return str(error)
+    return None
 
 
 def on_train(data: RatingsDataset, algo: str, params: dict, split_spec: str) -> None:
@@ -175,10 +186,17 @@ def main() -> None:
         left, right = st.columns([2, 3], gap="large")
         with left:
             algo, params, split_spec = settings(data)
+            problem = refusal(algo, params)
+            if problem:
+                st.error(problem, icon=":material/block:")
             job = st.session_state.get(state.JOB)
             running = job is not None and job.running
             clicked = st.button(
-                "Train", type="primary", key="train_go", disabled=running, icon=":material/play_arrow:"
+                "Train",
+                type="primary",
+                key="train_go",
+                disabled=running or problem is not None,
+                icon=":material/play_arrow:",
             )
         with right:
             if clicked:

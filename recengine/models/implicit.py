@@ -27,6 +27,9 @@ from recengine.models.implicit_kernels import (
 from recengine.scoring import single_threaded_blas
 
 LOSS_SAMPLE = 5_000  # BPR: triples in the fixed sample on which the objective is reported
+WALS_MAX_FACTORS = (
+    1024  # with solver='cg' (k-vector steps, no k × k solves); Cholesky stops at rowsolve's cap
+)
 FOLD_IN_NEGATIVES = 500  # BPR fold-in: unrated items the new user's rated items are compared with
 
 
@@ -35,7 +38,13 @@ FOLD_IN_NEGATIVES = 500  # BPR fold-in: unrated items the new user's rated items
 
 @dataclass(frozen=True)
 class WALSParams(Hyperparameters):
-    n_factors: int = hyper(64, low=1, high=1024, help="Length of each user and item vector (k).")
+    n_factors: int = hyper(
+        64,
+        low=1,
+        high=WALS_MAX_FACTORS,
+        help=f"Length of each user and item vector (k): at most {rowsolve.MAX_FACTORS} with solver='cholesky' "
+        f"(exact k × k solves), {WALS_MAX_FACTORS} with solver='cg'.",
+    )
     n_epochs: int = hyper(15, low=1, high=200, help="Alternating passes: all users, then all items.")
     reg: float = hyper(50.0, low=0, high=1e5, help="L2 penalty on user and item factors (λ).", log=True)
     weighted_reg: bool = hyper(
@@ -70,7 +79,7 @@ class WALSParams(Hyperparameters):
                 "n_factors",
                 self.n_factors,
                 f"≤ {rowsolve.MAX_FACTORS} with solver='cholesky' (its k × k solves grow as k³); "
-                "solver='cg' allows more",
+                f"choose solver='cg' for up to {WALS_MAX_FACTORS} factors, or fewer factors",
             )
 
 

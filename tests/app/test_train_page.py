@@ -79,3 +79,20 @@ def test_a_model_that_finishes_while_you_are_elsewhere_becomes_active(app):
     assert app.session_state["active_run"] == job.result.run_id
     assert any(job.result.title in m.value for m in app.sidebar.markdown)
     assert any("Your top picks now" in m.value for m in app.markdown)
+
+
+def test_more_factors_than_the_exact_solver_takes_is_refused_before_training(app):
+    """Weighted ALS offers up to 1,024 factors (its CG solver); with Cholesky the page names the cap and
+    keeps Train disabled until the settings agree."""
+    open_page(app, "train")
+    app.number_input(key="train_wals_n_factors").set_value(512).run()
+    assert not app.error and not app.button(key="train_go").disabled  # CG takes 512
+    app.selectbox(key="train_wals_solver").set_value("cholesky").run()
+    assert_no_exception(app)
+    assert [e.value for e in app.error] == [
+        "n_factors=512 is not allowed: n_factors must be ≤ 256 with solver='cholesky' (its k × k solves "
+        "grow as k³); choose solver='cg' for up to 1024 factors, or fewer factors."
+    ]
+    assert app.button(key="train_go").disabled
+    app.number_input(key="train_wals_n_factors").set_value(256).run()
+    assert not app.error and not app.button(key="train_go").disabled
