@@ -24,6 +24,7 @@ from recengine.store import ModelStore
 SESSIONS = 20
 CONFIGS = SESSIONS // 2  # sessions 2k and 2k+1 train the same configuration (seed k)
 LABELS = ["5", "4½", "4", "3½", "3", "2½", "2", "1½", "1", "½"]  # the Rate page's star buttons
+LIKED = 5  # LABELS[:5] are 3★ or more; a session's first rating is one: a film rated low is never a reason
 VALUES = {label: float(label.replace("½", ".5")) if label != "½" else 0.5 for label in LABELS}
 RATED = 3
 EPOCHS = 2
@@ -65,7 +66,7 @@ def rate(session: Session, seen: Seen) -> None:
         item = key.removeprefix("rate_item_")
         position = next(i for i, e in enumerate(rows) if e.key == key)
         seen.titles[item] = rows[position - 1].text.split("**")[1]  # the movie's title line above
-        label = LABELS[(seen.index + number) % len(LABELS)]
+        label = LABELS[(seen.index + number) % (len(LABELS) if number else LIKED)]
         seen.timed("rate", session.set(key, label))
         seen.rated[item] = VALUES[label]
     seen.check(session, "rate")
