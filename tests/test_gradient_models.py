@@ -246,12 +246,21 @@ def test_same_seed_same_factors_other_seed_other_factors(planted, name):
     assert not np.array_equal(first.item_factors_, other.item_factors_)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # overflow on the way is the fit loop's to report
 @pytest.mark.parametrize(("name", "lr"), [("sgd", 50.0), ("minibatch", 50.0), ("gd", 10.0), ("adam", 100.0)])
 def test_a_divergent_learning_rate_stops_in_the_first_epoch(planted, name, lr):
     data, _ = planted
     with pytest.raises(TrainingDiverged, match="epoch 1: .*learning rate") as caught:
         make(name, **(PLANTED[name] | dict(lr=lr))).fit(data)
     assert caught.value.epoch == 1
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_biases_too_large_to_square_are_divergence_not_a_warning():
+    """Here SGD at lr=1 leaves biases finite but above 1e154, whose squares in the loss overflow."""
+    data = planted_low_rank(n_users=60, n_items=40, rank=2, density=0.4, seed=1)[0]
+    with pytest.raises(TrainingDiverged, match="epoch 1: the loss or the factors became NaN or infinite"):
+        make("sgd", lr=1.0).fit(data)
 
 
 @pytest.mark.parametrize("name", GRADIENT_MODELS)

@@ -310,8 +310,12 @@ class Recommender:
     def _record(
         self, epoch: int, seconds: float, train: RatingsDataset, valid: RatingsDataset | None, info: dict
     ) -> EpochRecord:
-        reconstruction, regularization, total, train_rmse = self._train_metrics(train)
-        rating_model = self.kind == "rating"
+        """The epoch's losses and metrics; on a diverging fit they may overflow to inf or NaN, which
+        `_check_divergence` reports as `TrainingDiverged`, so NumPy's overflow warnings are not raised."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            reconstruction, regularization, total, train_rmse = self._train_metrics(train)
+            scored = self.kind == "rating" and valid is not None and len(valid)
+            valid_rmse = self.rmse(valid) if scored else None
         return EpochRecord(
             epoch=epoch,
             seconds=seconds,
@@ -319,7 +323,7 @@ class Recommender:
             regularization_loss=regularization,
             total_loss=total,
             train_rmse=train_rmse,
-            valid_rmse=self.rmse(valid) if rating_model and valid is not None and len(valid) else None,
+            valid_rmse=valid_rmse,
             grad_norms=info.get("grad_norms"),
             extra=info.get("extra", {}),
         )
