@@ -242,18 +242,21 @@ def check_data(metadata: dict[str, Any], data: RatingsDataset, path: str | os.Pa
 
 @contextlib.contextmanager
 def _opened(path: Path) -> Iterator[Any]:
+    """The model file as an open NpzFile. We open the file ourselves: ``np.load(path)`` leaves its handle
+    open when the archive cannot be read (a ResourceWarning and a leaked descriptor per damaged file)."""
     if not path.is_file():
         raise ModelFileError(f"There is no model file at {path}.")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except UNREADABLE as error:
-        raise ModelFileError(
-            f"{path} is not a readable model file (truncated or corrupted): {error!r}"
-        ) from error
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{path} is a single NumPy array, not a recengine model file.")
-    with archive:
-        yield archive
+    with path.open("rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except UNREADABLE as error:
+            raise ModelFileError(
+                f"{path} is not a readable model file (truncated or corrupted): {error!r}"
+            ) from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path} is a single NumPy array, not a recengine model file.")
+        with archive:
+            yield archive
 
 
 def _array(path: Path, archive: Any, name: str) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -77,11 +78,24 @@ def saved(small_data, tmp_path) -> Path:
     return save_model(_fitted("wals", small_data), tmp_path / "model.npz", data=small_data)
 
 
-def test_a_truncated_file_fails_clearly(saved):
+def _open_descriptors_of(path: Path) -> list[str]:
+    folder = Path("/proc/self/fd")
+    if not folder.is_dir():
+        pytest.skip("needs /proc to list open files")
+    found = []
+    for fd in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(fd)) == path.resolve():
+                found.append(fd.name)
+    return found
+
+
+def test_a_truncated_file_fails_clearly_and_is_closed(saved):
     content = saved.read_bytes()
     saved.write_bytes(content[: len(content) // 2])
-    with pytest.raises(ModelFileError, match="truncated or corrupted"):
+    with pytest.raises(ModelFileError, match="truncated or corrupted") as caught:
         load_model(saved)
+    assert caught.value and not _open_descriptors_of(saved)  # NumPy's np.load(path) left it open
 
 
 def test_flipped_bytes_fail_clearly(saved):
@@ -249,7 +263,8 @@ def test_two_processes_writing_at_once_leave_a_consistent_store(small_data, tmp_
     folder, cap = tmp_path / "shared", 4 * size
     writers = [_writer(folder, cap, 12, prefix) for prefix in ("x", "y")]
     for writer in writers:
-        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+        _, errors = writer.communicate(timeout=120)  # reads and closes the pipes
+        assert writer.returncode == 0, errors
     store = ModelStore(folder, max_bytes=cap)
     entries = store.entries()
     assert 1 <= len(entries) <= 4 and store.total_bytes() <= cap
@@ -264,5 +279,6 @@ def test_the_lock_keeps_a_second_writer_waiting(tmp_path):
         assert writer.stdout.readline().strip() == "ready"  # the writer is about to put ...
         time.sleep(1.5)
         assert not store.path("w0").exists()  # ... and waits for the lock
-    assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    _, errors = writer.communicate(timeout=120)
+    assert writer.returncode == 0, errors
     assert read_metadata(store.path("w0"))["algorithm"] == "wals"
