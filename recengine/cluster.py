@@ -28,6 +28,7 @@ from recengine.dataset import RatingsDataset
 from recengine.errors import RecEngineError, TooLargeError
 from recengine.foldin import UserVector
 from recengine.models.base import Recommender
+from recengine.recommend import Reader, item_columns
 
 TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sample or refuse
 TSNE_NEIGHBOURS = 91  # scikit-learn's Barnes-Hut t-SNE keeps 3 × perplexity + 1 neighbours (perplexity ≤ 30)
@@ -143,8 +144,7 @@ def cluster_recommendations(
     nearest cluster). Items need ``min_ratings`` ratings from the cluster; they are ranked by their mean
     rating there, pulled toward the data set's mean as if ``prior`` more ratings at the mean existed.
     """
-    if (user is None) == (vector is None):
-        raise RecEngineError("Give either a user id of the data set or a folded-in user vector, not both.")
+    reader = Reader.of(user, vector)
     if vector is not None:
         cluster, rated = int(clusters.assign(vector.factors)[0]), np.asarray(vector.item_codes, np.int64)
     else:
@@ -162,21 +162,16 @@ def cluster_recommendations(
     pool = np.flatnonzero(keep)
     chosen = pool[np.lexsort((pool, -scores[pool]))][:n]
     size = int((clusters.labels == cluster).sum())
-    group = "your group" if vector is not None else f"user {user}'s group"
-    items = data.items.iloc[chosen]
     means = sums[chosen] / counts[chosen]
     return pd.DataFrame(
         {
-            "item": data.item_ids[chosen],
-            "title": items["title"].to_numpy(),
-            "year": items["year"].to_numpy(),
-            "genres": items["genres"].to_numpy(),
+            **item_columns(data, chosen),
             "score": scores[chosen],
             "cluster": cluster,
             "cluster_mean": means,
             "cluster_ratings": counts[chosen],
             "explanation": [
-                f"Rated {m:.1f}★ on average by {c:,} of the {size:,} users in {group} (cluster {cluster})."
+                f"Rated {m:.1f}★ on average by {c:,} of the {size:,} users in {reader.possessive} group (cluster {cluster})."
                 for m, c in zip(means, counts[chosen], strict=True)
             ],
         }

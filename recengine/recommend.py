@@ -76,9 +76,7 @@ def recommend(
     for a vector, about "user <id>" for a user of the data set).
     """
     _check_model_fits_data(model, data)
-    if (user is None) == (vector is None):
-        raise RecEngineError("Give either a user id of the data set or a folded-in user vector, not both.")
-    reader = Reader.you() if vector is not None else Reader.user(user)
+    reader = Reader.of(user, vector)
     if vector is not None and vector.is_fallback:
         seen = np.asarray(vector.item_codes, dtype=np.int64)
         return popular(data, n, exclude=_raw_ids(data, seen, exclude), genres=genres,
@@ -147,6 +145,17 @@ def _check_model_fits_data(model: Recommender, data: RatingsDataset) -> None:
         )
 
 
+def item_columns(data: RatingsDataset, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """The first columns of every table of items: item (raw id), title, year and genres of ``codes``."""
+    items = data.items.iloc[codes]
+    return {
+        "item": data.item_ids[codes],
+        "title": items["title"].to_numpy(),
+        "year": items["year"].to_numpy(),
+        "genres": items["genres"].to_numpy(),
+    }
+
+
 def _raw_ids(data: RatingsDataset, codes: np.ndarray, more: Iterable[Any] | None) -> list[Any]:
     return [*data.item_ids[codes].tolist(), *(more or [])]
 
@@ -213,14 +222,24 @@ class Reader:
 
     subject: str
     pronoun: str
+    possessive: str
 
     @classmethod
     def you(cls) -> Reader:
-        return cls("you", "you")
+        return cls("you", "you", "your")
 
     @classmethod
     def user(cls, user: Any) -> Reader:
-        return cls(f"user {user}", "they")
+        return cls(f"user {user}", "they", f"user {user}'s")
+
+    @classmethod
+    def of(cls, user: Any, vector: UserVector | None) -> Reader:
+        """The reader of a request for ``user`` (a raw id) or a folded-in ``vector``: exactly one is given."""
+        if (user is None) == (vector is None):
+            raise RecEngineError(
+                "Give either a user id of the data set or a folded-in user vector, not both."
+            )
+        return cls.you() if vector is not None else cls.user(user)
 
 
 @dataclass(frozen=True)
@@ -275,7 +294,6 @@ def _table(
     named: list[Named],
     reader: Reader,
 ) -> pd.DataFrame:
-    items = data.items.iloc[chosen]
     counts = data.item_counts()[chosen]
     rating_model = model.kind == "rating"
     predicted = model.scale_.clip(scores) if rating_model else np.full(len(chosen), np.nan)
@@ -294,10 +312,7 @@ def _table(
         explanation.append(lead + reason)
     return pd.DataFrame(
         {
-            "item": data.item_ids[chosen],
-            "title": items["title"].to_numpy(),
-            "year": items["year"].to_numpy(),
-            "genres": items["genres"].to_numpy(),
+            **item_columns(data, chosen),
             "score": scores,
             "predicted_rating": predicted,
             "because": because,
@@ -349,13 +364,9 @@ def popular(
                       years=years)  # fmt: skip
     chosen = _best(scores, keep, n)
     means = np.divide(sums, counts, out=np.full(data.n_items, np.nan), where=counts > 0)[chosen]
-    items = data.items.iloc[chosen]
     return pd.DataFrame(
         {
-            "item": data.item_ids[chosen],
-            "title": items["title"].to_numpy(),
-            "year": items["year"].to_numpy(),
-            "genres": items["genres"].to_numpy(),
+            **item_columns(data, chosen),
             "score": scores[chosen],
             "predicted_rating": np.full(len(chosen), np.nan),
             "because": [[] for _ in chosen],
@@ -401,13 +412,9 @@ def similar_items(model: Recommender, data: RatingsDataset, item: Any, n: int = 
     _check_model_fits_data(model, data)
     code = data.item_code(item)
     chosen, similarity = _cosine_neighbours(_factors_of(model, "item"), code, n)
-    items = data.items.iloc[chosen]
     return pd.DataFrame(
         {
-            "item": data.item_ids[chosen],
-            "title": items["title"].to_numpy(),
-            "year": items["year"].to_numpy(),
-            "genres": items["genres"].to_numpy(),
+            **item_columns(data, chosen),
             "score": similarity,
             "similarity": similarity,
             "n_ratings": data.item_counts()[chosen],
