@@ -378,17 +378,27 @@ def _dataset_name(file: Path) -> str:
     return file.parent.name if file.name in ("ratings.csv", "ratings.dat") and file.parent.name else file.stem
 
 
-def read_movielens_100k(path: Path, options: ReadOptions) -> Table:
-    """MovieLens 100k: ``u.data`` (or a split file such as ``u1.base``), ``u.item``, ``u.genre``, ``u.user``."""
-    file = ratings_file(path, "movielens-100k")
+def _fixed_layout(
+    path: Path, fmt: str, layout: str, separator: str, options: ReadOptions
+) -> tuple[Path, TextSample, int]:
+    """The ratings file of a MovieLens layout with four fields a line (user, item, rating, timestamp),
+    its sample and estimated rows, after checking the first line and the memory budget."""
+    file = ratings_file(path, fmt)
     sample = sample_text(file)
-    if len(sample.lines[0].split("\t")) != 4:
+    if len(sample.lines[0].split(separator)) != 4:
+        shown = separator.replace("\t", "<TAB>")
         raise DataFormatError(
-            f"{file.name} is not in the MovieLens 100k layout: each line must be 'user<TAB>item<TAB>"
-            f"rating<TAB>timestamp', but the first line is {sample.lines[0][:60]!r}."
+            f"{file.name} is not in the {layout} layout: each line must be "
+            f"'user{shown}item{shown}rating{shown}timestamp', but the first line is {sample.lines[0][:60]!r}."
         )
     rows = estimate_rows(file, sample)
     check_memory(rows, file.name, options.memory_budget, timestamps=True)
+    return file, sample, rows
+
+
+def read_movielens_100k(path: Path, options: ReadOptions) -> Table:
+    """MovieLens 100k: ``u.data`` (or a split file such as ``u1.base``), ``u.item``, ``u.genre``, ``u.user``."""
+    file, _, rows = _fixed_layout(path, "movielens-100k", "MovieLens 100k", "\t", options)
     roles: dict[str, str | int] = {role: i for i, role in enumerate(ROLES)}
     frame = read_table([TableSpec(file, "\t", roles, header=False)], options, rows_hint=rows)
     folder = file.parent
@@ -439,15 +449,7 @@ def read_100k_users(path: Path) -> pd.DataFrame:
 
 def read_movielens_dat(path: Path, options: ReadOptions) -> Table:
     """MovieLens 1M and 10M: ``ratings.dat``, ``movies.dat`` and (1M only) ``users.dat``, ``::``-separated."""
-    file = ratings_file(path, "movielens-dat")
-    sample = sample_text(file)
-    if len(sample.lines[0].split("::")) != 4:
-        raise DataFormatError(
-            f"{file.name} is not in the MovieLens 1M/10M layout: each line must be "
-            f"'user::item::rating::timestamp', but the first line is {sample.lines[0][:60]!r}."
-        )
-    rows = estimate_rows(file, sample)
-    check_memory(rows, file.name, options.memory_budget, timestamps=True)
+    file, sample, rows = _fixed_layout(path, "movielens-dat", "MovieLens 1M/10M", "::", options)
     # Splitting on ':' keeps pandas' fast C parser; the empty fields between the colons are skipped.
     names = ["user", "_1", "item", "_2", "rating", "_3", "timestamp"]
     roles: dict[str, str | int] = {role: role for role in ROLES}
