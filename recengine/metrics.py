@@ -201,12 +201,17 @@ def ranking_report(
     test: RatingsDataset,
     k: int = 10,
     relevance_threshold: float = 4.0,
+    *,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Ranking metrics at k by the BENCHMARKS.md protocol (see the module docstring).
 
     Keys: ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k`` (with k's value),
     ``coverage``, ``novelty``, ``mean_popularity``, ``k``, ``users`` (how many were averaged over) and
-    ``relevance_threshold``.
+    ``relevance_threshold``. Every user is ranked unless ``max_users`` is given and there are more: then a
+    uniform sample of that many (drawn with ``seed``) stands for them, and ``sampled_from`` says of how
+    many; on MovieLens 25M's 162,000 users a sample of 3,000 takes seconds instead of minutes.
     """
     if k < 1:
         raise RecEngineError(f"k={k} is not allowed: the list length k must be at least 1.")
@@ -224,6 +229,14 @@ def ranking_report(
             "find. Use a larger test set or a lower threshold."
         )
     listed = np.union1d(users, np.flatnonzero(train.user_counts() > 0))
+    population = len(listed)
+    if max_users is not None and population > max_users:
+        listed = np.sort(np.random.default_rng(seed).choice(listed, size=max(max_users, 1), replace=False))
+        users = np.intersect1d(users, listed)
+        if not len(users):
+            raise EmptyDataError(
+                f"None of the {len(listed):,} sampled users has a relevant test rating: sample more users."
+            )
     all_lists, all_valid = top_k_lists(model, train, listed, k)
     lists, valid = all_lists[np.searchsorted(listed, users)], all_valid[np.searchsorted(listed, users)]
     hits = np.zeros((len(users), k), dtype=bool)
@@ -240,7 +253,7 @@ def ranking_report(
         "k": k,
         "users": len(users),
         "relevance_threshold": relevance_threshold,
-    }
+    } | ({"sampled_from": population} if len(listed) < population else {})
 
 
 def rating_report(model: Recommender, test: RatingsDataset) -> dict[str, float]:
@@ -261,9 +274,12 @@ def evaluate(
     test: RatingsDataset,
     k: int = 10,
     relevance_threshold: float = 4.0,
+    *,
+    max_users: int | None = None,
 ) -> dict[str, float]:
-    """Rating metrics (rating models) and the ranking report in one flat dict."""
-    return {**rating_report(model, test), **ranking_report(model, train, test, k, relevance_threshold)}
+    """Rating metrics (rating models) and the ranking report (on at most ``max_users`` users) in one dict."""
+    ranking = ranking_report(model, train, test, k, relevance_threshold, max_users=max_users)
+    return {**rating_report(model, test), **ranking}
 
 
 def most_popular(train: RatingsDataset) -> Recommender:

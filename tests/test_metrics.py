@@ -96,6 +96,23 @@ def test_ranking_report_follows_the_protocol_by_hand():
     assert report["novelty"] == pytest.approx(np.mean([-np.log2(max(c, 1) / 4) for c in shown_counts]))
 
 
+def test_a_sample_of_users_stands_for_all_of_them_when_asked():
+    train, test = _protocol_case()
+    model = most_popular(train)
+    exact = ranking_report(model, train, test, k=2)
+    assert ranking_report(model, train, test, k=2, max_users=4) == exact  # all 4 fit: no sample
+    seen = []
+    for seed in range(12):
+        sampled = ranking_report(model, train, test, k=2, max_users=2, seed=seed)
+        assert sampled["sampled_from"] == 4 and 1 <= sampled["users"] <= 2
+        assert sampled == ranking_report(model, train, test, k=2, max_users=2, seed=seed)  # reproducible
+        seen.append(sampled["recall@2"])
+    # per-user recall@2: u0 1, u1 1, u3 0.5 (u2 has nothing relevant): a sample's is the mean of its users'
+    assert set(seen) <= {1.0, 0.75, 0.5} and len(set(seen)) > 1
+    with pytest.raises(EmptyDataError, match="sampled users"):
+        [ranking_report(model, train, test, k=2, max_users=1, seed=seed) for seed in range(20)]
+
+
 def test_ranking_report_refusals():
     train, test = _protocol_case()
     model = most_popular(train)
