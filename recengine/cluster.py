@@ -34,6 +34,9 @@ TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sa
 TSNE_NEIGHBOURS = 91  # scikit-learn's Barnes-Hut t-SNE keeps 3 × perplexity + 1 neighbours (perplexity ≤ 30)
 TSNE_BYTES_PER_NEIGHBOUR = 48  # distances, indices and the symmetric sparse affinities
 SIDES = ("users", "items")
+# KMeans learns its centres from at most this many rows (a seeded sample) and then assigns every row: on
+# MovieLens 25M's 162,000 users, 2 s instead of 30 s, with groups that barely move.
+KMEANS_SAMPLE = 20_000
 
 
 @contextmanager
@@ -70,10 +73,19 @@ class Clusters:
     labels: np.ndarray
     kmeans: KMeans
     normalize: bool
+    fitted_on: int  # rows the centres were learned from (a sample when fewer than those with factors)
 
     @property
     def n_clusters(self) -> int:
         return int(self.kmeans.n_clusters)
+
+    @property
+    def sample_note(self) -> str:
+        """How the centres were learned, when from a sample ("" otherwise)."""
+        members = int((self.labels >= 0).sum())
+        if self.fitted_on >= members:
+            return ""
+        return f"centres learned from a sample of {self.fitted_on:,} of the {members:,} {self.side}"
 
     def sizes(self) -> pd.DataFrame:
         """Members per cluster (cluster, size), every cluster listed."""
@@ -89,7 +101,8 @@ class Clusters:
 def cluster_factors(
     model: Recommender, side: str = "users", n_clusters: int = 8, *, seed: int = 0, normalize: bool = True
 ) -> Clusters:
-    """KMeans (scikit-learn, ``n_init=4``) on the user or item factors of a fitted model."""
+    """KMeans (scikit-learn, ``n_init=4``) on the user or item factors of a fitted model; the centres are
+    learned from a sample of ``KMEANS_SAMPLE`` rows when there are more, then every row is assigned."""
     factors = _factors(model, side)
     active = np.flatnonzero(np.abs(factors).sum(axis=1) > 0)
     if not 2 <= n_clusters <= len(active):
@@ -98,11 +111,14 @@ def cluster_factors(
             "with factors."
         )
     rows = _unit_rows(factors[active]) if normalize else factors[active]
+    sample = rows
+    if len(rows) > KMEANS_SAMPLE:
+        sample = rows[np.random.default_rng(seed).choice(len(rows), size=KMEANS_SAMPLE, replace=False)]
     with _one_openmp_thread():
-        kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(rows)
-    labels = np.full(len(factors), -1, dtype=np.int64)
-    labels[active] = kmeans.labels_
-    return Clusters(side, labels, kmeans, normalize)
+        kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(sample)
+        labels = np.full(len(factors), -1, dtype=np.int64)
+        labels[active] = kmeans.labels_ if sample is rows else kmeans.predict(rows)
+    return Clusters(side, labels, kmeans, normalize, len(sample))
 
 
 def _cluster_item_table(clusters: Clusters, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,25 @@ def test_kmeans_on_user_factors_finds_the_planted_groups():
     assert clusters.sizes()["size"].tolist() == [30, 30, 30, 30]
 
 
+def test_kmeans_learns_from_a_sample_of_many_rows_and_assigns_them_all(monkeypatch, tiny):
+    """Four planted directions among 600 users; centres learned from 100 of them still group all 600."""
+    model = _two_groups(tiny)
+    directions = np.eye(4, dtype=np.float32)
+    model.user_factors_ = np.repeat(directions, 150, axis=0) + 0.05 * np.random.default_rng(0).random(
+        (600, 4)
+    )
+    model.item_factors_ = np.ones((tiny.n_items, 4), dtype=np.float32)
+    monkeypatch.setattr(cluster, "KMEANS_SAMPLE", 100)
+    clusters = cluster_factors(model, "users", n_clusters=4, seed=0)
+    assert clusters.fitted_on == 100
+    assert clusters.sample_note == "centres learned from a sample of 100 of the 600 users"
+    labels = clusters.labels.reshape(4, 150)
+    assert all(len(set(group)) == 1 for group in labels) and len(set(labels[:, 0])) == 4
+    monkeypatch.setattr(cluster, "KMEANS_SAMPLE", 10_000)
+    everyone = cluster_factors(model, "users", n_clusters=4, seed=0)
+    assert everyone.fitted_on == 600 and everyone.sample_note == ""
+
+
 def test_rows_without_factors_have_no_cluster(tiny):
     model = _two_groups(tiny)
     clusters = cluster_factors(model, "items", n_clusters=2)
