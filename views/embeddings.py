@@ -113,6 +113,8 @@ def user_groups(run: state.Run, data: RatingsDataset) -> None:
     groups = st.slider("Number of user groups", 2, 20, 6, key="embed_user_groups")
     clustering = clusters_of(run, "users", groups)
     favourites = cluster_favourites(clustering, data, n=5)
+    if clustering.sample_note:
+        st.caption(f"KMeans {clustering.sample_note}.")
     if state.my_ratings():
         yours = int(clustering.assign(my_vector(run, data).factors)[0])
         st.markdown(f"You belong to **group {yours}**.")

@@ -12,6 +12,7 @@ from recengine.dataset import RatingsDataset
 from recengine.metrics import error_analysis
 
 REFERENCES = ("baseline", "popular", "als")  # biases only; the same list for all; a rating factorization
+AUTO_REFERENCES = 2_000_000  # ratings; above this the references train when asked (a button)
 TABLE_COLUMNS = (
     "rmse",
     "mae",
@@ -28,7 +29,15 @@ TABLE_COLUMNS = (
 
 def references(data: RatingsDataset, run: state.Run) -> list[state.Run]:
     """The baseline, most-popular and a rating factorization (ALS) on the active run's split (trained once,
-    then from the cache)."""
+    then from the cache). On a large data set only when asked: ALS alone takes minutes there."""
+    if data.n_ratings > AUTO_REFERENCES and not st.session_state.get("evaluate_references_asked"):
+        st.info(
+            f"With {data.n_ratings:,} ratings, training the references (baseline, most popular and ALS) takes "
+            "a few minutes; they are kept in the model cache afterwards."
+        )
+        if not st.button("Train the references", key="evaluate_train_references"):
+            return []
+        st.session_state["evaluate_references_asked"] = True
     seed = int(run.params.get("seed", 0))
     with st.spinner("Training the reference models (once)…"):
         return [train_now(data, algo, {"seed": seed}, run.split) for algo in REFERENCES]
@@ -94,9 +103,9 @@ def main() -> None:
             f"Active model **{run.title}**, tested on the held-out ratings of split `{run.split}`. "
             f"Ranking: top {K} among the movies each user did not rate in training; relevant = test rating ≥ 4."
         )
-        baseline, popular, factorization = references(data, run)
+        known = references(data, run)
         same_split = [r for r in state.runs_on(data.fingerprint) if r.split == run.split and r.metrics]
-        table = comparison([run, baseline, popular, factorization, *same_split])
+        table = comparison([run, *known, *same_split])
         st.dataframe(styled(table), hide_index=True, key="evaluate_table")
         st.plotly_chart(accuracy_vs_ranking(table, K), key="evaluate_accuracy_ranking")
         st.caption(
@@ -104,12 +113,16 @@ def main() -> None:
             "rank worse than simply recommending the most popular films. Ranking models have no RMSE: they "
             "predict no ratings."
         )
-        rating_run = run if run.kind == "rating" else factorization
-        if rating_run is not run:
+        if run.kind == "rating":
+            errors(data, run)
+        elif known:
+            factorization = known[-1]
             st.info(
                 f"{run.label} predicts no ratings, so the error analysis below is {factorization.label}'s."
             )
-        errors(data, rating_run)
+            errors(data, factorization)
+        else:
+            st.info(f"{run.label} predicts no ratings: its error analysis needs the references' ALS.")
 
 
 main()

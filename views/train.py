@@ -173,7 +173,9 @@ def metrics_card(run: state.Run) -> None:
     ]
     shown.append(("Fit time", f"{run.fit_seconds:.2f} s"))
     with st.container(border=True):
-        st.markdown(f"**Test metrics** ({run.split}, top 10, relevant = rating ≥ 4)")
+        sampled = run.metrics.get("sampled_from")
+        ranked = f", ranked for {run.metrics['users']:,} users of a sample of {sampled:,}" if sampled else ""
+        st.markdown(f"**Test metrics** ({run.split}, top 10, relevant = rating ≥ 4{ranked})")
         cells = st.columns(min(len(shown), 4))
         for index, (label, value) in enumerate(shown):
             cells[index % len(cells)].metric(label, value)
