@@ -384,14 +384,17 @@ def popular(
 # --- neighbours ----------------------------------------------------------------------------------------
 
 
-def _cosine_neighbours(factors: np.ndarray, index: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _cosine_neighbours(
+    factors: np.ndarray, index: int, n: int, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` rows most similar to row ``index`` by cosine, among rows ``keep`` (all by default)."""
     matrix = factors.astype(np.float64)
     norms = np.linalg.norm(matrix, axis=1)
     if norms[index] == 0:
         return np.empty(0, np.int64), np.empty(0)
     similarity = matrix @ matrix[index] / np.maximum(norms * norms[index], 1e-12)
     similarity[norms == 0] = -np.inf
-    keep = np.ones(len(matrix), dtype=bool)
+    keep = np.ones(len(matrix), dtype=bool) if keep is None else keep.copy()
     keep[index] = False
     chosen = _best(similarity, keep & np.isfinite(similarity), n)
     return chosen, similarity[chosen]
@@ -407,17 +410,23 @@ def _factors_of(model: Recommender, side: str) -> np.ndarray:
     return factors
 
 
-def similar_items(model: Recommender, data: RatingsDataset, item: Any, n: int = 10) -> pd.DataFrame:
-    """The ``n`` items closest to ``item`` (a raw item id) by cosine similarity of their factors."""
+def similar_items(
+    model: Recommender, data: RatingsDataset, item: Any, n: int = 10, *, min_ratings: int = 0
+) -> pd.DataFrame:
+    """The ``n`` items closest to ``item`` (a raw item id) by cosine similarity of their factors, among
+    items with at least ``min_ratings`` ratings in ``data``: the direction of a film rated once or twice is
+    mostly noise (a rating factorization puts such films next to anything), so a few ratings make a
+    better neighbour list."""
     _check_model_fits_data(model, data)
     code = data.item_code(item)
-    chosen, similarity = _cosine_neighbours(_factors_of(model, "item"), code, n)
+    counts = data.item_counts()
+    chosen, similarity = _cosine_neighbours(_factors_of(model, "item"), code, n, counts >= min_ratings)
     return pd.DataFrame(
         {
             **item_columns(data, chosen),
             "score": similarity,
             "similarity": similarity,
-            "n_ratings": data.item_counts()[chosen],
+            "n_ratings": counts[chosen],
         }
     )
 

@@ -275,6 +275,14 @@ def test_similar_items_and_users_by_cosine(tiny):
         similar_items(make("baseline").fit(tiny), tiny, item=1)
 
 
+def test_similar_items_can_leave_out_rarely_rated_items(tiny):
+    model = make("wals", n_factors=2, n_epochs=2).fit(tiny)
+    model.item_factors_ = np.array([[1, 0], [0, 1], [2, 0.1], [-1, 0], [1, 1]], dtype=np.float32)
+    assert similar_items(model, tiny, item=1, n=4)["item"].tolist() == [3, 5, 2, 4]
+    table = similar_items(model, tiny, item=1, n=4, min_ratings=2)  # item 4 has one rating
+    assert table["item"].tolist() == [3, 5, 2] and table["n_ratings"].tolist() == [2, 2, 2]
+
+
 def test_fold_in_and_recommend_are_quick(bundled, ranker):
     rng = np.random.default_rng(1)
     timings = []

@@ -168,10 +168,18 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
         index=None,
         placeholder="type a title",
     )
+    least = st.slider(
+        "Only movies with at least this many ratings",
+        1,
+        100,
+        10,
+        key="recs_like_min_ratings",
+        help="A movie rated by a handful of people has a noisy direction in factor space.",
+    )
     if code is None:
         return
     with engine_errors("Choose a factorization model (the baseline and most-popular have no movie factors)."):
-        similar = similar_items(run.model, data, data.item_ids[code], n=10)
+        similar = similar_items(run.model, data, data.item_ids[code], n=10, min_ratings=least)
         st.dataframe(
             pd.DataFrame(
                 {

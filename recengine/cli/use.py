@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_argument(similar)
     similar.add_argument("--item", required=True, metavar="ID", help="an item id of the model's data set")
     similar.add_argument("-n", type=int, default=10, help="how many items (default 10)")
+    similar.add_argument(
+        "--min-ratings",
+        type=int,
+        default=5,
+        metavar="N",
+        help="only items with at least N ratings (default 5: rarer films have noisy factors)",
+    )
     similar.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
     add_data_arguments(similar)
     similar.set_defaults(handler=similar_command)
@@ -156,7 +163,7 @@ def recommend_command(args: argparse.Namespace) -> int:
 
 def similar_command(args: argparse.Namespace) -> int:
     model, train = _model_and_data(args)
-    table = similar_items(model, train, args.item, n=args.n)
+    table = similar_items(model, train, args.item, n=args.n, min_ratings=args.min_ratings)
     _emit(args, table, f"Closest to {train.title(train.item_code(args.item))} ({model.name})")
     return 0
 
