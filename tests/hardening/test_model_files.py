@@ -246,8 +246,10 @@ def test_a_pickle_payload_never_runs(saved, sandbox: Path, slot: str):
     assert store.list() == [] or slot != METADATA
     assert store.get("evil") is None  # a damaged entry is a miss (and is removed)
     assert not marker.exists(), "the pickle payload ran"
-    control = np.load(path if path.exists() else _resave(path, content), allow_pickle=True)
-    control[slot]  # the same file, unpickled on purpose: the payload does run
+    with np.load(path if path.exists() else _resave(path, content), allow_pickle=True) as control:
+        control[
+            slot
+        ].item().close()  # the same file, unpickled on purpose: the payload runs (and opens a file)
     assert marker.exists()
     marker.unlink()
     tally("model files", "pickle payload", "ModelFileError, payload not run")
@@ -319,6 +321,7 @@ def _kill_during(stage: str, count: int, folder: Path, source: Path, cwd: Path =
     finally:
         if writer.poll() is None:
             writer.kill()
+        writer.communicate()  # closes the pipes
 
 
 @pytest.mark.parametrize(("stage", "count"), [("write", 1), ("write", 4), ("write", 12), ("rename", 0)])
@@ -386,7 +389,7 @@ def test_a_profile_writer_killed_mid_save_leaves_the_previous_profile(sandbox: P
     )
     assert writer.stdout.readline().strip() == "writing"
     writer.send_signal(signal.SIGKILL)
-    writer.wait(timeout=60)
+    writer.communicate(timeout=60)  # waits, and closes the pipe
     assert load_profile(folder, "mine").ratings == {1: 4.0, 2: 3.5}
     tally("profiles", "SIGKILL while saving", "previous file intact")
 
