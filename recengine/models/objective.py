@@ -267,9 +267,13 @@ class BiasedMF(OnePassMetrics):
             yield Batch.from_data(train, self.dtype_, order[start : start + batch_size])
 
     def _apply(self, gradient: Gradient, steps: dict[str, np.ndarray]) -> None:
-        """Subtract ``steps`` (one array per block, shaped like the gradient's) from the touched rows."""
-        for name, step in steps.items():
-            getattr(self, name + "_")[gradient.rows(name)] -= step
+        """Subtract ``steps`` (one array per block, shaped like the gradient's) from the touched rows.
+
+        A diverging run may overflow here: the inf it leaves is what the epoch's divergence check reports
+        (as TrainingDiverged), so NumPy's overflow warning would only repeat it."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            for name, step in steps.items():
+                getattr(self, name + "_")[gradient.rows(name)] -= step
 
     def _blocks(self) -> dict[str, np.ndarray]:
         """The learned arrays by block name (biases only when learned)."""
