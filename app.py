@@ -21,9 +21,9 @@ PAGES = [
     st.Page("views/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
 ]
 
-warm_up_trainers()  # once per server: a training process gets ready in the background, on the other core
 page = st.navigation(PAGES)
 sidebar.show()
 if page.title != "Train":
     sidebar.training_elsewhere()
 page.run()
+warm_up_trainers()  # once per server, after the first page is drawn: a training process gets ready

@@ -53,7 +53,7 @@ def running_app(home: Path, timeout: float = 60.0) -> Iterator[Server]:
         "PYTHONUNBUFFERED": "1",
     }
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        sys.executable, "-m", "dashboard.serve",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
         "--server.headless", "true",

@@ -42,6 +42,9 @@ def test_stop_ends_training_within_one_epoch(app):
     open_page(app, "train")
     app.selectbox(key="train_algo").set_value("bpr").run()
     app.number_input(key="train_bpr_n_epochs").set_value(1000).run()
+    # 1,024 factors: 0.1 s epochs, far longer than an epoch record takes to reach the page, so the count
+    # the page has when Stop is clicked is the worker's (at 64 factors, 30 ms epochs, it could lag one)
+    app.number_input(key="train_bpr_n_factors").set_value(1024).run()
     app.button(key="train_go").click().run()
     job = app.session_state["training_job"]
     while job.epochs_done < 2:
