@@ -397,7 +397,7 @@ def _timestamps(column: pd.Series, name: str) -> np.ndarray:
         return column.astype("datetime64[s]").astype(np.int64).to_numpy()
     numbers = pd.to_numeric(column, errors="coerce")
     if numbers.isna().any():
-        parsed = pd.to_datetime(column, errors="coerce", utc=True)
+        parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")  # each as it comes
         if parsed.isna().any():
             raise BadValuesError(
                 f"{int(parsed.isna().sum()):,} values in timestamp column {name!r} are neither numbers nor "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -196,3 +197,12 @@ def test_wrong_layout_for_a_declared_format(tmp_path: Path):
         load(path, format="movielens-dat")
     with pytest.raises(DataFormatError, match="not a readable Parquet file"):
         load(path, format="parquet")
+
+
+def test_a_short_dat_line_is_named_without_a_pandas_deprecation(tmp_path):
+    """Lines with fewer '::' fields used to be padded by pandas (deprecated: it will raise in pandas 4)."""
+    (tmp_path / "ratings.dat").write_text("1::10::5::978300760\n2::11\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataFormatError, match=r"4 fields separated by '::'.*for example '2::11'"):
+            load(tmp_path / "ratings.dat")

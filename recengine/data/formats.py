@@ -470,11 +470,21 @@ def _dat_lines(path: Path, n_fields: int) -> pd.DataFrame:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")  # MovieLens 1M's movies.dat is Latin-1
-    fields = pd.Series([line for line in text.splitlines() if line.strip()]).str.split("::", n=n_fields - 1)
-    table = pd.DataFrame(fields.tolist())
-    if table.shape[1] != n_fields:
-        raise DataFormatError(f"{path.name} should have {n_fields} fields separated by '::' on each line.")
-    return table
+    lines = [line for line in text.splitlines() if line.strip()]
+    return _fields(
+        lines, "::", n_fields, f"{path.name} should have {n_fields} fields separated by '::' on each line"
+    )
+
+
+def _fields(lines: list[str], separator: str, n_fields: int, expected: str) -> pd.DataFrame:
+    """Each line split at the first ``n_fields − 1`` separators, one column per field; a line with fewer
+    fields (or no line at all) is a DataFormatError that says ``expected`` and shows the first such line."""
+    parts = pd.Series(lines, dtype=object).str.split(separator, n=n_fields - 1)
+    short = np.flatnonzero(parts.str.len().to_numpy() != n_fields)
+    if not lines or len(short):
+        example = f" (for example {lines[short[0]][:80]!r})" if lines else " (the file has no lines)"
+        raise DataFormatError(f"{expected}{example}.")
+    return pd.DataFrame(parts.tolist())
 
 
 def _read_dat_movies(path: Path) -> pd.DataFrame:
@@ -602,9 +612,7 @@ def _prize_chunks(file: Path) -> Callable[[pd.DataFrame], pd.DataFrame]:
 def _read_prize_titles(path: Path) -> pd.DataFrame:
     """``movie_titles.csv`` (Latin-1, no header): MovieID,YearOfRelease,Title — titles may hold commas."""
     lines = [line for line in path.read_bytes().decode("latin-1").splitlines() if line.strip()]
-    table = pd.DataFrame(pd.Series(lines).str.split(",", n=2).tolist())
-    if table.shape[1] != 3:
-        raise DataFormatError(f"{path.name} should have lines 'MovieID,YearOfRelease,Title'.")
+    table = _fields(lines, ",", 3, f"{path.name} should have lines 'MovieID,YearOfRelease,Title'")
     return pd.DataFrame(
         {"title": table[2].to_numpy(dtype=object), "year": pd.to_numeric(table[1], errors="coerce")},
     ).set_axis(pd.Index(pd.to_numeric(table[0]).to_numpy(), name="item"))

@@ -57,7 +57,10 @@ def load(
         data = load_bundled()
     else:
         options = ReadOptions(columns=columns, progress=progress, memory_budget=memory_budget)
-        data = read(spec, format, options).dataset(scale)
+        # Malformed numbers overflow or turn invalid in NumPy casts inside pandas; the checks that follow
+        # name them (too large, not finite), so NumPy's own warnings would only print noise before that.
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = read(spec, format, options).dataset(scale)
     if min_item_ratings or min_user_ratings:
         data = filter_min_ratings(data, min_item_ratings, min_user_ratings, repeat=repeat_filters)
     return data
