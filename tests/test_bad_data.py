@@ -201,8 +201,9 @@ def test_wrong_layout_for_a_declared_format(tmp_path: Path):
 
 def test_a_short_dat_line_is_named_without_a_pandas_deprecation(tmp_path):
     """Lines with fewer '::' fields used to be padded by pandas (deprecated: it will raise in pandas 4)."""
-    (tmp_path / "ratings.dat").write_text("1::10::5::978300760\n2::11\n")
+    (tmp_path / "ratings.dat").write_text("1::10::5::978300760\n2::11::4::978300761\n")
+    (tmp_path / "movies.dat").write_text("10::Toy Story (1995)::Animation\n11::Broken\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(DataFormatError, match=r"4 fields separated by '::'.*for example '2::11'"):
-            load(tmp_path / "ratings.dat")
+        with pytest.raises(DataFormatError, match=r"3 fields separated by '::'.*for example '11::Broken'"):
+            load(tmp_path)
