@@ -5,7 +5,7 @@ The entry point: page setup, navigation between the eight pages, and the sidebar
 
 import streamlit as st
 
-from dashboard import sidebar
+from dashboard import sidebar, state
 from dashboard.runs import warm_up_trainers
 
 st.set_page_config(page_title="recengine", page_icon="🎬", layout="wide")
@@ -22,6 +22,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+state.keep_settings()
 sidebar.show()
 if page.title != "Train":
     sidebar.training_elsewhere()

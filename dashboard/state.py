@@ -122,3 +122,41 @@ def active_run(fingerprint: str | None = None) -> Run | None:
 
 def set_active(run_id: str) -> None:
     st.session_state[ACTIVE] = run_id
+
+
+# Widget settings that outlive a visit to another page. Streamlit drops the value of a widget that a run
+# does not draw, so without this the Train form or the recommendation filters would be back at their
+# defaults after one look at another page. Buttons, uploads, tables and charts are left out: their state is
+# an event, not a setting, and Streamlit refuses to have it set.
+KEPT_SETTINGS = (
+    "train_algo", "train_split", "train_share",
+    "recs_n", "recs_who", "recs_user", "recs_genres", "recs_min_ratings", "recs_years", "recs_groups",
+    "recs_like", "recs_like_min_ratings",
+    "sweep_algo", "sweep_best_by", "sweep_folds",
+    "embed_method", "embed_colour", "embed_genres", "embed_min_ratings", "embed_item_groups",
+    "embed_user_groups", "embed_search", "embed_neighbours",
+    "rate_query", "rate_genre", "rate_sort", "rate_page",
+)  # fmt: skip
+KEPT_PREFIXES = ("sweep_params_", "sweep_values_")  # one per algorithm
+# Settings whose choices come from the data set (its users, movies, genres, years): forgotten when the
+# active data set changes, since the old choice may not exist in the new one.
+OF_THE_DATA = (
+    "recs_user", "recs_genres", "recs_years", "recs_like", "embed_genres", "embed_search", "rate_genre",
+    "rate_page",
+)  # fmt: skip
+
+
+def keep_settings() -> None:
+    """Turn the kept widget settings into session values, which last until the session ends (call it once
+    per run, before the page draws its widgets)."""
+    from recengine.models import MODELS
+
+    data = repr(data_choice())
+    if st.session_state.get("kept_for_data", data) != data:
+        for key in OF_THE_DATA:
+            st.session_state.pop(key, None)
+    st.session_state["kept_for_data"] = data
+    per_model = tuple(f"train_{name}_" for name in MODELS)  # each algorithm's hyperparameters
+    for key in list(st.session_state):
+        if key in KEPT_SETTINGS or (isinstance(key, str) and key.startswith(KEPT_PREFIXES + per_model)):
+            st.session_state[key] = st.session_state[key]
