@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import sidebar, state
 from dashboard.runs import warm_up_trainers
+from dashboard.ui import show_notices
 
 st.set_page_config(page_title="recengine", page_icon="🎬", layout="wide")
 
@@ -24,6 +25,7 @@ PAGES = [
 page = st.navigation(PAGES)
 state.keep_settings()
 sidebar.show()
+show_notices()
 if page.title != "Train":
     sidebar.training_elsewhere()
 page.run()

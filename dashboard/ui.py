@@ -16,7 +16,7 @@ def engine_errors(what_to_do: str = "") -> Iterator[None]:
     try:
         yield
     except TrainingDiverged as error:
-        st.warning(f"**Training diverged.** {error}")
+        st.warning(str(error), icon=":material/warning:")
     except RecEngineError as error:
         st.error(f"{error}" + (f"\n\n{what_to_do}" if what_to_do else ""))
 
@@ -24,3 +24,18 @@ def engine_errors(what_to_do: str = "") -> Iterator[None]:
 def need_model(page: str = "views/train.py", label: str = "Train a model first") -> None:
     st.info("There is no trained model for this data set yet.")
     st.page_link(page, label=label, icon=":material/model_training:")
+
+
+NOTICES = "notices"
+
+
+def announce(*messages: tuple[str, str]) -> None:
+    """Rerun the whole app now (so the sidebar shows what just changed) and then show ``messages``, each
+    ``(kind, text)`` with kind one of success, info, warning, error, at the top of the page."""
+    st.session_state[NOTICES] = list(messages)
+    st.rerun()
+
+
+def show_notices() -> None:
+    for kind, text in st.session_state.pop(NOTICES, []):
+        getattr(st, kind)(text)

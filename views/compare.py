@@ -7,7 +7,7 @@ from dashboard import state
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.runs import DEFAULT_SPLIT, algorithms, from_store, model_store, train_now
-from dashboard.ui import engine_errors
+from dashboard.ui import announce, engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.dataset import RatingsDataset
 from recengine.tuning import grid_search
@@ -191,8 +191,12 @@ def show_sweep(data: RatingsDataset) -> None:
         with engine_errors("Try the next best setting."), st.spinner("Training…"):
             run = train_now(data, algo, setting, DEFAULT_SPLIT)
             state.add_run(run)
-            st.success(
-                f"{run.title} is now the active model" + (" (from the cache)." if run.from_cache else ".")
+            announce(
+                (
+                    "success",
+                    f"{run.title} is now the active model"
+                    + (" (from the cache)." if run.from_cache else "."),
+                )
             )
 
 

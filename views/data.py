@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import charts, config, state
 from dashboard.data import active_data, load_choice
-from dashboard.ui import engine_errors
+from dashboard.ui import announce, engine_errors
 from dashboard.uploads import GENERIC_FORMATS, UPLOAD_SUFFIXES, check_server_path, preview, save_upload
 from recengine import data as loaders
 from recengine.data.reading import match_columns
@@ -106,11 +106,10 @@ def column_form(path, fmt: str, key: str) -> tuple[str | None, dict | None, tupl
 
 
 def report(data: RatingsDataset) -> None:
-    st.success(
+    loaded = (
         f"Loaded {data.name}: {data.n_users:,} users, {data.n_items:,} items, {data.n_ratings:,} ratings."
     )
-    for note in data.report:
-        st.info(note)
+    announce(("success", loaded), *(("info", note) for note in data.report))
 
 
 def upload() -> None:

@@ -15,7 +15,7 @@ from dashboard.profiles import (
     save_profile,
 )
 from dashboard.recs import preview
-from dashboard.ui import engine_errors
+from dashboard.ui import announce, engine_errors
 from dashboard.widgets import movie_title, rating_input, stars
 from recengine.dataset import RatingsDataset
 
@@ -116,8 +116,8 @@ def files(data: RatingsDataset) -> None:
         if load_column.button("Load profile", key="rate_load", disabled=chosen is None):
             with engine_errors("Pick another profile, or save this one again."):
                 profile = load_profile(folder, chosen)
-                replace_ratings(data, profile.ratings, f"profile {chosen!r}")
                 st.session_state[state.PROFILE] = chosen
+                replace_ratings(data, profile.ratings, f"profile {chosen!r}")  # and rerun
         st.download_button(
             "Export ratings as CSV",
             ratings_to_csv(ratings, titles_of(data, list(ratings))),
@@ -149,9 +149,8 @@ def merge_ratings(data: RatingsDataset, incoming: dict, what: str) -> None:
 
 
 def report(count: int, what: str, notes: list[str]) -> None:
-    st.success(f"Loaded {count} ratings from {what}.")
-    for note in notes:
-        st.warning(note)
+    loaded = f"Loaded {count} rating{'s' if count != 1 else ''} from {what}."
+    announce(("success", loaded), *(("warning", note) for note in notes))
 
 
 def main() -> None:

@@ -86,6 +86,7 @@ def on_train(data: RatingsDataset, algo: str, params: dict, split_spec: str) -> 
     outcome = start(data, algo, params, split_spec)
     if isinstance(outcome, TrainingJob):
         st.session_state[state.JOB] = outcome
+        st.session_state.pop("train_last_run", None)  # its card would read as this training's result
         st.rerun()  # draw the page again with Train disabled and the live curves
     else:
         state.add_run(outcome)
@@ -131,7 +132,7 @@ live_job = st.fragment(run_every=REFRESH_SECONDS)(draw_job)
 def outcome(data: RatingsDataset) -> None:
     job = st.session_state.get(state.JOB)
     if job is not None and job.status == DIVERGED:
-        st.warning(f"**Training diverged.** {job.message}")
+        st.warning(job.message, icon=":material/warning:")
         st.caption("Nothing was cached. Change the setting the message names and train again.")
     elif job is not None and job.status == FAILED:
         st.error(f"Training failed: {job.message}")

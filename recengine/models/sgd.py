@@ -34,8 +34,8 @@ from recengine.models.objective import (
 )
 
 DIVERGENCE_HINT = (
-    "Lower the learning rate (lr), for example by a factor of 10, or turn on lr_decay; "
-    "fewer factors or a larger init_std can also help."
+    "Lower the learning rate (lr), for example by a factor of 10, or set lr_decay below 1 (0.95, say) so "
+    "that the steps shrink every epoch; fewer factors can also help."
 )
 
 

@@ -129,6 +129,9 @@ def test_profiles_save_load_and_csv_import(app, home):
     app.selectbox(key="rate_profiles").set_value("class 7A").run()
     app.button(key="rate_load").click().run()
     assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {item: 4.5 for item in rated}
+    # the message and the sidebar agree at once (the app reruns before showing the message)
+    assert any(f"Loaded {len(rated)} ratings from profile 'class 7A'" in s.value for s in app.success)
+    assert f"You rated:** {len(rated)} movies" in sidebar_text(app)
 
     csv = b"item,rating\n1,5\n2,0.5\n999999999,4\n3,7\n"
     app.file_uploader(key="rate_import").upload("mine.csv", csv, "text/csv").run()
