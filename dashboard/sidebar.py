@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.data import active_data
 from dashboard.runs import collect_finished_job
+from dashboard.ui import counted
 from recengine.errors import RecEngineError
 
 
@@ -20,8 +21,16 @@ def show() -> None:
             st.caption("Choose another one on the Data page; your ratings are kept.")
             return
         st.markdown(f"**Data:** {state.data_choice().label}")
-        st.caption(f"{data.n_users:,} users · {data.n_items:,} movies · {data.n_ratings:,} ratings")
-        st.markdown(f"**You rated:** {len(state.my_ratings())} movies")
+        st.caption(
+            " · ".join(
+                [
+                    counted(data.n_users, "user"),
+                    counted(data.n_items, "movie"),
+                    counted(data.n_ratings, "rating"),
+                ]
+            )
+        )
+        st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
         run = state.active_run(data.fingerprint)
         st.markdown(f"**Active model:** {run.title if run else 'none yet'}")
         job = st.session_state.get(state.JOB)

@@ -39,3 +39,8 @@ def announce(*messages: tuple[str, str]) -> None:
 def show_notices() -> None:
     for kind, text in st.session_state.pop(NOTICES, []):
         getattr(st, kind)(text)
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 movie``, ``2 movies``, ``1,204 ratings``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

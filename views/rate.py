@@ -15,7 +15,7 @@ from dashboard.profiles import (
     save_profile,
 )
 from dashboard.recs import preview
-from dashboard.ui import announce, engine_errors
+from dashboard.ui import announce, counted, engine_errors
 from dashboard.widgets import movie_title, rating_input, stars
 from recengine.dataset import RatingsDataset
 
@@ -53,7 +53,7 @@ def browse(data: RatingsDataset) -> None:
         st.session_state["rate_page"] = 1
     page = st.session_state.get("rate_page", 1)
     st.caption(
-        f"{len(shown):,} movies"
+        counted(len(shown), "movie")
         + (f" (best rated: at least {BEST_RATED_MIN} ratings)" if order == "Best rated" else "")
     )
     for code, row in shown.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
@@ -67,7 +67,7 @@ def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
     with st.container(gap="small"):
         st.markdown(
             f"**{movie_title(row['title'], row['year'])}**  \n"
-            f":gray[{row['genres'] or 'no genres'} · {row['ratings']:,} ratings{average}]"
+            f":gray[{row['genres'] or 'no genres'} · {counted(row['ratings'], 'rating')}{average}]"
         )
         rating_input(row["item"], data.scale, key=f"rate_item_{row['item']}")
 
