@@ -24,7 +24,8 @@ def choose_run(data: RatingsDataset) -> state.Run | None:
     runs = [run for run in state.runs_on(data.fingerprint) if has_factors(run)]
     if not runs:
         return None
-    default = recommending_run(data)
+    active = state.active_run(data.fingerprint)
+    default = active if active is not None and has_factors(active) else recommending_run(data)
     titles = [run.title for run in runs]
     index = titles.index(default.title) if default is not None and default.title in titles else len(runs) - 1
     return runs[titles.index(st.selectbox("Model", titles, index=index, key="embed_model"))]

@@ -36,6 +36,12 @@ def choose_run(data: RatingsDataset) -> state.Run:
     index = titles.index(default.title) if default is not None else len(runs) - 1
     title = st.selectbox("Model", titles, index=index, key="recs_model")
     run = runs[titles.index(title)]
+    active = state.active_run(data.fingerprint)
+    if active is not None and run is default and run is not active:
+        st.caption(
+            f"The active model, {active.title}, predicts ratings; these lists come from {run.title}, the "
+            "latest ranking model, which makes better lists. Choose the active model above to see its own."
+        )
     if run.kind == "rating":
         st.caption(
             "A rating model ranks by predicted rating, which tends to favour obscure, highly rated films; a "

@@ -3,7 +3,7 @@ widget that a run does not draw)."""
 
 from __future__ import annotations
 
-from app_helpers import open_page
+from app_helpers import open_page, wait_for_job
 
 
 def test_train_settings_survive_a_visit_to_another_page(app):
@@ -42,3 +42,15 @@ def test_settings_that_depend_on_the_data_are_forgotten_when_it_changes(app):
     open_page(app, "recommendations")  # years of the filtered data start later: the old choice is gone
     app.button(key="recs_train_default").click().run()
     assert app.slider(key="recs_years").value[0] > low
+
+
+def test_recommendations_say_when_they_do_not_come_from_the_active_model(app):
+    open_page(app, "recommendations")
+    app.button(key="recs_train_default").click().run()  # Weighted ALS, a ranking model
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("baseline").run()
+    app.button(key="train_go").click().run()
+    wait_for_job(app)
+    open_page(app, "recommendations")
+    assert "Weighted ALS" in app.selectbox(key="recs_model").value
+    assert any("The active model, Baseline" in c.value for c in app.caption)
