@@ -250,6 +250,11 @@ def _opened(path: Path) -> Iterator[Any]:
         try:
             archive = np.load(handle, allow_pickle=False)
         except UNREADABLE as error:
+            if isinstance(error, ValueError) and "pickle" in str(error):  # neither .npz nor .npy
+                raise ModelFileError(
+                    f"{path} is not a recengine model file (not a NumPy archive). Give the .npz file that "
+                    "recengine train --out or the dashboard wrote."
+                ) from error
             raise ModelFileError(
                 f"{path} is not a readable model file (truncated or corrupted): {error!r}"
             ) from error

@@ -69,10 +69,14 @@ def test_param_sets_any_other_hyperparameter(ratings_csv, capsys):
     assert (params["mode"], params["init"], params["weighted_reg"]) == ("zero_filled", "random", False)
 
 
-def test_ranking_models_report_null_rating_metrics(ratings_csv, capsys):
+def test_ranking_models_report_ranking_metrics_and_null_rating_metrics(ratings_csv, capsys):
     status, out, _ = run(capsys, "--data", str(ratings_csv), "--algo", "popular", "--json")
     assert status == 0
-    assert json.loads(out)["test"] == {"rmse": None, "mae": None}
+    test = json.loads(out)["test"]
+    assert test["rmse"] is None and test["mae"] is None
+    assert 0 <= test["precision@10"] <= 1 and 0 <= test["ndcg@10"] <= 1 and test["users"] > 0
+    status, out, _ = run(capsys, "--data", str(ratings_csv), "--algo", "popular")
+    assert status == 0 and "test P@10 " in out
 
 
 def test_text_summary_without_json(ratings_csv, capsys):

@@ -87,7 +87,10 @@ def test_mistakes_are_one_line_and_status_2(saved, capsys, tmp_path):
         (["recommend", "--model", str(broken), "--user", "1"], "truncated or corrupted"),
         (["recommend", "--model", str(saved["wals"]), "--ratings", str(bad_columns)], "item,rating"),
         (["recommend", "--model", str(saved["wals"]), "--ratings", str(unknown)], "no item with id"),
-        (["evaluate", "--model", str(saved["full"]), "--split", "user:0.2"], "trained on another data set"),
+        (
+            ["evaluate", "--model", str(saved["full"]), "--split", "user:0.2"],
+            "it was trained with split 'none'",
+        ),
         (["evaluate", "--model", str(saved["full"]), "--test", str(saved["test"])], "model's training data"),
         (
             ["similar", "--model", str(saved["wals"]), "--item", "1", "--data", str(saved["test"])],
@@ -110,3 +113,14 @@ def test_models_trained_on_predefined_files_can_be_used_afterwards(ml100k_path, 
     assert main(["evaluate", "--model", str(out), "--test", test, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["test_ratings"] == 20_000 and 0.9 < report["rmse"] < 1.0
+
+
+def test_evaluate_uses_the_stored_split_and_says_which_one_a_model_was_trained_with(saved, capsys):
+    stored = _json(capsys, "evaluate", "--model", str(saved["wals"]), "-k", "5", "--json")
+    split = _json(
+        capsys, "evaluate", "--model", str(saved["wals"]), "--split", "user:0.2", "-k", "5", "--json"
+    )
+    assert stored["precision@5"] == pytest.approx(split["precision@5"])
+    assert main(["evaluate", "--model", str(saved["wals"]), "--split", "random:0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "trained with split 'user:0.2' and seed 3; leave out --split and --seed" in err

@@ -143,8 +143,12 @@ def test_files_that_are_not_models_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="no model file"):
         load_model(tmp_path / "missing.npz")
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(ModelFileError, match="not a readable model file"):
+    with pytest.raises(ModelFileError, match="not a recengine model file") as refused:
         load_model(tmp_path / "text.npz")
+    assert "pickle" not in str(refused.value)  # NumPy's advice to unpickle is not passed on
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04cut")  # a zip archive cut short
+    with pytest.raises(ModelFileError, match="not a readable model file"):
+        load_model(tmp_path / "cut.npz")
     np.savez(tmp_path / "plain.npz", x=np.arange(3))
     with pytest.raises(ModelFileError, match="no metadata"):
         load_model(tmp_path / "plain.npz")

@@ -17,8 +17,8 @@ from recengine.cli.backend import add_backend_arguments, backend_defaults, fit_o
 from recengine.cli.data import StderrProgress, add_data_arguments, data_from_args, parse_columns
 from recengine.data import load_train_test
 from recengine.dataset import RatingsDataset
-from recengine.errors import ParameterError, RecEngineError
-from recengine.metrics import rating_report
+from recengine.errors import EmptyDataError, ParameterError, RecEngineError
+from recengine.metrics import ranking_report, rating_report
 from recengine.models import MODELS
 from recengine.models.base import ParamSpec, Recommender
 from recengine.split import split_by_spec
@@ -90,7 +90,7 @@ def train_command(args: argparse.Namespace) -> int:
         model = fit_on_spark(args, params, train)
     else:
         model = cls(params).fit(train, callbacks=[ProgressPrinter(prefix=f"{args.algo} ")])
-    scores = rating_report(model, test) if len(test) else {}
+    scores = _test_scores(model, train, test)
     payload = _report(args, model, train, test, scores)
     if args.out:
         extra = source | {"split": "none" if args.train else split, "seed": seed}
@@ -224,8 +224,26 @@ def _report(
         "fit_seconds": model.fit_seconds_,
         "epochs_run": len(model.history_),
         "history": model.history_.to_dicts(),
-        "test": {"rmse": scores.get("rmse"), "mae": scores.get("mae")},
+        "test": {"rmse": scores.get("rmse"), "mae": scores.get("mae")}
+        | {key: scores[key] for key in RANKING_KEYS if key in scores},
     }
+
+
+RANKED_USERS = 5_000  # a ranking model's test metrics rank at most this many users (a seeded sample)
+RANKING_KEYS = ("precision@10", "recall@10", "ndcg@10", "coverage", "users", "sampled_from")
+
+
+def _test_scores(model: Any, train: RatingsDataset, test: RatingsDataset) -> dict[str, Any]:
+    """RMSE and MAE of a rating model; precision and NDCG at 10 of a ranking model (on a sample of at most
+    RANKED_USERS users, which the result says)."""
+    if not len(test):
+        return {}
+    if model.kind == "rating":
+        return rating_report(model, test)
+    try:
+        return ranking_report(model, train, test, k=10, max_users=RANKED_USERS)
+    except EmptyDataError:  # no test rating is relevant (≥ 4): nothing to rank against
+        return {}
 
 
 def _print_summary(payload: dict[str, Any]) -> None:
@@ -236,8 +254,12 @@ def _print_summary(payload: dict[str, Any]) -> None:
     test = payload["test"]
     if test["rmse"] is not None:
         line += f"; test RMSE {test['rmse']:.4f}, MAE {test['mae']:.4f} ({payload['test_ratings']:,} ratings)"
-    elif payload["kind"] != "rating":
-        line += "; a ranking model: evaluate it with recengine evaluate"
+    elif "precision@10" in test:
+        line += (
+            f"; test P@10 {test['precision@10']:.4f}, NDCG@10 {test['ndcg@10']:.4f} "
+            f"({test['users']:,} users"
+            + (f" of a sample of {test['sampled_from']:,})" if "sampled_from" in test else ")")
+        )
     print(line)
     if "out" in payload:
         print(f"saved to {payload['out']}")

@@ -18,7 +18,7 @@ from recengine.cli import print_json
 from recengine.cli.data import add_data_arguments, data_from_args
 from recengine.data import load, load_train_test
 from recengine.dataset import RatingsDataset
-from recengine.errors import BadValuesError, DataError, MissingColumnsError, ModelFileError
+from recengine.errors import BadValuesError, DataError, MissingColumnsError, ModelFileError, RecEngineError
 from recengine.foldin import fold_in
 from recengine.metrics import ranking_report, rating_report
 from recengine.models.base import Recommender
@@ -65,8 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="rating and ranking metrics of a saved model", description=_EVALUATE
     )
     _model_argument(evaluate)
-    side = evaluate.add_mutually_exclusive_group(required=True)
-    side.add_argument("--split", metavar="SPEC", help="split the data as in training, e.g. user:0.2")
+    side = evaluate.add_mutually_exclusive_group()
+    side.add_argument(
+        "--split",
+        metavar="SPEC",
+        help="split the data as in training, e.g. user:0.2 (default: the split stored in the model)",
+    )
     side.add_argument("--test", metavar="FILE", help="a file of test ratings (ids of the model's data set)")
     evaluate.add_argument("--seed", type=int, help="the split's seed (default: the one stored in the model)")
     evaluate.add_argument("-k", type=int, default=10, help="list length for the ranking metrics (default 10)")
@@ -170,11 +174,12 @@ def similar_command(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     metadata = read_metadata(args.model)
-    if args.split is not None:
+    if args.test is None:
+        split = args.split or _stored_split(metadata, args.model)
         data = _source(args, metadata)
         seed = args.seed if args.seed is not None else int((metadata.get("extra") or {}).get("seed") or 0)
-        train, test = split_by_spec(data, args.split, seed)
-        check_data(metadata, train, args.model)
+        train, test = split_by_spec(data, split, seed)
+        _check_split(metadata, train, args.model, split, seed)
     else:
         train = _training_side(args, metadata, args.model)
         test = _remapped(load(args.test), train)
@@ -197,6 +202,34 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 # --- helpers --------------------------------------------------------------------------------------------
+
+
+def _check_split(metadata: dict[str, Any], train: RatingsDataset, path: str, split: str, seed: int) -> None:
+    """The model's training side must be this split's: else say which split and seed it was trained with."""
+    try:
+        check_data(metadata, train, path)
+    except ModelFileError:
+        extra = metadata.get("extra") or {}
+        stored = (str(extra.get("split", "unknown")), extra.get("seed", "unknown"))
+        hint = (
+            "the data set differs: load the one it was trained on"
+            if stored == (split, seed)
+            else "leave out --split and --seed to use those"
+        )
+        raise ModelFileError(
+            f"{path} was not trained on the training side of split {split!r} with seed {seed}: it was "
+            f"trained with split {stored[0]!r} and seed {stored[1]}; {hint}."
+        ) from None
+
+
+def _stored_split(metadata: dict[str, Any], path: str) -> str:
+    split = str((metadata.get("extra") or {}).get("split") or "none")
+    if split == "none":
+        raise RecEngineError(
+            f"{path} was trained on all the ratings (no test side was held out): give --split SPEC to split "
+            "the data anew, or --test FILE."
+        )
+    return split
 
 
 def _ratings_file(path: str, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray]:

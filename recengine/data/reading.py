@@ -164,7 +164,8 @@ def match_columns(found: list[str], mapping: dict[str, str | None] | None, sourc
         expected = "; ".join(f"{role}: one of {list(_display_names(role))}" for role in missing)
         raise MissingColumnsError(
             f"{source} has no {_or(missing)} column. Found columns: {found}. Expected {expected}. "
-            "Rename the columns, or map them, e.g. columns={'user': 'reader', 'item': 'book'}."
+            "Rename the columns, or say which is which: --columns user=reader,item=book on the command line, "
+            "columns={'user': 'reader', 'item': 'book'} in Python, or the column form on the Data page."
         )
     return roles
 
