@@ -158,6 +158,8 @@ class RatingsDataset:
                 raise BadValuesError(f"{bad:,} rows have no {column!r} id. Remove them or fill them in.")
         values = _numeric_column(frame[rating], rating, "rating")
         times = None if timestamp is None else _timestamps(frame[timestamp], timestamp)
+        if scale is None:
+            notes += _unusual_scale_note(values)
         if scale is not None:
             off = ~scale.contains(values)
             if off.any():
@@ -390,6 +392,18 @@ def _numeric_column(column: pd.Series, name: str, role: str) -> np.ndarray:
             f"example {values[too_large][:3].tolist()}. Remove those rows."
         )
     return values.astype(np.float32, copy=False)
+
+
+def _unusual_scale_note(values: np.ndarray) -> list[str]:
+    """A note when the scale inferred from the ratings looks unlike a rating scale (negative ratings, or a
+    range wider than 0 to 10): perhaps the wrong column was taken as the rating."""
+    low, high = float(values.min()), float(values.max())
+    if low >= 0 and high <= 10:
+        return []
+    return [
+        f"The ratings go from {low:g} to {high:g}, an unusual rating scale: check that the rating column is "
+        "the right one, or declare the scale the data uses."
+    ]
 
 
 def _timestamps(column: pd.Series, name: str) -> np.ndarray:

@@ -60,6 +60,17 @@ def test_scale_is_inferred_or_declared():
         RatingScale(5, 1)
 
 
+def test_an_inferred_scale_unlike_a_rating_scale_is_noted():
+    def frame(ratings):
+        return pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 2], "rating": ratings})
+
+    odd = RatingsDataset.from_frame(frame([4, 99, -5]))
+    assert any("from -5 to 99, an unusual rating scale" in note for note in odd.report)
+    assert not RatingsDataset.from_frame(frame([0.5, 3, 10])).report  # 0 to 10 is a rating scale
+    declared = RatingsDataset.from_frame(frame([4, 99, -5]), scale=RatingScale(-5, 100))
+    assert not declared.report  # declared: the user said so
+
+
 def test_duplicates_keep_latest_by_timestamp_else_last():
     rows = frame(user=[1, 1, 2, 1], item=[1, 1, 1, 1], rating=[2.0, 5.0, 3.0, 4.0], t=[30, 10, 5, 20])
     timed = RatingsDataset.from_frame(rows, timestamp="t")
