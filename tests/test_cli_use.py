@@ -58,6 +58,7 @@ def test_recommend_for_a_known_user_as_text(saved, capsys):
 def test_similar_items(saved, capsys):
     payload = _json(capsys, "similar", "--model", str(saved["wals"]), "--item", "1", "-n", "5", "--json")
     assert len(payload["items"]) == 5 and all(row["item"] != 1 for row in payload["items"])
+    assert all(isinstance(row["year"], int) for row in payload["items"])  # 1995, not 1995.0
     assert all(-1 <= row["score"] <= 1 for row in payload["items"])
 
 

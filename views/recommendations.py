@@ -225,6 +225,7 @@ def main() -> None:
         else:
             show_list(table, run)
             export = table.assign(
+                year=table["year"].astype("Int64"),  # 1995, not 1995.0 (blank when unknown)
                 genres=[", ".join(g) for g in table["genres"]],
                 because=[" | ".join(b) for b in table["because"]],
             )

@@ -104,6 +104,8 @@ def draw_job() -> None:
     waiting = " (waiting for a free trainer)" if job.waiting else ""
     if job.running and epochs == job.n_epochs:
         waiting = " · measuring it on the test set"
+    if job.status == STOPPED:
+        waiting = " · stopped"
     if job.running or epochs:  # not for a job that found its model in the cache
         st.progress(
             epochs / max(job.n_epochs, 1), text=f"{job.label}: epoch {epochs} of {job.n_epochs}{waiting}"

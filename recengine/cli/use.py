@@ -280,7 +280,8 @@ def _remapped(test: RatingsDataset, train: RatingsDataset) -> RatingsDataset:
 def _emit(args: argparse.Namespace, table: pd.DataFrame, header: str) -> None:
     if args.json:
         columns = [c for c in (*ROW_FIELDS, "similarity", "n_ratings") if c in table.columns]
-        print_json({"items": table[columns].to_dict(orient="records")})
+        years = pd.Series([None if pd.isna(y) else int(y) for y in table["year"]], table.index, dtype=object)
+        print_json({"items": table[columns].assign(year=years).to_dict(orient="records")})  # 1995, not 1995.0
         return
     print(header)
     for rank, row in enumerate(table.itertuples(index=False), start=1):
