@@ -125,3 +125,11 @@ def test_evaluate_uses_the_stored_split_and_says_which_one_a_model_was_trained_w
     assert main(["evaluate", "--model", str(saved["wals"]), "--split", "random:0.2"]) == 2
     err = capsys.readouterr().err
     assert "trained with split 'user:0.2' and seed 3; leave out --split and --seed" in err
+
+
+def test_recommend_can_leave_out_rarely_rated_items(saved, capsys):
+    payload = _json(capsys, "recommend", "--model", str(saved["baseline"]), "--user", "1", "--min-ratings", "50",
+                    "--json")  # fmt: skip
+    counts = load_bundled().item_counts()
+    codes = [load_bundled().item_code(row["item"]) for row in payload["items"]]
+    assert len(codes) == 10 and all(counts[code] >= 50 for code in codes)

@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--ratings", metavar="FILE.csv", help="a CSV file with columns item,rating (raw item ids)"
     )
     rec.add_argument("-n", type=int, default=10, help="how many items (default 10)")
+    rec.add_argument(
+        "--min-ratings",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only items with at least N ratings in the data (rating models favour rarely rated films)",
+    )
     rec.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
     add_data_arguments(rec)
     rec.set_defaults(handler=recommend_command)
@@ -152,12 +159,12 @@ def _model_and_data(args: argparse.Namespace) -> tuple[Recommender, RatingsDatas
 def recommend_command(args: argparse.Namespace) -> int:
     model, train = _model_and_data(args)
     if args.user is not None:
-        table = recommend(model, train, user=args.user, n=args.n)
+        table = recommend(model, train, user=args.user, n=args.n, min_ratings=args.min_ratings)
         header = f"Top {len(table)} for user {args.user} ({model.name})"
     else:
         codes, ratings = _ratings_file(args.ratings, train)
         vector = fold_in(model, codes, ratings)
-        table = recommend(model, train, vector=vector, n=args.n)
+        table = recommend(model, train, vector=vector, n=args.n, min_ratings=args.min_ratings)
         header = (
             f"Top {len(table)} for the {len(codes)} ratings in {args.ratings} ({model.name}, {vector.method})"
         )
