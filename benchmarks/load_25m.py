@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from memory import peak_bytes
+from memory import machine, peak_bytes
 
 from recengine.synthetic import movielens_like, write_movielens_like
 
@@ -119,7 +118,7 @@ def render(results: list[tuple[str, list[dict]]], path: Path, n_ratings: int, re
         f"Synthetic file shaped like MovieLens 25M: {SHAPE['n_users']:,} users, {SHAPE['n_items']:,} items, "
         f"{n_ratings:,} ratings, columns userId,movieId,rating ({size / 1e6:,.0f} MB), made by "
         "`recengine.synthetic.write_movielens_like` (seed 0).",
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; each run in a fresh process, median of "
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine(f'pandas {pd.__version__}')}; each run in a fresh process, median of "
         f"{repeats} (load average {os.getloadavg()[0]:.1f} at the end: other work shared the machine). "
         "Peak memory is the process's resident high-water mark (`VmHWM`), imports included; "
         "the import-only figure is shown for reference. Timings move with the machine's load; read the "
@@ -150,20 +149,6 @@ def render(results: list[tuple[str, list[dict]]], path: Path, n_ratings: int, re
         "",
     ]
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GB RAM, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, pandas {pd.__version__}"
-    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import re
 import sys
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # This folder's dashboard.py would hide the dashboard package: the project first, this folder not at all.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
-from benchmarks.memory import TreeSampler  # noqa: E402
+from benchmarks.memory import TreeSampler, machine  # noqa: E402
 from dashboard.client import Session  # noqa: E402
 from dashboard.server import running_app  # noqa: E402
 
@@ -217,14 +216,6 @@ def timing_rows(result: LoadResult) -> list[str]:
     return [*rows, f"| **every script run** | {summary(requests)} |"]
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return (
-        f"{os.cpu_count()} cores, {memory:.0f} GB RAM, Python {platform.python_version()}, "
-        f"Streamlit {version('streamlit')}"
-    )
-
-
 def intro(result: LoadResult) -> str:
     return textwrap.fill(
         f"{len(result.clients)} headless sessions (what a browser tab sends over Streamlit's websocket) on "
@@ -247,7 +238,7 @@ def facts(result: LoadResult) -> list[tuple[str, str]]:
     trainings = sum(len(c.seconds.get(TRAINING, [])) for c in result.clients)
     return [
         ("date", date.today().isoformat()),
-        ("machine", machine()),
+        ("machine", machine(f"Streamlit {version('streamlit')}")),
         (
             "load average (1 min) before the server started / at the end",
             "{:.2f} / {:.2f}".format(*result.load),

@@ -1,9 +1,11 @@
 """Memory of benchmarked processes, read from Linux's /proc: one process's resident high-water mark, the
 processes below one, and a sampler of a whole process tree's resident memory (a server and the workers it
-forks), for the benchmark scripts."""
+forks), for the benchmark scripts; and the one-line description of the machine their results quote."""
 
 from __future__ import annotations
 
+import os
+import platform
 import threading
 import time
 from pathlib import Path
@@ -77,3 +79,19 @@ class TreeSampler:
             if self._done.wait(max(self.interval - (time.perf_counter() - started), 0)):
                 self.sample()  # the last moment counts too
                 return
+
+
+def machine(*more: str) -> str:
+    """Cores, CPU model, RAM, Python and NumPy versions, then ``more`` (other versions worth quoting)."""
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    parts = [f"{os.cpu_count()} cores ({cpu})", f"{ram:.0f} GB RAM", f"Python {platform.python_version()}",
+             f"NumPy {np.__version__}", *more]  # fmt: skip
+    return ", ".join(parts)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from memory import peak_bytes
+from memory import machine, peak_bytes
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -164,17 +163,6 @@ def render(results: list[list[dict]], path: Path, n_ratings: int, epochs: int) -
         "",
     ]
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GB RAM, Python {platform.python_version()}, NumPy {np.__version__}"
 
 
 if __name__ == "__main__":

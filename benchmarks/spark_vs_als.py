@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from memory import descendants, peak_bytes
+from memory import descendants, machine, peak_bytes
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -288,7 +287,7 @@ def render(small: dict, big: dict, n_ratings: int) -> str:
     lines = [
         "# Our `als` beside Spark's ALS (local[2]), and 25M ratings on this machine",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, in one run of `benchmarks/spark_vs_als.py` "
+        f"Measured {time.strftime('%Y-%m-%d')} on {spark_machine()}, in one run of `benchmarks/spark_vs_als.py` "
         f"(load average {os.getloadavg()[0]:.1f} at the end: other work shared the machine, so read rows side by "
         "side, as ratios).",
         "Same objective on both sides: λ weighted by each row's rating count (Spark's `regParam`), no biases, "
@@ -431,21 +430,11 @@ def verdicts(big: dict) -> list[str]:
     ]
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+def spark_machine() -> str:
     import pyspark
 
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GB RAM, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, pyspark {pyspark.__version__}, {java}"
-    )
+    return machine(f"pyspark {pyspark.__version__}", java)
 
 
 if __name__ == "__main__":
