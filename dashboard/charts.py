@@ -45,8 +45,9 @@ def popularity_long_tail(data: RatingsDataset) -> go.Figure:
         y=counts,
         log_y=True,
         labels={"x": "movies, most rated first", "y": "ratings per movie"},
-        title=f"The long tail: {head:,} of {len(counts):,} movies get half of all ratings",
+        title=f"The long tail: {head:,} of {len(counts):,} rated movies get half of all ratings",
     )
+    figure.update_yaxes(dtick=1)  # labels at 1, 10, 100, ... only (plotly also labels 2 and 5 in between)
     return _tidy(figure)
 
 
@@ -59,7 +60,7 @@ def ratings_per_user(data: RatingsDataset) -> go.Figure:
         labels={"x": "ratings per user"},
         title="Ratings per user",
     )
-    figure.update_yaxes(title="users")
+    figure.update_yaxes(title="users", dtick=1)  # labels at 1, 10, 100, ... only
     return _tidy(figure)
 
 
@@ -109,6 +110,9 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
         if column in frame and frame[column].notna().any():
             figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 1)
     figure.update_yaxes(type="log", tickformat="~s", dtick="D2", row=1, col=1)
+    if not records:  # empty axes before the first epoch: no ticks to read as 100m, 200m, ...
+        figure.update_yaxes(showticklabels=False, showgrid=False)
+        figure.update_xaxes(range=[1, 10])
     if has_rmse:
         for column, name in (("train_rmse", "train RMSE"), ("valid_rmse", "validation RMSE")):
             if frame[column].notna().any():
