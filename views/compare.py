@@ -186,7 +186,11 @@ def show_sweep(data: RatingsDataset) -> None:
     means = table.groupby(names, as_index=False)[best_metric].mean()
     best = means.sort_values(best_metric, ascending=best_metric == "rmse").iloc[0]
     setting = {name: best[name].item() if hasattr(best[name], "item") else best[name] for name in names}
-    st.markdown(f"Best by {best_metric}: `{setting}` ({best[best_metric]:.4f})")
+    shown = ", ".join(
+        f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}"
+        for name, value in setting.items()
+    )
+    st.markdown(f"Best by {best_metric}: **{shown}** ({best_metric} {best[best_metric]:.4f})")
     if st.button("Train the best setting and make it active", key="sweep_use_best"):
         with engine_errors("Try the next best setting."), st.spinner("Training…"):
             run = train_now(data, algo, setting, DEFAULT_SPLIT)

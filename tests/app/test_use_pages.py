@@ -131,7 +131,7 @@ def test_compare_shows_the_settings_a_sweep_could_not_train(app):
     failures = next(frame.value for frame in app.dataframe if "folds" in frame.value)
     assert failures["lr"].tolist() == [1.0] and failures["folds"].tolist() == [2]
     assert failures["error"].iloc[0].startswith("TrainingDiverged: Training diverged at epoch")
-    assert any(m.value.startswith("Best by rmse: `{'lr': 0.01}`") for m in app.markdown)
+    assert any(m.value.startswith("Best by rmse: **lr = 0.01** (rmse ") for m in app.markdown)
     app.session_state["sweep_result"] = ("sgd", ["lr"], table[table["lr"] == 1.0])
     app.run()
     assert_no_exception(app)
