@@ -43,14 +43,16 @@ def references(data: RatingsDataset, run: state.Run) -> list[state.Run]:
         return [train_now(data, algo, {"seed": seed}, run.split) for algo in REFERENCES]
 
 
-def comparison(runs: list[state.Run]) -> pd.DataFrame:
+def comparison(runs: list[state.Run], references: list[state.Run]) -> pd.DataFrame:
     rows = []
     seen = set()
+    kept = {run.run_id for run in references}
     for run in runs:
         if run.run_id in seen:
             continue
         seen.add(run.run_id)
-        rows.append({"model": run.title, **{c: run.metrics.get(c) for c in TABLE_COLUMNS}})
+        title = run.title + (" · reference" if run.run_id in kept else "")
+        rows.append({"model": title, **{c: run.metrics.get(c) for c in TABLE_COLUMNS}})
     return pd.DataFrame(rows).astype({c: float for c in TABLE_COLUMNS})
 
 
@@ -105,7 +107,7 @@ def main() -> None:
         )
         known = references(data, run)
         same_split = [r for r in state.runs_on(data.fingerprint) if r.split == run.split and r.metrics]
-        table = comparison([run, *known, *same_split])
+        table = comparison([run, *known, *same_split], [r for r in known if r.run_id != run.run_id])
         st.dataframe(styled(table), hide_index=True, key="evaluate_table")
         st.plotly_chart(accuracy_vs_ranking(table, K), key="evaluate_accuracy_ranking")
         st.caption(

@@ -144,8 +144,8 @@ def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
         return
     st.caption(
         f"KMeans on the users' factor directions puts {whom} in group {int(table['cluster'].iloc[0])}; these "
-        f"are the films that group rates best, among those {subject} have not rated."
-        + (f" ({clustering.sample_note}.)" if clustering.sample_note else "")
+        f"are the films that group rates best, among those {subject} have not rated (the filters above do "
+        "not apply here)." + (f" ({clustering.sample_note}.)" if clustering.sample_note else "")
     )
     st.dataframe(
         pd.DataFrame(
