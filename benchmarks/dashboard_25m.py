@@ -33,20 +33,11 @@ from scale_25m import data_file  # noqa: E402
 
 from benchmarks.memory import TreeSampler  # noqa: E402
 from dashboard.client import Session  # noqa: E402
+from dashboard.navigation import TITLES as PAGES  # noqa: E402
 from dashboard.server import running_app  # noqa: E402
 from recengine.models import MODELS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "dashboard_25m.md"
-PAGES = (
-    "Home",
-    "Data",
-    "Rate movies",
-    "Train",
-    "Recommendations",
-    "Compare & tune",
-    "Evaluate",
-    "Embeddings",
-)
 TIMEOUT = 900.0  # seconds one script run or the training may take
 
 

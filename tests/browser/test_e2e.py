@@ -14,16 +14,6 @@ from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-PAGES = (
-    "Home",
-    "Data",
-    "Rate movies",
-    "Train",
-    "Recommendations",
-    "Compare & tune",
-    "Evaluate",
-    "Embeddings",
-)
 
 if not CHROMIUM.exists():
     pytest.skip(
