@@ -17,7 +17,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-state.keep_settings()
+state.keep_settings(navigation.entry(page.title).keys)
 sidebar.show()
 show_notices()
 if page.title != "Train":

@@ -146,9 +146,11 @@ OF_THE_DATA = (
 )  # fmt: skip
 
 
-def keep_settings() -> None:
-    """Turn the kept widget settings into session values, which last until the session ends (call it once
-    per run, before the page draws its widgets)."""
+def keep_settings(drawn: str) -> None:
+    """Turn the kept widget settings of the other pages into session values, which last until the session
+    ends (call it once per run, before the page draws its widgets). The widgets of the page being drawn,
+    those whose keys start with ``drawn``, keep their own state: setting a widget's value through the
+    Session State API in the run that draws it makes Streamlit warn, and resends it to the browser."""
     from recengine.models import MODELS
 
     data = repr(data_choice())
@@ -158,5 +160,7 @@ def keep_settings() -> None:
     st.session_state["kept_for_data"] = data
     per_model = tuple(f"train_{name}_" for name in MODELS)  # each algorithm's hyperparameters
     for key in list(st.session_state):
-        if key in KEPT_SETTINGS or (isinstance(key, str) and key.startswith(KEPT_PREFIXES + per_model)):
+        if not isinstance(key, str) or (drawn and key.startswith(drawn)):
+            continue
+        if key in KEPT_SETTINGS or key.startswith(KEPT_PREFIXES + per_model):
             st.session_state[key] = st.session_state[key]
