@@ -15,17 +15,33 @@ class PageEntry(NamedTuple):
 
 
 PAGES = (
-    PageEntry("views/home.py", "Home", ":material/home:"),
-    PageEntry("views/data.py", "Data", ":material/table_chart:"),
-    PageEntry("views/rate.py", "Rate movies", ":material/star:", "rate_"),
-    PageEntry("views/train.py", "Train", ":material/model_training:", "train_"),
-    PageEntry("views/recommendations.py", "Recommendations", ":material/recommend:", "recs_"),
-    PageEntry("views/compare.py", "Compare & tune", ":material/tune:", "sweep_"),
-    PageEntry("views/evaluate.py", "Evaluate", ":material/analytics:"),
-    PageEntry("views/embeddings.py", "Embeddings", ":material/scatter_plot:", "embed_"),
+    PageEntry("pages/home.py", "Home", ":material/home:"),
+    PageEntry("pages/data.py", "Data", ":material/table_chart:"),
+    PageEntry("pages/rate.py", "Rate movies", ":material/star:", "rate_"),
+    PageEntry("pages/train.py", "Train", ":material/model_training:", "train_"),
+    PageEntry("pages/recommendations.py", "Recommendations", ":material/recommend:", "recs_"),
+    PageEntry("pages/compare.py", "Compare & tune", ":material/tune:", "sweep_"),
+    PageEntry("pages/evaluate.py", "Evaluate", ":material/analytics:"),
+    PageEntry("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embed_"),
 )
 TITLES = tuple(entry.title for entry in PAGES)
 
 
 def entry(title: str) -> PageEntry:
     return next(page for page in PAGES if page.title == title)
+
+
+def inside_app() -> None:
+    """Make sure the page runs inside ``app.py`` (its navigation and sidebar); the first line of every page.
+
+    Streamlit runs a ``pages/`` folder beside the entry script the old (v1) way until ``st.navigation`` is
+    first called: a link straight to a page (``/train``) as a fresh server's first request would run that
+    page alone. Here such a run turns the old way off and starts again through ``app.py``, which opens the
+    same page (its address names it) inside the app.
+    """
+    import streamlit as st
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

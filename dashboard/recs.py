@@ -54,7 +54,7 @@ def preview(data: RatingsDataset) -> None:
         if run is None:
             st.markdown("**Your top picks** appear here once a model is trained.")
             st.page_link(
-                "views/train.py", label="Train one (a few seconds)", icon=":material/model_training:"
+                "pages/train.py", label="Train one (a few seconds)", icon=":material/model_training:"
             )
             return
         st.markdown(f"**Your top picks now** ({run.label})")

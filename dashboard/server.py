@@ -42,8 +42,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(home: Path, timeout: float = 60.0) -> Iterator[Server]:
-    """A dashboard server whose files (models, profiles, uploads, downloads) all live under ``home``."""
+def running_app(home: Path, timeout: float = 60.0, *, plain: bool = False) -> Iterator[Server]:
+    """A dashboard server whose files (models, profiles, uploads, downloads) all live under ``home``:
+    ``./dev app``'s ``python -m dashboard.serve``, or with ``plain`` Streamlit's own ``streamlit run app.py``."""
     port = free_port()
     log = Path(home) / "server.log"
     env = os.environ | {
@@ -52,8 +53,9 @@ def running_app(home: Path, timeout: float = 60.0) -> Iterator[Server]:
         "RECENGINE_STORE": str(Path(home) / "models"),  # trained models
         "PYTHONUNBUFFERED": "1",
     }
+    start = ["-m", "streamlit", "run", "app.py"] if plain else ["-m", "dashboard.serve"]
     command = [
-        sys.executable, "-m", "dashboard.serve",
+        sys.executable, *start,
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
         "--server.headless", "true",

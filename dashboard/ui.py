@@ -21,7 +21,7 @@ def engine_errors(what_to_do: str = "") -> Iterator[None]:
         st.error(f"{error}" + (f"\n\n{what_to_do}" if what_to_do else ""))
 
 
-def need_model(page: str = "views/train.py", label: str = "Train a model first") -> None:
+def need_model(page: str = "pages/train.py", label: str = "Train a model first") -> None:
     st.info("There is no trained model for this data set yet.")
     st.page_link(page, label=label, icon=":material/model_training:")
 

@@ -8,7 +8,7 @@ TIMEOUT = 60
 
 
 def open_page(at: AppTest, name: str) -> AppTest:
-    at.switch_page(f"views/{name}.py").run()
+    at.switch_page(f"pages/{name}.py").run()
     assert_no_exception(at)
     return at
 

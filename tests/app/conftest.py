@@ -6,9 +6,25 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class _ServerPagesManager(PagesManager):
+    """As on a running server, where the old ``pages/`` mode ends for good once ``st.navigation`` has run
+    (the browser tests cover a fresh server's first request); AppTest starts every run with it undecided,
+    so each run would go through ``inside_app``'s rerun, which drops the run's button clicks."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def _pages_as_on_a_server(monkeypatch) -> None:
+    monkeypatch.setattr(app_test, "PagesManager", _ServerPagesManager)
 
 
 @pytest.fixture

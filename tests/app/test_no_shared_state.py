@@ -1,6 +1,6 @@
 """No mutable state shared between sessions by accident.
 
-Every session of a Streamlit server runs in the same process. ``app.py`` and the pages in ``views/`` are
+Every session of a Streamlit server runs in the same process. ``app.py`` and the pages in ``pages/`` are
 executed anew, in a fresh module, on every script run, so their top-level names last one run of one
 session, as long as nothing imports them as modules (checked here). The modules in ``dashboard/`` are
 imported once per server: a mutable object bound at their top level (a list, dict or set, a comprehension,
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE_SCRIPTS = [ROOT / "app.py", *sorted((ROOT / "views").glob("*.py"))]
+PAGE_SCRIPTS = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 MODULES = sorted((ROOT / "dashboard").glob("*.py"))
 TOOLING = ("dashboard.client", "dashboard.server")  # for tests and benchmarks; the app never imports them
 
@@ -169,7 +169,7 @@ def test_the_list_names_nothing_that_is_gone():
 
 
 def test_nothing_imports_a_page_script():
-    importers = [p for p in [*PAGE_SCRIPTS, *MODULES] if any(n.split(".")[0] == "views" for n in imported(p))]
+    importers = [p for p in [*PAGE_SCRIPTS, *MODULES] if any(n.split(".")[0] == "pages" for n in imported(p))]
     assert not importers, f"imported once per server, a page's top-level names would be shared: {importers}"
 
 

@@ -146,13 +146,16 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
         page.close()
 
 
-def test_a_deep_link_as_the_first_request_gets_the_whole_app(browser, tmp_path):
-    with running_app(tmp_path / "home") as server:
+@pytest.mark.parametrize("plain", [False, True], ids=["dev-app", "streamlit-run"])
+@pytest.mark.parametrize(("path", "heading"), [("rate", "Rate movies"), ("train", "Train a model")])
+def test_a_deep_link_as_the_first_request_gets_the_whole_app(browser, tmp_path, plain, path, heading):
+    with running_app(tmp_path / "home", plain=plain) as server:
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        page.goto(f"{server.url}/rate")
-        page.get_by_role("heading", name="Rate movies").wait_for(timeout=60_000)
+        page.goto(f"{server.url}/{path}")
+        page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=60_000)
         settle(page)
-        no_exception(page, "Rate movies, opened first")
+        no_exception(page, f"{heading}, opened first")
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
         assert "You rated: 0 movies" in sidebar and "Recommendations" in sidebar
+        assert page.url.rstrip("/").endswith(f"/{path}")
         page.close()

@@ -4,12 +4,15 @@ import streamlit as st
 
 from dashboard import charts, config, state
 from dashboard.data import active_data, load_choice
+from dashboard.navigation import inside_app
 from dashboard.ui import announce, engine_errors
 from dashboard.uploads import GENERIC_FORMATS, UPLOAD_SUFFIXES, check_server_path, preview, save_upload
 from recengine import data as loaders
 from recengine.data.reading import match_columns
 from recengine.dataset import RatingsDataset
 from recengine.errors import DataError, RecEngineError
+
+inside_app()
 
 SOURCES = {
     "bundled": "Bundled sample",

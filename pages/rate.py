@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import config, state
 from dashboard.data import active_data, catalogue, genres, titles_of
+from dashboard.navigation import inside_app
 from dashboard.profiles import (
     Profile,
     list_profiles,
@@ -18,6 +19,8 @@ from dashboard.recs import preview
 from dashboard.ui import announce, counted, engine_errors
 from dashboard.widgets import movie_title, rating_input, stars
 from recengine.dataset import RatingsDataset
+
+inside_app()
 
 PER_PAGE = 10
 SORTS = {

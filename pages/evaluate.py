@@ -6,10 +6,13 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import accuracy_vs_ranking, error_by, error_histogram, rounded_errors
 from dashboard.data import active_data, split
+from dashboard.navigation import inside_app
 from dashboard.runs import K, train_now
 from dashboard.ui import engine_errors, need_model
 from recengine.dataset import RatingsDataset
 from recengine.metrics import error_analysis
+
+inside_app()
 
 REFERENCES = ("baseline", "popular", "als")  # biases only; the same list for all; a rating factorization
 AUTO_REFERENCES = 2_000_000  # ratings; above this the references train when asked (a button)

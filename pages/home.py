@@ -4,17 +4,20 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.data import active_data
+from dashboard.navigation import inside_app
 from dashboard.ui import engine_errors
 
+inside_app()
+
 STEPS = (
-    ("views/rate.py", "1. Rate a few movies", "Five or more: search by title or browse the most rated."),
+    ("pages/rate.py", "1. Rate a few movies", "Five or more: search by title or browse the most rated."),
     (
-        "views/train.py",
+        "pages/train.py",
         "2. Train a model",
         "Pick an algorithm and watch its loss curves fall, epoch by epoch.",
     ),
     (
-        "views/recommendations.py",
+        "pages/recommendations.py",
         "3. See your recommendations",
         "Each with the films of yours that led to it.",
     ),

@@ -6,11 +6,14 @@ from dashboard import state
 from dashboard.charts import loss_curves
 from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
+from dashboard.navigation import inside_app
 from dashboard.runs import algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
 from dashboard.widgets import param_widget, param_widgets
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
+
+inside_app()
 
 REFRESH_SECONDS = 0.4
 SPLITS = {

@@ -7,11 +7,14 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import item_map
 from dashboard.data import active_data, catalogue, genres
+from dashboard.navigation import inside_app
 from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, recommending_run
 from dashboard.ui import engine_errors, need_model
 from recengine.cluster import cluster_favourites
 from recengine.dataset import RatingsDataset
 from recengine.recommend import similar_items
+
+inside_app()
 
 METHODS = {"pca": "PCA (fast, places you too)", "tsne": "t-SNE (slower, local neighbourhoods)"}
 COLOURS = {"genre": "genre", "cluster": "KMeans group of the movie"}

@@ -6,11 +6,14 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
+from dashboard.navigation import inside_app
 from dashboard.runs import DEFAULT_SPLIT, algorithms, from_store, model_store, train_now
 from dashboard.ui import announce, engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.dataset import RatingsDataset
 from recengine.tuning import grid_search
+
+inside_app()
 
 METRIC_COLUMNS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "coverage")
 CURVES = ("total_loss", "reconstruction_loss", "regularization_loss", "train_rmse", "valid_rmse")
@@ -42,7 +45,7 @@ def compare(runs: list[state.Run]) -> None:
     st.subheader("Your runs on this data set")
     if not runs:
         st.info("No runs yet: train a model, or run a sweep below.")
-        st.page_link("views/train.py", label="Train a model", icon=":material/model_training:")
+        st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
         return
     st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
     by_title = {run.title: run for run in runs}

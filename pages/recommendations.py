@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.data import active_data, catalogue, genres
+from dashboard.navigation import inside_app
 from dashboard.recs import clusters_of, has_factors, my_vector, recommending_run
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
@@ -12,6 +13,8 @@ from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
 from recengine.recommend import recommend, similar_items
+
+inside_app()
 
 FOR_YOU, FOR_USER = "you", "a user in the data"
 PICKABLE = 5000  # longer lists: the most rated only (movies), or typed ids (users)
@@ -25,7 +28,7 @@ def no_model(data: RatingsDataset) -> None:
             state.add_run(train_now(data, DEFAULT_ALGO))
         st.rerun()
     st.page_link(
-        "views/train.py", label="or choose a model on the Train page", icon=":material/model_training:"
+        "pages/train.py", label="or choose a model on the Train page", icon=":material/model_training:"
     )
 
 
@@ -105,7 +108,7 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.Da
             "You have not rated anything in this data set yet, so these are popular and well-liked films. "
             "Rate a few to personalise them."
         )
-        st.page_link("views/rate.py", label="Rate movies", icon=":material/star:")
+        st.page_link("pages/rate.py", label="Rate movies", icon=":material/star:")
     else:
         left_out = (
             f" ({rated - used} of your rated movies are not in the filtered data)" if used < rated else ""
