@@ -1,12 +1,12 @@
 """Top-N ranking on MovieLens 100k u1: the `implicit` library's ALS, most popular and our models, in one run.
 
-Protocol of BENCHMARKS.md (``recengine.metrics.ranking_report``): relevant = test ratings of 4 or more,
+The top-N protocol of docs/protocols.md (``recengine.metrics.ranking_report``): relevant = test ratings of 4 or more,
 candidates = every item the user did not rate in training, metrics at 10 averaged over users with a
 relevant test item, coverage = share of the catalogue in anyone's top 10.
 
 Rows:
 - most popular;
-- implicit's ALS at the settings of BENCHMARKS.md (64 factors, reg 0.05, alpha 10, 15 iterations, binarized);
+- implicit's ALS at the settings of docs/protocols.md (64 factors, reg 0.05, alpha 10, 15 iterations, binarized);
 - our ``wals`` at the same settings; implicit's confidence is α·w and ours 1 + α·w, so a second row uses
   α = 9, the same confidence as implicit's α = 10;
 - our ``bpr`` with its defaults;
@@ -149,7 +149,7 @@ def run(root: Path) -> tuple[list[Row], dict, list[tuple[dict, float]]]:
 def markdown(rows: list[Row], best: dict, scored: list[tuple[dict, float]], load: tuple[float, float]) -> str:
     reference = rows[1].fit_seconds
     lines = [
-        "# Top-N ranking: MovieLens 100k u1, BENCHMARKS.md protocol",
+        "# Top-N ranking: MovieLens 100k u1, top-N protocol of docs/protocols.md",
         "",
         f"Run {date.today()} on {platform.machine()}, {os.cpu_count()} cores (load average {load[0]:.1f} at "
         f"start, {load[1]:.1f} at end: other work shared the machine), Python {platform.python_version()}; "

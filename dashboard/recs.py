@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from dashboard.runs import cached, run_key, train_now
 from dashboard.widgets import movie_title
 from recengine.cluster import Clusters, Projection, cluster_factors, project
 from recengine.dataset import RatingsDataset
@@ -17,6 +18,8 @@ from recengine.foldin import UserVector, fold_in
 from recengine.recommend import recommend
 
 PREVIEW_N = 5
+AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once
+FULL_FIT_KEY = "recs_full_fit_"  # + run id: the person asked for the all-ratings fit of a large data set
 TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machine
 
 
@@ -32,6 +35,36 @@ def recommending_run(data: RatingsDataset) -> state.Run | None:
     return ranking[-1] if ranking else active
 
 
+def serving_run(run: state.Run, data: RatingsDataset) -> state.Run:
+    """The run a person's list comes from: ``run`` itself when it was trained on every rating (or stopped
+    early, which no setting reproduces), else the same settings fitted on every rating, trained once and
+    cached like any model. A split measures a model; a person is served best from all the ratings. Above
+    `AUTO_FULL_FIT` ratings that fit waits for a click (`serve_everything`)."""
+    if run.split == "none" or run.stopped_at is not None:
+        return run
+    asked = st.session_state.get(f"{FULL_FIT_KEY}{run.run_id}")
+    if (
+        data.n_ratings > AUTO_FULL_FIT
+        and not asked
+        and cached(run_key(data, run.algo, run.params, "none")) is None
+    ):
+        return run
+    with st.spinner(f"Fitting {run.label} with the same settings on all {data.n_ratings:,} ratings…"):
+        return train_now(data, run.algo, run.params, "none")
+
+
+def serving_note(run: state.Run, served: state.Run, data: RatingsDataset) -> str:
+    """What the list is served from, in a sentence."""
+    if served is not run:
+        return (
+            f"Served by {run.label} with the same settings fitted on all {data.n_ratings:,} ratings; the model "
+            f"you trained on the {run.split} split measured it."
+        )
+    if run.split == "none":
+        return f"Served by {run.label}, trained on all {data.n_ratings:,} ratings."
+    return f"Served by {run.label} as trained on the {run.split} split (a stopped run, or a large data set)."
+
+
 def my_vector(run: state.Run, data: RatingsDataset) -> UserVector:
     """Your ratings folded into ``run``'s model (no retraining); movies a filter left out are skipped."""
     pairs = []
@@ -44,7 +77,8 @@ def my_vector(run: state.Run, data: RatingsDataset) -> UserVector:
 
 
 def for_me(run: state.Run, data: RatingsDataset, n: int = 10, **filters) -> pd.DataFrame:
-    return recommend(run.model, data, vector=my_vector(run, data), n=n, **filters)
+    served = serving_run(run, data)
+    return recommend(served.model, data, vector=my_vector(served, data), n=n, **filters)
 
 
 def preview(data: RatingsDataset) -> None:

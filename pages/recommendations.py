@@ -6,7 +6,15 @@ import streamlit as st
 from dashboard import state
 from dashboard.data import active_data, catalogue, genres
 from dashboard.navigation import inside_app
-from dashboard.recs import clusters_of, has_factors, my_vector, recommending_run
+from dashboard.recs import (
+    FULL_FIT_KEY,
+    clusters_of,
+    has_factors,
+    my_vector,
+    recommending_run,
+    serving_note,
+    serving_run,
+)
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
 from dashboard.widgets import movie_title
@@ -101,7 +109,15 @@ def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
 
 
 def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
-    vector = my_vector(run, data)
+    served = serving_run(run, data)
+    if served is run and run.split != "none" and run.stopped_at is None:
+        st.button(
+            f"Fit these settings on all {data.n_ratings:,} ratings to serve you",
+            key=f"{FULL_FIT_KEY}{run.run_id}",
+            help="A model trained on a split is measured on the held-out ratings; a person is served best "
+            "by the same settings fitted on every rating. On a data set this large that takes a while.",
+        )
+    vector = my_vector(served, data)
     used, rated = len(vector.item_codes), len(state.my_ratings())
     if vector.is_fallback:
         st.info(
@@ -113,8 +129,11 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.Da
         left_out = (
             f" ({rated - used} of your rated movies are not in the filtered data)" if used < rated else ""
         )
-        st.caption(f"Folded in from your {used} ratings ({vector.method}); no retraining needed{left_out}.")
-    return recommend(run.model, data, vector=vector, n=n, **chosen)
+        st.caption(
+            f"Folded in from your {used} ratings ({vector.method}); no retraining needed{left_out}. "
+            + serving_note(run, served, data)
+        )
+    return recommend(served.model, data, vector=vector, n=n, **chosen)
 
 
 def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:

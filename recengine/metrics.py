@@ -1,6 +1,6 @@
 """How good a model is: rating errors, top-N ranking quality, what the lists cover, and where errors fall.
 
-Ranking metrics follow ``BENCHMARKS.md``: an item is relevant to a user when its test rating is at least
+Ranking metrics follow the top-N protocol of ``docs/protocols.md``: an item is relevant to a user when its test rating is at least
 the threshold (4); every item the user did not rate in training is a candidate; metrics at k are averaged
 over the users with at least one relevant test item. Per user, with ``hits`` the relevance of the k
 recommended items in order and R the number of relevant items:
@@ -205,7 +205,7 @@ def ranking_report(
     max_users: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Ranking metrics at k by the BENCHMARKS.md protocol (see the module docstring).
+    """Ranking metrics at k by the top-N protocol of docs/protocols.md (see the module docstring).
 
     Keys: ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k`` (with k's value),
     ``coverage``, ``novelty``, ``mean_popularity``, ``k``, ``users`` (how many were averaged over) and

@@ -1,21 +1,10 @@
 """Top-N lists people can read: filters, the rating the model expects, and why each film is there.
 
 ``recommend`` ranks every item the user has not rated, for a user of the data set or for a folded-in
-`UserVector`. Each row names the user's own rated items that contributed most to its score
-(``because``), measured as follows:
-
-- ``wals`` (Hu, Koren and Volinsky, section 5): the user's vector is x = A⁻¹ Σ_j c_j y_j with
-  A = YᵀY + λI + Σ_j (c_j − 1) y_j y_jᵀ, so the score of item i splits exactly into one term per rated
-  item j: s_i = Σ_j c_j · y_iᵀ A⁻¹ y_j;
-- ``svd``: the user's vector is the projection p = (QᵀQ)⁻¹ Σ_j r̃_j q_j of the residuals r̃_j = r_j − μ − b_u
-  − b_j, so q_i·p = Σ_j r̃_j · q_iᵀ (QᵀQ)⁻¹ q_j;
-- other rating models with factors and biases: the user's [p, b_u] is the fold-in solution
-  M⁻¹ (Σ_j x_j w e_j + prior) with x_j = [q_j, 1], e_j = r_j − μ − b_j and M = Σ_j x_j x_jᵀ + λ (ridge,
-  w = 1, no prior) or Λ + α Σ_j x_j x_jᵀ (``bpmf``, w = α); the taste part of item i's score splits the
-  same way: q_i·p = Σ_j w e_j · [q_i, 0]ᵀ M⁻¹ x_j (+ a prior term owed to no rated item): how much more
-  than expected the user liked j, times how much j's factors pull toward i; SVD++ adds q_i·y_j / √|S|;
-- other factor models (``bpr``, ``nmf``, ...): cosine similarity of the item factors of i and j, times the
-  rating's distance above the bottom of the scale (a rough but monotone attribution).
+`UserVector`. Each row names the user's own rated items that contributed most to its score (``because``),
+as the model measures it (`Recommender.attribution`): the exact split of the score over the rated items
+where the model's fold-in is a linear solve (``wals``, ``svd``, the biased rating models, ``bpmf``,
+``svdpp``), the cosine similarity of item factors times the rating otherwise (``bpr``, ``nmf``, ...).
 
 Only positive contributions are named, largest first, and only in words that are true for the reader:
 a rated item the model counts as liked (rated above expectation, or any rating for the implicit and
@@ -36,11 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import RecEngineError
-from recengine.foldin import UserVector, linear_system, svd_residuals
+from recengine.foldin import UserVector
 from recengine.models.base import Recommender
-from recengine.scoring import score_matrix, single_threaded_blas
+from recengine.scoring import score_matrix
 
 DEFAULT_RANKING_MODEL = "wals"  # what people's recommendations come from unless they choose otherwise
 BECAUSE = 3  # rated items named per recommendation
@@ -92,7 +82,7 @@ def recommend(
             scores = score_matrix(model, np.array([code]))[0]
         keep = candidates(data, rated, exclude=exclude, genres=genres, min_ratings=min_ratings, years=years)
         chosen = _best(scores, keep, n)
-        liked, contrast = attribution(model, rated, values, chosen)
+        liked, contrast = model.attribution(rated, values, chosen)
     named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
     return _table(model, data, chosen, scores[chosen], rated, values, named, reader)
 
@@ -166,54 +156,10 @@ def _raw_ids(data: RatingsDataset, codes: np.ndarray, more: Iterable[Any] | None
 def contributions(
     model: Recommender, rated: np.ndarray, ratings: np.ndarray, targets: np.ndarray
 ) -> np.ndarray:
-    """How much each rated item pushed each target item's score up (targets × rated); see the module
-    docstring for the measure each kind of model gets. Zeros for models without factors."""
-    liked, contrast = attribution(model, rated, ratings, targets)
+    """How much each rated item pushed each target item's score up (targets × rated): the two parts of
+    `Recommender.attribution` added up. Zeros for models without factors."""
+    liked, contrast = model.attribution(rated, ratings, targets)
     return liked + contrast
-
-
-def attribution(
-    model: Recommender, rated: np.ndarray, ratings: np.ndarray, targets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """`contributions` split in two (targets × rated each): the part owed to items the model counts as
-    liked (rated above expectation, or any rating for the implicit and cosine measures) and the part owed
-    to items it counts as disliked (rated below expectation), whose positive values mean "unlike them"."""
-    factors = model.item_factors_
-    if not len(rated) or not len(targets) or factors.shape[1] == 0:
-        return np.zeros((len(targets), len(rated))), np.zeros((len(targets), len(rated)))
-    target = factors[targets].astype(np.float64)
-    source = factors[rated].astype(np.float64)
-    if model.name == "wals":
-        confidence = model.confidence(ratings).astype(np.float64)
-        matrix = model._item_gram() + model.penalty(len(rated)) * np.eye(source.shape[1])
-        matrix += (source * (confidence - 1.0)[:, None]).T @ source
-        return _by_evidence((target @ np.linalg.solve(matrix, source.T)) * confidence[None, :], confidence)
-    if model.name == "svd":
-        residual, _ = svd_residuals(model, rated, ratings)
-        gram = model.item_factors_.astype(np.float64).T @ model.item_factors_.astype(np.float64)
-        pull = target @ np.linalg.solve(gram + 1e-12 * np.eye(len(gram)), source.T)
-        return _by_evidence(pull * residual[None, :], residual)
-    if model.kind == "rating" and getattr(model, "item_bias_", None) is not None:
-        system = linear_system(model, rated, ratings)
-        pull = np.linalg.solve(system.matrix, system.design.T)  # M⁻¹ x_j as columns
-        k = target.shape[1]
-        evidence = system.weight * system.residuals
-        liked, contrast = _by_evidence((target @ pull[:k]) * evidence[None, :], evidence)
-        implicit = getattr(model, "implicit_factors_", None)
-        if implicit is not None:  # SVD++: the user vector also holds |S|^−½ Σ_j y_j, owed to rating at all
-            liked += target @ implicit[rated].astype(np.float64).T / np.sqrt(len(rated))
-        return liked, contrast
-    low = model.scale_.low if getattr(model, "scale_", None) is not None else 0.0
-    unit_target = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
-    unit_source = source / np.maximum(np.linalg.norm(source, axis=1, keepdims=True), 1e-12)
-    above = np.maximum(ratings - low, 0.0)
-    return _by_evidence((unit_target @ unit_source.T) * above[None, :], above)
-
-
-def _by_evidence(parts: np.ndarray, evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``parts`` split by the sign of each rated item's evidence (columns): (liked, disliked)."""
-    disliked = evidence < 0
-    return np.where(disliked[None, :], 0.0, parts), np.where(disliked[None, :], parts, 0.0)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,7 @@ one matrix product; a model that overrides them is asked user by user.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cache
-
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from recengine import memory
 from recengine.models.base import Recommender
@@ -67,26 +62,16 @@ def batch_size(n_items: int) -> int:
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k best scores of each row, best first (−inf marks excluded items)."""
+    """Column indices of the k best scores of each row, best first, ties to the lower index (as
+    `recommend` breaks them), whatever NumPy's partition picks among equals; −inf marks excluded items."""
     k = min(k, scores.shape[1])
     if k == 0:
         return np.empty((scores.shape[0], 0), dtype=np.int64)
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
-
-
-@cache
-def _controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """BLAS on one thread inside the block (about 10 µs to enter).
-
-    For the small products of one interactive request (a fold-in, one user's scores), a threaded BLAS
-    costs more than it saves; on a busy machine, measured 20-180 ms against 0.1-30 ms single-threaded.
-    """
-    with _controller().limit(limits=1, user_api="blas"):
-        yield
+    chosen = np.take_along_axis(scores, part, axis=1)
+    part = np.take_along_axis(part, np.lexsort((part, -chosen)), axis=1)
+    kth = chosen.min(axis=1)
+    for row in np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k):  # ties across the k-th place
+        tied = np.flatnonzero(scores[row] >= kth[row])
+        part[row] = tied[np.lexsort((tied, -scores[row, tied]))][:k]
+    return part

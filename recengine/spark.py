@@ -17,7 +17,7 @@ by ``columns``). Spark's ALS needs whole-number ids that fit in 32 bits.
 
 Hyperparameters keep our names: ``n_factors`` → ``rank``, ``n_epochs`` → ``maxIter``, ``reg`` →
 ``regParam``, ``alpha`` → ``alpha`` (``wals``), ``seed`` → ``seed``. Regularization differs from the plain
-λ of DESIGN.md: Spark always scales ``regParam`` by the row's number of ratings (ALS-WR; for implicit
+λ of docs/protocols.md: Spark always scales ``regParam`` by the row's number of ratings (ALS-WR; for implicit
 feedback, by its number of positive ratings). Our ``als`` does the same with ``weighted_reg`` (its default)
 and ``wals`` with ``weighted_reg=True``, so the imported model states the objective Spark minimized:
 
@@ -67,7 +67,6 @@ from recengine.errors import (
     RecEngineError,
 )
 from recengine.models import MODELS, Hyperparameters, Recommender
-from recengine.models.objective import penalties
 from recengine.training import EpochRecord, History
 
 ALGORITHMS = ("als", "wals")
@@ -571,6 +570,7 @@ def imported_model(
         record = EpochRecord(params.n_epochs, seconds, nan, nan, nan)
     model.history_ = History([record])
     model.fit_seconds_ = seconds
+    model._release_work()  # the penalties and generator were for the record's losses only
     return model
 
 
@@ -581,10 +581,7 @@ def _describe(model: Recommender, data: RatingsDataset, mean: float) -> None:
     model.n_users_, model.n_items_ = data.n_users, data.n_items
     model.fingerprint_ = data.fingerprint if data.n_ratings else _ids_fingerprint(data)
     model.global_mean_ = mean
-    if model.name == "als":
-        reg = model.params.reg
-        model.user_weight_, model.user_penalty_ = penalties(data.user_counts(), reg, 1.0, model.dtype_)
-        model.item_weight_, model.item_penalty_ = penalties(data.item_counts(), reg, 1.0, model.dtype_)
+    model._prepare_losses(data)
 
 
 def _ids_fingerprint(data: RatingsDataset) -> str:

@@ -2,7 +2,7 @@
 
 Columns: ``setting`` (grid search), ``fold``, every hyperparameter of the model, ``fit_seconds``,
 ``rmse`` and ``mae`` (rating models; NaN for ranking models), and the ranking metrics at k by the
-BENCHMARKS.md protocol (``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``coverage``, with k's
+top-N protocol of docs/protocols.md (``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``coverage``, with k's
 value), and ``error``: None, or for a setting that could not be trained (refused by its parameters,
 diverged, or too large for the memory budget) the error's name and message, with NaN metrics. One
 failing setting does not stop the search. Every setting of a grid sees the same folds

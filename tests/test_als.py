@@ -88,8 +88,13 @@ def test_losses_follow_the_weighted_objective(tiny):
 
 def test_each_half_step_is_exact_the_item_gradient_vanishes():
     data, _ = planted_low_rank(80, 60, rank=3, density=0.3, noise=0.4, seed=4, biases=True)
-    model = make("als", n_factors=4, reg=0.05, n_epochs=3).fit(data)
-    gradient = mf_gradient(model, Batch.from_data(data, model.dtype_))
+    gradients = []  # taken as each epoch ends: a fitted model no longer holds its penalty arrays
+
+    def gradient_now(record, model) -> None:
+        gradients.append(mf_gradient(model, Batch.from_data(data, model.dtype_)))
+
+    model = make("als", n_factors=4, reg=0.05, n_epochs=3).fit(data, callbacks=[gradient_now])
+    gradient = gradients[-1]
     scale = np.abs(model.item_factors_).max()
     assert np.abs(gradient.item_factors).max() < 1e-8 * max(scale, 1.0) * len(data)
     assert np.abs(gradient.item_bias).max() < 1e-8 * len(data)
@@ -121,3 +126,46 @@ def test_without_biases_there_are_none_and_unrated_rows_stay_zero(tiny):
 def test_reg_must_be_positive():
     with pytest.raises(ParameterError, match="reg=0"):
         make("als", reg=0)
+
+
+def test_conjugate_gradient_rows_reach_the_dense_solution():
+    from recengine.models.als import cg_rows
+
+    rng = np.random.default_rng(1)
+    n_rows, n_cols, d = 6, 12, 5
+    mask = rng.random((n_rows, n_cols)) < 0.6
+    mask[2] = False  # an empty row gets zeros, its optimum
+    values = rng.normal(size=(n_rows, n_cols)).astype(np.float32)
+    rows, cols = np.nonzero(mask)
+    indptr = np.searchsorted(rows, np.arange(n_rows + 1)).astype(np.int32)
+    features, offsets, penalties = (
+        rng.normal(size=(n_cols, d)),
+        rng.normal(size=n_cols),
+        rng.random(n_rows) + 0.1,
+    )
+    out = rng.normal(size=(n_rows, d))  # a warm start anywhere
+    cg_rows(indptr, cols.astype(np.int32), values[mask], offsets, features, penalties, d, out)
+    for row in range(n_rows):
+        seen = cols[rows == row]
+        if not len(seen):
+            assert (out[row] == 0).all()
+            continue
+        y, t = features[seen], values[row, seen] - offsets[seen]
+        expected = np.linalg.solve(y.T @ y + penalties[row] * np.eye(d), y.T @ t)
+        np.testing.assert_allclose(out[row], expected, rtol=1e-8, atol=1e-10)  # d steps: exact
+
+
+def test_the_cg_solver_learns_the_planted_matrix_as_cholesky_does(planted):
+    data, truth = planted
+    settings = dict(n_factors=3, reg=1e-4, weighted_reg=False, biases=False, n_epochs=30)
+    model = make("als", solver="cg", **settings).fit(data)
+    full = model._raw_predict(*map(np.ravel, np.indices(truth.shape))).reshape(truth.shape)
+    assert np.sqrt(np.mean((full - truth) ** 2)) < 0.05
+
+
+def test_more_than_256_factors_need_the_cg_solver(planted):
+    data, _ = planted
+    with pytest.raises(ParameterError, match="solver='cg'"):
+        make("als", n_factors=500)
+    model = make("als", n_factors=500, solver="cg", n_epochs=2).fit(data)
+    assert model.item_factors_.shape[1] == 500 and np.isfinite(model.history_[-1].train_rmse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import warnings
 from dataclasses import dataclass
 
@@ -43,6 +44,13 @@ class Toy(Recommender):
         if epoch == self.params.blow_up_at:
             self.user_factors_[0, 0] = np.nan
         return {"grad_norms": {"user_bias": float(np.abs(residual).sum())}, "extra": {"lr": self.params.lr}}
+
+    def _losses(self, train):
+        residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
+        reconstruction = 0.5 * float(residual @ residual)
+        arrays = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
+        regularization = 0.5 * self.params.reg * sum(float(np.vdot(a, a)) for a in arrays)
+        return reconstruction, regularization, reconstruction + regularization
 
 
 def test_hyperparameters_validate_on_creation_and_name_the_range():
@@ -185,3 +193,17 @@ def test_baseline_matches_hand_computed_biases(tiny):
     user0 = tiny.ratings[tiny.user_codes == 0].mean() - mu
     assert model.user_bias_[0] == pytest.approx(user0, rel=1e-6)
     assert model.global_mean_ == pytest.approx(mu)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_fitted_model_holds_its_learned_state_only(name):
+    """Working arrays are released at the end of fit: pickled (as it travels from a trainer process or sits
+    in a cache), a model is at most 1.3 times its learned arrays, plus a few kilobytes for its settings and
+    per-epoch history."""
+    data, _ = planted_low_rank(n_users=300, n_items=200, rank=3, density=0.2, seed=1)
+    quick = {"bpmf": {"n_epochs": 3, "burn_in": 1}, "gd": {"n_epochs": 3}}
+    model = make(name, **quick.get(name, {})).fit(data)
+    learned = sum(array.nbytes for array in model.state().values())
+    blob = pickle.dumps(model)
+    assert len(blob) <= 1.3 * learned + 16_000
+    np.testing.assert_array_equal(pickle.loads(blob).item_scores(7), model.item_scores(7))

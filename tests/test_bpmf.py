@@ -62,13 +62,22 @@ def test_prediction_averages_the_samples_after_burn_in(planted):
     np.testing.assert_allclose(model.user_factors_, users[:, :2], rtol=1e-12)
     np.testing.assert_allclose(model.item_bias_, items[:, 2], rtol=1e-12)
     assert [r.extra["samples_averaged"] for r in model.history_] == [0, 0, 0, 1, 2, 3]
-    last = make("bpmf", n_factors=2, n_epochs=3, burn_in=5).fit(data)  # no averaging: the last sample
-    np.testing.assert_array_equal(last.user_factors_, last.users_sample_[:, :2])
+    drawn = []
+    last = make("bpmf", n_factors=2, n_epochs=3, burn_in=5).fit(  # no averaging: the last sample
+        data, callbacks=[lambda record, model: drawn.append(model.users_sample_.copy())]
+    )
+    np.testing.assert_array_equal(last.user_factors_, drawn[-1][:, :2])
 
 
 def test_losses_are_those_of_the_current_sample(tiny):
-    model = make("bpmf", n_factors=2, n_epochs=3, alpha=2.0).fit(tiny)
-    users, items = model.users_sample_, model.items_sample_
+    seen = {}  # the chain's state as the last epoch ends (a fitted model keeps only its averages)
+
+    def remember(record, model) -> None:
+        seen.update(users=model.users_sample_.copy(), items=model.items_sample_.copy())
+        seen.update(user_prior=model.user_prior_, item_prior=model.item_prior_)
+
+    model = make("bpmf", n_factors=2, n_epochs=3, alpha=2.0).fit(tiny, callbacks=[remember])
+    users, items = seen["users"], seen["items"]
     predicted = (
         model.global_mean_
         + np.sum(users[tiny.user_codes, :2] * items[tiny.item_codes, :2], axis=1)
@@ -76,7 +85,7 @@ def test_losses_are_those_of_the_current_sample(tiny):
         + items[tiny.item_codes, 2]
     )
     penalty = 0.0
-    for rows, (centre, precision) in ((users, model.user_prior_), (items, model.item_prior_)):
+    for rows, (centre, precision) in ((users, seen["user_prior"]), (items, seen["item_prior"])):
         penalty += np.einsum("ij,jk,ik->", rows - centre, precision, rows - centre)
     record = model.history_[-1]
     assert record.reconstruction_loss == pytest.approx(0.5 * np.sum((tiny.ratings - predicted) ** 2))

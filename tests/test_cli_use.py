@@ -133,3 +133,24 @@ def test_recommend_can_leave_out_rarely_rated_items(saved, capsys):
     counts = load_bundled().item_counts()
     codes = [load_bundled().item_code(row["item"]) for row in payload["items"]]
     assert len(codes) == 10 and all(counts[code] >= 50 for code in codes)
+
+
+def test_unknown_ids_in_a_ratings_file_are_skipped_with_a_note(saved, capsys):
+    ratings = saved["folder"] / "partly.csv"
+    ratings.write_text("item,rating\n" + "".join(f"{i},5\n" for i in HORROR_IDS) + "99999999,4\nabc,3\n")
+    assert main(["recommend", "--model", str(saved["wals"]), "--ratings", str(ratings), "-n", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "Skipped 2 item id(s) the data set lacks: 99999999, abc." in captured.err
+    assert "for the 4 ratings" in captured.out and captured.out.count("  1. ") == 1
+
+
+def test_clusters_lists_groups_with_sizes_and_favourites(saved, capsys):
+    payload = _json(capsys, "clusters", "--model", str(saved["wals"]), "-k", "4", "-n", "3", "--json")
+    groups = payload["clusters"]
+    assert [g["cluster"] for g in groups] == [0, 1, 2, 3]
+    assert sum(g["size"] for g in groups) == 610 and all(1 <= len(g["favourites"]) <= 3 for g in groups)
+    assert main(["clusters", "--model", str(saved["wals"]), "-k", "3"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].startswith("3 groups of users (wals)") and text[1].startswith("  group 0: ")
+    assert main(["clusters", "--model", str(saved["wals"]), "-k", "1"]) == 2
+    assert "n_clusters=1 is not allowed" in capsys.readouterr().err

@@ -106,7 +106,7 @@ def test_exact_wals_never_increases_its_objective(planted):
 def test_many_cg_steps_reach_the_cholesky_solution(planted):
     data, _ = planted
     model = make("wals", n_factors=5, n_epochs=2, dtype="float64").fit(data)
-    matrix = model._by_user
+    matrix = model.confidence_matrix(data)  # what the fit swept (a fitted model keeps only its factors)
     others = model.item_factors_
     gram = others.T @ others
     reg = np.full(data.n_users, 2.0)
@@ -120,7 +120,7 @@ def test_many_cg_steps_reach_the_cholesky_solution(planted):
 def test_wals_fold_in_is_the_exact_user_solve(planted):
     data, _ = planted
     model = make("wals", n_factors=4, reg=0.7, dtype="float64").fit(data)
-    matrix = model._by_user
+    matrix = model.confidence_matrix(data)  # what the fit swept (a fitted model keeps only its factors)
     gram = model.item_factors_.T @ model.item_factors_
     exact = model.user_factors_.copy()
     reg = np.full(data.n_users, model.params.reg)
@@ -192,23 +192,24 @@ def test_bpr_reports_a_falling_objective(planted):
 
 
 def test_n_factors_ranges_match_what_the_row_solves_accept():
-    """als and bpmf solve k × k systems per row: their n_factors range stops at rowsolve.MAX_FACTORS, so
-    no widget offers more; wals goes further only with CG, says so in its help, and the refusal of
-    Cholesky above the cap names the parameter, the cap and the way out."""
-    for name in ("als", "bpmf"):
+    """bpmf solves k × k systems per row: its n_factors range stops at rowsolve.MAX_FACTORS, so no widget
+    offers more; wals and als go further only with CG, say so in their help, and the refusal of Cholesky
+    above the cap names the parameter, the cap and the way out."""
+    for name in ("bpmf",):
         spec = {s.name: s for s in MODELS[name].Params.specs()}["n_factors"]
         assert spec.high == MAX_FACTORS
         make(name, n_factors=MAX_FACTORS)
         with pytest.raises(ParameterError, match=f"n_factors={MAX_FACTORS + 1} is not allowed"):
             make(name, n_factors=MAX_FACTORS + 1)
-    wals = {s.name: s for s in MODELS["wals"].Params.specs()}["n_factors"]
-    assert wals.high > MAX_FACTORS and f"{MAX_FACTORS} with solver='cholesky'" in wals.help
-    make("wals", solver="cg", n_factors=int(wals.high))
-    make("wals", solver="cholesky", n_factors=MAX_FACTORS)
-    with pytest.raises(ParameterError) as refused:
-        make("wals", solver="cholesky", n_factors=MAX_FACTORS + 1)
-    assert str(refused.value) == (
-        f"n_factors={MAX_FACTORS + 1} is not allowed: n_factors must be ≤ {MAX_FACTORS} with "
-        f"solver='cholesky' (its k × k solves grow as k³); choose solver='cg' for up to {int(wals.high)} "
-        "factors, or fewer factors."
-    )
+    for name in ("wals", "als"):
+        spec = {s.name: s for s in MODELS[name].Params.specs()}["n_factors"]
+        assert spec.high > MAX_FACTORS and f"{MAX_FACTORS} with solver='cholesky'" in spec.help
+        make(name, solver="cg", n_factors=int(spec.high))
+        make(name, solver="cholesky", n_factors=MAX_FACTORS)
+        with pytest.raises(ParameterError) as refused:
+            make(name, solver="cholesky", n_factors=MAX_FACTORS + 1)
+        assert str(refused.value) == (
+            f"n_factors={MAX_FACTORS + 1} is not allowed: n_factors must be ≤ {MAX_FACTORS} with "
+            f"solver='cholesky' (its k × k solves grow as k³); choose solver='cg' for up to {int(spec.high)} "
+            "factors, or fewer factors."
+        )

@@ -321,9 +321,7 @@ def test_attributions_add_up_for_models_with_implicit_parts_or_priors(planted, n
     parts = contributions(model, codes, ratings, targets)
     taste = model.item_factors_[targets].astype(float) @ vector.factors
     if name == "bpmf":  # the prior's pull is owed to no rated item
-        from recengine.foldin import linear_system
-
-        system = linear_system(model, codes, ratings)
+        system = model.foldin_system(codes, ratings)
         taste -= model.item_factors_[targets].astype(float) @ np.linalg.solve(system.matrix, system.prior)[:3]
     np.testing.assert_allclose(parts.sum(axis=1), taste, rtol=1e-7, atol=1e-9)
 

@@ -45,7 +45,7 @@ def test_exact_weighted_wals_never_increases_its_objective(planted):
 def test_weighted_fold_in_is_the_exact_user_solve_with_lambda_times_count(planted):
     data, _ = planted
     model = make("wals", n_factors=4, reg=0.05, weighted_reg=True, dtype="float64").fit(data)
-    matrix = model._by_user
+    matrix = model.confidence_matrix(data)  # what the fit swept (a fitted model keeps only its factors)
     gram = model.item_factors_.T @ model.item_factors_
     exact = model.user_factors_.copy()
     reg = 0.05 * data.user_counts().astype(float)

@@ -1,4 +1,4 @@
-"""Using a saved model: ``recengine recommend``, ``recengine similar`` and ``recengine evaluate``.
+"""Using a saved model: ``recengine recommend``, ``similar``, ``clusters`` and ``evaluate``.
 
 A model file knows its data set by the spec, split and seed stored in its metadata (see
 `recengine.store`); the commands reload that data (for titles and a user's ratings) and check its
@@ -9,6 +9,7 @@ example when the file was saved without a spec or the data moved.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,14 @@ from recengine.cli import print_json
 from recengine.cli.data import add_data_arguments, data_from_args
 from recengine.data import load, load_train_test
 from recengine.dataset import RatingsDataset
-from recengine.errors import BadValuesError, DataError, MissingColumnsError, ModelFileError, RecEngineError
+from recengine.errors import (
+    BadValuesError,
+    DataError,
+    MissingColumnsError,
+    ModelFileError,
+    RecEngineError,
+    UnknownIdError,
+)
 from recengine.foldin import fold_in
 from recengine.metrics import ranking_report, rating_report
 from recengine.models.base import Recommender
@@ -52,6 +60,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rec.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
     add_data_arguments(rec)
     rec.set_defaults(handler=recommend_command)
+
+    groups = subparsers.add_parser(
+        "clusters",
+        help="groups of similar users (KMeans on their factors), their sizes and favourite films",
+        description="Groups the users of a saved model by KMeans on their (unit-length) factors and lists each "
+        "group's size and the films it rates best (damped mean rating within the group).",
+    )
+    _model_argument(groups)
+    groups.add_argument(
+        "-k", "--clusters", type=int, default=8, metavar="K", help="how many groups (default 8)"
+    )
+    groups.add_argument("-n", type=int, default=5, help="favourite films listed per group (default 5)")
+    groups.add_argument(
+        "--min-ratings", type=int, default=5, metavar="N", help="a favourite needs N ratings from the group"
+    )
+    groups.add_argument("--seed", type=int, default=0, help="KMeans seed (default 0)")
+    groups.add_argument("--json", action="store_true", help='print {"clusters": [...]} as JSON')
+    add_data_arguments(groups)
+    groups.set_defaults(handler=clusters_command)
 
     similar = subparsers.add_parser("similar", help="items closest to an item in the model's factor space")
     _model_argument(similar)
@@ -95,7 +122,7 @@ _EVALUATE = (
     "Rating metrics (RMSE, MAE; rating models only) and ranking metrics at k (precision, recall, NDCG, MAP, "
     "hit rate, coverage) of a saved model on the test side of --split or on the ratings in --test. "
     "Relevant items are test ratings of 4 or more; candidates are every item the user did not rate in "
-    "training (the protocol of BENCHMARKS.md)."
+    "training (the top-N protocol of docs/protocols.md)."
 )
 
 
@@ -162,13 +189,35 @@ def recommend_command(args: argparse.Namespace) -> int:
         table = recommend(model, train, user=args.user, n=args.n, min_ratings=args.min_ratings)
         header = f"Top {len(table)} for user {args.user} ({model.name})"
     else:
-        codes, ratings = _ratings_file(args.ratings, train)
+        codes, ratings, unknown = _ratings_file(args.ratings, train)
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            print(f"Skipped {len(unknown)} item id(s) the data set lacks: {shown}.", file=sys.stderr)
         vector = fold_in(model, codes, ratings)
         table = recommend(model, train, vector=vector, n=args.n, min_ratings=args.min_ratings)
         header = (
             f"Top {len(table)} for the {len(codes)} ratings in {args.ratings} ({model.name}, {vector.method})"
         )
     _emit(args, table, header)
+    return 0
+
+
+def clusters_command(args: argparse.Namespace) -> int:
+    from recengine.cluster import cluster_factors, cluster_favourites  # scikit-learn only when asked
+
+    model, train = _model_and_data(args)
+    groups = cluster_factors(model, "users", args.clusters, seed=args.seed)
+    table = cluster_favourites(groups, train, args.n, min_ratings=args.min_ratings)
+    if args.json:
+        print_json({"clusters": table.to_dict(orient="records"), "note": groups.sample_note})
+        return 0
+    print(
+        f"{groups.n_clusters} groups of users ({model.name}){'; ' + groups.sample_note if groups.sample_note else ''}"
+    )
+    for row in table.itertuples(index=False):
+        print(
+            f"  group {row.cluster}: {row.size:,} users; favourites: {'; '.join(row.favourites) or '(none yet)'}"
+        )
     return 0
 
 
@@ -239,8 +288,9 @@ def _stored_split(metadata: dict[str, Any], path: str) -> str:
     return split
 
 
-def _ratings_file(path: str, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray]:
-    """Item codes and ratings from a CSV with columns item,rating (raw item ids of ``data``)."""
+def _ratings_file(path: str, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Item codes and ratings from a CSV with columns item,rating (raw item ids of ``data``), and the ids
+    ``data`` lacks (skipped: one unknown film should not cost the whole list)."""
     try:
         frame = pd.read_csv(path, dtype={"item": str})
     except FileNotFoundError:
@@ -261,7 +311,23 @@ def _ratings_file(path: str, data: RatingsDataset) -> tuple[np.ndarray, np.ndarr
             f"{path}: ratings {ratings[off][:5].tolist()} are off the data set's scale "
             f"{data.scale.low:g}..{data.scale.high:g}."
         )
-    return np.array([data.item_code(raw.strip()) for raw in frame["item"]], dtype=np.int64), ratings
+    raw = [str(value).strip() for value in frame["item"]]
+    codes = np.array([_known_code(data, value) for value in raw], dtype=np.int64)
+    known = codes >= 0
+    unknown = [value for value, ok in zip(raw, known, strict=True) if not ok]
+    if not known.any():
+        raise DataError(
+            f"None of the {len(raw)} item ids in {path} is in the data set (there is no item with id "
+            f"{raw[0]!r}): use the data set's own item ids (the movieId column for MovieLens)."
+        )
+    return codes[known], ratings[known], unknown
+
+
+def _known_code(data: RatingsDataset, raw: str) -> int:
+    try:
+        return data.item_code(raw)
+    except UnknownIdError:
+        return -1
 
 
 def _remapped(test: RatingsDataset, train: RatingsDataset) -> RatingsDataset:

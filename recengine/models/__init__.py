@@ -1,19 +1,31 @@
-"""Every model, by name. ``make("als", n_factors=32)`` builds one; ``MODELS`` lists them all."""
+"""Every model, by name. ``make("als", n_factors=32)`` builds one; ``MODELS`` lists them all.
+
+The registry is this list: the model modules import the base class and sibling helper modules, never the
+registry, so importing goes one way. A new model is a module with a `Recommender` subclass (its
+``Params``, ``_initialize``, ``_run_epoch``, ``_losses``) and one line here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from recengine.errors import ParameterError
+from recengine.models.als import ALS
 from recengine.models.base import Hyperparameters, ParamSpec, Recommender, hyper
+from recengine.models.baseline import Baseline
+from recengine.models.bpmf import BPMF
+from recengine.models.gradient import GD, Adam
+from recengine.models.implicit import BPR, WALS
+from recengine.models.nmf import NMF
+from recengine.models.popular import MostPopular
+from recengine.models.sgd import SGD, Minibatch
+from recengine.models.svd import SVD
+from recengine.models.svdpp import SVDpp
 
-MODELS: dict[str, type[Recommender]] = {}
-
-
-def register(cls: type[Recommender]) -> type[Recommender]:
-    """Class decorator: make a model available by its ``name``."""
-    MODELS[cls.name] = cls
-    return cls
+MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls
+    for cls in (Baseline, WALS, BPR, MostPopular, GD, Adam, SGD, Minibatch, SVDpp, ALS, NMF, SVD, BPMF)
+}
 
 
 def make(name: str, **params: Any) -> Recommender:
@@ -24,13 +36,4 @@ def make(name: str, **params: Any) -> Recommender:
     return cls(cls.Params.from_dict(params))
 
 
-# Importing a model module registers it.
-from recengine.models import baseline  # noqa: E402, F401, I001
-from recengine.models import implicit, popular  # noqa: E402, F401
-from recengine.models import gradient, sgd, svdpp  # noqa: E402, F401
-from recengine.models import als  # noqa: E402, F401
-from recengine.models import nmf  # noqa: E402, F401
-from recengine.models import svd  # noqa: E402, F401
-from recengine.models import bpmf  # noqa: E402, F401
-
-__all__ = ["MODELS", "Hyperparameters", "ParamSpec", "Recommender", "hyper", "make", "register"]
+__all__ = ["MODELS", "Hyperparameters", "ParamSpec", "Recommender", "hyper", "make"]

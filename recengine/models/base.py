@@ -8,7 +8,10 @@ A subclass states its objective and implements:
 
 - ``_initialize(train)``: set the learned arrays (use ``self.rng_``, ``self.dtype_``);
 - ``_run_epoch(train, epoch)``: one pass; may return ``{"grad_norms": {...}, "extra": {...}}``;
-- optionally ``_losses(train)`` when its objective differs from the biased-MF objective below.
+- ``_losses(train)``: (reconstruction, regularization, total) of its objective.
+
+What a fitted model does for one person (fold-in, attribution) has shared defaults here and in
+``person.py``; a model with a problem of its own overrides `fold_in_user`, `foldin_system` or `attribute`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from recengine import memory
+from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import (
     EmptyDataError,
@@ -32,10 +36,25 @@ from recengine.errors import (
     UnknownIdError,
 )
 from recengine.models.jit import row_dots
+from recengine.models.person import (
+    FALLBACK,
+    LinearSystem,
+    UserVector,
+    clean_ratings,
+    cosine_attribution,
+    evidence,
+    ridge_system,
+    system_attribution,
+)
 from recengine.training import EpochRecord, History, as_callbacks
 
 PREDICT_CHUNK = 1 << 20
 EXPLOSION_FACTOR = 1e3
+# What a fitted model keeps besides its learned arrays: what `restore` sets from a model file.
+KEPT_AFTER_FIT = frozenset(
+    ("params", "diverged_", "history_", "fit_seconds_", "dtype_", "scale_", "fingerprint_", "n_users_",
+     "n_items_", "global_mean_")
+)  # fmt: skip
 FIT_BYTES_PER_RATING = 64  # per-rating work arrays of a fit (index copies, errors, sparse views)
 
 
@@ -244,11 +263,21 @@ class Recommender:
         except TrainingDiverged as error:
             self.diverged_ = error  # its NaN or exploded arrays must not be used: see `_check_fitted`
             raise
+        finally:
+            self._release_work()
         for listener in listeners:
             if hasattr(listener, "on_train_end"):
                 listener.on_train_end(self)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _release_work(self) -> None:
+        """Drop what only the fit needed (working arrays, sparse views, moments, samplers): a fitted model
+        holds its learned state (`state_names`, `KEPT_AFTER_FIT`) and nothing else, so it pickles, travels
+        between processes and sits in caches at the size of what it learned."""
+        keep = KEPT_AFTER_FIT | set(self.state_names)
+        for name in [n for n in vars(self) if n not in keep]:
+            delattr(self, name)
 
     def _prepare(self, train: RatingsDataset) -> None:
         self.dtype_ = np.dtype(self.params.dtype)
@@ -284,17 +313,12 @@ class Recommender:
         raise NotImplementedError
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
-        """(reconstruction, regularization, total) of the biased-MF objective with ``params.reg``.
+        """(reconstruction, regularization, total) of the model's own objective on ``train``."""
+        raise NotImplementedError
 
-        L = ½ Σ (r − μ − b_u − b_i − p_u·q_i)² + ½ λ (‖P‖² + ‖Q‖² + ‖b_u‖² + ‖b_i‖²)
-        """
-        residual = train.ratings - self._raw_predict(train.user_codes, train.item_codes)
-        reconstruction = 0.5 * float(residual @ residual)
-        regularization = 0.5 * float(getattr(self.params, "reg", 0.0)) * self._squared_norms()
-        return reconstruction, regularization, reconstruction + regularization
-
-    def _squared_norms(self) -> float:
-        return sum(float(np.vdot(a, a)) for a in self._learned_arrays())
+    def _prepare_losses(self, train: RatingsDataset) -> None:
+        """Set what `_losses` needs besides the learned arrays (a fit's `_initialize` does it): nothing by
+        default; used when factors come from elsewhere (the Spark backend)."""
 
     def _learned_arrays(self) -> list[np.ndarray]:
         return [a for a in (getattr(self, n, None) for n in self.state_names) if a is not None]
@@ -402,6 +426,65 @@ class Recommender:
             if getattr(self, "item_bias_", None) is not None:
                 scores += self.item_bias_
         return scores
+
+    # --- one person -------------------------------------------------------------------------------------
+
+    fold_in_method: ClassVar[str] = "ridge regression with a user bias"
+
+    def fold_in(self, item_codes: Any, ratings: Any) -> UserVector:
+        """The vector of a user who is not in the training data, from ratings of items given by code, without
+        retraining: the item side stays fixed and `fold_in_user` solves the model's problem for one user."""
+        self._check_fitted()
+        codes, values = clean_ratings(self.n_items_, item_codes, ratings)
+        k = self.item_factors_.shape[1]
+        if not len(codes):
+            return UserVector(np.zeros(k), 0.0, FALLBACK, codes, values)
+        if k == 0 and getattr(self, "user_bias_", None) is None:
+            method = "none needed: this model scores every user alike"
+            return UserVector(np.zeros(0), 0.0, method, codes, values)
+        with single_threaded_blas():
+            factors, bias = self.fold_in_user(codes, values)
+        return UserVector(
+            np.asarray(factors, dtype=np.float64), float(bias), self.fold_in_method, codes, values
+        )
+
+    def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+        """(factors, bias) for checked ratings; by default the solution of `foldin_system`."""
+        return self.foldin_system(item_codes, ratings).solve()
+
+    def foldin_system(self, item_codes: np.ndarray, ratings: np.ndarray) -> LinearSystem:
+        """A biased rating model's problem for one user: ridge regression with λ_u = `foldin_penalty`."""
+        return ridge_system(evidence(self, item_codes, ratings), self.foldin_penalty(len(item_codes)))
+
+    def foldin_penalty(self, n_ratings: int) -> float:
+        """λ_u of a user with ``n_ratings`` ratings: the model's λ times n^a, a = `_reg_power`."""
+        return float(self.params.reg) * n_ratings ** self._reg_power()
+
+    def _reg_power(self) -> float:
+        """The exponent a of a row's penalty weight n^a (0: one λ for every row)."""
+        return 0.0
+
+    def attribution(
+        self, rated: np.ndarray, ratings: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """How much each rated item pushed each target item's score up (targets × rated each), in two parts:
+        owed to items the model counts as liked, and owed to items it counts as disliked (rated below
+        expectation), whose positive values mean "unlike them". Zeros for a model without factors."""
+        factors = self.item_factors_
+        if not len(rated) or not len(targets) or factors.shape[1] == 0:
+            return np.zeros((len(targets), len(rated))), np.zeros((len(targets), len(rated)))
+        return self.attribute(rated, ratings, factors[targets].astype(np.float64))
+
+    def attribute(
+        self, rated: np.ndarray, ratings: np.ndarray, target: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`attribution` for the target items' factors ``target``: the exact split of the fold-in solution
+        for a rating model with item biases (`person.system_attribution`), else the cosine measure."""
+        if self.kind == "rating" and getattr(self, "item_bias_", None) is not None:
+            return system_attribution(self.foldin_system(rated, ratings), target)
+        source = self.item_factors_[rated].astype(np.float64)
+        low = self.scale_.low if getattr(self, "scale_", None) is not None else 0.0
+        return cosine_attribution(target, source, ratings, low)
 
     def _user_bias_of(self, user: int) -> float:
         bias = getattr(self, "user_bias_", None)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from recengine.dataset import RatingsDataset
-from recengine.models import register
 from recengine.models.base import Hyperparameters, Recommender, hyper
 
 
@@ -19,7 +18,6 @@ class BaselineParams(Hyperparameters):
     biases: bool = hyper(True, help="Learn user and item biases; off, every prediction is the global mean.")
 
 
-@register
 class Baseline(Recommender):
     name = "baseline"
     label = "Baseline (biases only)"
@@ -27,6 +25,11 @@ class Baseline(Recommender):
     objective = "½ Σ (r − μ − b_u − b_i)² + ½ λ_u Σ b_u² + ½ λ_i Σ b_i²"
     Params = BaselineParams
     divergence_hint = "Raise the penalties (reg_user, reg_item) or use float64."
+    fold_in_method = "the ridge user bias"
+
+    def foldin_penalty(self, n_ratings: int) -> float:
+        """λ_u = reg_user, as in training."""
+        return float(self.params.reg_user)
 
     def _initialize(self, train: RatingsDataset) -> None:
         self.user_factors_ = np.zeros((train.n_users, 0), dtype=self.dtype_)

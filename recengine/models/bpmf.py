@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
-from recengine.models import jit, register, rowsolve
+from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import biases_field, init_std_field, n_factors_field, sum_squares
-from recengine.scoring import single_threaded_blas
+from recengine.models.person import LinearSystem, evidence
 
 PRIOR_STRENGTH = 2.0  # β₀ of the Gaussian-Wishart hyperprior
 
@@ -53,7 +54,6 @@ class BPMFParams(Hyperparameters):
     init_std: float = init_std_field(0.1)
 
 
-@register
 class BPMF(Recommender):
     name = "bpmf"
     label = "Bayesian MF (Gibbs sampling)"
@@ -69,6 +69,7 @@ class BPMF(Recommender):
         "½ Σ (r − r̂)² + ½ α⁻¹ Σ (x − μ)ᵀ Λ (x − μ)"
     )
     Params = BPMFParams
+    fold_in_method = "posterior mode under a Gaussian prior fitted to the trained users"
     divergence_hint = "Lower alpha (more rating noise) or use float64."
 
     def fit(
@@ -173,6 +174,35 @@ class BPMF(Recommender):
         )
         regularization = 0.5 * penalty / self.params.alpha
         return reconstruction, regularization, reconstruction + regularization
+
+    # --- one person -------------------------------------------------------------------------------------
+
+    def foldin_system(self, item_codes: np.ndarray, ratings: np.ndarray) -> LinearSystem:
+        """The posterior mode for a new user [p, b_u], the items at their posterior means, under a Gaussian
+        prior N(m, Λ⁻¹) fitted to the trained users' vectors: M = Λ + α XᵀX, w = α, prior Λm."""
+        parts = evidence(self, item_codes, ratings)
+        mean, precision = self._population_prior()
+        alpha = float(self.params.alpha)
+        matrix = precision + alpha * parts.design.T @ parts.design
+        return LinearSystem(
+            parts.design, parts.residuals, alpha, matrix, precision @ mean, parts.offset, parts.has_bias
+        )
+
+    def _population_prior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and precision of the trained users' [p, b_u] (users with factors), the precision slightly
+        ridged so it stays invertible; cached with the factors it belongs to."""
+        cached = getattr(self, "_population_prior_cache", None)
+        if cached is not None and cached[0] is self.user_factors_:
+            return cached[1]
+        rows = self.user_factors_.astype(np.float64)
+        if self.user_bias_ is not None:
+            rows = np.hstack([rows, self.user_bias_.astype(np.float64)[:, None]])
+        rows = rows[np.abs(rows).sum(axis=1) > 0]
+        covariance = np.atleast_2d(np.cov(rows, rowvar=False)) if len(rows) > 1 else np.eye(rows.shape[1])
+        covariance += 1e-6 * np.eye(len(covariance))
+        prior = (rows.mean(axis=0) if len(rows) else np.zeros(len(covariance)), np.linalg.inv(covariance))
+        self._population_prior_cache = (self.user_factors_, prior)
+        return prior
 
 
 def _mahalanobis(rows: np.ndarray, centre: np.ndarray, precision: np.ndarray) -> float:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from recengine.dataset import RatingsDataset
-from recengine.models import register
 from recengine.models.base import hyper
 from recengine.models.objective import (
     Batch,
@@ -19,15 +18,11 @@ from recengine.models.objective import (
     Gradient,
     MFParams,
     batch_size_field,
-    biases_field,
     block_norms,
-    init_std_field,
     lr_field,
     n_epochs_field,
-    n_factors_field,
     reg_field,
     sum_squares,
-    weighted_reg_field,
 )
 
 # --- gd -------------------------------------------------------------------------------------------------
@@ -35,7 +30,6 @@ from recengine.models.objective import (
 
 @dataclass(frozen=True)
 class GDParams(MFParams):
-    n_factors: int = n_factors_field(50)
     n_epochs: int = n_epochs_field(100, "Gradient steps; each uses every training rating.")
     lr: float = lr_field(0.001, "Learning rate: the step along the full gradient of the summed loss.")
     momentum: float = hyper(
@@ -46,9 +40,6 @@ class GDParams(MFParams):
         help="Heavy-ball momentum: the share of the last step kept (0: none).",
     )
     reg: float = reg_field(0.15)
-    weighted_reg: bool = weighted_reg_field(True)
-    biases: bool = biases_field()
-    init_std: float = init_std_field(0.1)
     clip: float = hyper(0.0, low=0, help="Gradient clipping threshold (0: no clipping); see clip_mode.")
     clip_mode: str = hyper(
         "norm",
@@ -79,7 +70,6 @@ def moments(blocks: dict[str, np.ndarray]) -> tuple[float, float]:
     return mean, float(np.sqrt(max(squares / count - mean * mean, 0.0)))
 
 
-@register
 class GD(BiasedMF):
     name = "gd"
     label = "Gradient descent (full batch)"
@@ -115,20 +105,14 @@ class GD(BiasedMF):
 
 @dataclass(frozen=True)
 class AdamParams(MFParams):
-    n_factors: int = n_factors_field(50)
-    n_epochs: int = n_epochs_field(20)
     lr: float = lr_field(0.01, "Adam's step size.")
     batch_size: int = batch_size_field(1024)
     beta1: float = hyper(0.9, low=0, high=1, high_open=True, help="Decay of the running mean of gradients.")
     beta2: float = hyper(0.999, low=0, high=1, high_open=True, help="Decay of the running mean of squares.")
     eps: float = hyper(1e-8, low=0, low_open=True, high=1, log=True, help="Added to the denominator.")
     reg: float = reg_field(0.12)
-    weighted_reg: bool = weighted_reg_field(True)
-    biases: bool = biases_field()
-    init_std: float = init_std_field(0.1)
 
 
-@register
 class Adam(BiasedMF):
     """Adam as embedding layers train with it: each batch updates the rows it touches (lazy moments)."""
 

@@ -13,9 +13,10 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
+from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError, TrainingDiverged
-from recengine.models import jit, register, rowsolve
+from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
     bpr_sample,
@@ -24,7 +25,7 @@ from recengine.models.implicit_kernels import (
     wals_cg_sweep,
     wals_cholesky_sweep,
 )
-from recengine.scoring import single_threaded_blas
+from recengine.models.person import by_evidence
 
 LOSS_SAMPLE = 5_000  # BPR: triples in the fixed sample on which the objective is reported
 WALS_MAX_FACTORS = (
@@ -83,7 +84,6 @@ class WALSParams(Hyperparameters):
             )
 
 
-@register
 class WALS(Recommender):
     name = "wals"
     label = "Weighted ALS (implicit feedback)"
@@ -182,15 +182,33 @@ class WALS(Recommender):
         n_rated = np.asarray(n_rated, dtype=np.float64)
         return self.params.reg * (n_rated if self.params.weighted_reg else np.ones_like(n_rated))
 
+    fold_in_method = "wals: its own fold-in"
+
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """The exact user vector for new ratings, items held fixed:
         x = (YᵀY + λ_u I + Σ_i (c_i − 1) y_i y_iᵀ)⁻¹ Σ_i c_i y_i, λ_u = `penalty` (n_u = the rated items)."""
+        matrix, items, confidence = self._user_system(item_codes, ratings)
+        return _solve_spd(matrix, items.T @ confidence), 0.0
+
+    def attribute(
+        self, rated: np.ndarray, ratings: np.ndarray, target: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hu, Koren and Volinsky, section 5: the user's x = A⁻¹ Σ_j c_j y_j, so the score of item i splits
+        exactly into one term per rated item j, s_i = Σ_j c_j · y_iᵀ A⁻¹ y_j."""
+        matrix, source, confidence = self._user_system(rated, ratings)
+        parts = (target @ np.linalg.solve(matrix, source.T)) * confidence[None, :]
+        return by_evidence(parts, confidence)
+
+    def _user_system(
+        self, item_codes: np.ndarray, ratings: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(A, the rated items' factors y_j, their confidences c_j) of one user's weighted least squares,
+        A = YᵀY + λ_u I + Σ_j (c_j − 1) y_j y_jᵀ."""
         items = self.item_factors_[np.asarray(item_codes, dtype=np.int64)].astype(np.float64)
         confidence = self.confidence(ratings).astype(np.float64)
         matrix = self._item_gram() + self.penalty(len(items)) * np.eye(items.shape[1])
         matrix += (items * (confidence - 1.0)[:, None]).T @ items
-        target = items.T @ confidence
-        return _solve_spd(matrix, target), 0.0
+        return matrix, items, confidence
 
     def _item_gram(self) -> np.ndarray:
         cached = getattr(self, "_gram_cache", None)
@@ -249,7 +267,6 @@ class BPRParams(Hyperparameters):
     )
 
 
-@register
 class BPR(Recommender):
     name = "bpr"
     label = "BPR (Bayesian personalized ranking)"
@@ -306,6 +323,8 @@ class BPR(Recommender):
         """`scores_for` of many known users at once, one row each."""
         factors = self.user_factors_[np.asarray(users, dtype=np.int64)]
         return (factors @ self.item_factors_.T).astype(np.float64) + self.item_bias_.astype(np.float64)
+
+    fold_in_method = "bpr: its own fold-in"
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """The user vector that minimizes this user's share of the objective with items fixed:

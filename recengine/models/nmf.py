@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
-from recengine.models import register
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.jit import row_dots
 from recengine.models.objective import n_factors_field, sum_squares, weighted_norms
-from recengine.scoring import single_threaded_blas
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,6 @@ class Side:
         return sp.csr_matrix((values, m.indices, m.indptr), shape=m.shape)
 
 
-@register
 class NMF(Recommender):
     name = "nmf"
     label = "NMF (non-negative, multiplicative updates)"
@@ -258,6 +256,8 @@ class NMF(Recommender):
             )
         )
         return reconstruction, regularization, reconstruction + regularization
+
+    fold_in_method = "nmf: its own fold-in"
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """(p ≥ 0, b_u) for a new user: this model's objective for one row, by non-negative least squares.

@@ -3,7 +3,7 @@
     L = ½ Σ_(u,i)∈D e_ui²  +  ½ λ Σ_u w_u (‖p_u‖² + b_u²)  +  ½ λ Σ_i w_i (‖q_i‖² + b_i²)
     e_ui = r_ui − μ − b_u − b_i − p_u·q_i
 
-with w = 1 (the objective of DESIGN.md) or, with ``weighted_reg``, w = the row's rating count (the penalty
+with w = 1 (the objective of docs/protocols.md) or, with ``weighted_reg``, w = the row's rating count (the penalty
 that per-rating SGD in the style of Funk and of Surprise applies). L is a sum over ratings,
 L = Σ_ui ℓ_ui with ℓ_ui = ½ e_ui² + ½ λ (w_u/n_u (‖p_u‖² + b_u²) + w_i/n_i (‖q_i‖² + b_i²)), so the gradient
 of a batch (`mf_gradient`) is that batch's share of the full gradient, and the batches of an epoch add up
@@ -73,13 +73,14 @@ def batch_size_field(default: int) -> Any:
 
 @dataclass(frozen=True)
 class MFParams(Hyperparameters):
-    """Hyperparameters every model of the shared objective has."""
+    """Hyperparameters every model of the shared objective has, at the defaults they share; a model
+    redeclares only the fields whose default or help differ."""
 
     n_factors: int = n_factors_field(50)
     n_epochs: int = n_epochs_field(20)
     lr: float = lr_field(0.01, "Learning rate (step size).")
-    reg: float = reg_field(0.05)
-    weighted_reg: bool = weighted_reg_field(False)
+    reg: float = reg_field(0.1)
+    weighted_reg: bool = weighted_reg_field(True)
     biases: bool = biases_field()
     init_std: float = init_std_field()
 
@@ -239,9 +240,13 @@ class BiasedMF(OnePassMetrics):
         self.item_factors_ = random_factors(self.rng_, item_counts, p.n_factors, p.init_std, self.dtype_)
         self.user_bias_ = np.zeros(train.n_users, self.dtype_) if p.biases else None
         self.item_bias_ = np.zeros(train.n_items, self.dtype_) if p.biases else None
-        power = self._reg_power()
-        self.user_weight_, self.user_penalty_ = penalties(user_counts, p.reg, power, self.dtype_)
-        self.item_weight_, self.item_penalty_ = penalties(item_counts, p.reg, power, self.dtype_)
+        self._prepare_losses(train)
+
+    def _prepare_losses(self, train: RatingsDataset) -> None:
+        """Each row's penalty weight and per-rating penalty, from its rating count."""
+        power, reg = self._reg_power(), self.params.reg
+        self.user_weight_, self.user_penalty_ = penalties(train.user_counts(), reg, power, self.dtype_)
+        self.item_weight_, self.item_penalty_ = penalties(train.item_counts(), reg, power, self.dtype_)
 
     def _reg_power(self) -> float:
         """The exponent a of each row's penalty weight w = n^a: 1 with ``weighted_reg``, else 0."""

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from recengine.dataset import RatingsDataset
-from recengine.models import register
 from recengine.models.base import Recommender
 
 
-@register
 class MostPopular(Recommender):
     name = "popular"
     label = "Most popular (reference)"

@@ -18,19 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from recengine.dataset import RatingsDataset
-from recengine.models import jit, register
+from recengine.models import jit
 from recengine.models.base import hyper
 from recengine.models.objective import (
     BiasedMF,
     MFParams,
     batch_size_field,
-    biases_field,
-    init_std_field,
     lr_field,
     n_epochs_field,
     n_factors_field,
-    reg_field,
-    weighted_reg_field,
 )
 
 DIVERGENCE_HINT = (
@@ -130,10 +126,6 @@ class SGDParams(MFParams):
     n_factors: int = n_factors_field(100)
     n_epochs: int = n_epochs_field(30)
     lr: float = lr_field(0.015, "Learning rate of each per-rating step.")
-    reg: float = reg_field(0.1)
-    weighted_reg: bool = weighted_reg_field(True)
-    biases: bool = biases_field()
-    init_std: float = init_std_field(0.1)
     lr_decay: float = lr_decay_field()
 
 
@@ -163,7 +155,6 @@ class SteppedMF(BiasedMF):
         return {"grad_norms": norms, "extra": {"lr": lr}}
 
 
-@register
 class SGD(SteppedMF):
     name = "sgd"
     label = "SGD (per rating, Funk/Koren)"
@@ -213,15 +204,10 @@ class MinibatchParams(MFParams):
     n_factors: int = n_factors_field(100)
     n_epochs: int = n_epochs_field(30)
     lr: float = lr_field(0.015, "Learning rate: the step per rating's gradient within a batch.")
-    reg: float = reg_field(0.1)
-    weighted_reg: bool = weighted_reg_field(True)
-    biases: bool = biases_field()
-    init_std: float = init_std_field(0.1)
     batch_size: int = batch_size_field(1024)
     lr_decay: float = lr_decay_field()
 
 
-@register
 class Minibatch(SteppedMF):
     name = "minibatch"
     label = "Minibatch SGD"

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
-from recengine.models import register
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import n_factors_field, sum_squares
-from recengine.scoring import single_threaded_blas
+from recengine.models.person import by_evidence
 
 BIAS_SWEEPS = 10  # alternating passes over user and item biases (as `baseline` does)
 
@@ -36,7 +36,6 @@ class SVDParams(Hyperparameters):
     )
 
 
-@register
 class SVD(Recommender):
     name = "svd"
     label = "Truncated SVD (SciPy svds)"
@@ -51,6 +50,7 @@ class SVD(Recommender):
         "Reported reconstruction loss: ½ Σ_(u,i)∈D (r − r̂)² on the rated cells; regularization: the bias penalty"
     )
     Params = SVDParams
+    fold_in_method = "projection onto the singular vectors (unrated cells as 0), after a ridge bias"
 
     def fit(
         self, train: RatingsDataset, valid: RatingsDataset | None = None, callbacks: Iterable[Any] = ()
@@ -118,6 +118,42 @@ class SVD(Recommender):
                 0.5 * self.params.reg * (sum_squares(self.user_bias_) + sum_squares(self.item_bias_))
             )
         return reconstruction, regularization, reconstruction + regularization
+
+    # --- one person -------------------------------------------------------------------------------------
+
+    def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+        """The least-squares user vector over the whole row, unrated cells counting as residual 0 (the
+        model's own objective): p = (QᵀQ)⁻¹ Σ_rated r̃_i q_i, after the ridge user bias."""
+        residual, bias = self._residuals(item_codes, ratings)
+        return self._inverse_gram() @ (self.item_factors_[item_codes].astype(np.float64).T @ residual), bias
+
+    def attribute(
+        self, rated: np.ndarray, ratings: np.ndarray, target: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """q_i·p = Σ_j r̃_j · q_iᵀ (QᵀQ)⁻¹ q_j: one term per rated item j."""
+        residual, _ = self._residuals(rated, ratings)
+        pull = target @ self._inverse_gram() @ self.item_factors_[rated].astype(np.float64).T
+        return by_evidence(pull * residual[None, :], residual)
+
+    def _residuals(self, codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+        """(r − μ − b_u − b_i on the rated items, b_u), b_u fitted first as the model does: the ridge user
+        bias Σ (r − μ − b_i) / (n + λ)."""
+        residual = ratings - self.global_mean_
+        if self.item_bias_ is None:
+            return residual, 0.0
+        residual = residual - self.item_bias_[codes]
+        bias = float(residual.sum() / (len(codes) + self.params.reg))
+        return residual - bias, bias
+
+    def _inverse_gram(self) -> np.ndarray:
+        """(QᵀQ)⁻¹, slightly ridged; cached with the factors it belongs to."""
+        cached = getattr(self, "_inverse_gram_cache", None)
+        if cached is None or cached[0] is not self.item_factors_:
+            items = self.item_factors_.astype(np.float64)
+            gram = items.T @ items
+            cached = (self.item_factors_, np.linalg.inv(gram + 1e-12 * np.eye(len(gram))))
+            self._inverse_gram_cache = cached
+        return cached[1]
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
-from recengine.models import jit, register
+from recengine.models import jit
 from recengine.models.base import Hyperparameters, hyper
 from recengine.models.objective import (
     OnePassMetrics,
@@ -48,6 +48,7 @@ from recengine.models.objective import (
     sum_squares,
     weighted_norms,
 )
+from recengine.models.person import LinearSystem, evidence, ridge_system
 from recengine.models.sgd import DIVERGENCE_HINT, decayed_lr, lr_decay_field
 
 
@@ -191,7 +192,6 @@ class Side(NamedTuple):
         return rng.permutation(len(self.counts)), np.lexsort((rng.random(len(rows)), rows))
 
 
-@register
 class SVDpp(OnePassMetrics):
     name = "svdpp"
     label = "SVD++ (Koren)"
@@ -225,6 +225,26 @@ class SVDpp(OnePassMetrics):
         self.user_bias_ = np.zeros(train.n_users, self.dtype_) if p.biases else None
         self.item_bias_ = np.zeros(train.n_items, self.dtype_) if p.biases else None
         self._update_effective_factors()
+
+    # --- one person -------------------------------------------------------------------------------------
+
+    fold_in_method = "ridge regression with a user bias, on top of the implicit part"
+
+    def _reg_power(self) -> float:
+        return float(self.params.reg_power)
+
+    def foldin_system(self, item_codes: np.ndarray, ratings: np.ndarray) -> LinearSystem:
+        """The ridge problem for p on top of the implicit part |S|^−½ Σ_{j∈S} y_j of the rated items S."""
+        parts = evidence(self, item_codes, ratings, implicit=self.implicit_factors_)
+        return ridge_system(parts, self.foldin_penalty(len(item_codes)))
+
+    def attribute(
+        self, rated: np.ndarray, ratings: np.ndarray, target: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The biased-MF split plus q_i·y_j / √|S|: the implicit part is owed to having rated j at all."""
+        liked, contrast = super().attribute(rated, ratings, target)
+        liked += target @ self.implicit_factors_[rated].astype(np.float64).T / np.sqrt(len(rated))
+        return liked, contrast
 
     def _q(self) -> np.ndarray:
         return self.item_factors_ if self.item_own_factors_ is None else self.item_own_factors_
