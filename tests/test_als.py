@@ -14,29 +14,44 @@ from recengine.split import holdout_random
 from recengine.synthetic import planted_low_rank
 
 
-def test_ridge_solve_matches_a_dense_solve_per_row():
-    rng = np.random.default_rng(0)
-    n_rows, n_cols, d = 7, 9, 4
-    mask = rng.random((n_rows, n_cols)) < 0.5
-    mask[3] = False  # an empty row stays as it was
-    values = rng.normal(size=(n_rows, n_cols)).astype(np.float32)
-    rows, cols = np.nonzero(mask)
-    indptr = np.searchsorted(rows, np.arange(n_rows + 1)).astype(np.int32)
-    features, offsets, penalties = (
-        rng.normal(size=(n_cols, d)),
-        rng.normal(size=n_cols),
-        rng.random(n_rows) + 0.1,
-    )
-    out = np.full((n_rows, d), 7.0)
-    rowsolve.ridge_solve(indptr, cols.astype(np.int32), values[mask], offsets, features, penalties, out)
-    for row in range(n_rows):
-        seen = cols[rows == row]
+class RowProblems:
+    """Random ridge problems, one per row of a sparse matrix (row ``empty`` has no entries), and their
+    dense solutions."""
+
+    def __init__(self, seed: int, n_rows: int, n_cols: int, d: int, density: float, empty: int):
+        rng = np.random.default_rng(seed)
+        self.mask = rng.random((n_rows, n_cols)) < density
+        self.mask[empty] = False
+        self.values = rng.normal(size=(n_rows, n_cols)).astype(np.float32)
+        self.rows, cols = np.nonzero(self.mask)
+        self.cols = cols.astype(np.int32)
+        self.indptr = np.searchsorted(self.rows, np.arange(n_rows + 1)).astype(np.int32)
+        self.features, self.offsets = rng.normal(size=(n_cols, d)), rng.normal(size=n_cols)
+        self.penalties = rng.random(n_rows) + 0.1
+        self.d, self.rng = d, rng
+
+    @property
+    def arguments(self) -> tuple:
+        return self.indptr, self.cols, self.values[self.mask], self.offsets, self.features, self.penalties
+
+    def solution(self, row: int) -> np.ndarray | None:
+        seen = self.cols[self.rows == row]
         if not len(seen):
-            assert (out[row] == 7.0).all()
-            continue
-        y, t = features[seen], values[row, seen] - offsets[seen]
-        expected = np.linalg.solve(y.T @ y + penalties[row] * np.eye(d), y.T @ t)
-        np.testing.assert_allclose(out[row], expected, rtol=1e-10, atol=1e-12)
+            return None
+        y, t = self.features[seen], self.values[row, seen] - self.offsets[seen]
+        return np.linalg.solve(y.T @ y + self.penalties[row] * np.eye(self.d), y.T @ t)
+
+
+def test_ridge_solve_matches_a_dense_solve_per_row():
+    problems = RowProblems(0, n_rows=7, n_cols=9, d=4, density=0.5, empty=3)
+    out = np.full((7, 4), 7.0)
+    rowsolve.ridge_solve(*problems.arguments, out)
+    for row in range(7):
+        expected = problems.solution(row)
+        if expected is None:
+            assert (out[row] == 7.0).all()  # an empty row stays as it was
+        else:
+            np.testing.assert_allclose(out[row], expected, rtol=1e-10, atol=1e-12)
 
 
 def test_noise_free_planted_matrix_is_recovered(planted):
@@ -131,28 +146,15 @@ def test_reg_must_be_positive():
 def test_conjugate_gradient_rows_reach_the_dense_solution():
     from recengine.models.als import cg_rows
 
-    rng = np.random.default_rng(1)
-    n_rows, n_cols, d = 6, 12, 5
-    mask = rng.random((n_rows, n_cols)) < 0.6
-    mask[2] = False  # an empty row gets zeros, its optimum
-    values = rng.normal(size=(n_rows, n_cols)).astype(np.float32)
-    rows, cols = np.nonzero(mask)
-    indptr = np.searchsorted(rows, np.arange(n_rows + 1)).astype(np.int32)
-    features, offsets, penalties = (
-        rng.normal(size=(n_cols, d)),
-        rng.normal(size=n_cols),
-        rng.random(n_rows) + 0.1,
-    )
-    out = rng.normal(size=(n_rows, d))  # a warm start anywhere
-    cg_rows(indptr, cols.astype(np.int32), values[mask], offsets, features, penalties, d, out)
-    for row in range(n_rows):
-        seen = cols[rows == row]
-        if not len(seen):
-            assert (out[row] == 0).all()
-            continue
-        y, t = features[seen], values[row, seen] - offsets[seen]
-        expected = np.linalg.solve(y.T @ y + penalties[row] * np.eye(d), y.T @ t)
-        np.testing.assert_allclose(out[row], expected, rtol=1e-8, atol=1e-10)  # d steps: exact
+    problems = RowProblems(1, n_rows=6, n_cols=12, d=5, density=0.6, empty=2)
+    out = problems.rng.normal(size=(6, 5))  # a warm start anywhere
+    cg_rows(*problems.arguments, 5, out)  # d steps: exact
+    for row in range(6):
+        expected = problems.solution(row)
+        if expected is None:
+            assert (out[row] == 0).all()  # an empty row gets zeros, its optimum
+        else:
+            np.testing.assert_allclose(out[row], expected, rtol=1e-8, atol=1e-10)
 
 
 def test_the_cg_solver_learns_the_planted_matrix_as_cholesky_does(planted):

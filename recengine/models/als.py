@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
-from recengine.errors import ParameterError
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, hyper
 from recengine.models.jit import kernel, prange
@@ -67,13 +66,7 @@ class ALSParams(Hyperparameters):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.solver == "cholesky" and self.n_factors > rowsolve.MAX_FACTORS:
-            raise ParameterError(
-                "n_factors",
-                self.n_factors,
-                f"≤ {rowsolve.MAX_FACTORS} with solver='cholesky' (its k × k solves grow as k³); "
-                f"choose solver='cg' for up to {MAX_FACTORS} factors, or fewer factors",
-            )
+        rowsolve.check_solver_factors(self.n_factors, self.solver, MAX_FACTORS)
 
 
 class ALS(BiasedMF):

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
-from recengine.errors import ParameterError, TrainingDiverged
+from recengine.errors import TrainingDiverged
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
@@ -75,13 +75,7 @@ class WALSParams(Hyperparameters):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.solver == "cholesky" and self.n_factors > rowsolve.MAX_FACTORS:
-            raise ParameterError(
-                "n_factors",
-                self.n_factors,
-                f"≤ {rowsolve.MAX_FACTORS} with solver='cholesky' (its k × k solves grow as k³); "
-                f"choose solver='cg' for up to {WALS_MAX_FACTORS} factors, or fewer factors",
-            )
+        rowsolve.check_solver_factors(self.n_factors, self.solver, WALS_MAX_FACTORS)
 
 
 class WALS(Recommender):

@@ -169,6 +169,19 @@ def gaussian_draw(
         )  # fmt: skip
 
 
+def check_solver_factors(n_factors: int, solver: str, most_with_cg: int) -> None:
+    """Refuse more than `MAX_FACTORS` factors with exact Cholesky solves, naming the way out (``cg``)."""
+    from recengine.errors import ParameterError
+
+    if solver == "cholesky" and n_factors > MAX_FACTORS:
+        raise ParameterError(
+            "n_factors",
+            n_factors,
+            f"≤ {MAX_FACTORS} with solver='cholesky' (its k × k solves grow as k³); "
+            f"choose solver='cg' for up to {most_with_cg} factors, or fewer factors",
+        )
+
+
 def warm_up(dtype: np.dtype) -> None:
     """The kernel's first call for ``dtype`` on a tiny problem (compiles it, or loads it from the cache)."""
     indptr = np.array([0, 1], dtype=np.int32)
