@@ -35,7 +35,18 @@ from recengine.scoring import score_matrix
 DEFAULT_RANKING_MODEL = "wals"  # what people's recommendations come from unless they choose otherwise
 BECAUSE = 3  # rated items named per recommendation
 PRIOR_RATINGS = 10  # popular(): strength of the pull of an item's mean rating toward the global mean
-COLUMNS = ["item", "title", "year", "genres", "score", "predicted_rating", "because", "explanation"]
+COLUMNS = [
+    "item",
+    "title",
+    "year",
+    "genres",
+    "score",
+    "predicted_rating",
+    "personal",
+    "because",
+    "explanation",
+]
+GENERAL_APPEAL = 0.5  # below this personal share a film is listed mostly for its general appeal, and says so
 
 
 # --- recommendations ------------------------------------------------------------------------------------
@@ -60,10 +71,15 @@ def recommend(
     ids to leave out; ``genres`` keeps items with any of these genres; ``min_ratings`` keeps items with at
     least that many ratings in ``data``; ``years`` = (from, to), inclusive, either end may be None.
 
-    Columns: item, title, year, genres, score (the model's; higher is better), predicted_rating (on the
-    data set's scale for rating models, NaN for ranking models), because (titles of the user's rated items
-    that contributed most as reasons: never one they rated low), explanation (one sentence about "you"
-    for a vector, about "user <id>" for a user of the data set).
+    The list is ordered by the model's `Recommender.list_scores` (a ranking model's scores; a rating
+    model's lift over an average person among films with enough ratings).
+
+    Columns: item, title, year, genres, score (what the list is ordered by; higher is better),
+    predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
+    share of the film's lead over a typical film owed to the person, `personal_share`), because (titles of
+    the user's rated items that contributed most as reasons: never one they rated low, and none when the
+    film is there mostly for its general appeal), explanation (one sentence about "you" for a vector, about
+    "user <id>" for a user of the data set).
     """
     _check_model_fits_data(model, data)
     reader = Reader.of(user, vector)
@@ -74,17 +90,53 @@ def recommend(
     with single_threaded_blas():
         if vector is not None:
             rated, values = np.asarray(vector.item_codes, np.int64), np.asarray(vector.ratings, np.float64)
-            scores = model.scores_for(vector.factors, vector.bias).astype(np.float64)
+            scores, bias = model.scores_for(vector.factors, vector.bias).astype(np.float64), vector.bias
         else:
             code = data.user_code(user)
             row = data.csr[code]
             rated, values = row.indices.astype(np.int64), row.data.astype(np.float64)
-            scores = score_matrix(model, np.array([code]))[0]
+            scores, bias = score_matrix(model, np.array([code]))[0], model._user_bias_of(code)
+        general = model.general_scores(bias)
+        ranked = model.list_scores(scores, general, data.item_counts())
         keep = candidates(data, rated, exclude=exclude, genres=genres, min_ratings=min_ratings, years=years)
-        chosen = _best(scores, keep, n)
+        keep &= np.isfinite(ranked)
+        chosen = _best(ranked, keep, n)
         liked, contrast = model.attribution(rated, values, chosen)
     named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
-    return _table(model, data, chosen, scores[chosen], rated, values, named, reader)
+    shares = personal_share(scores, general, keep, chosen)
+    listed = Listed(chosen, ranked[chosen], scores[chosen], shares)
+    return _table(model, data, listed, rated, values, named, reader)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The items of a list, best first: their list scores, the model's scores and their personal shares."""
+
+    codes: np.ndarray
+    ranked: np.ndarray
+    scores: np.ndarray
+    personal: np.ndarray
+
+
+def personal_share(
+    scores: np.ndarray, general: np.ndarray, keep: np.ndarray, chosen: np.ndarray
+) -> np.ndarray:
+    """For each chosen item, the share of its lead over a typical candidate that is owed to the person:
+    (s − a·g) / (s − a·median g), 0 to 1, s the person's score and g an average person's, put on the
+    person's scale by a = s·g / g·g over the candidates (a new person with ten ratings scores everything
+    lower than the average trained user with hundreds). The rest of the lead is the film's general appeal
+    (its popularity, or its bias in a rating model)."""
+    if not len(chosen):
+        return np.empty(0)
+    pool = keep if keep.any() else np.ones(len(scores), dtype=bool)
+    reference = general[pool]
+    scale = max(float(scores[pool] @ reference) / max(float(reference @ reference), 1e-300), 0.0)
+    general = scale * general
+    typical = scale * float(np.median(reference))
+    lift = scores[chosen] - general[chosen]
+    lead = scores[chosen] - typical
+    share = np.divide(lift, lead, out=(lift > 0).astype(np.float64), where=lead > 1e-12)
+    return np.clip(share, 0.0, 1.0)
 
 
 def candidates(
@@ -233,19 +285,20 @@ def _reason_text(reader: Reader, titles: list[str], reasons: list[float], contra
 def _table(
     model: Recommender,
     data: RatingsDataset,
-    chosen: np.ndarray,
-    scores: np.ndarray,
+    listed: Listed,
     rated: np.ndarray,
     ratings: np.ndarray,
     named: list[Named],
     reader: Reader,
 ) -> pd.DataFrame:
+    chosen = listed.codes
     counts = data.item_counts()[chosen]
     rating_model = model.kind == "rating"
-    predicted = model.scale_.clip(scores) if rating_model else np.full(len(chosen), np.nan)
+    taste = model.item_factors_.shape[1] > 0
+    predicted = model.scale_.clip(listed.scores) if rating_model else np.full(len(chosen), np.nan)
     because, explanation = [], []
     for row, code in enumerate(chosen):
-        these = named[row]
+        these = named[row] if listed.personal[row] >= GENERAL_APPEAL else Named([], [])
         because.append([data.title(int(rated[j])) for j in these.reasons])
         titles = [data.title(int(rated[j])) for j in these.reasons + these.contrasts]
         reason = _reason_text(
@@ -253,14 +306,15 @@ def _table(
         )
         lead = f"Predicted {_stars(round(float(predicted[row]), 1))}. " if rating_model else ""
         if not reason:
-            personal = model.item_factors_.shape[1] > 0
-            reason = _popularity_note(data, int(code), int(counts[row]), personal, reader)
+            share = float(listed.personal[row]) if taste else None
+            reason = _popularity_note(data, int(code), int(counts[row]), share, reader)
         explanation.append(lead + reason)
     return pd.DataFrame(
         {
             **item_columns(data, chosen),
-            "score": scores,
+            "score": listed.ranked,
             "predicted_rating": predicted,
+            "personal": listed.personal,
             "because": because,
             "explanation": explanation,
         },
@@ -268,12 +322,19 @@ def _table(
     )
 
 
-def _popularity_note(data: RatingsDataset, code: int, count: int, personal: bool, reader: Reader) -> str:
-    opening = (
-        f"Nothing {reader.subject} rated highly points to it strongly"
-        if personal
-        else "Ranked by general appeal (this model has no taste factors)"
-    )
+def _popularity_note(data: RatingsDataset, code: int, count: int, share: float | None, reader: Reader) -> str:
+    """Why a film without a nameable reason is listed: the model has no taste factors (``share`` None),
+    the film is mostly there for its general appeal (a small personal ``share``), or no single rated film
+    points to it strongly."""
+    if share is None:
+        opening = "Ranked by general appeal (this model has no taste factors)"
+    elif share < GENERAL_APPEAL:
+        opening = (
+            f"Mostly for its general appeal: {reader.possessive} ratings give {share:.0%} of its lead over a "
+            "typical film, the rest is what an average person gets"
+        )
+    else:
+        opening = f"Nothing {reader.subject} rated highly points to it strongly"
     if not count:
         return f"{opening}; nobody in the data has rated it yet."
     mean = float(data.csc[:, code].data.mean())

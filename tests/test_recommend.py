@@ -340,3 +340,52 @@ def test_bpmf_fold_in_of_a_training_user_is_close_to_their_posterior_mean(plante
     assert np.corrcoef(own, folded)[0, 1] > 0.98
     few = fold_in(model, data.item_codes[mine][:3], data.ratings[mine][:3])
     assert np.linalg.norm(few.factors) < 5 * np.linalg.norm(model.user_factors_, axis=1).max()
+
+
+def test_personal_share_is_the_persons_part_of_the_lead_over_a_typical_film():
+    """Scores 3, 1, 0, 0 against an average person's 2, 2, 0, 0 (a = s·g / g·g = 8/8 = 1, typical film = the
+    median 1): item 0 leads the typical film by 2, of which 3 − 2 = 1 is the person's (0.5); item 1 is
+    below what an average person gets (0)."""
+    from recengine.recommend import personal_share
+
+    scores, general = np.array([3.0, 1.0, 0.0, 0.0]), np.array([2.0, 2.0, 0.0, 0.0])
+    keep = np.ones(4, dtype=bool)
+    np.testing.assert_allclose(personal_share(scores, general, keep, np.array([0, 1])), [0.5, 0.0])
+    # a person on a smaller scale (half the scores) has the same shares: the average is put on their scale
+    np.testing.assert_allclose(personal_share(scores / 2, general, keep, np.array([0, 1])), [0.5, 0.0])
+
+
+def test_a_film_listed_for_its_general_appeal_says_so_and_names_no_reason(bundled, ranker):
+    codes = _codes_of(bundled, LIKED)
+    table = recommend(ranker, bundled, vector=fold_in(ranker, codes, [5.0] * len(codes)), n=20)
+    general = table[table["personal"] < 0.5]
+    personal = table[table["personal"] >= 0.5]
+    assert len(general) and len(personal)
+    assert all(not because for because in general["because"])
+    assert all(
+        text.startswith("Mostly for its general appeal: your ratings give ")
+        for text in general["explanation"]
+    )
+    assert all(text.startswith("Because you rated ") for text in personal["explanation"])
+
+
+def test_a_rating_model_ranks_a_list_by_lift_among_films_with_enough_ratings(bundled):
+    """Not by predicted rating, which hands everyone the same films: by how much more than an average person
+    the person is predicted to like a film, among films with at least ten ratings."""
+    model = make("als", seed=0).fit(bundled)
+    lists = []
+    for titles in (LIKED, HORROR[:4]):
+        codes = _codes_of(bundled, titles)
+        vector = fold_in(model, codes, [5.0] * len(codes))
+        table = recommend(model, bundled, vector=vector, n=20)
+        counts = bundled.item_counts()[[bundled.item_code(i) for i in table["item"]]]
+        assert (counts >= model.list_min_ratings).all()
+        general = model.general_scores(vector.bias)[[bundled.item_code(i) for i in table["item"]]]
+        lift = (
+            model.scores_for(vector.factors, vector.bias)[[bundled.item_code(i) for i in table["item"]]]
+            - general
+        )
+        np.testing.assert_allclose(table["score"], lift)
+        assert (np.diff(table["score"]) <= 1e-12).all()
+        lists.append(set(table["title"]))
+    assert len(lists[0] & lists[1]) <= 4

@@ -486,6 +486,40 @@ class Recommender:
         low = self.scale_.low if getattr(self, "scale_", None) is not None else 0.0
         return cosine_attribution(target, source, ratings, low)
 
+    # --- a person's list ------------------------------------------------------------------------------
+
+    list_min_ratings: ClassVar[int] = (
+        10  # rating models: films a person's list may hold need this many ratings
+    )
+
+    def general_scores(self, bias: float = 0.0) -> np.ndarray:
+        """Every item's score for an average person (the mean vector of the trained users who have one) with
+        a person's own ``bias``: the part of a list that is not personal."""
+        cached = getattr(self, "_mean_user_cache", None)
+        if cached is None or cached[0] is not self.user_factors_:
+            users = self.user_factors_
+            active = np.abs(users).sum(axis=1) > 0 if users.shape[1] else np.zeros(len(users), dtype=bool)
+            mean = users[active].mean(axis=0, dtype=np.float64) if active.any() else np.zeros(users.shape[1])
+            cached = (self.user_factors_, mean)
+            self._mean_user_cache = cached
+        return self.scores_for(cached[1], bias)
+
+    def list_scores(self, scores: np.ndarray, general: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """What orders a person's list, from the model's ``scores`` for them, an average person's
+        ``general`` scores and each item's number of ratings ``counts`` (−inf: not listed).
+
+        A ranking model's scores already are that. A rating model's predicted ratings are led by item biases
+        and by films one person rated highly, which hands everyone the same list of classics or obscure
+        films; its list ranks by lift, how much more than an average person this person is predicted to like
+        a film (scores − general), among films with at least `list_min_ratings` ratings (fewer when few films
+        of the data set have that many). The predicted rating itself is unchanged.
+        """
+        if self.kind != "rating":
+            return scores
+        floor = min(float(self.list_min_ratings), float(np.quantile(counts, 0.9)) if len(counts) else 0.0)
+        personal = scores - general if self.item_factors_.shape[1] else scores  # no taste: biases decide
+        return np.where(counts >= floor, personal, -np.inf)
+
     def _user_bias_of(self, user: int) -> float:
         bias = getattr(self, "user_bias_", None)
         return 0.0 if bias is None else float(bias[user])
