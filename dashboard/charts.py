@@ -22,8 +22,22 @@ LOSS_PARTS = (
 
 
 def _tidy(figure: go.Figure, height: int = HEIGHT) -> go.Figure:
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="")
+    """Size and margins; titles on the left, where the chart toolbar (top right) cannot cover them."""
+    figure.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend_title_text="",
+        title_x=0,
+        title_xanchor="left",
+    )
+    figure.for_each_annotation(_left_aligned_subplot_title)
     return figure
+
+
+def _left_aligned_subplot_title(annotation: Any) -> None:
+    """Move a subplot title (an annotation plotly centres above its panel) to the panel's left edge."""
+    if annotation.yanchor == "bottom" and annotation.xref == "paper" and annotation.xanchor == "center":
+        annotation.update(x=0, xanchor="left")
 
 
 # --- data -----------------------------------------------------------------------------------------------
@@ -93,19 +107,35 @@ def genre_counts(data: RatingsDataset) -> go.Figure | None:
 # --- training -------------------------------------------------------------------------------------------
 
 
-def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
-    """Stacked panels against the epoch: the objective's parts, RMSEs (rating models), gradient norms."""
+GRADIENT_PANEL = "gradient norms ‖∇L‖ per block: the slope of the objective; it falls towards 0 at a minimum"
+BLOCK_NAMES = {
+    "user_factors": "users P",
+    "item_factors": "films Q",
+    "user_bias": "user biases",
+    "item_bias": "film biases",
+}
+
+
+def loss_curves(
+    records: Sequence[dict[str, Any]], title: str = "", start_loss: float | None = None
+) -> go.Figure:
+    """Stacked panels against the epoch: the objective's parts, RMSEs (rating models), gradient norms.
+
+    ``start_loss`` (the total before the first epoch) is drawn at epoch 0 when given (a diverged run)."""
     records = list(records)  # a snapshot: a training thread may append while we draw
     frame = pd.DataFrame(records)
     has_rmse = any(r.get("train_rmse") is not None for r in records)
     has_grad = any(r.get("grad_norms") for r in records)
     panels = ["objective: total, reconstruction, regularization (log scale)"]
     panels += ["RMSE: train and validation"] if has_rmse else []
-    panels += ["gradient norms"] if has_grad else []
+    panels += [GRADIENT_PANEL] if has_grad else []
     figure = make_subplots(
-        rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True, vertical_spacing=0.08
+        rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True, vertical_spacing=0.1
     )
     epochs = frame["epoch"] if len(frame) else []
+    if start_loss is not None:
+        start = go.Scatter(x=[0], y=[start_loss], name="before training", mode="markers", marker_symbol="x")
+        figure.add_trace(start, 1, 1)
     for column, name in LOSS_PARTS:
         if column in frame and frame[column].notna().any():
             figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 1)
@@ -113,6 +143,8 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
     if not records:  # empty axes before the first epoch: no ticks to read as 100m, 200m, ...
         figure.update_yaxes(showticklabels=False, showgrid=False)
         figure.update_xaxes(range=[1, 10])
+    elif len(records) == 1 and start_loss is None:  # one point: an axis around it, not a dot on 0 to 2
+        figure.update_xaxes(range=[0.5, 1.5], dtick=1)
     if has_rmse:
         for column, name in (("train_rmse", "train RMSE"), ("valid_rmse", "validation RMSE")):
             if frame[column].notna().any():
@@ -120,11 +152,14 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
     if has_grad:
         norms = pd.DataFrame([r.get("grad_norms") or {} for r in records])
         for column in norms:
-            trace = go.Scatter(x=epochs, y=norms[column], name=f"‖∇{column}‖", mode="lines+markers")
-            figure.add_trace(trace, len(panels), 1)
+            name = f"‖∇‖ {BLOCK_NAMES.get(column, column)}"
+            figure.add_trace(
+                go.Scatter(x=epochs, y=norms[column], name=name, mode="lines+markers"), len(panels), 1
+            )
+        figure.update_yaxes(type="log", row=len(panels), col=1)
     figure.update_xaxes(title="epoch", row=len(panels), col=1)
     figure.update_layout(title=title)
-    return _tidy(figure, height=120 + 220 * len(panels))
+    return _tidy(figure, height=110 + 170 * len(panels))
 
 
 def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:

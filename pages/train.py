@@ -1,15 +1,18 @@
 """Train: pick an algorithm and its hyperparameters, watch the loss curves grow, stop at will."""
 
+import contextlib
+
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, urlstate
 from dashboard.charts import loss_curves
 from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
+from dashboard.lessons import show_formulas
 from dashboard.navigation import inside_app
-from dashboard.runs import algorithms, collect_finished_job, start
+from dashboard.runs import DEFAULT_SPLIT, algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
-from dashboard.widgets import param_widget, param_widgets
+from dashboard.widgets import log_grid, param_widget, param_widgets
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
 
@@ -32,15 +35,37 @@ SHOWN_METRICS = (
 )
 
 
+def link_values(query: dict[str, str]) -> dict[str, object]:
+    """Widget values from a shared link's settings (``algo``, hyperparameters, ``split``); unknown or
+    disallowed ones are left out."""
+    models = algorithms()
+    algo = query.get("algo")
+    if algo not in models:
+        return {}
+    values: dict[str, object] = {"train_algo": algo}
+    for spec in models[algo].Params.specs():
+        if spec.name in query:
+            with contextlib.suppress(ValueError):
+                value = urlstate.parse(spec, query[spec.name])
+                if not spec.log or value in log_grid(spec):
+                    values[f"train_{algo}_{spec.name}"] = value
+    method, _, share = query.get("split", "").partition(":")
+    if method in SPLITS:
+        values["train_split"] = method
+        with contextlib.suppress(ValueError):
+            values["train_share"] = min(max(round(float(share) * 20) / 20, 0.05), 0.5)
+    return values
+
+
 def settings(data: RatingsDataset) -> tuple[str, dict, str]:
-    """The algorithm, its hyperparameters and the split spec, from the widgets."""
+    """The algorithm, its hyperparameters and the split spec, from the widgets (a shared link's first)."""
+    urlstate.open_link(link_values(st.query_params.to_dict()))
     models = algorithms()
     algo = st.selectbox(
         "Algorithm", list(models), format_func=lambda name: models[name].label, key="train_algo"
     )
     cls = models[algo]
     st.markdown(cls.description)
-    st.markdown(f"Objective: `{cls.objective}`")
     if cls.kind == "ranking":
         st.caption(
             "A ranking model: it scores movies for top-N lists and predicts no ratings, so it has no RMSE."
@@ -67,6 +92,8 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
         with st.expander("Advanced"):
             params["dtype"] = param_widget(specs["dtype"], key=f"train_{algo}_dtype")
     split_spec = "none" if method == "none" else f"{method}:{share:g}"
+    query = {"algo": algo, **urlstate.changed_settings(list(specs.values()), params)}
+    urlstate.show_in_address(query | ({"split": split_spec} if split_spec != DEFAULT_SPLIT else {}))
     if data.timestamps is None and method == "temporal":
         st.warning("This data set has no timestamps: a temporal split is impossible. Choose another one.")
     return algo, params, split_spec
@@ -219,6 +246,9 @@ def main() -> None:
             if job is None and "train_last_run" not in st.session_state:
                 st.info("Press **Train**: the loss curves appear here and grow with every epoch.")
                 st.plotly_chart(loss_curves([]), key="train_empty_chart")  # axes ready, the chart code loaded
+            with st.container(border=True):
+                st.markdown(f"#### The math of {algorithms()[algo].label}")
+                show_formulas(algorithms()[algo].formulas, expanded=False)
 
 
 main()

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models import jit, register, rowsolve
 from recengine.models.base import Hyperparameters, hyper
 from recengine.models.objective import BiasedMF, biases_field, init_std_field, n_factors_field
@@ -54,6 +55,7 @@ class ALS(BiasedMF):
         "learning rate; the weighted-λ option (ALS-WR) scales the penalty by each row's rating count."
     )
     Params = ALSParams
+    formulas = maths.ALS
     divergence_hint = "Raise the regularization (reg) or use float64."
 
     def _initialize(self, train: RatingsDataset) -> None:

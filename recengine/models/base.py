@@ -4,7 +4,7 @@ A model is made from a frozen, validated dataclass of hyperparameters (``Model.P
 epochs and reports an `EpochRecord` after each; learned state ends in ``_`` (``user_factors_``,
 ``item_bias_``, ...) and round-trips through `state` / `set_state` as plain arrays.
 
-A subclass states its objective and implements:
+A subclass states its objective and step as ``formulas`` (LaTeX, `formulas.py`) and implements:
 
 - ``_initialize(train)``: set the learned arrays (use ``self.rng_``, ``self.dtype_``);
 - ``_run_epoch(train, epoch)``: one pass; may return ``{"grad_norms": {...}, "extra": {...}}``;
@@ -31,6 +31,7 @@ from recengine.errors import (
     TrainingDiverged,
     UnknownIdError,
 )
+from recengine.models.formulas import Formulas
 from recengine.models.jit import row_dots
 from recengine.training import EpochRecord, History, as_callbacks
 
@@ -182,7 +183,7 @@ class Recommender:
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    objective: ClassVar[str] = ""
+    formulas: ClassVar[Formulas | None] = None  # objective and step as LaTeX (`formulas.py`)
     kind: ClassVar[str] = "rating"  # "rating": predicts ratings; "ranking": scores items for top-N only
     Params: ClassVar[type[Hyperparameters]] = Hyperparameters
     divergence_hint: ClassVar[str] = "Lower the learning rate (lr) or turn on gradient clipping (clip)."
@@ -190,6 +191,12 @@ class Recommender:
     # Arrays the size of all factors, (users + items) × n_factors, a fit holds at its peak (factors,
     # gradients, moments, copies); see `memory_estimate`.
     factor_copies: ClassVar[float] = 4.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A model that states its ``formulas`` gets them in its docstring (``help(Model)``)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("formulas") is not None:
+            cls.__doc__ = f"{cls.__doc__ or cls.description}\n\n{cls.formulas.text()}"
 
     def __init__(self, params: Hyperparameters | None = None, **overrides: Any):
         base = params if params is not None else self.Params()
