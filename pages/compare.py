@@ -23,15 +23,11 @@ MAX_SWEEP_FITS = 60
 def runs_table(runs: list[state.Run]) -> pd.DataFrame:
     rows = []
     for run in runs:
-        defaults = type(run.model).Params().to_dict()
-        changed = {k: v for k, v in run.params.items() if v != defaults.get(k) and k != "seed"}
         rows.append(
             {
                 "run": run.title,
                 "algorithm": run.algo,
-                "settings": ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults",
                 "split": run.split,
-                "seed": run.params.get("seed"),
                 "epochs": len(run.history),
                 "fit s": round(run.fit_seconds, 2),
                 **{name: run.metrics.get(name) for name in METRIC_COLUMNS},
@@ -41,6 +37,31 @@ def runs_table(runs: list[state.Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def details_table(runs: list[state.Run]) -> pd.DataFrame:
+    """Every setting of every run, with its id (the model cache's key)."""
+    return pd.DataFrame(
+        [
+            {"run": run.title, "id": run.run_id, "seed": run.params.get("seed"),
+             "settings": ", ".join(f"{k}={v}" for k, v in run.params.items() if k != "seed"),
+             "ended": run.diverged or (f"stopped at epoch {run.stopped_at}" if run.stopped_at else "as set")}
+            for run in runs
+        ]
+    )  # fmt: skip
+
+
+def rename_runs(runs: list[state.Run]) -> None:
+    pick_column, name_column = st.columns([1, 1], vertical_alignment="bottom")
+    by_title = {run.title: run for run in runs}
+    pick = pick_column.selectbox("Rename a run", list(by_title), index=None, key="compare_rename_pick")
+    if pick is None:
+        return
+    run = by_title[pick]
+    name = name_column.text_input("New name", value=run.name, key=f"compare_name_{run.run_id}")
+    if name.strip() and name != run.name:
+        state.rename(run.run_id, name)
+        st.rerun()
+
+
 def compare(runs: list[state.Run]) -> None:
     st.subheader("Your runs on this data set")
     if not runs:
@@ -48,6 +69,9 @@ def compare(runs: list[state.Run]) -> None:
         st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
         return
     st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
+    with st.expander("Details: every setting and id"):
+        st.dataframe(details_table(runs), hide_index=True, key="compare_details")
+        rename_runs(runs)
     by_title = {run.title: run for run in runs}
     runs_column, curve_column = st.columns([3, 1])
     chosen = runs_column.multiselect(
@@ -60,13 +84,16 @@ def compare(runs: list[state.Run]) -> None:
         st.plotly_chart(
             overlaid_curves({t: by_title[t].history for t in chosen}, metric), key="compare_chart"
         )
+    usable = {title: run for title, run in by_title.items() if not run.diverged}
+    if not usable:
+        return
     active = state.active_run()
-    titles = list(by_title)
+    titles = list(usable)
     index = titles.index(active.title) if active is not None and active.title in titles else len(titles) - 1
     pick_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
     pick = pick_column.selectbox("Active model", titles, index=index, key="compare_active")
     if button_column.button("Make this run active", key="compare_make_active"):
-        state.set_active(by_title[pick].run_id)
+        state.set_active(usable[pick].run_id)
         st.rerun()
 
 
@@ -211,7 +238,7 @@ def main() -> None:
     st.title("Compare & tune")
     with engine_errors("Choose another data set on the Data page."):
         data = active_data()
-        compare(state.runs_on(data.fingerprint))
+        compare(state.runs_on(data.fingerprint, diverged=True))
         in_the_cache(data)
         sweep(data)
 

@@ -165,12 +165,20 @@ def outcome(data: RatingsDataset) -> None:
     job = st.session_state.get(state.JOB)
     if job is not None and job.status == DIVERGED:
         st.warning(job.message, icon=":material/warning:")
-        st.caption("Nothing was cached. Change the setting the message names and train again.")
+        st.caption(
+            "Nothing was cached. The curve is kept among your runs (overlay it on a good run in Compare & "
+            "tune); change the setting the message names and train again."
+        )
     elif job is not None and job.status == FAILED:
         st.error(f"Training failed: {job.message}")
         st.caption("Your ratings are safe. Change the settings or the data set and train again.")
     run = state.runs().get(st.session_state.get("train_last_run", ""))
     if run is None or run.fingerprint != data.fingerprint:
+        return
+    name_field(run)
+    if run.diverged:
+        chart = loss_curves(run.history, "The curve up to the divergence", start_loss=run.start_loss)
+        st.plotly_chart(chart, key="train_diverged_chart")
         return
     if run.from_cache:
         st.success(
@@ -196,6 +204,15 @@ def outcome(data: RatingsDataset) -> None:
             ]
             st.caption("After the click: " + " · ".join(shown) + ".")
     metrics_card(run)
+
+
+def name_field(run: state.Run) -> None:
+    """The run's name, editable: it names the run in the sidebar, Compare, Evaluate and every picker."""
+    key = f"train_name_{run.run_id}"
+    st.text_input(
+        "Name of this run", value=run.name, key=key, on_change=lambda: state.rename(run.run_id, st.session_state[key]),
+        help="Made from the algorithm and the settings that differ from its defaults; write your own.",
+    )  # fmt: skip
 
 
 def metrics_card(run: state.Run) -> None:

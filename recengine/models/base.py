@@ -250,6 +250,7 @@ class Recommender:
                     break
         except TrainingDiverged as error:
             self.diverged_ = error  # its NaN or exploded arrays must not be used: see `_check_fitted`
+            error.history, error.start_loss = self.history_.to_dicts(), start_loss  # the curve up to it
             raise
         for listener in listeners:
             if hasattr(listener, "on_train_end"):
@@ -336,19 +337,19 @@ class Recommender:
         )
 
     def _check_divergence(self, record: EpochRecord, start_loss: float) -> None:
+        """Raise `TrainingDiverged` when the epoch's losses or factors are not finite or the loss exploded;
+        the epoch's record then joins the history, so the curve ends where the message says."""
         losses = (record.reconstruction_loss, record.regularization_loss, record.total_loss)
+        what = None
         if not all(math.isfinite(x) for x in losses) or not all(
             np.isfinite(a).all() for a in self._learned_arrays()
         ):
-            raise TrainingDiverged(
-                record.epoch, "the loss or the factors became NaN or infinite", self.divergence_hint
-            )
-        if record.total_loss > EXPLOSION_FACTOR * max(start_loss, 1e-12):
-            raise TrainingDiverged(
-                record.epoch,
-                f"the loss grew from {start_loss:.4g} to {record.total_loss:.4g}",
-                self.divergence_hint,
-            )
+            what = "the loss or the factors became NaN or infinite"
+        elif record.total_loss > EXPLOSION_FACTOR * max(start_loss, 1e-12):
+            what = f"the loss grew from {start_loss:.4g} before the first epoch to {record.total_loss:.4g}"
+        if what is not None:
+            self.history_.append(record)
+            raise TrainingDiverged(record.epoch, what, self.divergence_hint)
 
     # --- prediction -------------------------------------------------------------------------------------
 
