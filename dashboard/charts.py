@@ -337,3 +337,40 @@ def item_map(
         )
     figure.update_layout(xaxis_title="", yaxis_title="")
     return _tidy(figure, height=560)
+
+
+# --- lessons --------------------------------------------------------------------------------------------
+
+
+def train_valid_curves(histories: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
+    """Train RMSE (dotted) and validation RMSE (solid) of each run, one colour per run."""
+    figure = go.Figure()
+    colors = px.colors.qualitative.Plotly
+    for index, (name, records) in enumerate(histories.items()):
+        epochs = [r["epoch"] for r in records]
+        for column, dash, what in (("train_rmse", "dot", "train"), ("valid_rmse", "solid", "validation")):
+            values = [r.get(column) for r in records]
+            line = dict(color=colors[index % len(colors)], dash=dash)
+            figure.add_trace(go.Scatter(x=epochs, y=values, name=f"{name}: {what}", mode="lines", line=line))
+    figure.update_layout(
+        xaxis_title="epoch", yaxis_title="RMSE", title="RMSE: train (dotted) and validation (solid)"
+    )
+    return _tidy(figure, height=400)
+
+
+def matrix_heatmap(
+    predicted: np.ndarray, observed: np.ndarray, people: Sequence[str], films: Sequence[str]
+) -> go.Figure:
+    """The predicted ratings as colours; observed cells show their rating with a dot, the others the
+    prediction, so the filled-in cells stand out."""
+    text = [
+        [f"● {o:g}" if np.isfinite(o) else f"{p:.1f}" for p, o in zip(prow, orow, strict=True)]
+        for prow, orow in zip(predicted, observed, strict=True)
+    ]
+    figure = go.Figure(
+        go.Heatmap(z=predicted, x=list(films), y=list(people), text=text, texttemplate="%{text}",
+                   colorscale="RdYlGn", zmin=0.5, zmax=5, colorbar_title="predicted")
+    )  # fmt: skip
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickangle=-35)
+    return _tidy(figure, height=520)

@@ -161,7 +161,7 @@ KEPT_SETTINGS = (
     "sweep_algo", "sweep_best_by", "sweep_folds",
     "embed_method", "embed_colour", "embed_genres", "embed_min_ratings", "embed_item_groups",
     "embed_user_groups", "embed_search", "embed_neighbours",
-    "rate_query", "rate_genre", "rate_sort", "rate_page",
+    "rate_query", "rate_genre", "rate_sort", "rate_page", "lessons_pick", "lessons_user", "lessons_epoch",
 )  # fmt: skip
 KEPT_PREFIXES = ("sweep_params_", "sweep_values_")  # one per algorithm
 # Settings whose choices come from the data set (its users, movies, genres, years): forgotten when the

@@ -137,9 +137,16 @@ def top_items(model: Recommender, data: RatingsDataset, user: Any, n: int = 10) 
     )
 
 
+def best_scored(model: Recommender, data: RatingsDataset, user: Any, n: int = 10) -> list[str]:
+    """The titles of the ``n`` films ``model`` scores highest for ``user``, the films they rated included."""
+    return [
+        data.title(code) for code in np.argsort(-model.item_scores(data.user_code(user)), kind="stable")[:n]
+    ]
+
+
 def list_overlap(model: Recommender, data: RatingsDataset, users: list[Any], n: int = 10) -> float:
-    """How alike ``users``' top-``n`` lists are: the mean share of films two lists have in common
-    (Jaccard, over every pair): 1 when everyone gets the same list."""
-    lists = [set(recommend(model, data, user=user, n=n)["item"]) for user in users]
-    pairs = [len(a & b) / len(a | b) for a, b in combinations(lists, 2) if a | b]
+    """How alike ``users``' top-``n`` lists are before the films each has seen are taken out: the mean
+    share of films two lists have in common (Jaccard, over every pair); 1 when everyone gets one list."""
+    lists = [set(np.argsort(-model.item_scores(data.user_code(user)), kind="stable")[:n]) for user in users]
+    pairs = [len(a & b) / len(a | b) for a, b in combinations(lists, 2)]
     return float(np.mean(pairs)) if pairs else 0.0
