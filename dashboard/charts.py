@@ -30,14 +30,13 @@ def _tidy(figure: go.Figure, height: int = HEIGHT) -> go.Figure:
         title_x=0,
         title_xanchor="left",
     )
-    figure.for_each_annotation(_left_aligned_subplot_title)
+    starts = [axis.domain[0] for axis in figure.select_xaxes() if axis.domain is not None]
+    for annotation in figure.layout.annotations:
+        if annotation.yanchor == "bottom" and annotation.xref == "paper" and annotation.xanchor == "center":
+            # a subplot title, centred above its panel: move it to the panel's left edge
+            left = max([start for start in starts if start <= annotation.x + 1e-9], default=0)
+            annotation.update(x=left, xanchor="left")
     return figure
-
-
-def _left_aligned_subplot_title(annotation: Any) -> None:
-    """Move a subplot title (an annotation plotly centres above its panel) to the panel's left edge."""
-    if annotation.yanchor == "bottom" and annotation.xref == "paper" and annotation.xanchor == "center":
-        annotation.update(x=0, xanchor="left")
 
 
 # --- data -----------------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ def genre_counts(data: RatingsDataset) -> go.Figure | None:
 # --- training -------------------------------------------------------------------------------------------
 
 
-GRADIENT_PANEL = "gradient norms ‖∇L‖ per block: the slope of the objective; it falls towards 0 at a minimum"
+GRADIENT_PANEL = "gradient norms ‖∇L‖: the objective's slope, 0 at a minimum"
 BLOCK_NAMES = {
     "user_factors": "users P",
     "item_factors": "films Q",
@@ -170,7 +169,9 @@ def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str)
         if points:
             x, y = zip(*points, strict=True)
             figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers"))
-    figure.update_layout(xaxis_title="epoch", yaxis_title=metric.replace("_", " "))
+    figure.update_layout(
+        xaxis_title="epoch", yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.25)
+    )
     if metric.endswith("loss"):
         figure.update_yaxes(type="log")
     return _tidy(figure, height=360)
@@ -194,6 +195,10 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
         ),
     )
     colors = px.colors.qualitative.Plotly
+    rmses = table["rmse"].dropna()
+    # RMSE differences that matter are small (0.85 against 0.91): the axis starts near the lowest bar, not at 0
+    floor = float(np.floor(rmses.min() * 0.95 * 20) / 20) if len(rmses) else 0.0
+    top = float(rmses.max()) * 1.06 if len(rmses) else 1.0
     for index, row in table.reset_index(drop=True).iterrows():
         color, name, rmse, precision = (
             colors[index % len(colors)],
@@ -204,7 +209,7 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
         rated = pd.notna(rmse)
         figure.add_trace(
             go.Bar(
-                x=[name], y=[rmse if rated else 0], marker_color=color, name=name, legendgroup=name,
+                x=[name], y=[rmse if rated else floor], marker_color=color, name=name, legendgroup=name,
                 text=[f"{rmse:.3f}" if rated else "ranks only:<br>no RMSE"], textposition="outside",
             ),
             1, 1,
@@ -217,7 +222,8 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
             1, 2,
         )  # fmt: skip
     figure.update_xaxes(showticklabels=False)
-    figure.update_yaxes(rangemode="tozero")
+    figure.update_yaxes(range=[floor, top], row=1, col=1, title=f"RMSE (axis from {floor:g})")
+    figure.update_yaxes(rangemode="tozero", row=1, col=2)
     figure.update_layout(legend=dict(orientation="h", y=-0.08), uniformtext_minsize=10)
     return _tidy(figure, height=420)
 
@@ -296,33 +302,42 @@ def item_map(
     points: pd.DataFrame,
     color: str,
     you: tuple[float, float] | None = None,
-    highlight: pd.DataFrame | None = None,
+    chosen: pd.DataFrame | None = None,
+    neighbours: pd.DataFrame | None = None,
+    colors: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Movies as points (columns x, y, title, ``color``); your position and highlighted movies on top."""
+    """Movies as points (columns x, y, title, ``color``); your position, the chosen movie (labelled) and its
+    numbered neighbours on top. ``colors`` fixes each category's colour (the same genre, the same colour
+    whichever projection)."""
     figure = px.scatter(
         points,
         x="x",
         y="y",
         color=color,
-        color_discrete_map={"other": "#d9d9d9"},
+        color_discrete_map={"other": "#d9d9d9", **(colors or {})},
         color_discrete_sequence=px.colors.qualitative.Bold,
         hover_name="title",
         hover_data={"x": False, "y": False, "genres": True} if "genres" in points else None,
         opacity=0.6,
     )
     figure.update_traces(marker_size=5)
-    if highlight is not None and len(highlight):
+    if neighbours is not None and len(neighbours):
+        numbers = [str(n) for n in neighbours.get("number", range(1, len(neighbours) + 1))]
         figure.add_trace(
             go.Scatter(
-                x=highlight["x"],
-                y=highlight["y"],
-                text=highlight["title"],
-                mode="markers+text",
-                textposition="top center",
-                name="neighbours",
-                marker=dict(size=11, color="black", symbol="circle-open"),
+                x=neighbours["x"], y=neighbours["y"], text=numbers, hovertext=neighbours["title"],
+                hoverinfo="text", mode="markers+text", textposition="middle right", name="neighbours (numbered)",
+                textfont=dict(size=11), marker=dict(size=11, color="black", symbol="circle-open"),
             )
-        )
+        )  # fmt: skip
+    if chosen is not None and len(chosen):
+        figure.add_trace(
+            go.Scatter(
+                x=chosen["x"], y=chosen["y"], text=chosen["title"], mode="markers+text",
+                textposition="top center", name="chosen movie", textfont=dict(size=13, color="#1c7ed6"),
+                marker=dict(size=16, color="#1c7ed6", symbol="diamond", line=dict(width=1, color="white")),
+            )
+        )  # fmt: skip
     if you is not None:
         figure.add_trace(
             go.Scatter(
@@ -353,9 +368,10 @@ def train_valid_curves(histories: dict[str, Sequence[dict[str, Any]]]) -> go.Fig
             line = dict(color=colors[index % len(colors)], dash=dash)
             figure.add_trace(go.Scatter(x=epochs, y=values, name=f"{name}: {what}", mode="lines", line=line))
     figure.update_layout(
-        xaxis_title="epoch", yaxis_title="RMSE", title="RMSE: train (dotted) and validation (solid)"
-    )
-    return _tidy(figure, height=400)
+        xaxis_title="epoch", yaxis_title="RMSE", title="RMSE: train (dotted) and validation (solid)",
+        legend=dict(orientation="h", y=-0.2),
+    )  # fmt: skip
+    return _tidy(figure, height=460)
 
 
 def matrix_heatmap(
@@ -371,6 +387,15 @@ def matrix_heatmap(
         go.Heatmap(z=predicted, x=list(films), y=list(people), text=text, texttemplate="%{text}",
                    colorscale="RdYlGn", zmin=0.5, zmax=5, colorbar_title="predicted")
     )  # fmt: skip
+    rated_people, rated_films = np.nonzero(np.isfinite(observed))
+    figure.add_trace(
+        go.Scatter(
+            x=[films[i] for i in rated_films], y=[people[u] for u in rated_people], mode="markers",
+            name="rated by the person", hoverinfo="skip",
+            marker=dict(symbol="square-open", size=30, color="black", line=dict(width=2)),
+        )
+    )  # fmt: skip
     figure.update_yaxes(autorange="reversed")
     figure.update_xaxes(tickangle=-35)
-    return _tidy(figure, height=520)
+    figure.update_layout(legend=dict(orientation="h", y=1.08, x=0))
+    return _tidy(figure, height=560)

@@ -32,7 +32,7 @@ class Lesson(NamedTuple):
     title: str
     shows: str
     look_at: str
-    runs: tuple[tuple[str, dict[str, Any]], ...] = ()
+    runs: tuple[tuple[str, dict[str, Any], str], ...] = ()  # (algorithm, settings, the run's name)
 
 
 GD_SMALL = {"n_factors": 10, "n_epochs": 20, "momentum": 0.0}
@@ -44,7 +44,10 @@ LESSONS = {
         "The small step's loss falls every epoch. The doubled step dips for two epochs, then each step "
         "overshoots the valley and lands higher up the other side: the loss rises for a dozen epochs until "
         "training stops as diverged. Both curves stay in Compare & tune.",
-        (("gd", GD_SMALL | {"lr": 0.0005}), ("gd", GD_SMALL | {"lr": 0.001})),
+        (
+            ("gd", GD_SMALL | {"lr": 0.0005}, "GD · lr 0.0005"),
+            ("gd", GD_SMALL | {"lr": 0.001}, "GD · lr 0.001"),
+        ),
     ),
     "fitting": Lesson(
         "Over- and under-fitting",
@@ -54,9 +57,9 @@ LESSONS = {
         "both stay high and flat: the penalty forbids the factors to say anything (under-fitting). The "
         "default sits between: the lowest validation RMSE.",
         (
-            ("sgd", SGD_SMALL | {"reg": 0.0, "lr": 0.02}),
-            ("sgd", SGD_SMALL),
-            ("sgd", SGD_SMALL | {"reg": 2.0}),
+            ("sgd", SGD_SMALL | {"reg": 0.0, "lr": 0.02}, "SGD · λ 0 · lr 0.02"),
+            ("sgd", SGD_SMALL, "SGD · λ 0.1"),
+            ("sgd", SGD_SMALL | {"reg": 2.0}, "SGD · λ 2"),
         ),
     ),
     "factors": Lesson(
@@ -65,7 +68,7 @@ LESSONS = {
         "dozen people, before the films they have seen are taken out.",
         "With one factor every person is a single number and every film too, so there is one order of all "
         "films: everyone gets the same list (100 % alike). With 64 factors the lists differ person by person.",
-        (("wals", {"n_factors": 1}), ("wals", {})),
+        (("wals", {"n_factors": 1}, "Weighted ALS · 1 factor"), ("wals", {}, "Weighted ALS · 64 factors")),
     ),
     "rating-vs-ranking": Lesson(
         "Rating model against ranking model",
@@ -74,7 +77,7 @@ LESSONS = {
         "The rating model fills the list with films few people rated, predicted high; the ranking model's "
         "films are ones people actually pick. RMSE only scores predicted stars on films people chose to rate, "
         "so it cannot see this: compare P@10 (of the held-out films, how many made the list).",
-        (("sgd", {}), ("wals", {})),
+        (("sgd", {}, "SGD (rating model)"), ("wals", {}, "Weighted ALS (ranking model)")),
     ),
     "nmf": Lesson(
         "Zero-filled NMF against observed-entries NMF",
@@ -82,7 +85,7 @@ LESSONS = {
         "ratings only.",
         "The zero-filled model learns that unrated means 0 stars: its predictions sit far below the real "
         "ratings and its RMSE is several times worse. Missing is not zero.",
-        (("nmf", {"mode": "zero_filled"}), ("nmf", {})),
+        (("nmf", {"mode": "zero_filled"}, "NMF · zero-filled"), ("nmf", {}, "NMF · observed entries")),
     ),
     "biases": Lesson(
         "Biases on and off",
@@ -92,7 +95,10 @@ LESSONS = {
         "biases the list is led by films with a high mean rating, often seen by few; without them the "
         "factors must carry generosity and popularity too, and the list turns to other films, with lower "
         "mean ratings.",
-        (("sgd", {"n_factors": 20}), ("sgd", {"n_factors": 20, "biases": False})),
+        (
+            ("sgd", {"n_factors": 20}, "SGD · 20 factors · biases on"),
+            ("sgd", {"n_factors": 20, "biases": False}, "SGD · 20 factors · biases off"),
+        ),
     ),
     "small-matrix": Lesson(
         "A small matrix filling in",
@@ -115,14 +121,15 @@ LESSONS = {
 def train_runs(data: RatingsDataset, lesson: Lesson) -> list[state.Run]:
     """The lesson's runs, trained side by side (or taken from the cache), diverged ones kept; each joins
     the session's runs for Compare without changing the active model."""
-    outcomes = [start(data, algo, params, DEFAULT_SPLIT) for algo, params in lesson.runs]
+    outcomes = [start(data, algo, params, DEFAULT_SPLIT) for algo, params, _ in lesson.runs]
     runs = []
-    for outcome in outcomes:
+    for outcome, (_, _, name) in zip(outcomes, lesson.runs, strict=True):
         if isinstance(outcome, TrainingJob):
             outcome.join()
             if outcome.result is None:
                 raise outcome.error or RecEngineError("Training ended without a model.")
             outcome = outcome.result
+        outcome.name = name  # kept only for a run new to the session: a name given before stays
         state.add_run(outcome, activate=False)
         runs.append(outcome)
     return runs

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, urlstate
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.navigation import inside_app
@@ -11,6 +11,7 @@ from dashboard.runs import DEFAULT_SPLIT, algorithms, from_store, model_store, t
 from dashboard.ui import announce, engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.dataset import RatingsDataset
+from recengine.models.base import ParamSpec
 from recengine.tuning import grid_search
 
 inside_app()
@@ -129,6 +130,19 @@ def in_the_cache(data: RatingsDataset) -> None:
             st.rerun()
 
 
+def typed_values(spec: ParamSpec, chosen: list) -> list:
+    """The chosen sweep values, typed ones (text) read as the parameter's type; refused ones are named."""
+    values, refused = [], []
+    for value in chosen:
+        try:
+            values.append(urlstate.parse(spec, value) if isinstance(value, str) else value)
+        except ValueError:
+            refused.append(value)
+    if refused:
+        st.error(f"{spec.name}: {', '.join(map(str, refused))} not allowed; it must be {spec.allowed()}.")
+    return sorted(set(values))
+
+
 def sweep(data: RatingsDataset) -> None:
     st.subheader("Sweep hyperparameters with cross-validation")
     models = algorithms()
@@ -140,13 +154,15 @@ def sweep(data: RatingsDataset) -> None:
     grid = {}
     for name in names:
         spec = specs[name]
-        grid[name] = st.multiselect(
+        chosen = st.multiselect(
             f"Values of {name}",
             candidate_values(spec),
             default=default_sweep(spec),
             key=f"sweep_values_{algo}_{name}",
-            help=spec.help,
+            help=f"{spec.help} Type any other allowed value ({spec.allowed()}) and press Enter.",
+            accept_new_options=spec.kind in ("int", "float"),
         )
+        grid[name] = typed_values(spec, chosen)
     folds = st.slider("Cross-validation folds", 2, 5, 3, key="sweep_folds")
     fits = folds
     for values in grid.values():

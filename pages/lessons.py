@@ -124,10 +124,14 @@ def small_matrix(data: RatingsDataset, runs: list[state.Run]) -> None:
     _, small, frames, errors = cached
     epoch = st.slider("Epoch", 1, len(frames), len(frames), key="lessons_epoch")
     people = [f"user {user}" for user in small.user_ids]
-    films = [small.title(code)[:28] for code in range(small.n_items)]
+    films = [shortened(small.title(code)) for code in range(small.n_items)]
     observed = lessons.rating_grid(small)
     st.plotly_chart(matrix_heatmap(frames[epoch - 1], observed, people, films), key="lessons_matrix_chart")
     st.caption(f"Epoch {epoch}: train RMSE {errors[epoch - 1]:.3f} on the {small.n_ratings} rated cells.")
+
+
+def shortened(title: str, length: int = 26) -> str:
+    return title if len(title) <= length else title[: length - 1] + "…"
 
 
 def gradient_check(data: RatingsDataset, runs: list[state.Run]) -> None:

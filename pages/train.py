@@ -3,6 +3,7 @@
 import contextlib
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import state, urlstate
 from dashboard.charts import loss_curves
@@ -57,8 +58,10 @@ def link_values(query: dict[str, str]) -> dict[str, object]:
     return values
 
 
-def settings(data: RatingsDataset) -> tuple[str, dict, str]:
-    """The algorithm, its hyperparameters and the split spec, from the widgets (a shared link's first)."""
+def settings(data: RatingsDataset) -> tuple[str, dict, str, DeltaGenerator]:
+    """The algorithm, its hyperparameters and the split spec, from the widgets (a shared link's first), and
+    a place under the algorithm's description for the Train button: on the first screen, so the curves
+    that appear at the top of the page after a click are in view."""
     urlstate.open_link(link_values(st.query_params.to_dict()))
     models = algorithms()
     algo = st.selectbox(
@@ -70,6 +73,7 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
         st.caption(
             "A ranking model: it scores movies for top-N lists and predicts no ratings, so it has no RMSE."
         )
+    button_place = st.container()
     specs = {spec.name: spec for spec in cls.Params.specs()}
     st.subheader("Hyperparameters")
     params = param_widgets(list(specs.values()), prefix=f"train_{algo}", columns=2)
@@ -96,7 +100,7 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
     urlstate.show_in_address(query | ({"split": split_spec} if split_spec != DEFAULT_SPLIT else {}))
     if data.timestamps is None and method == "temporal":
         st.warning("This data set has no timestamps: a temporal split is impossible. Choose another one.")
-    return algo, params, split_spec
+    return algo, params, split_spec, button_place
 
 
 def refusal(algo: str, params: dict) -> str | None:
@@ -175,14 +179,14 @@ def outcome(data: RatingsDataset) -> None:
     run = state.runs().get(st.session_state.get("train_last_run", ""))
     if run is None or run.fingerprint != data.fingerprint:
         return
-    name_field(run)
     if run.diverged:
+        name_field(run)
         chart = loss_curves(run.history, "The curve up to the divergence", start_loss=run.start_loss)
         st.plotly_chart(chart, key="train_diverged_chart")
         return
     if run.from_cache:
         st.success(
-            f"**{run.label}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
+            f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
         )
         if run.history:
             st.plotly_chart(
@@ -191,7 +195,7 @@ def outcome(data: RatingsDataset) -> None:
     elif job is not None and job.status == STOPPED:
         st.info(f"Stopped at epoch {run.stopped_at}: this model is kept for this session only, not cached.")
     else:
-        st.success(f"**{run.label}** trained in {run.fit_seconds:.2f} s and cached.")
+        st.success(f"**{run.title}** trained in {run.fit_seconds:.2f} s and cached.")
         if job is not None and job.timeline:
             steps = {
                 "worker": "training process started",
@@ -203,6 +207,7 @@ def outcome(data: RatingsDataset) -> None:
                 f"{label} {job.timeline[key]:.2f} s" for key, label in steps.items() if key in job.timeline
             ]
             st.caption("After the click: " + " · ".join(shown) + ".")
+    name_field(run)
     metrics_card(run)
 
 
@@ -237,12 +242,13 @@ def main() -> None:
         data = active_data()
         left, right = st.columns([2, 3], gap="large")
         with left:
-            algo, params, split_spec = settings(data)
-            problem = refusal(algo, params)
+            algo, params, split_spec, button_place = settings(data)
+        problem = refusal(algo, params)
+        job = st.session_state.get(state.JOB)
+        running = job is not None and job.running
+        with button_place:
             if problem:
                 st.error(problem, icon=":material/block:")
-            job = st.session_state.get(state.JOB)
-            running = job is not None and job.running
             clicked = st.button(
                 "Train",
                 type="primary",

@@ -31,11 +31,12 @@ class Formulas:
         return "\n".join(lines)
 
     def markdown(self, title: str) -> str:
-        """A README section: the title, both formulas as ```math blocks, the symbols as a list."""
+        """A README entry: a folded section titled ``title`` with both formulas as ```math blocks and the
+        symbols as a list."""
         symbols = "\n".join(f"- ${symbol}$: {meaning}" for symbol, meaning in self.symbols)
         return (
-            f"#### {title}\n\n{self.objective_name}:\n\n```math\n{self.objective}\n```\n\n"
-            f"{self.step_name}:\n\n```math\n{self.step}\n```\n\n{symbols}\n"
+            f"<details><summary>{title}</summary>\n\n{self.objective_name}:\n\n```math\n{self.objective}\n```\n\n"
+            f"{self.step_name}:\n\n```math\n{self.step}\n```\n\n{symbols}\n\n</details>\n"
         )
 
 
@@ -48,8 +49,8 @@ def _one_line(latex: str) -> str:
 BIASED_ERROR = r"e_{ui} &= r_{ui} - \mu - b_u - b_i - p_u^\top q_i"
 BIASED_MF = (
     r"\begin{aligned} L &= \tfrac12 \sum_{(u,i)\in D} e_{ui}^2"
-    r" + \tfrac{\lambda}{2} \sum_u w_u \left(\lVert p_u\rVert^2 + b_u^2\right)"
-    r" + \tfrac{\lambda}{2} \sum_i w_i \left(\lVert q_i\rVert^2 + b_i^2\right) \\ "
+    r" + \tfrac{\lambda}{2} \sum_u w_u \left(\lVert p_u\rVert^2 + b_u^2\right) \\"
+    r" &\quad + \tfrac{\lambda}{2} \sum_i w_i \left(\lVert q_i\rVert^2 + b_i^2\right) \\ "
     + BIASED_ERROR
     + r" \end{aligned}"
 )
@@ -79,10 +80,10 @@ LEARNING_RATE = (r"\eta", "the learning rate (lr), multiplied by lr_decay after 
 SGD = Formulas(
     objective=BIASED_MF,
     step=(
-        r"\begin{aligned} &\text{for each rating } (u,i) \text{ in a random order:} \\"
-        r" b_u &\leftarrow b_u + \eta\,(e_{ui} - \lambda_u b_u) \qquad b_i \leftarrow b_i + \eta\,(e_{ui} - \lambda_i b_i) \\"
-        r" p_u &\leftarrow p_u + \eta\,(e_{ui}\, q_i - \lambda_u p_u) \qquad"
-        r" q_i \leftarrow q_i + \eta\,(e_{ui}\, p_u - \lambda_i q_i) \end{aligned}"
+        r"\begin{aligned} &\text{for each rating } (u,i) \text{, in a random order:} \\"
+        r" b_u &\leftarrow b_u + \eta\,(e_{ui} - \lambda_u b_u) \\ b_i &\leftarrow b_i + \eta\,(e_{ui} - \lambda_i b_i) \\"
+        r" p_u &\leftarrow p_u + \eta\,(e_{ui}\, q_i - \lambda_u p_u) \\"
+        r" q_i &\leftarrow q_i + \eta\,(e_{ui}\, p_u - \lambda_i q_i) \end{aligned}"
     ),
     symbols=(*BIASED_SYMBOLS, PER_RATING_PENALTY, LEARNING_RATE),
 )
@@ -90,10 +91,10 @@ SGD = Formulas(
 MINIBATCH = Formulas(
     objective=BIASED_MF,
     step=(
-        r"\text{for each batch } B \subset D:\quad \theta \leftarrow \theta - \eta\,"
-        r"\nabla_\theta \sum_{(u,i)\in B} \ell_{ui},\qquad"
-        r" \ell_{ui} = \tfrac12 e_{ui}^2 + \tfrac12 \lambda_u (\lVert p_u\rVert^2 + b_u^2)"
-        r" + \tfrac12 \lambda_i (\lVert q_i\rVert^2 + b_i^2)"
+        r"\begin{aligned} &\text{for each batch } B \subset D: \quad \theta \leftarrow \theta - \eta\,"
+        r"\nabla_\theta \sum_{(u,i)\in B} \ell_{ui} \\"
+        r" \ell_{ui} &= \tfrac12 e_{ui}^2 + \tfrac12 \lambda_u (\lVert p_u\rVert^2 + b_u^2)"
+        r" + \tfrac12 \lambda_i (\lVert q_i\rVert^2 + b_i^2) \end{aligned}"
     ),
     symbols=(
         *BIASED_SYMBOLS,
@@ -109,8 +110,8 @@ MINIBATCH = Formulas(
 GD = Formulas(
     objective=BIASED_MF,
     step=(
-        r"g = \operatorname{clip}\!\left(\nabla_\theta L\right),\qquad v \leftarrow \beta\, v + g,\qquad"
-        r" \theta \leftarrow \theta - \eta\, v"
+        r"\begin{aligned} g &= \operatorname{clip}\!\left(\nabla_\theta L\right) \\ v &\leftarrow \beta\, v + g \\"
+        r" \theta &\leftarrow \theta - \eta\, v \end{aligned}"
     ),
     symbols=(
         *BIASED_SYMBOLS,
@@ -129,8 +130,8 @@ GD = Formulas(
 ADAM = Formulas(
     objective=BIASED_MF,
     step=(
-        r"\begin{aligned} g &= \nabla_\theta \textstyle\sum_{(u,i)\in B} \ell_{ui}, \quad"
-        r" m \leftarrow \beta_1 m + (1-\beta_1)\, g, \quad s \leftarrow \beta_2 s + (1-\beta_2)\, g^2 \\"
+        r"\begin{aligned} g &= \nabla_\theta \textstyle\sum_{(u,i)\in B} \ell_{ui} \\"
+        r" m &\leftarrow \beta_1 m + (1-\beta_1)\, g, \quad s \leftarrow \beta_2 s + (1-\beta_2)\, g^2 \\"
         r" \theta &\leftarrow \theta - \eta\, \frac{m / (1-\beta_1^t)}{\sqrt{s / (1-\beta_2^t)} + \epsilon}"
         r" \end{aligned}"
     ),
@@ -152,8 +153,8 @@ ALS = Formulas(
     step=(
         r"\begin{aligned} \begin{bmatrix} p_u \\ b_u \end{bmatrix} &\leftarrow"
         r" \Big(\sum_{i \in I(u)} \tilde q_i \tilde q_i^\top + \lambda w_u I\Big)^{-1}"
-        r" \sum_{i \in I(u)} (r_{ui} - \mu - b_i)\, \tilde q_i, \qquad \tilde q_i = \begin{bmatrix} q_i \\ 1"
-        r" \end{bmatrix} \\ &\text{then every item the same way with the users fixed} \end{aligned}"
+        r" \sum_{i \in I(u)} (r_{ui} - \mu - b_i)\, \tilde q_i \\ \tilde q_i &= \begin{bmatrix} q_i \\ 1"
+        r" \end{bmatrix}, \quad \text{then every film the same way, the users fixed} \end{aligned}"
     ),
     symbols=(
         *BIASED_SYMBOLS,
@@ -166,14 +167,14 @@ ALS = Formulas(
 
 NMF = Formulas(
     objective=(
-        r"\begin{aligned} L &= \tfrac12 \sum_{(u,i)\in D} (r_{ui} - o_{ui} - p_u^\top q_i)^2"
-        r" + \tfrac{\lambda}{2} \sum_u w_u \lVert p_u\rVert^2 + \tfrac{\lambda}{2} \sum_i w_i \lVert q_i\rVert^2,"
+        r"\begin{aligned} L &= \tfrac12 \sum_{(u,i)\in D} (r_{ui} - o_{ui} - p_u^\top q_i)^2 \\"
+        r" &\quad + \tfrac{\lambda}{2} \sum_u w_u \lVert p_u\rVert^2 + \tfrac{\lambda}{2} \sum_i w_i \lVert q_i\rVert^2,"
         r" \quad P, Q \ge 0 \\ L_0 &= \tfrac12 \lVert R_0 - P Q^\top \rVert_F^2 + \text{the same penalty}"
         r" \quad \text{(zero-filled mode)} \end{aligned}"
     ),
     step=(
-        r"\begin{aligned} p_u &\leftarrow p_u \odot \frac{c_u^{+}}{A_u\, p_u + c_u^{-}}, \qquad"
-        r" A_u = \sum_{i \in I(u)} q_i q_i^\top + \lambda w_u I, \quad"
+        r"\begin{aligned} p_u &\leftarrow p_u \odot \frac{c_u^{+}}{A_u\, p_u + c_u^{-}} \\"
+        r" A_u &= \sum_{i \in I(u)} q_i q_i^\top + \lambda w_u I, \quad"
         r" c_u = \sum_{i \in I(u)} (r_{ui} - o_{ui})\, q_i \\ &\text{then every } q_i \text{ the same way}"
         r" \end{aligned}"
     ),
@@ -196,11 +197,12 @@ NMF = Formulas(
 SVD = Formulas(
     objective=(
         r"\begin{aligned} &\min_{b}\ \tfrac12 \sum_{(u,i)\in D} (r_{ui} - \mu - b_u - b_i)^2"
-        r" + \tfrac{\lambda}{2} \big(\lVert b_u\rVert^2 + \lVert b_i\rVert^2\big), \quad \text{then} \\"
+        r" + \tfrac{\lambda}{2} \big(\lVert b_u\rVert^2 + \lVert b_i\rVert^2\big) \\ &\text{then} \quad"
         r" &\min_{\operatorname{rank} P Q^\top \le k}\ \tfrac12 \lVert \tilde R - P Q^\top \rVert_F^2 \end{aligned}"
     ),
     step=(
-        r"\tilde R \approx U_k S_k V_k^\top \ \text{(SciPy svds)}, \qquad P = U_k S_k^{1/2}, \quad Q = V_k S_k^{1/2}"
+        r"\begin{aligned} \tilde R &\approx U_k S_k V_k^\top \ \text{(SciPy svds)} \\"
+        r" P &= U_k S_k^{1/2}, \quad Q = V_k S_k^{1/2} \end{aligned}"
     ),
     symbols=(
         *RATINGS,
@@ -216,15 +218,15 @@ SVD = Formulas(
 SVDPP = Formulas(
     objective=(
         r"\begin{aligned} L &= \tfrac12 \sum_{(u,i)\in D} e_{ui}^2 + \tfrac{\lambda}{2} \sum_u w_u (\lVert p_u\rVert^2"
-        r" + b_u^2) + \tfrac{\lambda}{2} \sum_i w_i (\lVert q_i\rVert^2 + b_i^2) + \tfrac{\lambda_y}{2} \sum_j w_j"
-        r" \lVert y_j\rVert^2 \\ e_{ui} &= r_{ui} - \mu - b_u - b_i - (q_i + x_i)^\top \Big(p_u + |N(u)|^{-1/2}"
+        r" + b_u^2) \\ &\quad + \tfrac{\lambda}{2} \sum_i w_i (\lVert q_i\rVert^2 + b_i^2) + \tfrac{\lambda_y}{2} \sum_j w_j"
+        r" \lVert y_j\rVert^2 \\ e_{ui} &= r_{ui} - \mu - b_u - b_i \\ &\quad - (q_i + x_i)^\top \Big(p_u + |N(u)|^{-1/2}"
         r" \sum_{j \in N(u)} y_j\Big) \end{aligned}"
     ),
     step=(
-        r"\begin{aligned} &\text{for each rating } (u,i):\quad b_u \mathrel{+}= \eta\,(e_{ui} - \lambda_u b_u),"
-        r" \quad p_u \mathrel{+}= \eta\,(e_{ui}\, \tilde q_i - \lambda_u p_u), \quad"
-        r" q_i \mathrel{+}= \eta\,(e_{ui}\, \tilde p_u - \lambda_i q_i) \\ &\text{then for each } j \in N(u):\quad"
-        r" y_j \mathrel{+}= \eta \Big(|N(u)|^{-1/2} \sum_i e_{ui}\, \tilde q_i - \lambda_{y} y_j\Big) \end{aligned}"
+        r"\begin{aligned} &\text{for each rating } (u,i): \\ b_u &\mathrel{+}= \eta\,(e_{ui} - \lambda_u b_u),"
+        r" \quad b_i \mathrel{+}= \eta\,(e_{ui} - \lambda_i b_i) \\ p_u &\mathrel{+}= \eta\,(e_{ui}\, \tilde q_i - \lambda_u p_u), \quad"
+        r" q_i \mathrel{+}= \eta\,(e_{ui}\, \tilde p_u - \lambda_i q_i) \\ &\text{then for each } j \in N(u): \\"
+        r" y_j &\mathrel{+}= \eta \Big(|N(u)|^{-1/2} \sum_i e_{ui}\, \tilde q_i - \lambda_{y} y_j\Big) \end{aligned}"
     ),
     symbols=(
         *BIASED_SYMBOLS,
@@ -241,16 +243,16 @@ SVDPP = Formulas(
 
 BPMF = Formulas(
     objective=(
-        r"p(P, Q, b \mid R) \propto \prod_{(u,i)\in D} \mathcal N\!\big(r_{ui} \mid \mu + b_u + b_i + p_u^\top q_i,"
-        r" \alpha^{-1}\big) \prod_u \mathcal N\!\big(x_u \mid \mu_U, \Lambda_U^{-1}\big) \prod_i"
-        r" \mathcal N\!\big(x_i \mid \mu_V, \Lambda_V^{-1}\big)"
+        r"\begin{aligned} p(P, Q, b \mid R) &\propto \prod_{(u,i)\in D} \mathcal N\!\big(r_{ui} \mid \mu + b_u + b_i"
+        r" + p_u^\top q_i, \alpha^{-1}\big) \\ &\quad \times \prod_u \mathcal N\!\big(x_u \mid \mu_U, \Lambda_U^{-1}\big)"
+        r" \prod_i \mathcal N\!\big(x_i \mid \mu_V, \Lambda_V^{-1}\big) \end{aligned}"
     ),
     step=(
-        r"\begin{aligned} (\mu_U, \Lambda_U) &\sim \text{Gaussian–Wishart}(\cdot \mid \{x_u\}), \qquad"
-        r" x_u \sim \mathcal N\big(m_u, \Lambda_u^{*-1}\big) \\ \Lambda_u^* &= \Lambda_U + \alpha \sum_{i\in I(u)}"
-        r" \tilde q_i \tilde q_i^\top, \qquad m_u = \Lambda_u^{*-1} \Big(\Lambda_U \mu_U + \alpha \sum_{i \in I(u)}"
-        r" (r_{ui} - \mu - b_i)\, \tilde q_i\Big) \\ &\text{then the films the same way; predictions average the"
-        r" sweeps after burn-in} \end{aligned}"
+        r"\begin{aligned} (\mu_U, \Lambda_U) &\sim \text{Gaussian–Wishart}(\cdot \mid \{x_u\}) \\"
+        r" x_u &\sim \mathcal N\big(m_u, \Lambda_u^{*-1}\big), \quad \Lambda_u^* = \Lambda_U + \alpha \sum_{i\in I(u)}"
+        r" \tilde q_i \tilde q_i^\top \\ m_u &= \Lambda_u^{*-1} \Big(\Lambda_U \mu_U + \alpha \sum_{i \in I(u)}"
+        r" (r_{ui} - \mu - b_i)\, \tilde q_i\Big) \\ &\text{then the films the same way;} \\ &\text{predictions"
+        r" average the sweeps after burn-in} \end{aligned}"
     ),
     symbols=(
         *RATINGS,
@@ -266,14 +268,14 @@ BPMF = Formulas(
 
 WALS = Formulas(
     objective=(
-        r"\begin{aligned} L &= \tfrac12 \sum_{u,i\ \text{all pairs}} c_{ui}\,(p_{ui} - x_u^\top y_i)^2"
-        r" + \tfrac{\lambda}{2} \Big(\sum_u n_u \lVert x_u\rVert^2 + \sum_i n_i \lVert y_i\rVert^2\Big) \\"
+        r"\begin{aligned} L &= \tfrac12 \sum_{u,i\ \text{all pairs}} c_{ui}\,(p_{ui} - x_u^\top y_i)^2 \\"
+        r" &\quad + \tfrac{\lambda}{2} \Big(\sum_u n_u \lVert x_u\rVert^2 + \sum_i n_i \lVert y_i\rVert^2\Big) \\"
         r" p_{ui} &= [u \text{ rated } i], \qquad c_{ui} = 1 + \alpha\, w_{ui} \text{ if rated, else } 1"
         r" \end{aligned}"
     ),
     step=(
-        r"x_u \leftarrow \big(Y^\top Y + Y^\top (C^u - I) Y + \lambda n_u I\big)^{-1} Y^\top C^u p(u),"
-        r" \qquad \text{then every } y_i \text{ the same way}"
+        r"\begin{aligned} x_u &\leftarrow \big(Y^\top Y + Y^\top (C^u - I) Y + \lambda n_u I\big)^{-1} Y^\top C^u p(u) \\"
+        r" &\text{then every } y_i \text{ the same way} \end{aligned}"
     ),
     symbols=(
         (r"p_{ui}", "1 if user u rated film i, else 0: what the model learns to predict"),
@@ -294,13 +296,13 @@ WALS = Formulas(
 BPR = Formulas(
     objective=(
         r"\begin{aligned} L &= \sum_{(u,i,j)} \Big[-\ln \sigma(x_{uij}) + \tfrac{\lambda}{2}(\lVert p_u\rVert^2"
-        r" + \lVert q_i\rVert^2 + \lVert q_j\rVert^2) + \tfrac{\lambda_b}{2}(b_i^2 + b_j^2)\Big] \\"
+        r" + \lVert q_i\rVert^2 + \lVert q_j\rVert^2) \\ &\qquad + \tfrac{\lambda_b}{2}(b_i^2 + b_j^2)\Big] \\"
         r" x_{uij} &= p_u^\top (q_i - q_j) + b_i - b_j \end{aligned}"
     ),
     step=(
         r"\begin{aligned} s &= \sigma(-x_{uij}), \qquad p_u \mathrel{+}= \eta\,\big(s\,(q_i - q_j) - \lambda p_u\big) \\"
-        r" q_i &\mathrel{+}= \eta\,(s\, p_u - \lambda q_i), \quad q_j \mathrel{+}= \eta\,(-s\, p_u - \lambda q_j), \quad"
-        r" b_i \mathrel{+}= \eta\,(s - \lambda_b b_i), \quad b_j \mathrel{+}= \eta\,(-s - \lambda_b b_j) \end{aligned}"
+        r" q_i &\mathrel{+}= \eta\,(s\, p_u - \lambda q_i), \quad q_j \mathrel{+}= \eta\,(-s\, p_u - \lambda q_j) \\"
+        r" b_i &\mathrel{+}= \eta\,(s - \lambda_b b_i), \quad b_j \mathrel{+}= \eta\,(-s - \lambda_b b_j) \end{aligned}"
     ),
     symbols=(
         (r"(u,i,j)", "sampled triples: user u rated film i and did not rate film j"),
@@ -315,12 +317,12 @@ BPR = Formulas(
 
 BASELINE = Formulas(
     objective=(
-        r"L = \tfrac12 \sum_{(u,i)\in D} (r_{ui} - \mu - b_u - b_i)^2 + \tfrac{\lambda_u}{2} \sum_u b_u^2"
-        r" + \tfrac{\lambda_i}{2} \sum_i b_i^2"
+        r"\begin{aligned} L &= \tfrac12 \sum_{(u,i)\in D} (r_{ui} - \mu - b_u - b_i)^2 \\ &\quad"
+        r" + \tfrac{\lambda_u}{2} \sum_u b_u^2 + \tfrac{\lambda_i}{2} \sum_i b_i^2 \end{aligned}"
     ),
     step=(
-        r"b_u \leftarrow \frac{\sum_{i \in I(u)} (r_{ui} - \mu - b_i)}{\lambda_u + |I(u)|}, \qquad"
-        r" b_i \leftarrow \frac{\sum_{u \in U(i)} (r_{ui} - \mu - b_u)}{\lambda_i + |U(i)|}"
+        r"\begin{aligned} b_u &\leftarrow \frac{\sum_{i \in I(u)} (r_{ui} - \mu - b_i)}{\lambda_u + |I(u)|} \\"
+        r" b_i &\leftarrow \frac{\sum_{u \in U(i)} (r_{ui} - \mu - b_u)}{\lambda_i + |U(i)|} \end{aligned}"
     ),
     symbols=(
         *RATINGS,
@@ -338,3 +340,13 @@ POPULAR = Formulas(
     symbols=((r"U(i)", "the users who rated film i in training"),),
     step_name="Scores",
 )
+
+
+def readme_section(models: dict) -> str:
+    """The README's "math of each model" entries, one folded section per registered model, by name."""
+    entries = [
+        cls.formulas.markdown(f"<code>{name}</code>: {cls.label}")
+        for name, cls in sorted(models.items())
+        if cls.formulas is not None
+    ]
+    return "\n".join(entries)
