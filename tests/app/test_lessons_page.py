@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from app_helpers import assert_no_exception
+from app_helpers import assert_no_exception, open_page
 
 from dashboard.lessons import LESSONS
 from dashboard.runs import auto_name
@@ -99,3 +99,21 @@ def test_runs_are_named_by_what_differs_from_the_defaults():
         auto_name(MODELS["wals"], MODELS["wals"].Params(n_factors=1).to_dict()) == "Weighted ALS · 1 factor"
     )
     assert all(lesson.look_at and lesson.shows for lesson in LESSONS.values())
+
+
+def test_sweep_values_can_be_typed_freely(app):
+    open_page(app, "compare")
+    app.selectbox(key="sweep_algo").set_value("als").run()
+    app.multiselect(key="sweep_params_als").set_value(["n_factors"]).run()
+    app.multiselect(key="sweep_values_als_n_factors").set_value([2, "5"]).run()
+    assert_no_exception(app)
+    assert any(caption.value.startswith("6 fits") for caption in app.caption)  # 2 values × 3 folds
+    app.multiselect(key="sweep_values_als_n_factors").set_value([2, "0.5"]).run()
+    assert any("0.5 not allowed" in error.value for error in app.error)
+
+
+def test_ratings_given_on_another_data_set_are_explained(app):
+    app.session_state["my_ratings"] = {"upload:mine.csv": {1: 4.0, 2: 3.0}}
+    app.run()
+    captions = " ".join(caption.value for caption in app.sidebar.caption)
+    assert "2 ratings on mine.csv belong to another data set" in captions
