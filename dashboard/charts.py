@@ -22,7 +22,20 @@ LOSS_PARTS = (
 
 
 def _tidy(figure: go.Figure, height: int = HEIGHT) -> go.Figure:
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="")
+    """Size and margins; titles on the left, where the chart toolbar (top right) cannot cover them."""
+    figure.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend_title_text="",
+        title_x=0,
+        title_xanchor="left",
+    )
+    starts = [axis.domain[0] for axis in figure.select_xaxes() if axis.domain is not None]
+    for annotation in figure.layout.annotations:
+        if annotation.yanchor == "bottom" and annotation.xref == "paper" and annotation.xanchor == "center":
+            # a subplot title, centred above its panel: move it to the panel's left edge
+            left = max([start for start in starts if start <= annotation.x + 1e-9], default=0)
+            annotation.update(x=left, xanchor="left")
     return figure
 
 
@@ -93,19 +106,35 @@ def genre_counts(data: RatingsDataset) -> go.Figure | None:
 # --- training -------------------------------------------------------------------------------------------
 
 
-def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
-    """Stacked panels against the epoch: the objective's parts, RMSEs (rating models), gradient norms."""
+GRADIENT_PANEL = "gradient norms ‖∇L‖: the objective's slope, 0 at a minimum"
+BLOCK_NAMES = {
+    "user_factors": "users P",
+    "item_factors": "films Q",
+    "user_bias": "user biases",
+    "item_bias": "film biases",
+}
+
+
+def loss_curves(
+    records: Sequence[dict[str, Any]], title: str = "", start_loss: float | None = None
+) -> go.Figure:
+    """Stacked panels against the epoch: the objective's parts, RMSEs (rating models), gradient norms.
+
+    ``start_loss`` (the total before the first epoch) is drawn at epoch 0 when given (a diverged run)."""
     records = list(records)  # a snapshot: a training thread may append while we draw
     frame = pd.DataFrame(records)
     has_rmse = any(r.get("train_rmse") is not None for r in records)
     has_grad = any(r.get("grad_norms") for r in records)
     panels = ["objective: total, reconstruction, regularization (log scale)"]
     panels += ["RMSE: train and validation"] if has_rmse else []
-    panels += ["gradient norms"] if has_grad else []
+    panels += [GRADIENT_PANEL] if has_grad else []
     figure = make_subplots(
-        rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True, vertical_spacing=0.08
+        rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True, vertical_spacing=0.1
     )
     epochs = frame["epoch"] if len(frame) else []
+    if start_loss is not None:
+        start = go.Scatter(x=[0], y=[start_loss], name="before training", mode="markers", marker_symbol="x")
+        figure.add_trace(start, 1, 1)
     for column, name in LOSS_PARTS:
         if column in frame and frame[column].notna().any():
             figure.add_trace(go.Scatter(x=epochs, y=frame[column], name=name, mode="lines+markers"), 1, 1)
@@ -113,6 +142,8 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
     if not records:  # empty axes before the first epoch: no ticks to read as 100m, 200m, ...
         figure.update_yaxes(showticklabels=False, showgrid=False)
         figure.update_xaxes(range=[1, 10])
+    elif len(records) == 1 and start_loss is None:  # one point: an axis around it, not a dot on 0 to 2
+        figure.update_xaxes(range=[0.5, 1.5], dtick=1)
     if has_rmse:
         for column, name in (("train_rmse", "train RMSE"), ("valid_rmse", "validation RMSE")):
             if frame[column].notna().any():
@@ -120,11 +151,14 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> go.Figure
     if has_grad:
         norms = pd.DataFrame([r.get("grad_norms") or {} for r in records])
         for column in norms:
-            trace = go.Scatter(x=epochs, y=norms[column], name=f"‖∇{column}‖", mode="lines+markers")
-            figure.add_trace(trace, len(panels), 1)
+            name = f"‖∇‖ {BLOCK_NAMES.get(column, column)}"
+            figure.add_trace(
+                go.Scatter(x=epochs, y=norms[column], name=name, mode="lines+markers"), len(panels), 1
+            )
+        figure.update_yaxes(type="log", row=len(panels), col=1)
     figure.update_xaxes(title="epoch", row=len(panels), col=1)
     figure.update_layout(title=title)
-    return _tidy(figure, height=120 + 220 * len(panels))
+    return _tidy(figure, height=110 + 170 * len(panels))
 
 
 def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
@@ -135,7 +169,9 @@ def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str)
         if points:
             x, y = zip(*points, strict=True)
             figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers"))
-    figure.update_layout(xaxis_title="epoch", yaxis_title=metric.replace("_", " "))
+    figure.update_layout(
+        xaxis_title="epoch", yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.25)
+    )
     if metric.endswith("loss"):
         figure.update_yaxes(type="log")
     return _tidy(figure, height=360)
@@ -159,6 +195,10 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
         ),
     )
     colors = px.colors.qualitative.Plotly
+    rmses = table["rmse"].dropna()
+    # RMSE differences that matter are small (0.85 against 0.91): the axis starts near the lowest bar, not at 0
+    floor = float(np.floor(rmses.min() * 0.95 * 20) / 20) if len(rmses) else 0.0
+    top = float(rmses.max()) * 1.06 if len(rmses) else 1.0
     for index, row in table.reset_index(drop=True).iterrows():
         color, name, rmse, precision = (
             colors[index % len(colors)],
@@ -169,7 +209,7 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
         rated = pd.notna(rmse)
         figure.add_trace(
             go.Bar(
-                x=[name], y=[rmse if rated else 0], marker_color=color, name=name, legendgroup=name,
+                x=[name], y=[rmse if rated else floor], marker_color=color, name=name, legendgroup=name,
                 text=[f"{rmse:.3f}" if rated else "ranks only:<br>no RMSE"], textposition="outside",
             ),
             1, 1,
@@ -182,7 +222,8 @@ def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
             1, 2,
         )  # fmt: skip
     figure.update_xaxes(showticklabels=False)
-    figure.update_yaxes(rangemode="tozero")
+    figure.update_yaxes(range=[floor, top], row=1, col=1, title=f"RMSE (axis from {floor:g})")
+    figure.update_yaxes(rangemode="tozero", row=1, col=2)
     figure.update_layout(legend=dict(orientation="h", y=-0.08), uniformtext_minsize=10)
     return _tidy(figure, height=420)
 
@@ -261,33 +302,42 @@ def item_map(
     points: pd.DataFrame,
     color: str,
     you: tuple[float, float] | None = None,
-    highlight: pd.DataFrame | None = None,
+    chosen: pd.DataFrame | None = None,
+    neighbours: pd.DataFrame | None = None,
+    colors: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Movies as points (columns x, y, title, ``color``); your position and highlighted movies on top."""
+    """Movies as points (columns x, y, title, ``color``); your position, the chosen movie (labelled) and its
+    numbered neighbours on top. ``colors`` fixes each category's colour (the same genre, the same colour
+    whichever projection)."""
     figure = px.scatter(
         points,
         x="x",
         y="y",
         color=color,
-        color_discrete_map={"other": "#d9d9d9"},
+        color_discrete_map={"other": "#d9d9d9", **(colors or {})},
         color_discrete_sequence=px.colors.qualitative.Bold,
         hover_name="title",
         hover_data={"x": False, "y": False, "genres": True} if "genres" in points else None,
         opacity=0.6,
     )
     figure.update_traces(marker_size=5)
-    if highlight is not None and len(highlight):
+    if neighbours is not None and len(neighbours):
+        numbers = [str(n) for n in neighbours.get("number", range(1, len(neighbours) + 1))]
         figure.add_trace(
             go.Scatter(
-                x=highlight["x"],
-                y=highlight["y"],
-                text=highlight["title"],
-                mode="markers+text",
-                textposition="top center",
-                name="neighbours",
-                marker=dict(size=11, color="black", symbol="circle-open"),
+                x=neighbours["x"], y=neighbours["y"], text=numbers, hovertext=neighbours["title"],
+                hoverinfo="text", mode="markers+text", textposition="middle right", name="neighbours (numbered)",
+                textfont=dict(size=11), marker=dict(size=11, color="black", symbol="circle-open"),
             )
-        )
+        )  # fmt: skip
+    if chosen is not None and len(chosen):
+        figure.add_trace(
+            go.Scatter(
+                x=chosen["x"], y=chosen["y"], text=chosen["title"], mode="markers+text",
+                textposition="top center", name="chosen movie", textfont=dict(size=13, color="#1c7ed6"),
+                marker=dict(size=16, color="#1c7ed6", symbol="diamond", line=dict(width=1, color="white")),
+            )
+        )  # fmt: skip
     if you is not None:
         figure.add_trace(
             go.Scatter(
@@ -301,4 +351,51 @@ def item_map(
             )
         )
     figure.update_layout(xaxis_title="", yaxis_title="")
+    return _tidy(figure, height=560)
+
+
+# --- lessons --------------------------------------------------------------------------------------------
+
+
+def train_valid_curves(histories: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
+    """Train RMSE (dotted) and validation RMSE (solid) of each run, one colour per run."""
+    figure = go.Figure()
+    colors = px.colors.qualitative.Plotly
+    for index, (name, records) in enumerate(histories.items()):
+        epochs = [r["epoch"] for r in records]
+        for column, dash, what in (("train_rmse", "dot", "train"), ("valid_rmse", "solid", "validation")):
+            values = [r.get(column) for r in records]
+            line = dict(color=colors[index % len(colors)], dash=dash)
+            figure.add_trace(go.Scatter(x=epochs, y=values, name=f"{name}: {what}", mode="lines", line=line))
+    figure.update_layout(
+        xaxis_title="epoch", yaxis_title="RMSE", title="RMSE: train (dotted) and validation (solid)",
+        legend=dict(orientation="h", y=-0.2),
+    )  # fmt: skip
+    return _tidy(figure, height=460)
+
+
+def matrix_heatmap(
+    predicted: np.ndarray, observed: np.ndarray, people: Sequence[str], films: Sequence[str]
+) -> go.Figure:
+    """The predicted ratings as colours; observed cells show their rating with a dot, the others the
+    prediction, so the filled-in cells stand out."""
+    text = [
+        [f"● {o:g}" if np.isfinite(o) else f"{p:.1f}" for p, o in zip(prow, orow, strict=True)]
+        for prow, orow in zip(predicted, observed, strict=True)
+    ]
+    figure = go.Figure(
+        go.Heatmap(z=predicted, x=list(films), y=list(people), text=text, texttemplate="%{text}",
+                   colorscale="RdYlGn", zmin=0.5, zmax=5, colorbar_title="predicted")
+    )  # fmt: skip
+    rated_people, rated_films = np.nonzero(np.isfinite(observed))
+    figure.add_trace(
+        go.Scatter(
+            x=[films[i] for i in rated_films], y=[people[u] for u in rated_people], mode="markers",
+            name="rated by the person", hoverinfo="skip",
+            marker=dict(symbol="square-open", size=30, color="black", line=dict(width=2)),
+        )
+    )  # fmt: skip
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickangle=-35)
+    figure.update_layout(legend=dict(orientation="h", y=1.08, x=0))
     return _tidy(figure, height=560)

@@ -155,7 +155,8 @@ class TrainingJob:
     """Fits ``model`` on ``train`` (validating on ``valid``) in a worker process.
 
     ``measure(model)`` (optional, picklable) runs in the worker after the fit and fills ``metrics``; then
-    ``finish(job)`` runs in the server and its return value lands in ``result``. ``records`` grows by one
+    ``finish(job)`` runs in the server and its return value lands in ``result`` (also after a divergence:
+    ``error`` is then the `TrainingDiverged` with the curve up to it). ``records`` grows by one
     dict per epoch while the job runs. ``shortcut()`` (optional) is asked once a trainer is free, before
     training: a value it returns becomes the ``result`` instead (another session trained the same
     configuration while this job waited).
@@ -275,10 +276,14 @@ class TrainingJob:
             self.result = self.finish(self)
             self._mark("finished")
             self.status = STOPPED if stopped else DONE
-        elif kind == "diverged":
+        elif kind == "diverged":  # the curve is kept (the diverging epoch too): `finish` makes a run of it
             self.error = TrainingDiverged(outcome[1], outcome[2], outcome[3])
+            self.records.extend(outcome[4])
+            self.error.history, self.error.start_loss = list(self.records), outcome[5]
             self.suggestion = outcome[3]
-            self.status, self.message = DIVERGED, str(self.error)
+            self.message = str(self.error)
+            self.result = self.finish(self)
+            self.status = DIVERGED
         elif kind == "failed":
             self.error = RecEngineError(outcome[1])
             self.status, self.message = FAILED, outcome[1]
@@ -333,7 +338,10 @@ def _train(model: Any, train: Any, valid: Any, measure: Any, *, sender: Any, sto
         metrics = measure(model) if measure is not None else {}
         sender.send(("done", model, metrics))
     except TrainingDiverged as error:
-        sender.send(("diverged", error.epoch, error.what, error.suggestion))
+        last = (
+            error.history[-1:] if len(error.history) > 0 and error.history[-1]["epoch"] == error.epoch else []
+        )
+        sender.send(("diverged", error.epoch, error.what, error.suggestion, last, error.start_loss))
     except RecEngineError as error:
         sender.send(("failed", str(error)))
     except Exception as error:  # a bug: say what it was, and leave the traceback in the server's log

@@ -23,6 +23,7 @@ PAGES = (
     PageEntry("pages/compare.py", "Compare & tune", ":material/tune:", "sweep_"),
     PageEntry("pages/evaluate.py", "Evaluate", ":material/analytics:"),
     PageEntry("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embed_"),
+    PageEntry("pages/lessons.py", "Lessons", ":material/school:", "lessons_"),
 )
 TITLES = tuple(entry.title for entry in PAGES)
 

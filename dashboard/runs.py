@@ -17,7 +17,7 @@ from dashboard import config, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.dataset import RatingsDataset
-from recengine.errors import ModelFileError
+from recengine.errors import ModelFileError, TrainingDiverged
 from recengine.metrics import evaluate
 from recengine.models import MODELS, make
 from recengine.models.base import Recommender
@@ -60,6 +60,35 @@ def run_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec:
     return cache_key(data.fingerprint, algo, params, split_spec, int(params.get("seed", 0)))
 
 
+# How a setting reads in a run's name; any other reads "name value".
+SETTING_NAMES = {"n_factors": "{} factors", "n_epochs": "{} epochs", "reg": "λ {}", "alpha": "α {}"}
+
+
+def short_label(cls: type[Recommender]) -> str:
+    """The model's label without its parenthesis: "SGD", "ALS", "Weighted ALS"."""
+    return (cls.label or cls.name).split(" (")[0]
+
+
+def auto_name(cls: type[Recommender], params: dict[str, Any], split_spec: str = DEFAULT_SPLIT) -> str:
+    """What a run is, from the algorithm and the settings that differ from its defaults:
+    "SGD · lr 0.05 · 2 factors"."""
+    defaults = cls.Params().to_dict()
+    parts = [short_label(cls)]
+    for name, value in params.items():
+        if name not in defaults or value == defaults[name]:
+            continue
+        if isinstance(value, bool):
+            parts.append(f"{name.replace('_', ' ')} {'on' if value else 'off'}")
+        elif name == "n_factors" and value == 1:
+            parts.append("1 factor")
+        else:
+            shown = f"{value:g}" if isinstance(value, float) else str(value).replace("_", "-")
+            parts.append(SETTING_NAMES.get(name, name.replace("_", " ") + " {}").format(shown))
+    if split_spec != DEFAULT_SPLIT:
+        parts.append(f"split {split_spec}")
+    return " · ".join(parts)
+
+
 def make_run(
     key: str,
     data: RatingsDataset,
@@ -71,6 +100,7 @@ def make_run(
 ) -> state.Run:
     return state.Run(
         run_id=key,
+        name=auto_name(type(model), model.get_params(), split_spec),
         algo=model.name,
         label=model.label or model.name,
         kind=model.kind,
@@ -110,6 +140,8 @@ def start(
         extra["dashboard_data"] = choice.label
 
     def finish(job: TrainingJob) -> state.Run:
+        if isinstance(job.error, TrainingDiverged):
+            return diverged_run(key, data, split_spec, job, choice.source_key)
         metrics = job.metrics
         stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
         if stopped_at is None:  # a stopped model is not what its settings describe: session only
@@ -132,6 +164,29 @@ def start(
     return job.start()
 
 
+def diverged_run(
+    key: str, data: RatingsDataset, split_spec: str, job: TrainingJob, source_key: str
+) -> state.Run:
+    """A run of the curve a diverged training left (kept for Compare; no model, never cached)."""
+    model, error = job.model, job.error
+    return state.Run(
+        run_id=f"{key}-diverged",
+        name=auto_name(type(model), model.get_params(), split_spec),
+        algo=model.name,
+        label=model.label or model.name,
+        kind=model.kind,
+        params=model.get_params(),
+        split=split_spec,
+        fingerprint=data.fingerprint,
+        source_key=source_key,
+        model=None,
+        history=list(error.history),
+        fit_seconds=job.seconds,
+        diverged=str(error),
+        start_loss=error.start_loss,
+    )
+
+
 def test_metrics(train: RatingsDataset, test: RatingsDataset, model: Recommender) -> dict[str, float]:
     """Rating and ranking metrics at K on the held-out side (run in the training process)."""
     return evaluate(model, train, test, k=K, max_users=RANKED_USERS)
@@ -147,14 +202,20 @@ def from_store(key: str, data: RatingsDataset) -> state.Run:
 
 
 def train_now(
-    data: RatingsDataset, algo: str, params: dict[str, Any] | None = None, split_spec: str = DEFAULT_SPLIT
+    data: RatingsDataset,
+    algo: str,
+    params: dict[str, Any] | None = None,
+    split_spec: str = DEFAULT_SPLIT,
+    keep_diverged: bool = False,
 ) -> state.Run:
-    """Train (or take from the cache) and wait: for small default models a page needs right away."""
+    """Train (or take from the cache) and wait: for small default models a page needs right away. A
+    diverged training raises, unless ``keep_diverged``: then its run (curves, no model) is returned."""
     outcome = start(data, algo, params or {}, split_spec)
     if isinstance(outcome, state.Run):
         return outcome
     outcome.join()
-    if outcome.error is not None:
+    diverged = isinstance(outcome.error, TrainingDiverged) and outcome.result is not None
+    if outcome.error is not None and not (diverged and keep_diverged):
         raise outcome.error
     return outcome.result
 

@@ -31,11 +31,26 @@ def show() -> None:
             )
         )
         st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
+        elsewhere = ratings_elsewhere()
+        if elsewhere and not state.my_ratings():
+            st.caption(
+                f"Your {' and '.join(elsewhere)} belong to another data set: ratings are kept by each data set's "
+                "own film ids, which this one does not share, so they do not apply here. They are back when you "
+                "choose that data set again on the Data page."
+            )
         run = state.active_run(data.fingerprint)
         st.markdown(f"**Active model:** {run.title if run else 'none yet'}")
         job = st.session_state.get(state.JOB)
         if job is not None and job.running:
             st.caption(f"Training {job.label}…")
+
+
+def ratings_elsewhere() -> list[str]:
+    """ "5 ratings on bundled:ml-latest-small" for each other data source you rated films on."""
+    here = state.data_choice().source_key
+    by_source = st.session_state.get(state.RATINGS, {})
+    return [f"{counted(len(r), 'rating')} on {source.split(':', 1)[-1]}" for source, r in by_source.items()
+            if source != here and r]  # fmt: skip
 
 
 def training_elsewhere() -> None:

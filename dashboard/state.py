@@ -76,11 +76,16 @@ class Run:
     fit_seconds: float = 0.0
     from_cache: bool = False
     stopped_at: int | None = None
+    name: str = ""  # what the run is ("SGD · lr 0.05 · 2 factors"), editable; unique among a session's runs
+    diverged: str = ""  # why training diverged: the run keeps its curves but has no usable model
+    start_loss: float | None = None  # the total loss before the first epoch (kept for diverged runs)
 
     @property
     def title(self) -> str:
-        stopped = f", stopped at epoch {self.stopped_at}" if self.stopped_at else ""
-        return f"{self.label} [{self.run_id[:6]}{stopped}]"
+        """The name, and how training ended when it did not run its course (ids: `details`)."""
+        ended = f" (stopped at epoch {self.stopped_at})" if self.stopped_at else ""
+        ended = f" (diverged at epoch {len(self.history)})" if self.diverged else ended
+        return f"{self.name or self.label}{ended}"
 
 
 def data_choice() -> DataChoice:
@@ -101,15 +106,36 @@ def runs() -> dict[str, Run]:
     return st.session_state.setdefault(RUNS, {})
 
 
-def runs_on(fingerprint: str) -> list[Run]:
-    """This session's runs on the data set with ``fingerprint``, oldest first."""
-    return [run for run in runs().values() if run.fingerprint == fingerprint]
+def runs_on(fingerprint: str, diverged: bool = False) -> list[Run]:
+    """This session's runs on the data set with ``fingerprint``, oldest first; diverged runs (curves, no
+    model) only when asked for."""
+    return [
+        run for run in runs().values() if run.fingerprint == fingerprint and (diverged or not run.diverged)
+    ]
 
 
 def add_run(run: Run, activate: bool = True) -> None:
+    """Keep ``run`` (under a name no other run has) and make it active unless it diverged."""
+    known = runs().get(run.run_id)
+    run.name = known.name if known is not None else unique_name(run.name or run.label)
     runs()[run.run_id] = run
-    if activate:
+    if activate and not run.diverged:
         st.session_state[ACTIVE] = run.run_id
+
+
+def unique_name(name: str, exclude: str = "") -> str:
+    """``name``, or ``name (2)``, ``name (3)``, ... when another run (not ``exclude``) has it."""
+    taken = {run.name for run in runs().values() if run.run_id != exclude}
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name} ({number})"
+    return candidate
+
+
+def rename(run_id: str, name: str) -> None:
+    run = runs()[run_id]
+    run.name = unique_name(name.strip() or run.label, exclude=run_id)
 
 
 def active_run(fingerprint: str | None = None) -> Run | None:
@@ -135,7 +161,7 @@ KEPT_SETTINGS = (
     "sweep_algo", "sweep_best_by", "sweep_folds",
     "embed_method", "embed_colour", "embed_genres", "embed_min_ratings", "embed_item_groups",
     "embed_user_groups", "embed_search", "embed_neighbours",
-    "rate_query", "rate_genre", "rate_sort", "rate_page",
+    "rate_query", "rate_genre", "rate_sort", "rate_page", "lessons_pick", "lessons_user", "lessons_epoch",
 )  # fmt: skip
 KEPT_PREFIXES = ("sweep_params_", "sweep_values_")  # one per algorithm
 # Settings whose choices come from the data set (its users, movies, genres, years): forgotten when the

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, urlstate
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.navigation import inside_app
@@ -11,6 +11,7 @@ from dashboard.runs import DEFAULT_SPLIT, algorithms, from_store, model_store, t
 from dashboard.ui import announce, engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.dataset import RatingsDataset
+from recengine.models.base import ParamSpec
 from recengine.tuning import grid_search
 
 inside_app()
@@ -23,15 +24,11 @@ MAX_SWEEP_FITS = 60
 def runs_table(runs: list[state.Run]) -> pd.DataFrame:
     rows = []
     for run in runs:
-        defaults = type(run.model).Params().to_dict()
-        changed = {k: v for k, v in run.params.items() if v != defaults.get(k) and k != "seed"}
         rows.append(
             {
                 "run": run.title,
                 "algorithm": run.algo,
-                "settings": ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults",
                 "split": run.split,
-                "seed": run.params.get("seed"),
                 "epochs": len(run.history),
                 "fit s": round(run.fit_seconds, 2),
                 **{name: run.metrics.get(name) for name in METRIC_COLUMNS},
@@ -41,6 +38,31 @@ def runs_table(runs: list[state.Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def details_table(runs: list[state.Run]) -> pd.DataFrame:
+    """Every setting of every run, with its id (the model cache's key)."""
+    return pd.DataFrame(
+        [
+            {"run": run.title, "id": run.run_id, "seed": run.params.get("seed"),
+             "settings": ", ".join(f"{k}={v}" for k, v in run.params.items() if k != "seed"),
+             "ended": run.diverged or (f"stopped at epoch {run.stopped_at}" if run.stopped_at else "as set")}
+            for run in runs
+        ]
+    )  # fmt: skip
+
+
+def rename_runs(runs: list[state.Run]) -> None:
+    pick_column, name_column = st.columns([1, 1], vertical_alignment="bottom")
+    by_title = {run.title: run for run in runs}
+    pick = pick_column.selectbox("Rename a run", list(by_title), index=None, key="compare_rename_pick")
+    if pick is None:
+        return
+    run = by_title[pick]
+    name = name_column.text_input("New name", value=run.name, key=f"compare_name_{run.run_id}")
+    if name.strip() and name != run.name:
+        state.rename(run.run_id, name)
+        st.rerun()
+
+
 def compare(runs: list[state.Run]) -> None:
     st.subheader("Your runs on this data set")
     if not runs:
@@ -48,6 +70,9 @@ def compare(runs: list[state.Run]) -> None:
         st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
         return
     st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
+    with st.expander("Details: every setting and id"):
+        st.dataframe(details_table(runs), hide_index=True, key="compare_details")
+        rename_runs(runs)
     by_title = {run.title: run for run in runs}
     runs_column, curve_column = st.columns([3, 1])
     chosen = runs_column.multiselect(
@@ -60,13 +85,16 @@ def compare(runs: list[state.Run]) -> None:
         st.plotly_chart(
             overlaid_curves({t: by_title[t].history for t in chosen}, metric), key="compare_chart"
         )
+    usable = {title: run for title, run in by_title.items() if not run.diverged}
+    if not usable:
+        return
     active = state.active_run()
-    titles = list(by_title)
+    titles = list(usable)
     index = titles.index(active.title) if active is not None and active.title in titles else len(titles) - 1
     pick_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
     pick = pick_column.selectbox("Active model", titles, index=index, key="compare_active")
     if button_column.button("Make this run active", key="compare_make_active"):
-        state.set_active(by_title[pick].run_id)
+        state.set_active(usable[pick].run_id)
         st.rerun()
 
 
@@ -102,6 +130,19 @@ def in_the_cache(data: RatingsDataset) -> None:
             st.rerun()
 
 
+def typed_values(spec: ParamSpec, chosen: list) -> list:
+    """The chosen sweep values, typed ones (text) read as the parameter's type; refused ones are named."""
+    values, refused = [], []
+    for value in chosen:
+        try:
+            values.append(urlstate.parse(spec, value) if isinstance(value, str) else value)
+        except ValueError:
+            refused.append(value)
+    if refused:
+        st.error(f"{spec.name}: {', '.join(map(str, refused))} not allowed; it must be {spec.allowed()}.")
+    return sorted(set(values))
+
+
 def sweep(data: RatingsDataset) -> None:
     st.subheader("Sweep hyperparameters with cross-validation")
     models = algorithms()
@@ -113,13 +154,15 @@ def sweep(data: RatingsDataset) -> None:
     grid = {}
     for name in names:
         spec = specs[name]
-        grid[name] = st.multiselect(
+        chosen = st.multiselect(
             f"Values of {name}",
             candidate_values(spec),
             default=default_sweep(spec),
             key=f"sweep_values_{algo}_{name}",
-            help=spec.help,
+            help=f"{spec.help} Type any other allowed value ({spec.allowed()}) and press Enter.",
+            accept_new_options=spec.kind in ("int", "float"),
         )
+        grid[name] = typed_values(spec, chosen)
     folds = st.slider("Cross-validation folds", 2, 5, 3, key="sweep_folds")
     fits = folds
     for values in grid.values():
@@ -211,7 +254,7 @@ def main() -> None:
     st.title("Compare & tune")
     with engine_errors("Choose another data set on the Data page."):
         data = active_data()
-        compare(state.runs_on(data.fingerprint))
+        compare(state.runs_on(data.fingerprint, diverged=True))
         in_the_cache(data)
         sweep(data)
 

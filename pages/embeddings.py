@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from dashboard import state
@@ -54,6 +55,7 @@ def movie_map(run: state.Run, data: RatingsDataset) -> None:
     st.caption(
         projection.note + (" PCA maps every movie." if method == "tsne" and len(rows) > TSNE_POINTS else "")
     )
+    colors = None
     points = pd.DataFrame(
         {
             "x": projection.coords[:, 0],
@@ -68,12 +70,15 @@ def movie_map(run: state.Run, data: RatingsDataset) -> None:
                                 key="embed_genres", max_selections=6)  # fmt: skip
         points["genre"] = genre_labels(data, chosen)[projection.rows]
         points = points.sort_values("genre", key=lambda g: g != OTHER, kind="stable")  # others drawn first
+        palette = px.colors.qualitative.Bold  # a genre's colour follows from its place in the genre list
+        colors = {genre: palette[options.index(genre) % len(palette)] for genre in chosen}
     else:
         groups = st.slider("Number of movie groups", 2, 20, 8, key="embed_item_groups")
         points["cluster"] = clusters_of(run, "items", groups).labels[projection.rows].astype(str)
     you = your_position(run, data, projection)
-    neighbours = search(run, data, projection, points)
-    st.plotly_chart(item_map(points, colour, you, neighbours), key="embed_map")
+    chosen_movie, neighbours = search(run, data, projection, points)
+    figure = item_map(points, colour, you, chosen_movie, neighbours, colors if colour == "genre" else None)
+    st.plotly_chart(figure, key="embed_map")
 
 
 def your_position(run: state.Run, data: RatingsDataset, projection) -> tuple[float, float] | None:
@@ -88,15 +93,24 @@ def your_position(run: state.Run, data: RatingsDataset, projection) -> tuple[flo
     return float(x), float(y)
 
 
-def search(run: state.Run, data: RatingsDataset, projection, points: pd.DataFrame) -> pd.DataFrame | None:
+def search(
+    run: state.Run, data: RatingsDataset, projection, points: pd.DataFrame
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The chosen movie and its neighbours as map points (numbered as in the table), or Nones."""
     table = catalogue(data).sort_values("ratings", ascending=False)
     code = st.selectbox("Find a movie and its nearest neighbours", table.index.to_list()[:PICKABLE], index=None,
                         format_func=lambda c: str(table.at[c, "title"]), key="embed_search", placeholder="type a title")  # fmt: skip
     if code is None:
-        return None
+        return None, None
     similar = similar_items(run.model, data, data.item_ids[code], n=10)
     st.dataframe(
-        pd.DataFrame({"neighbour": similar["title"], "similarity": similar["similarity"]}),
+        pd.DataFrame(
+            {
+                "#": range(1, len(similar) + 1),
+                "neighbour": similar["title"],
+                "similarity": similar["similarity"],
+            }
+        ),
         hide_index=True,
         column_config={
             "similarity": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f")
@@ -104,9 +118,13 @@ def search(run: state.Run, data: RatingsDataset, projection, points: pd.DataFram
         key="embed_neighbours",
     )
     position = {int(c): i for i, c in enumerate(projection.rows)}
-    codes = [code, *(data.item_code(item) for item in similar["item"])]
-    shown = [position[c] for c in codes if c in position]
-    return points.loc[shown, ["x", "y", "title"]]
+    codes = [data.item_code(item) for item in similar["item"]]
+    shown = [(rank, position[c]) for rank, c in enumerate(codes, 1) if c in position]
+    neighbours = points.loc[[at for _, at in shown], ["x", "y", "title"]].assign(number=[r for r, _ in shown])
+    chosen = points.loc[[position[code]], ["x", "y", "title"]] if code in position else None
+    if chosen is None:
+        st.caption("The chosen movie has fewer ratings than the map shows: lower the minimum to see it.")
+    return chosen, neighbours
 
 
 def user_groups(run: state.Run, data: RatingsDataset) -> None:

@@ -30,6 +30,18 @@ TABLE_COLUMNS = (
 )
 
 
+COLUMN_HELP = {
+    "novelty": st.column_config.TextColumn(
+        help="How unexpected the recommended films are: mean −log₂(share of users who rated each). Higher: "
+        "less popular films."
+    ),
+    "mean_popularity": st.column_config.TextColumn(
+        help="Mean number of training ratings of a recommended film."
+    ),
+    "coverage": st.column_config.TextColumn(help="Share of all films that appear in someone's top list."),
+}
+
+
 def references(data: RatingsDataset, run: state.Run) -> list[state.Run]:
     """The baseline, most-popular and a rating factorization (ALS) on the active run's split (trained once,
     then from the cache). On a large data set only when asked: ALS alone takes minutes there."""
@@ -111,12 +123,21 @@ def main() -> None:
         known = references(data, run)
         same_split = [r for r in state.runs_on(data.fingerprint) if r.split == run.split and r.metrics]
         table = comparison([run, *known, *same_split], [r for r in known if r.run_id != run.run_id])
-        st.dataframe(styled(table), hide_index=True, key="evaluate_table")
+        st.dataframe(styled(table), hide_index=True, key="evaluate_table", column_config=COLUMN_HELP)
         st.plotly_chart(accuracy_vs_ranking(table, K), key="evaluate_accuracy_ranking")
         st.caption(
             "A model can predict ratings well (low RMSE: compare the factorization with the baseline) and still "
             "rank worse than simply recommending the most popular films. Ranking models have no RMSE: they "
-            "predict no ratings."
+            "predict no ratings. **Novelty** is how unexpected the recommended films are: the mean of "
+            "−log₂(share of users who rated the film), so a list of films everyone saw scores low; **mean "
+            "popularity** is how many training ratings a recommended film has on average. See the lesson "
+            "'Rating model against ranking model' for the two lists side by side."
+        )
+        st.page_link(
+            "pages/lessons.py",
+            label="Lessons",
+            icon=":material/school:",
+            query_params={"lesson": "rating-vs-ranking"},
         )
         if run.kind == "rating":
             errors(data, run)

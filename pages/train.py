@@ -1,15 +1,19 @@
 """Train: pick an algorithm and its hyperparameters, watch the loss curves grow, stop at will."""
 
-import streamlit as st
+import contextlib
 
-from dashboard import state
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from dashboard import state, urlstate
 from dashboard.charts import loss_curves
 from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
+from dashboard.lessons import show_formulas
 from dashboard.navigation import inside_app
-from dashboard.runs import algorithms, collect_finished_job, start
+from dashboard.runs import DEFAULT_SPLIT, algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
-from dashboard.widgets import param_widget, param_widgets
+from dashboard.widgets import log_grid, param_widget, param_widgets
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
 
@@ -32,19 +36,44 @@ SHOWN_METRICS = (
 )
 
 
-def settings(data: RatingsDataset) -> tuple[str, dict, str]:
-    """The algorithm, its hyperparameters and the split spec, from the widgets."""
+def link_values(query: dict[str, str]) -> dict[str, object]:
+    """Widget values from a shared link's settings (``algo``, hyperparameters, ``split``); unknown or
+    disallowed ones are left out."""
+    models = algorithms()
+    algo = query.get("algo")
+    if algo not in models:
+        return {}
+    values: dict[str, object] = {"train_algo": algo}
+    for spec in models[algo].Params.specs():
+        if spec.name in query:
+            with contextlib.suppress(ValueError):
+                value = urlstate.parse(spec, query[spec.name])
+                if not spec.log or value in log_grid(spec):
+                    values[f"train_{algo}_{spec.name}"] = value
+    method, _, share = query.get("split", "").partition(":")
+    if method in SPLITS:
+        values["train_split"] = method
+        with contextlib.suppress(ValueError):
+            values["train_share"] = min(max(round(float(share) * 20) / 20, 0.05), 0.5)
+    return values
+
+
+def settings(data: RatingsDataset) -> tuple[str, dict, str, DeltaGenerator]:
+    """The algorithm, its hyperparameters and the split spec, from the widgets (a shared link's first), and
+    a place under the algorithm's description for the Train button: on the first screen, so the curves
+    that appear at the top of the page after a click are in view."""
+    urlstate.open_link(link_values(st.query_params.to_dict()))
     models = algorithms()
     algo = st.selectbox(
         "Algorithm", list(models), format_func=lambda name: models[name].label, key="train_algo"
     )
     cls = models[algo]
     st.markdown(cls.description)
-    st.markdown(f"Objective: `{cls.objective}`")
     if cls.kind == "ranking":
         st.caption(
             "A ranking model: it scores movies for top-N lists and predicts no ratings, so it has no RMSE."
         )
+    button_place = st.container()
     specs = {spec.name: spec for spec in cls.Params.specs()}
     st.subheader("Hyperparameters")
     params = param_widgets(list(specs.values()), prefix=f"train_{algo}", columns=2)
@@ -67,9 +96,11 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str]:
         with st.expander("Advanced"):
             params["dtype"] = param_widget(specs["dtype"], key=f"train_{algo}_dtype")
     split_spec = "none" if method == "none" else f"{method}:{share:g}"
+    query = {"algo": algo, **urlstate.changed_settings(list(specs.values()), params)}
+    urlstate.show_in_address(query | ({"split": split_spec} if split_spec != DEFAULT_SPLIT else {}))
     if data.timestamps is None and method == "temporal":
         st.warning("This data set has no timestamps: a temporal split is impossible. Choose another one.")
-    return algo, params, split_spec
+    return algo, params, split_spec, button_place
 
 
 def refusal(algo: str, params: dict) -> str | None:
@@ -138,16 +169,24 @@ def outcome(data: RatingsDataset) -> None:
     job = st.session_state.get(state.JOB)
     if job is not None and job.status == DIVERGED:
         st.warning(job.message, icon=":material/warning:")
-        st.caption("Nothing was cached. Change the setting the message names and train again.")
+        st.caption(
+            "Nothing was cached. The curve is kept among your runs (overlay it on a good run in Compare & "
+            "tune); change the setting the message names and train again."
+        )
     elif job is not None and job.status == FAILED:
         st.error(f"Training failed: {job.message}")
         st.caption("Your ratings are safe. Change the settings or the data set and train again.")
     run = state.runs().get(st.session_state.get("train_last_run", ""))
     if run is None or run.fingerprint != data.fingerprint:
         return
+    if run.diverged:
+        name_field(run)
+        chart = loss_curves(run.history, "The curve up to the divergence", start_loss=run.start_loss)
+        st.plotly_chart(chart, key="train_diverged_chart")
+        return
     if run.from_cache:
         st.success(
-            f"**{run.label}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
+            f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
         )
         if run.history:
             st.plotly_chart(
@@ -156,7 +195,7 @@ def outcome(data: RatingsDataset) -> None:
     elif job is not None and job.status == STOPPED:
         st.info(f"Stopped at epoch {run.stopped_at}: this model is kept for this session only, not cached.")
     else:
-        st.success(f"**{run.label}** trained in {run.fit_seconds:.2f} s and cached.")
+        st.success(f"**{run.title}** trained in {run.fit_seconds:.2f} s and cached.")
         if job is not None and job.timeline:
             steps = {
                 "worker": "training process started",
@@ -168,7 +207,17 @@ def outcome(data: RatingsDataset) -> None:
                 f"{label} {job.timeline[key]:.2f} s" for key, label in steps.items() if key in job.timeline
             ]
             st.caption("After the click: " + " · ".join(shown) + ".")
+    name_field(run)
     metrics_card(run)
+
+
+def name_field(run: state.Run) -> None:
+    """The run's name, editable: it names the run in the sidebar, Compare, Evaluate and every picker."""
+    key = f"train_name_{run.run_id}"
+    st.text_input(
+        "Name of this run", value=run.name, key=key, on_change=lambda: state.rename(run.run_id, st.session_state[key]),
+        help="Made from the algorithm and the settings that differ from its defaults; write your own.",
+    )  # fmt: skip
 
 
 def metrics_card(run: state.Run) -> None:
@@ -193,12 +242,13 @@ def main() -> None:
         data = active_data()
         left, right = st.columns([2, 3], gap="large")
         with left:
-            algo, params, split_spec = settings(data)
-            problem = refusal(algo, params)
+            algo, params, split_spec, button_place = settings(data)
+        problem = refusal(algo, params)
+        job = st.session_state.get(state.JOB)
+        running = job is not None and job.running
+        with button_place:
             if problem:
                 st.error(problem, icon=":material/block:")
-            job = st.session_state.get(state.JOB)
-            running = job is not None and job.running
             clicked = st.button(
                 "Train",
                 type="primary",
@@ -219,6 +269,9 @@ def main() -> None:
             if job is None and "train_last_run" not in st.session_state:
                 st.info("Press **Train**: the loss curves appear here and grow with every epoch.")
                 st.plotly_chart(loss_curves([]), key="train_empty_chart")  # axes ready, the chart code loaded
+            with st.container(border=True):
+                st.markdown(f"#### The math of {algorithms()[algo].label}")
+                show_formulas(algorithms()[algo].formulas, expanded=False)
 
 
 main()

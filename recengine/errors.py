@@ -63,6 +63,8 @@ class TrainingDiverged(RecEngineError):
 
     def __init__(self, epoch: int, what: str, suggestion: str):
         self.epoch, self.what, self.suggestion = epoch, what, suggestion
+        self.history: list[dict] = []  # the fit's epoch records up to and with the diverging one
+        self.start_loss: float | None = None  # the total loss before the first epoch
         super().__init__(f"Training diverged at epoch {epoch}: {what}. {suggestion}")
 
 

@@ -310,7 +310,7 @@ def test_sgd_reports_its_kernel_compile_time(planted):
 @pytest.mark.parametrize("name", GRADIENT_MODELS)
 def test_params_describe_themselves(name):
     model = make(name)
-    assert model.description and model.objective and model.divergence_hint
+    assert model.description and model.formulas and model.divergence_hint
     specs = {spec.name: spec for spec in model.Params.specs()}
     for common in ("n_factors", "n_epochs", "lr", "reg", "biases", "seed", "dtype"):
         assert common in specs and specs[common].help

@@ -178,7 +178,7 @@ def test_a_restored_model_predicts_the_same(planted):
 
 def test_params_describe_themselves():
     model = make("svdpp")
-    assert model.description and model.objective and model.divergence_hint
+    assert model.description and model.formulas and model.divergence_hint
     specs = {spec.name: spec for spec in model.Params.specs()}
     for name in (
         "n_factors",

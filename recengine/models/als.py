@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, hyper
 from recengine.models.jit import kernel, prange
@@ -78,6 +79,7 @@ class ALS(BiasedMF):
         "learning rate; the weighted-λ option (ALS-WR) scales the penalty by each row's rating count."
     )
     Params = ALSParams
+    formulas = maths.ALS
     divergence_hint = "Raise the regularization (reg) or use float64."
 
     def _initialize(self, train: RatingsDataset) -> None:

@@ -4,7 +4,7 @@ A model is made from a frozen, validated dataclass of hyperparameters (``Model.P
 epochs and reports an `EpochRecord` after each; learned state ends in ``_`` (``user_factors_``,
 ``item_bias_``, ...) and round-trips through `state` / `set_state` as plain arrays.
 
-A subclass states its objective and implements:
+A subclass states its objective and step as ``formulas`` (LaTeX, `formulas.py`) and implements:
 
 - ``_initialize(train)``: set the learned arrays (use ``self.rng_``, ``self.dtype_``);
 - ``_run_epoch(train, epoch)``: one pass; may return ``{"grad_norms": {...}, "extra": {...}}``;
@@ -35,6 +35,7 @@ from recengine.errors import (
     TrainingDiverged,
     UnknownIdError,
 )
+from recengine.models.formulas import Formulas
 from recengine.models.jit import row_dots
 from recengine.models.person import (
     FALLBACK,
@@ -201,7 +202,7 @@ class Recommender:
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    objective: ClassVar[str] = ""
+    formulas: ClassVar[Formulas | None] = None  # objective and step as LaTeX (`formulas.py`)
     kind: ClassVar[str] = "rating"  # "rating": predicts ratings; "ranking": scores items for top-N only
     Params: ClassVar[type[Hyperparameters]] = Hyperparameters
     divergence_hint: ClassVar[str] = "Lower the learning rate (lr) or turn on gradient clipping (clip)."
@@ -209,6 +210,12 @@ class Recommender:
     # Arrays the size of all factors, (users + items) × n_factors, a fit holds at its peak (factors,
     # gradients, moments, copies); see `memory_estimate`.
     factor_copies: ClassVar[float] = 4.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A model that states its ``formulas`` gets them in its docstring (``help(Model)``)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("formulas") is not None:
+            cls.__doc__ = f"{cls.__doc__ or cls.description}\n\n{cls.formulas.text()}"
 
     def __init__(self, params: Hyperparameters | None = None, **overrides: Any):
         base = params if params is not None else self.Params()
@@ -262,6 +269,7 @@ class Recommender:
                     break
         except TrainingDiverged as error:
             self.diverged_ = error  # its NaN or exploded arrays must not be used: see `_check_fitted`
+            error.history, error.start_loss = self.history_.to_dicts(), start_loss  # the curve up to it
             raise
         finally:
             self._release_work()
@@ -353,19 +361,19 @@ class Recommender:
         )
 
     def _check_divergence(self, record: EpochRecord, start_loss: float) -> None:
+        """Raise `TrainingDiverged` when the epoch's losses or factors are not finite or the loss exploded;
+        the epoch's record then joins the history, so the curve ends where the message says."""
         losses = (record.reconstruction_loss, record.regularization_loss, record.total_loss)
+        what = None
         if not all(math.isfinite(x) for x in losses) or not all(
             np.isfinite(a).all() for a in self._learned_arrays()
         ):
-            raise TrainingDiverged(
-                record.epoch, "the loss or the factors became NaN or infinite", self.divergence_hint
-            )
-        if record.total_loss > EXPLOSION_FACTOR * max(start_loss, 1e-12):
-            raise TrainingDiverged(
-                record.epoch,
-                f"the loss grew from {start_loss:.4g} to {record.total_loss:.4g}",
-                self.divergence_hint,
-            )
+            what = "the loss or the factors became NaN or infinite"
+        elif record.total_loss > EXPLOSION_FACTOR * max(start_loss, 1e-12):
+            what = f"the loss grew from {start_loss:.4g} before the first epoch to {record.total_loss:.4g}"
+        if what is not None:
+            self.history_.append(record)
+            raise TrainingDiverged(record.epoch, what, self.divergence_hint)
 
     # --- prediction -------------------------------------------------------------------------------------
 
@@ -511,12 +519,12 @@ class Recommender:
         A ranking model's scores already are that. A rating model's predicted ratings are led by item biases
         and by films one person rated highly, which hands everyone the same list of classics or obscure
         films; its list ranks by lift, how much more than an average person this person is predicted to like
-        a film (scores − general), among films with at least `list_min_ratings` ratings (fewer when few films
-        of the data set have that many). The predicted rating itself is unchanged.
+        a film (scores − general), among films with at least `list_min_ratings` ratings (half the most rated
+        film's count when that is fewer). The predicted rating itself is unchanged.
         """
         if self.kind != "rating":
             return scores
-        floor = min(float(self.list_min_ratings), float(np.quantile(counts, 0.9)) if len(counts) else 0.0)
+        floor = min(float(self.list_min_ratings), float(counts.max()) / 2 if len(counts) else 0.0)
         personal = scores - general if self.item_factors_.shape[1] else scores  # no taste: biases decide
         return np.where(counts >= floor, personal, -np.inf)
 

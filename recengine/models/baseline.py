@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
 
 
@@ -22,7 +23,7 @@ class Baseline(Recommender):
     name = "baseline"
     label = "Baseline (biases only)"
     description = "Global mean plus a bias per user and per item: no taste, just generosity and popularity."
-    objective = "½ Σ (r − μ − b_u − b_i)² + ½ λ_u Σ b_u² + ½ λ_i Σ b_i²"
+    formulas = maths.BASELINE
     Params = BaselineParams
     divergence_hint = "Raise the penalties (reg_user, reg_item) or use float64."
     fold_in_method = "the ridge user bias"

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import biases_field, init_std_field, n_factors_field, sum_squares
@@ -63,11 +64,7 @@ class BPMF(Recommender):
         "Wishart priors), so there is no λ to tune, only the rating noise α: the most accurate rating model "
         "here, at the price of many sweeps."
     )
-    objective = (
-        "Gibbs sampling of p(P, Q, b | R) ∝ Π N(r_ui | μ + b_u + b_i + p_u·q_i, 1/α) Π N(x_u | μ_U, Λ_U⁻¹) "
-        "Π N(x_i | μ_V, Λ_V⁻¹) × Gaussian-Wishart priors; reported losses (current sample, divided by α): "
-        "½ Σ (r − r̂)² + ½ α⁻¹ Σ (x − μ)ᵀ Λ (x − μ)"
-    )
+    formulas = maths.BPMF
     Params = BPMFParams
     fold_in_method = "posterior mode under a Gaussian prior fitted to the trained users"
     divergence_hint = "Lower alpha (more rating noise) or use float64."

@@ -1,6 +1,7 @@
 """`gd` and `adam`: full-batch gradient descent and minibatch Adam on the shared biased-MF objective.
 
-Both take their gradients from `objective.mf_gradient`, the one analytic gradient of `objective.OBJECTIVE`.
+Both take their gradients from `objective.mf_gradient`, the one analytic gradient of the objective
+(`formulas.BIASED_MF`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models.base import hyper
 from recengine.models.objective import (
     Batch,
@@ -77,6 +79,7 @@ class GD(BiasedMF):
         "Full-batch gradient descent with momentum on the masked squared error, with optional clipping."
     )
     Params = GDParams
+    formulas = maths.GD
     factor_copies = 5.0  # factors, gradient, velocity, step
     divergence_hint = (
         "Lower the learning rate (lr) or the momentum, or turn on gradient clipping (clip, for example 10)."
@@ -120,6 +123,7 @@ class Adam(BiasedMF):
     label = "Adam (minibatch)"
     description = "Adam on minibatches, as embedding layers train: per-entry adaptive steps for the rows a batch touches."
     Params = AdamParams
+    formulas = maths.ADAM
     factor_copies = 8.0  # factors, both moments, the epoch's summed gradient, a batch's steps
     divergence_hint = "Lower the learning rate (lr), for example by a factor of 10."
 

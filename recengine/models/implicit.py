@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import TrainingDiverged
+from recengine.models import formulas as maths
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
@@ -85,11 +86,7 @@ class WALS(Recommender):
         "Learns what people choose to rate, counting every unrated film as a weak 'no': "
         "the model that ranks best here (Hu, Koren and Volinsky 2008)."
     )
-    objective = (
-        "½ Σ_(u,i) all pairs c_ui (p_ui − x_u·y_i)² + ½ λ (Σ_u n_u ‖x_u‖² + Σ_i n_i ‖y_i‖²), "
-        "p_ui = 1 if u rated i else 0, c_ui = 1 + α·w_ui (w = 1 or the rating) if rated else 1, "
-        "n = 1, or the row's count of rated items with weighted_reg"
-    )
+    formulas = maths.WALS
     kind = "ranking"
     Params = WALSParams
     state_names = ("user_factors_", "item_factors_")
@@ -268,10 +265,7 @@ class BPR(Recommender):
         "Learns to score a film the user rated above one they did not, from sampled pairs "
         "(Rendle et al. 2009)."
     )
-    objective = (
-        "Σ_(u,i,j) sampled [−ln σ(x_uij) + ½ λ (‖p_u‖² + ‖q_i‖² + ‖q_j‖²) + ½ λ_b (b_i² + b_j²)], "
-        "x_uij = p_u·(q_i − q_j) + b_i − b_j, i rated by u, j not"
-    )
+    formulas = maths.BPR
     kind = "ranking"
     Params = BPRParams
     state_names = ("user_factors_", "item_factors_", "item_bias_")

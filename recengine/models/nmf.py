@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
+from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.jit import row_dots
 from recengine.models.objective import n_factors_field, sum_squares, weighted_norms
@@ -100,11 +101,7 @@ class NMF(Recommender):
         "0 for every unrated film, as scikit-learn's NMF does: it learns that unrated means 0 stars and "
         "predicts far too low. Compare the two to see why missing is not zero."
     )
-    objective = (
-        "observed: ½ Σ_(u,i)∈D (r − b_u − b_i − p_u·q_i)² + ½ λ Σ_u w_u (‖p_u‖² + b_u²) "
-        "+ ½ λ Σ_i w_i (‖q_i‖² + b_i²), P, Q ≥ 0; zero_filled: ½ ‖R₀ − P Qᵀ‖²_F + ½ λ Σ w ‖·‖²; "
-        "w = the row's entry count with weighted_reg, else 1"
-    )
+    formulas = maths.NMF
     Params = NMFParams
     divergence_hint = "Raise the regularization (reg) or use fewer factors."
 

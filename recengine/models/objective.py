@@ -24,10 +24,6 @@ from recengine.dataset import RatingsDataset
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.jit import prediction_errors, row_dots
 
-OBJECTIVE = (
-    "½ Σ (r − μ − b_u − b_i − p_u·q_i)² + ½ λ Σ_u w_u (‖p_u‖² + b_u²) + ½ λ Σ_i w_i (‖q_i‖² + b_i²);"
-    " w = 1, or the row's rating count with weighted_reg"
-)
 BLOCKS = ("user_factors", "item_factors", "user_bias", "item_bias")
 
 
@@ -229,9 +225,8 @@ class OnePassMetrics(Recommender):
 
 
 class BiasedMF(OnePassMetrics):
-    """Base of the models that minimize `OBJECTIVE`: initialization, penalties, losses."""
-
-    objective = OBJECTIVE
+    """Base of the models that minimize the objective above (`formulas.BIASED_MF`): initialization,
+    penalties, losses."""
 
     def _initialize(self, train: RatingsDataset) -> None:
         p = self.params

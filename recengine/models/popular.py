@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models.base import Recommender
 
 
@@ -12,7 +13,7 @@ class MostPopular(Recommender):
     name = "popular"
     label = "Most popular (reference)"
     description = "The same list for everyone: the films rated most often. Any ranking model must beat it."
-    objective = "none: scores each item by its number of training ratings"
+    formulas = maths.POPULAR
     kind = "ranking"
     state_names = ("user_factors_", "item_factors_", "item_bias_")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models import jit
 from recengine.models.base import hyper
 from recengine.models.objective import (
@@ -163,6 +164,7 @@ class SGD(SteppedMF):
         "Surprise's SVD do it."
     )
     Params = SGDParams
+    formulas = maths.SGD
 
     def _initialize(self, train: RatingsDataset) -> None:
         super()._initialize(train)
@@ -213,6 +215,7 @@ class Minibatch(SteppedMF):
     label = "Minibatch SGD"
     description = "Stochastic gradient descent on shuffled batches of ratings, each batch's gradient at once."
     Params = MinibatchParams
+    formulas = maths.MINIBATCH
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         lr = self._epoch_lr(epoch)

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
+from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import n_factors_field, sum_squares
 from recengine.models.person import by_evidence
@@ -44,11 +45,7 @@ class SVD(Recommender):
         "and item biases), computed in one step. Unrated cells count as 'no deviation', which shrinks the "
         "factors a lot: a quick, deterministic reference rather than the most accurate model."
     )
-    objective = (
-        "biases: ½ Σ_(u,i)∈D (r − μ − b_u − b_i)² + ½ λ (‖b_u‖² + ‖b_i‖²); then factors: "
-        "½ ‖R̃ − P Qᵀ‖²_F over every cell, R̃ = residuals on rated cells and 0 elsewhere (exact by SVD). "
-        "Reported reconstruction loss: ½ Σ_(u,i)∈D (r − r̂)² on the rated cells; regularization: the bias penalty"
-    )
+    formulas = maths.SVD
     Params = SVDParams
     fold_in_method = "projection onto the singular vectors (unrated cells as 0), after a ridge bias"
 

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.models import formulas as maths
 from recengine.models import jit
 from recengine.models.base import Hyperparameters, hyper
 from recengine.models.objective import (
@@ -196,11 +197,7 @@ class SVDpp(OnePassMetrics):
     name = "svdpp"
     label = "SVD++ (Koren)"
     description = "Biased MF whose user vectors add up factors of the items each user rated (Koren's SVD++)."
-    objective = (
-        "½ Σ (r − μ − b_u − b_i − (q_i + x_i)·(p_u + |N(u)|^−½ Σ_{j∈N(u)} y_j))² "
-        "+ ½ λ Σ_u w_u (‖p_u‖² + b_u²) + ½ λ Σ_i w_i (‖q_i‖² + b_i²) + ½ λ_y (Σ_j w_j ‖y_j‖² + Σ_v w_v ‖z_v‖²); "
-        "w = n^reg_power; x_i = |R(i)|^−½ Σ_{v∈R(i)} z_v with item_implicit, else 0"
-    )
+    formulas = maths.SVDPP
     Params = SVDppParams
     divergence_hint = DIVERGENCE_HINT
     state_names = (

@@ -1,0 +1,119 @@
+"""AppTest: the Lessons page runs every lesson from a shared link, keeps the runs for Compare, and names
+runs by what they are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from app_helpers import assert_no_exception, open_page
+
+from dashboard.lessons import LESSONS
+from dashboard.runs import auto_name
+from recengine.models import MODELS
+
+
+def open_lesson(app, name: str):
+    app.query_params["lesson"] = name
+    app.switch_page("pages/lessons.py").run()
+    assert_no_exception(app)
+    assert app.radio(key="lessons_pick").value == name
+    assert any("What to look at" in info.value for info in app.info), "the lesson did not run from its link"
+    return [app.session_state["runs"][run_id] for run_id in app.session_state["lessons_done"][name]]
+
+
+def test_learning_rate_too_high_keeps_a_rising_diverged_curve_beside_a_good_one(app):
+    good, high = open_lesson(app, "learning-rate")
+    assert not good.diverged and high.diverged
+    losses = [record["total_loss"] for record in high.history]
+    assert len(losses) >= 10 and all(np.diff(losses[-8:]) > 0), "no loss rising over several epochs"
+    good_losses = [record["total_loss"] for record in good.history]
+    assert all(np.diff(good_losses) < 0)
+    assert any("diverged" in warning.value for warning in app.warning)
+    assert "active_run" not in app.session_state  # a lesson does not change the active model
+    app.switch_page("pages/compare.py").run()
+    assert_no_exception(app)
+    assert {good.title, high.title} <= set(app.multiselect(key="compare_runs").options)
+
+
+def test_over_and_under_fitting(app):
+    none, default, heavy = open_lesson(app, "fitting")
+    valid = [record["valid_rmse"] for record in none.history]
+    train = [record["train_rmse"] for record in none.history]
+    assert int(np.argmin(valid)) < len(valid) - 5 and valid[-1] > min(valid) + 0.03  # turns and rises
+    assert train[-1] < 0.5 * train[0]
+    assert heavy.history[-1]["train_rmse"] > default.history[-1]["train_rmse"] + 0.1
+    assert default.metrics["rmse"] < min(none.metrics["rmse"], heavy.metrics["rmse"])
+
+
+def test_too_few_factors_gives_everyone_one_list(app):
+    open_lesson(app, "factors")
+    alike = [metric.value for metric in app.metric]
+    assert alike[0] == "100%" and int(alike[1].rstrip("%")) < 50
+
+
+@pytest.mark.parametrize("name", ["rating-vs-ranking", "biases"])
+def test_two_lists_side_by_side_with_popularity(app, name):
+    open_lesson(app, name)
+    tables = [frame.value for frame in app.dataframe]
+    assert len(tables) == 2 and all(len(t) == 10 and "ratings" in t for t in tables)
+    assert list(tables[0]["title"]) != list(tables[1]["title"])
+    if name == "rating-vs-ranking":  # the ranking model's films are the popular ones
+        assert tables[1]["ratings"].median() > 3 * tables[0]["ratings"].median()
+
+
+def test_zero_filled_nmf_predicts_far_too_low(app):
+    open_lesson(app, "nmf")
+    table = app.dataframe[0].value.set_index("run")
+    zero_filled, observed = table.index
+    assert table.at[zero_filled, "mean prediction"] < 0.5 * table.at[zero_filled, "mean true rating"]
+    assert table.at[zero_filled, "test RMSE"] > 2 * table.at[observed, "test RMSE"]
+
+
+def test_the_small_matrix_fills_in_under_a_slider(app):
+    open_lesson(app, "small-matrix")
+    slider = app.slider(key="lessons_epoch")
+    assert slider.value == slider.max > 10
+    slider.set_value(1).run()
+    assert_no_exception(app)
+    assert any("Epoch 1: train RMSE" in caption.value for caption in app.caption)
+    assert app.get("plotly_chart")
+
+
+def test_the_gradient_check_agrees_and_picks_other_parameters(app):
+    open_lesson(app, "gradient-check")
+    first = app.dataframe[0].value
+    assert (first["relative difference"] < 1e-6).all()
+    app.button(key="lessons_gradient_again").click().run()
+    assert list(app.dataframe[0].value["parameter"]) != list(first["parameter"])
+
+
+def test_runs_are_named_by_what_differs_from_the_defaults():
+    sgd = MODELS["sgd"]
+    assert auto_name(sgd, sgd.Params(lr=0.05, n_factors=2).to_dict()) == "SGD · 2 factors · lr 0.05"
+    assert auto_name(sgd, sgd.Params().to_dict()) == "SGD"
+    nmf = MODELS["nmf"]
+    assert auto_name(nmf, nmf.Params(mode="zero_filled").to_dict(), "random:0.1") == (
+        "NMF · mode zero-filled · split random:0.1"
+    )
+    assert (
+        auto_name(MODELS["wals"], MODELS["wals"].Params(n_factors=1).to_dict()) == "Weighted ALS · 1 factor"
+    )
+    assert all(lesson.look_at and lesson.shows for lesson in LESSONS.values())
+
+
+def test_sweep_values_can_be_typed_freely(app):
+    open_page(app, "compare")
+    app.selectbox(key="sweep_algo").set_value("als").run()
+    app.multiselect(key="sweep_params_als").set_value(["n_factors"]).run()
+    app.multiselect(key="sweep_values_als_n_factors").set_value([2, "5"]).run()
+    assert_no_exception(app)
+    assert any(caption.value.startswith("6 fits") for caption in app.caption)  # 2 values × 3 folds
+    app.multiselect(key="sweep_values_als_n_factors").set_value([2, "0.5"]).run()
+    assert any("0.5 not allowed" in error.value for error in app.error)
+
+
+def test_ratings_given_on_another_data_set_are_explained(app):
+    app.session_state["my_ratings"] = {"upload:mine.csv": {1: 4.0, 2: 3.0}}
+    app.run()
+    captions = " ".join(caption.value for caption in app.sidebar.caption)
+    assert "2 ratings on mine.csv belong to another data set" in captions

@@ -1,0 +1,84 @@
+"""The engine side of the Lessons page: the small matrix, its filling in, the gradient check, list overlap,
+and a diverged fit that keeps its curve."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from recengine import lessons, make
+from recengine.dataset import RatingsDataset
+from recengine.errors import TrainingDiverged
+
+
+def test_the_small_matrix_holds_the_most_rated_films_and_people_who_rated_two_thirds(planted):
+    data, _ = planted
+    small = lessons.small_matrix(data, n_users=12, n_items=15)
+    assert (small.n_users, small.n_items) == (12, 15)
+    most_rated = set(data.item_ids[np.argsort(-data.item_counts(), kind="stable")[:15]])
+    assert set(small.item_ids) == most_rated
+    assert 0.5 <= small.density <= 0.85
+    grid = lessons.rating_grid(small)
+    assert np.isfinite(grid).sum() == small.n_ratings
+    user, item = small.user_codes[0], small.item_codes[0]
+    assert grid[user, item] == small.ratings[0]
+
+
+def test_the_matrix_fills_in_epoch_by_epoch_and_fits_its_ratings_better(planted):
+    small = lessons.small_matrix(planted[0])
+    frames, errors = lessons.filling_in(small, n_epochs=30)
+    assert len(frames) == len(errors) == 30
+    assert frames[0].shape == (small.n_users, small.n_items) and np.isfinite(frames[-1]).all()
+    assert errors[-1] < 0.7 * errors[0]
+    assert not np.allclose(frames[0], frames[-1])
+
+
+def test_the_analytic_gradient_matches_the_numerical_one(planted):
+    table = lessons.gradient_check(lessons.small_matrix(planted[0]), n_entries=10, seed=3)
+    assert len(table) == 10 and set(table.columns) >= {"parameter", "analytic", "numerical"}
+    assert (table["relative difference"] < 1e-6).all()
+    assert table["analytic"].abs().max() > 1e-3  # not a check of zeros against zeros
+
+
+def two_camps() -> RatingsDataset:
+    """Users 0-19 watch films 0-19, users 20-39 films 20-39 (each about half of their camp's films)."""
+    rng = np.random.default_rng(0)
+    users, items = np.divmod(np.arange(40 * 40), 40)
+    same_camp = (users < 20) == (items < 20)
+    keep = same_camp & (rng.random(len(users)) < 0.5)
+    ratings = rng.integers(1, 6, keep.sum()).astype(float)
+    return RatingsDataset(users[keep], items[keep], ratings, np.arange(40), np.arange(40))
+
+
+def test_a_one_factor_ranking_model_gives_everyone_the_same_list():
+    data = two_camps()
+    people = [0, 1, 2, 20, 21, 22]
+    one = make("wals", n_factors=1, n_epochs=10, reg=1.0).fit(data)
+    two = make("wals", n_factors=2, n_epochs=10, reg=1.0).fit(data)
+    assert lessons.list_overlap(one, data, people) == pytest.approx(1.0)
+    assert lessons.list_overlap(two, data, people) < 0.7
+    assert lessons.best_scored(one, data, 0, n=5) == lessons.best_scored(one, data, 20, n=5)
+
+
+def test_a_list_shows_each_films_popularity_and_mean_rating(tiny):
+    model = make("baseline", reg_user=0.0, reg_item=0.0).fit(tiny)
+    table = lessons.top_items(model, tiny, tiny.user_ids[1], n=2)
+    assert list(table.columns) == ["title", "ratings", "mean rating"]
+    # user 1 rated items 0 and 3; unseen: item 2 (4 and 5: mean 4.5), item 4 (3.5), item 1 (2)
+    assert list(table["ratings"]) == [2, 2] and list(table["mean rating"]) == [4.5, 3.5]
+
+
+def test_a_diverged_fit_keeps_its_curve_and_the_message_names_its_ends(planted):
+    data, _ = planted
+    model = make("gd", lr=0.02, momentum=0.0, n_factors=3, n_epochs=50)
+    with pytest.raises(TrainingDiverged) as caught:
+        model.fit(data)
+    error = caught.value
+    assert [r["epoch"] for r in error.history] == list(range(1, error.epoch + 1))
+    ((start, last),) = re.findall(r"grew from (\S+) before the first epoch to (\S+)$", error.what)
+    assert float(start) == pytest.approx(error.start_loss, rel=1e-3)  # the chart's point at epoch 0
+    assert float(last) == pytest.approx(error.history[-1]["total_loss"], rel=1e-3)  # its last point
+    losses = [r["total_loss"] for r in error.history]
+    assert error.epoch > 10 and all(np.diff(losses[-8:]) > 0)  # rising for epochs
