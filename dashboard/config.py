@@ -6,8 +6,8 @@
 - ``RECENGINE_STORE_MB``: size cap of the model store in megabytes (default 500);
 - ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
-- ``RECENGINE_DATA_DIRS``: extra folders (separated by ``os.pathsep``) from which a server-side path
-  may be loaded; the working directory, the home directory and ``RECENGINE_HOME`` are always allowed.
+- ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
+  be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from recengine.data import cache_dir
 from recengine.store import default_store_folder
 
 
@@ -44,7 +45,11 @@ def uploads_folder() -> Path:
 
 
 def data_roots() -> list[Path]:
-    """Folders a server-side data path must lie in."""
-    extra = [p for p in os.environ.get("RECENGINE_DATA_DIRS", "").split(os.pathsep) if p]
-    roots = [Path.cwd(), Path.home(), home(), *map(Path, extra)]
-    return [root.expanduser().resolve() for root in roots]
+    """Folders a server-side data path must lie in: the data-set cache and those the operator lists."""
+    listed = [p for p in os.environ.get("RECENGINE_DATA_DIRS", "").split(os.pathsep) if p.strip()]
+    return [root.expanduser().resolve() for root in (cache_dir(), *map(Path, listed))]
+
+
+def private_folders() -> list[Path]:
+    """Folders never readable as a server path, even inside an allowed folder: uploads, profiles, models."""
+    return [uploads_folder(), profiles_folder(), store_folder()]
