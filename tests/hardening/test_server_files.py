@@ -175,7 +175,7 @@ def test_the_servers_private_folders_are_never_readable(server: Path, monkeypatc
 
 
 def test_redact_removes_quoted_text_with_escapes_and_lists():
-    message = "a 'x\\'y\"z' b \"q\\\"r\" c ['s', \"t\"] d"
+    message = 'a \'x\\\'y"z\' b "q\\"r" c [\'s\', "t"] d'
     cleaned = redact(message)
     for part in ("x", "y", "z", "q", "r", "s", "t"):
         assert part not in cleaned.replace("not shown", ""), cleaned
