@@ -32,8 +32,30 @@ def store_folder() -> Path:
     return default_store_folder().resolve()
 
 
+DEFAULT_STORE_MB = 500
+
+
 def store_max_bytes() -> int:
-    return int(float(os.environ.get("RECENGINE_STORE_MB", "500")) * 1e6)
+    """``RECENGINE_STORE_MB`` in bytes; the default when it is not a positive number (see
+    `store_max_bytes_problem`)."""
+    return int((_store_mb() or DEFAULT_STORE_MB) * 1e6)
+
+
+def store_max_bytes_problem() -> str | None:
+    """What is wrong with ``RECENGINE_STORE_MB``, for a notice, or None."""
+    if _store_mb() is None:
+        text = os.environ.get("RECENGINE_STORE_MB", "")
+        return f"RECENGINE_STORE_MB={text!r} is not a positive number of megabytes; the cap is {DEFAULT_STORE_MB} MB."
+    return None
+
+
+def _store_mb() -> float | None:
+    text = os.environ.get("RECENGINE_STORE_MB", "").strip() or str(DEFAULT_STORE_MB)
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
 
 
 def profiles_folder() -> Path:

@@ -55,8 +55,18 @@ def session_folder(root: Path) -> Path:
 
     folder = st.session_state.get(UPLOAD_FOLDER)
     if folder is None or not folder.path.is_dir():
-        folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(root)
+        try:
+            folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(root)
+        except OSError as error:
+            raise _unwritable(root, error) from None
     return folder.path
+
+
+def _unwritable(folder: Path, error: OSError) -> DataError:
+    return DataError(
+        f"Uploads cannot be stored: {folder} is read-only or full ({error.strerror or error}). Ask whoever "
+        "runs the server to fix RECENGINE_UPLOADS, or load a file on the server."
+    )
 
 
 def _remove_stale(root: Path) -> None:
@@ -79,10 +89,14 @@ def save_upload(folder: Path, filename: str, content: bytes) -> Path:
     target = Path(folder).resolve() / hashlib.sha256(content).hexdigest()[:16]
     if suffix == ".zip":
         return _save_archive(target, f"{stem}{suffix}", content)
-    target.mkdir(parents=True, exist_ok=True)
     path = target / f"{stem}{suffix}"
-    if not path.exists():
-        write_atomically(path, content)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            write_atomically(path, content)
+    except OSError as error:
+        shutil.rmtree(target, ignore_errors=True)
+        raise _unwritable(Path(folder), error) from None
     return path
 
 
@@ -96,10 +110,13 @@ def _save_archive(target: Path, name: str, content: bytes) -> Path:
     unpacked = target / "unpacked"
     if (unpacked / COMPLETE).is_file():
         return unpacked
-    target.mkdir(parents=True, exist_ok=True)
     archive = target / name
     try:
-        write_atomically(archive, content)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            write_atomically(archive, content)
+        except OSError as error:
+            raise _unwritable(target.parent, error) from None
         return unpack(archive, unpacked)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)

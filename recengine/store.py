@@ -555,6 +555,7 @@ class ModelStore:
             )
         self.folder = Path(folder).expanduser() if folder is not None else default_store_folder()
         self.max_bytes = int(max_bytes)
+        self.failure: str | None = None  # why the last try_put could not store its model
         with contextlib.suppress(OSError):  # a read-only or missing parent: the store can still be read
             self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -634,6 +635,25 @@ class ModelStore:
             save_model(model, path, data=data, metrics=metrics, extra=extra)
             self._evict(keep=path)
         model.store_key_ = key
+        return path
+
+    def try_put(
+        self,
+        key: str,
+        model: Recommender,
+        *,
+        data: RatingsDataset | None = None,
+        metrics: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path | None:
+        """`put`, or None when the folder cannot take the file (read-only, full): the caller keeps the model
+        in memory, and ``failure`` says why until a later put succeeds."""
+        try:
+            path = self.put(key, model, data=data, metrics=metrics, extra=extra)
+        except OSError as error:
+            self.failure = f"{error.strerror or error} in {self.folder}"
+            return None
+        self.failure = None
         return path
 
     def get_or_train(
