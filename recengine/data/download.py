@@ -185,10 +185,14 @@ def _fetch(url: str, root: Path, entry: KnownDataset, name: str, progress: Progr
             urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response,
         ):
             total = int(response.headers.get("Content-Length") or entry.size)
-            while block := response.read(BLOCK):
+            if total > entry.size:
+                raise _too_large(name, url, total, entry)
+            while block := response.read(min(BLOCK, entry.size + 1 - done)):
+                done += len(block)
+                if done > entry.size:  # the official file has exactly entry.size bytes
+                    raise _too_large(name, url, done, entry)
                 handle.write(block)
                 digest.update(block)
-                done += len(block)
                 if progress:
                     progress(done, total)
     except (urllib.error.URLError, OSError, ValueError) as error:  # URLError, HTTPError, timeouts
@@ -197,6 +201,9 @@ def _fetch(url: str, root: Path, entry: KnownDataset, name: str, progress: Progr
         raise DownloadError(
             f"Could not download {name} from {url} ({reason}). {where_to_put(name, root)}"
         ) from None
+    except BaseException:  # the size cap, an interrupt, SIGTERM (the command line raises SystemExit)
+        partial.unlink(missing_ok=True)
+        raise
     if digest.hexdigest() != entry.sha256:
         partial.unlink(missing_ok=True)
         raise DownloadError(
@@ -205,6 +212,13 @@ def _fetch(url: str, root: Path, entry: KnownDataset, name: str, progress: Progr
             f"Try again. {where_to_put(name, root)}"
         )
     return partial
+
+
+def _too_large(name: str, url: str, size: int, entry: KnownDataset) -> DownloadError:
+    return DownloadError(
+        f"{url} sends more than {size:,} bytes, but the official {name} archive has {entry.size:,}: the "
+        f"download was stopped. {where_to_put(name)}"
+    )
 
 
 # --- archives -------------------------------------------------------------------------------------------
