@@ -12,6 +12,7 @@ from recengine.models.base import Recommender
 @register
 class MostPopular(Recommender):
     name = "popular"
+    fit_bytes_per_rating = 8.0  # measured: item counts and a float copy of the ratings
     label = "Most popular (reference)"
     description = "The same list for everyone: the films rated most often. Any ranking model must beat it."
     objective = "none: scores each item by its number of training ratings"

@@ -194,6 +194,7 @@ class Side(NamedTuple):
 @register
 class SVDpp(OnePassMetrics):
     name = "svdpp"
+    factor_copies = 7.0  # four factor matrices and their steps (measured peak of a fit)
     label = "SVD++ (Koren)"
     description = "Biased MF whose user vectors add up factors of the items each user rated (Koren's SVD++)."
     objective = (
