@@ -126,11 +126,13 @@ def _zip_with_raw_member(members: dict[str, bytes], name: str, stream: bytes, si
     return body + directory + zip64_end + locator + end_record
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report pytest's own peak.
 PEAK_SCRIPT = """
-import resource, sys
+import sys
 from recengine.cli import main
 status = main(sys.argv[1:])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+with open("/proc/self/status") as status_file:
+    peak = next(int(line.split()[1]) for line in status_file if line.startswith("VmHWM")) / 1024
 print(f"peak {peak:.0f} status {status}", flush=True)
 """
 
