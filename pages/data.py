@@ -137,7 +137,7 @@ def upload() -> None:
         folder = session_folder(config.uploads_folder())
         path = save_upload(folder, file.name, file.getvalue())
         fmt = loaders.detect_format(path)
-        if fmt in GENERIC_FORMATS:
+        if fmt in GENERIC_FORMATS and path.is_file():  # an unpacked zip's columns are matched by name
             submitted = column_form(path, fmt, "data_upload_form")
             if submitted is None:
                 return
