@@ -5,11 +5,13 @@ The entry point: page setup, navigation between the eight pages, and the sidebar
 
 import streamlit as st
 
-from dashboard import navigation, sidebar, state
+from dashboard import classroom, navigation, runs, sidebar, state
 from dashboard.runs import warm_up_trainers
 from dashboard.ui import show_notices
 
 st.set_page_config(page_title="recengine", page_icon="🎬", layout="wide")
+if not classroom.admitted():  # classroom mode: the class password before any page
+    st.stop()
 
 PAGES = [
     st.Page(entry.script, title=entry.title, icon=entry.icon, default=entry.title == "Home")
@@ -19,6 +21,8 @@ PAGES = [
 page = st.navigation(PAGES)
 state.keep_settings(navigation.entry(page.title).keys)
 sidebar.show()
+if notice := runs.cache_notice():  # a read-only or full model cache: training still works, for the session
+    st.sidebar.warning(notice, icon=":material/cloud_off:")
 show_notices()
 if page.title != "Train":
     sidebar.training_elsewhere()

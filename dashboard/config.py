@@ -6,8 +6,8 @@
 - ``RECENGINE_STORE_MB``: size cap of the model store in megabytes (default 500);
 - ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
-- ``RECENGINE_DATA_DIRS``: extra folders (separated by ``os.pathsep``) from which a server-side path
-  may be loaded; the working directory, the home directory and ``RECENGINE_HOME`` are always allowed.
+- ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
+  be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from recengine.data import cache_dir
 from recengine.store import default_store_folder
 
 
@@ -31,8 +32,30 @@ def store_folder() -> Path:
     return default_store_folder().resolve()
 
 
+DEFAULT_STORE_MB = 500
+
+
 def store_max_bytes() -> int:
-    return int(float(os.environ.get("RECENGINE_STORE_MB", "500")) * 1e6)
+    """``RECENGINE_STORE_MB`` in bytes; the default when it is not a positive number (see
+    `store_max_bytes_problem`)."""
+    return int((_store_mb() or DEFAULT_STORE_MB) * 1e6)
+
+
+def store_max_bytes_problem() -> str | None:
+    """What is wrong with ``RECENGINE_STORE_MB``, for a notice, or None."""
+    if _store_mb() is None:
+        text = os.environ.get("RECENGINE_STORE_MB", "")
+        return f"RECENGINE_STORE_MB={text!r} is not a positive number of megabytes; the cap is {DEFAULT_STORE_MB} MB."
+    return None
+
+
+def _store_mb() -> float | None:
+    text = os.environ.get("RECENGINE_STORE_MB", "").strip() or str(DEFAULT_STORE_MB)
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
 
 
 def profiles_folder() -> Path:
@@ -44,7 +67,11 @@ def uploads_folder() -> Path:
 
 
 def data_roots() -> list[Path]:
-    """Folders a server-side data path must lie in."""
-    extra = [p for p in os.environ.get("RECENGINE_DATA_DIRS", "").split(os.pathsep) if p]
-    roots = [Path.cwd(), Path.home(), home(), *map(Path, extra)]
-    return [root.expanduser().resolve() for root in roots]
+    """Folders a server-side data path must lie in: the data-set cache and those the operator lists."""
+    listed = [p for p in os.environ.get("RECENGINE_DATA_DIRS", "").split(os.pathsep) if p.strip()]
+    return [root.expanduser().resolve() for root in (cache_dir(), *map(Path, listed))]
+
+
+def private_folders() -> list[Path]:
+    """Folders never readable as a server path, even inside an allowed folder: uploads, profiles, models."""
+    return [uploads_folder(), profiles_folder(), store_folder()]

@@ -29,6 +29,7 @@ def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> R
         format=settings.get("format"),
         columns=dict(columns) if columns else None,
         scale=RatingScale(*scale) if scale else None,
+        hide_content=kind == "path",  # a server file is not the reader's: messages quote none of it
     )
 
 

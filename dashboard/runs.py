@@ -48,6 +48,18 @@ def _cached(key: str) -> Recommender:
     return model
 
 
+def cache_notice() -> str | None:
+    """Why trained models are not being cached (a read-only or full folder, a bad size cap), or None."""
+    store = model_store()
+    if not store.writable:
+        reason = f"{store.folder} is read-only or missing"
+    elif store.failure:
+        reason = store.failure
+    else:
+        return config.store_max_bytes_problem()
+    return f"The model cache is off ({reason}): trained models are kept for this session only."
+
+
 def cached(key: str) -> Recommender | None:
     """The model stored under ``key`` (its ``metadata_`` holds metrics and history), or None."""
     try:
@@ -145,7 +157,7 @@ def start(
         metrics = job.metrics
         stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
         if stopped_at is None:  # a stopped model is not what its settings describe: session only
-            store.put(key, job.model, data=data, metrics=metrics, extra=extra)
+            store.try_put(key, job.model, data=data, metrics=metrics, extra=extra)  # else session only
         run_id = key if stopped_at is None else f"{key}-stop{stopped_at}"
         metadata = {"metrics": metrics, "extra": extra | {"stopped_at": stopped_at}}
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)

@@ -1,15 +1,24 @@
-"""Uploaded and server-side data files: stored safely, previewed, and checked against allowed folders."""
+"""Uploaded and server-side data files: stored privately per session, previewed, and checked against the
+folders the operator allows (see docs/threat-model.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
+import os
+import re
+import secrets
+import shutil
+import time
+import weakref
 from pathlib import Path
 
 import pandas as pd
 
-from dashboard.profiles import ProfileError, safe_name, write_atomically
+from dashboard.profiles import write_atomically
+from recengine.data.download import COMPLETE, unpack
 from recengine.errors import DataError, DataFormatError
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".dat", ".data", ".parquet", ".pq", ".zip")
@@ -17,44 +26,164 @@ GENERIC_FORMATS = ("csv", "tsv", "parquet")
 PREVIEW_ROWS = 8
 
 
+STALE_SECONDS = 24 * 3600
+UPLOAD_FOLDER = "upload_folder"  # the session state key of its PrivateFolder
+MAX_FOLDER_ENTRIES = 10_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class PrivateFolder:
+    """A session's own upload folder: 128 random bits under ``root`` (mode 0700), never listed; removed
+    when the session that holds this object ends (it is garbage collected) or the server exits. Folders
+    left by a server that was killed are removed a day later, when the next one is made."""
+
+    def __init__(self, root: Path):
+        root = Path(root).resolve()
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _remove_stale(root)
+        self.path = root / secrets.token_hex(16)
+        self.path.mkdir(mode=0o700)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def remove(self) -> None:
+        self._finalizer()
+
+
+def session_folder(root: Path) -> Path:
+    """The current session's `PrivateFolder` under ``root`` (made on its first upload)."""
+    import streamlit as st
+
+    folder = st.session_state.get(UPLOAD_FOLDER)
+    if folder is None or not folder.path.is_dir():
+        try:
+            folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(root)
+        except OSError as error:
+            raise _unwritable(root, error) from None
+    return folder.path
+
+
+def _unwritable(folder: Path, error: OSError) -> DataError:
+    return DataError(
+        f"Uploads cannot be stored: {folder} is read-only or full ({error.strerror or error}). Ask whoever "
+        "runs the server to fix RECENGINE_UPLOADS, or load a file on the server."
+    )
+
+
+def _remove_stale(root: Path) -> None:
+    cutoff = time.time() - STALE_SECONDS
+    for entry in root.iterdir():
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def save_upload(folder: Path, filename: str, content: bytes) -> Path:
-    """Store uploaded bytes as ``folder/<hash of the content>/<sanitised name>``: an upload can never be
-    written outside ``folder`` nor overwrite another, and keeps the name some formats are known by
-    (``u.data``, ``ratings.csv``)."""
+    """Store uploaded bytes as ``folder/<hash of the content>/<sanitised name>`` (``folder`` being the
+    session's `PrivateFolder`): an upload can never be written outside it, and keeps the name some formats
+    are known by (``u.data``, ``ratings.csv``). A zip is unpacked there (see `unpack`) and its folder
+    returned; the archive itself is not kept, and a refused one leaves nothing behind."""
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise DataFormatError(f"{filename!r}: upload a file ending in one of {', '.join(UPLOAD_SUFFIXES)}.")
-    try:
-        stem = safe_name(Path(filename).stem)
-    except ProfileError:
-        stem = "upload"
+    stem = _ascii_stem(filename)
     target = Path(folder).resolve() / hashlib.sha256(content).hexdigest()[:16]
-    target.mkdir(parents=True, exist_ok=True)
+    if suffix == ".zip":
+        return _save_archive(target, f"{stem}{suffix}", content)
     path = target / f"{stem}{suffix}"
-    if not path.exists():
-        write_atomically(path, content)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            write_atomically(path, content)
+    except OSError as error:
+        shutil.rmtree(target, ignore_errors=True)
+        raise _unwritable(Path(folder), error) from None
     return path
 
 
+def _ascii_stem(filename: str) -> str:
+    """A file name's stem in letters, digits, ``_ . -`` (``upload`` when nothing is left)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(filename).stem).strip("._")[:64]
+    return stem or "upload"
+
+
+def _save_archive(target: Path, name: str, content: bytes) -> Path:
+    unpacked = target / "unpacked"
+    if (unpacked / COMPLETE).is_file():
+        return unpacked
+    archive = target / name
+    try:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            write_atomically(archive, content)
+        except OSError as error:
+            raise _unwritable(target.parent, error) from None
+        return unpack(archive, unpacked)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def keep_only(folder: Path, path: Path) -> None:
+    """Remove the session's other uploads once ``path`` (inside ``folder``) is the one in use."""
+    folder = Path(folder).resolve()
+    keep = Path(path).resolve().relative_to(folder).parts[0]
+    for entry in folder.iterdir():
+        if entry.name != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def inside(path: Path, roots: list[Path]) -> bool:
-    resolved = Path(path).expanduser().resolve()
+    resolved = Path(path).resolve()
     return any(resolved == root or root in resolved.parents for root in roots)
 
 
-def check_server_path(text: str, roots: list[Path]) -> Path:
-    """The path a person typed, when it exists inside one of the allowed folders."""
-    path = Path(text.strip()).expanduser()
-    if not text.strip():
+def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) -> Path:
+    """The path a person typed, resolved, when it lies inside one of the allowed ``roots`` and outside the
+    ``private`` folders; a folder's every entry (links resolved) must too."""
+    text = text.strip()
+    if not text:
         raise DataError("Type the path of a ratings file or folder on the server.")
+    if _CONTROL.search(text):
+        raise DataError("A path cannot hold control characters (such as NUL or a line break). Retype it.")
+    try:
+        path = Path(text).expanduser().resolve()
+    except (OSError, RuntimeError):  # ~unknownuser, a loop of links
+        raise DataError(f"{text} is not a path this server can resolve. Type a full path.") from None
+    allowed = ", ".join(str(r) for r in roots) or "none: the server's operator has listed no folder"
     if not inside(path, roots):
-        allowed = ", ".join(str(r) for r in roots)
         raise DataError(
-            f"{path} is outside the folders this server may read ({allowed}). Copy the data into one of "
+            f"{text} is outside the folders this server may read ({allowed}). Copy the data into one of "
             "them, or ask whoever runs the server to add its folder to RECENGINE_DATA_DIRS."
         )
+    if inside(path, list(private)):
+        raise DataError(f"{text} is one of the server's private folders (uploads, profiles, models).")
     if not path.exists():
-        raise DataError(f"There is no file or folder at {path}.")
-    return path.resolve()
+        raise DataError(f"There is no file or folder at {text}.")
+    if path.is_dir():
+        _check_entries(path, roots, list(private))
+    return path
+
+
+def _check_entries(folder: Path, roots: list[Path], private: list[Path]) -> None:
+    """Refuse a folder holding a link that leads outside ``roots`` (or into ``private``), or too many
+    entries to look through."""
+    count = 0
+    for base, folders, files in os.walk(folder):
+        for name in folders + files:
+            count += 1
+            if count > MAX_FOLDER_ENTRIES:
+                raise DataError(
+                    f"{folder} holds more than {MAX_FOLDER_ENTRIES:,} files and folders. Give the path of the "
+                    "data set's own folder or of its ratings file."
+                )
+            entry = Path(base, name)
+            if entry.is_symlink() and (not inside(entry, roots) or inside(entry, private)):
+                raise DataError(
+                    f"{folder} holds a link to a file or folder this server may not read, so it was not "
+                    "loaded. Give the path of a folder without such links."
+                )
 
 
 def preview(path: Path, fmt: str) -> pd.DataFrame:

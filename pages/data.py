@@ -6,7 +6,15 @@ from dashboard import charts, config, state
 from dashboard.data import active_data, load_choice
 from dashboard.navigation import inside_app
 from dashboard.ui import announce, engine_errors
-from dashboard.uploads import GENERIC_FORMATS, UPLOAD_SUFFIXES, check_server_path, preview, save_upload
+from dashboard.uploads import (
+    GENERIC_FORMATS,
+    UPLOAD_SUFFIXES,
+    check_server_path,
+    keep_only,
+    preview,
+    save_upload,
+    session_folder,
+)
 from recengine import data as loaders
 from recengine.data.reading import match_columns
 from recengine.dataset import RatingsDataset
@@ -126,9 +134,10 @@ def upload() -> None:
     with engine_errors(
         "Fix the file or the column mapping, and try again. The active data set is unchanged."
     ):
-        path = save_upload(config.uploads_folder(), file.name, file.getvalue())
-        fmt = loaders.detect_format(path) if path.suffix != ".zip" else "zip"
-        if fmt in GENERIC_FORMATS:
+        folder = session_folder(config.uploads_folder())
+        path = save_upload(folder, file.name, file.getvalue())
+        fmt = loaders.detect_format(path)
+        if fmt in GENERIC_FORMATS and path.is_file():  # an unpacked zip's columns are matched by name
             submitted = column_form(path, fmt, "data_upload_form")
             if submitted is None:
                 return
@@ -145,13 +154,18 @@ def upload() -> None:
                 return
             options = (("path", str(path)),)
         data = activate(state.DataChoice(kind="upload", value=file.name, options=options))
+        keep_only(folder, path)
         report(data)
 
 
 def server_path() -> None:
     roots = config.data_roots()
     text = st.text_input("Path of a ratings file or data set folder on the server", key="data_path")
-    st.caption("Allowed folders: " + ", ".join(f"`{r}`" for r in roots))
+    st.caption(
+        "Allowed folders: "
+        + ", ".join(f"`{r}`" for r in roots)
+        + " (the server's operator lists more in RECENGINE_DATA_DIRS)."
+    )
     fmt = st.selectbox(
         "Format",
         [AUTO, *loaders.FORMATS],
@@ -160,7 +174,7 @@ def server_path() -> None:
     )
     if st.button("Load", key="data_path_load", type="primary", disabled=not text.strip()):
         with engine_errors("Check the path and the format. The active data set is unchanged."):
-            path = check_server_path(text, roots)
+            path = check_server_path(text, roots, config.private_folders())
             options = (("path", str(path)),) + ((("format", fmt),) if fmt != AUTO else ())
             report(activate(state.DataChoice(kind="path", value=str(path), options=options)))
 

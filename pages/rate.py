@@ -8,11 +8,14 @@ from dashboard.data import active_data, catalogue, genres, titles_of
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
     Profile,
+    ProfileExists,
+    backups,
     list_profiles,
     load_profile,
     match_to_data,
     ratings_from_csv,
     ratings_to_csv,
+    restore_profile,
     save_profile,
 )
 from dashboard.recs import preview
@@ -31,6 +34,7 @@ SORTS = {
 }
 BEST_RATED_MIN = 20
 SHOWN_RATINGS = 40
+REPLACING = "rate_replacing"  # (the profile waiting for "Replace it?", the question)
 
 
 def browse(data: RatingsDataset) -> None:
@@ -106,12 +110,16 @@ def files(data: RatingsDataset) -> None:
         )
         save_column, load_column = st.columns(2)
         if save_column.button("Save profile", key="rate_save", disabled=not ratings or not name.strip()):
-            with engine_errors("Choose another name."):
-                path = save_profile(
-                    folder, Profile(name, source, dict(ratings)), titles_of(data, list(ratings))
-                )
-                st.session_state[state.PROFILE] = path.stem
-                st.success(f"Saved {len(ratings)} ratings as profile {path.stem!r}.")
+            save(data, folder, Profile(name, source, dict(ratings)), replace=False)
+        if (pending := st.session_state.get(REPLACING)) is not None:
+            profile, question = pending
+            save_column.warning(question)
+            yes, no = save_column.columns(2)
+            if yes.button("Replace it", key="rate_replace", type="primary"):
+                save(data, folder, profile, replace=True)
+            if no.button("Keep it", key="rate_keep"):
+                st.session_state.pop(REPLACING)
+                st.rerun()
         saved = list_profiles(folder)
         chosen = load_column.selectbox(
             "Saved profiles", saved, key="rate_profiles", index=None, placeholder="choose one"
@@ -121,6 +129,14 @@ def files(data: RatingsDataset) -> None:
                 profile = load_profile(folder, chosen)
                 st.session_state[state.PROFILE] = chosen
                 replace_ratings(data, profile.ratings, f"profile {chosen!r}")  # and rerun
+        if (
+            chosen is not None
+            and backups(folder, chosen)
+            and load_column.button("Restore its previous version", key="rate_restore", type="tertiary")
+        ):
+            with engine_errors():
+                restore_profile(folder, chosen)
+                st.success(f"Profile {chosen!r} is back to its previous version; load it to use it.")
         st.download_button(
             "Export ratings as CSV",
             ratings_to_csv(ratings, titles_of(data, list(ratings))),
@@ -135,6 +151,22 @@ def files(data: RatingsDataset) -> None:
         if upload is not None and st.button("Import these ratings", key="rate_import_go"):
             with engine_errors("Check the file: one row per movie, with columns item and rating."):
                 merge_ratings(data, ratings_from_csv(upload.getvalue()), upload.name)
+
+
+def save(data: RatingsDataset, folder, profile: Profile, replace: bool) -> None:
+    """Save ``profile``; when its name is taken and ``replace`` is off, ask first (`REPLACING`)."""
+    with engine_errors("Choose another name."):
+        try:
+            path = save_profile(folder, profile, titles_of(data, list(profile.ratings)), replace=replace)
+        except ProfileExists as error:
+            st.session_state[REPLACING] = (profile, str(error))
+            st.rerun()
+        st.session_state.pop(REPLACING, None)
+        st.session_state[state.PROFILE] = path.stem
+        st.success(
+            f"Saved {len(profile.ratings)} ratings as profile {path.stem!r}"
+            + (" (the one it replaced can be restored)." if replace else ".")
+        )
 
 
 def replace_ratings(data: RatingsDataset, incoming: dict, what: str) -> None:

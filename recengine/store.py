@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import lzma
+import math
 import os
 import re
 import struct
@@ -29,11 +30,13 @@ import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recengine import memory
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import ModelFileError, RecEngineError
 from recengine.jsonsafe import json_safe
@@ -146,10 +149,141 @@ def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON metadata of a model file, without loading its arrays."""
+    """The JSON metadata of a model file, without loading its arrays (checked against the file's zip
+    directory and array headers first, see `inspect_arrays`)."""
     path = Path(path)
+    headers = inspect_arrays(path)
     with _opened(path) as archive:
-        return _metadata(path, archive)
+        metadata = _metadata(path, archive, headers)
+    check_arrays(path, metadata, headers)
+    return metadata
+
+
+class NewerFormatError(ModelFileError):
+    """The file was written by a newer recengine: skipped, never deleted, by the store."""
+
+
+# Members larger than this that are compressed more than `MAX_RATIO` times are refused unread: recengine
+# writes arrays uncompressed, and float factors barely compress; a 6 GB array in 7 MB is a bomb.
+MAX_RATIO = 20
+RATIO_FLOOR_BYTES = 1 << 20
+MAX_METADATA_BYTES = 64 * 1024**2
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+@dataclass(frozen=True)
+class ArrayHeader:
+    """What a ``.npy`` member declares: dtype and shape, from its header alone."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def inspect_arrays(path: Path) -> dict[str, ArrayHeader]:
+    """Every array's header, read from the zip directory and the first bytes of each member: sizes that
+    disagree with the headers, compression bombs, object arrays and non-array members are refused before
+    anything is decompressed."""
+    if not path.is_file():
+        raise ModelFileError(f"There is no model file at {path}.")
+    with path.open("rb") as handle:
+        if handle.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise ModelFileError(
+                f"{path} is not a recengine model file (not a NumPy archive). Give the .npz file that "
+                "recengine train --out or the dashboard wrote."
+            )
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if not info.filename.endswith(".npy") or name in headers:
+                    raise ModelFileError(f"{path} is not a recengine model file: it holds {info.filename!r}.")
+                if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * info.compress_size:
+                    raise ModelFileError(
+                        f"{path} is refused: its array {name!r} is compressed {info.file_size / max(info.compress_size, 1):,.0f} "
+                        f"times ({info.file_size:,} bytes in {info.compress_size:,}); recengine writes arrays uncompressed."
+                    )
+                with archive.open(info) as member:
+                    header = _header(member)
+                    start = member.tell()
+                if header.dtype.hasobject or start + header.nbytes != info.file_size:
+                    raise ModelFileError(
+                        f"{path} is corrupted: its array {name!r} declares {info.file_size:,} bytes but its header "
+                        f"says {header.dtype.str} {header.shape}."
+                    )
+                headers[name] = header
+    except ModelFileError:
+        raise
+    except UNREADABLE as error:
+        raise ModelFileError(
+            f"{path} is not a readable model file (truncated or corrupted): {error!r}"
+        ) from None
+    return headers
+
+
+def _header(member: Any) -> ArrayHeader:
+    version = np.lib.format.read_magic(member)
+    reader = _HEADER_READERS.get(version)
+    if reader is None:
+        raise ValueError(f"array format {version}")
+    shape, _, dtype = reader(member, max_header_size=10_000)
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise ValueError(f"shape {shape}")
+    return ArrayHeader(np.dtype(dtype), tuple(shape))
+
+
+def check_arrays(path: Path, metadata: dict[str, Any], headers: dict[str, ArrayHeader]) -> None:
+    """Refuse, from the headers alone, arrays the metadata does not name (unknown ones stay unread), shapes
+    or types that disagree with it, and arrays that together exceed the memory budget."""
+    expected = {METADATA, USER_IDS, ITEM_IDS, *metadata["state"]}
+    if unknown := sorted(set(headers) - expected):
+        raise ModelFileError(
+            f"{path} is refused: it holds arrays its metadata does not name ({unknown[:5]})."
+        )
+    if missing := sorted(set(metadata["state"]) - set(headers)):
+        raise ModelFileError(f"{path} is corrupted: the arrays {missing[:5]} its metadata names are missing.")
+    n_users, n_items = metadata["n_users"], metadata["n_items"]
+    factors = metadata["params"].get("n_factors", 0)
+    for name, header in headers.items():
+        problem = _shape_problem(name, header, n_users, n_items, factors)
+        if problem:
+            raise ModelFileError(f"{path} is corrupted: its array {name!r} {problem}.")
+    memory.check(
+        sum(header.nbytes for header in headers.values()),
+        f"Loading the model file {path.name}",
+        "Load it on a machine with more memory, or raise the budget (RECENGINE_MEMORY_BUDGET).",
+    )
+
+
+def _shape_problem(name: str, header: ArrayHeader, n_users: int, n_items: int, factors: object) -> str | None:
+    """What is wrong with array ``name`` of this header, for a model of this size (None: nothing)."""
+    dtype, shape = header.dtype, header.shape
+    rows = n_users if name.startswith(("user", "implicit_user", USER_IDS)) else n_items
+    if name == METADATA:
+        wanted, ok = (
+            "1-d uint8, at most 64 MB",
+            dtype == np.uint8 and len(shape) == 1 and shape[0] <= MAX_METADATA_BYTES,
+        )
+    elif name in (USER_IDS, ITEM_IDS):
+        wanted = f"({rows},) int64 or text of at most 1,000 characters"
+        ok = shape == (rows,) and (dtype == np.int64 or (dtype.kind == "U" and dtype.itemsize <= 4_000))
+    elif dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        return f"holds {dtype.str} values, expected float32 or float64"
+    elif name == "global_mean_":
+        wanted, ok = "()", shape == ()
+    elif name.endswith("bias_"):
+        wanted, ok = f"({rows},)", shape == (rows,)
+    elif name.endswith("factors_"):
+        k = factors if isinstance(factors, int) and not isinstance(factors, bool) else None
+        wanted = f"({rows}, {k if k is not None else 'n_factors'})"
+        ok = len(shape) == 2 and shape[0] == rows and (shape[1] == k if k is not None else shape[1] <= 1024)
+    else:
+        return "is not an array any recengine model has"
+    return None if ok else f"has {dtype.str} {shape}, expected {wanted}"
 
 
 def load_model(path: str | os.PathLike, data: RatingsDataset | None = None) -> Recommender:
@@ -161,8 +295,10 @@ def load_model(path: str | os.PathLike, data: RatingsDataset | None = None) -> R
     None when the file has no id maps).
     """
     path = Path(path)
+    headers = inspect_arrays(path)
     with _opened(path) as archive:
-        metadata = _metadata(path, archive)
+        metadata = _metadata(path, archive, headers)
+        check_arrays(path, metadata, headers)
         arrays = {name: _array(path, archive, name) for name in archive.files if name != METADATA}
     if _digest(arrays) != metadata.get("digest"):
         raise ModelFileError(f"{path} is corrupted: its arrays do not match the digest written with them.")
@@ -271,9 +407,11 @@ def _array(path: Path, archive: Any, name: str) -> np.ndarray:
         raise ModelFileError(f"{path} is corrupted (array {name!r}: {error!r}).") from error
 
 
-def _metadata(path: Path, archive: Any) -> dict[str, Any]:
-    if METADATA not in archive.files:
+def _metadata(path: Path, archive: Any, headers: dict[str, ArrayHeader]) -> dict[str, Any]:
+    if METADATA not in archive.files or METADATA not in headers:
         raise ModelFileError(f"{path} is not a recengine model file: it has no metadata.")
+    if (problem := _shape_problem(METADATA, headers[METADATA], 0, 0, 0)) is not None:
+        raise ModelFileError(f"{path} is corrupted: its metadata {problem}.")
     try:
         metadata = json.loads(_array(path, archive, METADATA).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -281,8 +419,10 @@ def _metadata(path: Path, archive: Any) -> dict[str, Any]:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a recengine model file.")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{path} is corrupted: its metadata field 'format_version' is {version!r}.")
+    if version > FORMAT_VERSION:
+        raise NewerFormatError(
             f"{path} was written by a newer recengine (model format {version}); this one reads format "
             f"{FORMAT_VERSION} and older. Upgrade recengine to load it."
         )
@@ -290,8 +430,87 @@ def _metadata(path: Path, archive: Any) -> dict[str, Any]:
         value = metadata.get(name)
         wrong_type = value is not None and (isinstance(value, bool) or not isinstance(value, kinds))
         if wrong_type or (value is None and name in REQUIRED_FIELDS):
-            raise ModelFileError(f"{path} is corrupted: its metadata field {name!r} is {value!r}.")
+            raise ModelFileError(f"{path} is corrupted: its metadata field {name!r} is {_short(value)}.")
+    _check_fields(path, metadata)
     return metadata
+
+
+def _check_fields(path: Path, metadata: dict[str, Any]) -> None:
+    """The values inside the fields whose types `FIELD_TYPES` checked; ``fit_seconds`` null becomes 0."""
+    problems = {
+        "n_users": not metadata["n_users"] >= 1,
+        "n_items": not metadata["n_items"] >= 1,
+        "state": not all(isinstance(name, str) and name.endswith("_") for name in metadata["state"]),
+        "fit_seconds": not _finite(metadata.get("fit_seconds") or 0.0, minimum=0.0),
+        "metrics": not all(v is None or _finite(v) for v in (metadata.get("metrics") or {}).values()),
+        "history": not all(isinstance(row, dict) for row in metadata["history"]),
+    }
+    for name, bad in problems.items():
+        if bad:
+            raise ModelFileError(
+                f"{path} is corrupted: its metadata field {name!r} is {_short(metadata.get(name))}."
+            )
+    metadata["fit_seconds"] = float(metadata.get("fit_seconds") or 0.0)
+    check_extra(path, metadata.get("extra") or {})
+
+
+EXTRA_DATA_OPTIONS = {
+    "spec": (str, type(None)), "format": str, "columns": dict, "min_item_ratings": int,
+    "min_user_ratings": int, "repeat_filters": bool,
+}  # fmt: skip
+
+
+def check_extra(path: Path, extra: dict[str, Any]) -> None:
+    """The ``extra`` conventions (see the module docstring): ``data`` a spec, null or a dict of `load`
+    options; ``split`` a string; ``seed`` a whole number ≥ 0; ``train`` and ``test`` two paths together;
+    ``format`` a string; ``columns`` role → column name."""
+
+    def refuse(field: str, value: object, expected: str) -> None:
+        raise ModelFileError(
+            f"{path} is corrupted: its stored setting {field!r} is {_short(value)}, expected {expected}."
+        )
+
+    data = extra.get("data")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            kinds = EXTRA_DATA_OPTIONS.get(key)
+            if kinds is None or (isinstance(value, bool) and kinds is int) or not isinstance(value, kinds):
+                refuse(f"data.{key}", value, "one of the data options (spec, format, columns, filters)")
+        _check_columns(refuse, "data.columns", data.get("columns") or {})
+    elif data is not None and not isinstance(data, str):
+        refuse("data", data, "a data set name, a path or a dict of load options")
+    if "split" in extra and not isinstance(extra["split"], str):
+        refuse("split", extra["split"], "a split spec such as 'user:0.2' or 'none'")
+    seed = extra.get("seed", 0)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        refuse("seed", seed, "a whole number from 0 to 2**32 - 1")
+    if ("train" in extra) != ("test" in extra):
+        refuse(
+            "train" if "train" in extra else "test",
+            extra.get("train", extra.get("test")),
+            "both train and test",
+        )
+    for field in ("train", "test", "format"):
+        if field in extra and not isinstance(extra[field], str):
+            refuse(field, extra[field], "a string")
+    _check_columns(refuse, "columns", extra.get("columns") or {})
+
+
+def _check_columns(refuse: Callable[[str, object, str], None], field: str, columns: object) -> None:
+    roles = ("user", "item", "rating", "timestamp")
+    if not isinstance(columns, dict) or not all(
+        role in roles and (name is None or isinstance(name, str)) for role, name in columns.items()
+    ):
+        refuse(field, columns, "a dict of role (user, item, rating, timestamp) to column name")
+
+
+def _finite(value: object, minimum: float = -math.inf) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and minimum <= value < math.inf
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # --- the cache ------------------------------------------------------------------------------------------
@@ -336,7 +555,14 @@ class ModelStore:
             )
         self.folder = Path(folder).expanduser() if folder is not None else default_store_folder()
         self.max_bytes = int(max_bytes)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.failure: str | None = None  # why the last try_put could not store its model
+        with contextlib.suppress(OSError):  # a read-only or missing parent: the store can still be read
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def writable(self) -> bool:
+        """Whether models can be stored here now (False: a read-only folder, or none at all)."""
+        return self.folder.is_dir() and os.access(self.folder, os.W_OK | os.X_OK)
 
     def __repr__(self) -> str:
         return f"ModelStore({str(self.folder)!r}, max_bytes={self.max_bytes:,})"
@@ -350,7 +576,16 @@ class ModelStore:
 
     @contextlib.contextmanager
     def _locked(self, shared: bool = False) -> Iterator[None]:
-        with open(self.folder / ".lock", "a+") as lock:
+        """An flock on ``.lock``: shared for readers, exclusive for writers. A reader that cannot open the
+        lock file (a read-only store) reads without it: nobody can be writing there either."""
+        try:
+            lock = open(self.folder / ".lock", "r" if shared else "a+")  # noqa: SIM115
+        except OSError:
+            if not shared:
+                raise
+            yield
+            return
+        with lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
@@ -371,11 +606,13 @@ class ModelStore:
                 return None
             try:
                 model = load_model(path)
+            except NewerFormatError:
+                return None  # a newer recengine's file: skipped, left for it
             except ModelFileError:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):  # a read-only store keeps it
                     path.unlink()
                 return None
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.utime(path)  # the modification time records the last use
         if data is not None:
             check_data(model.metadata_, data, path)
@@ -398,6 +635,25 @@ class ModelStore:
             save_model(model, path, data=data, metrics=metrics, extra=extra)
             self._evict(keep=path)
         model.store_key_ = key
+        return path
+
+    def try_put(
+        self,
+        key: str,
+        model: Recommender,
+        *,
+        data: RatingsDataset | None = None,
+        metrics: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path | None:
+        """`put`, or None when the folder cannot take the file (read-only, full): the caller keeps the model
+        in memory, and ``failure`` says why until a later put succeeds."""
+        try:
+            path = self.put(key, model, data=data, metrics=metrics, extra=extra)
+        except OSError as error:
+            self.failure = f"{error.strerror or error} in {self.folder}"
+            return None
+        self.failure = None
         return path
 
     def get_or_train(

@@ -109,9 +109,11 @@ def test_models_trained_on_predefined_files_can_be_used_afterwards(ml100k_path, 
     train, test = str(ml100k_path / "u1.base"), str(ml100k_path / "u1.test")
     assert main(["train", "--algo", "baseline", "--train", train, "--test", test, "--out", str(out)]) == 0
     capsys.readouterr()
-    assert main(["recommend", "--model", str(out), "--user", "1", "-n", "3", "--json"]) == 0
+    assert main(["recommend", "--model", str(out), "--user", "1", "-n", "3", "--json"]) == 2
+    assert "--stored-data" in capsys.readouterr().err  # files a model names are opened only when asked
+    assert main(["recommend", "--model", str(out), "--user", "1", "-n", "3", "--json", "--stored-data"]) == 0
     assert len(json.loads(capsys.readouterr().out)["items"]) == 3
-    assert main(["evaluate", "--model", str(out), "--test", test, "--json"]) == 0
+    assert main(["evaluate", "--model", str(out), "--test", test, "--json", "--stored-data"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["test_ratings"] == 20_000 and 0.9 < report["rmse"] < 1.0
 

@@ -196,7 +196,10 @@ def test_cli_trains_on_spark_saves_a_model_and_recommends_from_it(spark, frame, 
     assert report["history"][0]["extra"]["spark"] == 1.0
     assert 0.5 < report["test"]["rmse"] < 1.5 and report["out"] == str(model_file)
     user = str(int(frame["userId"].iloc[0]))
-    assert main(["recommend", "--model", str(model_file), "--user", user, "-n", "5", "--json"]) == 0
+    assert (
+        main(["recommend", "--model", str(model_file), "--user", user, "-n", "5", "--json", "--stored-data"])
+        == 0
+    )
     items = json.loads(capsys.readouterr().out)["items"]
     assert len(items) == 5
 

@@ -10,7 +10,9 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from recengine.errors import RecEngineError
@@ -34,8 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the command as Ctrl-C does, so that partial downloads and model files are removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return int(args.handler(args) or 0)
     except RecEngineError as error:
@@ -47,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`recengine ... | head`): stop quietly, as cat does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 141
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def print_json(payload: Any) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from recengine.cli import print_json
 from recengine.cli.data import add_data_arguments, data_from_args
-from recengine.data import load, load_train_test
+from recengine.data import KNOWN_DATASETS, load, load_train_test
 from recengine.dataset import RatingsDataset
 from recengine.errors import (
     BadValuesError,
@@ -32,7 +32,7 @@ from recengine.metrics import ranking_report, rating_report
 from recengine.models.base import Recommender
 from recengine.recommend import recommend, similar_items
 from recengine.split import split_by_spec
-from recengine.store import check_data, load_model, read_metadata
+from recengine.store import check_data, load_model
 
 ROW_FIELDS = ("item", "title", "year", "genres", "score", "predicted_rating", "because", "explanation")
 
@@ -130,29 +130,47 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, metavar="FILE", help="a model saved by recengine train --out"
     )
+    parser.add_argument(
+        "--stored-data",
+        action="store_true",
+        help="open the data files the model file names (by default only --data, the bundled sample and "
+        "downloaded data sets are opened)",
+    )
 
 
 # --- the model's data -----------------------------------------------------------------------------------
 
 
-def _stored_data(extra: dict[str, Any]) -> RatingsDataset:
-    """The data set named in a model file's metadata: a spec string, a dict of `load` arguments, or the
-    predefined train and test files it was trained with (the train side is returned)."""
+def _stored_data(extra: dict[str, Any], trusted: bool) -> RatingsDataset:
+    """The data set named in a model file's metadata (validated by `recengine.store.check_extra`): a spec
+    string, a dict of `load` arguments, or the predefined train and test files it was trained with (the
+    train side is returned). Files it names are opened only when the person said so (``trusted``, from
+    ``--stored-data``); the bundled sample and downloaded data sets by name always."""
     if extra.get("train"):
+        _refuse_unless(trusted, f"{extra['train']} and {extra['test']}")
         options = {k: extra[k] for k in ("format", "columns") if extra.get(k)}
         return load_train_test(extra["train"], extra["test"], **options)[0]
     source = extra.get("data")
-    if isinstance(source, dict):
-        options = dict(source)
-        return load(options.pop("spec", None), **options)
-    return load(source)
+    options = dict(source) if isinstance(source, dict) else {"spec": source}
+    spec = options.pop("spec", None)
+    if spec is not None and spec not in KNOWN_DATASETS:
+        _refuse_unless(trusted, spec)
+    return load(spec, **options, hide_content=spec is not None and spec not in KNOWN_DATASETS)
+
+
+def _refuse_unless(trusted: bool, named: str) -> None:
+    if not trusted:
+        raise ModelFileError(
+            f"This model was trained on {named}. A model file may name any file, so it is not opened on the "
+            "file's word: give the data with --data SPEC, or add --stored-data to open what the file names."
+        )
 
 
 def _source(args: argparse.Namespace, metadata: dict[str, Any]) -> RatingsDataset:
     if args.data is not None:
         return data_from_args(args)
     try:
-        return _stored_data(metadata.get("extra") or {})
+        return _stored_data(metadata.get("extra") or {}, args.stored_data)
     except DataError as error:
         raise ModelFileError(
             f"The data set this model was trained on could not be loaded ({error}). Give it with --data SPEC."
@@ -175,9 +193,8 @@ def _training_side(args: argparse.Namespace, metadata: dict[str, Any], path: str
 
 
 def _model_and_data(args: argparse.Namespace) -> tuple[Recommender, RatingsDataset]:
-    metadata = read_metadata(args.model)
-    train = _training_side(args, metadata, args.model)
-    return load_model(args.model), train
+    model = load_model(args.model)  # every check of the file before any data is read
+    return model, _training_side(args, model.metadata_, args.model)
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -229,7 +246,8 @@ def similar_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    metadata = read_metadata(args.model)
+    model = load_model(args.model)  # every check of the file before any data is read
+    metadata = model.metadata_
     if args.test is None:
         split = args.split or _stored_split(metadata, args.model)
         data = _source(args, metadata)
@@ -239,7 +257,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
     else:
         train = _training_side(args, metadata, args.model)
         test = _remapped(load(args.test), train)
-    model = load_model(args.model)
     k = args.k
     report: dict[str, Any] = {"model": model.name, "rmse": None, "mae": None}
     report |= rating_report(model, test)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from recengine import memory
 from recengine.errors import ArchiveError, DownloadError
 
 Progress = Callable[[int, int | None], None]
@@ -184,10 +185,14 @@ def _fetch(url: str, root: Path, entry: KnownDataset, name: str, progress: Progr
             urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response,
         ):
             total = int(response.headers.get("Content-Length") or entry.size)
-            while block := response.read(BLOCK):
+            if total > entry.size:
+                raise _too_large(name, url, total, entry)
+            while block := response.read(min(BLOCK, entry.size + 1 - done)):
+                done += len(block)
+                if done > entry.size:  # the official file has exactly entry.size bytes
+                    raise _too_large(name, url, done, entry)
                 handle.write(block)
                 digest.update(block)
-                done += len(block)
                 if progress:
                     progress(done, total)
     except (urllib.error.URLError, OSError, ValueError) as error:  # URLError, HTTPError, timeouts
@@ -196,6 +201,9 @@ def _fetch(url: str, root: Path, entry: KnownDataset, name: str, progress: Progr
         raise DownloadError(
             f"Could not download {name} from {url} ({reason}). {where_to_put(name, root)}"
         ) from None
+    except BaseException:  # the size cap, an interrupt, SIGTERM (the command line raises SystemExit)
+        partial.unlink(missing_ok=True)
+        raise
     if digest.hexdigest() != entry.sha256:
         partial.unlink(missing_ok=True)
         raise DownloadError(
@@ -206,24 +214,39 @@ def _fetch(url: str, root: Path, entry: KnownDataset, name: str, progress: Progr
     return partial
 
 
+def _too_large(name: str, url: str, size: int, entry: KnownDataset) -> DownloadError:
+    return DownloadError(
+        f"{url} sends more than {size:,} bytes, but the official {name} archive has {entry.size:,}: the "
+        f"download was stopped. {where_to_put(name)}"
+    )
+
+
 # --- archives -------------------------------------------------------------------------------------------
 
+MAX_MEMBERS = 1_000
+# Ratings text compresses 3-10 times; deflate's ceiling is about 1,030. A member over a megabyte that
+# claims more than this is a zip bomb, not data.
+MAX_RATIO = 200
+RATIO_FLOOR_BYTES = 1 << 20
 
-def unpack(archive: Path, target: Path) -> Path:
+
+def unpack(archive: Path, target: Path, *, budget: int | None = None) -> Path:
     """Unpack a zip into ``target`` safely; when all members sit under one folder, that folder's content.
 
-    Refuses absolute member paths and ``..``; a truncated or corrupted zip raises ArchiveError and
-    leaves nothing behind. ``target`` gets a ``.complete`` marker.
+    The zip's central directory is checked before anything is written: member count, names (no absolute
+    path, no ``..``), each member's and the total declared size against the memory budget (``budget``,
+    else the engine's) and the free disk, and each member's compression ratio. Members are then streamed
+    out with a hard cap of their declared sizes. A refusal, a truncated or a corrupted zip raises
+    ArchiveError and leaves nothing behind. ``target`` gets a ``.complete`` marker.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-unpacking-"))
     try:
         with _open_zip(archive) as zf:
             members = zf.infolist()
+            check_archive(archive, members, target.parent, budget)
             for member in members:
-                _check_member(archive, member.filename)
-            _check_room(archive, members, target.parent)
-            zf.extractall(scratch)
+                _extract(zf, member, scratch)
         top = {PurePosixPath(m.filename).parts[0] for m in members if m.filename.strip("/")}
         source = scratch
         if len(top) == 1 and (scratch / next(iter(top))).is_dir():
@@ -250,6 +273,61 @@ def unpack(archive: Path, target: Path) -> Path:
     return target
 
 
+def check_archive(
+    archive: Path, members: list[zipfile.ZipInfo], folder: Path, budget: int | None = None
+) -> None:
+    """Refuse, from the zip's directory alone, an archive that is unsafe or too large to unpack here."""
+    if len(members) > MAX_MEMBERS:
+        raise ArchiveError(
+            f"{archive.name} holds {len(members):,} members; at most {MAX_MEMBERS:,} are unpacked. "
+            "Zip only the data set's files."
+        )
+    for member in members:
+        _check_member(archive, member.filename)
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_FLOOR_BYTES and ratio > MAX_RATIO:
+            raise ArchiveError(
+                f"{archive.name} holds a member compressed {ratio:,.0f} times ({member.file_size:,} bytes "
+                f"from {member.compress_size:,}): no data set compresses that well, so it was not unpacked."
+            )
+    largest = max((member.file_size for member in members), default=0)
+    need = sum(member.file_size for member in members)
+    advice = (
+        "Unzip it yourself and load only the ratings file, or raise the budget (RECENGINE_MEMORY_BUDGET)."
+    )
+    memory.check(
+        largest, f"The largest member of {archive.name} ({largest:,} bytes unpacked)", advice, budget
+    )
+    memory.check(need, f"Unpacking {archive.name} ({need:,} bytes)", advice, budget)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise ArchiveError(
+            f"{archive.name} would unpack to {need:,} bytes but {folder} has only {free:,} bytes free. "
+            "Free some space or set RECENGINE_CACHE to a larger disk."
+        )
+
+
+def _extract(zf: zipfile.ZipFile, member: zipfile.ZipInfo, scratch: Path) -> None:
+    """Stream one member into ``scratch``, writing at most its declared size (the directory was checked)."""
+    parts = [part for part in member.filename.split("/") if part not in ("", ".")]
+    if not parts:
+        return
+    destination = scratch.joinpath(*parts)
+    if member.is_dir():
+        destination.mkdir(parents=True, exist_ok=True)
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(member) as source, open(destination, "xb") as sink:
+        while block := source.read(min(BLOCK, member.file_size - written + 1)):
+            written += len(block)
+            if written > member.file_size:
+                raise ArchiveError(
+                    f"{member.filename!r} unpacks to more than the size its zip entry declares."
+                )
+            sink.write(block)
+
+
 def _open_zip(archive: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(archive)
@@ -258,18 +336,6 @@ def _open_zip(archive: Path) -> zipfile.ZipFile:
             f"{archive.name} is not a complete zip archive (it may be truncated or corrupted). "
             "Download it again."
         ) from None
-
-
-def _check_room(archive: Path, members: list[zipfile.ZipInfo], folder: Path) -> None:
-    """Refuse an archive whose members would not fit on the disk (zipfile never writes more than a
-    member's declared size, so the declared sizes bound what unpacking writes)."""
-    need = sum(member.file_size for member in members)
-    free = shutil.disk_usage(folder).free
-    if need > free:
-        raise ArchiveError(
-            f"{archive.name} would unpack to {need:,} bytes but {folder} has only {free:,} bytes free. "
-            "Free some space or set RECENGINE_CACHE to a larger disk."
-        )
 
 
 def _check_member(archive: Path, name: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recengine.data.privacy import detail, listing, quoted
 from recengine.data.reading import (
     ROLES,
     ReadOptions,
@@ -144,7 +145,7 @@ def _detect_folder(folder: Path) -> str:
     if not tables and len(folders) == 1:
         return _detect_folder(folders[0])
     raise DataFormatError(
-        f"Could not tell which ratings file to load in {folder}: found {sorted(names)[:12]}. Expected "
+        f"Could not tell which ratings file to load in {folder}: found {listing(sorted(names))}. Expected "
         "ratings.csv (MovieLens), u.data (MovieLens 100k), ratings.dat (MovieLens 1M/10M), the Netflix "
         "files, or a single CSV, TSV or Parquet file. Give the path of the ratings file itself."
     )
@@ -212,7 +213,7 @@ def _read_ratings(file: Path, sample: TextSample, sep: str, options: ReadOptions
     names = [f.strip() for f in fields] if has_header else None
     if names is not None:
         if len(set(names)) < len(names):
-            raise DataFormatError(f"{file.name} repeats column names in its header: {names}.")
+            raise DataFormatError(f"{file.name} repeats column names in its header: {listing(names)}.")
         roles: dict[str, str | int] = dict(match_columns(names, options.columns, file.name))
     else:
         if len(fields) > 4 or options.columns:
@@ -255,7 +256,7 @@ def _whole_numbers(
 
 def _too_few_columns(file: Path, sample: TextSample, sep: str, fields: list[str]) -> str:
     other = sniff_delimiter(sample.lines, [d for d in (",", "\t", ";", "|") if d != sep])
-    found = f"{len(fields)} column{'s' if len(fields) != 1 else ''} ({sample.lines[0][:60]!r})"
+    found = f"{len(fields)} column{'s' if len(fields) != 1 else ''} ({quoted(sample.lines[0])})"
     if other:
         return (
             f"{file.name} has only {found} when split on {delimiter_name(sep)}s, but its lines are "
@@ -276,7 +277,7 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
     try:
         metadata = pq.read_metadata(file)
     except Exception as error:  # pyarrow raises several types for a damaged or foreign file
-        raise DataFormatError(f"{file.name} is not a readable Parquet file ({error}).") from None
+        raise DataFormatError(f"{file.name} is not a readable Parquet file ({detail(error)}).") from None
     found = list(metadata.schema.names)
     roles = match_columns(found, options.columns, file.name)
     check_memory(metadata.num_rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
@@ -286,10 +287,10 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
             if pd.api.types.is_string_dtype(frame[column]):
                 frame[column] = frame[column].to_numpy(dtype=object)
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as error:  # damaged pages, metadata
-        raise DataFormatError(f"{file.name} is not a readable Parquet file ({error}).") from None
+        raise DataFormatError(f"{file.name} is not a readable Parquet file ({detail(error)}).") from None
     if lost := [column for column in roles.values() if column not in frame.columns]:
         raise DataFormatError(  # the schema lists them but damaged pandas metadata renamed them on reading
-            f"{file.name} is not a readable Parquet file: its columns {lost} could not be read back."
+            f"{file.name} is not a readable Parquet file: its columns {listing(lost)} could not be read back."
         )
     frame = frame.rename(columns={column: role for role, column in roles.items()})
     if frame.empty:
@@ -330,9 +331,8 @@ def side_table(path: Path, reader: Callable[[Path], pd.DataFrame]) -> pd.DataFra
     except DataError:
         raise
     except (ValueError, KeyError, IndexError, TypeError, OverflowError) as error:  # pandas' parse errors too
-        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise DataFormatError(
-            f"{path.name}, beside the ratings, could not be read ({detail}). Fix that file, or move it away "
+            f"{path.name}, beside the ratings, could not be read ({detail(error)}). Fix that file, or move it away "
             "to load the ratings without it."
         ) from None
 
@@ -389,7 +389,7 @@ def _fixed_layout(
         shown = separator.replace("\t", "<TAB>")
         raise DataFormatError(
             f"{file.name} is not in the {layout} layout: each line must be "
-            f"'user{shown}item{shown}rating{shown}timestamp', but the first line is {sample.lines[0][:60]!r}."
+            f"'user{shown}item{shown}rating{shown}timestamp', but the first line is {quoted(sample.lines[0])}."
         )
     rows = estimate_rows(file, sample)
     check_memory(rows, file.name, options.memory_budget, timestamps=True)
@@ -482,7 +482,7 @@ def _fields(lines: list[str], separator: str, n_fields: int, expected: str) -> p
     parts = pd.Series(lines, dtype=object).str.split(separator, n=n_fields - 1)
     short = np.flatnonzero(parts.str.len().to_numpy() != n_fields)
     if not lines or len(short):
-        example = f" (for example {lines[short[0]][:80]!r})" if lines else " (the file has no lines)"
+        example = f" (for example {quoted(lines[short[0]], 80)})" if lines else " (the file has no lines)"
         raise DataFormatError(f"{expected}{example}.")
     return pd.DataFrame(parts.tolist())
 
@@ -527,7 +527,7 @@ def _read_kaggle_movies(path: Path) -> pd.DataFrame:
     missing = [name for name in wanted.values() if name not in columns]
     if missing:
         raise MissingColumnsError(
-            f"{path.name} should have columns Movie_ID, Year and Name; found {list(table.columns)}."
+            f"{path.name} should have columns Movie_ID, Year and Name; found {listing(table.columns)}."
         )
     return pd.DataFrame(
         {
@@ -546,7 +546,7 @@ def read_netflix_prize(path: Path, options: ReadOptions) -> Table:
         if not re.fullmatch(r"\s*\d+\s*:\s*", sample.lines[0]):
             raise DataFormatError(
                 f"{file.name} is not in the Netflix Prize layout: it must start with a 'MovieID:' line, "
-                f"then 'CustomerID,Rating,Date' lines; the first line is {sample.lines[0][:60]!r}."
+                f"then 'CustomerID,Rating,Date' lines; the first line is {quoted(sample.lines[0])}."
             )
     rows = sum(estimate_rows(f, s) for f, s in zip(files, samples, strict=True))
     check_memory(rows, files[0].parent.name or files[0].name, options.memory_budget, timestamps=True)
@@ -595,7 +595,7 @@ def _prize_chunks(file: Path) -> Callable[[pd.DataFrame], pd.DataFrame]:
             bad = chunk["timestamp"][keep][dates.isna()].astype(str).unique()[:3].tolist()
             raise BadValuesError(
                 f"{file.name} has {int(dates.isna().sum()):,} dates that are not YYYY-MM-DD, for example "
-                f"{bad}. Fix those lines."
+                f"{listing(bad)}. Fix those lines."
             )
         return pd.DataFrame(
             {

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import zipfile
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recengine.data.download import KNOWN_DATASETS, cache_dir, cached_datasets, unpack, where_to_put
+from recengine.data.download import (
+    COMPLETE,
+    KNOWN_DATASETS,
+    cache_dir,
+    cached_datasets,
+    unpack,
+    where_to_put,
+)
 from recengine.data.formats import (
     FORMATS,
     READERS,
@@ -20,9 +29,11 @@ from recengine.data.formats import (
     read_movies_csv,
     side_table,
 )
+from recengine.data.privacy import content_hidden, redact
 from recengine.data.reading import Progress, ReadOptions
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import (
+    ArchiveError,
     BadValuesError,
     DataError,
     DataFormatError,
@@ -45,13 +56,16 @@ def load(
     repeat_filters: bool = False,
     progress: Progress | None = None,
     memory_budget: int | None = None,
+    hide_content: bool = False,
 ) -> RatingsDataset:
     """Load ratings from ``spec``: None (the bundled MovieLens latest-small), a file or folder (format
     detected), a data set name (``ml-100k``: from the download cache) or ``FORMAT:PATH``.
 
     ``columns`` maps the roles user, item, rating, timestamp to the file's column names (else they are
     guessed from common names); ``scale`` declares the rating scale (else the format's, else inferred).
-    Raises a :class:`~recengine.errors.DataError` subclass with a message a person can act on.
+    Raises a :class:`~recengine.errors.DataError` subclass with a message a person can act on; with
+    ``hide_content`` (a server loading files that are not the reader's), messages quote nothing of the
+    files and list no folder (see `recengine.data.privacy`).
     """
     if spec is None and format is None and columns is None and scale is None:
         data = load_bundled()
@@ -59,8 +73,15 @@ def load(
         options = ReadOptions(columns=columns, progress=progress, memory_budget=memory_budget)
         # Malformed numbers overflow or turn invalid in NumPy casts inside pandas; the checks that follow
         # name them (too large, not finite), so NumPy's own warnings would only print noise before that.
-        with np.errstate(over="ignore", invalid="ignore"):
-            data = read(spec, format, options).dataset(scale)
+        with np.errstate(over="ignore", invalid="ignore"), content_hidden(hide_content):
+            try:
+                data = read(spec, format, options).dataset(scale)
+            except DataError as error:
+                if hide_content:
+                    error.args = (redact(str(error)),)
+                raise
+        if hide_content:
+            data.report = [redact(note) for note in data.report]
     if min_item_ratings or min_user_ratings:
         data = filter_min_ratings(data, min_item_ratings, min_user_ratings, repeat=repeat_filters)
     return data
@@ -118,14 +139,68 @@ def _named(name: str) -> Path:
     )
 
 
+UNZIPPED_ENV = "RECENGINE_UNZIPPED_MB"
+DEFAULT_UNZIPPED_MB = 2_000
+
+
 def _unzipped(archive: Path) -> Path:
-    """A zip given as data: unpacked once into the cache, keyed by its path, size and time."""
+    """A zip given as data: unpacked once into the cache, keyed by its path, size and time. The unpacked
+    archives share a size cap (`unzipped_max_bytes`); the least recently used go first."""
     stat = archive.stat()
     key = hashlib.blake2b(f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=6)
-    target = cache_dir() / "unzipped" / f"{archive.stem}-{key.hexdigest()}"
-    if not (target / ".complete").is_file():
-        unpack(archive, target)
-    return target
+    folder = cache_dir() / "unzipped"
+    target = folder / f"{archive.stem}-{key.hexdigest()}"
+    if (target / COMPLETE).is_file():
+        os.utime(target)  # recently used
+        return target
+    need = declared_size(archive)
+    cap = unzipped_max_bytes()
+    if need > cap:
+        raise ArchiveError(
+            f"{archive.name} would unpack to {need:,} bytes, more than the {cap:,} bytes kept for unpacked "
+            f"archives. Unzip it yourself and give the folder, or raise {UNZIPPED_ENV}."
+        )
+    _make_room(folder, cap - need)
+    return unpack(archive, target)
+
+
+def unzipped_max_bytes() -> int:
+    """The cap on unpacked archives in the cache: ``$RECENGINE_UNZIPPED_MB`` megabytes (default 2,000)."""
+    text = os.environ.get(UNZIPPED_ENV, "").strip() or str(DEFAULT_UNZIPPED_MB)
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = float("nan")
+    if not megabytes > 0 or megabytes == float("inf"):
+        raise ParameterError(UNZIPPED_ENV, text, "a positive number of megabytes such as 2000")
+    return int(megabytes * 1e6)
+
+
+def declared_size(archive: Path) -> int:
+    """What a zip's members declare they unpack to (its directory only; nothing is decompressed)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return sum(member.file_size for member in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ArchiveError(f"{archive.name} is not a readable zip archive ({error}).") from None
+
+
+def _make_room(folder: Path, allowed: int) -> None:
+    """Remove the least recently used unpacked archives until those left take at most ``allowed`` bytes."""
+    if not folder.is_dir():
+        return
+    entries = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    sizes = {entry: _tree_bytes(entry) for entry in entries}
+    used = sum(sizes.values())
+    for entry in entries:
+        if used <= allowed:
+            break
+        shutil.rmtree(entry, ignore_errors=True)
+        used -= sizes[entry]
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 # --- predefined splits ----------------------------------------------------------------------------------

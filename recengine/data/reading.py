@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recengine import memory
+from recengine.data.privacy import detail, listing
 from recengine.errors import DataFormatError, EmptyDataError, MissingColumnsError
 
 Progress = Callable[[int, int | None], None]
@@ -154,16 +155,16 @@ def match_columns(found: list[str], mapping: dict[str, str | None] | None, sourc
                 continue
             if wanted not in found:
                 raise MissingColumnsError(
-                    f"{source} has no column {wanted!r} (mapped to {role}). Found columns: {found}."
+                    f"{source} has no column {wanted!r} (mapped to {role}). Found columns: {listing(found)}."
                 )
             roles[role] = wanted
         elif (guess := _guess(found, role, roles.values())) is not None:
             roles[role] = guess
     missing = [role for role in ROLES[:3] if role not in roles]
     if missing:
-        expected = "; ".join(f"{role}: one of {list(_display_names(role))}" for role in missing)
+        expected = "; ".join(f"{role}: one of {', '.join(_display_names(role))}" for role in missing)
         raise MissingColumnsError(
-            f"{source} has no {_or(missing)} column. Found columns: {found}. Expected {expected}. "
+            f"{source} has no {_or(missing)} column. Found columns: {listing(found)}. Expected {expected}. "
             "Rename the columns, or say which is which: --columns user=reader,item=book on the command line, "
             "columns={'user': 'reader', 'item': 'book'} in Python, or the column form on the Data page."
         )
@@ -255,7 +256,7 @@ def read_table(specs: list[TableSpec], options: ReadOptions, *, rows_hint: int =
     except ValueError as error:  # every column is read as text now: only the layout can be wrong
         raise DataFormatError(
             f"{specs[0].path.name} could not be parsed as {delimiter_name(specs[0].sep)}-separated text "
-            f"({str(error).strip()}). Check the delimiter and that every line has the same number of fields."
+            f"({detail(error)}). Check the delimiter and that every line has the same number of fields."
         ) from None
 
 
@@ -279,7 +280,7 @@ def _read_decoded(specs: list[TableSpec], options: ReadOptions, attempt: str, ro
         except pd.errors.ParserError as error:
             raise DataFormatError(
                 f"{specs[0].path.name} could not be parsed as {delimiter_name(specs[0].sep)}-separated "
-                f"text: {str(error).strip().removeprefix('Error tokenizing data. C error: ')}. Check the "
+                f"text: {detail(error).removeprefix('Error tokenizing data. C error: ')}. Check the "
                 "delimiter, the quoting and that every line has the same number of fields."
             ) from None
         except pd.errors.EmptyDataError:

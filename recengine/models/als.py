@@ -72,6 +72,8 @@ class ALSParams(Hyperparameters):
 
 class ALS(BiasedMF):
     name = "als"
+    factor_copies = 3.0  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
+    fit_bytes_per_rating = 16.0
     label = "ALS (alternating least squares)"
     description = (
         "Alternating least squares: fix the items and solve a small ridge regression per user, then fix the "

@@ -81,6 +81,8 @@ class WALSParams(Hyperparameters):
 
 class WALS(Recommender):
     name = "wals"
+    factor_copies = 5.0  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
+    fit_bytes_per_rating = 32.0
     label = "Weighted ALS (implicit feedback)"
     description = (
         "Learns what people choose to rate, counting every unrated film as a weak 'no': "
@@ -260,6 +262,8 @@ class BPRParams(Hyperparameters):
 
 class BPR(Recommender):
     name = "bpr"
+    factor_copies = 3.0  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
+    fit_bytes_per_rating = 4.0
     label = "BPR (Bayesian personalized ranking)"
     description = (
         "Learns to score a film the user rated above one they did not, from sampled pairs "

@@ -93,6 +93,8 @@ class Side:
 
 class NMF(Recommender):
     name = "nmf"
+    factor_copies = 5.0  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
+    fit_bytes_per_rating = 84.0
     label = "NMF (non-negative, multiplicative updates)"
     description = (
         "Non-negative matrix factorization: every factor stays ≥ 0, so each rating is a sum of non-negative "

@@ -11,6 +11,7 @@ from recengine.models.base import Recommender
 
 class MostPopular(Recommender):
     name = "popular"
+    fit_bytes_per_rating = 8.0  # measured: item counts and a float copy of the ratings
     label = "Most popular (reference)"
     description = "The same list for everyone: the films rated most often. Any ranking model must beat it."
     formulas = maths.POPULAR

@@ -158,6 +158,7 @@ class SteppedMF(BiasedMF):
 
 class SGD(SteppedMF):
     name = "sgd"
+    factor_copies = 2.1  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
     label = "SGD (per rating, Funk/Koren)"
     description = (
         "Per-rating stochastic gradient descent, users in a new random order each epoch, as Funk and "
@@ -212,6 +213,7 @@ class MinibatchParams(MFParams):
 
 class Minibatch(SteppedMF):
     name = "minibatch"
+    factor_copies = 2.1  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
     label = "Minibatch SGD"
     description = "Stochastic gradient descent on shuffled batches of ratings, each batch's gradient at once."
     Params = MinibatchParams

@@ -39,6 +39,7 @@ class SVDParams(Hyperparameters):
 
 class SVD(Recommender):
     name = "svd"
+    factor_copies = 2.5  # measured peak of a fit (tests/hardening/test_memory_estimates.py)
     label = "Truncated SVD (SciPy svds)"
     description = (
         "The truncated singular value decomposition of the rating matrix after removing the mean (and user "

@@ -195,6 +195,7 @@ class Side(NamedTuple):
 
 class SVDpp(OnePassMetrics):
     name = "svdpp"
+    factor_copies = 7.0  # four factor matrices and their steps (measured peak of a fit)
     label = "SVD++ (Koren)"
     description = "Biased MF whose user vectors add up factors of the items each user rated (Koren's SVD++)."
     formulas = maths.SVDPP

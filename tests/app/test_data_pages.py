@@ -114,10 +114,34 @@ def test_ratings_survive_page_switches(app):
     assert [g.value for g in app.selectbox if g.key.startswith("mine_")] == [4.0, 4.0, 4.0]
 
 
+def test_saving_onto_a_taken_name_asks_first_and_can_be_undone(app, home):
+    open_page(app, "rate")
+    first = rate_first(app, 1, 4.0)
+    app.text_input(key="rate_profile").input("élève").run()
+    app.button(key="rate_save").click().run()
+    rate_first(app, 2, 2.0)
+    app.text_input(key="rate_profile").input("Élève ").run()
+    app.button(key="rate_save").click().run()
+    assert_no_exception(app)
+    assert any("already a profile named 'élève'" in w.value for w in app.warning)
+    assert load_profile(home / "profiles", "élève").ratings == {first[0]: 4.0}  # not replaced yet
+    app.button(key="rate_replace").click().run()
+    assert_no_exception(app)
+    assert len(load_profile(home / "profiles", "élève").ratings) == 2
+    app.selectbox(key="rate_profiles").set_value("élève").run()
+    app.button(key="rate_restore").click().run()
+    assert_no_exception(app)
+    assert load_profile(home / "profiles", "élève").ratings == {first[0]: 4.0}
+
+
 def test_profiles_save_load_and_csv_import(app, home):
     open_page(app, "rate")
     rated = rate_first(app, 2, 4.5)
     app.text_input(key="rate_profile").input("../class 7A").run()
+    app.button(key="rate_save").click().run()
+    assert_no_exception(app)
+    assert any("cannot be a profile name" in e.value for e in app.error)
+    app.text_input(key="rate_profile").input("class 7A").run()
     app.button(key="rate_save").click().run()
     assert_no_exception(app)
     saved = load_profile(home / "profiles", "class 7A")

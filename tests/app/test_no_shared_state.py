@@ -55,6 +55,10 @@ SHARED = {
         "on one model get their own recommendations"
     ),
     "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
+    "dashboard/classroom.py:_attempts": (
+        "wrong class passwords per client address, shared on purpose (a new tab must not reset the limit); "
+        "a lock guards it"
+    ),
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
     "dashboard/jobs.py:_pool": (
         "the trainer processes, shared on purpose: a semaphore caps them, idle ones wait in a thread-safe "

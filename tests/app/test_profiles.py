@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import pytest
 
 from dashboard.profiles import (
     Profile,
     ProfileError,
+    ProfileExists,
+    backups,
     list_profiles,
     load_profile,
     match_to_data,
     ratings_from_csv,
     ratings_to_csv,
+    restore_profile,
     safe_name,
     save_profile,
 )
@@ -29,21 +34,65 @@ def test_profile_round_trip(tmp_path):
     assert list_profiles(tmp_path) == [path.stem]
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "/abs/path", "a/b\\c", "..", "x" * 500, "名前"])
-def test_names_never_leave_the_folder(tmp_path, name):
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/abs/path", "a/b\\c", "..", "x" * 500, "alice!", "a\x00b"]
+)
+def test_names_that_cannot_be_one_are_refused_not_renamed(tmp_path, name):
     folder = tmp_path / "profiles"
-    try:
-        path = save_profile(folder, Profile(name, "s", {1: 3.0}))
-    except ProfileError as error:
-        assert "profile name" in str(error)
-        return
-    assert path.parent == folder.resolve()
-    assert len(path.stem) <= 64
+    with pytest.raises(ProfileError, match="profile name"):
+        save_profile(folder, Profile(name, "s", {1: 3.0}))
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["élève", "名前", "Ada's picks", "class 7A", "Zoë-2.b", "Ñandú"])
+def test_names_of_any_script_are_kept_as_typed(tmp_path, name):
+    path = save_profile(tmp_path, Profile(name, "s", {1: 3.0}))
+    assert path.stem == name and list_profiles(tmp_path) == [name]
+    assert load_profile(tmp_path, name).ratings == {1: 3.0}
 
 
 def test_empty_name_is_refused():
+    with pytest.raises(ProfileError, match="cannot be empty"):
+        safe_name("   ")
     with pytest.raises(ProfileError, match="cannot be a profile name"):
         safe_name(" ./ ")
+
+
+def test_the_issues_names_stay_distinct_and_nothing_is_overwritten_silently(tmp_path):
+    save_profile(tmp_path, Profile("alice", "s", {1: 5.0}))
+    for name in ("alice!", "../alice"):
+        with pytest.raises(ProfileError, match="cannot be a profile name"):
+            save_profile(tmp_path, Profile(name, "s", {2: 1.0}))
+    for name in ("Alice ", "ALICE", "alice"):  # the same name: asks first
+        with pytest.raises(ProfileExists, match="already a profile named 'alice'"):
+            save_profile(tmp_path, Profile(name, "s", {2: 1.0}))
+    assert load_profile(tmp_path, "alice").ratings == {1: 5.0}
+    save_profile(tmp_path, Profile("élève", "s", {3: 2.0}))
+    assert list_profiles(tmp_path) == ["alice", "élève"]
+
+
+def test_what_is_replaced_can_be_restored(tmp_path):
+    save_profile(tmp_path, Profile("alice", "s", {1: 5.0}))
+    save_profile(tmp_path, Profile("Alice", "s", {2: 1.0}), replace=True)
+    assert load_profile(tmp_path, "alice").ratings == {2: 1.0} and list_profiles(tmp_path) == ["alice"]
+    assert len(backups(tmp_path, "alice")) == 1
+    assert restore_profile(tmp_path, "alice").ratings == {1: 5.0}
+    assert load_profile(tmp_path, "alice").ratings == {1: 5.0}
+    assert restore_profile(tmp_path, "alice").ratings == {2: 1.0}  # and back again
+    for rating in range(8):
+        save_profile(tmp_path, Profile("alice", "s", {1: float(rating)}), replace=True)
+    assert len(backups(tmp_path, "alice")) == 5
+    with pytest.raises(ProfileError, match="no earlier version"):
+        restore_profile(tmp_path, "bob")
+
+
+def test_a_read_only_profile_folder_gives_a_message(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr("dashboard.profiles.tempfile.mkstemp", read_only)
+    with pytest.raises(ProfileError, match="read-only or full"):
+        save_profile(tmp_path / "profiles", Profile("p", "s", {1: 1.0}))
 
 
 @pytest.mark.parametrize(
@@ -77,11 +126,11 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("dashboard.profiles.os.replace", broken_replace)
-    with pytest.raises(OSError):
-        save_profile(tmp_path, Profile("p", "s", {1: 1.0, 2: 2.0}))
+    with pytest.raises(ProfileError, match="disk full"):
+        save_profile(tmp_path, Profile("p", "s", {1: 1.0, 2: 2.0}), replace=True)
     monkeypatch.undo()
     assert load_profile(tmp_path, "p").ratings == {1: 4.0}
-    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".backups", "p.json"]  # no temporary file left
 
 
 def test_csv_round_trip_and_matching(tiny):

@@ -371,7 +371,7 @@ KILLED_PROFILE_WRITER = textwrap.dedent(
             return self.handle.__exit__(*exc)
 
     os.fdopen = lambda fd, mode: Slow(real_fdopen(fd, mode))
-    save_profile(sys.argv[1], Profile("mine", "bundled", {i: 5.0 for i in range(1000)}))
+    save_profile(sys.argv[1], Profile("mine", "bundled", {i: 5.0 for i in range(1000)}), replace=True)
     """
 )
 
