@@ -144,7 +144,10 @@ class WALS(Recommender):
         if cg:  # the sweep measured the rated pairs' part; the Gram matrices give the rest
             with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
                 grams = (user_gram, self._gram(self.item_factors_))
-                info["train_metrics"] = (*self._objective(float(rated_loss.sum()), grams, self._by_user), None)
+                info["train_metrics"] = (
+                    *self._objective(float(rated_loss.sum()), grams, self._by_user),
+                    None,
+                )
         return info
 
     def _gram(self, factors: np.ndarray) -> np.ndarray:
