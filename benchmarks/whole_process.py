@@ -61,8 +61,8 @@ matrix = sp.load_npz(path).tocsr()
 threadpool_limits(1, "blas")
 if which == "implicit":
     from implicit.cpu.als import AlternatingLeastSquares
-    settings = dict(factors=64, regularization=0.05, alpha=10.0, use_cg=True, cg_steps=3, dtype=np.float32,
-                    num_threads=2, calculate_training_loss=False, random_state=0)
+    settings = dict(factors=64, regularization=0.05, alpha=10.0, use_cg=True, dtype=np.float32,
+                    num_threads=2, calculate_training_loss=False, random_state=0)  # 3 CG steps, its default
     AlternatingLeastSquares(**settings, iterations=1).fit(matrix[:50], show_progress=False)
     model = AlternatingLeastSquares(**settings, iterations=epochs)
     tick = time.perf_counter()

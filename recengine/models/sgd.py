@@ -56,7 +56,12 @@ def lr_decay_field() -> object:
     )
 
 
-@jit.kernel(nogil=True, fastmath=jit.FASTMATH)
+_SGD_ARGUMENTS = ("int64[::1]", "int32[::1]", "float32[::1]", "int64[::1]", "int64[::1]", "boolean[::1]")
+_SGD_ARGUMENTS += ("F[:, ::1]", "F[:, ::1]", "F[::1]", "F[::1]", "F", "F", "F[::1]", "F[::1]", "boolean")
+_SGD_ARGUMENTS += ("float64", "float64")
+
+
+@jit.kernel(nogil=True, fastmath=jit.FASTMATH, ahead=("Tuple((int64, float64, float64))", _SGD_ARGUMENTS))
 def sgd_epoch(
     indptr, items, ratings, user_order, starts, backwards, P, Q, bu, bi, mean, lr, user_penalty, item_penalty,
     biases, low, high,
