@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import jit, register, rowsolve
 from recengine.models.base import Hyperparameters, hyper
 from recengine.models.objective import BiasedMF, biases_field, init_std_field, n_factors_field

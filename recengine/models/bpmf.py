@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import jit, register, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import biases_field, init_std_field, n_factors_field, sum_squares

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError, TrainingDiverged
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import jit, register, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
