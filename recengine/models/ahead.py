@@ -6,7 +6,8 @@ then 15-30 ms per kernel and dtype). A kernel declared with ``ahead=(return type
 built by numba's ahead-of-time compiler (``numba.pycc``) into ``recengine_kernels_<key>`` beside numba's
 cache; importing that module needs neither numba nor LLVM. It is built once per source version, numba,
 Python and CPU (the key), in a background process started by the first process that misses it (which runs
-the just-in-time kernels meanwhile), or at once by ``python -m recengine.models.ahead``. Building needs a C
+the just-in-time kernels meanwhile), or at once by `main` (``python -c "from recengine.models.ahead import
+main; main([])"``). Building needs a C
 compiler; without one it is not tried again for that key, and the just-in-time kernels are used.
 
 Types are numba's names, ``F`` standing for the factors' dtype (float64 and float32 are both built); arrays
@@ -200,9 +201,11 @@ def build(path: Path) -> Path:
     compiler.verbose = False
     for module_name in MODULES:
         module = importlib.import_module(module_name)
-        declared = {n: k for n, k in vars(module).items() if isinstance(k, jit.Kernel) and k.ahead}
         jit.make_kernels(module)
-        for kernel_name, kernel in declared.items():
+        for kernel in jit.KERNELS:
+            if kernel.ahead is None or kernel.py_func.__module__ != module_name:
+                continue
+            kernel_name = kernel.__name__
             returns, arguments = kernel.ahead
             floats = FLOATS if any("F" in t for t in (returns, *arguments)) else FLOATS[:1]
             for float_type in floats:
@@ -227,9 +230,9 @@ def _forwarder(compiled: Any, function: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m recengine.models.ahead [PATH]``: build the module (at its usual place); ``--background``:
+    """Build the module (at PATH, or its usual place); ``--background``:
     as `start_build` runs it (lower priority, a marker left when it fails, the lock removed)."""
-    background = "--background" in argv
+    background = "--background" in argv  # [--background] [PATH]
     paths = [a for a in argv if a != "--background"]
     path = Path(paths[0]) if paths else module_path()
     if background:
@@ -247,7 +250,3 @@ def main(argv: list[str]) -> int:
             path.with_suffix(".lock").unlink(missing_ok=True)
     print(f"built {path} in {time.perf_counter() - tick:.1f} s")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

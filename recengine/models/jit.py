@@ -27,6 +27,7 @@ from recengine.models import ahead
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 _FIRST_CALL_SECONDS: dict[tuple[str, str], float] = {}
+KERNELS: list[Kernel] = []  # every kernel declared, whether or not its module's kernels are made
 _PARALLEL_TURN = threading.Lock()
 _MAKING = threading.Lock()
 
@@ -56,6 +57,7 @@ class Kernel:
         self.options = options
         self.ahead = ahead
         self.compiled: Callable[..., Any] | None = None
+        KERNELS.append(self)
 
     def __call__(self, *args: Any) -> Any:
         if self.compiled is None:
