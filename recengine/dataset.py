@@ -14,9 +14,9 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from recengine.errors import BadValuesError, EmptyDataError, MissingColumnsError, UnknownIdError
+from recengine.lazy import scipy_sparse as sp
 
 ITEM_COLUMNS = ("title", "year", "genres")
 

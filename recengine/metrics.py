@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import EmptyDataError, RecEngineError
+from recengine.lazy import scipy_sparse as sp
 from recengine.models.base import Recommender
 from recengine.scoring import batch_size, score_matrix, top_k
 

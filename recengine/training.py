@@ -18,6 +18,9 @@ import pandas as pd
 
 from recengine.jsonsafe import json_safe
 
+AFTER_EPOCH = "after epoch"
+DURING_EPOCH = "during epoch"
+
 
 @dataclass
 class EpochRecord:
@@ -27,7 +30,9 @@ class EpochRecord:
     ``regularization_loss`` the penalty, ``total_loss`` their sum. RMSEs are on the rating scale (clipped
     predictions); they are ``None`` for models that do not predict ratings. ``grad_norms`` holds the
     gradient norm per parameter block for gradient methods; ``extra`` anything else worth plotting
-    (learning rate, gradient mean and standard deviation, ...).
+    (learning rate, gradient mean and standard deviation, ...). ``measured`` says when the losses and train
+    RMSE were taken: `AFTER_EPOCH` (at the epoch's final parameters) or `DURING_EPOCH` (each rating's error
+    before its own step, summed by the sweep itself, as per-rating SGD reports them).
     """
 
     epoch: int
@@ -39,6 +44,7 @@ class EpochRecord:
     valid_rmse: float | None = None
     grad_norms: dict[str, float] | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    measured: str = AFTER_EPOCH
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self))

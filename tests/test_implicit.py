@@ -113,8 +113,18 @@ def test_many_cg_steps_reach_the_cholesky_solution(planted):
     exact = model.user_factors_.copy()
     wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, exact, others, gram, reg)
     iterative = model.user_factors_.copy()
-    wals_cg_sweep(matrix.indptr, matrix.indices, matrix.data, iterative, others, gram, reg, 20)
+    wals_cg_sweep(matrix.indptr, matrix.indices, matrix.data, iterative, others, gram, reg, 20, np.empty(0))
     np.testing.assert_allclose(iterative, exact, atol=1e-7)
+
+
+@pytest.mark.parametrize("weighted_reg", [False, True])
+def test_the_loss_the_cg_sweep_measures_is_the_objective_at_the_epochs_end(planted, weighted_reg):
+    data, _ = planted
+    model = make("wals", n_factors=5, n_epochs=3, dtype="float64", weighted_reg=weighted_reg).fit(data)
+    record = model.history_[-1]
+    full = model._losses(data)
+    assert (record.reconstruction_loss, record.regularization_loss) == pytest.approx(full[:2], rel=1e-9)
+    assert record.measured == "after epoch"
 
 
 def test_wals_fold_in_is_the_exact_user_solve(planted):

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, hyper

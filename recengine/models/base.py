@@ -47,7 +47,7 @@ from recengine.models.person import (
     ridge_system,
     system_attribution,
 )
-from recengine.training import EpochRecord, History, as_callbacks
+from recengine.training import AFTER_EPOCH, EpochRecord, History, as_callbacks
 
 PREDICT_CHUNK = 1 << 20
 EXPLOSION_FACTOR = 1e3
@@ -346,9 +346,13 @@ class Recommender:
         self, epoch: int, seconds: float, train: RatingsDataset, valid: RatingsDataset | None, info: dict
     ) -> EpochRecord:
         """The epoch's losses and metrics; on a diverging fit they may overflow to inf or NaN, which
-        `_check_divergence` reports as `TrainingDiverged`, so NumPy's overflow warnings are not raised."""
+        `_check_divergence` reports as `TrainingDiverged`, so NumPy's overflow warnings are not raised.
+
+        An epoch whose sweep measured them as it went returns them as ``info["train_metrics"]`` (and how, as
+        ``info["measured"]``): no second pass over the ratings then."""
         with np.errstate(over="ignore", invalid="ignore"):
-            reconstruction, regularization, total, train_rmse = self._train_metrics(train)
+            measured = info.get("train_metrics") or self._train_metrics(train)
+            reconstruction, regularization, total, train_rmse = measured
             scored = self.kind == "rating" and valid is not None and len(valid)
             valid_rmse = self.rmse(valid) if scored else None
         return EpochRecord(
@@ -361,6 +365,7 @@ class Recommender:
             valid_rmse=valid_rmse,
             grad_norms=info.get("grad_norms"),
             extra=info.get("extra", {}),
+            measured=info.get("measured", AFTER_EPOCH),
         )
 
     def _check_divergence(self, record: EpochRecord, start_loss: float) -> None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import TrainingDiverged
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
@@ -118,10 +118,14 @@ class WALS(Recommender):
         return (1.0 + self.params.alpha * weight).astype(self.dtype_)
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
+        cg = self.params.solver == "cg"
+        rated_loss = np.empty(self.n_items_ if cg else 0)
         try:
             with single_threaded_blas():  # only k×k Gram products: threads cost more than they save
-                self._sweep(self._by_user, self.user_factors_, self.item_factors_)
-                self._sweep(self._by_item, self.item_factors_, self.user_factors_)
+                item_gram = self._gram(self.item_factors_)
+                self._sweep(self._by_user, self.user_factors_, self.item_factors_, item_gram, np.empty(0))
+                user_gram = self._gram(self.user_factors_)
+                self._sweep(self._by_item, self.item_factors_, self.user_factors_, user_gram, rated_loss)
         except (np.linalg.LinAlgError, SystemError) as error:  # numba re-raises LAPACK's as SystemError
             raise TrainingDiverged(
                 epoch,
@@ -129,17 +133,38 @@ class WALS(Recommender):
                 "factors than the data can determine)",
                 "Raise reg above 0, use fewer factors (n_factors) or solver='cg'.",
             ) from error
-        return {"extra": {"compile_seconds": self.compile_seconds_}} if epoch == 1 else {}
+        info: dict = {"extra": {"compile_seconds": self.compile_seconds_}} if epoch == 1 else {}
+        if cg:  # the sweep measured the rated pairs' part; the Gram matrices give the rest
+            with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+                grams = (user_gram, self._gram(self.item_factors_))
+                info["train_metrics"] = (
+                    *self._objective(float(rated_loss.sum()), grams, self._by_user),
+                    None,
+                )
+        return info
 
-    def _sweep(self, matrix: sp.csr_matrix, rows: np.ndarray, others: np.ndarray) -> None:
-        gram = others.T.astype(np.float64) @ others.astype(np.float64)
+    def _gram(self, factors: np.ndarray) -> np.ndarray:
+        """FᵀF in float64."""
+        wide = factors.astype(np.float64)
+        return wide.T @ wide
+
+    def _sweep(
+        self,
+        matrix: sp.csr_matrix,
+        rows: np.ndarray,
+        others: np.ndarray,
+        gram: np.ndarray,
+        rated_loss: np.ndarray,
+    ) -> None:
+        """Update ``rows`` given ``others`` (whose Gram matrix is ``gram``); a CG sweep writes each row's rated
+        part of the objective into ``rated_loss`` when it is as long as ``rows``."""
         reg = self.penalty(np.diff(matrix.indptr))
         if self.params.solver == "cg":
-            gram = gram.astype(self.dtype_)
             with jit.parallel_section():
                 wals_cg_sweep(
-                    matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg, self.params.cg_steps
-                )
+                    matrix.indptr, matrix.indices, matrix.data, rows, others, gram.astype(self.dtype_), reg,
+                    self.params.cg_steps, rated_loss,
+                )  # fmt: skip
         else:  # each parallel row calls LAPACK, on the single BLAS thread `_run_epoch` asks for
             with jit.parallel_section():
                 wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, rows, others, gram, reg)
@@ -156,15 +181,23 @@ class WALS(Recommender):
             matrix = self.confidence_matrix(train)
         dots = observed_dots(matrix.indptr, matrix.indices, users, items)  # accumulated in float64
         with single_threaded_blas():
-            grams = [(f.T.astype(np.float64) @ f.astype(np.float64)) for f in (users, items)]
-        all_pairs = float(np.sum(grams[0] * grams[1]))
-        rated = float(np.sum(matrix.data * (1.0 - dots) ** 2 - dots**2))
-        reconstruction = 0.5 * (all_pairs + rated)
+            grams = (self._gram(users), self._gram(items))
+        return self._objective(float(np.sum(matrix.data * (1.0 - dots) ** 2 - dots**2)), grams, matrix)
+
+    def _objective(
+        self, rated: float, grams: tuple[np.ndarray, np.ndarray], matrix: sp.csr_matrix
+    ) -> tuple[float, float, float]:
+        """(reconstruction, regularization, total) from the rated pairs' part Σ_rated [c (1 − s)² − s²], the
+        Gram matrices XᵀX and YᵀY and the users × items confidences (for the counts of weighted_reg)."""
+        reconstruction = 0.5 * (float(np.sum(grams[0] * grams[1])) + rated)
         if self.params.weighted_reg:
-            counts = (np.diff(matrix.indptr), np.bincount(matrix.indices, minlength=len(items)))
+            counts = (
+                np.diff(matrix.indptr),
+                np.bincount(matrix.indices, minlength=self.item_factors_.shape[0]),
+            )
             regularization = 0.5 * sum(
                 float(self.penalty(n) @ np.einsum("ij,ij->i", f, f, dtype=np.float64))
-                for n, f in zip(counts, (users, items), strict=True)
+                for n, f in zip(counts, (self.user_factors_, self.item_factors_), strict=True)
             )
         else:
             regularization = 0.5 * self.params.reg * float(np.trace(grams[0]) + np.trace(grams[1]))
@@ -218,7 +251,8 @@ def _warm_wals(solver: str, dtype: np.dtype) -> None:
     rows, others, reg = np.zeros((1, 2), dtype), np.ones((1, 2), dtype), np.ones(1)
     with jit.parallel_section():
         if solver == "cg":
-            wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2, dtype=dtype), reg, 1)
+            gram, loss = np.eye(2, dtype=dtype), np.empty(1)
+            wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, gram, reg, 1, loss)
         else:
             wals_cholesky_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2), reg)
     observed_dots(indptr, indices, rows, others)

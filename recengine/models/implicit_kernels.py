@@ -38,19 +38,27 @@ def wals_cg_sweep(
     gram: np.ndarray,
     reg: np.ndarray,
     steps: int,
+    rated_loss: np.ndarray,
 ) -> None:
     """Improve every row x_u of ``rows`` in place by ``steps`` conjugate-gradient steps on
 
     (YᵀY + λ_u I + Σ_i (c_ui − 1) y_i y_iᵀ) x_u = Σ_i c_ui y_i,   y_i = ``others[i]``, i in row u,
 
     starting from the current x_u (warm start: a few steps per sweep suffice).
+
+    With ``rated_loss`` as long as ``rows`` it also writes rated_loss[u] = Σ_i [c_ui (1 − s_ui)² − s_ui²],
+    s_ui = x_u·y_i at the new x_u, the rated pairs' part of the objective: CG already computes y_i·x_u at the
+    start and y_i·d for each direction d, and x_u moves by step·d, so s_ui is kept up to date at no extra dot.
     """
     k = rows.shape[1]
+    track = rated_loss.shape[0] > 0
     for u in prange(rows.shape[0]):
         x = rows[u]
         start, stop = indptr[u], indptr[u + 1]
         residual = np.empty(k, dtype=rows.dtype)
         product = np.empty(k, dtype=rows.dtype)
+        scores = np.empty(stop - start if track else 0)
+        moves = np.empty(stop - start if track else 0)
         _gram_times(gram, x, reg[u], product)
         for a in range(k):
             residual[a] = -product[a]
@@ -60,6 +68,8 @@ def wals_cg_sweep(
             dot = 0.0
             for a in range(k):
                 dot += y[a] * x[a]
+            if track:
+                scores[position - start] = dot
             weight = c - (c - 1.0) * dot
             for a in range(k):
                 residual[a] += weight * y[a]
@@ -67,15 +77,15 @@ def wals_cg_sweep(
         old = 0.0
         for a in range(k):
             old += residual[a] * residual[a]
-        if old < 1e-20:
-            continue
-        for _ in range(steps):
+        for _ in range(steps if old >= 1e-20 else 0):
             _gram_times(gram, direction, reg[u], product)
             for position in range(start, stop):
                 y = others[indices[position]]
                 dot = 0.0
                 for a in range(k):
                     dot += y[a] * direction[a]
+                if track:
+                    moves[position - start] = dot
                 weight = (confidence[position] - 1.0) * dot
                 for a in range(k):
                     product[a] += weight * y[a]
@@ -90,11 +100,20 @@ def wals_cg_sweep(
                 x[a] += step * direction[a]
                 residual[a] -= step * product[a]
                 new += residual[a] * residual[a]
+            if track:
+                for j in range(stop - start):
+                    scores[j] += step * moves[j]
             if new < 1e-20:
                 break
             for a in range(k):
                 direction[a] = residual[a] + (new / old) * direction[a]
             old = new
+        if track:
+            total = 0.0
+            for j in range(stop - start):
+                s = scores[j]
+                total += confidence[start + j] * (1.0 - s) * (1.0 - s) - s * s
+            rated_loss[u] = total
 
 
 @kernel(fastmath=FASTMATH)

@@ -5,7 +5,9 @@ called: numba itself (about 0.3 s to import) is not imported by ``import recengi
 dashboard's first page. Numba keeps the machine code in ``__pycache__`` beside the module, or, when that
 directory is read-only, in a per-user cache directory; ``NUMBA_CACHE_DIR`` chooses another place. The first
 call of a kernel for a dtype in a process compiles it (cold) or loads it from that cache (warm); `ready` runs
-that first call on tiny arrays, outside any timed epoch, and returns how long it took.
+that first call on tiny arrays, outside any timed epoch, and returns how long it took. Loading from numba's
+cache still costs a process about 0.5 s (numba's own set-up); kernels declared with ``ahead=`` are also built
+ahead of time (`recengine.models.ahead`) and then load in milliseconds, without numba.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from recengine.models import ahead
+
 # Reassociation lets loops over factors use SIMD; NaN and inf keep their meaning (divergence checks need it).
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 _FIRST_CALL_SECONDS: dict[tuple[str, str], float] = {}
+KERNELS: list[Kernel] = []  # every kernel declared, whether or not its module's kernels are made
 _PARALLEL_TURN = threading.Lock()
 _MAKING = threading.Lock()
 
@@ -46,24 +51,37 @@ class Kernel:
     find numba's own objects when they compile. Callers holding the `Kernel` reach the compiled one through it.
     """
 
-    def __init__(self, function: Callable[..., Any], options: dict[str, Any]):
+    def __init__(
+        self, function: Callable[..., Any], options: dict[str, Any], ahead: tuple[str, tuple[str, ...]] | None
+    ):
         functools.update_wrapper(self, function)
         self.py_func = function
         self.options = options
+        self.ahead = ahead
         self.compiled: Callable[..., Any] | None = None
+        KERNELS.append(self)
 
     def __call__(self, *args: Any) -> Any:
         if self.compiled is None:
-            _make_kernels(sys.modules[self.py_func.__module__])
+            built = ahead.function(self.__name__, self.ahead, args) if self.ahead else None
+            if built is not None:
+                return built(*args)
+            make_kernels(sys.modules[self.py_func.__module__])
         return self.compiled(*args)  # type: ignore[misc]
 
 
-def kernel(**options: Any) -> Callable[[Callable[..., Any]], Kernel]:
-    """Decorator: a compiled (cached, numba ``njit``) kernel, made when the module first needs one."""
-    return lambda function: Kernel(function, options)
+def kernel(
+    ahead: tuple[str, tuple[str, ...]] | None = None, **options: Any
+) -> Callable[[Callable[..., Any]], Kernel]:
+    """Decorator: a compiled (cached, numba ``njit``) kernel, made when the module first needs one.
+
+    ``ahead=(return type, argument types)`` also builds it ahead of time (`recengine.models.ahead`), which
+    processes load without numba; calls of the kernel use that build until one of them does not match it.
+    """
+    return lambda function: Kernel(function, options, ahead)
 
 
-def _make_kernels(module: Any) -> None:
+def make_kernels(module: Any) -> None:
     import numba
 
     with _MAKING:
@@ -128,7 +146,11 @@ def first_call_seconds() -> dict[str, float]:
     return {f"{name}/{dtype}": seconds for (name, dtype), seconds in _FIRST_CALL_SECONDS.items()}
 
 
-@kernel(nogil=True, fastmath=FASTMATH)
+@kernel(
+    nogil=True,
+    fastmath=FASTMATH,
+    ahead=("float64[::1]", ("F[:, ::1]", "F[:, ::1]", "int64[::1]", "int64[::1]")),
+)
 def row_dots(left, right, left_rows, right_rows):
     """``left[left_rows[n]] · right[right_rows[n]]`` for every n, in float64, without gathering rows."""
     out = np.empty(left_rows.shape[0], dtype=np.float64)
@@ -143,7 +165,11 @@ def row_dots(left, right, left_rows, right_rows):
     return out
 
 
-@kernel(nogil=True, fastmath=FASTMATH)
+_PREDICTION_ARGUMENTS = ("F[:, ::1]", "F[:, ::1]", "F[::1]", "F[::1]", "float64")
+_PREDICTION_ARGUMENTS += ("int32[::1]", "int32[::1]", "float32[::1]", "float64", "float64")
+
+
+@kernel(nogil=True, fastmath=FASTMATH, ahead=("UniTuple(float64, 2)", _PREDICTION_ARGUMENTS))
 def prediction_errors(
     user_factors, item_factors, user_bias, item_bias, mean, users, items, ratings, low, high
 ):
@@ -173,7 +199,7 @@ def prediction_errors(
     return squared, squared_clipped
 
 
-@kernel(nogil=True, fastmath=FASTMATH)
+@kernel(nogil=True, fastmath=FASTMATH, ahead=("float64", ("F[::1]", "F[::1]")))
 def squared_distance(left, right):
     """Σ (left − right)² over two flat arrays of one length, in float64, without a temporary array."""
     total = 0.0
@@ -196,7 +222,7 @@ def warm_up() -> float:
     return sum(ready("shared", np.dtype(d), _first_shared_call) for d in ("float64", "float32"))
 
 
-@kernel(nogil=True)
+@kernel(nogil=True, ahead=("Tuple((int64[::1], int64[::1]))", ("int32[::1]", "int64")))
 def grouped_positions(codes, n_rows):
     """The positions of ``codes`` grouped by code, in their order within each group (a counting sort, O(n)),
     and ``indptr``: group r is ``positions[indptr[r]:indptr[r + 1]]``."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.lazy import scipy_sparse as sp
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.jit import prediction_errors, row_dots
 

@@ -29,6 +29,7 @@ from recengine.models.objective import (
     n_epochs_field,
     n_factors_field,
 )
+from recengine.training import DURING_EPOCH
 
 DIVERGENCE_HINT = (
     "Lower the learning rate (lr), for example by a factor of 10, or set lr_decay below 1 (0.95, say) so "
@@ -52,12 +53,19 @@ def lr_decay_field() -> object:
     )
 
 
-@jit.kernel(nogil=True, fastmath=jit.FASTMATH)
+_SGD_ARGUMENTS = ("int64[::1]", "int32[::1]", "float32[::1]", "int64[::1]", "int64[::1]", "boolean[::1]")
+_SGD_ARGUMENTS += ("F[:, ::1]", "F[:, ::1]", "F[::1]", "F[::1]", "F", "F", "F[::1]", "F[::1]", "boolean")
+_SGD_ARGUMENTS += ("float64", "float64")
+
+
+@jit.kernel(nogil=True, fastmath=jit.FASTMATH, ahead=("Tuple((int64, float64, float64))", _SGD_ARGUMENTS))
 def sgd_epoch(
     indptr, items, ratings, user_order, starts, backwards, P, Q, bu, bi, mean, lr, user_penalty, item_penalty,
-    biases,
+    biases, low, high,
 ):  # fmt: skip
-    """One pass of per-rating SGD, user by user in ``user_order``; returns the users finished (fewer: diverged).
+    """One pass of per-rating SGD, user by user in ``user_order``; returns (the users finished, fewer when it
+    diverged; Σ e²; Σ ê²), e each rating's error before its step and ê that error of the prediction clipped to
+    [low, high]: the epoch's loss and train RMSE measured as it goes, at no extra pass over the ratings.
 
     User u's ratings sit at positions indptr[u]..indptr[u+1] of ``items`` and ``ratings``; the pass takes them
     cyclically from ``starts[u]``, backwards where ``backwards[u]``. For each rating:
@@ -67,6 +75,8 @@ def sgd_epoch(
     """
     n_factors = P.shape[1]
     p = np.empty(n_factors, dtype=P.dtype)
+    squared = 0.0
+    squared_clipped = 0.0
     for step in range(user_order.shape[0]):
         u = user_order[step]
         begin, end = indptr[u], indptr[u + 1]
@@ -81,10 +91,14 @@ def sgd_epoch(
             dot = 0.0
             for f in range(n_factors):
                 dot += p[f] * q_i[f]
-            error = ratings[position] - mean - b_u - bi[i] - dot
+            prediction = mean + b_u + bi[i] + dot
+            error = ratings[position] - prediction
             if not np.isfinite(error):
                 P[u] = p
-                return step
+                return step, np.inf, np.inf
+            squared += error * error
+            clipped = ratings[position] - min(max(prediction, low), high)
+            squared_clipped += clipped * clipped
             pen_i = item_penalty[i]
             if biases:
                 b_u += lr * (error - pen_u * b_u)
@@ -101,7 +115,7 @@ def sgd_epoch(
                 position = end - 1
         P[u] = p
         bu[u] = b_u
-    return user_order.shape[0]
+    return user_order.shape[0], squared, squared_clipped
 
 
 def _first_sgd_call(dtype: np.dtype) -> None:
@@ -110,7 +124,7 @@ def _first_sgd_call(dtype: np.dtype) -> None:
     zero = dtype.type(0)
     sgd_epoch(
         indptr, codes, np.zeros(1, np.float32), np.zeros(1, np.int64), np.zeros(1, np.int64), flags,
-        matrix, matrix.copy(), vector, vector.copy(), zero, zero, vector, vector, True,
+        matrix, matrix.copy(), vector, vector.copy(), zero, zero, vector, vector, True, 1.0, 5.0,
     )  # fmt: skip
 
 
@@ -178,6 +192,14 @@ class SGD(SteppedMF):
         self._items = train.item_codes[order]
         self._ratings = train.ratings[order]
 
+    def _sweep_metrics(self, squared: float, squared_clipped: float) -> tuple[float, float, float, float]:
+        """(reconstruction, regularization, total, train RMSE) from the errors the sweep met before each step;
+        a diverging fit's overflow is left to the fit loop's divergence check."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            reconstruction, regularization = 0.5 * squared, self._regularization()
+        rmse = math.sqrt(squared_clipped / len(self._ratings))
+        return reconstruction, regularization, reconstruction + regularization, rmse
+
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         lr = self._epoch_lr(epoch)
         user_order = self.rng_.permutation(train.n_users)
@@ -188,12 +210,14 @@ class SGD(SteppedMF):
         user_bias = self.user_bias_ if biases else np.zeros(train.n_users, self.dtype_)
         item_bias = self.item_bias_ if biases else np.zeros(train.n_items, self.dtype_)
         scalar = self.dtype_.type
-        sgd_epoch(
+        _, squared, squared_clipped = sgd_epoch(
             self._indptr, self._items, self._ratings, user_order, starts, backwards,
             self.user_factors_, self.item_factors_, user_bias, item_bias,
             scalar(self.global_mean_), scalar(lr), self.user_penalty_, self.item_penalty_, biases,
+            float(self.scale_.low), float(self.scale_.high),
         )  # fmt: skip
-        info = self._stepped(lr)
+        metrics = self._sweep_metrics(squared, squared_clipped)
+        info = self._stepped(lr) | {"train_metrics": metrics, "measured": DURING_EPOCH}
         if epoch == 1:
             info["extra"]["compile_seconds"] = self.compile_seconds_
         return info

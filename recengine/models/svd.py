@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import n_factors_field, sum_squares

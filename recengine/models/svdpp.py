@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from recengine.dataset import RatingsDataset
+from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models import jit
 from recengine.models.base import Hyperparameters, hyper

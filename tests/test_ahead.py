@@ -1,0 +1,70 @@
+"""Kernels built ahead of time: loaded without numba, the same numbers as the just-in-time kernels, and a
+call that does not match the built signature runs the just-in-time kernel (the built one would not check)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from recengine.models import ahead, make
+from recengine.models.jit import row_dots
+from recengine.models.sgd import sgd_epoch
+from recengine.synthetic import planted_low_rank
+
+FIT = """
+import json, sys
+from recengine.models import make
+from recengine.synthetic import planted_low_rank
+data = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.5, seed=3)[0]
+model = make("sgd", n_factors=4, n_epochs=5, seed=1).fit(data)
+print(json.dumps({"numba": "numba" in sys.modules, "ready": model.history_[0].extra["compile_seconds"],
+                  "factors": model.item_factors_.tolist(), "loss": model.history_[-1].total_loss}))
+"""
+
+
+def test_arguments_unlike_the_built_signature_are_not_given_to_it():
+    factors, rows = np.zeros((3, 2)), np.zeros(4, np.int64)
+    declared = row_dots.ahead
+    assert ahead._float_type(declared[1], (factors, factors, rows, rows)) == "float64"
+    refused = [
+        (factors, factors, rows.astype(np.int32), rows),  # another index dtype
+        (factors, factors.astype(np.float32), rows, rows),  # mixed float dtypes
+        (np.asfortranarray(factors), factors, rows, rows),  # not C-contiguous
+        (factors, factors, rows[::2], rows[::2]),  # strided
+        (factors.astype(np.float16), factors.astype(np.float16), rows, rows),  # no build for float16
+        (factors, factors, rows),  # too few arguments
+    ]
+    for args in refused:
+        assert ahead.function("row_dots", declared, args) is None
+    readonly = factors.copy()
+    readonly.flags.writeable = False
+    assert ahead.function("row_dots", declared, (readonly, factors, rows, rows)) is None
+    assert not ahead._matches("boolean", 1) and not ahead._matches("int64", 1.5)
+    assert ahead._matches("float64", 2) and ahead._matches("boolean", np.bool_(True))
+
+
+def test_a_mismatched_call_still_runs_through_the_jit_kernel():
+    left = np.arange(6, dtype=np.float64).reshape(3, 2)
+    codes = np.array([0, 2], np.int32)  # int32 rows: not the built signature
+    np.testing.assert_allclose(row_dots(left, left, codes, codes), [1.0, 41.0])
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="building ahead of time needs a C compiler")
+def test_a_built_module_loads_without_numba_and_gives_the_jit_numbers(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    path = ahead.build(ahead.module_path())
+    assert path.parent == tmp_path and sgd_epoch.ahead is not None
+    env = {"NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ahead.PACKAGE_ROOT)}
+    done = subprocess.run([sys.executable, "-c", FIT], capture_output=True, text=True, check=True, env=env)
+    built = json.loads(done.stdout.splitlines()[-1])
+    assert built["numba"] is False and built["ready"] < 0.1
+    monkeypatch.setattr(ahead, "_state", {"module": None})  # this process: the just-in-time kernels
+    data = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.5, seed=3)[0]
+    model = make("sgd", n_factors=4, n_epochs=5, seed=1).fit(data)
+    np.testing.assert_allclose(built["factors"], model.item_factors_, rtol=1e-9, atol=1e-12)
+    assert built["loss"] == pytest.approx(model.history_[-1].total_loss, rel=1e-9)
