@@ -94,6 +94,14 @@ def _greedy(
     return np.array(chosen, dtype=np.int64)
 
 
+def taste_mix(codes: np.ndarray, ratings: np.ndarray, genres: np.ndarray, liked: float) -> np.ndarray:
+    """The genre mix p of a person's items rated at or above ``liked`` (of all of them when none is)."""
+    chosen = codes[ratings >= liked] if np.any(ratings >= liked) else codes
+    total = genres[chosen].sum(axis=0)
+    mass = total.sum()
+    return total / mass if mass > 0 else total
+
+
 @dataclass(frozen=True)
 class CalibratedReranker:
     """Calibrated re-ranking as a step on top of any scorer: the taste p comes from the given ratings at or
@@ -106,12 +114,15 @@ class CalibratedReranker:
     alpha: float = 0.01
     normalise: str = "rank"
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight <= 1.0:
+            raise ParameterError("calibration weight λ", self.weight, "a number from 0 to 1")
+        if self.normalise not in NORMALISATIONS:
+            raise ParameterError("normalise", self.normalise, "one of " + ", ".join(NORMALISATIONS))
+
     def target(self, codes: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """The genre mix p of the items rated at or above ``liked`` (of all of them when none is)."""
-        chosen = codes[ratings >= self.liked] if np.any(ratings >= self.liked) else codes
-        total = self.genres[chosen].sum(axis=0)
-        mass = total.sum()
-        return total / mass if mass > 0 else total
+        return taste_mix(codes, ratings, self.genres, self.liked)
 
     def __call__(self, scores: np.ndarray, codes: np.ndarray, ratings: np.ndarray, n: int) -> np.ndarray:
         return calibrated(scores, self.genres, self.target(codes, ratings), n, self.weight, pool=self.pool,

@@ -133,3 +133,19 @@ def test_recommend_can_leave_out_rarely_rated_items(saved, capsys):
     counts = load_bundled().item_counts()
     codes = [load_bundled().item_code(row["item"]) for row in payload["items"]]
     assert len(codes) == 10 and all(counts[code] >= 50 for code in codes)
+
+
+def test_evaluate_new_users_refits_on_the_other_users_and_reports_beyond_accuracy(saved, capsys):
+    report = _json(capsys, "evaluate", "--model", str(saved["wals"]), "--protocol", "new-user", "--given", "10",
+                   "--calibration", "0.4", "--json")  # fmt: skip
+    assert report["protocol"] == "new-user" and report["given"] == 10 and report["users"] > 30
+    for key in ("recall@20", "ndcg@100", "coverage", "popularity", "personalization", "miscalibration"):
+        assert min(report[key], report["most_popular"][key]) >= 0
+    assert report["recall@20"] > report["most_popular"]["recall@20"]
+    assert report["personalization"] > report["most_popular"]["personalization"]
+
+
+def test_evaluate_new_users_refuses_a_bad_calibration_weight(saved, capsys):
+    argv = ["evaluate", "--model", str(saved["wals"]), "--protocol", "new-user", "--calibration", "2"]
+    assert main(argv) == 2
+    assert "λ" in capsys.readouterr().err
