@@ -410,22 +410,81 @@ def _factors_of(model: Recommender, side: str) -> np.ndarray:
     return factors
 
 
+GENRE_WEIGHT = 0.3  # similar_items: weight of the genre overlap added to the cosine of the factors
+NEIGHBOUR_POOL = 50  # similar_items: the nearest items by cosine among which genres may reorder
+
+
+def genre_overlap(data: RatingsDataset, code: int, others: np.ndarray) -> np.ndarray:
+    """Jaccard overlap |G_i ∩ G_j| / |G_i ∪ G_j| of the genres of items ``others`` with item ``code``'s (0 when
+    either has none)."""
+    ignore = {"(no genres listed)", "unknown"}
+    genres = data.items["genres"]
+    mine = set(genres.iat[code]) - ignore
+    theirs = [set(genres.iat[int(j)]) - ignore for j in others]
+    return np.array([len(mine & g) / len(mine | g) if mine and g else 0.0 for g in theirs])
+
+
+def neighbour_genre_agreement(
+    model: Recommender,
+    data: RatingsDataset,
+    *,
+    n: int = 10,
+    min_ratings: int = 10,
+    query_ratings: int = 20,
+    genre_weight: float = GENRE_WEIGHT,
+) -> dict[str, float]:
+    """How alike in kind `similar_items` neighbours are, over every item with at least ``query_ratings``
+    ratings: mean genre overlap (Jaccard) with the item, share of neighbours sharing a genre with it, and
+    their mean cosine (what the factors say)."""
+    counts = data.item_counts()
+    queries = np.flatnonzero(counts >= query_ratings)
+    overlap, shared, cosine = [], [], []
+    for code in queries:
+        table = similar_items(
+            model, data, data.item_ids[code], n, min_ratings=min_ratings, genre_weight=genre_weight
+        )
+        overlap.extend(table["genre_overlap"])
+        shared.extend(table["genre_overlap"] > 0)
+        cosine.extend(table["similarity"])
+    return {"items": len(queries), "genre_overlap": float(np.mean(overlap)),
+            "share_sharing_a_genre": float(np.mean(shared)), "cosine": float(np.mean(cosine))}  # fmt: skip
+
+
 def similar_items(
-    model: Recommender, data: RatingsDataset, item: Any, n: int = 10, *, min_ratings: int = 0
+    model: Recommender,
+    data: RatingsDataset,
+    item: Any,
+    n: int = 10,
+    *,
+    min_ratings: int = 0,
+    genre_weight: float = GENRE_WEIGHT,
 ) -> pd.DataFrame:
-    """The ``n`` items closest to ``item`` (a raw item id) by cosine similarity of their factors, among
-    items with at least ``min_ratings`` ratings in ``data``: the direction of a film rated once or twice is
-    mostly noise (a rating factorization puts such films next to anything), so a few ratings make a
-    better neighbour list."""
+    """The ``n`` items most like ``item`` (a raw item id), among items with at least ``min_ratings`` ratings in
+    ``data`` (the direction of a film rated once or twice is mostly noise).
+
+    The `NEIGHBOUR_POOL` nearest by cosine similarity of the factors are ranked by cosine + ``genre_weight`` ×
+    the genre overlap (Jaccard) with the item: factors alone put films next to what the same people rated
+    (Toy Story next to Independence Day, the same years), the overlap prefers films of the same kind among
+    them. Measured on the bundled set (wals, every item with 20+ ratings, 10 neighbours with 10+ ratings):
+    mean genre overlap 0.38 → 0.61, neighbours sharing a genre 86 % → 99 %, mean cosine 0.69 → 0.66. 0: the
+    cosine alone. Columns: item, title, year, genres, score (the ranking value), similarity (the cosine),
+    genre_overlap, n_ratings."""
     _check_model_fits_data(model, data)
     code = data.item_code(item)
     counts = data.item_counts()
-    chosen, similarity = _cosine_neighbours(_factors_of(model, "item"), code, n, counts >= min_ratings)
+    pool, cosine = _cosine_neighbours(
+        _factors_of(model, "item"), code, max(n, NEIGHBOUR_POOL), counts >= min_ratings
+    )
+    overlap = genre_overlap(data, code, pool)
+    score = cosine + genre_weight * overlap
+    order = np.lexsort((pool, -score))[:n]
+    chosen = pool[order]
     return pd.DataFrame(
         {
             **item_columns(data, chosen),
-            "score": similarity,
-            "similarity": similarity,
+            "score": score[order],
+            "similarity": cosine[order],
+            "genre_overlap": overlap[order],
             "n_ratings": counts[chosen],
         }
     )

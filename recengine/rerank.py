@@ -8,7 +8,8 @@ step adding the candidate c that maximises
 
 p the genre mix of what the person rated highly, q(S) that of the list (every item weighing the same, each
 item's genres sharing it equally), q̃ = (1 − α)·q + α·p. Greedy steps never look ahead, so the first n items of
-a longer list are the list of n: one run gives the top 20 a person sees and the top 100 a metric needs.
+a longer list are the list of n; beyond the first ``depth`` (20, what a person sees) the pool follows in score
+order, which keeps a list of 100 for a metric cheap.
 
 Scores of different models live on different scales (a predicted rating, a dot product), so they are made
 comparable inside the pool before mixing with KL: ``rank`` gives the best candidate 1 and the last 1/pool
@@ -50,8 +51,10 @@ def calibrated(
     pool: int = 300,
     alpha: float = 0.01,
     normalise: str = "rank",
+    depth: int = 20,
 ) -> np.ndarray:
-    """Item codes of the calibrated top ``n``, best first.
+    """Item codes of the calibrated top ``n``, best first: the first ``depth`` chosen greedily, the rest of the
+    pool after them by score (a metric at 100 needs a longer list than a person reads).
 
     ``scores``: one per item, −inf for items that may not be recommended; ``genres``: items × genres, p(g|i)
     (dense); ``target``: the person's genre mix p; ``weight``: λ in [0, 1] (0: the plain top n by score).
@@ -66,8 +69,11 @@ def calibrated(
     candidates = candidates[np.lexsort((candidates, -scores[candidates]))]
     if weight == 0.0 or not np.any(target > 0):
         return candidates[:n]
-    return candidates[_greedy(normalised(scores[candidates], normalise), genres[candidates], target, n,
+    steps = min(n, depth)
+    head = candidates[_greedy(normalised(scores[candidates], normalise), genres[candidates], target, steps,
                               weight, alpha)]  # fmt: skip
+    rest = candidates[~np.isin(candidates, head)][: n - len(head)]
+    return np.concatenate([head, rest])
 
 
 def _greedy(

@@ -48,3 +48,9 @@ def test_the_taste_comes_from_the_highly_rated_given_items():
     assert reranker(SCORES, np.array([0, 2]), np.array([5.0, 5.0]), 2).tolist() == [0, 2]
     with pytest.raises(ParameterError):
         calibrated(SCORES, GENRES, TASTE, 2, 1.5)
+
+
+def test_beyond_the_greedy_depth_the_pool_follows_by_score():
+    # One greedy step picks item 0; items 1, 2 (then 3) follow by score, not by calibration.
+    assert calibrated(SCORES, GENRES, TASTE, 3, 0.5, depth=1).tolist() == [0, 1, 2]
+    assert calibrated(SCORES, GENRES, TASTE, 3, 0.5, depth=2).tolist() == [0, 2, 1]
