@@ -37,7 +37,7 @@ from recengine.errors import EmptyDataError, ParameterError
 from recengine.foldin import fold_in
 from recengine.metrics import genre_matrix, genre_mix, miscalibration, personalization
 from recengine.models.base import Recommender
-from recengine.rerank import taste_mix
+from recengine.rerank import CalibratedReranker, taste_mix
 from recengine.scoring import single_threaded_blas
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -271,6 +271,34 @@ def served_by_recommend(model: Recommender, data: RatingsDataset, codes: np.ndar
 
     table = recommend(model, data, vector=fold_in(model, codes, ratings), n=n)
     return data.item_codes_of(table["item"])
+
+
+def calibrated_server(weight: float, normalise: str = "rank") -> Server:
+    """A `Server` that folds the ratings in, scores every item not rated and re-ranks the top n by genre
+    calibration at weight λ (`recengine.rerank`)."""
+
+    def serve(
+        model: Recommender, data: RatingsDataset, codes: np.ndarray, ratings: np.ndarray, n: int
+    ) -> np.ndarray:
+        from recengine.recommend import candidates
+
+        reranker = CalibratedReranker(
+            _genres_of(data), weight, liked_threshold(data.scale), normalise=normalise
+        )
+        vector = fold_in(model, codes, ratings)
+        scores = np.where(candidates(data, codes), model.scores_for(vector.factors, vector.bias), -np.inf)
+        return reranker(scores, codes, ratings, n)
+
+    return serve
+
+
+def _genres_of(data: RatingsDataset) -> np.ndarray:
+    """The data set's items × genres p(g|i), dense, built once per data set object."""
+    cached = getattr(data, "_genre_matrix_cache", None)
+    if cached is None:
+        cached = genre_matrix(data.items).toarray()
+        data._genre_matrix_cache = cached
+    return cached
 
 
 def taste_profiles(
