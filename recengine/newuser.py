@@ -43,6 +43,11 @@ from recengine.scoring import single_threaded_blas
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Reranker = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
+# What the benchmark (benchmarks/results/newuser.md) recommends for "you": wals with its defaults, then
+# calibrated re-ranking at this weight with scores normalised by rank inside the pool (chosen on validation users).
+CALIBRATION_WEIGHT = 0.6
+CALIBRATION_NORMALISE = "rank"
+
 RECALL_AT = 20
 NDCG_AT = 100
 LIST_LENGTH = 20  # what a person sees: the beyond-accuracy measures are over lists of this length
@@ -273,7 +278,7 @@ def served_by_recommend(model: Recommender, data: RatingsDataset, codes: np.ndar
     return data.item_codes_of(table["item"])
 
 
-def calibrated_server(weight: float, normalise: str = "rank") -> Server:
+def calibrated_server(weight: float = CALIBRATION_WEIGHT, normalise: str = CALIBRATION_NORMALISE) -> Server:
     """A `Server` that folds the ratings in, scores every item not rated and re-ranks the top n by genre
     calibration at weight λ (`recengine.rerank`)."""
 
