@@ -12,6 +12,13 @@ recommended items in order and R the number of relevant items:
 Beyond accuracy, over the lists of every user with training ratings (and every evaluated user): coverage is the share of the catalogue recommended to anyone;
 novelty the mean self-information −log2(n_i / n_users) of recommended items (n_i training ratings of
 item i, at least 1); mean popularity the mean n_i of recommended items.
+
+For new users (`recengine.newuser`): Recall@k normalised by min(k, R) as in Liang et al., "Variational
+Autoencoders for Collaborative Filtering" (WWW 2018), so a person with more than k relevant items can
+still reach 1; personalization, 1 − the mean cosine overlap |A∩B| / √(|A|·|B|) of two people's lists over
+all pairs; and genre miscalibration (Steck, "Calibrated Recommendations", RecSys 2018): KL(p‖q̃), p the genre
+mix of what a person rated highly, q that of their list, q̃ = (1 − α)·q + α·p, with each item's genres
+sharing it equally (p(g|i) = 1/|genres of i|) and every item of a list weighing the same.
 """
 
 from __future__ import annotations
@@ -153,6 +160,69 @@ def mean_popularity(recommended: Sequence[Sequence[int]], item_counts: np.ndarra
     """Mean number of training ratings of the recommended items."""
     codes = np.fromiter((int(i) for items in recommended for i in items), dtype=np.int64)
     return float(np.mean(np.asarray(item_counts)[codes])) if len(codes) else float("nan")
+
+
+def capped_recall_at_k(recommended: Sequence[Sequence], relevant: Sequence[Collection], k: int = 20) -> float:
+    """Mean over users of hits in the top k ÷ min(k, R) (Liang et al. 2018's Recall@k)."""
+    hits, n_relevant = _hit_matrix(recommended, relevant, k)
+    if not len(hits):
+        raise EmptyDataError("There are no users to average over.")
+    return float(np.mean(hits.sum(axis=1) / np.clip(n_relevant, 1, k)))
+
+
+def personalization(recommended: Sequence[Sequence[int]], n_items: int) -> float:
+    """1 − the mean over all pairs of people of |A∩B| / √(|A|·|B|) of their lists (1: no two lists share an
+    item; 0: everyone gets the same list). NaN with fewer than two non-empty lists."""
+    lists = [np.unique(np.asarray(items, dtype=np.int64)) for items in recommended]
+    lists = [items for items in lists if len(items)]
+    if len(lists) < 2:
+        return float("nan")
+    rows = np.repeat(np.arange(len(lists)), [len(items) for items in lists])
+    shown = sp.csr_matrix((np.ones(len(rows)), (rows, np.concatenate(lists))), shape=(len(lists), n_items))
+    sizes = np.sqrt(np.array([len(items) for items in lists], dtype=np.float64))
+    overlap = (shown @ shown.T).toarray() / np.outer(sizes, sizes)
+    pairs = len(lists) * (len(lists) - 1)
+    return float(1.0 - (overlap.sum() - np.trace(overlap)) / pairs)
+
+
+def genre_matrix(
+    items: pd.DataFrame, ignore: Collection[str] = ("(no genres listed)", "unknown")
+) -> sp.csr_matrix:
+    """Items × genres, p(g|i): each item's genres share it equally (a row of zeros for an item without
+    genres); the columns are the sorted genre names, see `genre_names`."""
+    names = genre_names(items, ignore)
+    column = {name: j for j, name in enumerate(names)}
+    rows, cols = [], []
+    for row, genres in enumerate(items["genres"]):
+        for genre in set(genres) - set(ignore):
+            rows.append(row)
+            cols.append(column[genre])
+    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(items), len(names)))
+    counts = np.maximum(np.diff(matrix.indptr), 1)
+    return sp.csr_matrix(sp.diags(1.0 / counts) @ matrix)
+
+
+def genre_names(
+    items: pd.DataFrame, ignore: Collection[str] = ("(no genres listed)", "unknown")
+) -> list[str]:
+    """The sorted genre names of ``items``, without the placeholders for "no genre"."""
+    return sorted({g for genres in items["genres"] for g in genres} - set(ignore))
+
+
+def genre_mix(codes: Any, genres: sp.csr_matrix) -> np.ndarray:
+    """The genre distribution of a set of items (each item weighing the same; zeros when none has a genre)."""
+    total = np.asarray(genres[np.asarray(codes, dtype=np.int64)].sum(axis=0)).ravel()
+    mass = total.sum()
+    return total / mass if mass > 0 else total
+
+
+def miscalibration(p: np.ndarray, q: np.ndarray, alpha: float = 0.01) -> float:
+    """KL(p‖q̃) = Σ_g p_g log(p_g / q̃_g), q̃ = (1 − α)·q + α·p (Steck 2018): 0 when the list has the genre
+    mix of the person's taste; terms with p_g = 0 count 0."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    smoothed = (1.0 - alpha) * q + alpha * p
+    present = p > 0
+    return float(np.sum(p[present] * np.log(p[present] / smoothed[present])))
 
 
 # --- the top-N protocol ----------------------------------------------------------------------------------

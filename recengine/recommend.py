@@ -30,6 +30,8 @@ from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import RecEngineError
 from recengine.foldin import UserVector
 from recengine.models.base import Recommender
+from recengine.newuser import liked_threshold
+from recengine.rerank import DEFAULT_WEIGHT, calibrated, genre_shares, taste_mix
 from recengine.scoring import score_matrix
 
 DEFAULT_RANKING_MODEL = "wals"  # what people's recommendations come from unless they choose otherwise
@@ -63,6 +65,7 @@ def recommend(
     genres: Sequence[str] | None = None,
     min_ratings: int = 0,
     years: tuple[float | None, float | None] | None = None,
+    taste: float | None = None,
 ) -> pd.DataFrame:
     """The top ``n`` items for ``user`` (a raw user id of ``data``) or for a folded-in ``vector``.
 
@@ -72,7 +75,9 @@ def recommend(
     least that many ratings in ``data``; ``years`` = (from, to), inclusive, either end may be None.
 
     The list is ordered by the model's `Recommender.list_scores` (a ranking model's scores; a rating
-    model's lift over an average person among films with enough ratings).
+    model's lift over an average person among films with enough ratings), then re-ranked toward the genre
+    mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`) with weight
+    ``taste`` from 0 (the list scores alone) to 1; None means `rerank.DEFAULT_WEIGHT`.
 
     Columns: item, title, year, genres, score (what the list is ordered by; higher is better),
     predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
@@ -100,12 +105,31 @@ def recommend(
         ranked = model.list_scores(scores, general, data.item_counts())
         keep = candidates(data, rated, exclude=exclude, genres=genres, min_ratings=min_ratings, years=years)
         keep &= np.isfinite(ranked)
-        chosen = _best(ranked, keep, n)
+        chosen = _listed(data, ranked, keep, rated, values, n, taste)
         liked, contrast = model.attribution(rated, values, chosen)
     named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
     shares = personal_share(scores, general, keep, chosen)
     listed = Listed(chosen, ranked[chosen], scores[chosen], shares)
     return _table(model, data, listed, rated, values, named, reader)
+
+
+def _listed(
+    data: RatingsDataset,
+    ranked: np.ndarray,
+    keep: np.ndarray,
+    rated: np.ndarray,
+    ratings: np.ndarray,
+    n: int,
+    taste: float | None,
+) -> np.ndarray:
+    """Codes of the list, best first: the ``n`` best list scores among ``keep``, re-ranked toward the genre
+    mix of the person's well-rated items with weight ``taste`` when the data set has genres."""
+    weight = DEFAULT_WEIGHT if taste is None else taste
+    genres = genre_shares(data) if weight and len(rated) else None
+    if genres is None or genres.shape[1] == 0:
+        return _best(ranked, keep, n)
+    target = taste_mix(rated, ratings, genres, liked_threshold(data.scale))
+    return calibrated(np.where(keep, ranked, -np.inf), genres, target, n, weight)
 
 
 @dataclass(frozen=True)
@@ -417,22 +441,81 @@ def _factors_of(model: Recommender, side: str) -> np.ndarray:
     return factors
 
 
+GENRE_WEIGHT = 0.3  # similar_items: weight of the genre overlap added to the cosine of the factors
+NEIGHBOUR_POOL = 50  # similar_items: the nearest items by cosine among which genres may reorder
+
+
+def genre_overlap(data: RatingsDataset, code: int, others: np.ndarray) -> np.ndarray:
+    """Jaccard overlap |G_i ∩ G_j| / |G_i ∪ G_j| of the genres of items ``others`` with item ``code``'s (0 when
+    either has none)."""
+    ignore = {"(no genres listed)", "unknown"}
+    genres = data.items["genres"]
+    mine = set(genres.iat[code]) - ignore
+    theirs = [set(genres.iat[int(j)]) - ignore for j in others]
+    return np.array([len(mine & g) / len(mine | g) if mine and g else 0.0 for g in theirs])
+
+
+def neighbour_genre_agreement(
+    model: Recommender,
+    data: RatingsDataset,
+    *,
+    n: int = 10,
+    min_ratings: int = 10,
+    query_ratings: int = 20,
+    genre_weight: float = GENRE_WEIGHT,
+) -> dict[str, float]:
+    """How alike in kind `similar_items` neighbours are, over every item with at least ``query_ratings``
+    ratings: mean genre overlap (Jaccard) with the item, share of neighbours sharing a genre with it, and
+    their mean cosine (what the factors say)."""
+    counts = data.item_counts()
+    queries = np.flatnonzero(counts >= query_ratings)
+    overlap, shared, cosine = [], [], []
+    for code in queries:
+        table = similar_items(
+            model, data, data.item_ids[code], n, min_ratings=min_ratings, genre_weight=genre_weight
+        )
+        overlap.extend(table["genre_overlap"])
+        shared.extend(table["genre_overlap"] > 0)
+        cosine.extend(table["similarity"])
+    return {"items": len(queries), "genre_overlap": float(np.mean(overlap)),
+            "share_sharing_a_genre": float(np.mean(shared)), "cosine": float(np.mean(cosine))}  # fmt: skip
+
+
 def similar_items(
-    model: Recommender, data: RatingsDataset, item: Any, n: int = 10, *, min_ratings: int = 0
+    model: Recommender,
+    data: RatingsDataset,
+    item: Any,
+    n: int = 10,
+    *,
+    min_ratings: int = 0,
+    genre_weight: float = GENRE_WEIGHT,
 ) -> pd.DataFrame:
-    """The ``n`` items closest to ``item`` (a raw item id) by cosine similarity of their factors, among
-    items with at least ``min_ratings`` ratings in ``data``: the direction of a film rated once or twice is
-    mostly noise (a rating factorization puts such films next to anything), so a few ratings make a
-    better neighbour list."""
+    """The ``n`` items most like ``item`` (a raw item id), among items with at least ``min_ratings`` ratings in
+    ``data`` (the direction of a film rated once or twice is mostly noise).
+
+    The `NEIGHBOUR_POOL` nearest by cosine similarity of the factors are ranked by cosine + ``genre_weight`` ×
+    the genre overlap (Jaccard) with the item: factors alone put films next to what the same people rated
+    (Toy Story next to Independence Day, the same years), the overlap prefers films of the same kind among
+    them. Measured on the bundled set (wals, every item with 20+ ratings, 10 neighbours with 10+ ratings):
+    mean genre overlap 0.38 → 0.61, neighbours sharing a genre 86 % → 99 %, mean cosine 0.69 → 0.66. 0: the
+    cosine alone. Columns: item, title, year, genres, score (the ranking value), similarity (the cosine),
+    genre_overlap, n_ratings."""
     _check_model_fits_data(model, data)
     code = data.item_code(item)
     counts = data.item_counts()
-    chosen, similarity = _cosine_neighbours(_factors_of(model, "item"), code, n, counts >= min_ratings)
+    pool, cosine = _cosine_neighbours(
+        _factors_of(model, "item"), code, max(n, NEIGHBOUR_POOL), counts >= min_ratings
+    )
+    overlap = genre_overlap(data, code, pool)
+    score = cosine + genre_weight * overlap
+    order = np.lexsort((pool, -score))[:n]
+    chosen = pool[order]
     return pd.DataFrame(
         {
             **item_columns(data, chosen),
-            "score": similarity,
-            "similarity": similarity,
+            "score": score[order],
+            "similarity": cosine[order],
+            "genre_overlap": overlap[order],
             "n_ratings": counts[chosen],
         }
     )

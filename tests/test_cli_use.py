@@ -45,8 +45,10 @@ def test_recommend_for_ratings_in_a_file(saved, capsys):
     items = payload["items"]
     assert len(items) == 4 and not {row["item"] for row in items} & set(HORROR_IDS)
     assert {"item", "title", "score", "because", "explanation"} <= set(items[0])
-    assert items[0]["score"] >= items[-1]["score"]
     assert any("Horror" in row["genres"] for row in items)
+    by_score = _json(capsys, "recommend", "--model", str(saved["wals"]), "--ratings", str(ratings), "-n", "4",
+                     "--taste", "0", "--json")["items"]  # fmt: skip
+    assert by_score[0]["score"] >= by_score[-1]["score"]
 
 
 def test_recommend_for_a_known_user_as_text(saved, capsys):
@@ -156,3 +158,19 @@ def test_clusters_lists_groups_with_sizes_and_favourites(saved, capsys):
     assert text[0].startswith("3 groups of users (wals)") and text[1].startswith("  group 0: ")
     assert main(["clusters", "--model", str(saved["wals"]), "-k", "1"]) == 2
     assert "n_clusters=1 is not allowed" in capsys.readouterr().err
+
+
+def test_evaluate_new_users_refits_on_the_other_users_and_reports_beyond_accuracy(saved, capsys):
+    report = _json(capsys, "evaluate", "--model", str(saved["wals"]), "--protocol", "new-user", "--given", "10",
+                   "--calibration", "0.4", "--json")  # fmt: skip
+    assert report["protocol"] == "new-user" and report["given"] == 10 and report["users"] > 30
+    for key in ("recall@20", "ndcg@100", "coverage", "popularity", "personalization", "miscalibration"):
+        assert min(report[key], report["most_popular"][key]) >= 0
+    assert report["recall@20"] > report["most_popular"]["recall@20"]
+    assert report["personalization"] > report["most_popular"]["personalization"]
+
+
+def test_evaluate_new_users_refuses_a_bad_calibration_weight(saved, capsys):
+    argv = ["evaluate", "--model", str(saved["wals"]), "--protocol", "new-user", "--calibration", "2"]
+    assert main(argv) == 2
+    assert "λ" in capsys.readouterr().err

@@ -10,19 +10,25 @@ from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import EmptyDataError, RecEngineError
 from recengine.metrics import (
     absolute_error_histogram,
+    capped_recall_at_k,
     catalogue_coverage,
     error_analysis,
     error_by_count_bucket,
     error_by_genre,
     evaluate,
+    genre_matrix,
+    genre_mix,
+    genre_names,
     hit_rate_at_k,
     mae,
     map_at_k,
     mean_popularity,
+    miscalibration,
     most_popular,
     mse,
     ndcg_at_k,
     novelty,
+    personalization,
     precision_at_k,
     ranking_report,
     recall_at_k,
@@ -65,6 +71,40 @@ def test_beyond_accuracy_by_hand():
     assert catalogue_coverage(lists, 10) == pytest.approx(0.3)
     assert novelty(lists, counts, 10) == pytest.approx((0 + 1 + 1 + np.log2(10)) / 4)
     assert mean_popularity(lists, counts) == pytest.approx((10 + 5 + 5 + 1) / 4)
+
+
+def test_capped_recall_divides_by_the_smaller_of_k_and_the_relevant_count():
+    # User 1: 1 hit in the top 2 of 3 relevant items: 1 / min(2, 3); user 2: 1 hit of 1 relevant: 1 / 1.
+    lists, relevant = [[1, 9, 2], [5, 6]], [{1, 2, 3}, {6}]
+    assert capped_recall_at_k(lists, relevant, 2) == pytest.approx((1 / 2 + 1) / 2)
+    assert recall_at_k(lists, relevant, 2) == pytest.approx((1 / 3 + 1) / 2)  # the plain one differs
+    with pytest.raises(EmptyDataError):
+        capped_recall_at_k([], [], 2)
+
+
+def test_personalization_by_hand():
+    # Pairs: {0,1,2}·{1,2,3} share 2 of 3; {0,1,2}·{7,8,9} none; {1,2,3}·{7,8,9} none.
+    lists = [[0, 1, 2], [1, 2, 3], [7, 8, 9]]
+    assert personalization(lists, 10) == pytest.approx(1 - (2 / 3) / 3)
+    assert personalization([[0, 1], [1, 0]], 3) == pytest.approx(0.0)
+    # Lists of 1 and 4 items sharing one: 1 / √(1·4).
+    assert personalization([[0], [0, 1, 2, 3]], 4) == pytest.approx(0.5)
+    assert np.isnan(personalization([[0, 1]], 3))
+
+
+def test_genre_mix_and_miscalibration_by_hand():
+    items = pd.DataFrame({"genres": [["Drama"], ["Comedy", "Drama"], ["(no genres listed)"], ["Comedy"]]})
+    genres = genre_matrix(items)
+    assert genre_names(items) == ["Comedy", "Drama"]
+    np.testing.assert_allclose(genres.toarray(), [[0, 1], [0.5, 0.5], [0, 0], [1, 0]])
+    np.testing.assert_allclose(genre_mix([0, 1], genres), [0.25, 0.75])
+    np.testing.assert_allclose(genre_mix([2], genres), [0, 0])  # no genres: no mix
+    p, q = np.array([0.25, 0.75]), np.array([1.0, 0.0])
+    smoothed = 0.99 * q + 0.01 * p
+    expected = 0.25 * np.log(0.25 / smoothed[0]) + 0.75 * np.log(0.75 / smoothed[1])
+    assert miscalibration(p, q, alpha=0.01) == pytest.approx(expected)
+    assert miscalibration(p, p) == pytest.approx(0.0)
+    assert miscalibration(np.array([1.0, 0.0]), np.array([0.5, 0.5]), alpha=0.0) == pytest.approx(np.log(2))
 
 
 def _protocol_case():

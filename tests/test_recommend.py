@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recengine.data import load_bundled
-from recengine.dataset import RatingScale
+from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, RecEngineError, UnknownIdError
 from recengine.foldin import FALLBACK, fold_in
 from recengine.models import MODELS, make
@@ -18,6 +18,7 @@ from recengine.recommend import (
     _named,
     _reason_text,
     contributions,
+    neighbour_genre_agreement,
     popular,
     recommend,
     similar_items,
@@ -231,7 +232,7 @@ def test_popular_scores_by_damped_mean_times_log_count(tiny):
 def test_known_user_never_gets_what_they_rated_and_filters_apply(bundled, ranker):
     user = bundled.user_ids[0]
     rated = set(bundled.item_ids[bundled.csr[0].indices])
-    table = recommend(ranker, bundled, user=user, n=20)
+    table = recommend(ranker, bundled, user=user, n=20, taste=0)  # by score alone: scores fall
     assert not rated & set(table["item"])
     assert table["predicted_rating"].isna().all()
     assert (np.diff(table["score"]) <= 0).all()
@@ -281,6 +282,34 @@ def test_similar_items_can_leave_out_rarely_rated_items(tiny):
     assert similar_items(model, tiny, item=1, n=4)["item"].tolist() == [3, 5, 2, 4]
     table = similar_items(model, tiny, item=1, n=4, min_ratings=2)  # item 4 has one rating
     assert table["item"].tolist() == [3, 5, 2] and table["n_ratings"].tolist() == [2, 2, 2]
+
+
+def _kinds():
+    """Items 1..4: 1 and 4 animated, 2 and 3 dramas; every item rated by two of four users."""
+    import pandas as pd
+
+    items = pd.DataFrame({"item": [1, 2, 3, 4], "title": list("abcd"), "year": np.nan,
+                          "genres": [["Animation"], ["Drama"], ["Drama"], ["Animation", "Comedy"]]})  # fmt: skip
+    users, codes = [0, 1, 0, 2, 1, 3, 2, 3], [0, 0, 1, 1, 2, 2, 3, 3]
+    return RatingsDataset(users, codes, [5.0] * 8, np.arange(4), np.array([1, 2, 3, 4]), items=items,
+                          scale=RatingScale(1, 5, 1))  # fmt: skip
+
+
+def test_more_like_this_prefers_films_of_the_same_kind_among_the_nearest():
+    data = _kinds()
+    model = make("wals", n_factors=2, n_epochs=1).fit(data)
+    # Cosines with item 1: item 2 0.98, item 4 0.90, item 3 0. Genre overlap with item 1: 0, 1/2, 0.
+    model.item_factors_ = np.array([[1, 0], [0.98, np.sqrt(1 - 0.98**2)], [0, 1], [0.9, np.sqrt(1 - 0.81)]])
+    assert similar_items(model, data, 1, n=2, genre_weight=0.0)["item"].tolist() == [2, 4]
+    table = similar_items(model, data, 1, n=2, genre_weight=0.3)  # 0.98 + 0 < 0.90 + 0.3 · 0.5
+    assert table["item"].tolist() == [4, 2]
+    np.testing.assert_allclose(table["genre_overlap"], [0.5, 0.0])
+    np.testing.assert_allclose(table["similarity"], [0.9, 0.98])
+    np.testing.assert_allclose(table["score"], [0.9 + 0.15, 0.98])
+    agreement = neighbour_genre_agreement(model, data, n=1, min_ratings=0, query_ratings=2)
+    # Item 1 → 4 (overlap 1/2); 2 → 1 (0.98 beats item 3, 0.20 + 0.3); 3 → 2 (overlap 1); 4 → 1 (1/2).
+    assert agreement["items"] == 4
+    assert agreement["genre_overlap"] == pytest.approx((0.5 + 0 + 1 + 0.5) / 4)
 
 
 def test_fold_in_and_recommend_are_quick(bundled, ranker):
@@ -377,7 +406,7 @@ def test_a_rating_model_ranks_a_list_by_lift_among_films_with_enough_ratings(bun
     for titles in (LIKED, HORROR[:4]):
         codes = _codes_of(bundled, titles)
         vector = fold_in(model, codes, [5.0] * len(codes))
-        table = recommend(model, bundled, vector=vector, n=20)
+        table = recommend(model, bundled, vector=vector, n=20, taste=0)  # the model's own order
         counts = bundled.item_counts()[[bundled.item_code(i) for i in table["item"]]]
         assert (counts >= model.list_min_ratings).all()
         general = model.general_scores(vector.bias)[[bundled.item_code(i) for i in table["item"]]]

@@ -1,0 +1,151 @@
+"""Calibrated re-ranking (Steck, "Calibrated Recommendations", RecSys 2018): a list whose genre mix follows the
+person's taste.
+
+From a pool of the ``pool`` best-scoring candidates, the list S is built greedily, one item at a time, each
+step adding the candidate c that maximises
+
+    (1 − λ) · Σ_{i ∈ S ∪ {c}} s_i  −  λ · KL(p ‖ q̃(S ∪ {c})),
+
+p the genre mix of what the person rated highly, q(S) that of the list (every item weighing the same, each
+item's genres sharing it equally), q̃ = (1 − α)·q + α·p. Greedy steps never look ahead, so the first n items of
+a longer list are the list of n; beyond the first ``depth`` (20, what a person sees) the pool follows in score
+order, which keeps a list of 100 for a metric cheap.
+
+Scores of different models live on different scales (a predicted rating, a dot product), so they are made
+comparable inside the pool before mixing with KL: ``rank`` gives the best candidate 1 and the last 1/pool
+(s = 1 − rank/pool, a model's scale and outliers play no part), ``minmax`` maps the pool's range onto
+[0, 1] (keeps the gaps a model sees between candidates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recengine.errors import ParameterError
+
+NORMALISATIONS = ("rank", "minmax")
+# λ of a person's list unless they choose: chosen on the new-user protocol's validation users
+# (benchmarks/results/newuser.md: wals at its defaults, ten given ratings, scores normalised by rank).
+DEFAULT_WEIGHT = 0.6
+
+
+def normalised(scores: np.ndarray, how: str = "rank") -> np.ndarray:
+    """Scores of a pool (best first or in any order) on [0, 1], comparable across models."""
+    if how == "rank":
+        order = np.argsort(-scores, kind="stable")
+        values = np.empty(len(scores))
+        values[order] = 1.0 - np.arange(len(scores)) / max(len(scores), 1)
+        return values
+    if how == "minmax":
+        low, high = float(scores.min()), float(scores.max())
+        return (scores - low) / (high - low) if high > low else np.ones(len(scores))
+    raise ParameterError("normalise", how, "one of " + ", ".join(NORMALISATIONS))
+
+
+def calibrated(
+    scores: np.ndarray,
+    genres: np.ndarray,
+    target: np.ndarray,
+    n: int,
+    weight: float,
+    *,
+    pool: int = 300,
+    alpha: float = 0.01,
+    normalise: str = "rank",
+    depth: int = 20,
+) -> np.ndarray:
+    """Item codes of the calibrated top ``n``, best first: the first ``depth`` chosen greedily, the rest of the
+    pool after them by score (a metric at 100 needs a longer list than a person reads).
+
+    ``scores``: one per item, −inf for items that may not be recommended; ``genres``: items × genres, p(g|i)
+    (dense); ``target``: the person's genre mix p; ``weight``: λ in [0, 1] (0: the plain top n by score).
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ParameterError("calibration weight λ", weight, "a number from 0 to 1")
+    allowed = np.flatnonzero(np.isfinite(scores))
+    size = min(pool, len(allowed))
+    if size == 0 or n <= 0:
+        return np.empty(0, dtype=np.int64)
+    candidates = allowed[np.argpartition(-scores[allowed], size - 1)[:size]]
+    candidates = candidates[np.lexsort((candidates, -scores[candidates]))]
+    if weight == 0.0 or not np.any(target > 0):
+        return candidates[:n]
+    steps = min(n, depth)
+    head = candidates[_greedy(normalised(scores[candidates], normalise), genres[candidates], target, steps,
+                              weight, alpha)]  # fmt: skip
+    rest = candidates[~np.isin(candidates, head)][: n - len(head)]
+    return np.concatenate([head, rest])
+
+
+def _greedy(
+    values: np.ndarray, mixes: np.ndarray, target: np.ndarray, n: int, weight: float, alpha: float
+) -> np.ndarray:
+    """Positions in the pool chosen one by one by (1 − λ)·s_c − λ·KL(p ‖ q̃(S ∪ {c}))."""
+    present = target > 0
+    p = target[present]
+    weights = mixes.sum(axis=1)  # 1 for an item with genres, 0 for one without
+    mixes = mixes[:, present]  # KL only needs q on the genres the person likes
+    gain = (1.0 - weight) * values
+    mass, total = np.zeros(len(p)), 0.0
+    chosen = []
+    free = np.ones(len(values), dtype=bool)
+    for _ in range(min(n, len(values))):
+        q = (mass[None, :] + mixes) / np.maximum(total + weights, 1e-12)[:, None]
+        divergence = (p * np.log(p / ((1.0 - alpha) * q + alpha * p))).sum(axis=1)
+        objective = np.where(free, gain - weight * divergence, -np.inf)
+        best = int(np.argmax(objective))
+        chosen.append(best)
+        free[best] = False
+        mass += mixes[best]
+        total += weights[best]
+    return np.array(chosen, dtype=np.int64)
+
+
+def taste_mix(codes: np.ndarray, ratings: np.ndarray, genres: np.ndarray, liked: float) -> np.ndarray:
+    """The genre mix p of a person's items rated at or above ``liked`` (of all of them when none is)."""
+    chosen = codes[ratings >= liked] if np.any(ratings >= liked) else codes
+    total = genres[chosen].sum(axis=0)
+    mass = total.sum()
+    return total / mass if mass > 0 else total
+
+
+@dataclass(frozen=True)
+class CalibratedReranker:
+    """Calibrated re-ranking as a step on top of any scorer: the taste p comes from the given ratings at or
+    above ``liked`` (all given items when none is)."""
+
+    genres: np.ndarray
+    weight: float
+    liked: float
+    pool: int = 300
+    alpha: float = 0.01
+    normalise: str = "rank"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight <= 1.0:
+            raise ParameterError("calibration weight λ", self.weight, "a number from 0 to 1")
+        if self.normalise not in NORMALISATIONS:
+            raise ParameterError("normalise", self.normalise, "one of " + ", ".join(NORMALISATIONS))
+
+    def target(self, codes: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """The genre mix p of the items rated at or above ``liked`` (of all of them when none is)."""
+        return taste_mix(codes, ratings, self.genres, self.liked)
+
+    def __call__(self, scores: np.ndarray, codes: np.ndarray, ratings: np.ndarray, n: int) -> np.ndarray:
+        return calibrated(scores, self.genres, self.target(codes, ratings), n, self.weight, pool=self.pool,
+                          alpha=self.alpha, normalise=self.normalise)  # fmt: skip
+
+
+def genre_shares(data: Any) -> np.ndarray:
+    """A data set's items × genres p(g|i), dense (`recengine.metrics.genre_matrix`), built once per data
+    set object."""
+    cached = getattr(data, "_genre_shares_cache", None)
+    if cached is None:
+        from recengine.metrics import genre_matrix
+
+        cached = genre_matrix(data.items).toarray()
+        data._genre_shares_cache = cached
+    return cached
