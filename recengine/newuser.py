@@ -45,7 +45,7 @@ Reranker = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 # What the benchmark (benchmarks/results/newuser.md) recommends for "you": wals with its defaults, then
 # calibrated re-ranking at this weight with scores normalised by rank inside the pool (chosen on validation users).
-CALIBRATION_WEIGHT = 0.6
+CALIBRATION_WEIGHT = 0.8
 CALIBRATION_NORMALISE = "rank"
 
 RECALL_AT = 20
