@@ -119,7 +119,7 @@ def test_adapters_score_every_item_and_the_reranker_fits_on_top():
     assert calibrated["miscalibration"] < plain["miscalibration"]
 
 
-def test_taste_profiles_follow_the_taste_more_with_calibrated_reranking():
+def test_taste_profiles_meet_their_targets_with_the_recommended_calibrated_reranking():
     from recengine.data import load_bundled
     from recengine.newuser import plain_server, taste_profiles
 
@@ -128,8 +128,9 @@ def test_taste_profiles_follow_the_taste_more_with_calibrated_reranking():
     plain = taste_profiles(model, data, serve=plain_server)
     calibrated = taste_profiles(model, data)  # served as recommend() serves by default
     assert all(len(items) == 20 for items in calibrated["lists"].values())
-    # Measured (benchmarks/results/newuser.md): Disney 4 → 6 of 14, children's share 25 % → 45 %, drama 50 % → 85 %.
+    # Measured (benchmarks/results/newuser.md): Disney 4 → 7 of 14, children's 25 % → 60 %, drama 50 % → 90 %,
+    # overlaps (5, 1, 3) → (4, 0, 1): every target met with re-ranking, none of the genre ones without.
+    assert calibrated["passes"] and not plain["passes"]
     assert calibrated["disney_found"] > plain["disney_found"]
     assert calibrated["children_share"] > plain["children_share"] + 0.1
-    assert calibrated["drama_share"] >= 0.7 > plain["drama_share"]
-    assert calibrated["overlaps"]["disney/drama"] <= 4 and calibrated["overlaps"]["children/drama"] <= 4
+    assert calibrated["drama_share"] > plain["drama_share"] + 0.1
