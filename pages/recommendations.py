@@ -20,7 +20,9 @@ from dashboard.ui import engine_errors
 from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
+from recengine.newuser import list_miscalibration
 from recengine.recommend import recommend, similar_items
+from recengine.rerank import DEFAULT_WEIGHT
 
 inside_app()
 
@@ -55,10 +57,40 @@ def choose_run(data: RatingsDataset) -> state.Run:
         )
     if run.kind == "rating":
         st.caption(
-            "A rating model ranks by predicted rating, which tends to favour obscure, highly rated films; a "
-            "ranking model (such as Weighted ALS) usually makes better lists. Compare them on the Evaluate page."
+            "A rating model's best predicted ratings are obscure films one person loved and classics everyone "
+            "rates highly (its item biases): ranked that way, every person gets nearly the same list, biases "
+            "or not. So this list ranks by how much more than an average person you are predicted to like a "
+            f"film, among films with at least {run.model.list_min_ratings} ratings; the predicted rating is "
+            "shown unchanged. A ranking model (such as Weighted ALS) usually makes better lists: compare them "
+            "on the Evaluate page."
         )
     return run
+
+
+def taste_control() -> float:
+    return st.slider(
+        "Follow my taste (λ)",
+        0.0,
+        1.0,
+        DEFAULT_WEIGHT,
+        0.1,
+        key="recs_taste",
+        help="Calibrated re-ranking (Steck 2018): the list is re-ordered so its genre mix follows the mix of "
+        "what you rated highly. 0 orders by the model's scores alone; higher values follow your genres more "
+        "closely, at a small cost in accuracy measured on held-out people (see the README).",
+    )
+
+
+def taste_note(data: RatingsDataset, table: pd.DataFrame, plain: pd.DataFrame, rated, ratings) -> None:
+    """The trade-off for this person: how far the list's genre mix is from their taste, with and without."""
+    if not len(table) or not len(rated):
+        return
+    shown = list_miscalibration(data, data.item_codes_of(table["item"]), rated, ratings)
+    alone = list_miscalibration(data, data.item_codes_of(plain["item"]), rated, ratings)
+    st.caption(
+        f"Genre match: the gap (KL divergence) between the genre mix of what you rated highly and this list's "
+        f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix)."
+    )
 
 
 def filters(data: RatingsDataset) -> dict:
@@ -108,7 +140,7 @@ def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
     st.dataframe(shown, hide_index=True, column_config=columns, key=key)
 
 
-def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
+def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: float) -> pd.DataFrame:
     served = serving_run(run, data)
     if served is run and run.split != "none" and run.stopped_at is None:
         st.button(
@@ -133,16 +165,20 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.Da
             f"Folded in from your {used} ratings ({vector.method}); no retraining needed{left_out}. "
             + serving_note(run, served, data)
         )
-    return recommend(served.model, data, vector=vector, n=n, **chosen)
+    table = recommend(served.model, data, vector=vector, n=n, taste=taste, **chosen)
+    if taste and not vector.is_fallback:
+        plain = recommend(served.model, data, vector=vector, n=n, taste=0.0, **chosen)
+        taste_note(data, table, plain, vector.item_codes, vector.ratings)
+    return table
 
 
-def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict) -> pd.DataFrame:
+def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: float) -> pd.DataFrame:
     if data.n_users <= PICKABLE:
         user = st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
     else:  # a drop-down of a hundred thousand ids would weigh on every browser
         user = st.text_input("User id", value=str(data.user_ids[0]), key="recs_user")
     st.caption(f"User {user} rated {int(data.user_counts()[data.user_code(user)])} movies.")
-    return recommend(run.model, data, user=user, n=n, **chosen)
+    return recommend(run.model, data, user=user, n=n, taste=taste, **chosen)
 
 
 def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
@@ -237,11 +273,13 @@ def main() -> None:
         with top:
             run = choose_run(data)
         n = size.slider("How many", 5, 50, 10, 5, key="recs_n")
+        with size:
+            taste = taste_control()
         who = st.segmented_control(
             "Recommend for", [FOR_YOU, FOR_USER], default=FOR_YOU, key="recs_who", required=True
         )
         chosen = filters(data)
-        table = (for_you if who == FOR_YOU else for_user)(run, data, n, chosen)
+        table = (for_you if who == FOR_YOU else for_user)(run, data, n, chosen, taste)
         if not len(table):
             st.warning("No movie passes these filters: loosen them.")
         else:

@@ -38,7 +38,7 @@ from recengine.errors import EmptyDataError, ParameterError
 from recengine.foldin import fold_in
 from recengine.metrics import genre_matrix, genre_mix, miscalibration, personalization
 from recengine.models.base import Recommender
-from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, taste_mix
+from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_shares, taste_mix
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Reranker = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -348,3 +348,15 @@ def taste_profiles(
     )
     return {"lists": lists, "disney_found": disney, "children_share": children, "drama_share": drama,
             "overlaps": overlaps, "passes": passes}  # fmt: skip
+
+
+def list_miscalibration(
+    data: RatingsDataset, listed: np.ndarray, rated: np.ndarray, ratings: np.ndarray
+) -> float:
+    """Steck's miscalibration KL(p‖q̃) of one person's list: p the genre mix of what they rated at or above
+    `liked_threshold`, q that of the ``listed`` item codes (0: the same mix)."""
+    genres = genre_shares(data)
+    target = taste_mix(
+        np.asarray(rated, np.int64), np.asarray(ratings, np.float64), genres, liked_threshold(data.scale)
+    )
+    return float(miscalibration(target, genre_mix(np.asarray(listed, np.int64), genres)))
