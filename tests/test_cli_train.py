@@ -123,7 +123,7 @@ def test_out_saves_a_model_that_predicts_the_same(ratings_csv, capsys, tmp_path)
     assert metadata["metrics"]["rmse"] == pytest.approx(json.loads(out)["test"]["rmse"])
     train, test = split_by_spec(load(str(ratings_csv)), "user:0.2", 0)
     model = load_model(target)
-    refit = main(["evaluate", "--model", str(target), "--split", "user:0.2", "--json"])
+    refit = main(["evaluate", "--model", str(target), "--split", "user:0.2", "--json", "--stored-data"])
     assert refit == 0
     evaluated = json.loads(capsys.readouterr().out)
     predicted = model.predict(test.user_codes, test.item_codes)
