@@ -182,7 +182,9 @@ def declared_size(archive: Path) -> int:
         with zipfile.ZipFile(archive) as zf:
             return sum(member.file_size for member in zf.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ArchiveError(f"{archive.name} is not a readable zip archive ({error}).") from None
+        raise ArchiveError(
+            f"{archive.name} is truncated or corrupted ({error}). Download it again."
+        ) from None
 
 
 def _make_room(folder: Path, allowed: int) -> None:

@@ -67,6 +67,28 @@ def test_an_upload_with_its_own_column_names_loads(app):
     assert {m.label: m.value for m in app.metric}["Users"] == "30"
 
 
+def test_an_uploaded_zip_of_a_csv_loads_and_a_zip_bomb_is_refused(app):
+    import io
+    import zipfile
+
+    rows = "\n".join(f"{u},{i},{(u + i) % 5 + 1}" for u in range(30) for i in range(u % 7, 40, 3))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("books/ratings-of-books.csv", "user,item,rating\n" + rows)
+    open_page(app, "data")
+    app.segmented_control(key="data_source").set_value("upload").run()
+    app.file_uploader(key="data_upload").upload("books.zip", buffer.getvalue(), "application/zip").run()
+    app.button(key="data_upload_load").click().run()
+    assert_no_exception(app)
+    assert {m.label: m.value for m in app.metric}["Users"] == "30"
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ratings.csv", bytes(50_000_000))
+    app.file_uploader(key="data_upload").upload("bomb.zip", bomb.getvalue(), "application/zip").run()
+    assert_no_exception(app)
+    assert any("compressed" in e.value for e in app.error)
+
+
 def test_a_server_path_outside_the_allowed_folders_is_refused(app):
     open_page(app, "data")
     app.segmented_control(key="data_source").set_value("path").run()
