@@ -164,11 +164,13 @@ def loss_curves(
 def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
     """One line per run of ``metric`` against the epoch."""
     figure = go.Figure()
-    for name, records in histories.items():
+    colors = px.colors.qualitative.Plotly  # distinct hues: the theme's blues are hard to tell apart
+    for index, (name, records) in enumerate(histories.items()):
         points = [(r["epoch"], r.get(metric)) for r in records if r.get(metric) is not None]
         if points:
             x, y = zip(*points, strict=True)
-            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers"))
+            line = dict(color=colors[index % len(colors)])
+            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", line=line))
     figure.update_layout(
         xaxis_title="epoch", yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.25)
     )
