@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -107,12 +108,14 @@ def genre_counts(data: RatingsDataset) -> go.Figure | None:
 
 
 GRADIENT_PANEL = "gradient norms ‖∇L‖: the objective's slope, 0 at a minimum"
-BLOCK_NAMES = {
-    "user_factors": "users P",
-    "item_factors": "films Q",
-    "user_bias": "user biases",
-    "item_bias": "film biases",
-}
+BLOCK_NAMES = MappingProxyType(
+    {
+        "user_factors": "users P",
+        "item_factors": "films Q",
+        "user_bias": "user biases",
+        "item_bias": "film biases",
+    }
+)
 
 
 def loss_curves(
