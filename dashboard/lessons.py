@@ -43,9 +43,9 @@ LESSONS = MappingProxyType(
         "learning-rate": Lesson(
             "Learning rate too high",
             "Full-batch gradient descent twice, the same in all but the step size: 0.0005 and 0.001.",
-            "The small step's loss falls every epoch. The doubled step dips for two epochs, then each step "
-            "overshoots the valley and lands higher up the other side: the loss rises for a dozen epochs until "
-            "training stops as diverged. Both curves stay in Compare & tune.",
+            "The small step's loss falls every epoch. The doubled step dips at first, then each step "
+            "overshoots the valley and lands higher up the other side: the loss rises for over a dozen epochs "
+            "until training stops as diverged. Both curves stay in Compare & tune.",
             (
                 ("gd", GD_SMALL | {"lr": 0.0005}, "GD · lr 0.0005"),
                 ("gd", GD_SMALL | {"lr": 0.001}, "GD · lr 0.001"),
