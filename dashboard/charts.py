@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -107,12 +108,14 @@ def genre_counts(data: RatingsDataset) -> go.Figure | None:
 
 
 GRADIENT_PANEL = "gradient norms ‖∇L‖: the objective's slope, 0 at a minimum"
-BLOCK_NAMES = {
-    "user_factors": "users P",
-    "item_factors": "films Q",
-    "user_bias": "user biases",
-    "item_bias": "film biases",
-}
+BLOCK_NAMES = MappingProxyType(
+    {
+        "user_factors": "users P",
+        "item_factors": "films Q",
+        "user_bias": "user biases",
+        "item_bias": "film biases",
+    }
+)
 
 
 def loss_curves(
@@ -164,11 +167,13 @@ def loss_curves(
 def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
     """One line per run of ``metric`` against the epoch."""
     figure = go.Figure()
-    for name, records in histories.items():
+    colors = px.colors.qualitative.Plotly  # distinct hues: the theme's blues are hard to tell apart
+    for index, (name, records) in enumerate(histories.items()):
         points = [(r["epoch"], r.get(metric)) for r in records if r.get(metric) is not None]
         if points:
             x, y = zip(*points, strict=True)
-            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers"))
+            line = dict(color=colors[index % len(colors)])
+            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", line=line))
     figure.update_layout(
         xaxis_title="epoch", yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.25)
     )

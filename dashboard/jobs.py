@@ -338,9 +338,7 @@ def _train(model: Any, train: Any, valid: Any, measure: Any, *, sender: Any, sto
         metrics = measure(model) if measure is not None else {}
         sender.send(("done", model, metrics))
     except TrainingDiverged as error:
-        last = (
-            error.history[-1:] if len(error.history) > 0 and error.history[-1]["epoch"] == error.epoch else []
-        )
+        last = [record for record in error.history[-1:] if record["epoch"] == error.epoch]  # not yet sent
         sender.send(("diverged", error.epoch, error.what, error.suggestion, last, error.start_loss))
     except RecEngineError as error:
         sender.send(("failed", str(error)))

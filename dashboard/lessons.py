@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import streamlit as st
@@ -35,87 +36,92 @@ class Lesson(NamedTuple):
     runs: tuple[tuple[str, dict[str, Any], str], ...] = ()  # (algorithm, settings, the run's name)
 
 
-GD_SMALL = {"n_factors": 10, "n_epochs": 20, "momentum": 0.0}
-SGD_SMALL = {"n_factors": 50, "n_epochs": 20}
-LESSONS = {
-    "learning-rate": Lesson(
-        "Learning rate too high",
-        "Full-batch gradient descent twice, the same in all but the step size: 0.0005 and 0.001.",
-        "The small step's loss falls every epoch. The doubled step dips for two epochs, then each step "
-        "overshoots the valley and lands higher up the other side: the loss rises for a dozen epochs until "
-        "training stops as diverged. Both curves stay in Compare & tune.",
-        (
-            ("gd", GD_SMALL | {"lr": 0.0005}, "GD · lr 0.0005"),
-            ("gd", GD_SMALL | {"lr": 0.001}, "GD · lr 0.001"),
+GD_SMALL = MappingProxyType({"n_factors": 10, "n_epochs": 20, "momentum": 0.0})
+SGD_SMALL = MappingProxyType({"n_factors": 50, "n_epochs": 20})
+LESSONS = MappingProxyType(
+    {
+        "learning-rate": Lesson(
+            "Learning rate too high",
+            "Full-batch gradient descent twice, the same in all but the step size: 0.0005 and 0.001.",
+            "The small step's loss falls every epoch. The doubled step dips at first, then each step "
+            "overshoots the valley and lands higher up the other side: the loss rises for over a dozen epochs "
+            "until training stops as diverged. Both curves stay in Compare & tune.",
+            (
+                ("gd", GD_SMALL | {"lr": 0.0005}, "GD · lr 0.0005"),
+                ("gd", GD_SMALL | {"lr": 0.001}, "GD · lr 0.001"),
+            ),
         ),
-    ),
-    "fitting": Lesson(
-        "Over- and under-fitting",
-        "SGD with 50 factors three times: no regularization (λ 0), the default (λ 0.1), far too much (λ 2).",
-        "Without regularization the train RMSE falls towards 0 while the validation RMSE turns and rises "
-        "after a few epochs: the model learns the noise of its training ratings (over-fitting). With λ 2 "
-        "both stay high and flat: the penalty forbids the factors to say anything (under-fitting). The "
-        "default sits between: the lowest validation RMSE.",
-        (
-            ("sgd", SGD_SMALL | {"reg": 0.0, "lr": 0.02}, "SGD · λ 0 · lr 0.02"),
-            ("sgd", SGD_SMALL, "SGD · λ 0.1"),
-            ("sgd", SGD_SMALL | {"reg": 2.0}, "SGD · λ 2"),
+        "fitting": Lesson(
+            "Over- and under-fitting",
+            "SGD with 50 factors three times: no regularization (λ 0), the default (λ 0.1), far too much (λ 2).",
+            "Without regularization the train RMSE falls towards 0 while the validation RMSE turns and rises "
+            "after a few epochs: the model learns the noise of its training ratings (over-fitting). With λ 2 "
+            "both stay high and flat: the penalty forbids the factors to say anything (under-fitting). The "
+            "default sits between: the lowest validation RMSE.",
+            (
+                ("sgd", SGD_SMALL | {"reg": 0.0, "lr": 0.02}, "SGD · λ 0 · lr 0.02"),
+                ("sgd", SGD_SMALL, "SGD · λ 0.1"),
+                ("sgd", SGD_SMALL | {"reg": 2.0}, "SGD · λ 2"),
+            ),
         ),
-    ),
-    "factors": Lesson(
-        "Too few factors",
-        "Weighted ALS (a ranking model) with one factor and with 64; the films each scores highest for a "
-        "dozen people, before the films they have seen are taken out.",
-        "With one factor every person is a single number and every film too, so there is one order of all "
-        "films: everyone gets the same list (100 % alike). With 64 factors the lists differ person by person.",
-        (("wals", {"n_factors": 1}, "Weighted ALS · 1 factor"), ("wals", {}, "Weighted ALS · 64 factors")),
-    ),
-    "rating-vs-ranking": Lesson(
-        "Rating model against ranking model",
-        "SGD, which predicts stars, and weighted ALS, which learns what people choose to watch: both top-10 "
-        "lists for one person, with how many people rated each film.",
-        "The rating model fills the list with films few people rated, predicted high; the ranking model's "
-        "films are ones people actually pick. RMSE only scores predicted stars on films people chose to rate, "
-        "so it cannot see this: compare P@10 (of the held-out films, how many made the list).",
-        (("sgd", {}, "SGD (rating model)"), ("wals", {}, "Weighted ALS (ranking model)")),
-    ),
-    "nmf": Lesson(
-        "Zero-filled NMF against observed-entries NMF",
-        "NMF fitted the scikit-learn way (every unrated cell taken as a 0 rating) and on the observed "
-        "ratings only.",
-        "The zero-filled model learns that unrated means 0 stars: its predictions sit far below the real "
-        "ratings and its RMSE is several times worse. Missing is not zero.",
-        (("nmf", {"mode": "zero_filled"}, "NMF · zero-filled"), ("nmf", {}, "NMF · observed entries")),
-    ),
-    "biases": Lesson(
-        "Biases on and off",
-        "SGD with and without user and film biases: one person's top-10 lists, with each film's popularity "
-        "and mean rating.",
-        "A film's bias carries 'everyone who saw it liked it', a person's bias how generous they are. With "
-        "biases the list is led by films with a high mean rating, often seen by few; without them the "
-        "factors must carry generosity and popularity too, and the list turns to other films, with lower "
-        "mean ratings.",
-        (
-            ("sgd", {"n_factors": 20}, "SGD · 20 factors · biases on"),
-            ("sgd", {"n_factors": 20, "biases": False}, "SGD · 20 factors · biases off"),
+        "factors": Lesson(
+            "Too few factors",
+            "Weighted ALS (a ranking model) with one factor and with 64; the films each scores highest for a "
+            "dozen people, before the films they have seen are taken out.",
+            "With one factor every person is a single number and every film too, so there is one order of all "
+            "films: everyone gets the same list (100 % alike). With 64 factors the lists differ person by person.",
+            (
+                ("wals", {"n_factors": 1}, "Weighted ALS · 1 factor"),
+                ("wals", {}, "Weighted ALS · 64 factors"),
+            ),
         ),
-    ),
-    "small-matrix": Lesson(
-        "A small matrix filling in",
-        "Twelve people and the fifteen most rated films (about two thirds of the cells rated), factorized "
-        "with 3 factors by SGD, epoch by epoch.",
-        "Cells with a dot are ratings people gave; the others are the model's guesses. Move the slider: at "
-        "epoch 1 every guess is near the mean; the guesses take each person's and each film's colour as the "
-        "factors learn, and the train RMSE falls.",
-    ),
-    "gradient-check": Lesson(
-        "A live gradient check",
-        "The analytic gradient of the biased-MF objective (the formula gradient descent steps along) against "
-        "a numerical one, (L(θ + h) − L(θ − h)) / 2h, for a few parameters of the small matrix's model.",
-        "The two columns agree to about ten digits: the relative difference is around 1e-9. A wrong sign or "
-        "a missing factor ½ in the formula would show here as a difference near 1.",
-    ),
-}
+        "rating-vs-ranking": Lesson(
+            "Rating model against ranking model",
+            "SGD, which predicts stars, and weighted ALS, which learns what people choose to watch: both top-10 "
+            "lists for one person, with how many people rated each film.",
+            "The rating model fills the list with films few people rated, predicted high; the ranking model's "
+            "films are ones people actually pick. RMSE only scores predicted stars on films people chose to rate, "
+            "so it cannot see this: compare P@10 (of the held-out films, how many made the list).",
+            (("sgd", {}, "SGD (rating model)"), ("wals", {}, "Weighted ALS (ranking model)")),
+        ),
+        "nmf": Lesson(
+            "Zero-filled NMF against observed-entries NMF",
+            "NMF fitted the scikit-learn way (every unrated cell taken as a 0 rating) and on the observed "
+            "ratings only.",
+            "The zero-filled model learns that unrated means 0 stars: its predictions sit far below the real "
+            "ratings and its RMSE is several times worse. Missing is not zero.",
+            (("nmf", {"mode": "zero_filled"}, "NMF · zero-filled"), ("nmf", {}, "NMF · observed entries")),
+        ),
+        "biases": Lesson(
+            "Biases on and off",
+            "SGD with and without user and film biases: one person's top-10 lists, with each film's popularity "
+            "and mean rating.",
+            "A film's bias carries 'everyone who saw it liked it', a person's bias how generous they are. With "
+            "biases the list is led by films with a high mean rating, often seen by few; without them the "
+            "factors must carry generosity and popularity too, and the list turns to other films, with lower "
+            "mean ratings.",
+            (
+                ("sgd", {"n_factors": 20}, "SGD · 20 factors · biases on"),
+                ("sgd", {"n_factors": 20, "biases": False}, "SGD · 20 factors · biases off"),
+            ),
+        ),
+        "small-matrix": Lesson(
+            "A small matrix filling in",
+            "Twelve people and the fifteen most rated films (about two thirds of the cells rated), factorized "
+            "with 3 factors by SGD, epoch by epoch.",
+            "Cells with a dot are ratings people gave; the others are the model's guesses. Move the slider: at "
+            "epoch 1 every guess is near the mean; the guesses take each person's and each film's colour as the "
+            "factors learn, and the train RMSE falls.",
+        ),
+        "gradient-check": Lesson(
+            "A live gradient check",
+            "The analytic gradient of the biased-MF objective (the formula gradient descent steps along) against "
+            "a numerical one, (L(θ + h) − L(θ − h)) / 2h, for a few parameters of the small matrix's model.",
+            "The two columns agree to about ten digits: the relative difference is around 1e-9. A wrong sign or "
+            "a missing factor ½ in the formula would show here as a difference near 1.",
+        ),
+    }
+)
 
 
 def train_runs(data: RatingsDataset, lesson: Lesson) -> list[state.Run]:

@@ -9,6 +9,7 @@ configuration is never trained twice, even after a restart.
 from __future__ import annotations
 
 import functools
+from types import MappingProxyType
 from typing import Any
 
 import streamlit as st
@@ -73,7 +74,9 @@ def run_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec:
 
 
 # How a setting reads in a run's name; any other reads "name value".
-SETTING_NAMES = {"n_factors": "{} factors", "n_epochs": "{} epochs", "reg": "λ {}", "alpha": "α {}"}
+SETTING_NAMES = MappingProxyType(
+    {"n_factors": "{} factors", "n_epochs": "{} epochs", "reg": "λ {}", "alpha": "α {}"}
+)
 
 
 def short_label(cls: type[Recommender]) -> str:

@@ -7,7 +7,7 @@ from dashboard import state, urlstate
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.navigation import inside_app
-from dashboard.runs import DEFAULT_SPLIT, algorithms, from_store, model_store, train_now
+from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
 from dashboard.ui import announce, engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.dataset import RatingsDataset
@@ -124,7 +124,7 @@ def in_the_cache(data: RatingsDataset) -> None:
         )
         keys = [e["key"] for e in entries]
         key = st.selectbox("Add to your runs", keys, index=None, key="compare_cache_pick",
-                           format_func=lambda k: f"{entries[keys.index(k)]['algorithm']} [{k[:6]}]")  # fmt: skip
+                           format_func=lambda k: cached_name(entries[keys.index(k)]))  # fmt: skip
         if key is not None and st.button("Add it and make it active", key="compare_cache_add"):
             state.add_run(from_store(key, data))
             st.rerun()
@@ -141,6 +141,14 @@ def typed_values(spec: ParamSpec, chosen: list) -> list:
     if refused:
         st.error(f"{spec.name}: {', '.join(map(str, refused))} not allowed; it must be {spec.allowed()}.")
     return sorted(set(values))
+
+
+def cached_name(entry: dict) -> str:
+    """A cached model named as a run would be: its algorithm and the settings that differ from the defaults."""
+    cls = algorithms().get(entry["algorithm"])
+    if cls is None:
+        return entry["algorithm"]
+    return auto_name(cls, entry["params"], entry.get("extra", {}).get("split", DEFAULT_SPLIT))
 
 
 def sweep(data: RatingsDataset) -> None:

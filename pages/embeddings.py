@@ -70,7 +70,7 @@ def movie_map(run: state.Run, data: RatingsDataset) -> None:
                                 key="embed_genres", max_selections=6)  # fmt: skip
         points["genre"] = genre_labels(data, chosen)[projection.rows]
         points = points.sort_values("genre", key=lambda g: g != OTHER, kind="stable")  # others drawn first
-        palette = px.colors.qualitative.Bold  # a genre's colour follows from its place in the genre list
+        palette = px.colors.qualitative.Dark24  # a genre's colour follows from its place in the genre list
         colors = {genre: palette[options.index(genre) % len(palette)] for genre in chosen}
     else:
         groups = st.slider("Number of movie groups", 2, 20, 8, key="embed_item_groups")

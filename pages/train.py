@@ -11,7 +11,7 @@ from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
 from dashboard.lessons import show_formulas
 from dashboard.navigation import inside_app
-from dashboard.runs import DEFAULT_SPLIT, algorithms, collect_finished_job, start
+from dashboard.runs import DEFAULT_ALGO, DEFAULT_SPLIT, algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
 from dashboard.widgets import log_grid, param_widget, param_widgets
 from recengine.dataset import RatingsDataset
@@ -96,8 +96,11 @@ def settings(data: RatingsDataset) -> tuple[str, dict, str, DeltaGenerator]:
         with st.expander("Advanced"):
             params["dtype"] = param_widget(specs["dtype"], key=f"train_{algo}_dtype")
     split_spec = "none" if method == "none" else f"{method}:{share:g}"
-    query = {"algo": algo, **urlstate.changed_settings(list(specs.values()), params)}
-    urlstate.show_in_address(query | ({"split": split_spec} if split_spec != DEFAULT_SPLIT else {}))
+    query = urlstate.changed_settings(list(specs.values()), params)
+    query |= {"split": split_spec} if split_spec != DEFAULT_SPLIT else {}
+    urlstate.show_in_address(
+        {"algo": algo, **query} if query or algo != DEFAULT_ALGO else {}
+    )  # defaults: bare
     if data.timestamps is None and method == "temporal":
         st.warning("This data set has no timestamps: a temporal split is impossible. Choose another one.")
     return algo, params, split_spec, button_place

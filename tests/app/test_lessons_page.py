@@ -117,3 +117,18 @@ def test_ratings_given_on_another_data_set_are_explained(app):
     app.run()
     captions = " ".join(caption.value for caption in app.sidebar.caption)
     assert "2 ratings on mine.csv belong to another data set" in captions
+
+
+def test_a_diverged_training_keeps_its_curve_from_the_loss_before_training(app):
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("gd").run()
+    app.select_slider(key="train_gd_lr").set_value(0.01).run()
+    app.button(key="train_go").click().run()
+    assert app.session_state["training_job"].join(120)
+    app.run()
+    assert_no_exception(app)
+    assert any("before the first epoch" in warning.value for warning in app.warning)
+    run = app.session_state["runs"][app.session_state["train_last_run"]]
+    assert run.diverged and run.model is None and run.start_loss is not None
+    assert run.history[-1]["total_loss"] > 1000 * run.start_loss  # the curve ends where the message says
+    assert app.get("plotly_chart") and "active_run" not in app.session_state
