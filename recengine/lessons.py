@@ -13,7 +13,7 @@ from recengine.dataset import RatingsDataset
 from recengine.models import make
 from recengine.models.base import Recommender
 from recengine.models.objective import BLOCKS, Batch, BiasedMF, mf_gradient
-from recengine.recommend import recommend
+from recengine.scoring import score_matrix
 
 SMALL_USERS, SMALL_ITEMS = 12, 15
 OBSERVED_SHARE = 2 / 3  # the small matrix's people have rated about this share of its films
@@ -126,15 +126,23 @@ def _parameter_name(block: str, row: int, column: int | None, data: RatingsDatas
 
 
 def top_items(model: Recommender, data: RatingsDataset, user: Any, n: int = 10) -> pd.DataFrame:
-    """``user``'s top ``n`` films by ``model`` with how many people rated each (its popularity) and their
-    mean rating."""
-    listed = recommend(model, data, user=user, n=n)
-    codes = data.item_codes_of(listed["item"])
+    """``user``'s top ``n`` unrated films by ``model``'s own scores (a rating model's predicted ratings, what
+    RMSE measures; the dashboard's lists rank rating models otherwise, see `Recommender.list_scores`) with
+    how many people rated each (its popularity) and their mean rating."""
+    code = data.user_code(user)
+    scores = score_matrix(model, np.array([code]))[0]
+    scores[data.csr[code].indices] = -np.inf
+    codes = np.argsort(-scores, kind="stable")[:n]
+
     sums = np.bincount(data.item_codes, data.ratings, minlength=data.n_items)
     counts = data.item_counts()
     mean = np.divide(sums, counts, out=np.full(data.n_items, np.nan), where=counts > 0)
     return pd.DataFrame(
-        {"title": listed["title"].to_numpy(), "ratings": counts[codes], "mean rating": mean[codes].round(2)}
+        {
+            "title": [data.title(int(c)) for c in codes],
+            "ratings": counts[codes],
+            "mean rating": mean[codes].round(2),
+        }
     )
 
 

@@ -322,7 +322,8 @@ def _table(
     predicted = model.scale_.clip(listed.scores) if rating_model else np.full(len(chosen), np.nan)
     because, explanation = [], []
     for row, code in enumerate(chosen):
-        these = named[row] if listed.personal[row] >= GENERAL_APPEAL else Named([], [])
+        general = taste and listed.personal[row] < GENERAL_APPEAL
+        these = Named([], []) if general else named[row]
         because.append([data.title(int(rated[j])) for j in these.reasons])
         titles = [data.title(int(rated[j])) for j in these.reasons + these.contrasts]
         reason = _reason_text(
@@ -332,6 +333,9 @@ def _table(
         if not reason:
             share = float(listed.personal[row]) if taste else None
             reason = _popularity_note(data, int(code), int(counts[row]), share, reader)
+            if general and named[row].reasons:
+                top = data.title(int(rated[named[row].reasons[0]]))
+                reason += f" What {reader.possessive} ratings add comes mostly from {top}."
         explanation.append(lead + reason)
     return pd.DataFrame(
         {

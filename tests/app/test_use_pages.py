@@ -44,7 +44,9 @@ def test_recommendations_for_you_follow_your_ratings(trained):
     assert_no_exception(trained)
     recs = trained.dataframe[0].value
     assert len(recs) == 10
-    assert all(why.startswith("Because you rated") for why in recs["why"])
+    personal = [why.startswith("Because you rated") for why in recs["why"]]
+    general = [why.startswith("Mostly for its general appeal") for why in recs["why"]]
+    assert all(p or g for p, g in zip(personal, general, strict=True)) and sum(personal) >= 5
     assert horror(recs) >= before + 3
     assert trained.get("download_button"), "no CSV export"
 

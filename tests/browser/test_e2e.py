@@ -116,7 +116,9 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
         visit(page, "Recommendations")
         page.get_by_text("Folded in from your 5 ratings", exact=False).wait_for()
         listed = page.locator(".st-key-recs_list")
-        assert listed.inner_text().count("Because you rated") == 10
+        text = listed.inner_text()  # every film says why: your films, or its general appeal (and from whom)
+        assert text.count("Because you rated") + text.count("Mostly for its general appeal") == 10
+        assert text.count("Because you rated") >= 5
         shoot(page, "05-recommendations")
 
         # Train another model and leave: it becomes active on the page you are on when it is done.

@@ -198,7 +198,9 @@ def test_sessions_of_one_configuration_share_the_model_and_no_one_else_does(crow
         assert first.explanations != second.explanations  # one model, two people's recommendations
     assert len({s.model for s in crowd.seen}) == CONFIGS
     stored = ModelStore(crowd.home / "models").list()
-    assert len(stored) == CONFIGS and {e["params"]["seed"] for e in stored} == set(range(CONFIGS))
+    # each configuration twice: measured on its split, and fitted on every rating to serve people
+    assert len(stored) == 2 * CONFIGS and {e["params"]["seed"] for e in stored} == set(range(CONFIGS))
+    assert sorted(e["extra"]["split"] for e in stored).count("none") == CONFIGS
 
 
 def test_the_server_logged_no_error(crowd):
