@@ -161,3 +161,40 @@ def test_a_deep_link_as_the_first_request_gets_the_whole_app(browser, tmp_path, 
         assert "You rated: 0 movies" in sidebar and "Recommendations" in sidebar
         assert page.url.rstrip("/").endswith(f"/{path}")
         page.close()
+
+
+ANIMATED = {"Toy Story": 1, "Lion King": 364, "Aladdin": 588, "Finding Nemo": 6377, "Shrek": 4306,
+            "Monsters, Inc": 4886, "Beauty and the Beast": 595, "Incredibles": 8961}  # fmt: skip
+
+
+def test_an_animation_lover_gets_animated_films_with_true_reasons(browser, tmp_path):
+    """The issue's person: eight animated favourites at 5 stars, the default model, the list served from every
+    rating and re-ranked toward their genres: most of the ten are animated or children's films (none were)."""
+    with running_app(tmp_path / "home") as server:
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        page.goto(f"{server.url}/rate")
+        page.get_by_role("heading", name="Rate movies").wait_for(timeout=60_000)
+        settle(page)
+        search = page.get_by_label("Search by title")
+        for title, item in ANIMATED.items():
+            search.fill(title)
+            search.press("Enter")
+            settle(page)
+            page.locator(f".st-key-rate_item_{item}").get_by_role("radio", name="5", exact=True).click()
+            settle(page, quiet=0.3)
+        assert "You rated: 8 movies" in page.locator('[data-testid="stSidebar"]').inner_text()
+        visit(page, "Train")
+        page.get_by_role("button", name=re.compile("Train")).first.click()
+        page.get_by_text(re.compile("trained in .* and cached|came from the cache")).wait_for(timeout=120_000)
+        visit(page, "Recommendations")
+        page.get_by_text("fitted on all 100,836 ratings", exact=False).wait_for(timeout=120_000)
+        text = page.locator(".st-key-recs_list").inner_text()
+        entries = [e for e in text.split("\n\n") if e.strip()]
+        assert len(entries) == 10
+        family = sum(("Animation" in e.split("\n")[0] or "Children" in e.split("\n")[0]) for e in entries)
+        assert family >= 6, text
+        assert "Schindler's List" not in text
+        assert text.count("Because you rated") + text.count("Mostly for its general appeal") == 10
+        no_exception(page, "Recommendations for an animation lover")
+        shoot(page, "09-animation-lover")
+        page.close()
