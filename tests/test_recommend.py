@@ -172,7 +172,7 @@ def test_baseline_fold_in_is_the_damped_mean_deviation(tiny):
 def test_nmf_folds_in_by_its_own_non_negative_least_squares(tiny):
     model = make("nmf", n_factors=2, n_epochs=20).fit(tiny)
     vector = fold_in(model, [0, 2, 4], [5.0, 1.0, 4.0])
-    assert vector.method == "nmf: its own fold-in" and (vector.factors >= 0).all()
+    assert vector.method == "non-negative least squares, the films held fixed" and (vector.factors >= 0).all()
 
 
 def test_bpr_fold_in_is_a_stationary_point_of_its_objective(planted):

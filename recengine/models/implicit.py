@@ -210,7 +210,7 @@ class WALS(Recommender):
         n_rated = np.asarray(n_rated, dtype=np.float64)
         return self.params.reg * (n_rated if self.params.weighted_reg else np.ones_like(n_rated))
 
-    fold_in_method = "wals: its own fold-in"
+    fold_in_method = "the exact weighted least-squares solve, the films held fixed"
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """The exact user vector for new ratings, items held fixed:
@@ -352,7 +352,7 @@ class BPR(Recommender):
         factors = self.user_factors_[np.asarray(users, dtype=np.int64)]
         return (factors @ self.item_factors_.T).astype(np.float64) + self.item_bias_.astype(np.float64)
 
-    fold_in_method = "bpr: its own fold-in"
+    fold_in_method = "its pairwise ranking objective solved for you, the films held fixed"
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """The user vector that minimizes this user's share of the objective with items fixed:

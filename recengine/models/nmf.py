@@ -256,7 +256,7 @@ class NMF(Recommender):
         )
         return reconstruction, regularization, reconstruction + regularization
 
-    fold_in_method = "nmf: its own fold-in"
+    fold_in_method = "non-negative least squares, the films held fixed"
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """(p ≥ 0, b_u) for a new user: this model's objective for one row, by non-negative least squares.
