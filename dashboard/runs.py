@@ -104,6 +104,20 @@ def auto_name(cls: type[Recommender], params: dict[str, Any], split_spec: str = 
     return " · ".join(parts)
 
 
+def _described(model: Recommender, data: RatingsDataset, split_spec: str, source_key: str) -> dict[str, Any]:
+    """What every run says of its model and data: name, algorithm, settings, split and data set."""
+    return {
+        "name": auto_name(type(model), model.get_params(), split_spec),
+        "algo": model.name,
+        "label": model.label or model.name,
+        "kind": model.kind,
+        "params": model.get_params(),
+        "split": split_spec,
+        "fingerprint": data.fingerprint,
+        "source_key": source_key,
+    }
+
+
 def make_run(
     key: str,
     data: RatingsDataset,
@@ -115,14 +129,7 @@ def make_run(
 ) -> state.Run:
     return state.Run(
         run_id=key,
-        name=auto_name(type(model), model.get_params(), split_spec),
-        algo=model.name,
-        label=model.label or model.name,
-        kind=model.kind,
-        params=model.get_params(),
-        split=split_spec,
-        fingerprint=data.fingerprint,
-        source_key=source_key or state.data_choice().source_key,
+        **_described(model, data, split_spec, source_key or state.data_choice().source_key),
         model=model,
         history=model.history_.to_dicts(),
         metrics=dict(metadata.get("metrics", {})),
@@ -186,14 +193,7 @@ def diverged_run(
     model, error = job.model, job.error
     return state.Run(
         run_id=f"{key}-diverged",
-        name=auto_name(type(model), model.get_params(), split_spec),
-        algo=model.name,
-        label=model.label or model.name,
-        kind=model.kind,
-        params=model.get_params(),
-        split=split_spec,
-        fingerprint=data.fingerprint,
-        source_key=source_key,
+        **_described(model, data, split_spec, source_key),
         model=None,
         history=list(error.history),
         fit_seconds=job.seconds,
