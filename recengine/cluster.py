@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -27,6 +26,7 @@ from recengine import memory
 from recengine.dataset import RatingsDataset
 from recengine.errors import RecEngineError, TooLargeError
 from recengine.foldin import UserVector
+from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
 from recengine.recommend import Reader, item_columns
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 
 from recengine.errors import BadValuesError, EmptyDataError, MissingColumnsError, UnknownIdError
+from recengine.lazy import pandas as pd
 from recengine.lazy import scipy_sparse as sp
+from recengine.metadata import Metadata
 
 ITEM_COLUMNS = ("title", "year", "genres")
 
@@ -87,12 +88,14 @@ class RatingsDataset:
         item_ids: np.ndarray,
         *,
         timestamps: np.ndarray | None = None,
-        items: pd.DataFrame | None = None,
-        users: pd.DataFrame | None = None,
+        items: pd.DataFrame | Metadata | None = None,
+        users: pd.DataFrame | Metadata | None = None,
         scale: RatingScale | None = None,
         name: str = "ratings",
         report: Sequence[str] = (),
     ):
+        """``items`` and ``users`` are metadata aligned to the codes (row ``i`` is code ``i``); a
+        :class:`Metadata` becomes a table when :attr:`items` or :attr:`users` is first read."""
         self.user_codes = np.ascontiguousarray(user_codes, dtype=np.int32)
         self.item_codes = np.ascontiguousarray(item_codes, dtype=np.int32)
         self.ratings = np.ascontiguousarray(ratings, dtype=np.float32)
@@ -108,8 +111,9 @@ class RatingsDataset:
             raise ValueError("a user or item code has no id")
         if n and (self.user_codes.min() < 0 or self.item_codes.min() < 0):
             raise ValueError("user and item codes must be non-negative")
-        self.items = _complete_items(items, self.item_ids)
-        self.users = users
+        self._items = items
+        self._items_complete = False
+        self._users = users
         self.scale = (
             scale if scale is not None else RatingScale.infer(self.ratings) if n else RatingScale(1, 5, 1)
         )
@@ -151,16 +155,46 @@ class RatingsDataset:
             raise EmptyDataError(
                 "The table holds no ratings. Check that the file is not empty and has data rows."
             )
-        notes = list(report)
         for column in (user, item):
             if frame[column].isna().any():
                 bad = int(frame[column].isna().sum())
                 raise BadValuesError(f"{bad:,} rows have no {column!r} id. Remove them or fill them in.")
-        values = _numeric_column(frame[rating], rating, "rating")
-        times = None if timestamp is None else _timestamps(frame[timestamp], timestamp)
+        return cls.from_columns(
+            _id_values(frame[user]),
+            _id_values(frame[item]),
+            _numeric_column(frame[rating], rating, "rating"),
+            None if timestamp is None else _timestamps(frame[timestamp], timestamp),
+            items=items,
+            users=users,
+            scale=scale,
+            name=name,
+            report=report,
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        user_raw: np.ndarray,
+        item_raw: np.ndarray,
+        values: np.ndarray,
+        times: np.ndarray | None = None,
+        *,
+        items: pd.DataFrame | Metadata | None = None,
+        users: pd.DataFrame | Metadata | None = None,
+        scale: RatingScale | None = None,
+        name: str = "ratings",
+        report: Sequence[str] = (),
+    ) -> RatingsDataset:
+        """Code raw ids (whole numbers or strings, no missing ones) and finite float32 ratings.
+
+        Ratings must be on ``scale`` when it is given; ``items`` and ``users`` are indexed by raw id (a
+        catalogue's unrated items get codes too). Duplicate (user, item) pairs keep the latest by
+        timestamp, else the last row; the number dropped goes into ``report``.
+        """
+        notes = list(report)
         if scale is None:
             notes += _unusual_scale_note(values)
-        if scale is not None:
+        else:
             off = ~scale.contains(values)
             if off.any():
                 first = values[off][:5].tolist()
@@ -169,17 +203,26 @@ class RatingsDataset:
                     + (f" (step {scale.step:g})" if scale.step else "")
                     + f", for example {first}. Fix those rows or declare the scale the data uses."
                 )
-        user_raw = _id_values(frame[user])
-        item_raw = _id_values(frame[item])
         user_codes, user_ids = _codes(user_raw)
         item_codes, item_ids = _codes(item_raw)
-        items = _with_id_type(items, item_raw)
-        if users is not None:
+        if isinstance(items, Metadata) and item_ids.dtype.kind in "iu":
+            if not np.isin(items.ids, item_ids).all():
+                # The catalogue defines the item space: unrated catalogue items get codes too.
+                item_ids = np.union1d(item_ids, items.ids).astype(np.int64)
+                item_codes = np.searchsorted(item_ids, item_raw).astype(np.int32)
+            items = items.aligned(item_ids)
+        else:
+            items = _frame_of(items)
+            items = _with_id_type(items, item_raw)
+            if items is not None and not items.index.isin(item_ids).all():
+                item_ids = pd.Index(item_ids).union(items.index)
+                item_codes = item_ids.get_indexer(item_raw)
+            items = None if items is None else items.reindex(np.asarray(item_ids))
+        if isinstance(users, Metadata) and user_ids.dtype.kind in "iu":
+            users = users.aligned(user_ids)
+        elif (users := _frame_of(users)) is not None:
             users = users[~users.index.duplicated(keep="last")]
-        if items is not None and not items.index.isin(item_ids).all():
-            # The catalogue defines the item space: unrated catalogue items get codes too.
-            item_ids = pd.Index(item_ids).union(items.index)
-            item_codes = item_ids.get_indexer(item_raw)
+            users = users.reindex(np.asarray(user_ids)).reset_index(drop=True)
         keep = _last_of_duplicates(user_codes, item_codes, len(item_ids), times)
         if keep is not None:
             notes.append(
@@ -195,12 +238,29 @@ class RatingsDataset:
             np.asarray(user_ids),
             np.asarray(item_ids),
             timestamps=times,
-            items=None if items is None else items.reindex(np.asarray(item_ids)),
-            users=None if users is None else users.reindex(np.asarray(user_ids)).reset_index(drop=True),
+            items=items,
+            users=users,
             scale=scale,
             name=name,
             report=notes,
         )
+
+    # --- metadata ---------------------------------------------------------------------------------------
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """Item metadata by item code: item (raw id), title, year, genres, and any other columns."""
+        if not self._items_complete:
+            self._items = _complete_items(_frame_of(self._items), self.item_ids)
+            self._items_complete = True
+        return self._items
+
+    @property
+    def users(self) -> pd.DataFrame | None:
+        """User metadata by user code, when the data came with some."""
+        if isinstance(self._users, Metadata):
+            self._users = self._users.frame().reset_index(drop=True)
+        return self._users
 
     # --- sizes and lookups ------------------------------------------------------------------------------
 
@@ -328,8 +388,8 @@ class RatingsDataset:
             self.user_ids,
             self.item_ids,
             timestamps=None if self.timestamps is None else self.timestamps[index],
-            items=self.items,
-            users=self.users,
+            items=self._items,
+            users=self._users,
             scale=self.scale,
             name=name or self.name,
         )
@@ -468,6 +528,10 @@ def _last_of_duplicates(
     if last.all():
         return None
     return np.sort(order[last])
+
+
+def _frame_of(metadata: pd.DataFrame | Metadata | None) -> pd.DataFrame | None:
+    return metadata.frame() if isinstance(metadata, Metadata) else metadata
 
 
 def _complete_items(items: pd.DataFrame | None, item_ids: np.ndarray) -> pd.DataFrame:

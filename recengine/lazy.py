@@ -1,7 +1,8 @@
 """Modules imported when first used rather than when ``recengine`` is: start-up time for every command.
 
 ``scipy.sparse`` costs a process 0.25-0.5 s to import (it clones NumPy's namespace for the array API, which
-imports ``numpy.f2py``), and a command such as ``recengine train --algo sgd`` never needs it.
+imports ``numpy.f2py``), and a command such as ``recengine train --algo sgd`` never needs it; pandas costs
+about 0.6 s (with pyarrow), and such a command reading all-numeric files needs it neither.
 """
 
 from __future__ import annotations
@@ -25,4 +26,5 @@ class LazyModule:
         return f"<module {self._name!r}, imported when first used>"
 
 
+pandas: Any = LazyModule("pandas")
 scipy_sparse: Any = LazyModule("scipy.sparse")

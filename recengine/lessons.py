@@ -7,9 +7,9 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from recengine.dataset import RatingsDataset
+from recengine.lazy import pandas as pd
 from recengine.models import make
 from recengine.models.base import Recommender
 from recengine.models.objective import BLOCKS, Batch, BiasedMF, mf_gradient

@@ -28,10 +28,10 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import EmptyDataError, RecEngineError
+from recengine.lazy import pandas as pd
 from recengine.lazy import scipy_sparse as sp
 from recengine.models.base import Recommender
 from recengine.scoring import batch_size, score_matrix, top_k

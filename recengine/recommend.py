@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from recengine.blas import single_threaded_blas
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import RecEngineError
 from recengine.foldin import UserVector
+from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
 from recengine.newuser import liked_threshold
 from recengine.rerank import DEFAULT_WEIGHT, calibrated, genre_shares, taste_mix

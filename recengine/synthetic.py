@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from recengine.dataset import RatingScale, RatingsDataset
+from recengine.lazy import pandas as pd
 
 
 def planted_low_rank(

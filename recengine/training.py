@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Protocol, runtime_checkable
 
-import pandas as pd
-
 from recengine.jsonsafe import json_safe
+from recengine.lazy import pandas as pd
 
 AFTER_EPOCH = "after epoch"
 DURING_EPOCH = "during epoch"

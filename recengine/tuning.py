@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from recengine.dataset import RatingsDataset
 from recengine.errors import ParameterError, TooLargeError, TrainingDiverged
+from recengine.lazy import pandas as pd
 from recengine.metrics import ranking_report, rating_report
 from recengine.models import make
 from recengine.models.base import Recommender

@@ -18,6 +18,7 @@ from recengine.data import (
     load_bundled,
     load_train_test,
 )
+from recengine.data.loading import BUNDLED
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import DataError, DataFormatError, DownloadError, EmptyDataError, ParameterError
 
@@ -313,6 +314,7 @@ def test_names_resolve_to_the_cache(tmp_path: Path, ml100k_like: Path, monkeypat
 
 
 def test_progress_reports_bytes_up_to_the_file_size(movielens_csv: Path, monkeypatch):
+    monkeypatch.setattr(reading, "NUMBERS_ONLY_BYTES", 0)  # a large file: read by pandas, in chunks
     monkeypatch.setattr(reading, "CHUNK_ROWS", 1)
     calls: list[tuple[int, int | None]] = []
     load(movielens_csv, progress=lambda done, total: calls.append((done, total)))
@@ -369,3 +371,58 @@ def test_filters_that_leave_nothing_or_take_bad_values_are_refused(skewed: Ratin
 def test_load_applies_filters(movielens_csv: Path):
     data = load(movielens_csv, min_item_ratings=2)
     assert data.item_ids.tolist() == [1] and data.n_ratings == 2
+
+
+# --- plain numbers read by NumPy ------------------------------------------------------------------------
+
+
+def same_dataset(a: RatingsDataset, b: RatingsDataset) -> None:
+    for name in ("user_codes", "item_codes", "ratings", "timestamps", "user_ids", "item_ids"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        assert getattr(a, name) is None or getattr(a, name).dtype == getattr(b, name).dtype, name
+    pd.testing.assert_frame_equal(a.items, b.items)
+    if a.users is None or b.users is None:
+        assert a.users is b.users
+    else:
+        pd.testing.assert_frame_equal(a.users, b.users, check_dtype=False)
+    assert (a.scale, a.name, a.report) == (b.scale, b.name, b.report)
+
+
+def read_both_ways(monkeypatch, read) -> tuple:
+    """``read()`` with small numeric files parsed by NumPy, then with every file read by pandas."""
+    fast = read()
+    monkeypatch.setattr(reading, "NUMBERS_ONLY_BYTES", 0)
+    return fast, read()
+
+
+@pytest.mark.parametrize("which", ["bundled", "movielens_csv", "ml100k_like", "ml100k_path"])
+def test_numbers_read_by_numpy_make_the_dataset_pandas_makes(which, request, monkeypatch):
+    folder = BUNDLED if which == "bundled" else request.getfixturevalue(which)
+    fast, slow = read_both_ways(monkeypatch, lambda: load(folder))
+    same_dataset(fast, slow)
+    assert isinstance(fast.items.at[0, "genres"], list)
+
+
+@pytest.mark.parametrize("which", ["ml100k_like", "ml100k_path"])
+def test_a_predefined_split_read_by_numpy_is_the_one_pandas_reads(which, request, monkeypatch):
+    folder = request.getfixturevalue(which)
+    fast, slow = read_both_ways(monkeypatch, lambda: load_train_test(folder / "u1.base", folder / "u1.test"))
+    for fast_side, slow_side in zip(fast, slow, strict=True):
+        same_dataset(fast_side, slow_side)
+    assert fast[0].items.title.tolist()[:2] == [
+        "Toy Story (1995)",
+        "GoldenEye (1995)" if "path" in which else "Café Society (1997)",
+    ]
+
+
+def test_what_numpy_cannot_read_exactly_goes_to_pandas(tmp_path: Path):
+    """Dates, fractional ids, empty fields and quotes fall back to pandas, which reads or names them."""
+    dates = write(tmp_path / "dates.csv", "user,item,rating,timestamp\n1,1,4,2020-01-02\n2,1,3,2020-01-03\n")
+    assert load(dates).timestamps.tolist() == [1577923200, 1578009600]
+    quoted_ids = write(tmp_path / "quoted.csv", 'user,item,rating\n"1",1,4\n"2",1,3\n')
+    assert load(quoted_ids).user_ids.tolist() == [1, 2]
+    fraction = write(tmp_path / "fraction.csv", "user,item,rating\n1.5,1,4\n2,1,3\n")
+    assert load(fraction).user_ids.tolist() == ["1.5", "2"]
+    empty = write(tmp_path / "empty.csv", "user,item,rating\n1,1,\n2,1,3\n")
+    with pytest.raises(DataError, match="rows have no rating"):
+        load(empty)

@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from recengine.cli import print_json
 from recengine.cli.data import add_data_arguments, data_from_args
@@ -28,6 +27,7 @@ from recengine.errors import (
     UnknownIdError,
 )
 from recengine.foldin import fold_in
+from recengine.lazy import pandas as pd
 from recengine.metrics import genre_matrix, ranking_report, rating_report
 from recengine.models import make
 from recengine.models.base import Recommender

@@ -6,17 +6,19 @@ rating[, timestamp], plus item and user metadata and the scale the format declar
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recengine.data.privacy import detail, listing, quoted
 from recengine.data.reading import (
     ROLES,
+    Columns,
     ReadOptions,
     TableSpec,
     TextSample,
@@ -34,6 +36,8 @@ from recengine.data.reading import (
 )
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, DataError, DataFormatError, EmptyDataError, MissingColumnsError
+from recengine.lazy import pandas as pd
+from recengine.metadata import Metadata
 
 HALF_STARS = RatingScale(0.5, 5.0, 0.5)
 WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
@@ -50,25 +54,28 @@ YEAR_IN_TITLE = r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$"
 class Table:
     """Raw ratings as read, before coding: columns user, item, rating and optionally timestamp."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | Columns
     name: str
-    items: pd.DataFrame | None = None  # indexed by raw item id: title, year, genres
-    users: pd.DataFrame | None = None  # indexed by raw user id
+    items: Metadata | pd.DataFrame | None = None  # by raw item id: title, year, genres
+    users: Metadata | pd.DataFrame | None = None  # by raw user id
     scale: RatingScale | None = None
     notes: list[str] = field(default_factory=list)
 
     def dataset(self, scale: RatingScale | None = None) -> RatingsDataset:
         frame = self.frame
+        sides = {"items": self.items, "users": self.users, "name": self.name, "report": self.notes}
+        if isinstance(frame, Columns):
+            return RatingsDataset.from_columns(
+                frame["user"], frame["item"], frame["rating"], frame.get("timestamp"), scale=scale or self.scale,
+                **sides,
+            )  # fmt: skip
         if "timestamp" in frame and not pd.api.types.is_numeric_dtype(frame["timestamp"]):
             frame = frame.assign(timestamp=_parse_dates(frame["timestamp"]))
         return RatingsDataset.from_frame(
             frame,
             timestamp="timestamp" if "timestamp" in self.frame else None,
-            items=self.items,
-            users=self.users,
             scale=scale or self.scale,
-            name=self.name,
-            report=self.notes,
+            **sides,
         )
 
 
@@ -318,7 +325,9 @@ def _stem(path: Path) -> str:
 # --- metadata beside the ratings ------------------------------------------------------------------------
 
 
-def side_table(path: Path, reader: Callable[[Path], pd.DataFrame]) -> pd.DataFrame | None:
+def side_table(
+    path: Path, reader: Callable[[Path], Metadata | pd.DataFrame]
+) -> Metadata | pd.DataFrame | None:
     """Item or user metadata read from ``path`` by ``reader``, or None when there is no such file.
 
     A damaged file (bad encoding, ragged lines, ids that are not numbers, missing columns) raises a
@@ -330,7 +339,7 @@ def side_table(path: Path, reader: Callable[[Path], pd.DataFrame]) -> pd.DataFra
         return reader(path)
     except DataError:
         raise
-    except (ValueError, KeyError, IndexError, TypeError, OverflowError) as error:  # pandas' parse errors too
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError, csv.Error) as error:  # pandas' too
         raise DataFormatError(
             f"{path.name}, beside the ratings, could not be read ({detail(error)}). Fix that file, or move it away "
             "to load the ratings without it."
@@ -349,17 +358,45 @@ def read_movielens(path: Path, options: ReadOptions) -> Table:
     return Table(frame, _dataset_name(file), items=items, scale=HALF_STARS, notes=options.notes)
 
 
-def read_movies_csv(path: Path) -> pd.DataFrame:
+def read_movies_csv(path: Path) -> Metadata:
     """``movieId,title,genres`` → title, year (from the title), genres as a list."""
-    movies = pd.read_csv(path, dtype={"movieId": np.int64, "title": str, "genres": str}, encoding="utf-8")
-    return pd.DataFrame(
+    with open(path, encoding="utf-8", newline="") as handle:
+        try:
+            rows = [row for row in csv.reader(handle, strict=True) if row]
+        except csv.Error as error:
+            raise ValueError(f"bad quoting: {error}") from None
+    if not rows:
+        raise ValueError("the file is empty: it needs the header line movieId,title,genres")
+    header = [name.strip() for name in rows[0]]
+    if missing := [name for name in ("movieId", "title", "genres") if name not in header]:
+        raise ValueError(f"the header line has no column {', '.join(missing)}")
+    at = {name: header.index(name) for name in ("movieId", "title", "genres")}
+    if bad := next((row for row in rows[1:] if len(row) != len(header)), None):
+        raise ValueError(f"a line has {len(bad)} fields where the header names {len(header)}")
+    titles = [row[at["title"]] or None for row in rows[1:]]
+    return Metadata(
+        _whole_ids([row[at["movieId"]] for row in rows[1:]]),
         {
-            "title": movies["title"].to_numpy(dtype=object),
-            "year": _year_in_title(movies["title"]),
-            "genres": _genre_lists(movies["genres"], "|"),
+            "title": titles,
+            "year": [_title_year(title) for title in titles],
+            "genres": [_genre_list(row[at["genres"]], "|") for row in rows[1:]],
         },
-        index=pd.Index(movies["movieId"].to_numpy(), name="item"),
     )
+
+
+def _whole_ids(texts: list[str]) -> np.ndarray:
+    """Ids written as whole numbers (int64); a ValueError names the first that is not one."""
+    return np.array([int(text) for text in texts], dtype=np.int64)
+
+
+def _title_year(title: str | None) -> float:
+    """The year in a MovieLens title such as 'Heat (1995)', or NaN."""
+    found = re.search(YEAR_IN_TITLE, title or "")
+    return float(found.group(1)) if found else float("nan")
+
+
+def _genre_list(genres: str, sep: str) -> list[str]:
+    return [] if genres == "(no genres listed)" else [g for g in genres.split(sep) if g]
 
 
 def _year_in_title(titles: pd.Series) -> np.ndarray:
@@ -408,43 +445,65 @@ def read_movielens_100k(path: Path, options: ReadOptions) -> Table:
     return Table(frame, name, items=items, users=users, scale=WHOLE_STARS, notes=options.notes)
 
 
-def read_100k_items(folder: Path) -> pd.DataFrame:
+def read_100k_items(folder: Path) -> Metadata:
     """``u.item`` (Latin-1, ``|``): id, title, release date, video date, URL and 19 genre flags."""
     genres = _100k_genre_names(folder / "u.genre")
-    table = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1", dtype=str)
-    if table.shape[1] != 5 + len(genres):
-        raise DataFormatError(
-            f"u.item should have {5 + len(genres)} fields separated by '|' (id, title, release date, video "
-            f"date, URL and {len(genres)} genre flags); it has {table.shape[1]}."
+    rows = _bar_lines(folder / "u.item")
+    if not rows:
+        raise ValueError("the file is empty")
+    fields = 5 + len(genres)
+    if (bad := next((i for i, row in enumerate(rows) if len(row) != fields), None)) is not None:
+        raise ValueError(
+            f"line {bad + 1} has {len(rows[bad])} fields separated by '|' where u.item has {fields}: id, title, "
+            f"release date, video date, URL and {len(genres)} genre flags"
         )
-    flags = table.iloc[:, 5:].fillna("0").to_numpy() == "1"
-    names = np.array(genres, dtype=object)
-    released = pd.to_datetime(table[2], format="%d-%b-%Y", errors="coerce")
-    year = np.where(released.notna(), released.dt.year, _year_in_title(table[1].fillna("")))
-    return pd.DataFrame(
+    return Metadata(
+        _whole_ids([row[0] for row in rows]),
         {
-            "title": table[1].fillna("").to_numpy(dtype=object),
-            "year": year.astype(np.float64),
-            "genres": [names[row].tolist() for row in flags],
+            "title": [row[1] for row in rows],
+            "year": [_release_year(row[2], row[1]) for row in rows],
+            "genres": [
+                [name for name, flag in zip(genres, row[5:], strict=True) if flag == "1"] for row in rows
+            ],
         },
-        index=pd.Index(table[0].astype(np.int64).to_numpy(), name="item"),
     )
+
+
+def _bar_lines(path: Path) -> list[list[str]]:
+    """The non-blank lines of a Latin-1, ``|``-separated MovieLens 100k file, split into fields."""
+    return [line.split("|") for line in path.read_text(encoding="latin-1").splitlines() if line.strip()]
+
+
+def _release_year(date: str, title: str) -> float:
+    """The year of a release date such as '01-Jan-1995', else the year in the title, else NaN."""
+    try:
+        return float(datetime.strptime(date, "%d-%b-%Y").year)
+    except ValueError:
+        return _title_year(title)
 
 
 def _100k_genre_names(path: Path) -> list[str]:
     if not path.is_file():
         return list(ML100K_GENRES)
-    genre = pd.read_csv(path, sep="|", header=None, names=["name", "index"], encoding="latin-1")
-    return genre.dropna().sort_values("index")["name"].astype(str).tolist()
+    pairs = [row for row in _bar_lines(path) if len(row) >= 2 and row[0] and row[1]]
+    return [name for name, _ in sorted(pairs, key=lambda pair: int(pair[1]))]
 
 
-def read_100k_users(path: Path) -> pd.DataFrame:
+def read_100k_users(path: Path) -> Metadata:
     """``u.user``: id|age|gender|occupation|zip code."""
-    users = pd.read_csv(
-        path, sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
-        encoding="latin-1", dtype={"zip": str},
-    )  # fmt: skip
-    return users.set_index("user")
+    rows = _bar_lines(path)
+    if not rows or any(len(row) != 5 for row in rows):
+        raise ValueError("u.user needs 5 fields a line: id|age|gender|occupation|zip code")
+    return Metadata(
+        _whole_ids([row[0] for row in rows]),
+        {
+            "age": [int(row[1]) if row[1].strip() else None for row in rows],
+            "gender": [row[2] or None for row in rows],
+            "occupation": [row[3] or None for row in rows],
+            "zip": [row[4] or None for row in rows],
+        },
+        index_name="user",
+    )
 
 
 def read_movielens_dat(path: Path, options: ReadOptions) -> Table:
@@ -455,7 +514,7 @@ def read_movielens_dat(path: Path, options: ReadOptions) -> Table:
     roles: dict[str, str | int] = {role: role for role in ROLES}
     spec = TableSpec(file, ":", roles, header=False, names=names, encoding=sample.encoding)
     frame = read_table([spec], options, rows_hint=rows)
-    ratings = frame["rating"].to_numpy()
+    ratings = np.asarray(frame["rating"])
     halves = ratings.dtype.kind == "f" and bool(np.any(ratings != np.round(ratings)))
     folder = file.parent
     items = side_table(folder / "movies.dat", _read_dat_movies)

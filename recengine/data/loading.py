@@ -10,7 +10,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recengine.data.download import (
     COMPLETE,
@@ -41,6 +40,8 @@ from recengine.errors import (
     EmptyDataError,
     ParameterError,
 )
+from recengine.lazy import pandas as pd
+from recengine.metadata import Metadata
 
 BUNDLED = Path(__file__).resolve().parent / "ml-latest-small"
 
@@ -230,30 +231,39 @@ def load_train_test(
     if items is None:
         items = _sibling_items(Path(os.fspath(train)))
     users = next((t.users for t in tables if t.users is not None), None)
-    frames = [side.to_frame() for side in sides]
-    combined = RatingsDataset.from_frame(
-        pd.concat(frames, ignore_index=True),
-        timestamp="timestamp" if all("timestamp" in f for f in frames) else None,
+    timed = all(side.timestamps is not None for side in sides)
+    combined = RatingsDataset.from_columns(
+        _joined_ids([side.user_ids[side.user_codes] for side in sides]),
+        _joined_ids([side.item_ids[side.item_codes] for side in sides]),
+        np.concatenate([side.ratings for side in sides]),
+        np.concatenate([side.timestamps for side in sides]) if timed else None,
         items=items,
         users=users,
         scale=scale or tables[0].scale or tables[1].scale,
         name=tables[0].name,
     )
-    shared = len(frames[0]) + len(frames[1]) - combined.n_ratings
+    n_train = sides[0].n_ratings
+    shared = n_train + sides[1].n_ratings - combined.n_ratings
     if shared:
         raise BadValuesError(
             f"{shared:,} (user, item) pairs are in both {Path(os.fspath(train)).name} and "
             f"{Path(os.fspath(test)).name}. A train/test split must not share ratings; remove them from "
             "one of the files."
         )
-    n_train = len(frames[0])
     train_part = combined.subset(np.arange(n_train), name=tables[0].name)
     test_part = combined.subset(np.arange(n_train, combined.n_ratings), name=tables[1].name)
     train_part.report, test_part.report = sides[0].report, sides[1].report
     return train_part, test_part
 
 
-def _sibling_items(path: Path) -> pd.DataFrame | None:
+def _joined_ids(parts: list[np.ndarray]) -> np.ndarray:
+    """Raw ids of both files, one per rating: numbers, or text for all when either file has text ids."""
+    if any(part.dtype == object for part in parts):
+        return np.concatenate([part.astype(str) for part in parts]).astype(object)
+    return np.concatenate(parts)
+
+
+def _sibling_items(path: Path) -> Metadata | pd.DataFrame | None:
     folder = path if path.is_dir() else path.parent
     if (folder / "movies.csv").is_file():
         return side_table(folder / "movies.csv", read_movies_csv)

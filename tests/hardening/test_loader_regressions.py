@@ -32,8 +32,8 @@ def folder_with(tmp_path: Path, files: dict[str, bytes]) -> Path:
     ("name", "content", "detail"),
     [
         ("movies.csv", b"\x01\xb3Z^\x00g", "utf-8"),  # was UnicodeDecodeError
-        ("movies.csv", b"", "No columns"),  # was pandas' EmptyDataError
-        ("movies.csv", b'movieId,title,genres\n1,"Heat,Action\n', "EOF inside string"),  # was ParserError
+        ("movies.csv", b"", "empty"),  # was pandas' EmptyDataError
+        ("movies.csv", b'movieId,title,genres\n1,"Heat,Action\n', "bad quoting"),  # was ParserError
         ("movies.csv", b"5\t1.5\t\t1\n2\t\t\\(\t9\n", "title"),  # was KeyError('title')
         ("movies.csv", b"movieId,title,genres\nabc,X,Drama\n", "abc"),  # was ValueError (int movieId)
     ],
