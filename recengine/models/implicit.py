@@ -22,12 +22,14 @@ from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.implicit_kernels import (
     bpr_sample,
     bpr_sgd,
-    observed_dots,
+    rated_part,
+    rated_part_parallel,
     wals_cg_sweep,
     wals_cholesky_sweep,
 )
 from recengine.models.person import by_evidence
 
+PARALLEL_LOSS_RATINGS = 1_000_000  # from here the full objective is summed on every thread
 LOSS_SAMPLE = 5_000  # BPR: triples in the fixed sample on which the objective is reported
 WALS_MAX_FACTORS = (
     1024  # with solver='cg' (k-vector steps, no k × k solves); Cholesky stops at rowsolve's cap
@@ -181,10 +183,14 @@ class WALS(Recommender):
         matrix = getattr(self, "_by_user", None)
         if matrix is None:
             matrix = self.confidence_matrix(train)
-        dots = observed_dots(matrix.indptr, matrix.indices, users, items)  # accumulated in float64
+        if matrix.nnz >= PARALLEL_LOSS_RATINGS:
+            with jit.parallel_section():
+                rated = rated_part_parallel(matrix.indptr, matrix.indices, matrix.data, users, items)
+        else:
+            rated = rated_part(matrix.indptr, matrix.indices, matrix.data, users, items)
         with single_threaded_blas():
             grams = (self._gram(users), self._gram(items))
-        return self._objective(float(np.sum(matrix.data * (1.0 - dots) ** 2 - dots**2)), grams, matrix)
+        return self._objective(float(rated), grams, matrix)
 
     def _objective(
         self, rated: float, grams: tuple[np.ndarray, np.ndarray], matrix: sp.csr_matrix
@@ -257,7 +263,7 @@ def _warm_wals(solver: str, dtype: np.dtype) -> None:
             wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, gram, reg, 1, loss)
         else:
             wals_cholesky_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2), reg)
-    observed_dots(indptr, indices, rows, others)
+    rated_part(indptr, indices, np.ones(1, dtype), rows, others)
 
 
 def _warm_bpr(dtype: np.dtype) -> None:

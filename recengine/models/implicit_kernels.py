@@ -19,13 +19,17 @@ from recengine.models.jit import FASTMATH, kernel, prange
 
 @kernel(fastmath=FASTMATH, inline="always")
 def _gram_times(gram: np.ndarray, vector: np.ndarray, reg: float, out: np.ndarray) -> None:
-    """out = (gram + reg·I) @ vector, written out so no BLAS call happens inside parallel loops."""
+    """out = (gram + reg·I) @ vector, in the vector's dtype, written out so no BLAS call happens inside
+    parallel loops."""
     k = vector.shape[0]
     for a in range(k):
         total = reg * vector[a]
         for b in range(k):
             total += gram[a, b] * vector[b]
         out[a] = total
+
+
+CG_ROWS_PER_TASK = 256  # rows a thread takes at a time, sharing one set of scratch vectors
 
 
 @kernel(fastmath=FASTMATH, parallel=True)
@@ -46,74 +50,88 @@ def wals_cg_sweep(
 
     starting from the current x_u (warm start: a few steps per sweep suffice).
 
+    The per-rating dots and updates run in the factors' dtype (``rows``, ``others``, ``gram`` and
+    ``confidence`` share it): in float32 that is twice the SIMD lanes of float64 accumulators, and 1.6x
+    faster at 5M ratings; the step lengths (k-long sums) stay in float64.
+
     With ``rated_loss`` as long as ``rows`` it also writes rated_loss[u] = Σ_i [c_ui (1 − s_ui)² − s_ui²],
     s_ui = x_u·y_i at the new x_u, the rated pairs' part of the objective: CG already computes y_i·x_u at the
     start and y_i·d for each direction d, and x_u moves by step·d, so s_ui is kept up to date at no extra dot.
     """
     k = rows.shape[1]
+    n = rows.shape[0]
     track = rated_loss.shape[0] > 0
-    for u in prange(rows.shape[0]):
-        x = rows[u]
-        start, stop = indptr[u], indptr[u + 1]
+    one = np.ones(1, dtype=rows.dtype)[0]
+    zero = one - one
+    for task in prange((n + CG_ROWS_PER_TASK - 1) // CG_ROWS_PER_TASK):
+        first, last = task * CG_ROWS_PER_TASK, min(n, (task + 1) * CG_ROWS_PER_TASK)
+        longest = 0
+        for u in range(first, last):
+            longest = max(longest, indptr[u + 1] - indptr[u])
         residual = np.empty(k, dtype=rows.dtype)
         product = np.empty(k, dtype=rows.dtype)
-        scores = np.empty(stop - start if track else 0)
-        moves = np.empty(stop - start if track else 0)
-        _gram_times(gram, x, reg[u], product)
-        for a in range(k):
-            residual[a] = -product[a]
-        for position in range(start, stop):
-            y = others[indices[position]]
-            c = confidence[position]
-            dot = 0.0
+        direction = np.empty(k, dtype=rows.dtype)
+        scores = np.empty(longest if track else 0)
+        moves = np.empty(longest if track else 0)
+        for u in range(first, last):
+            x = rows[u]
+            start, stop = indptr[u], indptr[u + 1]
+            reg_u = reg[u] + zero  # in the factors' dtype
+            _gram_times(gram, x, reg_u, product)
             for a in range(k):
-                dot += y[a] * x[a]
-            if track:
-                scores[position - start] = dot
-            weight = c - (c - 1.0) * dot
-            for a in range(k):
-                residual[a] += weight * y[a]
-        direction = residual.copy()
-        old = 0.0
-        for a in range(k):
-            old += residual[a] * residual[a]
-        for _ in range(steps if old >= 1e-20 else 0):
-            _gram_times(gram, direction, reg[u], product)
+                residual[a] = -product[a]
             for position in range(start, stop):
                 y = others[indices[position]]
-                dot = 0.0
+                c = confidence[position]
+                dot = zero
                 for a in range(k):
-                    dot += y[a] * direction[a]
+                    dot += y[a] * x[a]
                 if track:
-                    moves[position - start] = dot
-                weight = (confidence[position] - 1.0) * dot
+                    scores[position - start] = dot
+                weight = c - (c - one) * dot
                 for a in range(k):
-                    product[a] += weight * y[a]
-            curvature = 0.0
+                    residual[a] += weight * y[a]
+            old = 0.0
             for a in range(k):
-                curvature += direction[a] * product[a]
-            if curvature <= 0.0:
-                break
-            step = old / curvature
-            new = 0.0
-            for a in range(k):
-                x[a] += step * direction[a]
-                residual[a] -= step * product[a]
-                new += residual[a] * residual[a]
+                direction[a] = residual[a]
+                old += residual[a] * residual[a]
+            for _ in range(steps if old >= 1e-20 else 0):
+                _gram_times(gram, direction, reg_u, product)
+                for position in range(start, stop):
+                    y = others[indices[position]]
+                    dot = zero
+                    for a in range(k):
+                        dot += y[a] * direction[a]
+                    if track:
+                        moves[position - start] = dot
+                    weight = (confidence[position] - one) * dot
+                    for a in range(k):
+                        product[a] += weight * y[a]
+                curvature = 0.0
+                for a in range(k):
+                    curvature += direction[a] * product[a]
+                if curvature <= 0.0:
+                    break
+                step = old / curvature
+                new = 0.0
+                for a in range(k):
+                    x[a] += step * direction[a]
+                    residual[a] -= step * product[a]
+                    new += residual[a] * residual[a]
+                if track:
+                    for j in range(stop - start):
+                        scores[j] += step * moves[j]
+                if new < 1e-20:
+                    break
+                for a in range(k):
+                    direction[a] = residual[a] + (new / old) * direction[a]
+                old = new
             if track:
+                total = 0.0
                 for j in range(stop - start):
-                    scores[j] += step * moves[j]
-            if new < 1e-20:
-                break
-            for a in range(k):
-                direction[a] = residual[a] + (new / old) * direction[a]
-            old = new
-        if track:
-            total = 0.0
-            for j in range(stop - start):
-                s = scores[j]
-                total += confidence[start + j] * (1.0 - s) * (1.0 - s) - s * s
-            rated_loss[u] = total
+                    s = scores[j]
+                    total += confidence[start + j] * (1.0 - s) * (1.0 - s) - s * s
+                rated_loss[u] = total
 
 
 @kernel(fastmath=FASTMATH)
@@ -167,26 +185,51 @@ def wals_cholesky_sweep(
             rows[u, a] = solution[a]
 
 
-@kernel(fastmath=FASTMATH)
-def observed_dots(
-    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, others: np.ndarray
-) -> np.ndarray:
-    """x_u · y_i for every stored (u, i) of a CSR pattern, in storage order, accumulated in float64.
+@kernel(fastmath=FASTMATH, inline="always")
+def _rated_part_of_row(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    confidence: np.ndarray,
+    rows: np.ndarray,
+    others: np.ndarray,
+    u: int,
+) -> float:
+    """Σ_i [c_ui (1 − s_ui)² − s_ui²] over row u's stored pairs, s_ui = x_u · y_i accumulated in float64."""
+    x = rows[u]
+    total = 0.0
+    for position in range(indptr[u], indptr[u + 1]):
+        y = others[indices[position]]
+        s = 0.0
+        for a in range(rows.shape[1]):
+            s += x[a] * y[a]
+        total += confidence[position] * (1.0 - s) * (1.0 - s) - s * s
+    return total
 
-    Serial on purpose: about 1 ms for 100k ratings, where starting parallel threads on a busy machine
-    measured 8 ms.
+
+@kernel(fastmath=FASTMATH)
+def rated_part(
+    indptr: np.ndarray, indices: np.ndarray, confidence: np.ndarray, rows: np.ndarray, others: np.ndarray
+) -> float:
+    """Σ over every stored (u, i) of c_ui (1 − s_ui)² − s_ui²: the rated pairs' part of the wals objective.
+
+    Serial: about 1 ms for 100k ratings, where starting parallel threads on a busy machine measured 8 ms;
+    `rated_part_parallel` is for millions of ratings.
     """
-    out = np.empty(indices.shape[0])
-    k = rows.shape[1]
+    total = 0.0
     for u in range(rows.shape[0]):
-        x = rows[u]
-        for position in range(indptr[u], indptr[u + 1]):
-            y = others[indices[position]]
-            total = 0.0
-            for a in range(k):
-                total += x[a] * y[a]
-            out[position] = total
-    return out
+        total += _rated_part_of_row(indptr, indices, confidence, rows, others, u)
+    return total
+
+
+@kernel(fastmath=FASTMATH, parallel=True)
+def rated_part_parallel(
+    indptr: np.ndarray, indices: np.ndarray, confidence: np.ndarray, rows: np.ndarray, others: np.ndarray
+) -> float:
+    """`rated_part` on every thread (0.36 s → 0.2 s at 5M ratings, 64 factors, 2 cores)."""
+    per_row = np.empty(rows.shape[0])
+    for u in prange(rows.shape[0]):
+        per_row[u] = _rated_part_of_row(indptr, indices, confidence, rows, others, u)
+    return per_row.sum()
 
 
 # --- BPR ------------------------------------------------------------------------------------------------
