@@ -110,23 +110,27 @@ class WALS(Recommender):
         self.compile_seconds_ = jit.ready(f"wals_{solver}", self.dtype_, partial(_warm_wals, solver))
 
     def confidence_matrix(self, train: RatingsDataset) -> sp.csr_matrix:
-        """Users × items CSR matrix of confidences c_ui = 1 + α·w_ui at the rated pairs."""
-        matrix = train.csr.astype(self.dtype_, copy=True)
-        matrix.data = self.confidence(matrix.data)
-        return matrix
+        """Users × items CSR matrix of confidences c_ui = 1 + α·w_ui at the rated pairs (it shares the
+        data set's index arrays: only the confidences are new)."""
+        ratings = train.csr
+        return sp.csr_matrix(
+            (self.confidence(ratings.data), ratings.indices, ratings.indptr), shape=ratings.shape
+        )
 
     def confidence(self, ratings: np.ndarray) -> np.ndarray:
         """c = 1 + α·w for rated items, w = 1 (binary) or the rating (rating)."""
-        ratings = np.asarray(ratings, dtype=self.dtype_)
-        weight = np.ones_like(ratings) if self.params.weighting == "binary" else ratings
-        return (1.0 + self.params.alpha * weight).astype(self.dtype_)
+        if self.params.weighting == "binary":
+            return np.full(len(ratings), 1.0 + self.params.alpha, dtype=self.dtype_)
+        return (1.0 + self.params.alpha * np.asarray(ratings, dtype=np.float64)).astype(self.dtype_)
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         cg = self.params.solver == "cg"
         rated_loss = np.empty(self.n_items_ if cg else 0)
         try:
             with single_threaded_blas():  # only k×k Gram products: threads cost more than they save
-                item_gram = self._gram(self.item_factors_)
+                item_gram = self.__dict__.pop("_item_gram", None)  # the last epoch's objective made it
+                if item_gram is None:
+                    item_gram = self._gram(self.item_factors_)
                 self._sweep(self._by_user, self.user_factors_, self.item_factors_, item_gram, np.empty(0))
                 user_gram = self._gram(self.user_factors_)
                 self._sweep(self._by_item, self.item_factors_, self.user_factors_, user_gram, rated_loss)
@@ -140,7 +144,8 @@ class WALS(Recommender):
         info: dict = {"extra": {"compile_seconds": self.compile_seconds_}} if epoch == 1 else {}
         if cg:  # the sweep measured the rated pairs' part; the Gram matrices give the rest
             with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
-                grams = (user_gram, self._gram(self.item_factors_))
+                self._item_gram = self._gram(self.item_factors_)
+                grams = (user_gram, self._item_gram)
                 info["train_metrics"] = (
                     *self._objective(float(rated_loss.sum()), grams, self._by_user),
                     None,
