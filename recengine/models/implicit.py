@@ -171,8 +171,8 @@ class WALS(Recommender):
         if self.params.solver == "cg":
             with jit.parallel_section():
                 wals_cg_sweep(
-                    matrix.indptr, matrix.indices, matrix.data, rows, others, gram.astype(self.dtype_), reg,
-                    self.params.cg_steps, rated_loss,
+                    matrix.indptr, matrix.indices, matrix.data, rows, others, gram.astype(self.dtype_),
+                    reg.astype(self.dtype_), self.params.cg_steps, rated_loss,
                 )  # fmt: skip
         else:  # each parallel row calls LAPACK, on the single BLAS thread `_run_epoch` asks for
             with jit.parallel_section():
@@ -265,7 +265,7 @@ def _warm_wals(solver: str, dtype: np.dtype) -> None:
     with jit.parallel_section():
         if solver == "cg":
             gram, loss = np.eye(2, dtype=dtype), np.empty(1)
-            wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, gram, reg, 1, loss)
+            wals_cg_sweep(indptr, indices, np.ones(1, dtype), rows, others, gram, reg.astype(dtype), 1, loss)
         else:
             wals_cholesky_sweep(indptr, indices, np.ones(1, dtype), rows, others, np.eye(2), reg)
     rated_part(indptr, indices, np.ones(1, dtype), rows, others)

@@ -50,9 +50,9 @@ def wals_cg_sweep(
 
     starting from the current x_u (warm start: a few steps per sweep suffice).
 
-    The per-rating dots and updates run in the factors' dtype (``rows``, ``others``, ``gram`` and
-    ``confidence`` share it): in float32 that is twice the SIMD lanes of float64 accumulators, and 1.6x
-    faster at 5M ratings; the step lengths (k-long sums) stay in float64.
+    The per-rating dots and updates and the Gram products run in the factors' dtype (``rows``, ``others``,
+    ``gram``, ``confidence`` and ``reg`` share it): in float32 that is twice the SIMD lanes of float64
+    accumulators; the step lengths (k-long sums) stay in float64.
 
     With ``rated_loss`` as long as ``rows`` it also writes rated_loss[u] = Σ_i [c_ui (1 − s_ui)² − s_ui²],
     s_ui = x_u·y_i at the new x_u, the rated pairs' part of the objective: CG already computes y_i·x_u at the
@@ -76,7 +76,7 @@ def wals_cg_sweep(
         for u in range(first, last):
             x = rows[u]
             start, stop = indptr[u], indptr[u + 1]
-            reg_u = reg[u] + zero  # in the factors' dtype
+            reg_u = reg[u]
             _gram_times(gram, x, reg_u, product)
             for a in range(k):
                 residual[a] = -product[a]
