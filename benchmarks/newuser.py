@@ -10,9 +10,10 @@ train users; the two "given" variants share the users.
   EASE (`benchmarks/ease.py`) over ``EASE_REGS``; implicit's ALS (binarized, 15 iterations, one thread) over
   ``IMPLICIT_GRID``, new people folded in by its own ``recalculate_user``.
 - Ours: wals over ``WALS_GRID``, bpr with its defaults, and the rating models sgd, svd, als, svdpp with their
-  defaults, ranked by predicted rating.
+  defaults, ordered as `recommend()` orders their lists (`Recommender.list_scores`: by lift).
 - Calibrated re-ranking (`recengine.rerank`) on top of each at λ in ``WEIGHTS``, scores normalised by rank
-  or min-max inside a pool of the 300 best.
+  or min-max inside a pool of the 300 best, or by rank with each person's share of λ
+  (`rerank.personal_weight`: the whole of it for a taste far from everyone's, a third for a mainstream one).
 - The default: one setting for both data sets (model, its settings, λ, normalisation) chosen on the
   validation users with ten given ratings, among ours, by the issue's targets (Recall@20 and NDCG@100 ≥ 0.95×
   tuned EASE's, miscalibration ≤ 0.5× EASE's): the smallest worst shortfall over the targets and data sets,
@@ -38,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +63,7 @@ from recengine.newuser import (
     split_new_users,
     taste_profiles,
 )
-from recengine.rerank import CalibratedReranker
+from recengine.rerank import CalibratedReranker, genre_background
 
 ML100K = Path(
     os.environ.get("RECENGINE_ML100K", Path(__file__).resolve().parents[2] / "shared/datasets/ml-100k")
@@ -73,8 +75,9 @@ EASE_MIN_COUNT = {"bundled": 3, "ml-100k": 1}  # items fewer train users rated a
 IMPLICIT_GRID = {"factors": [64], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0, 20.0]}
 WALS_GRID = {"reg": [25.0, 50.0, 200.0], "alpha": [2.0, 10.0]}
 RATING_MODELS = ("sgd", "svd", "als", "svdpp")
-WEIGHTS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8)
-NORMALISATIONS = ("rank", "minmax")
+WEIGHTS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+PERSONAL = "rank, per person"  # rank-normalised, each person's `rerank.personal_weight` of λ
+NORMALISATIONS = ("rank", "minmax", PERSONAL)
 TARGETS = {"recall@20": 0.95, "ndcg@100": 0.95, "miscalibration": 0.5}  # × tuned EASE's, at most for KL
 SEED = 0
 PROFILE_CANDIDATES = 10  # settings, best by shortfall first, whose taste profiles are checked
@@ -119,17 +122,18 @@ class Bench:
         self.train = self.splits[GIVEN[0]].train
         self.threshold = self.splits[GIVEN[0]].threshold
         self.genres = genre_matrix(data.items).toarray()
+        self.background = genre_background(self.train)
         self.quick = quick
         self.rows: list[dict] = []
 
     def measure(
         self, model: str, scorer: Scorer, weight: float, normalise: str, given: float, side: str
     ) -> dict:
-        rerank = (
-            None
-            if weight == 0
-            else CalibratedReranker(self.genres, weight, self.threshold, normalise=normalise)
-        )
+        rerank = None
+        if weight:
+            background = self.background if normalise == PERSONAL else None
+            rerank = CalibratedReranker(self.genres, weight, self.threshold, background=background,
+                                        normalise="rank" if normalise == PERSONAL else normalise)  # fmt: skip
         people = getattr(self.splits[given], side)
         report = evaluate_new_users(scorer, people, self.train, rerank=rerank, genres=self.genres)
         row = dict(data=self.name, model=model, weight=weight, normalise=normalise if weight else "-",
@@ -160,15 +164,29 @@ class Bench:
     def ours(self) -> dict[str, Scorer]:
         """Every setting of ours that may become the default, by label."""
         settings = grid(WALS_GRID)[:2] if self.quick else grid(WALS_GRID)
+        counts = self.train.item_counts()
         scorers = {label_of("wals", p): model_scorer(make("wals", **p).fit(self.train)) for p in settings}
         scorers["bpr"] = model_scorer(make("bpr").fit(self.train))
-        for name in RATING_MODELS:
-            scorers[name] = model_scorer(make(name).fit(self.train))
+        for name in RATING_MODELS:  # ordered as recommend() orders their lists (by lift)
+            scorers[name] = model_scorer(make(name).fit(self.train), counts)
         return scorers
 
 
-def variants() -> list[tuple[float, str]]:
+def variants(label: str) -> list[tuple[float, str]]:
+    """Every λ and normalisation for wals; the others (far from the targets) plain and at the default."""
+    if not label.startswith("wals"):
+        return [(0.0, "-"), (WEIGHTS[-1], PERSONAL)]
     return [(0.0, "-")] + [(w, n) for w in WEIGHTS[1:] for n in NORMALISATIONS]
+
+
+def server_of(weight: float, normalise: str) -> Callable:
+    """How `taste_profiles` serves a setting: `recommend()` itself for the plain list, else the re-ranking."""
+    if not weight:
+        return served_by_recommend
+    if normalise == PERSONAL:
+        return partial(served_by_recommend, taste=weight)
+    return calibrated_server(weight, "rank" if normalise == PERSONAL else normalise,
+                             personal=normalise == PERSONAL)  # fmt: skip
 
 
 def run_dataset(bench: Bench) -> dict:
@@ -178,7 +196,7 @@ def run_dataset(bench: Bench) -> dict:
                                           implicit_settings)  # fmt: skip
     ours = bench.ours()
     for label, scorer in ours.items():  # the candidates for the default
-        for weight, normalise in variants():
+        for weight, normalise in variants(label):
             bench.measure(label, scorer, weight, normalise, GIVEN[0], "validation")
     peers = {"most popular": popular_scorer(bench.train), ease_label: ease, implicit_label: implicit}
     return {"peers": peers, "ours": ours, "ease": ease_label, "implicit": implicit_label}
@@ -227,7 +245,7 @@ def with_profiles(choice: list[dict], data: RatingsDataset) -> tuple[list, list[
         label = row["model"]
         if label not in fitted:
             fitted[label] = make(label.split(" ")[0], **settings_of(label)).fit(data)
-        serve = calibrated_server(row["weight"], row["normalise"]) if row["weight"] else served_by_recommend
+        serve = server_of(row["weight"], row["normalise"])
         check = taste_profiles(fitted[label], data, serve=serve)
         row["profiles"] = (f"Disney {check['disney_found']}, children's {check['children_share']:.0%}, drama "
                            f"{check['drama_share']:.0%}, overlap ≤ {max(check['overlaps'].values())}")  # fmt: skip
@@ -266,7 +284,7 @@ def profiles(data: RatingsDataset, default: tuple[str, float, str], settings: di
     for name, params in models.items():
         model = make(name, **params).fit(data)
         for weight in sorted({0.0, default[1], WEIGHTS[-1]}):
-            serve = served_by_recommend if weight == 0 else calibrated_server(weight, default[2])
+            serve = server_of(weight, default[2])
             tick = time.perf_counter()
             check = taste_profiles(model, data, serve=serve)
             seconds = (time.perf_counter() - tick) / 3
@@ -404,12 +422,14 @@ def markdown(rows: list[dict], runs: list[dict], default: list, choice: list[dic
                                   normalise=normalise if w else "-")  # fmt: skip
                     if row:
                         lines.append(f"| {label} | {w:g} | {fmt(row[0])} |")
-            other = next(n for n in NORMALISATIONS if n != normalise)
-            lines += ["", f"{model} re-ranked with scores normalised by {other} instead:", "", HEADER]
-            for w in WEIGHTS[1:]:
-                row = rows_of(bench.rows, model=model, weight=w, side="test", given=given, normalise=other)
-                if row:
-                    lines.append(f"| {model} ({other}) | {w:g} | {fmt(row[0])} |")
+            for other in (n for n in NORMALISATIONS if n != normalise):
+                lines += ["", f"{model} re-ranked with scores normalised by {other} instead:", "", HEADER]
+                for w in WEIGHTS[1:]:
+                    row = rows_of(
+                        bench.rows, model=model, weight=w, side="test", given=given, normalise=other
+                    )
+                    if row:
+                        lines.append(f"| {model} ({other}) | {w:g} | {fmt(row[0])} |")
     lines += ["", "## Three people with a distinct taste (bundled set, every model trained on all its ratings)", "",
               "Targets: Disney ≥ 7 of its 14 in the top 20; children's-film lover ≥ 60 % Children or Animation; "
               "drama lover ≥ 70 % Drama; the three top-20 lists share ≤ 4 films pairwise. λ = 0 is "
