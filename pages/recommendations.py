@@ -59,8 +59,8 @@ def choose_run(data: RatingsDataset) -> state.Run:
         st.caption(
             "A rating model's best predicted ratings are obscure films one person loved and classics everyone "
             "rates highly (its item biases): ranked that way, every person gets nearly the same list, biases "
-            "or not. So this list ranks by how much more than an average person you are predicted to like a "
-            f"film, among films with at least {run.model.list_min_ratings} ratings; the predicted rating is "
+            "or not. So this list ranks by how much your taste adds to a film's predicted rating (beyond its "
+            f"bias and yours), among films with at least {run.model.list_min_ratings} ratings; the predicted rating is "
             "shown unchanged. A ranking model (such as Weighted ALS) usually makes better lists: compare them "
             "on the Evaluate page."
         )
