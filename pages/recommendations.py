@@ -21,7 +21,7 @@ from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
 from recengine.newuser import list_miscalibration
-from recengine.recommend import recommend, similar_items
+from recengine.recommend import recommend, similar_items, taste_weight
 from recengine.rerank import DEFAULT_WEIGHT
 
 inside_app()
@@ -59,8 +59,8 @@ def choose_run(data: RatingsDataset) -> state.Run:
         st.caption(
             "A rating model's best predicted ratings are obscure films one person loved and classics everyone "
             "rates highly (its item biases): ranked that way, every person gets nearly the same list, biases "
-            "or not. So this list ranks by how much more than an average person you are predicted to like a "
-            f"film, among films with at least {run.model.list_min_ratings} ratings; the predicted rating is "
+            "or not. So this list ranks by how much your taste adds to a film's predicted rating (beyond its "
+            f"bias and yours), among films with at least {run.model.list_min_ratings} ratings; the predicted rating is "
             "shown unchanged. A ranking model (such as Weighted ALS) usually makes better lists: compare them "
             "on the Evaluate page."
         )
@@ -77,19 +77,26 @@ def taste_control() -> float:
         key="recs_taste",
         help="Calibrated re-ranking (Steck 2018): the list is re-ordered so its genre mix follows the mix of "
         "what you rated highly. 0 orders by the model's scores alone; higher values follow your genres more "
-        "closely, at a small cost in accuracy measured on held-out people (see the README).",
+        "closely, at a small cost in accuracy measured on held-out people (see the README). This is the "
+        "weight for a taste unlike most people's; the closer your genre mix is to everyone's, the less of it "
+        "is used (down to a third), since a mainstream list needs little correcting.",
     )
 
 
-def taste_note(data: RatingsDataset, table: pd.DataFrame, plain: pd.DataFrame, rated, ratings) -> None:
-    """The trade-off for this person: how far the list's genre mix is from their taste, with and without."""
+def taste_note(
+    data: RatingsDataset, table: pd.DataFrame, plain: pd.DataFrame, rated, ratings, taste: float
+) -> None:
+    """The trade-off for this person: the weight their taste got, and how far the list's genre mix is from
+    their taste, with and without."""
     if not len(table) or not len(rated):
         return
     shown = list_miscalibration(data, data.item_codes_of(table["item"]), rated, ratings)
     alone = list_miscalibration(data, data.item_codes_of(plain["item"]), rated, ratings)
+    used = taste_weight(data, rated, ratings, taste)
     st.caption(
         f"Genre match: the gap (KL divergence) between the genre mix of what you rated highly and this list's "
-        f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix)."
+        f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix). Your taste "
+        f"weighed λ {used:.2f} of {taste:.2f}: the more your genre mix differs from everyone's, the more."
     )
 
 
@@ -168,7 +175,7 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: f
     table = recommend(served.model, data, vector=vector, n=n, taste=taste, **chosen)
     if taste and not vector.is_fallback:
         plain = recommend(served.model, data, vector=vector, n=n, taste=0.0, **chosen)
-        taste_note(data, table, plain, vector.item_codes, vector.ratings)
+        taste_note(data, table, plain, vector.item_codes, vector.ratings, taste)
     return table
 
 

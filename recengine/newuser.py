@@ -38,13 +38,14 @@ from recengine.errors import EmptyDataError, ParameterError
 from recengine.foldin import fold_in
 from recengine.metrics import genre_matrix, genre_mix, miscalibration, personalization
 from recengine.models.base import Recommender
-from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_shares, taste_mix
+from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background, genre_shares, taste_mix
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Reranker = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 # What the benchmark (benchmarks/results/newuser.md) recommends for "you": wals with its defaults, then
-# calibrated re-ranking at this weight with scores normalised by rank inside the pool (chosen on validation users).
+# calibrated re-ranking at this weight for a distinct taste (less for a mainstream one, `rerank.personal_weight`)
+# with scores normalised by rank inside the pool (chosen on validation users).
 CALIBRATION_WEIGHT = DEFAULT_WEIGHT  # what recommend() uses unless told
 CALIBRATION_NORMALISE = "rank"
 
@@ -163,13 +164,17 @@ def _held_out(
 # --- recommenders under test ----------------------------------------------------------------------------
 
 
-def model_scorer(model: Recommender) -> Scorer:
-    """One of our fitted models: the given ratings folded in, every item scored (a rating model ranks by
-    predicted rating)."""
+def model_scorer(model: Recommender, counts: np.ndarray | None = None) -> Scorer:
+    """One of our fitted models: the given ratings folded in, every item scored; with the train set's
+    ratings per item ``counts``, ordered as `recommend()` orders a list (`Recommender.list_scores`: a rating
+    model by lift among films with enough ratings), else by the model's scores (a predicted rating)."""
 
     def scores(codes: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         vector = fold_in(model, codes, ratings)
-        return model.scores_for(vector.factors, vector.bias)
+        scored = model.scores_for(vector.factors, vector.bias)
+        if counts is None:
+            return scored
+        return model.list_scores(scored, model.general_scores(vector.bias), counts)
 
     return scores
 
@@ -292,21 +297,23 @@ def plain_server(
     return served_by_recommend(model, data, codes, ratings, n, taste=0.0)
 
 
-def calibrated_server(weight: float = CALIBRATION_WEIGHT, normalise: str = CALIBRATION_NORMALISE) -> Server:
-    """A `Server` that folds the ratings in, scores every item not rated and re-ranks the top n by genre
-    calibration at weight λ (`recengine.rerank`)."""
+def calibrated_server(
+    weight: float = CALIBRATION_WEIGHT, normalise: str = CALIBRATION_NORMALISE, *, personal: bool = True
+) -> Server:
+    """A `Server` that folds the ratings in, orders every item not rated as `recommend()` does and re-ranks the
+    top n by genre calibration at weight λ (`recengine.rerank`), each person's `personal_weight` of it unless ``personal`` is
+    False."""
 
     def serve(
         model: Recommender, data: RatingsDataset, codes: np.ndarray, ratings: np.ndarray, n: int
     ) -> np.ndarray:
         from recengine.recommend import candidates
 
-        reranker = CalibratedReranker(
-            _genres_of(data), weight, liked_threshold(data.scale), normalise=normalise
-        )
-        vector = fold_in(model, codes, ratings)
-        scores = np.where(candidates(data, codes), model.scores_for(vector.factors, vector.bias), -np.inf)
-        return reranker(scores, codes, ratings, n)
+        background = genre_background(data) if personal else None
+        reranker = CalibratedReranker(_genres_of(data), weight, liked_threshold(data.scale),
+                                      normalise=normalise, background=background)  # fmt: skip
+        scores = model_scorer(model, data.item_counts())(codes, ratings)
+        return reranker(np.where(candidates(data, codes), scores, -np.inf), codes, ratings, n)
 
     return serve
 

@@ -31,7 +31,14 @@ from recengine.foldin import UserVector
 from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
 from recengine.newuser import liked_threshold
-from recengine.rerank import DEFAULT_WEIGHT, calibrated, genre_shares, taste_mix
+from recengine.rerank import (
+    DEFAULT_WEIGHT,
+    calibrated,
+    genre_background,
+    genre_shares,
+    personal_weight,
+    taste_mix,
+)
 from recengine.scoring import score_matrix
 
 DEFAULT_RANKING_MODEL = "wals"  # what people's recommendations come from unless they choose otherwise
@@ -77,7 +84,8 @@ def recommend(
     The list is ordered by the model's `Recommender.list_scores` (a ranking model's scores; a rating
     model's lift over an average person among films with enough ratings), then re-ranked toward the genre
     mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`) with weight
-    ``taste`` from 0 (the list scores alone) to 1; None means `rerank.DEFAULT_WEIGHT`.
+    ``taste`` from 0 (the list scores alone) to 1 for a person whose taste is distinct from everyone's, less for
+    a mainstream one (`taste_weight`); None means `rerank.DEFAULT_WEIGHT`.
 
     Columns: item, title, year, genres, score (what the list is ordered by; higher is better),
     predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
@@ -123,13 +131,25 @@ def _listed(
     taste: float | None,
 ) -> np.ndarray:
     """Codes of the list, best first: the ``n`` best list scores among ``keep``, re-ranked toward the genre
-    mix of the person's well-rated items with weight ``taste`` when the data set has genres."""
+    mix of the person's well-rated items with their `taste_weight` when the data set has genres."""
+    weight = taste_weight(data, rated, ratings, taste)
+    if not weight:
+        return _best(ranked, keep, n)
+    target = taste_mix(rated, ratings, genre_shares(data), liked_threshold(data.scale))
+    return calibrated(np.where(keep, ranked, -np.inf), genre_shares(data), target, n, weight)
+
+
+def taste_weight(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray, taste: float | None) -> float:
+    """The calibration weight λ of one person's list: ``taste`` (None: `rerank.DEFAULT_WEIGHT`) scaled by how
+    distinct the genre mix of what they rated highly is from everyone's (`rerank.personal_weight`); 0 when
+    there is nothing to calibrate (no ratings, or a data set without genres)."""
     weight = DEFAULT_WEIGHT if taste is None else taste
     genres = genre_shares(data) if weight and len(rated) else None
     if genres is None or genres.shape[1] == 0:
-        return _best(ranked, keep, n)
-    target = taste_mix(rated, ratings, genres, liked_threshold(data.scale))
-    return calibrated(np.where(keep, ranked, -np.inf), genres, target, n, weight)
+        return 0.0
+    target = taste_mix(np.asarray(rated, np.int64), np.asarray(ratings, np.float64), genres,
+                       liked_threshold(data.scale))  # fmt: skip
+    return personal_weight(weight, target, genre_background(data)) if target.any() else 0.0
 
 
 @dataclass(frozen=True)

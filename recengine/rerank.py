@@ -15,6 +15,12 @@ Scores of different models live on different scales (a predicted rating, a dot p
 comparable inside the pool before mixing with KL: ``rank`` gives the best candidate 1 and the last 1/pool
 (s = 1 − rank/pool, a model's scale and outliers play no part), ``minmax`` maps the pool's range onto
 [0, 1] (keeps the gaps a model sees between candidates).
+
+How strongly a list follows a person's genres depends on how distinct their taste is (`personal_weight`): λ
+for a person whose genre mix p is far from everyone's π (KL(p ‖ π) ≥ 1, a Disney or drama lover), a third
+of it for a mainstream mix (KL ≤ 0.5), linear in between. A mainstream person's list needs little
+correcting, and their few ratings are a noisy estimate of p; a distinct taste is what a list of popular
+films hides.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import numpy as np
 from recengine.errors import ParameterError
 
 NORMALISATIONS = ("rank", "minmax")
-# λ of a person's list unless they choose: chosen on the new-user protocol's validation users
-# (benchmarks/results/newuser.md: wals at its defaults, ten given ratings, scores normalised by rank; the
-# first of the ten settings nearest the accuracy targets whose three taste profiles all meet theirs).
-DEFAULT_WEIGHT = 0.8
+# λ of a person's list unless they choose, for a distinct taste: chosen on the new-user protocol's validation
+# users with `personal_weight` (benchmarks/results/newuser.md: wals at its defaults, ten given ratings, scores
+# normalised by rank in a pool of 300; every accuracy, calibration and taste-profile target met).
+DEFAULT_WEIGHT = 0.9
+MAINSTREAM_SHARE = 1 / 3  # of λ for a person whose genre mix is close to everyone's
+DISTINCT_FROM, DISTINCT_TO = 0.5, 1.0  # KL(p ‖ π) from which λ rises above that share, and where it is whole
 
 
 def normalised(scores: np.ndarray, how: str = "rank") -> np.ndarray:
@@ -105,6 +113,20 @@ def _greedy(
     return np.array(chosen, dtype=np.int64)
 
 
+def distinctness(target: np.ndarray, background: np.ndarray) -> float:
+    """KL(p ‖ π) of a person's genre mix p from everyone's π (0: the same mix; 1.1-1.5 for people who rate
+    only Disney films or dramas highly, about 0.6 for the median person with ten ratings)."""
+    present = target > 0
+    return float(np.sum(target[present] * np.log(target[present] / np.maximum(background[present], 1e-12))))
+
+
+def personal_weight(weight: float, target: np.ndarray, background: np.ndarray) -> float:
+    """λ for one person: ``weight`` when their taste is distinct (`distinctness` ≥ `DISTINCT_TO`),
+    `MAINSTREAM_SHARE` of it when it is close to everyone's (≤ `DISTINCT_FROM`), linear in between."""
+    ramp = (distinctness(target, background) - DISTINCT_FROM) / (DISTINCT_TO - DISTINCT_FROM)
+    return weight * (MAINSTREAM_SHARE + (1.0 - MAINSTREAM_SHARE) * min(max(ramp, 0.0), 1.0))
+
+
 def taste_mix(codes: np.ndarray, ratings: np.ndarray, genres: np.ndarray, liked: float) -> np.ndarray:
     """The genre mix p of a person's items rated at or above ``liked`` (of all of them when none is)."""
     chosen = codes[ratings >= liked] if np.any(ratings >= liked) else codes
@@ -116,7 +138,8 @@ def taste_mix(codes: np.ndarray, ratings: np.ndarray, genres: np.ndarray, liked:
 @dataclass(frozen=True)
 class CalibratedReranker:
     """Calibrated re-ranking as a step on top of any scorer: the taste p comes from the given ratings at or
-    above ``liked`` (all given items when none is)."""
+    above ``liked`` (all given items when none is); with a ``background`` π (everyone's genre mix) the
+    weight is each person's `personal_weight`, else ``weight`` for everyone."""
 
     genres: np.ndarray
     weight: float
@@ -124,6 +147,7 @@ class CalibratedReranker:
     pool: int = 300
     alpha: float = 0.01
     normalise: str = "rank"
+    background: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.weight <= 1.0:
@@ -136,8 +160,12 @@ class CalibratedReranker:
         return taste_mix(codes, ratings, self.genres, self.liked)
 
     def __call__(self, scores: np.ndarray, codes: np.ndarray, ratings: np.ndarray, n: int) -> np.ndarray:
-        return calibrated(scores, self.genres, self.target(codes, ratings), n, self.weight, pool=self.pool,
-                          alpha=self.alpha, normalise=self.normalise)  # fmt: skip
+        target = self.target(codes, ratings)
+        weight = self.weight
+        if self.background is not None:
+            weight = personal_weight(weight, target, self.background)
+        return calibrated(scores, self.genres, target, n, weight, pool=self.pool, alpha=self.alpha,
+                          normalise=self.normalise)  # fmt: skip
 
 
 def genre_shares(data: Any) -> np.ndarray:
@@ -149,4 +177,14 @@ def genre_shares(data: Any) -> np.ndarray:
 
         cached = genre_matrix(data.items).toarray()
         data._genre_shares_cache = cached
+    return cached
+
+
+def genre_background(data: Any) -> np.ndarray:
+    """Everyone's genre mix π: p(g|i) summed over every rating of the data set, normalised (cached)."""
+    cached = getattr(data, "_genre_background_cache", None)
+    if cached is None:
+        mass = data.item_counts().astype(np.float64) @ genre_shares(data)
+        cached = mass / mass.sum() if mass.sum() > 0 else mass
+        data._genre_background_cache = cached
     return cached

@@ -9,7 +9,7 @@ from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import ParameterError, RecEngineError
 from recengine.metrics import ranking_report
 from recengine.models import MODELS, make
-from recengine.models.implicit import bpr_gradients, bpr_objective_terms
+from recengine.models.implicit import FOLD_IN_RATINGS, bpr_gradients, bpr_objective_terms
 from recengine.models.implicit_kernels import (
     bpr_sample,
     bpr_sgd,
@@ -171,11 +171,25 @@ def test_wals_fold_in_is_the_exact_user_solve(planted):
     exact = model.user_factors_.copy()
     reg = np.full(data.n_users, model.params.reg)
     wals_cholesky_sweep(matrix.indptr, matrix.indices, matrix.data, exact, model.item_factors_, gram, reg)
-    user = 5
+    user = int(np.argmax(data.user_counts()))  # a person with FOLD_IN_RATINGS or more: the training problem
+    assert data.user_counts()[user] >= FOLD_IN_RATINGS
     mine = data.user_codes == user
     vector, bias = model.fold_in_user(data.item_codes[mine], data.ratings[mine])
     np.testing.assert_allclose(vector, exact[user], rtol=1e-8, atol=1e-10)
     assert bias == 0.0
+
+
+def test_wals_fold_in_counts_few_ratings_more_surely(planted):
+    """n < FOLD_IN_RATINGS ratings: the exact solve with the confidence slope α times FOLD_IN_RATINGS / n."""
+    data, _ = planted
+    model = make("wals", n_factors=4, reg=0.7, alpha=2.0, dtype="float64").fit(data)
+    codes, ratings = np.array([3, 8, 20, 41, 77]), np.array([5.0, 4.0, 1.0, 3.0, 5.0])
+    confidence = 1.0 + 2.0 * (FOLD_IN_RATINGS / 5) * ratings  # ten times the slope α = 2
+    items = model.item_factors_[codes]
+    matrix = model.item_factors_.T @ model.item_factors_ + 0.7 * np.eye(4)
+    matrix += (items * (confidence - 1.0)[:, None]).T @ items
+    vector, _ = model.fold_in_user(codes, ratings)
+    np.testing.assert_allclose(vector, np.linalg.solve(matrix, items.T @ confidence), rtol=1e-8)
 
 
 # --- BPR --------------------------------------------------------------------------------------------------

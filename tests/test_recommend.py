@@ -418,3 +418,19 @@ def test_a_rating_model_ranks_a_list_by_lift_among_films_with_enough_ratings(bun
         assert (np.diff(table["score"]) <= 1e-12).all()
         lists.append(set(table["title"]))
     assert len(lists[0] & lists[1]) <= 4
+
+
+def test_a_rating_models_average_person_is_its_fold_in_prior_a_ranking_models_the_mean_user(planted):
+    """A rating model's ridge fold-in shrinks a person with no taste evidence to 0: their general scores are
+    μ + b_u + b_i and a list's lift is q·p. wals, nmf and bpmf (whose fold-in starts from the trained users'
+    mean) measure from the mean user."""
+    data, _ = planted
+    rating = make("sgd", n_factors=3, n_epochs=2, seed=0).fit(data)
+    np.testing.assert_allclose(
+        rating.general_scores(0.5), rating.global_mean_ + 0.5 + rating.item_bias_, rtol=1e-6
+    )
+    for name in ("wals", "nmf", "bpmf"):
+        model = make(name, n_factors=3, n_epochs=2, seed=0).fit(data)
+        users = model.user_factors_.astype(np.float64)
+        mean = users[np.abs(users).sum(axis=1) > 0].mean(axis=0)
+        np.testing.assert_allclose(model.reference_user(), mean, rtol=1e-6)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recengine.errors import ParameterError
-from recengine.rerank import CalibratedReranker, calibrated, normalised
+from recengine.rerank import CalibratedReranker, calibrated, distinctness, normalised, personal_weight
 
 # Items 0, 1 and 3 are genre A, item 2 genre B; the person likes A and B equally.
 GENRES = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
@@ -54,3 +54,22 @@ def test_beyond_the_greedy_depth_the_pool_follows_by_score():
     # One greedy step picks item 0; items 1, 2 (then 3) follow by score, not by calibration.
     assert calibrated(SCORES, GENRES, TASTE, 3, 0.5, depth=1).tolist() == [0, 1, 2]
     assert calibrated(SCORES, GENRES, TASTE, 3, 0.5, depth=2).tolist() == [0, 2, 1]
+
+
+def test_a_distinct_taste_gets_the_whole_weight_a_mainstream_one_a_third():
+    # KL(p‖π): [1, 0] from [.25, .75] is ln 4 = 1.386 ≥ 1 (whole); [.5, .5] from itself is 0 (a third);
+    # [1, 0] from [.5, .5] is ln 2 = .693: the ramp is (.693 − .5) / .5 = .386 of the way, 1/3 + 2/3 · .386.
+    assert distinctness(np.array([1.0, 0.0]), np.array([0.25, 0.75])) == pytest.approx(np.log(4))
+    assert personal_weight(0.9, np.array([1.0, 0.0]), np.array([0.25, 0.75])) == pytest.approx(0.9)
+    assert personal_weight(0.9, TASTE, TASTE) == pytest.approx(0.3)
+    ramp = (np.log(2) - 0.5) / 0.5
+    assert personal_weight(0.9, np.array([1.0, 0.0]), TASTE) == pytest.approx(0.9 * (1 / 3 + 2 / 3 * ramp))
+
+
+def test_the_reranker_weighs_a_mainstream_taste_less_when_it_knows_everyones_mix():
+    # λ .3: step 2 takes item 2 (.7·.5 = .35 against .7·.75 − .3·1.958 = −.06); a person whose mix is
+    # everyone's gets λ .1, and item 1 (as in the worked case above).
+    codes, ratings = np.array([0, 2]), np.array([5.0, 5.0])
+    assert CalibratedReranker(GENRES, weight=0.3, liked=4.0)(SCORES, codes, ratings, 2).tolist() == [0, 2]
+    everyone = CalibratedReranker(GENRES, weight=0.3, liked=4.0, background=TASTE)
+    assert everyone(SCORES, codes, ratings, 2).tolist() == [0, 1]

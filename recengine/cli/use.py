@@ -33,7 +33,7 @@ from recengine.models import make
 from recengine.models.base import Recommender
 from recengine.newuser import evaluate_new_users, model_scorer, popular_scorer, split_new_users
 from recengine.recommend import recommend, similar_items
-from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker
+from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background
 from recengine.split import split_by_spec
 from recengine.store import check_data, load_model
 
@@ -65,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="λ",
-        help=f"how strongly the list follows the genre mix of what the person rated highly, 0 to 1 "
-        f"(calibrated re-ranking; default {DEFAULT_WEIGHT:g}; 0: by score alone)",
+        help=f"how strongly the list follows the genre mix of what the person rated highly, 0 to 1, for a "
+        f"taste unlike most people's (a mainstream one gets down to a third of it; calibrated re-ranking; "
+        f"default {DEFAULT_WEIGHT:g}; 0: by score alone)",
     )
     rec.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
     add_data_arguments(rec)
@@ -139,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         metavar="λ",
-        help="new-user: weight λ in [0, 1] of calibrated re-ranking by genre (Steck 2018; default 0: plain)",
+        help="new-user: weight λ in [0, 1] of calibrated re-ranking by genre (Steck 2018) for a distinct taste, "
+        "each person's share of it as recommend() serves them (default 0: plain)",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     add_data_arguments(evaluate)
@@ -337,9 +339,13 @@ def _new_user_command(args: argparse.Namespace, saved: Recommender) -> int:
     seed = args.seed if args.seed is not None else 0
     split = split_new_users(data, given=args.given, seed=seed)
     genres = genre_matrix(data.items).toarray()
-    rerank = CalibratedReranker(genres, args.calibration, split.threshold) if args.calibration else None
+    rerank = None
+    if args.calibration:  # as recommend() re-ranks: each person's share of λ (rerank.personal_weight)
+        background = genre_background(split.train)
+        rerank = CalibratedReranker(genres, args.calibration, split.threshold, background=background)
     model = make(saved.name, **saved.get_params()).fit(split.train)
-    report = evaluate_new_users(model_scorer(model), split.test, split.train, rerank=rerank, genres=genres)
+    scorer = model_scorer(model, split.train.item_counts())  # ordered as recommend() orders a list
+    report = evaluate_new_users(scorer, split.test, split.train, rerank=rerank, genres=genres)
     reference = evaluate_new_users(popular_scorer(split.train), split.test, split.train, genres=genres)
     header = {"model": saved.name, "protocol": "new-user", "given": args.given, "calibration": args.calibration,
               "seed": seed}  # fmt: skip

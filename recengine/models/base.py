@@ -509,8 +509,23 @@ class Recommender:
     )
 
     def general_scores(self, bias: float = 0.0) -> np.ndarray:
-        """Every item's score for an average person (the mean vector of the trained users who have one) with
-        a person's own ``bias``: the part of a list that is not personal."""
+        """Every item's score for an average person (`reference_user`) with a person's own ``bias``: the part
+        of a list that is not personal."""
+        return self.scores_for(self.reference_user(), bias)
+
+    def reference_user(self) -> np.ndarray:
+        """The factors of the average person a list's lift and personal share are measured from: what the
+        model's fold-in gives a person before any evidence of taste. A rating model's ridge fold-in shrinks
+        toward 0 (μ + b_u + b_i is all it predicts for them); measured from the trained users' mean instead,
+        a new person's few ratings leave them near 0, and their lift is led by films the average user rates
+        below their biases (bundled set, svdpp: the Disney and children's-film lovers shared 10 of 20 films,
+        Kazaam and Richie Rich among them; 5 from 0). Ranking models: the mean vector of the trained users."""
+        if self.kind == "rating":
+            return np.zeros(self.item_factors_.shape[1])
+        return self.mean_user()
+
+    def mean_user(self) -> np.ndarray:
+        """The mean vector of the trained users who have one (cached with the factors it belongs to)."""
         cached = getattr(self, "_mean_user_cache", None)
         if cached is None or cached[0] is not self.user_factors_:
             users = self.user_factors_
@@ -518,7 +533,7 @@ class Recommender:
             mean = users[active].mean(axis=0, dtype=np.float64) if active.any() else np.zeros(users.shape[1])
             cached = (self.user_factors_, mean)
             self._mean_user_cache = cached
-        return self.scores_for(cached[1], bias)
+        return cached[1]
 
     def list_scores(self, scores: np.ndarray, general: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """What orders a person's list, from the model's ``scores`` for them, an average person's
@@ -526,9 +541,10 @@ class Recommender:
 
         A ranking model's scores already are that. A rating model's predicted ratings are led by item biases
         and by films one person rated highly, which hands everyone the same list of classics or obscure
-        films; its list ranks by lift, how much more than an average person this person is predicted to like
-        a film (scores − general), among films with at least `list_min_ratings` ratings (half the most rated
-        film's count when that is fewer). The predicted rating itself is unchanged.
+        films; its list ranks by lift, how much more than an average person (`reference_user`: for a rating
+        model, μ + b_u + b_i) this person is predicted to like a film (scores − general: their taste part
+        q·p), among films with at least `list_min_ratings` ratings (half the most rated film's count when
+        that is fewer). The predicted rating itself is unchanged.
         """
         if self.kind != "rating":
             return scores

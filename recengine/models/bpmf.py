@@ -185,6 +185,10 @@ class BPMF(Recommender):
             parts.design, parts.residuals, alpha, matrix, precision @ mean, parts.offset, parts.has_bias
         )
 
+    def reference_user(self) -> np.ndarray:
+        """The fold-in's prior mean: the trained users' mean vector (the prior a new person starts from)."""
+        return self.mean_user()
+
     def _population_prior(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and precision of the trained users' [p, b_u] (users with factors), the precision slightly
         ridged so it stays invertible; cached with the factors it belongs to."""

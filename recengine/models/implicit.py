@@ -35,6 +35,7 @@ WALS_MAX_FACTORS = (
     1024  # with solver='cg' (k-vector steps, no k × k solves); Cholesky stops at rowsolve's cap
 )
 FOLD_IN_NEGATIVES = 500  # BPR fold-in: unrated items the new user's rated items are compared with
+FOLD_IN_RATINGS = 50  # WALS fold-in: fewer ratings each count this many / n times as surely
 
 
 # --- weighted ALS ---------------------------------------------------------------------------------------
@@ -225,7 +226,8 @@ class WALS(Recommender):
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """The exact user vector for new ratings, items held fixed:
-        x = (YᵀY + λ_u I + Σ_i (c_i − 1) y_i y_iᵀ)⁻¹ Σ_i c_i y_i, λ_u = `penalty` (n_u = the rated items)."""
+        x = (YᵀY + λ_u I + Σ_i (c_i − 1) y_i y_iᵀ)⁻¹ Σ_i c_i y_i, λ_u = `penalty` (n_u = the rated items), c_i
+        the `foldin_confidence` (the training confidence for a person with `FOLD_IN_RATINGS` ratings or more)."""
         matrix, items, confidence = self._user_system(item_codes, ratings)
         return _solve_spd(matrix, items.T @ confidence), 0.0
 
@@ -244,10 +246,18 @@ class WALS(Recommender):
         """(A, the rated items' factors y_j, their confidences c_j) of one user's weighted least squares,
         A = YᵀY + λ_u I + Σ_j (c_j − 1) y_j y_jᵀ."""
         items = self.item_factors_[np.asarray(item_codes, dtype=np.int64)].astype(np.float64)
-        confidence = self.confidence(ratings).astype(np.float64)
+        confidence = self.foldin_confidence(ratings)
         matrix = self._item_gram() + self.penalty(len(items)) * np.eye(items.shape[1])
         matrix += (items * (confidence - 1.0)[:, None]).T @ items
         return matrix, items, confidence
+
+    def foldin_confidence(self, ratings: np.ndarray) -> np.ndarray:
+        """c_j = 1 + s·α·w_j of a folded-in person's n ratings, s = max(1, `FOLD_IN_RATINGS` / n): against
+        every unrated film (YᵀY) ten ratings at the training confidence barely move the vector from the average
+        person's, so a person with few ratings counts each one as surely as a typical user's fifty (measured on
+        held-out people with ten ratings, benchmarks/results/newuser.md: Recall@20 +2-3 %)."""
+        scale = max(1.0, FOLD_IN_RATINGS / max(len(ratings), 1))
+        return 1.0 + scale * (self.confidence(ratings).astype(np.float64) - 1.0)
 
     def _item_gram(self) -> np.ndarray:
         cached = getattr(self, "_gram_cache", None)
