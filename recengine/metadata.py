@@ -29,9 +29,6 @@ class Metadata:
         if any(len(values) != len(self.ids) for values in self.columns.values()):
             raise ValueError("every metadata column needs one value per id")
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def aligned(self, ids: np.ndarray) -> Metadata:
         """One row per id of ``ids`` (sorted whole numbers): the last row given for it, or empty values."""
         reversed_ids = self.ids[::-1]
