@@ -76,6 +76,10 @@ class RatingScale:
         return cls(float(d["min"]), float(d["max"]), None if d.get("step") is None else float(d["step"]))
 
 
+_REBUILDABLE = ("_user_lookup", "_item_lookup", "csr", "csc")
+"""Cached attributes a pickle leaves out: each is rebuilt from the codes in milliseconds."""
+
+
 class RatingsDataset:
     """Ratings (user code, item code, rating[, timestamp]) over fixed user and item id spaces."""
 
@@ -119,6 +123,18 @@ class RatingsDataset:
         )
         self.name = name
         self.report = list(report)
+
+    def __getstate__(self) -> dict:
+        """A snapshot without the rebuildable caches (lookups, matrices).
+
+        One data set is shared by every session of a server, and any of them may fill a cache while
+        another pickles the set for a training worker: copying the attributes first (one step under
+        the GIL) keeps the pickle from iterating a dictionary that grows.
+        """
+        state = self.__dict__.copy()
+        for cache in _REBUILDABLE:
+            state.pop(cache, None)
+        return state
 
     # --- construction -----------------------------------------------------------------------------------
 

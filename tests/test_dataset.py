@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from recengine.data.loading import load_bundled
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, EmptyDataError, MissingColumnsError, UnknownIdError
 
@@ -165,3 +169,34 @@ def test_unsorted_rows_without_repeats_keep_their_order():
     data = RatingsDataset.from_frame(rows)
     assert data.report == [] and data.n_ratings == 400
     assert data.to_frame()["rating"].tolist() == rows["rating"].tolist()
+
+
+def test_a_pickle_leaves_out_the_rebuildable_caches(small: RatingsDataset):
+    small.csc, small.item_code("a"), small.user_code(10)
+    copy = pickle.loads(pickle.dumps(small))
+    assert not {"csr", "csc", "_user_lookup", "_item_lookup"} & set(copy.__dict__)
+    assert copy.item_code("a") == 0 and (copy.csr != small.csr).nnz == 0
+    assert copy.fingerprint == small.fingerprint and copy.items.equals(small.items)
+
+
+def test_a_data_set_pickles_while_another_session_fills_its_caches():
+    """The server shares one data set across sessions; pickling it for a training worker while
+    another session builds a lookup used to fail with "dictionary changed size during iteration"."""
+    data = load_bundled()
+    data.items  # noqa: B018 - a table whose pickling runs Python code, where threads switch
+    done = threading.Event()
+
+    def fill_caches() -> None:
+        while not done.is_set():
+            for cache in ("_user_lookup", "_item_lookup"):
+                data.__dict__.pop(cache, None)
+            data.user_code(1), data.item_code(1)
+
+    other = threading.Thread(target=fill_caches)
+    other.start()
+    try:
+        for _ in range(150):
+            pickle.dumps(data)
+    finally:
+        done.set()
+        other.join()
