@@ -1,5 +1,6 @@
 """Recommendations: for you (folded in from your ratings) or any user; filters, reasons, similar movies."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -116,10 +117,16 @@ def filters(data: RatingsDataset) -> dict:
 
 def show_list(table: pd.DataFrame, run: state.Run) -> None:
     """Numbered recommendations, each with its reason in full; the same as a sortable table below."""
+    if (table["model_rank"].to_numpy() != np.arange(1, len(table) + 1)).any():
+        st.caption(
+            "Re-ordered toward the genre mix of what was rated highly (λ above): each score is the model's, "
+            "and “the model's #k” is where that score alone would have put the film."
+        )
     with st.container(border=True, key="recs_list"):
         for number, row in enumerate(table.itertuples(), start=1):
             predicted = f" · predicted {row.predicted_rating:.1f} ★" if run.kind == "rating" else ""
-            details = f"{', '.join(row.genres)} · score {row.score:.3f}{predicted}"
+            moved = f" (the model's #{row.model_rank})" if row.model_rank != number else ""
+            details = f"{', '.join(row.genres)} · score {row.score:.3f}{moved}{predicted}"
             st.markdown(
                 f"**{number}. {movie_title(row.title, row.year)}** :gray[{details}]  \n{row.explanation}"
             )
@@ -134,11 +141,15 @@ def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
             "year": table["year"].astype("Int64"),
             "genres": [", ".join(g) for g in table["genres"]],
             "score": table["score"],
+            "model's rank": table["model_rank"],
             "why": table["explanation"],
         }
     )
     columns = {
         "score": st.column_config.NumberColumn(format="%.3f"),
+        "model's rank": st.column_config.NumberColumn(
+            help="Where the score alone puts the film among the candidates; the list is re-ordered by genre."
+        ),
         "why": st.column_config.TextColumn(width="large"),
     }
     if run.kind == "rating":

@@ -50,6 +50,7 @@ COLUMNS = [
     "year",
     "genres",
     "score",
+    "model_rank",
     "predicted_rating",
     "personal",
     "because",
@@ -87,8 +88,9 @@ def recommend(
     ``taste`` from 0 (the list scores alone) to 1 for a person whose taste is distinct from everyone's, less for
     a mainstream one (`taste_weight`); None means `rerank.DEFAULT_WEIGHT`.
 
-    Columns: item, title, year, genres, score (what the list is ordered by; higher is better),
-    predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
+    Columns: item, title, year, genres, score (the list score the re-ranking starts from; higher is better),
+    model_rank (where that score alone puts the film among the candidates, 1 first: the re-ranking moves
+    films, so score need not fall down the list), predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
     share of the film's lead over a typical film owed to the person, `personal_share`), because (titles of
     the user's rated items that contributed most as reasons: never one they rated low, and none when the
     film is there mostly for its general appeal), explanation (one sentence about "you" for a vector, about
@@ -117,7 +119,7 @@ def recommend(
         liked, contrast = model.attribution(rated, values, chosen)
     named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
     shares = personal_share(scores, general, keep, chosen)
-    listed = Listed(chosen, ranked[chosen], scores[chosen], shares)
+    listed = Listed(chosen, ranked[chosen], model_ranks(ranked, keep, chosen), scores[chosen], shares)
     return _table(model, data, listed, rated, values, named, reader)
 
 
@@ -154,12 +156,20 @@ def taste_weight(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray, t
 
 @dataclass(frozen=True)
 class Listed:
-    """The items of a list, best first: their list scores, the model's scores and their personal shares."""
+    """The items of a list, best first: their list scores and places by them, the model's scores and their
+    personal shares."""
 
     codes: np.ndarray
     ranked: np.ndarray
+    places: np.ndarray
     scores: np.ndarray
     personal: np.ndarray
+
+
+def model_ranks(ranked: np.ndarray, keep: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Each chosen item's place by list score among the candidates ``keep`` (1 + how many score higher: ties share a place)."""
+    pool = np.sort(ranked[keep])
+    return len(pool) - np.searchsorted(pool, ranked[chosen], side="right") + 1
 
 
 def personal_share(
@@ -361,6 +371,7 @@ def _table(
         {
             **item_columns(data, chosen),
             "score": listed.ranked,
+            "model_rank": listed.places,
             "predicted_rating": predicted,
             "personal": listed.personal,
             "because": because,
@@ -423,6 +434,7 @@ def popular(
         {
             **item_columns(data, chosen),
             "score": scores[chosen],
+            "model_rank": np.arange(1, len(chosen) + 1),
             "predicted_rating": np.full(len(chosen), np.nan),
             "because": [[] for _ in chosen],
             "explanation": [

@@ -49,6 +49,13 @@ def test_recommend_for_ratings_in_a_file(saved, capsys):
     by_score = _json(capsys, "recommend", "--model", str(saved["wals"]), "--ratings", str(ratings), "-n", "4",
                      "--taste", "0", "--json")["items"]  # fmt: skip
     assert by_score[0]["score"] >= by_score[-1]["score"]
+    assert [row["model_rank"] for row in by_score] == [1, 2, 3, 4]
+    places = [row["model_rank"] for row in items]  # re-ranked by genre: where the score alone put them
+    assert all(isinstance(p, int) and p >= 1 for p in places) and len(set(places)) == 4
+    assert main(["recommend", "--model", str(saved["wals"]), "--ratings", str(ratings), "-n", "4"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line[:3].strip().isdigit()]
+    for rank, (line, place) in enumerate(zip(lines, places, strict=True), start=1):
+        assert (f"(the model's #{place})" in line) == (place != rank), line
 
 
 def test_recommend_for_a_known_user_as_text(saved, capsys):

@@ -12,12 +12,14 @@ from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, RecEngineError, UnknownIdError
 from recengine.foldin import FALLBACK, fold_in
 from recengine.models import MODELS, make
+from recengine.newuser import DISNEY_QUERY
 from recengine.recommend import (
     DEFAULT_RANKING_MODEL,
     Reader,
     _named,
     _reason_text,
     contributions,
+    model_ranks,
     neighbour_genre_agreement,
     popular,
     recommend,
@@ -434,3 +436,21 @@ def test_a_rating_models_average_person_is_its_fold_in_prior_a_ranking_models_th
         users = model.user_factors_.astype(np.float64)
         mean = users[np.abs(users).sum(axis=1) > 0].mean(axis=0)
         np.testing.assert_allclose(model.reference_user(), mean, rtol=1e-6)
+
+
+def test_model_ranks_count_the_candidates_scored_higher():
+    ranked = np.array([0.9, 0.1, 0.5, 0.7, 0.5, 2.0])
+    keep = np.array([True, True, True, True, True, False])  # 2.0 is not a candidate
+    assert model_ranks(ranked, keep, np.array([0, 3, 2, 4, 1])).tolist() == [1, 2, 3, 3, 5]
+
+
+def test_a_re_ranked_list_says_where_the_model_alone_put_each_film(bundled, ranker):
+    """The Disney lover's list is re-ordered by genre; model_rank is each film's place in the plain list."""
+    codes = bundled.item_codes_of(DISNEY_QUERY)
+    vector = fold_in(ranker, codes, [5.0] * len(codes))
+    plain = recommend(ranker, bundled, vector=vector, n=300, taste=0.0)
+    assert plain["model_rank"].tolist() == list(range(1, 301))
+    table = recommend(ranker, bundled, vector=vector, n=20)
+    places = {item: place for place, item in enumerate(plain["item"], start=1)}
+    assert table["model_rank"].tolist() == [places[item] for item in table["item"]]
+    assert table["model_rank"].tolist() != list(range(1, 21))  # λ moved films

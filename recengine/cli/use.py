@@ -37,7 +37,9 @@ from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_backgroun
 from recengine.split import split_by_spec
 from recengine.store import check_data, load_model
 
-ROW_FIELDS = ("item", "title", "year", "genres", "score", "predicted_rating", "because", "explanation")
+ROW_FIELDS = (
+    "item", "title", "year", "genres", "score", "model_rank", "predicted_rating", "because", "explanation",
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -466,6 +468,8 @@ def _emit(args: argparse.Namespace, table: pd.DataFrame, header: str) -> None:
     for rank, row in enumerate(table.itertuples(index=False), start=1):
         stars = getattr(row, "predicted_rating", np.nan)
         predicted = f"  {stars:.1f}★" if isinstance(stars, float) and np.isfinite(stars) else ""
-        print(f"{rank:>3}. {row.title}  [{row.item}]  score {row.score:.3f}{predicted}")
+        place = getattr(row, "model_rank", rank)
+        moved = f" (the model's #{place})" if place != rank else ""
+        print(f"{rank:>3}. {row.title}  [{row.item}]  score {row.score:.3f}{moved}{predicted}")
         if "explanation" in table.columns:
             print(f"     {row.explanation}")
