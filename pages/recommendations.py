@@ -199,7 +199,7 @@ def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: 
     return recommend(run.model, data, user=user, n=n, taste=taste, **chosen)
 
 
-def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
+def from_people_like(run: state.Run, data: RatingsDataset, who: str, taste: float) -> None:
     whom = "you" if who == FOR_YOU else f"user {st.session_state.get('recs_user')}"
     st.subheader(f"From people like {whom}")
     if not has_factors(run, "user"):
@@ -211,17 +211,21 @@ def from_people_like(run: state.Run, data: RatingsDataset, who: str) -> None:
         if not state.my_ratings():
             st.caption("Rate a few movies to find the group of users whose taste is closest to yours.")
             return
-        table = cluster_recommendations(clustering, data, vector=my_vector(run, data), n=10)
+        table = cluster_recommendations(clustering, data, vector=my_vector(run, data), n=10, taste=taste)
     else:
-        table = cluster_recommendations(clustering, data, user=st.session_state["recs_user"], n=10)
+        table = cluster_recommendations(
+            clustering, data, user=st.session_state["recs_user"], n=10, taste=taste
+        )
     subject, group = ("you", "Your group") if who == FOR_YOU else ("they", f"{whom.capitalize()}'s group")
     if not len(table):
         st.caption(f"{group} has rated nothing {subject} have not rated already.")
         return
     st.caption(
         f"KMeans on the users' factor directions puts {whom} in group {int(table['cluster'].iloc[0])}; these "
-        f"are the films that group rates best, among those {subject} have not rated (the filters above do "
-        "not apply here)." + (f" ({clustering.sample_note}.)" if clustering.sample_note else "")
+        f"are the films that group rates best, among those {subject} have not rated, re-ordered toward the "
+        "genres of what was rated highly as the list above is (λ; at 0 a group's best are mostly classics "
+        "everyone rates highly). The filters above do not apply here."
+        + (f" ({clustering.sample_note}.)" if clustering.sample_note else "")
     )
     st.dataframe(
         pd.DataFrame(
@@ -314,7 +318,7 @@ def main() -> None:
                 "text/csv",
                 key="recs_export",
             )
-        from_people_like(run, data, who)
+        from_people_like(run, data, who, taste)
         more_like_this(run, data)
 
 

@@ -15,8 +15,9 @@ from recengine.cluster import (
     cluster_recommendations,
     project,
 )
+from recengine.data import load_bundled
 from recengine.errors import RecEngineError
-from recengine.foldin import UserVector
+from recengine.foldin import UserVector, fold_in
 from recengine.models import make
 
 
@@ -149,3 +150,21 @@ def test_tsne_and_kmeans_run_on_one_thread(monkeypatch):
     cluster_factors(model, "users", n_clusters=3)
     assert _openmp_threads(), "no OpenMP runtime loaded: nothing to check"
     assert seen == {"tsne": ([1] * len(_openmp_threads()), 1), "kmeans": [1] * len(_openmp_threads())}
+
+
+def test_a_groups_list_follows_the_persons_genres():
+    """Eight animated favourites: the group's own best are mostly classics everyone rates highly; re-ranked
+    toward the person's genres (the default) they are mostly animated or children's films."""
+    data = load_bundled()
+    model = make("wals").fit(data)
+    clusters = cluster_factors(model, "users", n_clusters=8)
+    codes = data.item_codes_of((1, 364, 588, 6377, 4306, 4886, 595, 8961))  # Toy Story, The Lion King, ...
+    vector = fold_in(model, codes, np.full(len(codes), 5.0))
+
+    def family(table) -> int:
+        return sum(bool({"Animation", "Children"} & set(genres)) for genres in table["genres"])
+
+    plain = cluster_recommendations(clusters, data, vector=vector, taste=0.0)
+    followed = cluster_recommendations(clusters, data, vector=vector)
+    assert plain["score"].is_monotonic_decreasing and family(plain) <= 4
+    assert family(followed) >= 8 and not set(followed["item"]) & set(data.item_ids[codes])
