@@ -77,7 +77,8 @@ class RatingScale:
 
 
 _REBUILDABLE = ("_user_lookup", "_item_lookup", "csr", "csc")
-"""Cached attributes a pickle leaves out: each is rebuilt from the codes in milliseconds."""
+"""Cached attributes a pickle leaves out, with the ``_*_cache`` ones other modules attach (genre matrices):
+each is rebuilt in milliseconds."""
 
 
 class RatingsDataset:
@@ -125,16 +126,18 @@ class RatingsDataset:
         self.report = list(report)
 
     def __getstate__(self) -> dict:
-        """A snapshot without the rebuildable caches (lookups, matrices).
+        """A snapshot without the rebuildable caches (`_REBUILDABLE`).
 
         One data set is shared by every session of a server, and any of them may fill a cache while
         another pickles the set for a training worker: copying the attributes first (one step under
         the GIL) keeps the pickle from iterating a dictionary that grows.
         """
         state = self.__dict__.copy()
-        for cache in _REBUILDABLE:
-            state.pop(cache, None)
-        return state
+        return {
+            key: value
+            for key, value in state.items()
+            if key not in _REBUILDABLE and not key.endswith("_cache")
+        }
 
     # --- construction -----------------------------------------------------------------------------------
 

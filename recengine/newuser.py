@@ -310,21 +310,12 @@ def calibrated_server(
         from recengine.recommend import candidates
 
         background = genre_background(data) if personal else None
-        reranker = CalibratedReranker(_genres_of(data), weight, liked_threshold(data.scale),
+        reranker = CalibratedReranker(genre_shares(data), weight, liked_threshold(data.scale),
                                       normalise=normalise, background=background)  # fmt: skip
         scores = model_scorer(model, data.item_counts())(codes, ratings)
         return reranker(np.where(candidates(data, codes), scores, -np.inf), codes, ratings, n)
 
     return serve
-
-
-def _genres_of(data: RatingsDataset) -> np.ndarray:
-    """The data set's items × genres p(g|i), dense, built once per data set object."""
-    cached = getattr(data, "_genre_matrix_cache", None)
-    if cached is None:
-        cached = genre_matrix(data.items).toarray()
-        data._genre_matrix_cache = cached
-    return cached
 
 
 def taste_profiles(

@@ -12,6 +12,7 @@ import pytest
 from recengine.data.loading import load_bundled
 from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, EmptyDataError, MissingColumnsError, UnknownIdError
+from recengine.rerank import genre_shares
 
 
 def frame(**columns: list) -> pd.DataFrame:
@@ -172,9 +173,9 @@ def test_unsorted_rows_without_repeats_keep_their_order():
 
 
 def test_a_pickle_leaves_out_the_rebuildable_caches(small: RatingsDataset):
-    small.csc, small.item_code("a"), small.user_code(10)
+    small.csc, small.item_code("a"), small.user_code(10), genre_shares(small)
     copy = pickle.loads(pickle.dumps(small))
-    assert not {"csr", "csc", "_user_lookup", "_item_lookup"} & set(copy.__dict__)
+    assert not {"csr", "csc", "_user_lookup", "_item_lookup", "_genre_shares_cache"} & set(copy.__dict__)
     assert copy.item_code("a") == 0 and (copy.csr != small.csr).nnz == 0
     assert copy.fingerprint == small.fingerprint and copy.items.equals(small.items)
 
