@@ -31,9 +31,9 @@ FOR_YOU, FOR_USER = "you", "a user in the data"
 PICKABLE = 5000  # longer lists: the most rated only (movies), or typed ids (users)
 
 
-def no_model(data: RatingsDataset) -> None:
+def no_model(data: RatingsDataset, why: str = "There is no trained model for this data set yet.") -> None:
     label = algorithms()[DEFAULT_ALGO].label
-    st.info("There is no trained model for this data set yet.")
+    st.info(why)
     if st.button(f"Train the default ranking model ({label}) now", key="recs_train_default", type="primary"):
         with engine_errors("Try the Train page."), st.spinner(f"Training {label}…"):
             state.add_run(train_now(data, DEFAULT_ALGO))
@@ -43,15 +43,20 @@ def no_model(data: RatingsDataset) -> None:
     )
 
 
-def choose_run(data: RatingsDataset) -> state.Run:
+def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
+    """The model to recommend with; for "you", only models with taste factors (None when there is none)."""
     runs = state.runs_on(data.fingerprint)
+    if who == FOR_YOU:
+        runs = without_taste_note(runs)
+        if not runs:
+            return None
     default = recommending_run(data)
     titles = [run.title for run in runs]
-    index = titles.index(default.title) if default is not None else len(runs) - 1
+    index = titles.index(default.title) if default is not None and default.title in titles else len(runs) - 1
     title = st.selectbox("Model", titles, index=index, key="recs_model")
     run = runs[titles.index(title)]
     active = state.active_run(data.fingerprint)
-    if active is not None and run is default and run is not active:
+    if active is not None and run is default and run is not active and active in runs:
         st.caption(
             f"The active model, {active.title}, predicts ratings; these lists come from {run.title}, the "
             "latest ranking model, which makes better lists. Choose the active model above to see its own."
@@ -66,6 +71,18 @@ def choose_run(data: RatingsDataset) -> state.Run:
             "on the Evaluate page."
         )
     return run
+
+
+def without_taste_note(runs: list[state.Run]) -> list[state.Run]:
+    """The runs that can make a list for a new person; the others are named with the reason."""
+    tasteless = sorted({run.label for run in runs if not run.model.has_taste})
+    if tasteless:
+        st.caption(
+            f"{' and '.join(tasteless)} {'has' if len(tasteless) == 1 else 'have'} no taste factors: every "
+            "person would get the same films from it, so it makes no list for you. Its list for a user in the "
+            "data, and how it scores, are under “a user in the data” and on the Evaluate page."
+        )
+    return [run for run in runs if run.model.has_taste]
 
 
 def taste_control() -> float:
@@ -293,13 +310,16 @@ def main() -> None:
             return
         top, size = st.columns([3, 1])
         with top:
-            run = choose_run(data)
+            who = st.segmented_control(
+                "Recommend for", [FOR_YOU, FOR_USER], default=FOR_YOU, key="recs_who", required=True
+            )
+            run = choose_run(data, who)
         n = size.slider("How many", 5, 50, 10, 5, key="recs_n")
         with size:
             taste = taste_control()
-        who = st.segmented_control(
-            "Recommend for", [FOR_YOU, FOR_USER], default=FOR_YOU, key="recs_who", required=True
-        )
+        if run is None:
+            no_model(data, "No model trained on this data set can follow a person's taste yet.")
+            return
         chosen = filters(data)
         table = (for_you if who == FOR_YOU else for_user)(run, data, n, chosen, taste)
         if not len(table):

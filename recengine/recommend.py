@@ -348,7 +348,7 @@ def _table(
     chosen = listed.codes
     counts = data.item_counts()[chosen]
     rating_model = model.kind == "rating"
-    taste = model.item_factors_.shape[1] > 0
+    taste = model.has_taste
     predicted = model.scale_.clip(listed.scores) if rating_model else np.full(len(chosen), np.nan)
     because, explanation = [], []
     for row, code in enumerate(chosen):

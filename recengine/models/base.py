@@ -508,6 +508,12 @@ class Recommender:
         10  # rating models: films a person's list may hold need this many ratings
     )
 
+    @property
+    def has_taste(self) -> bool:
+        """Whether a fitted model has item factors to follow a person's taste with (most popular and the
+        baseline have none: their lists are the same for everyone)."""
+        return self.item_factors_.shape[1] > 0
+
     def general_scores(self, bias: float = 0.0) -> np.ndarray:
         """Every item's score for an average person (`reference_user`) with a person's own ``bias``: the part
         of a list that is not personal."""
@@ -549,7 +555,7 @@ class Recommender:
         if self.kind != "rating":
             return scores
         floor = min(float(self.list_min_ratings), float(counts.max()) / 2 if len(counts) else 0.0)
-        personal = scores - general if self.item_factors_.shape[1] else scores  # no taste: biases decide
+        personal = scores - general if self.has_taste else scores  # no taste: biases decide
         return np.where(counts >= floor, personal, -np.inf)
 
     def _user_bias_of(self, user: int) -> float:

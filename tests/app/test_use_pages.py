@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from app_helpers import assert_no_exception, open_page
+from app_helpers import assert_no_exception, open_page, wait_for_job
 
 from dashboard.charts import sweep_figure
 from dashboard.runs import model_store
@@ -183,3 +183,35 @@ def test_recommendations_on_filtered_data_skip_movies_it_left_out(trained):
     assert_no_exception(trained)
     assert any("1 of your rated movies are not in the filtered data" in c.value for c in trained.caption)
     assert len(trained.dataframe[0].value) == 10
+
+
+def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypatch):
+    """Most popular ranks films the same way for everyone: "for you" says so and offers a model that can
+    follow a taste; "a user in the data" still shows its list."""
+    monkeypatch.setenv("RECENGINE_STORE", str(shared_store))
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("popular").run()
+    app.button(key="train_go").click().run()
+    wait_for_job(app)
+    open_page(app, "recommendations")
+    assert any("can follow a person's taste" in i.value for i in app.info)
+    assert any("Most popular" in c.value and "no taste factors" in c.value for c in app.caption)
+    assert app.button(key="recs_train_default") and not app.dataframe
+    app.segmented_control(key="recs_who").set_value("a user in the data").run()
+    assert_no_exception(app)
+    assert (
+        app.selectbox(key="recs_model").value.startswith("Most popular") and len(app.dataframe[0].value) == 10
+    )
+    app.segmented_control(key="recs_who").set_value("you").run()
+    app.button(key="recs_train_default").click().run()
+    assert_no_exception(app)
+    assert app.selectbox(key="recs_model").options == [
+        app.session_state["runs"][app.session_state["active_run"]].title
+    ]
+    assert len(app.dataframe[0].value) == 10
+    popular = next(run.title for run in app.session_state["runs"].values() if run.algo == "popular")
+    app.segmented_control(key="recs_who").set_value("a user in the data").run()
+    app.selectbox(key="recs_model").set_value(popular).run()
+    app.segmented_control(key="recs_who").set_value("you").run()
+    assert_no_exception(app)
+    assert app.selectbox(key="recs_model").value != popular and len(app.dataframe[0].value) == 10
