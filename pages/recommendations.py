@@ -56,7 +56,7 @@ def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
     title = st.selectbox("Model", titles, index=index, key="recs_model")
     run = runs[titles.index(title)]
     active = state.active_run(data.fingerprint)
-    if active is not None and run is default and run is not active and active in runs:
+    if active is not None and run is default and run is not active and any(r is active for r in runs):
         st.caption(
             f"The active model, {active.title}, predicts ratings; these lists come from {run.title}, the "
             "latest ranking model, which makes better lists. Choose the active model above to see its own."
