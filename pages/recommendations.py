@@ -136,8 +136,8 @@ def show_list(table: pd.DataFrame, run: state.Run) -> None:
     """Numbered recommendations, each with its reason in full; the same as a sortable table below."""
     if (table["model_rank"].to_numpy() != np.arange(1, len(table) + 1)).any():
         st.caption(
-            "Re-ordered toward the genre mix of what was rated highly (λ above): each score is the model's, "
-            "and “the model's #k” is where that score alone would have put the film."
+            "Chosen to follow the genre mix of what was rated highly (λ above) and shown in the model's order: "
+            "“the model's #k” is where its score alone puts a film that was brought in from further down."
         )
     with st.container(border=True, key="recs_list"):
         for number, row in enumerate(table.itertuples(), start=1):
@@ -165,7 +165,7 @@ def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
     columns = {
         "score": st.column_config.NumberColumn(format="%.3f"),
         "model's rank": st.column_config.NumberColumn(
-            help="Where the score alone puts the film among the candidates; the list is re-ordered by genre."
+            help="Where the score alone puts the film among the candidates; the genre mix brings films from further down."
         ),
         "why": st.column_config.TextColumn(width="large"),
     }

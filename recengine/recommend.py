@@ -83,14 +83,15 @@ def recommend(
     least that many ratings in ``data``; ``years`` = (from, to), inclusive, either end may be None.
 
     The list is ordered by the model's `Recommender.list_scores` (a ranking model's scores; a rating
-    model's lift over an average person among films with enough ratings), then re-ranked toward the genre
-    mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`) with weight
+    model's lift over an average person among films with enough ratings); its films are chosen to follow the
+    genre mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`: the
+    films it chooses are shown in list-score order) with weight
     ``taste`` from 0 (the list scores alone) to 1 for a person whose taste is distinct from everyone's, less for
     a mainstream one (`taste_weight`); None means `rerank.DEFAULT_WEIGHT`.
 
     Columns: item, title, year, genres, score (the list score the re-ranking starts from; higher is better),
-    model_rank (where that score alone puts the film among the candidates, 1 first: the re-ranking moves
-    films, so score need not fall down the list), predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
+    model_rank (where that score alone puts the film among the candidates, 1 first: the re-ranking brings
+    films from further down), predicted_rating (on the data set's scale for rating models, NaN for ranking models), personal (the
     share of the film's lead over a typical film owed to the person, `personal_share`), because (titles of
     the user's rated items that contributed most as reasons: never one they rated low, and none when the
     film is there mostly for its general appeal), explanation (one sentence about "you" for a vector, about

@@ -66,8 +66,15 @@ def calibrated(
     normalise: str = "rank",
     depth: int = 20,
 ) -> np.ndarray:
-    """Item codes of the calibrated top ``n``, best first: the first ``depth`` chosen greedily, the rest of the
-    pool after them by score (a metric at 100 needs a longer list than a person reads).
+    """Item codes of the calibrated top ``n``, best first: the first ``depth`` chosen greedily and shown in
+    score order, the rest of the pool after them by score (a metric at 100 needs a longer list than a person
+    reads).
+
+    The greedy choice decides which films make the list, not their order: in the order chosen, the films
+    that cover the most of the person's genres at once came first and the model's best could come last (a
+    horror lover's model's #1, Alien, at #10 behind its #136). In score order the list holds the same films,
+    so the same genre mix, and measured on the test people of three splits, ten given ratings, NDCG@20 rose
+    from 0.354 to 0.392 (bundled) and from 0.425 to 0.468 (MovieLens 100k).
 
     ``scores``: one per item, −inf for items that may not be recommended; ``genres``: items × genres, p(g|i)
     (dense); ``target``: the person's genre mix p; ``weight``: λ in [0, 1] (0: the plain top n by score).
@@ -85,6 +92,7 @@ def calibrated(
     steps = min(n, depth)
     head = candidates[_greedy(normalised(scores[candidates], normalise), genres[candidates], target, steps,
                               weight, alpha)]  # fmt: skip
+    head = head[np.lexsort((head, -scores[head]))]
     rest = candidates[~np.isin(candidates, head)][: n - len(head)]
     return np.concatenate([head, rest])
 
