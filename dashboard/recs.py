@@ -24,15 +24,16 @@ TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machi
 
 
 def recommending_run(data: RatingsDataset) -> state.Run | None:
-    """The run to recommend with by default: the active one if it ranks, else the latest ranking run,
-    else the active run."""
+    """The run to recommend with by default: the active one if it ranks and has taste factors, else the
+    latest ranking run with them, else the active or latest rating model; None when no run has taste factors
+    (most popular and the baseline make no list for a person)."""
+    runs = [run for run in state.runs_on(data.fingerprint) if run.model.has_taste]
     active = state.active_run(data.fingerprint)
+    active = active if any(run is active for run in runs) else None
     if active is not None and active.kind == "ranking":
         return active
-    ranking = [
-        run for run in state.runs_on(data.fingerprint) if run.kind == "ranking" and run.algo != "popular"
-    ]
-    return ranking[-1] if ranking else active
+    ranking = [run for run in runs if run.kind == "ranking"]
+    return ranking[-1] if ranking else active or (runs[-1] if runs else None)
 
 
 def serving_run(run: state.Run, data: RatingsDataset) -> state.Run:
@@ -86,7 +87,7 @@ def preview(data: RatingsDataset) -> None:
     run = recommending_run(data)
     with st.container(border=True, key="rate_preview"):
         if run is None:
-            st.markdown("**Your top picks** appear here once a model is trained.")
+            st.markdown("**Your top picks** appear here once a model that follows a taste is trained.")
             st.page_link(
                 "pages/train.py", label="Train one (a few seconds)", icon=":material/model_training:"
             )

@@ -193,6 +193,8 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     app.selectbox(key="train_algo").set_value("popular").run()
     app.button(key="train_go").click().run()
     wait_for_job(app)
+    open_page(app, "rate")
+    assert any("once a model that follows a taste is trained" in m.value for m in app.markdown)
     open_page(app, "recommendations")
     assert any("can follow a person's taste" in i.value for i in app.info)
     assert any("Most popular" in c.value and "no taste factors" in c.value for c in app.caption)
@@ -209,6 +211,9 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
         app.session_state["runs"][app.session_state["active_run"]].title
     ]
     assert len(app.dataframe[0].value) == 10
+    open_page(app, "rate")
+    assert any(m.value.startswith("**Your top picks now** (Weighted ALS") for m in app.markdown)
+    open_page(app, "recommendations")
     popular = next(run.title for run in app.session_state["runs"].values() if run.algo == "popular")
     app.segmented_control(key="recs_who").set_value("a user in the data").run()
     app.selectbox(key="recs_model").set_value(popular).run()
