@@ -22,7 +22,7 @@ from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
 from recengine.newuser import list_miscalibration
-from recengine.recommend import recommend, similar_items, taste_weight
+from recengine.recommend import GENRE_WEIGHT, NEIGHBOUR_POOL, recommend, similar_items, taste_weight
 from recengine.rerank import DEFAULT_WEIGHT
 
 inside_app()
@@ -281,24 +281,36 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     )
     if code is None:
         return
-    with engine_errors("Choose a factorization model (the baseline and most-popular have no movie factors)."):
+    if not run.model.has_taste:
+        st.caption(f"{run.label} has no movie factors to compare: choose a factorization model above.")
+        return
+    with engine_errors("Choose another movie, or fewer ratings at least."):
         similar = similar_items(run.model, data, data.item_ids[code], n=10, min_ratings=least)
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "title": similar["title"],
-                    "year": similar["year"].astype("Int64"),
-                    "genres": [", ".join(g) for g in similar["genres"]],
-                    "similarity": similar["similarity"],
-                    "ratings": similar["n_ratings"],
-                }
-            ),
-            hide_index=True,
-            column_config={
-                "similarity": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f")
-            },
-            key="recs_similar_table",
-        )
+    st.caption(
+        f"The {NEIGHBOUR_POOL} movies nearest in factor space (cosine similarity of the factors), ranked by "
+        f"that similarity plus {GENRE_WEIGHT} × the share of genres they have in common (Jaccard): the factors "
+        "alone put films next to what the same people rated, the genres prefer films of the same kind."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "title": similar["title"],
+                "year": similar["year"].astype("Int64"),
+                "genres": [", ".join(g) for g in similar["genres"]],
+                "match": similar["score"],
+                "factor similarity": similar["similarity"],
+                "genres shared": similar["genre_overlap"],
+                "ratings": similar["n_ratings"],
+            }
+        ),
+        hide_index=True,
+        column_config={
+            "match": st.column_config.ProgressColumn(min_value=-1, max_value=1 + GENRE_WEIGHT, format="%.2f"),
+            "factor similarity": st.column_config.NumberColumn(format="%.2f"),
+            "genres shared": st.column_config.NumberColumn(format="percent"),
+        },
+        key="recs_similar_table",
+    )
 
 
 def main() -> None:

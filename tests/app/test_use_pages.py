@@ -75,6 +75,10 @@ def test_more_like_this_movie(trained):
     assert_no_exception(trained)
     similar = trained.dataframe[-1].value
     assert len(similar) == 10 and "Toy Story (1995)" not in set(similar["title"])
+    assert similar["match"].is_monotonic_decreasing  # the column the list is ranked by
+    assert (
+        similar["match"] - similar["factor similarity"] - 0.3 * similar["genres shared"]
+    ).abs().max() < 1e-6
 
 
 def test_evaluate_puts_the_model_beside_the_references(trained):
@@ -200,7 +204,9 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     assert any("Most popular" in c.value and "no taste factors" in c.value for c in app.caption)
     assert app.button(key="recs_train_default") and not app.dataframe
     app.segmented_control(key="recs_who").set_value("a user in the data").run()
+    app.selectbox(key="recs_like").set_value(0).run()
     assert_no_exception(app)
+    assert any("has no movie factors to compare" in c.value for c in app.caption) and not app.error
     assert (
         app.selectbox(key="recs_model").value.startswith("Most popular") and len(app.dataframe[0].value) == 10
     )
