@@ -21,6 +21,7 @@ from dashboard.ui import engine_errors
 from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
+from recengine.errors import UnknownIdError
 from recengine.newuser import list_miscalibration
 from recengine.recommend import GENRE_WEIGHT, NEIGHBOUR_POOL, recommend, similar_items, taste_weight
 from recengine.rerank import DEFAULT_WEIGHT
@@ -207,33 +208,47 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: f
     return table
 
 
-def for_user(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: float) -> pd.DataFrame:
+def chosen_user(data: RatingsDataset) -> object | None:
+    """The user id picked or typed; None, with a warning, when the data set has no such user."""
     if data.n_users <= PICKABLE:
-        user = st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
-    else:  # a drop-down of a hundred thousand ids would weigh on every browser
-        user = st.text_input("User id", value=str(data.user_ids[0]), key="recs_user")
+        return st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
+    typed = st.text_input("User id", value=str(data.user_ids[0]), key="recs_user")  # a drop-down of a
+    try:  # hundred thousand ids would weigh on every browser
+        return data.user_ids[data.user_code(typed)]
+    except UnknownIdError:
+        shown = typed.strip()[:40].replace("`", "'")  # in a code span: shown as typed, never as Markdown
+        low, high = data.user_ids.min(), data.user_ids.max()
+        st.warning(
+            f"There is no user with id `{shown}` in this data set: type one of its {data.n_users:,} user ids "
+            f"(from {low} to {high})."
+        )
+        return None
+
+
+def for_user(
+    run: state.Run, data: RatingsDataset, user: object, n: int, chosen: dict, taste: float
+) -> pd.DataFrame:
     st.caption(f"User {user} rated {int(data.user_counts()[data.user_code(user)])} movies.")
     return recommend(run.model, data, user=user, n=n, taste=taste, **chosen)
 
 
-def from_people_like(run: state.Run, data: RatingsDataset, who: str, taste: float) -> None:
-    whom = "you" if who == FOR_YOU else f"user {st.session_state.get('recs_user')}"
+def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, taste: float) -> None:
+    """The favourites of the group of users nearest to ``user`` (None: you)."""
+    whom = "you" if user is None else f"user {user}"
     st.subheader(f"From people like {whom}")
     if not has_factors(run, "user"):
         st.caption(f"{run.label} has no user factors to group people by: choose a factorization model.")
         return
     groups = st.slider("Number of groups of users", 2, 20, 8, key="recs_groups")
     clustering = clusters_of(run, "users", groups)
-    if who == FOR_YOU:
+    if user is None:
         if not state.my_ratings():
             st.caption("Rate a few movies to find the group of users whose taste is closest to yours.")
             return
         table = cluster_recommendations(clustering, data, vector=my_vector(run, data), n=10, taste=taste)
     else:
-        table = cluster_recommendations(
-            clustering, data, user=st.session_state["recs_user"], n=10, taste=taste
-        )
-    subject, group = ("you", "Your group") if who == FOR_YOU else ("they", f"{whom.capitalize()}'s group")
+        table = cluster_recommendations(clustering, data, user=user, n=10, taste=taste)
+    subject, group = ("you", "Your group") if user is None else ("they", f"{whom.capitalize()}'s group")
     if not len(table):
         st.caption(f"{group} has rated nothing {subject} have not rated already.")
         return
@@ -333,7 +348,14 @@ def main() -> None:
             no_model(data, "No model trained on this data set can follow a person's taste yet.")
             return
         chosen = filters(data)
-        table = (for_you if who == FOR_YOU else for_user)(run, data, n, chosen, taste)
+        user = None if who == FOR_YOU else chosen_user(data)
+        if who == FOR_USER and user is None:
+            return
+        table = (
+            for_you(run, data, n, chosen, taste)
+            if user is None
+            else for_user(run, data, user, n, chosen, taste)
+        )
         if not len(table):
             st.warning("No movie passes these filters: loosen them.")
         else:
@@ -350,7 +372,7 @@ def main() -> None:
                 "text/csv",
                 key="recs_export",
             )
-        from_people_like(run, data, who, taste)
+        from_people_like(run, data, user, taste)
         more_like_this(run, data)
 
 

@@ -226,3 +226,30 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     app.segmented_control(key="recs_who").set_value("you").run()
     assert_no_exception(app)
     assert app.selectbox(key="recs_model").value != popular and len(app.dataframe[0].value) == 10
+
+
+def test_a_typed_user_id_that_is_not_there_is_shown_as_typed_and_explained(app):
+    """Above 5,000 users the id is typed: an unknown one gets a warning that quotes it in a code span (never
+    as Markdown: a link or an image in it stays text) and says which ids exist."""
+    rows = "".join(f"{u},{i},{(u + i) % 5 + 1}\n" for u in range(1, 5051) for i in (u % 40, 40 + u % 7, 50))
+    open_page(app, "data")
+    app.segmented_control(key="data_source").set_value("upload").run()
+    app.file_uploader(key="data_upload").upload(
+        "many.csv", ("user,item,rating\n" + rows).encode(), "text/csv"
+    ).run()
+    if app.button(key="data_upload_form_load"):  # the columns are named as expected: no form, or confirm it
+        app.button(key="data_upload_form_load").click().run()
+    assert app.session_state["data_choice"].kind == "upload"
+    open_page(app, "recommendations")
+    app.button(key="recs_train_default").click().run()
+    app.segmented_control(key="recs_who").set_value("a user in the data").run()
+    app.text_input(key="recs_user").input(
+        "[click](https://example.com) ![x](https://example.com/x.png) `a`"
+    ).run()
+    assert_no_exception(app)
+    warning = next(w.value for w in app.warning if "no user with id" in w.value)
+    assert "`[click](https://example.com) ![x](https:`" in warning  # the first 40 characters, in a code span
+    assert "from 1 to 5050" in warning and not app.dataframe
+    app.text_input(key="recs_user").input("7").run()
+    assert_no_exception(app)
+    assert any(c.value == "User 7 rated 3 movies." for c in app.caption) and len(app.dataframe[0].value) == 10
