@@ -265,7 +265,9 @@ def ratings_from_csv(content: bytes) -> dict[object, float]:
     values = pd.to_numeric(frame["rating"], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0)) | frame["item"].isna()
     if bad.any():
-        raise ProfileError(f"{int(bad.sum())} rows of the ratings file lack an item or a numeric rating.")
+        count = int(bad.sum())
+        verb = "row of the ratings file lacks" if count == 1 else "rows of the ratings file lack"
+        raise ProfileError(f"{count:,} {verb} an item or a numeric rating.")
     return {str(item).strip(): float(value) for item, value in zip(frame["item"], values, strict=True)}
 
 

@@ -144,7 +144,7 @@ def show_list(table: pd.DataFrame, run: state.Run) -> None:
         for number, row in enumerate(table.itertuples(), start=1):
             predicted = f" · predicted {row.predicted_rating:.1f} ★" if run.kind == "rating" else ""
             moved = f" (the model's #{row.model_rank})" if row.model_rank != number else ""
-            details = f"{', '.join(row.genres)} · score {row.score:.3f}{moved}{predicted}"
+            details = f"{', '.join(row.genres)} · score {row.score:.3g}{moved}{predicted}"
             st.markdown(
                 f"**{number}. {movie_title(row.title, row.year)}** :gray[{details}]  \n{row.explanation}"
             )

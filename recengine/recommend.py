@@ -398,7 +398,8 @@ def _popularity_note(data: RatingsDataset, code: int, count: int, share: float |
     if not count:
         return f"{opening}; nobody in the data has rated it yet."
     mean = float(data.csc[:, code].data.mean())
-    return f"{opening}; {count:,} people rated it, {_stars(round(mean, 1))} on average."
+    raters = "one person rated it" if count == 1 else f"{count:,} people rated it"
+    return f"{opening}; {raters}, {_stars(round(mean, 1))} on average."
 
 
 # --- the fallback ----------------------------------------------------------------------------------------
@@ -439,7 +440,7 @@ def popular(
             "predicted_rating": np.full(len(chosen), np.nan),
             "because": [[] for _ in chosen],
             "explanation": [
-                f"Popular and well liked (you have not rated anything yet): {int(c):,} ratings, "
+                f"Popular and well liked (you have not rated anything yet): {int(c):,} rating{'' if c == 1 else 's'}, "
                 f"{_stars(round(float(m), 1))} on average."
                 for c, m in zip(counts[chosen], means, strict=True)
             ],
