@@ -31,6 +31,11 @@ def show() -> None:
             )
         )
         st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
+        if state.my_ratings():
+            st.caption(
+                "Kept while this tab stays open: reloading the page starts over. To keep them, save a profile "
+                "or export a CSV on Rate movies."
+            )
         elsewhere = ratings_elsewhere()
         if elsewhere and not state.my_ratings():
             st.caption(

@@ -105,6 +105,11 @@ def files(data: RatingsDataset) -> None:
     source = state.data_choice().source_key
     with st.expander("Save, load, import and export", expanded=False):
         folder = config.profiles_folder()
+        st.caption(
+            "Saved profiles are kept on this server and listed for everyone who uses it (a whole class, on a "
+            "shared server): save under a name you do not mind others seeing, or export your ratings as CSV "
+            "to keep them to yourself. Reloading the page starts a new session without your ratings."
+        )
         name = st.text_input(
             "Profile name", value=st.session_state.get(state.PROFILE, ""), key="rate_profile"
         )
@@ -164,8 +169,8 @@ def save(data: RatingsDataset, folder, profile: Profile, replace: bool) -> None:
         st.session_state.pop(REPLACING, None)
         st.session_state[state.PROFILE] = path.stem
         st.success(
-            f"Saved {len(profile.ratings)} ratings as profile {path.stem!r}"
-            + (" (the one it replaced can be restored)." if replace else ".")
+            f"Saved {len(profile.ratings)} ratings as profile {path.stem!r}, which everyone using this server "
+            "can load" + (" (the one it replaced can be restored)." if replace else ".")
         )
 
 

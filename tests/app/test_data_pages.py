@@ -168,6 +168,9 @@ def test_profiles_save_load_and_csv_import(app, home):
     assert_no_exception(app)
     saved = load_profile(home / "profiles", "class 7A")
     assert saved.ratings == {item: 4.5 for item in rated}
+    assert any("which everyone using this server can load" in s.value for s in app.success)
+    assert any("listed for everyone who uses it" in c.value for c in app.caption)
+    assert "reloading the page starts over" in sidebar_text(app)
     assert [p.name for p in (home / "profiles").iterdir()] == ["class 7A.json"]
 
     app.button(key="rate_clear").click().run()
