@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -44,3 +45,10 @@ def show_notices() -> None:
 def counted(count: int, noun: str) -> str:
     """``1 movie``, ``2 movies``, ``1,204 ratings``."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def shown_path(path: object) -> str:
+    """A server path as a page shows it: under the home folder as ``~/...`` (the loaders expand it), so a
+    shared server does not tell every student whose account it runs under."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home) :] if home != "/" and (text == home or text.startswith(home + "/")) else text

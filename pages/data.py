@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import charts, config, state
 from dashboard.data import active_data, load_choice
 from dashboard.navigation import inside_app
-from dashboard.ui import announce, engine_errors
+from dashboard.ui import announce, engine_errors, shown_path
 from dashboard.uploads import (
     GENERIC_FORMATS,
     UPLOAD_SUFFIXES,
@@ -59,7 +59,9 @@ def download() -> None:
         )
 
     name = st.selectbox("Data set", names, format_func=describe, key="data_download_name")
-    st.caption(f"Downloads go to {loaders.cache_dir()}. MovieLens licences forbid redistributing them.")
+    st.caption(
+        f"Downloads go to `{shown_path(loaders.cache_dir())}`. MovieLens licences forbid redistributing them."
+    )
     label = "Use it" if name in cached else "Download and use it"
     if st.button(label, key="data_download_go", type="primary"):
         bar = st.progress(0.0, text="Starting the download…")
@@ -163,7 +165,7 @@ def server_path() -> None:
     text = st.text_input("Path of a ratings file or data set folder on the server", key="data_path")
     st.caption(
         "Allowed folders: "
-        + ", ".join(f"`{r}`" for r in roots)
+        + ", ".join(f"`{shown_path(r)}`" for r in roots)
         + " (the server's operator lists more in RECENGINE_DATA_DIRS)."
     )
     fmt = st.selectbox(

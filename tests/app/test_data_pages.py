@@ -190,3 +190,14 @@ def test_profiles_save_load_and_csv_import(app, home):
     assert ratings[1] == 5.0 and ratings[2] == 0.5 and 3 not in ratings
     warnings = " ".join(w.value for w in app.warning)
     assert "not in this data set" in warnings and "off this data set's scale" in warnings
+
+
+def test_server_paths_are_shown_from_the_home_folder(monkeypatch):
+    from pathlib import Path
+
+    from dashboard.ui import shown_path
+
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: Path("/root")))
+    assert shown_path(Path("/root/.cache/recengine")) == "~/.cache/recengine"
+    assert shown_path("/root") == "~" and shown_path("/rootless/data") == "/rootless/data"
+    assert shown_path("/srv/class/data") == "/srv/class/data"
