@@ -118,6 +118,11 @@ BLOCK_NAMES = MappingProxyType(
 )
 
 
+def has_losses(records: Sequence[dict[str, Any]]) -> bool:
+    """Whether any epoch recorded a positive objective (most popular learns nothing: all zero)."""
+    return any((record.get(column) or 0) > 0 for record in records for column, _ in LOSS_PARTS)
+
+
 def loss_curves(
     records: Sequence[dict[str, Any]], title: str = "", start_loss: float | None = None
 ) -> go.Figure:

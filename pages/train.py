@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import state, urlstate
-from dashboard.charts import loss_curves
+from dashboard.charts import has_losses, loss_curves
 from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
 from dashboard.lessons import show_formulas
@@ -147,8 +147,10 @@ def draw_job() -> None:
         st.progress(
             epochs / max(job.n_epochs, 1), text=f"{job.label}: epoch {epochs} of {job.n_epochs}{waiting}"
         )
-    if epochs:
+    if epochs and has_losses(job.records[:epochs]):
         st.plotly_chart(curves_until(job, epochs), key="train_live_chart")
+    elif epochs:
+        st.caption(f"{job.label} learns nothing (its objective is none), so it has no loss curves.")
     if job.running:
         st.button("Stop", key="train_stop", on_click=job.request_stop, icon=":material/stop_circle:")
         return
@@ -191,7 +193,7 @@ def outcome(data: RatingsDataset) -> None:
         st.success(
             f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
         )
-        if run.history:
+        if has_losses(run.history):
             st.plotly_chart(
                 loss_curves(run.history, "Loss curves of the cached run"), key="train_cached_chart"
             )

@@ -197,6 +197,7 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     app.selectbox(key="train_algo").set_value("popular").run()
     app.button(key="train_go").click().run()
     wait_for_job(app)
+    assert any("learns nothing" in c.value for c in app.caption) and not app.get("plotly_chart")
     open_page(app, "rate")
     assert any("once a model that follows a taste is trained" in m.value for m in app.markdown)
     open_page(app, "recommendations")
