@@ -14,6 +14,7 @@ from dashboard.ui import engine_errors
 from recengine import lessons
 from recengine.dataset import RatingsDataset
 from recengine.models import MODELS
+from recengine.rerank import DEFAULT_WEIGHT
 
 inside_app()
 
@@ -105,6 +106,28 @@ def two_lists(data: RatingsDataset, runs: list[state.Run]) -> None:
         column.caption(f"Median popularity: {int(table['ratings'].median()):,} ratings per film.")
 
 
+def taste(data: RatingsDataset, runs: list[state.Run]) -> None:
+    tastes = lessons.tastes_in(data)
+    if not tastes:
+        st.info("This lesson's people rated MovieLens films this data set does not have: choose the bundled "
+                "data set on the Data page.")  # fmt: skip
+        return
+    name = st.selectbox("Person", list(tastes), key="lessons_taste")
+    weight = st.slider("Follow the taste (λ)", 0.0, 1.0, DEFAULT_WEIGHT, 0.1, key="lessons_taste_weight")
+    st.caption("Rated 5 stars: " + ", ".join(data.title(int(code)) for code in tastes[name]) + ".")
+    plain, followed, gaps = lessons.taste_lists(runs[0].model, data, tastes[name], weight)
+    shown = {
+        "plain": ("By the scores alone", plain),
+        "followed": (f"Following the taste, λ {weight:.1f}", followed),
+    }
+    for column, (key, (title, table)), gap in zip(st.columns(2), shown.items(), gaps, strict=True):
+        column.metric(f"{title}: genre gap", f"{gap:.2f}", help="KL divergence between the genre mix of the "
+                      "films rated and that of the list: 0 when they are the same.")  # fmt: skip
+        column.dataframe(table, hide_index=True, key=f"lessons_taste_{key}", column_config={
+            "title": st.column_config.TextColumn(width="medium"), "genres": st.column_config.TextColumn(width="medium"),
+            "ratings": st.column_config.NumberColumn(width="small", help="How many people rated the film.")})  # fmt: skip
+
+
 def nmf(data: RatingsDataset, runs: list[state.Run]) -> None:
     _, test = split(data, DEFAULT_SPLIT, 0)
     rows = []
@@ -153,6 +176,7 @@ DRAW = {
     "rating-vs-ranking": two_lists,
     "nmf": nmf,
     "biases": two_lists,
+    "taste": taste,
     "small-matrix": small_matrix,
     "gradient-check": gradient_check,
 }

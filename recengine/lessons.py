@@ -1,5 +1,6 @@
 """The engine side of the dashboard's lessons: a small matrix of real people and films, its filling in epoch by
-epoch, a gradient check, how alike everyone's lists are, and a person's list with each film's popularity."""
+epoch, a gradient check, how alike everyone's lists are, a person's list with each film's popularity, and a
+new person's list by score alone and following their taste."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from typing import Any
 import numpy as np
 
 from recengine.dataset import RatingsDataset
+from recengine.errors import UnknownIdError
+from recengine.foldin import fold_in
 from recengine.lazy import pandas as pd
 from recengine.models import make
 from recengine.models.base import Recommender
 from recengine.models.objective import BLOCKS, Batch, BiasedMF, mf_gradient
+from recengine.newuser import CHILDREN_QUERY, DISNEY_QUERY, DRAMA_QUERY, list_miscalibration
+from recengine.recommend import recommend
 from recengine.scoring import score_matrix
 
 SMALL_USERS, SMALL_ITEMS = 12, 15
@@ -159,3 +164,49 @@ def list_overlap(model: Recommender, data: RatingsDataset, users: list[Any], n: 
     lists = [set(np.argsort(-model.item_scores(data.user_code(user)), kind="stable")[:n]) for user in users]
     pairs = [len(a & b) / len(a | b) for a, b in combinations(lists, 2)]
     return float(np.mean(pairs)) if pairs else 0.0
+
+
+# People with a distinct taste, each as ten or so films rated 5 stars (MovieLens ids, bundled set).
+TASTES = {
+    "Animation lover (eight animated films)": (1, 364, 588, 6377, 4306, 4886, 595, 8961),
+    "Drama lover (ten dramas)": DRAMA_QUERY,
+    "Children's-film lover (ten family films)": CHILDREN_QUERY,
+    "Disney lover (eight Disney classics)": DISNEY_QUERY,
+}
+MIN_TASTE_FILMS = 5  # a taste is offered when the data set holds at least this many of its films
+
+
+def tastes_in(data: RatingsDataset) -> dict[str, np.ndarray]:
+    """`TASTES` whose films the data set holds (at least `MIN_TASTE_FILMS`), as item codes."""
+    known = {}
+    for name, ids in TASTES.items():
+        codes = [data.item_code(i) for i in ids if _has_item(data, i)]
+        if len(codes) >= MIN_TASTE_FILMS:
+            known[name] = np.array(codes, dtype=np.int64)
+    return known
+
+
+def _has_item(data: RatingsDataset, raw_id: object) -> bool:
+    try:
+        data.item_code(raw_id)
+    except UnknownIdError:
+        return False
+    return True
+
+
+def taste_lists(
+    model: Recommender, data: RatingsDataset, codes: np.ndarray, taste: float, n: int = 10
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[float, float]]:
+    """A new person who rated the films ``codes`` 5 stars: their top ``n`` by the model's scores alone and
+    following their taste at weight ``taste`` (`recommend`), and each list's genre gap (KL) from the mix of
+    what they rated."""
+    ratings = np.full(len(codes), data.scale.high)
+    vector = fold_in(model, codes, ratings)
+    tables, gaps = [], []
+    for weight in (0.0, taste):
+        table = recommend(model, data, vector=vector, n=n, taste=weight)
+        gaps.append(list_miscalibration(data, data.item_codes_of(table["item"]), codes, ratings))
+        counts = data.item_counts()[data.item_codes_of(table["item"])]
+        tables.append(pd.DataFrame({"title": table["title"], "genres": [", ".join(g) for g in table["genres"]],
+                                    "ratings": counts}))  # fmt: skip
+    return tables[0], tables[1], (gaps[0], gaps[1])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from recengine import lessons, make
+from recengine.data import load_bundled
 from recengine.dataset import RatingsDataset
 from recengine.errors import TrainingDiverged
 
@@ -82,3 +83,27 @@ def test_a_diverged_fit_keeps_its_curve_and_the_message_names_its_ends(planted):
     assert float(last) == pytest.approx(error.history[-1]["total_loss"], rel=1e-3)  # its last point
     losses = [r["total_loss"] for r in error.history]
     assert error.epoch > 10 and all(np.diff(losses[-8:]) > 0)  # rising for epochs
+
+
+def test_a_new_persons_list_follows_their_taste_and_closes_the_genre_gap():
+    """The animation lover (the lesson's first person): by wals's scores alone their top 10 is popular films
+    of other kinds (Forrest Gump, Schindler's List); following their taste (λ 0.9) it is animated or
+    children's films, and the genre gap falls."""
+    data = load_bundled()
+    tastes = lessons.tastes_in(data)
+    assert len(tastes) == 4 and all(len(codes) >= 8 for codes in tastes.values())
+    model = make("wals").fit(data)
+    plain, followed, (gap_plain, gap_followed) = lessons.taste_lists(
+        model, data, tastes[next(iter(tastes))], 0.9
+    )
+
+    def family(table) -> int:
+        return sum("Animation" in genres or "Children" in genres for genres in table["genres"])
+
+    assert len(plain) == len(followed) == 10 and family(followed) >= 8 and family(plain) <= 3
+    assert "Schindler's List (1993)" in set(plain["title"]) - set(followed["title"])
+    assert gap_followed < 0.5 * gap_plain
+
+
+def test_tastes_are_offered_only_when_the_data_set_holds_their_films(tiny):
+    assert lessons.tastes_in(tiny) == {}

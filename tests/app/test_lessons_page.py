@@ -132,3 +132,17 @@ def test_a_diverged_training_keeps_its_curve_from_the_loss_before_training(app):
     assert run.diverged and run.model is None and run.start_loss is not None
     assert run.history[-1]["total_loss"] > 1000 * run.start_loss  # the curve ends where the message says
     assert app.get("plotly_chart") and "active_run" not in app.session_state
+
+
+def test_a_new_persons_list_by_score_and_following_their_taste(app):
+    assert len(open_lesson(app, "taste")) == 1
+    assert app.selectbox(key="lessons_taste").value.startswith("Animation lover")
+    gaps = {metric.label: float(metric.value) for metric in app.metric}
+    plain, followed = (frame.value for frame in app.dataframe)
+    family = [sum("Animation" in g or "Children" in g for g in t["genres"]) for t in (plain, followed)]
+    assert family[1] >= 8 > family[0] and len(plain) == len(followed) == 10
+    assert gaps["By the scores alone: genre gap"] > 2 * gaps["Following the taste, λ 0.9: genre gap"]
+    app.slider(key="lessons_taste_weight").set_value(0.0).run()
+    assert_no_exception(app)
+    same = [frame.value["title"].tolist() for frame in app.dataframe]
+    assert same[0] == same[1]  # λ 0: the model's own order
