@@ -57,10 +57,16 @@ def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
     title = st.selectbox("Model", titles, index=index, key="recs_model")
     run = runs[titles.index(title)]
     active = state.active_run(data.fingerprint)
-    if active is not None and run is default and run is not active and any(r is active for r in runs):
+    if active is not None and run is default and run is not active:
+        own = (
+            "Choose the active model above to see its own."
+            if any(r is active for r in runs)
+            else "It has no taste factors, so it makes no list for you."
+        )
+        does = "predicts ratings" if active.kind == "rating" else "ranks films the same way for everyone"
         st.caption(
-            f"The active model, {active.title}, predicts ratings; these lists come from {run.title}, the "
-            "latest ranking model, which makes better lists. Choose the active model above to see its own."
+            f"The active model, {active.title}, {does}; these lists come from {run.title}, the latest "
+            f"ranking model, which makes better lists. {own}"
         )
     if run.kind == "rating":
         st.caption(

@@ -152,8 +152,8 @@ def test_off_scale_ratings_are_skipped(tiny):
     "content, message",
     [
         (b"movie,stars\n1,4\n", "needs columns item and rating"),
-        (b"item,rating\n1,good\n", "lack an item or a numeric rating"),
-        (b"item,rating\n1,inf\n", "lack an item or a numeric rating"),
+        (b"item,rating\n1,good\n", "an item or a numeric rating"),
+        (b"item,rating\n1,inf\n", "an item or a numeric rating"),
         (b"", "not a readable CSV"),
     ],
 )
