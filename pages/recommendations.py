@@ -158,12 +158,19 @@ def show_list(table: pd.DataFrame, run: state.Run) -> None:
         show_table(table, run, key="recs_table")
 
 
+def film_columns(table: pd.DataFrame) -> dict:
+    """Title, year and genres of a list's films, as a table shows them."""
+    return {
+        "title": table["title"],
+        "year": table["year"].astype("Int64"),
+        "genres": [", ".join(g) for g in table["genres"]],
+    }
+
+
 def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
     shown = pd.DataFrame(
         {
-            "title": table["title"],
-            "year": table["year"].astype("Int64"),
-            "genres": [", ".join(g) for g in table["genres"]],
+            **film_columns(table),
             "score": table["score"],
             "model's rank": table["model_rank"],
             "why": table["explanation"],
@@ -315,9 +322,7 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     st.dataframe(
         pd.DataFrame(
             {
-                "title": similar["title"],
-                "year": similar["year"].astype("Int64"),
-                "genres": [", ".join(g) for g in similar["genres"]],
+                **film_columns(similar),
                 "match": similar["score"],
                 "factor similarity": similar["similarity"],
                 "genres shared": similar["genre_overlap"],
