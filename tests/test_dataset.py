@@ -196,7 +196,7 @@ def test_a_data_set_pickles_while_another_session_fills_its_caches():
     other = threading.Thread(target=fill_caches)
     other.start()
     try:
-        for _ in range(150):
+        for _ in range(60):
             pickle.dumps(data)
     finally:
         done.set()
