@@ -22,6 +22,7 @@ from dashboard.widgets import movie_title
 from recengine.cluster import cluster_recommendations
 from recengine.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
+from recengine.models.base import Recommender
 from recengine.newuser import list_miscalibration
 from recengine.recommend import GENRE_WEIGHT, NEIGHBOUR_POOL, recommend, similar_items, taste_weight
 from recengine.rerank import DEFAULT_WEIGHT
@@ -92,19 +93,25 @@ def without_taste_note(runs: list[state.Run]) -> list[state.Run]:
     return [run for run in runs if run.model.has_taste]
 
 
-def taste_control() -> float:
+def taste_control(run: state.Run | None) -> float:
+    """λ for the list, starting at the model's own default (each default keeps its own slider, so moving
+    it for one model does not move it for another)."""
+    default = run.model.default_taste if run is not None else DEFAULT_WEIGHT
     return st.slider(
         "Follow my taste (λ)",
         0.0,
         1.0,
-        DEFAULT_WEIGHT,
-        0.1,
-        key="recs_taste",
+        default,
+        0.01,
+        key=f"recs_taste_{default:g}",
         help="Calibrated re-ranking (Steck 2018): the list is re-ordered so its genre mix follows the mix of "
         "what you rated highly. 0 orders by the model's scores alone; higher values follow your genres more "
         "closely, at a small cost in accuracy measured on held-out people (see the README). This is the "
         "weight for a taste unlike most people's; the closer your genre mix is to everyone's, the less of it "
-        "is used (down to a third), since a mainstream list needs little correcting.",
+        f"is used (down to a third), since a mainstream list needs little correcting. Starts at {default:g} "
+        f"for this model: {DEFAULT_WEIGHT:g} for Weighted ALS, whose scores know a new person best, "
+        f"{Recommender.default_taste:g} for "
+        "the others, whose lists for a new person lean more on their genres.",
     )
 
 
@@ -354,7 +361,7 @@ def main() -> None:
             run = choose_run(data, who)
         n = size.slider("How many", 5, 50, 10, 5, key="recs_n")
         with size:
-            taste = taste_control()
+            taste = taste_control(run)
         if run is None:
             no_model(data, "No model trained on this data set can follow a person's taste yet.")
             return

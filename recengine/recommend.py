@@ -87,7 +87,7 @@ def recommend(
     genre mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`: the
     films it chooses are shown in list-score order) with weight
     ``taste`` from 0 (the list scores alone) to 1 for a person whose taste is distinct from everyone's, less for
-    a mainstream one (`taste_weight`); None means `rerank.DEFAULT_WEIGHT`.
+    a mainstream one (`taste_weight`); None means the model's own `Recommender.default_taste`.
 
     Columns: item, title, year, genres, score (the list score the re-ranking starts from; higher is better),
     model_rank (where that score alone puts the film among the candidates, 1 first: the re-ranking brings
@@ -98,6 +98,7 @@ def recommend(
     "user <id>" for a user of the data set).
     """
     _check_model_fits_data(model, data)
+    taste = model.default_taste if taste is None else taste
     reader = Reader.of(user, vector)
     if vector is not None and vector.is_fallback:
         seen = np.asarray(vector.item_codes, dtype=np.int64)

@@ -28,6 +28,7 @@ from recengine.models.implicit_kernels import (
     wals_cholesky_sweep,
 )
 from recengine.models.person import by_evidence
+from recengine.rerank import DEFAULT_WEIGHT
 
 PARALLEL_LOSS_RATINGS = 1_000_000  # from here the full objective is summed on every thread
 LOSS_SAMPLE = 5_000  # BPR: triples in the fixed sample on which the objective is reported
@@ -96,6 +97,9 @@ class WALS(Recommender):
     formulas = maths.WALS
     kind = "ranking"
     Params = WALSParams
+    # chosen with the default list on validation users: at 0.98 its Recall@20 on MovieLens 100k would fall
+    # from 0.96x tuned EASE's to 0.93x (the target is 0.95x)
+    default_taste = DEFAULT_WEIGHT
     state_names = ("user_factors_", "item_factors_")
     divergence_hint = "Raise the regularization (reg) or lower alpha."
 
