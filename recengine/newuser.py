@@ -46,7 +46,7 @@ Reranker = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 # What the benchmark (benchmarks/results/newuser.md) recommends for "you": wals with its defaults, then
 # calibrated re-ranking at this weight for a distinct taste (less for a mainstream one, `rerank.personal_weight`)
 # with scores normalised by rank inside the pool (chosen on validation users).
-CALIBRATION_WEIGHT = DEFAULT_WEIGHT  # what recommend() uses unless told
+CALIBRATION_WEIGHT = DEFAULT_WEIGHT  # what recommend() uses for wals unless told
 CALIBRATION_NORMALISE = "rank"
 
 RECALL_AT = 20

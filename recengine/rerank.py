@@ -33,9 +33,10 @@ import numpy as np
 from recengine.errors import ParameterError
 
 NORMALISATIONS = ("rank", "minmax")
-# λ of a person's list unless they choose, for a distinct taste: chosen on the new-user protocol's validation
-# users with `personal_weight` (benchmarks/results/newuser.md: wals at its defaults, ten given ratings, scores
-# normalised by rank in a pool of 300; every accuracy, calibration and taste-profile target met).
+# λ of the default list (wals) unless a person chooses, for a distinct taste: chosen on the new-user protocol's
+# validation users with `personal_weight` (benchmarks/results/newuser.md: wals at its defaults, ten given
+# ratings, scores normalised by rank in a pool of 300; every accuracy, calibration and taste-profile target
+# met). Other models lean more on a person's genres (`Recommender.default_taste`).
 DEFAULT_WEIGHT = 0.9
 MAINSTREAM_SHARE = 1 / 3  # of λ for a person whose genre mix is close to everyone's
 DISTINCT_FROM, DISTINCT_TO = 0.5, 1.0  # KL(p ‖ π) from which λ rises above that share, and where it is whole

@@ -511,8 +511,8 @@ class Recommender:
     # most people's. Weighted ALS, whose scores know a new person best, keeps `rerank.DEFAULT_WEIGHT` (0.9);
     # every other model leans more on the person's genres. Measured on the new-user protocol's validation
     # users, ten given ratings (benchmarks/results/newuser.md): from λ 0.9 to 0.98 the rating models' Recall@20
-    # and NDCG@100 move by less than 5 % either way (their lift lists for a new person are weaker than the
-    # genre mix of what they rated) and bpr's fall by 3 %; on the bundled set, at 0.9 the Disney and
+    # moves by −3 % to +8 % and their NDCG@100 by −1 % to +3 % (their lift lists for a new person know less
+    # than the genre mix of what they rated), bpr's fall by 3 % and 1 %; on the bundled set, at 0.9 the Disney and
     # children's-film lovers' lists shared 5-8 of 20 films for svdpp, gd, adam, minibatch, bpr, nmf and bpmf
     # (bpr, nmf and bpmf found 4-5 of the 14 Disney films), at 0.98 at most 4, every taste target met.
     default_taste: ClassVar[float] = 0.98
