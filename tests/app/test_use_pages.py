@@ -254,3 +254,20 @@ def test_a_typed_user_id_that_is_not_there_is_shown_as_typed_and_explained(app):
     app.text_input(key="recs_user").input("7").run()
     assert_no_exception(app)
     assert any(c.value == "User 7 rated 3 movies." for c in app.caption) and len(app.dataframe[0].value) == 10
+
+
+def test_the_taste_slider_starts_at_the_models_own_default(trained):
+    """Weighted ALS follows a distinct taste at λ 0.9 by default, the other models at 0.98: the slider starts
+    where the model's list is served, and moving it for one does not move it for the other."""
+    assert trained.slider(key="recs_taste_0.9").value == 0.9
+    trained.slider(key="recs_taste_0.9").set_value(0.5).run()
+    open_page(trained, "train")
+    trained.selectbox(key="train_algo").set_value("svd").run()
+    trained.button(key="train_go").click().run()
+    wait_for_job(trained)
+    open_page(trained, "recommendations")
+    svd = next(run.title for run in trained.session_state["runs"].values() if run.algo == "svd")
+    trained.selectbox(key="recs_model").set_value(svd).run()
+    assert_no_exception(trained)
+    assert trained.slider(key="recs_taste_0.98").value == 0.98
+    assert "0.98" in trained.slider(key="recs_taste_0.98").help
