@@ -7,6 +7,9 @@ every access (see ``benchmarks/results/dashboard.md`` for the measured cost).
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -68,13 +71,46 @@ def _catalogue(_data: RatingsDataset, fingerprint: str) -> pd.DataFrame:
     frame["item"] = _data.item_ids
     frame["ratings"] = counts
     frame["mean_rating"] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    frame["search"] = frame["title"].fillna("").astype(str).str.casefold()
+    frame["search"] = [title_key(title) for title in frame["title"].fillna("").astype(str)]
     return frame
+
+
+# MovieLens files an article after the title ("Shining, The (1980)", "Postman, The (Postino, Il)").
+_TRAILING_ARTICLE = re.compile(
+    r"([^()]+?), (the|a|an|les|la|le|l'|il|el|das|der|die|los|las)(?=\s*(?:\(|\)|$))", re.IGNORECASE
+)
+COMPACT_MATCH = 6  # letters from which a query also matches with spaces and hyphens ignored ("spiderman")
+
+
+def title_key(title: str) -> str:
+    """A title as people type it: the article in front, accents and punctuation gone, lower case, words
+    separated by one space ("Shining, The (1980)" → "the shining 1980")."""
+    title = _TRAILING_ARTICLE.sub(r"\2 \1", title)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain.casefold()).split())
+
+
+def title_matches(keys: pd.Series, query: str) -> pd.Series:
+    """How well each `title_key` matches a typed ``query``: 0 not at all; 1 when each of its words starts a
+    word of the title ("the thing" finds The Thing, not There's Something About Mary; "omen" finds The Omen,
+    not What Women Want) or, for a query of `COMPACT_MATCH` letters or more, it is in the title with spaces
+    ignored ("spiderman"); 2 when the title holds its words in a row ("e.t." finds E.T. first)."""
+    words = title_key(query).split()
+    if not words:
+        return pd.Series(1, index=keys.index)
+    found = pd.Series(True, index=keys.index)
+    for word in words:
+        found &= keys.str.contains(r"(?:^| )" + re.escape(word), regex=True)
+    compact = "".join(words)
+    if len(compact) >= COMPACT_MATCH:
+        found |= keys.str.replace(" ", "", regex=False).str.contains(compact, regex=False)
+    phrase = keys.str.contains(r"(?:^| )" + re.escape(" ".join(words)) + r"(?: |$)", regex=True)
+    return found.astype(int) + (found & phrase).astype(int)
 
 
 def catalogue(data: RatingsDataset) -> pd.DataFrame:
     """One row per item code: title, year, genres (text), genre_list, item (raw id), ratings, mean_rating,
-    search (case-folded title); shared between sessions, so read-only."""
+    search (`title_key`: what `title_matches` searches); shared between sessions, so read-only."""
     return _catalogue(data, data.fingerprint)
 
 

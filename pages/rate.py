@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import config, state
-from dashboard.data import active_data, catalogue, genres, titles_of
+from dashboard.data import active_data, catalogue, genres, title_matches, titles_of
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
     Profile,
@@ -43,15 +43,16 @@ def browse(data: RatingsDataset) -> None:
     query = query_column.text_input("Search by title", key="rate_query", placeholder="e.g. matrix, toy story")
     genre = genre_column.selectbox("Genre", ["All genres", *genres(data)], key="rate_genre")
     order = sort_column.selectbox("Sort by", list(SORTS), key="rate_sort")
-    shown = table
-    if query.strip():
-        shown = shown[shown["search"].str.contains(query.strip().casefold(), regex=False)]
+    shown = table.assign(match=title_matches(table["search"], query))
+    shown = shown[shown["match"] > 0]
     if genre != "All genres":
         shown = shown[shown["genre_list"].map(lambda names: genre in names)]
     if order == "Best rated":
         shown = shown[shown["ratings"] >= BEST_RATED_MIN]
     column, ascending = SORTS[order]
-    shown = shown.sort_values([column, "ratings"], ascending=[ascending, False], na_position="last")
+    shown = shown.sort_values(  # the titles holding the typed words in a row first
+        ["match", column, "ratings"], ascending=[False, ascending, False], na_position="last"
+    )
     if not len(shown):
         st.info("No movie matches. Try fewer letters or another genre.")
         return

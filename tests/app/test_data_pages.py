@@ -126,6 +126,17 @@ def test_rate_search_edit_remove(app):
     assert titles and "Matrix Reloaded" in titles[0]
 
 
+def test_titles_are_found_as_people_type_them(app):
+    """With the article in front, without punctuation, and the film people mean first: a new user's trial
+    found "the thing" and "monsters inc" matched nothing, and "the shining" only the 1997 mini-series."""
+    open_page(app, "rate")
+    for typed, first in (("the thing", "Thing, The (1982)"), ("the shining", "Shining, The (1980)"),
+                         ("monsters inc", "Monsters, Inc. (2001)"), ("e.t.", "E.T. the Extra-Terrestrial")):  # fmt: skip
+        app.text_input(key="rate_query").input(typed).run()
+        titles = [m.value for m in app.markdown if m.value.startswith("**")]
+        assert titles and first in titles[0], (typed, titles[:3])
+
+
 def test_ratings_survive_page_switches(app):
     open_page(app, "rate")
     rated = rate_first(app, 3, 4.0)

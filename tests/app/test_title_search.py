@@ -1,0 +1,56 @@
+"""Title search on the Rate page (`dashboard.data.title_key`, `title_matches`): hand-made titles."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboard.data import title_key, title_matches
+
+TITLES = [
+    "Shining, The (1980)",
+    "There's Something About Mary (1998)",
+    "What Women Want (2000)",
+    "Omen, The (1976)",
+    "Spider-Man (2002)",
+    "Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)",
+    "Postman, The (Postino, Il) (1994)",
+    "Thing, The (1982)",
+]
+
+
+def test_a_title_key_puts_the_article_first_and_drops_accents_and_punctuation():
+    assert title_key("Shining, The (1980)") == "the shining 1980"
+    assert title_key("Postman, The (Postino, Il) (1994)") == "the postman il postino 1994"
+    assert title_key("Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)") == (
+        "amelie le fabuleux destin d amelie poulain 2001"
+    )
+    assert title_key("Monsters, Inc. (2001)") == "monsters inc 2001"
+
+
+def found(query: str) -> list[str]:
+    keys = pd.Series([title_key(title) for title in TITLES])
+    scores = title_matches(keys, query)
+    return [TITLES[i] for i in scores.sort_values(ascending=False, kind="stable").index if scores[i] > 0]
+
+
+def test_each_typed_word_must_start_a_word_of_the_title():
+    assert found("the thing") == ["Thing, The (1982)"]  # not There's Something About Mary
+    assert found("omen") == ["Omen, The (1976)"]  # not What Women Want
+    assert found("il postino") == ["Postman, The (Postino, Il) (1994)"]
+    assert found("AMELIE") == ["Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)"]
+
+
+def test_a_long_query_also_matches_across_spaces_and_hyphens():
+    assert found("spiderman") == ["Spider-Man (2002)"]
+    assert found("spider man") == ["Spider-Man (2002)"]
+
+
+def test_the_words_in_a_row_come_first_and_an_empty_query_keeps_everything():
+    keys = pd.Series(
+        [
+            title_key(t)
+            for t in ("Star Wars: Episode V - The Empire Strikes Back", "E.T. the Extra-Terrestrial")
+        ]
+    )
+    assert list(title_matches(keys, "e.t.")) == [1, 2]
+    assert list(title_matches(keys, "  ")) == [1, 1]
