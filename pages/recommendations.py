@@ -45,6 +45,13 @@ def no_model(data: RatingsDataset, why: str = "There is no trained model for thi
     )
 
 
+PICKED = "recs_model_picked"  # the person chose a model in the select: the page no longer explains its pick
+
+
+def _mark_model_picked() -> None:
+    st.session_state[PICKED] = True
+
+
 def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
     """The model to recommend with; for "you", only models with taste factors (None when there is none)."""
     runs = state.runs_on(data.fingerprint)
@@ -55,19 +62,19 @@ def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
     default = recommending_run(data)
     titles = [run.title for run in runs]
     index = titles.index(default.title) if default is not None and default.title in titles else len(runs) - 1
-    title = st.selectbox("Model", titles, index=index, key="recs_model")
+    title = st.selectbox("Model", titles, index=index, key="recs_model", on_change=_mark_model_picked)
     run = runs[titles.index(title)]
     active = state.active_run(data.fingerprint)
-    if active is not None and run is default and run is not active:
+    if active is not None and run is default and run is not active and not st.session_state.get(PICKED):
         own = (
-            "Choose the active model above to see its own."
+            f"Choose {active.title} above to see its own."
             if any(r is active for r in runs)
             else "It has no taste factors, so it makes no list for you."
         )
         does = "predicts ratings" if active.kind == "rating" else "ranks films the same way for everyone"
         st.caption(
-            f"The active model, {active.title}, {does}; these lists come from {run.title}, the latest "
-            f"ranking model, which makes better lists. {own}"
+            f"{run.title} is chosen for you here: it is the latest ranking model, which makes better lists, "
+            f"and the active model, {active.title}, {does}. {own}"
         )
     if run.kind == "rating":
         st.caption(
@@ -108,7 +115,9 @@ def taste_control(run: state.Run | None) -> float:
         "what you rated highly. 0 orders by the model's scores alone; higher values follow your genres more "
         "closely, at a small cost in accuracy measured on held-out people (see the README). This is the "
         "weight for a taste unlike most people's; the closer your genre mix is to everyone's, the less of it "
-        f"is used (down to a third), since a mainstream list needs little correcting. Starts at {default:g} "
+        "is used (down to a third), since a mainstream list needs little correcting. At 1 the model's scores "
+        "only break ties between films that fit your genres equally well, so films it ranks far down come in. "
+        f"Starts at {default:g} "
         f"for this model: {DEFAULT_WEIGHT:g} for Weighted ALS, whose scores know a new person best, "
         f"{Recommender.default_taste:g} for "
         "the others, whose lists for a new person lean more on their genres.",
@@ -125,10 +134,14 @@ def taste_note(
     shown = list_miscalibration(data, data.item_codes_of(table["item"]), rated, ratings)
     alone = list_miscalibration(data, data.item_codes_of(plain["item"]), rated, ratings)
     used = taste_weight(data, rated, ratings, taste)
+    share = (
+        f"Your genre mix is far enough from everyone's to get the whole λ {taste:.2f}."
+        if used >= taste - 1e-9
+        else f"Your genre mix is nearer everyone's than a distinct taste, so it got λ {used:.2f} of the {taste:.2f} set above."
+    )
     st.caption(
         f"Genre match: the gap (KL divergence) between the genre mix of what you rated highly and this list's "
-        f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix). Your taste "
-        f"weighed λ {used:.2f} of {taste:.2f}: the more your genre mix differs from everyone's, the more."
+        f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix). {share}"
     )
 
 

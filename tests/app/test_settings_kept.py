@@ -3,7 +3,7 @@ widget that a run does not draw)."""
 
 from __future__ import annotations
 
-from app_helpers import open_page, wait_for_job
+from app_helpers import assert_no_exception, open_page, wait_for_job
 
 
 def test_train_settings_survive_a_visit_to_another_page(app):
@@ -53,4 +53,13 @@ def test_recommendations_say_when_they_do_not_come_from_the_active_model(app):
     wait_for_job(app)
     open_page(app, "recommendations")
     assert "Weighted ALS" in app.selectbox(key="recs_model").value
-    assert any("The active model, Baseline" in c.value for c in app.caption)
+    assert any(
+        "is chosen for you here" in c.value and "the active model, Baseline" in c.value for c in app.caption
+    )
+    app.segmented_control(key="recs_who").set_value("a user in the data").run()
+    chosen = app.selectbox(key="recs_model").value
+    baseline = next(title for title in app.selectbox(key="recs_model").options if title != chosen)
+    app.selectbox(key="recs_model").set_value(baseline).run()
+    app.selectbox(key="recs_model").set_value(chosen).run()  # picked by the person: nothing to explain
+    assert_no_exception(app)
+    assert not any("is chosen for you here" in c.value for c in app.caption)

@@ -48,6 +48,7 @@ def test_recommendations_for_you_follow_your_ratings(trained):
     general = [why.startswith("Mostly for its general appeal") for why in recs["why"]]
     assert all(p or g for p, g in zip(personal, general, strict=True)) and sum(personal) >= 5
     assert horror(recs) >= before + 3
+    assert any("far enough from everyone's to get the whole λ 0.90" in c.value for c in trained.caption)
     moved = recs["model's rank"].tolist() != list(range(1, 11))
     assert moved == any("the model's #k" in c.value for c in trained.caption)
     assert trained.get("download_button"), "no CSV export"
