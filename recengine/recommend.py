@@ -122,7 +122,7 @@ def recommend(
     named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
     shares = personal_share(scores, general, keep, chosen)
     listed = Listed(chosen, ranked[chosen], model_ranks(ranked, keep, chosen), scores[chosen], shares)
-    return _table(model, data, listed, rated, values, named, reader)
+    return _table(model, data, listed, rated, values, named, reader, favoured_genres(data, rated, values))
 
 
 def _listed(
@@ -141,6 +141,19 @@ def _listed(
         return _best(ranked, keep, n)
     target = taste_mix(rated, ratings, genre_shares(data), liked_threshold(data.scale))
     return calibrated(np.where(keep, ranked, -np.inf), genre_shares(data), target, n, weight)
+
+
+def favoured_genres(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray) -> list[str]:
+    """The genres of the person's taste mix p (what they rated highly), largest share first."""
+    genres = genre_shares(data)
+    if not len(rated) or genres.shape[1] == 0:
+        return []
+    target = taste_mix(np.asarray(rated, np.int64), np.asarray(ratings, np.float64), genres,
+                       liked_threshold(data.scale))  # fmt: skip
+    from recengine.metrics import genre_names  # the columns of `genre_shares`
+
+    names = genre_names(data.items)
+    return [names[j] for j in np.argsort(-target, kind="stable") if target[j] > 0]
 
 
 def taste_weight(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray, taste: float | None) -> float:
@@ -346,7 +359,11 @@ def _table(
     ratings: np.ndarray,
     named: list[Named],
     reader: Reader,
+    favoured: list[str],
 ) -> pd.DataFrame:
+    """The list's rows; a film the re-ranking brought in from below the list's length for the person's genres
+    (``favoured``, theirs first) says so when its score is mostly general appeal, since the genres, not the
+    score, put it there."""
     chosen = listed.codes
     counts = data.item_counts()[chosen]
     rating_model = model.kind == "rating"
@@ -364,7 +381,9 @@ def _table(
         lead = f"Predicted {_stars(round(float(predicted[row]), 1))}. " if rating_model else ""
         if not reason:
             share = float(listed.personal[row]) if taste else None
-            reason = _popularity_note(data, int(code), int(counts[row]), share, reader)
+            brought = general and listed.places[row] > len(chosen)
+            where = _brought_in(data, int(code), int(listed.places[row]), favoured, reader) if brought else ""
+            reason = _popularity_note(data, int(code), int(counts[row]), share, reader, where)
             if general and named[row].reasons:
                 top = data.title(int(rated[named[row].reasons[0]]))
                 reason += f" What {reader.possessive} ratings add comes mostly from {top}."
@@ -383,12 +402,27 @@ def _table(
     )
 
 
-def _popularity_note(data: RatingsDataset, code: int, count: int, share: float | None, reader: Reader) -> str:
+def _brought_in(data: RatingsDataset, code: int, place: int, favoured: list[str], reader: Reader) -> str:
+    """Where a film brought into the list by the person's genres came from: the model's #``place``."""
+    own = set(data.items["genres"].iat[code])
+    shared = [genre for genre in favoured if genre in own][:3]
+    genres = f" ({', '.join(shared)})" if shared else ""
+    return f"Brought in for {reader.possessive} genres{genres} from the model's #{place}"
+
+
+def _popularity_note(
+    data: RatingsDataset, code: int, count: int, share: float | None, reader: Reader, brought: str = ""
+) -> str:
     """Why a film without a nameable reason is listed: the model has no taste factors (``share`` None),
-    the film is mostly there for its general appeal (a small personal ``share``), or no single rated film
-    points to it strongly."""
+    the film is mostly there for its general appeal (a small personal ``share``; ``brought``: the re-ranking
+    brought it in for the person's genres, `_brought_in`), or no single rated film points to it strongly."""
     if share is None:
         opening = "Ranked by general appeal (this model has no taste factors)"
+    elif share < GENERAL_APPEAL and brought:
+        opening = (
+            f"{brought}; its score there is mostly general appeal: {reader.possessive} ratings give "
+            f"{share:.0%} of its lead over a typical film"
+        )
     elif share < GENERAL_APPEAL:
         opening = (
             f"Mostly for its general appeal: {reader.possessive} ratings give {share:.0%} of its lead over a "

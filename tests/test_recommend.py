@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -393,11 +394,35 @@ def test_a_film_listed_for_its_general_appeal_says_so_and_names_no_reason(bundle
     personal = table[table["personal"] >= 0.5]
     assert len(general) and len(personal)
     assert all(not because for because in general["because"])
+    brought = general["model_rank"] > len(table)  # by the person's genres: the model alone would not list it
     assert all(
         text.startswith("Mostly for its general appeal: your ratings give ")
-        for text in general["explanation"]
+        for text in general[~brought]["explanation"]
     )
+    assert all(
+        re.match(r"Brought in for your genres \(.+\) from the model's #\d+; its score there is mostly general "
+                 r"appeal: your ratings give \d+%", text)
+        for text in general[brought]["explanation"]
+    )  # fmt: skip
     assert all(text.startswith("Because you rated ") for text in personal["explanation"])
+
+
+def test_a_film_brought_in_for_the_persons_genres_says_so():
+    """BPR's scores for a drama lover are mostly its item biases (general appeal): the films on the list are
+    there because the re-ranking followed their genres, from far down the model's own order, and say so
+    (a new user's trial read "Mostly for its general appeal" under Godfather: Part II, the model's #20)."""
+    from recengine.data import load_bundled
+    from recengine.newuser import DRAMA_QUERY
+
+    data = load_bundled()
+    model = make("bpr").fit(data)
+    codes = data.item_codes_of(DRAMA_QUERY)
+    table = recommend(model, data, vector=fold_in(model, codes, [5.0] * len(codes)), n=10)
+    brought = table[(table["personal"] < 0.5) & (table["model_rank"] > 10)]
+    assert len(brought) >= 5
+    assert all(text.startswith("Brought in for your genres (Drama") for text in brought["explanation"])
+    assert all(f"from the model's #{place};" in text for place, text in zip(brought["model_rank"],
+                                                                            brought["explanation"], strict=True))  # fmt: skip
 
 
 def test_a_rating_model_ranks_a_list_by_lift_among_films_with_enough_ratings(bundled):
