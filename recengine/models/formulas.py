@@ -198,7 +198,7 @@ SVD = Formulas(
     objective=(
         r"\begin{aligned} &\min_{b}\ \tfrac12 \sum_{(u,i)\in D} (r_{ui} - \mu - b_u - b_i)^2"
         r" + \tfrac{\lambda}{2} \big(\lVert b_u\rVert^2 + \lVert b_i\rVert^2\big) \\ &\text{then} \quad"
-        r" &\min_{\operatorname{rank} P Q^\top \le k}\ \tfrac12 \lVert \tilde R - P Q^\top \rVert_F^2 \end{aligned}"
+        r" \min_{\operatorname{rank} P Q^\top \le k}\ \tfrac12 \lVert \tilde R - P Q^\top \rVert_F^2 \end{aligned}"
     ),
     step=(
         r"\begin{aligned} \tilde R &\approx U_k S_k V_k^\top \ \text{(SciPy svds)} \\"
