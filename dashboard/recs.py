@@ -16,6 +16,7 @@ from recengine.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
 from recengine.foldin import UserVector, fold_in
 from recengine.recommend import recommend
+from recengine.split import SplitSpec
 
 PREVIEW_N = 5
 AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once
@@ -59,11 +60,14 @@ def serving_note(run: state.Run, served: state.Run, data: RatingsDataset) -> str
     if served is not run:
         return (
             f"Served by {run.label} with the same settings fitted on all {data.n_ratings:,} ratings; the model "
-            f"you trained on the {run.split} split measured it."
+            f"you trained ({SplitSpec.parse(run.split).in_words()}) measured how good it is."
         )
     if run.split == "none":
         return f"Served by {run.label}, trained on all {data.n_ratings:,} ratings."
-    return f"Served by {run.label} as trained on the {run.split} split (a stopped run, or a large data set)."
+    return (
+        f"Served by {run.label} as trained ({SplitSpec.parse(run.split).in_words()}: a stopped run, or a large "
+        "data set)."
+    )
 
 
 def my_vector(run: state.Run, data: RatingsDataset) -> UserVector:

@@ -168,7 +168,7 @@ def show_list(table: pd.DataFrame, run: state.Run) -> None:
         )
     with st.container(border=True, key="recs_list"):
         for number, row in enumerate(table.itertuples(), start=1):
-            predicted = f" · predicted {row.predicted_rating:.1f} ★" if run.kind == "rating" else ""
+            predicted = f" · predicted {row.predicted_rating:.1f}★" if run.kind == "rating" else ""
             moved = f" (the model's #{row.model_rank})" if row.model_rank != number else ""
             details = f"{', '.join(row.genres)} · score {row.score:.3g}{moved}{predicted}"
             st.markdown(

@@ -378,7 +378,7 @@ def _table(
         reason = _reason_text(
             reader, titles, ratings[these.reasons].tolist(), ratings[these.contrasts].tolist()
         )
-        lead = f"Predicted {_stars(round(float(predicted[row]), 1))}. " if rating_model else ""
+        lead = f"Predicted {float(predicted[row]):.1f}★. " if rating_model else ""
         if not reason:
             share = float(listed.personal[row]) if taste else None
             brought = general and listed.places[row] > len(chosen)

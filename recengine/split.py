@@ -47,6 +47,16 @@ class SplitSpec:
     def __str__(self) -> str:
         return self.method if self.method == "none" else f"{self.method}:{self.test_size:g}"
 
+    def in_words(self) -> str:
+        """The split as a sentence part: "20 % of each user's ratings held out for testing"."""
+        share = f"{self.test_size:.0%}".replace("%", " %")
+        return {
+            "none": "every rating, none held out",
+            "random": f"{share} of the ratings held out at random for testing",
+            "user": f"{share} of each user's ratings held out for testing",
+            "temporal": f"each user's latest {share} of ratings held out for testing",
+        }[self.method]
+
 
 def split_by_spec(
     data: RatingsDataset, spec: str | SplitSpec, seed: int = 0

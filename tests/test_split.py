@@ -90,3 +90,13 @@ def test_bad_specs_name_what_is_allowed(spec):
 def test_none_keeps_everything_for_training(data):
     train, test = split_by_spec(data, "none")
     assert len(train) == len(data) and len(test) == 0
+
+
+def test_a_split_in_words_says_what_was_held_out():
+    assert SplitSpec.parse("user:0.2").in_words() == "20 % of each user's ratings held out for testing"
+    assert SplitSpec.parse("random:0.25").in_words() == "25 % of the ratings held out at random for testing"
+    assert (
+        SplitSpec.parse("temporal:0.1").in_words()
+        == "each user's latest 10 % of ratings held out for testing"
+    )
+    assert SplitSpec.parse("none").in_words() == "every rating, none held out"
