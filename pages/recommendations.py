@@ -345,7 +345,7 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
                 **film_columns(similar),
                 "match": similar["score"],
                 "factor similarity": similar["similarity"],
-                "genres shared": similar["genre_overlap"],
+                "genres shared": similar["genre_overlap"] * 100,  # shown as a whole percent
                 "ratings": similar["n_ratings"],
             }
         ),
@@ -353,7 +353,7 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
         column_config={
             "match": st.column_config.ProgressColumn(min_value=-1, max_value=1 + GENRE_WEIGHT, format="%.2f"),
             "factor similarity": st.column_config.NumberColumn(format="%.2f"),
-            "genres shared": st.column_config.NumberColumn(format="percent"),
+            "genres shared": st.column_config.NumberColumn(format="%.0f%%"),
         },
         key="recs_similar_table",
     )

@@ -80,7 +80,7 @@ def test_more_like_this_movie(trained):
     assert len(similar) == 10 and "Toy Story (1995)" not in set(similar["title"])
     assert similar["match"].is_monotonic_decreasing  # the column the list is ranked by
     assert (
-        similar["match"] - similar["factor similarity"] - 0.3 * similar["genres shared"]
+        similar["match"] - similar["factor similarity"] - 0.3 * similar["genres shared"] / 100  # in percent
     ).abs().max() < 1e-6
 
 
