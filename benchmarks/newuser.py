@@ -377,7 +377,7 @@ NOTES = """## What this says
 - **Every model offered for 'you'** meets every taste-profile target at its own default λ (the table at the
   end): 0.9 for wals, 0.98 for the others (`Recommender.default_taste`). At 0.9, svdpp, gd, adam and
   minibatch shared 5 films between the Disney and children's lists (Pocahontas, The Aristocats, Fantasia,
-  It's a Wonderful Life: films both would like), nmf 8 and bpmf 6, and bpr, nmf and bpmf found 4-5 of the 14
+  It's a Wonderful Life: films both would like), bpr 5, nmf 8 and bpmf 6, and bpr, nmf and bpmf found 4-5 of the 14
   Disney films. Leaning more on the person's genres costs these models little on validation users (ten
   given, 0.9 → 0.98): the rating models' Recall@20 moves by −3 % to +8 % and their NDCG@100 by −1 % to +3 %
   (for a new person their lift knows less than the genre mix of what they rated), bpr's fall by 3 % and 1 %.

@@ -30,7 +30,7 @@ from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
 from recengine.newuser import liked_threshold
 from recengine.recommend import Reader, item_columns, taste_weight
-from recengine.rerank import calibrated, genre_shares, taste_mix
+from recengine.rerank import DEFAULT_WEIGHT, calibrated, genre_shares, taste_mix
 
 TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sample or refuse
 TSNE_NEIGHBOURS = 91  # scikit-learn's Barnes-Hut t-SNE keeps 3 × perplexity + 1 neighbours (perplexity ≤ 30)
@@ -211,7 +211,7 @@ def _group_list(
     taste: float | None,
 ) -> np.ndarray:
     """The ``n`` best ``scores`` (−inf: not listed), re-ranked toward the person's genres by `taste_weight`."""
-    weight = taste_weight(data, rated, ratings, taste)
+    weight = taste_weight(data, rated, ratings, DEFAULT_WEIGHT if taste is None else taste)
     if weight:
         genres = genre_shares(data)
         return calibrated(

@@ -87,7 +87,8 @@ def recommend(
     genre mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`: the
     films it chooses are shown in list-score order) with weight
     ``taste`` from 0 (the list scores alone) to 1 for a person whose taste is distinct from everyone's, less for
-    a mainstream one (`taste_weight`); None means the model's own `Recommender.default_taste`.
+    a mainstream one (`taste_weight`); None means the model's own `Recommender.default_taste` for a folded-in
+    ``vector`` and `rerank.DEFAULT_WEIGHT` for a user of the data set (`default_taste_for`).
 
     Columns: item, title, year, genres, score (the list score the re-ranking starts from; higher is better),
     model_rank (where that score alone puts the film among the candidates, 1 first: the re-ranking brings
@@ -98,7 +99,7 @@ def recommend(
     "user <id>" for a user of the data set).
     """
     _check_model_fits_data(model, data)
-    taste = model.default_taste if taste is None else taste
+    taste = default_taste_for(model, vector is not None) if taste is None else taste
     reader = Reader.of(user, vector)
     if vector is not None and vector.is_fallback:
         seen = np.asarray(vector.item_codes, dtype=np.int64)
@@ -122,7 +123,9 @@ def recommend(
     named = [_named(data.scale, values, like, unlike) for like, unlike in zip(liked, contrast, strict=True)]
     shares = personal_share(scores, general, keep, chosen)
     listed = Listed(chosen, ranked[chosen], model_ranks(ranked, keep, chosen), scores[chosen], shares)
-    return _table(model, data, listed, rated, values, named, reader, favoured_genres(data, rated, values))
+    brought = bool(np.any(listed.places > len(chosen)))  # only then is the person's genre list needed
+    favoured = favoured_genres(data, rated, values) if brought else []
+    return _table(model, data, listed, rated, values, named, reader, favoured)
 
 
 def _listed(
@@ -132,7 +135,7 @@ def _listed(
     rated: np.ndarray,
     ratings: np.ndarray,
     n: int,
-    taste: float | None,
+    taste: float,
 ) -> np.ndarray:
     """Codes of the list, best first: the ``n`` best list scores among ``keep``, re-ranked toward the genre
     mix of the person's well-rated items with their `taste_weight` when the data set has genres."""
@@ -141,6 +144,12 @@ def _listed(
         return _best(ranked, keep, n)
     target = taste_mix(rated, ratings, genre_shares(data), liked_threshold(data.scale))
     return calibrated(np.where(keep, ranked, -np.inf), genre_shares(data), target, n, weight)
+
+
+def default_taste_for(model: Recommender, folded_in: bool) -> float:
+    """λ of a list unless the person chooses: the model's own for a new person whose ratings are folded in,
+    `rerank.DEFAULT_WEIGHT` for a user of the data set (their factors know them from all their ratings)."""
+    return model.default_taste if folded_in else DEFAULT_WEIGHT
 
 
 def favoured_genres(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray) -> list[str]:
@@ -156,11 +165,11 @@ def favoured_genres(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray
     return [names[j] for j in np.argsort(-target, kind="stable") if target[j] > 0]
 
 
-def taste_weight(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray, taste: float | None) -> float:
-    """The calibration weight λ of one person's list: ``taste`` (None: `rerank.DEFAULT_WEIGHT`) scaled by how
+def taste_weight(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray, taste: float) -> float:
+    """The calibration weight λ of one person's list: ``taste`` scaled by how
     distinct the genre mix of what they rated highly is from everyone's (`rerank.personal_weight`); 0 when
     there is nothing to calibrate (no ratings, or a data set without genres)."""
-    weight = DEFAULT_WEIGHT if taste is None else taste
+    weight = taste
     genres = genre_shares(data) if weight and len(rated) else None
     if genres is None or genres.shape[1] == 0:
         return 0.0
