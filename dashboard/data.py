@@ -80,14 +80,19 @@ _TRAILING_ARTICLE = re.compile(
     r"([^()]+?), (the|a|an|les|la|le|l'|il|el|das|der|die|los|las)(?=\s*(?:\(|\)|$))", re.IGNORECASE
 )
 COMPACT_MATCH = 6  # letters from which a query also matches with spaces and hyphens ignored ("spiderman")
+_UNSPLIT = str.maketrans(
+    {"æ": "ae", "œ": "oe", "ø": "o", "ß": "ss", "ł": "l", "đ": "d", "þ": "th", "&": " and "}
+)
 
 
 def title_key(title: str) -> str:
-    """A title as people type it: the article in front, accents and punctuation gone, lower case, words
-    separated by one space ("Shining, The (1980)" → "the shining 1980")."""
-    title = _TRAILING_ARTICLE.sub(r"\2 \1", title)
+    """A title as people type it: the article in front, lower case, accents and apostrophes gone, "&" as
+    "and", other punctuation a space, words of any script kept ("Shining, The (1980)" → "the shining
+    1980", "Æon Flux" → "aeon flux", "Don't Look Now" → "dont look now")."""
+    title = _TRAILING_ARTICLE.sub(r"\2 \1", title).casefold().translate(_UNSPLIT)
     plain = "".join(c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain.casefold()).split())
+    plain = re.sub(r"['’`]", "", plain)
+    return " ".join(re.sub(r"[\W_]+", " ", plain).split())
 
 
 def title_matches(keys: pd.Series, query: str) -> pd.Series:
@@ -96,8 +101,8 @@ def title_matches(keys: pd.Series, query: str) -> pd.Series:
     not What Women Want) or, for a query of `COMPACT_MATCH` letters or more, it is in the title with spaces
     ignored ("spiderman"); 2 when the title holds its words in a row ("e.t." finds E.T. first)."""
     words = title_key(query).split()
-    if not words:
-        return pd.Series(1, index=keys.index)
+    if not words:  # nothing typed keeps every title; only punctuation typed matches none
+        return pd.Series(0 if query.strip() else 1, index=keys.index)
     found = pd.Series(True, index=keys.index)
     for word in words:
         found &= keys.str.contains(r"(?:^| )" + re.escape(word), regex=True)

@@ -13,7 +13,7 @@ from dashboard.runs import cached, run_key, train_now
 from dashboard.widgets import movie_title
 from recengine.cluster import Clusters, Projection, cluster_factors, project
 from recengine.dataset import RatingsDataset
-from recengine.errors import UnknownIdError
+from recengine.errors import ParameterError, UnknownIdError
 from recengine.foldin import UserVector, fold_in
 from recengine.recommend import recommend
 from recengine.split import SplitSpec
@@ -55,17 +55,25 @@ def serving_run(run: state.Run, data: RatingsDataset) -> state.Run:
         return train_now(data, run.algo, run.params, "none")
 
 
+def _split_in_words(split: str) -> str:
+    """A run's split as a sentence part; a stored split this version does not know stays as it was."""
+    try:
+        return SplitSpec.parse(split).in_words()
+    except ParameterError:
+        return f"split {split}"
+
+
 def serving_note(run: state.Run, served: state.Run, data: RatingsDataset) -> str:
     """What the list is served from, in a sentence."""
     if served is not run:
         return (
             f"Served by {run.label} with the same settings fitted on all {data.n_ratings:,} ratings; the model "
-            f"you trained ({SplitSpec.parse(run.split).in_words()}) measured how good it is."
+            f"you trained ({_split_in_words(run.split)}) measured how good it is."
         )
     if run.split == "none":
         return f"Served by {run.label}, trained on all {data.n_ratings:,} ratings."
     return (
-        f"Served by {run.label} as trained ({SplitSpec.parse(run.split).in_words()}: a stopped run, or a large "
+        f"Served by {run.label} as trained ({_split_in_words(run.split)}: a stopped run, or a large "
         "data set)."
     )
 

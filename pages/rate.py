@@ -40,7 +40,9 @@ REPLACING = "rate_replacing"  # (the profile waiting for "Replace it?", the ques
 def browse(data: RatingsDataset) -> None:
     table = catalogue(data)
     query_column, genre_column, sort_column = st.columns([3, 2, 2])
-    query = query_column.text_input("Search by title", key="rate_query", placeholder="e.g. matrix, toy story")
+    query = query_column.text_input(
+        "Search by title", key="rate_query", placeholder="e.g. matrix, toy story", max_chars=100
+    )
     genre = genre_column.selectbox("Genre", ["All genres", *genres(data)], key="rate_genre")
     order = sort_column.selectbox("Sort by", list(SORTS), key="rate_sort")
     shown = table.assign(match=title_matches(table["search"], query))

@@ -24,7 +24,14 @@ from recengine.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
 from recengine.models.base import Recommender
 from recengine.newuser import list_miscalibration
-from recengine.recommend import GENRE_WEIGHT, NEIGHBOUR_POOL, recommend, similar_items, taste_weight
+from recengine.recommend import (
+    GENRE_WEIGHT,
+    NEIGHBOUR_POOL,
+    default_taste_for,
+    recommend,
+    similar_items,
+    taste_weight,
+)
 from recengine.rerank import DEFAULT_WEIGHT
 
 inside_app()
@@ -45,11 +52,11 @@ def no_model(data: RatingsDataset, why: str = "There is no trained model for thi
     )
 
 
-PICKED = "recs_model_picked"  # the person chose a model in the select: the page no longer explains its pick
+PICKED = "recs_model_picked"  # the model the person last chose in the select: no need to explain that pick
 
 
 def _mark_model_picked() -> None:
-    st.session_state[PICKED] = True
+    st.session_state[PICKED] = st.session_state.get("recs_model")
 
 
 def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
@@ -65,7 +72,12 @@ def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
     title = st.selectbox("Model", titles, index=index, key="recs_model", on_change=_mark_model_picked)
     run = runs[titles.index(title)]
     active = state.active_run(data.fingerprint)
-    if active is not None and run is default and run is not active and not st.session_state.get(PICKED):
+    if (
+        active is not None
+        and run is default
+        and run is not active
+        and st.session_state.get(PICKED) != run.title
+    ):
         own = (
             f"Choose {active.title} above to see its own."
             if any(r is active for r in runs)
@@ -100,10 +112,10 @@ def without_taste_note(runs: list[state.Run]) -> list[state.Run]:
     return [run for run in runs if run.model.has_taste]
 
 
-def taste_control(run: state.Run | None) -> float:
-    """λ for the list, starting at the model's own default (each default keeps its own slider, so moving
-    it for one model does not move it for another)."""
-    default = run.model.default_taste if run is not None else DEFAULT_WEIGHT
+def taste_control(run: state.Run | None, who: str) -> float:
+    """λ for the list, starting at its default (`default_taste_for`): lists with the same default share
+    one slider, so a value set for a 0.98 model stays when the person switches to another."""
+    default = default_taste_for(run.model, who == FOR_YOU) if run is not None else DEFAULT_WEIGHT
     return st.slider(
         "Follow my taste (λ)",
         0.0,
@@ -117,10 +129,10 @@ def taste_control(run: state.Run | None) -> float:
         "weight for a taste unlike most people's; the closer your genre mix is to everyone's, the less of it "
         "is used (down to a third), since a mainstream list needs little correcting. At 1 the model's scores "
         "only break ties between films that fit your genres equally well, so films it ranks far down come in. "
-        f"Starts at {default:g} "
-        f"for this model: {DEFAULT_WEIGHT:g} for Weighted ALS, whose scores know a new person best, "
-        f"{Recommender.default_taste:g} for "
-        "the others, whose lists for a new person lean more on their genres.",
+        f"Starts at {default:g} here: for you, {DEFAULT_WEIGHT:g} with Weighted ALS, whose scores know a new "
+        f"person best, and {Recommender.default_taste:g} with the other models, whose lists for a new person "
+        f"lean more on their genres; {DEFAULT_WEIGHT:g} for a user in the data, whom the model knows from all "
+        "their ratings.",
     )
 
 
@@ -134,11 +146,15 @@ def taste_note(
     shown = list_miscalibration(data, data.item_codes_of(table["item"]), rated, ratings)
     alone = list_miscalibration(data, data.item_codes_of(plain["item"]), rated, ratings)
     used = taste_weight(data, rated, ratings, taste)
-    share = (
-        f"Your genre mix is far enough from everyone's to get the whole λ {taste:.2f}."
-        if used >= taste - 1e-9
-        else f"Your genre mix is nearer everyone's than a distinct taste, so it got λ {used:.2f} of the {taste:.2f} set above."
-    )
+    if not used:
+        share = "There is no genre mix to follow: nothing you rated has genres in this data set."
+    elif used >= taste - 1e-9:
+        share = f"Your genre mix is far enough from everyone's to get the whole λ {taste:.2f}."
+    else:
+        share = (
+            f"Your genre mix is nearer everyone's than a distinct taste, so it got λ {used:.2f} of the "
+            f"{taste:.2f} set above."
+        )
     st.caption(
         f"Genre match: the gap (KL divergence) between the genre mix of what you rated highly and this list's "
         f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix). {share}"
@@ -374,7 +390,7 @@ def main() -> None:
             run = choose_run(data, who)
         n = size.slider("How many", 5, 50, 10, 5, key="recs_n")
         with size:
-            taste = taste_control(run)
+            taste = taste_control(run, who)
         if run is None:
             no_model(data, "No model trained on this data set can follow a person's taste yet.")
             return

@@ -22,9 +22,12 @@ def test_a_title_key_puts_the_article_first_and_drops_accents_and_punctuation():
     assert title_key("Shining, The (1980)") == "the shining 1980"
     assert title_key("Postman, The (Postino, Il) (1994)") == "the postman il postino 1994"
     assert title_key("Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)") == (
-        "amelie le fabuleux destin d amelie poulain 2001"
+        "amelie le fabuleux destin damelie poulain 2001"
     )
     assert title_key("Monsters, Inc. (2001)") == "monsters inc 2001"
+    assert title_key("Солярис (1972)") == "солярис 1972"  # words of any script stay
+    assert title_key("Æon Flux (2005)") == "aeon flux 2005"
+    assert title_key("Bill & Ted's Excellent Adventure") == "bill and teds excellent adventure"
 
 
 def found(query: str) -> list[str]:
@@ -43,6 +46,13 @@ def test_each_typed_word_must_start_a_word_of_the_title():
 def test_a_long_query_also_matches_across_spaces_and_hyphens():
     assert found("spiderman") == ["Spider-Man (2002)"]
     assert found("spider man") == ["Spider-Man (2002)"]
+
+
+def test_apostrophes_and_ampersands_are_typed_either_way_and_punctuation_alone_finds_nothing():
+    keys = pd.Series([title_key(t) for t in ("Don't Look Now (1973)", "Bill & Ted's Excellent Adventure")])
+    assert list(title_matches(keys, "dont")) == list(title_matches(keys, "don't")) == [2, 0]
+    assert list(title_matches(keys, "bill and ted")) == list(title_matches(keys, "bill & ted")) == [0, 1]
+    assert list(title_matches(keys, ".*")) == list(title_matches(keys, "?")) == [0, 0]
 
 
 def test_the_words_in_a_row_come_first_and_an_empty_query_keeps_everything():
