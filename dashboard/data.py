@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -80,8 +81,8 @@ _TRAILING_ARTICLE = re.compile(
     r"([^()]+?), (the|a|an|les|la|le|l'|il|el|das|der|die|los|las)(?=\s*(?:\(|\)|$))", re.IGNORECASE
 )
 COMPACT_MATCH = 6  # letters from which a query also matches with spaces and hyphens ignored ("spiderman")
-_UNSPLIT = str.maketrans(
-    {"æ": "ae", "œ": "oe", "ø": "o", "ß": "ss", "ł": "l", "đ": "d", "þ": "th", "&": " and "}
+_UNSPLIT = MappingProxyType(  # letters NFKD does not split, and "&": read-only, shared by every session
+    str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ß": "ss", "ł": "l", "đ": "d", "þ": "th", "&": " and "})
 )
 
 
