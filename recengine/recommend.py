@@ -166,9 +166,9 @@ def favoured_genres(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray
 
 
 def taste_weight(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray, taste: float) -> float:
-    """The calibration weight λ of one person's list: ``taste`` scaled by how
-    distinct the genre mix of what they rated highly is from everyone's (`rerank.personal_weight`); 0 when
-    there is nothing to calibrate (no ratings, or a data set without genres)."""
+    """The calibration weight λ of one person's list: ``taste`` scaled by how distinct the genre mix of what
+    they rated highly is from everyone's (`rerank.personal_weight`); 0 when there is nothing to calibrate
+    (no ratings, or a data set without genres)."""
     weight = taste
     genres = genre_shares(data) if weight and len(rated) else None
     if genres is None or genres.shape[1] == 0:

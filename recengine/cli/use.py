@@ -69,8 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="λ",
         help=f"how strongly the list follows the genre mix of what the person rated highly, 0 to 1, for a "
         f"taste unlike most people's (a mainstream one gets down to a third of it; calibrated re-ranking; "
-        f"default: the model's own, {DEFAULT_WEIGHT:g} for wals and {Recommender.default_taste:g} for the "
-        "others; 0: by score alone)",
+        f"default for --ratings: {DEFAULT_WEIGHT:g} with wals and {Recommender.default_taste:g} with the other "
+        f"models; for --user: {DEFAULT_WEIGHT:g}; 0: by score alone)",
     )
     rec.add_argument("--json", action="store_true", help='print {"items": [...]} as JSON')
     add_data_arguments(rec)

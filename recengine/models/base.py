@@ -509,14 +509,15 @@ class Recommender:
     )
     # λ of a new person's list (ratings folded in) unless they choose (calibrated re-ranking,
     # `recengine.rerank`), for a taste unlike most people's; users of the data set, whose factors were
-    # trained on all their ratings, get `rerank.DEFAULT_WEIGHT`. Weighted ALS, whose scores know a new person
-    # best, keeps that (0.9); every other model with taste factors leans more on the person's genres. Measured on the new-user protocol's validation
-    # users, ten given ratings (benchmarks/results/newuser.md): from λ 0.9 to 0.98 the rating models' Recall@20
-    # moves by −3 % to +8 % and their NDCG@100 by −1 % to +3 % (their lift lists for a new person know less
-    # than the genre mix of what they rated), bpr's fall by 3 % and 1 %; on the bundled set, at 0.9 the Disney and
-    # children's-film lovers' lists shared 5-8 of 20 films for svdpp, gd, adam, minibatch, bpr, nmf and bpmf
-    # (bpr, nmf and bpmf found 4-5 of the 14 Disney films), at 0.98 at most 4, every taste target met (the
-    # counts sit near the limit: trained with seeds 1 and 2, 11 and 9 of the 11 models met every target).
+    # trained on all their ratings, get `rerank.DEFAULT_WEIGHT`. Weighted ALS, whose scores know a new
+    # person best, keeps that (0.9); every other model with taste factors leans more on the person's genres.
+    # Measured on the new-user protocol's validation users, ten given ratings
+    # (benchmarks/results/newuser.md): from λ 0.9 to 0.98 the rating models' Recall@20 moves by −3 % to +8 %
+    # and their NDCG@100 by −1 % to +3 % (their lift lists for a new person know less than the genre mix of
+    # what they rated), bpr's fall by 3 % and 1 %. On the bundled set, at 0.9 the Disney and children's-film
+    # lovers' lists shared 5-8 of 20 films for svdpp, gd, adam, minibatch, bpr, nmf and bpmf (bpr, nmf and
+    # bpmf found 4-5 of the 14 Disney films); at 0.98 at most 4, every taste target met (the counts sit near
+    # the limit: trained with seeds 1 and 2, 11 and 9 of the 11 models met every target).
     default_taste: ClassVar[float] = 0.98
 
     @property
