@@ -17,7 +17,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 
 
 class EASE:

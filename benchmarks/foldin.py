@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from recengine.data import load_bundled
-from recengine.dataset import RatingsDataset
-from recengine.foldin import fold_in
+from recengine.data.dataset import RatingsDataset
 from recengine.models import MODELS, make
-from recengine.recommend import recommend
+from recengine.models.foldin import fold_in
+from recengine.serving.recommend import recommend
 
 RESULTS = Path(__file__).resolve().parent / "results" / "foldin.md"
 TARGET_MS = 20.0

@@ -3,7 +3,7 @@
     ./dev bench load_25m [--repeats 3] [--ratings 25000000]
 
 The synthetic file (162,541 users, 59,047 items, 25,000,000 ratings; columns userId,movieId,rating; skewed
-popularity and activity; see ``recengine.synthetic.movielens_like``) is generated once under
+popularity and activity; see ``recengine.data.synthetic.movielens_like``) is generated once under
 ``benchmarks/.cache/`` and reused. Every measurement runs in a fresh child process, which reports its own
 wall time for the load and its peak resident memory (``VmHWM``, the high-water mark of the whole
 process, imports included). Rows: our ``load`` on the file as MovieLens ships it (sorted by user, then
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from memory import machine, peak_bytes
 
-from recengine.synthetic import movielens_like, write_movielens_like
+from recengine.data.synthetic import movielens_like, write_movielens_like
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -117,7 +117,7 @@ def render(results: list[tuple[str, list[dict]]], path: Path, n_ratings: int, re
         "",
         f"Synthetic file shaped like MovieLens 25M: {SHAPE['n_users']:,} users, {SHAPE['n_items']:,} items, "
         f"{n_ratings:,} ratings, columns userId,movieId,rating ({size / 1e6:,.0f} MB), made by "
-        "`recengine.synthetic.write_movielens_like` (seed 0).",
+        "`recengine.data.synthetic.write_movielens_like` (seed 0).",
         f"Measured {time.strftime('%Y-%m-%d')} on {machine(f'pandas {pd.__version__}')}; each run in a fresh process, median of "
         f"{repeats} (load average {os.getloadavg()[0]:.1f} at the end: other work shared the machine). "
         "Peak memory is the process's resident high-water mark (`VmHWM`), imports included; "

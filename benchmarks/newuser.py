@@ -2,7 +2,7 @@
 and our models, each plain and with calibrated re-ranking, in one run; then the default chosen on
 validation users and three people with a distinct taste.
 
-Protocol: `recengine.newuser` (10 % of the users for validation, 10 % for test, seed 0; given = 80 % of a
+Protocol: `recengine.evaluation.newuser` (10 % of the users for validation, 10 % for test, seed 0; given = 80 % of a
 person's ratings, or ten; relevant = the rest rated ≥ 4). Every model is trained once per data set on the
 train users; the two "given" variants share the users.
 
@@ -12,7 +12,7 @@ train users; the two "given" variants share the users.
 - Ours: wals over ``WALS_GRID``, bpr with its defaults, and every rating model with taste factors
   (``RATING_MODELS``) with its defaults, ordered as `recommend()` orders their lists
   (`Recommender.list_scores`: by lift).
-- Calibrated re-ranking (`recengine.rerank`) on top of each at λ in ``WEIGHTS``, scores normalised by rank
+- Calibrated re-ranking (`recengine.serving.rerank`) on top of each at λ in ``WEIGHTS``, scores normalised by rank
   or min-max inside a pool of the 300 best, or by rank with each person's share of λ
   (`rerank.personal_weight`: the whole of it for a taste far from everyone's, a third for a mainstream one).
 - The default: one setting for both data sets (model, its settings, λ, normalisation) chosen on the
@@ -20,7 +20,7 @@ train users; the two "given" variants share the users.
   tuned EASE's, miscalibration ≤ 0.5× EASE's): the smallest worst shortfall over the targets and data sets,
   then the best accuracy; of the ten best, the first whose three taste profiles meet their targets. Its test
   figures are reported, never used to choose.
-- The three taste profiles (`recengine.newuser.taste_profiles`) on the bundled set, every model offered for
+- The three taste profiles (`recengine.evaluation.newuser.taste_profiles`) on the bundled set, every model offered for
   "you" trained on all its ratings, plain, at the chosen λ and at its own default (`Recommender.default_taste`),
   then at its default trained again with ``PROFILE_SEEDS``.
 
@@ -52,10 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ease import EASE
 
 from recengine.data import load, load_bundled
-from recengine.dataset import RatingsDataset
-from recengine.metrics import genre_matrix
-from recengine.models import MODELS, make
-from recengine.newuser import (
+from recengine.data.dataset import RatingsDataset
+from recengine.data.genres import genre_matrix
+from recengine.evaluation.newuser import (
     Scorer,
     calibrated_server,
     evaluate_new_users,
@@ -66,7 +65,8 @@ from recengine.newuser import (
     split_new_users,
     taste_profiles,
 )
-from recengine.rerank import CalibratedReranker, genre_background
+from recengine.models import MODELS, make
+from recengine.serving.rerank import CalibratedReranker, genre_background
 
 ML100K = Path(
     os.environ.get("RECENGINE_ML100K", Path(__file__).resolve().parents[2] / "shared/datasets/ml-100k")
@@ -388,7 +388,7 @@ NOTES = """## What this says
 - **Speed**: fold-in plus `recommend()` (re-ranking, reasons and the table) of a top 20, wals on the bundled
   set, 200 people with 5 to 30 ratings: median 17-18 ms, p90 22-24 ms, with this benchmark running on the
   other core; the ms/person columns above are fold-in, scores and re-ranking of a list of 100 for NDCG.
-- **More like this** (`recengine.recommend.similar_items`, wals with its defaults trained on every bundled
+- **More like this** (`recengine.serving.recommend.similar_items`, wals with its defaults trained on every bundled
   rating, every item with 20+ ratings, 10 neighbours with 10+ ratings; `neighbour_genre_agreement`): by factor
   cosine alone, mean genre overlap (Jaccard) 0.381, neighbours sharing a genre 85.8 %, mean cosine 0.691; now (the
   50 nearest ranked by cosine + 0.3 × genre overlap) 0.612, 98.8 %, 0.664 (measured in the previous run).
@@ -411,7 +411,7 @@ def markdown(rows: list[dict], runs: list[dict], default: list, choice: list[dic
         "",
         f"Run {date.today()} on {platform.machine()}, {os.cpu_count()} cores shared with other work (load average "
         f"{load[0]:.1f} at start, {load[1]:.1f} at end), Python {platform.python_version()}, {seconds / 60:.0f} "
-        "minutes; `benchmarks/newuser.py`. Protocol: `recengine/newuser.py` (10 % validation users, 10 % test "
+        "minutes; `benchmarks/newuser.py`. Protocol: `recengine/evaluation/newuser.py` (10 % validation users, 10 % test "
         "users, seed 0; relevant = held-out ratings ≥ 4; candidates = items some train user rated, minus the "
         "given ones). Recall@20 is normalised by min(20, R) (Liang et al. 2018). Coverage, popularity (mean "
         "train ratings of a recommended film), personalization (1 − mean cosine overlap of two people's lists) "

@@ -30,10 +30,16 @@ from ease import EASE
 from newuser import EASE_MIN_COUNT, EASE_REGS, ML100K, RESULTS, TARGETS
 
 from recengine.data import load, load_bundled
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.evaluation.newuser import (
+    HeldOutUsers,
+    Scorer,
+    evaluate_new_users,
+    model_scorer,
+    split_new_users,
+)
 from recengine.models import make
-from recengine.newuser import HeldOutUsers, Scorer, evaluate_new_users, model_scorer, split_new_users
-from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background, genre_shares
+from recengine.serving.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background, genre_shares
 
 SEEDS = tuple(range(10))  # ten splits of 10 % test users: about every user once
 GIVEN = 10

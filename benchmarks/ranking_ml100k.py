@@ -1,6 +1,6 @@
 """Top-N ranking on MovieLens 100k u1: the `implicit` library's ALS, most popular and our models, in one run.
 
-The top-N protocol of docs/protocols.md (``recengine.metrics.ranking_report``): relevant = test ratings of 4 or more,
+The top-N protocol of docs/protocols.md (``recengine.evaluation.metrics.ranking_report``): relevant = test ratings of 4 or more,
 candidates = every item the user did not rate in training, metrics at 10 averaged over users with a
 relevant test item, coverage = share of the catalogue in anyone's top 10.
 
@@ -43,11 +43,11 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recengine.data import load_train_test
-from recengine.dataset import RatingsDataset
-from recengine.metrics import ranking_report
+from recengine.data.dataset import RatingsDataset
+from recengine.evaluation.metrics import ranking_report
+from recengine.evaluation.split import holdout_random
 from recengine.models import make
 from recengine.models.base import Recommender
-from recengine.split import holdout_random
 from recengine.training import History
 
 DATA = Path(

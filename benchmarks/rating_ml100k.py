@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from recengine.data import load_train_test
+from recengine.data.synthetic import planted_low_rank
 from recengine.models import MODELS, make
-from recengine.synthetic import planted_low_rank
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"
 RESULTS = Path(__file__).resolve().parent / "results" / "rating_ml100k.md"
@@ -176,7 +176,7 @@ def compile_times() -> dict[str, tuple[float, float]]:
     (cold compile) and then with the cache that left (cached load). The shared prediction kernels go first
     and carry numba's own start-up."""
     code = (
-        "import recengine.models.jit as shared, recengine.models.sgd as sgd, recengine.models.svdpp as svdpp\n"
+        "import recengine.models.kernels.jit as shared, recengine.models.sgd as sgd, recengine.models.svdpp as svdpp\n"
         "print(shared.warm_up(), sgd.warm_up(), svdpp.warm_up())\n"
     )
     names = ("shared prediction and metric kernels, with numba's start-up", "sgd kernel", "svdpp kernel")

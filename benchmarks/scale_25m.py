@@ -2,7 +2,7 @@
 
     ./dev bench scale_25m [--epochs 3] [--repeats 2] [--ratings 25000000] [--runs als:float32,als:float64,sgd:float32]
 
-The synthetic file (162,541 users, 59,047 items; `recengine.synthetic.write_movielens_like`, seed 0) is the
+The synthetic file (162,541 users, 59,047 items; `recengine.data.synthetic.write_movielens_like`, seed 0) is the
 one `load_25m` uses, generated under ``benchmarks/.cache/`` on first use. Each run is a fresh child process
 that does what ``recengine train --data FILE --algo NAME --factors 64 --split random:0.02`` does: load the
 file, hold out 2% of the ratings, fit, and score the held-out ratings. It reports each epoch's training
@@ -62,7 +62,7 @@ def main() -> None:
 
 def data_file(n_ratings: int) -> Path:
     """The synthetic ratings file, generated on first use (shared with ``load_25m``)."""
-    from recengine.synthetic import write_movielens_like
+    from recengine.data.synthetic import write_movielens_like
 
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"ml25m-shape-{n_ratings}-seed0.csv"
@@ -84,8 +84,8 @@ def measure(algo: str, dtype: str, epochs: int, path: Path) -> dict:
 def child(algo: str, dtype: str, epochs: str, path: str) -> None:
     """One run in this fresh process; prints its figures as JSON."""
     from recengine.data import load
+    from recengine.evaluation.split import split_by_spec
     from recengine.models import make
-    from recengine.split import split_by_spec
 
     start = time.perf_counter()
     data = load(path)
@@ -124,7 +124,7 @@ def render(results: list[list[dict]], path: Path, n_ratings: int, epochs: int) -
         "# Training on 25M ratings",
         "",
         f"Synthetic ratings shaped like MovieLens 25M: {SHAPE['n_users']:,} users, {SHAPE['n_items']:,} "
-        f"items, {n_ratings:,} ratings (`{path.name}`, made by `recengine.synthetic.write_movielens_like`); "
+        f"items, {n_ratings:,} ratings (`{path.name}`, made by `recengine.data.synthetic.write_movielens_like`); "
         f"{TEST_SHARE} held out, {FACTORS} factors, {epochs} epochs, each model's other hyperparameters at "
         "their defaults.",
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; every run in a fresh process, {repeats} runs "

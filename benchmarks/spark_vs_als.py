@@ -131,7 +131,7 @@ def compare_25m(n_ratings: int, spark_memory: str) -> dict:
 
 def data_file(n_ratings: int) -> Path:
     """The synthetic file shared with load_25m and scale_25m, generated on first use."""
-    from recengine.synthetic import write_movielens_like
+    from recengine.data.synthetic import write_movielens_like
 
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"ml25m-shape-{n_ratings}-seed0.csv"
@@ -176,7 +176,7 @@ def _gigabytes(size: str) -> float:
 def _held_out(path: str) -> tuple[dict, object, object]:
     """(timings, train, test): the file loaded by our loader and split as scale_25m does."""
     from recengine.data import load
-    from recengine.split import split_by_spec
+    from recengine.evaluation.split import split_by_spec
 
     tick = time.perf_counter()
     data = load(path)
@@ -205,8 +205,8 @@ def child_ours(path: str, biases: str) -> dict:
 
 def recommend_latency(model, train) -> dict:
     """Milliseconds per top-10 list with explanations: known users, and new users folded in from 20 ratings."""
-    from recengine.foldin import fold_in
-    from recengine.recommend import recommend
+    from recengine.models.foldin import fold_in
+    from recengine.serving.recommend import recommend
 
     rng = np.random.default_rng(0)
     users = rng.choice(train.n_users, LATENCY_USERS, replace=False)
@@ -351,7 +351,7 @@ def render_big(big: dict, n_ratings: int) -> list[str]:
         f"## {n_ratings:,} synthetic ratings shaped like MovieLens 25M",
         "",
         f"{SHAPE['n_users']:,} users, {SHAPE['n_items']:,} items (`{big['path']}`, "
-        f"`recengine.synthetic.write_movielens_like`, seed 0); {HELD_OUT} held out. Each engine in a fresh "
+        f"`recengine.data.synthetic.write_movielens_like`, seed 0); {HELD_OUT} held out. Each engine in a fresh "
         "process; peak = resident high-water mark.",
         "",
         f"### Side by side (rank {BIG['n_factors']}, λ {BIG['reg']}, {BIG['n_epochs']} iterations)",
@@ -396,7 +396,7 @@ def render_big(big: dict, n_ratings: int) -> list[str]:
         "`sgd` run `benchmarks/scale_25m.py --child ALGO DTYPE 3 FILE`, `wals` (a ranking model, which that "
         "child would ask for an RMSE) the same steps here. Seconds: the epoch's training step, and in "
         "brackets the wall time with the epoch's loss report (epochs 2 onward). Latency rows: the rank-32 "
-        "`als` of the side-by-side table, `recengine.recommend.recommend` with explanations.",
+        "`als` of the side-by-side table, `recengine.serving.recommend.recommend` with explanations.",
         "",
     ]
     lines += verdicts(big)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from recengine.data import load_train_test
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.models import MODELS, make
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"

@@ -5,7 +5,7 @@
    settings, score the test set): wall time of each whole process, from start to exit.
 2. Our ``wals`` against implicit's ALS at the same settings (64 factors, reg 0.05, alpha 10, binary,
    conjugate gradient with 3 steps, float32, 2 threads, BLAS on one thread) on synthetic ratings
-   (`recengine.synthetic.movielens_like`, seed 0; users a fifth of MovieLens 25M's, its 59,047 items),
+   (`recengine.data.synthetic.movielens_like`, seed 0; users a fifth of MovieLens 25M's, its 59,047 items),
    5 epochs: each run is a process that loads the ratings, makes its compiled code ready, then times
    ``fit`` alone.
 
@@ -69,7 +69,7 @@ if which == "implicit":
     model.fit(matrix, show_progress=False)
     print(json.dumps({"fit": time.perf_counter() - tick}))
 else:
-    from recengine.dataset import RatingScale, RatingsDataset
+    from recengine.data.dataset import RatingScale, RatingsDataset
     from recengine.models import make
     coo = matrix.tocoo()
     data = RatingsDataset(coo.row, coo.col, coo.data, np.arange(matrix.shape[0]), np.arange(matrix.shape[1]),
@@ -106,7 +106,7 @@ def peer_env() -> dict[str, str]:
 
 def build_kernels() -> None:
     """Make the kernels built ahead of time now (a first process would start their build in the background)."""
-    timed([sys.executable, "-c", "from recengine.models.ahead import main; main([])"], engine_env())
+    timed([sys.executable, "-c", "from recengine.models.kernels.build import main; main([])"], engine_env())
 
 
 def sgd_rows(repeats: int) -> list[dict]:
@@ -141,7 +141,7 @@ def ratings_file(size: str) -> Path:
     import numpy as np
     import scipy.sparse as sp
 
-    from recengine.synthetic import movielens_like
+    from recengine.data.synthetic import movielens_like
 
     n_users, n_items, n_ratings = SIZES[size]
     path = CACHE / f"synthetic_{size}_seed0.npz"

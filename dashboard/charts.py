@@ -12,7 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 
 HEIGHT = 320
 LOSS_PARTS = (

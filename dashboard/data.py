@@ -17,8 +17,8 @@ import streamlit as st
 
 from dashboard.state import DataChoice, data_choice
 from recengine import data as loaders
-from recengine.dataset import RatingScale, RatingsDataset
-from recengine.split import split_by_spec
+from recengine.data.dataset import RatingScale, RatingsDataset
+from recengine.evaluation.split import split_by_spec
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the data set…")

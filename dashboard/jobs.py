@@ -37,7 +37,7 @@ from recengine.errors import RecEngineError, TrainingDiverged
 RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverged", "failed"
 # Imports only: running a model in the fork server would start OpenMP threads, and GNU OpenMP aborts a
 # later fork. Workers warm up after they are forked instead.
-PRELOAD = ("dashboard.jobs", "recengine.models", "recengine.metrics")
+PRELOAD = ("dashboard.jobs", "recengine.models", "recengine.evaluation.metrics")
 WARM_FIRST = "wals"  # the dashboard's default model
 log = logging.getLogger(__name__)
 
@@ -313,10 +313,10 @@ def _serve(connection: Any, stop: Any) -> None:
 def _warm_kernels(until: Callable[[], bool]) -> None:
     """Fit each model once on a tiny planted matrix (numba loads each compiled kernel on first use), the
     default first, and stop as soon as ``until()``: a job is waiting."""
-    from recengine.metrics import evaluate
+    from recengine.data.synthetic import planted_low_rank
+    from recengine.evaluation.metrics import evaluate
+    from recengine.evaluation.split import split_by_spec
     from recengine.models import MODELS, make
-    from recengine.split import split_by_spec
-    from recengine.synthetic import planted_low_rank
 
     data, _ = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.4, seed=0)
     train, test = split_by_spec(data, "random:0.2", 0)

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.jobs import TrainingJob
 from dashboard.runs import DEFAULT_SPLIT, start
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import RecEngineError
 from recengine.models.formulas import Formulas
 

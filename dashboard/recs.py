@@ -11,12 +11,12 @@ import streamlit as st
 from dashboard import state
 from dashboard.runs import cached, run_key, train_now
 from dashboard.widgets import movie_title
-from recengine.cluster import Clusters, Projection, cluster_factors, project
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError, UnknownIdError
-from recengine.foldin import UserVector, fold_in
-from recengine.recommend import recommend
-from recengine.split import SplitSpec
+from recengine.evaluation.split import SplitSpec
+from recengine.models.foldin import UserVector, fold_in
+from recengine.serving.cluster import Clusters, Projection, cluster_factors, project
+from recengine.serving.recommend import recommend
 
 PREVIEW_N = 5
 AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once

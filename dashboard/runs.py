@@ -17,9 +17,9 @@ import streamlit as st
 from dashboard import config, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ModelFileError, TrainingDiverged
-from recengine.metrics import evaluate
+from recengine.evaluation.metrics import evaluate
 from recengine.models import MODELS, make
 from recengine.models.base import Recommender
 from recengine.store import ModelStore, cache_key

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard.state import my_ratings
-from recengine.dataset import RatingScale
+from recengine.data.dataset import RatingScale
 from recengine.models.base import ParamSpec
 
 SLIDER_MAX_STEPS = 400

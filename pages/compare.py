@@ -10,9 +10,9 @@ from dashboard.navigation import inside_app
 from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
 from dashboard.ui import announce, engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.evaluation.tuning import grid_search
 from recengine.models.base import ParamSpec
-from recengine.tuning import grid_search
 
 inside_app()
 

@@ -16,8 +16,8 @@ from dashboard.uploads import (
     session_folder,
 )
 from recengine import data as loaders
+from recengine.data.dataset import RatingsDataset
 from recengine.data.reading import match_columns
-from recengine.dataset import RatingsDataset
 from recengine.errors import DataError, RecEngineError
 
 inside_app()

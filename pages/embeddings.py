@@ -11,9 +11,9 @@ from dashboard.data import active_data, catalogue, genres
 from dashboard.navigation import inside_app
 from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, recommending_run
 from dashboard.ui import engine_errors, need_model
-from recengine.cluster import cluster_favourites
-from recengine.dataset import RatingsDataset
-from recengine.recommend import similar_items
+from recengine.data.dataset import RatingsDataset
+from recengine.serving.cluster import cluster_favourites
+from recengine.serving.recommend import similar_items
 
 inside_app()
 

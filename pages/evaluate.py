@@ -9,8 +9,8 @@ from dashboard.data import active_data, split
 from dashboard.navigation import inside_app
 from dashboard.runs import K, train_now
 from dashboard.ui import engine_errors, need_model
-from recengine.dataset import RatingsDataset
-from recengine.metrics import error_analysis
+from recengine.data.dataset import RatingsDataset
+from recengine.evaluation.metrics import error_analysis
 
 inside_app()
 

@@ -12,9 +12,9 @@ from dashboard.navigation import inside_app
 from dashboard.runs import DEFAULT_SPLIT
 from dashboard.ui import engine_errors
 from recengine import lessons
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.models import MODELS
-from recengine.rerank import DEFAULT_WEIGHT
+from recengine.serving.rerank import DEFAULT_WEIGHT
 
 inside_app()
 

@@ -21,7 +21,7 @@ from dashboard.profiles import (
 from dashboard.recs import preview
 from dashboard.ui import announce, counted, engine_errors
 from dashboard.widgets import movie_title, rating_input, stars
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 
 inside_app()
 

@@ -19,12 +19,12 @@ from dashboard.recs import (
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
 from dashboard.widgets import movie_title
-from recengine.cluster import cluster_recommendations
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
+from recengine.evaluation.newuser import list_miscalibration
 from recengine.models.base import Recommender
-from recengine.newuser import list_miscalibration
-from recengine.recommend import (
+from recengine.serving.cluster import cluster_recommendations
+from recengine.serving.recommend import (
     GENRE_WEIGHT,
     NEIGHBOUR_POOL,
     default_taste_for,
@@ -32,7 +32,7 @@ from recengine.recommend import (
     similar_items,
     taste_weight,
 )
-from recengine.rerank import DEFAULT_WEIGHT
+from recengine.serving.rerank import DEFAULT_WEIGHT
 
 inside_app()
 

@@ -14,7 +14,7 @@ from dashboard.navigation import inside_app
 from dashboard.runs import DEFAULT_ALGO, DEFAULT_SPLIT, algorithms, collect_finished_job, start
 from dashboard.ui import engine_errors
 from dashboard.widgets import log_grid, param_widget, param_widgets
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError
 
 inside_app()

@@ -1,6 +1,6 @@
 """recengine: matrix-factorization recommenders in NumPy and SciPy."""
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import DataError, ParameterError, RecEngineError, TrainingDiverged
 from recengine.models import MODELS, make
 

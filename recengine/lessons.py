@@ -9,16 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
-from recengine.foldin import fold_in
+from recengine.evaluation.newuser import CHILDREN_QUERY, DISNEY_QUERY, DRAMA_QUERY, list_miscalibration
 from recengine.lazy import pandas as pd
 from recengine.models import make
 from recengine.models.base import Recommender
+from recengine.models.foldin import fold_in
 from recengine.models.objective import BLOCKS, Batch, BiasedMF, mf_gradient
-from recengine.newuser import CHILDREN_QUERY, DISNEY_QUERY, DRAMA_QUERY, list_miscalibration
-from recengine.recommend import recommend
-from recengine.scoring import score_matrix
+from recengine.models.scoring import score_matrix
+from recengine.serving.recommend import recommend
 
 SMALL_USERS, SMALL_ITEMS = 12, 15
 OBSERVED_SHARE = 2 / 3  # the small matrix's people have rated about this share of its films

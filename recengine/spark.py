@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import (
     BadValuesError,
     EmptyDataError,

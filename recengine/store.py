@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from recengine import memory
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import ModelFileError, RecEngineError
 from recengine.jsonsafe import json_safe
 from recengine.models import MODELS

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingsDataset
-from recengine.synthetic import planted_low_rank
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 
 ML100K = Path(
     os.environ.get(

@@ -11,15 +11,16 @@ import sys
 import numpy as np
 import pytest
 
-from recengine.models import ahead, make
-from recengine.models.jit import row_dots
+from recengine.data.synthetic import planted_low_rank
+from recengine.models import make
+from recengine.models.kernels import ahead, build
+from recengine.models.kernels.jit import row_dots
 from recengine.models.sgd import sgd_epoch
-from recengine.synthetic import planted_low_rank
 
 FIT = """
 import json, sys
 from recengine.models import make
-from recengine.synthetic import planted_low_rank
+from recengine.data.synthetic import planted_low_rank
 data = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.5, seed=3)[0]
 model = make("sgd", n_factors=4, n_epochs=5, seed=1).fit(data)
 print(json.dumps({"numba": "numba" in sys.modules, "ready": model.history_[0].extra["compile_seconds"],
@@ -57,7 +58,7 @@ def test_a_mismatched_call_still_runs_through_the_jit_kernel():
 @pytest.mark.skipif(shutil.which("cc") is None, reason="building ahead of time needs a C compiler")
 def test_a_built_module_loads_without_numba_and_gives_the_jit_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    path = ahead.build(ahead.module_path())
+    path = build.build(ahead.module_path())
     assert path.parent == tmp_path and sgd_epoch.ahead is not None
     env = {"NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ahead.PACKAGE_ROOT)}
     done = subprocess.run([sys.executable, "-c", FIT], capture_output=True, text=True, check=True, env=env)

@@ -7,11 +7,12 @@ import itertools
 import numpy as np
 import pytest
 
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ParameterError
-from recengine.models import make, rowsolve
+from recengine.evaluation.split import holdout_random
+from recengine.models import make
+from recengine.models.kernels import rowsolve
 from recengine.models.objective import Batch, mf_gradient
-from recengine.split import holdout_random
-from recengine.synthetic import planted_low_rank
 
 
 class RowProblems:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from recengine.data import load
+from recengine.data.dataset import RatingScale
 from recengine.data.download import unpack
-from recengine.dataset import RatingScale
 from recengine.errors import (
     ArchiveError,
     BadValuesError,

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import NotFittedError, ParameterError, TrainingDiverged, UnknownIdError
 from recengine.models import MODELS, make
 from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.synthetic import planted_low_rank
 from recengine.training import EarlyStopping, History, StopRequest
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.models import make, rowsolve
-from recengine.split import holdout_random
-from recengine.synthetic import planted_low_rank
+from recengine.data.synthetic import planted_low_rank
+from recengine.evaluation.split import holdout_random
+from recengine.models import make
+from recengine.models.kernels import rowsolve
 from recengine.training import History
 
 

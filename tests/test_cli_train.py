@@ -10,7 +10,7 @@ import pytest
 
 from recengine.cli import main
 from recengine.data import load
-from recengine.split import split_by_spec
+from recengine.evaluation.split import split_by_spec
 from recengine.store import load_model, read_metadata
 
 

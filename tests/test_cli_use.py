@@ -8,8 +8,8 @@ import pytest
 
 from recengine.cli import main
 from recengine.data import load_bundled
+from recengine.evaluation.split import split_by_spec
 from recengine.models import make
-from recengine.split import split_by_spec
 from recengine.store import save_model
 
 HORROR_IDS = (1982, 1258, 1997, 2288)  # Halloween, The Shining, The Exorcist, The Thing

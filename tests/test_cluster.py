@@ -7,18 +7,18 @@ import pytest
 from test_implicit import planted_blocks
 from threadpoolctl import threadpool_info
 
-from recengine import cluster
-from recengine.cluster import (
+from recengine.data import load_bundled
+from recengine.errors import RecEngineError
+from recengine.models import make
+from recengine.models.foldin import UserVector, fold_in
+from recengine.serving import cluster
+from recengine.serving.cluster import (
     TSNE_LIMIT,
     cluster_factors,
     cluster_favourites,
     cluster_recommendations,
     project,
 )
-from recengine.data import load_bundled
-from recengine.errors import RecEngineError
-from recengine.foldin import UserVector, fold_in
-from recengine.models import make
 
 
 def _two_groups(tiny):

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.loading import load_bundled
-from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, EmptyDataError, MissingColumnsError, UnknownIdError
-from recengine.rerank import genre_shares
+from recengine.serving.rerank import genre_shares
 
 
 def frame(**columns: list) -> pd.DataFrame:

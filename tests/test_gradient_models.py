@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ParameterError, TrainingDiverged
 from recengine.models import make
 from recengine.models.gradient import clipped, moments
 from recengine.models.objective import Batch, mf_gradient
 from recengine.models.sgd import warm_up
-from recengine.synthetic import planted_low_rank
 
 GRADIENT_MODELS = ("sgd", "minibatch", "gd", "adam")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import ParameterError, RecEngineError
-from recengine.metrics import ranking_report
+from recengine.evaluation.metrics import ranking_report
 from recengine.models import MODELS, make
 from recengine.models.implicit import FOLD_IN_RATINGS, bpr_gradients, bpr_objective_terms
-from recengine.models.implicit_kernels import (
+from recengine.models.kernels.implicit import (
     bpr_sample,
     bpr_sgd,
     rated_part,
@@ -18,8 +18,8 @@ from recengine.models.implicit_kernels import (
     wals_cg_sweep,
     wals_cholesky_sweep,
 )
-from recengine.models.rowsolve import MAX_FACTORS
-from recengine.scoring import score_matrix
+from recengine.models.kernels.rowsolve import MAX_FACTORS
+from recengine.models.scoring import score_matrix
 
 
 def planted_blocks(n_groups=4, users_per_group=30, items_per_group=25, density=0.5, seed=0):

@@ -1,4 +1,4 @@
-"""Kernels made on first use (`recengine.models.jit.kernel`): numba's own objects once called, from any thread."""
+"""Kernels made on first use (`recengine.models.kernels.jit.kernel`): numba's own objects once called, from any thread."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from recengine.models import jit
+from recengine.models.kernels import jit
 
 SOURCE = """
 import numpy as np
 
-from recengine.models.jit import kernel, prange
+from recengine.models.kernels.jit import kernel, prange
 
 
 @kernel(inline="always")

@@ -10,7 +10,7 @@ import pytest
 
 from recengine import lessons, make
 from recengine.data import load_bundled
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import TrainingDiverged
 
 

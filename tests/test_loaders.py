@@ -18,8 +18,8 @@ from recengine.data import (
     load_bundled,
     load_train_test,
 )
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.loading import BUNDLED
-from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import DataError, DataFormatError, DownloadError, EmptyDataError, ParameterError
 
 GENRES_100K = (

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
+from recengine.data.genres import genre_matrix, genre_mix, genre_names
 from recengine.errors import EmptyDataError, RecEngineError
-from recengine.metrics import (
+from recengine.evaluation.metrics import (
     absolute_error_histogram,
     capped_recall_at_k,
     catalogue_coverage,
@@ -16,9 +17,6 @@ from recengine.metrics import (
     error_by_count_bucket,
     error_by_genre,
     evaluate,
-    genre_matrix,
-    genre_mix,
-    genre_names,
     hit_rate_at_k,
     mae,
     map_at_k,
@@ -242,7 +240,7 @@ def test_most_popular_reproduces_the_benchmarks_row(ml100k_path):
 
 
 def test_top_k_breaks_ties_to_the_lower_index_whatever_the_partition_picks():
-    from recengine.scoring import top_k
+    from recengine.models.scoring import top_k
 
     scores = np.array([[1.0, 3.0, 3.0, 0.0, 3.0, -np.inf], [2.0, 2.0, 2.0, 2.0, 5.0, 2.0]])
     assert top_k(scores, 2).tolist() == [[1, 2], [4, 0]]

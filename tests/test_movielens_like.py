@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recengine.data import load
-from recengine.synthetic import movielens_like, write_movielens_like
+from recengine.data.synthetic import movielens_like, write_movielens_like
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset, liked_threshold
+from recengine.data.genres import genre_matrix
 from recengine.errors import ParameterError
-from recengine.foldin import fold_in
-from recengine.metrics import genre_matrix
-from recengine.models import make
-from recengine.newuser import (
+from recengine.evaluation.newuser import (
     HeldOutUsers,
     evaluate_new_users,
-    liked_threshold,
     model_scorer,
     popular_scorer,
     split_new_users,
     taste_profiles,
 )
-from recengine.rerank import CalibratedReranker
+from recengine.models import make
+from recengine.models.foldin import fold_in
+from recengine.serving.rerank import CalibratedReranker
 
 
 def _people(n_users: int = 40, n_items: int = 80, seed: int = 0) -> RatingsDataset:
@@ -123,7 +122,7 @@ def test_adapters_score_every_item_and_the_reranker_fits_on_top():
 
 def test_taste_profiles_meet_their_targets_with_the_recommended_calibrated_reranking():
     from recengine.data import load_bundled
-    from recengine.newuser import plain_server
+    from recengine.evaluation.newuser import plain_server
 
     data = load_bundled()
     model = make("wals").fit(data)
@@ -158,8 +157,8 @@ def test_a_list_follows_the_models_own_default_weight_unless_told():
     """None means the model's `default_taste` for a folded-in person: 0.98 for a rating model, whose list
     differs from λ 0.9's; a user of the data set gets 0.9."""
     from recengine.data import load_bundled
-    from recengine.newuser import CHILDREN_QUERY
-    from recengine.recommend import recommend
+    from recengine.evaluation.newuser import CHILDREN_QUERY
+    from recengine.serving.recommend import recommend
 
     data = load_bundled()
     model = make("svd").fit(data)

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import ParameterError
+from recengine.evaluation.split import holdout_random
 from recengine.models import make
-from recengine.split import holdout_random
 
 
 def nonnegative_planted(

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from recengine.data import load_bundled
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, RecEngineError, UnknownIdError
-from recengine.foldin import FALLBACK, fold_in
+from recengine.evaluation.newuser import DISNEY_QUERY
 from recengine.models import MODELS, make
-from recengine.newuser import DISNEY_QUERY
-from recengine.recommend import (
+from recengine.models.foldin import FALLBACK, fold_in
+from recengine.serving.recommend import (
     DEFAULT_RANKING_MODEL,
     Reader,
     _named,
@@ -378,7 +378,7 @@ def test_personal_share_is_the_persons_part_of_the_lead_over_a_typical_film():
     """Scores 3, 1, 0, 0 against an average person's 2, 2, 0, 0 (a = s·g / g·g = 8/8 = 1, typical film = the
     median 1): item 0 leads the typical film by 2, of which 3 − 2 = 1 is the person's (0.5); item 1 is
     below what an average person gets (0)."""
-    from recengine.recommend import personal_share
+    from recengine.serving.recommend import personal_share
 
     scores, general = np.array([3.0, 1.0, 0.0, 0.0]), np.array([2.0, 2.0, 0.0, 0.0])
     keep = np.ones(4, dtype=bool)
@@ -412,7 +412,7 @@ def test_a_film_brought_in_for_the_persons_genres_says_so():
     there because the re-ranking followed their genres, from far down the model's own order, and say so
     (a new user's trial read "Mostly for its general appeal" under Godfather: Part II, the model's #20)."""
     from recengine.data import load_bundled
-    from recengine.newuser import DRAMA_QUERY
+    from recengine.evaluation.newuser import DRAMA_QUERY
 
     data = load_bundled()
     model = make("bpr").fit(data)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recengine.errors import ParameterError
-from recengine.rerank import CalibratedReranker, calibrated, distinctness, normalised, personal_weight
+from recengine.serving.rerank import CalibratedReranker, calibrated, distinctness, normalised, personal_weight
 
 # Items 0, 1 and 3 are genre A, item 2 genre B; the person likes A and B equally.
 GENRES = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])

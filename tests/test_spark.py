@@ -16,14 +16,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from recengine.cli import main
-from recengine.cluster import cluster_factors, project
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import movielens_like
 from recengine.errors import RecEngineError
-from recengine.foldin import fold_in
-from recengine.metrics import evaluate
+from recengine.evaluation.metrics import evaluate
+from recengine.evaluation.split import split_by_spec
 from recengine.models import implicit
-from recengine.recommend import recommend, similar_items
-from recengine.scoring import score_matrix
+from recengine.models.foldin import fold_in
+from recengine.models.scoring import score_matrix
+from recengine.serving.cluster import cluster_factors, project
+from recengine.serving.recommend import recommend, similar_items
 from recengine.spark import (
     SparkRunner,
     SparkSettings,
@@ -36,9 +38,7 @@ from recengine.spark import (
     java_executable,
     spark_params,
 )
-from recengine.split import split_by_spec
 from recengine.store import load_model
-from recengine.synthetic import movielens_like
 
 
 def _missing_spark() -> str | None:

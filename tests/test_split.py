@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import DataError, ParameterError
-from recengine.split import SplitSpec, holdout_per_user, holdout_temporal, kfold, split_by_spec
+from recengine.evaluation.split import SplitSpec, holdout_per_user, holdout_temporal, kfold, split_by_spec
 
 
 @pytest.fixture

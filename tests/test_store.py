@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ModelFileError, RecEngineError
 from recengine.models import MODELS, make
-from recengine.scoring import score_matrix
+from recengine.models.scoring import score_matrix
 from recengine.store import METADATA, ModelStore, cache_key, load_model, read_metadata, save_model
-from recengine.synthetic import planted_low_rank
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ WRITER = textwrap.dedent(
     import sys
     from recengine.models import make
     from recengine.store import ModelStore
-    from recengine.synthetic import planted_low_rank
+    from recengine.data.synthetic import planted_low_rank
     data, _ = planted_low_rank(n_users=40, n_items=30, rank=2, density=0.4, seed=3)
     model = make("wals", n_epochs=2).fit(data)
     store = ModelStore(sys.argv[1], max_bytes=int(sys.argv[2]))

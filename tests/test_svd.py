@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ParameterError
+from recengine.evaluation.split import holdout_random
 from recengine.models import make
-from recengine.split import holdout_random
-from recengine.synthetic import planted_low_rank
 
 
 @pytest.mark.parametrize("biases", [False, True])

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import TrainingDiverged
 from recengine.models import make
 from recengine.models.svdpp import warm_up
-from recengine.synthetic import planted_low_rank
 
 PLANTED = dict(n_factors=3, n_epochs=60, lr=0.01, reg=0.0, reg_implicit=0.0)
 PARTS = (

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from recengine.errors import ParameterError
-from recengine.metrics import rmse
+from recengine.evaluation.metrics import rmse
+from recengine.evaluation.split import kfold
+from recengine.evaluation.tuning import cross_validate, grid_search, summarize
 from recengine.models import make
-from recengine.split import kfold
-from recengine.tuning import cross_validate, grid_search, summarize
 
 
 def test_cross_validation_scores_each_fold_like_a_fit_by_hand(planted):

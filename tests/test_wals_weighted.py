@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recengine.models import make
-from recengine.models.implicit_kernels import wals_cholesky_sweep
+from recengine.models.kernels.implicit import wals_cholesky_sweep
 
 
 def _dense_weighted_objective(model, data) -> tuple[float, float]:

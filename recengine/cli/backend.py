@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError, RecEngineError
 from recengine.models.base import Hyperparameters, Recommender
 from recengine.spark import ALGORITHMS, BACKEND_DEFAULTS, DEFAULT_MASTER, SparkRunner, SparkSettings

@@ -20,7 +20,7 @@ from recengine.data import (
     download,
     load,
 )
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError
 
 SPEC_HELP = (

@@ -16,12 +16,12 @@ from recengine.cli import print_json
 from recengine.cli.backend import add_backend_arguments, backend_defaults, fit_on_spark
 from recengine.cli.data import StderrProgress, add_data_arguments, data_from_args, parse_columns
 from recengine.data import load_train_test
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import EmptyDataError, ParameterError, RecEngineError
-from recengine.metrics import ranking_report, rating_report
+from recengine.evaluation.metrics import ranking_report, rating_report
+from recengine.evaluation.split import split_by_spec
 from recengine.models import MODELS
 from recengine.models.base import ParamSpec, Recommender
-from recengine.split import split_by_spec
 from recengine.store import save_model
 from recengine.training import ProgressPrinter
 

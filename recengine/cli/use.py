@@ -17,7 +17,8 @@ import numpy as np
 from recengine.cli import print_json
 from recengine.cli.data import add_data_arguments, data_from_args
 from recengine.data import KNOWN_DATASETS, load, load_train_test
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.genres import genre_matrix
 from recengine.errors import (
     BadValuesError,
     DataError,
@@ -26,15 +27,15 @@ from recengine.errors import (
     RecEngineError,
     UnknownIdError,
 )
-from recengine.foldin import fold_in
+from recengine.evaluation.metrics import ranking_report, rating_report
+from recengine.evaluation.newuser import evaluate_new_users, model_scorer, popular_scorer, split_new_users
+from recengine.evaluation.split import split_by_spec
 from recengine.lazy import pandas as pd
-from recengine.metrics import genre_matrix, ranking_report, rating_report
 from recengine.models import make
 from recengine.models.base import Recommender
-from recengine.newuser import evaluate_new_users, model_scorer, popular_scorer, split_new_users
-from recengine.recommend import recommend, similar_items
-from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background
-from recengine.split import split_by_spec
+from recengine.models.foldin import fold_in
+from recengine.serving.recommend import recommend, similar_items
+from recengine.serving.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background
 from recengine.store import check_data, load_model
 
 ROW_FIELDS = (
@@ -128,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("existing-users", "new-user"),
         default="existing-users",
         help="existing-users: the model's own test side (default); new-user: people absent from training "
-        "(the model's settings refitted on the other users; see recengine.newuser)",
+        "(the model's settings refitted on the other users; see recengine.evaluation.newuser)",
     )
     evaluate.add_argument(
         "--given",
@@ -264,7 +265,7 @@ def recommend_command(args: argparse.Namespace) -> int:
 
 
 def clusters_command(args: argparse.Namespace) -> int:
-    from recengine.cluster import cluster_factors, cluster_favourites  # scikit-learn only when asked
+    from recengine.serving.cluster import cluster_factors, cluster_favourites  # scikit-learn only when asked
 
     model, train = _model_and_data(args)
     groups = cluster_factors(model, "users", args.clusters, seed=args.seed)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recengine.data.dataset import RatingScale, RatingsDataset
+from recengine.data.metadata import Metadata
 from recengine.data.privacy import detail, listing, quoted
 from recengine.data.reading import (
     ROLES,
@@ -35,10 +37,8 @@ from recengine.data.reading import (
     sniff_delimiter,
     split_line,
 )
-from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import BadValuesError, DataError, DataFormatError, EmptyDataError, MissingColumnsError
 from recengine.lazy import pandas as pd
-from recengine.metadata import Metadata
 
 HALF_STARS = RatingScale(0.5, 5.0, 0.5)
 WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.download import (
     COMPLETE,
     KNOWN_DATASETS,
@@ -28,9 +29,9 @@ from recengine.data.formats import (
     read_movies_csv,
     side_table,
 )
+from recengine.data.metadata import Metadata
 from recengine.data.privacy import content_hidden, redact
 from recengine.data.reading import Progress, ReadOptions
-from recengine.dataset import RatingScale, RatingsDataset
 from recengine.errors import (
     ArchiveError,
     BadValuesError,
@@ -41,7 +42,6 @@ from recengine.errors import (
     ParameterError,
 )
 from recengine.lazy import pandas as pd
-from recengine.metadata import Metadata
 
 BUNDLED = Path(__file__).resolve().parent / "ml-latest-small"
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
-from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, hyper
-from recengine.models.jit import kernel, prange
+from recengine.models.kernels import jit, rowsolve
+from recengine.models.kernels.jit import kernel, prange
 from recengine.models.objective import BiasedMF, biases_field, init_std_field
 
 MAX_FACTORS = 1000  # with solver='cg'; Cholesky stops at rowsolve's cap

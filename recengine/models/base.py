@@ -26,7 +26,7 @@ import numpy as np
 
 from recengine import memory
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import (
     EmptyDataError,
     NotFittedError,
@@ -36,7 +36,7 @@ from recengine.errors import (
     UnknownIdError,
 )
 from recengine.models.formulas import Formulas
-from recengine.models.jit import row_dots
+from recengine.models.kernels.jit import row_dots
 from recengine.models.person import (
     FALLBACK,
     LinearSystem,
@@ -57,6 +57,13 @@ KEPT_AFTER_FIT = frozenset(
      "n_items_", "global_mean_")
 )  # fmt: skip
 FIT_BYTES_PER_RATING = 64  # per-rating work arrays of a fit (index copies, errors, sparse views)
+
+# λ of calibrated re-ranking (`recengine.serving.rerank`) for a person the scores know well: a user of
+# the data set, and a new person served by Weighted ALS (the default list), for a distinct taste: chosen on the new-user protocol's
+# validation users with `personal_weight` (benchmarks/results/newuser.md: wals at its defaults, ten given
+# ratings, scores normalised by rank in a pool of 300; every accuracy, calibration and taste-profile target
+# met). Other models lean more on a person's genres (`Recommender.default_taste`).
+DEFAULT_TASTE = 0.9
 
 
 # --- hyperparameters ------------------------------------------------------------------------------------
@@ -508,8 +515,8 @@ class Recommender:
         10  # rating models: films a person's list may hold need this many ratings
     )
     # λ of a new person's list (ratings folded in) unless they choose (calibrated re-ranking,
-    # `recengine.rerank`), for a taste unlike most people's; users of the data set, whose factors were
-    # trained on all their ratings, get `rerank.DEFAULT_WEIGHT`. Weighted ALS, whose scores know a new
+    # `recengine.serving.rerank`), for a taste unlike most people's; users of the data set, whose factors were
+    # trained on all their ratings, get `DEFAULT_TASTE`. Weighted ALS, whose scores know a new
     # person best, keeps that (0.9); every other model with taste factors leans more on the person's genres.
     # Measured on the new-user protocol's validation users, ten given ratings
     # (benchmarks/results/newuser.md): from λ 0.9 to 0.98 the rating models' Recall@20 moves by −3 % to +8 %

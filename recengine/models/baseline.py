@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.models import formulas as maths
-from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.rerank import DEFAULT_WEIGHT
+from recengine.models.base import DEFAULT_TASTE, Hyperparameters, Recommender, hyper
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class BaselineParams(Hyperparameters):
 
 class Baseline(Recommender):
     name = "baseline"
-    default_taste = DEFAULT_WEIGHT  # no taste factors: the 0.98 of the others was never measured here
+    default_taste = DEFAULT_TASTE  # no taste factors: the 0.98 of the others was never measured here
     fit_bytes_per_rating = 50.0  # measured: residuals and bias sums per rating
     label = "Baseline (biases only)"
     description = "Global mean plus a bias per user and per item: no taste, just generosity and popularity."

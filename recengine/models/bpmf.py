@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
-from recengine.models import jit, rowsolve
 from recengine.models.base import Hyperparameters, Recommender, hyper
+from recengine.models.kernels import jit, rowsolve
 from recengine.models.objective import biases_field, init_std_field, n_factors_field, sum_squares
 from recengine.models.person import LinearSystem, evidence
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.models import formulas as maths
 from recengine.models.base import hyper
 from recengine.models.objective import (

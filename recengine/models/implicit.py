@@ -13,13 +13,13 @@ from functools import partial
 import numpy as np
 
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import TrainingDiverged
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
-from recengine.models import jit, rowsolve
-from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.models.implicit_kernels import (
+from recengine.models.base import DEFAULT_TASTE, Hyperparameters, Recommender, hyper
+from recengine.models.kernels import jit, rowsolve
+from recengine.models.kernels.implicit import (
     bpr_sample,
     bpr_sgd,
     rated_part,
@@ -28,7 +28,6 @@ from recengine.models.implicit_kernels import (
     wals_cholesky_sweep,
 )
 from recengine.models.person import by_evidence
-from recengine.rerank import DEFAULT_WEIGHT
 
 PARALLEL_LOSS_RATINGS = 1_000_000  # from here the full objective is summed on every thread
 LOSS_SAMPLE = 5_000  # BPR: triples in the fixed sample on which the objective is reported
@@ -99,7 +98,7 @@ class WALS(Recommender):
     Params = WALSParams
     # chosen with the default list on validation users: at 0.98 its Recall@20 on MovieLens 100k would fall
     # from 0.96x tuned EASE's to 0.93x (the target is 0.95x)
-    default_taste = DEFAULT_WEIGHT
+    default_taste = DEFAULT_TASTE
     state_names = ("user_factors_", "item_factors_")
     divergence_hint = "Raise the regularization (reg) or lower alpha."
 

@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.models.jit import row_dots
+from recengine.models.kernels.jit import row_dots
 from recengine.models.objective import n_factors_field, sum_squares, weighted_norms
 
 

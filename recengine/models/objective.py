@@ -19,10 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.lazy import scipy_sparse as sp
 from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.models.jit import prediction_errors, row_dots
+from recengine.models.kernels.jit import prediction_errors, row_dots
 
 BLOCKS = ("user_factors", "item_factors", "user_bias", "item_bias")
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.models import formulas as maths
-from recengine.models.base import Recommender
-from recengine.rerank import DEFAULT_WEIGHT
+from recengine.models.base import DEFAULT_TASTE, Recommender
 
 
 class MostPopular(Recommender):
     name = "popular"
-    default_taste = DEFAULT_WEIGHT  # no taste factors: the 0.98 of the others was never measured here
+    default_taste = DEFAULT_TASTE  # no taste factors: the 0.98 of the others was never measured here
     fit_bytes_per_rating = 8.0  # measured: item counts and a float copy of the ratings
     label = "Most popular (reference)"
     description = "The same list for everyone: the films rated most often. Any ranking model must beat it."

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths

@@ -31,11 +31,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
-from recengine.models import jit
 from recengine.models.base import Hyperparameters, hyper
+from recengine.models.kernels import jit
 from recengine.models.objective import (
     OnePassMetrics,
     biases_field,

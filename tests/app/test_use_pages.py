@@ -8,8 +8,8 @@ from app_helpers import assert_no_exception, open_page, wait_for_job
 
 from dashboard.charts import sweep_figure
 from dashboard.runs import model_store
-from recengine.synthetic import planted_low_rank
-from recengine.tuning import grid_search
+from recengine.data.synthetic import planted_low_rank
+from recengine.evaluation.tuning import grid_search
 
 HORROR = {1258: 5.0, 1387: 5.0, 1997: 5.0, 2710: 5.0, 1214: 5.0, 1350: 5.0, 2160: 5.0, 1333: 5.0}
 # The Shining, Jaws, The Exorcist, The Blair Witch Project, Alien, The Omen, Rosemary's Baby, The Birds

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.models import make
 
 ONE_PASS = {"popular": {}, "svd": {}, "baseline": {}}  # models without epochs fit as they always do

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from malformed import Case
 
 from recengine.data import load
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import DataError
 
 settings.register_profile(

@@ -18,10 +18,10 @@ import pytest
 from outcomes import tally
 
 from recengine.cli import main
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ModelFileError
 from recengine.models import make
 from recengine.store import METADATA, ModelStore, load_model, read_metadata, save_model
-from recengine.synthetic import planted_low_rank
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Zq7SECRET"

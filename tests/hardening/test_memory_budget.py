@@ -11,15 +11,15 @@ import pytest
 from outcomes import tally
 
 from recengine import memory
-from recengine.cluster import cluster_factors, cluster_favourites, project
 from recengine.data import load
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ParameterError, TooLargeError
-from recengine.metrics import ranking_report
+from recengine.evaluation.metrics import ranking_report
+from recengine.evaluation.split import holdout_random
 from recengine.models import make
 from recengine.models.base import Recommender
-from recengine.scoring import BATCH_CELLS, BYTES_PER_SCORE, batch_size, score_matrix
-from recengine.split import holdout_random
-from recengine.synthetic import planted_low_rank
+from recengine.models.scoring import BATCH_CELLS, BYTES_PER_SCORE, batch_size, score_matrix
+from recengine.serving.cluster import cluster_factors, cluster_favourites, project
 
 ENV = memory.ENV
 

@@ -14,11 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from outcomes import fuzz_settings, tally
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ParameterError, TrainingDiverged
 from recengine.models import MODELS
 from recengine.models.base import ParamSpec, Recommender
-from recengine.synthetic import planted_low_rank
 
 EPOCHS = 2  # every fit stops after this many epochs, whatever n_epochs says
 COMBINATIONS_PER_MODEL = 40

@@ -20,11 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from outcomes import fuzz_settings, tally
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ModelFileError, RecEngineError
 from recengine.models import make
 from recengine.store import METADATA, ModelStore, _digest, load_model, read_metadata, save_model
-from recengine.synthetic import planted_low_rank
 
 ALGOS = ("sgd", "wals", "svdpp", "popular", "bpmf")
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from outcomes import tally
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import planted_low_rank
 from recengine.errors import NotFittedError, TrainingDiverged
 from recengine.models import MODELS, make
 from recengine.models.base import EXPLOSION_FACTOR
 from recengine.store import ModelStore, save_model
-from recengine.synthetic import planted_low_rank
 from recengine.training import StopRequest
 
 GRADIENT_MODELS = ("sgd", "minibatch", "gd", "adam", "svdpp", "bpr")
@@ -205,7 +205,7 @@ PARALLEL_FITS_IN_THREADS = textwrap.dedent(
     """
     import threading
     from recengine.models import make
-    from recengine.synthetic import planted_low_rank
+    from recengine.data.synthetic import planted_low_rank
 
     data = planted_low_rank(n_users=1500, n_items=1000, rank=3, density=0.05, seed=1)[0]
     errors = []

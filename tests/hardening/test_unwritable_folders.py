@@ -18,9 +18,9 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest, app_test
 
 from dashboard import config
+from recengine.data.synthetic import planted_low_rank
 from recengine.models import make
 from recengine.store import ModelStore, save_model
-from recengine.synthetic import planted_low_rank
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -31,13 +31,10 @@ from typing import Any
 import numpy as np
 
 from recengine.errors import ParameterError
+from recengine.models.base import DEFAULT_TASTE
 
 NORMALISATIONS = ("rank", "minmax")
-# λ of the default list (wals) unless a person chooses, for a distinct taste: chosen on the new-user protocol's
-# validation users with `personal_weight` (benchmarks/results/newuser.md: wals at its defaults, ten given
-# ratings, scores normalised by rank in a pool of 300; every accuracy, calibration and taste-profile target
-# met). Other models lean more on a person's genres (`Recommender.default_taste`).
-DEFAULT_WEIGHT = 0.9
+DEFAULT_WEIGHT = DEFAULT_TASTE  # λ of the default list (wals) unless a person chooses: see models.base
 MAINSTREAM_SHARE = 1 / 3  # of λ for a person whose genre mix is close to everyone's
 DISTINCT_FROM, DISTINCT_TO = 0.5, 1.0  # KL(p ‖ π) from which λ rises above that share, and where it is whole
 
@@ -178,11 +175,11 @@ class CalibratedReranker:
 
 
 def genre_shares(data: Any) -> np.ndarray:
-    """A data set's items × genres p(g|i), dense (`recengine.metrics.genre_matrix`), built once per data
+    """A data set's items × genres p(g|i), dense (`recengine.evaluation.metrics.genre_matrix`), built once per data
     set object."""
     cached = getattr(data, "_genre_shares_cache", None)
     if cached is None:
-        from recengine.metrics import genre_matrix
+        from recengine.data.genres import genre_matrix
 
         cached = genre_matrix(data.items).toarray()
         data._genre_shares_cache = cached

@@ -9,13 +9,13 @@ the scale). The given ratings are folded in with no retraining.
 A recommender under test is a plain callable ``(given item codes, given ratings) -> a score per item``
 (`Scorer`); adapters make one of our models (`model_scorer`) and most-popular (`popular_scorer`); peers
 (EASE, implicit's ALS) are written the same way in ``benchmarks/``. An optional re-ranking step
-``(scores, given codes, given ratings, n) -> item codes`` (`recengine.rerank.CalibratedReranker`) builds
+``(scores, given codes, given ratings, n) -> item codes`` (`recengine.serving.rerank.CalibratedReranker`) builds
 the list from the scores.
 
 Candidates: items some train user rated, minus the person's given ones. Per person, over the users with at
 least one relevant item: Recall@20 normalised by min(20, R) (Liang et al. 2018) and NDCG@100; over the top
 20 lists: catalogue coverage, mean popularity (train ratings of what is recommended), personalization and
-genre miscalibration KL(p‖q̃) (`recengine.metrics`) with p the genre mix of the given ratings rated highly
+genre miscalibration KL(p‖q̃) (`recengine.evaluation.metrics`) with p the genre mix of the given ratings rated highly
 (all given ones when none is), what the person told us, as in Steck 2018, where p comes from the history
 the recommender sees; ``miscalibration_all`` takes p from everything they rated highly (given and to find).
 
@@ -33,12 +33,19 @@ from typing import Any
 import numpy as np
 
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingsDataset, liked_threshold
+from recengine.data.genres import genre_matrix, genre_mix
 from recengine.errors import EmptyDataError, ParameterError
-from recengine.foldin import fold_in
-from recengine.metrics import genre_matrix, genre_mix, miscalibration, personalization
+from recengine.evaluation.metrics import miscalibration, personalization
 from recengine.models.base import Recommender
-from recengine.rerank import DEFAULT_WEIGHT, CalibratedReranker, genre_background, genre_shares, taste_mix
+from recengine.models.foldin import fold_in
+from recengine.serving.rerank import (
+    DEFAULT_WEIGHT,
+    CalibratedReranker,
+    genre_background,
+    genre_shares,
+    taste_mix,
+)
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Reranker = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -52,12 +59,6 @@ CALIBRATION_NORMALISE = "rank"
 RECALL_AT = 20
 NDCG_AT = 100
 LIST_LENGTH = 20  # what a person sees: the beyond-accuracy measures are over lists of this length
-
-
-def liked_threshold(scale: RatingScale) -> float:
-    """The rating from which an item counts as liked: three quarters up the scale (4 on 1–5 and 0.5–5)."""
-    value = scale.low + 0.75 * (scale.high - scale.low)
-    return float(np.ceil(value / scale.step) * scale.step) if scale.step else value
 
 
 # --- the split ------------------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ def served_by_recommend(
 ) -> np.ndarray:
     """Item codes of ``recommend(model, data, vector=fold_in(...), n=n, taste=taste)``: the list the dashboard
     shows (re-ranked toward the person's genres at the default weight unless ``taste`` says otherwise)."""
-    from recengine.recommend import recommend
+    from recengine.serving.recommend import recommend
 
     table = recommend(model, data, vector=fold_in(model, codes, ratings), n=n, taste=taste)
     return data.item_codes_of(table["item"])
@@ -301,13 +302,13 @@ def calibrated_server(
     weight: float = CALIBRATION_WEIGHT, normalise: str = CALIBRATION_NORMALISE, *, personal: bool = True
 ) -> Server:
     """A `Server` that folds the ratings in, orders every item not rated as `recommend()` does and re-ranks the
-    top n by genre calibration at weight λ (`recengine.rerank`), each person's `personal_weight` of it unless ``personal`` is
+    top n by genre calibration at weight λ (`recengine.serving.rerank`), each person's `personal_weight` of it unless ``personal`` is
     False."""
 
     def serve(
         model: Recommender, data: RatingsDataset, codes: np.ndarray, ratings: np.ndarray, n: int
     ) -> np.ndarray:
-        from recengine.recommend import candidates
+        from recengine.serving.recommend import candidates
 
         background = genre_background(data) if personal else None
         reranker = CalibratedReranker(genre_shares(data), weight, liked_threshold(data.scale),

@@ -6,7 +6,7 @@ then 15-30 ms per kernel and dtype). A kernel declared with ``ahead=(return type
 built by numba's ahead-of-time compiler (``numba.pycc``) into ``recengine_kernels_<key>`` beside numba's
 cache; importing that module needs neither numba nor LLVM. It is built once per source version, numba,
 Python and CPU (the key), in a background process started by the first process that misses it (which runs
-the just-in-time kernels meanwhile), or at once by `main` (``python -c "from recengine.models.ahead import
+the just-in-time kernels meanwhile), or at once by `build.main` (``python -c "from recengine.models.kernels.build import
 main; main([])"``). Building needs a C
 compiler; without one it is not tried again for that key, and the just-in-time kernels are used.
 
@@ -31,16 +31,16 @@ from typing import Any
 
 import numpy as np
 
-MODULES = ("recengine.models.jit", "recengine.models.sgd")  # the modules whose kernels may be built ahead
+MODULES = ("recengine.models.kernels.jit", "recengine.models.sgd")  # the modules whose kernels may be built ahead
 FLOATS = ("float64", "float32")
 DTYPES = {"float64": np.float64, "float32": np.float32, "int64": np.int64, "int32": np.int32}
 DTYPES["boolean"] = np.bool_
 STALE_LOCK_SECONDS = 1800
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 
 _state: dict[str, Any] = {}
 _BACKGROUND = (
-    "import sys; from recengine.models.ahead import main; sys.exit(main(['--background', *sys.argv[1:]]))"
+    "import sys; from recengine.models.kernels.build import main; sys.exit(main(['--background', *sys.argv[1:]]))"
 )
 
 
@@ -142,6 +142,7 @@ def key() -> str:
     for module in MODULES:
         digest.update(Path(importlib.util.find_spec(module).origin).read_bytes())  # type: ignore[union-attr]
     digest.update(Path(__file__).read_bytes())
+    digest.update((Path(__file__).parent / "build.py").read_bytes())
     numba_dir = Path(importlib.util.find_spec("numba").origin).parent  # type: ignore[union-attr]
     digest.update((numba_dir / "_version.py").read_bytes() if (numba_dir / "_version.py").exists() else b"")
     digest.update(f"{sys.version}{platform.machine()}{_cpu_flags()}".encode())
@@ -180,73 +181,3 @@ def start_build(path: Path) -> None:
             env=env,
             start_new_session=True,
         )
-
-
-def build(path: Path) -> Path:
-    """Compile every declared kernel for each float type into the extension module at ``path``."""
-    import tempfile
-    import warnings
-
-    import llvmlite.binding
-    from numba.core.errors import NumbaPendingDeprecationWarning
-
-    from recengine.models import jit
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
-        from numba.pycc import CC
-    name = path.name.split(".")[0]
-    compiler = CC(name)
-    compiler.target_cpu = llvmlite.binding.get_host_cpu_name()
-    compiler.verbose = False
-    for module_name in MODULES:
-        module = importlib.import_module(module_name)
-        jit.make_kernels(module)
-        for kernel in jit.KERNELS:
-            if kernel.ahead is None or kernel.py_func.__module__ != module_name:
-                continue
-            kernel_name = kernel.__name__
-            returns, arguments = kernel.ahead
-            floats = FLOATS if any("F" in t for t in (returns, *arguments)) else FLOATS[:1]
-            for float_type in floats:
-                signature = f"{returns}({', '.join(arguments)})".replace("F", float_type)
-                entry = _forwarder(getattr(module, kernel_name), kernel.py_func)
-                compiler.export(export_name(kernel_name, float_type), signature)(entry)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        compiler.output_dir = scratch
-        compiler.compile()
-        os.replace(Path(scratch) / compiler.output_file, path)
-    return path
-
-
-def _forwarder(compiled: Any, function: Any) -> Any:
-    """A function of the kernel's argument names that calls the just-in-time kernel (whose options, such as
-    fastmath, the ahead-of-time compiler would otherwise not apply)."""
-    names = ", ".join(function.__code__.co_varnames[: function.__code__.co_argcount])
-    scope = {"kernel": compiled}
-    exec(f"def forward({names}):\n    return kernel({names})\n", scope)
-    return scope["forward"]
-
-
-def main(argv: list[str]) -> int:
-    """Build the module (at PATH, or its usual place); ``--background``:
-    as `start_build` runs it (lower priority, a marker left when it fails, the lock removed)."""
-    background = "--background" in argv  # [--background] [PATH]
-    paths = [a for a in argv if a != "--background"]
-    path = Path(paths[0]) if paths else module_path()
-    if background:
-        os.nice(10)
-    tick = time.perf_counter()
-    try:
-        build(path)
-    except Exception as error:  # any failure (no C compiler, ...): the just-in-time kernels stay in use
-        if background:
-            path.with_suffix(".failed").write_text(f"{type(error).__name__}: {error}\n")
-        print(f"building {path.name} failed: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if background:
-            path.with_suffix(".lock").unlink(missing_ok=True)
-    print(f"built {path} in {time.perf_counter() - tick:.1f} s")
-    return 0

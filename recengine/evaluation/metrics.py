@@ -13,7 +13,7 @@ Beyond accuracy, over the lists of every user with training ratings (and every e
 novelty the mean self-information −log2(n_i / n_users) of recommended items (n_i training ratings of
 item i, at least 1); mean popularity the mean n_i of recommended items.
 
-For new users (`recengine.newuser`): Recall@k normalised by min(k, R) as in Liang et al., "Variational
+For new users (`recengine.evaluation.newuser`): Recall@k normalised by min(k, R) as in Liang et al., "Variational
 Autoencoders for Collaborative Filtering" (WWW 2018), so a person with more than k relevant items can
 still reach 1; personalization, 1 − the mean cosine overlap |A∩B| / √(|A|·|B|) of two people's lists over
 all pairs; and genre miscalibration (Steck, "Calibrated Recommendations", RecSys 2018): KL(p‖q̃), p the genre
@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import EmptyDataError, RecEngineError
 from recengine.lazy import pandas as pd
 from recengine.lazy import scipy_sparse as sp
 from recengine.models.base import Recommender
-from recengine.scoring import batch_size, score_matrix, top_k
+from recengine.models.scoring import batch_size, score_matrix, top_k
 
 ACTIVITY_EDGES = (0, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -183,37 +183,6 @@ def personalization(recommended: Sequence[Sequence[int]], n_items: int) -> float
     overlap = (shown @ shown.T).toarray() / np.outer(sizes, sizes)
     pairs = len(lists) * (len(lists) - 1)
     return float(1.0 - (overlap.sum() - np.trace(overlap)) / pairs)
-
-
-def genre_matrix(
-    items: pd.DataFrame, ignore: Collection[str] = ("(no genres listed)", "unknown")
-) -> sp.csr_matrix:
-    """Items × genres, p(g|i): each item's genres share it equally (a row of zeros for an item without
-    genres); the columns are the sorted genre names, see `genre_names`."""
-    names = genre_names(items, ignore)
-    column = {name: j for j, name in enumerate(names)}
-    rows, cols = [], []
-    for row, genres in enumerate(items["genres"]):
-        for genre in set(genres) - set(ignore):
-            rows.append(row)
-            cols.append(column[genre])
-    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(items), len(names)))
-    counts = np.maximum(np.diff(matrix.indptr), 1)
-    return sp.csr_matrix(sp.diags(1.0 / counts) @ matrix)
-
-
-def genre_names(
-    items: pd.DataFrame, ignore: Collection[str] = ("(no genres listed)", "unknown")
-) -> list[str]:
-    """The sorted genre names of ``items``, without the placeholders for "no genre"."""
-    return sorted({g for genres in items["genres"] for g in genres} - set(ignore))
-
-
-def genre_mix(codes: Any, genres: sp.csr_matrix) -> np.ndarray:
-    """The genre distribution of a set of items (each item weighing the same; zeros when none has a genre)."""
-    total = np.asarray(genres[np.asarray(codes, dtype=np.int64)].sum(axis=0)).ravel()
-    mass = total.sum()
-    return total / mass if mass > 0 else total
 
 
 def miscalibration(p: np.ndarray, q: np.ndarray, alpha: float = 0.01) -> float:

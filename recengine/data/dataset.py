@@ -14,10 +14,10 @@ from functools import cached_property
 
 import numpy as np
 
+from recengine.data.metadata import Metadata
 from recengine.errors import BadValuesError, EmptyDataError, MissingColumnsError, UnknownIdError
 from recengine.lazy import pandas as pd
 from recengine.lazy import scipy_sparse as sp
-from recengine.metadata import Metadata
 
 ITEM_COLUMNS = ("title", "year", "genres")
 
@@ -79,6 +79,12 @@ class RatingScale:
 _REBUILDABLE = ("_user_lookup", "_item_lookup", "csr", "csc")
 """Cached attributes a pickle leaves out, with the ``_*_cache`` ones other modules attach (genre matrices):
 each is rebuilt in milliseconds."""
+
+
+def liked_threshold(scale: RatingScale) -> float:
+    """The rating from which an item counts as liked: three quarters up the scale (4 on 1–5 and 0.5–5)."""
+    value = scale.low + 0.75 * (scale.high - scale.low)
+    return float(np.ceil(value / scale.step) * scale.step) if scale.step else value
 
 
 class RatingsDataset:

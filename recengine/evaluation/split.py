@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import DataError, EmptyDataError, ParameterError
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recengine.models.jit import FASTMATH, kernel, prange
+from recengine.models.kernels.jit import FASTMATH, kernel, prange
 
 # --- weighted ALS ---------------------------------------------------------------------------------------
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError, TooLargeError, TrainingDiverged
+from recengine.evaluation.metrics import ranking_report, rating_report
+from recengine.evaluation.split import kfold
 from recengine.lazy import pandas as pd
-from recengine.metrics import ranking_report, rating_report
 from recengine.models import make
 from recengine.models.base import Recommender
-from recengine.split import kfold
 
 Progress = Callable[[int, int], Any]  # (folds done, folds in all)
 RANKING_KEYS = ("precision", "recall", "ndcg", "map")

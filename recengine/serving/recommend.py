@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from recengine.blas import single_threaded_blas
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset, liked_threshold
 from recengine.errors import RecEngineError
-from recengine.foldin import UserVector
 from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
-from recengine.newuser import liked_threshold
-from recengine.rerank import (
+from recengine.models.foldin import UserVector
+from recengine.models.scoring import score_matrix
+from recengine.serving.rerank import (
     DEFAULT_WEIGHT,
     calibrated,
     genre_background,
@@ -39,7 +39,6 @@ from recengine.rerank import (
     personal_weight,
     taste_mix,
 )
-from recengine.scoring import score_matrix
 
 DEFAULT_RANKING_MODEL = "wals"  # what people's recommendations come from unless they choose otherwise
 BECAUSE = 3  # rated items named per recommendation
@@ -84,7 +83,7 @@ def recommend(
 
     The list is ordered by the model's `Recommender.list_scores` (a ranking model's scores; a rating
     model's lift over an average person among films with enough ratings); its films are chosen to follow the
-    genre mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.rerank`: the
+    genre mix of what the person rated highly (calibrated re-ranking, Steck 2018, `recengine.serving.rerank`: the
     films it chooses are shown in list-score order) with weight
     ``taste`` from 0 (the list scores alone) to 1 for a person whose taste is distinct from everyone's, less for
     a mainstream one (`taste_weight`); None means the model's own `Recommender.default_taste` for a folded-in
@@ -159,7 +158,7 @@ def favoured_genres(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray
         return []
     target = taste_mix(np.asarray(rated, np.int64), np.asarray(ratings, np.float64), genres,
                        liked_threshold(data.scale))  # fmt: skip
-    from recengine.metrics import genre_names  # the columns of `genre_shares`
+    from recengine.data.genres import genre_names  # the columns of `genre_shares`
 
     names = genre_names(data.items)
     return [names[j] for j in np.argsort(-target, kind="stable") if target[j] > 0]

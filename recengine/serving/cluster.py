@@ -23,14 +23,13 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from recengine import memory
-from recengine.dataset import RatingsDataset
+from recengine.data.dataset import RatingsDataset, liked_threshold
 from recengine.errors import RecEngineError, TooLargeError
-from recengine.foldin import UserVector
 from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
-from recengine.newuser import liked_threshold
-from recengine.recommend import Reader, item_columns, taste_weight
-from recengine.rerank import DEFAULT_WEIGHT, calibrated, genre_shares, taste_mix
+from recengine.models.foldin import UserVector
+from recengine.serving.recommend import Reader, item_columns, taste_weight
+from recengine.serving.rerank import DEFAULT_WEIGHT, calibrated, genre_shares, taste_mix
 
 TSNE_LIMIT = 3_000  # points t-SNE handles in a few seconds here; above it we sample or refuse
 TSNE_NEIGHBOURS = 91  # scikit-learn's Barnes-Hut t-SNE keeps 3 × perplexity + 1 neighbours (perplexity ≤ 30)

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from recengine.dataset import RatingScale, RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.lazy import pandas as pd
 
 

@@ -7,7 +7,7 @@ directory is read-only, in a per-user cache directory; ``NUMBA_CACHE_DIR`` choos
 call of a kernel for a dtype in a process compiles it (cold) or loads it from that cache (warm); `ready` runs
 that first call on tiny arrays, outside any timed epoch, and returns how long it took. Loading from numba's
 cache still costs a process about 0.5 s (numba's own set-up); kernels declared with ``ahead=`` are also built
-ahead of time (`recengine.models.ahead`) and then load in milliseconds, without numba.
+ahead of time (`recengine.models.kernels.ahead`) and then load in milliseconds, without numba.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from recengine.models import ahead
+from recengine.models.kernels import ahead
 
 # Reassociation lets loops over factors use SIMD; NaN and inf keep their meaning (divergence checks need it).
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -75,7 +75,7 @@ def kernel(
 ) -> Callable[[Callable[..., Any]], Kernel]:
     """Decorator: a compiled (cached, numba ``njit``) kernel, made when the module first needs one.
 
-    ``ahead=(return type, argument types)`` also builds it ahead of time (`recengine.models.ahead`), which
+    ``ahead=(return type, argument types)`` also builds it ahead of time (`recengine.models.kernels.ahead`), which
     processes load without numba; calls of the kernel use that build until one of them does not match it.
     """
     return lambda function: Kernel(function, options, ahead)

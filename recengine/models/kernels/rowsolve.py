@@ -22,8 +22,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from recengine.models import jit
-from recengine.models.jit import kernel, prange
+from recengine.models.kernels import jit
+from recengine.models.kernels.jit import kernel, prange
 
 # The most unknowns per row the dense k × k solves allow: their cost grows as k³ (one als epoch on the bundled
 # set: 1.4 s at 128 factors, 9 s at 256, minutes at 1000), and a Stop request waits for the epoch to end.
