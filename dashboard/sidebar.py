@@ -42,10 +42,19 @@ def show() -> None:
             )
         run, _ = serving_choice(data)
         st.markdown(f"**Your lists:** {served_name(run) if run else 'no model yet'}")
+        st.caption(runs_line(data.fingerprint))
         job = st.session_state.get(state.JOB)
         if job is not None and job.running:
             st.caption(f"Training {job.label}…")
         kept_note()
+
+
+def runs_line(fingerprint: str) -> str:
+    """How many runs the person has on this data set, by group: "Your runs: 2 · lessons' runs: 5"."""
+    runs = state.runs_on(fingerprint, diverged=True)
+    counts = {group: sum(run.group == group for run in runs) for group in state.GROUPS}
+    parts = [f"{state.GROUPS[group].capitalize()}: {count}" for group, count in counts.items() if count or group == "mine"]
+    return " · ".join(parts)
 
 
 def kept_note() -> None:

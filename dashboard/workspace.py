@@ -267,13 +267,21 @@ def plain(item: object) -> object:
 # --- a session ---------------------------------------------------------------------------------------------
 
 
+def browser_key() -> str | None:
+    """The workspace key this session's browser sent, or None (no cookie: ``streamlit run app.py``, tests)."""
+    try:
+        key = st.context.cookies.get(COOKIE)
+    except (AttributeError, RuntimeError):  # no request behind this session
+        return None
+    return key if valid_key(key) else None
+
+
 def attach() -> None:
     """Once per session: find the browser's key and bring back its workspace."""
     session = st.session_state
     if KEY in session:
         return
-    key = st.context.cookies.get(COOKIE) if hasattr(st.context, "cookies") else None
-    session[KEY] = key if valid_key(key) else None
+    session[KEY] = browser_key()
     if session[KEY] is None:
         return
     _prune_once()
