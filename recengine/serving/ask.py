@@ -119,7 +119,7 @@ class Strategy(Protocol):
     name: str
 
     def next_items(
-        self, model: Recommender, data: RatingsDataset, answers: Answers, n: int = 1
+        self, model: Recommender | None, data: RatingsDataset, answers: Answers, n: int = 1
     ) -> list[Question]: ...
 
 
@@ -234,13 +234,15 @@ def _best(values: np.ndarray, n: int) -> np.ndarray:
     return order[: max(n, 0)]
 
 
-def _check(model: Recommender, data: RatingsDataset, n: int) -> None:
-    model._check_fitted()
-    if model.n_items_ != data.n_items:
-        raise RecEngineError(
-            f"The model knows {model.n_items_:,} items but the data set has {data.n_items:,}: use the data set "
-            "the model was trained on."
-        )
+def _check(model: Recommender | None, data: RatingsDataset, n: int) -> None:
+    """A fitted model of ``data``'s items (or none: only `ExpectedInformation` uses one) and n ≥ 1."""
+    if model is not None:
+        model._check_fitted()
+        if model.n_items_ != data.n_items:
+            raise RecEngineError(
+                f"The model knows {model.n_items_:,} items but the data set has {data.n_items:,}: use the data "
+                "set the model was trained on."
+            )
     if n < 1:
         raise ParameterError("n", n, "a whole number ≥ 1")
 
@@ -256,7 +258,7 @@ class Popularity:
     name: ClassVar[str] = "popularity"
 
     def next_items(
-        self, model: Recommender, data: RatingsDataset, answers: Answers, n: int = 1
+        self, model: Recommender | None, data: RatingsDataset, answers: Answers, n: int = 1
     ) -> list[Question]:
         _check(model, data, n)
         stats = FilmStatistics.of(data)
@@ -271,7 +273,7 @@ class PopularityEntropy:
     name: ClassVar[str] = "popularity-entropy"
 
     def next_items(
-        self, model: Recommender, data: RatingsDataset, answers: Answers, n: int = 1
+        self, model: Recommender | None, data: RatingsDataset, answers: Answers, n: int = 1
     ) -> list[Question]:
         _check(model, data, n)
         stats = FilmStatistics.of(data)
@@ -295,7 +297,7 @@ class LikelySeen:
     name: ClassVar[str] = "likely-seen"
 
     def next_items(
-        self, model: Recommender, data: RatingsDataset, answers: Answers, n: int = 1
+        self, model: Recommender | None, data: RatingsDataset, answers: Answers, n: int = 1
     ) -> list[Question]:
         _check(model, data, n)
         stats = FilmStatistics.of(data)
@@ -315,19 +317,21 @@ class ExpectedInformation:
     """The film whose answer is expected to shrink the uncertainty of the person's factors most (see the
     module docstring): ``skip_weight`` w, ``evidence`` the weight of each answer in `seen_probability`."""
 
-    skip_weight: float = 0.25
-    evidence: float = 0.5
+    skip_weight: float = 0.25  # these two chosen on validation users (benchmarks/results/asking.md)
+    evidence: float = 1.0
     name: ClassVar[str] = "information"
 
     def next_items(
-        self, model: Recommender, data: RatingsDataset, answers: Answers, n: int = 1
+        self, model: Recommender | None, data: RatingsDataset, answers: Answers, n: int = 1
     ) -> list[Question]:
         _check(model, data, n)
         stats = FilmStatistics.of(data)
         codes = stats.pool[_open_places(stats, answers)]
         seen = seen_probability(data, answers, self.evidence, codes)
-        factors = model.item_factors_
-        if factors.shape[1] == 0:  # no taste factors to learn: ask what they most probably can answer
+        factors = None if model is None else model.item_factors_
+        if (
+            factors is None or factors.shape[1] == 0
+        ):  # no taste factors: ask what they can most probably answer
             return LikelySeen(self.evidence).next_items(model, data, answers, n)
         with single_threaded_blas():
             chosen = self.choose(factors, stats.pool, answers, codes, seen, n)
@@ -391,14 +395,15 @@ def strategy_named(name: str) -> Strategy:
 
 
 def next_questions(
-    model: Recommender,
+    model: Recommender | None,
     data: RatingsDataset,
     answers: Answers | Mapping[Any, float | None],
     n: int = 1,
     strategy: str | Strategy = DEFAULT_STRATEGY,
 ) -> pd.DataFrame:
     """The next ``n`` films to ask about, as a table: item (raw id), title, year, genres and why. ``answers``
-    is an `Answers` or ``{raw item id: rating, or None for "haven't seen it"}``."""
+    is an `Answers` or ``{raw item id: rating, or None for "haven't seen it"}``; ``model`` None (no model yet):
+    `ExpectedInformation` asks what is most likely seen."""
     from recengine.serving.recommend import item_columns
 
     chosen = strategy_named(strategy) if isinstance(strategy, str) else strategy
