@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -158,7 +159,10 @@ class FilmStatistics:
         seen.data = np.ones_like(seen.data, dtype=np.float32)
         together = (seen.T @ seen).toarray().astype(np.float64)
         people = int((data.user_counts() > 0).sum())
-        return cls(pool, place, counts, rating_entropy(data), people, together)
+        arrays = (pool, place, counts, rating_entropy(data), together)
+        for array in arrays:  # shared by every session using the data set
+            array.flags.writeable = False
+        return cls(*arrays[:4], people, arrays[4])
 
     def together_with(self, data: RatingsDataset, codes: np.ndarray) -> np.ndarray:
         """pool × len(codes): how many people rated both each pool film and each of ``codes``."""
@@ -380,10 +384,12 @@ def _information_words(stats: FilmStatistics, answers: Answers, code: int, seen:
     return f"{_seen_words(stats, answers, code, seen)}; of the films left, your answer should teach the model most."
 
 
-STRATEGIES: dict[str, Strategy] = {
-    strategy.name: strategy
-    for strategy in (Popularity(), PopularityEntropy(), LikelySeen(), ExpectedInformation())
-}
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
+    {
+        strategy.name: strategy
+        for strategy in (Popularity(), PopularityEntropy(), LikelySeen(), ExpectedInformation())
+    }
+)
 DEFAULT_STRATEGY = "information"
 
 
