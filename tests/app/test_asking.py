@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pytest
 from app_helpers import assert_no_exception, open_page
@@ -52,7 +53,7 @@ def test_ten_answers_go_into_the_ratings_and_the_top_picks_follow_them(app, tmp_
     assert any("7 rated, 3 not seen so far" in c.value for c in app.caption)
     after = top_picks(app)
     assert len(after) == 5 and after != before
-    moves = sum(a != b for a, b in zip([before, *picks], picks, strict=False))
+    moves = sum(a != b for a, b in pairwise([before, *picks]))
     assert moves >= 5  # the top picks moved with the answers
     app.button(key="ask_stop").click().run()
     assert not any(w.key and w.key.startswith("ask_rate_") for w in app.segmented_control)
