@@ -176,8 +176,8 @@ def notes(rows: list[dict], chosen: str) -> list[str]:
         "- **The targets are not met.** A simulated person who picks films themselves rates a film with every "
         "pick, while a question about a film they never rated is a skip: most of the chosen questions are "
         "skips, so after 5 questions the chosen strategy has about two ratings against the self-picked "
-        "person's five and ten. Rating for rating the chosen films do about as well as random ones, not "
-        "better: " + "; ".join(per_rating) + ".",
+        "person's five and ten. Rating for rating the chosen films do about as well as random ones or a "
+        "little worse: " + "; ".join(per_rating) + ".",
         "- **Answerable**: the films most likely seen (`likely seen`, naive Bayes over who rated what, each "
         f"skip lowering the odds of films seen by those who saw it) are answered {seen['bundled']:.0%} "
         f"(bundled) and {seen['ml-100k']:.0%} (100k) of the time after 10 questions, the most of any strategy, "

@@ -340,7 +340,8 @@ class ExpectedInformation:
         with single_threaded_blas():
             chosen = self.choose(factors, stats.pool, answers, codes, seen, n)
         return [
-            Question(int(codes[j]), _information_words(stats, answers, codes[j], seen[j])) for j in chosen
+            Question(int(codes[j]), _information_words(stats, answers, codes[j], seen[j], first=place == 0))
+            for place, j in enumerate(chosen)
         ]
 
     def choose(
@@ -380,8 +381,9 @@ class ExpectedInformation:
         return precision + self.skip_weight * (skipped.T @ skipped)
 
 
-def _information_words(stats: FilmStatistics, answers: Answers, code: int, seen: float) -> str:
-    return f"{_seen_words(stats, answers, code, seen)}; of the films left, your answer should teach the model most."
+def _information_words(stats: FilmStatistics, answers: Answers, code: int, seen: float, first: bool) -> str:
+    teaches = "your answer should teach" if first else "with the films above, your answers should teach"
+    return f"{_seen_words(stats, answers, code, seen)}; of the films left, {teaches} the model most."
 
 
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
