@@ -182,3 +182,20 @@ def test_the_next_question_and_the_fold_in_take_under_50_ms_on_the_bundled_set()
         answers = answers.skip(question.code) if step % 3 == 2 else answers.rate(question.code, 4.0)
     assert len(set(answers.asked.tolist())) == 15
     assert np.median(seconds) < 0.05, seconds
+
+
+def test_films_outside_the_question_pool_count_as_evidence(tiny, monkeypatch):
+    data, model = tiny
+    monkeypatch.setattr("recengine.serving.ask.POOL_SIZE", 2)  # the pool: films 10 and 20
+    stats = FilmStatistics.of(data)
+    assert [int(data.item_ids[c]) for c in stats.pool] == [10, 20]
+    outside = np.array([data.item_code(30), data.item_code(40)])
+    # 30 was rated by ann (10, 20) and dee (20); 40 by cy (10)
+    assert stats.together_with(data, outside).tolist() == [[1, 1], [2, 0]]
+    assert stats.together_with(data, stats.pool).tolist() == [[3, 2], [2, 3]]
+    asked = Answers([data.item_code(40)], [5.0])
+    # only pool films are asked about
+    assert codes(data, Popularity().next_items(model, data, asked, 5)) == [10, 20]
+    (p20,) = seen_probability(data, asked, codes=np.array([data.item_code(20)]))
+    # seen 40 (n 1), with 20 by nobody: [(0+1)/(3+2)] / [(1−0+1)/(4−3+2)] = 0.3, prior odds 2
+    assert p20 == pytest.approx(0.6 / 1.6)
