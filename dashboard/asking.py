@@ -66,7 +66,9 @@ def questions(data: RatingsDataset) -> None:
     answers = your_answers(data)
     run = recommending_run(data)
     model = serving_run(run, data).model if run is not None else None
-    asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
+    # The question pool's statistics are built once per data set: 0.1 s for the bundled set, about 15 s for 25M.
+    with st.spinner("Choosing a film to ask about…"):
+        asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
     with st.container(border=True, key="ask_box"):
         st.markdown("#### Help us learn your taste")
         if not len(asked):

@@ -141,7 +141,8 @@ class FilmStatistics:
 
     @classmethod
     def of(cls, data: RatingsDataset) -> FilmStatistics:
-        """Built once per data set object (cached on it)."""
+        """Built once per data set object (cached on it): 0.14 s for the bundled set, about 14 s for 25 million
+        ratings (synthetic, with MovieLens 25M's sizes; the pool's co-occurrences dominate)."""
         cached = getattr(data, "_ask_statistics_cache", None)
         if cached is None:
             cached = cls._build(data)
