@@ -6,7 +6,7 @@ A newcomer's `Answers` are the films they rated, on the data set's scale, and th
 code and a one-line reason), drawn from the question pool: the `POOL_SIZE` most rated films of the data set
 (a film few people rated is one few can answer), minus those already asked.
 
-- `Popularity`: the most rated films first. Most people can answer; the answers say little (everyone likes
+- `Popularity`: the most rated films first. Most people can answer; the answers say little (most people like
   Forrest Gump).
 - `PopularityEntropy`: ln(ratings) × the entropy of the film's rating distribution (Rashid et al., "Getting to
   Know You", IUI 2002): a film people disagree about tells more, and the popularity factor keeps it one they
