@@ -20,11 +20,7 @@ from recengine.cli.data import add_data_arguments, data_from_args
 from recengine.data import KNOWN_DATASETS, load, load_train_test
 from recengine.data.dataset import RatingsDataset
 from recengine.data.genres import genre_matrix
-from recengine.errors import (
-    DataError,
-    ModelFileError,
-    RecEngineError,
-)
+from recengine.errors import DataError, ModelFileError, RecEngineError
 from recengine.evaluation.metrics import ranking_report, rating_report
 from recengine.evaluation.newuser import evaluate_new_users, model_scorer, popular_scorer, split_new_users
 from recengine.evaluation.split import split_by_spec
