@@ -175,7 +175,7 @@ def notes(rows: list[dict], chosen: str) -> list[str]:
     return [
         "- **The targets are not met.** A simulated person who picks films themselves rates a film with every "
         "pick, while a question about a film they never rated is a skip: most of the chosen questions are "
-        "skips, so after 5 questions the chosen strategy has about two ratings against the self-picked "
+        "skips, so after 5 questions the chosen strategy has two or three ratings against the self-picked "
         "person's five and ten. Rating for rating the chosen films do about as well as random ones or a "
         "little worse: " + "; ".join(per_rating) + ".",
         "- **Answerable**: the films most likely seen (`likely seen`, naive Bayes over who rated what, each "
