@@ -22,7 +22,7 @@ import contextlib
 import streamlit as st
 
 from dashboard import state
-from dashboard.recs import recommending_run, serving_run
+from dashboard.recs import serving_choice, serving_run
 from dashboard.widgets import movie_title, rating_input
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
@@ -64,7 +64,7 @@ def questions(data: RatingsDataset) -> None:
                   on_click=st.session_state.update, args=({STOPPED: False},), type="tertiary")  # fmt: skip
         return
     answers = your_answers(data)
-    run = recommending_run(data)
+    run, _ = serving_choice(data)
     model = serving_run(run, data).model if run is not None else None
     # The question pool's statistics are built once per data set: 0.1 s for the bundled set, about 15 s for 25M.
     with st.spinner("Choosing a film to ask about…"):

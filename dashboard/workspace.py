@@ -40,7 +40,8 @@ SAVED = "workspace_saved"  # session_state: the text last written, so an unchang
 RESTORED = "workspace_restored"  # session_state: what coming back restored, said once
 # Widget settings kept with the workspace (the Train page's algorithm, split and each algorithm's settings;
 # the list's size and λ): plain values that do not depend on the data set.
-KEPT_KEYS = ("train_algo", "train_split", "train_share", "recs_n", "recs_who")
+KEPT_KEYS = ("train_algo", "train_split", "train_share", "recs_n", "recs_who", "ask_stopped")
+NOT_SEEN = "ask_not_seen"  # session_state (dashboard.asking): {source key: [item ids answered "haven't seen it"]}
 KEPT_PREFIXES = ("recs_taste_",)
 
 
@@ -197,6 +198,9 @@ def snapshot() -> dict[str, Any]:
             for source, ratings in session.get(state.RATINGS, {}).items()
             if ratings
         },
+        "not_seen": {
+            source: [plain(item) for item in items] for source, items in session.get(NOT_SEEN, {}).items() if items
+        },
         "runs": [run_record(run) for run in kept_runs(list(state.runs().values()))],
         "serving": dict(session.get(state.SERVING, {})),
         "train_run": session.get(state.TRAIN_RUN),
@@ -235,6 +239,7 @@ def restore(payload: dict[str, Any]) -> str:
         for source, pairs in ratings.items()
         if isinstance(pairs, list)
     }
+    session[NOT_SEEN] = {str(source): list(items) for source, items in payload.get("not_seen", {}).items()}
     store, lost = model_store(), 0
     restored: dict[str, state.Run] = {}
     for record in payload.get("runs", []):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from dashboard.server import CHROMIUM
+from dashboard.server import CHROMIUM, ROOT
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -14,6 +15,9 @@ if not CHROMIUM.exists():
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api")
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+HEADINGS = {"Home": "how matrix factorization", "Compare & tune": "Compare", "Rate movies": "Rate movies"}
+WIDTH, HEIGHT = 1400, 1000
 
 
 def settle(page, quiet: float = 0.5, timeout: float = 60) -> None:
@@ -35,3 +39,21 @@ def settle(page, quiet: float = 0.5, timeout: float = 60) -> None:
 def no_exception(page, where: str) -> None:
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, f"{where}: {errors.first.inner_text()[:2000]}"
+
+
+def visit(page, name: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
+    heading = re.compile(HEADINGS.get(name, name), re.IGNORECASE)
+    page.get_by_role("heading", level=1).filter(has_text=heading).first.wait_for()
+    settle(page)
+    no_exception(page, name)
+
+
+def shoot(page, name: str) -> None:
+    """The whole page: the app scrolls inside its main block, so grow the window to its height first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(int(height), HEIGHT), 8000)})
+    time.sleep(0.4)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})

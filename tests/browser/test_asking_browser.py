@@ -7,7 +7,7 @@ import re
 from itertools import pairwise
 
 import pytest
-from test_e2e import HEIGHT, WIDTH, browser, no_exception, settle, shoot, visit  # noqa: F401 (fixture)
+from browsing import HEIGHT, WIDTH, no_exception, settle, shoot, visit
 
 from dashboard.server import running_app
 
@@ -20,7 +20,7 @@ def asked_item(page) -> int:
     return int(re.search(r"st-key-ask_rate_(\d+)", widget.get_attribute("class")).group(1))
 
 
-def test_ten_answers_and_the_top_picks_follow_them(browser, tmp_path):  # noqa: F811 (the fixture)
+def test_ten_answers_and_the_top_picks_follow_them(browser, tmp_path):
     with running_app(tmp_path / "home") as server:
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         page.goto(f"{server.url}/train")

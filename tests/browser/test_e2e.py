@@ -9,49 +9,16 @@ import re
 import time
 
 import pytest
-from browsing import no_exception, settle, sync_api
+from browsing import HEIGHT, WIDTH, no_exception, settle, shoot, sync_api, visit
 
-from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+from dashboard.server import running_app
 
 pytestmark = pytest.mark.browser
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-
-
-HEADINGS = {"Home": "how matrix factorization", "Compare & tune": "Compare", "Rate movies": "Rate movies"}
-WIDTH, HEIGHT = 1400, 1000
-
-
-def visit(page, name: str) -> None:
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
-    heading = re.compile(HEADINGS.get(name, name), re.IGNORECASE)
-    page.get_by_role("heading", level=1).filter(has_text=heading).first.wait_for()
-    settle(page)
-    no_exception(page, name)
 
 
 def active_model(sidebar) -> str:
     found = re.search(r"Your lists:\s*(.*)", sidebar.inner_text())
     return found.group(1) if found else ""
-
-
-def shoot(page, name: str) -> None:
-    """The whole page: the app scrolls inside its main block, so grow the window to its height first."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": WIDTH, "height": min(max(int(height), HEIGHT), 8000)})
-    time.sleep(0.4)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):

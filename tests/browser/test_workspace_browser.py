@@ -15,7 +15,7 @@ import pytest
 from browsing import no_exception, settle, sync_api
 
 from dashboard.lessons import LESSONS
-from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+from dashboard.server import ROOT, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -101,18 +101,10 @@ def in_order(titles: list[str], text: str) -> bool:
     return -1 not in places and places == sorted(places)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def test_a_students_hour_survives_a_reload_and_stays_theirs(chromium, tmp_path):
+def test_a_students_hour_survives_a_reload_and_stays_theirs(browser, tmp_path):
     with running_app(tmp_path / "home") as server:
         url = server.url
-        student = chromium.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+        student = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
         page = student.new_page()
         fresh = [open_page(page, f"{url}/recommendations", "Recommendations") for _ in range(3)]
         rate_dramas(page, url)
@@ -140,7 +132,7 @@ def test_a_students_hour_survives_a_reload_and_stays_theirs(chromium, tmp_path):
             visited.append(visit(page, "Recommendations"))
             visit(page, "Rate movies")
 
-        stranger = chromium.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
+        stranger = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
         open_page(stranger, f"{url}/recommendations", "Recommendations")
         text = sidebar_text(stranger)
         assert "You rated: 0 movies" in text and "Your lists: no model yet" in text and "Your runs: 0" in text
