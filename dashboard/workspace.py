@@ -34,6 +34,7 @@ KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 MAX_AGE_DAYS = 30
 MAX_BYTES = 4_000_000  # per person: a workspace larger than this keeps its newest runs only
 MAX_RUNS = 200  # per person: beyond it, the oldest lesson and sweep runs go first, then the oldest own ones
+MAX_WORKSPACES = 20_000  # on the server: beyond it, those visited least recently go first (prune)
 VERSION = 1
 KEY = "workspace_key"  # session_state: the browser's key (None: not kept beyond this tab)
 SAVED = "workspace_saved"  # session_state: the text last written, so an unchanged workspace is not rewritten
@@ -140,13 +141,20 @@ def remove(key: str) -> None:
     path_for(key).unlink(missing_ok=True)
 
 
-def prune(now: float | None = None) -> int:
-    """Delete workspaces nobody came back to for `MAX_AGE_DAYS` (and stray temporary files); how many."""
+def prune(now: float | None = None, limit: int | None = None) -> int:
+    """Delete workspaces nobody came back to for `MAX_AGE_DAYS`, then the least recently visited beyond
+    ``limit`` (`MAX_WORKSPACES`), and stray temporary files; how many workspaces went."""
     now = time.time() if now is None else now
-    removed = 0
+    limit = MAX_WORKSPACES if limit is None else limit
+    ages = []
     for path in folder().glob("*.json"):
         with contextlib.suppress(OSError):
-            if now - path.stat().st_mtime > MAX_AGE_DAYS * 86400:
+            ages.append((path.stat().st_mtime, path))
+    ages.sort()
+    removed = 0
+    for index, (modified, path) in enumerate(ages):
+        if now - modified > MAX_AGE_DAYS * 86400 or index < len(ages) - limit:
+            with contextlib.suppress(OSError):
                 path.unlink()
                 removed += 1
     for path in folder().glob(".*.tmp"):
@@ -314,12 +322,20 @@ def save() -> None:
     key = st.session_state.get(KEY)
     if key is None:
         return
-    text = encoded(snapshot())
+    payload = snapshot()
+    text = encoded(payload)
     if text == st.session_state.get(SAVED):
         return
+    if SAVED not in st.session_state and not made_anything(payload):
+        return  # a visit that made nothing leaves no file (bots, a class's first clicks)
     with contextlib.suppress(OSError):  # a full or read-only disk: the session still has everything
         write(key, text)
         st.session_state[SAVED] = text
+
+
+def made_anything(payload: dict[str, Any]) -> bool:
+    """Whether a workspace holds anything the person made or chose."""
+    return any(payload.get(part) for part in ("ratings", "not_seen", "runs", "serving", "profile"))
 
 
 def start_over() -> None:

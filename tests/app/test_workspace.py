@@ -210,3 +210,28 @@ def test_a_workspace_keeps_its_newest_runs_within_its_limits(monkeypatch):
     stopped = Kept("mine", 5)
     stopped.stopped_at = 3  # a stopped run's model is in no cache: a restart cannot bring it back
     assert stopped not in workspace.kept_runs([stopped])
+
+
+def test_in_class_mode_a_workspace_comes_back_only_after_the_password(browser, monkeypatch):
+    key = secrets.token_urlsafe(32)
+    mine = browser(key)
+    mine.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    mine.run()
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "open sesame")
+    at = browser(key)  # the same cookie, a new session: the password form, nothing restored yet
+    assert at.text_input(key="class_password") and "my_ratings" not in at.session_state
+    at.text_input(key="class_password").input("open sesame")
+    at.button(key="class_password_enter").click().run()
+    assert at.session_state["my_ratings"] == {SOURCE: DRAMAS}
+
+
+def test_a_visit_that_made_nothing_leaves_no_file_and_the_oldest_go_beyond_the_limit(browser, home):
+    key = secrets.token_urlsafe(32)
+    browser(key)
+    assert not workspace.path_for(key).exists()
+    keys = [secrets.token_urlsafe(32) for _ in range(3)]
+    for age, each in enumerate(keys):
+        workspace.write(each, '{"version": 1}')
+        os.utime(workspace.path_for(each), (1e9 - age, 1e9 - age))  # keys[0] visited last
+    assert workspace.prune(now=1e9, limit=2) == 1
+    assert [workspace.path_for(each).exists() for each in keys] == [True, True, False]
