@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from app_helpers import assert_no_exception, open_page
 from streamlit.testing.v1 import AppTest
@@ -235,3 +236,40 @@ def test_a_visit_that_made_nothing_leaves_no_file_and_the_oldest_go_beyond_the_l
         os.utime(workspace.path_for(each), (1e9 - age, 1e9 - age))  # keys[0] visited last
     assert workspace.prune(now=1e9, limit=2) == 1
     assert [workspace.path_for(each).exists() for each in keys] == [True, True, False]
+
+
+def test_the_best_measured_own_run_serves_not_the_latest(browser):
+    """Weighted ALS first, then SGD (a rating model, lower P@10): the later run does not take over the lists;
+    once chosen, it does, and the choice outlives a reload."""
+    key = secrets.token_urlsafe(32)
+    at = browser(key)
+    for algo in ("wals", "sgd"):
+        open_page(at, "train")
+        at.selectbox(key="train_algo").set_value(algo).run()
+        at.button(key="train_go").click().run()
+        job = at.session_state["training_job"]
+        assert job is None or job.join(120), f"{algo} did not finish in 120 s"
+        at.run()
+    runs = {run.algo: run for run in at.session_state["runs"].values()}
+    assert runs["wals"].metrics["precision@10"] > runs["sgd"].metrics["precision@10"]
+    open_page(at, "recommendations")
+    assert at.selectbox(key="recs_model").value == runs["wals"].run_id
+    assert any("the best P@10 among your runs" in c.value for c in at.caption)
+    at.selectbox(key="recs_model").set_value(runs["sgd"].run_id).run()
+    assert any("serves your lists here and on Rate movies: you chose it" in c.value for c in at.caption)
+    assert open_page(browser(key), "recommendations").selectbox(key="recs_model").value == runs["sgd"].run_id
+
+
+def test_an_outlier_does_not_squash_the_rmse_axis_and_every_run_has_its_colour():
+    from dashboard.charts import accuracy_vs_ranking, rmse_axis
+
+    rmses = [0.91, 0.90, 0.93, 0.95, 3.1]  # zero-filled NMF beside the others
+    floor, top = rmse_axis(pd.Series(rmses))
+    assert floor <= 0.85 and 0.95 < top < 1.05
+    table = pd.DataFrame(
+        {"model": [f"run {i}" for i in range(20)], "rmse": (rmses * 4), "precision@10": [0.1] * 20}
+    )
+    figure = accuracy_vs_ranking(table)
+    colours = figure.data[0].marker.color
+    assert len(set(colours)) == 20 and list(figure.data[0].y) == list(table["model"])
+    assert "off the axis" in figure.data[0].text[4] and max(figure.data[0].x) <= top
