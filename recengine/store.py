@@ -684,6 +684,25 @@ class ModelStore:
             return True
         return False
 
+    def remove_trained_on(self, fingerprints: set[str] | frozenset[str]) -> list[Path]:
+        """Remove the entries trained on a data set with one of these fingerprints that no public name
+        reloads (their ``extra`` names no ``data``): a session's private upload, when the session ends."""
+        removed = []
+        if not fingerprints:
+            return removed
+        with self._locked():
+            for path in self.entries():
+                try:
+                    metadata = read_metadata(path)
+                except (ModelFileError, OSError):
+                    continue
+                trained_on = {metadata.get("data_fingerprint"), metadata.get("fingerprint")}
+                if trained_on & set(fingerprints) and not (metadata.get("extra") or {}).get("data"):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
+
     def entries(self) -> list[Path]:
         return sorted(self.folder.glob(f"*{self.SUFFIX}"))
 
