@@ -183,10 +183,23 @@ class _Scheduler:
         self._changed = threading.Condition()
         self._jobs: list[TrainingJob] = []  # admitted and not yet finished
         self._running: list[TrainingJob] = []
+        self._endings: dict[str, dict[str, Callable[[], object]]] = {}  # session -> name -> callback
 
     def jobs(self) -> list[TrainingJob]:
         with self._changed:
             return list(self._jobs)
+
+    def when_ends(self, session: str, name: str, callback: Callable[[], object]) -> None:
+        with self._changed:
+            self._endings.setdefault(session, {})[name] = callback
+
+    def sessions_with_endings(self) -> set[str]:
+        with self._changed:
+            return set(self._endings)
+
+    def pop_endings(self, session: str) -> list[Callable[[], object]]:
+        with self._changed:
+            return list(self._endings.pop(session, {}).values())
 
     def admit(self, job: TrainingJob) -> None:
         with self._changed:
@@ -248,20 +261,30 @@ def session_alive(session_id: str) -> bool:
         return True
 
 
+def when_session_ends(name: str, callback: Callable[[], object], session_id: str | None = None) -> None:
+    """Call ``callback`` once the session (default: the one running this code) has been gone for
+    `SESSION_GRACE_SECONDS` and its trainings have ended; ``name`` replaces an earlier callback of the same
+    name. Outside a session, nothing is watched."""
+    session = _current_session() if session_id is None else session_id
+    if session:
+        _scheduler().when_ends(session, name, callback)
+
+
 def _watch_sessions(scheduler: _Scheduler) -> None:
     """Forever: cancel the jobs of sessions gone for `SESSION_GRACE_SECONDS` and jobs past the class time
-    limit; kill the workers of cancelled jobs still busy `KILL_AFTER_SECONDS` later."""
+    limit; kill the workers of cancelled jobs still busy `KILL_AFTER_SECONDS` later; call the callbacks of
+    sessions gone whose jobs have all ended."""
     gone_since: dict[str, float] = {}
     while True:
         time.sleep(WATCH_SECONDS)
         try:
-            _look_at(scheduler.jobs(), gone_since, time.monotonic())
+            _look_at(scheduler.jobs(), gone_since, time.monotonic(), scheduler)
         except Exception:  # never let the watchdog die: log it and look again
             log.exception("the trainer watchdog failed")
 
 
-def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float) -> None:
-    sessions = {job.session_id for job in jobs if job.session_id}
+def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float, scheduler: _Scheduler) -> None:
+    sessions = {job.session_id for job in jobs if job.session_id} | scheduler.sessions_with_endings()
     for session in list(gone_since):
         if session not in sessions:
             del gone_since[session]
@@ -278,6 +301,14 @@ def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float) 
             job.cancel(f"it ran longer than the {class_minutes():g} minutes a training may take in class")
         if job.cancelled_at is not None and now - job.cancelled_at >= KILL_AFTER_SECONDS:
             job.kill_worker()
+    busy = {job.session_id for job in jobs}
+    for session in scheduler.sessions_with_endings() - busy:
+        if session in gone_since and now - gone_since[session] >= SESSION_GRACE_SECONDS:
+            for callback in scheduler.pop_endings(session):
+                try:
+                    callback()
+                except Exception:  # one failing clean-up must not keep the others from running
+                    log.exception("a clean-up at the end of a session failed")
 
 
 def in_class_mode() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -60,8 +61,8 @@ class PrivateFolder:
         self.path = root / secrets.token_hex(16)
         self.path.mkdir(mode=0o700)
         self.fingerprints: set[str] = set()
-        store = config.store_folder() if store is None else Path(store)
-        self._finalizer = weakref.finalize(self, _end_session, self.path, self.fingerprints, store)
+        self.store = config.store_folder() if store is None else Path(store)
+        self._finalizer = weakref.finalize(self, _end_session, self.path, self.fingerprints, self.store)
 
     def remove(self) -> None:
         self._finalizer()
@@ -69,6 +70,11 @@ class PrivateFolder:
 
 def _end_session(path: Path, fingerprints: set[str], store: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+    remove_upload_models(fingerprints, store)
+
+
+def remove_upload_models(fingerprints: set[str], store: Path) -> None:
+    """Remove from the shared model store the models trained on the data sets of these fingerprints."""
     if fingerprints and store.is_dir():
         with contextlib.suppress(Exception):  # at exit, or a store gone read-only: nothing more to do
             ModelStore(store).remove_trained_on(frozenset(fingerprints))
@@ -76,12 +82,18 @@ def _end_session(path: Path, fingerprints: set[str], store: Path) -> None:
 
 def note_upload_data(fingerprint: str) -> None:
     """Remember that the session's active data set (of this fingerprint) came from its upload, so the
-    models trained on it leave the shared store when the session ends."""
+    models trained on it leave the shared store when the session ends: seconds after its tab closes (the
+    trainers' watchdog, `jobs.when_session_ends`), and at the latest when Streamlit drops the session."""
     import streamlit as st
+
+    from dashboard import jobs
 
     folder = st.session_state.get(UPLOAD_FOLDER)
     if folder is not None:
         folder.fingerprints.add(fingerprint)
+        jobs.when_session_ends(
+            "upload models", functools.partial(remove_upload_models, folder.fingerprints, folder.store)
+        )
 
 
 def session_folder(root: Path) -> Path:

@@ -8,6 +8,7 @@ import gc
 import io
 import os
 import random
+import time
 import zipfile
 from pathlib import Path
 
@@ -146,3 +147,33 @@ def test_a_folder_above_the_uploads_is_refused_without_naming_or_counting_them(s
     for text in (str(server), str(server / ".recengine"), "~", "~/.recengine"):
         shown = message(text)
         assert "private" in shown and "uploads/" not in shown and "3" not in shown
+
+
+@pytest.mark.slow
+def test_an_uploads_models_leave_the_store_seconds_after_its_tab_closes(tmp_path: Path, monkeypatch):
+    """Streamlit keeps a closed tab's session for minutes; the trainers' watchdog notices within seconds."""
+    import streamlit as st
+
+    from dashboard import jobs
+    from dashboard.uploads import UPLOAD_FOLDER, note_upload_data
+
+    alive = {"tab-u": True}
+    monkeypatch.setattr(jobs, "_current_session", lambda: "tab-u")
+    monkeypatch.setattr(jobs, "session_alive", lambda session: alive.get(session, True))
+    data, _ = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=2)
+    store = ModelStore(tmp_path / "models")
+    store.put("upload", make("baseline").fit(data), data=data, extra={"dashboard_data": "mine.csv"})
+    session = PrivateFolder(tmp_path / "uploads", store=store.folder)
+    st.session_state[UPLOAD_FOLDER] = session  # as the Data page keeps it
+    try:
+        note_upload_data(data.fingerprint)  # what the pages' active_data() does on an upload
+        time.sleep(1)
+        assert store.entries()  # the tab is open: kept
+        alive["tab-u"] = False
+        closed = time.perf_counter()
+        while store.entries():
+            assert time.perf_counter() - closed < jobs.SESSION_GRACE_SECONDS + 5
+            time.sleep(0.1)
+    finally:
+        del st.session_state[UPLOAD_FOLDER]
+    tally("uploads", "models of an upload, tab closed", f"removed {time.perf_counter() - closed:.0f} s after")
