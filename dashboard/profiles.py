@@ -10,7 +10,7 @@ Saving onto an existing name needs ``replace=True`` (the page asks first). The r
 ``.backups/`` with who saved it (a digest of the owner: the session, or the person's workspace): the newest
 `KEPT_BACKUPS` are kept, and the newest of every owner however many replaces follow, so `restore_profile`
 gives each owner their own last version back. Saves and restores of a folder hold an exclusive lock
-(``.lock``): two sessions saving one new name at once get one "saved" and one question, never two
+(an flock on the folder): two sessions saving one new name at once get one "saved" and one question, never two
 "saved". Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving leaves the previous profile intact. Loading never runs code: it parses JSON and checks every
 value.
@@ -140,14 +140,15 @@ def profile_path(folder: Path, name: str) -> Path:
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive flock on ``folder/.lock``: one save or restore at a time, across threads and processes."""
+    """An exclusive flock on the folder itself: one save or restore at a time, across threads (each call
+    opens the folder anew) and processes; no lock file is left beside the profiles."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def current_owner() -> str:

@@ -130,7 +130,7 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         save_profile(tmp_path, Profile("p", "s", {1: 1.0, 2: 2.0}), replace=True)
     monkeypatch.undo()
     assert load_profile(tmp_path, "p").ratings == {1: 4.0}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".backups", ".lock", "p.json"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".backups", "p.json"]  # no temporary file left
 
 
 def test_csv_round_trip_and_matching(tiny):
