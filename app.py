@@ -5,13 +5,14 @@ The entry point: page setup, navigation between the eight pages, and the sidebar
 
 import streamlit as st
 
-from dashboard import classroom, navigation, runs, sidebar, state
+from dashboard import classroom, navigation, runs, sidebar, state, workspace
 from dashboard.runs import warm_up_trainers
 from dashboard.ui import show_notices
 
 st.set_page_config(page_title="recengine", page_icon="🎬", layout="wide")
 if not classroom.admitted():  # classroom mode: the class password before any page
     st.stop()
+workspace.attach()  # the person's ratings, runs and choices, back after a reload or a restart
 
 PAGES = [
     st.Page(entry.script, title=entry.title, icon=entry.icon, default=entry.title == "Home")
@@ -26,5 +27,8 @@ if notice := runs.cache_notice():  # a read-only or full model cache: training s
 show_notices()
 if page.title != "Train":
     sidebar.training_elsewhere()
-page.run()
+try:
+    page.run()
+finally:
+    workspace.save()  # what changed in this run, kept for the next visit (a page that stops early too)
 warm_up_trainers()  # once per server, after the first page is drawn: a training process gets ready

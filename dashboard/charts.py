@@ -190,52 +190,65 @@ def overlaid_curves(histories: dict[str, Sequence[dict[str, Any]]], metric: str)
 # --- evaluation -----------------------------------------------------------------------------------------
 
 
+def rmse_axis(rmses: pd.Series) -> tuple[float, float]:
+    """An RMSE axis that shows the differences that matter (0.85 against 0.91): from near the lowest bar,
+    up to the highest bar that is not an outlier (more than twice the spread of the others above their
+    median; zero-filled NMF's 3.1 among models near 0.9), so one bad model does not squash the rest."""
+    if not len(rmses):
+        return 0.0, 1.0
+    median = float(rmses.median())
+    spread = max(float((rmses - median).abs().median()), 0.02)
+    usual = rmses[rmses <= median + 6 * spread]
+    floor = float(np.floor(rmses.min() * 0.95 * 20) / 20)
+    return floor, float(usual.max()) * 1.06
+
+
 def accuracy_vs_ranking(table: pd.DataFrame, k: int = 10) -> go.Figure:
-    """Side-by-side bars, one colour per model: RMSE (lower is better) and P@k (higher is better).
+    """Side by side, one horizontal bar per model, named on the axis (readable with twenty runs): RMSE
+    (lower is better; an outlier is cut at the axis' end and labelled with its value) and P@k (higher is
+    better). The same colour marks a model in both panels.
 
     ``table`` has columns ``model``, ``rmse`` (NaN for models that only rank) and ``precision@k``.
     """
     figure = make_subplots(
         rows=1,
         cols=2,
-        horizontal_spacing=0.12,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
         subplot_titles=(
             "Rating accuracy: RMSE (lower is better)",
             f"Ranking quality: P@{k} (higher is better)",
         ),
     )
-    colors = px.colors.qualitative.Plotly
-    rmses = table["rmse"].dropna()
-    # RMSE differences that matter are small (0.85 against 0.91): the axis starts near the lowest bar, not at 0
-    floor = float(np.floor(rmses.min() * 0.95 * 20) / 20) if len(rmses) else 0.0
-    top = float(rmses.max()) * 1.06 if len(rmses) else 1.0
-    for index, row in table.reset_index(drop=True).iterrows():
-        color, name, rmse, precision = (
-            colors[index % len(colors)],
-            row["model"],
-            row["rmse"],
-            row[f"precision@{k}"],
-        )
-        rated = pd.notna(rmse)
-        figure.add_trace(
-            go.Bar(
-                x=[name], y=[rmse if rated else floor], marker_color=color, name=name, legendgroup=name,
-                text=[f"{rmse:.3f}" if rated else "ranks only:<br>no RMSE"], textposition="outside",
-            ),
-            1, 1,
-        )  # fmt: skip
-        figure.add_trace(
-            go.Bar(
-                x=[name], y=[precision], marker_color=color, name=name, legendgroup=name, showlegend=False,
-                text=[f"{precision:.3f}"], textposition="outside",
-            ),
-            1, 2,
-        )  # fmt: skip
-    figure.update_xaxes(showticklabels=False)
-    figure.update_yaxes(range=[floor, top], row=1, col=1, title=f"RMSE (axis from {floor:g})")
-    figure.update_yaxes(rangemode="tozero", row=1, col=2)
-    figure.update_layout(legend=dict(orientation="h", y=-0.08), uniformtext_minsize=10)
-    return _tidy(figure, height=420)
+    colors = px.colors.qualitative.Dark24
+    floor, top = rmse_axis(table["rmse"].dropna())
+    rows = table.reset_index(drop=True)
+    names = rows["model"].tolist()
+    shown_rmse, rmse_text = [], []
+    for rmse in rows["rmse"]:
+        if pd.isna(rmse):
+            shown_rmse.append(floor)
+            rmse_text.append("ranks only: no RMSE")
+        else:
+            shown_rmse.append(min(rmse, top))
+            rmse_text.append(f"{rmse:.3f}" + (" ▸ off the axis" if rmse > top else ""))
+    palette = [colors[i % len(colors)] for i in range(len(rows))]
+    figure.add_trace(
+        go.Bar(y=names, x=shown_rmse, orientation="h", marker_color=palette, text=rmse_text,
+               textposition="auto", showlegend=False, hovertemplate="%{y}: %{text}<extra></extra>"),
+        1, 1,
+    )  # fmt: skip
+    precision = rows[f"precision@{k}"]
+    figure.add_trace(
+        go.Bar(y=names, x=precision, orientation="h", marker_color=palette,
+               text=[f"{p:.3f}" if pd.notna(p) else "" for p in precision], textposition="auto",
+               showlegend=False, hovertemplate="%{y}: %{x:.3f}<extra></extra>"),
+        1, 2,
+    )  # fmt: skip
+    figure.update_xaxes(range=[floor, top], row=1, col=1, title=f"RMSE (axis from {floor:g})")
+    figure.update_xaxes(rangemode="tozero", row=1, col=2, title=f"P@{k}")
+    figure.update_yaxes(autorange="reversed", automargin=True)
+    return _tidy(figure, height=max(320, 90 + 28 * len(rows)))
 
 
 def error_histogram(table: pd.DataFrame) -> go.Figure:

@@ -149,6 +149,6 @@ def train_runs(data: RatingsDataset, lesson: Lesson) -> list[state.Run]:
                 raise outcome.error or RecEngineError("Training ended without a model.")
             outcome = outcome.result
         outcome.name = name  # kept only for a run new to the session: a name given before stays
-        state.add_run(outcome, activate=False)
+        state.add_run(outcome, group="lessons")
         runs.append(outcome)
     return runs

@@ -24,17 +24,42 @@ FULL_FIT_KEY = "recs_full_fit_"  # + run id: the person asked for the all-rating
 TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machine
 
 
-def recommending_run(data: RatingsDataset) -> state.Run | None:
-    """The run to recommend with by default: the active one if it ranks and has taste factors, else the
-    latest ranking run with them, else the active or latest rating model; None when no run has taste factors
-    (most popular and the baseline make no list for a person)."""
-    runs = [run for run in state.runs_on(data.fingerprint) if run.model.has_taste]
-    active = state.active_run(data.fingerprint)
-    active = active if any(run is active for run in runs) else None
-    if active is not None and active.kind == "ranking":
-        return active
-    ranking = [run for run in runs if run.kind == "ranking"]
-    return ranking[-1] if ranking else active or (runs[-1] if runs else None)
+RANKED_BY = "precision@10"  # how the best of a person's own runs is measured, when they chose none
+
+
+def taste_runs(data: RatingsDataset, groups: tuple[str, ...] = ("mine",)) -> list[state.Run]:
+    """The runs in ``groups`` on this data set whose model has taste factors (can make a person's list)."""
+    return [
+        run for run in state.runs_on(data.fingerprint) if run.group in groups and run.model.has_taste
+    ]
+
+
+def serving_choice(data: RatingsDataset) -> tuple[state.Run | None, str]:
+    """The run that serves the person's lists, and why it is that one: the one they chose; else the best
+    measured (`RANKED_BY` on its test split) among their own runs with taste factors, unmeasured ones last;
+    else None (the caller offers the default, trained on demand). Never a lesson's or a sweep's run unless
+    chosen, and never "the latest" for being latest."""
+    chosen = state.chosen_serving(data.fingerprint)
+    if chosen is not None and chosen.model.has_taste:
+        return chosen, "you chose it"
+    own = taste_runs(data)
+    if not own:
+        return None, ""
+    measured = [run for run in own if run.metrics.get(RANKED_BY) is not None]
+    if not measured:
+        return own[0], "your first run with taste factors (none of them was measured on a test split)"
+    best = max(measured, key=lambda run: run.metrics[RANKED_BY])
+    if len(own) == 1:
+        return best, "your run with taste factors"
+    return best, f"the best P@10 among your runs ({best.metrics[RANKED_BY]:.3f} on its test split)"
+
+
+def served_name(run: state.Run) -> str:
+    """The run's name with its number of factors: "Weighted ALS · 64 factors"."""
+    factors = run.params.get("n_factors")
+    if factors is None or "factor" in run.title:
+        return run.title
+    return f"{run.title} · {factors} factor{'s' if factors != 1 else ''}"
 
 
 def serving_run(run: state.Run, data: RatingsDataset) -> state.Run:
@@ -89,29 +114,65 @@ def my_vector(run: state.Run, data: RatingsDataset) -> UserVector:
     return fold_in(run.model, codes, values)
 
 
-def for_me(run: state.Run, data: RatingsDataset, n: int = 10, **filters) -> pd.DataFrame:
+def taste_key(run: state.Run) -> str:
+    """The key of the λ slider for ``run``'s list for the person: lists whose default λ is the same share
+    one slider (`pages/recommendations.py`), so the Rate page's preview reads the value set there."""
+    return f"recs_taste_{run.model.default_taste:g}"
+
+
+def list_settings(data: RatingsDataset, run: state.Run) -> dict:
+    """How long the person's list is, its λ and its filters, as the Recommendations page has them set (the
+    same session values its widgets write), or their defaults: one list wherever it is shown."""
+    session = st.session_state
+    years = session.get("recs_years")
+    known = catalogue_years(data)
+    span = tuple(years) if years and known and tuple(years) != known else None
+    return {
+        "n": int(session.get("recs_n", 10)),
+        "taste": float(session.get(taste_key(run), run.model.default_taste)),
+        "genres": list(session.get("recs_genres") or []) or None,
+        "min_ratings": int(session.get("recs_min_ratings", 0)),
+        "years": span,
+    }
+
+
+def catalogue_years(data: RatingsDataset) -> tuple[int, int] | None:
+    from dashboard.data import catalogue
+
+    years = catalogue(data)["year"].dropna()
+    return (int(years.min()), int(years.max())) if len(years) else None
+
+
+def my_list(run: state.Run, data: RatingsDataset, settings: dict) -> tuple[pd.DataFrame, state.Run, UserVector]:
+    """The person's list from ``run`` with ``settings`` (`list_settings`): the table, the run that served it
+    (`serving_run`) and their folded-in vector. The Rate page's preview and the Recommendations page both
+    call this, so they show the same films."""
     served = serving_run(run, data)
-    return recommend(served.model, data, vector=my_vector(served, data), n=n, **filters)
+    vector = my_vector(served, data)
+    table = recommend(served.model, data, vector=vector, **settings)
+    return table, served, vector
 
 
 def preview(data: RatingsDataset) -> None:
-    """Your top picks right now, updated with every rating (shown beside the rating widgets)."""
-    run = recommending_run(data)
+    """The person's top picks right now (the first `PREVIEW_N` of their list on the Recommendations page),
+    updated with every rating (shown beside the rating widgets)."""
+    run, _ = serving_choice(data)
     with st.container(border=True, key="rate_preview"):
         if run is None:
-            st.markdown("**Your top picks** appear here once a model that follows a taste is trained.")
+            st.markdown("**Your top picks** appear here once you have a model that follows a taste.")
             st.page_link(
-                "pages/train.py", label="Train one (a few seconds)", icon=":material/model_training:"
+                "pages/recommendations.py", label="Train the default one (a few seconds)", icon=":material/model_training:"
             )
             return
-        st.markdown(f"**Your top picks now** ({run.label})")
+        st.markdown(f"**Your top picks now** ({served_name(run)})")
         if not state.my_ratings():
             st.caption("Rate a movie to personalise this list.")
-        table = for_me(run, data, n=PREVIEW_N)
-        for row in table.itertuples():
+        table, _, _ = my_list(run, data, list_settings(data, run))
+        for row in table.head(PREVIEW_N).itertuples():
             st.markdown(
                 f"{row.Index + 1}. **{movie_title(row.title, row.year)}**  \n:gray[{row.explanation}]"
             )
+        st.page_link("pages/recommendations.py", label="The whole list, with its settings", icon=":material/recommend:")
 
 
 def has_factors(run: state.Run, side: str = "item") -> bool:

@@ -18,7 +18,7 @@ from dashboard import config, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.data.dataset import RatingsDataset
-from recengine.errors import ModelFileError, TrainingDiverged
+from recengine.errors import ModelFileError, ParameterError, TrainingDiverged
 from recengine.evaluation.metrics import evaluate
 from recengine.models import MODELS, make
 from recengine.models.base import Recommender
@@ -71,6 +71,20 @@ def cached(key: str) -> Recommender | None:
 
 def run_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str) -> str:
     return cache_key(data.fingerprint, algo, params, split_spec, int(params.get("seed", 0)))
+
+
+def settings_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str) -> str | None:
+    """The run id that these widget settings train (their cache key), or None when they are refused."""
+    try:
+        model = make(algo, **params)
+    except ParameterError:
+        return None
+    return run_key(data, algo, model.get_params(), split_spec)
+
+
+def same_settings(run: state.Run, key: str | None) -> bool:
+    """Whether ``run`` was trained with the settings whose key is ``key`` (a stopped or diverged run too)."""
+    return key is not None and (run.run_id == key or run.run_id.startswith(f"{key}-"))
 
 
 # How a setting reads in a run's name; any other reads "name value".
@@ -247,7 +261,7 @@ def collect_finished_job() -> bool:
     job.collected = True
     if job.result is not None:
         state.add_run(job.result)
-        st.session_state["train_last_run"] = job.result.run_id
+        st.session_state[state.TRAIN_RUN] = job.result.run_id
     return True
 
 

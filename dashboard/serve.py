@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dashboard import classroom
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = Path(__file__).resolve().parents[1] / "asgi.py"  # app.py behind the workspace cookie
 # What the first script run imports, heaviest first: the app's own modules pull in the rest.
 HEAD_START = ("numpy", "pandas", "scipy.sparse", "recengine.data", "dashboard.sidebar", "dashboard.runs")
 

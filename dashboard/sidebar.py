@@ -1,11 +1,13 @@
-"""The sidebar every page shows: the active data set, how many movies you rated, the active model."""
+"""The sidebar every page shows: the active data set, how many movies you rated, the model serving your
+lists, and whether your work is kept."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, workspace
 from dashboard.data import active_data
+from dashboard.recs import served_name, serving_choice
 from dashboard.runs import collect_finished_job
 from dashboard.ui import counted
 from recengine.errors import RecEngineError
@@ -31,11 +33,6 @@ def show() -> None:
             )
         )
         st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
-        if state.my_ratings():
-            st.caption(
-                "Kept while this tab stays open: reloading the page starts over. To keep them, save a profile "
-                "or export a CSV on Rate movies."
-            )
         elsewhere = ratings_elsewhere()
         if elsewhere and not state.my_ratings():
             st.caption(
@@ -43,11 +40,43 @@ def show() -> None:
                 "own film ids, which this one does not share, so they do not apply here. They are back when you "
                 "choose that data set again on the Data page."
             )
-        run = state.active_run(data.fingerprint)
-        st.markdown(f"**Active model:** {run.title if run else 'none yet'}")
+        run, _ = serving_choice(data)
+        st.markdown(f"**Your lists:** {served_name(run) if run else 'no model yet'}")
+        st.caption(runs_line(data.fingerprint))
         job = st.session_state.get(state.JOB)
         if job is not None and job.running:
             st.caption(f"Training {job.label}…")
+        kept_note()
+
+
+def runs_line(fingerprint: str) -> str:
+    """How many runs the person has on this data set, by group: "Your runs: 2 · lessons' runs: 5"."""
+    runs = state.runs_on(fingerprint, diverged=True)
+    counts = {group: sum(run.group == group for run in runs) for group in state.GROUPS}
+    parts = [f"{state.GROUPS[group].capitalize()}: {count}" for group, count in counts.items() if count or group == "mine"]
+    return " · ".join(parts)
+
+
+def kept_note() -> None:
+    """Whether the person's work outlives the tab, and a way to start over."""
+    if notice := st.session_state.pop(workspace.RESTORED, None):
+        st.toast(notice, icon=":material/history:")
+    if workspace.kept():
+        st.caption(
+            f"Your ratings, runs and choices are kept on this server for this browser for "
+            f"{workspace.MAX_AGE_DAYS} days after your last visit: a reload or a restart brings them back; "
+            "another browser or a shared link does not."
+        )
+    else:
+        st.caption(
+            "Kept while this tab stays open (this server gives no workspace cookie: start it with "
+            "./dev app to keep your work across reloads). To keep your ratings, save a profile or export a CSV."
+        )
+    with st.popover("Start over", icon=":material/restart_alt:"):
+        st.markdown("Forget your ratings, runs and choices, here and on the server? Saved profiles stay.")
+        if st.button("Forget everything", key="side_start_over", type="primary"):
+            workspace.start_over()
+            st.rerun()
 
 
 def ratings_elsewhere() -> list[str]:

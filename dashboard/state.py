@@ -1,25 +1,30 @@
-"""Everything a session remembers, under a few documented keys of ``st.session_state``.
+"""A person's workspace: everything the app knows of the person in front of it, under a few documented keys
+of ``st.session_state``, kept on the server between visits by `dashboard.workspace`.
 
 =================  =========================================================================================
 key                what it holds
 =================  =========================================================================================
 ``data_choice``    `DataChoice`: the active data set (its source and filters); bundled by default
-``my_ratings``     ``{source key: {raw item id: rating}}``: your ratings, per data source
-``runs``           ``{run id: Run}``: models this session trained or took from the cache, oldest first
-``active_run``     the run id of the active model (or absent)
+``my_ratings``     ``{source key: {raw item id: rating}}``: the person's ratings, per data source
+``runs``           ``{run id: Run}``: the person's runs, oldest first, each in a group (`GROUPS`): their own,
+                   a lesson's, a sweep's
+``serving_run``    ``{data fingerprint: run id}``: the model the person chose to serve their lists
+``train_run``      the run id the Train page shows (the last one trained or taken from the cache there)
 ``training_job``   the `TrainingJob` running or just finished in the background (or absent)
 ``profile_name``   the profile name last saved or loaded
 =================  =========================================================================================
 
-Pages keep a few results of their own, prefixed by the page: ``train_last_run`` (the run the Train page
-shows), ``train_figure`` (the live chart, rebuilt only when an epoch arrives), ``sweep_result`` (the last
-sweep's table). Widgets keep their own keys, prefixed the same way. Nothing here is module-level mutable state, so
-sessions never share ratings or runs. Trained models themselves are shared through the model cache, which
-holds only what a data set and settings determine, never anyone's own ratings.
+Nothing picks "the latest run" on a person's behalf: the model serving their lists is the one they chose,
+else the best measured among their own runs (`dashboard.recs.serving_choice`). Pages keep a few results of
+their own, prefixed by the page: ``train_figure`` (the live chart, rebuilt only when an epoch arrives),
+``sweep_result`` (the last sweep's table). Widgets keep their own keys, prefixed the same way. Nothing here
+is module-level mutable state, so sessions never share ratings or runs. Trained models themselves are shared
+through the model cache, which holds only what a data set and settings determine, never anyone's ratings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +33,8 @@ import streamlit as st
 DATA = "data_choice"
 RATINGS = "my_ratings"
 RUNS = "runs"
-ACTIVE = "active_run"
+SERVING = "serving_run"
+TRAIN_RUN = "train_run"
 JOB = "training_job"
 PROFILE = "profile_name"
 
@@ -58,7 +64,7 @@ class DataChoice:
         return self.value + (f" ({', '.join(filters)})" if filters else "")
 
 
-@dataclass
+@dataclass(eq=False)  # a run is itself: compared by identity, never field by field
 class Run:
     """A trained model and what it came from: settings, split, history and test metrics."""
 
@@ -79,6 +85,7 @@ class Run:
     name: str = ""  # what the run is ("SGD · lr 0.05 · 2 factors"), editable; unique among a session's runs
     diverged: str = ""  # why training diverged: the run keeps its curves but has no usable model
     start_loss: float | None = None  # the total loss before the first epoch (kept for diverged runs)
+    group: str = "mine"  # one of GROUPS: the person's own run, a lesson's or a sweep's
 
     @property
     def title(self) -> str:
@@ -86,6 +93,26 @@ class Run:
         ended = f" (stopped at epoch {self.stopped_at})" if self.stopped_at else ""
         ended = f" (diverged at epoch {len(self.history)})" if self.diverged else ended
         return f"{self.name or self.label}{ended}"
+
+
+GROUPS = {"mine": "your runs", "lessons": "lessons' runs", "sweeps": "sweeps' runs"}
+
+
+class RestoredRun(Run):
+    """A run brought back from a stored workspace: its model loads from the model cache on first use."""
+
+    loader: Callable[[], Any] | None = None
+    _model: Any = None
+
+    @property  # type: ignore[override]
+    def model(self) -> Any:
+        if self._model is None and self.loader is not None:
+            self._model, self.loader = self.loader(), None
+        return self._model
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self._model = value
 
 
 def data_choice() -> DataChoice:
@@ -114,13 +141,13 @@ def runs_on(fingerprint: str, diverged: bool = False) -> list[Run]:
     ]
 
 
-def add_run(run: Run, activate: bool = True) -> None:
-    """Keep ``run`` (under a name no other run has) and make it active unless it diverged."""
+def add_run(run: Run, group: str = "mine") -> None:
+    """Keep ``run`` in ``group`` (under a name no other run has); a run already kept keeps its name and
+    group, unless it moves to the person's own (trained again from Train)."""
     known = runs().get(run.run_id)
     run.name = known.name if known is not None else unique_name(run.name or run.label)
+    run.group = group if known is None or group == "mine" else known.group
     runs()[run.run_id] = run
-    if activate and not run.diverged:
-        st.session_state[ACTIVE] = run.run_id
 
 
 def unique_name(name: str, exclude: str = "") -> str:
@@ -138,16 +165,29 @@ def rename(run_id: str, name: str) -> None:
     run.name = unique_name(name.strip() or run.label, exclude=run_id)
 
 
-def active_run(fingerprint: str | None = None) -> Run | None:
-    """The active run, if it was trained on the data set with ``fingerprint`` (when given)."""
-    run = runs().get(st.session_state.get(ACTIVE, ""))
-    if run is None or (fingerprint is not None and run.fingerprint != fingerprint):
-        return None
-    return run
+def chosen_serving(fingerprint: str) -> Run | None:
+    """The run the person chose to serve their lists on the data set with ``fingerprint``, or None."""
+    run = runs().get(st.session_state.get(SERVING, {}).get(fingerprint, ""))
+    return run if run is not None and not run.diverged and run.fingerprint == fingerprint else None
 
 
-def set_active(run_id: str) -> None:
-    st.session_state[ACTIVE] = run_id
+def choose_serving(run: Run) -> None:
+    """Serve the person's lists on ``run``'s data set with ``run`` (their choice, kept until they change it)."""
+    st.session_state[SERVING] = {**st.session_state.get(SERVING, {}), run.fingerprint: run.run_id}
+
+
+def train_run(fingerprint: str) -> Run | None:
+    """The run the Train page shows, if it was trained on the data set with ``fingerprint``."""
+    run = runs().get(st.session_state.get(TRAIN_RUN, ""))
+    return run if run is not None and run.fingerprint == fingerprint else None
+
+
+def start_over() -> None:
+    """Forget everything of the person: ratings, runs, choices and kept settings (the stored workspace
+    follows at the end of this script run)."""
+    for key in list(st.session_state):
+        if key not in (JOB,) and not str(key).startswith(("class_", "workspace_")):
+            del st.session_state[key]
 
 
 # Widget settings that outlive a visit to another page. Streamlit drops the value of a widget that a run

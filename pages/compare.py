@@ -7,8 +7,9 @@ from dashboard import state, urlstate
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.navigation import inside_app
+from dashboard.recs import served_name, serving_choice
 from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
-from dashboard.ui import announce, engine_errors
+from dashboard.ui import engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.data.dataset import RatingsDataset
 from recengine.evaluation.tuning import grid_search
@@ -17,7 +18,7 @@ from recengine.models.base import ParamSpec
 inside_app()
 
 METRIC_COLUMNS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "coverage")
-CURVES = ("total_loss", "reconstruction_loss", "regularization_loss", "train_rmse", "valid_rmse")
+CURVES = ("valid_rmse", "train_rmse", "total_loss", "reconstruction_loss", "regularization_loss")
 MAX_SWEEP_FITS = 60
 
 
@@ -27,6 +28,7 @@ def runs_table(runs: list[state.Run]) -> pd.DataFrame:
         rows.append(
             {
                 "run": run.title,
+                "group": state.GROUPS[run.group].split("'")[0].replace("your runs", "yours"),
                 "algorithm": run.algo,
                 "split": run.split,
                 "epochs": len(run.history),
@@ -63,10 +65,16 @@ def rename_runs(runs: list[state.Run]) -> None:
         st.rerun()
 
 
-def compare(runs: list[state.Run]) -> None:
+def compare(data: RatingsDataset, every: list[state.Run]) -> None:
     st.subheader("Your runs on this data set")
+    counts = {group: sum(run.group == group for run in every) for group in state.GROUPS}
+    shown_groups = st.pills(
+        "Show", list(state.GROUPS), selection_mode="multi", default=["mine"], key="compare_groups",
+        format_func=lambda g: f"{state.GROUPS[g]} ({counts[g]})",
+    )  # fmt: skip
+    runs = [run for run in every if run.group in (shown_groups or [])]
     if not runs:
-        st.info("No runs yet: train a model, or run a sweep below.")
+        st.info("No runs here yet: train a model, or run a sweep below.")
         st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
         return
     st.dataframe(runs_table(runs), hide_index=True, key="compare_table")
@@ -74,28 +82,43 @@ def compare(runs: list[state.Run]) -> None:
         st.dataframe(details_table(runs), hide_index=True, key="compare_details")
         rename_runs(runs)
     by_title = {run.title: run for run in runs}
+    own = [run.title for run in runs if run.group == "mine"][-6:]
     runs_column, curve_column = st.columns([3, 1])
     chosen = runs_column.multiselect(
-        "Overlay the loss curves of", list(by_title), default=list(by_title)[-3:], key="compare_runs"
+        "Overlay the curves of", list(by_title), default=own or list(by_title)[-3:], key="compare_runs"
     )
     metric = curve_column.selectbox(
-        "Curve", CURVES, key="compare_curve", format_func=lambda c: c.replace("_", " ")
-    )
+        "Curve", CURVES, key="compare_curve", format_func=lambda c: c.replace("_", " "),
+        help="Validation RMSE compares runs of any settings; losses grow with λ and the number of factors, "
+        "so their curves compare runs that differ in nothing else.",
+    )  # fmt: skip
     if chosen:
-        st.plotly_chart(
-            overlaid_curves({t: by_title[t].history for t in chosen}, metric), key="compare_chart"
-        )
-    usable = {title: run for title, run in by_title.items() if not run.diverged}
+        histories = {t: by_title[t].history for t in chosen}
+        if not any(record.get(metric) is not None for h in histories.values() for record in h):
+            st.caption(
+                f"None of these runs records a {metric.replace('_', ' ')} per epoch (ranking models predict no "
+                "ratings): compare them by P@10 in the table above, or pick a loss to see how each learned."
+            )
+        else:
+            st.plotly_chart(overlaid_curves(histories, metric), key="compare_chart")
+    serve_with(data, runs)
+
+
+def serve_with(data: RatingsDataset, runs: list[state.Run]) -> None:
+    """Pick the run that serves the person's lists (Recommendations, Rate's preview, Embeddings)."""
+    usable = {run.title: run for run in runs if not run.diverged and run.model.has_taste}
     if not usable:
         return
-    active = state.active_run()
+    current, _ = serving_choice(data)
     titles = list(usable)
-    index = titles.index(active.title) if active is not None and active.title in titles else len(titles) - 1
+    index = titles.index(current.title) if current is not None and current.title in titles else 0
     pick_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
-    pick = pick_column.selectbox("Active model", titles, index=index, key="compare_active")
-    if button_column.button("Make this run active", key="compare_make_active"):
-        state.set_active(usable[pick].run_id)
+    pick = pick_column.selectbox("Serve my lists with", titles, index=index, key="compare_serving")
+    if button_column.button("Use it for my lists", key="compare_use", disabled=usable[pick] is current):
+        state.choose_serving(usable[pick])
         st.rerun()
+    if current is not None:
+        st.caption(f"Your lists now come from {served_name(current)}.")
 
 
 def in_the_cache(data: RatingsDataset) -> None:
@@ -125,7 +148,7 @@ def in_the_cache(data: RatingsDataset) -> None:
         keys = [e["key"] for e in entries]
         key = st.selectbox("Add to your runs", keys, index=None, key="compare_cache_pick",
                            format_func=lambda k: cached_name(entries[keys.index(k)]))  # fmt: skip
-        if key is not None and st.button("Add it and make it active", key="compare_cache_add"):
+        if key is not None and st.button("Add it to your runs", key="compare_cache_add"):
             state.add_run(from_store(key, data))
             st.rerun()
 
@@ -237,32 +260,66 @@ def show_sweep(data: RatingsDataset) -> None:
         st.dataframe(everything, hide_index=True)
     choices = [m for m in ("rmse", "precision@10", "ndcg@10") if m in table and table[m].notna().any()]
     best_metric = st.selectbox("Best by", choices, key="sweep_best_by")
-    means = table.groupby(names, as_index=False)[best_metric].mean()
-    best = means.sort_values(best_metric, ascending=best_metric == "rmse").iloc[0]
-    setting = {name: best[name].item() if hasattr(best[name], "item") else best[name] for name in names}
-    shown = ", ".join(
-        f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}"
-        for name, value in setting.items()
-    )
-    st.markdown(f"Best by {best_metric}: **{shown}** ({best_metric} {best[best_metric]:.4f})")
-    if st.button("Train the best setting and make it active", key="sweep_use_best"):
+    setting, score = best_setting(table, names, best_metric)
+    st.markdown(f"Best by {best_metric}: **{setting_text(setting)}** ({best_metric} {score:.4f})")
+    disagreement(table, names)
+    if st.button("Train the best setting", key="sweep_use_best"):
         with engine_errors("Try the next best setting."), st.spinner("Training…"):
             run = train_now(data, algo, setting, DEFAULT_SPLIT)
-            state.add_run(run)
-            announce(
-                (
-                    "success",
-                    f"{run.title} is now the active model"
-                    + (" (from the cache)." if run.from_cache else "."),
-                )
-            )
+            state.add_run(run, group="sweeps")
+            st.session_state[SWEEP_TRAINED] = run.run_id
+    trained = state.runs().get(st.session_state.get(SWEEP_TRAINED, ""))
+    if trained is not None and trained.fingerprint == data.fingerprint:
+        shown = ", ".join(f"{k} {trained.metrics[k]:.4f}" for k in ("rmse", "precision@10") if trained.metrics.get(k) is not None)
+        st.success(
+            f"Trained **{trained.title}** on the {DEFAULT_SPLIT.replace(':', ' split, test share ')}"
+            + (" (from the cache)" if trained.from_cache else "") + (f": {shown}." if shown else ".")
+            + " It is kept among the sweeps' runs above; to serve your lists with it, pick it under "
+            "“Serve my lists with” (show the sweeps' runs first)."
+        )
+
+
+SWEEP_TRAINED = "sweep_trained"  # the run "Train the best setting" last made, shown under its button
+
+
+def best_setting(table: pd.DataFrame, names: list[str], metric: str) -> tuple[dict, float]:
+    """The setting with the best mean ``metric`` over the folds (lowest RMSE, else highest), and that mean."""
+    means = table.groupby(names, as_index=False)[metric].mean()
+    best = means.sort_values(metric, ascending=metric == "rmse").iloc[0]
+    setting = {name: best[name].item() if hasattr(best[name], "item") else best[name] for name in names}
+    return setting, float(best[metric])
+
+
+def setting_text(setting: dict) -> str:
+    return ", ".join(
+        f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}" for name, value in setting.items()
+    )
+
+
+def disagreement(table: pd.DataFrame, names: list[str]) -> None:
+    """When RMSE and P@10 pick different settings, say so and why that happens."""
+    if not all(m in table and table[m].notna().any() for m in ("rmse", "precision@10")):
+        return
+    by_rmse, _ = best_setting(table, names, "rmse")
+    by_precision, _ = best_setting(table, names, "precision@10")
+    if by_rmse == by_precision:
+        st.caption(f"RMSE and P@10 agree: {setting_text(by_rmse)} is best by both.")
+        return
+    st.info(
+        f"RMSE and P@10 disagree: the lowest RMSE is at {setting_text(by_rmse)}, the best P@10 at "
+        f"{setting_text(by_precision)}. RMSE measures the ratings people gave, mostly to films they chose to "
+        "watch; P@10 measures which films come first among all those a person did not rate. A setting can "
+        "predict known ratings closely and still rank the whole catalogue worse (for example, strong "
+        "regularisation shrinks every film toward its bias, which keeps RMSE low and fills the top 10 with "
+        "films everyone rates well). Pick by what the model is for: ratings shown to people, or a list."
+    )
 
 
 def main() -> None:
     st.title("Compare & tune")
     with engine_errors("Choose another data set on the Data page."):
         data = active_data()
-        compare(state.runs_on(data.fingerprint, diverged=True))
+        compare(data, state.runs_on(data.fingerprint, diverged=True))
         in_the_cache(data)
         sweep(data)
 

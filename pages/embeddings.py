@@ -9,7 +9,7 @@ from dashboard import state
 from dashboard.charts import item_map
 from dashboard.data import active_data, catalogue, genres
 from dashboard.navigation import inside_app
-from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, recommending_run
+from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, serving_choice
 from dashboard.ui import engine_errors, need_model
 from recengine.data.dataset import RatingsDataset
 from recengine.serving.cluster import cluster_favourites
@@ -28,8 +28,7 @@ def choose_run(data: RatingsDataset) -> state.Run | None:
     runs = [run for run in state.runs_on(data.fingerprint) if has_factors(run)]
     if not runs:
         return None
-    active = state.active_run(data.fingerprint)
-    default = active if active is not None and has_factors(active) else recommending_run(data)
+    default, _ = serving_choice(data)  # the model serving the person's lists, when it has factors
     titles = [run.title for run in runs]
     index = titles.index(default.title) if default is not None and default.title in titles else len(runs) - 1
     return runs[titles.index(st.selectbox("Model", titles, index=index, key="embed_model"))]

@@ -1,4 +1,4 @@
-"""Evaluate: the active model beside the baseline and most-popular; rating accuracy against ranking quality."""
+"""Evaluate: a run of yours beside the baseline and most-popular; rating accuracy against ranking quality."""
 
 import pandas as pd
 import streamlit as st
@@ -7,6 +7,7 @@ from dashboard import state
 from dashboard.charts import accuracy_vs_ranking, error_by, error_histogram, rounded_errors
 from dashboard.data import active_data, split
 from dashboard.navigation import inside_app
+from dashboard.recs import serving_choice
 from dashboard.runs import K, train_now
 from dashboard.ui import engine_errors, need_model
 from recengine.data.dataset import RatingsDataset
@@ -56,6 +57,24 @@ def references(data: RatingsDataset, run: state.Run) -> list[state.Run]:
     seed = int(run.params.get("seed", 0))
     with st.spinner("Training the reference models (once)…"):
         return [train_now(data, algo, {"seed": seed}, run.split) for algo in REFERENCES]
+
+
+def chosen_run(data: RatingsDataset) -> state.Run | None:
+    """The run to evaluate, among those measured on a split: the person's own first (the one serving their
+    lists, else the one Train shows, is offered first), lessons' and sweeps' after them."""
+    measured = [r for r in state.runs_on(data.fingerprint) if r.split != "none" and r.metrics]
+    if not measured:
+        return None
+    order = {"mine": 0, "sweeps": 1, "lessons": 2}
+    measured.sort(key=lambda r: order[r.group])
+    by_id = {r.run_id: r for r in measured}
+    preferred = (serving_choice(data)[0], state.train_run(data.fingerprint))
+    first = next((r for r in preferred if r is not None and r.run_id in by_id), measured[0])
+    picked = st.selectbox(
+        "Evaluate", list(by_id), index=list(by_id).index(first.run_id), key="evaluate_run",
+        format_func=lambda i: by_id[i].title + ("" if by_id[i].group == "mine" else f" ({state.GROUPS[by_id[i].group]})"),
+    )  # fmt: skip
+    return by_id[picked]
 
 
 def comparison(runs: list[state.Run], references: list[state.Run]) -> pd.DataFrame:
@@ -111,13 +130,13 @@ def main() -> None:
     st.title("Evaluate")
     with engine_errors("Train the model again, or choose another split."):
         data = active_data()
-        run = state.active_run(data.fingerprint)
-        if run is None or run.split == "none":
+        run = chosen_run(data)
+        if run is None:
             need_model()
             st.caption("Evaluation needs a model trained with a held-out test share (any split but none).")
             return
         st.markdown(
-            f"Active model **{run.title}**, tested on the held-out ratings of split `{run.split}`. "
+            f"**{run.title}**, tested on the held-out ratings of split `{run.split}`. "
             f"Ranking: top {K} among the movies each user did not rate in training; relevant = test rating ≥ 4."
         )
         known = references(data, run)

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.data import active_data
 from dashboard.navigation import inside_app
+from dashboard.recs import serving_choice
 from dashboard.ui import engine_errors
 
 inside_app()
@@ -55,7 +56,7 @@ def main() -> None:
         st.subheader("Start in three steps")
         done = (
             len(state.my_ratings()) >= 5,
-            state.active_run(data.fingerprint) is not None,
+            serving_choice(data)[0] is not None,
             False,
         )
         for (page, label, detail), finished in zip(STEPS, done, strict=True):

@@ -11,10 +11,13 @@ from dashboard.recs import (
     FULL_FIT_KEY,
     clusters_of,
     has_factors,
+    list_settings,
+    my_list,
     my_vector,
-    recommending_run,
+    served_name,
+    serving_choice,
     serving_note,
-    serving_run,
+    taste_key,
 )
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
@@ -52,42 +55,56 @@ def no_model(data: RatingsDataset, why: str = "There is no trained model for thi
     )
 
 
-PICKED = "recs_model_picked"  # the model the person last chose in the select: no need to explain that pick
+SHOW_OTHERS = "recs_show_others"  # also offer the runs of lessons and sweeps
 
 
-def _mark_model_picked() -> None:
-    st.session_state[PICKED] = st.session_state.get("recs_model")
+def _choose(by_id: dict[str, state.Run], key: str = "recs_model") -> None:
+    if st.session_state.get(key) in by_id:
+        state.choose_serving(by_id[st.session_state[key]])
 
 
 def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
-    """The model to recommend with; for "you", only models with taste factors (None when there is none)."""
-    runs = state.runs_on(data.fingerprint)
+    """The model to recommend with: for "you", the one serving your lists (`serving_choice`), which picking
+    another here changes for every page; only models with taste factors. Your own runs are offered, and
+    those of lessons and sweeps when asked for (or when one of them serves you)."""
+    default, why = serving_choice(data)
+    every = state.runs_on(data.fingerprint)
     if who == FOR_YOU:
-        runs = without_taste_note(runs)
-        if not runs:
-            return None
-    default = recommending_run(data)
-    titles = [run.title for run in runs]
-    index = titles.index(default.title) if default is not None and default.title in titles else len(runs) - 1
-    title = st.selectbox("Model", titles, index=index, key="recs_model", on_change=_mark_model_picked)
-    run = runs[titles.index(title)]
-    active = state.active_run(data.fingerprint)
-    if (
-        active is not None
-        and run is default
-        and run is not active
-        and st.session_state.get(PICKED) != run.title
-    ):
-        own = (
-            f"Choose {active.title} above to see its own."
-            if any(r is active for r in runs)
-            else "It has no taste factors, so it makes no list for you."
-        )
-        does = "predicts ratings" if active.kind == "rating" else "ranks films the same way for everyone"
-        st.caption(
-            f"{run.title} is chosen for you here: it is the latest ranking model, which makes better lists, "
-            f"and the active model, {active.title}, {does}. {own}"
-        )
+        every = without_taste_note(every)
+    others = [run for run in every if run.group != "mine"]
+    shown_others = st.session_state.get(SHOW_OTHERS) or (default is not None and default.group != "mine")
+    runs = [run for run in every if run.group == "mine"] + (others if shown_others else [])
+    if who == FOR_YOU and default is None:
+        if others:
+            by_id = {run.run_id: run for run in others}
+            st.selectbox(
+                "Or serve your lists with a run of a lesson or a sweep", list(by_id), index=None,
+                format_func=lambda i: served_name(by_id[i]), key="recs_model_other", on_change=_choose,
+                args=(by_id, "recs_model_other"),
+            )  # fmt: skip
+        return None
+    if not runs:
+        return None
+    by_id = {run.run_id: run for run in runs}
+
+    def named(run_id: str) -> str:
+        run = by_id[run_id]
+        return served_name(run) + (f" ({state.GROUPS[run.group]})" if run.group != "mine" else "")
+
+    if who == FOR_YOU:  # the widget follows the choice, wherever it was made (here, Compare)
+        st.session_state["recs_model"] = default.run_id
+        picked = st.selectbox(
+            "Model serving your lists", list(by_id), format_func=named, key="recs_model",
+            on_change=_choose, args=(by_id,),
+        )  # fmt: skip
+    else:
+        index = list(by_id).index(default.run_id) if default is not None and default.run_id in by_id else 0
+        picked = st.selectbox("Model", list(by_id), index=index, format_func=named, key="recs_model_user")
+    if others:
+        st.checkbox(f"Also offer the {len(others)} runs of lessons and sweeps", key=SHOW_OTHERS)
+    run = by_id[picked]
+    if who == FOR_YOU and run is default:
+        st.caption(f"{served_name(run)} serves your lists here and on Rate movies: {why}.")
     if run.kind == "rating":
         st.caption(
             "A rating model's best predicted ratings are obscure films one person loved and classics everyone "
@@ -122,7 +139,7 @@ def taste_control(run: state.Run | None, who: str) -> float:
         1.0,
         default,
         0.01,
-        key=f"recs_taste_{default:g}",
+        key=taste_key(run) if run is not None else f"recs_taste_{default:g}",
         help="Calibrated re-ranking (Steck 2018): the list is re-ordered so its genre mix follows the mix of "
         "what you rated highly. 0 orders by the model's scores alone; higher values follow your genres more "
         "closely, at a small cost in accuracy measured on held-out people (see the README). This is the "
@@ -225,8 +242,9 @@ def show_table(table: pd.DataFrame, run: state.Run, key: str) -> None:
     st.dataframe(shown, hide_index=True, column_config=columns, key=key)
 
 
-def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: float) -> pd.DataFrame:
-    served = serving_run(run, data)
+def for_you(run: state.Run, data: RatingsDataset) -> pd.DataFrame:
+    settings = list_settings(data, run)
+    table, served, vector = my_list(run, data, settings)
     if served is run and run.split != "none" and run.stopped_at is None:
         st.button(
             f"Fit these settings on all {data.n_ratings:,} ratings to serve you",
@@ -234,7 +252,6 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: f
             help="A model trained on a split is measured on the held-out ratings; a person is served best "
             "by the same settings fitted on every rating. On a data set this large that takes a while.",
         )
-    vector = my_vector(served, data)
     used, rated = len(vector.item_codes), len(state.my_ratings())
     if vector.is_fallback:
         st.info(
@@ -250,10 +267,9 @@ def for_you(run: state.Run, data: RatingsDataset, n: int, chosen: dict, taste: f
             f"Folded in from your {used} ratings ({vector.method}); no retraining needed{left_out}. "
             + serving_note(run, served, data)
         )
-    table = recommend(served.model, data, vector=vector, n=n, taste=taste, **chosen)
-    if taste and not vector.is_fallback:
-        plain = recommend(served.model, data, vector=vector, n=n, taste=0.0, **chosen)
-        taste_note(data, table, plain, vector.item_codes, vector.ratings, taste)
+    if settings["taste"] and not vector.is_fallback:
+        plain = recommend(served.model, data, vector=vector, **(settings | {"taste": 0.0}))
+        taste_note(data, table, plain, vector.item_codes, vector.ratings, settings["taste"])
     return table
 
 
@@ -379,30 +395,29 @@ def main() -> None:
     st.title("Recommendations")
     with engine_errors("Train the model again, or choose another one."):
         data = active_data()
-        if not state.runs_on(data.fingerprint):
-            no_model(data)
-            return
         top, size = st.columns([3, 1])
         with top:
             who = st.segmented_control(
                 "Recommend for", [FOR_YOU, FOR_USER], default=FOR_YOU, key="recs_who", required=True
             )
             run = choose_run(data, who)
+        if run is None:
+            why = (
+                "None of your own runs on this data set can follow a person's taste: train the default here "
+                "(or any model on the Train page)."
+                if state.runs_on(data.fingerprint)
+                else "There is no trained model for this data set yet."
+            )
+            no_model(data, why)
+            return
         n = size.slider("How many", 5, 50, 10, 5, key="recs_n")
         with size:
             taste = taste_control(run, who)
-        if run is None:
-            no_model(data, "No model trained on this data set can follow a person's taste yet.")
-            return
         chosen = filters(data)
         user = None if who == FOR_YOU else chosen_user(data)
         if who == FOR_USER and user is None:
             return
-        table = (
-            for_you(run, data, n, chosen, taste)
-            if user is None
-            else for_user(run, data, user, n, chosen, taste)
-        )
+        table = for_you(run, data) if user is None else for_user(run, data, user, n, chosen, taste)
         if not len(table):
             st.warning("No movie passes these filters: loosen them.")
         else:

@@ -11,7 +11,16 @@ from dashboard.data import active_data
 from dashboard.jobs import DIVERGED, FAILED, STOPPED, TrainingJob
 from dashboard.lessons import show_formulas
 from dashboard.navigation import inside_app
-from dashboard.runs import DEFAULT_ALGO, DEFAULT_SPLIT, algorithms, collect_finished_job, start
+from dashboard.runs import (
+    DEFAULT_ALGO,
+    DEFAULT_SPLIT,
+    algorithms,
+    collect_finished_job,
+    model_store,
+    same_settings,
+    settings_key,
+    start,
+)
 from dashboard.ui import engine_errors
 from dashboard.widgets import log_grid, param_widget, param_widgets
 from recengine.data.dataset import RatingsDataset
@@ -116,20 +125,25 @@ def refusal(algo: str, params: dict) -> str | None:
     return None
 
 
+JOB_KEY = "train_job_key"  # the settings key of the job in state.JOB: its curves show only beside them
+
+
 def on_train(data: RatingsDataset, algo: str, params: dict, split_spec: str) -> None:
     job = st.session_state.get(state.JOB)
     if job is not None and job.running:  # a second click before the page caught up
         return
     outcome = start(data, algo, params, split_spec)
+    st.session_state[JOB_KEY] = settings_key(data, algo, params, split_spec)
     if isinstance(outcome, TrainingJob):
         st.session_state[state.JOB] = outcome
-        st.session_state.pop("train_last_run", None)  # its card would read as this training's result
+        st.session_state.pop(state.TRAIN_RUN, None)  # its card would read as this training's result
         st.rerun()  # draw the page again with Train disabled and the live curves
     else:
         state.add_run(outcome)
         st.session_state[state.JOB] = None
-        st.session_state["train_last_run"] = outcome.run_id
-        st.rerun()  # the sidebar, drawn before the click was handled, names the new active model too
+        st.session_state[state.TRAIN_RUN] = outcome.run_id
+        st.session_state[FRESH] = outcome.run_id
+        st.rerun()  # the sidebar, drawn before the click was handled, names the new model too
 
 
 def draw_job() -> None:
@@ -170,38 +184,62 @@ def curves_until(job: TrainingJob, epochs: int):
 live_job = st.fragment(run_every=REFRESH_SECONDS)(draw_job)
 
 
-def outcome(data: RatingsDataset) -> None:
+FRESH = "train_fresh"  # the run just taken from the cache by a click: "came from the cache" is said once
+
+
+def shown_run(data: RatingsDataset, wanted: str | None) -> tuple[state.Run | None, state.Run | None]:
+    """The run whose results the page shows for the settings on screen (key ``wanted``): the last one trained
+    here when it has them, else the person's own run with them; and, when neither, the last run trained here
+    (whose settings differ)."""
+    last = state.train_run(data.fingerprint)
+    if last is not None and same_settings(last, wanted):
+        return last, None
+    mine = next((run for run in state.runs_on(data.fingerprint, diverged=True) if same_settings(run, wanted)), None)
+    return mine, last
+
+
+def outcome(data: RatingsDataset, wanted: str | None) -> None:
     job = st.session_state.get(state.JOB)
-    if job is not None and job.status == DIVERGED:
+    job_here = job is not None and st.session_state.get(JOB_KEY) == wanted
+    if job_here and job.status == DIVERGED:
         st.warning(job.message, icon=":material/warning:")
         st.caption(
             "Nothing was cached. The curve is kept among your runs (overlay it on a good run in Compare & "
             "tune); change the setting the message names and train again."
         )
-    elif job is not None and job.status == FAILED:
+    elif job_here and job.status == FAILED:
         st.error(f"Training failed: {job.message}")
         st.caption("Your ratings are safe. Change the settings or the data set and train again.")
-    run = state.runs().get(st.session_state.get("train_last_run", ""))
-    if run is None or run.fingerprint != data.fingerprint:
+    run, other = shown_run(data, wanted)
+    if run is None:
+        if other is not None:
+            st.info(
+                f"Settings changed since the run shown before (**{other.title}**): press **Train** for the "
+                "curves of these settings."
+                + (" They were trained before: Train takes them from the cache at once." if wanted in model_store() else ""),
+                icon=":material/tune:",
+            )
         return
+    fresh = st.session_state.pop(FRESH, None) == run.run_id
     if run.diverged:
         name_field(run)
         chart = loss_curves(run.history, "The curve up to the divergence", start_loss=run.start_loss)
         st.plotly_chart(chart, key="train_diverged_chart")
         return
     if run.from_cache:
-        st.success(
-            f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
-        )
-        if has_losses(run.history):
-            st.plotly_chart(
-                loss_curves(run.history, "Loss curves of the cached run"), key="train_cached_chart"
+        if fresh:
+            st.success(
+                f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
             )
-    elif job is not None and job.status == STOPPED:
+        else:
+            st.markdown(f"**{run.title}**: your run with these settings (trained in {run.fit_seconds:.2f} s).")
+        if has_losses(run.history):
+            st.plotly_chart(loss_curves(run.history, "Loss curves of this run"), key="train_cached_chart")
+    elif run.stopped_at is not None:
         st.info(f"Stopped at epoch {run.stopped_at}: this model is kept for this session only, not cached.")
-    else:
+    elif job_here and job.result is run:
         st.success(f"**{run.title}** trained in {run.fit_seconds:.2f} s and cached.")
-        if job is not None and job.timeline:
+        if job.timeline:
             steps = {
                 "worker": "training process started",
                 "first epoch": "first epoch",
@@ -212,6 +250,10 @@ def outcome(data: RatingsDataset) -> None:
                 f"{label} {job.timeline[key]:.2f} s" for key, label in steps.items() if key in job.timeline
             ]
             st.caption("After the click: " + " · ".join(shown) + ".")
+    else:
+        st.markdown(f"**{run.title}**: your run with these settings (trained in {run.fit_seconds:.2f} s).")
+        if has_losses(run.history):
+            st.plotly_chart(loss_curves(run.history, "Loss curves of this run"), key="train_cached_chart")
     name_field(run)
     metrics_card(run)
 
@@ -261,17 +303,23 @@ def main() -> None:
                 disabled=running or problem is not None,
                 icon=":material/play_arrow:",
             )
+        wanted = settings_key(data, algo, params, split_spec)
         with right:
             if clicked:
                 with engine_errors("Change the setting it names and try again."):
                     on_train(data, algo, params, split_spec)
             job = st.session_state.get(state.JOB)
             if job is not None and job.running:
+                if st.session_state.get(JOB_KEY) != wanted:
+                    st.info("Training the settings you pressed Train with; those on the left have changed since.")
                 live_job()
             else:
-                draw_job()
-                outcome(data)
-            if job is None and "train_last_run" not in st.session_state:
+                if job is not None and st.session_state.get(JOB_KEY) == wanted:
+                    draw_job()
+                elif collect_finished_job():
+                    st.rerun()
+                outcome(data, wanted)
+            if job is None and shown_run(data, wanted) == (None, None):
                 st.info("Press **Train**: the loss curves appear here and grow with every epoch.")
                 st.plotly_chart(loss_curves([]), key="train_empty_chart")  # axes ready, the chart code loaded
             with st.container(border=True):

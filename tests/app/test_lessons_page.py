@@ -29,9 +29,11 @@ def test_learning_rate_too_high_keeps_a_rising_diverged_curve_beside_a_good_one(
     good_losses = [record["total_loss"] for record in good.history]
     assert all(np.diff(good_losses) < 0)
     assert any("diverged" in warning.value for warning in app.warning)
-    assert "active_run" not in app.session_state  # a lesson does not change the active model
+    assert "serving_run" not in app.session_state  # a lesson does not choose the model serving the person
+    assert {good.group, high.group} == {"lessons"}
     app.switch_page("pages/compare.py").run()
     assert_no_exception(app)
+    app.pills(key="compare_groups").set_value(["mine", "lessons"]).run()
     assert {good.title, high.title} <= set(app.multiselect(key="compare_runs").options)
 
 
@@ -128,10 +130,10 @@ def test_a_diverged_training_keeps_its_curve_from_the_loss_before_training(app):
     app.run()
     assert_no_exception(app)
     assert any("before the first epoch" in warning.value for warning in app.warning)
-    run = app.session_state["runs"][app.session_state["train_last_run"]]
+    run = app.session_state["runs"][app.session_state["train_run"]]
     assert run.diverged and run.model is None and run.start_loss is not None
     assert run.history[-1]["total_loss"] > 1000 * run.start_loss  # the curve ends where the message says
-    assert app.get("plotly_chart") and "active_run" not in app.session_state
+    assert app.get("plotly_chart") and "serving_run" not in app.session_state
 
 
 def test_a_new_persons_list_by_score_and_following_their_taste(app):

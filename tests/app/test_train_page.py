@@ -29,7 +29,7 @@ def test_train_the_default_model_then_take_it_from_the_cache(app):
     assert any("trained in" in s.value and "cached" in s.value for s in app.success)
     metrics = {m.label: m.value for m in app.metric}
     assert float(metrics["P@10"]) > 0.1
-    run = app.session_state["runs"][app.session_state["active_run"]]
+    run = app.session_state["runs"][app.session_state["train_run"]]
     assert len(run.history) == 15 and run.kind == "ranking"
 
     app.button(key="train_go").click().run()
@@ -57,7 +57,7 @@ def test_stop_ends_training_within_one_epoch(app):
     assert asked_at <= job.epochs_done <= asked_at + 1
     wait_for_job(app)
     assert any(f"Stopped at epoch {job.epochs_done}" in i.value for i in app.info)
-    assert app.session_state["runs"][app.session_state["active_run"]].stopped_at == job.epochs_done
+    assert app.session_state["runs"][app.session_state["train_run"]].stopped_at == job.epochs_done
 
 
 def test_divergence_is_a_warning_with_a_suggestion(app):
@@ -68,10 +68,10 @@ def test_divergence_is_a_warning_with_a_suggestion(app):
     wait_for_job(app)
     warnings = " ".join(w.value for w in app.warning)
     assert "Training diverged" in warnings and "learning rate" in warnings
-    assert "active_run" not in app.session_state
+    assert "serving_run" not in app.session_state
 
 
-def test_a_model_that_finishes_while_you_are_elsewhere_becomes_active(app):
+def test_a_model_that_finishes_while_you_are_elsewhere_serves_your_lists(app):
     open_page(app, "train")
     app.button(key="train_go").click().run()
     job = app.session_state["training_job"]
@@ -79,8 +79,8 @@ def test_a_model_that_finishes_while_you_are_elsewhere_becomes_active(app):
     assert job.join(60)
     app.run()
     assert_no_exception(app)
-    assert app.session_state["active_run"] == job.result.run_id
-    assert any(job.result.title in m.value for m in app.sidebar.markdown)
+    assert app.session_state["train_run"] == job.result.run_id
+    assert any(job.result.title in m.value for m in app.sidebar.markdown)  # the person's only run
     assert any("Your top picks now" in m.value for m in app.markdown)
 
 

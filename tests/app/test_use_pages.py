@@ -7,6 +7,7 @@ import pytest
 from app_helpers import assert_no_exception, open_page, wait_for_job
 
 from dashboard.charts import sweep_figure
+from dashboard.recs import served_name
 from dashboard.runs import model_store
 from recengine.data.synthetic import planted_low_rank
 from recengine.evaluation.tuning import grid_search
@@ -111,9 +112,12 @@ def test_cluster_recommendations_for_you(trained):
     assert not set(groups["title"]) & {"Shining, The (1980)", "Jaws (1975)"}
 
 
-def test_compare_sweeps_and_makes_the_best_run_active(trained):
+def test_compare_sweeps_and_trains_the_best_among_the_sweeps_runs(trained):
+    """The best setting is trained where the person is, kept among the sweeps' runs, and serves nobody's
+    lists until chosen: the person's own run still does."""
     open_page(trained, "compare")
     assert len(trained.dataframe[0].value) == 1  # the default model
+    own = next(iter(trained.session_state["runs"].values()))
     trained.selectbox(key="sweep_algo").set_value("baseline").run()
     trained.multiselect(key="sweep_params_baseline").set_value(["reg_user", "reg_item"]).run()
     trained.multiselect(key="sweep_values_baseline_reg_user").set_value([7.5, 30.0]).run()
@@ -121,14 +125,19 @@ def test_compare_sweeps_and_makes_the_best_run_active(trained):
     trained.slider(key="sweep_folds").set_value(2).run()
     trained.button(key="sweep_go").click().run()
     assert_no_exception(trained)
-    assert len(trained.get("plotly_chart")) >= 3  # overlaid curves, RMSE and P@10 heatmaps
+    keys = [chart.key for chart in trained.get("plotly_chart")]
+    assert "sweep_chart_rmse" in keys and "sweep_chart_precision@10" in keys
     assert any("Best by" in s.label for s in trained.selectbox)
     trained.button(key="sweep_use_best").click().run()
     assert_no_exception(trained)
-    active = trained.session_state["runs"][trained.session_state["active_run"]]
-    assert active.algo == "baseline" and active.params["reg_user"] in (7.5, 30.0)
-    trained.run()
+    best = trained.session_state["runs"][trained.session_state["sweep_trained"]]
+    assert best.algo == "baseline" and best.params["reg_user"] in (7.5, 30.0) and best.group == "sweeps"
+    assert any(best.title in s.value and "sweeps' runs" in s.value for s in trained.success)
+    assert len(trained.dataframe[0].value) == 1  # the table shows the person's own runs unless asked
+    trained.pills(key="compare_groups").set_value(["mine", "sweeps"]).run()
     assert len(trained.dataframe[0].value) == 2
+    open_page(trained, "recommendations")
+    assert trained.selectbox(key="recs_model").value == own.run_id
 
 
 def test_compare_shows_the_settings_a_sweep_could_not_train(app):
@@ -202,7 +211,7 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     wait_for_job(app)
     assert any("learns nothing" in c.value for c in app.caption) and not app.get("plotly_chart")
     open_page(app, "rate")
-    assert any("once a model that follows a taste is trained" in m.value for m in app.markdown)
+    assert any("once you have a model that follows a taste" in m.value for m in app.markdown)
     open_page(app, "recommendations")
     assert any("can follow a person's taste" in i.value for i in app.info)
     assert any("Most popular" in c.value and "no taste factors" in c.value for c in app.caption)
@@ -211,25 +220,22 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     app.selectbox(key="recs_like").set_value(0).run()
     assert_no_exception(app)
     assert any("has no movie factors to compare" in c.value for c in app.caption) and not app.error
-    assert (
-        app.selectbox(key="recs_model").value.startswith("Most popular") and len(app.dataframe[0].value) == 10
-    )
+    popular = next(run for run in app.session_state["runs"].values() if run.algo == "popular")
+    assert app.selectbox(key="recs_model_user").value == popular.run_id and len(app.dataframe[0].value) == 10
     app.segmented_control(key="recs_who").set_value("you").run()
     app.button(key="recs_train_default").click().run()
     assert_no_exception(app)
-    assert app.selectbox(key="recs_model").options == [
-        app.session_state["runs"][app.session_state["active_run"]].title
-    ]
+    wals = next(run for run in app.session_state["runs"].values() if run.algo == "wals")
+    assert app.selectbox(key="recs_model").options == [served_name(wals)]
     assert len(app.dataframe[0].value) == 10
     open_page(app, "rate")
     assert any(m.value.startswith("**Your top picks now** (Weighted ALS") for m in app.markdown)
     open_page(app, "recommendations")
-    popular = next(run.title for run in app.session_state["runs"].values() if run.algo == "popular")
     app.segmented_control(key="recs_who").set_value("a user in the data").run()
-    app.selectbox(key="recs_model").set_value(popular).run()
+    app.selectbox(key="recs_model_user").set_value(popular.run_id).run()
     app.segmented_control(key="recs_who").set_value("you").run()
     assert_no_exception(app)
-    assert app.selectbox(key="recs_model").value != popular and len(app.dataframe[0].value) == 10
+    assert app.selectbox(key="recs_model").value == wals.run_id and len(app.dataframe[0].value) == 10
 
 
 def test_a_typed_user_id_that_is_not_there_is_shown_as_typed_and_explained(app):
@@ -269,8 +275,9 @@ def test_the_taste_slider_starts_at_the_models_own_default(trained):
     trained.button(key="train_go").click().run()
     wait_for_job(trained)
     open_page(trained, "recommendations")
-    svd = next(run.title for run in trained.session_state["runs"].values() if run.algo == "svd")
+    svd = next(run.run_id for run in trained.session_state["runs"].values() if run.algo == "svd")
     trained.selectbox(key="recs_model").set_value(svd).run()
     assert_no_exception(trained)
+    assert trained.session_state["serving_run"] == {trained.session_state["runs"][svd].fingerprint: svd}
     assert trained.slider(key="recs_taste_0.98").value == 0.98
     assert "0.98" in trained.slider(key="recs_taste_0.98").help

@@ -99,7 +99,7 @@ def train(session: Session, seen: Seen) -> None:
 
 
 def active_model(session: Session) -> str:
-    found = re.search(r"\*\*Active model:\*\* (.*)", session.sidebar_text())
+    found = re.search(r"\*\*Your lists:\*\* (.*)", session.sidebar_text())
     return found.group(1) if found else ""
 
 

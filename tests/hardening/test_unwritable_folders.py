@@ -104,7 +104,7 @@ def test_the_app_trains_saves_and_uploads_without_writable_folders(session):
     time.sleep(0.1)
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    run = at.session_state["runs"][at.session_state["active_run"]]
+    run = at.session_state["runs"][at.session_state["train_run"]]
     assert run.model is not None  # kept for the session
     tally("folders", "training with the cache off", "model kept for the session")
 

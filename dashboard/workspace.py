@@ -1,0 +1,326 @@
+"""A person's workspace kept on the server, found again by a random key their browser keeps.
+
+The first page a browser loads gets a cookie (`COOKIE`: 32 random bytes, HttpOnly, SameSite=Strict, for
+`MAX_AGE_DAYS` days, renewed on every visit) from `WorkspaceCookie`, the ASGI middleware `asgi.py` puts in
+front of Streamlit (``./dev app``). A session reads it once (`attach`), brings back what that browser kept
+(ratings, runs, the model serving its lists, the run Train shows, kept settings) and, at the end of every
+script run, writes what changed (`save`) to ``$RECENGINE_HOME/workspaces/<SHA-256 of the key>.json``,
+atomically (a temporary file renamed over the old one). The key never appears in an address, so a shared
+link carries nothing; the file name is a digest of it, so a directory listing gives nobody a key. Models
+themselves stay in the model cache, which a workspace names by key. Without the cookie (``streamlit run
+app.py``, tests) a session keeps its work until the tab closes, and the sidebar says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from dashboard import config, state
+
+COOKIE = "recengine_workspace"
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+MAX_AGE_DAYS = 30
+MAX_BYTES = 4_000_000  # per person: a workspace larger than this keeps its newest runs only
+MAX_RUNS = 200  # per person: beyond it, the oldest lesson and sweep runs go first, then the oldest own ones
+VERSION = 1
+KEY = "workspace_key"  # session_state: the browser's key (None: not kept beyond this tab)
+SAVED = "workspace_saved"  # session_state: the text last written, so an unchanged workspace is not rewritten
+RESTORED = "workspace_restored"  # session_state: what coming back restored, said once
+# Widget settings kept with the workspace (the Train page's algorithm, split and each algorithm's settings;
+# the list's size and λ): plain values that do not depend on the data set.
+KEPT_KEYS = ("train_algo", "train_split", "train_share", "recs_n", "recs_who")
+KEPT_PREFIXES = ("recs_taste_",)
+
+
+# --- the cookie -------------------------------------------------------------------------------------------
+
+
+def valid_key(value: object) -> bool:
+    return isinstance(value, str) and KEY_PATTERN.fullmatch(value) is not None
+
+
+def cookie_header(key: str) -> str:
+    return (
+        f"{COOKIE}={key}; Max-Age={MAX_AGE_DAYS * 86400}; Path=/; HttpOnly; SameSite=Strict"
+    )
+
+
+def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The workspace key in a request's Cookie headers, when one is there and well formed."""
+    for name, value in headers:
+        if name.lower() != b"cookie":
+            continue
+        jar: SimpleCookie = SimpleCookie()
+        with contextlib.suppress(Exception):
+            jar.load(value.decode("latin-1"))
+        if COOKIE in jar and valid_key(jar[COOKIE].value):
+            return jar[COOKIE].value
+    return None
+
+
+class WorkspaceCookie:
+    """ASGI middleware: every page a browser loads carries its workspace key, a new one when it has none
+    (or a malformed one), renewed for `MAX_AGE_DAYS`. Streamlit's own routes (``/_stcore``, static files,
+    media) are passed through untouched."""
+
+    PASSED = ("/_stcore", "/static", "/media", "/component", "/app/static")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "/").startswith(self.PASSED):
+            await self.app(scope, receive, send)
+            return
+        key = key_from_headers(scope.get("headers", [])) or secrets.token_urlsafe(32)
+        header = (b"set-cookie", cookie_header(key).encode("latin-1"))
+
+        async def send_with_cookie(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+# --- on disk ----------------------------------------------------------------------------------------------
+
+
+def folder() -> Path:
+    return config.home() / "workspaces"
+
+
+def path_for(key: str) -> Path:
+    """The file of the workspace with ``key``: named by a digest, so listing the folder reveals no key."""
+    return folder() / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+
+
+def read(key: str) -> dict[str, Any] | None:
+    """The stored workspace of ``key``, or None (none yet, expired, or unreadable)."""
+    path = path_for(key)
+    try:
+        if time.time() - path.stat().st_mtime > MAX_AGE_DAYS * 86400:
+            path.unlink(missing_ok=True)
+            return None
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) and payload.get("version") == VERSION else None
+
+
+def write(key: str, text: str) -> None:
+    """Write ``text`` as the workspace of ``key``: a temporary file in the same folder, renamed over."""
+    path = path_for(key)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def remove(key: str) -> None:
+    path_for(key).unlink(missing_ok=True)
+
+
+def prune(now: float | None = None) -> int:
+    """Delete workspaces nobody came back to for `MAX_AGE_DAYS` (and stray temporary files); how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    for path in folder().glob("*.json"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > MAX_AGE_DAYS * 86400:
+                path.unlink()
+                removed += 1
+    for path in folder().glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > 3600:
+                path.unlink()
+    return removed
+
+
+# --- a session's state as plain values ---------------------------------------------------------------------
+
+
+RUN_FIELDS = (
+    "run_id", "algo", "label", "kind", "params", "split", "fingerprint", "source_key", "history", "metrics",
+    "fit_seconds", "from_cache", "stopped_at", "name", "diverged", "start_loss", "group",
+)  # fmt: skip
+
+
+def run_record(run: state.Run) -> dict[str, Any]:
+    return {name: getattr(run, name) for name in RUN_FIELDS}
+
+
+def kept_runs(runs: list[state.Run]) -> list[state.Run]:
+    """The runs a workspace keeps: those a restart can bring back (their model in the cache, or a diverged
+    run's curve), at most `MAX_RUNS`, dropping the oldest lesson and sweep runs first."""
+    keepable = [run for run in runs if run.diverged or run.stopped_at is None]
+    while len(keepable) > MAX_RUNS:
+        others = [run for run in keepable if run.group != "mine"]
+        keepable.remove(others[0] if others else keepable[0])
+    return keepable
+
+
+def snapshot() -> dict[str, Any]:
+    """The session's workspace as JSON-ready values."""
+    session = st.session_state
+    choice = state.data_choice()
+    settings = {
+        key: value
+        for key, value in session.items()
+        if isinstance(key, str)
+        and (key in KEPT_KEYS or key.startswith(KEPT_PREFIXES + train_prefixes()))
+        and isinstance(value, str | int | float | bool)
+    }
+    return {
+        "version": VERSION,
+        "data": {"kind": choice.kind, "value": choice.value} if choice.kind in ("bundled", "download") else None,
+        "ratings": {
+            source: [[plain(item), float(rating)] for item, rating in ratings.items()]
+            for source, ratings in session.get(state.RATINGS, {}).items()
+            if ratings
+        },
+        "runs": [run_record(run) for run in kept_runs(list(state.runs().values()))],
+        "serving": dict(session.get(state.SERVING, {})),
+        "train_run": session.get(state.TRAIN_RUN),
+        "profile": session.get(state.PROFILE),
+        "settings": settings,
+    }
+
+
+def train_prefixes() -> tuple[str, ...]:
+    from recengine.models import MODELS
+
+    return tuple(f"train_{name}_" for name in MODELS)
+
+
+def encoded(payload: dict[str, Any]) -> str:
+    """``payload`` as JSON; when larger than `MAX_BYTES`, the oldest runs' curves are dropped until it fits."""
+    text = json.dumps(payload, separators=(",", ":"), default=str)
+    runs = payload["runs"]
+    while len(text) > MAX_BYTES and runs:
+        runs.pop(0)
+        text = json.dumps(payload, separators=(",", ":"), default=str)
+    return text
+
+
+def restore(payload: dict[str, Any]) -> str:
+    """Put a stored workspace into this session; a sentence saying what came back (and what could not)."""
+    from dashboard.runs import cached, model_store
+
+    session = st.session_state
+    data = payload.get("data")
+    if isinstance(data, dict) and data.get("kind") in ("bundled", "download"):
+        state.set_data_choice(state.DataChoice(kind=data["kind"], value=str(data.get("value", ""))))
+    ratings = payload.get("ratings", {})
+    session[state.RATINGS] = {
+        str(source): {item: float(rating) for item, rating in pairs}
+        for source, pairs in ratings.items()
+        if isinstance(pairs, list)
+    }
+    store, lost = model_store(), 0
+    restored: dict[str, state.Run] = {}
+    for record in payload.get("runs", []):
+        fields = {name: record[name] for name in RUN_FIELDS if name in record}
+        if not record.get("diverged") and record["run_id"] not in store:
+            lost += 1  # evicted from the model cache since
+            continue
+        run = state.RestoredRun(**fields, model=None)
+        if not run.diverged:
+            run.loader = lambda key=run.run_id: cached(key)
+        restored[run.run_id] = run
+    session[state.RUNS] = restored
+    session[state.SERVING] = {f: r for f, r in payload.get("serving", {}).items() if r in restored}
+    if payload.get("train_run") in restored:
+        session[state.TRAIN_RUN] = payload["train_run"]
+    if payload.get("profile"):
+        session[state.PROFILE] = payload["profile"]
+    for key, value in payload.get("settings", {}).items():
+        session.setdefault(key, value)
+    count = sum(len(r) for r in session[state.RATINGS].values())
+    said = f"Welcome back: your {count} ratings and {len(restored)} runs are here again"
+    return said + (f" ({lost} runs left the model cache since and are gone)." if lost else ".")
+
+
+def plain(item: object) -> object:
+    """An item id as JSON keeps it (a NumPy integer as an int): ints and strings stay apart, as in the data."""
+    return item.item() if hasattr(item, "item") else item
+
+
+# --- a session ---------------------------------------------------------------------------------------------
+
+
+def browser_key() -> str | None:
+    """The workspace key this session's browser sent, or None (no cookie: ``streamlit run app.py``, tests)."""
+    try:
+        key = st.context.cookies.get(COOKIE)
+    except (AttributeError, RuntimeError):  # no request behind this session
+        return None
+    return key if valid_key(key) else None
+
+
+def attach() -> None:
+    """Once per session: find the browser's key and bring back its workspace."""
+    session = st.session_state
+    if KEY in session:
+        return
+    session[KEY] = browser_key()
+    if session[KEY] is None:
+        return
+    _prune_once()
+    payload = read(session[KEY])
+    if payload is not None:
+        try:
+            session[RESTORED] = restore(payload)
+        except (KeyError, TypeError, ValueError):  # a file from another version, or damaged: start afresh
+            session[RESTORED] = "Your earlier work could not be read back: starting afresh."
+        session[SAVED] = encoded(snapshot())
+
+
+@st.cache_resource(show_spinner=False)
+def _prune_once() -> int:
+    return prune()
+
+
+def kept() -> bool:
+    """Whether this session's work is kept beyond the tab (the browser has a workspace key)."""
+    return st.session_state.get(KEY) is not None
+
+
+def save() -> None:
+    """Write the workspace when it changed since it was last written (called at the end of a script run)."""
+    key = st.session_state.get(KEY)
+    if key is None:
+        return
+    text = encoded(snapshot())
+    if text == st.session_state.get(SAVED):
+        return
+    with contextlib.suppress(OSError):  # a full or read-only disk: the session still has everything
+        write(key, text)
+        st.session_state[SAVED] = text
+
+
+def start_over() -> None:
+    """Forget the person's workspace here and on the server (the browser keeps its key, now empty)."""
+    key = st.session_state.get(KEY)
+    state.start_over()
+    if key is not None:
+        remove(key)
+        st.session_state[KEY] = key

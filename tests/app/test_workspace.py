@@ -1,0 +1,212 @@
+"""A person's workspace: what a reload brings back, whose it is, which model serves their lists, and the
+Rate page's preview being the Recommendations list's first five.
+
+A reload is a new AppTest session whose browser sends the same workspace key (`workspace.browser_key`, the
+cookie's value on a real server, is patched); another browser sends another key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from app_helpers import assert_no_exception, open_page
+from streamlit.testing.v1 import AppTest
+
+from dashboard import workspace
+from dashboard.runs import model_store
+
+DRAMAS = {318: 5.0, 527: 5.0, 858: 5.0, 1193: 5.0, 2324: 5.0, 1207: 5.0, 1704: 5.0, 3147: 5.0}
+# Shawshank, Schindler's List, The Godfather, Cuckoo's Nest, Life Is Beautiful, Mockingbird,
+# Good Will Hunting, The Green Mile
+SOURCE = "bundled:ml-latest-small"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture
+def browser(home, shared_store, monkeypatch):
+    """Open the app as a browser holding a workspace key: ``browser(key)`` is a fresh session (a reload)."""
+    monkeypatch.setenv("RECENGINE_STORE", str(shared_store))
+    model_store.clear()
+    current = {"key": None}
+    monkeypatch.setattr(workspace, "browser_key", lambda: current["key"])
+
+    def open_with(key: str | None) -> AppTest:
+        current["key"] = key
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        assert_no_exception(at)
+        return at
+
+    return open_with
+
+
+def list_titles(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["title"])
+
+
+def test_a_reload_brings_back_ratings_runs_and_choices_and_another_browser_sees_none(browser, home):
+    key = secrets.token_urlsafe(32)
+    first = browser(key)
+    first.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    open_page(first, "recommendations")
+    first.button(key="recs_train_default").click().run()
+    assert_no_exception(first)
+    shown = list_titles(first)
+    own = next(iter(first.session_state["runs"].values()))
+    assert workspace.path_for(key).is_file() and key not in workspace.path_for(key).name
+
+    again = browser(key)  # the same browser, reloaded
+    assert again.session_state["my_ratings"] == {SOURCE: DRAMAS}
+    assert list(again.session_state["runs"]) == [own.run_id]
+    assert any("Welcome back" in toast.value for toast in again.toast)
+    open_page(again, "recommendations")
+    assert again.selectbox(key="recs_model").value == own.run_id and list_titles(again) == shown
+
+    stranger = browser(secrets.token_urlsafe(32))
+    assert not stranger.session_state["my_ratings"].get(SOURCE) and not stranger.session_state["runs"]
+    assert any("no trained model" in info.value for info in open_page(stranger, "recommendations").info)
+    no_cookie = browser(None)  # streamlit run app.py: kept for the tab only, and the sidebar says so
+    assert any("Kept while this tab stays open" in c.value for c in no_cookie.sidebar.caption)
+
+
+def test_a_lessons_run_never_serves_the_person_unless_chosen(browser):
+    at = browser(secrets.token_urlsafe(32))
+    at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    open_page(at, "recommendations")
+    at.button(key="recs_train_default").click().run()
+    own = next(iter(at.session_state["runs"].values()))
+    at.query_params["lesson"] = "factors"  # trains Weighted ALS with one factor, and 64
+    at.switch_page("pages/lessons.py").run()
+    assert_no_exception(at)
+    lessons = [run for run in at.session_state["runs"].values() if run.group == "lessons"]
+    assert lessons and any(run.params.get("n_factors") == 1 for run in lessons)
+    open_page(at, "recommendations")
+    assert at.selectbox(key="recs_model").value == own.run_id
+    assert any("serves your lists" in c.value and "your run with taste factors" in c.value for c in at.caption)
+    dramas = sum("Drama" in genres for genres in at.dataframe[0].value["genres"])
+    assert dramas >= 8
+    one_factor = next(run for run in lessons if run.params.get("n_factors") == 1)
+    at.checkbox(key="recs_show_others").check().run()
+    at.selectbox(key="recs_model").set_value(one_factor.run_id).run()
+    assert_no_exception(at)
+    assert at.session_state["serving_run"] == {own.fingerprint: one_factor.run_id}  # chosen: it serves
+    assert any("1 factor" in m.value for m in at.sidebar.markdown)
+
+
+def test_the_rate_preview_is_the_first_five_of_the_list_with_its_filters_and_taste(browser):
+    at = browser(secrets.token_urlsafe(32))
+    at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    open_page(at, "recommendations")
+    at.button(key="recs_train_default").click().run()
+    at.slider(key="recs_taste_0.9").set_value(0.4).run()
+    at.multiselect(key="recs_genres").set_value(["Crime", "Thriller"]).run()
+    listed = list_titles(at)[:5]
+    open_page(at, "rate")
+    preview = [m.value for m in at.markdown if m.value[:2] in {f"{n}." for n in range(1, 6)}]
+    assert len(preview) == 5
+    assert all(title in line for title, line in zip(listed, preview, strict=True))
+
+
+def test_train_never_shows_a_run_of_other_settings_as_current(browser):
+    at = browser(secrets.token_urlsafe(32))
+    open_page(at, "train")
+    at.selectbox(key="train_algo").set_value("baseline").run()
+    at.button(key="train_go").click().run()
+    assert at.session_state["training_job"] is None or at.session_state["training_job"].join(120)
+    at.run()
+    baseline = at.session_state["runs"][at.session_state["train_run"]]
+    assert any("trained in" in s.value or "came from the cache" in s.value for s in at.success)
+    at.selectbox(key="train_algo").set_value("sgd").run()  # another algorithm: nothing of the baseline
+    assert not at.metric and not at.success and not at.get("plotly_chart")[1:]
+    assert any("Settings changed since the run shown" in i.value and baseline.title in i.value for i in at.info)
+    at.selectbox(key="train_algo").set_value("baseline").run()  # back: its run again, said once
+    assert at.metric and not any("came from the cache" in s.value for s in at.success)
+    regularisation = at.number_input(key="train_baseline_reg_item")
+    regularisation.set_value(regularisation.value + 1).run()  # a setting changed
+    assert not at.metric and any("Settings changed" in i.value for i in at.info)
+
+
+def test_start_over_forgets_the_person_here_and_on_the_server(browser):
+    key = secrets.token_urlsafe(32)
+    at = browser(key)
+    at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    at.run()
+    assert workspace.path_for(key).is_file()
+    at.sidebar.button(key="side_start_over").click().run()
+    assert_no_exception(at)
+    assert not at.session_state["my_ratings"].get(SOURCE)
+    assert not json.loads(workspace.path_for(key).read_text())["ratings"]
+    assert not browser(key).session_state["my_ratings"].get(SOURCE)
+
+
+# --- the key and the files, without a page ------------------------------------------------------------------
+
+
+def cookie_of(headers: list[tuple[bytes, bytes]]) -> str | None:
+    found = [value.decode() for name, value in headers if name == b"set-cookie"]
+    return found[0] if found else None
+
+
+def respond(path: str, cookie: str | None = None) -> str | None:
+    """The Set-Cookie header `WorkspaceCookie` adds to a response for ``path``."""
+    sent: list[dict] = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"cookie", f"{workspace.COOKIE}={cookie}".encode())] if cookie else []
+    scope = {"type": "http", "path": path, "headers": headers}
+    asyncio.run(workspace.WorkspaceCookie(app)(scope, None, send))
+    return cookie_of(sent[0]["headers"])
+
+
+def test_a_page_gets_a_random_httponly_key_and_keeps_it():
+    given = respond("/")
+    assert given is not None and "HttpOnly" in given and "SameSite=Strict" in given and "Max-Age=2592000" in given
+    key = given.split(";")[0].split("=", 1)[1]
+    assert workspace.valid_key(key) and respond("/rate") != given  # every browser its own
+    assert respond("/rate", key).startswith(f"{workspace.COOKIE}={key};")  # renewed, same key
+    forged = respond("/", "../../etc/passwd")  # a malformed key is replaced, never used as a name
+    assert workspace.valid_key(forged.split(";")[0].split("=", 1)[1])
+    assert respond("/_stcore/health") is None and respond("/static/js/main.js") is None
+
+
+def test_files_are_named_by_a_digest_written_whole_and_expire(home):
+    key = secrets.token_urlsafe(32)
+    workspace.write(key, '{"version": 1, "ratings": {}}')
+    path = workspace.path_for(key)
+    assert path.parent == home / "workspaces" and key not in str(path) and oct(path.stat().st_mode)[-3:] == "600"
+    assert workspace.read(key) == {"version": 1, "ratings": {}}
+    assert workspace.read(secrets.token_urlsafe(32)) is None  # a guessed key finds nothing
+    assert not list(path.parent.glob(".*.tmp"))  # no half-written file left beside it
+    old = path.stat().st_mtime - (workspace.MAX_AGE_DAYS + 1) * 86400
+    os.utime(path, (old, old))
+    assert workspace.read(key) is None and not path.exists()
+
+
+def test_a_workspace_keeps_its_newest_runs_within_its_limits(monkeypatch):
+    monkeypatch.setattr(workspace, "MAX_RUNS", 3)
+
+    class Kept:
+        def __init__(self, group, n):
+            self.group, self.n, self.diverged, self.stopped_at = group, n, "", None
+
+    runs = [Kept("lessons", 0), Kept("mine", 1), Kept("sweeps", 2), Kept("mine", 3), Kept("mine", 4)]
+    assert [run.n for run in workspace.kept_runs(runs)] == [1, 3, 4]  # lessons' and sweeps' go first
+    stopped = Kept("mine", 5)
+    stopped.stopped_at = 3  # a stopped run's model is in no cache: a restart cannot bring it back
+    assert stopped not in workspace.kept_runs([stopped])
