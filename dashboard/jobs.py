@@ -15,8 +15,8 @@ model and sends it back. A watcher thread in the server receives all this into t
 wait for a free one. A worker that dies (a crash in native code, the out-of-memory killer) fails its job
 with a message and is replaced.
 
-A job belongs to its owner (the browser session that started it, or a longer-lived person's id the page
-passes) and to its session. The `_Scheduler` gives each owner one trainer at a time and `MAX_WAITING`
+A job belongs to its owner (the browser session that started it; in classroom mode the person, by their
+workspace, so that more tabs get no more trainers) and to its session. The `_Scheduler` gives each owner one trainer at a time and `MAX_WAITING`
 jobs in line, and starts a job only when its memory estimate fits beside those of the jobs running (the
 memory budget holds for all trainers together). A watchdog thread cancels the jobs of a session that
 Streamlit's runtime no longer counts as active (its tab was closed) for `SESSION_GRACE_SECONDS`, and kills
@@ -366,6 +366,16 @@ def _current_session() -> str:
     return context.session_id if context is not None else ""
 
 
+def _default_owner(session: str) -> str:
+    """Whom a job counts for: in classroom mode the person (their workspace, across their tabs), else the
+    session."""
+    if session and in_class_mode():
+        from dashboard.profiles import current_owner
+
+        return current_owner() or session
+    return session
+
+
 class TrainingJob:
     """Fits ``model`` on ``train`` (validating on ``valid``) in a worker process.
 
@@ -376,7 +386,8 @@ class TrainingJob:
     training: a value it returns becomes the ``result`` instead (another session trained the same
     configuration while this job waited).
 
-    ``owner`` (default: the session) is whom the per-owner limits count the job for; ``session_id`` (the
+    ``owner`` (default: the session; in classroom mode the person, by their workspace) is whom the
+    per-owner limits count the job for; ``session_id`` (the
     session creating the job) is the one whose end cancels it. In classroom mode a job beyond the work
     ceiling raises `TooMuchWork` here, and `start` raises `TooManyJobs` beyond `MAX_WAITING`.
     """
@@ -394,7 +405,7 @@ class TrainingJob:
     ):
         check_class_work(model, train)
         self.session_id = _current_session()
-        self.owner = owner if owner is not None else self.session_id
+        self.owner = owner if owner is not None else _default_owner(self.session_id)
         estimate = getattr(model, "memory_estimate", None)
         self.memory_needed = int(estimate(train)) if callable(estimate) and train is not None else 0
         self.model, self.train, self.valid, self.measure = model, train, valid, measure

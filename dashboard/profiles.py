@@ -152,14 +152,20 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def current_owner() -> str:
-    """Who is saving: the Streamlit session running this code ("" outside one). A page may pass a longer
-    lived owner instead (the person's workspace)."""
+    """Who is saving: the person, when their browser keeps a workspace (a digest of its key, never the key),
+    else the Streamlit session running this code ("" outside one)."""
     try:
+        import streamlit as st
         from streamlit.runtime.scriptrunner import get_script_run_ctx
     except ImportError:
         return ""
     context = get_script_run_ctx(suppress_warning=True)
-    return context.session_id if context is not None else ""
+    if context is None:
+        return ""
+    from dashboard.workspace import KEY, valid_key
+
+    key = st.session_state.get(KEY)
+    return f"person:{_digest(key)}" if valid_key(key) else f"session:{context.session_id}"
 
 
 def _files(folder: Path) -> list[Path]:

@@ -173,3 +173,18 @@ def test_a_real_server_frees_closed_tabs_trainers_for_the_next_student(tmp_path,
         waited = time.perf_counter() - closed
         assert "Traceback" not in server.log.read_text()
     tally("trainers", "real server: two closed tabs' svdpp", f"next student trained {waited:.0f} s after")
+
+
+def test_in_class_mode_a_persons_tabs_share_one_running_training(sessions, planted, monkeypatch):
+    """Per person under classroom mode: a second tab of the same browser (one workspace) waits its turn."""
+    data, _ = planted
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "tulip-42")
+    monkeypatch.setattr("dashboard.profiles.current_owner", lambda: "person:ada")
+    first = job_of(sessions, "tab-1", SlowBaseline(SlowBaseline.Params(n_epochs=200)), data).start()
+    second = job_of(sessions, "tab-2", make("baseline", n_epochs=2), data).start()
+    assert first.owner == second.owner == "person:ada"
+    wait_until(lambda: first.epochs_done > 0)
+    time.sleep(0.5)
+    assert second.waiting and second.running_since is None
+    first.cancel("the test is over")
+    assert second.join(PATIENCE) and second.status == DONE and first.join(30)

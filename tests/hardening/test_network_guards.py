@@ -170,3 +170,24 @@ def test_classroom_mode_without_a_password_refuses_to_start(no_address, monkeypa
     monkeypatch.setenv(classroom.ENV, "tulip-42")
     assert serve.class_mode_problem() is None
     tally("network", "classroom mode with an empty password", "refused to start")
+
+
+@pytest.mark.slow
+def test_the_served_app_keeps_its_metrics_behind_the_class_password(tmp_path, monkeypatch):
+    """Through ./dev app's server (asgi.py's st.App and its middleware), not only the middleware alone."""
+    import urllib.error
+    import urllib.request
+
+    from dashboard.server import running_app
+
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    with running_app(tmp_path / "home") as server:
+        url = f"{server.url}/_stcore/metrics"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        with urllib.request.urlopen(urllib.request.Request(url, headers=basic("tulip-42")), timeout=10) as answer:
+            assert answer.status == 200
+        spoofed = urllib.request.Request(f"{server.url}/_stcore/health", headers={"X-Forwarded-For": "6.6.6.6"})
+        with urllib.request.urlopen(spoofed, timeout=10) as answer:
+            assert answer.read().strip() == b"ok"
