@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.spawn
@@ -333,13 +334,42 @@ def class_minutes() -> float:
     return _positive(CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES)
 
 
+def _factors_and_epochs(model: Any) -> tuple[int, int]:
+    return int(getattr(getattr(model, "params", None), "n_factors", 1) or 1), int(getattr(model, "n_epochs", 1) or 1)
+
+
+def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: int) -> None:
+    """In classroom mode, refuse a cross-validated sweep whose fits together do more work than
+    `class_max_work` (it runs in the page's own thread, so its whole work is bounded, not each fit)."""
+    if not in_class_mode():
+        return
+    from recengine.models import make
+
+    ratings = max(int(data.n_ratings * (folds - 1) / max(folds, 1)), 1)
+    total, fits = 0, 0
+    for values in itertools.product(*grid.values()):
+        try:
+            model = make(algo, **dict(zip(grid, values, strict=True)))
+        except RecEngineError:  # the sweep reports a refused setting itself
+            continue
+        factors, epochs = _factors_and_epochs(model)
+        total, fits = total + factors * epochs * ratings * folds, fits + folds
+    limit = class_max_work()
+    if total > limit:
+        raise TooMuchWork(
+            f"This sweep is too large for a class server: its {fits:,} fits do {total:,.0f} units of work "
+            f"(factors × epochs × ratings, summed), and a sweep may do {limit:,.0f}. Choose fewer or smaller "
+            f"values, or fewer folds. (The teacher sets the limit with {CLASS_WORK_ENV}.)"
+        )
+
+
 def check_class_work(model: Any, train: Any) -> None:
     """In classroom mode, refuse a training whose work (factors × epochs × ratings, as the memory estimate
     counts memory) exceeds `class_max_work`, saying what is allowed."""
     if not in_class_mode() or train is None:
         return
-    factors = int(getattr(getattr(model, "params", None), "n_factors", 1) or 1)
-    epochs, ratings = int(getattr(model, "n_epochs", 1) or 1), max(int(train.n_ratings), 1)
+    factors, epochs = _factors_and_epochs(model)
+    ratings = max(int(train.n_ratings), 1)
     work, limit = factors * epochs * ratings, class_max_work()
     if work <= limit:
         return

@@ -188,3 +188,15 @@ def test_in_class_mode_a_persons_tabs_share_one_running_training(sessions, plant
     assert second.waiting and second.running_since is None
     first.cancel("the test is over")
     assert second.join(PATIENCE) and second.status == DONE and first.join(30)
+
+
+def test_class_mode_bounds_a_sweeps_whole_work(sessions, planted, monkeypatch):
+    """A sweep runs in the page's own thread, not in a trainer: in class mode its fits together are bounded."""
+    data, _ = planted
+    greedy = {"n_factors": [1000], "n_epochs": [10_000]}
+    jobs.check_sweep_work("svdpp", greedy, data, 3)  # no class password
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "tulip-42")
+    with pytest.raises(TooMuchWork, match="This sweep is too large"):
+        jobs.check_sweep_work("svdpp", greedy, data, 3)
+    jobs.check_sweep_work("svdpp", {"n_factors": [8, 16], "n_epochs": [20]}, data, 3)
+    jobs.check_sweep_work("svdpp", {"n_factors": [-1]}, data, 3)  # refused settings are the sweep's to report
