@@ -519,8 +519,11 @@ class TrainingJob:
             if not scheduler.take_turn(self):
                 self.status = STOPPED
                 return
-            self.running_since = time.monotonic()
             with _pool().worker() as worker:
+                if self.cancelled:  # while it waited for a free trainer
+                    self.status = STOPPED
+                    return
+                self.running_since = time.monotonic()
                 self.waiting = False
                 self._mark("worker")
                 self.result = self.shortcut() if self.shortcut is not None else None
