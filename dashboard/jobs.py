@@ -16,13 +16,14 @@ wait for a free one. A worker that dies (a crash in native code, the out-of-memo
 with a message and is replaced.
 
 A job belongs to its owner (the browser session that started it; in classroom mode the person, by their
-workspace, so that more tabs get no more trainers) and to its session. The `_Scheduler` gives each owner one trainer at a time and `MAX_WAITING`
-jobs in line, and starts a job only when its memory estimate fits beside those of the jobs running (the
-memory budget holds for all trainers together). A watchdog thread cancels the jobs of a session that
-Streamlit's runtime no longer counts as active (its tab was closed) for `SESSION_GRACE_SECONDS`, and kills
-the worker of a cancelled job that has not stopped `KILL_AFTER_SECONDS` later: the next student trains
-within seconds. In classroom mode a job's work (factors × epochs × ratings) has a ceiling
-(``RECENGINE_CLASS_MAX_WORK``), and a job running longer than ``RECENGINE_CLASS_MAX_MINUTES`` is stopped.
+workspace, so that more tabs get no more trainers) and to its session. The `_Scheduler` gives each owner
+one trainer at a time and `MAX_WAITING` jobs in line, and starts a job only when its memory estimate fits
+beside those of the jobs running (the memory budget holds for all trainers together). A watchdog thread
+cancels the jobs of a session that Streamlit's runtime no longer counts as active (its tab was closed) for
+`SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job that has not stopped `KILL_AFTER_SECONDS`
+later: the next student trains within seconds. In classroom mode a job's work (factors × epochs × ratings)
+has a ceiling (``RECENGINE_CLASS_MAX_WORK``), and a job running longer than ``RECENGINE_CLASS_MAX_MINUTES``
+is stopped (kept as a stopped run, like Stop).
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float, 
         if job.session_id in gone_since and now - gone_since[job.session_id] >= SESSION_GRACE_SECONDS:
             job.cancel("its browser tab was closed")
         elif limit is not None and job.running_since is not None and now - job.running_since > limit:
-            job.cancel(f"it ran longer than the {class_minutes():g} minutes a training may take in class")
+            job.cancel(f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True)
         if job.cancelled_at is not None and now - job.cancelled_at >= KILL_AFTER_SECONDS:
             job.kill_worker()
     busy = {job.session_id for job in jobs}
@@ -335,7 +336,8 @@ def class_minutes() -> float:
 
 
 def _factors_and_epochs(model: Any) -> tuple[int, int]:
-    return int(getattr(getattr(model, "params", None), "n_factors", 1) or 1), int(getattr(model, "n_epochs", 1) or 1)
+    factors = getattr(getattr(model, "params", None), "n_factors", 1)
+    return int(factors or 1), int(getattr(model, "n_epochs", 1) or 1)
 
 
 def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: int) -> None:
@@ -417,8 +419,8 @@ class TrainingJob:
     configuration while this job waited).
 
     ``owner`` (default: the session; in classroom mode the person, by their workspace) is whom the
-    per-owner limits count the job for; ``session_id`` (the
-    session creating the job) is the one whose end cancels it. In classroom mode a job beyond the work
+    per-owner limits count the job for; ``session_id`` (the session creating the job) is the one whose end
+    cancels it. In classroom mode a job beyond the work
     ceiling raises `TooMuchWork` here, and `start` raises `TooManyJobs` beyond `MAX_WAITING`.
     """
 
@@ -458,6 +460,7 @@ class TrainingJob:
         self.exitcode: int | None = None
         self.timeline: dict[str, float] = {}  # seconds from the start: worker, first epoch, received
         self.cancelled_at: float | None = None  # time.monotonic() of `cancel`
+        self._keep_cancelled = False
         self.running_since: float | None = None  # time.monotonic() when it took a trainer
         self._stop_flag = threading.Event()
         self._worker: _Worker | None = None  # while the job has one: where request_stop signals
@@ -473,12 +476,13 @@ class TrainingJob:
     def cancelled(self) -> bool:
         return self.cancelled_at is not None
 
-    def cancel(self, why: str) -> None:
+    def cancel(self, why: str, keep: bool = False) -> None:
         """End the job for good (its session ended, or it ran too long): it stops after the epoch under way,
-        nothing of it is kept, and `kill_worker` ends a worker that does not stop."""
+        and the watchdog's `kill_worker` ends a worker that does not stop. Nothing of it is kept, unless
+        ``keep``: then a model that stopped is finished as after Stop."""
         if self.cancelled_at is None:
             self.message = f"Training cancelled: {why}."
-            self.cancelled_at = time.monotonic()
+            self.cancelled_at, self._keep_cancelled = time.monotonic(), keep
         self.request_stop()
 
     def kill_worker(self) -> None:
@@ -565,8 +569,8 @@ class TrainingJob:
 
     def _settle(self, outcome: tuple) -> None:
         kind = outcome[0]
-        if self.cancelled:  # nobody is waiting for it (or it took too long): nothing is kept
-            self.status = STOPPED
+        if self.cancelled and not (self._keep_cancelled and kind in ("done", "diverged")):
+            self.status = STOPPED  # nobody is waiting for it, or its worker had to be killed: nothing kept
             return
         if kind == "done":
             self.model, self.metrics = outcome[1], outcome[2]
