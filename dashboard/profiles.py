@@ -7,9 +7,9 @@ is refused, never renamed. Names that look alike are the same profile: they diff
 or letters of another script that look like Latin ones (`skeleton`: Cyrillic "а" is Latin "a").
 
 Saving onto an existing name needs ``replace=True`` (the page asks first). The replaced file is kept in
-``.backups/`` with who saved it (a digest of the owner: the session, or the person's workspace): the newest
-`KEPT_BACKUPS` are kept, and the newest of every owner however many replaces follow, so `restore_profile`
-gives each owner their own last version back. Saves and restores of a folder hold an exclusive lock
+``.backups/`` with who saved it (a digest of the owner: the session, or the person's workspace): each
+owner's newest `KEPT_BACKUPS` versions are kept however many replaces others make, and `restore_profile`
+gives each owner their own versions back, newest first. Saves and restores of a folder hold an exclusive lock
 (an flock on the folder): two sessions saving one new name at once get one "saved" and one question, never two
 "saved". Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving leaves the previous profile intact. Loading never runs code: it parses JSON and checks every
@@ -46,7 +46,8 @@ MAX_PROFILE_BYTES = 5_000_000
 # written stays under the 255 of a file name; backups are named by a digest, whatever the name's length.
 MAX_NAME_BYTES = 200
 BACKUPS = ".backups"
-KEPT_BACKUPS = 5  # per profile, besides the newest of each owner
+KEPT_BACKUPS = 5  # per profile and owner
+MAX_BACKUPS = 200  # per profile: beyond it only each owner's newest copy stays
 _PUNCTUATION = " '_.-"
 # Default-ignorable code points (Unicode's DerivedCoreProperties): invisible, so refused in a name.
 _INVISIBLE = re.compile(
@@ -244,16 +245,18 @@ def _saver(path: Path) -> str:
 
 def _back_up(path: Path) -> None:
     """Keep a copy of ``path`` in the backups folder, named by the digest of its name, the time and who
-    saved it; the newest `KEPT_BACKUPS` of the profile stay, and the newest of each owner."""
+    saved it. Each owner's newest `KEPT_BACKUPS` copies stay, whoever replaces the profile how often (beyond
+    `MAX_BACKUPS` copies of the profile, only each owner's newest)."""
     folder = path.parent / BACKUPS
     folder.mkdir(exist_ok=True)
     stem = f"{_digest(_key(path.stem))}.{time.time_ns()}.{_saver(path) or 'unknown'}"
     write_atomically(folder / f"{stem}.json", path.read_bytes())
-    owners_seen: set[str] = set()
+    kept: dict[str, int] = {}
     for rank, (_, saver, copy) in enumerate(_backups(path.parent, path.stem)):
-        if rank >= KEPT_BACKUPS and saver in owners_seen:
+        count = kept.get(saver, 0)
+        if count >= KEPT_BACKUPS or (rank >= MAX_BACKUPS and count > 0):
             copy.unlink(missing_ok=True)
-        owners_seen.add(saver)
+        kept[saver] = count + 1
 
 
 def _backups(folder: Path, name: str) -> list[tuple[int, str, Path]]:

@@ -30,7 +30,7 @@ def test_six_replaces_by_another_student_leave_the_owners_version_restorable(tmp
     for round_ in range(6):
         save_profile(tmp_path, Profile("ALICE", "s", {2: float(round_)}), replace=True, owner="B")
     assert load_profile(tmp_path, "alice").ratings == {2: 5.0}
-    assert len(backups(tmp_path, "alice")) == 6  # B's five newest and A's own
+    assert len(backups(tmp_path, "alice")) == 6  # A's own and B's five newest
     assert restore_profile(tmp_path, "alice", owner="A").ratings == {1: 5.0}
     assert load_profile(tmp_path, "alice").ratings == {1: 5.0}
     assert restore_profile(tmp_path, "alice", owner="B").ratings == {2: 5.0}  # B gets theirs back too
@@ -114,3 +114,13 @@ def test_any_name_that_can_be_saved_can_be_replaced_and_restored(tmp_path: Path,
     assert restore_profile(tmp_path, name, owner="A").ratings == {1: 5.0}
     with pytest.raises(ProfileError, match="bytes"):
         save_profile(tmp_path, Profile(name + letter, "s", {1: 5.0}))
+
+
+def test_an_owner_walks_back_through_their_own_versions(tmp_path: Path):
+    """Every earlier version stays restorable by its owner: others' replaces prune only their own copies."""
+    save_profile(tmp_path, Profile("dora", "s", {1: 1.0}), owner="A")
+    save_profile(tmp_path, Profile("dora", "s", {1: 2.0}), replace=True, owner="A")
+    for round_ in range(12):
+        save_profile(tmp_path, Profile("dora", "s", {9: float(round_)}), replace=True, owner="B")
+    assert restore_profile(tmp_path, "dora", owner="A").ratings == {1: 2.0}
+    assert restore_profile(tmp_path, "dora", owner="A").ratings == {1: 1.0}
