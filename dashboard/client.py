@@ -69,6 +69,7 @@ class Session:
         self.page_hash = ""
         self.elements: list[Element] = []
         self.runs = 0
+        self._values: dict[str, WidgetState] = {}  # every value set so far, by widget id: a browser resends them
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)
@@ -82,8 +83,9 @@ class Session:
     # --- running the script ---------------------------------------------------------------------------
 
     def run(self, page: str | None = None, widgets: Iterable[WidgetState] = ()) -> float:
-        """One script run (and the reruns it asks for) on ``page`` (a title; default: the current one);
-        returns the seconds until the server finished it."""
+        """One script run (and the reruns it asks for) on ``page`` (a title; default: the current one), with
+        ``widgets`` set and, as a browser does, every value set before; returns the seconds until the server
+        finished it."""
         if page is not None and not self.pages:  # the first run tells the pages' names
             self.run()
         if page is not None:
@@ -93,7 +95,10 @@ class Session:
         message = BackMsg()
         message.rerun_script.query_string = ""
         message.rerun_script.page_script_hash = self.page_hash
-        message.rerun_script.widget_states.widgets.extend(widgets)
+        widgets = list(widgets)
+        self._values |= {w.id: w for w in widgets if w.WhichOneof("value") != "trigger_value"}
+        clicked = [w for w in widgets if w.WhichOneof("value") == "trigger_value"]
+        message.rerun_script.widget_states.widgets.extend([*self._values.values(), *clicked])
         started = time.perf_counter()
         self._socket.send(message.SerializeToString())
         self._receive_run(started + self.timeout)

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import config, state
+from dashboard.asking import questions
 from dashboard.data import active_data, catalogue, genres, title_matches, titles_of
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
@@ -207,6 +208,7 @@ def main() -> None:
         )
         left, right = st.columns([5, 4], gap="large")
         with left:
+            questions(data)  # "Help us learn your taste": dashboard/asking.py
             browse(data)
         with right:
             preview(data)

@@ -220,14 +220,14 @@ def outcome(data: RatingsDataset, wanted: str | None) -> None:
                 icon=":material/tune:",
             )
         return
-    fresh = st.session_state.pop(FRESH, None) == run.run_id
+    just_now = st.session_state.pop(FRESH, None) == run.run_id or (job_here and job.result is run)
     if run.diverged:
         name_field(run)
         chart = loss_curves(run.history, "The curve up to the divergence", start_loss=run.start_loss)
         st.plotly_chart(chart, key="train_diverged_chart")
         return
     if run.from_cache:
-        if fresh:
+        if just_now:  # said once: when Train was pressed (or a waiting job found it trained meanwhile)
             st.success(
                 f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
             )

@@ -18,7 +18,7 @@ from typing import Any
 from recengine.errors import RecEngineError
 from recengine.jsonsafe import json_safe
 
-COMMAND_MODULES: tuple[str, ...] = ("data", "use", "train")
+COMMAND_MODULES: tuple[str, ...] = ("data", "use", "train", "ask")
 
 
 class _Parser(argparse.ArgumentParser):

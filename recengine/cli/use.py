@@ -16,21 +16,14 @@ from typing import Any
 import numpy as np
 
 from recengine.cli import print_json
+from recengine.cli.answers import read_answers
 from recengine.cli.data import add_data_arguments, data_from_args
 from recengine.data import KNOWN_DATASETS, cached_datasets, load, load_train_test
 from recengine.data.dataset import RatingsDataset
 from recengine.data.download import where_to_put
 from recengine.data.genres import genre_matrix
 from recengine.data.loading import BUNDLED
-from recengine.errors import (
-    BadValuesError,
-    DataError,
-    DownloadError,
-    MissingColumnsError,
-    ModelFileError,
-    RecEngineError,
-    UnknownIdError,
-)
+from recengine.errors import DataError, DownloadError, ModelFileError, RecEngineError
 from recengine.evaluation.metrics import ranking_report, rating_report
 from recengine.evaluation.newuser import evaluate_new_users, model_scorer, popular_scorer, split_new_users
 from recengine.evaluation.split import split_by_spec
@@ -57,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who = rec.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", metavar="ID", help="a user id of the model's data set")
     who.add_argument(
-        "--ratings", metavar="FILE.csv", help="a CSV file with columns item,rating (raw item ids)"
+        "--ratings",
+        metavar="FILE.csv",
+        help="a file of item,rating lines (raw item ids; an empty rating, a film not seen, is left out), "
+        "as recengine ask reads",
     )
     rec.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     rec.add_argument(
@@ -415,45 +411,10 @@ def _stored_split(metadata: dict[str, Any], path: str) -> str:
 
 
 def _ratings_file(path: str, data: RatingsDataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Item codes and ratings from a CSV with columns item,rating (raw item ids of ``data``), and the ids
-    ``data`` lacks (skipped: one unknown film should not cost the whole list)."""
-    try:
-        frame = pd.read_csv(path, dtype={"item": str})
-    except FileNotFoundError:
-        raise DataError(f"There is no ratings file at {path}.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DataError(f"{path} is not a readable CSV file ({error}).") from None
-    missing = [c for c in ("item", "rating") if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(
-            f"{path} lacks the columns {missing}; found {list(frame.columns)}. Write a header line item,rating."
-        )
-    ratings = pd.to_numeric(frame["rating"], errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(ratings).any():
-        raise BadValuesError(f"{path}: {int(np.isnan(ratings).sum())} ratings are not numbers.")
-    off = ~data.scale.contains(ratings)
-    if off.any():
-        raise BadValuesError(
-            f"{path}: ratings {ratings[off][:5].tolist()} are off the data set's scale "
-            f"{data.scale.low:g}..{data.scale.high:g}."
-        )
-    raw = [str(value).strip() for value in frame["item"]]
-    codes = np.array([_known_code(data, value) for value in raw], dtype=np.int64)
-    known = codes >= 0
-    unknown = [value for value, ok in zip(raw, known, strict=True) if not ok]
-    if not known.any():
-        raise DataError(
-            f"None of the {len(raw)} item ids in {path} is in the data set (there is no item with id "
-            f"{raw[0]!r}): use the data set's own item ids (the movieId column for MovieLens)."
-        )
-    return codes[known], ratings[known], unknown
-
-
-def _known_code(data: RatingsDataset, raw: str) -> int:
-    try:
-        return data.item_code(raw)
-    except UnknownIdError:
-        return -1
+    """Item codes and ratings from a file of item,rating lines (raw item ids of ``data``; an empty rating, a
+    film not seen, is left out: `recengine.cli.answers`), and the ids ``data`` lacks (skipped)."""
+    found = read_answers(path, data)
+    return found.answers.rated, found.answers.ratings, found.unknown
 
 
 def _remapped(test: RatingsDataset, train: RatingsDataset) -> RatingsDataset:

@@ -8,11 +8,11 @@ import re
 import time
 
 import pytest
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, no_exception, settle, sync_api
+from browsing import no_exception, settle, sync_api
 
 from dashboard.lessons import LESSONS
 from dashboard.runs import DEFAULT_ALGO
-from dashboard.server import ROOT, running_app
+from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
 from recengine.models import MODELS
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,89 @@
+"""The Rate page's questions, "Help us learn your taste": one film at a time, chosen from the answers so far.
+
+Each rating goes into your ratings (`state.my_ratings`), so the top picks beside the questions follow it;
+"Haven't seen it" is kept as an answer of its own, which the next choice uses (`recengine.serving.ask`).
+The person can stop at any time, or search and rate films themselves below.
+
+=====================  ===================================================================================
+session key            what it holds
+=====================  ===================================================================================
+``ask_not_seen``       ``{source key: [raw item id, ...]}``: films you said you have not seen, per data source
+``ask_stopped``        True once you closed the questions (a button brings them back)
+=====================  ===================================================================================
+
+Widget keys start with ``ask_``: ``ask_rate_<item>`` (the rating buttons of the film asked about),
+``ask_skip``, ``ask_stop``, ``ask_resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import streamlit as st
+
+from dashboard import state
+from dashboard.recs import recommending_run, serving_run
+from dashboard.widgets import movie_title, rating_input
+from recengine.data.dataset import RatingsDataset
+from recengine.errors import UnknownIdError
+from recengine.serving.ask import DEFAULT_STRATEGY, Answers, next_questions
+
+NOT_SEEN = "ask_not_seen"
+STOPPED = "ask_stopped"
+
+
+def not_seen() -> list:
+    """The films you said you have not seen, on the active data source (the list itself: edit it in place)."""
+    by_source = st.session_state.setdefault(NOT_SEEN, {})
+    return by_source.setdefault(state.data_choice().source_key, [])
+
+
+def skip(item: object) -> None:
+    """ "Haven't seen it": kept as a skip (never a rating)."""
+    films = not_seen()
+    if item not in films:
+        films.append(item)
+
+
+def your_answers(data: RatingsDataset) -> Answers:
+    """Your ratings and the films you have not seen, as item codes of ``data`` (films a filter left out of
+    the data set are left out)."""
+    answers: dict[object, float | None] = {}
+    for item, rating in [*((i, None) for i in not_seen()), *state.my_ratings().items()]:
+        with contextlib.suppress(UnknownIdError):
+            data.item_code(item)
+            answers[item] = rating
+    return Answers.of(data, answers)
+
+
+def questions(data: RatingsDataset) -> None:
+    """The "Help us learn your taste" box: the next film to ask about, its rating buttons and "Haven't seen
+    it", or a button to bring the questions back."""
+    if st.session_state.get(STOPPED):
+        st.button("Help us learn your taste: ask me about films", key="ask_resume", icon=":material/quiz:",
+                  on_click=st.session_state.update, args=({STOPPED: False},), type="tertiary")  # fmt: skip
+        return
+    answers = your_answers(data)
+    run = recommending_run(data)
+    model = serving_run(run, data).model if run is not None else None
+    # The question pool's statistics are built once per data set: 0.1 s for the bundled set, about 15 s for 25M.
+    with st.spinner("Choosing a film to ask about…"):
+        asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
+    with st.container(border=True, key="ask_box"):
+        st.markdown("#### Help us learn your taste")
+        if not len(asked):
+            st.caption("You have answered about every film we would ask about. Search for more below.")
+            return
+        film = asked.iloc[0]
+        genres = ", ".join(film["genres"]) or "no genres"
+        st.markdown(f":material/movie: **{movie_title(film['title'], film['year'])}**  \n:gray[{genres}]")
+        st.caption(film["why"])
+        rating_input(film["item"], data.scale, key=f"ask_rate_{film['item']}")
+        skip_column, stop_column = st.columns(2)
+        skip_column.button("Haven't seen it", key="ask_skip", on_click=skip, args=(film["item"],))
+        stop_column.button("Stop asking", key="ask_stop", on_click=st.session_state.update,
+                           args=({STOPPED: True},), type="tertiary")  # fmt: skip
+        st.caption(
+            f"{len(answers.rated)} rated, {len(answers.skipped)} not seen so far. Stop whenever you like, or "
+            "search for films yourself below; five or more ratings give useful recommendations."
+        )
