@@ -6,6 +6,8 @@
 - ``RECENGINE_STORE_MB``: size cap of the model store in megabytes (default 500);
 - ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
+- ``RECENGINE_UPLOAD_MB``: what one session's uploads may take in all, unpacked, in megabytes (default
+  1,000);
 - ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
   be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """
@@ -56,6 +58,23 @@ def _store_mb() -> float | None:
     except ValueError:
         return None
     return value if 0 < value < float("inf") else None
+
+
+UPLOAD_ENV = "RECENGINE_UPLOAD_MB"
+DEFAULT_UPLOAD_MB = 1_000
+
+
+def upload_max_bytes() -> int:
+    """``RECENGINE_UPLOAD_MB`` in bytes: what one session's uploads may take unpacked, all together (the
+    default when the variable is not a positive number)."""
+    text = os.environ.get(UPLOAD_ENV, "").strip()
+    try:
+        megabytes = float(text) if text else DEFAULT_UPLOAD_MB
+    except ValueError:
+        megabytes = DEFAULT_UPLOAD_MB
+    if not 0 < megabytes < float("inf"):
+        megabytes = DEFAULT_UPLOAD_MB
+    return int(megabytes * 1e6)
 
 
 def profiles_folder() -> Path:

@@ -3,10 +3,16 @@
 Data sets and splits are immutable, large, and the same for every session, so they are cached with
 ``st.cache_resource`` (shared, never copied): ``st.cache_data`` would pickle and unpickle the arrays on
 every access (see ``benchmarks/results/dashboard.md`` for the measured cost).
+
+Every cache is keyed by all that it returns: a data set's fingerprint covers its ratings, ids and scale
+but not its titles, years and genres, so the splits, the catalogue and the genre list are keyed by
+`content_key` (the fingerprint and a digest of the item table) and, for an upload, by whose it is
+(`owner`): an upload that copies the bundled ratings under other titles never shows them to anyone else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from types import MappingProxyType
@@ -47,23 +53,56 @@ def load_choice(choice: DataChoice) -> RatingsDataset:
 
 
 def active_data() -> RatingsDataset:
-    return load_choice(data_choice())
+    choice = data_choice()
+    data = load_choice(choice)
+    if choice.kind == "upload":  # its models leave the shared store when the session ends
+        from dashboard.uploads import note_upload_data
+
+        note_upload_data(data.fingerprint)
+    return data
+
+
+def content_key(data: RatingsDataset) -> str:
+    """The fingerprint (ratings, ids, scale) and a digest of the item table (titles, years, genres): two
+    data sets with one key show the same thing everywhere. Kept on the data set like the engine's other
+    derived ``_*_cache`` attributes (the same value whoever computes it; 30 ms on the bundled set)."""
+    cached = getattr(data, "_content_key_cache", None)
+    if cached is None:
+        digest = hashlib.blake2b(data.fingerprint.encode(), digest_size=16)
+        items = data.items
+        for column in items.columns:
+            values = items[column].map(lambda v: "|".join(map(str, v)) if isinstance(v, list | tuple) else v)
+            digest.update(f"|{column}|".encode())
+            digest.update(pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy().tobytes())
+        cached = data._content_key_cache = digest.hexdigest()
+    return cached
+
+
+def owner() -> str:
+    """Whose the session's data is: while an upload is active, its path inside the session's own upload
+    folder; "" for data anyone may load."""
+    choice = data_choice()
+    return repr(choice.options) if choice.kind == "upload" else ""
+
+
+def cache_key(data: RatingsDataset) -> str:
+    """What the shared caches of this module key ``data`` by: its content and, for an upload, its owner."""
+    return f"{content_key(data)}|{owner()}"
 
 
 @st.cache_resource(max_entries=16, show_spinner="Splitting…")
-def _split(
-    _data: RatingsDataset, fingerprint: str, spec: str, seed: int
-) -> tuple[RatingsDataset, RatingsDataset]:
+def _split(_data: RatingsDataset, key: str, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
     return split_by_spec(_data, spec, seed)
 
 
 def split(data: RatingsDataset, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
-    """(train, test) of ``data`` by a split spec such as ``user:0.2``; cached by data fingerprint."""
-    return _split(data, data.fingerprint, spec, seed)
+    """(train, test) of ``data`` by a split spec such as ``user:0.2`` (they carry its item table, so they
+    are cached by `cache_key`, not by fingerprint alone)."""
+    return _split(data, cache_key(data), spec, seed)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _catalogue(_data: RatingsDataset, fingerprint: str) -> pd.DataFrame:
+def _catalogue(_data: RatingsDataset, key: str) -> pd.DataFrame:
     counts = _data.item_counts()
     sums = np.bincount(_data.item_codes, weights=_data.ratings, minlength=_data.n_items)
     frame = _data.items[["title", "year"]].copy()
@@ -117,17 +156,17 @@ def title_matches(keys: pd.Series, query: str) -> pd.Series:
 def catalogue(data: RatingsDataset) -> pd.DataFrame:
     """One row per item code: title, year, genres (text), genre_list, item (raw id), ratings, mean_rating,
     search (`title_key`: what `title_matches` searches); shared between sessions, so read-only."""
-    return _catalogue(data, data.fingerprint)
+    return _catalogue(data, cache_key(data))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _genres(_data: RatingsDataset, fingerprint: str) -> tuple[str, ...]:
-    names = {g for row in catalogue(_data)["genre_list"] for g in row if g and not g.startswith("(")}
+def _genres(_data: RatingsDataset, key: str) -> tuple[str, ...]:
+    names = {g for row in _catalogue(_data, key)["genre_list"] for g in row if g and not g.startswith("(")}
     return tuple(sorted(names))  # shared by every session: immutable
 
 
 def genres(data: RatingsDataset) -> tuple[str, ...]:
-    return _genres(data, data.fingerprint)
+    return _genres(data, cache_key(data))
 
 
 def titles_of(data: RatingsDataset, items: list[object]) -> dict[object, str]:

@@ -14,6 +14,16 @@ model and sends it back. A watcher thread in the server receives all this into t
 ``finish(job)`` (store the model, build the run). At most ``max_trainers()`` workers exist; later jobs
 wait for a free one. A worker that dies (a crash in native code, the out-of-memory killer) fails its job
 with a message and is replaced.
+
+A job belongs to its owner (the browser session that started it; in classroom mode the person, by their
+workspace, so that more tabs get no more trainers) and to its session. The `_Scheduler` gives each owner
+one trainer at a time and `MAX_WAITING` jobs in line, and starts a job only when its memory estimate fits
+beside those of the jobs running (the memory budget holds for all trainers together). A watchdog thread
+cancels the jobs of a session that Streamlit's runtime no longer counts as active (its tab was closed) for
+`SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job that has not stopped `KILL_AFTER_SECONDS`
+later: the next student trains within seconds. In classroom mode a job's work (factors × epochs × ratings)
+has a ceiling (``RECENGINE_CLASS_MAX_WORK``), and a job running longer than ``RECENGINE_CLASS_MAX_MINUTES``
+is stopped (kept as a stopped run, like Stop).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.spawn
@@ -32,6 +43,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from recengine import memory
 from recengine.errors import RecEngineError, TrainingDiverged
 
 RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverged", "failed"
@@ -39,7 +51,21 @@ RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverg
 # later fork. Workers warm up after they are forked instead.
 PRELOAD = ("dashboard.jobs", "recengine.models", "recengine.evaluation.metrics")
 WARM_FIRST = "wals"  # the dashboard's default model
+MAX_WAITING = 3  # jobs of one owner in line behind its running one (a lesson starts up to three)
+SESSION_GRACE_SECONDS = 5.0  # a session inactive this long has ended (a tab reconnecting takes less)
+KILL_AFTER_SECONDS = 5.0  # a cancelled job's worker still busy this long after the stop is killed
+WATCH_SECONDS = 0.5
+CLASS_WORK_ENV, DEFAULT_CLASS_WORK = "RECENGINE_CLASS_MAX_WORK", 5e9  # factors × epochs × ratings
+CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES = "RECENGINE_CLASS_MAX_MINUTES", 15.0
 log = logging.getLogger(__name__)
+
+
+class TooManyJobs(RecEngineError):
+    """The owner already has a training running and `MAX_WAITING` waiting."""
+
+
+class TooMuchWork(RecEngineError):
+    """In classroom mode, a training beyond the work ceiling; the message says what is allowed."""
 
 
 def max_trainers() -> int:
@@ -151,6 +177,237 @@ class _Pool:
                     self._idle.put(worker)
 
 
+class _Scheduler:
+    """Who may take a trainer: one running job per owner, `MAX_WAITING` more in line, and memory estimates
+    that fit the budget together (a job alone may always start: its own fit refuses what does not fit)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._jobs: list[TrainingJob] = []  # admitted and not yet finished
+        self._running: list[TrainingJob] = []
+        self._endings: dict[str, dict[str, Callable[[], object]]] = {}  # session -> name -> callback
+
+    def jobs(self) -> list[TrainingJob]:
+        with self._changed:
+            return list(self._jobs)
+
+    def when_ends(self, session: str, name: str, callback: Callable[[], object]) -> None:
+        with self._changed:
+            self._endings.setdefault(session, {})[name] = callback
+
+    def sessions_with_endings(self) -> set[str]:
+        with self._changed:
+            return set(self._endings)
+
+    def pop_endings(self, session: str) -> list[Callable[[], object]]:
+        with self._changed:
+            return list(self._endings.pop(session, {}).values())
+
+    def admit(self, job: TrainingJob) -> None:
+        with self._changed:
+            mine = [other for other in self._jobs if job.owner and other.owner == job.owner]
+            if len(mine) > MAX_WAITING:
+                raise TooManyJobs(
+                    f"You already have {len(mine)} trainings started (one at a time trains, {MAX_WAITING} may "
+                    "wait). Wait for one to end, or stop it, before you start another."
+                )
+            self._jobs.append(job)
+
+    def take_turn(self, job: TrainingJob) -> bool:
+        """Wait until ``job`` may run; False when it was cancelled while it waited."""
+        with self._changed:
+            while not job.cancelled:
+                if self._may_run(job):
+                    self._running.append(job)
+                    return True
+                self._changed.wait(WATCH_SECONDS)
+            return False
+
+    def _may_run(self, job: TrainingJob) -> bool:
+        if job.owner and any(other.owner == job.owner for other in self._running):
+            return False
+        if not self._running:
+            return True
+        reserved = sum(other.memory_needed for other in self._running)
+        budget = memory.budget_bytes()
+        if budget is None:
+            return True
+        if not os.environ.get(memory.ENV, "").strip():
+            budget += int(reserved * memory.DEFAULT_SHARE)  # what they hold is already missing from "available"
+        return reserved + job.memory_needed <= budget
+
+    def done(self, job: TrainingJob) -> None:
+        with self._changed:
+            for line in (self._jobs, self._running):
+                if job in line:
+                    line.remove(job)
+            self._changed.notify_all()
+
+
+@functools.cache
+def _scheduler() -> _Scheduler:
+    """The server's line of jobs (shared on purpose, like the pool; a condition guards it)."""
+    scheduler = _Scheduler()
+    threading.Thread(target=_watch_sessions, args=(scheduler,), name="trainer-watchdog", daemon=True).start()
+    return scheduler
+
+
+def session_alive(session_id: str) -> bool:
+    """Whether Streamlit's runtime counts ``session_id`` as a connected session (True without a runtime:
+    a test, a script)."""
+    from streamlit.runtime import Runtime
+
+    try:
+        return not Runtime.exists() or bool(Runtime.instance().is_active_session(session_id))
+    except RuntimeError:  # the runtime went away between the two calls (a test's, or at exit)
+        return True
+
+
+def when_session_ends(name: str, callback: Callable[[], object], session_id: str | None = None) -> None:
+    """Call ``callback`` once the session (default: the one running this code) has been gone for
+    `SESSION_GRACE_SECONDS` and its trainings have ended; ``name`` replaces an earlier callback of the same
+    name. Outside a session, nothing is watched."""
+    session = _current_session() if session_id is None else session_id
+    if session:
+        _scheduler().when_ends(session, name, callback)
+
+
+def _watch_sessions(scheduler: _Scheduler) -> None:
+    """Forever: cancel the jobs of sessions gone for `SESSION_GRACE_SECONDS` and jobs past the class time
+    limit; kill the workers of cancelled jobs still busy `KILL_AFTER_SECONDS` later; call the callbacks of
+    sessions gone whose jobs have all ended."""
+    gone_since: dict[str, float] = {}
+    while True:
+        time.sleep(WATCH_SECONDS)
+        try:
+            _look_at(scheduler.jobs(), gone_since, time.monotonic(), scheduler)
+        except Exception:  # never let the watchdog die: log it and look again
+            log.exception("the trainer watchdog failed")
+
+
+def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float, scheduler: _Scheduler) -> None:
+    sessions = {job.session_id for job in jobs if job.session_id} | scheduler.sessions_with_endings()
+    for session in list(gone_since):
+        if session not in sessions:
+            del gone_since[session]
+    for session in sessions:
+        if session_alive(session):
+            gone_since.pop(session, None)
+        else:
+            gone_since.setdefault(session, now)
+    limit = class_minutes() * 60 if in_class_mode() else None
+    for job in jobs:
+        if job.session_id in gone_since and now - gone_since[job.session_id] >= SESSION_GRACE_SECONDS:
+            job.cancel("its browser tab was closed")
+        elif limit is not None and job.running_since is not None and now - job.running_since > limit:
+            job.cancel(f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True)
+        if job.cancelled_at is not None and now - job.cancelled_at >= KILL_AFTER_SECONDS:
+            job.kill_worker()
+    busy = {job.session_id for job in jobs}
+    for session in scheduler.sessions_with_endings() - busy:
+        if session in gone_since and now - gone_since[session] >= SESSION_GRACE_SECONDS:
+            for callback in scheduler.pop_endings(session):
+                try:
+                    callback()
+                except Exception:  # one failing clean-up must not keep the others from running
+                    log.exception("a clean-up at the end of a session failed")
+
+
+def in_class_mode() -> bool:
+    from dashboard.classroom import class_password
+
+    return class_password() is not None
+
+
+def _positive(variable: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(variable, "").strip() or default)
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
+def class_max_work() -> float:
+    return _positive(CLASS_WORK_ENV, DEFAULT_CLASS_WORK)
+
+
+def class_minutes() -> float:
+    return _positive(CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES)
+
+
+def _factors_and_epochs(model: Any) -> tuple[int, int]:
+    factors = getattr(getattr(model, "params", None), "n_factors", 1)
+    return int(factors or 1), int(getattr(model, "n_epochs", 1) or 1)
+
+
+def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: int) -> None:
+    """In classroom mode, refuse a cross-validated sweep whose fits together do more work than
+    `class_max_work` (it runs in the page's own thread, so its whole work is bounded, not each fit)."""
+    if not in_class_mode():
+        return
+    from recengine.models import make
+
+    ratings = max(int(data.n_ratings * (folds - 1) / max(folds, 1)), 1)
+    total, fits = 0, 0
+    for values in itertools.product(*grid.values()):
+        try:
+            model = make(algo, **dict(zip(grid, values, strict=True)))
+        except RecEngineError:  # the sweep reports a refused setting itself
+            continue
+        factors, epochs = _factors_and_epochs(model)
+        total, fits = total + factors * epochs * ratings * folds, fits + folds
+    limit = class_max_work()
+    if total > limit:
+        raise TooMuchWork(
+            f"This sweep is too large for a class server: its {fits:,} fits do {total:,.0f} units of work "
+            f"(factors × epochs × ratings, summed), and a sweep may do {limit:,.0f}. Choose fewer or smaller "
+            f"values, or fewer folds. (The teacher sets the limit with {CLASS_WORK_ENV}.)"
+        )
+
+
+def check_class_work(model: Any, train: Any) -> None:
+    """In classroom mode, refuse a training whose work (factors × epochs × ratings, as the memory estimate
+    counts memory) exceeds `class_max_work`, saying what is allowed."""
+    if not in_class_mode() or train is None:
+        return
+    factors, epochs = _factors_and_epochs(model)
+    ratings = max(int(train.n_ratings), 1)
+    work, limit = factors * epochs * ratings, class_max_work()
+    if work <= limit:
+        return
+    most_epochs, most_factors = int(limit // (factors * ratings)), int(limit // (epochs * ratings))
+    options = []
+    if most_epochs >= 1:
+        options.append(f"{factors:,} factors for at most {most_epochs:,} epochs")
+    if most_factors >= 1 and factors > 1:
+        options.append(f"{epochs:,} epochs with at most {most_factors:,} factors")
+    allowed = " or ".join(options) or "a smaller data set (filter it on the Data page)"
+    raise TooMuchWork(
+        f"This training is too large for a class server: factors × epochs × ratings = {factors:,} × "
+        f"{epochs:,} × {ratings:,} = {work:,.0f} units of work, and each training may do {limit:,.0f}. "
+        f"Train {allowed}. (The teacher sets the limit with {CLASS_WORK_ENV}.)"
+    )
+
+
+def _current_session() -> str:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        return ""
+    context = get_script_run_ctx(suppress_warning=True)
+    return context.session_id if context is not None else ""
+
+
+def _default_owner(session: str) -> str:
+    """Whom a job counts for: in classroom mode the person (their workspace, across their tabs), else the
+    session."""
+    if session and in_class_mode():
+        from dashboard.profiles import current_owner
+
+        return current_owner() or session
+    return session
+
+
 class TrainingJob:
     """Fits ``model`` on ``train`` (validating on ``valid``) in a worker process.
 
@@ -160,6 +417,11 @@ class TrainingJob:
     dict per epoch while the job runs. ``shortcut()`` (optional) is asked once a trainer is free, before
     training: a value it returns becomes the ``result`` instead (another session trained the same
     configuration while this job waited).
+
+    ``owner`` (default: the session; in classroom mode the person, by their workspace) is whom the
+    per-owner limits count the job for; ``session_id`` (the session creating the job) is the one whose end
+    cancels it. In classroom mode a job beyond the work
+    ceiling raises `TooMuchWork` here, and `start` raises `TooManyJobs` beyond `MAX_WAITING`.
     """
 
     def __init__(
@@ -171,7 +433,13 @@ class TrainingJob:
         label: str = "",
         measure: Callable[[Any], dict] | None = None,
         shortcut: Callable[[], Any] | None = None,
+        owner: str | None = None,
     ):
+        check_class_work(model, train)
+        self.session_id = _current_session()
+        self.owner = owner if owner is not None else _default_owner(self.session_id)
+        estimate = getattr(model, "memory_estimate", None)
+        self.memory_needed = int(estimate(train)) if callable(estimate) and train is not None else 0
         self.model, self.train, self.valid, self.measure = model, train, valid, measure
         self.shortcut = shortcut
         self.finish = finish
@@ -191,14 +459,36 @@ class TrainingJob:
         self.stop_requested_at: int | None = None
         self.exitcode: int | None = None
         self.timeline: dict[str, float] = {}  # seconds from the start: worker, first epoch, received
+        self.cancelled_at: float | None = None  # time.monotonic() of `cancel`
+        self._keep_cancelled = False
+        self.running_since: float | None = None  # time.monotonic() when it took a trainer
         self._stop_flag = threading.Event()
         self._worker: _Worker | None = None  # while the job has one: where request_stop signals
         self._worker_lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, name=f"train-{self.label}", daemon=True)
 
     def start(self) -> TrainingJob:
+        _scheduler().admit(self)
         self._thread.start()
         return self
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    def cancel(self, why: str, keep: bool = False) -> None:
+        """End the job for good (its session ended, or it ran too long): it stops after the epoch under way,
+        and the watchdog's `kill_worker` ends a worker that does not stop. Nothing of it is kept, unless
+        ``keep``: then a model that stopped is finished as after Stop."""
+        if self.cancelled_at is None:
+            self.message = f"Training cancelled: {why}."
+            self.cancelled_at, self._keep_cancelled = time.monotonic(), keep
+        self.request_stop()
+
+    def kill_worker(self) -> None:
+        with self._worker_lock:
+            if self._worker is not None and self._worker.process.is_alive():
+                self._worker.process.kill()
 
     @property
     def running(self) -> bool:
@@ -228,8 +518,16 @@ class TrainingJob:
         self.timeline[event] = time.perf_counter() - self.started
 
     def _watch(self) -> None:
+        scheduler = _scheduler()
         try:
+            if not scheduler.take_turn(self):
+                self.status = STOPPED
+                return
             with _pool().worker() as worker:
+                if self.cancelled:  # while it waited for a free trainer
+                    self.status = STOPPED
+                    return
+                self.running_since = time.monotonic()
                 self.waiting = False
                 self._mark("worker")
                 self.result = self.shortcut() if self.shortcut is not None else None
@@ -244,6 +542,7 @@ class TrainingJob:
             self.error, self.status, self.message = error, FAILED, f"{type(error).__name__}: {error}"
         finally:
             self.seconds = time.perf_counter() - self.started
+            scheduler.done(self)
 
     def _run_on(self, worker: _Worker) -> tuple:
         worker.stop.clear()
@@ -270,6 +569,9 @@ class TrainingJob:
 
     def _settle(self, outcome: tuple) -> None:
         kind = outcome[0]
+        if self.cancelled and not (self._keep_cancelled and kind in ("done", "diverged")):
+            self.status = STOPPED  # nobody is waiting for it, or its worker had to be killed: nothing kept
+            return
         if kind == "done":
             self.model, self.metrics = outcome[1], outcome[2]
             stopped = self._stop_flag.is_set() and self.epochs_done < self.n_epochs

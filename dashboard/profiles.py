@@ -1,25 +1,38 @@
 """Your ratings as files: named profiles (JSON) in one folder, and CSV import and export.
 
 A profile name is kept as typed (letters of any script, digits, spaces, ``' _ . -``; surrounding spaces
-dropped): a name that cannot be one is refused, never renamed, so two people's names never collapse into
-one file. Names that differ only in case are the same profile. Saving onto an existing name needs
-``replace=True`` (the page asks first), and the replaced file is kept in ``.backups/`` so that
-`restore_profile` can bring it back. Files are written atomically (a temporary file in the same folder,
-then a rename), so a crash while saving leaves the previous profile intact. Loading never runs code: it
-parses JSON and checks every value.
+dropped; Unicode NFKC, so fullwidth and other compatibility forms become plain letters): a name that
+cannot be one (invisible characters, more than `MAX_NAME_BYTES` bytes of UTF-8, as the file system counts)
+is refused, never renamed. Names that look alike are the same profile: they differ only in case, accents,
+or letters of another script that look like Latin ones (`skeleton`: Cyrillic "а" is Latin "a").
+
+Saving onto an existing name needs ``replace=True`` (the page asks first). The replaced file is kept in
+``.backups/`` with who saved it (a digest of the owner: the session, or the person's workspace): each
+owner's newest `KEPT_BACKUPS` versions are kept however many replaces others make, and `restore_profile`
+gives each owner their own versions back, newest first. Saves and restores of a folder hold an exclusive lock
+(an flock on the folder): two sessions saving one new name at once get one "saved" and one question, never two
+"saved". Files are written atomically (a temporary file in the same folder, then a rename), so a crash
+while saving leaves the previous profile intact. Loading never runs code: it parses JSON and checks every
+value.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import tempfile
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -29,11 +42,28 @@ from recengine.errors import DataError, UnknownIdError
 
 PROFILE_FORMAT = 1
 MAX_PROFILE_BYTES = 5_000_000
-MAX_NAME_LENGTH = 64
-MAX_NAME_BYTES = 200  # UTF-8 bytes: file names stop at 255
+# UTF-8 bytes of a name, as the file system counts them: its file ".NAME.json.XXXXXXXX.tmp" while it is
+# written stays under the 255 of a file name; backups are named by a digest, whatever the name's length.
+MAX_NAME_BYTES = 200
 BACKUPS = ".backups"
-KEPT_BACKUPS = 5  # per profile
+KEPT_BACKUPS = 5  # per profile and owner
+MAX_BACKUPS = 200  # per profile: beyond it only each owner's newest copy stays
 _PUNCTUATION = " '_.-"
+# Default-ignorable code points (Unicode's DerivedCoreProperties): invisible, so refused in a name.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+# Letters of other scripts that look like Latin ones, after case folding (from Unicode's confusables for
+# Cyrillic and Greek; where a pair's capital and small letter look like different Latin letters, the
+# capital's: Cyrillic "н" is "h", as "Н" looks like "H").
+_LOOK_ALIKES = MappingProxyType(
+    str.maketrans(
+        "авеѕіјкмнорстухһӏԁԛԝүѵьαβεζηικμνορτυχϲϳωıȷɑɡ",
+        "abesijkmhopctyxhldqwyvbabezhikmnoptyxcjwijag",
+    )
+)
 
 
 class ProfileError(DataError):
@@ -54,18 +84,25 @@ class Profile:
 
 
 def safe_name(name: str) -> str:
-    """``name`` as a profile name (Unicode NFC, surrounding spaces dropped), or ProfileError saying why it
-    cannot be one: letters of any script, digits, spaces and ``' _ . -``, starting with a letter or digit."""
-    text = unicodedata.normalize("NFC", str(name)).strip()
+    """``name`` as a profile name (Unicode NFKC, surrounding spaces dropped), or ProfileError saying why it
+    cannot be one: letters of any script, digits, spaces and ``' _ . -``, starting with a letter or digit,
+    nothing invisible, at most `MAX_NAME_BYTES` bytes of UTF-8."""
+    text = unicodedata.normalize("NFKC", str(name)).strip()
     rule = "use letters, digits, spaces, ', _, . or -, starting with a letter or a digit"
     if not text:
         raise ProfileError(f"A profile name cannot be empty: {rule}.")
+    if _INVISIBLE.search(text):
+        raise ProfileError(f"A profile name cannot hold invisible characters: {rule}.")
     bad = sorted({c for c in text if not (_is_letter_or_digit(c) or c in _PUNCTUATION)})
     if bad or not _is_letter_or_digit(text[0]):
         shown = ", ".join(repr(c) for c in bad[:5]) if bad else repr(text[0])
         raise ProfileError(f"{text[:80]!r} cannot be a profile name ({shown}): {rule}.")
-    if len(text) > MAX_NAME_LENGTH or len(text.encode()) > MAX_NAME_BYTES:
-        raise ProfileError(f"A profile name can have at most {MAX_NAME_LENGTH} characters; shorten it.")
+    if len(text.encode()) > MAX_NAME_BYTES:
+        raise ProfileError(
+            f"A profile name can have at most {MAX_NAME_BYTES} bytes of UTF-8 (this one has "
+            f"{len(text.encode())}): {MAX_NAME_BYTES} Latin letters, or half as many accented or Cyrillic "
+            "ones, a third as many Chinese ones. Shorten it."
+        )
     return text
 
 
@@ -75,19 +112,61 @@ def _is_letter_or_digit(character: str) -> bool:
     )
 
 
+def skeleton(name: str) -> str:
+    """What a name looks like, for telling names apart: `safe_name`, case folded, accents dropped, the
+    look-alikes of Latin letters made Latin ("ALICE", "Alicé", "аlice" with a Cyrillic а: "alice")."""
+    folded = unicodedata.normalize("NFKD", safe_name(name).casefold())
+    plain = "".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Mc"))
+    return unicodedata.normalize("NFC", plain).translate(_LOOK_ALIKES)
+
+
 def _key(name: str) -> str:
-    return safe_name(name).casefold()
+    return skeleton(name)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def profile_path(folder: Path, name: str) -> Path:
-    """The file of profile ``name``: an existing one whose name differs at most in case, else a new one."""
+    """The file of profile ``name``: an existing one whose name looks the same (`skeleton`), else a new one."""
     folder = Path(folder).resolve()
     key = _key(name)
-    existing = next((p for p in _files(folder) if p.stem.casefold() == key), None)
+    existing = next((p for p in _files(folder) if _valid(p.stem) and _key(p.stem) == key), None)
     path = existing or folder / f"{safe_name(name)}.json"
     if path.parent != folder:  # cannot happen after safe_name; checked all the same
         raise ProfileError(f"{name!r} would be saved outside the profile folder.")
     return path
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the folder itself: one save or restore at a time, across threads (each call
+    opens the folder anew) and processes; no lock file is left beside the profiles."""
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def current_owner() -> str:
+    """Who is saving: the person, when their browser keeps a workspace (a digest of its key, never the key),
+    else the Streamlit session running this code ("" outside one)."""
+    try:
+        import streamlit as st
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        return ""
+    context = get_script_run_ctx(suppress_warning=True)
+    if context is None:
+        return ""
+    from dashboard.workspace import KEY, valid_key
+
+    key = st.session_state.get(KEY)
+    return f"person:{_digest(key)}" if valid_key(key) else f"session:{context.session_id}"
 
 
 def _files(folder: Path) -> list[Path]:
@@ -111,32 +190,41 @@ def _valid(name: str) -> bool:
 
 
 def save_profile(
-    folder: Path, profile: Profile, titles: dict[object, str] | None = None, *, replace: bool = False
+    folder: Path,
+    profile: Profile,
+    titles: dict[object, str] | None = None,
+    *,
+    replace: bool = False,
+    owner: str | None = None,
 ) -> Path:
     """Write ``profile`` as JSON under its name; returns the path. An existing profile of that name is
-    replaced only with ``replace`` (else `ProfileExists`), and kept as a backup first."""
-    path = profile_path(folder, profile.name)
-    if path.exists() and not replace:
-        raise ProfileExists(
-            f"There is already a profile named {path.stem!r}. Replace it (it can be restored), or choose "
-            "another name."
-        )
+    replaced only with ``replace`` (else `ProfileExists`), and kept as a backup first. ``owner`` (default:
+    `current_owner`) is recorded, so that its owner can restore this version after others replaced it."""
+    name = safe_name(profile.name)
     titles = titles or {}
     payload = {
         "format": PROFILE_FORMAT,
-        "name": safe_name(profile.name),
+        "name": name,
         "source": profile.source,
+        "saved_by": _digest(current_owner() if owner is None else owner),
         "ratings": [
             {"item": _plain(item), "rating": float(rating), "title": titles.get(item)}
             for item, rating in profile.ratings.items()
         ],
     }
     content = json.dumps(payload, indent=1, ensure_ascii=False).encode()
+    folder = Path(folder).resolve()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            _back_up(path)
-        write_atomically(path, content)
+        with _locked(folder):
+            path = profile_path(folder, name)
+            if path.exists() and not replace:
+                raise ProfileExists(
+                    f"There is already a profile named {path.stem!r}. Replace it (it can be restored), or "
+                    "choose another name."
+                )
+            if path.exists():
+                _back_up(path)
+            write_atomically(path, content)
     except OSError as error:
         raise ProfileError(
             f"The profile could not be saved ({error.strerror or error}): the profile folder is read-only "
@@ -145,36 +233,72 @@ def save_profile(
     return path
 
 
+def _saver(path: Path) -> str:
+    """The owner digest a profile file records ("" for a file from before owners were recorded)."""
+    try:
+        payload = json.loads(path.read_bytes()[:MAX_PROFILE_BYTES])
+    except (OSError, ValueError):
+        return ""
+    saver = payload.get("saved_by") if isinstance(payload, dict) else None
+    return saver if isinstance(saver, str) and re.fullmatch(r"[0-9a-f]{32}", saver) else ""
+
+
 def _back_up(path: Path) -> None:
-    """Keep a copy of ``path`` in the backups folder (the newest `KEPT_BACKUPS` per profile)."""
+    """Keep a copy of ``path`` in the backups folder, named by the digest of its name, the time and who
+    saved it. Each owner's newest `KEPT_BACKUPS` copies stay, whoever replaces the profile how often (beyond
+    `MAX_BACKUPS` copies of the profile, only each owner's newest)."""
     folder = path.parent / BACKUPS
     folder.mkdir(exist_ok=True)
-    key = path.stem.casefold()
-    write_atomically(folder / f"{key}.{time.time_ns()}.json", path.read_bytes())
-    for old in backups(path.parent, path.stem)[KEPT_BACKUPS:]:
-        old.unlink(missing_ok=True)
+    stem = f"{_digest(_key(path.stem))}.{time.time_ns()}.{_saver(path) or 'unknown'}"
+    write_atomically(folder / f"{stem}.json", path.read_bytes())
+    kept: dict[str, int] = {}
+    for rank, (_, saver, copy) in enumerate(_backups(path.parent, path.stem)):
+        count = kept.get(saver, 0)
+        if count >= KEPT_BACKUPS or (rank >= MAX_BACKUPS and count > 0):
+            copy.unlink(missing_ok=True)
+        kept[saver] = count + 1
+
+
+def _backups(folder: Path, name: str) -> list[tuple[int, str, Path]]:
+    """(time, owner digest, path) of the kept copies of profile ``name``, newest first; copies named by an
+    older version (the case-folded name, no owner) are listed too."""
+    key = _key(name)
+    digest, found = _digest(key), Path(folder) / BACKUPS
+    copies = []
+    for path in found.glob("*.json") if found.is_dir() else ():
+        parts = path.name[: -len(".json")].split(".")
+        if parts[0] == digest and len(parts) == 3 and parts[1].isdigit():
+            copies.append((int(parts[1]), parts[2], path))
+            continue
+        legacy, _, stamp = path.name[: -len(".json")].rpartition(".")
+        if stamp.isdigit() and _valid(legacy) and _key(legacy) == key:
+            copies.append((int(stamp), "unknown", path))
+    return sorted(copies, key=lambda copy: copy[0], reverse=True)
 
 
 def backups(folder: Path, name: str) -> list[Path]:
     """The kept copies of profile ``name``, newest first."""
-    key = _key(name)
-    found = Path(folder) / BACKUPS
-    copies = [p for p in found.glob("*.json") if p.name.rsplit(".", 2)[0] == key] if found.is_dir() else []
-    return sorted(copies, key=lambda p: int(p.name.rsplit(".", 2)[1]), reverse=True)
+    return [path for _, _, path in _backups(folder, name)]
 
 
-def restore_profile(folder: Path, name: str) -> Profile:
-    """Put back the newest backup of profile ``name`` (the current one becomes a backup); returns it."""
-    copies = backups(folder, name)
-    if not copies:
-        raise ProfileError(f"Profile {safe_name(name)!r} has no earlier version to restore.")
-    restored = _read(copies[0], copies[0].name)
-    path = profile_path(folder, name)
+def restore_profile(folder: Path, name: str, *, owner: str | None = None) -> Profile:
+    """Put back a kept copy of profile ``name`` (the current one becomes a backup) and return it: the newest
+    copy ``owner`` (default: `current_owner`) saved, else the newest copy."""
+    folder = Path(folder).resolve()
+    mine = _digest(current_owner() if owner is None else owner)
     try:
-        if path.exists():
-            _back_up(path)
-        write_atomically(path, copies[0].read_bytes())
-        copies[0].unlink(missing_ok=True)
+        with _locked(folder):
+            copies = _backups(folder, name)
+            if not copies:
+                raise ProfileError(f"Profile {safe_name(name)!r} has no earlier version to restore.")
+            chosen = next((path for _, saver, path in copies if saver == mine), copies[0][2])
+            restored = _read(chosen, chosen.name)
+            content = chosen.read_bytes()
+            path = profile_path(folder, name)
+            if path.exists():
+                _back_up(path)
+            write_atomically(path, content)
+            chosen.unlink(missing_ok=True)
     except OSError as error:
         raise ProfileError(f"The profile could not be restored ({error.strerror or error}).") from None
     return restored

@@ -5,12 +5,18 @@ It is ``streamlit run app.py`` on localhost (every interface in classroom mode, 
 browser connects, so the first script run would import NumPy, pandas, SciPy and the engine (about 0.9 s on
 two cores). Here a thread imports them while the server starts and the browser loads the page's
 JavaScript, and the first page is drawn that much sooner. ``streamlit run app.py`` works too.
+
+It also guards the network side: a warning when the server would listen beyond localhost without a class
+password (however the address is given), a refusal when the class password variable is set but empty, and
+forwarded headers believed only from the proxy the operator names (``RECENGINE_TRUSTED_PROXY``).
 """
 
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import os
+import socket
 import sys
 import threading
 import time
@@ -34,31 +40,86 @@ def _import_ahead() -> None:
         importlib.import_module(name)
 
 
-def address_options(args: list[str]) -> list[str]:
-    """Localhost unless told otherwise; every interface in classroom mode (a class password is set).
-    Serving a network without a password is allowed (an operator may have a proxy in front) but warned of."""
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+TRUSTED_PROXY_ENV = "RECENGINE_TRUSTED_PROXY"
+
+
+def given_address(args: list[str]) -> str | None:
+    """The address asked for, however it was given: ``--server.address`` (an empty value too) or
+    ``STREAMLIT_SERVER_ADDRESS``; None when neither is (then `address_options` gives one, which overrides
+    any ``server.address`` of a ``.streamlit/config.toml``)."""
     given = None
     for index, arg in enumerate(args):
         if arg == "--server.address":
             given = args[index + 1] if index + 1 < len(args) else ""
         elif arg.startswith("--server.address="):
             given = arg.split("=", 1)[1]
-    if given is None and not os.environ.get("STREAMLIT_SERVER_ADDRESS"):
+    return given if given is not None else os.environ.get("STREAMLIT_SERVER_ADDRESS")
+
+
+def beyond_localhost(address: str) -> bool:
+    """Whether listening on ``address`` serves more than this machine: an empty address (Streamlit's
+    every interface), 0.0.0.0, ::, a network address, or a host name that resolves to one (or to
+    nothing: then who knows)."""
+    address = address.strip().strip("[]")
+    if address.startswith("unix://"):
+        return False
+    if not address:
+        return True
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        pass
+    if address.lower() in LOCAL_NAMES:
+        return False
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(address, None)}
+    except (OSError, UnicodeError):
+        return True
+    return not found or any(not ipaddress.ip_address(ip.split("%")[0]).is_loopback for ip in found)
+
+
+def address_options(args: list[str]) -> list[str]:
+    """Localhost unless told otherwise; every interface in classroom mode (a class password is set).
+    Serving beyond localhost without a password is allowed (an operator may have a proxy in front) but
+    warned of, however the address is given."""
+    given = given_address(args)
+    if given is None:
         return ["--server.address", "0.0.0.0" if classroom.class_password() else "127.0.0.1"]
-    if given not in (None, "", "127.0.0.1", "localhost", "::1") and not classroom.class_password():
+    if beyond_localhost(given) and not classroom.class_password():
         print(
-            f"Warning: serving {given} without a class password; anyone who reaches this port sees the app. "
-            f"Set {classroom.ENV} (docs/threat-model.md).",
+            f"Warning: serving {given or 'every interface'!r} without a class password; anyone who reaches "
+            f"this port sees the app. Set {classroom.ENV} (docs/threat-model.md).",
             file=sys.stderr,
         )
     return []
 
 
+def class_mode_problem() -> str | None:
+    """Why classroom mode cannot start: its variable is set but holds no password."""
+    if classroom.ENV in os.environ and classroom.class_password() is None:
+        return (
+            f"{classroom.ENV} is set but empty: classroom mode needs a password. Set it to the class "
+            "password, or unset it to serve this machine only."
+        )
+    return None
+
+
+def trust_only_the_named_proxy() -> None:
+    """Uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise (each student behind a proxy on
+    this machine could claim any address); it believes it from the proxy named in
+    ``RECENGINE_TRUSTED_PROXY`` only (addresses or networks, separated by commas), else from nobody."""
+    os.environ["FORWARDED_ALLOW_IPS"] = os.environ.get(TRUSTED_PROXY_ENV, "").strip()
+
+
 def main() -> None:
+    if problem := class_mode_problem():
+        sys.exit(f"dashboard.serve: {problem}")
     threading.Thread(target=_import_ahead, name="import-ahead", daemon=True).start()
     from streamlit.web import cli
 
     args = sys.argv[1:]
+    trust_only_the_named_proxy()
     sys.argv = ["streamlit", "run", str(APP), *address_options(args), *args]
     cli.main()
 

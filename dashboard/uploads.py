@@ -1,10 +1,17 @@
 """Uploaded and server-side data files: stored privately per session, previewed, and checked against the
-folders the operator allows (see docs/threat-model.md)."""
+folders the operator allows (see docs/threat-model.md).
+
+A session's uploads together may unpack to at most `config.upload_max_bytes` (1 GB unless the operator
+sets ``RECENGINE_UPLOAD_MB``): a new upload first removes the session's earlier ones, and a zip is checked
+from its directory (member count, every member's and the whole archive's compression ratio, the declared
+total against what the session has left) before a byte of it is written. When the session ends, its folder
+goes, and so do the models trained on its uploads from the shared model store."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -13,13 +20,17 @@ import secrets
 import shutil
 import time
 import weakref
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 
+from dashboard import config
 from dashboard.profiles import write_atomically
-from recengine.data.download import COMPLETE, unpack
-from recengine.errors import DataError, DataFormatError
+from recengine.data.download import COMPLETE, MAX_MEMBERS, unpack
+from recengine.errors import ArchiveError, DataError, DataFormatError, TooLargeError
+from recengine.memory import format_size
+from recengine.store import ModelStore
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".dat", ".data", ".parquet", ".pq", ".zip")
 GENERIC_FORMATS = ("csv", "tsv", "parquet")
@@ -30,23 +41,59 @@ STALE_SECONDS = 24 * 3600
 UPLOAD_FOLDER = "upload_folder"  # the session state key of its PrivateFolder
 MAX_FOLDER_ENTRIES = 10_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Ratings text compresses 3 to 10 times, a sorted file of repeated ids some 30 times; an upload compressed
+# more than this, member by member or as a whole, is a bomb. Members smaller than the floor are exempt
+# (a few kilobytes of blank lines compress well), but they count in the archive's total ratio.
+MAX_UPLOAD_RATIO = 100
+UPLOAD_RATIO_FLOOR = 4096
 
 
 class PrivateFolder:
     """A session's own upload folder: 128 random bits under ``root`` (mode 0700), never listed; removed
-    when the session that holds this object ends (it is garbage collected) or the server exits. Folders
-    left by a server that was killed are removed a day later, when the next one is made."""
+    when the session that holds this object ends (it is garbage collected) or the server exits, with the
+    models trained on its uploads (their data fingerprints, in ``fingerprints``) from the shared model
+    store. Folders left by a server that was killed are removed a day later, when the next one is made."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, store: Path | None = None):
         root = Path(root).resolve()
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         _remove_stale(root)
         self.path = root / secrets.token_hex(16)
         self.path.mkdir(mode=0o700)
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
+        self.fingerprints: set[str] = set()
+        self.store = config.store_folder() if store is None else Path(store)
+        self._finalizer = weakref.finalize(self, _end_session, self.path, self.fingerprints, self.store)
 
     def remove(self) -> None:
         self._finalizer()
+
+
+def _end_session(path: Path, fingerprints: set[str], store: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    remove_upload_models(fingerprints, store)
+
+
+def remove_upload_models(fingerprints: set[str], store: Path) -> None:
+    """Remove from the shared model store the models trained on the data sets of these fingerprints."""
+    if fingerprints and store.is_dir():
+        with contextlib.suppress(Exception):  # at exit, or a store gone read-only: nothing more to do
+            ModelStore(store).remove_trained_on(frozenset(fingerprints))
+
+
+def note_upload_data(fingerprint: str) -> None:
+    """Remember that the session's active data set (of this fingerprint) came from its upload, so the
+    models trained on it leave the shared store when the session ends: seconds after its tab closes (the
+    trainers' watchdog, `jobs.when_session_ends`), and at the latest when Streamlit drops the session."""
+    import streamlit as st
+
+    from dashboard import jobs
+
+    folder = st.session_state.get(UPLOAD_FOLDER)
+    if folder is not None:
+        folder.fingerprints.add(fingerprint)
+        jobs.when_session_ends(
+            "upload models", functools.partial(remove_upload_models, folder.fingerprints, folder.store)
+        )
 
 
 def session_folder(root: Path) -> Path:
@@ -80,24 +127,84 @@ def _remove_stale(root: Path) -> None:
 def save_upload(folder: Path, filename: str, content: bytes) -> Path:
     """Store uploaded bytes as ``folder/<hash of the content>/<sanitised name>`` (``folder`` being the
     session's `PrivateFolder`): an upload can never be written outside it, and keeps the name some formats
-    are known by (``u.data``, ``ratings.csv``). A zip is unpacked there (see `unpack`) and its folder
-    returned; the archive itself is not kept, and a refused one leaves nothing behind."""
+    are known by (``u.data``, ``ratings.csv``). The session's earlier uploads are removed first, and what
+    is left must hold this one within `config.upload_max_bytes`. A zip is checked (`check_upload_zip`) and
+    unpacked there (see `unpack`) and its folder returned; the archive itself is not kept, and a refused one
+    leaves nothing behind."""
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise DataFormatError(f"{filename!r}: upload a file ending in one of {', '.join(UPLOAD_SUFFIXES)}.")
     stem = _ascii_stem(filename)
-    target = Path(folder).resolve() / hashlib.sha256(content).hexdigest()[:16]
+    folder = Path(folder).resolve()
+    target = folder / hashlib.sha256(content).hexdigest()[:16]
+    _remove_others(folder, target.name)
+    left = config.upload_max_bytes() - _tree_bytes(folder)
     if suffix == ".zip":
-        return _save_archive(target, f"{stem}{suffix}", content)
+        return _save_archive(target, f"{stem}{suffix}", content, left)
     path = target / f"{stem}{suffix}"
+    if not path.exists():
+        _within(len(content), left, filename)
     try:
         target.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             write_atomically(path, content)
     except OSError as error:
         shutil.rmtree(target, ignore_errors=True)
-        raise _unwritable(Path(folder), error) from None
+        raise _unwritable(folder, error) from None
     return path
+
+
+def _remove_others(folder: Path, keep: str) -> None:
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.name == keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _tree_bytes(folder: Path) -> int:
+    total = 0
+    for base, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(base, name)).st_size
+    return total
+
+
+def _within(size: int, left: int, what: str) -> None:
+    if size > left:
+        budget = config.upload_max_bytes()
+        raise TooLargeError(
+            f"{what} would take {format_size(size)} on the server; each session's uploads may take "
+            f"{format_size(budget)} in all ({format_size(max(left, 0))} left). Upload a smaller file (only the "
+            f"ratings), or ask whoever runs the server to raise {config.UPLOAD_ENV}."
+        )
+
+
+def check_upload_zip(name: str, members: list[zipfile.ZipInfo], left: int) -> None:
+    """Refuse, from its directory alone, an uploaded zip with too many members, a member or a whole
+    compressed more than `MAX_UPLOAD_RATIO` times, or more bytes unpacked than the session has ``left``."""
+    if len(members) > MAX_MEMBERS:
+        raise ArchiveError(
+            f"{name} holds {len(members):,} members; at most {MAX_MEMBERS:,} are unpacked. Zip only the data "
+            "set's files."
+        )
+    unpacked = sum(member.file_size for member in members)
+    packed = sum(member.compress_size for member in members)
+    biggest = max(members, key=lambda m: m.file_size / max(m.compress_size, 1), default=None)
+    ratios = [(unpacked, packed)]
+    if biggest is not None and biggest.file_size > UPLOAD_RATIO_FLOOR:
+        ratios.append((biggest.file_size, biggest.compress_size))
+    for size, compressed in ratios:
+        ratio = size / max(compressed, 1)
+        if size > UPLOAD_RATIO_FLOOR and ratio > MAX_UPLOAD_RATIO:
+            raise ArchiveError(
+                f"{name} holds data compressed {ratio:,.0f} times ({size:,} bytes from {compressed:,}); "
+                f"no data set compresses more than {MAX_UPLOAD_RATIO} times, so it was not unpacked."
+            )
+    _within(unpacked, left, f"{name} unpacked")
 
 
 def _ascii_stem(filename: str) -> str:
@@ -106,10 +213,15 @@ def _ascii_stem(filename: str) -> str:
     return stem or "upload"
 
 
-def _save_archive(target: Path, name: str, content: bytes) -> Path:
+def _save_archive(target: Path, name: str, content: bytes, left: int) -> Path:
     unpacked = target / "unpacked"
     if (unpacked / COMPLETE).is_file():
         return unpacked
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as directory:
+            check_upload_zip(name, directory.infolist(), left)
+    except (zipfile.BadZipFile, ValueError, EOFError) as error:
+        raise ArchiveError(f"{name} is not a complete zip archive ({error}). Zip the data again.") from None
     archive = target / name
     try:
         try:
@@ -128,10 +240,7 @@ def _save_archive(target: Path, name: str, content: bytes) -> Path:
 def keep_only(folder: Path, path: Path) -> None:
     """Remove the session's other uploads once ``path`` (inside ``folder``) is the one in use."""
     folder = Path(folder).resolve()
-    keep = Path(path).resolve().relative_to(folder).parts[0]
-    for entry in folder.iterdir():
-        if entry.name != keep:
-            shutil.rmtree(entry, ignore_errors=True)
+    _remove_others(folder, Path(path).resolve().relative_to(folder).parts[0])
 
 
 def inside(path: Path, roots: list[Path]) -> bool:
@@ -140,27 +249,34 @@ def inside(path: Path, roots: list[Path]) -> bool:
 
 
 def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) -> Path:
-    """The path a person typed, resolved, when it lies inside one of the allowed ``roots`` and outside the
-    ``private`` folders; a folder's every entry (links resolved) must too."""
+    """The path a person typed, resolved, when it lies inside one of the allowed ``roots`` and neither
+    inside nor above the ``private`` folders; a folder's every entry (links resolved) must too. Messages
+    show the allowed folders under the home folder as ``~/...``, and say the same of every ``~name``
+    (whether that account exists is none of the reader's business)."""
+    from dashboard.ui import shown_path
+
     text = text.strip()
     if not text:
         raise DataError("Type the path of a ratings file or folder on the server.")
     if _CONTROL.search(text):
         raise DataError("A path cannot hold control characters (such as NUL or a line break). Retype it.")
+    if text.startswith("~") and not (text == "~" or text.startswith("~/")):
+        raise DataError("Another account's home folder (~name) cannot be read. Type a full path.")
     try:
         path = Path(text).expanduser().resolve()
-    except (OSError, RuntimeError):  # ~unknownuser, a loop of links
-        raise DataError(f"{text} is not a path this server can resolve. Type a full path.") from None
-    allowed = ", ".join(str(r) for r in roots) or "none: the server's operator has listed no folder"
+    except (OSError, RuntimeError):  # a loop of links
+        raise DataError("That is not a path this server can resolve. Type a full path.") from None
+    allowed = ", ".join(shown_path(r) for r in roots) or "none: the server's operator has listed no folder"
     if not inside(path, roots):
         raise DataError(
-            f"{text} is outside the folders this server may read ({allowed}). Copy the data into one of "
-            "them, or ask whoever runs the server to add its folder to RECENGINE_DATA_DIRS."
+            f"{shown_path(path)} is outside the folders this server may read ({allowed}). Copy the data into "
+            "one of them, or ask whoever runs the server to add its folder to RECENGINE_DATA_DIRS."
         )
-    if inside(path, list(private)):
-        raise DataError(f"{text} is one of the server's private folders (uploads, profiles, models).")
+    private = [Path(p).resolve() for p in private]
+    if inside(path, private) or any(inside(folder, [path]) for folder in private):
+        raise DataError("That path is, or holds, one of the server's private folders (uploads, profiles, models).")
     if not path.exists():
-        raise DataError(f"There is no file or folder at {text}.")
+        raise DataError(f"There is no file or folder at {shown_path(path)}.")
     if path.is_dir():
         _check_entries(path, roots, list(private))
     return path

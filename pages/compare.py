@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import state, urlstate
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
+from dashboard.jobs import check_sweep_work
 from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
 from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
@@ -205,6 +206,7 @@ def sweep(data: RatingsDataset) -> None:
     if st.button("Run the sweep", key="sweep_go", disabled=not ready, type="primary"):
         progress = st.progress(0.0, text="Sweeping…")
         with engine_errors("Narrow the values, or choose other ones."):
+            check_sweep_work(algo, grid, data, folds)  # in classroom mode, the sweep's whole work is bounded
             table = grid_search(
                 algo,
                 grid,

@@ -412,10 +412,18 @@ def _metadata(path: Path, archive: Any, headers: dict[str, ArrayHeader]) -> dict
         raise ModelFileError(f"{path} is not a recengine model file: it has no metadata.")
     if (problem := _shape_problem(METADATA, headers[METADATA], 0, 0, 0)) is not None:
         raise ModelFileError(f"{path} is corrupted: its metadata {problem}.")
+    raw = _array(path, archive, METADATA)
+    _check_metadata_memory(path, raw)
     try:
-        metadata = json.loads(_array(path, archive, METADATA).tobytes().decode("utf-8"))
+        metadata = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path} is corrupted: its metadata is not valid JSON ({error}).") from error
+        raise ModelFileError(f"{path} is corrupted: its metadata is not valid JSON ({error}).") from None
+    except RecursionError:
+        metadata = None
+    if metadata is None or _depth_over(metadata, MAX_METADATA_DEPTH):
+        raise ModelFileError(
+            f"{path} is corrupted: its metadata is nested more than {MAX_METADATA_DEPTH} levels deep."
+        )
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a recengine model file.")
     version = metadata.get("format_version")
@@ -433,6 +441,43 @@ def _metadata(path: Path, archive: Any, headers: dict[str, ArrayHeader]) -> dict
             raise ModelFileError(f"{path} is corrupted: its metadata field {name!r} is {_short(value)}.")
     _check_fields(path, metadata)
     return metadata
+
+
+# Parsing JSON makes objects far larger than their text: ``{}`` (2 bytes) is a 64-byte dict. The estimate
+# counts what a parse makes from the text alone, so a small file of empty lists is refused before it is
+# parsed; a real model's metadata (its history: about 450 bytes an epoch) is estimated at 3 times its text.
+MAX_METADATA_DEPTH = 32
+PARSED_CONTAINER_BYTES = 120  # a dict or list and its slot in its parent
+PARSED_VALUE_BYTES = 40  # a float or string and its slot
+MAX_METADATA_MEMORY = 256 * 1024**2
+
+
+def _check_metadata_memory(path: Path, raw: np.ndarray) -> None:
+    """Refuse metadata whose parse would take more than `MAX_METADATA_MEMORY` or the memory budget,
+    estimated from counts of its brackets and separators (no copy of the text is made)."""
+    containers = sum(int(np.count_nonzero(raw == ord(c))) for c in "[{")
+    values = sum(int(np.count_nonzero(raw == ord(c))) for c in ",:") + 1
+    need = 2 * raw.size + containers * PARSED_CONTAINER_BYTES + values * PARSED_VALUE_BYTES
+    if need > MAX_METADATA_MEMORY:
+        raise ModelFileError(
+            f"{path} is refused: its metadata ({raw.size:,} bytes of JSON, {containers:,} lists and objects) "
+            f"would take about {memory.format_size(need)} to read; a model's takes a few megabytes."
+        )
+    memory.check(need, f"Reading the metadata of {path.name}", "Load it on a machine with more memory.")
+
+
+def _depth_over(value: object, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` deep (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _check_fields(path: Path, metadata: dict[str, Any]) -> None:
@@ -683,6 +728,25 @@ class ModelStore:
             self.path(key).unlink()
             return True
         return False
+
+    def remove_trained_on(self, fingerprints: set[str] | frozenset[str]) -> list[Path]:
+        """Remove the entries trained on a data set with one of these fingerprints that no public name
+        reloads (their ``extra`` names no ``data``): a session's private upload, when the session ends."""
+        removed = []
+        if not fingerprints:
+            return removed
+        with self._locked():
+            for path in self.entries():
+                try:
+                    metadata = read_metadata(path)
+                except (ModelFileError, OSError):
+                    continue
+                trained_on = {metadata.get("data_fingerprint"), metadata.get("fingerprint")}
+                if trained_on & set(fingerprints) and not (metadata.get("extra") or {}).get("data"):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
 
     def entries(self) -> list[Path]:
         return sorted(self.folder.glob(f"*{self.SUFFIX}"))

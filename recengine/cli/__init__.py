@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return int(args.handler(args) or 0)
-    except RecEngineError as error:
-        print(f"recengine {args.command}: {error}", file=sys.stderr)
+    except RecEngineError as error:  # one line, whatever a file or a name inside it held
+        print(f"recengine {args.command}: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,12 @@ import numpy as np
 from recengine.cli import print_json
 from recengine.cli.answers import read_answers
 from recengine.cli.data import add_data_arguments, data_from_args
-from recengine.data import KNOWN_DATASETS, load, load_train_test
+from recengine.data import KNOWN_DATASETS, cached_datasets, load, load_train_test
 from recengine.data.dataset import RatingsDataset
+from recengine.data.download import where_to_put
 from recengine.data.genres import genre_matrix
-from recengine.errors import DataError, ModelFileError, RecEngineError
+from recengine.data.loading import BUNDLED
+from recengine.errors import DataError, DownloadError, ModelFileError, RecEngineError
 from recengine.evaluation.metrics import ranking_report, rating_report
 from recengine.evaluation.newuser import evaluate_new_users, model_scorer, popular_scorer, split_new_users
 from recengine.evaluation.split import split_by_spec
@@ -191,9 +194,21 @@ def _stored_data(extra: dict[str, Any], trusted: bool) -> RatingsDataset:
     source = extra.get("data")
     options = dict(source) if isinstance(source, dict) else {"spec": source}
     spec = options.pop("spec", None)
-    if spec is not None and spec not in KNOWN_DATASETS:
+    if spec in KNOWN_DATASETS and not trusted:
+        return load(_downloaded(spec), **options)
+    if spec is not None:
         _refuse_unless(trusted, spec)
     return load(spec, **options, hide_content=spec is not None and spec not in KNOWN_DATASETS)
+
+
+def _downloaded(name: str) -> Path:
+    """A known data set by name: its folder in the download cache (or the bundled copy of latest-small),
+    never a file or folder of that name where the command runs."""
+    if name in (cached := cached_datasets()):
+        return cached[name]
+    if name == "ml-latest-small":
+        return BUNDLED
+    raise DownloadError(f"This model was trained on {name}, which is not downloaded yet. {where_to_put(name)}")
 
 
 def _refuse_unless(trusted: bool, named: str) -> None:

@@ -60,6 +60,10 @@ SHARED = {
         "a lock guards it"
     ),
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
+    "dashboard/jobs.py:_scheduler": (
+        "the server's line of training jobs, shared on purpose: per-owner limits and the memory budget hold "
+        "across sessions; a condition guards it, and it holds jobs only until they end"
+    ),
     "dashboard/jobs.py:_pool": (
         "the trainer processes, shared on purpose: a semaphore caps them, idle ones wait in a thread-safe "
         "queue, and a worker keeps no session's data between jobs (a job holds its worker alone: it sends "

@@ -1,0 +1,136 @@
+"""HTTP guards in front of Streamlit: ASGI middleware for the ``st.App`` that ``dashboard.serve`` runs.
+
+- `ForwardedHeaders`: a request's client address is its connection's, unless the connection comes from the
+  proxy the operator names in ``RECENGINE_TRUSTED_PROXY`` (addresses or networks, separated by commas):
+  then it is the last address that proxy added to ``X-Forwarded-For``. From anyone else, the forwarded
+  headers are removed, so no later code can believe them (each student sending their own
+  ``X-Forwarded-For`` would otherwise get fresh password tries).
+- `MetricsGate`: in classroom mode, ``/_stcore/metrics`` (sessions, memory, cache sizes) answers only with
+  the class password (HTTP Basic, any user name), wrong tries limited per address as the page's are.
+
+Add them to the app's middleware list, `ForwardedHeaders` first (outermost), so the gate counts tries
+against the real address. See docs/threat-model.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from dashboard import classroom
+
+TRUSTED_PROXY_ENV = "RECENGINE_TRUSTED_PROXY"
+FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port",
+             b"x-real-ip", b"forwarded")  # fmt: skip
+METRICS_PATH = "/_stcore/metrics"
+Scope = dict[str, Any]
+App = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_proxies(text: str | None = None) -> tuple[Network, ...]:
+    """The networks named in ``text`` (default ``$RECENGINE_TRUSTED_PROXY``); entries that are not an
+    address or a network are left out."""
+    text = os.environ.get(TRUSTED_PROXY_ENV, "") if text is None else text
+    networks = []
+    for entry in text.split(","):
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
+
+
+def _within(address: str, networks: Iterable[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+class ForwardedHeaders:
+    """Believe forwarded headers from the named proxy only; remove them from everyone else's requests."""
+
+    def __init__(self, app: App, trusted: str | None = None):
+        self.app = app
+        self.trusted = trusted_proxies(trusted)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = self.checked(scope)
+        await self.app(scope, receive, send)
+
+    def checked(self, scope: Scope) -> Scope:
+        peer = (scope.get("client") or ("", 0))[0] or ""
+        headers = list(scope.get("headers") or [])
+        if self.trusted and _within(peer, self.trusted):
+            forwarded = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-forwarded-for"]
+            hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
+            # The last hop not a trusted proxy is the address the proxy saw; earlier ones are the client's word.
+            client = next((hop for hop in reversed(hops) if not _within(hop, self.trusted)), None)
+            return scope | {"client": (client, 0)} if client else scope
+        kept = [(key, value) for key, value in headers if key.lower() not in FORWARDED]
+        return scope | {"headers": kept} if len(kept) != len(headers) else scope
+
+
+class MetricsGate:
+    """``/_stcore/metrics`` behind the class password when one is set (HTTP Basic; the user name is not
+    checked); `classroom.MAX_FAILURES` wrong tries per address per window."""
+
+    def __init__(self, app: App, password: str | None = None):
+        self.app = app
+        self.password = password  # None: the class password of the environment, read on each request
+        self.attempts = classroom.Attempts()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").rstrip("/").endswith(METRICS_PATH):
+            await self.app(scope, receive, send)
+            return
+        password = self.password if self.password is not None else classroom.class_password()
+        if password is None:
+            await self.app(scope, receive, send)
+            return
+        address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
+        if (wait := self.attempts.wait_seconds(address)) > 0:
+            await _answer(send, 429, f"Too many wrong passwords. Try again in {wait:,.0f} seconds.\n")
+            return
+        given = _basic_password(scope)
+        if given is not None and classroom.matches(given, password):
+            await self.app(scope, receive, send)
+            return
+        if given is not None:
+            self.attempts.failed(address)
+        await _answer(send, 401, "The class password is needed (HTTP Basic, any user name).\n",
+                      [(b"www-authenticate", b'Basic realm="recengine", charset="UTF-8"')])  # fmt: skip
+
+
+def _basic_password(scope: Scope) -> str | None:
+    """The password of an ``Authorization: Basic`` header, or None."""
+    for key, value in scope.get("headers") or []:
+        if key.lower() != b"authorization":
+            continue
+        kind, _, encoded = value.decode("latin-1").partition(" ")
+        if kind.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+async def _answer(send: Any, status: int, text: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = text.encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()), *headers],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,193 @@
+"""Issue 25, point 5 and the network side of 8: password tries counted per session and per connection
+address, forwarded headers believed only from the proxy the operator names, ``/_stcore/metrics`` behind
+the class password, and a warning (or a refusal) whenever the server would listen beyond localhost."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from pathlib import Path
+
+import pytest
+import uvicorn
+from outcomes import tally
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from dashboard import classroom, serve
+from dashboard.classroom import MAX_ADDRESS_FAILURES, MAX_FAILURES, Tries
+from dashboard.guards import ForwardedHeaders, MetricsGate
+
+
+async def echo(request: Request) -> JSONResponse:
+    forwarded = {key: value for key, value in request.headers.items() if "forward" in key or "real" in key}
+    return JSONResponse({"client": request.client.host, "forwarded": forwarded})
+
+
+async def metrics(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("session_state_bytes 123\n")
+
+
+def app(trusted: str = "", password: str | None = None) -> Starlette:
+    return Starlette(
+        routes=[Route("/echo", echo), Route("/_stcore/metrics", metrics)],
+        middleware=[Middleware(ForwardedHeaders, trusted=trusted), Middleware(MetricsGate, password=password)],
+    )
+
+
+def test_tries_are_counted_per_session_and_per_address():
+    """The issue: each session sending its own X-Forwarded-For got fresh tries; with a proxy that sets none,
+    the whole class shared one bucket of ten."""
+    tries = Tries()
+    for _ in range(MAX_FAILURES):
+        tries.failed("tab-1", "10.0.0.7", now=0)
+    assert tries.wait_seconds("tab-1", "10.0.0.7", now=1) > 0  # that session is locked out
+    assert tries.wait_seconds("tab-2", "10.0.0.7", now=1) == 0  # a classmate behind the same router is not
+    for tab in range(2, MAX_ADDRESS_FAILURES // MAX_FAILURES + 1):
+        for _ in range(MAX_FAILURES):
+            tries.failed(f"tab-{tab}", "10.0.0.7", now=0)
+    assert tries.wait_seconds("new-tab", "10.0.0.7", now=1) > 0  # new tabs get no more than the address
+    assert tries.wait_seconds("new-tab", "10.0.0.8", now=1) == 0
+    tally("network", "password tries", "per session and per address")
+
+
+def test_forwarded_headers_from_anyone_but_the_named_proxy_are_dropped():
+    client = TestClient(app(), client=("127.0.0.1", 5000))  # a same-host proxy the operator did not name
+    seen = client.get("/echo", headers={"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.7"}).json()
+    assert seen == {"client": "127.0.0.1", "forwarded": {}}
+    tally("network", "X-Forwarded-For from an unnamed proxy", "dropped")
+
+
+def test_the_named_proxy_gives_the_address_it_saw():
+    client = TestClient(app(trusted="127.0.0.1, 10.9.0.0/16"), client=("127.0.0.1", 5000))
+    seen = client.get("/echo", headers={"X-Forwarded-For": "6.6.6.6, 192.168.1.20, 10.9.0.4"}).json()
+    assert seen["client"] == "192.168.1.20"  # the student's own claim (6.6.6.6) is not the address
+    stranger = TestClient(app(trusted="10.9.0.0/16"), client=("192.168.1.30", 5000))
+    assert stranger.get("/echo", headers={"X-Forwarded-For": "6.6.6.6"}).json()["client"] == "192.168.1.30"
+
+
+def test_uvicorn_believes_forwarded_headers_only_from_the_named_proxy(monkeypatch: pytest.MonkeyPatch):
+    """Uvicorn trusted X-Forwarded-For from 127.0.0.1 by default: the probe's bypass."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    monkeypatch.delenv(serve.TRUSTED_PROXY_ENV, raising=False)
+    serve.trust_only_the_named_proxy()
+    config = uvicorn.Config(echo)
+    proxied = Starlette(routes=[Route("/echo", echo)])
+    wrapped = ProxyHeadersMiddleware(proxied, trusted_hosts=config.forwarded_allow_ips)
+    seen = TestClient(wrapped, client=("127.0.0.1", 5000)).get("/echo", headers={"X-Forwarded-For": "6.6.6.6"})
+    assert seen.json()["client"] == "127.0.0.1"
+    monkeypatch.setenv(serve.TRUSTED_PROXY_ENV, "127.0.0.1")
+    serve.trust_only_the_named_proxy()
+    assert uvicorn.Config(echo).forwarded_allow_ips == "127.0.0.1"
+
+
+def basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"teacher:{password}".encode()).decode()}
+
+
+def test_metrics_answer_only_with_the_class_password():
+    """The issue: /_stcore/metrics answered without the password."""
+    client = TestClient(app(password="tulip-42"), client=("192.168.1.30", 5000))
+    refused = client.get("/_stcore/metrics")
+    assert refused.status_code == 401 and "session_state" not in refused.text
+    assert refused.headers["www-authenticate"].startswith("Basic")
+    assert client.get("/_stcore/metrics/", headers=basic("guess")).status_code == 401
+    assert client.get("/_stcore/metrics", headers=basic("tulip-42")).text == "session_state_bytes 123\n"
+    assert client.get("/echo").status_code == 200  # the other routes are the page's business
+    for _ in range(MAX_FAILURES):
+        client.get("/_stcore/metrics", headers=basic("guess"))
+    assert client.get("/_stcore/metrics", headers=basic("tulip-42")).status_code == 429
+    tally("network", "/_stcore/metrics", "behind the class password")
+
+
+def test_metrics_stay_open_on_localhost_without_a_class_password(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(classroom.ENV, raising=False)
+    assert TestClient(app()).get("/_stcore/metrics").status_code == 200
+    monkeypatch.setenv(classroom.ENV, "tulip-42")  # read from the environment on each request
+    assert TestClient(app()).get("/_stcore/metrics").status_code == 401
+
+
+@pytest.fixture
+def no_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No class password and no address from the environment."""
+    monkeypatch.delenv(classroom.ENV, raising=False)
+    monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--server.address="],  # the issue: empty, Streamlit's every interface
+        ["--server.address", ""],
+        ["--server.address", "0.0.0.0"],  # the issue
+        ["--server.address", "::"],
+        ["--server.address", "[::]"],
+        ["--server.address=192.168.1.10"],
+        ["--server.address", "classroom-pc"],  # a host name that resolves to the network
+        ["--server.address", "no-such-host.invalid"],  # or to nothing
+    ],
+)
+def test_listening_beyond_localhost_without_a_password_is_warned_of(no_address, monkeypatch, capsys, args):
+    real = socket.getaddrinfo
+
+    def resolve(host, *rest, **kwargs):
+        if host == "classroom-pc":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.168.1.10", 0))]
+        return real(host, *rest, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    assert serve.address_options(args) == []
+    assert "without a class password" in capsys.readouterr().err
+    tally("network", "address beyond localhost, no password", "warned")
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost", "::1", "127.0.1.1", "unix:///tmp/s"])
+def test_localhost_in_any_form_is_not_warned_of(no_address, capsys, address):
+    assert serve.address_options(["--server.address", address]) == []
+    assert capsys.readouterr().err == ""
+
+
+def test_an_address_from_the_environment_is_checked_too(no_address, monkeypatch, capsys):
+    monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "")
+    assert serve.address_options([]) == [] and "every interface" in capsys.readouterr().err
+    monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "0.0.0.0")
+    assert serve.address_options([]) == [] and "without a class password" in capsys.readouterr().err
+
+
+def test_classroom_mode_without_a_password_refuses_to_start(no_address, monkeypatch):
+    for blank in ("", "   "):
+        monkeypatch.setenv(classroom.ENV, blank)
+        assert classroom.class_password() is None
+        monkeypatch.setattr("sys.argv", ["serve", "--server.address", "0.0.0.0"])
+        with pytest.raises(SystemExit, match="needs a password"):
+            serve.main()
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    assert serve.class_mode_problem() is None
+    tally("network", "classroom mode with an empty password", "refused to start")
+
+
+@pytest.mark.slow
+def test_the_served_app_keeps_its_metrics_behind_the_class_password(tmp_path, monkeypatch):
+    """Through ./dev app's server (asgi.py's st.App and its middleware), not only the middleware alone."""
+    import urllib.error
+    import urllib.request
+
+    from dashboard.server import running_app
+
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    with running_app(tmp_path / "home") as server:
+        url = f"{server.url}/_stcore/metrics"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        with urllib.request.urlopen(urllib.request.Request(url, headers=basic("tulip-42")), timeout=10) as answer:
+            assert answer.status == 200
+        spoofed = urllib.request.Request(f"{server.url}/_stcore/health", headers={"X-Forwarded-For": "6.6.6.6"})
+        with urllib.request.urlopen(spoofed, timeout=10) as answer:
+            assert answer.read().strip() == b"ok"

@@ -1,0 +1,126 @@
+"""Issue 25, point 3: profiles are never destroyed by another student. A replace keeps every owner's last
+version restorable by that owner, saves are atomic under concurrency, look-alike names are one profile,
+and a name's length is counted in bytes, as the file system counts it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from outcomes import tally
+
+from dashboard.profiles import (
+    MAX_NAME_BYTES,
+    Profile,
+    ProfileError,
+    ProfileExists,
+    backups,
+    list_profiles,
+    load_profile,
+    restore_profile,
+    save_profile,
+)
+
+
+def test_six_replaces_by_another_student_leave_the_owners_version_restorable(tmp_path: Path):
+    """The issue: A saves "alice"; B saves "ALICE" and confirms Replace six times; afterwards alice.json and
+    all five backups held B's ratings."""
+    save_profile(tmp_path, Profile("alice", "s", {1: 5.0}), owner="A")
+    for round_ in range(6):
+        save_profile(tmp_path, Profile("ALICE", "s", {2: float(round_)}), replace=True, owner="B")
+    assert load_profile(tmp_path, "alice").ratings == {2: 5.0}
+    assert len(backups(tmp_path, "alice")) == 6  # A's own and B's five newest
+    assert restore_profile(tmp_path, "alice", owner="A").ratings == {1: 5.0}
+    assert load_profile(tmp_path, "alice").ratings == {1: 5.0}
+    assert restore_profile(tmp_path, "alice", owner="B").ratings == {2: 5.0}  # B gets theirs back too
+    tally("profiles", "six replaces by another owner", "owner's version restorable")
+
+
+def parallel(count: int, action) -> list[object]:
+    """``action(index)`` in ``count`` threads released at once; what each returned or raised."""
+    start, outcomes = threading.Barrier(count), [None] * count
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            outcomes[index] = action(index)
+        except Exception as error:  # the outcome is what is checked
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.parametrize("trial", range(15))
+def test_sessions_saving_one_new_name_at_once_get_one_saved_and_the_others_asked(tmp_path: Path, trial: int):
+    """The issue: in 6 of 15 trials both sessions were told "Saved", no question asked, one profile lost."""
+    outcomes = parallel(6, lambda i: save_profile(tmp_path, Profile("Bob", "s", {i: 1.0}), owner=str(i)))
+    saved = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Path)]
+    assert len(saved) == 1, outcomes
+    assert all(isinstance(o, ProfileExists) for i, o in enumerate(outcomes) if i not in saved)
+    assert load_profile(tmp_path, "bob").ratings == {saved[0]: 1.0}
+    tally("profiles", "six sessions save one new name at once", "one saved, five asked")
+
+
+def test_parallel_replaces_lose_no_version(tmp_path: Path):
+    save_profile(tmp_path, Profile("carol", "s", {0: 1.0}), owner="first")
+    outcomes = parallel(
+        8, lambda i: save_profile(tmp_path, Profile("carol", "s", {i + 1: 1.0}), replace=True, owner=str(i))
+    )
+    assert all(isinstance(outcome, Path) for outcome in outcomes), outcomes
+    kept = [load_profile(tmp_path, "carol").ratings] + [
+        restore_profile(tmp_path, "carol", owner=owner).ratings for owner in ["first", *map(str, range(8))]
+    ]
+    assert sorted(next(iter(r)) for r in kept[1:]) == list(range(9))  # every version, each by its owner
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "\u0430lice",  # Cyrillic а
+        "ali\u0441e",  # Cyrillic с
+        "\uff41\uff4c\uff49\uff43\uff45",  # fullwidth
+        "\U0001d41a\U0001d425\U0001d422\U0001d41c\U0001d41e",  # mathematical bold
+        "ΑLΙCΕ",  # Greek capitals
+        "Alicé",
+    ],
+)
+def test_look_alike_names_are_the_same_profile(tmp_path: Path, look_alike: str):
+    save_profile(tmp_path, Profile("alice", "s", {1: 5.0}))
+    with pytest.raises(ProfileExists, match="'alice'"):
+        save_profile(tmp_path, Profile(look_alike, "s", {2: 1.0}))
+    assert list_profiles(tmp_path) == ["alice"]
+    tally("profiles", "look-alike names", "the same profile")
+
+
+@pytest.mark.parametrize("invisible", ["\u034f", "\u200b", "\u3164", "\ufe0f", "\u2060", "\U000e0041"])
+def test_names_with_invisible_characters_are_refused(tmp_path: Path, invisible: str):
+    with pytest.raises(ProfileError, match="invisible"):
+        save_profile(tmp_path, Profile(f"ali{invisible}ce", "s", {1: 5.0}))
+
+
+@pytest.mark.parametrize("letter", ["a", "é", "ΐ", "名", "𐍈"])
+def test_any_name_that_can_be_saved_can_be_replaced_and_restored(tmp_path: Path, letter: str):
+    """The issue: a 64-letter name that could be saved could never be replaced (its backup's name, the
+    case-folded name, grew past the file system's 255 bytes)."""
+    name = letter * (MAX_NAME_BYTES // len(letter.encode()))
+    save_profile(tmp_path, Profile(name, "s", {1: 5.0}), owner="A")
+    save_profile(tmp_path, Profile(name, "s", {2: 1.0}), replace=True, owner="B")
+    assert restore_profile(tmp_path, name, owner="A").ratings == {1: 5.0}
+    with pytest.raises(ProfileError, match="bytes"):
+        save_profile(tmp_path, Profile(name + letter, "s", {1: 5.0}))
+
+
+def test_an_owner_walks_back_through_their_own_versions(tmp_path: Path):
+    """Every earlier version stays restorable by its owner: others' replaces prune only their own copies."""
+    save_profile(tmp_path, Profile("dora", "s", {1: 1.0}), owner="A")
+    save_profile(tmp_path, Profile("dora", "s", {1: 2.0}), replace=True, owner="A")
+    for round_ in range(12):
+        save_profile(tmp_path, Profile("dora", "s", {9: float(round_)}), replace=True, owner="B")
+    assert restore_profile(tmp_path, "dora", owner="A").ratings == {1: 2.0}
+    assert restore_profile(tmp_path, "dora", owner="A").ratings == {1: 1.0}
