@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import streamlit as st
@@ -95,7 +96,7 @@ class Run:
         return f"{self.name or self.label}{ended}"
 
 
-GROUPS = {"mine": "your runs", "lessons": "lessons' runs", "sweeps": "sweeps' runs"}
+GROUPS = MappingProxyType({"mine": "your runs", "lessons": "lessons' runs", "sweeps": "sweeps' runs"})
 
 
 class RestoredRun(Run):

@@ -17,7 +17,7 @@ def test_home_shows_the_data_set_and_the_sidebar(app):
     assert metrics["Users"] == "610" and metrics["Movies"] == "9,742" and metrics["Ratings"] == "100,836"
     assert metrics["Empty cells"] == "98.30%"
     text = sidebar_text(app)
-    assert "ml-latest-small" in text and "You rated:** 0 movies" in text and "none yet" in text
+    assert "ml-latest-small" in text and "You rated:** 0 movies" in text and "Your lists:** no model yet" in text
 
 
 def test_data_page_draws_charts_and_filters(app):
@@ -181,7 +181,7 @@ def test_profiles_save_load_and_csv_import(app, home):
     assert saved.ratings == {item: 4.5 for item in rated}
     assert any("which everyone using this server can load" in s.value for s in app.success)
     assert any("listed for everyone who uses it" in c.value for c in app.caption)
-    assert "reloading the page starts over" in sidebar_text(app)
+    assert "Kept while this tab stays open" in sidebar_text(app)  # AppTest sends no workspace cookie
     assert [p.name for p in (home / "profiles").iterdir()] == ["class 7A.json"]
 
     app.button(key="rate_clear").click().run()

@@ -55,6 +55,7 @@ SHARED = {
         "on one model get their own recommendations"
     ),
     "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
+    "dashboard/workspace.py:_prune_once": "returns a count: it exists to prune old workspaces once per server",
     "dashboard/classroom.py:_attempts": (
         "wrong class passwords per client address, shared on purpose (a new tab must not reset the limit); "
         "a lock guards it"
