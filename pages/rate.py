@@ -112,7 +112,8 @@ def files(data: RatingsDataset) -> None:
         st.caption(
             "Saved profiles are kept on this server and listed for everyone who uses it (a whole class, on a "
             "shared server): save under a name you do not mind others seeing, or export your ratings as CSV "
-            "to keep them to yourself. Reloading the page starts a new session without your ratings."
+            "to keep them to yourself. A profile moves your ratings to another browser or computer; in this "
+            "browser they are kept anyway (see the sidebar)."
         )
         name = st.text_input(
             "Profile name", value=st.session_state.get(state.PROFILE, ""), key="rate_profile"
