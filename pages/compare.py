@@ -276,8 +276,12 @@ def show_sweep(data: RatingsDataset) -> None:
         st.success(
             f"Trained **{trained.title}** on the {DEFAULT_SPLIT.replace(':', ' split, test share ')}"
             + (" (from the cache)" if trained.from_cache else "") + (f": {shown}." if shown else ".")
-            + " It is kept among the sweeps' runs above; to serve your lists with it, pick it under "
-            "“Serve my lists with” (show the sweeps' runs first)."
+            + (
+                " It is kept among the sweeps' runs above; to serve your lists with it, pick it under "
+                "“Serve my lists with” (show the sweeps' runs first)."
+                if trained.group == "sweeps"
+                else f" These are the settings of one of {state.GROUPS[trained.group]} already: it is that run."
+            )
         )
 
 

@@ -76,7 +76,7 @@ def sweep_and_train_the_best(page, url: str) -> None:
     page.get_by_text("Best by").first.wait_for(timeout=300_000)
     settle(page)
     page.get_by_role("button", name="Train the best setting").click()
-    page.get_by_text("It is kept among the sweeps' runs").wait_for(timeout=180_000)
+    page.get_by_text(re.compile("It is kept among the sweeps' runs|it is that run")).wait_for(timeout=180_000)
     settle(page)
     no_exception(page, "sweep")
 
