@@ -69,7 +69,9 @@ class Session:
         self.page_hash = ""
         self.elements: list[Element] = []
         self.runs = 0
-        self._values: dict[str, WidgetState] = {}  # every value set so far, by widget id: a browser resends them
+        self._values: dict[
+            str, WidgetState
+        ] = {}  # every value set so far, by widget id: a browser resends them
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)

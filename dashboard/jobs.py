@@ -233,7 +233,9 @@ class _Scheduler:
         if budget is None:
             return True
         if not os.environ.get(memory.ENV, "").strip():
-            budget += int(reserved * memory.DEFAULT_SHARE)  # what they hold is already missing from "available"
+            budget += int(
+                reserved * memory.DEFAULT_SHARE
+            )  # what they hold is already missing from "available"
         return reserved + job.memory_needed <= budget
 
     def done(self, job: TrainingJob) -> None:
@@ -285,7 +287,9 @@ def _watch_sessions(scheduler: _Scheduler) -> None:
             log.exception("the trainer watchdog failed")
 
 
-def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float, scheduler: _Scheduler) -> None:
+def _look_at(
+    jobs: list[TrainingJob], gone_since: dict[str, float], now: float, scheduler: _Scheduler
+) -> None:
     sessions = {job.session_id for job in jobs if job.session_id} | scheduler.sessions_with_endings()
     for session in list(gone_since):
         if session not in sessions:
@@ -300,7 +304,9 @@ def _look_at(jobs: list[TrainingJob], gone_since: dict[str, float], now: float, 
         if job.session_id in gone_since and now - gone_since[job.session_id] >= SESSION_GRACE_SECONDS:
             job.cancel("its browser tab was closed")
         elif limit is not None and job.running_since is not None and now - job.running_since > limit:
-            job.cancel(f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True)
+            job.cancel(
+                f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True
+            )
         if job.cancelled_at is not None and now - job.cancelled_at >= KILL_AFTER_SECONDS:
             job.kill_worker()
     busy = {job.session_id for job in jobs}

@@ -29,9 +29,7 @@ RANKED_BY = "precision@10"  # how the best of a person's own runs is measured, w
 
 def taste_runs(data: RatingsDataset, groups: tuple[str, ...] = ("mine",)) -> list[state.Run]:
     """The runs in ``groups`` on this data set whose model has taste factors (can make a person's list)."""
-    return [
-        run for run in state.runs_on(data.fingerprint) if run.group in groups and run.model.has_taste
-    ]
+    return [run for run in state.runs_on(data.fingerprint) if run.group in groups and run.model.has_taste]
 
 
 def serving_choice(data: RatingsDataset) -> tuple[state.Run | None, str]:
@@ -143,7 +141,9 @@ def catalogue_years(data: RatingsDataset) -> tuple[int, int] | None:
     return (int(years.min()), int(years.max())) if len(years) else None
 
 
-def my_list(run: state.Run, data: RatingsDataset, settings: dict) -> tuple[pd.DataFrame, state.Run, UserVector]:
+def my_list(
+    run: state.Run, data: RatingsDataset, settings: dict
+) -> tuple[pd.DataFrame, state.Run, UserVector]:
     """The person's list from ``run`` with ``settings`` (`list_settings`): the table, the run that served it
     (`serving_run`) and their folded-in vector. The Rate page's preview and the Recommendations page both
     call this, so they show the same films."""
@@ -161,7 +161,9 @@ def preview(data: RatingsDataset) -> None:
         if run is None:
             st.markdown("**Your top picks** appear here once you have a model that follows a taste.")
             st.page_link(
-                "pages/recommendations.py", label="Train the default one (a few seconds)", icon=":material/model_training:"
+                "pages/recommendations.py",
+                label="Train the default one (a few seconds)",
+                icon=":material/model_training:",
             )
             return
         st.markdown(f"**Your top picks now** ({served_name(run)})")
@@ -172,7 +174,9 @@ def preview(data: RatingsDataset) -> None:
             st.markdown(
                 f"{row.Index + 1}. **{movie_title(row.title, row.year)}**  \n:gray[{row.explanation}]"
             )
-        st.page_link("pages/recommendations.py", label="The whole list, with its settings", icon=":material/recommend:")
+        st.page_link(
+            "pages/recommendations.py", label="The whole list, with its settings", icon=":material/recommend:"
+        )
 
 
 def has_factors(run: state.Run, side: str = "item") -> bool:

@@ -53,7 +53,11 @@ def runs_line(fingerprint: str) -> str:
     """How many runs the person has on this data set, by group: "Your runs: 2 · lessons' runs: 5"."""
     runs = state.runs_on(fingerprint, diverged=True)
     counts = {group: sum(run.group == group for run in runs) for group in state.GROUPS}
-    parts = [f"{state.GROUPS[group].capitalize()}: {count}" for group, count in counts.items() if count or group == "mine"]
+    parts = [
+        f"{state.GROUPS[group].capitalize()}: {count}"
+        for group, count in counts.items()
+        if count or group == "mine"
+    ]
     return " · ".join(parts)
 
 

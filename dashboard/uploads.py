@@ -274,7 +274,9 @@ def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) ->
         )
     private = [Path(p).resolve() for p in private]
     if inside(path, private) or any(inside(folder, [path]) for folder in private):
-        raise DataError("That path is, or holds, one of the server's private folders (uploads, profiles, models).")
+        raise DataError(
+            "That path is, or holds, one of the server's private folders (uploads, profiles, models)."
+        )
     if not path.exists():
         raise DataError(f"There is no file or folder at {shown_path(path)}.")
     if path.is_dir():

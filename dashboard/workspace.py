@@ -42,7 +42,9 @@ RESTORED = "workspace_restored"  # session_state: what coming back restored, sai
 # Widget settings kept with the workspace (the Train page's algorithm, split and each algorithm's settings;
 # the list's size and λ): plain values that do not depend on the data set.
 KEPT_KEYS = ("train_algo", "train_split", "train_share", "recs_n", "recs_who", "ask_stopped")
-NOT_SEEN = "ask_not_seen"  # session_state (dashboard.asking): {source key: [item ids answered "haven't seen it"]}
+NOT_SEEN = (
+    "ask_not_seen"  # session_state (dashboard.asking): {source key: [item ids answered "haven't seen it"]}
+)
 KEPT_PREFIXES = ("recs_taste_",)
 
 
@@ -54,9 +56,7 @@ def valid_key(value: object) -> bool:
 
 
 def cookie_header(key: str) -> str:
-    return (
-        f"{COOKIE}={key}; Max-Age={MAX_AGE_DAYS * 86400}; Path=/; HttpOnly; SameSite=Strict"
-    )
+    return f"{COOKIE}={key}; Max-Age={MAX_AGE_DAYS * 86400}; Path=/; HttpOnly; SameSite=Strict"
 
 
 def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -200,14 +200,18 @@ def snapshot() -> dict[str, Any]:
     }
     return {
         "version": VERSION,
-        "data": {"kind": choice.kind, "value": choice.value} if choice.kind in ("bundled", "download") else None,
+        "data": {"kind": choice.kind, "value": choice.value}
+        if choice.kind in ("bundled", "download")
+        else None,
         "ratings": {
             source: [[plain(item), float(rating)] for item, rating in ratings.items()]
             for source, ratings in session.get(state.RATINGS, {}).items()
             if ratings
         },
         "not_seen": {
-            source: [plain(item) for item in items] for source, items in session.get(NOT_SEEN, {}).items() if items
+            source: [plain(item) for item in items]
+            for source, items in session.get(NOT_SEEN, {}).items()
+            if items
         },
         "runs": [run_record(run) for run in kept_runs(list(state.runs().values()))],
         "serving": dict(session.get(state.SERVING, {})),
@@ -268,7 +272,12 @@ def restore(payload: dict[str, Any]) -> str:
     for key, value in payload.get("settings", {}).items():
         session.setdefault(key, value)
     count = sum(len(r) for r in session[state.RATINGS].values())
-    said = f"Welcome back: your {count} ratings and {len(restored)} runs are here again"
+    parts = [
+        f"{count} rating{'s' if count != 1 else ''}" if count else "",
+        f"{len(restored)} run{'s' if len(restored) != 1 else ''}" if restored else "",
+    ]
+    kept = " and ".join(part for part in parts if part) or "choices"
+    said = f"Welcome back: your {kept} {'is' if kept.endswith(('1 rating', '1 run')) else 'are'} here again"
     return said + (f" ({lost} runs left the model cache since and are gone)." if lost else ".")
 
 

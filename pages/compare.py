@@ -272,10 +272,15 @@ def show_sweep(data: RatingsDataset) -> None:
             st.session_state[SWEEP_TRAINED] = run.run_id
     trained = state.runs().get(st.session_state.get(SWEEP_TRAINED, ""))
     if trained is not None and trained.fingerprint == data.fingerprint:
-        shown = ", ".join(f"{k} {trained.metrics[k]:.4f}" for k in ("rmse", "precision@10") if trained.metrics.get(k) is not None)
+        shown = ", ".join(
+            f"{k} {trained.metrics[k]:.4f}"
+            for k in ("rmse", "precision@10")
+            if trained.metrics.get(k) is not None
+        )
         st.success(
             f"Trained **{trained.title}** on the {DEFAULT_SPLIT.replace(':', ' split, test share ')}"
-            + (" (from the cache)" if trained.from_cache else "") + (f": {shown}." if shown else ".")
+            + (" (from the cache)" if trained.from_cache else "")
+            + (f": {shown}." if shown else ".")
             + (
                 " It is kept among the sweeps' runs above; to serve your lists with it, pick it under "
                 "“Serve my lists with” (show the sweeps' runs first)."
@@ -298,7 +303,8 @@ def best_setting(table: pd.DataFrame, names: list[str], metric: str) -> tuple[di
 
 def setting_text(setting: dict) -> str:
     return ", ".join(
-        f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}" for name, value in setting.items()
+        f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}"
+        for name, value in setting.items()
     )
 
 

@@ -86,6 +86,7 @@ def comparison(runs: list[state.Run], references: list[state.Run]) -> pd.DataFra
             continue
         seen.add(run.run_id)
         title = run.title + (" · reference" if run.run_id in kept else "")
+        title += f" ({state.GROUPS[run.group]})" if run.group != "mine" and run.run_id not in kept else ""
         rows.append({"model": title, **{c: run.metrics.get(c) for c in TABLE_COLUMNS}})
     return pd.DataFrame(rows).astype({c: float for c in TABLE_COLUMNS})
 

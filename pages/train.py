@@ -194,7 +194,9 @@ def shown_run(data: RatingsDataset, wanted: str | None) -> tuple[state.Run | Non
     last = state.train_run(data.fingerprint)
     if last is not None and same_settings(last, wanted):
         return last, None
-    mine = next((run for run in state.runs_on(data.fingerprint, diverged=True) if same_settings(run, wanted)), None)
+    mine = next(
+        (run for run in state.runs_on(data.fingerprint, diverged=True) if same_settings(run, wanted)), None
+    )
     return mine, last
 
 
@@ -216,7 +218,11 @@ def outcome(data: RatingsDataset, wanted: str | None) -> None:
             st.info(
                 f"Settings changed since the run shown before (**{other.title}**): press **Train** for the "
                 "curves of these settings."
-                + (" They were trained before: Train takes them from the cache at once." if wanted in model_store() else ""),
+                + (
+                    " They were trained before: Train takes them from the cache at once."
+                    if wanted in model_store()
+                    else ""
+                ),
                 icon=":material/tune:",
             )
         return
@@ -232,7 +238,9 @@ def outcome(data: RatingsDataset, wanted: str | None) -> None:
                 f"**{run.title}** came from the cache: this configuration was trained before (in {run.fit_seconds:.2f} s)."
             )
         else:
-            st.markdown(f"**{run.title}**: your run with these settings (trained in {run.fit_seconds:.2f} s).")
+            st.markdown(
+                f"**{run.title}**: your run with these settings (trained in {run.fit_seconds:.2f} s)."
+            )
         if has_losses(run.history):
             st.plotly_chart(loss_curves(run.history, "Loss curves of this run"), key="train_cached_chart")
     elif run.stopped_at is not None:
@@ -311,7 +319,9 @@ def main() -> None:
             job = st.session_state.get(state.JOB)
             if job is not None and job.running:
                 if st.session_state.get(JOB_KEY) != wanted:
-                    st.info("Training the settings you pressed Train with; those on the left have changed since.")
+                    st.info(
+                        "Training the settings you pressed Train with; those on the left have changed since."
+                    )
                 live_job()
             else:
                 if job is not None and st.session_state.get(JOB_KEY) == wanted:

@@ -115,6 +115,10 @@ def test_no_import_circles():
 
 
 def test_the_circle_finder_sees_a_planted_circle(monkeypatch):
-    monkeypatch.setitem(GRAPH, "recengine.data.genres", GRAPH["recengine.data.genres"] | {"recengine.data.loading"})
-    monkeypatch.setitem(GRAPH, "recengine.data.loading", GRAPH["recengine.data.loading"] | {"recengine.data.genres"})
+    monkeypatch.setitem(
+        GRAPH, "recengine.data.genres", GRAPH["recengine.data.genres"] | {"recengine.data.loading"}
+    )
+    monkeypatch.setitem(
+        GRAPH, "recengine.data.loading", GRAPH["recengine.data.loading"] | {"recengine.data.genres"}
+    )
     assert ["recengine.data.genres", "recengine.data.loading"] in cycles()

@@ -208,7 +208,9 @@ def _downloaded(name: str) -> Path:
         return cached[name]
     if name == "ml-latest-small":
         return BUNDLED
-    raise DownloadError(f"This model was trained on {name}, which is not downloaded yet. {where_to_put(name)}")
+    raise DownloadError(
+        f"This model was trained on {name}, which is not downloaded yet. {where_to_put(name)}"
+    )
 
 
 def _refuse_unless(trusted: bool, named: str) -> None:

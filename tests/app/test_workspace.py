@@ -93,7 +93,9 @@ def test_a_lessons_run_never_serves_the_person_unless_chosen(browser):
     assert lessons and any(run.params.get("n_factors") == 1 for run in lessons)
     open_page(at, "recommendations")
     assert at.selectbox(key="recs_model").value == own.run_id
-    assert any("serves your lists" in c.value and "your run with taste factors" in c.value for c in at.caption)
+    assert any(
+        "serves your lists" in c.value and "your run with taste factors" in c.value for c in at.caption
+    )
     dramas = sum("Drama" in genres for genres in at.dataframe[0].value["genres"])
     assert dramas >= 8
     one_factor = next(run for run in lessons if run.params.get("n_factors") == 1)
@@ -129,7 +131,9 @@ def test_train_never_shows_a_run_of_other_settings_as_current(browser):
     assert any("trained in" in s.value or "came from the cache" in s.value for s in at.success)
     at.selectbox(key="train_algo").set_value("sgd").run()  # another algorithm: nothing of the baseline
     assert not at.metric and not at.success and not at.get("plotly_chart")[1:]
-    assert any("Settings changed since the run shown" in i.value and baseline.title in i.value for i in at.info)
+    assert any(
+        "Settings changed since the run shown" in i.value and baseline.title in i.value for i in at.info
+    )
     at.selectbox(key="train_algo").set_value("baseline").run()  # back: its run again, said once
     assert at.metric and not any("came from the cache" in s.value for s in at.success)
     regularisation = at.number_input(key="train_baseline_reg_item")
@@ -177,7 +181,12 @@ def respond(path: str, cookie: str | None = None) -> str | None:
 
 def test_a_page_gets_a_random_httponly_key_and_keeps_it():
     given = respond("/")
-    assert given is not None and "HttpOnly" in given and "SameSite=Strict" in given and "Max-Age=2592000" in given
+    assert (
+        given is not None
+        and "HttpOnly" in given
+        and "SameSite=Strict" in given
+        and "Max-Age=2592000" in given
+    )
     key = given.split(";")[0].split("=", 1)[1]
     assert workspace.valid_key(key) and respond("/rate") != given  # every browser its own
     assert respond("/rate", key).startswith(f"{workspace.COOKIE}={key};")  # renewed, same key
@@ -190,7 +199,9 @@ def test_files_are_named_by_a_digest_written_whole_and_expire(home):
     key = secrets.token_urlsafe(32)
     workspace.write(key, '{"version": 1, "ratings": {}}')
     path = workspace.path_for(key)
-    assert path.parent == home / "workspaces" and key not in str(path) and oct(path.stat().st_mode)[-3:] == "600"
+    assert (
+        path.parent == home / "workspaces" and key not in str(path) and oct(path.stat().st_mode)[-3:] == "600"
+    )
     assert workspace.read(key) == {"version": 1, "ratings": {}}
     assert workspace.read(secrets.token_urlsafe(32)) is None  # a guessed key finds nothing
     assert not list(path.parent.glob(".*.tmp"))  # no half-written file left beside it

@@ -91,7 +91,9 @@ def visit(page, name: str) -> float:
 
 
 def the_list(page) -> list[str]:
-    entries = [e for e in page.locator(".st-key-recs_list").inner_text().split("\n") if re.match(r"^\d+\. ", e)]
+    entries = [
+        e for e in page.locator(".st-key-recs_list").inner_text().split("\n") if re.match(r"^\d+\. ", e)
+    ]
     return [re.sub(r"^\d+\. ", "", e).split(" (")[0] for e in entries]
 
 

@@ -29,7 +29,9 @@ def model_file(tmp_path_factory) -> Path:
     data = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.4, seed=1)[0]
     folder = tmp_path_factory.mktemp("paths")
     model = make("baseline", n_epochs=2).fit(data)
-    return save_model(model, folder / "m.npz", data=data, extra={"data": "ml-100k", "split": "none", "seed": 0})
+    return save_model(
+        model, folder / "m.npz", data=data, extra={"data": "ml-100k", "split": "none", "seed": 0}
+    )
 
 
 def with_metadata_text(model: Path, out: Path, text: bytes) -> Path:
@@ -56,7 +58,9 @@ def one_line_refusal(argv: list[str], capsys) -> str:
     return err
 
 
-def test_a_known_data_set_name_never_opens_a_file_of_that_name_here(model_file, tmp_path, monkeypatch, capsys):
+def test_a_known_data_set_name_never_opens_a_file_of_that_name_here(
+    model_file, tmp_path, monkeypatch, capsys
+):
     """The issue: a model naming ml-100k, run in a folder holding a file ml-100k (a copy of a secrets file),
     printed "ml-100k has only 1 column ('API_KEY=...')"."""
     work = tmp_path / "work"

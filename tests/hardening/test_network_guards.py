@@ -36,7 +36,10 @@ async def metrics(request: Request) -> PlainTextResponse:
 def app(trusted: str = "", password: str | None = None) -> Starlette:
     return Starlette(
         routes=[Route("/echo", echo), Route("/_stcore/metrics", metrics)],
-        middleware=[Middleware(ForwardedHeaders, trusted=trusted), Middleware(MetricsGate, password=password)],
+        middleware=[
+            Middleware(ForwardedHeaders, trusted=trusted),
+            Middleware(MetricsGate, password=password),
+        ],
     )
 
 
@@ -79,7 +82,9 @@ def test_uvicorn_believes_forwarded_headers_only_from_the_named_proxy(monkeypatc
     config = uvicorn.Config(echo)
     proxied = Starlette(routes=[Route("/echo", echo)])
     wrapped = ProxyHeadersMiddleware(proxied, trusted_hosts=config.forwarded_allow_ips)
-    seen = TestClient(wrapped, client=("127.0.0.1", 5000)).get("/echo", headers={"X-Forwarded-For": "6.6.6.6"})
+    seen = TestClient(wrapped, client=("127.0.0.1", 5000)).get(
+        "/echo", headers={"X-Forwarded-For": "6.6.6.6"}
+    )
     assert seen.json()["client"] == "127.0.0.1"
     monkeypatch.setenv(serve.TRUSTED_PROXY_ENV, "127.0.0.1")
     serve.trust_only_the_named_proxy()
@@ -186,8 +191,12 @@ def test_the_served_app_keeps_its_metrics_behind_the_class_password(tmp_path, mo
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(url, timeout=10)
         assert refused.value.code == 401
-        with urllib.request.urlopen(urllib.request.Request(url, headers=basic("tulip-42")), timeout=10) as answer:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=basic("tulip-42")), timeout=10
+        ) as answer:
             assert answer.status == 200
-        spoofed = urllib.request.Request(f"{server.url}/_stcore/health", headers={"X-Forwarded-For": "6.6.6.6"})
+        spoofed = urllib.request.Request(
+            f"{server.url}/_stcore/health", headers={"X-Forwarded-For": "6.6.6.6"}
+        )
         with urllib.request.urlopen(spoofed, timeout=10) as answer:
             assert answer.read().strip() == b"ok"

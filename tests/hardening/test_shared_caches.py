@@ -25,7 +25,9 @@ def retitled(tmp_path: Path) -> Path:
     folder.mkdir()
     shutil.copy(BUNDLED / "ratings.csv", folder / "ratings.csv")
     lines = (BUNDLED / "movies.csv").read_text().splitlines()
-    lines = [f'356,"{INJECTED} (1994)",Comedy|Click here' if line.startswith("356,") else line for line in lines]
+    lines = [
+        f'356,"{INJECTED} (1994)",Comedy|Click here' if line.startswith("356,") else line for line in lines
+    ]
     (folder / "movies.csv").write_text("\n".join(lines) + "\n")
     return folder
 

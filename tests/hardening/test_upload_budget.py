@@ -75,7 +75,9 @@ def test_uploads_in_one_session_share_one_budget(session: PrivateFolder, monkeyp
         assert len(list(session.path.iterdir())) == 1
         assert unpacked_bytes(session.path) <= 1_000_000
     with pytest.raises(TooLargeError, match=config.UPLOAD_ENV):
-        save_upload(session.path, "big.zip", zipped({"ratings.csv": os.urandom(1_500_000)}, zipfile.ZIP_STORED))
+        save_upload(
+            session.path, "big.zip", zipped({"ratings.csv": os.urandom(1_500_000)}, zipfile.ZIP_STORED)
+        )
     with pytest.raises(TooLargeError, match="each session's uploads"):
         save_upload(session.path, "big.csv", os.urandom(1_500_000))
     assert unpacked_bytes(session.path) == 0  # the earlier upload went when this one arrived

@@ -197,7 +197,9 @@ def test_members_larger_than_the_memory_budget_are_refused(uploads: Path, monkey
     with pytest.raises(TooLargeError, match="largest member"):
         save_upload(folder, "big.zip", zip_of({"ratings.csv": RATINGS * 200}, zipfile.ZIP_STORED))
     with pytest.raises(TooLargeError, match="Unpacking"):
-        save_upload(folder, "many.zip", zip_of({f"r{i}.csv": RATINGS * 10 for i in range(10)}, zipfile.ZIP_STORED))
+        save_upload(
+            folder, "many.zip", zip_of({f"r{i}.csv": RATINGS * 10 for i in range(10)}, zipfile.ZIP_STORED)
+        )
     assert written(uploads) == 0
 
 

@@ -31,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
-MODULES = ("recengine.models.kernels.jit", "recengine.models.sgd")  # the modules whose kernels may be built ahead
+MODULES = (
+    "recengine.models.kernels.jit",
+    "recengine.models.sgd",
+)  # the modules whose kernels may be built ahead
 FLOATS = ("float64", "float32")
 DTYPES = {"float64": np.float64, "float32": np.float32, "int64": np.int64, "int32": np.int32}
 DTYPES["boolean"] = np.bool_
@@ -39,9 +42,7 @@ STALE_LOCK_SECONDS = 1800
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 
 _state: dict[str, Any] = {}
-_BACKGROUND = (
-    "import sys; from recengine.models.kernels.build import main; sys.exit(main(['--background', *sys.argv[1:]]))"
-)
+_BACKGROUND = "import sys; from recengine.models.kernels.build import main; sys.exit(main(['--background', *sys.argv[1:]]))"
 
 
 def enabled() -> bool:
