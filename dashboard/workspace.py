@@ -14,6 +14,7 @@ app.py``, tests) a session keeps its work until the tab closes, and the sidebar 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -237,10 +238,27 @@ def encoded(payload: dict[str, Any]) -> str:
     return text
 
 
-def restore(payload: dict[str, Any]) -> str:
-    """Put a stored workspace into this session; a sentence saying what came back (and what could not)."""
+def restored_runs(records: list[dict[str, Any]]) -> tuple[dict[str, state.Run], int]:
+    """Runs from their records, their models loaded from the model cache on first use; and how many could
+    not come back (evicted from the cache since)."""
     from dashboard.runs import cached, model_store
 
+    store, lost = model_store(), 0
+    restored: dict[str, state.Run] = {}
+    for record in records:
+        fields = {name: record[name] for name in RUN_FIELDS if name in record}
+        if not record.get("diverged") and record["run_id"] not in store:
+            lost += 1
+            continue
+        run = state.RestoredRun(**fields, model=None)
+        if not run.diverged:
+            run.loader = lambda key=run.run_id: cached(key)
+        restored[run.run_id] = run
+    return restored, lost
+
+
+def restore(payload: dict[str, Any]) -> str:
+    """Put a stored workspace into this session; a sentence saying what came back (and what could not)."""
     session = st.session_state
     data = payload.get("data")
     if isinstance(data, dict) and data.get("kind") in ("bundled", "download"):
@@ -252,17 +270,7 @@ def restore(payload: dict[str, Any]) -> str:
         if isinstance(pairs, list)
     }
     session[NOT_SEEN] = {str(source): list(items) for source, items in payload.get("not_seen", {}).items()}
-    store, lost = model_store(), 0
-    restored: dict[str, state.Run] = {}
-    for record in payload.get("runs", []):
-        fields = {name: record[name] for name in RUN_FIELDS if name in record}
-        if not record.get("diverged") and record["run_id"] not in store:
-            lost += 1  # evicted from the model cache since
-            continue
-        run = state.RestoredRun(**fields, model=None)
-        if not run.diverged:
-            run.loader = lambda key=run.run_id: cached(key)
-        restored[run.run_id] = run
+    restored, lost = restored_runs(payload.get("runs", []))
     session[state.RUNS] = restored
     session[state.SERVING] = {f: r for f, r in payload.get("serving", {}).items() if r in restored}
     if payload.get("train_run") in restored:
@@ -276,9 +284,8 @@ def restore(payload: dict[str, Any]) -> str:
         f"{count} rating{'s' if count != 1 else ''}" if count else "",
         f"{len(restored)} run{'s' if len(restored) != 1 else ''}" if restored else "",
     ]
-    kept = " and ".join(part for part in parts if part) or "choices"
-    said = f"Welcome back: your {kept} {'is' if kept.endswith(('1 rating', '1 run')) else 'are'} here again"
-    return said + (f" ({lost} runs left the model cache since and are gone)." if lost else ".")
+    back = " and ".join(part for part in parts if part) or "your choices"
+    return f"Welcome back: {back} came back" + (f"; {lost} runs had left the model cache." if lost else ".")
 
 
 def plain(item: object) -> object:
@@ -313,7 +320,7 @@ def attach() -> None:
             session[RESTORED] = restore(payload)
         except (KeyError, TypeError, ValueError):  # a file from another version, or damaged: start afresh
             session[RESTORED] = "Your earlier work could not be read back: starting afresh."
-        session[SAVED] = encoded(snapshot())
+        session[SAVED] = read_text(session[KEY])  # what the next save merges against
 
 
 @st.cache_resource(show_spinner=False)
@@ -327,19 +334,93 @@ def kept() -> bool:
 
 
 def save() -> None:
-    """Write the workspace when it changed since it was last written (called at the end of a script run)."""
+    """Write the workspace when it changed since it was last written (called at the end of a script run).
+    When another tab of the same browser wrote it meanwhile, the two are merged (`merged`) and this session
+    takes in what the other tab added, so neither tab's work is lost."""
     key = st.session_state.get(KEY)
     if key is None:
         return
     payload = snapshot()
-    text = encoded(payload)
-    if text == st.session_state.get(SAVED):
+    base = st.session_state.get(SAVED)
+    if encoded(payload) == base and read_text(key) in (base, None):
         return
-    if SAVED not in st.session_state and not made_anything(payload):
+    if base is None and not made_anything(payload) and read_text(key) is None:
         return  # a visit that made nothing leaves no file (bots, a class's first clicks)
-    with contextlib.suppress(OSError):  # a full or read-only disk: the session still has everything
-        write(key, text)
+    with contextlib.suppress(OSError), locked(key):  # a full or read-only disk: the session keeps everything
+        theirs = read_text(key)
+        if theirs is not None and theirs != base:
+            payload = merged(payload, json.loads(base) if base else {}, json.loads(theirs))
+            adopt(payload)
+        text = encoded(payload)
+        if text != theirs:
+            write(key, text)
         st.session_state[SAVED] = text
+
+
+@contextlib.contextmanager
+def locked(key: str):
+    """An exclusive lock on the workspace of ``key``, so two tabs' read-merge-write do not interleave."""
+    path = path_for(key).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def read_text(key: str) -> str | None:
+    try:
+        return path_for(key).read_text()
+    except OSError:
+        return None
+
+
+def merged(ours: dict[str, Any], base: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Three-way merge of this session's workspace (``ours``) with what another tab of the same browser wrote
+    (``theirs``) since this session last read or wrote it (``base``): what either side changed is kept; where
+    both changed the same rating or choice, this session's wins. Runs are only ever added."""
+    result = dict(ours)
+    result["ratings"] = {}
+    for source in {*ours.get("ratings", {}), *theirs.get("ratings", {})}:
+        mine, old, other = (
+            {item: rating for item, rating in side.get("ratings", {}).get(source, [])}
+            for side in (ours, base, theirs)
+        )
+        for item, rating in other.items():
+            if mine.get(item) == old.get(item):
+                mine[item] = rating  # added or changed there, untouched here
+        for item in set(old) - set(other):
+            if mine.get(item) == old[item]:
+                mine.pop(item)  # removed there, untouched here
+        if mine:
+            result["ratings"][source] = [[item, rating] for item, rating in mine.items()]
+    mine_skipped, their_skipped = ours.get("not_seen", {}), theirs.get("not_seen", {})
+    result["not_seen"] = {
+        source: list(dict.fromkeys([*mine_skipped.get(source, []), *their_skipped.get(source, [])]))
+        for source in {*mine_skipped, *their_skipped}
+    }
+    known = {record["run_id"] for record in ours.get("runs", [])}
+    result["runs"] = [*ours.get("runs", []), *(r for r in theirs.get("runs", []) if r["run_id"] not in known)]
+    result["serving"] = {**theirs.get("serving", {}), **{
+        fingerprint: run for fingerprint, run in ours.get("serving", {}).items()
+        if base.get("serving", {}).get(fingerprint) != run or fingerprint not in theirs.get("serving", {})
+    }}  # fmt: skip
+    return result
+
+
+def adopt(payload: dict[str, Any]) -> None:
+    """Take the merged workspace's ratings, answers, runs and choices into this session."""
+    session = st.session_state
+    session[state.RATINGS] = {
+        source: {item: float(rating) for item, rating in pairs}
+        for source, pairs in payload["ratings"].items()
+    }
+    session[NOT_SEEN] = {source: list(items) for source, items in payload["not_seen"].items()}
+    new = [record for record in payload["runs"] if record["run_id"] not in state.runs()]
+    state.runs().update(restored_runs(new)[0])
+    session[state.SERVING] = dict(payload["serving"])
 
 
 def made_anything(payload: dict[str, Any]) -> bool:

@@ -284,3 +284,42 @@ def test_an_outlier_does_not_squash_the_rmse_axis_and_every_run_has_its_colour()
     colours = figure.data[0].marker.color
     assert len(set(colours)) == 20 and list(figure.data[0].y) == list(table["model"])
     assert "off the axis" in figure.data[0].text[4] and max(figure.data[0].x) <= top
+
+
+def test_two_tabs_of_one_browser_keep_both_their_work(browser):
+    key = secrets.token_urlsafe(32)
+    first, second = browser(key), browser(key)
+    first.session_state["my_ratings"] = {SOURCE: {318: 5.0}}
+    first.run()
+    second.session_state["my_ratings"] = {SOURCE: {527: 4.5}}
+    second.run()  # writes after the first tab: merges, and takes the first tab's rating in
+    assert second.session_state["my_ratings"][SOURCE] == {318: 5.0, 527: 4.5}
+    first.session_state["my_ratings"][SOURCE].pop(318)  # removed in the first tab, untouched in the second
+    first.run()
+    assert first.session_state["my_ratings"][SOURCE] == {527: 4.5}
+    assert browser(key).session_state["my_ratings"] == {SOURCE: {527: 4.5}}
+
+
+def test_the_merge_keeps_what_either_side_changed_and_this_side_wins_a_clash():
+    base = {
+        "ratings": {"s": [[1, 4.0], [2, 3.0], [3, 2.0]]},
+        "runs": [{"run_id": "a"}],
+        "serving": {"f": "a"},
+    }
+    ours = {
+        "ratings": {"s": [[1, 5.0], [2, 3.0], [3, 2.0]]},
+        "runs": [{"run_id": "a"}],
+        "serving": {"f": "a"},
+    }
+    theirs = {
+        "ratings": {
+            "s": [[1, 1.0], [2, 3.5], [4, 4.0]]
+        },  # 1 changed (both did), 2 changed, 3 removed, 4 added
+        "runs": [{"run_id": "a"}, {"run_id": "b"}],
+        "serving": {"f": "b"},
+        "not_seen": {"s": [9]},
+    }
+    result = workspace.merged(ours, base, theirs)
+    assert dict(map(tuple, result["ratings"]["s"])) == {1: 5.0, 2: 3.5, 4: 4.0}
+    assert [r["run_id"] for r in result["runs"]] == ["a", "b"]
+    assert result["serving"] == {"f": "b"} and result["not_seen"] == {"s": [9]}
