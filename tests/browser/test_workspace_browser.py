@@ -14,6 +14,7 @@ import time
 import pytest
 from browsing import no_exception, settle, sync_api
 
+from dashboard import workspace
 from dashboard.lessons import LESSONS
 from dashboard.server import ROOT, running_app
 
@@ -134,6 +135,10 @@ def test_a_students_hour_survives_a_reload_and_stays_theirs(browser, tmp_path):
             visited.append(visit(page, "Recommendations"))
             visit(page, "Rate movies")
 
+        cookie = next(c for c in student.cookies() if c["name"] == workspace.COOKIE)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert cookie["value"] not in page.url and cookie["value"] not in page.content()  # a link carries nothing
+        assert page.evaluate("() => document.cookie").find(workspace.COOKIE) == -1  # no script can read it
         stranger = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
         open_page(stranger, f"{url}/recommendations", "Recommendations")
         text = sidebar_text(stranger)
