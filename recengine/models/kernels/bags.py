@@ -1,0 +1,147 @@
+"""Gibbs draws of one side of a factorization with bags (`bsvdpp`), given the other side: the compiled part.
+
+One side's rows (users, say) have effective vectors ã_u = x_u + s_u Σ_{j∈N(u)} y_j, with s_u = |N(u)|^−½ and
+N(u) the partners (films) of row u; each rating is r_uj ~ N(o_j + ã_u·f_j, 1/α) for the other side's features
+f_j and offsets o_j, fixed during the draws. With G_u = Σ_{j∈N(u)} f_j f_jᵀ and t_u = Σ_{j∈N(u)} (r_uj − o_j) f_j
+made once (`side_grams`), every full conditional is a Gaussian of d unknowns, N(A⁻¹h, A⁻¹):
+
+    x_u:  A = diag(λ_x) + α G_u,                   h = λ_x m_x + α (t_u − G_u (ã_u − x_u))
+    y_j:  A = diag(λ_y) + α Σ_{u∈R(j)} s_u² G_u,    h = λ_y m_y + α Σ_{u∈R(j)} s_u (t_u − G_u (ã_u − s_u y_j))
+
+R(j) being the rows whose bag holds j. A draw of y_j costs d² per row of R(j), never a pass over those rows'
+ratings: the relation-block trick of Rendle's Bayesian factorization machines, exact here for whole vectors.
+The x_u are independent of each other given the y and are drawn in parallel (`draw_rows`); each y_j moves the
+ã_u of its rows, so the y_j are drawn one after another (`draw_bags`). Each draw is x = A⁻¹h + L⁻ᵀz with
+L Lᵀ = A (Cholesky) and z standard normal, given by the caller: the same inputs give the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recengine.models.kernels import jit
+from recengine.models.kernels.jit import kernel, prange
+
+
+@kernel(fastmath=jit.FASTMATH, parallel=True)
+def side_grams(indptr, partners, values, offsets, features, grams, targets):
+    """``grams[r]`` = Σ f fᵀ and ``targets[r]`` = Σ (v − o) f over row r's entries (partners' features f,
+    values v, partners' offsets o); rows without entries get zeros."""
+    d = features.shape[1]
+    for row in prange(len(indptr) - 1):
+        gram = grams[row]
+        target = targets[row]
+        gram[:, :] = 0.0
+        target[:] = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            f = features[partners[p]]
+            t = values[p] - offsets[partners[p]]
+            for a in range(d):
+                target[a] += t * f[a]
+                for b in range(a + 1):
+                    gram[a, b] += f[a] * f[b]
+        for a in range(d):
+            for b in range(a):
+                gram[b, a] = gram[a, b]
+
+
+@kernel(fastmath=jit.FASTMATH, inline="always")
+def _gaussian(precision, shift, noise, out):
+    """``out`` ← A⁻¹h + L⁻ᵀz for A = ``precision`` (its lower triangle is read, then overwritten by L),
+    h = ``shift`` (overwritten) and z = ``noise``: a draw from N(A⁻¹h, A⁻¹)."""
+    d = shift.shape[0]
+    for j in range(d):
+        pivot = precision[j, j]
+        for k in range(j):
+            pivot -= precision[j, k] * precision[j, k]
+        pivot = np.sqrt(pivot)
+        precision[j, j] = pivot
+        for i in range(j + 1, d):
+            total = precision[i, j]
+            for k in range(j):
+                total -= precision[i, k] * precision[j, k]
+            precision[i, j] = total / pivot
+    for i in range(d):  # L⁻¹h, then + z
+        total = shift[i]
+        for k in range(i):
+            total -= precision[i, k] * shift[k]
+        shift[i] = total / precision[i, i]
+    for i in range(d):
+        shift[i] += noise[i]
+    for i in range(d - 1, -1, -1):  # L⁻ᵀ(L⁻¹h + z)
+        total = shift[i]
+        for k in range(i + 1, d):
+            total -= precision[k, i] * shift[k]
+        shift[i] = total / precision[i, i]
+    out[:] = shift
+
+
+@kernel(fastmath=jit.FASTMATH, parallel=True)
+def draw_rows(grams, targets, bag_sums, prior_precision, prior_shift, alpha, noise, own):
+    """Every ``own[r]`` (x_r) drawn from its conditional given the bag sums ã_r − x_r (``bag_sums``)."""
+    n, d = own.shape
+    for row in prange(n):
+        precision = np.empty((d, d), dtype=own.dtype)
+        shift = np.empty(d, dtype=own.dtype)
+        gram = grams[row]
+        for a in range(d):
+            total = targets[row, a]
+            for b in range(d):
+                total -= gram[a, b] * bag_sums[row, b]
+            shift[a] = prior_shift[a] + alpha * total
+            for b in range(a + 1):
+                precision[a, b] = alpha * gram[a, b]
+            precision[a, a] += prior_precision[a]
+        _gaussian(precision, shift, noise[row], own[row])
+
+
+@kernel(fastmath=jit.FASTMATH)
+def draw_bags(indptr, members, scales, grams, targets, own, bag_sums, prior_precision, prior_shift, alpha,
+              noise, bags):  # fmt: skip
+    """Every ``bags[j]`` (y_j) drawn in turn from its conditional; the rows ``members[indptr[j]:indptr[j+1]]``
+    of R(j) have their ``bag_sums`` (s_u Σ y) moved by the draw."""
+    n, d = bags.shape
+    precision = np.empty((d, d), dtype=bags.dtype)
+    shift = np.empty(d, dtype=bags.dtype)
+    rest = np.empty(d, dtype=bags.dtype)
+    drawn = np.empty(d, dtype=bags.dtype)
+    for j in range(n):
+        precision[:, :] = 0.0
+        shift[:] = 0.0
+        for p in range(indptr[j], indptr[j + 1]):
+            u = members[p]
+            s = scales[u]
+            gram = grams[u]
+            for a in range(d):
+                rest[a] = own[u, a] + bag_sums[u, a] - s * bags[j, a]
+            for a in range(d):
+                total = targets[u, a]
+                for b in range(d):
+                    total -= gram[a, b] * rest[b]
+                shift[a] += s * total
+                for b in range(a + 1):
+                    precision[a, b] += s * s * gram[a, b]
+        for a in range(d):
+            shift[a] = prior_shift[a] + alpha * shift[a]
+            for b in range(a + 1):
+                precision[a, b] *= alpha
+            precision[a, a] += prior_precision[a]
+        _gaussian(precision, shift, noise[j], drawn)
+        for p in range(indptr[j], indptr[j + 1]):
+            u = members[p]
+            s = scales[u]
+            for a in range(d):
+                bag_sums[u, a] += s * (drawn[a] - bags[j, a])
+        bags[j] = drawn
+
+
+def first_call(dtype: np.dtype) -> None:
+    """Each kernel once on a tiny problem for ``dtype`` (compiles it, or loads it from numba's cache)."""
+    indptr, codes = np.array([0, 1], np.int64), np.zeros(1, np.int32)
+    vector, rows = np.ones(1, dtype), np.ones((1, 1), dtype)
+    grams, targets = np.zeros((1, 1, 1), dtype), np.zeros((1, 1), dtype)
+    side_grams(indptr, codes, np.ones(1, dtype), vector, rows, grams, targets)
+    one = dtype.type(1)
+    draw_rows(grams, targets, rows.copy(), vector, vector, one, rows.copy(), rows.copy())
+    draw_bags(indptr, codes, vector, grams, targets, rows.copy(), rows.copy(), vector, vector, one, rows.copy(),
+              rows.copy())  # fmt: skip
