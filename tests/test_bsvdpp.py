@@ -4,12 +4,15 @@ recovery, the running averages, determinism, saved state and fold-in."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 
+from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 from recengine.evaluation.split import holdout_random
 from recengine.models import make
-from recengine.models.bsvdpp import Side
+from recengine.models.bsvdpp import Side, attribute_bags
 from recengine.models.kernels import bags
 from recengine.store import load_model, save_model
 
@@ -31,13 +34,8 @@ def problem():
         bags=rng.normal(size=(n_items, d)), own_precision=rng.gamma(2, 1, d), own_mean=rng.normal(size=d),
         bag_precision=rng.gamma(2, 1, d), bag_mean=rng.normal(size=d), alpha=1.7,
     )  # fmt: skip
-    order = np.lexsort((items, users))
-    by_user = Side.of(np.searchsorted(users[order], np.arange(n_users + 1)), items[order], values[order],
-                      n_items, np.dtype("float64"))  # fmt: skip
-    order = np.lexsort((users, items))
-    by_item = Side.of(np.searchsorted(items[order], np.arange(n_items + 1)), users[order], values[order],
-                      n_users, np.dtype("float64"))  # fmt: skip
-    return data, by_user, by_item
+    ratings = sp.csr_matrix((values, (users, items)), shape=(n_users, n_items))
+    return data, Side.of(ratings, np.dtype("float64"))
 
 
 def grams_of(data, side):
@@ -76,7 +74,7 @@ def check_draw(draw, mean, matrix):
 
 
 def test_a_users_own_vector_is_drawn_from_its_dense_conditional(problem):
-    data, by_user, _ = problem
+    data, by_user = problem
     grams, targets = grams_of(data, by_user)
     bag = bag_sums(data, data["bags"])
     for user in (0, 2, 3):
@@ -99,14 +97,15 @@ def test_a_users_own_vector_is_drawn_from_its_dense_conditional(problem):
 def test_bag_vectors_are_drawn_one_after_another_from_their_dense_conditionals(problem):
     """Each y_j, given the others as they stand, against the regression of every rating of its raters on
     s_u f_i; the bag sums the kernel keeps are those of the vectors it drew."""
-    data, by_user, by_item = problem
+    data, by_user = problem
     grams, targets = grams_of(data, by_user)
     n_items, d = data["bags"].shape
     noise = np.random.default_rng(8).standard_normal((n_items, d))
     drawn_bags = data["bags"].copy()
     sums = bag_sums(data, drawn_bags)
     shift = data["bag_precision"] * data["bag_mean"]
-    bags.draw_bags(by_item.indptr, by_item.partners, by_user.scales, grams, targets, data["own"], sums,
+    group = by_user.bags["bag"]
+    bags.draw_bags(group.indptr, group.members, group.weights, grams, targets, data["own"], sums,
                    data["bag_precision"], shift, data["alpha"], noise, drawn_bags)  # fmt: skip
     expected = data["bags"].copy()
     s = scales(data)
@@ -132,7 +131,7 @@ def test_bag_vectors_are_drawn_one_after_another_from_their_dense_conditionals(p
 
 def test_the_bag_draw_has_the_conditional_covariance(problem):
     """One film's draw (the first: nothing before it moves) against A⁻¹ from the dense regression."""
-    data, by_user, by_item = problem
+    data, by_user = problem
     grams, targets = grams_of(data, by_user)
     s = scales(data)
     raters = np.unique(data["users"][data["items"] == 0])
@@ -146,7 +145,8 @@ def test_the_bag_draw_has_the_conditional_covariance(problem):
         every = np.zeros_like(drawn)
         every[0] = noise
         shift = data["bag_precision"] * data["bag_mean"]
-        bags.draw_bags(by_item.indptr, by_item.partners, by_user.scales, grams, targets, data["own"], sums,
+        group = by_user.bags["bag"]
+        bags.draw_bags(group.indptr, group.members, group.weights, grams, targets, data["own"], sums,
                        data["bag_precision"], shift, data["alpha"], every, drawn)  # fmt: skip
         return drawn[0]
 
@@ -175,8 +175,8 @@ def test_valid_rmse_is_that_of_the_average_of_the_sampled_predictions(planted):
         )
 
     model = make("bsvdpp", n_factors=2, n_epochs=10).fit(train, valid=valid, callbacks=[keep])
-    assert [r.extra["samples_averaged"] for r in model.history_] == [0, *range(1, 10)]
-    averaged = valid.scale.clip(np.mean(sampled[1:], axis=0))
+    assert [r.extra["samples_averaged"] for r in model.history_] == [0, 0, 0, 0, *range(1, 7)]
+    averaged = valid.scale.clip(np.mean(sampled[4:], axis=0))
     assert model.history_[-1].valid_rmse == pytest.approx(np.sqrt(np.mean((valid.ratings - averaged) ** 2)))
     assert model.history_[-1].extra["valid_rmse_of_means"] == pytest.approx(model.rmse(valid))
 
@@ -225,3 +225,63 @@ def test_fold_in_solves_the_posterior_mode_on_top_of_the_bag(planted):
     np.testing.assert_allclose(gradient, 0, atol=1e-9 * float(model.noise_precision_))
     folded = model.scores_for(vector.factors, vector.bias)
     assert np.corrcoef(model.item_scores(user), folded)[0, 1] > 0.98
+
+
+def test_a_fit_with_a_validation_set_learns_the_same_numbers(planted):
+    """The validation set is only predicted (strict protocol: its who-rated-what never enters the bags)."""
+    data, _ = planted
+    train, valid = holdout_random(data, 0.2, seed=3)
+    alone = make("bsvdpp", n_factors=2, n_epochs=5).fit(train)
+    watched = make("bsvdpp", n_factors=2, n_epochs=5).fit(train, valid=valid)
+    for name, array in alone.state().items():
+        np.testing.assert_array_equal(array, watched.state()[name])
+
+
+def with_metadata() -> RatingsDataset:
+    """Three users (age, gender; one without an age) and four films (genres, years; one of neither)."""
+    items = pd.DataFrame({
+        "title": ["a", "b", "c", "d"], "year": [1990.0, 1970.0, np.nan, 1980.0],
+        "genres": [["Drama"], ["Drama", "Comedy"], [], ["Comedy"]],
+    })  # fmt: skip
+    users = pd.DataFrame({"age": [20, np.nan, 60], "gender": ["F", "M", "F"], "zip": ["1", "2", "3"]})
+    users_of, items_of = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 1, 2, 3, 0])
+    ratings = np.array([5, 3, 4, 2, 1, 4.0])
+    return RatingsDataset(users_of, items_of, ratings, np.arange(3), np.arange(4), items=items, users=users)
+
+
+def test_attribute_bags_hold_genre_shares_bins_and_categories_weighted_per_block():
+    bags_of = attribute_bags(with_metadata())
+    films = bags_of["item"].toarray()  # columns: Comedy, Drama (shares of 1), then the year bins
+    half = 1 / np.sqrt(2)
+    np.testing.assert_allclose(films[0, :2], [0, half])  # drama, with a year: two blocks
+    np.testing.assert_allclose(films[1, :2], [0.5 * half, 0.5 * half])
+    np.testing.assert_allclose(films[2], 0)  # neither genres nor a year
+    np.testing.assert_allclose(films[3, :2], [half, 0])
+    years = films[:, 2:]
+    assert years.shape[1] == 3 and (years[[0, 1, 3]] > 0).sum(axis=1).tolist() == [1, 1, 1]
+    assert len({tuple(row) for row in years[[0, 1, 3]]}) == 3  # three years, three bins
+    people = bags_of["user"].toarray()  # age bins (2 ages), then gender (F, M); zip is no attribute
+    assert people.shape == (3, 4)
+    np.testing.assert_allclose(people[1], [0, 0, 0, 1])  # no age: gender alone, weight 1
+    np.testing.assert_allclose(np.sort(people[0])[-2:], [half, half])
+    np.testing.assert_allclose(people[:, 2:], [[half, 0], [0, 1], [half, 0]])
+
+
+def test_side_information_joins_the_sides_and_can_be_left_out():
+    data = with_metadata()
+    model = make("bsvdpp", n_factors=2, n_epochs=3)
+    model._prepare(data)
+    model._initialize(data)
+    assert sorted(model._vectors) == [
+        "item",
+        "item_attributes",
+        "item_bag",
+        "user",
+        "user_attributes",
+        "user_bag",
+    ]
+    plain = make("bsvdpp", n_factors=2, n_epochs=3, side_information=False)
+    plain._prepare(data)
+    plain._initialize(data)
+    assert sorted(plain._vectors) == ["item", "item_bag", "user", "user_bag"]
+    assert np.isfinite(make("bsvdpp", n_factors=2, n_epochs=3).fit(data).predict([0, 2], [3, 1])).all()

@@ -1,14 +1,15 @@
 """Gibbs draws of one side of a factorization with bags (`bsvdpp`), given the other side: the compiled part.
 
-One side's rows (users, say) have effective vectors ã_u = x_u + s_u Σ_{j∈N(u)} y_j, with s_u = |N(u)|^−½ and
-N(u) the partners (films) of row u; each rating is r_uj ~ N(o_j + ã_u·f_j, 1/α) for the other side's features
-f_j and offsets o_j, fixed during the draws. With G_u = Σ_{j∈N(u)} f_j f_jᵀ and t_u = Σ_{j∈N(u)} (r_uj − o_j) f_j
-made once (`side_grams`), every full conditional is a Gaussian of d unknowns, N(A⁻¹h, A⁻¹):
+One side's rows (users, say) have effective vectors ã_u = x_u + Σ_j s_uj y_j over the features j of the row's
+bags, with weights s_uj (|N(u)|^−½ for each film of the bag N(u) of films u rated; attributes likewise); each
+rating is r_ui ~ N(o_i + ã_u·f_i, 1/α) for the other side's features f_i and offsets o_i, fixed during the
+draws. With G_u = Σ_{i∈N(u)} f_i f_iᵀ and t_u = Σ_{i∈N(u)} (r_ui − o_i) f_i made once (`side_grams`), every
+full conditional is a Gaussian of d unknowns, N(A⁻¹h, A⁻¹):
 
-    x_u:  A = diag(λ_x) + α G_u,                   h = λ_x m_x + α (t_u − G_u (ã_u − x_u))
-    y_j:  A = diag(λ_y) + α Σ_{u∈R(j)} s_u² G_u,    h = λ_y m_y + α Σ_{u∈R(j)} s_u (t_u − G_u (ã_u − s_u y_j))
+    x_u:  A = diag(λ_x) + α G_u,                    h = λ_x m_x + α (t_u − G_u (ã_u − x_u))
+    y_j:  A = diag(λ_y) + α Σ_{u∈R(j)} s_uj² G_u,    h = λ_y m_y + α Σ_{u∈R(j)} s_uj (t_u − G_u (ã_u − s_uj y_j))
 
-R(j) being the rows whose bag holds j. A draw of y_j costs d² per row of R(j), never a pass over those rows'
+R(j) being the rows whose bags hold j. A draw of y_j costs d² per row of R(j), never a pass over those rows'
 ratings: the relation-block trick of Rendle's Bayesian factorization machines, exact here for whole vectors.
 The x_u are independent of each other given the y and are drawn in parallel (`draw_rows`); each y_j moves the
 ã_u of its rows, so the y_j are drawn one after another (`draw_bags`). Each draw is x = A⁻¹h + L⁻ᵀz with
@@ -96,10 +97,11 @@ def draw_rows(grams, targets, bag_sums, prior_precision, prior_shift, alpha, noi
 
 
 @kernel(fastmath=jit.FASTMATH)
-def draw_bags(indptr, members, scales, grams, targets, own, bag_sums, prior_precision, prior_shift, alpha,
+def draw_bags(indptr, members, weights, grams, targets, own, bag_sums, prior_precision, prior_shift, alpha,
               noise, bags):  # fmt: skip
     """Every ``bags[j]`` (y_j) drawn in turn from its conditional; the rows ``members[indptr[j]:indptr[j+1]]``
-    of R(j) have their ``bag_sums`` (s_u Σ y) moved by the draw."""
+    of R(j), whose bags hold j with weights s_u (``weights``, same positions), have their ``bag_sums`` (Σ s y,
+    every bag of the row) moved by the draw."""
     n, d = bags.shape
     precision = np.empty((d, d), dtype=bags.dtype)
     shift = np.empty(d, dtype=bags.dtype)
@@ -110,7 +112,7 @@ def draw_bags(indptr, members, scales, grams, targets, own, bag_sums, prior_prec
         shift[:] = 0.0
         for p in range(indptr[j], indptr[j + 1]):
             u = members[p]
-            s = scales[u]
+            s = weights[p]
             gram = grams[u]
             for a in range(d):
                 rest[a] = own[u, a] + bag_sums[u, a] - s * bags[j, a]
@@ -129,7 +131,7 @@ def draw_bags(indptr, members, scales, grams, targets, own, bag_sums, prior_prec
         _gaussian(precision, shift, noise[j], drawn)
         for p in range(indptr[j], indptr[j + 1]):
             u = members[p]
-            s = scales[u]
+            s = weights[p]
             for a in range(d):
                 bag_sums[u, a] += s * (drawn[a] - bags[j, a])
         bags[j] = drawn
