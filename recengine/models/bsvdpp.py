@@ -25,9 +25,9 @@ and sweep (the relation-block trick; `kernels/bags.py` gives the formulas).
 Prediction averages the sweeps after a short burn-in (`BURN_IN_SWEEPS`): the model keeps running means of
 the effective vectors [a_u, β_u] and [c_i, β_i] and predicts from them (product of averages, as `bpmf`). The
 validation RMSE of each epoch is that of the running average of the sampled predictions themselves (what a
-Bayesian model predicts, and what myFM reports); the RMSE of the averaged vectors is kept beside it as
-``valid_rmse_of_means`` (on MovieLens 100k u1, 0.001-0.003 higher). ``valid`` is only predicted: the
-draws never see it, so a fit with or without it learns the same numbers.
+Bayesian model predicts, and what myFM reports; on MovieLens 100k u1 the averaged vectors' RMSE is
+0.001-0.003 higher). ``valid`` is only predicted: the draws never see it, so a fit with or without it learns
+the same numbers.
 
 Reported per epoch: the losses of the current sample (the negative log posterior over α, up to constants):
 reconstruction ½ Σ (r − r̂)², regularization ½ α⁻¹ Σ_g Σ_rows Σ_f λ_g,f (θ_f − m_g,f)²; the train RMSE is that
@@ -198,18 +198,21 @@ class BayesianSVDpp(Recommender):
         }
         self._user_effective = self._vectors["user"] + self._sides["user"].bag_sums(self._vectors, "user")
         self._item_effective = self._vectors["item"] + self._sides["item"].bag_sums(self._vectors, "item")
-        self._pairs = (train.user_codes.astype(np.int64), train.item_codes.astype(np.int64))
-        self._ratings = train.ratings.astype(np.float64)
+        self._train_arrays = (train.user_codes, train.item_codes, train.ratings)
         self._sums = {name: 0.0 for name in ("users", "items", "bags", "mean", "precision", "alpha")}
         self.n_averaged_ = 0
         valid = getattr(self, "_valid", None)
         self._valid_sum = np.zeros(len(valid)) if valid is not None else None
+        if valid is not None:
+            self._valid_codes = (valid.user_codes.astype(np.int64), valid.item_codes.astype(np.int64))
+        self._sum_squares = None
         self._publish()
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
         self._alpha = self._draw_alpha()
         self._user_effective = self._draw_side("user", self._item_effective)
         self._item_effective = self._draw_side("item", self._user_effective)
+        self._sum_squares = None
         if epoch > self.burn_in:
             self._accumulate()
         self._publish()
@@ -258,13 +261,20 @@ class BayesianSVDpp(Recommender):
 
     def _draw_alpha(self) -> float:
         """α from Gamma(a₀ + N/2, b₀ + ½ Σ e²) given the current sample's residuals."""
-        squared = float(np.sum(self._residuals() ** 2))
-        return float(self.rng_.gamma(HYPER_SHAPE + len(self._ratings) / 2, 1 / (HYPER_RATE + 0.5 * squared)))
+        squared = self._current_sum_squares()
+        shape = HYPER_SHAPE + len(self._train_arrays[2]) / 2
+        return float(self.rng_.gamma(shape, 1 / (HYPER_RATE + 0.5 * squared)))
 
-    def _residuals(self) -> np.ndarray:
-        """r − μ − β_i − [a_u, β_u]·[c_i, 1] for every training rating, from the current sample."""
-        users, items = self._pairs
-        return self._ratings - self._sample_predictions(users, items)
+    def _current_sum_squares(self) -> float:
+        """Σ e² of the current sample over the training ratings (kept until the next sweep draws)."""
+        if self._sum_squares is None:
+            k, users, items = self.params.n_factors, self._user_effective, self._item_effective
+            self._sum_squares, _ = jit.prediction_errors(
+                np.ascontiguousarray(users[:, :k]), np.ascontiguousarray(items[:, :k]),
+                np.ascontiguousarray(users[:, k]), np.ascontiguousarray(items[:, k]), self.global_mean_,
+                *self._train_arrays, -np.inf, np.inf,
+            )  # fmt: skip
+        return self._sum_squares
 
     def _sample_predictions(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         features = _features(self._item_effective)
@@ -285,8 +295,7 @@ class BayesianSVDpp(Recommender):
             self._sums[name] = self._sums[name] + np.asarray(value, dtype=np.float64)
         self.n_averaged_ += 1
         if self._valid_sum is not None:
-            codes = (self._valid.user_codes.astype(np.int64), self._valid.item_codes.astype(np.int64))
-            self._valid_sum += self._sample_predictions(*codes)
+            self._valid_sum += self._sample_predictions(*self._valid_codes)
 
     def _publish(self) -> None:
         """Set the prediction and fold-in arrays: the running means after burn-in, else the current sample."""
@@ -311,7 +320,7 @@ class BayesianSVDpp(Recommender):
     # --- what an epoch reports ---------------------------------------------------------------------------
 
     def _losses(self, train: RatingsDataset) -> tuple[float, float, float]:
-        reconstruction = 0.5 * float(np.sum(self._residuals() ** 2))
+        reconstruction = 0.5 * self._current_sum_squares()
         penalty = sum(
             float(np.sum(prior.precision * (self._vectors[group] - prior.mean) ** 2))
             for group, prior in self._priors.items()
@@ -319,16 +328,29 @@ class BayesianSVDpp(Recommender):
         regularization = 0.5 * penalty / self._alpha
         return reconstruction, regularization, reconstruction + regularization
 
+    def _train_metrics(self, train: RatingsDataset) -> tuple[float, float, float, float | None]:
+        """The current sample's losses and the averaged model's train RMSE, in one compiled pass."""
+        reconstruction, regularization, total = self._losses(train)
+        _, squared_clipped = jit.prediction_errors(
+            self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_, self.global_mean_,
+            train.user_codes, train.item_codes, train.ratings, self.scale_.low, self.scale_.high,
+        )  # fmt: skip
+        return reconstruction, regularization, total, float(np.sqrt(squared_clipped / train.n_ratings))
+
     def _record(
         self, epoch: int, seconds: float, train: RatingsDataset, valid: RatingsDataset | None, info: dict
     ) -> EpochRecord:
-        """The base record, its validation RMSE that of the running average of the sampled predictions."""
-        record = super()._record(epoch, seconds, train, valid, info)
-        if self._valid_sum is not None and self.n_averaged_:
-            error = self._valid.ratings - self.scale_.clip(self._valid_sum / self.n_averaged_)
-            record.extra["valid_rmse_of_means"] = record.valid_rmse
-            record.extra["valid_mae"] = float(np.mean(np.abs(error)))
+        """The base record with the validation RMSE (and MAE) of the running average of the sampled
+        predictions (during burn-in, of the current sample's)."""
+        record = super()._record(epoch, seconds, train, None, info)
+        if self._valid_sum is not None:
+            if self.n_averaged_:
+                predicted = self._valid_sum / self.n_averaged_
+            else:
+                predicted = self._sample_predictions(*self._valid_codes)
+            error = self._valid.ratings - self.scale_.clip(predicted)
             record.valid_rmse = float(np.sqrt(np.mean(error**2)))
+            record.extra["valid_mae"] = float(np.mean(np.abs(error)))
         return record
 
     # --- one person -------------------------------------------------------------------------------------
