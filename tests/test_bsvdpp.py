@@ -14,6 +14,7 @@ from recengine.evaluation.split import holdout_random
 from recengine.models import make
 from recengine.models.bsvdpp import Side, attribute_bags
 from recengine.models.kernels import bags
+from recengine.serving.recommend import contributions
 from recengine.store import load_model, save_model
 
 
@@ -286,3 +287,18 @@ def test_side_information_joins_the_sides_and_can_be_left_out():
     plain._initialize(data)
     assert sorted(plain._vectors) == ["item", "item_bag", "user", "user_bag"]
     assert np.isfinite(make("bsvdpp", n_factors=2, n_epochs=3).fit(data).predict([0, 2], [3, 1])).all()
+
+
+def test_attributions_add_up_to_the_taste_part_with_the_bag(planted):
+    """Each rated film's share of a film's taste score: the fold-in's split of p plus q_i·y_j/√|S| for the
+    bag; together they are q_i·(p + ȳ) less the prior's pull, which is owed to no rated film."""
+    data, _ = planted
+    model = make("bsvdpp", n_factors=3, n_epochs=30).fit(data)
+    codes, ratings = np.array([1, 5, 9, 13]), np.array([5.0, 1.0, 4.0, 3.0])
+    vector = model.fold_in(codes, ratings)
+    targets = np.arange(30)
+    parts = contributions(model, codes, ratings, targets)
+    system = model.foldin_system(codes, ratings)
+    target = model.item_factors_[targets].astype(float)
+    taste = target @ vector.factors - target @ np.linalg.solve(system.matrix, system.prior)[:3]
+    np.testing.assert_allclose(parts.sum(axis=1), taste, rtol=1e-7, atol=1e-9)
