@@ -168,6 +168,10 @@ class NewerFormatError(ModelFileError):
 MAX_RATIO = 20
 RATIO_FLOOR_BYTES = 1 << 20
 MAX_METADATA_BYTES = 64 * 1024**2
+# A Bayesian model's sampled prior for a new person (`bsvdpp`): a mean and a precision per factor and the bias,
+# and the rating noise's precision.
+PRIOR_VECTORS = frozenset(("prior_mean_", "prior_precision_"))
+PRIOR_SCALARS = frozenset(("noise_precision_",))
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -277,6 +281,12 @@ def _shape_problem(name: str, header: ArrayHeader, n_users: int, n_items: int, f
         wanted, ok = "()", shape == ()
     elif name.endswith("bias_"):
         wanted, ok = f"({rows},)", shape == (rows,)
+    elif name in PRIOR_VECTORS:
+        k = factors if isinstance(factors, int) and not isinstance(factors, bool) else None
+        wanted = f"({k + 1 if k is not None else 'n_factors + 1'},)"
+        ok = len(shape) == 1 and (shape[0] == k + 1 if k is not None else shape[0] <= 1025)
+    elif name in PRIOR_SCALARS:
+        wanted, ok = "()", shape == ()
     elif name.endswith("factors_"):
         k = factors if isinstance(factors, int) and not isinstance(factors, bool) else None
         wanted = f"({rows}, {k if k is not None else 'n_factors'})"

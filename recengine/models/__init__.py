@@ -14,6 +14,7 @@ from recengine.models.als import ALS
 from recengine.models.base import Hyperparameters, ParamSpec, Recommender, hyper
 from recengine.models.baseline import Baseline
 from recengine.models.bpmf import BPMF
+from recengine.models.bsvdpp import BayesianSVDpp
 from recengine.models.gradient import GD, Adam
 from recengine.models.implicit import BPR, WALS
 from recengine.models.nmf import NMF
@@ -24,7 +25,22 @@ from recengine.models.svdpp import SVDpp
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (Baseline, WALS, BPR, MostPopular, GD, Adam, SGD, Minibatch, SVDpp, ALS, NMF, SVD, BPMF)
+    for cls in (
+        Baseline,
+        WALS,
+        BPR,
+        MostPopular,
+        GD,
+        Adam,
+        SGD,
+        Minibatch,
+        SVDpp,
+        ALS,
+        NMF,
+        SVD,
+        BPMF,
+        BayesianSVDpp,
+    )
 }
 
 

@@ -266,6 +266,48 @@ BPMF = Formulas(
     step_name="Sampling step (one Gibbs sweep)",
 )
 
+BSVDPP = Formulas(
+    objective=(
+        r"\begin{aligned} r_{ui} &\sim \mathcal N\!\big(\mu + \beta_u + \beta_i + a_u^\top c_i,\ \alpha^{-1}\big) \\"
+        r" \begin{bmatrix} a_u \\ \beta_u \end{bmatrix} &= x_u + |N(u)|^{-1/2} \sum_{j \in N(u)} y_j, \quad"
+        r" \begin{bmatrix} c_i \\ \beta_i \end{bmatrix} = x_i + |R(i)|^{-1/2} \sum_{v \in R(i)} z_v \\"
+        r" \theta &\sim \mathcal N\big(m_g, \operatorname{diag}(\lambda_g)^{-1}\big) \ \text{for every vector } \theta"
+        r" \text{ of group } g \in \{x_u, y_j, x_i, z_v\} \\ \lambda_{g,f} &\sim \Gamma(1, 1), \quad m_{g,f}"
+        r" \sim \mathcal N(0, \lambda_{g,f}^{-1}), \quad \alpha \sim \Gamma(1, 1) \end{aligned}"
+    ),
+    step=(
+        r"\begin{aligned} \alpha &\sim \Gamma\big(1 + \tfrac{|D|}{2},\ 1 + \tfrac12 \textstyle\sum_{(u,i)\in D}"
+        r" e_{ui}^2\big), \quad (m_g, \lambda_g) \sim \text{Normal–Gamma}(\cdot \mid \{\theta\}) \\"
+        r" x_u &\sim \mathcal N\big(A_u^{-1} h_u, A_u^{-1}\big), \quad A_u = \operatorname{diag}(\lambda_x)"
+        r" + \alpha\, G_u, \quad G_u = \textstyle\sum_{i \in N(u)} \tilde c_i \tilde c_i^\top \\"
+        r" h_u &= \lambda_x \odot m_x + \alpha \textstyle\sum_{i \in N(u)} (r_{ui} - \mu - \beta_i"
+        r" - \tilde c_i^\top \bar y_u)\, \tilde c_i \\"
+        r" y_j &\sim \mathcal N\big(A_j^{-1} h_j, A_j^{-1}\big), \quad A_j = \operatorname{diag}(\lambda_y)"
+        r" + \alpha \textstyle\sum_{u \in R(j)} |N(u)|^{-1}\, G_u, \ \text{one } j \text{ after another} \\"
+        r" &\text{then the films' side the same way; predictions average the sweeps after the first tenth}"
+        r" \end{aligned}"
+    ),
+    symbols=(
+        *RATINGS,
+        (r"N(u),\ R(i)", "the films u rated and the users who rated i, in the training ratings only"),
+        (r"x_u = [p_u, b_u]", "user u's own factors and bias (x_i = [q_i, b_i] for film i)"),
+        (
+            r"y_j,\ z_v",
+            "the bag vectors: film j's part in every rater's vector, user v's in every rated film's",
+        ),
+        (r"a_u,\ c_i", "the effective factors the prediction multiplies; β_u, β_i the effective biases"),
+        (r"\tilde c_i", "film i's effective factors with a 1 appended (the bias is drawn with the factors)"),
+        (r"\bar y_u", "u's bag sum |N(u)|^−½ Σ y_j, padded like the vectors"),
+        (r"e_{ui}", "the current sample's error on a training rating"),
+        (r"\alpha", "the precision of the rating noise, 1/σ², sampled"),
+        (r"m_g,\ \lambda_g", "each group's prior mean and precision per dimension f, sampled: no λ to tune"),
+        (r"G_u", "u's Gram matrix, made once per sweep: each y_j's draw reuses those of its raters"),
+        (r"\mathcal N,\ \Gamma", "the normal and the Gamma (shape, rate) distributions"),
+    ),
+    objective_name="Model and priors (sampled, not minimized)",
+    step_name="Sampling step (one Gibbs sweep)",
+)
+
 WALS = Formulas(
     objective=(
         r"\begin{aligned} L &= \tfrac12 \sum_{u,i\ \text{all pairs}} c_{ui}\,(p_{ui} - x_u^\top y_i)^2 \\"
