@@ -4,15 +4,23 @@ the cutoff and one just past it."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.evaluation.metrics import (
     capped_recall_at_k,
+    catalogue_coverage,
     hit_rate_at_k,
     map_at_k,
+    mean_popularity,
+    most_popular,
     ndcg_at_k,
+    novelty,
     precision_at_k,
+    ranking_report,
     recall_at_k,
 )
 
@@ -75,3 +83,69 @@ def test_one_relevant_item_at_each_place():
         assert ndcg_at_k([items], [{"hit"}], 4) == pytest.approx(1 / np.log2(rank + 1))
         assert map_at_k([items], [{"hit"}], 4) == pytest.approx(1 / rank)
     assert ndcg_at_k([["x", "x", "x", "x", "hit"]], [{"hit"}], 4) == 0.0
+
+
+def test_the_default_cutoffs_are_10_and_20():
+    # Items 1..21, relevant 11 and 21: nothing in the top 10; in the top 20 item 11, 1 of min(20, 2).
+    items, relevant = [list(range(1, 22))], [{11, 21}]
+    for metric in (precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate_at_k):
+        assert metric(items, relevant) == 0.0
+    assert capped_recall_at_k(items, relevant) == pytest.approx(0.5)
+
+
+def test_empty_inputs_give_zero_or_nan_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert capped_recall_at_k([[1, 2]], [set()], 2) == 0.0  # nothing relevant: 0 of at least 1
+        assert catalogue_coverage([], 0) == 0.0
+        assert np.isnan(mean_popularity([[]], np.array([3, 1])))
+        assert np.isnan(novelty([[]], np.array([3, 1]), 4))
+
+
+def popular_case() -> tuple[RatingsDataset, RatingsDataset]:
+    """Train: u0 rated items 0, 1, 2; u1 0, 1; u2 0; u3 0; u4 nothing (item counts 4, 2, 1, 0, 0, 0).
+    Test: u0 item 3 at 5 stars, u1 item 2 at 4 (relevant); u2 item 1 at 2 (not)."""
+    train_pairs = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (3, 0)]
+    test_rows = [(0, 3, 5.0), (1, 2, 4.0), (2, 1, 2.0)]
+    users = [u for u, _ in train_pairs] + [u for u, _, _ in test_rows]
+    items = [i for _, i in train_pairs] + [i for _, i, _ in test_rows]
+    ratings = [3.0] * len(train_pairs) + [r for _, _, r in test_rows]
+    data = RatingsDataset(users, items, ratings, np.arange(5), np.arange(6), scale=RatingScale(1, 5, 1))
+    is_test = np.arange(len(users)) >= len(train_pairs)
+    return data.subset(~is_test), data.subset(is_test)
+
+
+def test_ranking_report_lists_everyone_with_training_ratings():
+    train, test = popular_case()
+    report = ranking_report(most_popular(train), train, test, k=1)
+    # Lists of 1 (most rated first, ties to the lower code, training items left out): u0 [3], u1 [2], u2 [1],
+    # u3 [1]; u4, with no training rating and nothing to find, is not listed. Evaluated: u0 and u1, both hit.
+    assert report["precision@1"] == 1.0 and report["users"] == 2 and report["k"] == 1
+    assert report["coverage"] == pytest.approx(3 / 6)  # items 1, 2, 3
+    assert report["mean_popularity"] == pytest.approx((0 + 1 + 2 + 2) / 4)
+    # novelty −log2(max(n_i, 1) / 5 users): items 3 and 2 log2 5 = 2.32193, item 1 log2 2.5 = 1.32193 (twice)
+    assert report["novelty"] == pytest.approx((2 * np.log2(5) + 2 * np.log2(2.5)) / 4)
+    assert report["relevance_threshold"] == 4.0
+    assert "sampled_from" not in report
+    assert ranking_report(most_popular(train), train, test)["k"] == 10  # the default cutoff
+    assert "precision@10" in ranking_report(most_popular(train), train, test)
+
+
+def test_a_sample_draws_distinct_users_with_seed_0_by_default():
+    train, test = popular_case()
+    model = most_popular(train)
+    assert ranking_report(model, train, test, k=1, max_users=3) == ranking_report(
+        model, train, test, k=1, max_users=3, seed=0
+    )
+    # Three distinct users of u0..u3, whose listed items have 0, 1, 2, 2 ratings: a mean of 1, 4/3 or 5/3.
+    for seed in range(10):
+        report = ranking_report(model, train, test, k=1, max_users=3, seed=seed)
+        assert report["sampled_from"] == 4
+        assert min(abs(report["mean_popularity"] - m) for m in (1, 4 / 3, 5 / 3)) < 1e-12
+
+
+def test_novelty_of_a_data_set_with_one_user():
+    # One user who rated items 0 and 1; the list of 1 is item 2 (0 ratings, counted as 1): −log2(1 / 1) = 0.
+    data = RatingsDataset([0, 0, 0], [0, 1, 2], [3.0, 3.0, 5.0], np.arange(1), np.arange(3))
+    train, test = data.subset(np.array([True, True, False])), data.subset(np.array([False, False, True]))
+    assert ranking_report(most_popular(train), train, test, k=1)["novelty"] == 0.0
