@@ -5,6 +5,7 @@ the genre term."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recengine.data.dataset import RatingsDataset
@@ -13,6 +14,7 @@ from recengine.serving.rerank import (
     CalibratedReranker,
     calibrated,
     distinctness,
+    genre_background,
     normalised,
     personal_weight,
     taste_mix,
@@ -164,3 +166,21 @@ def test_the_reranker_takes_the_taste_from_the_given_ratings():
     # With everyone's mix π = p the person is mainstream: λ = 0.16/3 = 0.053 < 0.145, item 1 stays.
     mainstream = CalibratedReranker(TWO_GENRES, 0.16, 4.0, background=EVEN)
     assert list(mainstream(SCORES, np.array([0, 2]), np.array([5.0, 5.0]), 2)) == [0, 1]
+
+
+def films(users: list[int], items: list[int]) -> RatingsDataset:
+    """Three films: 0 a drama, 1 a comedy drama, 2 without genres."""
+    table = pd.DataFrame(
+        {"title": ["A", "B", "C"], "year": [2000, 2001, 2002], "genres": [["Drama"], ["Comedy", "Drama"], []]}
+    )
+    return RatingsDataset(users, items, np.full(len(users), 4.0), np.arange(3), np.arange(3), items=table)
+
+
+def test_everyones_genre_mix_by_hand():
+    # Film 0 rated twice, film 1 once, film 2 three times. Genres (Comedy, Drama): film 0 (0, 1), film 1
+    # (0.5, 0.5), film 2 none: 2·(0, 1) + (0.5, 0.5) = (0.5, 2.5), normalised (1/6, 5/6).
+    data = films([0, 1, 2, 0, 1, 2], [0, 0, 1, 2, 2, 2])
+    assert genre_background(data) == pytest.approx([1 / 6, 5 / 6])
+    assert genre_background(data) is genre_background(data)  # made once per data set
+    # Only the film without genres rated: no genre mass, zeros rather than 0/0.
+    assert list(genre_background(films([0, 1], [2, 2]))) == [0.0, 0.0]
