@@ -15,6 +15,8 @@ import pytest
 
 from recengine.data.dataset import RatingsDataset
 from recengine.models import make
+from recengine.models.foldin import fold_in
+from recengine.models.gradient import clipped
 from recengine.models.implicit import bpr_gradients, bpr_objective_terms, bpr_sgd
 from recengine.models.kernels.rowsolve import gaussian_draw, ridge_solve
 
@@ -584,3 +586,112 @@ def test_bpr_sgd_takes_one_gradient_step_per_triple():
     assert q == pytest.approx(expected_q, abs=1e-6)
     assert b == pytest.approx(expected_b, abs=1e-6)
     assert mean_loss == pytest.approx(np.mean(losses), abs=1e-6)
+
+
+# --- what the fit reports besides the loss, and the edges ---------------------------------------------
+
+
+def test_gradient_clipping_by_hand():
+    # By norm: the gradient (3, 4) has norm 5; clip 1 scales it by 0.2 to (0.6, 0.8), keeping 20 % of the norm.
+    blocks, kept = clipped({"a": np.array([3.0, 4.0])}, 1.0, "norm")
+    assert blocks["a"] == pytest.approx([0.6, 0.8]) and kept == pytest.approx(0.2)
+    blocks, kept = clipped(
+        {"a": np.array([3.0, 4.0])}, 10.0, "norm"
+    )  # shorter than the threshold: kept whole
+    assert blocks["a"] == pytest.approx([3.0, 4.0]) and kept == 1.0
+    # By value: (3, −4, 0.5) cut to [−1, 1] is (1, −1, 0.5); kept √2.25 / √25.25 of the norm.
+    blocks, kept = clipped({"a": np.array([3.0, -4.0]), "b": np.array([0.5])}, 1.0, "value")
+    assert blocks["a"] == pytest.approx([1.0, -1.0]) and blocks["b"] == pytest.approx([0.5])
+    assert kept == pytest.approx(np.sqrt(2.25 / 25.25))
+    # clip 0: no clipping; a zero gradient keeps its (zero) norm whole.
+    same, kept = clipped({"a": np.array([3.0, 4.0])}, 0.0, "norm")
+    assert same["a"] == pytest.approx([3.0, 4.0]) and kept == 1.0
+    for mode in ("norm", "value"):
+        zero, kept = clipped({"a": np.zeros(2)}, 1.0, mode)
+        assert zero["a"] == pytest.approx([0.0, 0.0]) and kept == 1.0
+
+
+@pytest.mark.parametrize("mode", ["norm", "value"])
+def test_gd_steps_along_the_clipped_gradient(mode):
+    model = make(
+        "gd", n_factors=2, n_epochs=3, lr=0.01, momentum=0.0, clip=0.5, clip_mode=mode, reg=0.2, seed=3
+    )
+    seen = epochs_of(model, BIASED)
+    loss = biased_loss_of(model, weighted=True)
+    for (now, after), record in zip(itertools.pairwise(seen), model.history_[1:], strict=True):
+        gradient = numeric_gradient(loss, arrays_of(now))
+        expected, kept = clipped(gradient, 0.5, mode)
+        for name in BIASED:
+            assert after[name] - now[name] == pytest.approx(-0.01 * expected[name], abs=1e-8)
+        assert record.extra["clip_kept"] == pytest.approx(kept, rel=1e-6)
+        assert record.grad_norms["user_factors"] == pytest.approx(
+            np.linalg.norm(gradient["user_factors_"]), rel=1e-6
+        )
+        values = np.concatenate([g.ravel() for g in gradient.values()])
+        assert record.extra["grad_mean"] == pytest.approx(values.mean(), rel=1e-5, abs=1e-9)
+        assert record.extra["grad_std"] == pytest.approx(values.std(), rel=1e-5)
+
+
+def test_svd_reports_its_singular_values_and_orders_its_factors():
+    model = make("svd", n_factors=2, reg=1.5).fit(tiny())
+    bu, bi = model.user_bias_.astype(float), model.item_bias_.astype(float)
+    residual = np.zeros((3, 3))
+    residual[USERS, ITEMS] = RATINGS - MEAN - bu[USERS] - bi[ITEMS]
+    _, values, _ = np.linalg.svd(residual)
+    # Column j of P Qᵀ's factors carries the j-th largest singular value: ‖p_j‖ ‖q_j‖ = σ_j.
+    norms = np.linalg.norm(model.user_factors_, axis=0) * np.linalg.norm(model.item_factors_, axis=0)
+    assert norms == pytest.approx(values[:2])
+    record = model.history_[-1]
+    assert record.extra["singular_value_max"] == pytest.approx(values[0])
+    assert record.extra["explained_share"] == pytest.approx(
+        (values[0] ** 2 + values[1] ** 2) / np.sum(residual**2)
+    )
+    assert record.regularization_loss == pytest.approx(0.5 * 1.5 * (bu @ bu + bi @ bi))
+    assert record.total_loss == pytest.approx(record.reconstruction_loss + record.regularization_loss)
+
+
+def test_svd_without_biases_has_no_penalty_and_no_user_bias():
+    model = make("svd", n_factors=1, biases=False).fit(tiny())
+    assert model.history_[-1].regularization_loss == 0.0
+    assert fold_in(model, [0, 1], [5.0, 3.0]).bias == 0.0
+
+
+def with_empty_rows() -> RatingsDataset:
+    """The tiny ratings with a fourth user and a fourth item that have none."""
+    return RatingsDataset(USERS, ITEMS, RATINGS, np.arange(4), np.arange(4))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("svd", {"reg": 0.0}), ("baseline", {"reg_user": 0.0, "reg_item": 0.0}), ("als", {"solver": "cg"}),
+     ("als", {"solver": "cholesky"}), ("nmf", {"biases": True}), ("sgd", {}), ("svdpp", {}), ("wals", {}),
+     ("gd", {})],
+)  # fmt: skip
+def test_rows_without_ratings_stay_at_zero(name, params):
+    # Users and items without training ratings: their factors and biases are 0 (their optimum), even at λ 0
+    # (weighted ALS's conjugate gradient gets there to rounding).
+    extra = {"baseline": {"n_epochs": 2}, "svd": {"n_factors": 2}}.get(name, {"n_factors": 2, "n_epochs": 2})
+    model = make(name, **extra, **params).fit(with_empty_rows())
+    for array in (model.user_factors_[3], model.item_factors_[3]):
+        assert array == pytest.approx(np.zeros(len(array)), abs=1e-12)
+    if getattr(model, "user_bias_", None) is not None:
+        assert model.user_bias_[3] == 0 and model.item_bias_[3] == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["svd", "als", "nmf", "sgd", "svdpp", "gd", "adam", "minibatch", "bpmf", "baseline"]
+)
+def test_float32_models_keep_float32(name):
+    extra = {"baseline": {"n_epochs": 2}, "svd": {"n_factors": 2}}.get(name, {"n_factors": 2, "n_epochs": 2})
+    model = make(name, dtype="float32", **extra).fit(tiny())
+    for array in (model.user_factors_, model.item_factors_, getattr(model, "user_bias_", None)):
+        assert array is None or array.dtype == np.float32
+
+
+def test_bpr_sgd_on_one_triple_reports_its_loss():
+    p, q, b = P.copy(), Q.copy(), BI.copy()
+    # u0, i0 over i2: x = 2 (above), −ln σ(2) = 0.126928
+    loss = bpr_sgd(
+        np.array([0], np.int32), np.array([0], np.int32), np.array([2], np.int32), p, q, b, 0.1, 0, 0
+    )
+    assert loss == pytest.approx(np.log1p(np.exp(-2.0)))
