@@ -194,3 +194,44 @@ def test_no_ratings_fall_back_and_most_popular_needs_no_vector():
     vector = fold_in(popular, CODES, GIVEN)
     assert not vector.is_fallback
     assert len(vector.factors) == 0
+
+
+def test_wals_fold_in_confidence_scale_by_hand():
+    # One rating: s = 50 / 1 = 50; thirty ratings: s = max(1, 50/30) = 5/3; sixty: s = 1 (never below 1).
+    model = make("wals", n_factors=2, n_epochs=2, alpha=2.0, dtype="float64", seed=4).fit(data())
+    assert model.foldin_confidence(np.array([4.0])) == pytest.approx([1 + 50 * 2.0 * 4.0])
+    assert model.foldin_confidence(np.full(30, 3.0)) == pytest.approx(np.full(30, 1 + 50 / 30 * 2.0 * 3.0))
+    assert model.foldin_confidence(np.full(60, 3.0)) == pytest.approx(np.full(60, 1 + 2.0 * 3.0))
+
+
+def test_wals_fold_in_of_one_rating():
+    model = make("wals", n_factors=2, n_epochs=3, reg=0.5, alpha=2.0, dtype="float64", seed=4).fit(data())
+    (items,) = floats(model, "item_factors_")
+    confidence, preference = np.ones(5), np.zeros(5)
+    confidence[2], preference[2] = 1 + 50 * 2.0 * 4.0, 1.0
+    root = np.sqrt(confidence)
+    expected = ridge(items * root[:, None], preference * root, 0.5)
+    assert fold_in(model, [2], [4.0]).factors == pytest.approx(expected, abs=1e-9)
+
+
+def test_bpr_fold_in_against_four_unrated_items():
+    model = make("bpr", n_factors=2, n_epochs=5, reg=0.05, dtype="float64", seed=5).fit(data())
+    items, bias = floats(model, "item_factors_", "item_bias_")
+
+    def objective(p):  # item 2 rated, the other four not: mean over them, penalty ½ λ · 1 · ‖p‖²
+        scores = items @ p + bias
+        return np.logaddexp(0.0, -(scores[2] - scores[[0, 1, 3, 4]])).sum() / 4 + 0.5 * 0.05 * p @ p
+
+    best = minimize(objective, np.zeros(2), method="BFGS", options={"gtol": 1e-10}).x
+    assert fold_in(model, [2], [5.0]).factors == pytest.approx(best, abs=1e-5)
+
+
+def test_fold_in_follows_a_refitted_model():
+    # A model fitted again gets new item factors: its fold-in must use them, not what it kept from before.
+    for name, params in (("svd", {"n_factors": 2}), ("wals", {"n_factors": 2, "dtype": "float64"})):
+        model = make(name, **params).fit(data())
+        fold_in(model, CODES, GIVEN)
+        other = RatingsDataset(USERS, ITEMS, 6.0 - RATINGS, np.arange(4), np.arange(5))
+        model.fit(other)
+        fresh = make(name, **params).fit(other)
+        assert fold_in(model, CODES, GIVEN).factors == pytest.approx(fold_in(fresh, CODES, GIVEN).factors)
