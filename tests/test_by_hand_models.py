@@ -19,6 +19,7 @@ from recengine.models.foldin import fold_in
 from recengine.models.gradient import clipped
 from recengine.models.implicit import bpr_gradients, bpr_objective_terms, bpr_sgd
 from recengine.models.kernels.rowsolve import gaussian_draw, ridge_solve
+from recengine.training import DURING_EPOCH
 
 # u0 rated i0 5, i1 3; u1 rated i0 4, i2 1; u2 rated i1 2, i2 5, i0 3.
 USERS = np.array([0, 0, 1, 1, 2, 2, 2])
@@ -695,3 +696,27 @@ def test_bpr_sgd_on_one_triple_reports_its_loss():
         np.array([0], np.int32), np.array([0], np.int32), np.array([2], np.int32), p, q, b, 0.1, 0, 0
     )
     assert loss == pytest.approx(np.log1p(np.exp(-2.0)))
+
+
+def test_sgd_steps_on_a_diagonal_matrix_exactly():
+    # Each user rated one item and each item was rated once, so every rating's step touches its own rows only
+    # and the order does not matter: e = r − μ − b_u − b_i − p·q, then b_u += η (e − λ b_u), b_i += η (e − λ b_i),
+    # p += η (e q − λ p), q += η (e p − λ q) from the old p (λ per rating = λ w / n = λ with w = n = 1).
+    data = RatingsDataset([0, 1, 2], [0, 1, 2], [5.0, 1.0, 3.0], np.arange(3), np.arange(3))
+    taken = []
+    model = make("sgd", n_factors=2, n_epochs=3, lr=0.1, reg=0.3, seed=4)
+    model.fit(data, callbacks=[lambda record, m: taken.append(
+        ({n: np.array(getattr(m, n)) for n in BIASED}, record))])  # fmt: skip
+    for (now, _), (after, record) in itertools.pairwise(taken):
+        p, q, bu, bi = (now[n] for n in BIASED)
+        e = np.array([5.0, 1.0, 3.0]) - 3.0 - bu - bi - np.sum(p * q, axis=1)
+        assert after["user_bias_"] == pytest.approx(bu + 0.1 * (e - 0.3 * bu))
+        assert after["item_bias_"] == pytest.approx(bi + 0.1 * (e - 0.3 * bi))
+        assert after["user_factors_"] == pytest.approx(p + 0.1 * (e[:, None] * q - 0.3 * p))
+        assert after["item_factors_"] == pytest.approx(q + 0.1 * (e[:, None] * p - 0.3 * q))
+        # the loss it reports is measured before each step; its train RMSE of the clipped predictions too
+        assert record.reconstruction_loss == pytest.approx(0.5 * e @ e)
+        assert record.total_loss == pytest.approx(record.reconstruction_loss + record.regularization_loss)
+        clipped_error = np.array([5.0, 1.0, 3.0]) - np.clip(np.array([5.0, 1.0, 3.0]) - e, 1, 5)
+        assert record.train_rmse == pytest.approx(np.sqrt(np.mean(clipped_error**2)))
+        assert record.measured == DURING_EPOCH

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from recengine.data.dataset import RatingsDataset
-from recengine.evaluation.newuser import HeldOutUsers, evaluate_new_users
+from recengine.evaluation.newuser import HeldOutUsers, evaluate_new_users, split_new_users, top_n
 from recengine.serving.rerank import (
     CalibratedReranker,
     calibrated,
@@ -184,3 +184,80 @@ def test_everyones_genre_mix_by_hand():
     assert genre_background(data) is genre_background(data)  # made once per data set
     # Only the film without genres rated: no genre mass, zeros rather than 0/0.
     assert list(genre_background(films([0, 1], [2, 2]))) == [0.0, 0.0]
+
+
+def test_held_out_people_by_hand():
+    # Users 0..9 rated items 0..4 (5 ratings each); user 10 rated items 0..2 (3 ratings). Shares of 10 % go to
+    # validation and test: one user each; the rest train.
+    users = [u for u in range(10) for _ in range(5)] + [10, 10, 10]
+    items = [i for _ in range(10) for i in range(5)] + [0, 1, 2]
+    ratings = [5.0, 4.0, 1.0, 2.0, 3.0] * 10 + [5.0, 4.0, 2.0]
+    data = RatingsDataset(users, items, ratings, np.arange(11), np.arange(5))
+    for seed in range(4):
+        split = split_new_users(data, given=0.1, seed=seed)
+        assert split.test.threshold == 4.0 and split.validation.threshold == 4.0
+        for held in (split.validation, split.test):
+            ((codes, _),) = held.given
+            # 10 % of 5 (or 3) ratings rounds to 0: at least one is given, the rest are to find.
+            assert len(codes) == 1 and codes.dtype == np.int64
+            hidden = np.setdiff1d(np.arange(5 if held.users[0] < 10 else 3), codes)
+            expected = hidden[np.isin(hidden, [0, 1])]  # items rated 4 or 5 among the hidden ones
+            assert sorted(held.relevant[0]) == sorted(expected)
+            assert sorted(held.liked[0]) == [0, 1]
+    # Given 90 %: of 5 ratings 4 are given (round(4.5) = 4), of 3 ratings 2 (round(2.7) = 3, at most 3 − 1).
+    for seed in range(4):
+        split = split_new_users(data, given=0.9, seed=seed)
+        for held in (split.validation, split.test):
+            assert len(held.given[0][0]) == (4 if held.users[0] < 10 else 2)
+    # A count of 3: the people with 3 ratings or fewer have nothing to find and are left out.
+    # Seed 1 holds out user 7 for validation and user 10 for test, seed 5 the other way round.
+    split = split_new_users(data, given=3, seed=1)
+    assert split.validation.users.tolist() == [7] and len(split.test) == 0
+    split = split_new_users(data, given=3, seed=5)
+    assert len(split.validation) == 0 and split.test.users.tolist() == [7]
+
+
+def test_the_protocol_passes_the_given_ratings_to_the_scorer_and_the_reranker():
+    seen = []
+
+    def scorer(codes: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        seen.append((codes.tolist(), ratings.tolist()))
+        return score_by_code(codes, ratings)
+
+    def rerank(scores, codes, ratings, n):
+        seen.append((codes.tolist(), ratings.tolist(), n))
+        return np.flatnonzero(np.isfinite(scores))[:n]
+
+    people = HeldOutUsers(
+        users=np.array([11, 10]),
+        given=[(np.array([3]), np.array([2.0])), (np.array([0]), np.array([5.0]))],
+        relevant=[np.array([], dtype=np.int64), np.array([1])],
+        liked=[np.array([], dtype=np.int64), np.array([0, 1])],
+        threshold=4.0,
+    )
+    result = evaluate_new_users(scorer, people, protocol_train(), genres=GENRES, rerank=rerank)
+    assert seen == [([3], [2.0]), ([3], [2.0], 100), ([0], [5.0]), ([0], [5.0], 100)]
+    assert result["users"] == 1 and result["recall@20"] == 1.0  # the person with nothing to find comes first
+    assert 0.001 < result["ms_per_user"] < 10_000
+
+
+def test_ndcg_at_100_counts_rank_99():
+    # 120 items, lower codes first, item 119 given: item 98 is at rank 99, so NDCG = (1/log2 100) / 1.
+    train = RatingsDataset(
+        np.zeros(120, int), np.arange(120), np.full(120, 4.0), np.arange(1), np.arange(120)
+    )
+    people = HeldOutUsers(
+        np.array([5]), [(np.array([119]), np.array([5.0]))], [np.array([98])], [np.array([98])], 4.0
+    )
+    result = evaluate_new_users(lambda c, r: -np.arange(120.0), people, train, genres=np.ones((120, 1)))
+    assert result["ndcg@100"] == pytest.approx(1 / np.log2(100))
+    assert result["recall@20"] == 0.0
+
+
+def test_the_plain_list_by_hand():
+    scores = np.array([0.5, 3.0, -np.inf, 2.0, 1.0, 2.0])
+    assert list(top_n(scores, None, None, 3)) == [1, 3, 5]  # ties to the lower code
+    assert list(top_n(scores, None, None, 1)) == [1]
+    assert list(top_n(scores, None, None, 9)) == [1, 3, 5, 4, 0]
+    nothing = top_n(np.full(3, -np.inf), None, None, 2)
+    assert len(nothing) == 0 and nothing.dtype == np.int64
