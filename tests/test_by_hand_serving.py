@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from recengine.data.dataset import RatingsDataset
+from recengine.errors import ParameterError
 from recengine.evaluation.newuser import HeldOutUsers, evaluate_new_users, split_new_users, top_n
 from recengine.serving.rerank import (
     CalibratedReranker,
@@ -261,3 +262,77 @@ def test_the_plain_list_by_hand():
     assert list(top_n(scores, None, None, 9)) == [1, 3, 5, 4, 0]
     nothing = top_n(np.full(3, -np.inf), None, None, 2)
     assert len(nothing) == 0 and nothing.dtype == np.int64
+
+
+def greedy_by_definition(scores, genres, target, n, weight, pool=300, alpha=0.01, depth=20):
+    """Calibrated re-ranking written from its definition, one candidate list at a time: the pool (best scores,
+    ties to the lower code), its scores by rank, then `depth` greedy picks of the candidate maximising
+    (1 − λ) s_c − λ KL(p ‖ q̃(S ∪ {c})) (an item's weight 1 if it has genres, else 0), shown by score, then the
+    rest of the pool by score."""
+    allowed = [i for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])][:pool]
+    value = {item: 1.0 - rank / len(allowed) for rank, item in enumerate(allowed)}
+    chosen, mass, total = [], np.zeros(len(target)), 0.0
+    liked = target > 0
+    for _ in range(min(n, depth, len(allowed))):
+        best, best_objective = None, -np.inf
+        for c in allowed:
+            if c in chosen:
+                continue
+            q = (mass + genres[c]) / max(total + genres[c].sum(), 1e-12)  # the mix of S ∪ {c}
+            smoothed = (1 - alpha) * q + alpha * target
+            kl = np.sum(target[liked] * np.log(target[liked] / smoothed[liked]))
+            objective = (1 - weight) * value[c] - weight * kl
+            if objective > best_objective:
+                best, best_objective = c, objective
+        chosen.append(best)
+        mass, total = mass + genres[best], total + genres[best].sum()
+    head = sorted(chosen, key=lambda i: (-scores[i], i))
+    return head + [i for i in allowed if i not in chosen][: n - len(head)]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_calibrated_reranking_follows_its_definition(seed):
+    rng = np.random.default_rng(seed)
+    n_items, n_genres = 400, 5
+    genres = (rng.random((n_items, n_genres)) < 0.3).astype(float)
+    genres[rng.random(n_items) < 0.1] = 0  # some items have no genre
+    genres /= np.maximum(genres.sum(axis=1, keepdims=True), 1)
+    scores = np.round(rng.normal(size=n_items), 1)  # ties
+    scores[rng.random(n_items) < 0.05] = -np.inf
+    target = np.array([0.5, 0.3, 0.2, 0.0, 0.0])
+    for weight in (0.3, 0.99):  # at λ = 1 only the genres count: ties everywhere, broken by rounding
+        expected = greedy_by_definition(scores, genres, target, 25, weight)
+        assert list(calibrated(scores, genres, target, 25, weight)) == expected
+    assert list(calibrated(scores, genres, target, 6, 0.9, pool=7)) == greedy_by_definition(
+        scores, genres, target, 6, 0.9, pool=7
+    )
+    rerank = CalibratedReranker(genres, 0.9, 4.0, pool=7, normalise="minmax")
+    liked = np.flatnonzero(genres[:, 0] > 0)[:3]
+    assert list(rerank(scores, liked, np.full(3, 5.0), 6)) == list(
+        calibrated(scores, genres, rerank.target(liked, np.full(3, 5.0)), 6, 0.9, pool=7, normalise="minmax")
+    )
+
+
+def test_calibrated_edges():
+    assert len(calibrated(SCORES, TWO_GENRES, EVEN, 0, 0.5)) == 0
+    assert list(calibrated(SCORES, TWO_GENRES, EVEN, 1, 0.5)) == [0]
+    only = np.array([-np.inf, 2.0, -np.inf])
+    assert list(calibrated(only, TWO_GENRES, EVEN, 3, 0.5)) == [1]
+    nothing = calibrated(np.full(3, -np.inf), TWO_GENRES, EVEN, 3, 0.5)
+    assert len(nothing) == 0 and nothing.dtype == np.int64
+    # λ = 1: the genres alone decide the second place (item 2 evens the mix), λ = 0: the scores.
+    assert list(calibrated(SCORES, TWO_GENRES, EVEN, 2, 1.0)) == [0, 2]
+    with pytest.raises(ParameterError):
+        calibrated(SCORES, TWO_GENRES, EVEN, 2, 1.01)
+
+
+def test_rank_scores_keep_ties_in_code_order():
+    assert normalised(np.ones(100)) == pytest.approx(1.0 - np.arange(100) / 100)  # rank is the default
+
+
+def test_taste_mix_edges():
+    genres = np.array([[1.0, 0.0], [0.0, 0.0]])
+    assert list(taste_mix(np.array([1]), np.array([5.0]), genres, 4.0)) == [0.0, 0.0]  # no genre: zeros
+    # Rated exactly the threshold counts as liked: item 0 alone, not both.
+    genres = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert list(taste_mix(np.array([0, 1]), np.array([4.0, 2.0]), genres, 4.0)) == [1.0, 0.0]
