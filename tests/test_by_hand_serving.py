@@ -113,6 +113,11 @@ def test_lambda_weighs_the_score_against_the_genre_term():
     # λ left off the score (s − λ KL) moves the switch to 1/(3·1.9585) = 0.1702: λ 0.16 would keep item 1;
     # λ left off the KL ((1 − λ) s − KL) switches at every λ: λ 0.10 would take item 2.
     assert list(calibrated(SCORES, TWO_GENRES, EVEN, 2, 0.0)) == [0, 1]
+    # Just past the switch, λ 0.1458 (q̃ = 0.99 q + 0.01 p; with 1.01 q + 0.01 p, KL 1.9486, it would be 0.14607).
+    assert list(calibrated(SCORES, TWO_GENRES, EVEN, 2, 0.1458)) == [0, 2]
+    # α = 0.2: q̃ = (0.9, 0.1), KL = 0.5 ln(0.5/0.9) + 0.5 ln(0.5/0.1) = 0.51083: the switch is at 1/(1 + 1.5325) = 0.3949.
+    assert list(calibrated(SCORES, TWO_GENRES, EVEN, 2, 0.38, alpha=0.2)) == [0, 1]
+    assert list(calibrated(SCORES, TWO_GENRES, EVEN, 2, 0.41, alpha=0.2)) == [0, 2]
     assert list(calibrated(SCORES, TWO_GENRES, EVEN, 3, 0.16)) == [0, 1, 2]
 
 
