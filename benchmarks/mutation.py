@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mutation.md"
+STORE = ROOT / "benchmarks" / "results" / "mutation.json"  # each module's latest outcome
 WORKDIR = Path(os.environ.get("RECENGINE_MUTATION_DIR", "/tmp/recengine-mutation"))
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
@@ -163,6 +164,9 @@ EQUIVALENT_KINDS: list[tuple[str, str, str]] = [
     (_FLOAT64, r"np\.(zeros|empty|ones)\((.*), (dtype=None)?\)", "float64 is NumPy's default dtype"),
 ]
 
+# Lines that only keep compile and timing bookkeeping: not mutated.
+NOT_MATHS = [r"compile_seconds", r"jit\.ready\(", r"perf_counter"]
+
 KILLED_CODES = {1, 3}
 TIMEOUT_CODES = {36, 24, -24, 152, 255}
 
@@ -234,6 +238,7 @@ def prepare(workdir: Path, files: list[str]) -> None:
         + "only_mutate=" + "\n    ".join(files) + "\n"
         + "pytest_add_cli_args_test_selection=" + "\n    ".join(TESTS) + "\n"
         + "pytest_add_cli_args=-p\n    no:cacheprovider" + deselect + "\n"
+        + "do_not_mutate_patterns=" + "\n    ".join(NOT_MATHS) + "\n"
     )  # fmt: skip
 
 
@@ -290,38 +295,54 @@ def _same_elsewhere(old: str, new: str, removed: str, added: str) -> bool:
     return re.sub(old, "@", removed, count=1) == re.sub(new, "@", added, count=1)
 
 
-def report(workdir: Path, selected: dict, seconds: float | None, children: int) -> str:
+def record(workdir: Path, selected: dict, seconds: float, children: int) -> None:
+    """Keep each selected module's outcome (counts and every survivor's diff) in `STORE`, replacing what an
+    earlier run said about those modules, so a run of one module updates its row of the report."""
+    store = json.loads(STORE.read_text()) if STORE.exists() else {"modules": {}, "runs": []}
     results = outcomes(workdir, selected)
-    rows, survivors = [], []
-    totals = {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "equivalent": 0, "unchecked": 0}
     for module, codes in results.items():
-        count = dict.fromkeys(totals, 0)
+        counts = {"killed": 0, "timeout": 0, "unchecked": 0}
+        survivors = []
         for name, code in sorted(codes.items()):
-            count["mutants"] += 1
             if code in KILLED_CODES:
-                count["killed"] += 1
+                counts["killed"] += 1
             elif code in TIMEOUT_CODES:
-                count["timeout"] += 1
+                counts["timeout"] += 1
             elif code is None:
-                count["unchecked"] += 1
+                counts["unchecked"] += 1
             else:
-                removed, added = diff_of(workdir, name)
-                reason = equivalence(name, removed, added)
-                count["equivalent" if reason else "survived"] += 1
-                survivors.append((module, name, code, removed, added, reason))
-        for key in totals:
-            totals[key] += count[key]
+                survivors.append([name, code, *diff_of(workdir, name)])
+        store["modules"][module] = {"mutants": len(codes), **counts, "survivors": survivors}
+    store["runs"].append(
+        {"modules": sorted(selected), "mutants": sum(map(len, results.values())), "minutes": round(seconds / 60, 1),
+         "workers": children, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+    )  # fmt: skip
+    STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
+
+
+def report() -> str:
+    """The markdown report of every module in `STORE`, survivors judged by `equivalence` as it stands."""
+    store = json.loads(STORE.read_text())
+    keys = ("mutants", "killed", "timeout", "survived", "equivalent", "unchecked")
+    totals = dict.fromkeys(keys, 0)
+    rows, listed = [], []
+    for module in [m for m in MATHS if m in store["modules"]]:
+        entry = store["modules"][module]
+        count = {key: entry.get(key, 0) for key in keys}
+        for name, code, removed, added in entry["survivors"]:
+            reason = equivalence(name, removed, added)
+            count["equivalent" if reason else "survived"] += 1
+            listed.append((module, name, code, removed, added, reason))
+        totals = {key: totals[key] + count[key] for key in keys}
         rows.append((module, count))
     lines = [
         "# Mutation testing of the engine's maths",
         "",
-        "Made by `python benchmarks/mutation.py` (mutmut "
-        + version("mutmut")
-        + f", numba's JIT off, kernels as plain Python, {children} workers under nice on the shared 2-core "
-        "machine"
-        + (f"; {seconds / 60:.1f} min" if seconds else "")
-        + "). Only the functions that compute something are mutated (`MATHS` in the script); the tests are "
-        "the fast ones that pin the maths (`TESTS`); the lines of `raise` statements (error messages) are not mutated. Score = (killed + timed out) / (mutants − equivalent).",
+        f"Made by `python benchmarks/mutation.py` (mutmut {version('mutmut')}, numba's JIT off, the kernels as "
+        "plain Python, under nice on the shared 2-core machine). Only the functions that compute something are "
+        "mutated (`MATHS` in the script), not the lines of `raise` statements (error messages) nor compile and "
+        "timing bookkeeping; the tests are the fast ones that pin the maths (`TESTS`). "
+        "Score = (killed + timed out) / (mutants − equivalent − not run).",
         "",
         "| module | mutants | killed | timed out | survived | equivalent | not run | score |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -331,10 +352,20 @@ def report(workdir: Path, selected: dict, seconds: float | None, children: int) 
             f"| {module} | {count['mutants']} | {count['killed']} | {count['timeout']} | {count['survived']} | "
             f"{count['equivalent']} | {count['unchecked']} | {_score(count)} |"
         )
-    lines += ["", "## Survivors", ""]
-    if not survivors:
-        lines.append("None.")
-    for module, name, code, removed, added, reason in survivors:
+    lines += ["", "Runs (the latest run of a module gives its row):", ""]
+    lines += [
+        f"- {run['date']} UTC: {', '.join(run['modules'])}: {run['mutants']} mutants in {run['minutes']} min, "
+        f"{run['workers']} workers"
+        for run in store["runs"]
+    ]
+    lines += [
+        "",
+        "## Survivors",
+        "",
+        "Each with the line it changes and why it computes the same thing, or not.",
+        "",
+    ]
+    for module, name, code, removed, added, reason in listed:
         status = "no test reaches it" if code in (5, 33) else "survived"
         verdict = f"equivalent: {reason}" if reason else "**not yet killed**"
         lines.append(f"- `{name.split('.')[-1]}` ({module}, {status}): `{removed}` → `{added}`: {verdict}")
@@ -351,24 +382,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(MATHS), help="modules to mutate (default: all)")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
-    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the last run")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the kept results")
     args = parser.parse_args(argv)
-    selected = {m: MATHS[m] for m in (args.only or MATHS)}
-    globs = [
-        mutant_prefix(path, f) + "*" for files in selected.values() for path, fs in files.items() for f in fs
-    ]
-    seconds = None
     if not args.report_only:
-        files = sorted({path for files in selected.values() for path in files})
-        prepare(args.workdir, files)
+        selected = {m: MATHS[m] for m in (args.only or MATHS)}
+        globs = [
+            mutant_prefix(path, f) + "*"
+            for files in selected.values()
+            for path, fs in files.items()
+            for f in fs
+        ]
+        prepare(args.workdir, sorted({path for files in selected.values() for path in files}))
         seconds = run(args.workdir, globs, args.children)
-        (args.workdir / "seconds").write_text(f"{seconds:.0f}\n")
-    elif (args.workdir / "seconds").exists():
-        seconds = float((args.workdir / "seconds").read_text())
-    text = report(args.workdir, selected, seconds, args.children)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+        record(args.workdir, selected, seconds, args.children)
+    text = report()
+    RESULTS.write_text(text)
     print(text)
     return 0
 
