@@ -235,3 +235,32 @@ def test_fold_in_follows_a_refitted_model():
         model.fit(other)
         fresh = make(name, **params).fit(other)
         assert fold_in(model, CODES, GIVEN).factors == pytest.approx(fold_in(fresh, CODES, GIVEN).factors)
+
+
+def test_a_singular_wals_system_falls_back_to_least_squares():
+    # Items with zero factors and λ 0: the system is all zeros, Cholesky fails, and the least-squares
+    # solution of 0 x = 0 is x = 0.
+    model = make("wals", n_factors=2, n_epochs=1, reg=0.0, dtype="float64").fit(data())
+    model.item_factors_ = np.zeros_like(model.item_factors_)
+    assert fold_in(model, CODES, GIVEN).factors == pytest.approx(np.zeros(2))
+
+
+def test_bpr_fold_in_samples_500_of_more_unrated_items():
+    # 505 items, two rated: 503 unrated, of which the fixed sample default_rng(0).choice(…, 500) is compared.
+    users, items = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 2, 3, 504])
+    wide = RatingsDataset(users, items, np.full(5, 4.0), np.arange(3), np.arange(505))
+    model = make("bpr", n_factors=2, n_epochs=3, reg=0.05, dtype="float64", seed=5).fit(wide)
+    factors, bias = floats(model, "item_factors_", "item_bias_")
+    unrated = np.random.default_rng(0).choice(np.arange(2, 505), 500, replace=False)
+
+    def objective(p):
+        scores = factors @ p + bias
+        return (
+            np.logaddexp(0.0, -(scores[[0, 1]][:, None] - scores[unrated][None, :])).sum() / 500
+            + 0.05 * p @ p
+        )
+
+    best = minimize(objective, np.zeros(2), method="BFGS", options={"gtol": 1e-10}).x
+    vector = fold_in(model, [0, 1], [5.0, 4.0])
+    assert vector.factors == pytest.approx(best, abs=1e-5)
+    assert vector.bias == 0.0

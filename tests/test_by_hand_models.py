@@ -658,8 +658,10 @@ def test_svd_without_biases_has_no_penalty_and_no_user_bias():
 
 
 def with_empty_rows() -> RatingsDataset:
-    """The tiny ratings with a fourth user and a fourth item that have none."""
-    return RatingsDataset(USERS, ITEMS, RATINGS, np.arange(4), np.arange(4))
+    """The tiny ratings with a fourth user and a fourth item that have none, and a fifth user who rated item 1
+    and a fifth item that user 0 rated (so the empty rows are not the last ones)."""
+    users, items = np.append(USERS, [4, 0]), np.append(ITEMS, [1, 4])
+    return RatingsDataset(users, items, np.append(RATINGS, [4.0, 2.0]), np.arange(5), np.arange(5))
 
 
 @pytest.mark.parametrize(
@@ -720,3 +722,20 @@ def test_sgd_steps_on_a_diagonal_matrix_exactly():
         clipped_error = np.array([5.0, 1.0, 3.0]) - np.clip(np.array([5.0, 1.0, 3.0]) - e, 1, 5)
         assert record.train_rmse == pytest.approx(np.sqrt(np.mean(clipped_error**2)))
         assert record.measured == DURING_EPOCH
+
+
+def test_als_cg_without_biases_solves_exactly():
+    # Two unknowns per row, two conjugate-gradient steps: the ridge solution on q_i alone, targets r − μ.
+    model = make("als", n_factors=2, n_epochs=3, reg=0.3, solver="cg", cg_steps=2, biases=False, seed=6)
+    seen = epochs_of(model, ("user_factors_", "item_factors_"))
+    for now, after in itertools.pairwise(seen):
+        users = ridge_rows(USERS, ITEMS, RATINGS - MEAN, now["item_factors_"], 0.3 * USER_COUNTS)
+        items = ridge_rows(ITEMS, USERS, RATINGS - MEAN, users, 0.3 * ITEM_COUNTS)
+        assert after["user_factors_"] == pytest.approx(users, abs=1e-6)
+        assert after["item_factors_"] == pytest.approx(items, abs=1e-6)
+
+
+def test_bpr_reports_the_mean_log_loss_of_its_steps():
+    model = make("bpr", n_factors=2, n_epochs=2, dtype="float64", seed=5).fit(tiny())
+    for record in model.history_:
+        assert 0 < record.extra["sgd_mean_log_loss"] < 1  # −ln σ(x) near x = 0 is ln 2 = 0.69

@@ -341,3 +341,9 @@ def test_taste_mix_edges():
     # Rated exactly the threshold counts as liked: item 0 alone, not both.
     genres = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert list(taste_mix(np.array([0, 1]), np.array([4.0, 2.0]), genres, 4.0)) == [1.0, 0.0]
+
+
+def test_held_out_people_must_have_one_entry_each():
+    people = HeldOutUsers(np.array([10]), [(np.array([0]), np.array([5.0]))], [], [np.array([0])], 4.0)
+    with pytest.raises(ValueError):
+        evaluate_new_users(score_by_code, people, protocol_train(), genres=GENRES)
