@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import state, urlstate
 from dashboard.charts import matrix_heatmap, overlaid_curves, train_valid_curves
 from dashboard.data import active_data, split
-from dashboard.lessons import LESSONS, train_runs
+from dashboard.lessons import LESSONS, one_change, train_runs
 from dashboard.navigation import inside_app
 from dashboard.runs import DEFAULT_SPLIT
 from dashboard.ui import engine_errors
@@ -82,7 +82,11 @@ def fitting(data: RatingsDataset, runs: list[state.Run]) -> None:
     for run in runs:
         valid = [r["valid_rmse"] for r in run.history]
         best = int(np.argmin(valid))
-        st.markdown(f"{metrics_line(run)} · lowest validation RMSE {valid[best]:.3f} at epoch {best + 1}")
+        popularity = run.metrics.get("mean_popularity")
+        listed = f" · its lists' films have {popularity:.0f} ratings each on average" if popularity else ""
+        st.markdown(
+            f"{metrics_line(run)} · lowest validation RMSE {valid[best]:.3f} at epoch {best + 1}{listed}"
+        )
 
 
 def factors(data: RatingsDataset, runs: list[state.Run]) -> None:
@@ -195,6 +199,8 @@ def main() -> None:
         with stage:
             st.subheader(lesson.title)
             st.markdown(lesson.shows)
+            if change := one_change(lesson):
+                st.markdown(f"**One change**: {change}; every other setting the same.")
             autorun = st.session_state.pop("lessons_autorun", None) == name
             if (
                 st.button("Run this lesson", type="primary", key="lessons_run", icon=":material/play_arrow:")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
 
-from dashboard.lessons import LESSONS
+from dashboard.lessons import LESSONS, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
 
@@ -19,6 +19,19 @@ def open_lesson(app, name: str):
     assert app.radio(key="lessons_pick").value == name
     assert any("What to look at" in info.value for info in app.info), "the lesson did not run from its link"
     return [app.session_state["runs"][run_id] for run_id in app.session_state["lessons_done"][name]]
+
+
+@pytest.mark.parametrize("name", [name for name, lesson in LESSONS.items() if len(lesson.runs) > 1])
+def test_each_comparison_changes_the_one_setting_it_teaches(name):
+    lesson = LESSONS[name]
+    settings = [settings_of(algo, params) for algo, params, _ in lesson.runs]
+    names = set().union(*settings)
+    differing = {key for key in names if len({repr(s.get(key, "unset")) for s in settings}) > 1}
+    if lesson.changes == "algorithm":  # two models: each at its own defaults, nothing else changed
+        assert all(params == {} for _, params, _ in lesson.runs)
+        differing = {"algorithm"} if "algorithm" in differing else differing
+    assert differing == {lesson.changes}, f"{name} changes {sorted(differing)}"
+    assert one_change(lesson), "the page does not say what changed"
 
 
 def test_learning_rate_too_high_keeps_a_rising_diverged_curve_beside_a_good_one(app):
@@ -43,6 +56,10 @@ def test_over_and_under_fitting(app):
     assert train[-1] < 0.5 * train[0]
     assert heavy.history[-1]["train_rmse"] > default.history[-1]["train_rmse"] + 0.1
     assert default.metrics["rmse"] < min(none.metrics["rmse"], heavy.metrics["rmse"])
+    # the side figure the lesson explains: the over-fitted run's lists are of popular films, and its P@10 higher
+    assert none.metrics["mean_popularity"] > 2 * default.metrics["mean_popularity"]
+    assert none.metrics["precision@10"] > default.metrics["precision@10"]
+    assert any("ratings each on average" in text.value for text in app.markdown)
 
 
 def test_too_few_factors_gives_everyone_one_list(app):
