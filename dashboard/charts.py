@@ -40,6 +40,29 @@ def _tidy(figure: go.Figure, height: int = HEIGHT) -> go.Figure:
     return figure
 
 
+def large_type(figure: go.Figure, size: int = 18, height: int | None = None) -> go.Figure:
+    """Every text of ``figure`` at least ``size`` px (ticks, legend, titles, labels in the plot), for a
+    projector; ``height`` when the figure must fit a screen."""
+    figure.update_layout(
+        font_size=size, title_font_size=size + 4, legend_font_size=size, hoverlabel_font_size=size
+    )
+    figure.update_xaxes(tickfont_size=size, title_font_size=size)  # the Streamlit theme sets its own
+    figure.update_yaxes(tickfont_size=size, title_font_size=size)
+    figure.update_yaxes(dtick=1, selector={"type": "log"})  # plotly draws a log axis' 2s and 5s smaller
+    for annotation in figure.layout.annotations:
+        annotation.font.size = max(annotation.font.size or 0, size)
+    for trace in figure.data:
+        if "textfont" in trace:
+            trace.textfont.size = max(trace.textfont.size or 0, size)
+        if "colorbar" in trace:
+            trace.colorbar.update(tickfont_size=size, title_font_size=size)
+        if trace.type == "scatter" and "lines" in (trace.mode or "lines"):
+            trace.line.width = 3
+    if height is not None:
+        figure.update_layout(height=height)
+    return figure
+
+
 # --- data -----------------------------------------------------------------------------------------------
 
 
@@ -385,27 +408,39 @@ def train_valid_curves(histories: dict[str, Sequence[dict[str, Any]]]) -> go.Fig
 
 
 def matrix_heatmap(
-    predicted: np.ndarray, observed: np.ndarray, people: Sequence[str], films: Sequence[str]
+    predicted: np.ndarray,
+    observed: np.ndarray,
+    people: Sequence[str],
+    films: Sequence[str],
+    films_as_rows: bool = False,
+    box: int = 30,
 ) -> go.Figure:
-    """The predicted ratings as colours; observed cells show their rating with a dot, the others the
-    prediction, so the filled-in cells stand out."""
+    """The predicted ratings as colours; observed cells show their rating with a dot (and a ``box`` px
+    frame, none when 0), the others the prediction, so the filled-in cells stand out. ``films_as_rows``
+    turns the matrix so that long titles read across (for a projector)."""
     text = [
         [f"● {o:g}" if np.isfinite(o) else f"{p:.1f}" for p, o in zip(prow, orow, strict=True)]
         for prow, orow in zip(predicted, observed, strict=True)
     ]
+    x, y = list(films), list(people)
+    rated_rows, rated_columns = np.nonzero(np.isfinite(observed))
+    if films_as_rows:
+        predicted, text = predicted.T, [list(column) for column in zip(*text, strict=True)]
+        x, y = y, x
+        rated_rows, rated_columns = rated_columns, rated_rows
     figure = go.Figure(
-        go.Heatmap(z=predicted, x=list(films), y=list(people), text=text, texttemplate="%{text}",
+        go.Heatmap(z=predicted, x=x, y=y, text=text, texttemplate="%{text}",
                    colorscale="RdYlGn", zmin=0.5, zmax=5, colorbar_title="predicted")
     )  # fmt: skip
-    rated_people, rated_films = np.nonzero(np.isfinite(observed))
-    figure.add_trace(
-        go.Scatter(
-            x=[films[i] for i in rated_films], y=[people[u] for u in rated_people], mode="markers",
-            name="rated by the person", hoverinfo="skip",
-            marker=dict(symbol="square-open", size=30, color="black", line=dict(width=2)),
-        )
-    )  # fmt: skip
+    if box:
+        figure.add_trace(
+            go.Scatter(
+                x=[x[i] for i in rated_columns], y=[y[u] for u in rated_rows], mode="markers",
+                name="rated by the person", hoverinfo="skip",
+                marker=dict(symbol="square-open", size=box, color="black", line=dict(width=2)),
+            )
+        )  # fmt: skip
     figure.update_yaxes(autorange="reversed")
-    figure.update_xaxes(tickangle=-35)
+    figure.update_xaxes(tickangle=0 if films_as_rows else -35)
     figure.update_layout(legend=dict(orientation="h", y=1.08, x=0))
     return _tidy(figure, height=560)

@@ -163,3 +163,17 @@ def test_a_new_persons_list_by_score_and_following_their_taste(app):
     assert_no_exception(app)
     same = [frame.value["title"].tolist() for frame in app.dataframe]
     assert same[0] == same[1]  # λ 0: the model's own order
+
+
+def test_a_present_link_turns_presentation_mode_on_and_the_switch_off(app):
+    app.query_params["lesson"], app.query_params["present"] = "nmf", "1"
+    app.switch_page("pages/lessons.py").run()
+    assert_no_exception(app)
+    assert app.selectbox(key="lessons_pick").value == "nmf"  # a compact picker: no menu down the side
+    assert app.session_state["presenting"] and app.toggle(key="lessons_present").value
+    assert len(app.table) == 1 and not app.dataframe  # a plain table in large type, every column shown
+    assert not [title for title in app.main.title if title.value == "Lessons"]  # the lesson gets the room
+    del app.query_params["present"]  # as the page leaves it in the browser's address once switched off
+    app.toggle(key="lessons_present").set_value(False).run()
+    assert_no_exception(app)
+    assert not app.session_state["presenting"] and len(app.dataframe) == 1 and not app.table
