@@ -184,6 +184,65 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).replace("_", "-")
 
 
+class Question(NamedTuple):
+    """What the class predicts before the lesson's answer is shown: the question, the choices, the right one."""
+
+    text: str
+    choices: tuple[str, ...]
+    answer: int
+
+
+QUESTIONS = MappingProxyType(
+    {
+        "learning-rate": Question(
+            "Double the step size: what will the loss do?",
+            ("fall twice as fast", "fall about as fast", "rise, epoch after epoch"),
+            2,
+        ),
+        "fitting": Question(
+            "Which run will over-fit (train error falling, validation error rising)?",
+            ("λ 0", "λ 0.1", "λ 2"),
+            0,
+        ),
+        "factors": Question(
+            "With one factor, how alike will a dozen people's top-10 lists be?",
+            ("all different", "about half the same", "all the same"),
+            2,
+        ),
+        "rating-vs-ranking": Question(
+            "Which model's list will hold films that many people rated?",
+            ("SGD, the rating model", "weighted ALS, the ranking model", "both alike"),
+            1,
+        ),
+        "nmf": Question(
+            "Zero-filled NMF: what will it predict, on average, for films people rated 3.5 stars?",
+            ("about 3.5", "about 2.5", "below 1"),
+            2,
+        ),
+        "biases": Question(
+            "With the biases on, which films will lead the list?",
+            ("high mean ratings, seen by few", "the most popular films", "the same as with biases off"),
+            0,
+        ),
+        "taste": Question(
+            "By the model's scores alone, what will the animation lover's top 10 hold?",
+            ("mostly animated films", "films everyone watches", "films nobody rated"),
+            1,
+        ),
+        "small-matrix": Question(
+            "At epoch 1, what will the model guess for the empty cells?",
+            ("about the mean rating, everywhere", "0 stars", "random stars from 1 to 5"),
+            0,
+        ),
+        "gradient-check": Question(
+            "How closely will the formula's gradient match the numerical one?",
+            ("to about 2 digits", "to about 10 digits", "not at all: the numerical one is a rough guess"),
+            1,
+        ),
+    }
+)
+
+
 def train_runs(data: RatingsDataset, lesson: Lesson) -> list[state.Run]:
     """The lesson's runs, trained side by side (or taken from the cache), diverged ones kept; each joins
     the session's runs for Compare without changing the active model."""

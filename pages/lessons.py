@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import presentation, state, urlstate
 from dashboard.charts import large_type, matrix_heatmap, overlaid_curves, train_valid_curves
 from dashboard.data import active_data, split
-from dashboard.lessons import LESSONS, one_change, train_runs
+from dashboard.lessons import LESSONS, QUESTIONS, one_change, train_runs
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.runs import DEFAULT_SPLIT
@@ -22,6 +22,7 @@ from recengine.serving.rerank import DEFAULT_WEIGHT
 inside_app()
 
 DONE = "lessons_done"  # {lesson: [run ids]}: the lessons run in this session, with their runs
+SAID = "lessons_said"  # {lesson: the choice guessed, or None}: the lessons whose answer was revealed
 PEOPLE = 100  # the person pickers offer the first people of the data set
 OVERLAP_PEOPLE = 12
 
@@ -47,6 +48,25 @@ def pick_lesson(where=st) -> str:
         name = where.radio("Lesson", names, key="lessons_pick", format_func=title)
     urlstate.show_in_address({"lesson": name} | presentation.address())
     return name
+
+
+def predict_then_reveal(name: str) -> bool:
+    """The lesson's question with its choices, the answer hidden until the button; True once revealed."""
+    question, said = QUESTIONS[name], st.session_state.setdefault(SAID, {})
+    if name in said:
+        guess = said[name]
+        verdict = "" if guess is None else " (your guess too)" if guess == question.answer else (
+            f" (you guessed: {question.choices[guess]})")  # fmt: skip
+        st.markdown(f"**{question.text}** Answer: **{question.choices[question.answer]}**{verdict}.")
+        return True
+    ask, reveal = st.columns([5, 1.3], vertical_alignment="bottom")
+    guess_key = f"lessons_guess_{name}"
+    ask.radio(question.text, range(len(question.choices)), index=None, horizontal=True, key=guess_key,
+              format_func=question.choices.__getitem__)  # fmt: skip
+    if reveal.button("Reveal the answer", key=f"lessons_reveal_{name}", icon=":material/visibility:"):
+        said[name] = st.session_state.get(guess_key)  # kept: the radio is not drawn once revealed
+        st.rerun()
+    return False
 
 
 def chart(figure, key: str, height: int = CHART_HEIGHT) -> None:
@@ -198,7 +218,7 @@ def small_matrix(data: RatingsDataset, runs: list[state.Run]) -> None:
         numbers = [str(user) for user in small.user_ids]
         figure = matrix_heatmap(frames[epoch - 1], observed, numbers, films, films_as_rows=True, box=0)
         figure.update_xaxes(title="user", type="category").update_layout(margin_t=10)
-        chart(figure, "lessons_matrix_chart", 540)
+        chart(figure, "lessons_matrix_chart", 480)
     else:
         st.plotly_chart(
             matrix_heatmap(frames[epoch - 1], observed, people, films), key="lessons_matrix_chart"
@@ -276,6 +296,7 @@ def main() -> None:
         with stage:
             if change := one_change(lesson):
                 st.markdown(f"**One change**: {change}; every other setting the same.")
+            revealed = predict_then_reveal(name)
             if pressed or autorun:
                 with engine_errors("Try again, or choose another data set."):
                     run_lesson(data, name)
@@ -283,12 +304,13 @@ def main() -> None:
             if runs is None:
                 st.info("Press **Run this lesson**: it takes a few seconds.")
                 return
-            if not presenting():
-                st.info(f"**What to look at.** {lesson.look_at}", icon=":material/visibility:")
+            look_at = f"**What to look at.** {lesson.look_at}"
+            if revealed and not presenting():
+                st.info(look_at, icon=":material/visibility:")
             with st.container(key=f"lessons_evidence_{name}"):
                 DRAW[name](data, runs)
-            if presenting():
-                st.info(f"**What to look at.** {lesson.look_at}", icon=":material/visibility:")
+            if revealed and presenting():  # below the evidence, which keeps its place on the screen
+                st.info(look_at, icon=":material/visibility:")
 
 
 main()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
 
-from dashboard.lessons import LESSONS, one_change, settings_of
+from dashboard.lessons import LESSONS, QUESTIONS, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
 
@@ -17,7 +17,10 @@ def open_lesson(app, name: str):
     app.switch_page("pages/lessons.py").run()
     assert_no_exception(app)
     assert app.radio(key="lessons_pick").value == name
-    assert any("What to look at" in info.value for info in app.info), "the lesson did not run from its link"
+    assert name in app.session_state["lessons_done"], "the lesson did not run from its link"
+    assert not any("What to look at" in info.value for info in app.info), "the answer shows before the guess"
+    app.button(key=f"lessons_reveal_{name}").click().run()
+    assert any("What to look at" in info.value for info in app.info)
     return [app.session_state["runs"][run_id] for run_id in app.session_state["lessons_done"][name]]
 
 
@@ -177,3 +180,24 @@ def test_a_present_link_turns_presentation_mode_on_and_the_switch_off(app):
     app.toggle(key="lessons_present").set_value(False).run()
     assert_no_exception(app)
     assert not app.session_state["presenting"] and len(app.dataframe) == 1 and not app.table
+
+
+def test_each_lesson_asks_first_and_reveals_on_a_click(app):
+    assert set(QUESTIONS) == set(LESSONS)
+    assert all(
+        0 <= q.answer < len(q.choices) and len(set(q.choices)) == len(q.choices) for q in QUESTIONS.values()
+    )
+    app.query_params["lesson"] = "fitting"
+    app.switch_page("pages/lessons.py").run()
+    question = QUESTIONS["fitting"]
+    assert app.radio(key="lessons_guess_fitting").label == question.text
+    assert question.choices[question.answer] not in " ".join(
+        m.value for m in app.markdown if "Answer" in m.value
+    )
+    app.radio(key="lessons_guess_fitting").set_value(1).run()  # a wrong guess: λ 0.1
+    app.button(key="lessons_reveal_fitting").click().run()
+    assert_no_exception(app)
+    answer = next(m.value for m in app.markdown if "Answer:" in m.value)
+    assert "**λ 0**" in answer and "you guessed: λ 0.1" in answer
+    app.radio(key="lessons_pick").set_value("nmf").run()  # each lesson keeps its own question and answer
+    assert app.radio(key="lessons_guess_nmf").value is None and "nmf" not in app.session_state["lessons_said"]
