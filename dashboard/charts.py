@@ -331,6 +331,10 @@ def sweep_figure(table: pd.DataFrame, params: Sequence[str], metric: str) -> go.
 # --- maps -----------------------------------------------------------------------------------------------
 
 
+GENRE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf")  # far apart hues
+YOURS = "#d6336c"
+
+
 def item_map(
     points: pd.DataFrame,
     color: str,
@@ -338,29 +342,48 @@ def item_map(
     chosen: pd.DataFrame | None = None,
     neighbours: pd.DataFrame | None = None,
     colors: dict[str, str] | None = None,
+    yours: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Movies as points (columns x, y, title, ``color``); your position, the chosen movie (labelled) and its
-    numbered neighbours on top. ``colors`` fixes each category's colour (the same genre, the same colour
-    whichever projection)."""
-    figure = px.scatter(
-        points,
-        x="x",
-        y="y",
-        color=color,
-        color_discrete_map={"other": "#d9d9d9", **(colors or {})},
-        color_discrete_sequence=px.colors.qualitative.Bold,
-        hover_name="title",
-        hover_data={"x": False, "y": False, "genres": True} if "genres" in points else None,
-        opacity=0.6,
-    )
-    figure.update_traces(marker_size=5)
+    """Movies as points (columns x, y, title, ``color``, and ``code``, given back when a point is clicked);
+    your position and your list (``yours``: x, y, title, number), the chosen movie (labelled) with a line to
+    each of its numbered neighbours, on top. ``colors`` fixes each category's colour (the same genre, the
+    same colour whichever projection)."""
+    figure = go.Figure()  # one WebGL trace per category, built directly: a move of your point redraws fast
+    fixed = {"other": "#d9d9d9", **(colors or {})}
+    palette = px.colors.qualitative.Bold
+    for index, (category, group) in enumerate(points.groupby(color, sort=False)):
+        hover = group["title"] + ("<br>" + group["genres"] if "genres" in group else "")
+        figure.add_trace(
+            go.Scattergl(
+                x=group["x"], y=group["y"], mode="markers", name=str(category), hovertext=hover,
+                hoverinfo="text", customdata=group["code"].to_numpy() if "code" in group else None,
+                marker=dict(size=5, opacity=0.6, color=fixed.get(category, palette[index % len(palette)])),
+            )
+        )  # fmt: skip
     if neighbours is not None and len(neighbours):
+        if chosen is not None and len(chosen):  # a spoke to each neighbour, wherever the map put it
+            start = (float(chosen["x"].iloc[0]), float(chosen["y"].iloc[0]))
+            spokes_x = [v for x in neighbours["x"] for v in (start[0], x, None)]
+            spokes_y = [v for y in neighbours["y"] for v in (start[1], y, None)]
+            figure.add_trace(
+                go.Scatter(x=spokes_x, y=spokes_y, mode="lines", name="to its neighbours", hoverinfo="skip",
+                           line=dict(color="#1c7ed6", width=1))
+            )  # fmt: skip
         numbers = [str(n) for n in neighbours.get("number", range(1, len(neighbours) + 1))]
         figure.add_trace(
             go.Scatter(
                 x=neighbours["x"], y=neighbours["y"], text=numbers, hovertext=neighbours["title"],
                 hoverinfo="text", mode="markers+text", textposition="middle right", name="neighbours (numbered)",
                 textfont=dict(size=11), marker=dict(size=11, color="black", symbol="circle-open"),
+            )
+        )  # fmt: skip
+    if yours is not None and len(yours):
+        figure.add_trace(
+            go.Scatter(
+                x=yours["x"], y=yours["y"], text=[str(n) for n in yours["number"]], hovertext=yours["title"],
+                hoverinfo="text", mode="markers+text", textposition="middle left", name="your top 10 (numbered)",
+                textfont=dict(size=11, color=YOURS), marker=dict(size=12, color=YOURS, symbol="circle-open",
+                                                                 line=dict(width=2)),
             )
         )  # fmt: skip
     if chosen is not None and len(chosen):
@@ -380,10 +403,10 @@ def item_map(
                 mode="markers+text",
                 textposition="top center",
                 name="you",
-                marker=dict(size=18, color="#d6336c", symbol="star"),
+                marker=dict(size=18, color=YOURS, symbol="star"),
             )
         )
-    figure.update_layout(xaxis_title="", yaxis_title="")
+    figure.update_layout(xaxis_title="", yaxis_title="", legend=dict(orientation="h", y=-0.05, yanchor="top"))
     return _tidy(figure, height=560)
 
 

@@ -84,8 +84,8 @@ def table(frame: pd.DataFrame, key: str, where: Any = st, precision: int = 3, **
     """``frame`` without its index: an interactive grid normally, when presenting a plain table in large
     type whose columns all show (a grid scrolls columns out of view), numbers to ``precision`` decimals.
     ``options`` go to the grid."""
-    if presenting():
-        with where.container(key=key):
+    with where.container(key=key):  # the key names the element on the page (class st-key-<key>)
+        if presenting():
             st.table(frame.style.hide(axis="index").format(precision=precision))
-    else:
-        where.dataframe(frame, hide_index=True, key=key, **options)
+        else:
+            st.dataframe(frame, hide_index=True, **options)
