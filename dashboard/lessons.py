@@ -184,6 +184,27 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).replace("_", "-")
 
 
+IN_PLAIN_WORDS = MappingProxyType(  # what each lesson does, for newcomers; the precise text is Lesson.shows
+    {
+        "learning-rate": "The same model learns twice: once taking small steps, once steps twice as big.",
+        "fitting": "The same model learns three times: free to memorise every rating, held back a little, "
+        "and held back hard.",
+        "factors": "Describe every person and every film by a single number, or by 64 numbers: how "
+        "different are the lists?",
+        "rating-vs-ranking": "One model guesses how many stars people give; the other guesses what they "
+        "choose to watch.",
+        "nmf": "Count every film a person has not rated as a 0-star rating, or leave those films out.",
+        "biases": "Tell the model that some people rate everything high and some films please everyone, "
+        "or make it find that out alone.",
+        "taste": "A newcomer who loves one kind of film: their list by the model alone, and pulled towards "
+        "their taste.",
+        "small-matrix": "Watch a model fill in the gaps of a small table of ratings, step by step.",
+        "gradient-check": "The formula for which way to step, checked by nudging each number a little and "
+        "measuring.",
+    }
+)
+
+
 class Question(NamedTuple):
     """What the class predicts before the lesson's answer is shown: the question, the choices, the right one."""
 

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import presentation, state, urlstate
 from dashboard.charts import large_type, matrix_heatmap, overlaid_curves, train_valid_curves
 from dashboard.data import active_data, split
-from dashboard.lessons import LESSONS, QUESTIONS, one_change, train_runs
+from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, one_change, train_runs
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.runs import DEFAULT_SPLIT
@@ -287,7 +287,9 @@ def main() -> None:
                            "tune. The address of this page opens the same lesson: share it with the class.")  # fmt: skip
             with stage:
                 st.subheader(LESSONS[name].title)
-                st.markdown(LESSONS[name].shows)
+                st.markdown(IN_PLAIN_WORDS[name])
+                with st.expander("More precisely"):
+                    st.markdown(LESSONS[name].shows)
             button = stage
         lesson = LESSONS[name]
         autorun = st.session_state.pop("lessons_autorun", None) == name

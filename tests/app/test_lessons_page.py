@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
 
-from dashboard.lessons import LESSONS, QUESTIONS, one_change, settings_of
+from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
 
@@ -201,3 +201,32 @@ def test_each_lesson_asks_first_and_reveals_on_a_click(app):
     assert "**λ 0**" in answer and "you guessed: λ 0.1" in answer
     app.radio(key="lessons_pick").set_value("nmf").run()  # each lesson keeps its own question and answer
     assert app.radio(key="lessons_guess_nmf").value is None and "nmf" not in app.session_state["lessons_said"]
+
+
+JARGON = (
+    "gradient",
+    "regulariz",
+    "factor",
+    "epoch",
+    "bias",
+    "KL",
+    "NMF",
+    "SGD",
+    "ALS",
+    "λ",
+    "RMSE",
+    "matrix",
+)
+
+
+def test_each_lesson_says_what_it_does_in_plain_words_first_and_precisely_on_demand(app):
+    assert set(IN_PLAIN_WORDS) == set(LESSONS)
+    for name, plain in IN_PLAIN_WORDS.items():
+        assert not [word for word in JARGON if word in plain], f"{name}: jargon in the plain sentence"
+        assert len(plain) <= 120, f"{name}: more than a line or two"
+    app.query_params["lesson"] = "biases"
+    app.switch_page("pages/lessons.py").run()
+    assert_no_exception(app)
+    assert any(m.value == IN_PLAIN_WORDS["biases"] for m in app.markdown)
+    precisely = next(e for e in app.expander if e.label == "More precisely")
+    assert precisely.markdown[0].value == LESSONS["biases"].shows
