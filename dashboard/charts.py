@@ -40,6 +40,29 @@ def _tidy(figure: go.Figure, height: int = HEIGHT) -> go.Figure:
     return figure
 
 
+def large_type(figure: go.Figure, size: int = 18, height: int | None = None) -> go.Figure:
+    """Every text of ``figure`` at least ``size`` px (ticks, legend, titles, labels in the plot), for a
+    projector; ``height`` when the figure must fit a screen."""
+    figure.update_layout(
+        font_size=size, title_font_size=size + 4, legend_font_size=size, hoverlabel_font_size=size
+    )
+    figure.update_xaxes(tickfont_size=size, title_font_size=size)  # the Streamlit theme sets its own
+    figure.update_yaxes(tickfont_size=size, title_font_size=size)
+    figure.update_yaxes(dtick=1, selector={"type": "log"})  # plotly draws a log axis' 2s and 5s smaller
+    for annotation in figure.layout.annotations:
+        annotation.font.size = max(annotation.font.size or 0, size)
+    for trace in figure.data:
+        if "textfont" in trace:
+            trace.textfont.size = max(trace.textfont.size or 0, size)
+        if "colorbar" in trace:
+            trace.colorbar.update(tickfont_size=size, title_font_size=size)
+        if trace.type == "scatter" and "lines" in (trace.mode or "lines"):
+            trace.line.width = 3
+    if height is not None:
+        figure.update_layout(height=height)
+    return figure
+
+
 # --- data -----------------------------------------------------------------------------------------------
 
 
@@ -321,6 +344,10 @@ def sweep_figure(table: pd.DataFrame, params: Sequence[str], metric: str) -> go.
 # --- maps -----------------------------------------------------------------------------------------------
 
 
+GENRE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf")  # far apart hues
+YOURS = "#d6336c"
+
+
 def item_map(
     points: pd.DataFrame,
     color: str,
@@ -328,29 +355,48 @@ def item_map(
     chosen: pd.DataFrame | None = None,
     neighbours: pd.DataFrame | None = None,
     colors: dict[str, str] | None = None,
+    yours: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Movies as points (columns x, y, title, ``color``); your position, the chosen movie (labelled) and its
-    numbered neighbours on top. ``colors`` fixes each category's colour (the same genre, the same colour
-    whichever projection)."""
-    figure = px.scatter(
-        points,
-        x="x",
-        y="y",
-        color=color,
-        color_discrete_map={"other": "#d9d9d9", **(colors or {})},
-        color_discrete_sequence=px.colors.qualitative.Bold,
-        hover_name="title",
-        hover_data={"x": False, "y": False, "genres": True} if "genres" in points else None,
-        opacity=0.6,
-    )
-    figure.update_traces(marker_size=5)
+    """Movies as points (columns x, y, title, ``color``, and ``code``, given back when a point is clicked);
+    your position and your list (``yours``: x, y, title, number), the chosen movie (labelled) with a line to
+    each of its numbered neighbours, on top. ``colors`` fixes each category's colour (the same genre, the
+    same colour whichever projection)."""
+    figure = go.Figure()  # one WebGL trace per category, built directly: a move of your point redraws fast
+    fixed = {"other": "#d9d9d9", **(colors or {})}
+    palette = px.colors.qualitative.Bold
+    for index, (category, group) in enumerate(points.groupby(color, sort=False)):
+        hover = group["title"] + ("<br>" + group["genres"] if "genres" in group else "")
+        figure.add_trace(
+            go.Scattergl(
+                x=group["x"], y=group["y"], mode="markers", name=str(category), hovertext=hover,
+                hoverinfo="text", customdata=group["code"].to_numpy() if "code" in group else None,
+                marker=dict(size=5, opacity=0.6, color=fixed.get(category, palette[index % len(palette)])),
+            )
+        )  # fmt: skip
     if neighbours is not None and len(neighbours):
+        if chosen is not None and len(chosen):  # a spoke to each neighbour, wherever the map put it
+            start = (float(chosen["x"].iloc[0]), float(chosen["y"].iloc[0]))
+            spokes_x = [v for x in neighbours["x"] for v in (start[0], x, None)]
+            spokes_y = [v for y in neighbours["y"] for v in (start[1], y, None)]
+            figure.add_trace(
+                go.Scatter(x=spokes_x, y=spokes_y, mode="lines", name="to its neighbours", hoverinfo="skip",
+                           line=dict(color="#1c7ed6", width=1))
+            )  # fmt: skip
         numbers = [str(n) for n in neighbours.get("number", range(1, len(neighbours) + 1))]
         figure.add_trace(
             go.Scatter(
                 x=neighbours["x"], y=neighbours["y"], text=numbers, hovertext=neighbours["title"],
                 hoverinfo="text", mode="markers+text", textposition="middle right", name="neighbours (numbered)",
                 textfont=dict(size=11), marker=dict(size=11, color="black", symbol="circle-open"),
+            )
+        )  # fmt: skip
+    if yours is not None and len(yours):
+        figure.add_trace(
+            go.Scatter(
+                x=yours["x"], y=yours["y"], text=[str(n) for n in yours["number"]], hovertext=yours["title"],
+                hoverinfo="text", mode="markers+text", textposition="middle left", name="your top 10 (numbered)",
+                textfont=dict(size=11, color=YOURS), marker=dict(size=12, color=YOURS, symbol="circle-open",
+                                                                 line=dict(width=2)),
             )
         )  # fmt: skip
     if chosen is not None and len(chosen):
@@ -370,10 +416,10 @@ def item_map(
                 mode="markers+text",
                 textposition="top center",
                 name="you",
-                marker=dict(size=18, color="#d6336c", symbol="star"),
+                marker=dict(size=18, color=YOURS, symbol="star"),
             )
         )
-    figure.update_layout(xaxis_title="", yaxis_title="")
+    figure.update_layout(xaxis_title="", yaxis_title="", legend=dict(orientation="h", y=-0.05, yanchor="top"))
     return _tidy(figure, height=560)
 
 
@@ -398,27 +444,39 @@ def train_valid_curves(histories: dict[str, Sequence[dict[str, Any]]]) -> go.Fig
 
 
 def matrix_heatmap(
-    predicted: np.ndarray, observed: np.ndarray, people: Sequence[str], films: Sequence[str]
+    predicted: np.ndarray,
+    observed: np.ndarray,
+    people: Sequence[str],
+    films: Sequence[str],
+    films_as_rows: bool = False,
+    box: int = 30,
 ) -> go.Figure:
-    """The predicted ratings as colours; observed cells show their rating with a dot, the others the
-    prediction, so the filled-in cells stand out."""
+    """The predicted ratings as colours; observed cells show their rating with a dot (and a ``box`` px
+    frame, none when 0), the others the prediction, so the filled-in cells stand out. ``films_as_rows``
+    turns the matrix so that long titles read across (for a projector)."""
     text = [
         [f"● {o:g}" if np.isfinite(o) else f"{p:.1f}" for p, o in zip(prow, orow, strict=True)]
         for prow, orow in zip(predicted, observed, strict=True)
     ]
+    x, y = list(films), list(people)
+    rated_rows, rated_columns = np.nonzero(np.isfinite(observed))
+    if films_as_rows:
+        predicted, text = predicted.T, [list(column) for column in zip(*text, strict=True)]
+        x, y = y, x
+        rated_rows, rated_columns = rated_columns, rated_rows
     figure = go.Figure(
-        go.Heatmap(z=predicted, x=list(films), y=list(people), text=text, texttemplate="%{text}",
+        go.Heatmap(z=predicted, x=x, y=y, text=text, texttemplate="%{text}",
                    colorscale="RdYlGn", zmin=0.5, zmax=5, colorbar_title="predicted")
     )  # fmt: skip
-    rated_people, rated_films = np.nonzero(np.isfinite(observed))
-    figure.add_trace(
-        go.Scatter(
-            x=[films[i] for i in rated_films], y=[people[u] for u in rated_people], mode="markers",
-            name="rated by the person", hoverinfo="skip",
-            marker=dict(symbol="square-open", size=30, color="black", line=dict(width=2)),
-        )
-    )  # fmt: skip
+    if box:
+        figure.add_trace(
+            go.Scatter(
+                x=[x[i] for i in rated_columns], y=[y[u] for u in rated_rows], mode="markers",
+                name="rated by the person", hoverinfo="skip",
+                marker=dict(symbol="square-open", size=box, color="black", line=dict(width=2)),
+            )
+        )  # fmt: skip
     figure.update_yaxes(autorange="reversed")
-    figure.update_xaxes(tickangle=-35)
+    figure.update_xaxes(tickangle=0 if films_as_rows else -35)
     figure.update_layout(legend=dict(orientation="h", y=1.08, x=0))
     return _tidy(figure, height=560)

@@ -107,3 +107,66 @@ def test_a_new_persons_list_follows_their_taste_and_closes_the_genre_gap():
 
 def test_tastes_are_offered_only_when_the_data_set_holds_their_films(tiny):
     assert lessons.tastes_in(tiny) == {}
+
+
+def three_genres(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Films of three genres told apart along two quiet directions, hidden under wide noise in four others
+    (a principal-component map would show the noise)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.array(["Animation", "Horror", "Romance"]), 100)
+    centres = {"Animation": (1.0, 0.0), "Horror": (-0.5, 0.9), "Romance": (-0.5, -0.9)}
+    factors = np.zeros((300, 6))
+    factors[:, :2] = [centres[genre] for genre in labels]
+    factors[:, :2] += rng.normal(0, 0.15, (300, 2))
+    factors[:, 2:] = rng.normal(0, 2.0, (300, 4))
+    factors[:, 0] += 6.0  # every film points one way too (unit rows, as the map uses)
+    return factors, labels
+
+
+def centroid_accuracy(coords: np.ndarray, labels: np.ndarray) -> float:
+    genres = np.unique(labels)
+    means = np.array([coords[labels == genre].mean(axis=0) for genre in genres])
+    nearest = np.argmin(((coords[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
+    return float((genres[nearest] == labels).mean())
+
+
+def test_the_genre_map_separates_genres_a_principal_component_map_mixes():
+    factors, labels = three_genres()
+    rows = np.arange(len(factors))
+    plane = lessons.genre_map(factors, rows, labels)
+    widest = lessons.genre_map(factors, rows, np.full(len(rows), ""))  # no genres: principal components
+    assert np.allclose(plane.axes.T @ plane.axes, np.eye(2))
+    assert centroid_accuracy(plane.coords, labels) > 0.95 > 0.7 > centroid_accuracy(widest.coords, labels)
+    units = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    centred = units - units.mean(axis=0)
+    total = (centred**2).sum()
+    assert plane.variance_kept == pytest.approx(((centred @ plane.axes) ** 2).sum() / total)
+    assert 0 < plane.variance_kept < widest.variance_kept < 1  # the widest plane keeps the most, by definition
+    top_two = np.linalg.svd(centred, compute_uv=False)[:2]
+    assert widest.variance_kept == pytest.approx((top_two**2).sum() / total)
+    assert np.allclose(plane.place(factors), plane.coords)
+
+
+def test_two_genres_give_one_discriminant_and_the_widest_direction_beside_it():
+    factors, labels = three_genres()
+    keep = labels != "Romance"
+    plane = lessons.genre_map(factors, np.flatnonzero(keep), labels[keep])
+    assert np.allclose(plane.axes.T @ plane.axes, np.eye(2))
+    assert centroid_accuracy(plane.coords[:, :1], labels[keep]) > 0.95  # the across axis tells them apart
+    units = factors[keep] / np.linalg.norm(factors[keep], axis=1, keepdims=True)
+    residual = (units - units.mean(axis=0)) @ (np.eye(6) - np.outer(plane.axes[:, 0], plane.axes[:, 0]))
+    widest = np.linalg.svd(residual, compute_uv=False)[0] ** 2
+    assert (plane.coords[:, 1] ** 2).sum() == pytest.approx(widest)  # the up axis: the widest spread left
+
+
+def test_steering_moves_the_persons_point_the_way_asked_and_keeps_their_length():
+    factors, labels = three_genres()
+    plane = lessons.genre_map(factors, np.arange(len(factors)), labels)
+    person = factors[0] * 0.3
+    start = plane.place(person)[0]
+    for shift in [(0.2, 0.0), (0.0, -0.2), (-0.15, 0.1)]:
+        moved = lessons.steered(person, plane, shift, length=1.0)
+        assert np.linalg.norm(moved) == pytest.approx(np.linalg.norm(person))
+        assert plane.place(moved)[0] - start == pytest.approx(shift, abs=1e-9)  # exactly the way asked
+    newcomer = lessons.steered(np.zeros(6), plane, (0.0, 0.0), length=2.0)
+    assert np.linalg.norm(newcomer) == pytest.approx(2.0) and np.allclose(plane.place(newcomer), 0, atol=1e-9)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
 
-from dashboard.lessons import LESSONS
+from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
 
@@ -17,8 +17,24 @@ def open_lesson(app, name: str):
     app.switch_page("pages/lessons.py").run()
     assert_no_exception(app)
     assert app.radio(key="lessons_pick").value == name
-    assert any("What to look at" in info.value for info in app.info), "the lesson did not run from its link"
+    assert name in app.session_state["lessons_done"], "the lesson did not run from its link"
+    assert not any("What to look at" in info.value for info in app.info), "the answer shows before the guess"
+    app.button(key=f"lessons_reveal_{name}").click().run()
+    assert any("What to look at" in info.value for info in app.info)
     return [app.session_state["runs"][run_id] for run_id in app.session_state["lessons_done"][name]]
+
+
+@pytest.mark.parametrize("name", [name for name, lesson in LESSONS.items() if len(lesson.runs) > 1])
+def test_each_comparison_changes_the_one_setting_it_teaches(name):
+    lesson = LESSONS[name]
+    settings = [settings_of(algo, params) for algo, params, _ in lesson.runs]
+    names = set().union(*settings)
+    differing = {key for key in names if len({repr(s.get(key, "unset")) for s in settings}) > 1}
+    if lesson.changes == "algorithm":  # two models: each at its own defaults, nothing else changed
+        assert all(params == {} for _, params, _ in lesson.runs)
+        differing = {"algorithm"} if "algorithm" in differing else differing
+    assert differing == {lesson.changes}, f"{name} changes {sorted(differing)}"
+    assert one_change(lesson), "the page does not say what changed"
 
 
 def test_learning_rate_too_high_keeps_a_rising_diverged_curve_beside_a_good_one(app):
@@ -45,6 +61,10 @@ def test_over_and_under_fitting(app):
     assert train[-1] < 0.5 * train[0]
     assert heavy.history[-1]["train_rmse"] > default.history[-1]["train_rmse"] + 0.1
     assert default.metrics["rmse"] < min(none.metrics["rmse"], heavy.metrics["rmse"])
+    # the side figure the lesson explains: the over-fitted run's lists are of popular films, and its P@10 higher
+    assert none.metrics["mean_popularity"] > 2 * default.metrics["mean_popularity"]
+    assert none.metrics["precision@10"] > default.metrics["precision@10"]
+    assert any("ratings each on average" in text.value for text in app.markdown)
 
 
 def test_too_few_factors_gives_everyone_one_list(app):
@@ -148,3 +168,67 @@ def test_a_new_persons_list_by_score_and_following_their_taste(app):
     assert_no_exception(app)
     same = [frame.value["title"].tolist() for frame in app.dataframe]
     assert same[0] == same[1]  # λ 0: the model's own order
+
+
+def test_a_present_link_turns_presentation_mode_on_and_the_switch_off(app):
+    app.query_params["lesson"], app.query_params["present"] = "nmf", "1"
+    app.switch_page("pages/lessons.py").run()
+    assert_no_exception(app)
+    assert app.selectbox(key="lessons_pick").value == "nmf"  # a compact picker: no menu down the side
+    assert app.session_state["presenting"] and app.toggle(key="lessons_present").value
+    assert len(app.table) == 1 and not app.dataframe  # a plain table in large type, every column shown
+    assert not [title for title in app.main.title if title.value == "Lessons"]  # the lesson gets the room
+    del app.query_params["present"]  # as the page leaves it in the browser's address once switched off
+    app.toggle(key="lessons_present").set_value(False).run()
+    assert_no_exception(app)
+    assert not app.session_state["presenting"] and len(app.dataframe) == 1 and not app.table
+
+
+def test_each_lesson_asks_first_and_reveals_on_a_click(app):
+    assert set(QUESTIONS) == set(LESSONS)
+    assert all(
+        0 <= q.answer < len(q.choices) and len(set(q.choices)) == len(q.choices) for q in QUESTIONS.values()
+    )
+    app.query_params["lesson"] = "fitting"
+    app.switch_page("pages/lessons.py").run()
+    question = QUESTIONS["fitting"]
+    assert app.radio(key="lessons_guess_fitting").label == question.text
+    assert question.choices[question.answer] not in " ".join(
+        m.value for m in app.markdown if "Answer" in m.value
+    )
+    app.radio(key="lessons_guess_fitting").set_value(1).run()  # a wrong guess: λ 0.1
+    app.button(key="lessons_reveal_fitting").click().run()
+    assert_no_exception(app)
+    answer = next(m.value for m in app.markdown if "Answer:" in m.value)
+    assert "**λ 0**" in answer and "you guessed: λ 0.1" in answer
+    app.radio(key="lessons_pick").set_value("nmf").run()  # each lesson keeps its own question and answer
+    assert app.radio(key="lessons_guess_nmf").value is None and "nmf" not in app.session_state["lessons_said"]
+
+
+JARGON = (
+    "gradient",
+    "regulariz",
+    "factor",
+    "epoch",
+    "bias",
+    "KL",
+    "NMF",
+    "SGD",
+    "ALS",
+    "λ",
+    "RMSE",
+    "matrix",
+)
+
+
+def test_each_lesson_says_what_it_does_in_plain_words_first_and_precisely_on_demand(app):
+    assert set(IN_PLAIN_WORDS) == set(LESSONS)
+    for name, plain in IN_PLAIN_WORDS.items():
+        assert not [word for word in JARGON if word in plain], f"{name}: jargon in the plain sentence"
+        assert len(plain) <= 120, f"{name}: more than a line or two"
+    app.query_params["lesson"] = "biases"
+    app.switch_page("pages/lessons.py").run()
+    assert_no_exception(app)
+    assert any(m.value == IN_PLAIN_WORDS["biases"] for m in app.markdown)
+    precisely = next(e for e in app.expander if e.label == "More precisely")
+    assert precisely.markdown[0].value == LESSONS["biases"].shows

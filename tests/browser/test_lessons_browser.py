@@ -54,7 +54,7 @@ def whole_page(page, name: str) -> None:
 @pytest.mark.parametrize("lesson", list(LESSONS))
 def test_a_shared_lesson_link_runs_the_lesson(server, page, lesson):
     page.goto(f"{server.url}/lessons?lesson={lesson}")
-    page.get_by_text("What to look at.").wait_for(timeout=180_000)
+    page.locator(f".st-key-lessons_evidence_{lesson}").wait_for(timeout=180_000)
     settle(page)
     no_exception(page, lesson)
     assert f"lesson={lesson}" in page.url
