@@ -251,10 +251,14 @@ def test_cli_refuses_spark_for_other_algorithms_and_spark_flags_without_spark(ca
 
 @needs_spark
 def test_on_a_cluster_master_local_ratings_travel_through_arrow(spark, sides, monkeypatch):
+    """Executors elsewhere cannot read our scratch folder: the ratings go to Spark in memory, and Spark learns
+    from them what it learns from the Parquet file it reads on local[N]."""
     train, _ = sides
+    settings = dict(center=True, n_factors=3, reg=0.1, n_epochs=2, seed=1)
+    on_disk = spark.fit(train, "als", **settings)
+    written = set(spark.scratch.glob("ratings-*"))
     monkeypatch.setattr(SparkSettings, "is_local", property(lambda self: False))
-    frame, mean = spark._handed_over(train, center=True, binary=False)
-    table = frame.orderBy("user", "item").toArrow()
-    order = np.lexsort((train.item_codes, train.user_codes))
-    np.testing.assert_array_equal(table.column("user").to_numpy(), train.user_codes[order])
-    np.testing.assert_allclose(table.column("rating").to_numpy() + mean, train.ratings[order], atol=1e-6)
+    in_memory = spark.fit(train, "als", **settings)
+    assert set(spark.scratch.glob("ratings-*")) == written  # no file for the executors this time
+    assert in_memory.mean == on_disk.mean == pytest.approx(train.ratings.mean())
+    np.testing.assert_allclose(in_memory.model.item_factors_, on_disk.model.item_factors_, rtol=1e-4, atol=1e-5)

@@ -92,10 +92,7 @@ def test_more_factors_than_the_exact_solver_takes_is_refused_before_training(app
     assert not app.error and not app.button(key="train_go").disabled  # CG takes 512
     app.selectbox(key="train_wals_solver").set_value("cholesky").run()
     assert_no_exception(app)
-    assert [e.value for e in app.error] == [
-        "n_factors=512 is not allowed: n_factors must be ≤ 256 with solver='cholesky' (its k × k solves "
-        "grow as k³); choose solver='cg' for up to 1024 factors, or fewer factors."
-    ]
+    assert len(app.error) == 1 and all(words in app.error[0].value for words in ("≤ 256", "solver='cg'"))
     assert app.button(key="train_go").disabled
     app.number_input(key="train_wals_n_factors").set_value(256).run()
     assert not app.error and not app.button(key="train_go").disabled
