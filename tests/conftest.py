@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recengine.data.dataset import RatingsDataset
+from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 
 ML100K = Path(
@@ -39,3 +39,30 @@ def tiny() -> RatingsDataset:
     items = np.array([0, 1, 2, 0, 3, 1, 2, 4, 0, 4])
     ratings = np.array([5, 3, 4, 4, 2, 1, 5, 3, 2, 4], dtype=float)
     return RatingsDataset(users, items, ratings, np.array([10, 11, 12, 13]), np.array([1, 2, 3, 4, 5]))
+
+
+@pytest.fixture(scope="session")
+def blocks() -> tuple[RatingsDataset, RatingsDataset]:
+    """Users of group g rate only items of block g (with probability ``density``); a fifth of each user's
+    items is held out. A model that finds the blocks ranks held-out items of the user's own block first."""
+    n_groups, users_per_group, items_per_group, density = 4, 30, 25, 0.5
+    rng = np.random.default_rng(0)
+    users, items = [], []
+    for g in range(n_groups):
+        for u in range(g * users_per_group, (g + 1) * users_per_group):
+            block = np.arange(g * items_per_group, (g + 1) * items_per_group)
+            chosen = block[rng.random(items_per_group) < density]
+            users += [u] * len(chosen)
+            items += chosen.tolist()
+    users, items = np.array(users), np.array(items)
+    ratings = rng.integers(3, 6, len(users)).astype(float)
+    data = RatingsDataset(
+        users,
+        items,
+        ratings,
+        np.arange(n_groups * users_per_group),
+        np.arange(n_groups * items_per_group),
+        scale=RatingScale(1, 5, 1),
+    )
+    is_test = rng.random(len(users)) < 0.2
+    return data.subset(~is_test), data.subset(is_test)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -28,25 +29,34 @@ print(json.dumps({"numba": "numba" in sys.modules, "ready": model.history_[0].ex
 """
 
 
-def test_arguments_unlike_the_built_signature_are_not_given_to_it():
+def test_arguments_unlike_the_built_signature_are_not_given_to_it(monkeypatch):
+    """With a built module in place (a stand-in here, so the test holds without a C compiler), a call that
+    matches the built signature gets the built function for its float type, any other call None."""
+    exports = [ahead.export_name("row_dots", f) for f in ahead.FLOATS] + [ahead.export_name("flags", "float64")]
+    built = types.SimpleNamespace(**{name: object() for name in exports})
+    monkeypatch.setitem(ahead._state, "module", built)
     factors, rows = np.zeros((3, 2)), np.zeros(4, np.int64)
     declared = row_dots.ahead
-    assert ahead._float_type(declared[1], (factors, factors, rows, rows)) == "float64"
+    assert ahead.function("row_dots", declared, (factors, factors, rows, rows)) is built.row_dots__float64
+    single = factors.astype(np.float32)
+    assert ahead.function("row_dots", declared, (single, single, rows, rows)) is built.row_dots__float32
+    readonly = factors.copy()
+    readonly.flags.writeable = False
     refused = [
         (factors, factors, rows.astype(np.int32), rows),  # another index dtype
-        (factors, factors.astype(np.float32), rows, rows),  # mixed float dtypes
+        (factors, single, rows, rows),  # mixed float dtypes
         (np.asfortranarray(factors), factors, rows, rows),  # not C-contiguous
         (factors, factors, rows[::2], rows[::2]),  # strided
         (factors.astype(np.float16), factors.astype(np.float16), rows, rows),  # no build for float16
         (factors, factors, rows),  # too few arguments
+        (readonly, factors, rows, rows),  # read-only
     ]
     for args in refused:
         assert ahead.function("row_dots", declared, args) is None
-    readonly = factors.copy()
-    readonly.flags.writeable = False
-    assert ahead.function("row_dots", declared, (readonly, factors, rows, rows)) is None
-    assert not ahead._matches("boolean", 1) and not ahead._matches("int64", 1.5)
-    assert ahead._matches("float64", 2) and ahead._matches("boolean", np.bool_(True))
+    scalars = ("void", ("boolean", "int64", "float64"))
+    assert ahead.function("flags", scalars, (np.bool_(True), 1, 2)) is built.flags__float64  # an int is a float
+    for args in ((1, 1, 2.0), (True, 1.5, 2.0), (True, True, 2.0), (True, 1, False)):
+        assert ahead.function("flags", scalars, args) is None, args
 
 
 def test_a_mismatched_call_still_runs_through_the_jit_kernel():

@@ -44,7 +44,8 @@ def test_json_report_has_the_promised_fields(ratings_csv, capsys):
     )
     assert report["fit_seconds"] > 0
     assert {"epoch", "seconds", "total_loss", "train_rmse"} <= set(report["history"][0])
-    assert 0 < report["test"]["rmse"] < 2 and 0 < report["test"]["mae"] <= report["test"]["rmse"]
+    # seeds 0-4: test RMSE 0.41-0.50, where the mean rating scores 1.06-1.14 and the baseline 1.09-1.14
+    assert 0.3 < report["test"]["rmse"] < 0.6 and 0 < report["test"]["mae"] <= report["test"]["rmse"]
     assert report["train_ratings"] + report["test_ratings"] == len(pd.read_csv(ratings_csv))
     assert err.count("als epoch") == 4  # progress on stderr, one line per epoch
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -83,7 +84,7 @@ def test_evaluate_on_the_split_and_on_a_test_file_agree(saved, capsys):
     rating = _json(
         capsys, "evaluate", "--model", str(saved["baseline"]), "--test", str(saved["test"]), "--json"
     )
-    assert 0 < rating["rmse"] < 1.5 and "precision@10" in rating
+    assert 0.85 < rating["rmse"] < 0.9 and "precision@10" in rating  # user:0.2 seeds 0-3: 0.869-0.875
 
 
 def test_mistakes_are_one_line_and_status_2(saved, capsys, tmp_path):
@@ -172,7 +173,7 @@ def test_evaluate_new_users_refits_on_the_other_users_and_reports_beyond_accurac
                    "--calibration", "0.4", "--json")  # fmt: skip
     assert report["protocol"] == "new-user" and report["given"] == 10 and report["users"] > 30
     for key in ("recall@20", "ndcg@100", "coverage", "popularity", "personalization", "miscalibration"):
-        assert min(report[key], report["most_popular"][key]) >= 0
+        assert math.isfinite(report[key]) and math.isfinite(report["most_popular"][key]), key
     assert report["recall@20"] > report["most_popular"]["recall@20"]
     assert report["personalization"] > report["most_popular"]["personalization"]
 

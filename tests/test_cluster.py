@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_implicit import planted_blocks
 from threadpoolctl import threadpool_info
 
 from recengine.data import load_bundled
@@ -29,8 +28,8 @@ def _two_groups(tiny):
     return model
 
 
-def test_kmeans_on_user_factors_finds_the_planted_groups():
-    train, _ = planted_blocks()
+def test_kmeans_on_user_factors_finds_the_planted_groups(blocks):
+    train, _ = blocks
     model = make("wals", n_factors=8, reg=10.0, alpha=5.0).fit(train)
     clusters = cluster_factors(model, "users", n_clusters=4, seed=0)
     groups = np.arange(train.n_users) // 30
@@ -101,8 +100,8 @@ def test_pca_maps_every_row_and_places_a_new_user(tiny):
     )
 
 
-def test_tsne_samples_or_refuses_above_its_limit():
-    train, _ = planted_blocks()
+def test_tsne_samples_or_refuses_above_its_limit(blocks):
+    train, _ = blocks
     model = make("wals", n_factors=8, reg=10.0).fit(train)
     sampled = project(model, "users", "tsne", max_points=50)
     assert sampled.coords.shape == (50, 2) and "random sample of 50 of the 120 users" in sampled.note
@@ -113,8 +112,8 @@ def test_tsne_samples_or_refuses_above_its_limit():
     assert TSNE_LIMIT >= 1000
 
 
-def test_tsne_gives_the_same_map_for_the_same_seed():
-    train, _ = planted_blocks()
+def test_tsne_gives_the_same_map_for_the_same_seed(blocks):
+    train, _ = blocks
     model = make("wals", n_factors=8, reg=10.0).fit(train)
     rows = np.arange(0, 120, 2)
     first = project(model, "users", "tsne", rows=rows, seed=3)
@@ -127,7 +126,7 @@ def _openmp_threads() -> list[int]:
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
 
 
-def test_tsne_and_kmeans_run_on_one_thread(monkeypatch):
+def test_tsne_and_kmeans_run_on_one_thread(monkeypatch, blocks):
     """Beside the dashboard's trainer processes on two cores, scikit-learn's OpenMP threads would fight
     them: both run with n_jobs=1 (t-SNE) and OpenMP limited to one thread in the calling thread."""
     seen = {}
@@ -144,7 +143,7 @@ def test_tsne_and_kmeans_run_on_one_thread(monkeypatch):
 
     monkeypatch.setattr(cluster, "TSNE", TSNE)
     monkeypatch.setattr(cluster, "KMeans", KMeans)
-    train, _ = planted_blocks()
+    train, _ = blocks
     model = make("wals", n_factors=8, reg=10.0).fit(train)
     project(model, "users", "tsne", rows=np.arange(40))
     cluster_factors(model, "users", n_clusters=3)

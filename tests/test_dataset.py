@@ -186,18 +186,22 @@ def test_a_data_set_pickles_while_another_session_fills_its_caches():
     data = load_bundled()
     data.items  # noqa: B018 - a table whose pickling runs Python code, where threads switch
     done = threading.Event()
+    found = set()
 
     def fill_caches() -> None:
         while not done.is_set():
             for cache in ("_user_lookup", "_item_lookup"):
                 data.__dict__.pop(cache, None)
-            data.user_code(1), data.item_code(1)
+            found.add((data.user_code(1), data.item_code(1)))
 
     other = threading.Thread(target=fill_caches)
     other.start()
     try:
         for _ in range(60):
-            pickle.dumps(data)
+            pickled = pickle.dumps(data)
     finally:
         done.set()
-        other.join()
+        other.join(30)
+    assert not other.is_alive(), "the other session's thread did not stop"
+    assert found == {(data.user_code(1), data.item_code(1))}  # it ran, and found the ids every time
+    assert pickle.loads(pickled).fingerprint == data.fingerprint

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.errors import ParameterError, RecEngineError
 from recengine.evaluation.metrics import ranking_report
 from recengine.models import MODELS, make
@@ -22,31 +21,6 @@ from recengine.models.kernels.rowsolve import MAX_FACTORS
 from recengine.models.scoring import score_matrix
 
 
-def planted_blocks(n_groups=4, users_per_group=30, items_per_group=25, density=0.5, seed=0):
-    """Users of group g rate only items of block g (with probability ``density``); a fifth of each user's
-    items is held out. A model that finds the blocks ranks held-out items of the user's own block first."""
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for g in range(n_groups):
-        for u in range(g * users_per_group, (g + 1) * users_per_group):
-            block = np.arange(g * items_per_group, (g + 1) * items_per_group)
-            chosen = block[rng.random(items_per_group) < density]
-            users += [u] * len(chosen)
-            items += chosen.tolist()
-    users, items = np.array(users), np.array(items)
-    ratings = rng.integers(3, 6, len(users)).astype(float)
-    data = RatingsDataset(
-        users,
-        items,
-        ratings,
-        np.arange(n_groups * users_per_group),
-        np.arange(n_groups * items_per_group),
-        scale=RatingScale(1, 5, 1),
-    )
-    is_test = rng.random(len(users)) < 0.2
-    return data.subset(~is_test), data.subset(is_test)
-
-
 @pytest.mark.parametrize(
     "name, params",
     [
@@ -55,8 +29,8 @@ def planted_blocks(n_groups=4, users_per_group=30, items_per_group=25, density=0
         ("bpr", dict(n_factors=8, n_epochs=60, lr=0.05)),
     ],
 )
-def test_planted_blocks_rank_held_out_positives_first(name, params):
-    train, test = planted_blocks()
+def test_planted_blocks_rank_held_out_positives_first(name, params, blocks):
+    train, test = blocks
     model = make(name, **params).fit(train)
     scores = score_matrix(model, np.arange(train.n_users))
     block_of_user = np.arange(train.n_users) // 30
@@ -124,10 +98,10 @@ def test_many_cg_steps_reach_the_cholesky_solution(planted):
     np.testing.assert_allclose(iterative, exact, atol=1e-7)
 
 
-def test_a_float32_cg_sweep_follows_the_float64_one():
+def test_a_float32_cg_sweep_follows_the_float64_one(blocks):
     """float32 factors sweep in float32 arithmetic (twice the SIMD lanes): the same steps to float32 precision
     (measured 8e-7 of the largest factor here; float64 accumulators gave 1e-6)."""
-    data, _ = planted_blocks()
+    data, _ = blocks
     model = make("wals", n_factors=6, n_epochs=2, dtype="float64").fit(data)
     matrix = model.confidence_matrix(data)
     others, reg = model.item_factors_, np.full(data.n_users, 2.0)

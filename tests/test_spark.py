@@ -117,7 +117,9 @@ def test_imported_als_predicts_what_spark_predicts_and_folds_in_as_spark_solves(
         mine = train.user_codes == user
         vector = fold_in(model, train.item_codes[mine], train.ratings[mine])
         np.testing.assert_allclose(vector.factors, model.user_factors_[user], rtol=1e-3, atol=1e-4)
-    assert model.history_[0].train_rmse < 1.0 and np.isfinite(model.history_[0].total_loss)
+    # Measured on this split with seeds 1-3: the first epoch's train RMSE 0.58-0.60, test RMSE 0.91-0.92
+    # (0.83-0.92 over split seeds 0-2), where the mean rating scores 0.958 and the baseline 0.840.
+    assert model.history_[0].train_rmse < 0.65 and np.isfinite(model.history_[0].total_loss)
     _serves_every_page(fitted, train, test, tmp_path)
 
 
@@ -130,7 +132,7 @@ def _serves_every_page(fitted, train, test, folder) -> None:
     )
     for model in (fitted.model, loaded):
         report = evaluate(model, train, test, k=5)
-        assert 0 < report["rmse"] < 2 and 0 <= report["precision@5"] <= 1
+        assert 0.85 < report["rmse"] < 0.95 and 0 <= report["precision@5"] <= 1  # better than the mean's 0.958
         user = train.user_ids[0]
         assert len(recommend(model, train, user=user, n=5)) == 5
         assert len(similar_items(model, train, train.item_ids[0], n=3)) == 3
@@ -197,7 +199,8 @@ def test_cli_trains_on_spark_saves_a_model_and_recommends_from_it(spark, frame, 
     report = json.loads(capsys.readouterr().out)
     assert report["algo"] == "als" and report["params"]["biases"] is False
     assert report["history"][0]["extra"]["spark"] == 1.0
-    assert 0.5 < report["test"]["rmse"] < 1.5 and report["out"] == str(model_file)
+    # 4 factors, 3 epochs, seeds 1-3 on split seeds 0-2: test RMSE 0.83-0.91; the mean rating scores 0.95-0.96
+    assert 0.8 < report["test"]["rmse"] < 0.95 and report["out"] == str(model_file)
     user = str(int(frame["userId"].iloc[0]))
     assert (
         main(["recommend", "--model", str(model_file), "--user", user, "-n", "5", "--json", "--stored-data"])
@@ -248,10 +251,14 @@ def test_cli_refuses_spark_for_other_algorithms_and_spark_flags_without_spark(ca
 
 @needs_spark
 def test_on_a_cluster_master_local_ratings_travel_through_arrow(spark, sides, monkeypatch):
+    """Executors elsewhere cannot read our scratch folder: the ratings go to Spark in memory, and Spark learns
+    from them what it learns from the Parquet file it reads on local[N]."""
     train, _ = sides
+    settings = dict(center=True, n_factors=3, reg=0.1, n_epochs=2, seed=1)
+    on_disk = spark.fit(train, "als", **settings)
+    written = set(spark.scratch.glob("ratings-*"))
     monkeypatch.setattr(SparkSettings, "is_local", property(lambda self: False))
-    frame, mean = spark._handed_over(train, center=True, binary=False)
-    table = frame.orderBy("user", "item").toArrow()
-    order = np.lexsort((train.item_codes, train.user_codes))
-    np.testing.assert_array_equal(table.column("user").to_numpy(), train.user_codes[order])
-    np.testing.assert_allclose(table.column("rating").to_numpy() + mean, train.ratings[order], atol=1e-6)
+    in_memory = spark.fit(train, "als", **settings)
+    assert set(spark.scratch.glob("ratings-*")) == written  # no file for the executors this time
+    assert in_memory.mean == on_disk.mean == pytest.approx(train.ratings.mean())
+    np.testing.assert_allclose(in_memory.model.item_factors_, on_disk.model.item_factors_, rtol=1e-4, atol=1e-5)

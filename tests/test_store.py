@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -272,17 +273,33 @@ def test_two_processes_writing_at_once_leave_a_consistent_store(small_data, tmp_
     store = ModelStore(folder, max_bytes=cap)
     entries = store.entries()
     assert 1 <= len(entries) <= 4 and store.total_bytes() <= cap
-    assert all(load_model(path) is not None for path in entries)
+    written = _fitted("wals", small_data)  # what each writer fits and puts
+    for path in entries:
+        np.testing.assert_allclose(load_model(path).item_factors_, written.item_factors_, rtol=1e-6)
     assert not [p for p in folder.iterdir() if p.suffix == ".tmp"]
 
 
+def _wait_until_waiting_for_a_lock(writer: subprocess.Popen, written: Path, seconds: float = 120) -> None:
+    """Until the kernel lists ``writer`` as waiting for an flock (/proc/locks); fails if it writes first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert not written.exists() and writer.poll() is None, "the second writer did not wait for the lock"
+        waiting = [line.split() for line in Path("/proc/locks").read_text().splitlines() if " -> " in line]
+        if any(fields[5] == str(writer.pid) for fields in waiting):
+            return
+        time.sleep(0.02)
+    pytest.fail(f"the second writer neither waited for the lock nor wrote within {seconds} s")
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a waiting writer")
 def test_the_lock_keeps_a_second_writer_waiting(tmp_path):
     store = ModelStore(tmp_path / "locked")
-    with store._locked():
+    with open(store.folder / ".lock", "a+") as lock:  # the lock file every writer takes (fcntl.flock)
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         writer = _writer(store.folder, 10**9, 1, "w")
         assert writer.stdout.readline().strip() == "ready"  # the writer is about to put ...
-        time.sleep(1.5)
-        assert not store.path("w0").exists()  # ... and waits for the lock
+        _wait_until_waiting_for_a_lock(writer, store.path("w0"))  # ... and waits for the lock
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
     _, errors = writer.communicate(timeout=120)
     assert writer.returncode == 0, errors
     assert read_metadata(store.path("w0"))["algorithm"] == "wals"

@@ -10,7 +10,7 @@ from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 from recengine.errors import TrainingDiverged
 from recengine.models import make
-from recengine.models.svdpp import warm_up
+from recengine.models.kernels import jit
 
 PLANTED = dict(n_factors=3, n_epochs=60, lr=0.01, reg=0.0, reg_implicit=0.0)
 PARTS = (
@@ -132,7 +132,9 @@ def test_loss_falls_and_every_block_reports_a_gradient_norm(planted):
     assert set(history[-1].grad_norms) == {
         "user_factors", "item_factors", "implicit_factors", "implicit_user_factors", "user_bias", "item_bias",
     }  # fmt: skip
-    assert history[0].extra["compile_seconds"] >= 0 and warm_up() >= 0
+    first_call = jit.first_call_seconds()["implicit_pass/float64"]
+    assert first_call > 0  # the kernel's compile (or load) took time once in this process ...
+    assert history[0].extra["compile_seconds"] in (first_call, 0.0)  # ... paid by this fit or an earlier one
 
 
 def test_same_seed_same_factors(planted):

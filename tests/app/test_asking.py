@@ -28,7 +28,7 @@ def test_ten_answers_go_into_the_ratings_and_the_top_picks_follow_them(app, tmp_
     monkeypatch.setenv("RECENGINE_STORE", str(tmp_path / "models"))
     model_store.clear()
     open_page(app, "rate")
-    assert any(m.value == "#### Help us learn your taste" for m in app.markdown)
+    assert any("Help us learn your taste" in m.value for m in app.markdown)
     assert asked_item(app) == 356  # no model yet: the film most likely seen, Forrest Gump
     open_page(app, "recommendations")
     app.button(key="recs_train_default").click().run()

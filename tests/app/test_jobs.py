@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+from app_helpers import wait_until
 
 from dashboard.jobs import DIVERGED, DONE, FAILED, STOPPED, TrainingJob
 from recengine.models import make
@@ -58,8 +59,7 @@ def test_stop_is_honoured_within_one_epoch(planted):
     data, _ = planted
     model = SlowBaseline(SlowBaseline.Params(n_epochs=200))
     job = TrainingJob(model, data, None, finish=lambda job: job.epochs_done).start()
-    while job.epochs_done < 3:
-        time.sleep(0.005)
+    wait_until(lambda: job.epochs_done >= 3, "the job's third epoch")
     job.request_stop()
     asked_at = job.stop_requested_at
     assert job.join(5)

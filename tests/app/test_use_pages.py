@@ -91,7 +91,8 @@ def test_evaluate_puts_the_model_beside_the_references(trained):
     assert len(frame) == 4
     assert frame["model"].str.contains("Weighted ALS").iloc[0]
     assert frame["model"].str.contains("Baseline").iloc[1] and frame["model"].str.contains("popular").iloc[2]
-    assert frame["rmse"].iloc[0] == "—" and float(frame["rmse"].iloc[3]) < float(frame["rmse"].iloc[1]) < 1.0
+    # the baseline's test RMSE on the bundled set, user:0.2 with seeds 0-3: 0.869-0.875
+    assert frame["rmse"].iloc[0] == "—" and float(frame["rmse"].iloc[3]) < float(frame["rmse"].iloc[1]) < 0.9
     precision = frame["precision@10"].astype(float)
     assert precision.iloc[0] > precision.iloc[2] > precision.iloc[3]  # ranks well > popular > predicts well
     assert (

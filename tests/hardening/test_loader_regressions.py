@@ -143,7 +143,7 @@ def test_damaged_parquet_pages_are_a_format_error(tmp_path: Path):
             load(path)
         except DataFormatError as error:
             failures += 1
-            assert "not a readable Parquet file" in str(error) or str(error)
+            assert "not a readable Parquet file" in str(error), str(error)
         except Exception as error:  # pragma: no cover - the regression itself
             pytest.fail(f"byte {at}: {type(error).__name__}: {error}")
     assert failures > 0
