@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 
 from dashboard import config
 from dashboard.profiles import ProfileError, skeleton
@@ -92,7 +94,8 @@ class StoredChallenge:
     def from_dict(cls, values: dict[str, Any]) -> StoredChallenge:
         values = {key: value for key, value in values.items() if key != "version"}
         return cls(
-            **values | {
+            **values
+            | {
                 "spec": ChallengeSpec.from_dict(values["spec"]),
                 "submissions": [Submission(**s) for s in values.get("submissions", [])],
             }
@@ -177,7 +180,9 @@ def _change(challenge_id: str, change: Callable[[StoredChallenge], Any]) -> Any:
     return outcome
 
 
-def create(spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float | None = None) -> StoredChallenge:
+def create(
+    spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float | None = None
+) -> StoredChallenge:
     """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``)."""
     if choice.kind not in SHARED_KINDS or choice.options:
         raise ChallengeError(
@@ -200,7 +205,9 @@ def create(spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float
     return stored
 
 
-def reveal(challenge_id: str, *, settings: bool | None = None, private: bool | None = None) -> StoredChallenge:
+def reveal(
+    challenge_id: str, *, settings: bool | None = None, private: bool | None = None
+) -> StoredChallenge:
     """Show (or hide again) the settings of every entry, and the private scores, to the class."""
 
     def change(stored: StoredChallenge) -> StoredChallenge:
@@ -344,3 +351,55 @@ def submissions_table(stored: StoredChallenge) -> pd.DataFrame:
         for s in stored.submissions
     ]
     return pd.DataFrame(rows)
+
+
+# --- the teacher's view -----------------------------------------------------------------------------------
+
+
+def class_activity() -> tuple[int | None, int, int]:
+    """(sessions connected, trainings running, trainings waiting) on this server; connected is None when
+    Streamlit's runtime does not say (a test)."""
+    from streamlit.runtime import Runtime
+
+    from dashboard import jobs
+
+    connected = None
+    with contextlib.suppress(Exception):  # the session manager is Streamlit's own: read it if it is there
+        connected = int(Runtime.instance()._session_mgr.num_active_sessions())
+    line = jobs._scheduler().jobs()
+    running = sum(1 for job in line if not job.waiting)
+    return connected, running, len(line) - running
+
+
+def submissions_figure(table: pd.DataFrame) -> go.Figure:
+    """Submissions over time: how many arrived in each interval, and the best public score so far."""
+    times = table["submitted_at"].dt.tz_convert(None)
+    figure = px.histogram(x=times, nbins=min(40, max(5, len(table))), title="Submissions over time")
+    figure.update_layout(
+        height=280, margin=dict(l=10, r=10, t=50, b=10), xaxis_title="", yaxis_title="submissions"
+    )
+    return figure
+
+
+def setting_figures(table: pd.DataFrame, measure: str) -> list[go.Figure]:
+    """One chart per hyperparameter that varies across the submissions: public and private score against
+    its value, every submission a point, coloured by algorithm (what the class learned together)."""
+    figures = []
+    for column in [c for c in table.columns if c.startswith("param_")]:
+        values = table[column].dropna()
+        if values.astype(str).nunique() < 2:
+            continue
+        long = table.melt(
+            id_vars=[column, "algo", "name"],
+            value_vars=["public", "private"],
+            var_name="part",
+            value_name=measure,
+        ).dropna(subset=[column])
+        figure = px.scatter(
+            long, x=column, y=measure, color="algo", symbol="part", hover_data=["name"],
+            title=f"{measure} against {column.removeprefix('param_')}",
+        )  # fmt: skip
+        figure.update_layout(height=300, margin=dict(l=10, r=10, t=50, b=10))
+        figure.update_xaxes(title=column.removeprefix("param_"))
+        figures.append(figure)
+    return figures

@@ -126,7 +126,9 @@ def test_recall_at_20_is_the_metric_computed_from_the_lists(larger):
     for part in ("public", "private"):
         held_out = challenge.part(part)
         relevant = {}
-        for user, item, rating in zip(held_out.user_codes, held_out.item_codes, held_out.ratings, strict=True):
+        for user, item, rating in zip(
+            held_out.user_codes, held_out.item_codes, held_out.ratings, strict=True
+        ):
             if rating >= 4:
                 relevant.setdefault(int(user), set()).add(int(item))
         users = np.array(sorted(relevant))

@@ -17,7 +17,9 @@ from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeS
 from recengine.models import make
 
 NOW = 1_800_000_000.0
-SPEC = ChallengeSpec(split="user:0.2", measure="ndcg@10", models=("popular", "baseline"), deadline=NOW + 86400)
+SPEC = ChallengeSpec(
+    split="user:0.2", measure="ndcg@10", models=("popular", "baseline"), deadline=NOW + 86400
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,14 @@ def test_the_file_keeps_no_held_out_ratings(opened, data, engine, popular):
         "private_revealed", "names", "submissions", "version",
     }  # fmt: skip
     assert set(kept["submissions"][0]) == {
-        "name", "owner", "run_name", "algo", "params", "submitted_at", "public", "private"
+        "name",
+        "owner",
+        "run_name",
+        "algo",
+        "params",
+        "submitted_at",
+        "public",
+        "private",
     }
 
 
@@ -109,8 +118,12 @@ def test_a_person_keeps_one_name(opened, data, engine, popular):
 
 def test_ten_submissions_an_hour(opened, data, engine, popular):
     for minute in range(store.MAX_PER_HOUR):
-        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 60 * minute)
-    with pytest.raises(ChallengeError, match="10 submissions per hour at most: your next one is possible in 51"):
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 60 * minute
+        )
+    with pytest.raises(
+        ChallengeError, match="10 submissions per hour at most: your next one is possible in 51"
+    ):
         store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 540)
     store.submit(opened.challenge_id, "person:b", "Bob", a_run(data, popular), engine, now=NOW + 540)
     store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 3600)
@@ -159,7 +172,14 @@ def test_the_board_keeps_each_persons_best(home, data, engine):
     opened = store.create(spec, DataChoice(), data.fingerprint, now=NOW)
     strong, weak = Constant(float(rmse_engine.train.ratings.mean())), Constant(1.0)
     for at, model in enumerate((weak, strong, weak)):
-        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, model, algo="baseline"), rmse_engine, now=NOW + at)
+        store.submit(
+            opened.challenge_id,
+            "person:a",
+            "Ada",
+            a_run(data, model, algo="baseline"),
+            rmse_engine,
+            now=NOW + at,
+        )
     board = store.leaderboard(store.load(opened.challenge_id))
     assert len(board) == 1 and board["submissions"][0] == 3
     assert board["public RMSE"][0] == pytest.approx(rmse_engine.score(strong, "public"))
