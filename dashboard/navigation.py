@@ -24,6 +24,7 @@ PAGES = (
     PageEntry("pages/evaluate.py", "Evaluate", ":material/analytics:"),
     PageEntry("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", "embed_"),
     PageEntry("pages/lessons.py", "Lessons", ":material/school:", "lessons_"),
+    PageEntry("pages/challenge.py", "Challenge", ":material/emoji_events:", "challenge_"),
 )
 TITLES = tuple(entry.title for entry in PAGES)
 

@@ -1,0 +1,405 @@
+"""Challenges and their submissions, kept on the server across restarts.
+
+Each challenge is one JSON file, ``$RECENGINE_HOME/challenges/<id>.json``: its spec
+(`recengine.evaluation.challenge.ChallengeSpec`), the data set it is on (bundled or downloaded, never an
+upload, which is private to its session), whether the teacher revealed the settings and the private scores,
+the display names taken, and every submission with both scores. Every change reads, changes and rewrites
+the file under an exclusive flock on the folder (two students submitting at once both land, and one name
+goes to one of them), and is written atomically (a temporary file in the folder, then ``os.replace``).
+
+The held-out ratings are never stored here, shown or offered for download: the parts are rebuilt from the
+data set, its split spec and seeds when a submission is scored. Owners are recorded as a digest
+(`dashboard.profiles.current_owner`), never shown. A display name is unique in a challenge after
+normalisation (`name_key`: Unicode NFKC, case, accents, spaces and letters that look like Latin ones), and
+each person submits under one name per challenge; a person may submit `MAX_PER_HOUR` times per hour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from dashboard import config
+from dashboard.profiles import ProfileError, skeleton
+from dashboard.state import DataChoice, Run
+from recengine.evaluation.challenge import MEASURES, Challenge, ChallengeError, ChallengeSpec, better
+
+MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
+HOUR = 3600.0
+MAX_NAME_LENGTH = 40
+SHARED_KINDS = ("bundled", "download")  # data sets every session can load the same way
+VERSION = 1
+
+
+@dataclass
+class Submission:
+    name: str
+    owner: str
+    run_name: str
+    algo: str
+    params: dict[str, Any]
+    submitted_at: float
+    public: float
+    private: float
+
+
+@dataclass
+class StoredChallenge:
+    """A challenge as kept on disk: what it is, on which data, its names and submissions."""
+
+    challenge_id: str
+    spec: ChallengeSpec
+    data: dict[str, Any]  # DataChoice fields (kind, value, filters)
+    data_label: str
+    fingerprint: str
+    created_at: float
+    settings_revealed: bool = False
+    private_revealed: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # name_key → owner
+    submissions: list[Submission] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.spec.title or f"{MEASURES[self.spec.measure]} on {self.data_label}"
+
+    @property
+    def choice(self) -> DataChoice:
+        return DataChoice(**self.data)
+
+    def name_of(self, owner: str) -> str | None:
+        """The display name ``owner`` submits under here, or None before their first submission."""
+        return next((s.name for s in self.submissions if s.owner == owner), None)
+
+    def recent(self, owner: str, now: float) -> list[Submission]:
+        return [s for s in self.submissions if s.owner == owner and now - s.submitted_at < HOUR]
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        return values | {"spec": self.spec.to_dict(), "version": VERSION}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StoredChallenge:
+        values = {key: value for key, value in values.items() if key != "version"}
+        return cls(
+            **values
+            | {
+                "spec": ChallengeSpec.from_dict(values["spec"]),
+                "submissions": [Submission(**s) for s in values.get("submissions", [])],
+            }
+        )
+
+
+# --- names ------------------------------------------------------------------------------------------------
+
+
+def name_key(name: str) -> str:
+    """What a display name looks like, for telling names apart: "Ada L", "ada l", "ADA  L", "аda l" (a
+    Cyrillic а) and "Adal" are one name. Raises `ChallengeError` for a name that cannot be one."""
+    text = " ".join(str(name).split())
+    if len(text) > MAX_NAME_LENGTH:
+        raise ChallengeError(f"A display name can have at most {MAX_NAME_LENGTH} characters. Shorten it.")
+    try:
+        return "".join(skeleton(text).split())
+    except ProfileError as error:
+        raise ChallengeError(str(error).replace("profile name", "display name")) from None
+
+
+# --- on disk ----------------------------------------------------------------------------------------------
+
+
+def folder() -> Path:
+    return config.home() / "challenges"
+
+
+def _path(challenge_id: str) -> Path:
+    if not (challenge_id.isalnum() and challenge_id.isascii()):
+        raise ChallengeError("There is no such challenge.")
+    return folder() / f"{challenge_id}.json"
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """An exclusive flock on the challenges folder, across threads (each call opens it anew) and processes."""
+    folder().mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(folder(), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _write(stored: StoredChallenge) -> None:
+    path = _path(stored.challenge_id)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(stored.to_dict(), file)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load(challenge_id: str) -> StoredChallenge:
+    try:
+        return StoredChallenge.from_dict(json.loads(_path(challenge_id).read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        raise ChallengeError("There is no such challenge (or its file is damaged).") from None
+
+
+def all_challenges() -> list[StoredChallenge]:
+    """Every readable challenge, newest first."""
+    found = []
+    for path in folder().glob("*.json") if folder().is_dir() else []:
+        with contextlib.suppress(ChallengeError):
+            found.append(load(path.stem))
+    return sorted(found, key=lambda stored: -stored.created_at)
+
+
+def _change(challenge_id: str, change: Callable[[StoredChallenge], Any]) -> Any:
+    """Read, ``change`` (in place; its value is returned) and rewrite a challenge, under the lock."""
+    with _locked():
+        stored = load(challenge_id)
+        outcome = change(stored)
+        _write(stored)
+    return outcome
+
+
+def create(
+    spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float | None = None
+) -> StoredChallenge:
+    """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``)."""
+    if choice.kind not in SHARED_KINDS or choice.options:
+        raise ChallengeError(
+            "A challenge needs a data set every student loads the same way: choose a bundled or downloaded "
+            "one on the Data page (an upload is private to the session that made it)."
+        )
+    now = time.time() if now is None else now
+    if not spec.is_open(now):
+        raise ChallengeError("The deadline has already passed: choose one in the future.")
+    stored = StoredChallenge(
+        challenge_id=secrets.token_hex(8),
+        spec=spec,
+        data={key: value for key, value in asdict(choice).items() if key != "options"},
+        data_label=choice.label,
+        fingerprint=fingerprint,
+        created_at=now,
+    )
+    with _locked():
+        _write(stored)
+    return stored
+
+
+def reveal(
+    challenge_id: str, *, settings: bool | None = None, private: bool | None = None
+) -> StoredChallenge:
+    """Show (or hide again) the settings of every entry, and the private scores, to the class."""
+
+    def change(stored: StoredChallenge) -> StoredChallenge:
+        if settings is not None:
+            stored.settings_revealed = settings
+        if private is not None:
+            stored.private_revealed = private
+        return stored
+
+    return _change(challenge_id, change)
+
+
+# --- submitting -------------------------------------------------------------------------------------------
+
+
+def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, now: float) -> str:
+    """The name's key, or `ChallengeError` saying why ``owner`` may not submit ``run`` under ``name`` now."""
+    if not stored.spec.is_open(now):
+        raise ChallengeError("This challenge has closed: its deadline has passed.")
+    key = name_key(name)
+    taken_by = stored.names.get(key)
+    if taken_by is not None and taken_by != owner:
+        raise ChallengeError(
+            f"The name {name.strip()!r} is taken in this challenge, or looks like one that is (case, spaces "
+            "and look-alike letters count as the same). Choose another."
+        )
+    own = stored.name_of(owner)
+    if own is not None and name_key(own) != key:
+        raise ChallengeError(f"You submit as {own!r} in this challenge: keep that name.")
+    recent = stored.recent(owner, now)
+    if len(recent) >= MAX_PER_HOUR:
+        wait = HOUR - (now - min(s.submitted_at for s in recent))
+        raise ChallengeError(
+            f"{MAX_PER_HOUR} submissions per hour at most: your next one is possible in {wait / 60:.0f} minutes."
+        )
+    if run.group != "mine" or run.diverged or run.model is None:
+        raise ChallengeError("Submit one of your own trained runs (from the Train page).")
+    if run.fingerprint != stored.fingerprint:
+        raise ChallengeError(f"This run was trained on another data set: train on {stored.data_label}.")
+    stored.spec.check_trained_here(run.algo, run.split, int(run.params.get("seed", 0)))
+    return key
+
+
+def submit(
+    challenge_id: str, owner: str, name: str, run: Run, challenge: Challenge, now: float | None = None
+) -> Submission:
+    """Score ``run`` on both parts and record it; raises `ChallengeError` with the reason when refused.
+
+    The checks run before scoring and again under the lock, so two people taking one name at once, or one
+    person's submissions from two tabs, cannot pass them together."""
+    now = time.time() if now is None else now
+    stored = load(challenge_id)
+    check_submission(stored, owner, name, run, now)
+    if challenge.fingerprint != stored.fingerprint or challenge.spec != stored.spec:
+        raise ChallengeError("The challenge's data set has changed since it opened: ask your teacher.")
+    scores = challenge.scores(run.model)
+    submission = Submission(
+        name=" ".join(name.split()),
+        owner=owner,
+        run_name=run.name or run.label,
+        algo=run.algo,
+        params=dict(run.params),
+        submitted_at=now,
+        public=scores["public"],
+        private=scores["private"],
+    )
+
+    def record(stored: StoredChallenge) -> Submission:
+        key = check_submission(stored, owner, name, run, now)
+        stored.names[key] = owner
+        stored.submissions.append(submission)
+        return submission
+
+    return _change(challenge_id, record)
+
+
+# --- what the class sees ------------------------------------------------------------------------------------
+
+
+def best_per_person(stored: StoredChallenge) -> list[Submission]:
+    """Each person's best submission by the public score, best first (ties: the earlier first)."""
+    best: dict[str, Submission] = {}
+    for submission in stored.submissions:
+        held = best.get(submission.owner)
+        if held is None or better(stored.spec, submission.public, held.public):
+            best[submission.owner] = submission
+    sign = 1 if stored.spec.lower_is_better else -1
+    return sorted(best.values(), key=lambda s: (sign * s.public, s.submitted_at))
+
+
+def settings_text(submission: Submission) -> str:
+    shown = ", ".join(f"{k} {v}" for k, v in submission.params.items() if k not in ("dtype",))
+    return f"{submission.algo}: {shown}"
+
+
+def leaderboard(stored: StoredChallenge, teacher: bool = False) -> pd.DataFrame:
+    """The board: rank, name, public score and submissions per person; the model and its settings once the
+    teacher revealed them, the private score once revealed (the teacher sees both always)."""
+    measure = MEASURES[stored.spec.measure]
+    counts: dict[str, int] = {}
+    for submission in stored.submissions:
+        counts[submission.owner] = counts.get(submission.owner, 0) + 1
+    rows = []
+    for rank, submission in enumerate(best_per_person(stored), start=1):
+        row: dict[str, Any] = {
+            "rank": rank,
+            "name": submission.name,
+            f"public {measure}": submission.public,
+        }
+        if teacher or stored.private_revealed:
+            row[f"private {measure}"] = submission.private
+        row["submissions"] = counts[submission.owner]
+        if teacher or stored.settings_revealed:
+            row["settings"] = settings_text(submission)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def with_private_rank(board: pd.DataFrame, stored: StoredChallenge) -> pd.DataFrame:
+    """The board with each entry's rank by its private score (where the winner's curse shows)."""
+    column = f"private {MEASURES[stored.spec.measure]}"
+    if board.empty or column not in board:
+        return board
+    ranks = board[column].rank(ascending=stored.spec.lower_is_better, method="min").astype(int)
+    return board.assign(**{"private rank": ranks})
+
+
+def submissions_table(stored: StoredChallenge) -> pd.DataFrame:
+    """Every submission for the teacher (and the CSV export): when, who (display name), the model, each
+    hyperparameter in its own column, both scores. No owner digests."""
+    rows = [
+        {
+            "submitted_at": pd.Timestamp(s.submitted_at, unit="s", tz="UTC"),
+            "name": s.name,
+            "run": s.run_name,
+            "algo": s.algo,
+            **{f"param_{k}": v for k, v in s.params.items()},
+            "public": s.public,
+            "private": s.private,
+        }
+        for s in stored.submissions
+    ]
+    return pd.DataFrame(rows)
+
+
+# --- the teacher's view -----------------------------------------------------------------------------------
+
+
+def class_activity() -> tuple[int | None, int, int]:
+    """(sessions connected, trainings running, trainings waiting) on this server; connected is None when
+    Streamlit's runtime does not say (a test)."""
+    from streamlit.runtime import Runtime
+
+    from dashboard import jobs
+
+    connected = None
+    with contextlib.suppress(Exception):  # the session manager is Streamlit's own: read it if it is there
+        connected = int(Runtime.instance()._session_mgr.num_active_sessions())
+    line = jobs._scheduler().jobs()
+    running = sum(1 for job in line if not job.waiting)
+    return connected, running, len(line) - running
+
+
+def submissions_figure(table: pd.DataFrame) -> go.Figure:
+    """Submissions over time: how many arrived in each interval, and the best public score so far."""
+    times = table["submitted_at"].dt.tz_convert(None)
+    figure = px.histogram(x=times, nbins=min(40, max(5, len(table))), title="Submissions over time")
+    figure.update_layout(
+        height=280, margin=dict(l=10, r=10, t=50, b=10), xaxis_title="", yaxis_title="submissions"
+    )
+    return figure
+
+
+def setting_figures(table: pd.DataFrame, measure: str) -> list[go.Figure]:
+    """One chart per hyperparameter that varies across the submissions: public and private score against
+    its value, every submission a point, coloured by algorithm (what the class learned together)."""
+    figures = []
+    for column in [c for c in table.columns if c.startswith("param_")]:
+        values = table[column].dropna()
+        if values.astype(str).nunique() < 2:
+            continue
+        long = table.melt(
+            id_vars=[column, "algo", "name"],
+            value_vars=["public", "private"],
+            var_name="part",
+            value_name=measure,
+        ).dropna(subset=[column])
+        figure = px.scatter(
+            long, x=column, y=measure, color="algo", symbol="part", hover_data=["name"],
+            title=f"{measure} against {column.removeprefix('param_')}",
+        )  # fmt: skip
+        figure.update_layout(height=300, margin=dict(l=10, r=10, t=50, b=10))
+        figure.update_xaxes(title=column.removeprefix("param_"))
+        figures.append(figure)
+    return figures

@@ -1,0 +1,232 @@
+"""Challenge: a class tunes one model family on one split; a leaderboard on the public part of the held-out
+ratings, the private part kept for the end; the teacher opens challenges and reveals what won."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+import streamlit as st
+
+from dashboard import challenge as store
+from dashboard import classroom, state
+from dashboard.data import active_data, load_choice
+from dashboard.navigation import inside_app
+from dashboard.profiles import current_owner
+from dashboard.ui import engine_errors
+from recengine.errors import RecEngineError
+from recengine.evaluation.challenge import MEASURES, Challenge, ChallengeSpec
+from recengine.models import MODELS
+
+inside_app()
+
+TEACHER_ENV = "RECENGINE_TEACHER_PASSWORD"
+# session_state: this session typed the teacher password ("class_": kept on Start over)
+TEACHER = "class_teacher"
+PICKED = "challenge_pick"
+
+
+def teacher_password() -> str | None:
+    """The teacher password; None when unset, blank, or the class password itself (then every student
+    would be a teacher)."""
+    value = os.environ.get(TEACHER_ENV, "")
+    if not value.strip() or value == classroom.class_password():
+        return None
+    return value
+
+
+@st.cache_resource
+def _tries() -> classroom.Tries:
+    return classroom.Tries()
+
+
+def is_teacher() -> bool:
+    return teacher_password() is not None and bool(st.session_state.get(TEACHER))
+
+
+def teacher_sign_in() -> None:
+    password = teacher_password()
+    if password is None:
+        if os.environ.get(TEACHER_ENV, "").strip():
+            st.warning(f"{TEACHER_ENV} is the class password: set a different one for the teacher's view.")
+        return
+    if is_teacher():
+        return
+    with st.expander("Teacher"), st.form("challenge_teacher_form"):
+        given = st.text_input("Teacher password", type="password", key="challenge_teacher_password")
+        if st.form_submit_button("Sign in", key="challenge_teacher_enter"):
+            address = st.context.ip_address
+            client = address if isinstance(address, str) else "localhost"
+            session = current_owner()
+            if (wait := _tries().wait_seconds(session, client)) > 0:
+                st.error(f"Too many wrong passwords from here. Try again in {wait:,.0f} seconds.")
+            elif classroom.matches(given, password):
+                st.session_state[TEACHER] = True
+                st.rerun()
+            else:
+                _tries().failed(session, client)
+                time.sleep(classroom.FAILURE_DELAY_SECONDS)
+                st.error("That is not the teacher password.")
+
+
+def open_form() -> None:
+    """The teacher's form to open a challenge on the active data set."""
+    choice = state.data_choice()
+    with st.expander("Open a challenge", expanded=not store.all_challenges()), st.form("challenge_open_form"):
+        st.caption(f"On the active data set, {choice.label} (choose another on the Data page).")
+        title = st.text_input("Title", placeholder="Beat the baseline", key="challenge_title")
+        left, middle, right = st.columns(3)
+        method = left.selectbox("Hold out", ("user", "temporal"), key="challenge_split",
+                                format_func={"user": "by user", "temporal": "by time"}.get)  # fmt: skip
+        share = middle.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="challenge_share")
+        seed = right.number_input("Split seed", 0, 2**32 - 1, 0, key="challenge_seed")
+        measure = left.selectbox("Measure", list(MEASURES), format_func=MEASURES.get, key="challenge_measure")
+        hours = middle.number_input("Open for (hours)", 0.1, 24.0 * 60, 2.0, key="challenge_hours")
+        models = st.multiselect(
+            "Models allowed", list(MODELS), default=["sgd", "als"], key="challenge_models"
+        )
+        if st.form_submit_button("Open the challenge", type="primary", key="challenge_open"):
+            with engine_errors():
+                spec = ChallengeSpec(split=f"{method}:{share:g}", measure=measure, models=tuple(models),
+                                     deadline=time.time() + hours * 3600, seed=int(seed), title=title.strip())  # fmt: skip
+                data = active_data()
+                Challenge(data, spec)  # a split that cannot be made (no timestamps) is refused here
+                opened = store.create(spec, choice, data.fingerprint)
+                st.session_state[PICKED] = opened.challenge_id
+                st.rerun()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Preparing the challenge's split…")
+def engine_for(
+    challenge_id: str, spec: ChallengeSpec, choice: state.DataChoice, fingerprint: str
+) -> Challenge:
+    data = load_choice(choice)
+    if data.fingerprint != fingerprint:
+        raise store.ChallengeError("The challenge's data set has changed since it opened: ask your teacher.")
+    return Challenge(data, spec)
+
+
+def describe(stored: store.StoredChallenge) -> None:
+    spec = stored.spec
+    deadline = dt.datetime.fromtimestamp(spec.deadline, dt.UTC)
+    left = spec.deadline - time.time()
+    status = f"closes {deadline:%d %b %H:%M} UTC" if left > 0 else f"closed {deadline:%d %b %H:%M} UTC"
+    st.markdown(
+        f"**{stored.title}**: {MEASURES[spec.measure]} "
+        f"({'lower' if spec.lower_is_better else 'higher'} is better) on **{stored.data_label}**; models: "
+        f"{', '.join(spec.models)}; {status}.  \n"
+        f"Train on the Train page with hold-out **{spec.split}** and **seed {spec.seed}**. The board scores "
+        "your model on half of the held-out users (the public part); the other half (the private part) decides "
+        "at the end. Neither part's ratings are shown."
+    )
+
+
+def submit_form(stored: store.StoredChallenge) -> None:
+    owner = current_owner()
+    mine = [run for run in state.runs_on(stored.fingerprint) if run.group == "mine"]
+    fitting = []
+    for run in mine:
+        try:
+            stored.spec.check_trained_here(run.algo, run.split, int(run.params.get("seed", 0)))
+            fitting.append(run)
+        except RecEngineError:
+            continue
+    if not fitting:
+        other = f" ({len(mine)} of your runs are on another split, seed or model)" if mine else ""
+        st.info(
+            f"To take part, train one of {', '.join(stored.spec.models)} on {stored.data_label} with hold-out "
+            f"{stored.spec.split} and seed {stored.spec.seed} on the Train page{other}."
+        )
+        return
+    own_name = stored.name_of(owner) or ""
+    with st.form("challenge_submit_form"):
+        titles = {run.run_id: run.title for run in fitting}
+        run_id = st.selectbox("Your run", list(titles), format_func=titles.get, key="challenge_run")
+        name = st.text_input("Display name on the board", value=own_name, max_chars=store.MAX_NAME_LENGTH,
+                             key="challenge_name", disabled=bool(own_name))  # fmt: skip
+        pressed = st.form_submit_button("Submit", type="primary", key="challenge_submit")
+    if pressed:
+        try:
+            engine = engine_for(stored.challenge_id, stored.spec, stored.choice, stored.fingerprint)
+            made = store.submit(stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine)
+        except RecEngineError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Submitted as {made.name}: public {MEASURES[stored.spec.measure]} {made.public:.4f}.")
+    recent = len(store.load(stored.challenge_id).recent(owner, time.time()))
+    st.caption(f"{recent} of your {store.MAX_PER_HOUR} submissions this hour used.")
+
+
+def board(stored: store.StoredChallenge, teacher: bool) -> None:
+    st.subheader("Leaderboard")
+    shown = store.with_private_rank(store.leaderboard(stored, teacher=teacher), stored)
+    if shown.empty:
+        st.caption("No submissions yet.")
+    else:
+        st.dataframe(shown, hide_index=True, width="stretch", key="challenge_board")
+    hidden = [what for what, off in (("settings", not stored.settings_revealed),
+                                     ("private scores", not stored.private_revealed)) if off]  # fmt: skip
+    if hidden and not teacher:
+        st.caption(f"The {' and '.join(hidden)} stay hidden until the teacher reveals them.")
+    st.button("Refresh the board", key="challenge_refresh")
+
+
+def teacher_view(stored: store.StoredChallenge) -> None:
+    st.subheader("Teacher")
+    sessions, training, waiting = store.class_activity()
+    columns = st.columns(4)
+    columns[0].metric("Connected", "–" if sessions is None else sessions)
+    columns[1].metric("Training now", training)
+    columns[2].metric("Waiting to train", waiting)
+    columns[3].metric("Submissions", len(stored.submissions))
+    left, right = st.columns(2)
+    settings_label = "Hide the settings" if stored.settings_revealed else "Reveal the settings to the class"
+    if left.button(settings_label, key="challenge_reveal_settings"):
+        store.reveal(stored.challenge_id, settings=not stored.settings_revealed)
+        st.rerun()
+    private_label = "Hide the private scores" if stored.private_revealed else "Reveal the private scores"
+    if right.button(private_label, key="challenge_reveal_private", type="primary"):
+        store.reveal(stored.challenge_id, private=not stored.private_revealed)
+        st.rerun()
+    if not stored.submissions:
+        return
+    table = store.submissions_table(stored)
+    st.plotly_chart(store.submissions_figure(table), key="challenge_over_time")
+    for figure in store.setting_figures(table, MEASURES[stored.spec.measure]):
+        st.plotly_chart(figure)
+    st.download_button("Download every submission (CSV)", table.to_csv(index=False).encode(),
+                       file_name=f"challenge-{stored.challenge_id}.csv", mime="text/csv",
+                       key="challenge_csv")  # fmt: skip
+
+
+def main() -> None:
+    st.title("Challenge")
+    st.markdown(
+        "Tune a model with your class: submit your best run, see where it stands on the public part of the "
+        "held-out ratings, and find out at the end how it does on the private part, which nobody tuned on."
+    )
+    teacher_sign_in()
+    teacher = is_teacher()
+    if teacher:
+        open_form()
+    challenges = {stored.challenge_id: stored for stored in store.all_challenges()}
+    if not challenges:
+        st.info("No challenge is open yet: your teacher opens one.")
+        return
+    if st.session_state.get(PICKED) not in challenges:
+        st.session_state[PICKED] = next(iter(challenges))
+    picked = st.selectbox(
+        "Challenge", list(challenges), format_func=lambda c: challenges[c].title, key=PICKED
+    )
+    stored = challenges[picked]
+    describe(stored)
+    if stored.spec.is_open(time.time()):
+        submit_form(stored)
+        stored = store.load(stored.challenge_id)  # with this run's submission
+    board(stored, teacher)
+    if teacher:
+        teacher_view(stored)
+
+
+main()

@@ -1,0 +1,150 @@
+"""A tuning challenge on one data set: a fixed split, one measure, the models allowed and a deadline.
+
+The split (``user:F`` or ``temporal:F``, `recengine.evaluation.split`) is made once with the challenge's
+``seed``: every submitted model must be trained on its training side, with that spec and seed. The test side
+is then divided once, by user, into a **public** part (scored at once, shown on the leaderboard) and a
+**private** part (scored too, kept until the end): a ``public_share`` of the test users, drawn with the fixed
+``part_seed``, are public, the rest private. Dividing by user keeps each person's held-out ratings together,
+so a ranking measure on a part is the same protocol as on the whole test side (docs/protocols.md).
+
+Measures: ``rmse`` (rating models only; lower is better), ``ndcg@10`` and ``recall@20`` (the top-N protocol
+of `recengine.evaluation.metrics.ranking_report`, every user of the part ranked; higher is better).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from recengine.data.dataset import RatingsDataset
+from recengine.errors import ParameterError, RecEngineError
+from recengine.evaluation.metrics import ranking_report, rmse
+from recengine.evaluation.split import SplitSpec, split_by_spec
+from recengine.models.base import Recommender
+
+MEASURES = {"rmse": "RMSE", "ndcg@10": "NDCG@10", "recall@20": "Recall@20"}
+LOWER_IS_BETTER = frozenset({"rmse"})
+SPLIT_METHODS = ("user", "temporal")
+PARTS = ("public", "private")
+
+
+class ChallengeError(RecEngineError):
+    """A challenge or a submission that cannot be accepted; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ChallengeSpec:
+    """What a challenge is: ``split`` a spec such as ``user:0.2``, ``measure`` one of `MEASURES`, ``models``
+    the algorithm names allowed, ``deadline`` in seconds since the epoch (UTC), ``seed`` the split's and so
+    every submitted model's seed, ``public_share`` of the test users on the public part."""
+
+    split: str
+    measure: str
+    models: tuple[str, ...]
+    deadline: float
+    seed: int = 0
+    public_share: float = 0.5
+    part_seed: int = 20_231
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        parsed = SplitSpec.parse(self.split)
+        if parsed.method not in SPLIT_METHODS:
+            raise ParameterError("challenge split", self.split, "user:FRACTION or temporal:FRACTION")
+        object.__setattr__(self, "split", str(parsed))
+        if self.measure not in MEASURES:
+            raise ParameterError("challenge measure", self.measure, "one of " + ", ".join(MEASURES))
+        if not self.models:
+            raise ParameterError("challenge models", "none", "at least one algorithm")
+        object.__setattr__(self, "models", tuple(self.models))
+        if not 0 < self.public_share < 1:
+            raise ParameterError("public share", self.public_share, "a number > 0 and < 1")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
+            raise ParameterError("challenge seed", self.seed, "an integer from 0 to 2**32 − 1")
+        if not math.isfinite(self.deadline):
+            raise ParameterError("challenge deadline", self.deadline, "a time in seconds since 1970")
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.measure in LOWER_IS_BETTER
+
+    def is_open(self, now: float) -> bool:
+        return now < self.deadline
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"models": list(self.models)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ChallengeSpec:
+        known = {"split", "measure", "models", "deadline", "seed", "public_share", "part_seed", "title"}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def check_trained_here(self, algo: str, split: str, seed: int) -> None:
+        """Raise `ChallengeError` unless a model of ``algo`` trained with ``split`` and ``seed`` is one this
+        challenge accepts: an allowed algorithm, trained on exactly its training side."""
+        if algo not in self.models:
+            raise ChallengeError(
+                f"This challenge accepts {', '.join(self.models)}; this run is {algo}. Train an allowed model."
+            )
+        try:
+            same_split = str(SplitSpec.parse(split)) == self.split
+        except ParameterError:
+            same_split = False
+        if not same_split or int(seed) != self.seed:
+            raise ChallengeError(
+                f"This run was trained on the split {split} with seed {seed}; the challenge's training side is "
+                f"the split {self.split} with seed {self.seed}. Train again with those settings."
+            )
+
+
+class Challenge:
+    """A challenge's data, split once: ``train`` (what models learn from), ``public`` and ``private`` (the
+    two parts of the test side, disjoint, together the whole of it). All three keep the data set's codes."""
+
+    def __init__(self, data: RatingsDataset, spec: ChallengeSpec):
+        self.spec = spec
+        self.fingerprint = data.fingerprint
+        self.train, test = split_by_spec(data, spec.split, seed=spec.seed)
+        is_public = public_mask(test.user_codes, spec.public_share, spec.part_seed)
+        self.public = test.subset(is_public, name=f"{data.name} public part")
+        self.private = test.subset(~is_public, name=f"{data.name} private part")
+
+    def part(self, name: str) -> RatingsDataset:
+        if name not in PARTS:
+            raise ParameterError("challenge part", name, "public or private")
+        return self.public if name == "public" else self.private
+
+    def score(self, model: Recommender, part: str) -> float:
+        """The challenge's measure of ``model`` (trained on ``train``) on the ``part`` of the test side."""
+        ratings = self.part(part)
+        measure = self.spec.measure
+        if measure == "rmse":
+            if model.kind != "rating":
+                raise ChallengeError(
+                    f"{model.name} ranks items but predicts no ratings: this challenge measures RMSE."
+                )
+            return rmse(ratings.ratings, model.predict(ratings.user_codes, ratings.item_codes))
+        k = int(measure.partition("@")[2])
+        return float(ranking_report(model, self.train, ratings, k=k)[measure])
+
+    def scores(self, model: Recommender) -> dict[str, float]:
+        return {part: self.score(model, part) for part in PARTS}
+
+
+def public_mask(user_codes: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Which of the ratings (by their users' codes) are public: all those of a ``share`` of the distinct
+    users (rounded, at least one and at most all but one when there are two or more), drawn with ``seed``."""
+    users = np.unique(user_codes)
+    n_public = round(share * len(users))
+    if len(users) >= 2:
+        n_public = min(max(n_public, 1), len(users) - 1)
+    chosen = np.random.default_rng(seed).permutation(users)[:n_public]
+    return np.isin(user_codes, chosen)
+
+
+def better(spec: ChallengeSpec, first: float, second: float) -> bool:
+    """Whether score ``first`` beats ``second`` under the challenge's measure."""
+    return first < second if spec.lower_is_better else first > second

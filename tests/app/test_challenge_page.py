@@ -1,0 +1,133 @@
+"""The Challenge page: a teacher signs in and opens a challenge, two students train and submit, names that
+collide are refused, settings and private scores stay hidden until the teacher reveals them."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from app_helpers import assert_no_exception, open_page, wait_for_job
+from streamlit.testing.v1 import AppTest
+
+from dashboard import challenge as store
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "let the teacher in"
+
+
+def new_session() -> AppTest:
+    """A browser of its own: its workspace key, as the cookie would give (each person is their workspace)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["workspace_key"] = secrets.token_urlsafe(32)
+    return at.run()
+
+
+def sign_in_as_teacher(at: AppTest, password: str = PASSWORD) -> AppTest:
+    open_page(at, "challenge")
+    at.text_input(key="challenge_teacher_password").set_value(password)
+    at.button(key="challenge_teacher_enter").click().run()
+    assert_no_exception(at)
+    return at
+
+
+def open_challenge(teacher: AppTest) -> None:
+    teacher.selectbox(key="challenge_measure").set_value("rmse")
+    teacher.multiselect(key="challenge_models").set_value(["baseline"])
+    teacher.text_input(key="challenge_title").set_value("Beat the biases")
+    teacher.button(key="challenge_open").click().run()
+    assert_no_exception(teacher)
+
+
+def train_baseline(student: AppTest, epochs: int) -> None:
+    open_page(student, "train")
+    student.selectbox(key="train_algo").set_value("baseline").run()
+    epochs_widget = next(w for w in student.main if getattr(w, "key", None) == "train_baseline_n_epochs")
+    epochs_widget.set_value(epochs).run()
+    student.button(key="train_go").click().run()
+    wait_for_job(student)
+
+
+def submit(student: AppTest, name: str) -> AppTest:
+    open_page(student, "challenge")
+    name_box = student.text_input(key="challenge_name")
+    if not name_box.disabled:
+        name_box.set_value(name)
+    student.button(key="challenge_submit").click().run()
+    assert_no_exception(student)
+    return student
+
+
+def board_of(at: AppTest):
+    (board,) = at.dataframe  # the only table on the page
+    return board.value
+
+
+def texts(elements) -> str:
+    return " ".join(element.value for element in elements)
+
+
+def test_without_the_teacher_password_there_is_no_teacher_view(app, monkeypatch):
+    monkeypatch.delenv("RECENGINE_TEACHER_PASSWORD", raising=False)
+    open_page(app, "challenge")
+    assert not [t for t in app.text_input if t.key == "challenge_teacher_password"]
+    assert "No challenge is open yet" in texts(app.info)
+
+
+def test_a_wrong_teacher_password_is_refused(app, monkeypatch):
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    monkeypatch.setattr("dashboard.classroom.FAILURE_DELAY_SECONDS", 0.0)
+    sign_in_as_teacher(app, "guess")
+    assert "not the teacher password" in texts(app.error)
+    assert not [b for b in app.button if b.key == "challenge_open"]
+
+
+def test_the_teacher_password_may_not_be_the_class_password(app, monkeypatch):
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", PASSWORD)
+    app.session_state["class_admitted"] = True
+    open_page(app, "challenge")
+    assert "is the class password" in texts(app.warning)
+    assert not [t for t in app.text_input if t.key == "challenge_teacher_password"]
+
+
+@pytest.mark.slow
+def test_two_students_and_a_teacher(home, monkeypatch):
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    teacher = sign_in_as_teacher(new_session())
+    open_challenge(teacher)
+    assert [c.title for c in store.all_challenges()] == ["Beat the biases"]
+
+    ada, bob = new_session(), new_session()
+    open_page(ada, "challenge")
+    assert "train one of baseline" in texts(ada.info)  # no run yet
+    train_baseline(ada, 8)
+    submit(ada, "Ada")
+    assert "Submitted as Ada: public RMSE" in texts(ada.success)
+    train_baseline(bob, 2)
+    submit(bob, "  ADA ")
+    assert "is taken in this challenge" in texts(bob.error)
+    submit(bob, "Bob")
+    assert "Submitted as Bob" in texts(bob.success)
+
+    for viewer in (ada, bob):
+        viewer.button(key="challenge_refresh").click().run()
+        board = board_of(viewer)
+        assert list(board["name"]) == ["Ada", "Bob"]  # 8 epochs of biases beat 2
+        assert list(board.columns) == ["rank", "name", "public RMSE", "submissions"]
+        assert "hidden until the teacher reveals" in texts(viewer.caption)
+
+    teacher.button(key="challenge_refresh").click().run()
+    assert {"private RMSE", "settings", "private rank"} <= set(board_of(teacher).columns)
+    assert [b for b in teacher.get("download_button") if b.proto.label.startswith("Download every")]
+    charts = [chart.proto.spec for chart in teacher.get("plotly_chart")]
+    assert any("Submissions over time" in spec for spec in charts)
+    assert any("RMSE against n_epochs" in spec for spec in charts)  # the only setting that differed
+    teacher.button(key="challenge_reveal_settings").click().run()
+    bob.button(key="challenge_refresh").click().run()
+    assert "settings" in board_of(bob) and "private RMSE" not in board_of(bob)
+    assert "n_epochs 8" in board_of(bob)["settings"][0]
+    teacher.button(key="challenge_reveal_private").click().run()
+    ada.button(key="challenge_refresh").click().run()
+    assert {"private RMSE", "private rank"} <= set(board_of(ada).columns)
+    assert not [c for c in ada.caption if "hidden until" in c.value]

@@ -1,0 +1,206 @@
+"""Challenges on disk: kept across a restart, names unique after normalisation, a limit per hour, runs
+checked against the challenge's split, concurrent submitters all recorded."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from dashboard import challenge as store
+from dashboard.state import DataChoice, Run
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import movielens_like
+from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec
+from recengine.models import make
+
+NOW = 1_800_000_000.0
+SPEC = ChallengeSpec(
+    split="user:0.2", measure="ndcg@10", models=("popular", "baseline"), deadline=NOW + 86400
+)
+
+
+@pytest.fixture(scope="module")
+def data() -> RatingsDataset:
+    frame = movielens_like(120, 100, 3000, seed=2)
+    return RatingsDataset.from_frame(frame, user="userId", item="movieId")
+
+
+@pytest.fixture(scope="module")
+def engine(data) -> Challenge:
+    return Challenge(data, SPEC)
+
+
+@pytest.fixture(scope="module")
+def popular(engine) -> object:
+    return make("popular").fit(engine.train)
+
+
+@pytest.fixture
+def opened(home, data) -> store.StoredChallenge:
+    return store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
+
+
+class Constant:
+    """A rating model predicting one value for everyone."""
+
+    kind = "rating"
+    name = "baseline"
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def get_params(self) -> dict:
+        return {"seed": 0, "value": self.value}
+
+    def predict(self, users, items):
+        return np.full(len(users), self.value)
+
+
+def a_run(data, model, *, algo="popular", split="user:0.2", seed=0, group="mine") -> Run:
+    return Run(
+        run_id="r", algo=algo, label=algo, kind=model.kind, params={**model.get_params(), "seed": seed},
+        split=split, fingerprint=data.fingerprint, source_key="bundled:ml-latest-small", model=model,
+        name=f"{algo} run", group=group,
+    )  # fmt: skip
+
+
+def test_a_challenge_and_its_submissions_come_back_from_disk(opened, data, engine, popular):
+    submission = store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    assert (submission.public, submission.private) == pytest.approx(tuple(engine.scores(popular).values()))
+    again = store.load(opened.challenge_id)  # what a restarted server reads
+    assert again.spec == SPEC and again.names == {"ada": "person:a"}
+    assert again.submissions[0].public == submission.public
+    assert [c.challenge_id for c in store.all_challenges()] == [opened.challenge_id]
+    assert not list(store.folder().glob(".*.tmp"))
+
+
+def test_the_file_keeps_no_held_out_ratings(opened, data, engine, popular):
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    kept = json.loads(store._path(opened.challenge_id).read_text())
+    assert set(kept) == {
+        "challenge_id", "spec", "data", "data_label", "fingerprint", "created_at", "settings_revealed",
+        "private_revealed", "names", "submissions", "version",
+    }  # fmt: skip
+    assert set(kept["submissions"][0]) == {
+        "name",
+        "owner",
+        "run_name",
+        "algo",
+        "params",
+        "submitted_at",
+        "public",
+        "private",
+    }
+
+
+def test_an_upload_cannot_hold_a_challenge(home, data):
+    upload = DataChoice(kind="upload", value="mine.csv", options=(("path", "/x"),))
+    with pytest.raises(ChallengeError, match="bundled or downloaded"):
+        store.create(SPEC, upload, data.fingerprint, now=NOW)
+
+
+@pytest.mark.parametrize("taken", ["ada", "ADA", " A d a ", "\u0410da", "Ａｄａ", "Adá"])
+def test_a_name_that_looks_like_a_taken_one_is_refused(opened, data, engine, popular, taken):
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    with pytest.raises(ChallengeError, match="is taken in this challenge"):
+        store.submit(opened.challenge_id, "person:b", taken, a_run(data, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:a", taken, a_run(data, popular), engine, now=NOW + 1)
+
+
+def test_a_person_keeps_one_name(opened, data, engine, popular):
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    with pytest.raises(ChallengeError, match="You submit as 'Ada'"):
+        store.submit(opened.challenge_id, "person:a", "Grace", a_run(data, popular), engine, now=NOW + 1)
+
+
+def test_ten_submissions_an_hour(opened, data, engine, popular):
+    for minute in range(store.MAX_PER_HOUR):
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 60 * minute
+        )
+    with pytest.raises(
+        ChallengeError, match="10 submissions per hour at most: your next one is possible in 51"
+    ):
+        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 540)
+    store.submit(opened.challenge_id, "person:b", "Bob", a_run(data, popular), engine, now=NOW + 540)
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 3600)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": 1}, "split user:0.2 with seed 0"),
+        ({"split": "user:0.3"}, "Train again with those settings"),
+        ({"algo": "sgd"}, "accepts popular, baseline"),
+        ({"group": "lessons"}, "your own trained runs"),
+    ],
+)
+def test_a_run_not_trained_on_the_challenges_side_is_refused(opened, data, engine, popular, changes, message):
+    with pytest.raises(ChallengeError, match=message):
+        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular, **changes), engine, now=NOW)
+    assert not store.load(opened.challenge_id).submissions
+
+
+def test_after_the_deadline_nothing_is_accepted(opened, data, engine, popular):
+    with pytest.raises(ChallengeError, match="closed"):
+        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 86400)
+
+
+def test_the_board_hides_settings_and_private_scores_until_revealed(opened, data, engine, popular):
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:b", "Bob", a_run(data, popular), engine, now=NOW + 5)
+    board = store.leaderboard(store.load(opened.challenge_id))
+    assert list(board.columns) == ["rank", "name", "public NDCG@10", "submissions"]
+    assert list(board["name"]) == ["Ada", "Bob"]  # a tie: the earlier first
+    teacher = store.leaderboard(store.load(opened.challenge_id), teacher=True)
+    assert {"private NDCG@10", "settings"} <= set(teacher.columns)
+    store.reveal(opened.challenge_id, settings=True)
+    assert "settings" in store.leaderboard(store.load(opened.challenge_id))
+    assert "private NDCG@10" not in store.leaderboard(store.load(opened.challenge_id))
+    store.reveal(opened.challenge_id, private=True)
+    assert "private NDCG@10" in store.leaderboard(store.load(opened.challenge_id))
+    table = store.submissions_table(store.load(opened.challenge_id))
+    assert "owner" not in table and "person:a" not in table.to_csv()
+
+
+def test_the_board_keeps_each_persons_best(home, data, engine):
+    spec = ChallengeSpec(split="user:0.2", measure="rmse", models=("baseline",), deadline=NOW + 86400)
+    rmse_engine = Challenge(data, spec)
+    opened = store.create(spec, DataChoice(), data.fingerprint, now=NOW)
+    strong, weak = Constant(float(rmse_engine.train.ratings.mean())), Constant(1.0)
+    for at, model in enumerate((weak, strong, weak)):
+        store.submit(
+            opened.challenge_id,
+            "person:a",
+            "Ada",
+            a_run(data, model, algo="baseline"),
+            rmse_engine,
+            now=NOW + at,
+        )
+    board = store.leaderboard(store.load(opened.challenge_id))
+    assert len(board) == 1 and board["submissions"][0] == 3
+    assert board["public RMSE"][0] == pytest.approx(rmse_engine.score(strong, "public"))
+
+
+def test_concurrent_submitters_all_land_and_a_name_goes_to_one(opened, data, engine, popular):
+    outcomes: list[str] = []
+
+    def submit(owner: str, name: str) -> None:
+        try:
+            store.submit(opened.challenge_id, owner, name, a_run(data, popular), engine, now=NOW)
+            outcomes.append(f"{name}:ok")
+        except ChallengeError:
+            outcomes.append(f"{name}:refused")
+
+    threads = [threading.Thread(target=submit, args=(f"person:{n}", f"Student {n}")) for n in range(8)]
+    threads += [threading.Thread(target=submit, args=(f"person:twin{n}", "Twin")) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = store.load(opened.challenge_id)
+    assert len(stored.submissions) == 9
+    assert sorted(outcomes).count("Twin:ok") == 1 and sorted(outcomes).count("Twin:refused") == 1

@@ -1,0 +1,173 @@
+"""A challenge's parts and scores: public and private parts split the test side by user, once; scores are
+the measure computed directly (by hand on a tiny data set)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recengine.data.dataset import RatingsDataset
+from recengine.data.synthetic import movielens_like
+from recengine.errors import ParameterError
+from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec, better, public_mask
+from recengine.evaluation.metrics import recall_at_k, top_k_lists
+from recengine.evaluation.split import split_by_spec
+from recengine.models import make
+
+# Four users with held-out ratings (temporal:0.5 holds out each one's latest half) and 14 users with one
+# rating each (never held out) who make the training counts of items 0..5 distinct: 4, 3, 6, 1, 5, 2.
+TESTED = [  # (user, item, rating, time)
+    (0, 0, 5, 1), (0, 1, 4, 2), (0, 2, 3, 3), (0, 3, 5, 4),
+    (1, 0, 4, 1), (1, 1, 4, 2), (1, 4, 5, 3), (1, 5, 2, 4),
+    (2, 0, 3, 1), (2, 2, 4, 2),
+    (3, 0, 5, 1), (3, 1, 3, 2), (3, 3, 4, 3), (3, 4, 4, 4),
+]  # fmt: skip
+SINGLE_ITEMS = [2] * 6 + [3] + [4] * 5 + [5] * 2
+# Held out (latest half): u0 items 2 (3★), 3 (5★); u1 items 4 (5★), 5 (2★); u2 item 2 (4★); u3 items 3, 4 (4★).
+# A constant prediction of 3: squared errors per user.
+SQUARED_ERRORS_OF_3 = {0: [0, 4], 1: [4, 1], 2: [1], 3: [1, 1]}
+# Most popular ranks 2, 4, 0, 1, 5, 3 (training counts 6, 5, 4, 3, 2, 1), leaving out what each user trained on;
+# relevant is a held-out rating ≥ 4.
+NDCG_AT_10 = {
+    0: 1 / math.log2(5),  # list 2, 4, 5, 3: item 3 at rank 4
+    1: 1 / math.log2(3),  # list 2, 4, 5, 3: item 4 at rank 2
+    2: 1.0,  # list 2, 4, 1, 5, 3: item 2 at rank 1
+    3: (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)),  # items 4 and 3 at ranks 2 and 4
+}
+
+
+def tiny() -> RatingsDataset:
+    singles = [(4 + n, item, 3, 1) for n, item in enumerate(SINGLE_ITEMS)]
+    users, items, ratings, times = map(np.array, zip(*TESTED, *singles, strict=True))
+    return RatingsDataset(
+        users, items, ratings.astype(float), np.arange(users.max() + 1), np.arange(6), timestamps=times
+    )
+
+
+def spec(**changes) -> ChallengeSpec:
+    values = {"split": "temporal:0.5", "measure": "rmse", "models": ("popular", "baseline"), "deadline": 1e10}
+    return ChallengeSpec(**values | changes)
+
+
+class Constant:
+    """A rating model predicting 3 for everyone."""
+
+    kind = "rating"
+    name = "constant"
+
+    def predict(self, users, items):
+        return np.full(len(users), 3.0)
+
+
+def public_users(challenge: Challenge) -> list[int]:
+    return sorted(set(challenge.public.user_codes.tolist()))
+
+
+def test_the_parts_split_the_held_out_users_in_two():
+    challenge = Challenge(tiny(), spec())
+    assert challenge.train.n_ratings + challenge.public.n_ratings + challenge.private.n_ratings == 28
+    assert len(public_users(challenge)) == 2  # half of the four held-out users
+    private = sorted(set(challenge.private.user_codes.tolist()))
+    assert sorted(public_users(challenge) + private) == [0, 1, 2, 3]
+
+
+def test_rmse_on_each_part_is_the_hand_computed_one():
+    challenge = Challenge(tiny(), spec())
+    public = public_users(challenge)
+    private = [user for user in range(4) if user not in public]
+    for part, users in (("public", public), ("private", private)):
+        errors = [e for user in users for e in SQUARED_ERRORS_OF_3[user]]
+        assert challenge.score(Constant(), part) == pytest.approx(math.sqrt(np.mean(errors)))
+
+
+def test_ndcg_on_each_part_is_the_hand_computed_one():
+    challenge = Challenge(tiny(), spec(measure="ndcg@10"))
+    model = make("popular").fit(challenge.train)
+    scores = challenge.scores(model)
+    public = public_users(challenge)
+    private = [user for user in range(4) if user not in public]
+    assert scores["public"] == pytest.approx(np.mean([NDCG_AT_10[u] for u in public]))
+    assert scores["private"] == pytest.approx(np.mean([NDCG_AT_10[u] for u in private]))
+
+
+def test_a_ranking_model_is_refused_an_rmse_score():
+    challenge = Challenge(tiny(), spec())
+    with pytest.raises(ChallengeError, match="predicts no ratings"):
+        challenge.score(make("popular").fit(challenge.train), "public")
+
+
+@pytest.fixture(scope="module")
+def larger() -> RatingsDataset:
+    frame = movielens_like(150, 120, 4000, seed=4, timestamps=True)
+    return RatingsDataset.from_frame(frame, user="userId", item="movieId", timestamp="timestamp")
+
+
+def pairs(data: RatingsDataset) -> set[tuple[int, int]]:
+    return set(zip(data.user_codes.tolist(), data.item_codes.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("split", ["user:0.2", "temporal:0.3"])
+def test_parts_are_disjoint_cover_the_test_side_and_come_back_the_same(larger, split):
+    challenge = Challenge(larger, spec(split=split))
+    train, test = split_by_spec(larger, split, seed=0)
+    assert pairs(challenge.train) == pairs(train)
+    assert not pairs(challenge.public) & pairs(challenge.private)
+    assert pairs(challenge.public) | pairs(challenge.private) == pairs(test)
+    assert not set(challenge.public.user_codes.tolist()) & set(challenge.private.user_codes.tolist())
+    again = Challenge(larger, spec(split=split))
+    assert pairs(again.public) == pairs(challenge.public)
+
+
+def test_recall_at_20_is_the_metric_computed_from_the_lists(larger):
+    challenge = Challenge(larger, spec(split="user:0.2", measure="recall@20", models=("popular",)))
+    model = make("popular").fit(challenge.train)
+    for part in ("public", "private"):
+        held_out = challenge.part(part)
+        relevant = {}
+        for user, item, rating in zip(
+            held_out.user_codes, held_out.item_codes, held_out.ratings, strict=True
+        ):
+            if rating >= 4:
+                relevant.setdefault(int(user), set()).add(int(item))
+        users = np.array(sorted(relevant))
+        lists, valid = top_k_lists(model, challenge.train, users, 20)
+        recommended = [row[ok].tolist() for row, ok in zip(lists, valid, strict=True)]
+        expected = recall_at_k(recommended, [relevant[u] for u in users], k=20)
+        assert challenge.score(model, part) == pytest.approx(expected)
+
+
+def test_public_mask_takes_whole_users_with_a_fixed_seed():
+    codes = np.array([5, 5, 7, 9, 9, 9, 11])
+    mask = public_mask(codes, 0.5, seed=1)
+    chosen = set(codes[mask].tolist())
+    assert len(chosen) == 2 and not chosen & set(codes[~mask].tolist())
+    assert (public_mask(codes, 0.5, seed=1) == mask).all()
+    assert public_mask(codes, 0.01, seed=1).any() and not public_mask(codes, 0.99, seed=1).all()
+
+
+def test_spec_refuses_what_a_challenge_cannot_be():
+    with pytest.raises(ParameterError, match="user:FRACTION or temporal:FRACTION"):
+        spec(split="random:0.2")
+    with pytest.raises(ParameterError, match="measure"):
+        spec(measure="mae")
+    with pytest.raises(ParameterError, match="at least one"):
+        spec(models=())
+    assert spec(split="user:.20").split == "user:0.2"
+    assert ChallengeSpec.from_dict(spec().to_dict()) == spec()
+
+
+def test_a_run_must_be_an_allowed_model_trained_on_the_challenges_side():
+    challenge_spec = spec(split="user:0.2", seed=3)
+    challenge_spec.check_trained_here("popular", "user:0.20", 3)
+    with pytest.raises(ChallengeError, match="accepts popular, baseline"):
+        challenge_spec.check_trained_here("sgd", "user:0.2", 3)
+    with pytest.raises(ChallengeError, match="split user:0.2 with seed 3"):
+        challenge_spec.check_trained_here("popular", "user:0.2", 0)
+    with pytest.raises(ChallengeError, match="Train again"):
+        challenge_spec.check_trained_here("popular", "temporal:0.2", 3)
+
+
+def test_better_follows_the_measure():
+    assert better(spec(measure="rmse"), 0.8, 0.9) and not better(spec(measure="ndcg@10"), 0.8, 0.9)
