@@ -10,9 +10,9 @@ import statistics
 import time
 
 import pytest
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, no_exception, settle, sync_api
+from browsing import no_exception, settle, sync_api
 
-from dashboard.server import ROOT, running_app
+from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"

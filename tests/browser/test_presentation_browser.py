@@ -6,11 +6,11 @@ scrolling, and every text of its charts is at least 18 px. The screenshots of ea
 from __future__ import annotations
 
 import pytest
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, no_exception, settle, sync_api
+from browsing import no_exception, settle, sync_api
 
 from dashboard.lessons import LESSONS
 from dashboard.presentation import CHART_PX
-from dashboard.server import ROOT, running_app
+from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
