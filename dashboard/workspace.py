@@ -180,8 +180,13 @@ def run_record(run: state.Run) -> dict[str, Any]:
 
 def kept_runs(runs: list[state.Run]) -> list[state.Run]:
     """The runs a workspace keeps: those a restart can bring back (their model in the cache, or a diverged
-    run's curve), at most `MAX_RUNS`, dropping the oldest lesson and sweep runs first."""
-    keepable = [run for run in runs if run.diverged or run.stopped_at is None]
+    run's curve; not a stopped run, nor one of an upload, which leaves with its session), at most `MAX_RUNS`,
+    dropping the oldest lesson and sweep runs first."""
+    keepable = [
+        run
+        for run in runs
+        if (run.diverged or run.stopped_at is None) and not run.source_key.startswith("upload:")
+    ]
     while len(keepable) > MAX_RUNS:
         others = [run for run in keepable if run.group != "mine"]
         keepable.remove(others[0] if others else keepable[0])

@@ -216,12 +216,16 @@ def test_a_workspace_keeps_its_newest_runs_within_its_limits(monkeypatch):
     class Kept:
         def __init__(self, group, n):
             self.group, self.n, self.diverged, self.stopped_at = group, n, "", None
+            self.source_key = SOURCE
 
     runs = [Kept("lessons", 0), Kept("mine", 1), Kept("sweeps", 2), Kept("mine", 3), Kept("mine", 4)]
     assert [run.n for run in workspace.kept_runs(runs)] == [1, 3, 4]  # lessons' and sweeps' go first
     stopped = Kept("mine", 5)
     stopped.stopped_at = 3  # a stopped run's model is in no cache: a restart cannot bring it back
     assert stopped not in workspace.kept_runs([stopped])
+    uploaded = Kept("mine", 6)
+    uploaded.source_key = "upload:ratings.csv"  # its model leaves the cache with its session
+    assert uploaded not in workspace.kept_runs([uploaded])
 
 
 def test_in_class_mode_a_workspace_comes_back_only_after_the_password(browser, monkeypatch):
