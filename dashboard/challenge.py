@@ -17,6 +17,7 @@ each person submits under one name per challenge; a person may submit `MAX_PER_H
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -183,7 +184,8 @@ def _change(challenge_id: str, change: Callable[[StoredChallenge], Any]) -> Any:
 def create(
     spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float | None = None
 ) -> StoredChallenge:
-    """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``)."""
+    """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``), its test users
+    divided into public and private by a seed drawn here and kept on the server only."""
     if choice.kind not in SHARED_KINDS or choice.options:
         raise ChallengeError(
             "A challenge needs a data set every student loads the same way: choose a bundled or downloaded "
@@ -194,7 +196,7 @@ def create(
         raise ChallengeError("The deadline has already passed: choose one in the future.")
     stored = StoredChallenge(
         challenge_id=secrets.token_hex(8),
-        spec=spec,
+        spec=dataclasses.replace(spec, part_seed=secrets.randbelow(2**32)),  # who is public: not guessable
         data={key: value for key, value in asdict(choice).items() if key != "options"},
         data_label=choice.label,
         fingerprint=fingerprint,
