@@ -164,7 +164,8 @@ def board(stored: store.StoredChallenge, teacher: bool) -> None:
     if shown.empty:
         st.caption("No submissions yet.")
     else:
-        st.dataframe(shown, hide_index=True, width="stretch", key="challenge_board")
+        with st.container(key="challenge_board"):  # a plain table: a class's board is a few dozen rows
+            st.table(shown.set_index("rank"), border="horizontal")
     hidden = [what for what, off in (("settings", not stored.settings_revealed),
                                      ("private scores", not stored.private_revealed)) if off]  # fmt: skip
     if hidden and not teacher:
