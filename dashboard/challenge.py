@@ -36,7 +36,15 @@ import plotly.graph_objects as go
 from dashboard import config
 from dashboard.profiles import ProfileError, skeleton
 from dashboard.state import DataChoice, Run
-from recengine.evaluation.challenge import MEASURES, Challenge, ChallengeError, ChallengeSpec, better
+from recengine.evaluation.challenge import (
+    MEASURES,
+    Challenge,
+    ChallengeError,
+    ChallengeSpec,
+    WinnersCurse,
+    better,
+    winners_curse,
+)
 
 MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
 HOUR = 3600.0
@@ -301,8 +309,13 @@ def best_per_person(stored: StoredChallenge) -> list[Submission]:
 
 
 def settings_text(submission: Submission) -> str:
-    shown = ", ".join(f"{k} {v}" for k, v in submission.params.items() if k not in ("dtype",))
-    return f"{submission.algo}: {shown}"
+    """The model and the settings that differ from its defaults: "als: n_epochs 6, reg 0.05"."""
+    from recengine.models import MODELS
+
+    model = MODELS.get(submission.algo)
+    defaults = model.Params().to_dict() if model is not None else {}
+    changed = [f"{k} {v}" for k, v in submission.params.items() if k in defaults and defaults[k] != v]
+    return f"{submission.algo}: {', '.join(changed) or 'defaults'}"
 
 
 def leaderboard(stored: StoredChallenge, teacher: bool = False) -> pd.DataFrame:
@@ -405,3 +418,31 @@ def setting_figures(table: pd.DataFrame, measure: str) -> list[go.Figure]:
         figure.update_xaxes(title=column.removeprefix("param_"))
         figures.append(figure)
     return figures
+
+
+# --- the lesson: public against private ------------------------------------------------------------------
+
+
+def public_against_private(stored: StoredChallenge) -> tuple[WinnersCurse, go.Figure] | None:
+    """The winner's curse on the class's own board (each person's best by public score), with a chart of
+    private against public score (the diagonal: both equal); None with fewer than two people."""
+    entries = best_per_person(stored)
+    if len(entries) < 2:
+        return None
+    public = [s.public for s in entries]
+    private = [s.private for s in entries]
+    curse = winners_curse(public, private, stored.spec.lower_is_better)
+    measure = MEASURES[stored.spec.measure]
+    figure = px.scatter(
+        x=public, y=private, text=[s.name for s in entries], title=f"Private against public {measure}",
+        labels={"x": f"public {measure}", "y": f"private {measure}"},
+    )  # fmt: skip
+    low, high = min(public + private), max(public + private)
+    figure.add_shape(type="line", x0=low, y0=low, x1=high, y1=high, line=dict(dash="dot", color="grey"))
+    figure.add_scatter(
+        x=[public[curse.winner]], y=[private[curse.winner]], mode="markers", name="public winner",
+        marker=dict(size=16, symbol="star", color="#d62728"),
+    )  # fmt: skip
+    figure.update_traces(textposition="top center", selector=dict(mode="markers+text"))
+    figure.update_layout(height=380, margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
+    return curse, figure

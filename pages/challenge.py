@@ -173,6 +173,30 @@ def board(stored: store.StoredChallenge, teacher: bool) -> None:
     st.button("Refresh the board", key="challenge_refresh")
 
 
+def lesson(stored: store.StoredChallenge) -> None:
+    """Public against private: the winner's curse on the class's own board."""
+    found = store.public_against_private(stored)
+    if found is None:
+        return
+    curse, figure = found
+    entries = store.best_per_person(stored)
+    measure = MEASURES[stored.spec.measure]
+    st.subheader("Lesson: public against private")
+    st.markdown(
+        f"**{entries[curse.winner].name}** won the public part and is **#{curse.private_rank}** of "
+        f"{len(entries)} on the private one: its public {measure} looked {abs(curse.optimism):.4f} "
+        f"{'better' if curse.optimism > 0 else 'worse'} than its private {measure}. Over the top {curse.top} by "
+        f"public score the gap averages {curse.mean_optimism:+.4f} (positive: the public score flattered). "
+        "Every choice made by looking at the public score (a setting, a seed, which run to submit) fits that "
+        "part's particular users a little: the more choices, the more the best public score is luck, and luck "
+        "does not carry over to the private users. That is the winner's curse of tuning on one test set; the "
+        "cure is a validation set for tuning and a test set looked at once."
+    )
+    st.plotly_chart(figure, key="challenge_lesson_chart")
+    where = "above" if stored.spec.lower_is_better else "below"
+    st.caption(f"Points {where} the dotted diagonal did worse on the private part than on the public one.")
+
+
 def teacher_view(stored: store.StoredChallenge) -> None:
     st.subheader("Teacher")
     sessions, training, waiting = store.class_activity()
@@ -226,6 +250,8 @@ def main() -> None:
         submit_form(stored)
         stored = store.load(stored.challenge_id)  # with this run's submission
     board(stored, teacher)
+    if stored.private_revealed or teacher:
+        lesson(stored)
     if teacher:
         teacher_view(stored)
 

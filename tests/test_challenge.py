@@ -11,7 +11,14 @@ import pytest
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import movielens_like
 from recengine.errors import ParameterError
-from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec, better, public_mask
+from recengine.evaluation.challenge import (
+    Challenge,
+    ChallengeError,
+    ChallengeSpec,
+    better,
+    public_mask,
+    winners_curse,
+)
 from recengine.evaluation.metrics import recall_at_k, top_k_lists
 from recengine.evaluation.split import split_by_spec
 from recengine.models import make
@@ -171,3 +178,18 @@ def test_a_run_must_be_an_allowed_model_trained_on_the_challenges_side():
 
 def test_better_follows_the_measure():
     assert better(spec(measure="rmse"), 0.8, 0.9) and not better(spec(measure="ndcg@10"), 0.8, 0.9)
+
+
+def test_the_winners_curse_by_hand():
+    # RMSE: entry 0 wins the public part (0.80) but is last on the private one (0.95): 0.15 optimistic.
+    curse = winners_curse([0.80, 0.85, 0.90], [0.95, 0.86, 0.91], lower_is_better=True, top=2)
+    assert (curse.winner, curse.private_rank, curse.top) == (0, 3, 2)
+    assert curse.optimism == pytest.approx(0.15)
+    assert curse.mean_optimism == pytest.approx((0.15 + 0.01) / 2)
+    # NDCG (higher is better): entry 1 wins with 0.40, is 0.30 on the private part, second there.
+    curse = winners_curse([0.30, 0.40, 0.20], [0.35, 0.30, 0.10], lower_is_better=False)
+    assert (curse.winner, curse.private_rank) == (1, 2)
+    assert curse.optimism == pytest.approx(0.10)
+    assert curse.mean_optimism == pytest.approx((-0.05 + 0.10 + 0.10) / 3)
+    with pytest.raises(ChallengeError, match="one public and one private"):
+        winners_curse([0.1], [0.1, 0.2], lower_is_better=True)

@@ -148,3 +148,33 @@ def public_mask(user_codes: np.ndarray, share: float, seed: int) -> np.ndarray:
 def better(spec: ChallengeSpec, first: float, second: float) -> bool:
     """Whether score ``first`` beats ``second`` under the challenge's measure."""
     return first < second if spec.lower_is_better else first > second
+
+
+@dataclass(frozen=True)
+class WinnersCurse:
+    """What choosing the best on the public part costs: ``winner`` (its index), its ``private_rank`` (1 is
+    the best private score), its ``optimism`` (how much better its public score looked than its private
+    one, positive when it looked better) and the ``mean_optimism`` of the ``top`` entries by public score."""
+
+    winner: int
+    private_rank: int
+    optimism: float
+    mean_optimism: float
+    top: int
+
+
+def winners_curse(public: Any, private: Any, lower_is_better: bool, top: int = 5) -> WinnersCurse:
+    """The winner's curse among entries scored on both parts: an entry chosen for its public score is on
+    average worse on data nobody chose it on (ties go to the earlier entry)."""
+    public, private = np.asarray(public, dtype=np.float64), np.asarray(private, dtype=np.float64)
+    if public.shape != private.shape or not len(public):
+        raise ChallengeError("Winner's curse: give one public and one private score per entry, at least one.")
+    sign = 1.0 if lower_is_better else -1.0  # sign × score: smaller is better
+    by_public = np.argsort(sign * public, kind="stable")
+    winner = int(by_public[0])
+    private_rank = int(np.sum(sign * private < sign * private[winner])) + 1
+    optimism = sign * (private - public)  # > 0: the public score looked better than the private one
+    top = min(top, len(public))
+    return WinnersCurse(
+        winner, private_rank, float(optimism[winner]), float(optimism[by_public[:top]].mean()), top
+    )

@@ -116,6 +116,7 @@ def test_two_students_and_a_teacher(home, monkeypatch):
         assert list(board["name"]) == ["Ada", "Bob"]  # 8 epochs of biases beat 2
         assert list(board.columns) == ["name", "public RMSE", "submissions"]
         assert "hidden until the teacher reveals" in texts(viewer.caption)
+        assert "won the public part" not in texts(viewer.markdown)
 
     teacher.button(key="challenge_refresh").click().run()
     assert {"private RMSE", "settings", "private rank"} <= set(board_of(teacher).columns)
@@ -126,8 +127,9 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     teacher.button(key="challenge_reveal_settings").click().run()
     bob.button(key="challenge_refresh").click().run()
     assert "settings" in board_of(bob) and "private RMSE" not in board_of(bob)
-    assert "n_epochs 8" in board_of(bob)["settings"].iloc[0]
+    assert list(board_of(bob)["settings"]) == ["baseline: n_epochs 8", "baseline: n_epochs 2"]
     teacher.button(key="challenge_reveal_private").click().run()
     ada.button(key="challenge_refresh").click().run()
     assert {"private RMSE", "private rank"} <= set(board_of(ada).columns)
+    assert "Ada** won the public part and is **#" in texts(ada.markdown)  # the lesson, once revealed
     assert not [c for c in ada.caption if "hidden until" in c.value]
