@@ -125,6 +125,8 @@ def test_parts_are_disjoint_cover_the_test_side_and_come_back_the_same(larger, s
     assert not set(challenge.public.user_codes.tolist()) & set(challenge.private.user_codes.tolist())
     again = Challenge(larger, spec(split=split))
     assert pairs(again.public) == pairs(challenge.public)
+    given = Challenge(larger, spec(split=split), sides=(train, test))  # sides from a cache: the same parts
+    assert pairs(given.public) == pairs(challenge.public) and pairs(given.private) == pairs(challenge.private)
 
 
 def test_recall_at_20_is_the_metric_computed_from_the_lists(larger):

@@ -104,10 +104,17 @@ class Challenge:
     """A challenge's data, split once: ``train`` (what models learn from), ``public`` and ``private`` (the
     two parts of the test side, disjoint, together the whole of it). All three keep the data set's codes."""
 
-    def __init__(self, data: RatingsDataset, spec: ChallengeSpec):
+    def __init__(
+        self,
+        data: RatingsDataset,
+        spec: ChallengeSpec,
+        sides: tuple[RatingsDataset, RatingsDataset] | None = None,
+    ):
+        """``sides``: ``split_by_spec(data, spec.split, seed=spec.seed)`` when the caller has it already (a
+        cache); else it is made here."""
         self.spec = spec
         self.fingerprint = data.fingerprint
-        self.train, test = split_by_spec(data, spec.split, seed=spec.seed)
+        self.train, test = sides if sides is not None else split_by_spec(data, spec.split, seed=spec.seed)
         is_public = public_mask(test.user_codes, spec.public_share, spec.part_seed)
         self.public = test.subset(is_public, name=f"{data.name} public part")
         self.private = test.subset(~is_public, name=f"{data.name} private part")
