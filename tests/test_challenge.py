@@ -54,7 +54,12 @@ def tiny() -> RatingsDataset:
 
 
 def spec(**changes) -> ChallengeSpec:
-    values = {"split": "temporal:0.5", "measure": "rmse", "models": ("popular", "baseline"), "deadline": 1e10}
+    values = {
+        "split": "temporal:0.5",
+        "measure": "ndcg@10",
+        "models": ("popular", "baseline"),
+        "deadline": 1e10,
+    }
     return ChallengeSpec(**values | changes)
 
 
@@ -81,7 +86,7 @@ def test_the_parts_split_the_held_out_users_in_two():
 
 
 def test_rmse_on_each_part_is_the_hand_computed_one():
-    challenge = Challenge(tiny(), spec())
+    challenge = Challenge(tiny(), spec(measure="rmse", models=("baseline",)))
     public = public_users(challenge)
     private = [user for user in range(4) if user not in public]
     for part, users in (("public", public), ("private", private)):
@@ -100,7 +105,7 @@ def test_ndcg_on_each_part_is_the_hand_computed_one():
 
 
 def test_a_ranking_model_is_refused_an_rmse_score():
-    challenge = Challenge(tiny(), spec())
+    challenge = Challenge(tiny(), spec(measure="rmse", models=("baseline",)))
     with pytest.raises(ChallengeError, match="predicts no ratings"):
         challenge.score(make("popular").fit(challenge.train), "public")
 
@@ -163,6 +168,10 @@ def test_spec_refuses_what_a_challenge_cannot_be():
         spec(measure="mae")
     with pytest.raises(ParameterError, match="at least one"):
         spec(models=())
+    with pytest.raises(ParameterError, match="knn"):
+        spec(models=("sgd", "knn"))
+    with pytest.raises(ParameterError, match="rating models for RMSE"):
+        spec(measure="rmse", models=("sgd", "wals"))
     assert spec(split="user:.20").split == "user:0.2"
     assert ChallengeSpec.from_dict(spec().to_dict()) == spec()
 
@@ -179,7 +188,9 @@ def test_a_run_must_be_an_allowed_model_trained_on_the_challenges_side():
 
 
 def test_better_follows_the_measure():
-    assert better(spec(measure="rmse"), 0.8, 0.9) and not better(spec(measure="ndcg@10"), 0.8, 0.9)
+    assert better(spec(measure="rmse", models=("baseline",)), 0.8, 0.9) and not better(
+        spec(measure="ndcg@10"), 0.8, 0.9
+    )
 
 
 def test_the_winners_curse_by_hand():

@@ -60,6 +60,18 @@ class ChallengeSpec:
         if not self.models:
             raise ParameterError("challenge models", "none", "at least one algorithm")
         object.__setattr__(self, "models", tuple(self.models))
+        from recengine.models import MODELS
+
+        unknown = [name for name in self.models if name not in MODELS]
+        if unknown:
+            raise ParameterError("challenge models", ", ".join(unknown), "among " + ", ".join(MODELS))
+        ranking = [name for name in self.models if MODELS[name].kind != "rating"]
+        if self.measure == "rmse" and ranking:
+            raise ParameterError(
+                "challenge models",
+                ", ".join(ranking),
+                "rating models for RMSE (these only rank: use NDCG@10)",
+            )
         if not 0 < self.public_share < 1:
             raise ParameterError("public share", self.public_share, "a number > 0 and < 1")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
