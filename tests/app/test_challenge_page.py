@@ -133,3 +133,14 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     assert {"private RMSE", "private rank"} <= set(board_of(ada).columns)
     assert "Ada** won the public part and is **#" in texts(ada.markdown)  # the lesson, once revealed
     assert not [c for c in ada.caption if "hidden until" in c.value]
+
+
+def test_a_challenge_that_cannot_be_is_refused_with_a_message(app, monkeypatch):
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    sign_in_as_teacher(app)
+    app.selectbox(key="challenge_measure").set_value("rmse")
+    app.multiselect(key="challenge_models").set_value(["sgd", "wals"])
+    app.button(key="challenge_open").click().run()
+    assert_no_exception(app)
+    assert "rating models for RMSE" in texts(app.error)
+    assert not store.all_challenges()
