@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -251,7 +252,7 @@ def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, n
     if len(recent) >= MAX_PER_HOUR:
         wait = HOUR - (now - min(s.submitted_at for s in recent))
         raise ChallengeError(
-            f"{MAX_PER_HOUR} submissions per hour at most: your next one is possible in {wait / 60:.0f} minutes."
+            f"{MAX_PER_HOUR} submissions per hour at most: your next one is possible in {math.ceil(wait / 60)} minutes."
         )
     if run.group != "mine" or run.diverged or run.model is None:
         raise ChallengeError("Submit one of your own trained runs (from the Train page).")

@@ -206,3 +206,16 @@ def test_the_winners_curse_by_hand():
     assert curse.mean_optimism == pytest.approx((-0.05 + 0.10 + 0.10) / 3)
     with pytest.raises(ChallengeError, match="one public and one private"):
         winners_curse([0.1], [0.1, 0.2], lower_is_better=True)
+
+
+def test_a_large_part_is_ranked_on_one_fixed_sample(larger, monkeypatch):
+    from recengine.evaluation import challenge as module
+    from recengine.evaluation.metrics import ranking_report
+
+    monkeypatch.setattr(module, "MAX_RANKED_USERS", 40)
+    challenge = Challenge(larger, spec(split="user:0.2", measure="ndcg@10", models=("popular",)))
+    model = make("popular").fit(challenge.train)
+    sampled = ranking_report(model, challenge.train, challenge.public, k=10, max_users=40, seed=0)
+    assert sampled["sampled_from"] == 150
+    assert challenge.score(model, "public") == pytest.approx(sampled["ndcg@10"])
+    assert challenge.score(model, "public") == challenge.score(model, "public")
