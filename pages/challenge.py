@@ -86,9 +86,7 @@ def open_form() -> None:
                 spec = ChallengeSpec(split=f"{method}:{share:g}", measure=measure, models=tuple(models),
                                      deadline=time.time() + hours * 3600, seed=int(seed), title=title.strip())  # fmt: skip
                 data = active_data()
-                split(
-                    data, spec.split, spec.seed
-                )  # a split that cannot be made (no timestamps) is refused here
+                split(data, spec.split, spec.seed)  # refuses a split that cannot be made (no timestamps)
                 opened = store.create(spec, choice, data.fingerprint)
                 st.session_state[PICKED] = opened.challenge_id
                 st.rerun()
