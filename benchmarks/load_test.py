@@ -11,12 +11,21 @@ client whose ratings or recommendations are not its own, and a traceback in the 
 errors. A thread samples the resident memory of the server's process tree (Streamlit and its trainer
 processes) every 0.2 s.
 
+With ``--class``, the clients are a class in a tuning challenge (issue 23): a challenge on the bundled data
+(NDCG@10, Weighted ALS, the Train page's default split and seed 0) is opened before they connect, and each
+client, after rating and training the default, opens the Lessons page, tunes (trains Weighted ALS with seed 0
+and 1 to 3 epochs) and submits its run on the Challenge page under its own name, then reads the board; the mix
+goes on with those steps among the others. A submission refused by the hourly limit is counted, not an error;
+at the end every accepted submission must be in the challenge's file, and no other.
+
     ./dev bench load_test [--clients 20] [--seconds 60] [--think 3]   # benchmarks/results/load_test.md
+    ./dev bench load_test --class --clients 40 --seconds 300          # benchmarks/results/load_class.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -43,6 +52,7 @@ from dashboard.navigation import TITLES  # noqa: E402
 from dashboard.server import running_app  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "load_test.md"
+CLASS_RESULTS = ROOT / "benchmarks" / "results" / "load_class.md"
 LABELS = ("5", "4½", "4", "3½", "3", "2½", "2", "1½", "1", "½")  # the Rate page's star buttons
 BROWSED = tuple(title for title in TITLES if title != "Recommendations")  # read apart, checked
 MOVIE_PAGES = 50  # clients rate among the 500 most rated movies
@@ -63,6 +73,8 @@ class Client:
     seconds: dict[str, list[float]] = field(default_factory=dict)  # by action
     rated: dict[str, str] = field(default_factory=dict)  # raw item id -> star label given
     trained: bool = False
+    submitted: int = 0  # challenge submissions accepted
+    refused: int = 0  # challenge submissions refused by the hourly limit
     requests: int = 0  # script runs
     errors: list[str] = field(default_factory=list)
 
@@ -112,6 +124,45 @@ def train(session: Session, client: Client) -> None:
     client.trained = True
 
 
+def lesson(session: Session, client: Client) -> None:
+    client.timed("open a page", session.run("Lessons"))
+    client.check(session, "Lessons")
+
+
+def tune_and_submit(session: Session, client: Client) -> None:
+    """Train Weighted ALS with the challenge's seed (0) and 1 to 3 epochs, then submit a run on the Challenge
+    page under the client's own name."""
+    client.timed("open a page", session.run("Train"))
+    started = time.perf_counter()
+    settings = [("train_wals_n_epochs", client.rng.randint(1, 3)), ("train_wals_seed", 0), ("train_go", True)]
+    client.timed("click Train", session.run(widgets=[session.state(key, value) for key, value in settings]))
+    while not session.alerts("success"):
+        client.check(session, "Train")
+        if session.alerts("warning") or time.perf_counter() - started > TIMEOUT:
+            client.errors.append(f"tuning did not end well: {session.page_text()[-300:]}")
+            return
+        time.sleep(POLL)
+        client.timed("follow training", session.run())
+    client.timed(TRAINING, time.perf_counter() - started)
+    client.timed("open a page", session.run("Challenge"))
+    name = f"Student {client.number}"
+    widgets = [session.state("challenge_name", name), session.state("challenge_submit", True)]
+    client.timed("submit to the challenge", session.run(widgets=widgets))
+    if any("submissions per hour at most" in alert for alert in session.alerts("error")):
+        client.refused += 1
+    elif any(alert.startswith(f"Submitted as {name}:") for alert in session.alerts("success")):
+        client.submitted += 1
+    else:
+        client.errors.append(f"submission not acknowledged: {session.page_text()[-300:]}")
+    client.check(session, "Challenge (submit)")
+
+
+def read_board(session: Session, client: Client) -> None:
+    client.timed("open a page", session.run("Challenge"))
+    client.timed("refresh the board", session.click("challenge_refresh"))
+    client.check(session, "Challenge (board)")
+
+
 def recommendations(session: Session, client: Client) -> None:
     client.timed("recommendations", session.run("Recommendations"))
     client.check(session, "Recommendations")
@@ -137,21 +188,25 @@ def own_ratings(session: Session, client: Client) -> None:
 
 Step = Callable[[Session, Client], None]
 MIX: dict[Step, int] = {browse: 4, rate: 4, recommendations: 3, train: 1}  # relative frequencies
+CLASS_MIX: dict[Step, int] = {**MIX, lesson: 1, tune_and_submit: 1, read_board: 3}
 
 
-def plan(rng: random.Random) -> Iterator[Step]:
-    """A new user's first steps, then the mix, without end."""
+def plan(rng: random.Random, in_class: bool = False) -> Iterator[Step]:
+    """A new user's first steps, then the mix, without end (a class's, in a challenge)."""
     yield from (rate, rate, rate, train, recommendations)
+    if in_class:
+        yield from (lesson, tune_and_submit, read_board)
+    mix = CLASS_MIX if in_class else MIX
     while True:
-        yield rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        yield rng.choices(list(mix), weights=list(mix.values()))[0]
 
 
-def drive(url: str, client: Client, deadline: float, think: float) -> None:
+def drive(url: str, client: Client, deadline: float, think: float, in_class: bool = False) -> None:
     try:
         with Session(url, timeout=TIMEOUT) as session:
             try:
                 client.timed("open the app", session.run())
-                for step in plan(client.rng):
+                for step in plan(client.rng, in_class):
                     if time.perf_counter() >= deadline:
                         break
                     step(session, client)
@@ -172,21 +227,57 @@ class LoadResult:
     load: tuple[float, float]  # 1-minute load average before the server started and at the end
     memory: TreeSampler
     server_errors: list[str]  # lines of the server's log that speak of an error
+    challenge: str = ""  # with --class: the challenge's id
+    kept_submissions: int = 0  # with --class: submissions in the challenge's file at the end
 
     @property
     def errors(self) -> list[str]:
-        return [f"client {c.number}: {e}" for c in self.clients for e in c.errors] + self.server_errors
+        found = [f"client {c.number}: {e}" for c in self.clients for e in c.errors] + self.server_errors
+        accepted = sum(c.submitted for c in self.clients)
+        if self.challenge and accepted != self.kept_submissions:
+            found.append(f"{accepted} submissions accepted but {self.kept_submissions} kept")
+        return found
 
 
-def run_load_test(clients: int, seconds: float, home: Path, think: float = THINK) -> LoadResult:
+def open_challenge(home: Path, seconds: float) -> str:
+    """Open a challenge for the class in the server's files, as the teacher would: NDCG@10 on the bundled
+    data, Weighted ALS, the Train page's default split, seed 0."""
+    from dashboard import challenge as store
+    from dashboard.state import DataChoice
+    from recengine.data import load_bundled
+    from recengine.evaluation.challenge import ChallengeSpec
+
+    spec = ChallengeSpec(split="user:0.2", measure="ndcg@10", models=("wals",), deadline=time.time() + seconds + 3600,
+                         title="Load test")  # fmt: skip
+    previous = os.environ.get("RECENGINE_HOME")
+    os.environ["RECENGINE_HOME"] = str(home)  # the server's (dashboard.server.running_app)
+    try:
+        return store.create(spec, DataChoice(), load_bundled().fingerprint).challenge_id
+    finally:
+        os.environ.pop("RECENGINE_HOME") if previous is None else os.environ.update(RECENGINE_HOME=previous)
+
+
+def kept_submissions(home: Path, challenge_id: str) -> int:
+    return (
+        len(json.loads((home / "challenges" / f"{challenge_id}.json").read_text())["submissions"])
+        if challenge_id
+        else 0
+    )
+
+
+def run_load_test(
+    clients: int, seconds: float, home: Path, think: float = THINK, in_class: bool = False
+) -> LoadResult:
     """Start a server with its files under ``home`` and drive it with ``clients`` clients for ``seconds``,
-    each pausing between 0 and ``2 * think`` seconds (``think`` on average) after every action."""
+    each pausing between 0 and ``2 * think`` seconds (``think`` on average) after every action; with
+    ``in_class``, in a tuning challenge opened first."""
     load_before = os.getloadavg()[0]
+    challenge_id = open_challenge(home, seconds) if in_class else ""
     with running_app(home) as server, TreeSampler(server.process.pid) as memory:
         crowd = [Client(number, random.Random(number)) for number in range(clients)]
         started = time.perf_counter()
         threads = [
-            threading.Thread(target=drive, args=(server.url, client, started + seconds, think))
+            threading.Thread(target=drive, args=(server.url, client, started + seconds, think, in_class))
             for client in crowd
         ]
         for thread in threads:
@@ -196,7 +287,9 @@ def run_load_test(clients: int, seconds: float, home: Path, think: float = THINK
         wall = time.perf_counter() - started
     log = server.log.read_text(errors="replace").splitlines()
     server_errors = [f"server log: {line}" for line in log if "Traceback" in line or "Error" in line]
-    return LoadResult(crowd, seconds, think, wall, (load_before, os.getloadavg()[0]), memory, server_errors)
+    load = (load_before, os.getloadavg()[0])
+    kept = kept_submissions(home, challenge_id)
+    return LoadResult(crowd, seconds, think, wall, load, memory, server_errors, challenge_id, kept)
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -252,6 +345,17 @@ def facts(result: LoadResult) -> list[tuple[str, str]]:
         ("script runs (requests)", f"{requests:,} ({requests / result.wall:.1f} per second)"),
         ("ratings given", f"{sum(len(c.rated) for c in result.clients):,}"),
         ("trainings followed to the result", str(trainings)),
+        *(
+            [
+                (
+                    "challenge submissions accepted / kept / refused by the hourly limit",
+                    f"{sum(c.submitted for c in result.clients)} / {result.kept_submissions} / "
+                    f"{sum(c.refused for c in result.clients)}",
+                )
+            ]
+            if result.challenge
+            else []
+        ),
         (
             f"peak memory, server and its {memory.peak_processes - 1} child processes",
             f"{memory.peak_total / 1e6:,.0f} MB",
@@ -261,14 +365,27 @@ def facts(result: LoadResult) -> list[tuple[str, str]]:
     ]
 
 
+def class_intro(result: LoadResult) -> str:
+    return textwrap.fill(
+        "In a class (`--class`): a tuning challenge (NDCG@10 on the bundled data, Weighted ALS, split "
+        "user:0.2, seed 0) is open; after its first steps each client opens the Lessons page, tunes (Weighted "
+        "ALS, seed 0, 1 to 3 epochs), submits on the Challenge page under its own name and reads the board, "
+        "and the mix goes on with those steps (one lesson, one tuning and three board readings for every 12 "
+        "other actions). Every accepted submission must be kept in the challenge's file.",
+        width=110,
+    )
+
+
 def render(result: LoadResult) -> str:
     options = f"--clients {len(result.clients)} --seconds {result.bound:g} --think {result.think:g}"
+    options += " --class" if result.challenge else ""
     return (
         "\n".join(
             [
                 "# Load test: many clients on one dashboard server",
                 "",
                 intro(result),
+                *(["", class_intro(result)] if result.challenge else []),
                 "",
                 "| | |",
                 "| --- | --- |",
@@ -301,10 +418,16 @@ def main() -> None:
         default=THINK,
         help=f"mean pause after each action, seconds (default {THINK:g})",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"the report (default {RESULTS})")
+    parser.add_argument(
+        "--class", dest="in_class", action="store_true", help="a class in a tuning challenge (issue 23)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help=f"the report (default {RESULTS}, with --class {CLASS_RESULTS})"
+    )
     args = parser.parse_args()
+    args.out = args.out or (CLASS_RESULTS if args.in_class else RESULTS)
     with tempfile.TemporaryDirectory(prefix="recengine-load-") as home:
-        result = run_load_test(args.clients, args.seconds, Path(home), args.think)
+        result = run_load_test(args.clients, args.seconds, Path(home), args.think, args.in_class)
     report = render(result)
     args.out.write_text(report)
     print(report)

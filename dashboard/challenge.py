@@ -17,8 +17,10 @@ each person submits under one name per challenge; a person may submit `MAX_PER_H
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -35,7 +37,15 @@ import plotly.graph_objects as go
 from dashboard import config
 from dashboard.profiles import ProfileError, skeleton
 from dashboard.state import DataChoice, Run
-from recengine.evaluation.challenge import MEASURES, Challenge, ChallengeError, ChallengeSpec, better
+from recengine.evaluation.challenge import (
+    MEASURES,
+    Challenge,
+    ChallengeError,
+    ChallengeSpec,
+    WinnersCurse,
+    better,
+    winners_curse,
+)
 
 MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
 HOUR = 3600.0
@@ -183,7 +193,8 @@ def _change(challenge_id: str, change: Callable[[StoredChallenge], Any]) -> Any:
 def create(
     spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float | None = None
 ) -> StoredChallenge:
-    """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``)."""
+    """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``), its test users
+    divided into public and private by a seed drawn here and kept on the server only."""
     if choice.kind not in SHARED_KINDS or choice.options:
         raise ChallengeError(
             "A challenge needs a data set every student loads the same way: choose a bundled or downloaded "
@@ -194,7 +205,7 @@ def create(
         raise ChallengeError("The deadline has already passed: choose one in the future.")
     stored = StoredChallenge(
         challenge_id=secrets.token_hex(8),
-        spec=spec,
+        spec=dataclasses.replace(spec, part_seed=secrets.randbelow(2**32)),  # who is public: not guessable
         data={key: value for key, value in asdict(choice).items() if key != "options"},
         data_label=choice.label,
         fingerprint=fingerprint,
@@ -241,7 +252,7 @@ def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, n
     if len(recent) >= MAX_PER_HOUR:
         wait = HOUR - (now - min(s.submitted_at for s in recent))
         raise ChallengeError(
-            f"{MAX_PER_HOUR} submissions per hour at most: your next one is possible in {wait / 60:.0f} minutes."
+            f"{MAX_PER_HOUR} submissions per hour at most: your next one is possible in {math.ceil(wait / 60)} minutes."
         )
     if run.group != "mine" or run.diverged or run.model is None:
         raise ChallengeError("Submit one of your own trained runs (from the Train page).")
@@ -299,8 +310,13 @@ def best_per_person(stored: StoredChallenge) -> list[Submission]:
 
 
 def settings_text(submission: Submission) -> str:
-    shown = ", ".join(f"{k} {v}" for k, v in submission.params.items() if k not in ("dtype",))
-    return f"{submission.algo}: {shown}"
+    """The model and the settings that differ from its defaults: "als: n_epochs 6, reg 0.05"."""
+    from recengine.models import MODELS
+
+    model = MODELS.get(submission.algo)
+    defaults = model.Params().to_dict() if model is not None else {}
+    changed = [f"{k} {v}" for k, v in submission.params.items() if k in defaults and defaults[k] != v]
+    return f"{submission.algo}: {', '.join(changed) or 'defaults'}"
 
 
 def leaderboard(stored: StoredChallenge, teacher: bool = False) -> pd.DataFrame:
@@ -403,3 +419,31 @@ def setting_figures(table: pd.DataFrame, measure: str) -> list[go.Figure]:
         figure.update_xaxes(title=column.removeprefix("param_"))
         figures.append(figure)
     return figures
+
+
+# --- the lesson: public against private ------------------------------------------------------------------
+
+
+def public_against_private(stored: StoredChallenge) -> tuple[WinnersCurse, go.Figure] | None:
+    """The winner's curse on the class's own board (each person's best by public score), with a chart of
+    private against public score (the diagonal: both equal); None with fewer than two people."""
+    entries = best_per_person(stored)
+    if len(entries) < 2:
+        return None
+    public = [s.public for s in entries]
+    private = [s.private for s in entries]
+    curse = winners_curse(public, private, stored.spec.lower_is_better)
+    measure = MEASURES[stored.spec.measure]
+    figure = px.scatter(
+        x=public, y=private, text=[s.name for s in entries], title=f"Private against public {measure}",
+        labels={"x": f"public {measure}", "y": f"private {measure}"},
+    )  # fmt: skip
+    low, high = min(public + private), max(public + private)
+    figure.add_shape(type="line", x0=low, y0=low, x1=high, y1=high, line=dict(dash="dot", color="grey"))
+    figure.add_scatter(
+        x=[public[curse.winner]], y=[private[curse.winner]], mode="markers", name="public winner",
+        marker=dict(size=16, symbol="star", color="#d62728"),
+    )  # fmt: skip
+    figure.update_traces(textposition="top center", selector=dict(mode="markers+text"))
+    figure.update_layout(height=380, margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
+    return curse, figure

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import challenge as store
 from dashboard import classroom, state
-from dashboard.data import active_data, load_choice
+from dashboard.data import active_data, load_choice, split
 from dashboard.navigation import inside_app
 from dashboard.profiles import current_owner
 from dashboard.ui import engine_errors
@@ -36,11 +36,6 @@ def teacher_password() -> str | None:
     return value
 
 
-@st.cache_resource
-def _tries() -> classroom.Tries:
-    return classroom.Tries()
-
-
 def is_teacher() -> bool:
     return teacher_password() is not None and bool(st.session_state.get(TEACHER))
 
@@ -59,13 +54,13 @@ def teacher_sign_in() -> None:
             address = st.context.ip_address
             client = address if isinstance(address, str) else "localhost"
             session = current_owner()
-            if (wait := _tries().wait_seconds(session, client)) > 0:
+            if (wait := classroom._attempts().wait_seconds(session, client)) > 0:
                 st.error(f"Too many wrong passwords from here. Try again in {wait:,.0f} seconds.")
             elif classroom.matches(given, password):
                 st.session_state[TEACHER] = True
                 st.rerun()
             else:
-                _tries().failed(session, client)
+                classroom._attempts().failed(session, client)
                 time.sleep(classroom.FAILURE_DELAY_SECONDS)
                 st.error("That is not the teacher password.")
 
@@ -91,20 +86,19 @@ def open_form() -> None:
                 spec = ChallengeSpec(split=f"{method}:{share:g}", measure=measure, models=tuple(models),
                                      deadline=time.time() + hours * 3600, seed=int(seed), title=title.strip())  # fmt: skip
                 data = active_data()
-                Challenge(data, spec)  # a split that cannot be made (no timestamps) is refused here
+                split(data, spec.split, spec.seed)  # refuses a split that cannot be made (no timestamps)
                 opened = store.create(spec, choice, data.fingerprint)
                 st.session_state[PICKED] = opened.challenge_id
                 st.rerun()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Preparing the challenge's split…")
-def engine_for(
-    challenge_id: str, spec: ChallengeSpec, choice: state.DataChoice, fingerprint: str
-) -> Challenge:
-    data = load_choice(choice)
-    if data.fingerprint != fingerprint:
+def engine_for(stored: store.StoredChallenge) -> Challenge:
+    """The challenge's parts, from its data set and split (both in the pages' shared caches: a submission
+    costs no new split)."""
+    data = load_choice(stored.choice)
+    if data.fingerprint != stored.fingerprint:
         raise store.ChallengeError("The challenge's data set has changed since it opened: ask your teacher.")
-    return Challenge(data, spec)
+    return Challenge(data, stored.spec, sides=split(data, stored.spec.split, stored.spec.seed))
 
 
 def describe(stored: store.StoredChallenge) -> None:
@@ -148,7 +142,7 @@ def submit_form(stored: store.StoredChallenge) -> None:
         pressed = st.form_submit_button("Submit", type="primary", key="challenge_submit")
     if pressed:
         try:
-            engine = engine_for(stored.challenge_id, stored.spec, stored.choice, stored.fingerprint)
+            engine = engine_for(stored)
             made = store.submit(stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine)
         except RecEngineError as error:
             st.error(str(error))
@@ -164,12 +158,37 @@ def board(stored: store.StoredChallenge, teacher: bool) -> None:
     if shown.empty:
         st.caption("No submissions yet.")
     else:
-        st.dataframe(shown, hide_index=True, width="stretch", key="challenge_board")
+        with st.container(key="challenge_board"):  # a plain table: a class's board is a few dozen rows
+            st.table(shown.set_index("rank"), border="horizontal")
     hidden = [what for what, off in (("settings", not stored.settings_revealed),
                                      ("private scores", not stored.private_revealed)) if off]  # fmt: skip
     if hidden and not teacher:
         st.caption(f"The {' and '.join(hidden)} stay hidden until the teacher reveals them.")
     st.button("Refresh the board", key="challenge_refresh")
+
+
+def lesson(stored: store.StoredChallenge) -> None:
+    """Public against private: the winner's curse on the class's own board."""
+    found = store.public_against_private(stored)
+    if found is None:
+        return
+    curse, figure = found
+    entries = store.best_per_person(stored)
+    measure = MEASURES[stored.spec.measure]
+    st.subheader("Lesson: public against private")
+    st.markdown(
+        f"**{entries[curse.winner].name}** won the public part and is **#{curse.private_rank}** of "
+        f"{len(entries)} on the private one: its public {measure} looked {abs(curse.optimism):.4f} "
+        f"{'better' if curse.optimism > 0 else 'worse'} than its private {measure}. Over the top {curse.top} by "
+        f"public score the gap averages {curse.mean_optimism:+.4f} (positive: the public score flattered). "
+        "Every choice made by looking at the public score (a setting, a seed, which run to submit) fits that "
+        "part's particular users a little: the more choices, the more the best public score is luck, and luck "
+        "does not carry over to the private users. That is the winner's curse of tuning on one test set; the "
+        "cure is a validation set for tuning and a test set looked at once."
+    )
+    st.plotly_chart(figure, key="challenge_lesson_chart")
+    where = "above" if stored.spec.lower_is_better else "below"
+    st.caption(f"Points {where} the dotted diagonal did worse on the private part than on the public one.")
 
 
 def teacher_view(stored: store.StoredChallenge) -> None:
@@ -225,6 +244,8 @@ def main() -> None:
         submit_form(stored)
         stored = store.load(stored.challenge_id)  # with this run's submission
     board(stored, teacher)
+    if stored.private_revealed or teacher:
+        lesson(stored)
     if teacher:
         teacher_view(stored)
 

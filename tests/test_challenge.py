@@ -11,7 +11,14 @@ import pytest
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import movielens_like
 from recengine.errors import ParameterError
-from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec, better, public_mask
+from recengine.evaluation.challenge import (
+    Challenge,
+    ChallengeError,
+    ChallengeSpec,
+    better,
+    public_mask,
+    winners_curse,
+)
 from recengine.evaluation.metrics import recall_at_k, top_k_lists
 from recengine.evaluation.split import split_by_spec
 from recengine.models import make
@@ -47,7 +54,12 @@ def tiny() -> RatingsDataset:
 
 
 def spec(**changes) -> ChallengeSpec:
-    values = {"split": "temporal:0.5", "measure": "rmse", "models": ("popular", "baseline"), "deadline": 1e10}
+    values = {
+        "split": "temporal:0.5",
+        "measure": "ndcg@10",
+        "models": ("popular", "baseline"),
+        "deadline": 1e10,
+    }
     return ChallengeSpec(**values | changes)
 
 
@@ -74,7 +86,7 @@ def test_the_parts_split_the_held_out_users_in_two():
 
 
 def test_rmse_on_each_part_is_the_hand_computed_one():
-    challenge = Challenge(tiny(), spec())
+    challenge = Challenge(tiny(), spec(measure="rmse", models=("baseline",)))
     public = public_users(challenge)
     private = [user for user in range(4) if user not in public]
     for part, users in (("public", public), ("private", private)):
@@ -93,7 +105,7 @@ def test_ndcg_on_each_part_is_the_hand_computed_one():
 
 
 def test_a_ranking_model_is_refused_an_rmse_score():
-    challenge = Challenge(tiny(), spec())
+    challenge = Challenge(tiny(), spec(measure="rmse", models=("baseline",)))
     with pytest.raises(ChallengeError, match="predicts no ratings"):
         challenge.score(make("popular").fit(challenge.train), "public")
 
@@ -118,6 +130,8 @@ def test_parts_are_disjoint_cover_the_test_side_and_come_back_the_same(larger, s
     assert not set(challenge.public.user_codes.tolist()) & set(challenge.private.user_codes.tolist())
     again = Challenge(larger, spec(split=split))
     assert pairs(again.public) == pairs(challenge.public)
+    given = Challenge(larger, spec(split=split), sides=(train, test))  # sides from a cache: the same parts
+    assert pairs(given.public) == pairs(challenge.public) and pairs(given.private) == pairs(challenge.private)
 
 
 def test_recall_at_20_is_the_metric_computed_from_the_lists(larger):
@@ -154,6 +168,10 @@ def test_spec_refuses_what_a_challenge_cannot_be():
         spec(measure="mae")
     with pytest.raises(ParameterError, match="at least one"):
         spec(models=())
+    with pytest.raises(ParameterError, match="knn"):
+        spec(models=("sgd", "knn"))
+    with pytest.raises(ParameterError, match="rating models for RMSE"):
+        spec(measure="rmse", models=("sgd", "wals"))
     assert spec(split="user:.20").split == "user:0.2"
     assert ChallengeSpec.from_dict(spec().to_dict()) == spec()
 
@@ -170,4 +188,34 @@ def test_a_run_must_be_an_allowed_model_trained_on_the_challenges_side():
 
 
 def test_better_follows_the_measure():
-    assert better(spec(measure="rmse"), 0.8, 0.9) and not better(spec(measure="ndcg@10"), 0.8, 0.9)
+    assert better(spec(measure="rmse", models=("baseline",)), 0.8, 0.9) and not better(
+        spec(measure="ndcg@10"), 0.8, 0.9
+    )
+
+
+def test_the_winners_curse_by_hand():
+    # RMSE: entry 0 wins the public part (0.80) but is last on the private one (0.95): 0.15 optimistic.
+    curse = winners_curse([0.80, 0.85, 0.90], [0.95, 0.86, 0.91], lower_is_better=True, top=2)
+    assert (curse.winner, curse.private_rank, curse.top) == (0, 3, 2)
+    assert curse.optimism == pytest.approx(0.15)
+    assert curse.mean_optimism == pytest.approx((0.15 + 0.01) / 2)
+    # NDCG (higher is better): entry 1 wins with 0.40, is 0.30 on the private part, second there.
+    curse = winners_curse([0.30, 0.40, 0.20], [0.35, 0.30, 0.10], lower_is_better=False)
+    assert (curse.winner, curse.private_rank) == (1, 2)
+    assert curse.optimism == pytest.approx(0.10)
+    assert curse.mean_optimism == pytest.approx((-0.05 + 0.10 + 0.10) / 3)
+    with pytest.raises(ChallengeError, match="one public and one private"):
+        winners_curse([0.1], [0.1, 0.2], lower_is_better=True)
+
+
+def test_a_large_part_is_ranked_on_one_fixed_sample(larger, monkeypatch):
+    from recengine.evaluation import challenge as module
+    from recengine.evaluation.metrics import ranking_report
+
+    monkeypatch.setattr(module, "MAX_RANKED_USERS", 40)
+    challenge = Challenge(larger, spec(split="user:0.2", measure="ndcg@10", models=("popular",)))
+    model = make("popular").fit(challenge.train)
+    sampled = ranking_report(model, challenge.train, challenge.public, k=10, max_users=40, seed=0)
+    assert sampled["sampled_from"] == 150
+    assert challenge.score(model, "public") == pytest.approx(sampled["ndcg@10"])
+    assert challenge.score(model, "public") == challenge.score(model, "public")

@@ -8,7 +8,8 @@ is then divided once, by user, into a **public** part (scored at once, shown on 
 so a ranking measure on a part is the same protocol as on the whole test side (docs/protocols.md).
 
 Measures: ``rmse`` (rating models only; lower is better), ``ndcg@10`` and ``recall@20`` (the top-N protocol
-of `recengine.evaluation.metrics.ranking_report`, every user of the part ranked; higher is better).
+of `recengine.evaluation.metrics.ranking_report`, every user of the part ranked, or the same sample of
+`MAX_RANKED_USERS` for every submission on larger data; higher is better).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ MEASURES = {"rmse": "RMSE", "ndcg@10": "NDCG@10", "recall@20": "Recall@20"}
 LOWER_IS_BETTER = frozenset({"rmse"})
 SPLIT_METHODS = ("user", "temporal")
 PARTS = ("public", "private")
+# A ranking measure ranks every user up to this many, else the same seeded sample of this many for every
+# submission (MovieLens 25M's 162,000 users would take minutes per submission; 5,000 take seconds).
+MAX_RANKED_USERS = 5_000
 
 
 class ChallengeError(RecEngineError):
@@ -60,6 +64,18 @@ class ChallengeSpec:
         if not self.models:
             raise ParameterError("challenge models", "none", "at least one algorithm")
         object.__setattr__(self, "models", tuple(self.models))
+        from recengine.models import MODELS
+
+        unknown = [name for name in self.models if name not in MODELS]
+        if unknown:
+            raise ParameterError("challenge models", ", ".join(unknown), "among " + ", ".join(MODELS))
+        ranking = [name for name in self.models if MODELS[name].kind != "rating"]
+        if self.measure == "rmse" and ranking:
+            raise ParameterError(
+                "challenge models",
+                ", ".join(ranking),
+                "rating models for RMSE (these only rank: use NDCG@10)",
+            )
         if not 0 < self.public_share < 1:
             raise ParameterError("public share", self.public_share, "a number > 0 and < 1")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
@@ -104,10 +120,17 @@ class Challenge:
     """A challenge's data, split once: ``train`` (what models learn from), ``public`` and ``private`` (the
     two parts of the test side, disjoint, together the whole of it). All three keep the data set's codes."""
 
-    def __init__(self, data: RatingsDataset, spec: ChallengeSpec):
+    def __init__(
+        self,
+        data: RatingsDataset,
+        spec: ChallengeSpec,
+        sides: tuple[RatingsDataset, RatingsDataset] | None = None,
+    ):
+        """``sides``: ``split_by_spec(data, spec.split, seed=spec.seed)`` when the caller has it already (a
+        cache); else it is made here."""
         self.spec = spec
         self.fingerprint = data.fingerprint
-        self.train, test = split_by_spec(data, spec.split, seed=spec.seed)
+        self.train, test = sides if sides is not None else split_by_spec(data, spec.split, seed=spec.seed)
         is_public = public_mask(test.user_codes, spec.public_share, spec.part_seed)
         self.public = test.subset(is_public, name=f"{data.name} public part")
         self.private = test.subset(~is_public, name=f"{data.name} private part")
@@ -128,7 +151,10 @@ class Challenge:
                 )
             return rmse(ratings.ratings, model.predict(ratings.user_codes, ratings.item_codes))
         k = int(measure.partition("@")[2])
-        return float(ranking_report(model, self.train, ratings, k=k)[measure])
+        report = ranking_report(
+            model, self.train, ratings, k=k, max_users=MAX_RANKED_USERS, seed=self.spec.seed
+        )
+        return float(report[measure])
 
     def scores(self, model: Recommender) -> dict[str, float]:
         return {part: self.score(model, part) for part in PARTS}
@@ -148,3 +174,33 @@ def public_mask(user_codes: np.ndarray, share: float, seed: int) -> np.ndarray:
 def better(spec: ChallengeSpec, first: float, second: float) -> bool:
     """Whether score ``first`` beats ``second`` under the challenge's measure."""
     return first < second if spec.lower_is_better else first > second
+
+
+@dataclass(frozen=True)
+class WinnersCurse:
+    """What choosing the best on the public part costs: ``winner`` (its index), its ``private_rank`` (1 is
+    the best private score), its ``optimism`` (how much better its public score looked than its private
+    one, positive when it looked better) and the ``mean_optimism`` of the ``top`` entries by public score."""
+
+    winner: int
+    private_rank: int
+    optimism: float
+    mean_optimism: float
+    top: int
+
+
+def winners_curse(public: Any, private: Any, lower_is_better: bool, top: int = 5) -> WinnersCurse:
+    """The winner's curse among entries scored on both parts: an entry chosen for its public score is on
+    average worse on data nobody chose it on (ties go to the earlier entry)."""
+    public, private = np.asarray(public, dtype=np.float64), np.asarray(private, dtype=np.float64)
+    if public.shape != private.shape or not len(public):
+        raise ChallengeError("Winner's curse: give one public and one private score per entry, at least one.")
+    sign = 1.0 if lower_is_better else -1.0  # sign × score: smaller is better
+    by_public = np.argsort(sign * public, kind="stable")
+    winner = int(by_public[0])
+    private_rank = int(np.sum(sign * private < sign * private[winner])) + 1
+    optimism = sign * (private - public)  # > 0: the public score looked better than the private one
+    top = min(top, len(public))
+    return WinnersCurse(
+        winner, private_rank, float(optimism[winner]), float(optimism[by_public[:top]].mean()), top
+    )

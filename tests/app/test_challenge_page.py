@@ -59,7 +59,7 @@ def submit(student: AppTest, name: str) -> AppTest:
 
 
 def board_of(at: AppTest):
-    (board,) = at.dataframe  # the only table on the page
+    (board,) = at.table  # the only table on the page
     return board.value
 
 
@@ -114,8 +114,9 @@ def test_two_students_and_a_teacher(home, monkeypatch):
         viewer.button(key="challenge_refresh").click().run()
         board = board_of(viewer)
         assert list(board["name"]) == ["Ada", "Bob"]  # 8 epochs of biases beat 2
-        assert list(board.columns) == ["rank", "name", "public RMSE", "submissions"]
+        assert list(board.columns) == ["name", "public RMSE", "submissions"]
         assert "hidden until the teacher reveals" in texts(viewer.caption)
+        assert "won the public part" not in texts(viewer.markdown)
 
     teacher.button(key="challenge_refresh").click().run()
     assert {"private RMSE", "settings", "private rank"} <= set(board_of(teacher).columns)
@@ -126,8 +127,20 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     teacher.button(key="challenge_reveal_settings").click().run()
     bob.button(key="challenge_refresh").click().run()
     assert "settings" in board_of(bob) and "private RMSE" not in board_of(bob)
-    assert "n_epochs 8" in board_of(bob)["settings"][0]
+    assert list(board_of(bob)["settings"]) == ["baseline: n_epochs 8", "baseline: n_epochs 2"]
     teacher.button(key="challenge_reveal_private").click().run()
     ada.button(key="challenge_refresh").click().run()
     assert {"private RMSE", "private rank"} <= set(board_of(ada).columns)
+    assert "Ada** won the public part and is **#" in texts(ada.markdown)  # the lesson, once revealed
     assert not [c for c in ada.caption if "hidden until" in c.value]
+
+
+def test_a_challenge_that_cannot_be_is_refused_with_a_message(app, monkeypatch):
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    sign_in_as_teacher(app)
+    app.selectbox(key="challenge_measure").set_value("rmse")
+    app.multiselect(key="challenge_models").set_value(["sgd", "wals"])
+    app.button(key="challenge_open").click().run()
+    assert_no_exception(app)
+    assert "rating models for RMSE" in texts(app.error)
+    assert not store.all_challenges()

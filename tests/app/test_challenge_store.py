@@ -3,6 +3,7 @@ checked against the challenge's split, concurrent submitters all recorded."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -28,19 +29,19 @@ def data() -> RatingsDataset:
     return RatingsDataset.from_frame(frame, user="userId", item="movieId")
 
 
-@pytest.fixture(scope="module")
-def engine(data) -> Challenge:
-    return Challenge(data, SPEC)
-
-
-@pytest.fixture(scope="module")
-def popular(engine) -> object:
-    return make("popular").fit(engine.train)
-
-
 @pytest.fixture
 def opened(home, data) -> store.StoredChallenge:
     return store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
+
+
+@pytest.fixture
+def engine(data, opened) -> Challenge:
+    return Challenge(data, opened.spec)
+
+
+@pytest.fixture
+def popular(engine) -> object:
+    return make("popular").fit(engine.train)
 
 
 class Constant:
@@ -71,7 +72,9 @@ def test_a_challenge_and_its_submissions_come_back_from_disk(opened, data, engin
     submission = store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
     assert (submission.public, submission.private) == pytest.approx(tuple(engine.scores(popular).values()))
     again = store.load(opened.challenge_id)  # what a restarted server reads
-    assert again.spec == SPEC and again.names == {"ada": "person:a"}
+    assert again.spec == dataclasses.replace(SPEC, part_seed=again.spec.part_seed) and again.names == {
+        "ada": "person:a"
+    }
     assert again.submissions[0].public == submission.public
     assert [c.challenge_id for c in store.all_challenges()] == [opened.challenge_id]
     assert not list(store.folder().glob(".*.tmp"))
@@ -166,10 +169,10 @@ def test_the_board_hides_settings_and_private_scores_until_revealed(opened, data
     assert "owner" not in table and "person:a" not in table.to_csv()
 
 
-def test_the_board_keeps_each_persons_best(home, data, engine):
+def test_the_board_keeps_each_persons_best(home, data):
     spec = ChallengeSpec(split="user:0.2", measure="rmse", models=("baseline",), deadline=NOW + 86400)
-    rmse_engine = Challenge(data, spec)
     opened = store.create(spec, DataChoice(), data.fingerprint, now=NOW)
+    rmse_engine = Challenge(data, opened.spec)
     strong, weak = Constant(float(rmse_engine.train.ratings.mean())), Constant(1.0)
     for at, model in enumerate((weak, strong, weak)):
         store.submit(
@@ -204,3 +207,16 @@ def test_concurrent_submitters_all_land_and_a_name_goes_to_one(opened, data, eng
     stored = store.load(opened.challenge_id)
     assert len(stored.submissions) == 9
     assert sorted(outcomes).count("Twin:ok") == 1 and sorted(outcomes).count("Twin:refused") == 1
+
+
+def test_two_challenges_divide_the_test_users_differently_and_a_stale_scorer_is_refused(home, data, popular):
+    first = store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
+    second = store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
+    assert first.spec.part_seed != second.spec.part_seed
+    assert set(Challenge(data, first.spec).public.user_codes) != set(
+        Challenge(data, second.spec).public.user_codes
+    )
+    with pytest.raises(ChallengeError, match="has changed since it opened"):
+        store.submit(
+            first.challenge_id, "person:a", "Ada", a_run(data, popular), Challenge(data, second.spec), now=NOW
+        )
