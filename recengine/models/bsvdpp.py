@@ -133,9 +133,10 @@ class BayesianSVDpp(Recommender):
     label = "Bayesian SVD++ with flipped bags (Gibbs sampling)"
     description = (
         "SVD++ in both directions, sampled instead of optimised: each user is also described by the films "
-        "they rated and each film by the people who rated it, and Gibbs sampling draws many plausible sets "
-        "of factors and averages them. Every penalty is learned from the data: the number of factors and of "
-        "sweeps are its only settings. The most accurate rating model here."
+        "they rated (and their age, gender and occupation when known), each film by the people who rated it "
+        "(and its genres and year), and Gibbs sampling draws many plausible sets of factors and averages "
+        "them. Every penalty is learned from the data: the number of factors and of sweeps are its only "
+        "settings. The most accurate rating model here."
     )
     formulas = maths.BSVDPP
     Params = BayesianSVDppParams
@@ -143,7 +144,7 @@ class BayesianSVDpp(Recommender):
         "posterior mode of p and b_u on top of the rated films' bag, under the sampled user prior"
     )
     divergence_hint = "Use float64, or fewer factors."
-    factor_copies = 12.0  # four groups, their effective vectors, features, noise and running sums
+    factor_copies = 12.0  # the groups' vectors, effective vectors, features, noise and running sums
     state_names = (
         "user_factors_", "item_factors_", "user_bias_", "item_bias_", "implicit_factors_", "implicit_bias_",
         "prior_mean_", "prior_precision_", "noise_precision_",
@@ -362,7 +363,8 @@ class BayesianSVDpp(Recommender):
 
     def foldin_system(self, item_codes: np.ndarray, ratings: np.ndarray) -> LinearSystem:
         """x = [p, b_u] for a new user whose bag is the films S they rated, the films at their posterior means:
-        M = diag(λ) + α XᵀX, w = α, prior λ m (the sampled user prior), on top of |S|^−½ Σ_{j∈S} y_j."""
+        M = diag(λ) + α XᵀX, w = α, prior λ m (the sampled user prior), on top of |S|^−½ Σ_{j∈S} y_j. A new
+        person's age, gender and occupation are not known: their attribute part is 0."""
         parts = evidence(self, item_codes, ratings, implicit=self.implicit_factors_)
         alpha = float(self.noise_precision_)
         precision = self.prior_precision_
