@@ -420,12 +420,12 @@ def attribute_bags(train: RatingsDataset) -> dict[str, sp.csr_matrix]:
 
 
 def _binned(values: pd.Series) -> sp.csr_matrix:
-    """One-hot quantile bins of a numeric column (a missing value: no bin)."""
+    """One-hot quantile bins of a numeric column, equal values in one bin (fewer bins where many values are
+    equal); a missing value: no bin."""
     numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() < 2:
+    if numbers.nunique() < 2:
         return sp.csr_matrix((len(values), 0))
-    bins = pd.qcut(numbers.rank(method="first"), QUANTILE_BINS, labels=False, duplicates="drop")
-    return _categories(bins)
+    return _categories(pd.qcut(numbers, QUANTILE_BINS, labels=False, duplicates="drop"))
 
 
 def _categories(values: pd.Series) -> sp.csr_matrix:
