@@ -60,7 +60,8 @@ INIT_STD = 0.1  # the factors' random start (linear weights start at 0)
 # Sweeps left out of the average: 4 (half of a shorter fit). Measured on MovieLens 100k u1 at 10 factors and
 # 200 sweeps, seeds 0-2, test RMSE of the averaged predictions: 0.8846 (mean) leaving out 4 sweeps, 0.8850
 # leaving out 10, 0.8857 20, 0.8868 50: the early, strongly shrunk samples help the average more than they
-# bias it (myFM likewise keeps all but 5).
+# bias it (myFM likewise keeps all but 5). Measured before the year and age bins kept equal values together;
+# these choices were made looking at u1's test set (benchmarks/results/rating_ml100k.md says so).
 BURN_IN_SWEEPS = 4
 
 
@@ -133,9 +134,10 @@ class BayesianSVDpp(Recommender):
     label = "Bayesian SVD++ with flipped bags (Gibbs sampling)"
     description = (
         "SVD++ in both directions, sampled instead of optimised: each user is also described by the films "
-        "they rated and each film by the people who rated it, and Gibbs sampling draws many plausible sets "
-        "of factors and averages them. Every penalty is learned from the data: the number of factors and of "
-        "sweeps are its only settings. The most accurate rating model here."
+        "they rated (and their age, gender and occupation when known), each film by the people who rated it "
+        "(and its genres and year), and Gibbs sampling draws many plausible sets of factors and averages "
+        "them. Every penalty is learned from the data: the number of factors and of sweeps are its only "
+        "settings. The most accurate rating model here."
     )
     formulas = maths.BSVDPP
     Params = BayesianSVDppParams
@@ -143,7 +145,7 @@ class BayesianSVDpp(Recommender):
         "posterior mode of p and b_u on top of the rated films' bag, under the sampled user prior"
     )
     divergence_hint = "Use float64, or fewer factors."
-    factor_copies = 12.0  # four groups, their effective vectors, features, noise and running sums
+    factor_copies = 12.0  # the groups' vectors, effective vectors, features, noise and running sums
     state_names = (
         "user_factors_", "item_factors_", "user_bias_", "item_bias_", "implicit_factors_", "implicit_bias_",
         "prior_mean_", "prior_precision_", "noise_precision_",
@@ -362,7 +364,8 @@ class BayesianSVDpp(Recommender):
 
     def foldin_system(self, item_codes: np.ndarray, ratings: np.ndarray) -> LinearSystem:
         """x = [p, b_u] for a new user whose bag is the films S they rated, the films at their posterior means:
-        M = diag(λ) + α XᵀX, w = α, prior λ m (the sampled user prior), on top of |S|^−½ Σ_{j∈S} y_j."""
+        M = diag(λ) + α XᵀX, w = α, prior λ m (the sampled user prior), on top of |S|^−½ Σ_{j∈S} y_j. A new
+        person's age, gender and occupation are not known: their attribute part is 0."""
         parts = evidence(self, item_codes, ratings, implicit=self.implicit_factors_)
         alpha = float(self.noise_precision_)
         precision = self.prior_precision_
@@ -418,12 +421,12 @@ def attribute_bags(train: RatingsDataset) -> dict[str, sp.csr_matrix]:
 
 
 def _binned(values: pd.Series) -> sp.csr_matrix:
-    """One-hot quantile bins of a numeric column (a missing value: no bin)."""
+    """One-hot quantile bins of a numeric column, equal values in one bin (fewer bins where many values are
+    equal); a missing value: no bin."""
     numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() < 2:
+    if numbers.nunique() < 2:
         return sp.csr_matrix((len(values), 0))
-    bins = pd.qcut(numbers.rank(method="first"), QUANTILE_BINS, labels=False, duplicates="drop")
-    return _categories(bins)
+    return _categories(pd.qcut(numbers, QUANTILE_BINS, labels=False, duplicates="drop"))
 
 
 def _categories(values: pd.Series) -> sp.csr_matrix:
