@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
-from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, one_change, settings_of
+from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, ClassAnswers, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
 
@@ -230,3 +232,24 @@ def test_each_lesson_says_what_it_does_in_plain_words_first_and_precisely_on_dem
     assert any(m.value == IN_PLAIN_WORDS["biases"] for m in app.markdown)
     precisely = next(e for e in app.expander if e.label == "More precisely")
     assert precisely.markdown[0].value == LESSONS["biases"].shows
+
+
+def test_the_class_guesses_are_counted_on_the_server_and_shown_with_the_answer(app):
+    student = AppTest.from_file(
+        str(ROOT / "app.py"), default_timeout=60
+    ).run()  # another browser, same server
+    for session, guess in ((app, 0), (student, 2), (student, 0)):  # the student changes their mind
+        if "lessons_done" not in session.session_state:
+            session.query_params["lesson"] = "fitting"
+            session.switch_page("pages/lessons.py").run()
+        session.radio(key="lessons_guess_fitting").set_value(guess).run()
+        assert_no_exception(session)
+    assert any(m.value == "2 guesses so far" for m in app.run().markdown)  # one each, no names
+    app.button(key="lessons_reveal_fitting").click().run()
+    answer = next(m.value for m in app.markdown if "Answer:" in m.value)
+    assert answer.endswith("The class: λ 0 **2** · λ 0.1 **0** · λ 2 **0**.")
+    tally = ClassAnswers(hours=1.0, limit=1)
+    tally.vote("nmf", "a", 1)
+    tally.vote("nmf", "b", 2)  # beyond the limit: not counted
+    tally.vote("nmf", "a", 2)
+    assert tally.counts("nmf", 3) == [0, 0, 1]
