@@ -68,7 +68,7 @@ def predict_then_reveal(name: str) -> bool:
         st.markdown(f"**{question.text}** Answer: **{question.choices[question.answer]}**{verdict}. "
                     f"The class: {spread}.")  # fmt: skip
         return True
-    ask, reveal = st.columns([5, 1.3], vertical_alignment="bottom")
+    ask, reveal = st.columns([5, 1.3] if presenting() else [3, 1.4], vertical_alignment="bottom")
     guess_key = f"lessons_guess_{name}"
     guess = ask.radio(question.text, range(len(question.choices)), index=None, horizontal=True, key=guess_key,
                       format_func=question.choices.__getitem__)  # fmt: skip
@@ -151,7 +151,8 @@ def fitting(data: RatingsDataset, runs: list[state.Run]) -> None:
 
 def factors(data: RatingsDataset, runs: list[state.Run]) -> None:
     people = list(data.user_ids[:OVERLAP_PEOPLE])
-    columns = st.columns(len(runs))
+    # side by side on a wide screen; one above the other beside the lesson menu, so all three people show
+    columns = st.columns(len(runs)) if presenting() else [st.container() for _ in runs]
     for column, run in zip(columns, runs, strict=True):
         overlap = lessons.list_overlap(run.model, data, people)
         column.metric(f"{run.title}: lists alike", f"{overlap:.0%}", help="Mean share of films two people's "
