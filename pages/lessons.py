@@ -172,9 +172,8 @@ def two_lists(data: RatingsDataset, runs: list[state.Run]) -> None:
     for column, run in zip(columns, runs, strict=True):
         column.markdown(metrics_line(run))
         table = lessons.top_items(run.model, data, user)
-        if presenting():
-            table["title"] = table["title"].map(lambda title: shortened(title, 34))
-        presentation.table(table, f"lessons_list_{run.run_id}", column, precision=2)
+        table["title"] = table["title"].map(lambda title: shortened(title, 34))
+        presentation.table(table, f"lessons_list_{run.run_id}", column, precision=2, plain=True)
         column.caption(f"Median popularity: {int(table['ratings'].median()):,} ratings per film.")
 
 
@@ -197,13 +196,11 @@ def taste(data: RatingsDataset, runs: list[state.Run]) -> None:
     for column, (key, (title, table)), gap in zip(st.columns(2), shown.items(), gaps, strict=True):
         if presenting():
             column.markdown(f"**{title}**: genre gap **{gap:.2f}**", help=gap_help)
-            table = table.assign(title=table["title"].map(lambda t: shortened(t, 24)),
-                                 genres=table["genres"].map(first_genres))  # fmt: skip
         else:
             column.metric(f"{title}: genre gap", f"{gap:.2f}", help=gap_help)
-        presentation.table(table, f"lessons_taste_{key}", column, column_config={
-            "title": st.column_config.TextColumn(width="medium"), "genres": st.column_config.TextColumn(width="medium"),
-            "ratings": st.column_config.NumberColumn(width="small", help="How many people rated the film.")})  # fmt: skip
+        table = table.assign(title=table["title"].map(lambda t: shortened(t, 24)),
+                             genres=table["genres"].map(first_genres))  # fmt: skip
+        presentation.table(table, f"lessons_taste_{key}", column, plain=True)
 
 
 def nmf(data: RatingsDataset, runs: list[state.Run]) -> None:

@@ -76,7 +76,7 @@ def test_too_few_factors_gives_everyone_one_list(app):
 @pytest.mark.parametrize("name", ["rating-vs-ranking", "biases"])
 def test_two_lists_side_by_side_with_popularity(app, name):
     open_lesson(app, name)
-    tables = [frame.value for frame in app.dataframe]
+    tables = [frame.value for frame in app.table]  # plain tables: every column shows beside the menu
     assert len(tables) == 2 and all(len(t) == 10 and "ratings" in t for t in tables)
     assert list(tables[0]["title"]) != list(tables[1]["title"])
     if name == "rating-vs-ranking":  # the ranking model's films are the popular ones
@@ -160,13 +160,13 @@ def test_a_new_persons_list_by_score_and_following_their_taste(app):
     assert len(open_lesson(app, "taste")) == 1
     assert app.selectbox(key="lessons_taste").value.startswith("Animation lover")
     gaps = {metric.label: float(metric.value) for metric in app.metric}
-    plain, followed = (frame.value for frame in app.dataframe)
+    plain, followed = (frame.value for frame in app.table)
     family = [sum("Animation" in g or "Children" in g for g in t["genres"]) for t in (plain, followed)]
     assert family[1] >= 8 > family[0] and len(plain) == len(followed) == 10
     assert gaps["By the scores alone: genre gap"] > 2 * gaps["Following the taste, λ 0.9: genre gap"]
     app.slider(key="lessons_taste_weight").set_value(0.0).run()
     assert_no_exception(app)
-    same = [frame.value["title"].tolist() for frame in app.dataframe]
+    same = [frame.value["title"].tolist() for frame in app.table]
     assert same[0] == same[1]  # λ 0: the model's own order
 
 
