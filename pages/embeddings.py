@@ -128,7 +128,9 @@ def movie_map(run: state.Run, data: RatingsDataset) -> None:
         you, yours = steer(run, data, plane, shown_rows, points)
     figure = item_map(points, colour, you, chosen_movie, neighbours, colors, yours)
     if presenting():  # the legend beside the map, where large type does not cover the films
-        large_type(figure, height=560).update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
+        large_type(figure, height=560).update_layout(
+            legend=dict(orientation="v", x=1.01, y=1, xanchor="left")
+        )
     drawn.plotly_chart(figure, key="embed_map", on_select="rerun", selection_mode="points")
 
 
