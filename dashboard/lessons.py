@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -262,6 +264,38 @@ QUESTIONS = MappingProxyType(
         ),
     }
 )
+
+
+class ClassAnswers:
+    """The class's guesses, shared by every session of the server and counted without names: one per person
+    and lesson (their last), those of the last ``hours`` only, at most ``limit`` people a lesson."""
+
+    def __init__(self, hours: float = 1.0, limit: int = 1000) -> None:
+        self.hours, self.limit = hours, limit
+        self._lock = threading.Lock()
+        self._votes: dict[str, dict[str, tuple[int, float]]] = {}
+
+    def vote(self, lesson: str, who: str, choice: int) -> None:
+        with self._lock:
+            votes = self._votes.setdefault(lesson, {})
+            if who in votes or len(votes) < self.limit:
+                votes[who] = (choice, time.time())
+
+    def counts(self, lesson: str, n_choices: int) -> list[int]:
+        """How many people chose each choice lately."""
+        since = time.time() - self.hours * 3600
+        counts = [0] * n_choices
+        with self._lock:
+            for choice, at in self._votes.get(lesson, {}).values():
+                if at >= since and 0 <= choice < n_choices:
+                    counts[choice] += 1
+        return counts
+
+
+@st.cache_resource
+def class_answers() -> ClassAnswers:
+    """The server's one tally of the class's guesses."""
+    return ClassAnswers()
 
 
 def train_runs(data: RatingsDataset, lesson: Lesson) -> list[state.Run]:

@@ -80,12 +80,15 @@ def apply() -> None:
         st.html(STYLE)
 
 
-def table(frame: pd.DataFrame, key: str, where: Any = st, precision: int = 3, **options: Any) -> None:
-    """``frame`` without its index: an interactive grid normally, when presenting a plain table in large
-    type whose columns all show (a grid scrolls columns out of view), numbers to ``precision`` decimals.
-    ``options`` go to the grid."""
+def table(
+    frame: pd.DataFrame, key: str, where: Any = st, precision: int = 3, plain: bool = False, **options: Any
+) -> None:
+    """``frame`` without its index: an interactive grid normally; when presenting (or ``plain``: a narrow
+    place where every column must show) a plain table, in large type when presenting, whose columns all
+    show (a grid scrolls columns out of view), numbers to ``precision`` decimals. ``options`` go to the
+    grid."""
     with where.container(key=key):  # the key names the element on the page (class st-key-<key>)
-        if presenting():
+        if presenting() or plain:
             st.table(frame.style.hide(axis="index").format(precision=precision))
         else:
             st.dataframe(frame, hide_index=True, **options)

@@ -70,6 +70,11 @@ def pca_plane(projection: Projection) -> lessons.GenreMap:
 
 @st.fragment  # a move of your point, or a click on the map, redraws this part only
 def movie_map(run: state.Run, data: RatingsDataset) -> None:
+    with engine_errors("Choose another model, or PCA instead of t-SNE."):  # a fragment reruns alone
+        draw_map(run, data)
+
+
+def draw_map(run: state.Run, data: RatingsDataset) -> None:
     left, middle, right = st.columns(3)
     method = left.radio("Projection", list(METHODS), format_func=METHODS.get, key="embed_method")
     colour = middle.radio("Colour by", list(COLOURS), format_func=COLOURS.get, key="embed_colour")
@@ -124,10 +129,12 @@ def movie_map(run: state.Run, data: RatingsDataset) -> None:
     with found:
         chosen_movie, neighbours = search(run, data, points, below)
     with steering:
-        you, yours = steer(run, data, plane, shown_rows, points)
+        you, yours = steer(run, data, plane, points)
     figure = item_map(points, colour, you, chosen_movie, neighbours, colors, yours)
     if presenting():  # the legend beside the map, where large type does not cover the films
-        large_type(figure, height=560).update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"))
+        large_type(figure, height=560).update_layout(
+            legend=dict(orientation="v", x=1.01, y=1, xanchor="left")
+        )
     drawn.plotly_chart(figure, key="embed_map", on_select="rerun", selection_mode="points")
 
 
@@ -143,11 +150,7 @@ def take_click(points: pd.DataFrame) -> None:
 
 
 def steer(
-    run: state.Run,
-    data: RatingsDataset,
-    plane: lessons.GenreMap | None,
-    rows: np.ndarray,
-    points: pd.DataFrame,
+    run: state.Run, data: RatingsDataset, plane: lessons.GenreMap | None, points: pd.DataFrame
 ) -> tuple[tuple[float, float] | None, pd.DataFrame | None]:
     """Sliders that move your point over the map, and your top 10 from where it stands, at once."""
     if plane is None:

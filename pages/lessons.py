@@ -1,6 +1,7 @@
 """Lessons: one-click demonstrations for a class, each saying what to look at; their runs stay for Compare."""
 
 import re
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import streamlit as st
 from dashboard import presentation, state, urlstate
 from dashboard.charts import large_type, matrix_heatmap, overlaid_curves, train_valid_curves
 from dashboard.data import active_data, split
-from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, one_change, train_runs
+from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, class_answers, one_change, train_runs
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.runs import DEFAULT_SPLIT
@@ -22,6 +23,7 @@ from recengine.serving.rerank import DEFAULT_WEIGHT
 inside_app()
 
 DONE = "lessons_done"  # {lesson: [run ids]}: the lessons run in this session, with their runs
+VOTER = "lessons_voter"  # this session's anonymous name in the class's tally
 SAID = "lessons_said"  # {lesson: the choice guessed, or None}: the lessons whose answer was revealed
 PEOPLE = 100  # the person pickers offer the first people of the data set
 OVERLAP_PEOPLE = 12
@@ -51,18 +53,29 @@ def pick_lesson(where=st) -> str:
 
 
 def predict_then_reveal(name: str) -> bool:
-    """The lesson's question with its choices, the answer hidden until the button; True once revealed."""
+    """The lesson's question with its choices, the answer hidden until the button; True once revealed. Each
+    guess joins the class's tally on the server (no names), shown as a count, and spread out once revealed."""
     question, said = QUESTIONS[name], st.session_state.setdefault(SAID, {})
+    tally, voter = class_answers(), st.session_state.setdefault(VOTER, uuid.uuid4().hex)
+    counts = tally.counts(name, len(question.choices))
     if name in said:
         guess = said[name]
         verdict = "" if guess is None else " (your guess too)" if guess == question.answer else (
             f" (you guessed: {question.choices[guess]})")  # fmt: skip
-        st.markdown(f"**{question.text}** Answer: **{question.choices[question.answer]}**{verdict}.")
+        spread = " · ".join(
+            f"{choice} **{count}**" for choice, count in zip(question.choices, counts, strict=True)
+        )
+        st.markdown(f"**{question.text}** Answer: **{question.choices[question.answer]}**{verdict}. "
+                    f"The class: {spread}.")  # fmt: skip
         return True
-    ask, reveal = st.columns([5, 1.3], vertical_alignment="bottom")
+    ask, reveal = st.columns([5, 1.3] if presenting() else [3, 1.4], vertical_alignment="bottom")
     guess_key = f"lessons_guess_{name}"
-    ask.radio(question.text, range(len(question.choices)), index=None, horizontal=True, key=guess_key,
-              format_func=question.choices.__getitem__)  # fmt: skip
+    guess = ask.radio(question.text, range(len(question.choices)), index=None, horizontal=True, key=guess_key,
+                      format_func=question.choices.__getitem__)  # fmt: skip
+    if guess is not None:
+        tally.vote(name, voter, guess)
+        counts = tally.counts(name, len(question.choices))
+    reveal.markdown(f"{sum(counts)} {'guess' if sum(counts) == 1 else 'guesses'} so far")
     if reveal.button("Reveal the answer", key=f"lessons_reveal_{name}", icon=":material/visibility:"):
         said[name] = st.session_state.get(guess_key)  # kept: the radio is not drawn once revealed
         st.rerun()
@@ -98,8 +111,10 @@ def lesson_runs(name: str) -> list[state.Run] | None:
 
 
 def person(data: RatingsDataset, where=st) -> object:
+    """The person whose lists are compared ("user 1": when presenting, with no label above it)."""
     return where.selectbox("Person", list(data.user_ids[:PEOPLE]), key="lessons_user",
-                           format_func=lambda user: f"user {user}")  # fmt: skip
+                           format_func=lambda user: f"user {user}",
+                           label_visibility="collapsed" if presenting() else "visible")  # fmt: skip
 
 
 def metrics_line(run: state.Run) -> str:
@@ -136,7 +151,8 @@ def fitting(data: RatingsDataset, runs: list[state.Run]) -> None:
 
 def factors(data: RatingsDataset, runs: list[state.Run]) -> None:
     people = list(data.user_ids[:OVERLAP_PEOPLE])
-    columns = st.columns(len(runs))
+    # side by side on a wide screen; one above the other beside the lesson menu, so all three people show
+    columns = st.columns(len(runs)) if presenting() else [st.container() for _ in runs]
     for column, run in zip(columns, runs, strict=True):
         overlap = lessons.list_overlap(run.model, data, people)
         column.metric(f"{run.title}: lists alike", f"{overlap:.0%}", help="Mean share of films two people's "
@@ -156,9 +172,8 @@ def two_lists(data: RatingsDataset, runs: list[state.Run]) -> None:
     for column, run in zip(columns, runs, strict=True):
         column.markdown(metrics_line(run))
         table = lessons.top_items(run.model, data, user)
-        if presenting():
-            table["title"] = table["title"].map(lambda title: shortened(title, 34))
-        presentation.table(table, f"lessons_list_{run.run_id}", column, precision=2)
+        table["title"] = table["title"].map(lambda title: shortened(title, 34))
+        presentation.table(table, f"lessons_list_{run.run_id}", column, precision=2, plain=True)
         column.caption(f"Median popularity: {int(table['ratings'].median()):,} ratings per film.")
 
 
@@ -181,13 +196,11 @@ def taste(data: RatingsDataset, runs: list[state.Run]) -> None:
     for column, (key, (title, table)), gap in zip(st.columns(2), shown.items(), gaps, strict=True):
         if presenting():
             column.markdown(f"**{title}**: genre gap **{gap:.2f}**", help=gap_help)
-            table = table.assign(title=table["title"].map(lambda t: shortened(t, 24)),
-                                 genres=table["genres"].map(first_genres))  # fmt: skip
         else:
             column.metric(f"{title}: genre gap", f"{gap:.2f}", help=gap_help)
-        presentation.table(table, f"lessons_taste_{key}", column, column_config={
-            "title": st.column_config.TextColumn(width="medium"), "genres": st.column_config.TextColumn(width="medium"),
-            "ratings": st.column_config.NumberColumn(width="small", help="How many people rated the film.")})  # fmt: skip
+        table = table.assign(title=table["title"].map(lambda t: shortened(t, 24)),
+                             genres=table["genres"].map(first_genres))  # fmt: skip
+        presentation.table(table, f"lessons_taste_{key}", column, plain=True)
 
 
 def nmf(data: RatingsDataset, runs: list[state.Run]) -> None:

@@ -141,7 +141,7 @@ def test_the_genre_map_separates_genres_a_principal_component_map_mixes():
     centred = units - units.mean(axis=0)
     total = (centred**2).sum()
     assert plane.variance_kept == pytest.approx(((centred @ plane.axes) ** 2).sum() / total)
-    assert 0 < plane.variance_kept < widest.variance_kept < 1  # the widest plane keeps the most, by definition
+    assert 0 < plane.variance_kept < widest.variance_kept < 1  # the widest plane keeps the most
     top_two = np.linalg.svd(centred, compute_uv=False)[:2]
     assert widest.variance_kept == pytest.approx((top_two**2).sum() / total)
     assert np.allclose(plane.place(factors), plane.coords)

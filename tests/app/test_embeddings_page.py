@@ -53,7 +53,8 @@ def test_moving_your_point_changes_your_top_10_at_once(steering):
     start = your_list(steering)
     assert len(start) == 10
     seconds, lists = [], []
-    for across, up in [(0.3, 0.0), (0.6, 0.0), (0.0, 0.6), (-0.6, 0.0), (0.0, -0.6), (-0.3, 0.3), (0.3, -0.3)]:
+    moves = [(0.3, 0.0), (0.6, 0.0), (0.0, 0.6), (-0.6, 0.0), (0.0, -0.6), (-0.3, 0.3), (0.3, -0.3)]
+    for across, up in moves:
         steering.slider(key="embed_steer_x").set_value(across)
         began = time.perf_counter()
         steering.slider(key="embed_steer_y").set_value(up).run()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
-from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, one_change, settings_of
+from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, ClassAnswers, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
 
@@ -76,7 +78,7 @@ def test_too_few_factors_gives_everyone_one_list(app):
 @pytest.mark.parametrize("name", ["rating-vs-ranking", "biases"])
 def test_two_lists_side_by_side_with_popularity(app, name):
     open_lesson(app, name)
-    tables = [frame.value for frame in app.dataframe]
+    tables = [frame.value for frame in app.table]  # plain tables: every column shows beside the menu
     assert len(tables) == 2 and all(len(t) == 10 and "ratings" in t for t in tables)
     assert list(tables[0]["title"]) != list(tables[1]["title"])
     if name == "rating-vs-ranking":  # the ranking model's films are the popular ones
@@ -160,13 +162,13 @@ def test_a_new_persons_list_by_score_and_following_their_taste(app):
     assert len(open_lesson(app, "taste")) == 1
     assert app.selectbox(key="lessons_taste").value.startswith("Animation lover")
     gaps = {metric.label: float(metric.value) for metric in app.metric}
-    plain, followed = (frame.value for frame in app.dataframe)
+    plain, followed = (frame.value for frame in app.table)
     family = [sum("Animation" in g or "Children" in g for g in t["genres"]) for t in (plain, followed)]
     assert family[1] >= 8 > family[0] and len(plain) == len(followed) == 10
     assert gaps["By the scores alone: genre gap"] > 2 * gaps["Following the taste, λ 0.9: genre gap"]
     app.slider(key="lessons_taste_weight").set_value(0.0).run()
     assert_no_exception(app)
-    same = [frame.value["title"].tolist() for frame in app.dataframe]
+    same = [frame.value["title"].tolist() for frame in app.table]
     assert same[0] == same[1]  # λ 0: the model's own order
 
 
@@ -232,3 +234,24 @@ def test_each_lesson_says_what_it_does_in_plain_words_first_and_precisely_on_dem
     assert any(m.value == IN_PLAIN_WORDS["biases"] for m in app.markdown)
     precisely = next(e for e in app.expander if e.label == "More precisely")
     assert precisely.markdown[0].value == LESSONS["biases"].shows
+
+
+def test_the_class_guesses_are_counted_on_the_server_and_shown_with_the_answer(app):
+    student = AppTest.from_file(
+        str(ROOT / "app.py"), default_timeout=60
+    ).run()  # another browser, same server
+    for session, guess in ((app, 0), (student, 2), (student, 0)):  # the student changes their mind
+        if "lessons_done" not in session.session_state:
+            session.query_params["lesson"] = "fitting"
+            session.switch_page("pages/lessons.py").run()
+        session.radio(key="lessons_guess_fitting").set_value(guess).run()
+        assert_no_exception(session)
+    assert any(m.value == "2 guesses so far" for m in app.run().markdown)  # one each, no names
+    app.button(key="lessons_reveal_fitting").click().run()
+    answer = next(m.value for m in app.markdown if "Answer:" in m.value)
+    assert answer.endswith("The class: λ 0 **2** · λ 0.1 **0** · λ 2 **0**.")
+    tally = ClassAnswers(hours=1.0, limit=1)
+    tally.vote("nmf", "a", 1)
+    tally.vote("nmf", "b", 2)  # beyond the limit: not counted
+    tally.vote("nmf", "a", 2)
+    assert tally.counts("nmf", 3) == [0, 0, 1]

@@ -44,6 +44,11 @@ SHARED = {
     "dashboard/data.py:_genres": "a tuple of genre names",
     "dashboard/recs.py:_clusters": "a run's KMeans groups; pages index its arrays into new ones",
     "dashboard/recs.py:_projection": "a run's 2-D map; pages copy its coordinates into new frames",
+    "pages/embeddings.py:_genre_plane": "a run's genre map (a frozen GenreMap); pages copy its coordinates",
+    "dashboard/lessons.py:class_answers": (
+        "the class's guesses, shared on purpose (everyone's screen counts everyone's guesses): no names, one "
+        "per session's random id and lesson, at most 1,000 people a lesson, a lock guards it"
+    ),
     "dashboard/runs.py:model_store": (
         "the on-disk model cache, shared on purpose: every write is atomic and holds an flock on a file "
         "opened per call, so threads of one server exclude each other as processes do"

@@ -58,7 +58,9 @@ def test_a_shared_lesson_link_runs_the_lesson(server, page, lesson):
     settle(page)
     no_exception(page, lesson)
     assert f"lesson={lesson}" in page.url
-    page.locator(".js-plotly-plot, [data-testid='stDataFrame']").first.wait_for(timeout=30_000)
+    page.locator(".js-plotly-plot, [data-testid='stDataFrame'], [data-testid='stTable']").first.wait_for(
+        timeout=30_000
+    )
     if lesson == "learning-rate":
         no_formula_errors(page, lesson)
         whole_page(page, "lessons")

@@ -78,11 +78,15 @@ def test_the_evidence_is_in_view_in_large_type_at_1280_by_720(server, page, less
     scrolled = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
     assert scrolled == 0
     page.screenshot(path=str(SHOTS / f"present-{lesson}.png"))
+    lowest = 0.0
     for selector in EVIDENCE[lesson]:
         found = boxes(page, f"{evidence} {selector}")
         assert found, f"{lesson}: nothing matches {selector}"
         cut = [box for box in found if outside(box)]
         assert not cut, f"{lesson}: {selector} out of the {WIDTH} × {HEIGHT} screen: {cut[:3]}"
+        lowest = max([lowest, *(box["bottom"] for box in found)])
     fonts = page.evaluate(CHART_FONTS)
     small = [(text, size) for text, size in fonts if size < CHART_PX]
+    smallest = min((size for _, size in fonts), default=None)
+    print(f"{lesson}: evidence down to y = {lowest:.0f} of {HEIGHT} px; smallest chart text {smallest} px")
     assert not small, f"{lesson}: chart text under {CHART_PX} px: {small[:5]}"
