@@ -60,9 +60,6 @@ SHARED = {
         "on one model get their own recommendations"
     ),
     "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
-    "pages/embeddings.py:_genre_plane": (
-        "a run's genre map, arrays the page only reads; keyed by the run's id, which names one model for everyone"
-    ),
     "dashboard/workspace.py:_prune_once": "returns a count: it exists to prune old workspaces once per server",
     "dashboard/classroom.py:_attempts": (
         "wrong class passwords per client address, shared on purpose (a new tab must not reset the limit); "
