@@ -11,6 +11,35 @@ import pytest
 from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 
+TESTS = Path(__file__).resolve().parent
+# `pytest -m "not slow"` is the quick loop while coding (the README names it). Marked slow here, besides the
+# tests marked one by one (any test over about 3 s): whole places slow by nature, and the slow cases of
+# otherwise quick parametrized tests (measured with --durations on a loaded two-core machine).
+SLOW_PLACES = (
+    "browser/",  # a real server in headless Chromium
+    "hardening/test_fuzz_loaders.py",  # property-based fuzzing, 1,000 cases per format
+    "hardening/test_load.py",  # 20 clients on one server
+    "hardening/test_sessions.py",
+    "hardening/test_model_extremes.py",  # every hyperparameter at its extremes
+)
+SLOW_CASES = {
+    "test_base.py::test_a_fitted_model_holds_its_learned_state_only[bpr]",
+    "test_gradient_models.py::test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise[minibatch]",
+    "test_nmf.py::test_noise_free_planted_matrix_is_recovered[random]",
+    "test_recommend.py::test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast[als]",
+    "test_recommend.py::test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast[bpr]",
+    "test_svdpp.py::test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise[True]",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(TESTS).as_posix()
+        spark = item.get_closest_marker("spark") is not None  # a Java virtual machine per module
+        if spark or where.startswith(SLOW_PLACES) or f"{where}::{item.name}" in SLOW_CASES:
+            item.add_marker(pytest.mark.slow)
+
+
 ML100K = Path(
     os.environ.get(
         "RECENGINE_ML100K", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"

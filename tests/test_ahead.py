@@ -66,6 +66,7 @@ def test_a_mismatched_call_still_runs_through_the_jit_kernel():
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="building ahead of time needs a C compiler")
+@pytest.mark.slow
 def test_a_built_module_loads_without_numba_and_gives_the_jit_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     path = build.build(ahead.module_path())

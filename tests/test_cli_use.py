@@ -72,6 +72,7 @@ def test_similar_items(saved, capsys):
     assert all(-1 <= row["score"] <= 1 for row in payload["items"])
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_split_and_on_a_test_file_agree(saved, capsys):
     split = _json(
         capsys, "evaluate", "--model", str(saved["wals"]), "--split", "user:0.2", "-k", "5", "--json"
@@ -168,6 +169,7 @@ def test_clusters_lists_groups_with_sizes_and_favourites(saved, capsys):
     assert "n_clusters=1 is not allowed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_new_users_refits_on_the_other_users_and_reports_beyond_accuracy(saved, capsys):
     report = _json(capsys, "evaluate", "--model", str(saved["wals"]), "--protocol", "new-user", "--given", "10",
                    "--calibration", "0.4", "--json")  # fmt: skip

@@ -47,6 +47,7 @@ def test_over_and_under_fitting(app):
     assert default.metrics["rmse"] < min(none.metrics["rmse"], heavy.metrics["rmse"])
 
 
+@pytest.mark.slow
 def test_too_few_factors_gives_everyone_one_list(app):
     open_lesson(app, "factors")
     alike = [metric.value for metric in app.metric]
