@@ -21,8 +21,17 @@ SLOW_PLACES = (
     "hardening/test_load.py",  # 20 clients on one server
     "hardening/test_sessions.py",
     "hardening/test_model_extremes.py",  # every hyperparameter at its extremes
+    "hardening/test_memory_estimates.py",  # every model's peak memory measured in a fresh process
 )
-SLOW_CASES = {
+SLOW_CASES = {  # "file::test" for every case of a test, "file::test[case]" for one
+    "hardening/test_hostile_models.py::test_the_issues_bomb_is_refused_unread_with_a_small_peak",
+    "hardening/test_memory_budget.py::test_training_beyond_the_budget_is_refused_before_anything_is_allocated[als]",
+    "hardening/test_memory_budget.py::test_training_beyond_the_budget_is_refused_before_anything_is_allocated[bpmf]",
+    "hardening/test_model_files.py::test_hand_edited_metadata_fails_clearly_or_loads_a_usable_model",
+    "hardening/test_server_files.py::test_fuzzed_server_files_never_leak_into_messages",
+    "hardening/test_small_points.py::test_sigterm_while_saving_a_model_leaves_no_temporary_file",
+    "hardening/test_training_faults.py::test_parallel_kernels_in_several_threads_survive_numba_s_workqueue_layer",
+    "hardening/test_unwritable_folders.py::test_the_app_trains_saves_and_uploads_without_writable_folders",
     "test_base.py::test_a_fitted_model_holds_its_learned_state_only[bpr]",
     "test_gradient_models.py::test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise[minibatch]",
     "test_nmf.py::test_noise_free_planted_matrix_is_recovered[random]",
@@ -36,7 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         where = item.path.relative_to(TESTS).as_posix()
         spark = item.get_closest_marker("spark") is not None  # a Java virtual machine per module
-        if spark or where.startswith(SLOW_PLACES) or f"{where}::{item.name}" in SLOW_CASES:
+        cases = {f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}"}
+        if spark or where.startswith(SLOW_PLACES) or cases & SLOW_CASES:
             item.add_marker(pytest.mark.slow)
 
 
