@@ -292,7 +292,7 @@ def _wait_until_waiting_for_a_lock(writer: subprocess.Popen, written: Path, seco
     pytest.fail(f"the second writer neither waited for the lock nor wrote within {seconds} s")
 
 
-@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a waiting writer")
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a writer wait")
 @pytest.mark.slow
 def test_the_lock_keeps_a_second_writer_waiting(tmp_path):
     store = ModelStore(tmp_path / "locked")
