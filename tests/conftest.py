@@ -41,8 +41,11 @@ SLOW_CASES = {  # "file::test" for every case of a test, "file::test[case]" for 
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
         where = item.path.relative_to(TESTS).as_posix()
         spark = item.get_closest_marker("spark") is not None  # a Java virtual machine per module
         cases = {f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}"}
