@@ -11,6 +11,48 @@ import pytest
 from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 
+TESTS = Path(__file__).resolve().parent
+# `pytest -m "not slow"` is the quick loop while coding (the README names it). Marked slow here, besides the
+# tests marked one by one (any test over about 3 s): whole places slow by nature, and the slow cases of
+# otherwise quick parametrized tests (measured with --durations on a loaded two-core machine).
+SLOW_PLACES = (
+    "browser/",  # a real server in headless Chromium
+    "hardening/test_fuzz_loaders.py",  # property-based fuzzing, 1,000 cases per format
+    "hardening/test_load.py",  # 20 clients on one server
+    "hardening/test_sessions.py",
+    "hardening/test_model_extremes.py",  # every hyperparameter at its extremes
+    "hardening/test_memory_estimates.py",  # every model's peak memory measured in a fresh process
+)
+SLOW_CASES = {  # "file::test" for every case of a test, "file::test[case]" for one
+    "hardening/test_hostile_models.py::test_the_issues_bomb_is_refused_unread_with_a_small_peak",
+    "hardening/test_memory_budget.py::test_training_beyond_the_budget_is_refused_before_anything_is_allocated[als]",
+    "hardening/test_memory_budget.py::test_training_beyond_the_budget_is_refused_before_anything_is_allocated[bpmf]",
+    "hardening/test_model_files.py::test_hand_edited_metadata_fails_clearly_or_loads_a_usable_model",
+    "hardening/test_server_files.py::test_fuzzed_server_files_never_leak_into_messages",
+    "hardening/test_small_points.py::test_sigterm_while_saving_a_model_leaves_no_temporary_file",
+    "hardening/test_training_faults.py::test_parallel_kernels_in_several_threads_survive_numba_s_workqueue_layer",
+    "hardening/test_unwritable_folders.py::test_the_app_trains_saves_and_uploads_without_writable_folders",
+    "test_base.py::test_a_fitted_model_holds_its_learned_state_only[bpr]",
+    "test_gradient_models.py::test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise[minibatch]",
+    "test_nmf.py::test_noise_free_planted_matrix_is_recovered[random]",
+    "test_recommend.py::test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast[als]",
+    "test_recommend.py::test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast[bpr]",
+    "test_svdpp.py::test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise[True]",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        where = item.path.relative_to(TESTS).as_posix()
+        spark = item.get_closest_marker("spark") is not None  # a Java virtual machine per module
+        cases = {f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}"}
+        if spark or where.startswith(SLOW_PLACES) or cases & SLOW_CASES:
+            item.add_marker(pytest.mark.slow)
+
+
 ML100K = Path(
     os.environ.get(
         "RECENGINE_ML100K", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k"

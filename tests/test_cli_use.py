@@ -72,6 +72,7 @@ def test_similar_items(saved, capsys):
     assert all(-1 <= row["score"] <= 1 for row in payload["items"])
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_split_and_on_a_test_file_agree(saved, capsys):
     split = _json(
         capsys, "evaluate", "--model", str(saved["wals"]), "--split", "user:0.2", "-k", "5", "--json"
@@ -125,7 +126,7 @@ def test_models_trained_on_predefined_files_can_be_used_afterwards(ml100k_path, 
     assert len(json.loads(capsys.readouterr().out)["items"]) == 3
     assert main(["evaluate", "--model", str(out), "--test", test, "--json", "--stored-data"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["test_ratings"] == 20_000 and 0.9 < report["rmse"] < 1.0
+    assert report["test_ratings"] == 20_000 and 0.93 < report["rmse"] < 0.97  # 0.960 (u1-u5: 0.938-0.960)
 
 
 def test_evaluate_uses_the_stored_split_and_says_which_one_a_model_was_trained_with(saved, capsys):
@@ -168,6 +169,7 @@ def test_clusters_lists_groups_with_sizes_and_favourites(saved, capsys):
     assert "n_clusters=1 is not allowed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_new_users_refits_on_the_other_users_and_reports_beyond_accuracy(saved, capsys):
     report = _json(capsys, "evaluate", "--model", str(saved["wals"]), "--protocol", "new-user", "--given", "10",
                    "--calibration", "0.4", "--json")  # fmt: skip

@@ -151,6 +151,7 @@ def test_tsne_and_kmeans_run_on_one_thread(monkeypatch, blocks):
     assert seen == {"tsne": ([1] * len(_openmp_threads()), 1), "kmeans": [1] * len(_openmp_threads())}
 
 
+@pytest.mark.slow
 def test_a_groups_list_follows_the_persons_genres():
     """Eight animated favourites: the group's own best are mostly classics everyone rates highly; re-ranked
     toward the person's genres (the default) they are mostly animated or children's films."""

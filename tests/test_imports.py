@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 # Libraries only some models or pages need: SciPy's optimizers, statistics and sparse linear algebra
 # (nmf, bpmf, svd), scikit-learn (clustering and maps), numba (compiled kernels, made on first use).
 HEAVY = ("scipy.optimize", "scipy.stats", "scipy.sparse.linalg", "sklearn", "numba")
@@ -31,6 +33,7 @@ def test_import_recengine_loads_no_heavy_library():
     assert imported_heavy("import recengine") == []
 
 
+@pytest.mark.slow
 def test_info_command_loads_no_heavy_library():
     statement = "from recengine.cli import main\nmain(['info', '--json'])"
     assert imported_heavy(statement) == []

@@ -85,6 +85,7 @@ def test_a_diverged_fit_keeps_its_curve_and_the_message_names_its_ends(planted):
     assert error.epoch > 10 and all(np.diff(losses[-8:]) > 0)  # rising for epochs
 
 
+@pytest.mark.slow
 def test_a_new_persons_list_follows_their_taste_and_closes_the_genre_gap():
     """The animation lover (the lesson's first person): by wals's scores alone their top 10 is popular films
     of other kinds (Forrest Gump, Schindler's List); following their taste (λ 0.9) it is animated or

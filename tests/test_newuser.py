@@ -120,6 +120,7 @@ def test_adapters_score_every_item_and_the_reranker_fits_on_top():
     assert calibrated["miscalibration"] < plain["miscalibration"]
 
 
+@pytest.mark.slow
 def test_taste_profiles_meet_their_targets_with_the_recommended_calibrated_reranking():
     from recengine.data import load_bundled
     from recengine.evaluation.newuser import plain_server
@@ -139,6 +140,7 @@ def test_taste_profiles_meet_their_targets_with_the_recommended_calibrated_reran
 
 
 @pytest.mark.parametrize("name", ["sgd", "svd", "als", "svdpp", "gd"])
+@pytest.mark.slow
 def test_other_models_lists_follow_the_three_tastes_as_recommend_serves_them(name):
     """Rating models ranked by lift from the fold-in's own prior (a person with no taste evidence), every model
     re-ranked at its own default λ (0.98 but for wals): measured (benchmarks/results/newuser.md) Disney 7-11 of

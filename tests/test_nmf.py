@@ -32,6 +32,7 @@ def test_noise_free_planted_matrix_is_recovered(init):
     assert model.history_[-1].train_rmse < 0.05
 
 
+@pytest.mark.slow
 def test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise():
     noise = 0.2
     data, _ = nonnegative_planted(noise, seed=1, shape=(300, 250), density=0.5)

@@ -89,6 +89,7 @@ def test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast(bundled, ran
             assert "which you rated low (" in contrast and any(title in contrast for title in DISLIKED)
 
 
+@pytest.mark.slow
 def test_a_user_of_the_data_set_is_named_not_addressed(bundled):
     model = make("als", seed=0).fit(bundled)
     user = bundled.user_ids[2]
@@ -375,6 +376,7 @@ def test_a_film_listed_for_its_general_appeal_says_so_and_names_no_reason(bundle
     assert all(text.startswith("Because you rated ") for text in personal["explanation"])
 
 
+@pytest.mark.slow
 def test_a_film_brought_in_for_the_persons_genres_says_so():
     """BPR's scores for a drama lover are mostly its item biases (general appeal): the films on the list are
     there because the re-ranking followed their genres, from far down the model's own order, and say so
@@ -393,6 +395,7 @@ def test_a_film_brought_in_for_the_persons_genres_says_so():
                                                                             brought["explanation"], strict=True))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_rating_model_ranks_a_list_by_lift_among_films_with_enough_ratings(bundled):
     """Not by predicted rating, which hands everyone the same films: by how much more than an average person
     the person is predicted to like a film, among films with at least ten ratings."""

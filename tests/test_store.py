@@ -263,6 +263,7 @@ def _writer(folder: Path, cap: int, count: int, prefix: str) -> subprocess.Popen
     )
 
 
+@pytest.mark.slow
 def test_two_processes_writing_at_once_leave_a_consistent_store(small_data, tmp_path):
     size = ModelStore(tmp_path / "probe").put("p", _fitted("wals", small_data)).stat().st_size
     folder, cap = tmp_path / "shared", 4 * size
@@ -291,7 +292,8 @@ def _wait_until_waiting_for_a_lock(writer: subprocess.Popen, written: Path, seco
     pytest.fail(f"the second writer neither waited for the lock nor wrote within {seconds} s")
 
 
-@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a waiting writer")
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a writer wait")
+@pytest.mark.slow
 def test_the_lock_keeps_a_second_writer_waiting(tmp_path):
     store = ModelStore(tmp_path / "locked")
     with open(store.folder / ".lock", "a+") as lock:  # the lock file every writer takes (fcntl.flock)

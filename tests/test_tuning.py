@@ -25,6 +25,7 @@ def test_cross_validation_scores_each_fold_like_a_fit_by_hand(planted):
     assert table["rmse"].iloc[1] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_grid_search_is_tidy_and_ranking_models_have_no_rmse(planted):
     data, _ = planted
     seen = []
@@ -67,6 +68,7 @@ def test_a_failing_setting_is_a_row_with_its_error_and_the_search_goes_on(plante
     assert "error" not in summary
 
 
+@pytest.mark.slow
 def test_settings_refused_before_or_during_training_are_rows_too(planted):
     data, _ = planted
     calls = []

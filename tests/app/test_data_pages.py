@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from app_helpers import assert_no_exception, open_page
 
 from dashboard.profiles import load_profile
@@ -52,6 +53,7 @@ def test_a_malformed_upload_shows_the_loader_message_and_keeps_the_data(app):
     assert app.session_state["data_choice"].kind == "bundled"
 
 
+@pytest.mark.slow
 def test_an_upload_with_its_own_column_names_loads(app):
     rows = "\n".join(f"{u},{i},{(u + i) % 5 + 1}" for u in range(30) for i in range(u % 7, 40, 3))
     open_page(app, "data")
@@ -67,6 +69,7 @@ def test_an_upload_with_its_own_column_names_loads(app):
     assert {m.label: m.value for m in app.metric}["Users"] == "30"
 
 
+@pytest.mark.slow
 def test_an_uploaded_zip_of_a_csv_loads_and_a_zip_bomb_is_refused(app):
     import io
     import zipfile
@@ -89,6 +92,7 @@ def test_an_uploaded_zip_of_a_csv_loads_and_a_zip_bomb_is_refused(app):
     assert any("compressed" in e.value for e in app.error)
 
 
+@pytest.mark.slow
 def test_a_server_path_outside_the_allowed_folders_is_refused(app):
     open_page(app, "data")
     app.segmented_control(key="data_source").set_value("path").run()

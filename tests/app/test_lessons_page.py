@@ -69,6 +69,7 @@ def test_over_and_under_fitting(app):
     assert any("ratings each on average" in text.value for text in app.markdown)
 
 
+@pytest.mark.slow
 def test_too_few_factors_gives_everyone_one_list(app):
     open_lesson(app, "factors")
     alike = [metric.value for metric in app.metric]

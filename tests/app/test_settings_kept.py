@@ -3,6 +3,7 @@ widget that a run does not draw)."""
 
 from __future__ import annotations
 
+import pytest
 from app_helpers import assert_no_exception, open_page, wait_for_job
 
 
@@ -18,6 +19,7 @@ def test_train_settings_survive_a_visit_to_another_page(app):
     assert app.slider(key="train_share").value == 0.3
 
 
+@pytest.mark.slow
 def test_recommendation_filters_survive_a_visit_to_another_page(app):
     open_page(app, "recommendations")
     app.button(key="recs_train_default").click().run()
@@ -30,6 +32,7 @@ def test_recommendation_filters_survive_a_visit_to_another_page(app):
     assert app.slider(key="recs_n").value == 25
 
 
+@pytest.mark.slow
 def test_settings_that_depend_on_the_data_are_forgotten_when_it_changes(app):
     open_page(app, "recommendations")
     app.button(key="recs_train_default").click().run()

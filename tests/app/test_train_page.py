@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from app_helpers import TIMEOUT, assert_no_exception, open_page, wait_for_job, wait_until
 
 from dashboard.jobs import STOPPED
@@ -39,6 +40,7 @@ def test_train_the_default_model_then_take_it_from_the_cache(app):
     assert app.session_state["training_job"] is None
 
 
+@pytest.mark.slow
 def test_stop_ends_training_within_one_epoch(app):
     open_page(app, "train")
     app.selectbox(key="train_algo").set_value("bpr").run()
@@ -71,6 +73,7 @@ def test_divergence_is_a_warning_with_a_suggestion(app):
     assert "serving_run" not in app.session_state
 
 
+@pytest.mark.slow
 def test_a_model_that_finishes_while_you_are_elsewhere_serves_your_lists(app):
     open_page(app, "train")
     app.button(key="train_go").click().run()

@@ -113,6 +113,7 @@ def test_cluster_recommendations_for_you(trained):
     assert not set(groups["title"]) & {"Shining, The (1980)", "Jaws (1975)"}
 
 
+@pytest.mark.slow
 def test_compare_sweeps_and_trains_the_best_among_the_sweeps_runs(trained):
     """The best setting is trained where the person is, kept among the sweeps' runs, and serves nobody's
     lists until chosen: the person's own run still does."""
@@ -202,6 +203,7 @@ def test_recommendations_on_filtered_data_skip_movies_it_left_out(trained):
     assert len(trained.dataframe[0].value) == 10
 
 
+@pytest.mark.slow
 def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypatch):
     """Most popular ranks films the same way for everyone: "for you" says so and offers a model that can
     follow a taste; "a user in the data" still shows its list."""
@@ -239,6 +241,7 @@ def test_a_model_without_taste_makes_no_list_for_you(app, shared_store, monkeypa
     assert app.selectbox(key="recs_model").value == wals.run_id and len(app.dataframe[0].value) == 10
 
 
+@pytest.mark.slow
 def test_a_typed_user_id_that_is_not_there_is_shown_as_typed_and_explained(app):
     """Above 5,000 users the id is typed: an unknown one gets a warning that quotes it in a code span (never
     as Markdown: a link or an image in it stays text) and says which ids exist."""
