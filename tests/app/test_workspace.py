@@ -56,6 +56,7 @@ def list_titles(at: AppTest) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_a_reload_brings_back_ratings_runs_and_choices_and_another_browser_sees_none(browser, home):
     key = secrets.token_urlsafe(32)
     first = browser(key)
@@ -81,6 +82,7 @@ def test_a_reload_brings_back_ratings_runs_and_choices_and_another_browser_sees_
     assert any("Kept while this tab stays open" in c.value for c in no_cookie.sidebar.caption)
 
 
+@pytest.mark.slow
 def test_a_lessons_run_never_serves_the_person_unless_chosen(browser):
     at = browser(secrets.token_urlsafe(32))
     at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
@@ -107,6 +109,7 @@ def test_a_lessons_run_never_serves_the_person_unless_chosen(browser):
     assert any("1 factor" in m.value for m in at.sidebar.markdown)
 
 
+@pytest.mark.slow
 def test_the_rate_preview_is_the_first_five_of_the_list_with_its_filters_and_taste(browser):
     at = browser(secrets.token_urlsafe(32))
     at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
@@ -121,6 +124,7 @@ def test_the_rate_preview_is_the_first_five_of_the_list_with_its_filters_and_tas
     assert all(title in line for title, line in zip(listed, preview, strict=True))
 
 
+@pytest.mark.slow
 def test_train_never_shows_a_run_of_other_settings_as_current(browser):
     at = browser(secrets.token_urlsafe(32))
     open_page(at, "train")
@@ -229,6 +233,7 @@ def test_a_workspace_keeps_its_newest_runs_within_its_limits(monkeypatch):
     assert uploaded not in workspace.kept_runs([uploaded])
 
 
+@pytest.mark.slow
 def test_in_class_mode_a_workspace_comes_back_only_after_the_password(browser, monkeypatch):
     key = secrets.token_urlsafe(32)
     mine = browser(key)
@@ -254,6 +259,7 @@ def test_a_visit_that_made_nothing_leaves_no_file_and_the_oldest_go_beyond_the_l
     assert [workspace.path_for(each).exists() for each in keys] == [True, True, False]
 
 
+@pytest.mark.slow
 def test_the_best_measured_own_run_serves_not_the_latest(browser):
     """Weighted ALS first, then SGD (a rating model, lower P@10): the later run does not take over the lists;
     once chosen, it does, and the choice outlives a reload."""
