@@ -56,7 +56,6 @@ def list_titles(at: AppTest) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_a_reload_brings_back_ratings_runs_and_choices_and_another_browser_sees_none(browser, home):
     key = secrets.token_urlsafe(32)
     first = browser(key)
