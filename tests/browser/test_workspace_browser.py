@@ -114,7 +114,7 @@ def test_a_students_hour_survives_a_reload_and_stays_theirs(browser, tmp_path):
         train_default(page, url)
         for lesson in LESSONS:  # each a shared link: a new session, which finds the workspace again
             open_page(page, f"{url}/lessons?lesson={lesson}", "Lessons")
-            page.get_by_text("What to look at.").first.wait_for(timeout=180_000)
+            page.locator(f".st-key-lessons_evidence_{lesson}").wait_for(timeout=180_000)
             settle(page)
         sweep_and_train_the_best(page, url)
 
