@@ -231,9 +231,14 @@ def test_bpr_fold_in_against_four_or_one_unrated_items(rated):
 
 def test_fold_in_follows_a_refitted_model():
     # A model fitted again gets new item factors: its fold-in must use them, not what it kept from before.
-    for name, params in (("svd", {"n_factors": 2}), ("wals", {"n_factors": 2, "dtype": "float64"})):
+    for name, params in (
+        ("svd", {"n_factors": 2}),
+        ("wals", {"n_factors": 2, "dtype": "float64"}),
+        ("bpmf", {"n_factors": 2, "n_epochs": 4, "burn_in": 1}),
+    ):
         model = make(name, **params).fit(data())
-        fold_in(model, CODES, GIVEN)
+        first = fold_in(model, CODES, GIVEN)
+        assert fold_in(model, CODES, GIVEN).factors == pytest.approx(first.factors)  # from what it kept
         other = RatingsDataset(USERS, ITEMS, 6.0 - RATINGS, np.arange(4), np.arange(5))
         model.fit(other)
         fresh = make(name, **params).fit(other)
