@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
+import functools
 import json
 import os
 import re
@@ -720,13 +722,32 @@ def outcomes(workdir: Path, selected: dict[str, dict[str, list[str]]]) -> dict[s
 
 
 def diff_of(workdir: Path, name: str) -> tuple[str, str]:
-    """(the removed line, the added line) of a mutant."""
-    shown = subprocess.run(
-        [str(MUTMUT), "show", name], cwd=workdir, capture_output=True, text=True, check=False
-    )
-    removed = [line[1:].strip() for line in shown.stdout.splitlines() if re.match(r"^-(?!-)", line)]
-    added = [line[1:].strip() for line in shown.stdout.splitlines() if re.match(r"^\+(?!\+)", line)]
+    """(the removed lines, the added lines) of a mutant, from mutmut's copy of its module, which holds the
+    original function (``…__mutmut_orig``) and every mutant beside it."""
+    module, function = name.rsplit(".", 1)
+    lines = _mutated_source(workdir / "mutants" / (module.replace(".", "/") + ".py"))
+    original, mutant = _body(lines, function_of(function) + "__mutmut_orig"), _body(lines, function)
+    changed = list(difflib.ndiff(original, mutant))
+    removed = [line[2:].strip() for line in changed if line.startswith("- ")]
+    added = [line[2:].strip() for line in changed if line.startswith("+ ")]
     return " ".join(removed), " ".join(added)
+
+
+@functools.cache
+def _mutated_source(path: Path) -> tuple[str, ...]:
+    return tuple(path.read_text().splitlines())
+
+
+def _body(lines: tuple[str, ...], function: str) -> list[str]:
+    """The lines of ``def function(...)`` after its signature's first line, up to the next line as far left."""
+    start = next(n for n, line in enumerate(lines) if re.match(rf"\s*def {re.escape(function)}\(", line))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    body = []
+    for line in lines[start + 1 :]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent and not line.lstrip().startswith(")"):
+            break  # (a line opening with ")" closes a long signature)
+        body.append(line)
+    return body
 
 
 def function_of(name: str) -> str:
@@ -770,7 +791,9 @@ def record(workdir: Path, selected: dict, seconds: float, children: int) -> None
                 survivors.append([name, code, *diff_of(workdir, name)])
         store["modules"][module] = {"mutants": len(codes), **counts, "survivors": survivors}
     store["runs"].append(
-        {"modules": sorted(selected), "mutants": sum(map(len, results.values())), "minutes": round(seconds / 60, 1),
+        {"modules": sorted(selected), "mutants": sum(map(len, results.values())),
+         "tested": sum(code is not None for codes in results.values() for code in codes.values()),
+         "minutes": round(seconds / 60, 1),
          "workers": children, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     )  # fmt: skip
     STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
@@ -810,8 +833,8 @@ def report() -> str:
         )
     lines += ["", CHOICE, "", "Runs (the latest run of a module gives its row):", ""]
     lines += [
-        f"- {run['date']} UTC: {', '.join(run['modules'])}: {run['mutants']} mutants in {run['minutes']} min, "
-        f"{run['workers']} workers"
+        f"- {run['date']} UTC: {', '.join(run['modules'])}: {run['mutants']} mutants, {run['tested']} tested in "
+        f"{run['minutes']} min, {run['workers']} workers"
         for run in store["runs"]
     ]
     lines += [
@@ -843,8 +866,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the kept results")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="keep what a run in --workdir has tested so far (one cut short)",
+    )
     args = parser.parse_args(argv)
-    if not args.report_only:
+    if args.collect:
+        selected = {m: MATHS[m] for m in (args.only or MATHS)}
+        seconds = time.time() - (args.workdir / "setup.cfg").stat().st_mtime
+        record(args.workdir, selected, seconds, args.children)
+    elif not args.report_only:
         selected = {m: MATHS[m] for m in (args.only or MATHS)}
         globs = [
             mutant_prefix(path, f) + "*"
