@@ -214,23 +214,31 @@ def test_wals_fold_in_of_one_rating():
     assert fold_in(model, [2], [4.0]).factors == pytest.approx(expected, abs=1e-9)
 
 
-def test_bpr_fold_in_against_four_unrated_items():
+@pytest.mark.parametrize("rated", [[2], [0, 1, 2, 3]])
+def test_bpr_fold_in_against_four_or_one_unrated_items(rated):
     model = make("bpr", n_factors=2, n_epochs=5, reg=0.05, dtype="float64", seed=5).fit(data())
     items, bias = floats(model, "item_factors_", "item_bias_")
+    unrated = np.setdiff1d(np.arange(5), rated)
 
-    def objective(p):  # item 2 rated, the other four not: mean over them, penalty ½ λ · 1 · ‖p‖²
+    def objective(p):  # mean over the m unrated items, penalty ½ λ |S| ‖p‖²
         scores = items @ p + bias
-        return np.logaddexp(0.0, -(scores[2] - scores[[0, 1, 3, 4]])).sum() / 4 + 0.5 * 0.05 * p @ p
+        margins = scores[rated][:, None] - scores[unrated][None, :]
+        return np.logaddexp(0.0, -margins).sum() / len(unrated) + 0.5 * 0.05 * len(rated) * p @ p
 
     best = minimize(objective, np.zeros(2), method="BFGS", options={"gtol": 1e-10}).x
-    assert fold_in(model, [2], [5.0]).factors == pytest.approx(best, abs=1e-5)
+    assert fold_in(model, rated, np.full(len(rated), 5.0)).factors == pytest.approx(best, abs=1e-5)
 
 
 def test_fold_in_follows_a_refitted_model():
     # A model fitted again gets new item factors: its fold-in must use them, not what it kept from before.
-    for name, params in (("svd", {"n_factors": 2}), ("wals", {"n_factors": 2, "dtype": "float64"})):
+    for name, params in (
+        ("svd", {"n_factors": 2}),
+        ("wals", {"n_factors": 2, "dtype": "float64"}),
+        ("bpmf", {"n_factors": 2, "n_epochs": 4, "burn_in": 1}),
+    ):
         model = make(name, **params).fit(data())
-        fold_in(model, CODES, GIVEN)
+        first = fold_in(model, CODES, GIVEN)
+        assert fold_in(model, CODES, GIVEN).factors == pytest.approx(first.factors)  # from what it kept
         other = RatingsDataset(USERS, ITEMS, 6.0 - RATINGS, np.arange(4), np.arange(5))
         model.fit(other)
         fresh = make(name, **params).fit(other)

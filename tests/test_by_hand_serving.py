@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from recengine.data.dataset import RatingsDataset
-from recengine.errors import ParameterError
+from recengine.errors import EmptyDataError, ParameterError
 from recengine.evaluation.newuser import HeldOutUsers, evaluate_new_users, split_new_users, top_n
 from recengine.serving.rerank import (
     CalibratedReranker,
@@ -347,3 +347,35 @@ def test_held_out_people_must_have_one_entry_each():
     people = HeldOutUsers(np.array([10]), [(np.array([0]), np.array([5.0]))], [], [np.array([0])], 4.0)
     with pytest.raises(ValueError):
         evaluate_new_users(score_by_code, people, protocol_train(), genres=GENRES)
+
+
+def test_new_user_split_settings_and_guards():
+    users = [u for u in range(10) for _ in range(5)]
+    data = RatingsDataset(users, [i for _ in range(10) for i in range(5)], [5.0, 4.0, 1.0, 2.0, 3.0] * 10,
+                          np.arange(10), np.arange(5))  # fmt: skip
+    split = split_new_users(data)  # given 0.8, seed 0 by default
+    assert split.given == 0.8 and split.threshold == 4.0 and "(train users)" in split.train.name
+    assert [len(g[0]) for g in split.test.given] == [4]  # round(0.8 · 5)
+    same = split_new_users(data, given=0.8, seed=0)
+    assert split.test.users.tolist() == same.test.users.tolist()
+    assert split.test.given[0][0].tolist() == same.test.given[0][0].tolist()
+    assert split_new_users(data, threshold=2.0).test.threshold == 2.0
+    assert len(split_new_users(data, given=1).test.given[0][0]) == 1  # a whole number of ratings, from 1
+    for bad in (0.0, 1.0, 0, -1):
+        with pytest.raises(ParameterError, match="given"):
+            split_new_users(data, given=bad)
+    for share in (0.0, 0.5):
+        with pytest.raises(ParameterError, match="validation"):
+            split_new_users(data, validation=share)
+        with pytest.raises(ParameterError, match="test"):
+            split_new_users(data, test=share)
+    # Too few users: none for validation (round(0.4) = 0), none for test, or none left for training.
+    for validation, test in ((0.04, 0.2), (0.2, 0.04), (0.49, 0.49)):
+        with pytest.raises(EmptyDataError):
+            split_new_users(data.subset(np.array(users) < 4), validation=validation, test=test)
+
+
+def test_the_plain_list_is_the_best_n_of_many():
+    scores = np.random.default_rng(3).normal(size=1000)
+    for n in (2, 10, 37):
+        assert list(top_n(scores, None, None, n)) == list(np.argsort(-scores)[:n])
