@@ -80,11 +80,11 @@ def test_recommend_leaves_out_the_films_not_seen(model_file, capsys, tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("item,rating\n1,abc\n", "line 2: the rating 'abc' is not a number (leave it empty"),
-        ("1,9\n", "line 1: the rating 9 is off the data set's scale 0.5..5"),
+        ("item,rating\n1,abc\n", "line 2: the rating is not a number (leave it empty"),
+        ("1,9\n", "line 1: the rating is off the data set's scale 0.5..5"),
         ("1,4\n2\n", "line 2: write item,rating (an empty rating for a film not seen)"),
         ("movie,stars\n1,5\n", "Write a header line item,rating"),
-        ("99999999,4\n", "no item with id '99999999'"),
+        ("99999999,4\n", "None of the 1 item ids"),
     ],
 )
 def test_bad_answers_files_are_one_line_and_status_2(model_file, capsys, tmp_path, content, message):
@@ -94,6 +94,17 @@ def test_bad_answers_files_are_one_line_and_status_2(model_file, capsys, tmp_pat
         assert main([command[0], "--model", str(model_file), command[1], str(path)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_an_answers_file_is_never_quoted(model_file, capsys, tmp_path):
+    """A path given by mistake (a secrets file) must not be printed back: no message quotes a line of it."""
+    for content in ("API_KEY=hunter2\n", "key,secret\nAPI_KEY,hunter2\n", "1,hunter2\n"):
+        path = tmp_path / ".env"
+        path.write_text(content)
+        for command in (["ask", "--answers"], ["recommend", "--ratings"]):
+            assert main([command[0], "--model", str(model_file), command[1], str(path)]) == 2
+            captured = capsys.readouterr()
+            assert "hunter2" not in captured.err + captured.out and "API_KEY" not in captured.err + captured.out
 
 
 def test_a_missing_answers_file_is_named(model_file, capsys, tmp_path):

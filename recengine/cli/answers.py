@@ -39,8 +39,8 @@ def read_answers(path: str, data: RatingsDataset) -> AnswersFile:
     unknown = [item for item, code in codes.items() if code < 0]
     if by_item and len(unknown) == len(by_item):
         raise DataError(
-            f"None of the {len(by_item)} item ids in {path} is in the data set (there is no item with id "
-            f"{unknown[0]!r}): use the data set's own item ids (the movieId column for MovieLens)."
+            f"None of the {len(by_item)} item ids in {path} is in the data set: use the data set's own item "
+            "ids (the movieId column for MovieLens)."
         )
     known = [(codes[item], value) for item, value in by_item.items() if codes[item] >= 0]
     rated = [(code, value) for code, value in known if value is not None]
@@ -70,8 +70,8 @@ def _rows(path: str) -> list[tuple[int, str, str]]:
         missing = [c for c in COLUMNS if c not in names]
         if missing:
             raise MissingColumnsError(
-                f"{path} lacks the columns {missing}; found {first}. Write a header line item,rating, or none "
-                "and item,rating lines."
+                f"{path} lacks the columns {missing} in its first line. Write a header line item,rating, or "
+                "none and item,rating lines."
             )
         item_at, rating_at = names.index("item"), names.index("rating")
         lines = lines[1:]
@@ -79,8 +79,8 @@ def _rows(path: str) -> list[tuple[int, str, str]]:
     for number, fields in lines:
         if len(fields) <= max(item_at, rating_at) or not fields[item_at].strip():
             raise BadValuesError(
-                f"{path}, line {number}: write item,rating (an empty rating for a film not seen), not "
-                f"{','.join(fields)!r}."
+                f"{path}, line {number}: write item,rating (an empty rating for a film not seen); this line "
+                f"has {len(fields)} field{'s' if len(fields) != 1 else ''} or no item id."
             )
         out.append((number, fields[item_at].strip(), fields[rating_at].strip()))
     return out
@@ -104,11 +104,11 @@ def _rating(path: str, line: int, text: str, data: RatingsDataset) -> float | No
         value = float(text)
     except ValueError:
         raise BadValuesError(
-            f"{path}, line {line}: the rating {text!r} is not a number (leave it empty for a film not seen)."
+            f"{path}, line {line}: the rating is not a number (leave it empty for a film not seen)."
         ) from None
     if not np.isfinite(value) or not data.scale.contains(np.array([value]))[0]:
         raise BadValuesError(
-            f"{path}, line {line}: the rating {text} is off the data set's scale "
+            f"{path}, line {line}: the rating is off the data set's scale "
             f"{data.scale.low:g}..{data.scale.high:g}."
         )
     return value
