@@ -346,17 +346,15 @@ def save() -> None:
     if key is None:
         return
     payload = snapshot()
-    base = st.session_state.get(SAVED)
-    if encoded(payload) == base and read_text(key) in (base, None):
-        return
-    if base is None and not made_anything(payload) and read_text(key) is None:
-        return  # a visit that made nothing leaves no file (bots, a class's first clicks)
+    text, base, disk = encoded(payload), st.session_state.get(SAVED), read_text(key)
+    if disk == base and (text == base or (base is None and not made_anything(payload))):
+        return  # nothing changed, or a visit that made nothing (it leaves no file)
     with contextlib.suppress(OSError), locked(key):  # a full or read-only disk: the session keeps everything
         theirs = read_text(key)
         if theirs is not None and theirs != base:
             payload = merged(payload, json.loads(base) if base else {}, json.loads(theirs))
             adopt(payload)
-        text = encoded(payload)
+            text = encoded(payload)
         if text != theirs:
             write(key, text)
         st.session_state[SAVED] = text
