@@ -98,7 +98,7 @@ def test_mistakes_are_one_line_and_status_2(saved, capsys, tmp_path):
     cases = [
         (["recommend", "--model", str(broken), "--user", "1"], "truncated or corrupted"),
         (["recommend", "--model", str(saved["wals"]), "--ratings", str(bad_columns)], "item,rating"),
-        (["recommend", "--model", str(saved["wals"]), "--ratings", str(unknown)], "no item with id"),
+        (["recommend", "--model", str(saved["wals"]), "--ratings", str(unknown)], "item ids in"),
         (
             ["evaluate", "--model", str(saved["full"]), "--split", "user:0.2"],
             "it was trained with split 'none'",
