@@ -39,39 +39,71 @@ def small() -> RatingsDataset:
     return data
 
 
-def started(name: str, data: RatingsDataset, **params) -> object:
-    """A model with random factors and biases, ready for one epoch or a gradient."""
-    model = make(name, **params)
-    model._prepare(data)
-    model._initialize(data)
-    rng = np.random.default_rng(7)
-    for block in ("user_bias_", "item_bias_"):
-        if getattr(model, block) is not None:
-            setattr(model, block, rng.normal(0, 0.3, getattr(model, block).shape))
-    return model
+BLOCKS = ("user_factors", "item_factors", "user_bias", "item_bias")
+
+
+def at_a_point(name: str, data: RatingsDataset, probe, **params):
+    """``probe(model)`` inside a one-epoch fit (the objective's per-row penalties are set), with the biases
+    moved off zero: a point to take gradients at."""
+    out = []
+
+    def call(record, fitted) -> None:
+        rng = np.random.default_rng(7)
+        for block in ("user_bias_", "item_bias_"):
+            if getattr(fitted, block) is not None:
+                setattr(fitted, block, rng.normal(0, 0.3, getattr(fitted, block).shape))
+        out.append(probe(fitted))
+
+    make(name, n_epochs=1, seed=7, **params).fit(data, callbacks=[call])
+    return out[0]
 
 
 def blocks_of(model) -> dict[str, np.ndarray]:
-    return {n: getattr(model, n + "_") for n in ("user_factors", "item_factors", "user_bias", "item_bias")}
+    return {n: getattr(model, n + "_") for n in BLOCKS if getattr(model, n + "_") is not None}
 
 
-def numeric_gradient(model, loss, step: float = 1e-6) -> dict[str, np.ndarray]:
-    """Central finite differences of ``loss()`` with respect to every learned entry."""
+def objective(
+    arrays: dict, data: RatingsDataset, reg: float, weighted: bool, part=None
+) -> tuple[float, float]:
+    """The biased MF objective, written here from its definition (not the model's code):
+    ½ Σ (r − μ − b_u − b_i − p_u·q_i)² and ½ λ Σ_rows w (‖row‖² + b²), w = the row's count (weighted) or 1.
+    With ``part``: the share of both terms its ratings carry (each rating λ w / n of its rows' penalty)."""
+    part = np.arange(data.n_ratings) if part is None else part
+    users, items, ratings = data.user_codes[part], data.item_codes[part], data.ratings[part]
+    user_bias, item_bias = (arrays.get(n, np.zeros(len(arrays[f])))
+                            for n, f in (("user_bias", "user_factors"), ("item_bias", "item_factors")))  # fmt: skip
+    mean = float(data.ratings.mean())
+    error = ratings - mean - user_bias[users] - item_bias[items]
+    error -= np.sum(arrays["user_factors"][users] * arrays["item_factors"][items], axis=1)
+    penalty = 0.0
+    for rows, codes, factors, bias in ((users, data.user_codes, arrays["user_factors"], user_bias),
+                                       (items, data.item_codes, arrays["item_factors"], item_bias)):  # fmt: skip
+        counts = np.bincount(codes, minlength=len(factors)).astype(float)
+        weight = counts if weighted else (counts > 0).astype(float)
+        share = weight[rows] / counts[rows]  # each rating's share of its row's penalty
+        penalty += float(np.sum(share * (np.sum(factors[rows] ** 2, axis=1) + bias[rows] ** 2)))
+    return 0.5 * float(error @ error), 0.5 * reg * penalty
+
+
+def numeric_gradient(arrays: dict, loss, step: float = 1e-6) -> dict[str, np.ndarray]:
+    """Central finite differences of ``loss(arrays)`` with respect to every entry."""
     out = {}
-    for name, array in blocks_of(model).items():
-        if array is None:
-            continue
-        grad = np.zeros_like(array)
+    for name, array in arrays.items():
+        grad = np.zeros_like(array, dtype=np.float64)
         for index in np.ndindex(array.shape):
             kept = array[index]
             array[index] = kept + step
-            upper = loss()
+            upper = loss(arrays)
             array[index] = kept - step
-            lower = loss()
+            lower = loss(arrays)
             array[index] = kept
             grad[index] = (upper - lower) / (2 * step)
         out[name] = grad
     return out
+
+
+def total(data: RatingsDataset, reg: float, weighted: bool, part=None):
+    return lambda arrays: sum(objective(arrays, data, reg, weighted, part))
 
 
 def dense(gradient, model) -> dict[str, np.ndarray]:
@@ -91,50 +123,63 @@ def assert_gradients_match(analytic: dict, numeric: dict, rtol: float = 1e-5) ->
         np.testing.assert_allclose(analytic[name], numeric[name], rtol=0, atol=rtol * scale, err_msg=name)
 
 
+def epochs_of(model, data: RatingsDataset) -> list[tuple[dict[str, np.ndarray], object]]:
+    """Fit; each epoch's arrays (copied) and its record."""
+    seen = []
+    model.fit(data, callbacks=[lambda record, fitted: seen.append(
+        ({n: np.array(a, dtype=np.float64) for n, a in blocks_of(fitted).items()}, record))])  # fmt: skip
+    return seen
+
+
 # --- gradients ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("biases", [True, False])
 @pytest.mark.parametrize("weighted_reg", [True, False])
 def test_analytic_gradient_matches_finite_differences_of_the_objective(small, biases, weighted_reg):
-    model = started("gd", small, n_factors=3, reg=0.3, biases=biases, weighted_reg=weighted_reg)
-    gradient = mf_gradient(model, Batch.from_data(small, model.dtype_))
-    numeric = numeric_gradient(model, lambda: model._losses(small)[2])
-    assert_gradients_match(dense(gradient, model), numeric)
-    reconstruction = model._losses(small)[0]
-    assert gradient.squared_error == pytest.approx(2 * reconstruction)
+    def probe(model):
+        gradient = mf_gradient(model, Batch.from_data(small, model.dtype_))
+        return (
+            gradient,
+            dense(gradient, model),
+            {n: a.astype(np.float64) for n, a in blocks_of(model).items()},
+        )
+
+    gradient, analytic, arrays = at_a_point(
+        "gd", small, probe, n_factors=3, reg=0.3, biases=biases, weighted_reg=weighted_reg
+    )
+    assert_gradients_match(analytic, numeric_gradient(arrays, total(small, 0.3, weighted_reg)))
+    assert gradient.squared_error == pytest.approx(2 * objective(arrays, small, 0.3, weighted_reg)[0])
 
 
 def test_batch_gradients_are_shares_that_add_up_to_the_full_gradient(small):
-    model = started("minibatch", small, n_factors=3, reg=0.3)
-    full = dense(mf_gradient(model, Batch.from_data(small, model.dtype_)), model)
     parts = np.array_split(np.random.default_rng(0).permutation(small.n_ratings), 4)
-    total = {name: np.zeros_like(block) for name, block in full.items()}
-    for part in parts:
-        for name, block in dense(
-            mf_gradient(model, Batch.from_data(small, model.dtype_, part)), model
-        ).items():
-            total[name] += block
+
+    def probe(model):
+        whole = dense(mf_gradient(model, Batch.from_data(small, model.dtype_)), model)
+        return whole, [
+            dense(mf_gradient(model, Batch.from_data(small, model.dtype_, p)), model) for p in parts
+        ]
+
+    full, shares = at_a_point("minibatch", small, probe, n_factors=3, reg=0.3)
+    summed = {name: sum(share[name] for share in shares) for name in full}
     for name in full:
-        np.testing.assert_allclose(total[name], full[name], atol=1e-12)
+        np.testing.assert_allclose(summed[name], full[name], atol=1e-12)
 
 
 def test_a_batch_gradient_is_the_gradient_of_the_batch_share_of_the_loss(small):
-    model = started("adam", small, n_factors=3, reg=0.3)
     part = np.arange(0, small.n_ratings, 3)
-    batch = Batch.from_data(small, model.dtype_, part)
 
-    def batch_loss() -> float:
-        users, items = small.user_codes[part], small.item_codes[part]
-        error = small.ratings[part] - model._raw_predict(users, items)
-        penalty = model.user_penalty_[users] * (
-            np.sum(model.user_factors_[users] ** 2, axis=1) + model.user_bias_[users] ** 2
-        ) + model.item_penalty_[items] * (
-            np.sum(model.item_factors_[items] ** 2, axis=1) + model.item_bias_[items] ** 2
+    def probe(model):
+        analytic = dense(mf_gradient(model, Batch.from_data(small, model.dtype_, part)), model)
+        return (
+            analytic,
+            {n: a.astype(np.float64) for n, a in blocks_of(model).items()},
+            model.params.weighted_reg,
         )
-        return 0.5 * float(error @ error) + 0.5 * float(penalty.sum())
 
-    assert_gradients_match(dense(mf_gradient(model, batch), model), numeric_gradient(model, batch_loss))
+    analytic, arrays, weighted = at_a_point("adam", small, probe, n_factors=3, reg=0.3)
+    assert_gradients_match(analytic, numeric_gradient(arrays, total(small, 0.3, weighted, part)))
 
 
 @pytest.mark.parametrize("name", ["sgd", "minibatch"])
@@ -143,35 +188,36 @@ def test_one_epoch_with_a_tiny_step_moves_along_minus_the_gradient(small, name, 
     """An epoch of stochastic steps of size lr adds up to −lr ∇L, up to O(lr²): this checks the kernels."""
     lr = 1e-7
     extra = {"batch_size": 7} if name == "minibatch" else {}
-    model = started(name, small, n_factors=3, reg=0.3, lr=lr, weighted_reg=weighted_reg, **extra)
-    before = {n: b.copy() for n, b in blocks_of(model).items()}
-    numeric = numeric_gradient(model, lambda: model._losses(small)[2])
-    model._run_epoch(small, 1)
-    moved = {n: (before[n] - b) / lr for n, b in blocks_of(model).items()}
+    model = make(name, n_factors=3, n_epochs=2, reg=0.3, lr=lr, weighted_reg=weighted_reg, seed=5, **extra)
+    (first, _), (second, _) = epochs_of(model, small)
+    numeric = numeric_gradient(dict(first), total(small, 0.3, weighted_reg))
+    moved = {n: (first[n] - second[n]) / lr for n in first}
     assert_gradients_match(moved, numeric, rtol=1e-4)
 
 
 @pytest.mark.parametrize("biases", [True, False])
 def test_sgd_reports_the_errors_its_sweep_met(small, biases):
     """At a tiny learning rate the parameters barely move, so the losses and train RMSE the SGD kernel sums as
-    it goes are those of the epoch's start."""
-    model = started("sgd", small, n_factors=3, reg=0.3, lr=1e-9, biases=biases)
-    losses = model._losses(small)
-    rmse = np.sqrt(model._squared_errors(small)[1] / small.n_ratings)
-    info = model._run_epoch(small, 1)
-    assert info["train_metrics"] == pytest.approx((*losses, rmse), rel=1e-6)
-    assert info["measured"] == "during epoch"
+    it goes are those of the epoch's start (the end of the one before)."""
+    model = make("sgd", n_factors=3, n_epochs=2, reg=0.3, lr=1e-9, biases=biases, seed=5)
+    (first, _), (_, record) = epochs_of(model, small)
+    fit, penalty = objective(first, small, 0.3, model.params.weighted_reg)
+    reported = (record.reconstruction_loss, record.regularization_loss, record.total_loss, record.train_rmse)
+    assert reported == pytest.approx(
+        (fit, penalty, fit + penalty, np.sqrt(2 * fit / small.n_ratings)), rel=1e-6
+    )
+    assert record.measured == "during epoch"
 
 
 def test_gradient_norms_of_gd_are_those_of_the_gradient(small):
-    model = started("gd", small, n_factors=3, reg=0.3)
-    expected = dense(mf_gradient(model, Batch.from_data(small, model.dtype_)), model)
-    info = model._run_epoch(small, 1)
-    for name, value in info["grad_norms"].items():
-        assert value == pytest.approx(np.linalg.norm(expected[name]))
+    model = make("gd", n_factors=3, n_epochs=2, reg=0.3, lr=0.01, seed=5)
+    (first, _), (_, record) = epochs_of(model, small)
+    expected = numeric_gradient(dict(first), total(small, 0.3, model.params.weighted_reg))
+    for name, value in record.grad_norms.items():
+        assert value == pytest.approx(np.linalg.norm(expected[name]), rel=1e-5)
     everything = np.concatenate([g.ravel() for g in expected.values()])
-    assert info["extra"]["grad_mean"] == pytest.approx(everything.mean())
-    assert info["extra"]["grad_std"] == pytest.approx(everything.std())
+    assert record.extra["grad_mean"] == pytest.approx(everything.mean(), rel=1e-4, abs=1e-9)
+    assert record.extra["grad_std"] == pytest.approx(everything.std(), rel=1e-5)
 
 
 # --- clipping -------------------------------------------------------------------------------------------
@@ -202,14 +248,13 @@ def test_moments_of_all_gradient_entries():
 
 @pytest.mark.parametrize("mode", ["norm", "value"])
 def test_gd_with_clipping_takes_bounded_steps(small, mode):
-    model = started("gd", small, n_factors=3, lr=0.01, clip=0.5, clip_mode=mode)
-    before = {n: b.copy() for n, b in blocks_of(model).items() if b is not None}
-    info = model._run_epoch(small, 1)
-    change = {n: before[n] - getattr(model, n + "_") for n in before}
-    assert info["extra"]["clip_kept"] < 1
+    model = make("gd", n_factors=3, n_epochs=2, lr=0.01, clip=0.5, clip_mode=mode, momentum=0.0, seed=5)
+    (first, _), (second, record) = epochs_of(model, small)
+    change = {n: first[n] - second[n] for n in first}
+    assert record.extra["clip_kept"] < 1
     if mode == "norm":
-        total = np.sqrt(sum(np.sum(c**2) for c in change.values()))
-        assert total == pytest.approx(0.01 * 0.5)
+        whole = np.sqrt(sum(np.sum(c**2) for c in change.values()))
+        assert whole == pytest.approx(0.01 * 0.5)
     else:
         assert max(np.abs(c).max() for c in change.values()) == pytest.approx(0.01 * 0.5)
 
