@@ -104,7 +104,9 @@ def test_an_answers_file_is_never_quoted(model_file, capsys, tmp_path):
         for command in (["ask", "--answers"], ["recommend", "--ratings"]):
             assert main([command[0], "--model", str(model_file), command[1], str(path)]) == 2
             captured = capsys.readouterr()
-            assert "hunter2" not in captured.err + captured.out and "API_KEY" not in captured.err + captured.out
+            assert (
+                "hunter2" not in captured.err + captured.out and "API_KEY" not in captured.err + captured.out
+            )
 
 
 def test_a_missing_answers_file_is_named(model_file, capsys, tmp_path):

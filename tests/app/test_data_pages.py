@@ -18,7 +18,9 @@ def test_home_shows_the_data_set_and_the_sidebar(app):
     assert metrics["Users"] == "610" and metrics["Movies"] == "9,742" and metrics["Ratings"] == "100,836"
     assert metrics["Empty cells"] == "98.30%"
     text = sidebar_text(app)
-    assert "ml-latest-small" in text and "You rated:** 0 movies" in text and "Your lists:** no model yet" in text
+    assert (
+        "ml-latest-small" in text and "You rated:** 0 movies" in text and "Your lists:** no model yet" in text
+    )
 
 
 def test_data_page_draws_charts_and_filters(app):

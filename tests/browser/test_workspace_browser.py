@@ -137,7 +137,9 @@ def test_a_students_hour_survives_a_reload_and_stays_theirs(browser, tmp_path):
 
         cookie = next(c for c in student.cookies() if c["name"] == workspace.COOKIE)
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-        assert cookie["value"] not in page.url and cookie["value"] not in page.content()  # a link carries nothing
+        assert (
+            cookie["value"] not in page.url and cookie["value"] not in page.content()
+        )  # a link carries nothing
         assert page.evaluate("() => document.cookie").find(workspace.COOKIE) == -1  # no script can read it
         stranger = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
         open_page(stranger, f"{url}/recommendations", "Recommendations")
