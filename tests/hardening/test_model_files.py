@@ -4,6 +4,7 @@ concurrent writers keep the store consistent; no key or name writes outside its 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -24,7 +25,7 @@ from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ModelFileError, RecEngineError
 from recengine.models import make
-from recengine.store import METADATA, ModelStore, _digest, load_model, read_metadata, save_model
+from recengine.store import METADATA, ModelStore, load_model, read_metadata, save_model
 
 ALGOS = ("sgd", "wals", "svdpp", "popular", "bpmf")
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,13 +167,24 @@ def test_hand_edited_metadata_fails_clearly_or_loads_a_usable_model(saved, sandb
     tally("model files", "hand-edited metadata", "loaded, usable")
 
 
+def digest_of(arrays: dict[str, np.ndarray]) -> str:
+    """The file format's checksum, as an attacker would recompute it: BLAKE2b-128 over each array in name
+    order, its name, dtype and shape first."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def crafted(raw: bytes, change) -> bytes:
     """``raw`` with its arrays changed by ``change(arrays, metadata)`` and the digest recomputed to match."""
     archive = np.load(io.BytesIO(raw), allow_pickle=False)
     arrays = {name: archive[name] for name in archive.files if name != METADATA}
     metadata = metadata_of(raw)
     change(arrays, metadata)
-    metadata["digest"] = _digest(arrays)
+    metadata["digest"] = digest_of(arrays)
     return rewritten(raw, metadata, arrays)
 
 
