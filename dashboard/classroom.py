@@ -24,6 +24,7 @@ import os
 import secrets
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Iterable
 from time import sleep
@@ -32,6 +33,7 @@ import streamlit as st
 
 ENV = "RECENGINE_CLASS_PASSWORD"
 ADMITTED = "class_admitted"
+LINK = "class_link"  # session_state: (page, query) the session was opened on, until the password is typed
 TAB = "class_tab"  # session_state: this session's random name, for counting its wrong tries
 MAX_FAILURES = 10  # per session and per person (browser)
 MAX_ADDRESS_FAILURES = 60  # per connection address before it is slowed down: a class of 30 mistyping twice
@@ -181,10 +183,14 @@ def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
 
 
 def admitted() -> bool:
-    """True when no class password is set or this session typed it; else draw the password form."""
+    """True when no class password is set or this session typed it; else draw the password form (and keep
+    the page and settings the session was opened on, for `return_to_link`)."""
     password = class_password()
     if password is None or st.session_state.get(ADMITTED):
         return True
+    if LINK not in st.session_state:
+        path = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rpartition("/")[2]
+        st.session_state[LINK] = (path, st.query_params.to_dict())
     st.title("recengine")
     with st.form("class_password_form"):
         given = st.text_input("Class password", type="password", key="class_password")
@@ -197,3 +203,15 @@ def admitted() -> bool:
             st.rerun()
         st.error(refused)
     return False
+
+
+def return_to_link(pages: list[st.Page], current: st.Page) -> None:
+    """Once the password is typed, go to the page and settings the session was opened on (a shared link:
+    ``/train?algo=sgd``), which the password form's runs lose."""
+    link = st.session_state.pop(LINK, None)
+    if link is None:
+        return
+    path, query = link
+    target = next((page for page in pages if page.url_path == path), None)
+    if target is not None and (current.url_path != path or st.query_params.to_dict() != query):
+        st.switch_page(target, query_params=query)

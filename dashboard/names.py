@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
 
 # Accents: the generic combining diacritics (not a script's own vowel signs, which tell names apart).
 _ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -19,15 +21,15 @@ _ROUNDS = 8  # folding and mapping until nothing changes: two or three rounds in
 
 
 @functools.cache
-def _prototypes() -> dict[int, str]:
+def _prototypes() -> Mapping[int, str]:
     """UTS #39's map from a code point to the prototype it looks like ("ꓮ" to "A", "ᴀ" stays: its prototype
     is Cherokee "ꭺ", which folds to "Ꭺ", whose prototype is "A")."""
     from homoglyph.data import load_prototypes
 
-    return load_prototypes()
+    return MappingProxyType(dict(load_prototypes()))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)  # bounded: names may hold any of a million code points
 def _capital_of_small_capital(character: str) -> str:
     """The capital a small capital letter stands for, by their Unicode names ("ʟ", LATIN LETTER SMALL
     CAPITAL L, is "L"); any other character is itself."""
@@ -40,7 +42,7 @@ def _capital_of_small_capital(character: str) -> str:
         return character
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)
 def _look(character: str) -> str:
     """One character's look, blind to case. A letter of another script whose capital looks like a Latin
     capital is that Latin letter ("к" is "k", as "К" looks like "K"; Cherokee "Ꭺ" is "a"), else a small one
