@@ -20,6 +20,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+classroom.return_to_link(PAGES, page)  # the shared link the class password form interrupted
 state.keep_settings(navigation.entry(page.title).keys)
 sidebar.show()
 if notice := runs.cache_notice():  # a read-only or full model cache: training still works, for the session

@@ -10,7 +10,8 @@ goes to one of them), and is written atomically (a temporary file in the folder,
 The held-out ratings are never stored here, shown or offered for download: the parts are rebuilt from the
 data set, its split spec and seeds when a submission is scored. Owners are recorded as a digest
 (`dashboard.profiles.current_owner`), never shown. A display name is unique in a challenge after
-normalisation (`name_key`: Unicode NFKC, case, accents, spaces and letters that look like Latin ones), and
+normalisation (`name_key`: Unicode NFKC, case, accents, spaces and look-alike letters of any script, from
+Unicode's confusables), and
 each person submits under one name per challenge; a person may submit `MAX_PER_HOUR` times per hour.
 """
 
@@ -78,7 +79,8 @@ class StoredChallenge:
     created_at: float
     settings_revealed: bool = False
     private_revealed: bool = False
-    names: dict[str, str] = field(default_factory=dict)  # name_key → owner
+    # name_key → owner when taken (a record: checks compare the submissions' names by today's name_key)
+    names: dict[str, str] = field(default_factory=dict)
     submissions: list[Submission] = field(default_factory=list)
 
     @property
@@ -116,8 +118,9 @@ class StoredChallenge:
 
 
 def name_key(name: str) -> str:
-    """What a display name looks like, for telling names apart: "Ada L", "ada l", "ADA  L", "аda l" (a
-    Cyrillic а) and "Adal" are one name. Raises `ChallengeError` for a name that cannot be one."""
+    """What a display name looks like, for telling names apart (`dashboard.names.skeleton`, as profile names):
+    "Ada L", "ada l", "ADA  L", "аda l" (a Cyrillic а), "ᎪᎠᎪ L" (Cherokee) and "Adal" are one name. Raises
+    `ChallengeError` for a name that cannot be one."""
     text = " ".join(str(name).split())
     if len(text) > MAX_NAME_LENGTH:
         raise ChallengeError(f"A display name can have at most {MAX_NAME_LENGTH} characters. Shorten it.")
@@ -239,11 +242,11 @@ def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, n
     if not stored.spec.is_open(now):
         raise ChallengeError("This challenge has closed: its deadline has passed.")
     key = name_key(name)
-    taken_by = stored.names.get(key)
-    if taken_by is not None and taken_by != owner:
+    taken = next((s.name for s in stored.submissions if s.owner != owner and name_key(s.name) == key), None)
+    if taken is not None:
         raise ChallengeError(
-            f"The name {name.strip()!r} is taken in this challenge, or looks like one that is (case, spaces "
-            "and look-alike letters count as the same). Choose another."
+            f"The name {' '.join(name.split())!r} is taken in this challenge: it looks like {taken!r} (case, "
+            "spaces, accents and letters that look alike, from any script, count as the same). Choose another."
         )
     own = stored.name_of(owner)
     if own is not None and name_key(own) != key:

@@ -2,10 +2,15 @@
 
 Set ``RECENGINE_CLASS_PASSWORD`` and start ``./dev app``: the server then listens on every interface
 (``dashboard.serve``) and each new browser session must type the password before any page runs. The
-password is compared in constant time (``hmac.compare_digest`` of SHA-256 digests). Wrong tries are
-counted twice: each session gets `MAX_FAILURES` per `WINDOW_SECONDS`, and each connection address
-`MAX_ADDRESS_FAILURES` (a class behind one router or proxy shares an address, so it gets more; a student
-opening new tabs gets no more than the address). The address is the connection's own: forwarded headers
+password is compared in constant time (``hmac.compare_digest`` of SHA-256 digests).
+
+Wrong tries are counted (`Tries`) per session and per person (the browser's workspace cookie, so new tabs
+of one browser get no more): past `MAX_FAILURES` in `WINDOW_SECONDS` they are refused, with a message saying
+for how long. A connection address is never refused, since a class behind one router or proxy shares it:
+past `MAX_ADDRESS_FAILURES` its tries take turns, each `ADDRESS_DELAY_STEP` seconds per wrong try beyond
+the budget (at most `MAX_ADDRESS_DELAY`) after the previous one, so one student's guessing from many tabs
+slows the address down (about 720 tries an hour at most) without locking the class out. The teacher's sign-in (`teacher_tries`) has its own budget, and the
+metrics gate (`dashboard.guards.MetricsGate`) its own. The address is the connection's own: forwarded headers
 count only from the proxy the operator names (``RECENGINE_TRUSTED_PROXY``, see `dashboard.serve` and
 `dashboard.guards`). Every wrong try costs its session `FAILURE_DELAY_SECONDS`. Without the variable the
 server listens on localhost only and asks nothing. See docs/threat-model.md.
@@ -16,17 +21,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 import threading
 import time
+import urllib.parse
 from collections import deque
+from collections.abc import Iterable
+from time import sleep
 
 import streamlit as st
 
 ENV = "RECENGINE_CLASS_PASSWORD"
 ADMITTED = "class_admitted"
-MAX_FAILURES = 10  # per session
-MAX_ADDRESS_FAILURES = 60  # per connection address: a class of 30 mistyping twice
+LINK = "class_link"  # session_state: (page, query) the session was opened on, until the password is typed
+TAB = "class_tab"  # session_state: this session's random name, for counting its wrong tries
+MAX_FAILURES = 10  # per session and per person (browser)
+MAX_ADDRESS_FAILURES = 60  # per connection address before it is slowed down: a class of 30 mistyping twice
 WINDOW_SECONDS = 600
+ADDRESS_DELAY_STEP = 0.5  # seconds between an address's tries, per wrong try beyond its budget
+MAX_ADDRESS_DELAY = 5.0  # seconds: a classmate's right password waits this, and this per try queued before it
 FAILURE_DELAY_SECONDS = 1.0
 
 
@@ -43,7 +56,8 @@ def matches(given: str, password: str) -> bool:
 
 
 class Attempts:
-    """Wrong passwords per client address in a sliding window (thread-safe: sessions run in threads)."""
+    """Wrong passwords per client (a session, a person, an address) in a sliding window (thread-safe:
+    sessions run in threads)."""
 
     def __init__(self, limit: int = MAX_FAILURES, window: float = WINDOW_SECONDS):
         self.limit, self.window = limit, window
@@ -57,6 +71,12 @@ class Attempts:
             recent = self._recent(client, now)
             return 0.0 if len(recent) < self.limit else recent[0] + self.window - now
 
+    def excess(self, client: str, now: float | None = None) -> int:
+        """How many of ``client``'s wrong tries in the window are beyond its limit."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return max(0, len(self._recent(client, now)) - self.limit)
+
     def failed(self, client: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -64,60 +84,134 @@ class Attempts:
 
     def _recent(self, client: str, now: float) -> deque[float]:
         for key in [k for k, times in self._failures.items() if times and times[-1] <= now - self.window]:
-            del self._failures[key]  # sessions long gone: their tries left the window
+            del self._failures[key]  # clients long gone: their tries left the window
         failures = self._failures.setdefault(client, deque())
         while failures and failures[0] <= now - self.window:
             failures.popleft()
         return failures
 
 
+class Turns:
+    """When each address past its budget may try next: each try waits `ADDRESS_DELAY_STEP` seconds per wrong
+    try beyond the budget (at most `MAX_ADDRESS_DELAY`) after the address's previous turn, so tries sent
+    at once from many tabs take turns too (thread-safe)."""
+
+    def __init__(self, step: float | None = None, longest: float | None = None):
+        self.step = ADDRESS_DELAY_STEP if step is None else step
+        self.longest = MAX_ADDRESS_DELAY if longest is None else longest
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, address: str, excess: int, now: float) -> float:
+        """Book ``address``'s next turn; how long to wait for it (0 while the address is within budget)."""
+        with self._lock:
+            for key in [k for k, turn in self._next.items() if turn < now - self.longest]:
+                del self._next[key]
+            if excess <= 0:
+                return 0.0
+            turn = max(now, self._next.get(address, now)) + min(self.longest, self.step * excess)
+            self._next[address] = turn
+            return turn - now
+
+
 class Tries:
-    """Wrong passwords counted per session and per connection address together."""
+    """Wrong tries at one password: each session and person refused past `MAX_FAILURES`; each address only
+    slowed down past `MAX_ADDRESS_FAILURES`."""
 
-    def __init__(self, per_session: int = MAX_FAILURES, per_address: int = MAX_ADDRESS_FAILURES):
-        self.sessions = Attempts(per_session)
-        self.addresses = Attempts(per_address)
+    def __init__(
+        self, per_person: int | None = None, per_address: int | None = None, turns: Turns | None = None
+    ):
+        self.people = Attempts(MAX_FAILURES if per_person is None else per_person)
+        self.addresses = Attempts(MAX_ADDRESS_FAILURES if per_address is None else per_address)
+        self.turns = turns or Turns()
 
-    def wait_seconds(self, session: str, address: str, now: float | None = None) -> float:
-        return max(self.sessions.wait_seconds(session, now), self.addresses.wait_seconds(address, now))
+    def refused_seconds(self, people: Iterable[str], now: float | None = None) -> float:
+        """0 when none of ``people`` (a session, a person) is past its budget, else how long until it may."""
+        return max((self.people.wait_seconds(who, now) for who in people), default=0.0)
 
-    def failed(self, session: str, address: str, now: float | None = None) -> None:
-        self.sessions.failed(session, now)
+    def slowed_seconds(self, address: str, now: float | None = None) -> float:
+        """How long this try from ``address`` waits for its turn (0 while the address is within budget)."""
+        now = time.monotonic() if now is None else now
+        return self.turns.wait(address, self.addresses.excess(address, now), now)
+
+    def failed(self, people: Iterable[str], address: str, now: float | None = None) -> None:
+        for who in people:
+            self.people.failed(who, now)
         self.addresses.failed(address, now)
 
 
 @st.cache_resource
-def _attempts() -> Tries:
+def class_tries() -> Tries:
+    """Wrong class passwords on this server."""
     return Tries()
 
 
-def _session_id() -> str:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+@st.cache_resource
+def teacher_tries() -> Tries:
+    """Wrong teacher passwords on this server: a budget of their own, so students locked out of the class
+    password do not lock the teacher out."""
+    return Tries()
 
-    context = get_script_run_ctx(suppress_warning=True)
-    return context.session_id if context is not None else ""
+
+def who_is_trying() -> tuple[list[str], str]:
+    """(the session, by a random name it keeps, and the person, by a digest of their workspace key when
+    their browser has one; the connection's address, "localhost" when Streamlit gives none)."""
+    from dashboard.workspace import browser_key
+
+    people = [f"session:{st.session_state.setdefault(TAB, secrets.token_hex(16))}"]
+    if (key := browser_key()) is not None:
+        people.append(f"person:{hashlib.sha256(key.encode()).hexdigest()[:32]}")
+    address = st.context.ip_address  # the connection's (None on localhost): see dashboard.guards
+    return people, address if isinstance(address, str) else "localhost"
+
+
+def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
+    """Check ``given`` against ``password`` for this session, counting wrong tries in ``tries``: None when it
+    is the password, else the message to show (``wrong``, or how long this browser must wait)."""
+    people, address = who_is_trying()
+    if (wait := tries.refused_seconds(people)) > 0:
+        return (
+            f"Too many wrong passwords in this browser: try again in {wait:,.0f} seconds (your classmates "
+            "can still sign in)."
+        )
+    sleep(tries.slowed_seconds(address))  # many wrong tries from this address: a turn each
+    if matches(given, password):
+        return None
+    tries.failed(people, address)
+    sleep(FAILURE_DELAY_SECONDS)
+    return wrong
 
 
 def admitted() -> bool:
-    """True when no class password is set or this session typed it; else draw the password form."""
+    """True when no class password is set or this session typed it; else draw the password form (and keep
+    the page and settings the session was opened on, for `return_to_link`)."""
     password = class_password()
     if password is None or st.session_state.get(ADMITTED):
         return True
-    address = st.context.ip_address  # the connection's (None on localhost): see dashboard.guards
-    client, session = (address if isinstance(address, str) else "localhost"), _session_id()
+    if LINK not in st.session_state:
+        path = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rpartition("/")[2]
+        st.session_state[LINK] = (path, st.query_params.to_dict())
     st.title("recengine")
     with st.form("class_password_form"):
         given = st.text_input("Class password", type="password", key="class_password")
         submitted = st.form_submit_button("Enter", type="primary", key="class_password_enter")
     if submitted:
-        attempts = _attempts()
-        if (wait := attempts.wait_seconds(session, client)) > 0:
-            st.error(f"Too many wrong passwords from here. Try again in {wait:,.0f} seconds.")
-        elif matches(given, password):
+        wrong = "That is not the class password. Ask your teacher for it."
+        refused = sign_in(given, password, class_tries(), wrong)
+        if refused is None:
             st.session_state[ADMITTED] = True
             st.rerun()
-        else:
-            attempts.failed(session, client)
-            time.sleep(FAILURE_DELAY_SECONDS)
-            st.error("That is not the class password. Ask your teacher for it.")
+        st.error(refused)
     return False
+
+
+def return_to_link(pages: list[st.Page], current: st.Page) -> None:
+    """Once the password is typed, go to the page and settings the session was opened on (a shared link:
+    ``/train?algo=sgd``), which the password form's runs lose."""
+    link = st.session_state.pop(LINK, None)
+    if link is None:
+        return
+    path, query = link
+    target = next((page for page in pages if page.url_path == path), None)
+    if target is not None and (current.url_path != path or st.query_params.to_dict() != query):
+        st.switch_page(target, query_params=query)

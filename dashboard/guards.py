@@ -6,7 +6,8 @@
   headers are removed, so no later code can believe them (each student sending their own
   ``X-Forwarded-For`` would otherwise get fresh password tries).
 - `MetricsGate`: in classroom mode, ``/_stcore/metrics`` (sessions, memory, cache sizes) answers only with
-  the class password (HTTP Basic, any user name), wrong tries limited per address as the page's are.
+  the class password (HTTP Basic, any user name); wrong tries have their own budget per address, past which
+  the address is slowed down as the page's are (never refused: the teacher may share the class's address).
 
 Add them to the app's middleware list, `ForwardedHeaders` first (outermost), so the gate counts tries
 against the real address. See docs/threat-model.md.
@@ -14,6 +15,7 @@ against the real address. See docs/threat-model.md.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import ipaddress
@@ -80,12 +82,13 @@ class ForwardedHeaders:
 
 class MetricsGate:
     """``/_stcore/metrics`` behind the class password when one is set (HTTP Basic; the user name is not
-    checked); `classroom.MAX_FAILURES` wrong tries per address per window."""
+    checked). Past `classroom.MAX_FAILURES` wrong tries from an address in the window, its tries take turns
+    (`classroom.Turns`): slowed down, never refused."""
 
-    def __init__(self, app: App, password: str | None = None):
+    def __init__(self, app: App, password: str | None = None, tries: classroom.Tries | None = None):
         self.app = app
         self.password = password  # None: the class password of the environment, read on each request
-        self.attempts = classroom.Attempts()
+        self.tries = tries or classroom.Tries(per_address=classroom.MAX_FAILURES)  # its own budget
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope.get("path", "").rstrip("/").endswith(METRICS_PATH):
@@ -96,15 +99,13 @@ class MetricsGate:
             await self.app(scope, receive, send)
             return
         address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
-        if (wait := self.attempts.wait_seconds(address)) > 0:
-            await _answer(send, 429, f"Too many wrong passwords. Try again in {wait:,.0f} seconds.\n")
-            return
         given = _basic_password(scope)
-        if given is not None and classroom.matches(given, password):
-            await self.app(scope, receive, send)
-            return
         if given is not None:
-            self.attempts.failed(address)
+            await asyncio.sleep(self.tries.slowed_seconds(address))  # many wrong tries from here: turns
+            if classroom.matches(given, password):
+                await self.app(scope, receive, send)
+                return
+            self.tries.failed([], address)
         await _answer(send, 401, "The class password is needed (HTTP Basic, any user name).\n",
                       [(b"www-authenticate", b'Basic realm="recengine", charset="UTF-8"')])  # fmt: skip
 

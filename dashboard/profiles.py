@@ -4,7 +4,8 @@ A profile name is kept as typed (letters of any script, digits, spaces, ``' _ . 
 dropped; Unicode NFKC, so fullwidth and other compatibility forms become plain letters): a name that
 cannot be one (invisible characters, more than `MAX_NAME_BYTES` bytes of UTF-8, as the file system counts)
 is refused, never renamed. Names that look alike are the same profile: they differ only in case, accents,
-or letters of another script that look like Latin ones (`skeleton`: Cyrillic "а" is Latin "a").
+or letters that look alike (`skeleton`, Unicode's confusables: Cyrillic "а", Cherokee "Ꭺ" and small capital
+"ᴀ" are Latin "a").
 
 Saving onto an existing name needs ``replace=True`` (the page asks first). The replaced file is kept in
 ``.backups/`` with who saved it (a digest of the owner: the session, or the person's workspace): each
@@ -32,11 +33,11 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
+from dashboard import names
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import DataError, UnknownIdError
 
@@ -54,15 +55,6 @@ _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
-)
-# Letters of other scripts that look like Latin ones, after case folding (from Unicode's confusables for
-# Cyrillic and Greek; where a pair's capital and small letter look like different Latin letters, the
-# capital's: Cyrillic "н" is "h", as "Н" looks like "H").
-_LOOK_ALIKES = MappingProxyType(
-    str.maketrans(
-        "авеѕіјкмнорстухһӏԁԛԝүѵьαβεζηικμνορτυχϲϳωıȷɑɡ",
-        "abesijkmhopctyxhldqwyvbabezhikmnoptyxcjwijag",
-    )
 )
 
 
@@ -113,11 +105,9 @@ def _is_letter_or_digit(character: str) -> bool:
 
 
 def skeleton(name: str) -> str:
-    """What a name looks like, for telling names apart: `safe_name`, case folded, accents dropped, the
-    look-alikes of Latin letters made Latin ("ALICE", "Alicé", "аlice" with a Cyrillic а: "alice")."""
-    folded = unicodedata.normalize("NFKD", safe_name(name).casefold())
-    plain = "".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Mc"))
-    return unicodedata.normalize("NFC", plain).translate(_LOOK_ALIKES)
+    """What a name looks like, for telling names apart: `dashboard.names.skeleton` of `safe_name` ("ALICE",
+    "Alicé", "аlice" with a Cyrillic а, "ᴀʟɪᴄᴇ" in small capitals: "alice")."""
+    return names.skeleton(safe_name(name))
 
 
 def _key(name: str) -> str:
@@ -219,8 +209,7 @@ def save_profile(
             path = profile_path(folder, name)
             if path.exists() and not replace:
                 raise ProfileExists(
-                    f"There is already a profile named {path.stem!r}. Replace it (it can be restored), or "
-                    "choose another name."
+                    f"{_taken(name, path.stem)} Replace it (it can be restored), or choose another name."
                 )
             if path.exists():
                 _back_up(path)
@@ -231,6 +220,16 @@ def save_profile(
             "or full. Export your ratings as CSV instead."
         ) from None
     return path
+
+
+def _taken(name: str, saved: str) -> str:
+    """Why ``name`` is the profile ``saved``: the same name, or one that looks like it."""
+    if name.casefold() == saved.casefold():
+        return f"There is already a profile named {saved!r}."
+    return (
+        f"{name!r} looks like the profile {saved!r}, already saved (accents and letters that look alike, "
+        "from any script, count as the same name)."
+    )
 
 
 def _saver(path: Path) -> str:
@@ -260,20 +259,27 @@ def _back_up(path: Path) -> None:
 
 
 def _backups(folder: Path, name: str) -> list[tuple[int, str, Path]]:
-    """(time, owner digest, path) of the kept copies of profile ``name``, newest first; copies named by an
-    older version (the case-folded name, no owner) are listed too."""
+    """(time, owner digest, path) of the kept copies of profile ``name``, newest first; copies named by
+    older versions (the case-folded name, no owner; a digest of the name without accents and case, before
+    look-alikes came from Unicode's confusables) are listed too."""
     key = _key(name)
-    digest, found = _digest(key), Path(folder) / BACKUPS
+    digests, found = {_digest(key), _digest(_folded(name))}, Path(folder) / BACKUPS
     copies = []
     for path in found.glob("*.json") if found.is_dir() else ():
         parts = path.name[: -len(".json")].split(".")
-        if parts[0] == digest and len(parts) == 3 and parts[1].isdigit():
+        if parts[0] in digests and len(parts) == 3 and parts[1].isdigit():
             copies.append((int(parts[1]), parts[2], path))
             continue
         legacy, _, stamp = path.name[: -len(".json")].rpartition(".")
         if stamp.isdigit() and _valid(legacy) and _key(legacy) == key:
             copies.append((int(stamp), "unknown", path))
     return sorted(copies, key=lambda copy: copy[0], reverse=True)
+
+
+def _folded(name: str) -> str:
+    """``name`` case folded, without accents: what the backups of names in Latin letters were named by."""
+    folded = unicodedata.normalize("NFKD", safe_name(name).casefold())
+    return unicodedata.normalize("NFC", "".join(c for c in folded if not unicodedata.combining(c)))
 
 
 def backups(folder: Path, name: str) -> list[Path]:

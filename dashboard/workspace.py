@@ -1,7 +1,8 @@
 """A person's workspace kept on the server, found again by a random key their browser keeps.
 
-The first page a browser loads gets a cookie (`COOKIE`: 32 random bytes, HttpOnly, SameSite=Strict, for
-`MAX_AGE_DAYS` days, renewed on every visit) from `WorkspaceCookie`, the ASGI middleware `asgi.py` puts in
+The first page a browser loads gets a cookie (`COOKIE`: 32 random bytes signed with the server's secret, so
+only keys this server issued are believed; HttpOnly, SameSite=Strict, for `MAX_AGE_DAYS` days, renewed on
+every visit) from `WorkspaceCookie`, the ASGI middleware `asgi.py` puts in
 front of Streamlit (``./dev app``). A session reads it once (`attach`), brings back what that browser kept
 (ratings, runs, the model serving its lists, the run Train shows, kept settings) and, at the end of every
 script run, writes what changed (`save`) to ``$RECENGINE_HOME/workspaces/<SHA-256 of the key>.json``,
@@ -13,9 +14,12 @@ app.py``, tests) a session keeps its work until the tab closes, and the sidebar 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import functools
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -31,6 +35,7 @@ import streamlit as st
 from dashboard import config, state
 
 COOKIE = "recengine_workspace"
+SECRET_FILE = "workspace-secret"  # in $RECENGINE_HOME: signs the keys this server issues (`signed`)
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 MAX_AGE_DAYS = 30
 MAX_BYTES = 4_000_000  # per person: a workspace larger than this keeps its newest runs only
@@ -56,20 +61,70 @@ def valid_key(value: object) -> bool:
     return isinstance(value, str) and KEY_PATTERN.fullmatch(value) is not None
 
 
+@functools.lru_cache(maxsize=8)
+def server_secret(home: Path) -> tuple[bytes, float]:
+    """The secret that signs the keys this server issues, and when it was made: 32 random bytes in
+    ``home/SECRET_FILE`` (mode 600), made once: written whole to a temporary file, then linked into place,
+    so of two servers starting at once one link wins and both read it. A home that cannot hold it gets a
+    secret for this process alone (its keys last until a restart)."""
+    path = home / SECRET_FILE
+    try:
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle, temporary = tempfile.mkstemp(dir=home, prefix=".secret.", suffix=".tmp")  # mode 600
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(secrets.token_bytes(32))
+                with contextlib.suppress(FileExistsError):
+                    os.link(temporary, path)
+            finally:
+                os.unlink(temporary)
+        secret = path.read_bytes()
+        if len(secret) == 32:
+            return secret, path.stat().st_mtime
+    except OSError:
+        pass
+    return secrets.token_bytes(32), 0.0  # made at no time: no key from before signing is believed
+
+
+def signed(key: str) -> str:
+    """The cookie's value for ``key``: the key and its HMAC-SHA256 under the server's secret."""
+    tag = hmac.new(server_secret(config.home())[0], key.encode(), hashlib.sha256).digest()
+    return f"{key}.{base64.urlsafe_b64encode(tag).rstrip(b'=').decode()}"
+
+
+def key_from_cookie(value: object) -> str | None:
+    """The key a cookie's value carries when this server issued it (its signature holds), else None. A key
+    from before keys were signed is believed only when its workspace was kept before the secret was made
+    (a key planted since finds nothing of anyone's)."""
+    if not isinstance(value, str):
+        return None
+    key, dot, _ = value.partition(".")
+    if not valid_key(key):
+        return None
+    if dot:
+        return key if hmac.compare_digest(value.encode(), signed(key).encode()) else None
+    try:
+        kept_before = path_for(key).stat().st_mtime < server_secret(config.home())[1]
+    except OSError:
+        return None
+    return key if kept_before else None
+
+
 def cookie_header(key: str) -> str:
-    return f"{COOKIE}={key}; Max-Age={MAX_AGE_DAYS * 86400}; Path=/; HttpOnly; SameSite=Strict"
+    return f"{COOKIE}={signed(key)}; Max-Age={MAX_AGE_DAYS * 86400}; Path=/; HttpOnly; SameSite=Strict"
 
 
 def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The workspace key in a request's Cookie headers, when one is there and well formed."""
+    """The workspace key in a request's Cookie headers, when one is there and this server issued it."""
     for name, value in headers:
         if name.lower() != b"cookie":
             continue
         jar: SimpleCookie = SimpleCookie()
         with contextlib.suppress(Exception):
             jar.load(value.decode("latin-1"))
-        if COOKIE in jar and valid_key(jar[COOKIE].value):
-            return jar[COOKIE].value
+        if COOKIE in jar and (key := key_from_cookie(jar[COOKIE].value)) is not None:
+            return key
     return None
 
 
@@ -140,11 +195,13 @@ def write(key: str, text: str) -> None:
 
 def remove(key: str) -> None:
     path_for(key).unlink(missing_ok=True)
+    path_for(key).with_suffix(".lock").unlink(missing_ok=True)
 
 
 def prune(now: float | None = None, limit: int | None = None) -> int:
     """Delete workspaces nobody came back to for `MAX_AGE_DAYS`, then the least recently visited beyond
-    ``limit`` (`MAX_WORKSPACES`), and stray temporary files; how many workspaces went."""
+    ``limit`` (`MAX_WORKSPACES`), with their lock files, and stray temporary and lock files an hour old;
+    how many workspaces went."""
     now = time.time() if now is None else now
     limit = MAX_WORKSPACES if limit is None else limit
     ages = []
@@ -157,8 +214,13 @@ def prune(now: float | None = None, limit: int | None = None) -> int:
         if now - modified > MAX_AGE_DAYS * 86400 or index < len(ages) - limit:
             with contextlib.suppress(OSError):
                 path.unlink()
+                path.with_suffix(".lock").unlink(missing_ok=True)
                 removed += 1
-    for path in folder().glob(".*.tmp"):
+    strays = [
+        *folder().glob(".*.tmp"),
+        *(p for p in folder().glob("*.lock") if not p.with_suffix(".json").exists()),
+    ]
+    for path in strays:
         with contextlib.suppress(OSError):
             if now - path.stat().st_mtime > 3600:
                 path.unlink()
@@ -304,10 +366,10 @@ def plain(item: object) -> object:
 def browser_key() -> str | None:
     """The workspace key this session's browser sent, or None (no cookie: ``streamlit run app.py``, tests)."""
     try:
-        key = st.context.cookies.get(COOKIE)
+        value = st.context.cookies.get(COOKIE)
     except (AttributeError, RuntimeError):  # no request behind this session
         return None
-    return key if valid_key(key) else None
+    return key_from_cookie(value)
 
 
 def attach() -> None:

@@ -51,18 +51,12 @@ def teacher_sign_in() -> None:
     with st.expander("Teacher"), st.form("challenge_teacher_form"):
         given = st.text_input("Teacher password", type="password", key="challenge_teacher_password")
         if st.form_submit_button("Sign in", key="challenge_teacher_enter"):
-            address = st.context.ip_address
-            client = address if isinstance(address, str) else "localhost"
-            session = current_owner()
-            if (wait := classroom._attempts().wait_seconds(session, client)) > 0:
-                st.error(f"Too many wrong passwords from here. Try again in {wait:,.0f} seconds.")
-            elif classroom.matches(given, password):
+            wrong = "That is not the teacher password."
+            refused = classroom.sign_in(given, password, classroom.teacher_tries(), wrong)
+            if refused is None:
                 st.session_state[TEACHER] = True
                 st.rerun()
-            else:
-                classroom._attempts().failed(session, client)
-                time.sleep(classroom.FAILURE_DELAY_SECONDS)
-                st.error("That is not the teacher password.")
+            st.error(refused)
 
 
 def open_form() -> None:

@@ -105,10 +105,28 @@ def test_an_upload_cannot_hold_a_challenge(home, data):
         store.create(SPEC, upload, data.fingerprint, now=NOW)
 
 
-@pytest.mark.parametrize("taken", ["ada", "ADA", " A d a ", "\u0410da", "Ａｄａ", "Adá"])
+# The last four: Cherokee, Lisu, Canadian syllabics and small capitals, from UTS #39's confusables.
+@pytest.mark.parametrize(
+    "taken",
+    [
+        "ada",
+        "ADA",
+        " A d a ",
+        "\u0410da",
+        "Ａｄａ",
+        "Adá",
+        "\u13aa\u13a0\u13aa",
+        "\ua4ee\ua4d3\ua4ee",
+        "\u15c5\u15de\u15c5",
+        "\u1d00\u1d05\u1d00",
+    ],
+)
 def test_a_name_that_looks_like_a_taken_one_is_refused(opened, data, engine, popular, taken):
     store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
-    with pytest.raises(ChallengeError, match="is taken in this challenge"):
+    shown = " ".join(taken.split())
+    with pytest.raises(
+        ChallengeError, match=f"The name {shown!r} is taken in this challenge: it looks like 'Ada'"
+    ):
         store.submit(opened.challenge_id, "person:b", taken, a_run(data, popular), engine, now=NOW)
     store.submit(opened.challenge_id, "person:a", taken, a_run(data, popular), engine, now=NOW + 1)
 

@@ -61,10 +61,15 @@ SHARED = {
     ),
     "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
     "dashboard/workspace.py:_prune_once": "returns a count: it exists to prune old workspaces once per server",
-    "dashboard/classroom.py:_attempts": (
-        "wrong class passwords per client address, shared on purpose (a new tab must not reset the limit); "
-        "a lock guards it"
+    "dashboard/workspace.py:server_secret": "an immutable (bytes, float) pair read once per home folder",
+    "dashboard/names.py:_prototypes": "Unicode's confusables as a read-only MappingProxyType, loaded once",
+    "dashboard/names.py:_capital_of_small_capital": "a str per character: immutable",
+    "dashboard/names.py:_look": "a str per character: immutable",
+    "dashboard/classroom.py:class_tries": (
+        "wrong class passwords per session, person and address, shared on purpose (a new tab must not reset "
+        "the limit); locks guard it"
     ),
+    "dashboard/classroom.py:teacher_tries": "wrong teacher passwords, as class_tries, a budget of their own",
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
     "dashboard/jobs.py:_scheduler": (
         "the server's line of training jobs, shared on purpose: per-owner limits and the memory budget hold "

@@ -183,7 +183,11 @@ def respond(path: str, cookie: str | None = None) -> str | None:
     return cookie_of(sent[0]["headers"])
 
 
-def test_a_page_gets_a_random_httponly_key_and_keeps_it():
+def value_of(header: str) -> str:
+    return header.split(";")[0].split("=", 1)[1]
+
+
+def test_a_page_gets_a_random_httponly_key_and_keeps_it(home):
     given = respond("/")
     assert (
         given is not None
@@ -191,12 +195,37 @@ def test_a_page_gets_a_random_httponly_key_and_keeps_it():
         and "SameSite=Strict" in given
         and "Max-Age=2592000" in given
     )
-    key = given.split(";")[0].split("=", 1)[1]
-    assert workspace.valid_key(key) and respond("/rate") != given  # every browser its own
-    assert respond("/rate", key).startswith(f"{workspace.COOKIE}={key};")  # renewed, same key
+    cookie = value_of(given)
+    assert workspace.key_from_cookie(cookie) and respond("/rate") != given  # every browser its own
+    assert respond("/rate", cookie).startswith(f"{workspace.COOKIE}={cookie};")  # renewed, same key
     forged = respond("/", "../../etc/passwd")  # a malformed key is replaced, never used as a name
-    assert workspace.valid_key(forged.split(";")[0].split("=", 1)[1])
+    assert workspace.key_from_cookie(value_of(forged))
     assert respond("/_stcore/health") is None and respond("/static/js/main.js") is None
+
+
+def test_only_keys_the_server_issued_are_accepted(home):
+    """The re-probe: a well-formed key chosen by the client was accepted as its key (on a shared computer,
+    one student could plant a key they know in the browser, then read the next student's workspace)."""
+    chosen = secrets.token_urlsafe(32)
+    replaced = value_of(respond("/", chosen))
+    assert chosen not in replaced and workspace.key_from_cookie(replaced) != chosen
+    key = workspace.key_from_cookie(replaced)
+    assert workspace.key_from_cookie(f"{key}.{secrets.token_urlsafe(32)}") is None  # a forged signature
+    assert workspace.key_from_cookie(f"{chosen}.{replaced.split('.')[1]}") is None  # another key's
+    secret = home / workspace.SECRET_FILE
+    assert secret.stat().st_size == 32 and oct(secret.stat().st_mode)[-3:] == "600"
+    workspace.server_secret.cache_clear()  # a restart reads the same secret: issued keys stay valid
+    assert workspace.key_from_cookie(replaced) == key
+
+
+def test_a_workspace_kept_before_keys_were_signed_comes_back_once_signed(home):
+    """Browsers holding an unsigned key from before keep their workspace: its file predates the secret."""
+    before, planted = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    workspace.write(before, '{"version": 1}')
+    os.utime(workspace.path_for(before), (1e9, 1e9))
+    assert value_of(respond("/", before)) == workspace.signed(before)  # kept, and signed from now on
+    workspace.write(planted, '{"version": 1}')  # a key planted after signing began is not believed
+    assert workspace.key_from_cookie(value_of(respond("/", planted))) != planted
 
 
 def test_files_are_named_by_a_digest_written_whole_and_expire(home):
@@ -256,6 +285,26 @@ def test_a_visit_that_made_nothing_leaves_no_file_and_the_oldest_go_beyond_the_l
         os.utime(workspace.path_for(each), (1e9 - age, 1e9 - age))  # keys[0] visited last
     assert workspace.prune(now=1e9, limit=2) == 1
     assert [workspace.path_for(each).exists() for each in keys] == [True, True, False]
+
+
+def test_lock_files_leave_with_their_workspaces(home):
+    """The re-probe: workspaces/*.lock files were never pruned."""
+    keys = [secrets.token_urlsafe(32) for _ in range(2)]
+    for each in keys:
+        with workspace.locked(each):
+            workspace.write(each, '{"version": 1}')
+    old = 1e9 - (workspace.MAX_AGE_DAYS + 1) * 86400
+    os.utime(workspace.path_for(keys[1]), (old, old))
+    assert workspace.prune(now=1e9) == 1
+    lock = workspace.path_for(keys[1]).with_suffix(".lock")
+    assert workspace.path_for(keys[0]).with_suffix(".lock").exists() and not lock.exists()
+    with workspace.locked(keys[1]):
+        pass  # a visit that wrote nothing leaves a lock without a workspace
+    os.utime(lock, (old, old))
+    workspace.prune(now=1e9)
+    assert not lock.exists()
+    workspace.remove(keys[0])  # Start over
+    assert not list((home / "workspaces").glob("*.lock"))
 
 
 @pytest.mark.slow

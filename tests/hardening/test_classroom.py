@@ -3,6 +3,7 @@ constant time, with wrong tries limited (issue 12, point 4)."""
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from outcomes import tally
 from streamlit.testing.v1 import AppTest
 
 from dashboard import classroom
-from dashboard.classroom import Attempts, matches
+from dashboard.classroom import MAX_ADDRESS_FAILURES, Attempts, matches
 from dashboard.serve import address_options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +84,7 @@ def test_no_page_runs_before_the_class_password(gated):
     tally("network", "class password", "wrong refused, right admitted")
 
 
-def test_too_many_wrong_passwords_lock_the_address_out(gated, monkeypatch):
+def test_too_many_wrong_passwords_lock_the_tab_out(gated, monkeypatch):
     for _ in range(classroom.MAX_FAILURES):
         gated.text_input(key="class_password").input("guess")
         gated.button(key="class_password_enter").click().run()
@@ -91,3 +92,43 @@ def test_too_many_wrong_passwords_lock_the_address_out(gated, monkeypatch):
     gated.button(key="class_password_enter").click().run()
     assert any("Too many wrong passwords" in e.value for e in gated.error) and not gated.metric
     tally("network", "password guessing", "locked out after 10")
+
+
+def enter(at: AppTest, password: str) -> AppTest:
+    at.text_input(key="class_password").input(password)
+    return at.button(key="class_password_enter").click().run()
+
+
+@pytest.mark.slow
+def test_a_hostile_student_cannot_lock_the_class_out(home, monkeypatch):
+    """The re-probe: 60 wrong passwords from one address (a class behind one router) locked everyone behind
+    it out for ten minutes. Now the hostile tabs are refused and the address is only slowed down."""
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    monkeypatch.setattr(classroom, "FAILURE_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(classroom, "ADDRESS_DELAY_STEP", 0.01, raising=False)  # the test's seconds, scaled
+    monkeypatch.setattr(classroom, "MAX_ADDRESS_DELAY", 0.2, raising=False)
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(classroom, "sleep", sleep, raising=False)
+    tabs = MAX_ADDRESS_FAILURES // classroom.MAX_FAILURES + 1  # past the address's budget, every tab its own
+    hostile = [AppTest.from_file(str(ROOT / "app.py"), default_timeout=60) for _ in range(tabs)]
+    for at in hostile:
+        at.run()
+        for _ in range(classroom.MAX_FAILURES):
+            enter(at, "guess")
+    assert sum(waited) > 0  # the address's last tries took turns
+    enter(hostile[0], "tulip-42")  # the hostile tab itself is refused, even with the right password
+    refused = " ".join(e.value for e in hostile[0].error)
+    assert "Too many wrong passwords in this browser" in refused and "try again in" in refused
+    assert not hostile[0].metric
+    classmate = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # behind the same address
+    classmate.run()
+    waited.clear()
+    enter(classmate, "tulip-42")
+    assert not classmate.error and classmate.metric  # the Home page
+    assert sum(waited) <= classroom.MAX_ADDRESS_DELAY  # within one turn
+    tally("network", "one student's wrong passwords", "their tabs refused, the classmate admitted")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from starlette.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dashboard import classroom, serve
-from dashboard.classroom import MAX_ADDRESS_FAILURES, MAX_FAILURES, Tries
+from dashboard.classroom import MAX_ADDRESS_DELAY, MAX_ADDRESS_FAILURES, MAX_FAILURES, Tries, Turns
 from dashboard.guards import ForwardedHeaders, MetricsGate
 
 
@@ -33,30 +34,46 @@ async def metrics(request: Request) -> PlainTextResponse:
     return PlainTextResponse("session_state_bytes 123\n")
 
 
-def app(trusted: str = "", password: str | None = None) -> Starlette:
+def app(trusted: str = "", password: str | None = None, tries: Tries | None = None) -> Starlette:
     return Starlette(
         routes=[Route("/echo", echo), Route("/_stcore/metrics", metrics)],
         middleware=[
             Middleware(ForwardedHeaders, trusted=trusted),
-            Middleware(MetricsGate, password=password),
+            Middleware(MetricsGate, password=password, tries=tries),
         ],
     )
 
 
-def test_tries_are_counted_per_session_and_per_address():
-    """The issue: each session sending its own X-Forwarded-For got fresh tries; with a proxy that sets none,
-    the whole class shared one bucket of ten."""
+def test_tries_are_refused_per_session_and_person_and_only_slowed_per_address():
+    """The issue: each session sending its own X-Forwarded-For got fresh tries. The re-probe: sixty wrong
+    tries from one address (a class behind one router) then locked everyone there out for ten minutes."""
     tries = Tries()
     for _ in range(MAX_FAILURES):
-        tries.failed("tab-1", "10.0.0.7", now=0)
-    assert tries.wait_seconds("tab-1", "10.0.0.7", now=1) > 0  # that session is locked out
-    assert tries.wait_seconds("tab-2", "10.0.0.7", now=1) == 0  # a classmate behind the same router is not
-    for tab in range(2, MAX_ADDRESS_FAILURES // MAX_FAILURES + 1):
+        tries.failed(["session:tab-1", "person:ada"], "10.0.0.7", now=0)
+    assert tries.refused_seconds(["session:tab-1"], now=1) == pytest.approx(599)  # that tab is refused
+    assert tries.refused_seconds(["session:tab-2", "person:ada"], now=1) > 0  # and that browser's new tabs
+    assert tries.refused_seconds(["session:tab-3", "person:bob"], now=1) == 0  # a classmate is not
+    assert tries.slowed_seconds("10.0.0.7", now=1) == 0  # within the address's budget: no delay
+    for tab in range(MAX_ADDRESS_FAILURES // MAX_FAILURES + 1):
         for _ in range(MAX_FAILURES):
-            tries.failed(f"tab-{tab}", "10.0.0.7", now=0)
-    assert tries.wait_seconds("new-tab", "10.0.0.7", now=1) > 0  # new tabs get no more than the address
-    assert tries.wait_seconds("new-tab", "10.0.0.8", now=1) == 0
-    tally("network", "password tries", "per session and per address")
+            tries.failed([f"session:cookieless-{tab}"], "10.0.0.7", now=2)
+    assert tries.refused_seconds(["session:new-tab"], now=3) == 0  # an address is never refused ...
+    waits = [tries.slowed_seconds("10.0.0.7", now=3) for _ in range(3)]  # ... its tries take turns
+    assert waits == sorted(waits) and waits[0] > 0 and waits[1] - waits[0] <= MAX_ADDRESS_DELAY
+    assert tries.slowed_seconds("10.0.0.7", now=100) <= MAX_ADDRESS_DELAY  # a classmate later: one turn
+    assert tries.slowed_seconds("10.0.0.8", now=3) == 0  # another address is not slowed
+    tally("network", "password tries", "refused per tab and browser, slowed per address")
+
+
+def test_the_teacher_and_the_metrics_have_budgets_of_their_own():
+    """The re-probe: wrong class passwords counted against the teacher's sign-in and the metrics gate too."""
+    classroom.class_tries.clear()
+    classroom.teacher_tries.clear()
+    for _ in range(MAX_ADDRESS_FAILURES * 2):
+        classroom.class_tries().failed(["session:guesser"], "10.0.0.7")
+    assert classroom.teacher_tries() is not classroom.class_tries()
+    assert classroom.teacher_tries().slowed_seconds("10.0.0.7") == 0
+    assert MetricsGate(echo).tries is not classroom.class_tries()
 
 
 def test_forwarded_headers_from_anyone_but_the_named_proxy_are_dropped():
@@ -104,10 +121,20 @@ def test_metrics_answer_only_with_the_class_password():
     assert client.get("/_stcore/metrics/", headers=basic("guess")).status_code == 401
     assert client.get("/_stcore/metrics", headers=basic("tulip-42")).text == "session_state_bytes 123\n"
     assert client.get("/echo").status_code == 200  # the other routes are the page's business
-    for _ in range(MAX_FAILURES):
-        client.get("/_stcore/metrics", headers=basic("guess"))
-    assert client.get("/_stcore/metrics", headers=basic("tulip-42")).status_code == 429
     tally("network", "/_stcore/metrics", "behind the class password")
+
+
+def test_wrong_metrics_passwords_slow_the_address_down_and_never_lock_it_out():
+    """The re-probe: ten wrong tries at the metrics locked out everyone behind that address, the teacher too."""
+    turns = Turns(step=0.02, longest=0.1)  # the test's seconds, scaled
+    gate = app(password="tulip-42", tries=Tries(per_address=MAX_FAILURES, turns=turns))
+    client = TestClient(gate, client=("192.168.1.30", 5000))
+    for _ in range(MAX_FAILURES + 5):
+        assert client.get("/_stcore/metrics", headers=basic("guess")).status_code == 401
+    started = time.monotonic()
+    assert client.get("/_stcore/metrics", headers=basic("tulip-42")).status_code == 200
+    assert 0.1 <= time.monotonic() - started < 2  # slowed by one turn, not refused
+    tally("network", "wrong metrics passwords", "the address slowed, not locked out")
 
 
 def test_metrics_stay_open_on_localhost_without_a_class_password(monkeypatch: pytest.MonkeyPatch):

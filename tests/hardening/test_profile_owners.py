@@ -98,6 +98,48 @@ def test_look_alike_names_are_the_same_profile(tmp_path: Path, look_alike: str):
     tally("profiles", "look-alike names", "the same profile")
 
 
+# The re-probe: letters outside the folding table read as Latin ones (Unicode's confusables, UTS #39).
+LOOK_ALIKES_OF_ADA = {
+    "Cherokee": "\u13aa\u13a0\u13aa",  # ᎪᎠᎪ
+    "Lisu": "\ua4ee\ua4d3\ua4ee",  # ꓮꓓꓮ
+    "Canadian syllabics": "\u15c5\u15de\u15c5",  # ᗅᗞᗅ
+    "small capitals": "\u1d00\u1d05\u1d00",  # ᴀᴅᴀ
+    "Cherokee small letters": "\uab7a\uab70\uab7a",  # ꭺꭰꭺ
+}
+
+
+@pytest.mark.parametrize("script", LOOK_ALIKES_OF_ADA)
+def test_look_alikes_from_unicodes_confusables_are_the_same_profile(tmp_path: Path, script: str):
+    save_profile(tmp_path, Profile("ADA", "s", {1: 5.0}))
+    look_alike = LOOK_ALIKES_OF_ADA[script]
+    with pytest.raises(ProfileExists, match=f"{look_alike!r} looks like the profile 'ADA'"):
+        save_profile(tmp_path, Profile(look_alike, "s", {2: 1.0}))
+    assert list_profiles(tmp_path) == ["ADA"]
+    tally("profiles", f"look-alike name in {script}", "the same profile")
+
+
+def test_small_capitals_read_as_their_letters(tmp_path: Path):
+    save_profile(tmp_path, Profile("alice", "s", {1: 5.0}))
+    with pytest.raises(ProfileExists, match="looks like the profile 'alice'"):
+        save_profile(tmp_path, Profile("\u1d00\u029f\u026a\u1d04\u1d07", "s", {2: 1.0}))  # ᴀʟɪᴄᴇ
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("Ada", "Adam"), ("Ada", "Ida"), ("Ali", "All"), ("Marie", "Maria"), ("Ada L", "Ada"),
+     ("\u0410\u043d\u043d\u0430", "\u0410\u043d\u044f"), ("\u674e", "\u5b63")],  # Анна, Аня; 李, 季
+)  # fmt: skip
+def test_names_that_differ_to_the_eye_stay_apart(tmp_path: Path, first: str, second: str):
+    """Ordinary names that merely share letters are two profiles. Accents are not told apart: "José" and
+    "Jose" are one name, as they look alike at a glance on a projected board."""
+    save_profile(tmp_path, Profile(first, "s", {1: 5.0}))
+    save_profile(tmp_path, Profile(second, "s", {2: 1.0}))
+    assert sorted(list_profiles(tmp_path)) == sorted([first, second])
+    save_profile(tmp_path, Profile("José", "s", {1: 5.0}))
+    with pytest.raises(ProfileExists, match="'Jose' looks like the profile 'José'"):
+        save_profile(tmp_path, Profile("Jose", "s", {2: 1.0}))
+
+
 @pytest.mark.parametrize("invisible", ["\u034f", "\u200b", "\u3164", "\ufe0f", "\u2060", "\U000e0041"])
 def test_names_with_invisible_characters_are_refused(tmp_path: Path, invisible: str):
     with pytest.raises(ProfileError, match="invisible"):

