@@ -10,7 +10,7 @@ import time
 import pytest
 from outcomes import tally
 
-from dashboard import jobs
+from dashboard import jobs, training_cost
 from dashboard.client import Session
 from dashboard.jobs import DONE, MAX_WAITING, STOPPED, TooManyJobs, TooMuchWork, TrainingJob
 from dashboard.server import running_app
@@ -104,7 +104,8 @@ def test_class_mode_has_a_work_ceiling_that_says_what_is_allowed(sessions, plant
     monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "tulip-42")
     with pytest.raises(TooMuchWork) as refused:
         TrainingJob(greedy, data, None, finish=lambda job: None)
-    most = int(jobs.DEFAULT_CLASS_WORK // (1000 * data.n_ratings))
+    epoch = training_cost.seconds(make("svdpp", n_factors=1000, n_epochs=1), data)
+    most = int(jobs.DEFAULT_CLASS_WORK // epoch)
     assert f"1,000 factors for at most {most:,} epochs" in str(refused.value)
     assert jobs.CLASS_WORK_ENV in str(refused.value)
     TrainingJob(make("svdpp", n_factors=1000, n_epochs=most), data, None, finish=lambda job: None)
