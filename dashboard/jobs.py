@@ -289,8 +289,8 @@ class _Scheduler:
         budget = memory.budget_bytes()
         if budget is None:
             return True
-        if not os.environ.get(memory.ENV, "").strip():
-            budget += int(reserved * memory.DEFAULT_SHARE)  # what they hold is already missing from "available"
+        if not os.environ.get(memory.ENV, "").strip():  # what they hold is already missing from "available"
+            budget += int(reserved * memory.DEFAULT_SHARE)
         return reserved + job.memory_needed <= budget
 
     def done(self, job: TrainingJob) -> None:
@@ -417,25 +417,34 @@ def _duration(seconds: float) -> str:
     return "1 second" if round(seconds) == 1 else f"{seconds:,.0f} seconds"
 
 
-def _allowed(model: Any, train: Any, limit: float) -> str:
-    """What fits the ceiling: as many epochs with these factors, or as many factors with these epochs."""
-    factors = int(getattr(model.params, "n_factors", 0) or 0)
-    epochs = training_cost.epochs(model)
-    one_epoch = training_cost.seconds(_resized(model, n_epochs=1), train)
-    options = []
-    if (most_epochs := int(limit // one_epoch)) >= 1:
-        options.append(f"{factors:,} factors for at most {most_epochs:,} epochs" if factors else
-                       f"at most {most_epochs:,} epochs")  # fmt: skip
-    low, high = 0, factors  # the most factors that fit: the cost grows with the factors
+def _largest(fits: Callable[[int], bool], high: int) -> int:
+    """The largest k in 1..``high`` with ``fits(k)`` (``fits`` true up to some k, false above); 0 if none."""
+    low = 0
     while low < high:
         middle = (low + high + 1) // 2
-        if training_cost.seconds(_resized(model, n_factors=middle), train) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    if low >= 1 and factors > 1:
-        options.append(f"{epochs:,} epochs with at most {low:,} factors")
-    return " or ".join(options) or "a smaller data set (filter it on the Data page)"
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def _allowed(model: Any, train: Any, limit: float) -> str:
+    """What fits the ceiling: as many epochs with these factors, or as many factors with these epochs."""
+    params = model.params
+    factors, has_epochs = int(getattr(params, "n_factors", 0) or 0), hasattr(params, "n_epochs")
+    epochs = training_cost.epochs(model)
+    options = []
+    if has_epochs and (most := int(limit // training_cost.seconds(_resized(model, n_epochs=1), train))) >= 1:
+        options.append(
+            f"{factors:,} factors for at most {most:,} epochs" if factors else f"at most {most:,} epochs"
+        )
+    fits = lambda k: training_cost.seconds(_resized(model, n_factors=k), train) <= limit  # noqa: E731
+    if factors > 1 and (most := _largest(fits, factors - 1)):
+        options.append(
+            f"{epochs:,} epochs with at most {most:,} factors" if has_epochs else f"at most {most:,} factors"
+        )
+    if options:
+        return " or ".join(options)
+    larger_batches = "a larger batch size (batch_size), or " if hasattr(params, "batch_size") else ""
+    return f"{larger_batches}on a smaller data set (filter it on the Data page)"
 
 
 def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: int) -> None:
@@ -475,11 +484,13 @@ def check_class_work(model: Any, train: Any) -> None:
     needed, limit = training_cost.seconds(model, train), class_max_work()
     if needed <= limit:
         return
-    factors = int(getattr(getattr(model, "params", None), "n_factors", 0) or 0)
-    what = f"{factors:,} factors for {training_cost.epochs(model):,} epochs" if factors else (
-        f"{training_cost.epochs(model):,} epochs")  # fmt: skip
+    params = getattr(model, "params", None)
+    parts = {"n_factors": "with {:,} factors", "n_epochs": "for {:,} epochs"}
+    what = " ".join(
+        text.format(getattr(params, name)) for name, text in parts.items() if hasattr(params, name)
+    )
     raise TooMuchWork(
-        f"This training is too large for a class server: {getattr(model, 'name', 'this model')} with {what} "
+        f"This training is too large for a class server: {getattr(model, 'name', 'this model')} {what} "
         f"on {int(train.n_ratings):,} ratings would take about {_duration(needed)} here, and each training may "
         f"take {_duration(limit)}. Train {_allowed(model, train, limit)}. (The teacher sets the limit with "
         f"{CLASS_WORK_ENV}, in seconds.)"
@@ -491,16 +502,10 @@ def _most_factors_within(model: Any, train: Any, share: int) -> int:
     model has no factors."""
     factors = int(getattr(getattr(model, "params", None), "n_factors", 0) or 0)
 
-    def needs(k: int) -> int:
-        return int(type(model)(dataclasses.replace(model.params, n_factors=k)).memory_estimate(train))
+    def fits(k: int) -> bool:
+        return type(model)(dataclasses.replace(model.params, n_factors=k)).memory_estimate(train) <= share
 
-    if factors < 2 or needs(1) > share:
-        return 0
-    low, high = 1, factors - 1
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if needs(middle) <= share else (low, middle - 1)
-    return low
+    return _largest(fits, factors - 1) if factors > 1 else 0
 
 
 def check_class_memory(needed: int, model: Any, train: Any) -> None:

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 RATES: dict[str, tuple[float, float]] = {  # (seconds per unit, seconds per rating × factor)
-    "baseline": (0.0, 3.23e-07),
-    "popular": (0.0, 3.98e-09),
+    "baseline": (0.0, 2.23e-07),
+    "popular": (0.0, 2.52e-09),
     "sgd": (5.95e-09, 0.0),
     "bpr": (0.0, 1.96e-08),
     "gd": (1.46e-08, 0.0),
@@ -36,12 +36,12 @@ RATES: dict[str, tuple[float, float]] = {  # (seconds per unit, seconds per rati
     "adam": (0.00156, 5.94e-08),
     "nmf": (5.3e-11, 1.42e-08),
     "svd": (7.78e-10, 4.38e-08),
-    "als": (1.33e-10, 5.36e-08),
-    "als/cg": (0.0, 5.59e-08),
-    "wals": (2.08e-11, 6.71e-07),
-    "wals/cg": (3.66e-10, 4.05e-08),
-    "bpmf": (2e-10, 1.28e-07),
-    "bsvdpp": (8.02e-10, 1.48e-07),
+    "als": (1.43e-10, 5.64e-08),
+    "als/cg": (0.0, 4.5e-08),
+    "wals": (1.02e-10, 1.23e-07),
+    "wals/cg": (3.1e-10, 2.35e-08),
+    "bpmf": (1.16e-10, 1.32e-07),
+    "bsvdpp": (1.02e-09, 2.03e-07),
 }
 
 

@@ -96,6 +96,15 @@ def test_one_owners_ten_jobs_do_not_hold_back_the_others():
     tally("trainers", "10 owners, one with 10 jobs, 2 trainers", f"longest wait {max(waits.values())} jobs")
 
 
+def test_all_arriving_at_once_everyones_first_goes_before_anyones_second():
+    made = simulate(_Scheduler(trainers=2), {0: ["greedy"] * 10 + [f"student-{n}" for n in range(1, 10)]})
+    firsts = {}
+    for job in made:
+        firsts.setdefault(job.owner, job)
+    seconds = [job for job in made if firsts[job.owner] is not job]
+    assert max(job.started_at for job in firsts.values()) <= min(job.started_at for job in seconds)
+
+
 def test_first_come_first_served_would_have_made_them_wait():
     """The scenario is one a plain line fails: the greedy owner's queued jobs go before the others."""
     made = simulate(FirstComeFirstServed(trainers=2), class_arriving())
@@ -163,7 +172,11 @@ def test_the_memory_budget_holds_for_all_trainers_together(monkeypatch):
     """A job that does not fit beside the running ones waits, and is not overtaken by smaller ones."""
     monkeypatch.setenv("RECENGINE_MEMORY_BUDGET", "1000")
     scheduler = _Scheduler(trainers=3)
-    large, larger, small = FakeJob("a", memory_needed=600), FakeJob("b", memory_needed=700), FakeJob("c", memory_needed=100)
+    large, larger, small = (
+        FakeJob("a", memory_needed=600),
+        FakeJob("b", memory_needed=700),
+        FakeJob("c", memory_needed=100),
+    )
     for job in (large, larger, small):
         scheduler.admit(job)
     scheduler.start(scheduler.next_job())
