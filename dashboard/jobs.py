@@ -354,13 +354,13 @@ def _look_at(
             gone_since.pop(session, None)
         else:
             gone_since.setdefault(session, now)
-    limit = class_duration() * 60 if in_class_mode() else None
+    limit = class_minutes() * 60 if in_class_mode() else None
     for job in jobs:
         if job.session_id in gone_since and now - gone_since[job.session_id] >= SESSION_GRACE_SECONDS:
             job.cancel("its browser tab was closed")
         elif limit is not None and job.running_since is not None and now - job.running_since > limit:
             job.cancel(
-                f"it ran longer than the {class_duration():g} minutes a training may take in class", keep=True
+                f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True
             )
         if job.cancelled_at is not None and now - job.cancelled_at >= KILL_AFTER_SECONDS:
             job.kill_worker()
@@ -392,7 +392,7 @@ def class_max_work() -> float:
     return _positive(CLASS_WORK_ENV, DEFAULT_CLASS_WORK)
 
 
-def class_duration() -> float:
+def class_minutes() -> float:
     return _positive(CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES)
 
 

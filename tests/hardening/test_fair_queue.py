@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from outcomes import tally
@@ -197,3 +198,14 @@ def test_starts_are_counted_per_owner_in_order():
         scheduler.start(job)
         order.append(job.owner)
     assert order == ["x", "y", "z"]  # one each, the fourth trainer idle until one ends
+
+
+@pytest.mark.parametrize(("connection", "address"), [("10.0.0.7", "10.0.0.7"), (None, "localhost")])
+def test_a_job_counts_for_its_sessions_connection_address(monkeypatch, connection, address):
+    import streamlit
+
+    monkeypatch.setattr(streamlit, "context", SimpleNamespace(ip_address=connection))
+    monkeypatch.setattr(jobs, "_current_session", lambda: "")
+    assert jobs._client_address() == ""  # no session: a script, a test
+    monkeypatch.setattr(jobs, "_current_session", lambda: "session-1")
+    assert jobs._client_address() == address
