@@ -298,7 +298,17 @@ class _Scheduler:
             for line in (self._jobs, self._running):
                 if job in line:
                     line.remove(job)
+            self._forget_old_starts()
             self._changed.notify_all()
+
+    def _forget_old_starts(self) -> None:
+        """Drop the last starts of owners with no job left that are older than every owner's in line: such
+        an owner coming back is in line as one who never started, which changes no one's turn."""
+        in_line = {job.owner for job in self._jobs}
+        oldest = min((self._last_start.get(owner, 0) for owner in in_line), default=None)
+        for owner in [owner for owner in self._last_start if owner not in in_line]:
+            if oldest is None or self._last_start[owner] < oldest:
+                del self._last_start[owner]
 
 
 @functools.cache

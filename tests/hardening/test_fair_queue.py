@@ -209,3 +209,21 @@ def test_a_job_counts_for_its_sessions_connection_address(monkeypatch, connectio
     assert jobs._client_address() == ""  # no session: a script, a test
     monkeypatch.setattr(jobs, "_current_session", lambda: "session-1")
     assert jobs._client_address() == address
+
+
+def test_the_scheduler_forgets_the_starts_that_order_no_one():
+    """It lives as long as the server: what it keeps per owner must not grow with every student of a term."""
+    scheduler = _Scheduler(trainers=2)
+    simulate(scheduler, class_arriving())
+    assert scheduler.jobs() == [] and scheduler._last_start == {}  # all ended: nothing to order
+    a, b = FakeJob("a"), FakeJob("b")
+    for job in (a, b):
+        scheduler.admit(job)
+        scheduler.start(scheduler.next_job())
+    scheduler.done(b)
+    assert set(scheduler._last_start) == {"a", "b"}  # b started after a, who is still in: b comes back after
+    scheduler.admit(again := FakeJob("b"))
+    scheduler.done(a)
+    assert set(scheduler._last_start) == {"b"}  # a started before everyone in line: as if never
+    scheduler.done(again)
+    assert scheduler._last_start == {}
