@@ -22,27 +22,30 @@ took longer than its estimate).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-RATES: dict[str, tuple[float, float]] = {  # (seconds per unit, seconds per rating × factor)
-    "baseline": (0.0, 2.23e-07),
-    "popular": (0.0, 2.52e-09),
-    "sgd": (5.95e-09, 0.0),
-    "bpr": (0.0, 1.96e-08),
-    "gd": (1.46e-08, 0.0),
-    "svdpp": (0.0, 8.68e-08),
-    "minibatch": (0.00243, 3.5e-08),
-    "adam": (0.00156, 5.94e-08),
-    "nmf": (5.3e-11, 1.42e-08),
-    "svd": (7.78e-10, 4.38e-08),
-    "als": (1.43e-10, 5.64e-08),
-    "als/cg": (0.0, 4.5e-08),
-    "wals": (1.02e-10, 1.23e-07),
-    "wals/cg": (3.1e-10, 2.35e-08),
-    "bpmf": (1.16e-10, 1.32e-07),
-    "bsvdpp": (1.02e-09, 2.03e-07),
-}
+RATES: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {  # (seconds per unit, per rating × factor)
+        "baseline": (0.0, 2.23e-07),
+        "popular": (0.0, 2.52e-09),
+        "sgd": (5.95e-09, 0.0),
+        "bpr": (0.0, 1.96e-08),
+        "gd": (1.46e-08, 0.0),
+        "svdpp": (0.0, 8.68e-08),
+        "minibatch": (0.00243, 3.5e-08),
+        "adam": (0.00156, 5.94e-08),
+        "nmf": (5.3e-11, 1.42e-08),
+        "svd": (7.78e-10, 4.38e-08),
+        "als": (1.43e-10, 5.64e-08),
+        "als/cg": (0.0, 4.5e-08),
+        "wals": (1.02e-10, 1.23e-07),
+        "wals/cg": (3.1e-10, 2.35e-08),
+        "bpmf": (1.16e-10, 1.32e-07),
+        "bsvdpp": (1.02e-09, 2.03e-07),
+    }
+)
 
 
 def _param(model: Any, name: str, default: Any) -> Any:
@@ -82,22 +85,24 @@ def _ratings_only(model: Any, ratings: int, rows: int) -> float:
 
 
 # How each registered model counts one epoch's work units (ratings, rows = users + items).
-UNITS_PER_EPOCH: dict[str, Callable[[Any, int, int], float]] = {
-    "als": _row_solves,
-    "wals": _row_solves,
-    "bpmf": _row_solves,
-    "bsvdpp": _row_solves,
-    "sgd": _per_rating,
-    "bpr": _per_rating,
-    "gd": _per_rating,
-    "svdpp": _with_bags,
-    "minibatch": _in_batches,
-    "adam": _in_batches,
-    "nmf": _dense,
-    "svd": _dense,
-    "baseline": _ratings_only,
-    "popular": _ratings_only,
-}
+UNITS_PER_EPOCH: Mapping[str, Callable[[Any, int, int], float]] = MappingProxyType(
+    {
+        "als": _row_solves,
+        "wals": _row_solves,
+        "bpmf": _row_solves,
+        "bsvdpp": _row_solves,
+        "sgd": _per_rating,
+        "bpr": _per_rating,
+        "gd": _per_rating,
+        "svdpp": _with_bags,
+        "minibatch": _in_batches,
+        "adam": _in_batches,
+        "nmf": _dense,
+        "svd": _dense,
+        "baseline": _ratings_only,
+        "popular": _ratings_only,
+    }
+)
 
 
 def rate_key(model: Any) -> str:
