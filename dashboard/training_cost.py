@@ -29,21 +29,21 @@ from typing import Any
 RATES: Mapping[str, tuple[float, float]] = MappingProxyType(
     {  # (seconds per unit, per rating × factor)
         "baseline": (0.0, 2.23e-07),
-        "popular": (0.0, 2.52e-09),
+        "popular": (0.0, 2.48e-09),
         "sgd": (5.95e-09, 0.0),
         "bpr": (0.0, 1.96e-08),
         "gd": (1.46e-08, 0.0),
         "svdpp": (0.0, 8.68e-08),
         "minibatch": (0.00243, 3.5e-08),
         "adam": (0.00156, 5.94e-08),
-        "nmf": (5.3e-11, 1.42e-08),
-        "svd": (7.78e-10, 4.38e-08),
+        "nmf": (5.31e-11, 1.42e-08),
+        "svd": (5.96e-10, 1.21e-07),
         "als": (1.43e-10, 5.64e-08),
         "als/cg": (0.0, 4.5e-08),
         "wals": (1.02e-10, 1.23e-07),
         "wals/cg": (3.1e-10, 2.35e-08),
-        "bpmf": (1.16e-10, 1.32e-07),
-        "bsvdpp": (1.02e-09, 2.03e-07),
+        "bpmf": (1.64e-10, 9.73e-08),
+        "bsvdpp": (9.69e-10, 2.35e-07),
     }
 )
 
