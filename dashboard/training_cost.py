@@ -1,7 +1,7 @@
 """What a training costs in time, estimated before it starts: the class server's work ceiling reads it.
 
 Each model counts the work units of one epoch from what its epoch really does (k factors, R training
-ratings, N = users + items rows, d = k + 1 when a bias is solved beside the factors):
+ratings, N = users + items rows, d = k + 1: a bias solved beside the factors):
 
 - row solvers (``als`` and ``wals`` with Cholesky, ``bpmf``, ``bsvdpp``) build a d × d system from each row's
   ratings and factor it: R·d² + N·d³. The cube is what makes 256 factors dear.
@@ -46,6 +46,7 @@ RATES: Mapping[str, tuple[float, float]] = MappingProxyType(
         "bsvdpp": (9.69e-10, 2.35e-07),
     }
 )
+UNMEASURED = "bsvdpp"  # the rates of a model not in RATES: the dearest row solver's
 
 
 def _param(model: Any, name: str, default: Any) -> Any:
@@ -130,9 +131,8 @@ def epochs(model: Any) -> int:
 
 
 def seconds(model: Any, train: Any) -> float:
-    """Estimated seconds to train ``model`` on ``train`` on this server (the dearest rate for a model not
-    measured)."""
-    dearest = (max(rate[0] for rate in RATES.values()), max(rate[1] for rate in RATES.values()))
-    per_unit, per_rating = RATES.get(rate_key(model), dearest)
+    """Estimated seconds to train ``model`` on ``train`` on this server (a model not measured is priced as
+    the dearest row solver)."""
+    per_unit, per_rating = RATES.get(rate_key(model), RATES[UNMEASURED])
     epoch = per_unit * units_per_epoch(model, train) + per_rating * overhead_per_epoch(model, train)
     return epoch * epochs(model)

@@ -6,6 +6,7 @@ R·d² + N·d³ per epoch, per-rating models R·k, and the rates measured on thi
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from outcomes import tally
@@ -128,3 +129,13 @@ def test_the_allowance_names_only_the_settings_a_model_has(in_class, monkeypatch
         TooMuchWork, match=r"Train a larger batch size \(batch_size\), or on a smaller data set"
     ):
         jobs.check_class_work(make("minibatch", batch_size=1), TRAIN)  # one epoch is beyond the ceiling
+
+
+def test_a_model_not_measured_is_priced_as_the_dearest_row_solver():
+    class Newcomer:
+        name = "newcomer"
+        n_epochs = 10
+        params = SimpleNamespace(n_factors=32, n_epochs=10)
+
+    like = make("bsvdpp", n_factors=32, n_epochs=10)
+    assert training_cost.seconds(Newcomer(), TRAIN) == pytest.approx(training_cost.seconds(like, TRAIN))
