@@ -241,10 +241,11 @@ class _Scheduler:
                 shared = [other for other in self._jobs if other.address == job.address]
                 if len(shared) >= limit:
                     raise TooManyJobs(
-                        f"Your computer's address already has {len(shared)} trainings running or waiting, "
-                        f"and a class server takes at most {limit} from one address, so that everyone gets "
-                        "a turn. Wait for one of them to end, or stop one, before you start another. (The "
-                        f"teacher sets the limit with {CLASS_JOBS_PER_ADDRESS_ENV}.)"
+                        f"{len(shared)} trainings are already running or waiting from your network address, "
+                        f"and a class server takes at most {limit} from one address (so that everyone gets a "
+                        "turn; the computers behind one router share an address). Wait for one to end, or "
+                        "stop one of yours, before you start another. (The teacher sets the limit with "
+                        f"{CLASS_JOBS_PER_ADDRESS_ENV}.)"
                     )
             self._jobs.append(job)
 

@@ -152,7 +152,7 @@ def test_in_class_one_address_holds_a_few_jobs_running_or_waiting(monkeypatch):
     with pytest.raises(TooManyJobs) as refused:
         scheduler.admit(FakeJob("context-1", address="10.0.0.7"))
     message = str(refused.value)
-    assert f"already has {jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS} trainings running or waiting" in message
+    assert f"{jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS} trainings are already running or waiting from your" in message
     assert f"at most {jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS} from one address" in message
     assert jobs.CLASS_JOBS_PER_ADDRESS_ENV in message
     scheduler.admit(FakeJob("someone-else", address="10.0.0.8"))
