@@ -6,6 +6,7 @@ scheduler, no processes: each case is a simulation in steps of time."""
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -152,7 +153,9 @@ def test_in_class_one_address_holds_a_few_jobs_running_or_waiting(monkeypatch):
     with pytest.raises(TooManyJobs) as refused:
         scheduler.admit(FakeJob("context-1", address="10.0.0.7"))
     message = str(refused.value)
-    assert f"{jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS} trainings are already running or waiting from your" in message
+    assert (
+        f"{jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS} trainings are already running or waiting from your" in message
+    )
     assert f"at most {jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS} from one address" in message
     assert jobs.CLASS_JOBS_PER_ADDRESS_ENV in message
     scheduler.admit(FakeJob("someone-else", address="10.0.0.8"))
@@ -227,3 +230,23 @@ def test_the_scheduler_forgets_the_starts_that_order_no_one():
     assert set(scheduler._last_start) == {"b"}  # a started before everyone in line: as if never
     scheduler.done(again)
     assert scheduler._last_start == {}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_class_of_forty_no_one_trains_twice_while_someones_first_waits(seed):
+    """40 students arriving at random, each wanting one to four trainings, one of them ten."""
+    rng = random.Random(seed)
+    wishes: dict[int, list[str]] = {0: ["greedy"] * 10}
+    for student in range(40):
+        wishes.setdefault(rng.randrange(30), []).extend([f"student-{student}"] * rng.randint(1, 4))
+    made = simulate(_Scheduler(trainers=2), wishes, steps=400)
+    assert all(job.started_at is not None for job in made)
+    firsts = {}
+    for job in sorted(made, key=lambda job: job.started_at):
+        firsts.setdefault(job.owner, job)
+    for job in made:
+        if firsts[job.owner] is not job:
+            waiting = [
+                first for first in firsts.values() if first.admitted_at <= job.started_at < first.started_at
+            ]
+            assert not waiting, (job, waiting)
