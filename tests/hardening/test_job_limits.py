@@ -201,3 +201,19 @@ def test_class_mode_bounds_a_sweeps_whole_work(sessions, planted, monkeypatch):
         jobs.check_sweep_work("svdpp", greedy, data, 3)
     jobs.check_sweep_work("svdpp", {"n_factors": [8, 16], "n_epochs": [20]}, data, 3)
     jobs.check_sweep_work("svdpp", {"n_factors": [-1]}, data, 3)  # refused settings are the sweep's to report
+
+
+@pytest.mark.slow
+def test_real_trainers_are_taken_in_turn(sessions, planted, monkeypatch):
+    """The fair line on real trainer processes: with one trainer, another owner's first training goes
+    before the second of the owner training now, and no more jobs run than there are trainers."""
+    data, _ = planted
+    monkeypatch.setenv("RECENGINE_MAX_TRAINERS", "1")
+    first = job_of(sessions, "tab-1", SlowBaseline(SlowBaseline.Params(n_epochs=8)), data).start()
+    second = job_of(sessions, "tab-1", make("baseline", n_epochs=2), data).start()
+    wait_until(lambda: first.epochs_done > 0)
+    other = job_of(sessions, "tab-2", make("baseline", n_epochs=2), data).start()
+    assert first.join(PATIENCE) and other.join(PATIENCE) and second.join(PATIENCE)
+    assert first.status == other.status == second.status == DONE
+    assert other.timeline["worker"] + other.started < second.timeline["worker"] + second.started
+    assert other.timeline["worker"] + other.started >= first.timeline["received"] + first.started
