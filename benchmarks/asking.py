@@ -289,8 +289,8 @@ def markdown(state: dict) -> str:
         "on the new-user split's held-out people (seed 0): asked about a film they rated, a person gives the "
         'rating they gave, and says "haven\'t seen it" to any other; after n questions the films they rated '
         "are folded in, and the films to find are the rest of what they rated ≥ 4 (a film answered, chosen or "
-        "self-picked, is no longer one to find). The list, the same for every strategy and self-picked person: wals (defaults) trained on the train users, the "
-        "ratings so far folded in, "
+        "self-picked, is no longer one to find). The list, the same for every strategy and self-picked person: "
+        "wals (defaults) trained on the train users, the ratings so far folded in, "
         "calibrated re-ranking at λ 0.9 with each person's share of it (the dashboard's default list); the most "
         "rated films while nothing is rated. Recall@20 (normalised by min(20, R)), NDCG@100; genre "
         "miscalibration KL(p‖q̃) of the top 20, p from everything the person rated ≥ 4 (the same target for "
