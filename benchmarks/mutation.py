@@ -152,6 +152,10 @@ TESTS = [
     "tests/test_newuser.py::test_held_out_people_are_absent_from_training_and_their_ratings_are_split",
     "tests/test_newuser.py::test_bad_settings_are_refused",
     "tests/test_newuser.py::test_the_measures_worked_out_by_hand",
+    # mut-a: als, implicit, nmf, sgd, svd, baseline
+    "tests/test_by_hand_als.py",
+    "tests/test_by_hand_implicit.py",
+    "tests/test_by_hand_more_models.py",
 ]
 DESELECT = ["tests/test_metrics.py::test_most_popular_reproduces_the_benchmarks_row"]  # MovieLens 100k, slow
 
