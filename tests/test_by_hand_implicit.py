@@ -9,9 +9,11 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize
 
 from recengine.data.dataset import RatingsDataset
 from recengine.models import implicit, make
+from recengine.models.foldin import fold_in
 from recengine.models.implicit import WALSParams
 from recengine.models.kernels.implicit import CG_ROWS_PER_TASK, wals_cg_sweep
 from recengine.spark import imported_model
@@ -157,3 +159,26 @@ def test_wals_cg_sweep_leaves_a_row_without_curvature_and_goes_on():
     assert rows[0] == pytest.approx([0.3, -0.1])
     y = others[1]
     assert rows[1] == pytest.approx(np.linalg.solve(np.eye(2) + 2 * np.outer(y, y), 3 * y), abs=1e-10)
+
+
+@pytest.mark.parametrize("rated", [[2], [0, 1, 2, 3]])
+def test_bpr_fold_in_reaches_the_minimum_of_its_pairwise_objective(rated):
+    # min (1/m) Σ_{i∈S} Σ_{j∉S} −ln σ(s_i − s_j) + ½ λ |S| ‖p‖², s = Q p + b, m unrated items, to 1e-6 (the
+    # damped Newton search accepts a step only where this objective falls).
+    users, items = (
+        np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3]),
+        np.array([0, 1, 2, 0, 3, 4, 1, 2, 3, 4, 0, 4]),
+    )
+    ratings = np.array([5.0, 3.0, 4.0, 4.0, 2.0, 1.0, 1.0, 5.0, 3.0, 4.0, 2.0, 4.0])
+    wide = RatingsDataset(users, items, ratings, np.arange(4), np.arange(5))
+    model = make("bpr", n_factors=2, n_epochs=5, reg=0.05, dtype="float64", seed=6).fit(wide)
+    factors, bias = model.item_factors_.astype(np.float64), model.item_bias_.astype(np.float64)
+    unrated = np.setdiff1d(np.arange(5), rated)
+
+    def pairwise(p):
+        scores = factors @ p + bias
+        margins = scores[rated][:, None] - scores[unrated][None, :]
+        return np.logaddexp(0.0, -margins).sum() / len(unrated) + 0.5 * 0.05 * len(rated) * p @ p
+
+    best = minimize(pairwise, np.zeros(2), method="BFGS", options={"gtol": 1e-12}).x
+    assert fold_in(model, rated, np.full(len(rated), 5.0)).factors == pytest.approx(best, abs=1e-6)

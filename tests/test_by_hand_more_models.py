@@ -132,3 +132,23 @@ def test_sgd_reports_its_compile_time_with_the_first_epoch_only():
     model = make("sgd", n_factors=2, n_epochs=2, seed=1).fit(data())
     first, second = model.history_
     assert first.extra["compile_seconds"] >= 0 and "compile_seconds" not in second.extra
+
+
+def test_zero_filled_nmf_is_not_moved_by_an_item_nobody_rated():
+    # A column of zeros: its item starts and stays at 0 (weight 0), so it adds nothing to YᵀY and the other
+    # rows are fitted exactly as without it (the random start draws the same first four items' rows; w = 1,
+    # not the row length, which the extra column would change).
+    params = {
+        "n_factors": 2,
+        "n_epochs": 2,
+        "reg": 0.5,
+        "mode": "zero_filled",
+        "weighted_reg": False,
+        "init": "random",
+        "seed": 7,
+    }
+    wide = make("nmf", **params).fit(RatingsDataset(USERS, ITEMS, RATINGS, np.arange(4), np.arange(5)))
+    narrow = make("nmf", **params).fit(data())
+    assert wide.item_factors_[4] == pytest.approx([0.0, 0.0], abs=0)
+    assert wide.user_factors_ == pytest.approx(narrow.user_factors_, rel=1e-6)
+    assert wide.item_factors_[:4] == pytest.approx(narrow.item_factors_, rel=1e-6)
