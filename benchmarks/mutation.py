@@ -193,6 +193,7 @@ _REST_ONE_BY_ONE = (
     "added in another order"
 )
 _CAPITALS = "einsum subscripts in capitals mean the same"
+_SAME_DTYPE = "the factors are of the model's dtype already: np.array copies them as they are either way"
 _SQUARE = "the matrix is square (d × d): its two dimensions are equal"
 _ZERO_PRIOR = (
     "a prior precision, shift or penalty of zeros in float64 instead of the features' dtype: adding 0 is exact "
@@ -710,6 +711,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "if size < 1e-20:",
     ): "stops at a squared residual of exactly 1e-20 instead of just below it: the next step would divide by a curvature of that size; the solution is the same to 1e-10",
     # mut-a: als, implicit, nmf, sgd, svd, baseline
+    ("recengine.models.als.xǁALSǁ_current", "return np.array(factors, dtype=None)"): _SAME_DTYPE,
+    ("recengine.models.als.xǁALSǁ_current", "return np.array(factors, )"): _SAME_DTYPE,
+    (
+        "recengine.models.als.xǁALSǁ_run_epoch",
+        "train.csc, self.user_factors_, self.user_bias_, self.item_weight_, users=None",
+    ): "users=None is false, as False is: the item side",
     ("recengine.models.kernels.rowsolve.x__accumulate", "while p + 5 <= stop:"): _REST_ONE_BY_ONE,
     ("recengine.models.kernels.rowsolve.x__accumulate", "while p + 4 < stop:"): _REST_ONE_BY_ONE,
     ("recengine.models.kernels.rowsolve.x__cholesky", "d = a.shape[1]"): _SQUARE,
