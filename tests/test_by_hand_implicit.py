@@ -1,7 +1,7 @@
 """Weighted ALS against its objective and its normal equations written here: one conjugate-gradient step per
 row computed by hand, the sweep kernel on more rows than one parallel task takes, the objective with an item
 nobody rated, the objective of factors handed in from elsewhere (the Spark import), and the confidences
-c = 1 + α w worked out by hand."""
+c = 1 + α w worked out by hand; BPR's fold-in against a general minimizer of its pairwise objective."""
 
 from __future__ import annotations
 
