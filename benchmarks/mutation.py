@@ -228,9 +228,9 @@ _LONGER_SCRATCH = (
     "not tracked): only its first row-length places are ever written and read"
 )
 _SOLVED_ROW = (
-    "a row already solved to a squared residual of 1e-20 (or exactly at it) takes one conjugate-gradient "
-    "step more or fewer: a CG step moves to the minimum along its direction, so toward the same solution, by "
-    "about 1e-10"
+    "a row already solved to a squared residual below 1e-20 (or exactly at it) takes a conjugate-gradient "
+    "step more or fewer: a step goes to the minimum of the row's quadratic along its direction, so it only "
+    "comes closer to the same solution, from a residual under 1e-10"
 )
 _NEW_ARRAY = "values * ratio is a new array already: astype copies it or not, the values are the same"
 _BIAS_FLOOR = (
