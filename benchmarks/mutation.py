@@ -208,6 +208,11 @@ _SERIAL_OR_PARALLEL = (
 _TWO_AND_TWO = (
     "both sequences hold two things (users and items), so zip's strict check never finds a difference"
 )
+_ONLY_MEASURES = (
+    "the flag only decides whether the CG sweep measures the objective as it goes (the sweep picks its solver "
+    "from the parameters itself): without, the fit loop computes the same objective at the same arrays with "
+    "`_losses`, and the item Gram matrix is made again from the same factors"
+)
 _UNUSED_LOSS = "the array is written only by the CG sweep; with Cholesky solves its size is never used"
 _MEASURED_OR_NOT = (
     "without the sweep's own measurement the fit loop computes the same objective at the same arrays with "
@@ -717,6 +722,9 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "recengine.models.als.xǁALSǁ_run_epoch",
         "train.csc, self.user_factors_, self.user_bias_, self.item_weight_, users=None",
     ): "users=None is false, as False is: the item side",
+    ("recengine.models.implicit.xǁWALSǁ_run_epoch", "cg = None"): _ONLY_MEASURES,
+    ("recengine.models.implicit.xǁWALSǁ_run_epoch", 'cg = self.params.solver == "XXcgXX"'): _ONLY_MEASURES,
+    ("recengine.models.implicit.xǁWALSǁ_run_epoch", 'cg = self.params.solver == "CG"'): _ONLY_MEASURES,
     ("recengine.models.kernels.rowsolve.x__accumulate", "while p + 5 <= stop:"): _REST_ONE_BY_ONE,
     ("recengine.models.kernels.rowsolve.x__accumulate", "while p + 4 < stop:"): _REST_ONE_BY_ONE,
     ("recengine.models.kernels.rowsolve.x__cholesky", "d = a.shape[1]"): _SQUARE,
