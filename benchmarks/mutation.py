@@ -725,6 +725,14 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("recengine.models.implicit.xǁWALSǁ_run_epoch", "cg = None"): _ONLY_MEASURES,
     ("recengine.models.implicit.xǁWALSǁ_run_epoch", 'cg = self.params.solver == "XXcgXX"'): _ONLY_MEASURES,
     ("recengine.models.implicit.xǁWALSǁ_run_epoch", 'cg = self.params.solver == "CG"'): _ONLY_MEASURES,
+    (
+        "recengine.models.implicit.x__solve_spd",
+        "return np.linalg.lstsq(matrix, target, )[0]",
+    ): "rcond=None is lstsq's default since NumPy 2.0",
+    (
+        "recengine.models.implicit.xǁBPRǁfold_in_user",
+        "unrated = np.random.default_rng(0).choice(unrated, FOLD_IN_NEGATIVES, replace=None)",
+    ): "replace=None is false, as False is: the same sample without replacement (checked: identical draws)",
     ("recengine.models.kernels.rowsolve.x__accumulate", "while p + 5 <= stop:"): _REST_ONE_BY_ONE,
     ("recengine.models.kernels.rowsolve.x__accumulate", "while p + 4 < stop:"): _REST_ONE_BY_ONE,
     ("recengine.models.kernels.rowsolve.x__cholesky", "d = a.shape[1]"): _SQUARE,
@@ -908,7 +916,6 @@ KILLED_LATER: dict[tuple[str, str], str] = {
             "None",
             "np.random.default_rng(0).choice(None, FOLD_IN_NEGATIVES, replace=False)",
             "np.random.default_rng(0).choice(unrated, None, replace=False)",
-            "np.random.default_rng(0).choice(unrated, FOLD_IN_NEGATIVES, replace=None)",
             "np.random.default_rng(0).choice(FOLD_IN_NEGATIVES, replace=False)",
             "np.random.default_rng(0).choice(unrated, replace=False)",
             "np.random.default_rng(0).choice(unrated, FOLD_IN_NEGATIVES, )",
@@ -925,7 +932,6 @@ KILLED_LATER: dict[tuple[str, str], str] = {
             "matrix, None, rcond=None)[0]",
             "target, rcond=None)[0]",
             "matrix, rcond=None)[0]",
-            "matrix, target, )[0]",
             "matrix, target, rcond=None)[1]",
         )
     },
