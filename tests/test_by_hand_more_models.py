@@ -152,3 +152,22 @@ def test_zero_filled_nmf_is_not_moved_by_an_item_nobody_rated():
     assert wide.item_factors_[4] == pytest.approx([0.0, 0.0], abs=0)
     assert wide.user_factors_ == pytest.approx(narrow.user_factors_, rel=1e-6)
     assert wide.item_factors_[:4] == pytest.approx(narrow.item_factors_, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("svd", {"n_factors": 1}), ("baseline", {"n_epochs": 2}), ("nmf", {"n_factors": 2, "biases": True})],
+)
+def test_the_last_user_and_item_without_ratings_keep_their_place(name, params):
+    # User 4 and item 4, the last ones, have no ratings: every array still has a row for them, at 0, and the
+    # others are what the same fit learns without them (NMF: its random start differs, so only the zeros).
+    extended = RatingsDataset(USERS, ITEMS, RATINGS, np.arange(5), np.arange(5))
+    wide, narrow = make(name, **params).fit(extended), make(name, **params).fit(data())
+    assert wide.user_factors_.shape[0] == 5 and wide.item_factors_.shape[0] == 5
+    assert wide.user_bias_[4] == 0 and wide.item_bias_[4] == 0
+    assert not wide.user_factors_[4].any() and not wide.item_factors_[4].any()
+    if name != "nmf":
+        assert wide.user_bias_[:4] == pytest.approx(narrow.user_bias_, abs=1e-6)
+        assert wide.item_bias_[:4] == pytest.approx(narrow.item_bias_, abs=1e-6)
+        scores = wide.user_factors_[:4] @ wide.item_factors_[:4].T
+        assert scores == pytest.approx(narrow.user_factors_ @ narrow.item_factors_.T, abs=1e-6)
