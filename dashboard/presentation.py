@@ -68,8 +68,8 @@ def switch(key: str, where: Any = st) -> bool:
     if key not in st.session_state:
         st.session_state[key] = presenting()
     where.toggle(
-        "Presentation mode", key=key, on_change=turned,
-        help="Large type for a projector; no sidebar and no small print. The link keeps it: ?present=1.",
+        "Presentation", key=key, on_change=turned,  # a short label: the whole of it shows beside a heading at 1280 px
+        help="Presentation mode: large type for a projector; no sidebar and no small print. The link keeps it: ?present=1.",
     )  # fmt: skip
     return presenting()
 

@@ -25,7 +25,7 @@ FULL_FIT_KEY = "recs_full_fit_"  # + run id: the person asked for the all-rating
 TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machine
 
 
-REASON_CHARS = 88  # a film's reason in one line: about 105 characters of body text fit at 1280 px
+REASON_CHARS = 96  # a film's reason in one line: about 105 characters of body text fit at 1280 px
 RANKED_BY = "precision@10"  # how the best of a person's own runs is measured, when they chose none
 
 

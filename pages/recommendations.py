@@ -343,7 +343,7 @@ def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, 
         "everyone rates highly). The filters above do not apply here."
         + (f" ({clustering.sample_note}.)" if clustering.sample_note else ""),
     )
-    st.dataframe(
+    presentation.table(
         pd.DataFrame(
             {
                 "title": table["title"],
@@ -352,9 +352,9 @@ def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, 
                 "group's ratings": table["cluster_ratings"],
             }
         ),
-        hide_index=True,
+        "recs_cluster",
+        precision=2,
         column_config={"group's average": st.column_config.NumberColumn(format="%.2f ★")},
-        key="recs_cluster_table",
     )
 
 
@@ -394,8 +394,8 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     presentation.table(
         similar_columns(similar), "recs_similar", precision=2,
         column_config={
-            "title": st.column_config.TextColumn(width=260),
-            "genres": st.column_config.TextColumn(width=190),
+            "title": st.column_config.TextColumn(width=235),
+            "genres": st.column_config.TextColumn(width=215),
             "match": st.column_config.ProgressColumn(
                 min_value=-1, max_value=1 + GENRE_WEIGHT, format="%.2f", width=110,
                 help=f"How alike: the same people's liking plus {GENRE_WEIGHT} × the genres shared.",
@@ -414,7 +414,7 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
 
 def similar_columns(similar: pd.DataFrame) -> pd.DataFrame:
     """A film's neighbours in columns that all fit at 1280 px: the title with its year, three genres."""
-    width, shared = 36, similar["genre_overlap"] * 100  # a whole percent in the grid's format
+    width, shared = 33, similar["genre_overlap"] * 100  # a whole percent in the grid's format
     if presenting():  # a plain table: the percent written out
         width, shared = 40, [f"{share:.0%}" for share in similar["genre_overlap"]]
     return pd.DataFrame(

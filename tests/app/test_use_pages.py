@@ -75,9 +75,10 @@ def test_each_reason_is_one_plain_line_and_the_whole_explanation_is_on_demand(tr
 
 def test_a_reason_names_as_many_rated_films_as_fit_on_its_line():
     lambs, long = "Silence of the Lambs, The (1991)", "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"
-    row = pd.Series({"because": [lambs, "Pulp Fiction (1994)", "Forrest Gump (1994)"], "model_rank": 1})
+    liked = [lambs, "Pulp Fiction (1994)", "Forrest Gump (1994)", "Matrix, The (1999)"]
+    row = pd.Series({"because": liked, "model_rank": 1})
     reason = one_line_reason(row, Reader.you(), 10, True)
-    assert reason == f"Because you rated {lambs}, Pulp Fiction (1994) and 1 more"
+    assert reason == f"Because you rated {lambs}, Pulp Fiction (1994) and 2 more"
     row["because"] = [long, "Pulp Fiction (1994)", "Forrest Gump (1994)"]
     assert one_line_reason(row, Reader.you(), 10, True) == f"Because you rated {long} and 2 more"
     row["because"] = [long * 2, "Alien (1979)"]
