@@ -231,7 +231,7 @@ def small_matrix(data: RatingsDataset, runs: list[state.Run]) -> None:
         numbers = [str(user) for user in small.user_ids]
         figure = matrix_heatmap(frames[epoch - 1], observed, numbers, films, films_as_rows=True, box=0)
         figure.update_xaxes(title="user", type="category").update_layout(margin_t=10)
-        chart(figure, "lessons_matrix_chart", 480)
+        chart(figure, "lessons_matrix_chart", 455)  # its "user" axis title inside 720 px too
     else:
         st.plotly_chart(
             matrix_heatmap(frames[epoch - 1], observed, people, films), key="lessons_matrix_chart"
