@@ -99,6 +99,10 @@ def test_the_map_in_presentation_mode(page):
     page.locator(".st-key-embed_map").scroll_into_view_if_needed()
     time.sleep(0.5)
     page.screenshot(path=str(SHOTS / "present-embeddings.png"))
+    rows = page.evaluate(
+        f"() => [...document.querySelectorAll('{LIST} tr')].map(r => r.getBoundingClientRect().bottom)"
+    )
+    assert len(rows) == 11 and max(rows) <= 720, f"your top 10 reaches y = {max(rows)} of 720"
     fonts = page.evaluate(
         "() => [...document.querySelectorAll('.js-plotly-plot svg text')].filter(t => t.textContent.trim())"
         ".map(t => parseFloat(getComputedStyle(t).fontSize))"
