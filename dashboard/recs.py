@@ -20,6 +20,7 @@ from recengine.serving.cluster import Clusters, Projection, cluster_factors, pro
 from recengine.serving.recommend import GENERAL_APPEAL, Reader, recommend
 
 PREVIEW_N = 5
+PREVIEW_CHARS = 64  # a reason in at most two lines of the preview's narrow column at 1280 px
 AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once
 FULL_FIT_KEY = "recs_full_fit_"  # + run id: the person asked for the all-ratings fit of a large data set
 TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machine
@@ -173,7 +174,7 @@ def preview(data: RatingsDataset) -> None:
             st.caption("Rate a movie to personalise this list.")
         table, served, _ = my_list(run, data, list_settings(data, run))
         for number, row in enumerate(table.head(PREVIEW_N).itertuples(), start=1):
-            reason = one_line_reason(row, Reader.you(), len(table), served.model.has_taste)
+            reason = one_line_reason(row, Reader.you(), len(table), served.model.has_taste, PREVIEW_CHARS)
             st.markdown(
                 f"{number}. **{movie_title(row.title, row.year)}**  \n:gray[{reason}]",
                 help=reason_details(row, number, served.kind),
@@ -211,33 +212,33 @@ def item_projection(run: state.Run, method: str, rows: np.ndarray, rows_key: int
 # --- a film's reason: one line in plain words, the details on demand -------------------------------------
 
 
-def one_line_reason(row, reader: Reader, listed: int, has_taste: bool) -> str:
+def one_line_reason(row, reader: Reader, listed: int, has_taste: bool, chars: int = REASON_CHARS) -> str:
     """Why a film of a list (a row of `recommend`'s table, ``listed`` films long) is there, in plain words
-    within `REASON_CHARS`: the rated films that led to it (as many as fit), else the first clause of its
-    full explanation (`reason_details` gives the whole of it)."""
+    within ``chars``: the rated films that led to it (as many as fit), else the first clause of its full
+    explanation (`reason_details` gives the whole of it)."""
     because = list(row.because)
     if because:
-        return _led_by(f"Because {reader.subject} rated ", because)
+        return _led_by(f"Because {reader.subject} rated ", because, chars)
     personal = getattr(row, "personal", np.nan)
     if has_taste and personal < GENERAL_APPEAL and row.model_rank > listed:
         return f"Brought in for {reader.possessive} genres; otherwise mostly general appeal"
     clause = re.split(r"; |: ", re.sub(r"^Predicted [\d.]+★\. ", "", row.explanation), maxsplit=1)[0]
     clause = clause.rstrip(".")
-    if len(clause) <= REASON_CHARS:
+    if len(clause) <= chars:
         return clause
-    return clause[: REASON_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return clause[: chars - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _led_by(opening: str, titles: list[str]) -> str:
-    """``opening`` and the first of ``titles`` that fit in `REASON_CHARS` ("A, B and 1 more")."""
+def _led_by(opening: str, titles: list[str], chars: int) -> str:
+    """``opening`` and the first of ``titles`` that fit in ``chars`` ("A, B and 1 more")."""
     for shown in range(len(titles), 0, -1):
         rest = len(titles) - shown
         names = titles[:shown] + ([f"{rest} more"] if rest else [])
         text = opening + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
-        if len(text) <= REASON_CHARS:
+        if len(text) <= chars:
             return text
     more = f" and {len(titles) - 1} more" if len(titles) > 1 else ""
-    return opening + shortened(titles[0], REASON_CHARS - len(opening) - len(more)) + more
+    return opening + shortened(titles[0], chars - len(opening) - len(more)) + more
 
 
 def reason_details(row, number: int, kind: str) -> str:

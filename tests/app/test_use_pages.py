@@ -79,13 +79,16 @@ def test_a_reason_names_as_many_rated_films_as_fit_on_its_line():
     row = pd.Series({"because": liked, "model_rank": 1})
     reason = one_line_reason(row, Reader.you(), 10, True)
     assert reason == f"Because you rated {lambs}, Pulp Fiction (1994) and 2 more"
+    assert one_line_reason(row, Reader.you(), 10, True, chars=64) == f"Because you rated {lambs} and 3 more"
     row["because"] = [long, "Pulp Fiction (1994)", "Forrest Gump (1994)"]
     assert one_line_reason(row, Reader.you(), 10, True) == f"Because you rated {long} and 2 more"
     row["because"] = [long * 2, "Alien (1979)"]
     reason = one_line_reason(row, Reader.user(414), 10, True)
     assert len(reason) <= REASON_CHARS and reason.startswith("Because user 414 rated Amelie")
     assert reason.endswith("… (2001) and 1 more")
-    row = pd.Series({"because": [], "model_rank": 14, "personal": 0.2, "explanation": "Predicted 4.1★. Mostly x"})
+    row = pd.Series(
+        {"because": [], "model_rank": 14, "personal": 0.2, "explanation": "Predicted 4.1★. Mostly x"}
+    )
     assert one_line_reason(row, Reader.you(), 10, True) == (
         "Brought in for your genres; otherwise mostly general appeal"
     )
