@@ -233,7 +233,7 @@ def user_groups(run: state.Run, data: RatingsDataset) -> None:
         return
     groups = st.slider("Number of user groups", 2, 20, 6, key="embed_user_groups")
     clustering = clusters_of(run, "users", groups)
-    favourites = cluster_favourites(clustering, data, n=5)
+    favourites = cluster_favourites(clustering, data, n=3)
     if clustering.sample_note:
         st.caption(f"KMeans {clustering.sample_note}.")
     if state.my_ratings():
@@ -241,9 +241,9 @@ def user_groups(run: state.Run, data: RatingsDataset) -> None:
         st.markdown(f"You belong to **group {yours}**.")
     st.dataframe(
         pd.DataFrame({"group": favourites["cluster"], "users": favourites["size"],
-                      "favourite movies": [", ".join(titles) for titles in favourites["favourites"]]}),
+                      "favourite movies": [" · ".join(shortened(t, 27) for t in titles) for titles in favourites["favourites"]]}),
         hide_index=True,
-        column_config={"users": st.column_config.ProgressColumn(min_value=0, max_value=int(favourites["size"].max()), format="%d")},
+        column_config={"users": st.column_config.ProgressColumn(min_value=0, max_value=int(favourites["size"].max()), format="%d", width=100)},
         key="embed_user_groups_table",
     )  # fmt: skip
 
