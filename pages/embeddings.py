@@ -200,7 +200,7 @@ def search(
         return None, None
     similar = similar_items(run.model, data, data.item_ids[code], n=10)
     below.markdown(f"**The 10 films nearest to {table.at[code, 'title']}**, numbered as on the map")
-    below.dataframe(
+    presentation.table(  # in large type when presenting
         pd.DataFrame(
             {
                 "#": range(1, len(similar) + 1),
@@ -208,11 +208,12 @@ def search(
                 "similarity": similar["similarity"],
             }
         ),
-        hide_index=True,
+        "embed_neighbours",
+        below,
+        precision=2,
         column_config={
             "similarity": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f")
         },
-        key="embed_neighbours",
     )
     where = {int(c): at for at, c in enumerate(points["code"])}
     codes = [data.item_code(item) for item in similar["item"]]

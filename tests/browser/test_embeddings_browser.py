@@ -108,3 +108,7 @@ def test_the_map_in_presentation_mode(page):
         ".map(t => parseFloat(getComputedStyle(t).fontSize))"
     )
     assert fonts and min(fonts) >= 18, sorted(fonts)[:5]
+    cells = page.evaluate(  # the clicked film's neighbours, a table in large type too
+        "() => [...document.querySelectorAll('.st-key-embed_neighbours td')].map(c => parseFloat(getComputedStyle(c).fontSize))"
+    )
+    assert len(cells) == 30 and min(cells) >= 18, cells
