@@ -25,8 +25,12 @@ EVIDENCE = {
     "nmf": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
     "biases": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
     "taste": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
-    "small-matrix": [".js-plotly-plot .xtick", ".js-plotly-plot .ytick", ".js-plotly-plot .colorbar",
-                     ".js-plotly-plot .xtitle"],
+    "small-matrix": [
+        ".js-plotly-plot .xtick",
+        ".js-plotly-plot .ytick",
+        ".js-plotly-plot .colorbar",
+        ".js-plotly-plot .xtitle",
+    ],
     "gradient-check": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
 }
 OUT_OF_VIEW = """(selector) => [...document.querySelectorAll(selector)].map((element) => {
