@@ -419,7 +419,9 @@ def item_map(
                 marker=dict(size=18, color=YOURS, symbol="star"),
             )
         )
-    figure.update_layout(xaxis_title="", yaxis_title="", legend=dict(orientation="h", y=-0.05, yanchor="top"))
+    figure.update_layout(  # the legend below the axis's numbers (at -0.05 it covered their lower half)
+        xaxis_title="", yaxis_title="", legend=dict(orientation="h", y=-0.08, yanchor="top")
+    )
     return _tidy(figure, height=560)
 
 

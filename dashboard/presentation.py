@@ -21,8 +21,9 @@ CHART_PX = 18  # the charts' smallest text (dashboard.charts.large_type)
 STYLE = f"""
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-header[data-testid="stHeader"], [data-testid="stCaptionContainer"], [data-testid="stDecoration"] {{
-  display: none !important;
+header[data-testid="stHeader"], [data-testid="stCaptionContainer"], [data-testid="stDecoration"],
+[data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"]) {{
+  display: none !important;  /* a hidden caption's container too: no gap where the small print was */
 }}
 [data-testid="stMainBlockContainer"] {{ padding: 0.6rem 1.5rem 3rem 1.5rem; max-width: none; }}
 [data-testid="stMain"] .stMarkdown p, [data-testid="stMain"] .stMarkdown li,
@@ -30,7 +31,7 @@ header[data-testid="stHeader"], [data-testid="stCaptionContainer"], [data-testid
 [data-testid="stMain"] [data-testid="stSelectbox"] *, [data-testid="stMain"] button p,
 [data-testid="stMain"] [data-testid="stAlert"] p,
 [data-testid="stMain"] [data-testid="stSliderThumbValue"], [data-testid="stMain"] [data-testid="stTooltipIcon"],
-[data-testid="stMain"] [data-testid="stAlertContentInfo"] p {{
+[data-testid="stMain"] [data-testid="stAlertContentInfo"] p, [data-testid="stMain"] [data-testid="stExpander"] summary p {{
   font-size: {FONT_PX}px !important;
 }}
 [data-testid="stMain"] [data-testid="stTable"] th, [data-testid="stMain"] [data-testid="stTable"] td {{
@@ -68,8 +69,8 @@ def switch(key: str, where: Any = st) -> bool:
     if key not in st.session_state:
         st.session_state[key] = presenting()
     where.toggle(
-        "Presentation mode", key=key, on_change=turned,
-        help="Large type for a projector; no sidebar and no small print. The link keeps it: ?present=1.",
+        "Presentation", key=key, on_change=turned,  # a short label: the whole of it shows beside a heading at 1280 px
+        help="Presentation mode: large type for a projector; no sidebar and no small print. The link keeps it: ?present=1.",
     )  # fmt: skip
     return presenting()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,20 +11,22 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.runs import cached, run_key, train_now
-from dashboard.widgets import movie_title
+from dashboard.widgets import movie_title, shortened
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError, UnknownIdError
 from recengine.evaluation.split import SplitSpec
 from recengine.models.foldin import UserVector, fold_in
 from recengine.serving.cluster import Clusters, Projection, cluster_factors, project
-from recengine.serving.recommend import recommend
+from recengine.serving.recommend import GENERAL_APPEAL, Reader, recommend
 
 PREVIEW_N = 5
+PREVIEW_CHARS = 64  # a reason in at most two lines of the preview's narrow column at 1280 px
 AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once
 FULL_FIT_KEY = "recs_full_fit_"  # + run id: the person asked for the all-ratings fit of a large data set
 TSNE_POINTS = 1000  # t-SNE samples above this: about 5 s on a busy 2-core machine
 
 
+REASON_CHARS = 96  # a film's reason in one line: about 105 characters of body text fit at 1280 px
 RANKED_BY = "precision@10"  # how the best of a person's own runs is measured, when they chose none
 
 
@@ -169,10 +172,12 @@ def preview(data: RatingsDataset) -> None:
         st.markdown(f"**Your top picks now** ({served_name(run)})")
         if not state.my_ratings():
             st.caption("Rate a movie to personalise this list.")
-        table, _, _ = my_list(run, data, list_settings(data, run))
-        for row in table.head(PREVIEW_N).itertuples():
+        table, served, _ = my_list(run, data, list_settings(data, run))
+        for number, row in enumerate(table.head(PREVIEW_N).itertuples(), start=1):
+            reason = one_line_reason(row, Reader.you(), len(table), served.model.has_taste, PREVIEW_CHARS)
             st.markdown(
-                f"{row.Index + 1}. **{movie_title(row.title, row.year)}**  \n:gray[{row.explanation}]"
+                f"{number}. **{movie_title(row.title, row.year)}**  \n:gray[{reason}]",
+                help=reason_details(row, number, served.kind),
             )
         st.page_link(
             "pages/recommendations.py", label="The whole list, with its settings", icon=":material/recommend:"
@@ -202,3 +207,42 @@ def _projection(_run: state.Run, run_id: str, method: str, _rows: np.ndarray, ro
 def item_projection(run: state.Run, method: str, rows: np.ndarray, rows_key: int) -> Projection:
     """A 2-D map of the items ``rows`` (named by ``rows_key``, e.g. the minimum number of ratings)."""
     return _projection(run, run.run_id, method, rows, rows_key)
+
+
+# --- a film's reason: one line in plain words, the details on demand -------------------------------------
+
+
+def one_line_reason(row, reader: Reader, listed: int, has_taste: bool, chars: int = REASON_CHARS) -> str:
+    """Why a film of a list (a row of `recommend`'s table, ``listed`` films long) is there, in plain words
+    within ``chars``: the rated films that led to it (as many as fit), else the first clause of its full
+    explanation (`reason_details` gives the whole of it)."""
+    because = list(row.because)
+    if because:
+        return _led_by(f"Because {reader.subject} rated ", because, chars)
+    personal = getattr(row, "personal", np.nan)
+    if has_taste and personal < GENERAL_APPEAL and row.model_rank > listed:
+        return f"Brought in for {reader.possessive} genres; otherwise mostly general appeal"
+    clause = re.split(r"; |: ", re.sub(r"^Predicted [\d.]+★\. ", "", row.explanation), maxsplit=1)[0]
+    clause = clause.rstrip(".")
+    if len(clause) <= chars:
+        return clause
+    return clause[: chars - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _led_by(opening: str, titles: list[str], chars: int) -> str:
+    """``opening`` and the first of ``titles`` that fit in ``chars`` ("A, B and 1 more")."""
+    for shown in range(len(titles), 0, -1):
+        rest = len(titles) - shown
+        names = titles[:shown] + ([f"{rest} more"] if rest else [])
+        text = opening + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
+        if len(text) <= chars:
+            return text
+    more = f" and {len(titles) - 1} more" if len(titles) > 1 else ""
+    return opening + shortened(titles[0], chars - len(opening) - len(more)) + more
+
+
+def reason_details(row, number: int, kind: str) -> str:
+    """The whole explanation of the ``number``-th film of a list and its numbers, for a tooltip (Markdown)."""
+    place = f" (the model's #{row.model_rank})" if row.model_rank != number else ""
+    predicted = f" · predicted rating {row.predicted_rating:.1f}★" if kind == "rating" else ""
+    return f"{row.explanation}\n\nGenres: {', '.join(row.genres)} · score {row.score:.3g}{place}{predicted}"

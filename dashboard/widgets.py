@@ -7,6 +7,7 @@ hyperparameter cannot be entered; the engine validates again when the model is m
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -201,3 +202,11 @@ def movie_title(title: object, year: object) -> str:
         return text
     tag = f"({int(year)})"
     return text if tag in text else f"{text} {tag}"
+
+
+def shortened(title: str, length: int = 26) -> str:
+    """``title`` in at most ``length`` characters, its year kept: "Shawshank Redemption, T… (1994)"."""
+    if len(title) <= length:
+        return title
+    name, year = (title[:-7], title[-7:]) if re.search(r" \(\d{4}\)$", title) else (title, "")
+    return name[: max(length - len(year) - 1, 1)].rstrip(" ,") + "…" + year

@@ -13,6 +13,7 @@ from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, serving_choice
 from dashboard.ui import engine_errors, need_model
+from dashboard.widgets import shortened
 from recengine import lessons
 from recengine.data.dataset import RatingsDataset
 from recengine.models.person import UserVector
@@ -160,8 +161,9 @@ def steer(
         st.markdown(f"{run.label} cannot place a person on the map.")
         return None, None
     st.markdown("**Move your point** and watch your top 10 change.")
-    across = st.slider("← left · right →", -REACH, REACH, 0.0, STEP, key="embed_steer_x")
-    up = st.slider("↓ down · up ↑", -REACH, REACH, 0.0, STEP, key="embed_steer_y")
+    across_at, up_at = st.columns(2) if presenting() else (st, st)  # side by side: the list stays in view
+    across = across_at.slider("← left · right →", -REACH, REACH, 0.0, STEP, key="embed_steer_x")
+    up = up_at.slider("↓ down · up ↑", -REACH, REACH, 0.0, STEP, key="embed_steer_y")
     mine = my_vector(run, data)
     length = float(np.median(np.linalg.norm(run.model.user_factors_, axis=1)))
     moved = lessons.steered(mine.factors if len(mine.factors) else np.zeros(plane.axes.shape[0]), plane,
@@ -174,7 +176,10 @@ def steer(
     on_map = [(rank, where[c]) for rank, c in enumerate(codes, 1) if c in where]
     yours = points.iloc[[at for _, at in on_map]][["x", "y", "title"]].assign(number=[r for r, _ in on_map])
     kinds = [", ".join(g[:2]) + (", …" if len(g) > 2 else "") for g in listed["genres"]]
-    shown = pd.DataFrame({"rank": range(1, len(listed) + 1), "title": listed["title"], "genres": kinds})
+    titles = listed["title"]
+    if presenting():  # one line a film in large type, so all ten show beside the map
+        kinds, titles = [", ".join(g[:2]) for g in listed["genres"]], titles.map(lambda t: shortened(t, 24))
+    shown = pd.DataFrame({"rank": range(1, len(listed) + 1), "title": titles, "genres": kinds})
     with st.container(key="embed_steered_list"):  # a plain table: short, and read the moment it changes
         st.table(shown.style.hide(axis="index"))
     if not state.my_ratings():
@@ -195,7 +200,7 @@ def search(
         return None, None
     similar = similar_items(run.model, data, data.item_ids[code], n=10)
     below.markdown(f"**The 10 films nearest to {table.at[code, 'title']}**, numbered as on the map")
-    below.dataframe(
+    presentation.table(  # in large type when presenting
         pd.DataFrame(
             {
                 "#": range(1, len(similar) + 1),
@@ -203,11 +208,12 @@ def search(
                 "similarity": similar["similarity"],
             }
         ),
-        hide_index=True,
+        "embed_neighbours",
+        below,
+        precision=2,
         column_config={
             "similarity": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f")
         },
-        key="embed_neighbours",
     )
     where = {int(c): at for at, c in enumerate(points["code"])}
     codes = [data.item_code(item) for item in similar["item"]]
@@ -228,7 +234,7 @@ def user_groups(run: state.Run, data: RatingsDataset) -> None:
         return
     groups = st.slider("Number of user groups", 2, 20, 6, key="embed_user_groups")
     clustering = clusters_of(run, "users", groups)
-    favourites = cluster_favourites(clustering, data, n=5)
+    favourites = cluster_favourites(clustering, data, n=3)
     if clustering.sample_note:
         st.caption(f"KMeans {clustering.sample_note}.")
     if state.my_ratings():
@@ -236,9 +242,9 @@ def user_groups(run: state.Run, data: RatingsDataset) -> None:
         st.markdown(f"You belong to **group {yours}**.")
     st.dataframe(
         pd.DataFrame({"group": favourites["cluster"], "users": favourites["size"],
-                      "favourite movies": [", ".join(titles) for titles in favourites["favourites"]]}),
+                      "favourite movies": [" · ".join(shortened(t, 27) for t in titles) for titles in favourites["favourites"]]}),
         hide_index=True,
-        column_config={"users": st.column_config.ProgressColumn(min_value=0, max_value=int(favourites["size"].max()), format="%d")},
+        column_config={"users": st.column_config.ProgressColumn(min_value=0, max_value=int(favourites["size"].max()), format="%d", width=100)},
         key="embed_user_groups_table",
     )  # fmt: skip
 

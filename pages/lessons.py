@@ -1,6 +1,5 @@
 """Lessons: one-click demonstrations for a class, each saying what to look at; their runs stay for Compare."""
 
-import re
 import uuid
 
 import numpy as np
@@ -15,6 +14,7 @@ from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.runs import DEFAULT_SPLIT
 from dashboard.ui import engine_errors
+from dashboard.widgets import shortened
 from recengine import lessons
 from recengine.data.dataset import RatingsDataset
 from recengine.models import MODELS
@@ -231,7 +231,7 @@ def small_matrix(data: RatingsDataset, runs: list[state.Run]) -> None:
         numbers = [str(user) for user in small.user_ids]
         figure = matrix_heatmap(frames[epoch - 1], observed, numbers, films, films_as_rows=True, box=0)
         figure.update_xaxes(title="user", type="category").update_layout(margin_t=10)
-        chart(figure, "lessons_matrix_chart", 480)
+        chart(figure, "lessons_matrix_chart", 455)  # its "user" axis title inside 720 px too
     else:
         st.plotly_chart(
             matrix_heatmap(frames[epoch - 1], observed, people, films), key="lessons_matrix_chart"
@@ -243,14 +243,6 @@ def first_genres(genres: str, count: int = 3) -> str:
     """The first ``count`` of a comma-separated genre list, "…" when there were more."""
     names = genres.split(", ")
     return ", ".join(names[:count]) + (", …" if len(names) > count else "")
-
-
-def shortened(title: str, length: int = 26) -> str:
-    """``title`` in at most ``length`` characters, its year kept: "Shawshank Redemption, T… (1994)"."""
-    if len(title) <= length:
-        return title
-    name, year = (title[:-7], title[-7:]) if re.search(r" \(\d{4}\)$", title) else (title, "")
-    return name[: max(length - len(year) - 1, 1)].rstrip(" ,") + "…" + year
 
 
 def gradient_check(data: RatingsDataset, runs: list[state.Run]) -> None:

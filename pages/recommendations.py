@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import presentation, state, urlstate
 from dashboard.data import active_data, catalogue, genres
 from dashboard.navigation import inside_app
+from dashboard.presentation import presenting
 from dashboard.recs import (
     FULL_FIT_KEY,
     clusters_of,
@@ -14,6 +15,8 @@ from dashboard.recs import (
     list_settings,
     my_list,
     my_vector,
+    one_line_reason,
+    reason_details,
     served_name,
     serving_choice,
     serving_note,
@@ -21,7 +24,7 @@ from dashboard.recs import (
 )
 from dashboard.runs import DEFAULT_ALGO, algorithms, train_now
 from dashboard.ui import engine_errors
-from dashboard.widgets import movie_title
+from dashboard.widgets import movie_title, shortened
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
 from recengine.evaluation.newuser import list_miscalibration
@@ -30,6 +33,7 @@ from recengine.serving.cluster import cluster_recommendations
 from recengine.serving.recommend import (
     GENRE_WEIGHT,
     NEIGHBOUR_POOL,
+    Reader,
     default_taste_for,
     recommend,
     similar_items,
@@ -55,6 +59,7 @@ def no_model(data: RatingsDataset, why: str = "There is no trained model for thi
     )
 
 
+SWITCH = "recs_present"
 SHOW_OTHERS = "recs_show_others"  # also offer the runs of lessons and sweeps
 
 
@@ -107,12 +112,14 @@ def choose_run(data: RatingsDataset, who: str) -> state.Run | None:
         st.caption(f"{served_name(run)} serves your lists here and on Rate movies: {why}.")
     if run.kind == "rating":
         st.caption(
-            "A rating model's best predicted ratings are obscure films one person loved and classics everyone "
-            "rates highly (its item biases): ranked that way, every person gets nearly the same list, biases "
-            "or not. So this list ranks by how much your taste adds to a film's predicted rating (beyond its "
-            f"bias and yours), among films with at least {run.model.list_min_ratings} ratings; the predicted rating is "
-            "shown unchanged. A ranking model (such as Weighted ALS) usually makes better lists: compare them "
-            "on the Evaluate page."
+            "This model predicts ratings; the list puts first the films your taste lifts most, not the best "
+            "predicted ratings (which would give everyone the same classics).",
+            help="A rating model's best predicted ratings are obscure films one person loved and classics "
+            "everyone rates highly (its item biases): ranked that way, every person gets nearly the same list, "
+            "biases or not. So this list ranks by how much your taste adds to a film's predicted rating (beyond "
+            f"its bias and yours), among films with at least {run.model.list_min_ratings} ratings; the "
+            "predicted rating is shown unchanged. A ranking model (such as Weighted ALS) usually makes better "
+            "lists: compare them on the Evaluate page.",
         )
     return run
 
@@ -173,8 +180,10 @@ def taste_note(
             f"{taste:.2f} set above."
         )
     st.caption(
-        f"Genre match: the gap (KL divergence) between the genre mix of what you rated highly and this list's "
-        f"is {shown:.2f}; by the model's scores alone it would be {alone:.2f} (0: the same mix). {share}"
+        f"Genre match: this list's mix of genres is {shown:.2f} away from that of the films you rated highly "
+        f"(0: the same mix); the model's scores alone would give {alone:.2f}.",
+        help=f"The gap is the KL divergence between the genre mix of what you rated highly and the list's "
+        f"(calibrated re-ranking, Steck 2018). {share}",
     )
 
 
@@ -192,22 +201,27 @@ def filters(data: RatingsDataset) -> dict:
     return {"genres": chosen or None, "min_ratings": least, "years": span}
 
 
-def show_list(table: pd.DataFrame, run: state.Run) -> None:
-    """Numbered recommendations, each with its reason in full; the same as a sortable table below."""
+def show_list(table: pd.DataFrame, run: state.Run, reader: Reader) -> None:
+    """Numbered recommendations, each with its reason on one line in plain words and the whole explanation
+    with its numbers on demand (the tooltip); the same as a sortable table below."""
     if (table["model_rank"].to_numpy() != np.arange(1, len(table) + 1)).any():
         st.caption(
-            "Chosen to follow the genre mix of what was rated highly (λ above) and shown in the model's order: "
-            "“the model's #k” is where its score alone puts a film that was brought in from further down."
+            "Some films were brought up from further down the model's list to match the genres of what was "
+            "rated highly.",
+            help="Chosen to follow the genre mix of what was rated highly (λ above) and shown in the model's "
+            "order: “the model's #k” (in a film's details) is where its score alone puts a film that was "
+            "brought in from further down.",
         )
     with st.container(border=True, key="recs_list"):
         for number, row in enumerate(table.itertuples(), start=1):
             predicted = f" · predicted {row.predicted_rating:.1f}★" if run.kind == "rating" else ""
-            moved = f" (the model's #{row.model_rank})" if row.model_rank != number else ""
-            details = f"{', '.join(row.genres)} · score {row.score:.3g}{moved}{predicted}"
+            reason = one_line_reason(row, reader, len(table), run.model.has_taste)
             st.markdown(
-                f"**{number}. {movie_title(row.title, row.year)}** :gray[{details}]  \n{row.explanation}"
+                f"**{number}. {movie_title(row.title, row.year)}** :gray[{', '.join(row.genres)}{predicted}]"
+                f"  \n{reason}",
+                help=reason_details(row, number, run.kind),
             )
-    with st.expander("As a table"):
+    with st.expander("As a table, with the whole reasons"):
         show_table(table, run, key="recs_table")
 
 
@@ -264,8 +278,10 @@ def for_you(run: state.Run, data: RatingsDataset) -> pd.DataFrame:
             f" ({rated - used} of your rated movies are not in the filtered data)" if used < rated else ""
         )
         st.caption(
-            f"Folded in from your {used} ratings ({vector.method}); no retraining needed{left_out}. "
-            + serving_note(run, served, data)
+            f"Your list comes from your {used} ratings, placed among the {data.n_users:,} people the model "
+            f"learned from, without retraining it{left_out}.",
+            help=f"Folded in from your {used} ratings ({vector.method}); no retraining needed. "
+            + serving_note(run, served, data),
         )
     if settings["taste"] and not vector.is_fallback:
         plain = recommend(served.model, data, vector=vector, **(settings | {"taste": 0.0}))
@@ -318,13 +334,16 @@ def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, 
         st.caption(f"{group} has rated nothing {subject} have not rated already.")
         return
     st.caption(
-        f"KMeans on the users' factor directions puts {whom} in group {int(table['cluster'].iloc[0])}; these "
-        f"are the films that group rates best, among those {subject} have not rated, re-ordered toward the "
-        "genres of what was rated highly as the list above is (λ; at 0 a group's best are mostly classics "
+        f"The people whose taste is nearest {'yours' if user is None else 'theirs'} (group "
+        f"{int(table['cluster'].iloc[0])} of {groups}) rate these films best, among those {subject} have not "
+        "rated.",
+        help=f"KMeans on the users' factor directions puts {whom} in group {int(table['cluster'].iloc[0])}; "
+        f"these are the films that group rates best, among those {subject} have not rated, re-ordered toward "
+        "the genres of what was rated highly as the list above is (λ; at 0 a group's best are mostly classics "
         "everyone rates highly). The filters above do not apply here."
-        + (f" ({clustering.sample_note}.)" if clustering.sample_note else "")
+        + (f" ({clustering.sample_note}.)" if clustering.sample_note else ""),
     )
-    st.dataframe(
+    presentation.table(
         pd.DataFrame(
             {
                 "title": table["title"],
@@ -333,9 +352,9 @@ def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, 
                 "group's ratings": table["cluster_ratings"],
             }
         ),
-        hide_index=True,
+        "recs_cluster",
+        precision=2,
         column_config={"group's average": st.column_config.NumberColumn(format="%.2f ★")},
-        key="recs_cluster_table",
     )
 
 
@@ -367,32 +386,55 @@ def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     with engine_errors("Choose another movie, or fewer ratings at least."):
         similar = similar_items(run.model, data, data.item_ids[code], n=10, min_ratings=least)
     st.caption(
-        f"The {NEIGHBOUR_POOL} movies nearest in factor space (cosine similarity of the factors), ranked by "
-        f"that similarity plus {GENRE_WEIGHT} × the share of genres they have in common (Jaccard): the factors "
-        "alone put films next to what the same people rated, the genres prefer films of the same kind."
+        "Films liked by the same people as this one, those of the same kind first.",
+        help=f"The {NEIGHBOUR_POOL} movies nearest in factor space (cosine similarity of the factors), ranked "
+        f"by that similarity plus {GENRE_WEIGHT} × the share of genres they have in common (Jaccard): the "
+        "factors alone put films next to what the same people rated, the genres prefer films of the same kind.",
     )
-    st.dataframe(
-        pd.DataFrame(
-            {
-                **film_columns(similar),
-                "match": similar["score"],
-                "factor similarity": similar["similarity"],
-                "genres shared": similar["genre_overlap"] * 100,  # shown as a whole percent
-                "ratings": similar["n_ratings"],
-            }
-        ),
-        hide_index=True,
+    presentation.table(
+        similar_columns(similar), "recs_similar", precision=2,
         column_config={
-            "match": st.column_config.ProgressColumn(min_value=-1, max_value=1 + GENRE_WEIGHT, format="%.2f"),
-            "factor similarity": st.column_config.NumberColumn(format="%.2f"),
-            "genres shared": st.column_config.NumberColumn(format="%.0f%%"),
+            "title": st.column_config.TextColumn(width=235),
+            "genres": st.column_config.TextColumn(width=215),
+            "match": st.column_config.ProgressColumn(
+                min_value=-1, max_value=1 + GENRE_WEIGHT, format="%.2f", width=110,
+                help=f"How alike: the same people's liking plus {GENRE_WEIGHT} × the genres shared.",
+            ),
+            "same people": st.column_config.NumberColumn(
+                format="%.2f", width=85,
+                help="How much the same people like both films (cosine similarity of their factors, 1 at most).",
+            ),
+            "same genres": st.column_config.NumberColumn(
+                format="%.0f%%", width=85, help="The share of their genres the two films have in common."
+            ),
+            "ratings": st.column_config.NumberColumn(width=70),
         },
-        key="recs_similar_table",
+    )  # fmt: skip
+
+
+def similar_columns(similar: pd.DataFrame) -> pd.DataFrame:
+    """A film's neighbours in columns that all fit at 1280 px: the title with its year, three genres."""
+    width, shared = 33, similar["genre_overlap"] * 100  # a whole percent in the grid's format
+    if presenting():  # a plain table: the percent written out
+        width, shared = 40, [f"{share:.0%}" for share in similar["genre_overlap"]]
+    return pd.DataFrame(
+        {
+            "title": [shortened(title, width) for title in similar["title"]],
+            "genres": [", ".join(g[:3]) + (", …" if len(g) > 3 else "") for g in similar["genres"]],
+            "match": similar["score"],
+            "same people": similar["similarity"],
+            "same genres": shared,
+            "ratings": similar["n_ratings"],
+        }
     )
 
 
 def main() -> None:
-    st.title("Recommendations")
+    urlstate.open_link(presentation.link_values(SWITCH))
+    presentation.apply()
+    heading, toggle = st.columns([4, 1], vertical_alignment="center")
+    heading.title("Recommendations")
+    presentation.switch(SWITCH, toggle)
     with engine_errors("Train the model again, or choose another one."):
         data = active_data()
         top, size = st.columns([3, 1])
@@ -421,7 +463,7 @@ def main() -> None:
         if not len(table):
             st.warning("No movie passes these filters: loosen them.")
         else:
-            show_list(table, run)
+            show_list(table, run, Reader.you() if user is None else Reader.user(user))
             export = table.assign(
                 year=table["year"].astype("Int64"),  # 1995, not 1995.0 (blank when unknown)
                 genres=[", ".join(g) for g in table["genres"]],

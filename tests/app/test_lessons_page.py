@@ -23,19 +23,32 @@ def open_lesson(app, name: str):
     assert not any("What to look at" in info.value for info in app.info), "the answer shows before the guess"
     app.button(key=f"lessons_reveal_{name}").click().run()
     assert any("What to look at" in info.value for info in app.info)
-    return [app.session_state["runs"][run_id] for run_id in app.session_state["lessons_done"][name]]
+    runs = [app.session_state["runs"][run_id] for run_id in app.session_state["lessons_done"][name]]
+    if len(runs) > 1:  # the runs as trained (settings, split, data) differ in the lesson's one setting only
+        trained = [
+            settings_of(run.algo, run.params) | {"split": run.split, "data": run.fingerprint} for run in runs
+        ]
+        if LESSONS[name].changes == "algorithm":  # each model at its own defaults, on the same split and data
+            assert all(settings_of(run.algo, run.params) == settings_of(run.algo, {}) for run in runs)
+            trained = [{"algorithm": run.algo, "split": run.split, "data": run.fingerprint} for run in runs]
+        assert differing(trained) == {LESSONS[name].changes}, [run.title for run in runs]
+    return runs
+
+
+def differing(settings: list[dict]) -> set[str]:
+    """The settings whose value is not the same in every one of ``settings`` (a setting one lacks: "unset")."""
+    names = set().union(*settings)
+    return {key for key in names if len({repr(s.get(key, "unset")) for s in settings}) > 1}
 
 
 @pytest.mark.parametrize("name", [name for name, lesson in LESSONS.items() if len(lesson.runs) > 1])
 def test_each_comparison_changes_the_one_setting_it_teaches(name):
     lesson = LESSONS[name]
-    settings = [settings_of(algo, params) for algo, params, _ in lesson.runs]
-    names = set().union(*settings)
-    differing = {key for key in names if len({repr(s.get(key, "unset")) for s in settings}) > 1}
+    changed = differing([settings_of(algo, params) for algo, params, _ in lesson.runs])
     if lesson.changes == "algorithm":  # two models: each at its own defaults, nothing else changed
         assert all(params == {} for _, params, _ in lesson.runs)
-        differing = {"algorithm"} if "algorithm" in differing else differing
-    assert differing == {lesson.changes}, f"{name} changes {sorted(differing)}"
+        changed = {"algorithm"} if "algorithm" in changed else changed
+    assert changed == {lesson.changes}, f"{name} changes {sorted(changed)}"
     assert one_change(lesson), "the page does not say what changed"
 
 

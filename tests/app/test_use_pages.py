@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from app_helpers import assert_no_exception, open_page, wait_for_job
 
 from dashboard.charts import sweep_figure
-from dashboard.recs import served_name
+from dashboard.recs import REASON_CHARS, one_line_reason, served_name
 from dashboard.runs import model_store
 from recengine.data.synthetic import planted_low_rank
 from recengine.evaluation.tuning import grid_search
+from recengine.serving.recommend import Reader
 
 HORROR = {1258: 5.0, 1387: 5.0, 1997: 5.0, 2710: 5.0, 1214: 5.0, 1350: 5.0, 2160: 5.0, 1333: 5.0}
 # The Shining, Jaws, The Exorcist, The Blair Witch Project, Alien, The Omen, Rosemary's Baby, The Birds
@@ -51,10 +54,46 @@ def test_recommendations_for_you_follow_your_ratings(trained):
     ]
     assert all(p or g for p, g in zip(personal, general, strict=True)) and sum(personal) >= 5
     assert horror(recs) >= before + 3
-    assert any("far enough from everyone's to get the whole λ 0.90" in c.value for c in trained.caption)
+    assert any("far enough from everyone's to get the whole λ 0.90" in c.proto.help for c in trained.caption)
     moved = recs["model's rank"].tolist() != list(range(1, 11))
-    assert moved == any("the model's #k" in c.value for c in trained.caption)
+    assert moved == any("the model's #k" in c.proto.help for c in trained.caption)
     assert trained.get("download_button"), "no CSV export"
+
+
+def test_each_reason_is_one_plain_line_and_the_whole_explanation_is_on_demand(trained):
+    trained.session_state["my_ratings"] = {"bundled:ml-latest-small": dict(HORROR)}
+    trained.run()
+    whole = trained.dataframe[0].value["why"].tolist()
+    listed = [m for m in trained.markdown if m.value.startswith("**") and ". " in m.value[:6]]
+    assert len(listed) == 10
+    for shown, why in zip(listed, whole, strict=True):
+        reason = shown.value.split("  \n")[1]
+        assert len(reason) <= REASON_CHARS and "★" not in reason, reason
+        assert why.startswith(re.split(r" rated |; ", reason)[0])  # the same reason, in short
+        assert why in shown.proto.help  # the whole of it, on demand
+
+
+def test_a_reason_names_as_many_rated_films_as_fit_on_its_line():
+    lambs, long = "Silence of the Lambs, The (1991)", "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"
+    liked = [lambs, "Pulp Fiction (1994)", "Forrest Gump (1994)", "Matrix, The (1999)"]
+    row = pd.Series({"because": liked, "model_rank": 1})
+    reason = one_line_reason(row, Reader.you(), 10, True)
+    assert reason == f"Because you rated {lambs}, Pulp Fiction (1994) and 2 more"
+    assert one_line_reason(row, Reader.you(), 10, True, chars=64) == f"Because you rated {lambs} and 3 more"
+    row["because"] = [long, "Pulp Fiction (1994)", "Forrest Gump (1994)"]
+    assert one_line_reason(row, Reader.you(), 10, True) == f"Because you rated {long} and 2 more"
+    row["because"] = [long * 2, "Alien (1979)"]
+    reason = one_line_reason(row, Reader.user(414), 10, True)
+    assert len(reason) <= REASON_CHARS and reason.startswith("Because user 414 rated Amelie")
+    assert reason.endswith("… (2001) and 1 more")
+    row = pd.Series(
+        {"because": [], "model_rank": 14, "personal": 0.2, "explanation": "Predicted 4.1★. Mostly x"}
+    )
+    assert one_line_reason(row, Reader.you(), 10, True) == (
+        "Brought in for your genres; otherwise mostly general appeal"
+    )
+    row["model_rank"] = 3
+    assert one_line_reason(row, Reader.you(), 10, True) == "Mostly x"
 
 
 def test_recommendations_with_no_ratings_are_labelled_popular(trained):
@@ -81,7 +120,7 @@ def test_more_like_this_movie(trained):
     assert len(similar) == 10 and "Toy Story (1995)" not in set(similar["title"])
     assert similar["match"].is_monotonic_decreasing  # the column the list is ranked by
     assert (
-        similar["match"] - similar["factor similarity"] - 0.3 * similar["genres shared"] / 100  # in percent
+        similar["match"] - similar["same people"] - 0.3 * similar["same genres"] / 100  # in percent
     ).abs().max() < 1e-6
 
 

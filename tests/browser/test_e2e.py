@@ -54,7 +54,7 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
         shoot(page, "04-train")
 
         visit(page, "Recommendations")
-        page.get_by_text("Folded in from your 5 ratings", exact=False).wait_for()
+        page.get_by_text("Your list comes from your 5 ratings", exact=False).wait_for()
         listed = page.locator(".st-key-recs_list")
         text = listed.inner_text()  # every film says why: your films, or its general appeal (and from whom)
         assert text.count("Because you rated") + text.count("general appeal") == 10
@@ -136,7 +136,7 @@ def test_an_animation_lover_gets_animated_films_with_true_reasons(browser, tmp_p
         page.get_by_role("button", name=re.compile("Train")).first.click()
         page.get_by_text(re.compile("trained in .* and cached|came from the cache")).wait_for(timeout=120_000)
         visit(page, "Recommendations")
-        page.get_by_text("fitted on all 100,836 ratings", exact=False).wait_for(timeout=120_000)
+        page.get_by_text("Your list comes from your 8 ratings", exact=False).wait_for(timeout=120_000)
         text = page.locator(".st-key-recs_list").inner_text()
         entries = [e for e in text.split("\n\n") if e.strip()]
         assert len(entries) == 10

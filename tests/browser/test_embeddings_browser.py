@@ -99,8 +99,16 @@ def test_the_map_in_presentation_mode(page):
     page.locator(".st-key-embed_map").scroll_into_view_if_needed()
     time.sleep(0.5)
     page.screenshot(path=str(SHOTS / "present-embeddings.png"))
+    rows = page.evaluate(
+        f"() => [...document.querySelectorAll('{LIST} tr')].map(r => r.getBoundingClientRect().bottom)"
+    )
+    assert len(rows) == 11 and max(rows) <= 720, f"your top 10 reaches y = {max(rows)} of 720"
     fonts = page.evaluate(
         "() => [...document.querySelectorAll('.js-plotly-plot svg text')].filter(t => t.textContent.trim())"
         ".map(t => parseFloat(getComputedStyle(t).fontSize))"
     )
     assert fonts and min(fonts) >= 18, sorted(fonts)[:5]
+    cells = page.evaluate(  # the clicked film's neighbours, a table in large type too
+        "() => [...document.querySelectorAll('.st-key-embed_neighbours td')].map(c => parseFloat(getComputedStyle(c).fontSize))"
+    )
+    assert len(cells) == 30 and min(cells) >= 18, cells

@@ -25,7 +25,12 @@ EVIDENCE = {
     "nmf": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
     "biases": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
     "taste": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
-    "small-matrix": [".js-plotly-plot .xtick", ".js-plotly-plot .ytick", ".js-plotly-plot .colorbar"],
+    "small-matrix": [
+        ".js-plotly-plot .xtick",
+        ".js-plotly-plot .ytick",
+        ".js-plotly-plot .colorbar",
+        ".js-plotly-plot .xtitle",
+    ],
     "gradient-check": ["[data-testid='stTable'] th", "[data-testid='stTable'] td"],
 }
 OUT_OF_VIEW = """(selector) => [...document.querySelectorAll(selector)].map((element) => {
@@ -36,6 +41,9 @@ OUT_OF_VIEW = """(selector) => [...document.querySelectorAll(selector)].map((ele
 CHART_FONTS = """() => [...document.querySelectorAll('.js-plotly-plot svg text')]
     .filter((text) => text.textContent.trim() && text.getBoundingClientRect().width > 0)
     .map((text) => [text.textContent.slice(0, 30), parseFloat(getComputedStyle(text).fontSize)])"""
+
+TABLE_FONTS = """(evidence) => [...document.querySelectorAll(`${evidence} [data-testid='stTable'] :is(th, td)`)]
+    .map((cell) => parseFloat(getComputedStyle(cell).fontSize))"""
 
 
 @pytest.fixture(scope="module")
@@ -88,5 +96,10 @@ def test_the_evidence_is_in_view_in_large_type_at_1280_by_720(server, page, less
     fonts = page.evaluate(CHART_FONTS)
     small = [(text, size) for text, size in fonts if size < CHART_PX]
     smallest = min((size for _, size in fonts), default=None)
-    print(f"{lesson}: evidence down to y = {lowest:.0f} of {HEIGHT} px; smallest chart text {smallest} px")
+    cells = page.evaluate(TABLE_FONTS, evidence)
+    print(
+        f"{lesson}: evidence down to y = {lowest:.0f} of {HEIGHT} px; smallest chart text {smallest} px, "
+        f"table text {min(cells, default=None)} px"
+    )
     assert not small, f"{lesson}: chart text under {CHART_PX} px: {small[:5]}"
+    assert all(size >= CHART_PX for size in cells), f"{lesson}: table text under {CHART_PX} px: {cells}"

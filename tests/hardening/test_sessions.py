@@ -107,7 +107,7 @@ def read_back(session: Session, seen: Seen) -> None:
     """Everything the session's pages show about its own ratings, model and recommendations."""
     seen.timed("recommendations", session.run("Recommendations"))
     seen.check(session, "recommendations")
-    if not any(f"Folded in from your {RATED} ratings" in t for t in session.texts("markdown")):
+    if not any(f"Your list comes from your {RATED} ratings" in t for t in session.texts("markdown")):
         seen.problems.append("recommendations are not folded in from this session's ratings")
     listed = [e.text for e in session.find("markdown") if e.path[:2] == recs_list_path(session)]
     seen.explanations = [text.split("  \n", 1)[1] for text in listed if "  \n" in text]
