@@ -32,6 +32,12 @@ NOT_SEEN = "ask_not_seen"
 STOPPED = "ask_stopped"
 
 
+# The ten half-star buttons in one row beside the list at 1280 px (they wrapped "4½" and "5" onto a second).
+TIGHT_BUTTONS = """<style>
+.st-key-ask_box [data-testid="stButtonGroup"] button { padding-left: 0.4rem; padding-right: 0.4rem; min-width: 2.1rem; }
+</style>"""
+
+
 def not_seen() -> list:
     """The films you said you have not seen, on the active data source (the list itself: edit it in place)."""
     by_source = st.session_state.setdefault(NOT_SEEN, {})
@@ -70,6 +76,7 @@ def questions(data: RatingsDataset) -> None:
     with st.spinner("Choosing a film to ask about…"):
         asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
     with st.container(border=True, key="ask_box"):
+        st.html(TIGHT_BUTTONS)
         st.markdown("#### Help us learn your taste")
         if not len(asked):
             st.caption("You have answered about every film we would ask about. Search for more below.")
