@@ -50,7 +50,8 @@ def test_codes_and_ratings_of_other_number_types(als):
     for codes, ratings in ((CODES.astype(np.int32), GIVEN), (CODES.astype(np.float64), [5, 1, 4])):
         vector = fold_in(als, codes, ratings)
         assert vector.item_codes.dtype == np.int64 and vector.ratings.dtype == np.float64
-        assert vector.factors == pytest.approx(expected.factors) and vector.bias == pytest.approx(expected.bias)
+        assert vector.factors == pytest.approx(expected.factors)
+        assert vector.bias == pytest.approx(expected.bias)
 
 
 def test_no_ratings_give_the_labelled_fallback(als):
