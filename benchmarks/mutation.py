@@ -158,6 +158,7 @@ TESTS = [
     "tests/test_by_hand_person.py",
     "tests/test_by_hand_svdpp.py",
     "tests/test_by_hand_rerank.py",
+    "tests/test_by_hand_newuser.py",
 ]
 DESELECT = ["tests/test_metrics.py::test_most_popular_reproduces_the_benchmarks_row"]  # MovieLens 100k, slow
 
