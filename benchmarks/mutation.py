@@ -676,6 +676,46 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "recengine.models.person.x_evidence",
         'item_bias = getattr(model, "item_bias_", )',
     ): "every model that calls evidence has the attribute (None when it has no item biases)",
+    (
+        "recengine.serving.rerank.x_calibrated",
+        "if size == 0 and n <= 0:",
+    ): "with nothing allowed the pool is empty and every later step keeps it so (an argpartition of nothing, a greedy of no steps): the same empty list",
+    (
+        "recengine.serving.rerank.x_calibrated",
+        "if size == 0 or n < 0:",
+    ): "n = 0 then goes on: the greedy takes min(0, depth) = 0 steps and the rest is cut to 0 films: the same empty list",
+    (
+        "recengine.serving.rerank.x_normalised",
+        'order = np.argsort(-scores, kind="STABLE")',
+    ): 'NumPy reads the sort kind without regard to case: "STABLE" is the stable sort',
+    (
+        "recengine.evaluation.split.x__latest_share",
+        "n_test = np.minimum(np.round(test_size * counts), np.maximum(counts - 1, 0)).astype(None)",
+    ): "the numbers of test ratings are whole either way (np.round of floats); as floats they compare the same with the integer positions",
+    (
+        "recengine.evaluation.metrics.x_ranking_report",
+        "listed = np.sort(np.random.default_rng(seed).choice(listed, size=max(max_users, 1), replace=None))",
+    ): "replace=None is false, as False is: the same sample without replacement",
+    **{
+        (
+            "recengine.models.svdpp.xǁSVDppǁ_bias_arrays",
+            f"return np.zeros(train.n_users, {u}), np.zeros(train.n_items, {i})",
+        ): "biases off: zero arrays the kernel reads and never writes, float64 or not"
+        for u, i in (
+            ("None", "self.dtype_"),
+            ("", "self.dtype_"),
+            ("self.dtype_", "None"),
+            ("self.dtype_", ""),
+        )
+    },
+    (
+        "recengine.models.svdpp.xǁSideǁof",
+        "matrix.data.astype(None),",
+    ): "the ratings as float64 instead of float32: the same numbers (float32 values widen exactly)",
+    (
+        "recengine.models.gradient.xǁAdamǁ_run_epoch",
+        "summed[name][gradient.rows(name)] -= block",
+    ): "the summed gradients are used only for their norms, which are those of their negation",
 }
 
 # Survivors that are not equivalent but left as they are, with the reason; they count as survivors.
@@ -810,6 +850,28 @@ EXPLAINED: dict[tuple[str, str], str] = {
         )
         for ones in ("np.ones((len(others), 1), None)", "np.ones((len(others), 1), )")
     },
+    **{
+        (
+            "recengine.models.svdpp.x_implicit_pass",
+            f"{buffer} = np.empty(n_factors, {dtype})",
+        ): _WORK_PRECISION
+        for buffer in ("row_sum", "pull", "partner_vector")
+        for dtype in ("dtype=None", "")
+    },
+    (
+        "recengine.models.svdpp.xǁSideǁof",
+        "weight, penalty = penalties(counts, params.reg, params.reg_power, None)",
+    ): _WORK_PRECISION,
+    (
+        "recengine.models.svdpp.xǁSideǁof",
+        "_, implicit_penalty = penalties(counts, params.reg_implicit, params.reg_power, None)",
+    ): _WORK_PRECISION,
+    ("recengine.models.gradient.xǁAdamǁ_run_epoch", "return  # diverged: the fit loop reports it"): (
+        "not killed: the line runs only when a batch's squared error overflows within an epoch, which Adam's "
+        "normalised steps (about lr per entry and batch) do not reach in any test (an exploding loss is caught at "
+        "the epoch's end instead); both end the epoch and the fit raises TrainingDiverged, only the diverged "
+        "epoch's record would lack its gradient norms and lr"
+    ),
 }
 
 # Kinds of mutant that compute the same thing wherever they occur: (removed line, added line) -> the reason.
