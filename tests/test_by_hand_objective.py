@@ -126,6 +126,16 @@ def test_the_reported_losses_and_train_rmse_at_the_arrays(name, params, data):
         assert train_rmse(r, arrays) < np.sqrt(2 * reconstruction / len(r.ratings)) - 0.1  # clipping matters
 
 
+def test_a_float32_models_penalty_is_summed_in_float64():
+    # Its float32 factors and biases, squared and summed in float64: to 1e-12, where float32 sums would be off
+    # by about 1e-7.
+    # (lr 0.05 over three epochs takes the biases to a few tenths, so their squares count.)
+    model = make("gd", n_factors=2, n_epochs=3, lr=0.05, reg=0.3, dtype="float32", seed=1)
+    for arrays in epochs(model, THREE_BY_THREE):
+        expected = objective(THREE_BY_THREE, *(arrays[n] for n in BLOCKS), 0.3, True)[1]
+        assert arrays["record"].regularization_loss == pytest.approx(expected, rel=1e-12)
+
+
 def test_a_diverging_fit_keeps_the_objective_before_its_first_epoch():
     # The same seed draws the same starting arrays; at lr 10⁻¹² one epoch leaves them unchanged to ~10⁻¹¹,
     # so the objective there is the start's. At lr 50 the first epoch explodes, and the error keeps the start.

@@ -135,3 +135,20 @@ def test_the_reported_step_norms():
         assert lr == pytest.approx(before["record"].extra["lr"] / 2)
         expected = {block: np.linalg.norm(after[part] - before[part]) / lr for block, part in blocks.items()}
         assert after["record"].grad_norms == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_float32_models_step_norms_are_summed_in_float64():
+    # The changes of its float32 arrays (taken in float32), squared and summed in float64: to 1e-12.
+    taken = []
+
+    def keep(record, model):
+        taken.append({"record": record, "user_factors": model.user_own_factors_.copy(),
+                      "implicit_factors": model.implicit_factors_.copy()})  # fmt: skip
+
+    model = make("svdpp", n_factors=2, n_epochs=2, lr=0.05, reg=REG, dtype="float32", seed=7)
+    model.fit(dataset("sparse"), callbacks=[keep])
+    before, after = taken
+    for block in ("user_factors", "implicit_factors"):
+        change = (after[block] - before[block]).astype(np.float64)
+        expected = np.sqrt(np.sum(change**2)) / after["record"].extra["lr"]
+        assert after["record"].grad_norms[block] == pytest.approx(expected, rel=1e-12)
