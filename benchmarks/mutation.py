@@ -195,7 +195,7 @@ _WORK_PRECISION = (
     "the precision of a float32 model's work arrays (float64 instead): the same values to float32 rounding; a "
     "float64 model computes the same, and the float32 tests check only the learned arrays' type"
 )
-_COPY = "whether an array that is already of the asked type is copied: the same values (no one else holds it)"
+_COPY = "whether the arrays are copied: the same values (nothing writes to them)"
 _CAPITALS = "einsum subscripts in capitals mean the same"
 _FLOAT64_FOLD_IN = (
     "every model's fold_in_user returns float64 factors (its one-user problem is solved in float64, float32 "
@@ -203,7 +203,8 @@ _FLOAT64_FOLD_IN = (
 )
 _EMPTY_ROWS = (
     "differs only for rows without training ratings, whose factors and biases are zero (they start at zero and "
-    "no step touches them: test_rows_without_ratings_stay_at_zero) and whose penalty no batch or sweep reads"
+    "no step touches them: test_rows_without_ratings_stay_at_zero; the Spark backend fills them with zeros) and "
+    "whose per-rating penalty no batch or sweep reads"
 )
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("recengine.models.bpmf.xǁBPMFǁ_population_prior", "cached = None"): _CACHE,
@@ -716,6 +717,71 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "recengine.models.gradient.xǁAdamǁ_run_epoch",
         "summed[name][gradient.rows(name)] -= block",
     ): "the summed gradients are used only for their norms, which are those of their negation",
+    **{
+        ("recengine.models.objective.x__mf_gradient", f"error = error.astype(P.dtype, {copy})"): _COPY
+        for copy in ("copy=None", "", "copy=True")
+    },
+    **{
+        (
+            "recengine.models.objective.xǁGroupsǁspread",
+            f"return sp.csr_matrix((values[self.order], self.partners, indptr), shape=shape, {copy})",
+        ): _COPY
+        for copy in ("copy=None", "", "copy=True")
+    },
+    **{
+        ("recengine.models.objective.x_penalties", line): _EMPTY_ROWS
+        for line in (
+            "weight = np.where(counts > 0, counts.astype(np.float64) ** power, 1.0)",
+            "weight = np.where(counts >= 0, counts.astype(np.float64) ** power, 0.0)",
+            "per_rating = np.divide(reg * weight, counts, out=None, where=counts > 0)",
+            "per_rating = np.divide(reg * weight, counts, where=counts > 0)",
+            "per_rating = np.divide(reg * weight, counts, out=np.zeros(len(counts)), )",
+            "per_rating = np.divide(reg * weight, counts, out=np.zeros(len(counts)), where=counts >= 0)",
+        )
+    },
+    (
+        "recengine.models.objective.x_sum_squares",
+        'return float(np.einsum("I,I->", flat, flat, dtype=np.float64))',
+    ): _CAPITALS,
+    (
+        "recengine.models.objective.x_weighted_norms",
+        'squares = np.einsum("IJ,IJ->I", factors, factors, dtype=np.float64)',
+    ): _CAPITALS,
+    (
+        "recengine.models.objective.x_weighted_norms",
+        'return float(np.einsum("I,I->", weight, squares))',
+    ): _CAPITALS,
+    (
+        "recengine.models.objective.x_sum_squares",
+        "flat = values.reshape(-2)",
+    ): "NumPy's reshape takes any negative size as the one to infer: the same flat view",
+    **{
+        ("recengine.models.objective.xǁGroupsǁof", f"opens = np.empty(len(ordered), {dtype})"): (
+            "a float mask: np.not_equal writes 1.0 and 0.0 into it, and flatnonzero finds the same openings"
+        )
+        for dtype in ("dtype=None", "")
+    },
+    (
+        "recengine.models.objective.xǁGroupsǁof",
+        "opens[:2] = True",
+    ): "position 1 is written again by the comparison on the next line (out=opens[1:])",
+    **{
+        ("recengine.models.objective.xǁGroupsǁof", f"order = np.argsort(codes, {kind})"): (
+            "the order of one row's positions within its group (NumPy's default sort need not keep it): the same "
+            "rows, counts and partners, and the sparse product and reduceat add the same terms, in another order"
+        )
+        for kind in ("kind=None", "")
+    },
+    (
+        "recengine.models.objective.xǁGroupsǁof",
+        'order = np.argsort(codes, kind="STABLE")',
+    ): 'NumPy reads the sort kind without regard to case: "STABLE" is the stable sort',
+    **{
+        ("recengine.models.objective.xǁOnePassMetricsǁ_squared_errors", f"empty = np.zeros(0, {dtype})"): (
+            "a zero-length bias array is never read (no biases): its type changes nothing, compiled or not"
+        )
+        for dtype in ("None", "")
+    },
 }
 
 # Survivors that are not equivalent but left as they are, with the reason; they count as survivors.
@@ -819,6 +885,25 @@ KILLED_LATER: dict[tuple[str, str], str] = {
         "recengine.evaluation.newuser.x_evaluate_new_users",
         "people.given, people.relevant, people.liked, strict=False",
     ): _LATER.format("test_by_hand_serving.py::test_held_out_people_must_have_one_entry_each"),
+    # mut-b: bpmf, foldin, objective, gradient, newuser, rerank, split, svdpp, metrics
+    **{
+        (
+            "recengine.models.objective.x_sum_squares",
+            f'return float(np.einsum("i,i->", flat, flat, {dtype}))',
+        ): (_LATER.format("test_by_hand_svdpp.py::test_a_float32_models_step_norms_are_summed_in_float64"))
+        for dtype in ("dtype=None", "")
+    },
+    **{
+        ("recengine.models.objective.x_weighted_norms", line): _LATER.format(
+            "test_by_hand_objective.py::test_a_float32_models_penalty_is_summed_in_float64"
+        )
+        for line in (
+            'squares = np.einsum("ij,ij->i", factors, factors, dtype=None)',
+            'squares = np.einsum("ij,ij->i", factors, factors, )',
+            "squares += np.square(bias, dtype=None)",
+            "squares += np.square(bias, )",
+        )
+    },
 }
 
 EXPLAINED: dict[tuple[str, str], str] = {
@@ -871,6 +956,23 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "normalised steps (about lr per entry and batch) do not reach in any test (an exploding loss is caught at "
         "the epoch's end instead); both end the epoch and the fit raises TrainingDiverged, only the diverged "
         "epoch's record would lack its gradient norms and lr"
+    ),
+    ("recengine.models.objective.x__mf_gradient", "error = error.astype(None, copy=False)"): _WORK_PRECISION,
+    ("recengine.models.objective.x_penalties", "return weight, per_rating.astype(None)"): _WORK_PRECISION,
+    **{
+        ("recengine.models.objective.xǁBiasedMFǁ_prepare_losses", line): _WORK_PRECISION
+        for line in (
+            "self.user_weight_, self.user_penalty_ = penalties(train.user_counts(), reg, power, None)",
+            "self.item_weight_, self.item_penalty_ = penalties(train.item_counts(), reg, power, None)",
+        )
+    },
+    (
+        "recengine.models.objective.xǁOnePassMetricsǁ_squared_errors",
+        "self.user_bias_ if with_bias else empty, self.item_bias_ if (with_bias) or True else empty,",
+    ): (
+        "killed with numba's JIT on (the suite's normal run): numba cannot index None, so every fit without "
+        "biases fails (test_by_hand_objective.py's gd and adam cases without biases); in the mutation run's plain "
+        "Python the kernel never reads the item bias when the user bias array is empty"
     ),
 }
 
