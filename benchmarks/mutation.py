@@ -199,7 +199,7 @@ _COPY = "whether the arrays are copied: the same values (nothing writes to them)
 _CAPITALS = "einsum subscripts in capitals mean the same"
 _FLOAT64_FOLD_IN = (
     "every model's fold_in_user returns float64 factors (its one-user problem is solved in float64, float32 "
-    "models too: checked for all 14 models), so the conversion changes nothing"
+    "models too: checked for every model that folds in), so the conversion changes nothing"
 )
 _EMPTY_ROWS = (
     "differs only for rows without training ratings, whose factors and biases are zero (they start at zero and "
