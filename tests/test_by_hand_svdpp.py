@@ -1,7 +1,7 @@
 """SVD++ with the item-side mirror, written here from its definition and checked through the public fit loop on
-sets with a user and an item without ratings, rows with one rating, and a single user: the effective vectors
-it predicts with, the losses it reports, one epoch against the gradient of the objective to first order in the
-learning rate, and the step norms it reports.
+sets with a user and an item without ratings (in the middle or last), rows with one rating, and a single
+user: the effective vectors it predicts with, the losses it reports, one epoch against the gradient of the
+objective to first order in the learning rate, and the step norms it reports.
 
     r̂_ui = μ + b_u + b_i + (q_i + x_i)·(p_u + y_u),  y_u = |N(u)|^−½ Σ_{j∈N(u)} y_j,  x_i = |R(i)|^−½ Σ_{v∈R(i)} z_v
     L = ½ Σ e² + ½ λ Σ_u w_u (‖p_u‖² + b_u²) + ½ λ Σ_i w_i (‖q_i‖² + b_i²) + ½ λ_y (Σ_j w_j ‖y_j‖² + Σ_v w_v ‖z_v‖²)
@@ -32,7 +32,9 @@ SPARSE = (
     5,
 )
 ONE_USER = (np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([5.0, 1.0, 3.0]), 1, 3)
-SETS = {"sparse": SPARSE, "one user": ONE_USER}
+# The first three users and items, and a fourth user and item without ratings: the last rows are empty.
+LAST_EMPTY = (SPARSE[0][:7], SPARSE[1][:7], SPARSE[2][:7], 4, 4)
+SETS = {"sparse": SPARSE, "one user": ONE_USER, "last rows empty": LAST_EMPTY}
 
 
 def dataset(name: str) -> RatingsDataset:
