@@ -202,9 +202,9 @@ _FLOAT64_FOLD_IN = (
     "models too: checked for every model that folds in), so the conversion changes nothing"
 )
 _EMPTY_ROWS = (
-    "differs only for rows without training ratings, whose factors and biases are zero (they start at zero and "
-    "no step touches them: test_rows_without_ratings_stay_at_zero; the Spark backend fills them with zeros) and "
-    "whose per-rating penalty no batch or sweep reads"
+    "differs only for rows without training ratings: their factors and biases are zero (they start at zero and "
+    "no step moves them, ALS's included: test_rows_without_ratings_stay_at_zero; the Spark backend fills them "
+    "with zeros), so their weight multiplies zero, and no step uses their per-rating penalty"
 )
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("recengine.models.bpmf.xǁBPMFǁ_population_prior", "cached = None"): _CACHE,
