@@ -1,6 +1,6 @@
 """The new-user split by hand at its edges: the user shares are of the people with ratings, held-out people
-with too few ratings for a whole-number ``given`` are left out one by one (not the rest with them), and a bad
-share is refused by its setting's name."""
+with too few ratings for a whole-number ``given`` are left out one by one (not the rest with them), a bad
+share is refused by its setting's name, and a long plain list is the top of a full sort."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError
-from recengine.evaluation.newuser import split_new_users
+from recengine.evaluation.newuser import split_new_users, top_n
 
 
 def ratings_per_user(counts: list[int], n_users: int) -> RatingsDataset:
@@ -52,3 +52,10 @@ def test_a_bad_user_share_is_refused_by_its_name(setting):
         with pytest.raises(ParameterError) as caught:
             split_new_users(data, **{setting: share})
         assert caught.value.name.split()[0] == setting
+
+
+def test_the_plain_list_of_300_of_500_is_the_top_of_a_full_sort():
+    # A long list out of a partial sort: every one of the 300 best, in order (NumPy's selection with its
+    # pivot one place early leaves one of them out for these scores).
+    scores = np.random.default_rng(47).normal(size=500)
+    assert list(top_n(scores, None, None, 300)) == list(np.argsort(-scores, kind="stable")[:300])
