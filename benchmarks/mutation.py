@@ -885,39 +885,6 @@ KILLED_LATER: dict[tuple[str, str], str] = {
         "recengine.evaluation.newuser.x_evaluate_new_users",
         "people.given, people.relevant, people.liked, strict=False",
     ): _LATER.format("test_by_hand_serving.py::test_held_out_people_must_have_one_entry_each"),
-    # mut-b: bpmf, foldin, objective, gradient, newuser, rerank, split, svdpp, metrics
-    **{
-        (
-            "recengine.models.objective.x_sum_squares",
-            f'return float(np.einsum("i,i->", flat, flat, {dtype}))',
-        ): (_LATER.format("test_by_hand_svdpp.py::test_a_float32_models_step_norms_are_summed_in_float64"))
-        for dtype in ("dtype=None", "")
-    },
-    **{
-        ("recengine.models.objective.x_weighted_norms", line): _LATER.format(
-            "test_by_hand_objective.py::test_a_float32_models_penalty_is_summed_in_float64"
-        )
-        for line in (
-            'squares = np.einsum("ij,ij->i", factors, factors, dtype=None)',
-            'squares = np.einsum("ij,ij->i", factors, factors, )',
-            "squares += np.square(bias, dtype=None)",
-            "squares += np.square(bias, )",
-        )
-    },
-    **{
-        ("recengine.models.svdpp.xǁSideǁof", line): _LATER.format(
-            "test_by_hand_svdpp.py::test_an_epoch_is_the_gradient_to_first_order[last rows empty]"
-        )
-        for line in (
-            "shape = None",
-            "averaging = sp.csr_matrix((scale, partners, indptr), shape=None)",
-            "averaging = sp.csr_matrix((scale, partners, indptr), )",
-        )
-    },
-    (
-        "recengine.evaluation.newuser.x_top_n",
-        "best = allowed[np.argpartition(-scores[allowed], n - 2)[:n]]",
-    ): _LATER.format("test_by_hand_newuser.py::test_the_plain_list_of_300_of_500_is_the_top_of_a_full_sort"),
 }
 
 EXPLAINED: dict[tuple[str, str], str] = {
