@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recengine.data.dataset import RatingsDataset
-from recengine.errors import ParameterError
+from recengine.errors import EmptyDataError, ParameterError
 from recengine.evaluation.split import holdout_per_user, holdout_random, holdout_temporal, kfold
 
 # User 0 rated items 0..4 at times 50, 10, 40, 20, 30; user 1 items 0, 1 at times 5, 6; user 2 item 2 at 7.
@@ -69,3 +69,30 @@ def test_kfold_takes_2_to_n_folds():
     for k in (1, 9):
         with pytest.raises(ParameterError):
             list(kfold(data(), k))
+
+
+def test_temporal_ties_are_broken_by_the_seed_and_the_defaults_are_a_fifth_and_seed_0():
+    # One user's 40 ratings at one time: which 8 (a fifth) are the latest is the seed's draw, the same every
+    # time; seed 0 by default.
+    tied = RatingsDataset(np.zeros(40, int), np.arange(40), np.ones(40), np.arange(1), np.arange(40),
+                          timestamps=np.full(40, 100))  # fmt: skip
+    train, test = holdout_temporal(tied)
+    assert len(test) == 8 and "temporal 0.2" in train.name and "temporal 0.2" in test.name
+    assert pairs(test) == pairs(holdout_temporal(tied, 0.2, seed=0)[1])
+    assert pairs(holdout_temporal(tied, 0.2, seed=3)[1]) == pairs(holdout_temporal(tied, 0.2, seed=3)[1])
+    assert pairs(holdout_temporal(tied, 0.2, seed=3)[1]) != pairs(test)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0, 1.5, -0.2])
+def test_a_share_outside_zero_to_one_is_refused(share):
+    for split in (holdout_random, holdout_per_user, holdout_temporal):
+        with pytest.raises(ParameterError):
+            split(data(), share)
+
+
+def test_two_ratings_split_one_and_one():
+    two = RatingsDataset(np.array([0, 1]), np.array([0, 0]), np.array([4.0, 2.0]), np.arange(2), np.arange(1))
+    train, test = holdout_random(two, 0.5)
+    assert len(train) == 1 and len(test) == 1
+    with pytest.raises(EmptyDataError):
+        holdout_random(two.subset(np.array([0])), 0.5)
