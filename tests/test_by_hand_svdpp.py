@@ -52,20 +52,20 @@ def implicit_sums(rows, partners, vectors, n_rows) -> np.ndarray:
     return out
 
 
-def objective(name: str, p, q, y, z, bu, bi) -> tuple[float, float]:
+def objective(name: str, p, q, y, z, bu, bi, power: float = POWER) -> tuple[float, float]:
     users, items, ratings, n_users, n_items = SETS[name]
     mean = ratings.mean()
     user_vectors = p + implicit_sums(users, items, y, n_users)
     item_vectors = q + implicit_sums(items, users, z, n_items)
     predicted = mean + bu[users] + bi[items] + np.einsum("nk,nk->n", user_vectors[users], item_vectors[items])
-    wu = np.bincount(users, minlength=n_users) ** POWER * (np.bincount(users, minlength=n_users) > 0)
-    wi = np.bincount(items, minlength=n_items) ** POWER * (np.bincount(items, minlength=n_items) > 0)
+    wu = np.bincount(users, minlength=n_users) ** power * (np.bincount(users, minlength=n_users) > 0)
+    wi = np.bincount(items, minlength=n_items) ** power * (np.bincount(items, minlength=n_items) > 0)
     penalty = REG * (wu @ ((p**2).sum(1) + bu**2) + wi @ ((q**2).sum(1) + bi**2))
     penalty += REG_IMPLICIT * (wi @ (y**2).sum(1) + wu @ (z**2).sum(1))
     return 0.5 * float(np.sum((ratings - predicted) ** 2)), 0.5 * float(penalty)
 
 
-def epochs(name: str, **params) -> list[dict]:
+def epochs(name: str, power: float = POWER, **params) -> list[dict]:
     taken = []
 
     def keep(record, model):
@@ -74,14 +74,16 @@ def epochs(name: str, **params) -> list[dict]:
             "item_factors": np.array(model.item_factors_, np.float64), "record": record,
         })  # fmt: skip
 
-    model = make("svdpp", n_factors=2, reg=REG, reg_implicit=REG_IMPLICIT, reg_power=POWER, seed=7, **params)
+    model = make("svdpp", n_factors=2, reg=REG, reg_implicit=REG_IMPLICIT, reg_power=power, seed=7, **params)
     model.fit(dataset(name), callbacks=[keep])
     return taken
 
 
-def numeric_gradient(name: str, arrays: dict[str, np.ndarray], step: float = 1e-6) -> dict[str, np.ndarray]:
+def numeric_gradient(
+    name: str, arrays: dict[str, np.ndarray], power: float = POWER, step: float = 1e-6
+) -> dict[str, np.ndarray]:
     def loss(moved):
-        return sum(objective(name, *(moved[n] for n in PARTS)))
+        return sum(objective(name, *(moved[n] for n in PARTS), power=power))
 
     out = {}
     for part in PARTS:
@@ -114,14 +116,15 @@ def test_effective_vectors_and_losses_at_the_arrays(name):
         )
 
 
+@pytest.mark.parametrize("power", [0.0, POWER, 1.0])
 @pytest.mark.parametrize("name", list(SETS))
-def test_an_epoch_is_the_gradient_to_first_order(name):
+def test_an_epoch_is_the_gradient_to_first_order(name, power):
     # The user pass and the mirror pass each step every rating's b, p and q once, and one side's implicit
     # factors: to first order in η, Δ(b, p, q) = −2η ∇L and Δ(y, z) = −η ∇L, for every row, those after a
     # row without ratings too. The first epoch, at 0.05, moves the biases off 0; the second is at 0.05 · 10⁻⁵.
-    now, after = epochs(name, n_epochs=2, lr=0.05, lr_decay=1e-5)
+    now, after = epochs(name, power, n_epochs=2, lr=0.05, lr_decay=1e-5)
     lr = after["record"].extra["lr"]
-    gradient = numeric_gradient(name, now)
+    gradient = numeric_gradient(name, now, power)
     for part in PARTS:
         expected = -(1 if part.startswith("implicit") else 2) * gradient[part]
         assert (after[part] - now[part]) / lr == pytest.approx(expected, rel=1e-3, abs=1e-4), part

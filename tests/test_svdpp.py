@@ -1,110 +1,17 @@
-"""`svdpp`: the kernel's epoch against finite differences of the stated objective, the implicit sums,
-planted recovery, determinism, divergence and float32."""
+"""`svdpp`: planted recovery, determinism, divergence, float32 and saving (its objective, effective vectors and
+epochs by hand: test_by_hand_svdpp.py and test_by_hand_models.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 from recengine.errors import TrainingDiverged
 from recengine.models import make
 from recengine.models.kernels import jit
 
 PLANTED = dict(n_factors=3, n_epochs=60, lr=0.01, reg=0.0, reg_implicit=0.0)
-PARTS = (
-    "user_own_factors_", "item_own_factors_", "implicit_factors_", "implicit_user_factors_",
-    "user_bias_", "item_bias_",
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def small() -> RatingsDataset:
-    data, _ = planted_low_rank(n_users=10, n_items=8, rank=2, density=0.5, noise=0.5, seed=5, biases=True)
-    return data
-
-
-def started(data: RatingsDataset, **params):
-    model = make("svdpp", **params)
-    model._prepare(data)
-    model._initialize(data)
-    rng = np.random.default_rng(3)
-    if model.user_bias_ is not None:
-        model.user_bias_[:] = rng.normal(0, 0.3, data.n_users)
-        model.item_bias_[:] = rng.normal(0, 0.3, data.n_items)
-    model._update_effective_factors()
-    return model
-
-
-def parts(model) -> dict[str, np.ndarray]:
-    """The learned parts (q is item_factors_ itself without item_implicit)."""
-    out = {name: getattr(model, name) for name in PARTS if getattr(model, name) is not None}
-    out.setdefault("item_own_factors_", model._q())
-    return out
-
-
-def numeric_gradient(model, data, step: float = 1e-6) -> dict[str, np.ndarray]:
-    def loss() -> float:
-        model._update_effective_factors()
-        return model._losses(data)[2]
-
-    out = {}
-    for name, array in parts(model).items():
-        grad = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            kept = array[index]
-            array[index] = kept + step
-            upper = loss()
-            array[index] = kept - step
-            lower = loss()
-            array[index] = kept
-            grad[index] = (upper - lower) / (2 * step)
-        out[name] = grad
-    model._update_effective_factors()
-    return out
-
-
-@pytest.mark.parametrize("item_implicit", [False, True])
-@pytest.mark.parametrize("reg_power", [0.0, 0.5, 1.0])
-def test_one_epoch_with_a_tiny_step_moves_along_minus_the_gradient(small, item_implicit, reg_power):
-    """An epoch of steps of size lr adds up to −lr ∇L (to first order): the kernel's gradient is right.
-
-    With item_implicit each epoch makes two passes, and both update b, p and q: they move twice as far.
-    """
-    lr = 1e-7
-    model = started(
-        small, n_factors=3, lr=lr, reg=0.4, reg_implicit=0.7, reg_power=reg_power, item_implicit=item_implicit
-    )
-    numeric = numeric_gradient(model, small)
-    before = {name: array.copy() for name, array in parts(model).items()}
-    model._run_epoch(small, 1)
-    passes = 2 if item_implicit else 1
-    for name, array in parts(model).items():
-        moved = (before[name] - array) / lr
-        expected = numeric[name] * (1 if name.startswith("implicit") else passes)
-        scale = np.abs(expected).max()
-        np.testing.assert_allclose(moved, expected, rtol=0, atol=1e-4 * scale, err_msg=name)
-
-
-def test_effective_factors_add_the_averaged_implicit_factors(small):
-    model = started(small, n_factors=2, item_implicit=True)
-    user, item = 0, 1
-    rated = small.item_codes[small.user_codes == user]
-    raters = small.user_codes[small.item_codes == item]
-    expected_user = model.user_own_factors_[user] + model.implicit_factors_[rated].sum(0) / np.sqrt(
-        len(rated)
-    )
-    expected_item = model.item_own_factors_[item] + model.implicit_user_factors_[raters].sum(0) / np.sqrt(
-        len(raters)
-    )
-    np.testing.assert_allclose(model.user_factors_[user], expected_user)
-    np.testing.assert_allclose(model.item_factors_[item], expected_item)
-    prediction = model._raw_predict(np.array([user]), np.array([item]))[0]
-    direct = (
-        model.global_mean_ + model.user_bias_[user] + model.item_bias_[item] + expected_user @ expected_item
-    )
-    assert prediction == pytest.approx(direct)
 
 
 @pytest.mark.parametrize("item_implicit", [False, True])
