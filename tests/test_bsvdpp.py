@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import planted_low_rank
@@ -35,8 +34,7 @@ def problem():
         bags=rng.normal(size=(n_items, d)), own_precision=rng.gamma(2, 1, d), own_mean=rng.normal(size=d),
         bag_precision=rng.gamma(2, 1, d), bag_mean=rng.normal(size=d), alpha=1.7,
     )  # fmt: skip
-    ratings = sp.csr_matrix((values, (users, items)), shape=(n_users, n_items))
-    return data, Side.of(ratings, np.dtype("float64"))
+    return data, Side.of(users, items, values, (n_users, n_items), np.dtype("float64"))
 
 
 def grams_of(data, side):

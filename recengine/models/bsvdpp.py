@@ -45,11 +45,12 @@ import numpy as np
 from recengine.blas import single_threaded_blas
 from recengine.data.dataset import RatingsDataset
 from recengine.data.genres import genre_matrix
+from recengine.errors import ParameterError
 from recengine.lazy import pandas as pd
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
-from recengine.models.kernels import bags, jit, rowsolve
+from recengine.models.kernels import bags, jit, ordinal, rowsolve
 from recengine.models.objective import n_factors_field
 from recengine.models.person import LinearSystem, evidence
 from recengine.training import EpochRecord
@@ -63,6 +64,8 @@ INIT_STD = 0.1  # the factors' random start (linear weights start at 0)
 # bias it (myFM likewise keeps all but 5). Measured before the year and age bins kept equal values together;
 # these choices were made looking at u1's test set (benchmarks/results/rating_ml100k.md says so).
 BURN_IN_SWEEPS = 4
+LINKS = ("gaussian", "ordered_probit")
+CUT_STEP = 1.0  # the cut points' random-walk step: CUT_STEP / √(ratings in the two categories a cut separates)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,13 @@ class BayesianSVDppParams(Hyperparameters):
         True,
         help="Also describe users by their age, gender and occupation and films by their genres and year, when "
         "the data set has them.",
+    )
+    link: str = hyper(
+        "gaussian",
+        choices=LINKS,
+        help="gaussian: a rating is the score plus Gaussian noise; ordered_probit: the rating values are "
+        "ordered categories of a latent Gaussian score, cut at sampled thresholds, and a prediction is the "
+        "expected rating.",
     )
 
 
@@ -100,22 +110,29 @@ class Bags(NamedTuple):
 
 
 class Side(NamedTuple):
-    """One side's ratings by row (users: by user, partners the films) and its bag groups."""
+    """One side's ratings by row (users: by user, partners the films), where each sits in the data set's
+    order (``values`` = the data set's values[order]), and its bag groups."""
 
     indptr: np.ndarray
     partners: np.ndarray
     values: np.ndarray
+    order: np.ndarray
     bags: dict[str, Bags]
 
     @classmethod
-    def of(cls, matrix: sp.csr_matrix, dtype: np.dtype) -> Side:
-        """A side from its rows × partners matrix of ratings; its bag: the partners of each row, |N(r)|^−½."""
-        indptr = matrix.indptr.astype(np.int64)
-        counts = np.diff(indptr)
+    def of(
+        cls, rows: np.ndarray, partners: np.ndarray, values: np.ndarray, shape: tuple[int, int], dtype: np.dtype
+    ) -> Side:
+        """A side from its ratings (row, partner, value), one per pair; its bag: each row's partners,
+        |N(r)|^−½."""
+        order = np.lexsort((partners, rows))
+        counts = np.bincount(rows, minlength=shape[0])
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         scales = np.repeat(1 / np.sqrt(np.maximum(counts, 1)), counts)
-        rated = sp.csr_matrix((scales, matrix.indices, indptr), shape=matrix.shape)
+        sorted_partners = np.asarray(partners)[order].astype(np.int32)
+        rated = sp.csr_matrix((scales, sorted_partners, indptr), shape=shape)
         bags = {"bag": Bags.of(rated, dtype)}
-        return cls(indptr, matrix.indices.astype(np.int32), matrix.data.astype(dtype), bags)
+        return cls(indptr, sorted_partners, np.asarray(values)[order].astype(dtype), order, bags)
 
     def bag_sums(self, vectors: dict[str, np.ndarray], side: str) -> np.ndarray:
         """Σ over the side's bag groups of B @ Y: each row's bag part."""
@@ -148,7 +165,7 @@ class BayesianSVDpp(Recommender):
     factor_copies = 12.0  # the groups' vectors, effective vectors, features, noise and running sums
     state_names = (
         "user_factors_", "item_factors_", "user_bias_", "item_bias_", "implicit_factors_", "implicit_bias_",
-        "prior_mean_", "prior_precision_", "noise_precision_",
+        "prior_mean_", "prior_precision_", "noise_precision_", "cutpoints_", "levels_",
     )  # fmt: skip
 
     def fit(
@@ -177,7 +194,18 @@ class BayesianSVDpp(Recommender):
         k, dtype = self.params.n_factors, self.dtype_
         d = k + 1
         self.compile_seconds_ = jit.ready("bsvdpp_bags", dtype, bags.first_call)
-        self._sides = {"user": Side.of(train.csr, dtype), "item": Side.of(train.csc.T.tocsr(), dtype)}
+        users, items, ratings = train.user_codes, train.item_codes, train.ratings.astype(np.float64)
+        shape = (train.n_users, train.n_items)
+        self._sides = {
+            "user": Side.of(users, items, ratings, shape, dtype),
+            "item": Side.of(items, users, ratings, shape[::-1], dtype),
+        }
+        self._ordinal = self.params.link == "ordered_probit"
+        if self._ordinal:
+            self.compile_seconds_ += jit.ready("bsvdpp_ordinal", dtype, ordinal.first_call)
+            self._start_ordinal(ratings)
+        else:
+            self.levels_, self._cuts = np.zeros(0), np.zeros(0)
         if self.params.side_information:
             for name, matrix in attribute_bags(train).items():
                 self._sides[name].bags["attributes"] = Bags.of(matrix, dtype)
@@ -200,8 +228,8 @@ class BayesianSVDpp(Recommender):
         }
         self._user_effective = self._vectors["user"] + self._sides["user"].bag_sums(self._vectors, "user")
         self._item_effective = self._vectors["item"] + self._sides["item"].bag_sums(self._vectors, "item")
-        self._train_arrays = (train.user_codes, train.item_codes, train.ratings)
-        self._sums = {name: 0.0 for name in ("users", "items", "bags", "mean", "precision", "alpha")}
+        self._train_arrays = (train.user_codes, train.item_codes, ratings if self._ordinal else train.ratings)
+        self._sums = {name: 0.0 for name in ("users", "items", "bags", "mean", "precision", "alpha", "cuts")}
         self.n_averaged_ = 0
         valid = getattr(self, "_valid", None)
         self._valid_sum = np.zeros(len(valid)) if valid is not None else None
@@ -211,7 +239,10 @@ class BayesianSVDpp(Recommender):
         self._publish()
 
     def _run_epoch(self, train: RatingsDataset, epoch: int) -> dict:
-        self._alpha = self._draw_alpha()
+        if self._ordinal:
+            accepted = self._draw_latent()
+        else:
+            self._alpha = self._draw_alpha()
         self._user_effective = self._draw_side("user", self._item_effective)
         self._item_effective = self._draw_side("item", self._user_effective)
         self._sum_squares = None
@@ -219,6 +250,8 @@ class BayesianSVDpp(Recommender):
             self._accumulate()
         self._publish()
         extra = {"samples_averaged": float(self.n_averaged_), "noise_precision": float(self._alpha)}
+        if self._ordinal:
+            extra |= {"cuts_moved": float(accepted)} | {f"cut_{k + 1}": float(c) for k, c in enumerate(self._cuts)}
         return {"extra": extra | ({"compile_seconds": self.compile_seconds_} if epoch == 1 else {})}
 
     def _draw_side(self, name: str, partners_effective: np.ndarray) -> np.ndarray:
@@ -249,6 +282,59 @@ class BayesianSVDpp(Recommender):
             )  # fmt: skip
         return own + bag_sums
 
+    # --- the ordered-probit link -------------------------------------------------------------------------
+
+    def _start_ordinal(self, ratings: np.ndarray) -> None:
+        """Categories from the training rating values; cut points halfway between them (so the latent score
+        starts on the rating scale, noise variance 1); the random-walk steps of each cut."""
+        if self.scale_.step is None:
+            raise ParameterError(
+                "link", "ordered_probit", "'gaussian' for ratings that are not on a grid of values (1, 2, .., 5)"
+            )
+        self.levels_, categories = np.unique(ratings, return_inverse=True)
+        if len(self.levels_) < 2:
+            raise ParameterError(
+                "link", "ordered_probit", f"'gaussian': every training rating is {self.levels_[0]:g}, and the "
+                "ordered probit needs at least two rating values"
+            )
+        self._categories = categories.astype(np.int64)
+        self._cuts = (self.levels_[1:] + self.levels_[:-1]) / 2
+        counts = np.bincount(self._categories, minlength=len(self.levels_))
+        self._cut_steps = CUT_STEP / np.sqrt(counts[1:] + counts[:-1])
+        self._latent = ratings.copy()
+        self._alpha = 1.0
+
+    def _draw_latent(self) -> bool:
+        """The cut points given the scores η (z integrated out: a Metropolis step of all cuts at once, a
+        Gaussian random walk, as Cowles 1996), then every latent z given η and the cuts (Albert and Chib 1993);
+        the sides then regress on z with noise precision 1. Returns whether the cuts moved."""
+        users, items, _ = self._train_arrays
+        eta = self._linear_predictor(users.astype(np.int64), items.astype(np.int64))
+        step = self._cut_steps * self.rng_.standard_normal(len(self._cuts))
+        threshold = np.log(self.rng_.random())
+        proposal = self._cuts + step
+        accepted = bool(np.all(np.diff(proposal) > 0))
+        if accepted:
+            gain = ordinal.log_likelihood(eta, self._categories, _padded(proposal))
+            accepted = gain - ordinal.log_likelihood(eta, self._categories, _padded(self._cuts)) > threshold
+        if accepted:
+            self._cuts = proposal
+        uniforms = 1 - self.rng_.random(len(eta))
+        with rowsolve._threads_for(len(eta), 4):
+            ordinal.draw_latent(eta, self._categories, _padded(self._cuts), uniforms, self._latent)
+        for side in self._sides.values():
+            side.values[:] = self._latent[side.order]
+        return accepted
+
+    def _expected(self, eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+        """E[r | η, c] per score (ordered probit); η itself with the Gaussian link."""
+        if not len(cuts):
+            return eta
+        out = np.empty(len(eta))
+        with rowsolve._threads_for(len(eta), len(cuts)):
+            ordinal.expected_ratings(np.ascontiguousarray(eta, dtype=np.float64), cuts, self.levels_, out)
+        return out
+
     def _draw_prior(self, rows: np.ndarray, current: Prior) -> Prior:
         """λ given m, then m given λ, per dimension, from their Normal-Gamma conditionals given the rows."""
         n = len(rows)
@@ -278,7 +364,8 @@ class BayesianSVDpp(Recommender):
             )  # fmt: skip
         return self._sum_squares
 
-    def _sample_predictions(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _linear_predictor(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The current sample's scores η = μ + β_i + [a_u, β_u]·[c_i, 1]."""
         features = _features(self._item_effective)
         return (
             self.global_mean_
@@ -286,13 +373,17 @@ class BayesianSVDpp(Recommender):
             + jit.row_dots(self._user_effective, features, users, items)
         )
 
+    def _sample_predictions(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The current sample's predicted ratings: η, or E[r | η, c] with the ordered probit."""
+        return self._expected(self._linear_predictor(users, items), self._cuts)
+
     def _accumulate(self) -> None:
         """Add the current sample to the running sums (and its predictions for ``valid`` to theirs)."""
         prior = self._priors["user"]
         for name, value in (
             ("users", self._user_effective), ("items", self._item_effective),
             ("bags", self._vectors["user_bag"]), ("mean", prior.mean), ("precision", prior.precision),
-            ("alpha", self._alpha),
+            ("alpha", self._alpha), ("cuts", self._cuts),
         ):  # fmt: skip
             self._sums[name] = self._sums[name] + np.asarray(value, dtype=np.float64)
         self.n_averaged_ += 1
@@ -307,7 +398,7 @@ class BayesianSVDpp(Recommender):
             prior = self._priors["user"]
             mean = {
                 "users": self._user_effective, "items": self._item_effective, "bags": self._vectors["user_bag"],
-                "mean": prior.mean, "precision": prior.precision, "alpha": self._alpha,
+                "mean": prior.mean, "precision": prior.precision, "alpha": self._alpha, "cuts": self._cuts,
             }  # fmt: skip
         k, dtype = self.params.n_factors, self.dtype_
         for side, name in (("user", "users"), ("item", "items")):
@@ -318,6 +409,7 @@ class BayesianSVDpp(Recommender):
         self.prior_mean_ = np.asarray(mean["mean"], dtype=np.float64)
         self.prior_precision_ = np.asarray(mean["precision"], dtype=np.float64)
         self.noise_precision_ = np.asarray(mean["alpha"], dtype=np.float64)
+        self.cutpoints_ = np.asarray(mean["cuts"], dtype=np.float64)
 
     # --- what an epoch reports ---------------------------------------------------------------------------
 
@@ -333,10 +425,14 @@ class BayesianSVDpp(Recommender):
     def _train_metrics(self, train: RatingsDataset) -> tuple[float, float, float, float | None]:
         """The current sample's losses and the averaged model's train RMSE, in one compiled pass."""
         reconstruction, regularization, total = self._losses(train)
-        _, squared_clipped = jit.prediction_errors(
-            self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_, self.global_mean_,
-            train.user_codes, train.item_codes, train.ratings, self.scale_.low, self.scale_.high,
-        )  # fmt: skip
+        if self._ordinal:
+            error = train.ratings - self.scale_.clip(self._raw_predict(train.user_codes, train.item_codes))
+            squared_clipped = float(np.sum(error**2))
+        else:
+            _, squared_clipped = jit.prediction_errors(
+                self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_, self.global_mean_,
+                train.user_codes, train.item_codes, train.ratings, self.scale_.low, self.scale_.high,
+            )  # fmt: skip
         return reconstruction, regularization, total, float(np.sqrt(squared_clipped / train.n_ratings))
 
     def _record(
@@ -355,6 +451,17 @@ class BayesianSVDpp(Recommender):
             record.extra["valid_mae"] = float(np.mean(np.abs(error)))
         return record
 
+    # --- predictions ------------------------------------------------------------------------------------
+
+    def _raw_predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The posterior-mean vectors' score, or with the ordered probit its expected rating under the mean
+        cut points."""
+        return self._expected(super()._raw_predict(users, items), self.cutpoints_)
+
+    def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
+        """As `Recommender.scores_for`, through the link (a monotone map: the order is the score's)."""
+        return self._expected(super().scores_for(user_vector, user_bias), self.cutpoints_)
+
     # --- one person -------------------------------------------------------------------------------------
 
     def fold_in_user(self, item_codes: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
@@ -366,7 +473,7 @@ class BayesianSVDpp(Recommender):
         """x = [p, b_u] for a new user whose bag is the films S they rated, the films at their posterior means:
         M = diag(λ) + α XᵀX, w = α, prior λ m (the sampled user prior), on top of |S|^−½ Σ_{j∈S} y_j. A new
         person's age, gender and occupation are not known: their attribute part is 0."""
-        parts = evidence(self, item_codes, ratings, implicit=self.implicit_factors_)
+        parts = evidence(self, item_codes, self._latent_targets(ratings), implicit=self.implicit_factors_)
         alpha = float(self.noise_precision_)
         precision = self.prior_precision_
         matrix = np.diag(precision) + alpha * parts.design.T @ parts.design
@@ -374,6 +481,18 @@ class BayesianSVDpp(Recommender):
         return LinearSystem(
             parts.design, residuals, alpha, matrix, precision * self.prior_mean_, parts.offset, True
         )
+
+    def _latent_targets(self, ratings: np.ndarray) -> np.ndarray:
+        """The ratings themselves (Gaussian link), or with the ordered probit each rating's latent target: the
+        middle of its category's interval between the mean cut points, the two open-ended categories
+        √(2/π) (a unit normal's mean distance past its mean) beyond their cut; values between two
+        categories in between."""
+        cuts = self.cutpoints_
+        if not len(cuts):
+            return ratings
+        past = np.sqrt(2 / np.pi)
+        bounds = np.concatenate([[cuts[0] - 2 * past], cuts, [cuts[-1] + 2 * past]])
+        return np.interp(ratings, self.levels_, (bounds[1:] + bounds[:-1]) / 2)
 
     def _bag_bias(self, item_codes: np.ndarray) -> float:
         """|S|^−½ Σ_{j∈S} w_j: the bag's part of the user's bias."""
@@ -390,6 +509,11 @@ class BayesianSVDpp(Recommender):
     def reference_user(self) -> np.ndarray:
         """The trained users' mean vector, as `bpmf`: the prior a new person starts from is not 0."""
         return self.mean_user()
+
+
+def _padded(cuts: np.ndarray) -> np.ndarray:
+    """The cut points with −∞ and +∞ at the ends (every category's interval)."""
+    return np.concatenate([[-np.inf], cuts, [np.inf]])
 
 
 def _features(effective: np.ndarray) -> np.ndarray:
