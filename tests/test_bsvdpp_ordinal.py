@@ -32,15 +32,25 @@ def scores_and_categories():
     return eta, np.tile(np.arange(5), 9)
 
 
-def test_log_likelihood_is_the_sum_of_the_interval_probabilities():
+def log_likelihood(eta: np.ndarray, categories: np.ndarray, padded: np.ndarray) -> float:
+    """Σ log P(r | η, c), each term in logs from the side of its interval away from 1 (Φ(hi) − Φ(lo) =
+    Φ(−lo) − Φ(−hi)), floored as the kernel floors what Φ cannot resolve."""
+    lo, hi = padded[categories] - eta, padded[categories + 1] - eta
+    upper = lo > 0
+    lo, hi = np.where(upper, -hi, lo), np.where(upper, -lo, hi)
+    return float(np.maximum(log_interval(lo, hi), np.log(ordinal.TINY)).sum())
+
+
+@pytest.mark.parametrize("cut", [1, 2, 4])
+def test_log_likelihood_change_of_moving_one_cut(cut):
     eta, categories = scores_and_categories()
     padded = _padded(CUTS)
-    lo, hi = padded[categories] - eta, padded[categories + 1] - eta
-    mirrored = lo > 0
-    lo, hi = np.where(mirrored, -hi, lo), np.where(mirrored, -lo, hi)
-    expected = np.maximum(log_interval(lo, hi), np.log(ordinal.TINY))
-    assert ordinal.log_likelihood(eta, categories, padded) == pytest.approx(expected.sum(), rel=1e-10)
-    assert np.isfinite(expected).all()
+    moved = padded.copy()
+    moved[cut] += 0.13
+    change = ordinal.log_likelihood_change(eta, categories, padded, moved[cut], cut)
+    expected = log_likelihood(eta, categories, moved) - log_likelihood(eta, categories, padded)
+    assert change == pytest.approx(expected, rel=1e-9)
+    assert change != 0
 
 
 @pytest.mark.parametrize("uniform", [1e-12, 0.03, 0.5, 0.97, 1.0])
@@ -103,9 +113,7 @@ def test_the_cut_points_metropolis_step_samples_their_posterior():
     chain = np.array(chain[500:])
     grid = np.linspace(-3, 3.5, 4001)
     categories = (ratings == 2).astype(np.int64)
-    log_post = np.array(
-        [ordinal.log_likelihood(eta, categories, np.array([-np.inf, c, np.inf])) for c in grid]
-    )
+    log_post = np.array([log_likelihood(eta, categories, np.array([-np.inf, c, np.inf])) for c in grid])
     weights = np.exp(log_post - log_post.max())
     weights /= weights.sum()
     mean = float(weights @ grid)

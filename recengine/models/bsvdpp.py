@@ -65,7 +65,9 @@ INIT_STD = 0.1  # the factors' random start (linear weights start at 0)
 # these choices were made looking at u1's test set (benchmarks/results/rating_ml100k.md says so).
 BURN_IN_SWEEPS = 4
 LINKS = ("gaussian", "ordered_probit")
-CUT_STEP = 1.0  # the cut points' random-walk step: CUT_STEP / √(ratings in the two categories a cut separates)
+# A cut point's random-walk step: CUT_STEP / √(ratings of the two categories it separates), about twice its
+# conditional posterior's spread (measured on MovieLens 100k: 2 moved 56 % of the steps, 3 about 45 %).
+CUT_STEP = 3.0
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ class BayesianSVDpp(Recommender):
         self._priors = {group: Prior(np.zeros(d), np.ones(d)) for group in sizes}
         self._alpha = 1.0
         self._grams = {
-            side: (np.zeros((n, d, d), dtype), np.zeros((n, d), dtype))
+            side: (np.zeros((n, d, d), dtype), np.zeros((n, d), dtype), np.zeros(n, dtype))
             for side, n in (("user", train.n_users), ("item", train.n_items))
         }
         self._user_effective = self._vectors["user"] + self._sides["user"].bag_sums(self._vectors, "user")
@@ -245,7 +247,7 @@ class BayesianSVDpp(Recommender):
             self._alpha = self._draw_alpha()
         self._user_effective = self._draw_side("user", self._item_effective)
         self._item_effective = self._draw_side("item", self._user_effective)
-        self._sum_squares = None
+        self._sum_squares = bags.squared_errors(*self._grams["item"], self._item_effective)
         if epoch > self.burn_in:
             self._accumulate()
         self._publish()
@@ -262,11 +264,11 @@ class BayesianSVDpp(Recommender):
                 self._priors[group] = self._draw_prior(self._vectors[group], self._priors[group])
         features = _features(partners_effective)
         offsets = (self.global_mean_ + partners_effective[:, -1]).astype(self.dtype_)
-        grams, targets = self._grams[name]
+        grams, targets, squares = self._grams[name]
         dtype, alpha = self.dtype_, self.dtype_.type(self._alpha)
         bag_sums = np.ascontiguousarray(side.bag_sums(self._vectors, name), dtype=dtype)
         with rowsolve._threads_for(len(side.values), own.shape[1]):
-            bags.side_grams(side.indptr, side.partners, side.values, offsets, features, grams, targets)
+            bags.side_grams(side.indptr, side.partners, side.values, offsets, features, grams, targets, squares)
             prior = self._priors[name]
             noise = self.rng_.standard_normal(own.shape).astype(dtype)
             bags.draw_rows(
@@ -303,22 +305,25 @@ class BayesianSVDpp(Recommender):
         self._cut_steps = CUT_STEP / np.sqrt(counts[1:] + counts[:-1])
         self._latent = ratings.copy()
         self._alpha = 1.0
+        self._turn = 0  # the cut the next Metropolis step moves, in turn
 
     def _draw_latent(self) -> bool:
-        """The cut points given the scores η (z integrated out: a Metropolis step of all cuts at once, a
-        Gaussian random walk, as Cowles 1996), then every latent z given η and the cuts (Albert and Chib 1993);
-        the sides then regress on z with noise precision 1. Returns whether the cuts moved."""
+        """One cut point given the scores η (the cuts in turn, one per sweep; z integrated out: a Metropolis
+        step of a Gaussian random walk under a flat prior on ordered cuts, as Cowles 1996), then every latent z
+        given η and the cuts (Albert and Chib 1993); the sides then regress on z with noise precision 1.
+        Returns whether the cut moved."""
         users, items, _ = self._train_arrays
         eta = self._linear_predictor(users.astype(np.int64), items.astype(np.int64))
-        step = self._cut_steps * self.rng_.standard_normal(len(self._cuts))
+        cut, self._turn = self._turn, (self._turn + 1) % len(self._cuts)
+        moved = self._cuts[cut] + self._cut_steps[cut] * self.rng_.standard_normal()
         threshold = np.log(self.rng_.random())
-        proposal = self._cuts + step
-        accepted = bool(np.all(np.diff(proposal) > 0))
+        padded = _padded(self._cuts)
+        accepted = padded[cut] < moved < padded[cut + 2]
         if accepted:
-            gain = ordinal.log_likelihood(eta, self._categories, _padded(proposal))
-            accepted = gain - ordinal.log_likelihood(eta, self._categories, _padded(self._cuts)) > threshold
+            accepted = ordinal.log_likelihood_change(eta, self._categories, padded, moved, cut + 1) > threshold
         if accepted:
-            self._cuts = proposal
+            self._cuts = self._cuts.copy()
+            self._cuts[cut] = moved
         uniforms = 1 - self.rng_.random(len(eta))
         with rowsolve._threads_for(len(eta), 4):
             ordinal.draw_latent(eta, self._categories, _padded(self._cuts), uniforms, self._latent)
@@ -354,7 +359,8 @@ class BayesianSVDpp(Recommender):
         return float(self.rng_.gamma(shape, 1 / (HYPER_RATE + 0.5 * squared)))
 
     def _current_sum_squares(self) -> float:
-        """Σ e² of the current sample over the training ratings (kept until the next sweep draws)."""
+        """Σ e² of the current sample over the training ratings (the latent scores with the ordered probit):
+        after a sweep, from the films' Gram matrices (`bags.squared_errors`); before the first, directly."""
         if self._sum_squares is None:
             k, users, items = self.params.n_factors, self._user_effective, self._item_effective
             self._sum_squares, _ = jit.prediction_errors(
