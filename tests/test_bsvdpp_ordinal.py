@@ -127,7 +127,7 @@ def test_ordered_probit_learns_a_planted_ordinal_matrix():
     data, score, cuts = ordinal_planted()
     train, test = holdout_random(data, 0.2, seed=0)
     probit = make("bsvdpp", n_factors=2, n_epochs=60, link="ordered_probit").fit(train, valid=test)
-    gaussian = make("bsvdpp", n_factors=2, n_epochs=60).fit(train)
+    gaussian = make("bsvdpp", n_factors=2, n_epochs=60, link="gaussian").fit(train)
     lookup = {(u, i): s for u, i, s in zip(data.user_codes, data.item_codes, score, strict=True)}
     truth = np.array([lookup[pair] for pair in zip(test.user_codes, test.item_codes, strict=True)])
     best = np.empty(len(truth))
@@ -165,6 +165,14 @@ def test_latent_targets_of_a_new_persons_ratings():
     middle_2, middle_3 = (c[0] + c[1]) / 2, (c[1] + c[2]) / 2
     np.testing.assert_allclose(targets, [c[0] - past, middle_2, (c[2] + c[3]) / 2, c[3] + past,
                                          (middle_2 + middle_3) / 2])  # fmt: skip
+
+
+def test_the_default_link_is_the_ordered_probit_for_stars_and_gaussian_otherwise(planted):
+    stars, _, _ = ordinal_planted(30, 20, seed=4)
+    assert len(make("bsvdpp", n_factors=2, n_epochs=2).fit(stars).cutpoints_) == 4
+    continuous, _ = planted
+    model = make("bsvdpp", n_factors=2, n_epochs=2).fit(continuous)
+    assert len(model.cutpoints_) == 0 and len(model.levels_) == 0
 
 
 def test_the_ordered_probit_needs_ratings_on_a_grid():

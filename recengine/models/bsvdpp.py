@@ -17,10 +17,20 @@ and m_g,f ~ N(0, 1/λ_g,f) per dimension f, and the noise precision α ~ Gamma(1
 Bayesian factorization machines and libFM's MCMC). μ is the training mean, fixed (the groups' prior means
 absorb any shift).
 
-One epoch is one Gibbs sweep: α given the residuals; then the user side given the film side — the priors of
-its groups, every x_u (in parallel), every bag vector (in turn) — then the film side the same way. Each draw
-is of a whole vector from its Gaussian conditional, made from per-row Gram matrices computed once per side
-and sweep (the relation-block trick; `kernels/bags.py` gives the formulas).
+With ``link="ordered_probit"`` (what the default, "auto", takes for ratings on a grid of values: stars) the
+rating values v_0 < … < v_{K−1} are ordered categories of a latent score: r_ui = v_k when z_ui ~ N(η_ui, 1)
+falls between the cut points τ_k and τ_{k+1} (τ_0 = −∞, τ_K = +∞, a flat prior on the ordered cuts),
+η_ui = μ + β_u + β_i + a_u·c_i the score above; α is 1 (the cuts set the scale). Each sweep then starts with
+one cut point (in turn) by a Metropolis random walk with the latent scores integrated out (Cowles 1996), then
+every z_ui from its truncated normal given η and the cuts (Albert and Chib 1993, `kernels/ordinal.py`); the
+sides regress on z as they would on r. A prediction is the expected rating Σ_k v_k P(r = v_k | η, τ); a new
+person's fold-in regresses on latent targets, the middle of each rating's interval between the mean cuts.
+
+One epoch is one Gibbs sweep: α given the residuals (or the ordered probit's cut and latent scores); then the
+user side given the film side — the priors of its groups, every x_u (in parallel), every bag vector (in
+turn) — then the film side the same way. Each draw is of a whole vector from its Gaussian conditional, made
+from per-row Gram matrices computed once per side and sweep (the relation-block trick; `kernels/bags.py`
+gives the formulas).
 
 Prediction averages the sweeps after a short burn-in (`BURN_IN_SWEEPS`): the model keeps running means of
 the effective vectors [a_u, β_u] and [c_i, β_i] and predicts from them (product of averages, as `bpmf`). The
@@ -64,7 +74,8 @@ INIT_STD = 0.1  # the factors' random start (linear weights start at 0)
 # bias it (myFM likewise keeps all but 5). Measured before the year and age bins kept equal values together;
 # these choices were made looking at u1's test set (benchmarks/results/rating_ml100k.md says so).
 BURN_IN_SWEEPS = 4
-LINKS = ("gaussian", "ordered_probit")
+LINKS = ("auto", "ordered_probit", "gaussian")
+MAX_LEVELS = 64  # "auto" takes the ordered probit for ratings of at most this many values on a grid
 # A cut point's random-walk step: CUT_STEP / √(ratings of the two categories it separates), about twice its
 # conditional posterior's spread (measured on MovieLens 100k: 2 moved 56 % of the steps, 3 about 45 %).
 CUT_STEP = 3.0
@@ -85,11 +96,12 @@ class BayesianSVDppParams(Hyperparameters):
         "the data set has them.",
     )
     link: str = hyper(
-        "gaussian",
+        "auto",
         choices=LINKS,
-        help="gaussian: a rating is the score plus Gaussian noise; ordered_probit: the rating values are "
-        "ordered categories of a latent Gaussian score, cut at sampled thresholds, and a prediction is the "
-        "expected rating.",
+        help="ordered_probit: the rating values are ordered categories of a latent Gaussian score, cut at "
+        "sampled thresholds, and a prediction is the expected rating; gaussian: a rating is the score plus "
+        "Gaussian noise; auto: the ordered probit for ratings on a grid of values (1..5 stars, half stars), "
+        "else Gaussian.",
     )
 
 
@@ -202,7 +214,11 @@ class BayesianSVDpp(Recommender):
             "user": Side.of(users, items, ratings, shape, dtype),
             "item": Side.of(items, users, ratings, shape[::-1], dtype),
         }
-        self._ordinal = self.params.link == "ordered_probit"
+        self._ordinal = self.params.link == "ordered_probit" or (
+            self.params.link == "auto"
+            and self.scale_.step is not None
+            and 2 <= len(np.unique(ratings)) <= MAX_LEVELS
+        )
         if self._ordinal:
             self.compile_seconds_ += jit.ready("bsvdpp_ordinal", dtype, ordinal.first_call)
             self._start_ordinal(ratings)
