@@ -98,7 +98,10 @@ def report(grids: dict, cpu: dict, folds: list[int], seeds: list[int]) -> str:
             for t_index, sweeps in enumerate(SWEEPS):
                 if best is None or mean[b_index, t_index] < best[0]:
                     best = (mean[b_index, t_index], label, burn_in, sweeps)
-    seconds = [f"- {label}: {np.median(values):.1f} s of CPU per 200 sweeps (median)" for label, values in cpu.items()]
+    seconds = [
+        f"- {label}: {np.median(values):.1f} s of CPU per 200 sweeps (median)"
+        for label, values in cpu.items()
+    ]
     spread = {
         label: grid[:, BURN_INS.index(4), SWEEPS.index(200)].std(ddof=1) if len(grid) > 1 else float("nan")
         for label, grid in grids.items()

@@ -135,7 +135,16 @@ BSVDPP_OTHER = f"bsvdpp with the {NAMES[OTHER_LINK]} (ids, bags, side informatio
 BSVDPP_PLAIN = "bsvdpp ids + bags (side_information off)"
 SHORT = 50
 BSVDPP_SHORT = f"bsvdpp at {SHORT} sweeps (ids, bags, side information)"
-BAYESIAN_ROWS = (BSVDPP, BSVDPP_MEANS, BSVDPP_OTHER, BSVDPP_PLAIN, BSVDPP_SHORT, MYFM_SIDE, MYFM_OTHER, MYFM_PLAIN)
+BAYESIAN_ROWS = (
+    BSVDPP,
+    BSVDPP_MEANS,
+    BSVDPP_OTHER,
+    BSVDPP_PLAIN,
+    BSVDPP_SHORT,
+    MYFM_SIDE,
+    MYFM_OTHER,
+    MYFM_PLAIN,
+)
 CPU_SECONDS: dict[str, list[float]] = {}  # CPU seconds of each fit of the issue-24 rows, by label
 
 
@@ -284,7 +293,9 @@ def bayesian_report(rows: dict[str, Row]) -> str:
         by_fold = dict(zip(row.folds, row.rmse, strict=True))
         seconds = float(np.median(row.seconds))
         other = label in (BSVDPP_OTHER, MYFM_OTHER)
-        link = NAMES[OTHER_LINK if other else LINK] if label.startswith(("bsvdpp", "myFM")) else "squared error"
+        link = (
+            NAMES[OTHER_LINK if other else LINK] if label.startswith(("bsvdpp", "myFM")) else "squared error"
+        )
         base = rows.get(MYFM_OTHER if other else MYFM_SIDE)
         reference = float(np.median(base.seconds)) if base is not None and base.seconds else None
         cpu_reference = CPU_SECONDS.get(MYFM_OTHER if other else MYFM_SIDE)
@@ -515,10 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = dict(zip(args.folds, surprise_folds(args.data, args.folds), strict=True))
     rows: dict[str, Row] = {label: Row(label) for label, _, _ in surprise}
     rows |= {label: Row(label) for label, _, _ in configurations}
-    rows |= {
-        label: Row(label)
-        for label in BAYESIAN_ROWS
-    }
+    rows |= {label: Row(label) for label in BAYESIAN_ROWS}
     for fold in args.folds:
         train, test = load_train_test(args.data / f"u{fold}.base", args.data / f"u{fold}.test")
         trainset, testset = splits[fold]

@@ -52,7 +52,9 @@ def test_squared_errors_from_the_gram_matrices_are_those_of_the_ratings(problem)
     data, by_user = problem
     theta = np.random.default_rng(6).normal(size=data["own"].shape)
     users, items = data["users"], data["items"]
-    residuals = data["values"] - data["offsets"][items] - np.sum(theta[users] * data["features"][items], axis=1)
+    residuals = (
+        data["values"] - data["offsets"][items] - np.sum(theta[users] * data["features"][items], axis=1)
+    )
     total = bags.squared_errors(*grams_of(data, by_user, with_squares=True), theta)
     assert total == pytest.approx(np.sum(residuals**2), rel=1e-12)
 
@@ -71,7 +73,9 @@ def test_each_sweeps_squared_error_is_that_of_its_sample(planted):
         checked.append(record.epoch)
 
     make("bsvdpp", n_factors=2, n_epochs=3).fit(data, callbacks=[compare])
-    rounded = RatingsDataset(data.user_codes, data.item_codes, np.round(data.ratings), data.user_ids, data.item_ids)
+    rounded = RatingsDataset(
+        data.user_codes, data.item_codes, np.round(data.ratings), data.user_ids, data.item_ids
+    )
     make("bsvdpp", n_factors=2, n_epochs=3, link="ordered_probit").fit(rounded, callbacks=[compare])
     assert checked == [1, 2, 3, 1, 2, 3]
 

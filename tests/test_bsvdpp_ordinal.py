@@ -64,7 +64,9 @@ def test_latent_draws_are_the_truncated_normal_quantiles(uniform):
     ordinal.draw_latent(eta, categories, padded, np.full(len(eta), uniform), out)
     lo, hi = padded[categories] - eta, padded[categories + 1] - eta
     mirrored = lo + hi > 0
-    expected = eta + np.where(mirrored, -stats.truncnorm.ppf(uniform, -hi, -lo), stats.truncnorm.ppf(uniform, lo, hi))
+    expected = eta + np.where(
+        mirrored, -stats.truncnorm.ppf(uniform, -hi, -lo), stats.truncnorm.ppf(uniform, lo, hi)
+    )
     reachable = np.minimum(np.abs(lo), np.abs(hi)) < 8  # intervals whose mass Φ resolves
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[reachable], expected[reachable], rtol=1e-7, atol=1e-7)

@@ -137,7 +137,12 @@ class Side(NamedTuple):
 
     @classmethod
     def of(
-        cls, rows: np.ndarray, partners: np.ndarray, values: np.ndarray, shape: tuple[int, int], dtype: np.dtype
+        cls,
+        rows: np.ndarray,
+        partners: np.ndarray,
+        values: np.ndarray,
+        shape: tuple[int, int],
+        dtype: np.dtype,
     ) -> Side:
         """A side from its ratings (row, partner, value), one per pair; its bag: each row's partners,
         |N(r)|^−½."""
@@ -271,7 +276,9 @@ class BayesianSVDpp(Recommender):
         self._publish()
         extra = {"samples_averaged": float(self.n_averaged_), "noise_precision": float(self._alpha)}
         if self._ordinal:
-            extra |= {"cuts_moved": float(accepted)} | {f"cut_{k + 1}": float(c) for k, c in enumerate(self._cuts)}
+            extra |= {"cuts_moved": float(accepted)} | {
+                f"cut_{k + 1}": float(c) for k, c in enumerate(self._cuts)
+            }
         return {"extra": extra | ({"compile_seconds": self.compile_seconds_} if epoch == 1 else {})}
 
     def _draw_side(self, name: str, partners_effective: np.ndarray) -> np.ndarray:
@@ -286,7 +293,9 @@ class BayesianSVDpp(Recommender):
         dtype, alpha = self.dtype_, self.dtype_.type(self._alpha)
         bag_sums = np.ascontiguousarray(side.bag_sums(self._vectors, name), dtype=dtype)
         with rowsolve._threads_for(len(side.values), own.shape[1]):
-            bags.side_grams(side.indptr, side.partners, side.values, offsets, features, grams, targets, squares)
+            bags.side_grams(
+                side.indptr, side.partners, side.values, offsets, features, grams, targets, squares
+            )
             prior = self._priors[name]
             noise = self.rng_.standard_normal(own.shape).astype(dtype)
             bags.draw_rows(
@@ -309,13 +318,17 @@ class BayesianSVDpp(Recommender):
         starts on the rating scale, noise variance 1); the random-walk steps of each cut."""
         if self.scale_.step is None:
             raise ParameterError(
-                "link", "ordered_probit", "'gaussian' for ratings that are not on a grid of values (1, 2, .., 5)"
+                "link",
+                "ordered_probit",
+                "'gaussian' for ratings that are not on a grid of values (1, 2, .., 5)",
             )
         self.levels_, categories = np.unique(ratings, return_inverse=True)
         if len(self.levels_) < 2:
             raise ParameterError(
-                "link", "ordered_probit", f"'gaussian': every training rating is {self.levels_[0]:g}, and the "
-                "ordered probit needs at least two rating values"
+                "link",
+                "ordered_probit",
+                f"'gaussian': every training rating is {self.levels_[0]:g}, and the "
+                "ordered probit needs at least two rating values",
             )
         self._categories = categories.astype(np.int64)
         self._cuts = (self.levels_[1:] + self.levels_[:-1]) / 2
@@ -338,7 +351,9 @@ class BayesianSVDpp(Recommender):
         padded = _padded(self._cuts)
         accepted = padded[cut] < moved < padded[cut + 2]
         if accepted:
-            accepted = ordinal.log_likelihood_change(eta, self._categories, padded, moved, cut + 1) > threshold
+            accepted = (
+                ordinal.log_likelihood_change(eta, self._categories, padded, moved, cut + 1) > threshold
+            )
         if accepted:
             self._cuts = self._cuts.copy()
             self._cuts[cut] = moved

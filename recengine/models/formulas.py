@@ -290,7 +290,8 @@ BSVDPP = Formulas(
         r" &\text{then the films' side the same way; predictions average the sweeps after a short burn-in} \\"
         r" \text{ordered probit: } \tau_k &\text{ by a Metropolis step (one cut per sweep), } z_{ui} \sim \mathcal"
         r" N(\eta_{ui}, 1) \text{ truncated to } (\tau_k, \tau_{k+1}], \ \alpha = 1, \ r \to z; \ \hat r_{ui} ="
-        r" \textstyle\sum_k v_k\, P(r_{ui} = v_k)" r" \end{aligned}"
+        r" \textstyle\sum_k v_k\, P(r_{ui} = v_k)"
+        r" \end{aligned}"
     ),
     symbols=(
         *RATINGS,
@@ -305,8 +306,11 @@ BSVDPP = Formulas(
         (r"\bar y_u", "u's bag sum |N(u)|^−½ Σ y_j, padded like the vectors"),
         (r"e_{ui}", "the current sample's error on a training rating"),
         (r"\alpha", "the precision of the rating noise, 1/σ², sampled"),
-        (r"z_{ui},\ \tau_k", "with the ordered probit: a rating's latent score and the cut points between the rating "
-         "values v_k, both sampled; the prediction is the expected rating"),
+        (
+            r"z_{ui},\ \tau_k",
+            "with the ordered probit: a rating's latent score and the cut points between the rating "
+            "values v_k, both sampled; the prediction is the expected rating",
+        ),
         (r"m_g,\ \lambda_g", "each group's prior mean and precision per dimension f, sampled: no λ to tune"),
         (r"G_u", "u's Gram matrix, made once per sweep: each y_j's draw reuses those of its raters"),
         (r"\mathcal N,\ \Gamma", "the normal and the Gamma (shape, rate) distributions"),
