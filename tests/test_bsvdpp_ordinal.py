@@ -183,3 +183,23 @@ def test_the_ordered_probit_needs_ratings_on_a_grid():
                                 np.arange(20), np.arange(10))  # fmt: skip
     with pytest.raises(ParameterError, match="gaussian"):
         make("bsvdpp", n_epochs=2, link="ordered_probit").fit(continuous)
+
+
+def test_fold_in_solves_the_posterior_mode_for_the_latent_targets():
+    """As the Gaussian link's fold-in, with each rating replaced by its latent target (α = 1)."""
+    data, _, _ = ordinal_planted(80, 60, seed=5)
+    model = make("bsvdpp", n_factors=2, n_epochs=20).fit(data)
+    codes, ratings = np.array([0, 3, 7, 11, 20]), np.array([5.0, 1.0, 4.0, 2.0, 3.0])
+    vector = model.fold_in(codes, ratings)
+    targets = model._latent_targets(ratings)
+    scale = 1 / np.sqrt(len(codes))
+    own = np.append(
+        vector.factors - model.implicit_factors_[codes].sum(axis=0) * scale,
+        vector.bias - model.implicit_bias_[codes].sum() * scale,
+    )
+    c = model.item_factors_[codes].astype(float)
+    error = targets - model.global_mean_ - model.item_bias_[codes] - c @ vector.factors - vector.bias
+    gradient = -np.hstack([c, np.ones((len(codes), 1))]).T @ error
+    gradient += model.prior_precision_ * (own - model.prior_mean_)
+    assert float(model.noise_precision_) == 1.0
+    np.testing.assert_allclose(gradient, 0, atol=1e-9)
