@@ -172,6 +172,9 @@ MAX_METADATA_BYTES = 64 * 1024**2
 # and the rating noise's precision.
 PRIOR_VECTORS = frozenset(("prior_mean_", "prior_precision_"))
 PRIOR_SCALARS = frozenset(("noise_precision_",))
+# An ordered-probit link's cut points and the rating values they separate (`bsvdpp`; empty without it).
+ORDINAL_VECTORS = frozenset(("cutpoints_", "levels_"))
+MAX_LEVELS = 1025
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -287,6 +290,8 @@ def _shape_problem(name: str, header: ArrayHeader, n_users: int, n_items: int, f
         ok = len(shape) == 1 and (shape[0] == k + 1 if k is not None else shape[0] <= 1025)
     elif name in PRIOR_SCALARS:
         wanted, ok = "()", shape == ()
+    elif name in ORDINAL_VECTORS:
+        wanted, ok = f"(at most {MAX_LEVELS},)", len(shape) == 1 and shape[0] <= MAX_LEVELS
     elif name.endswith("factors_"):
         k = factors if isinstance(factors, int) and not isinstance(factors, bool) else None
         wanted = f"({rows}, {k if k is not None else 'n_factors'})"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import planted_low_rank
@@ -35,17 +34,50 @@ def problem():
         bags=rng.normal(size=(n_items, d)), own_precision=rng.gamma(2, 1, d), own_mean=rng.normal(size=d),
         bag_precision=rng.gamma(2, 1, d), bag_mean=rng.normal(size=d), alpha=1.7,
     )  # fmt: skip
-    ratings = sp.csr_matrix((values, (users, items)), shape=(n_users, n_items))
-    return data, Side.of(ratings, np.dtype("float64"))
+    return data, Side.of(users, items, values, (n_users, n_items), np.dtype("float64"))
 
 
-def grams_of(data, side):
+def grams_of(data, side, with_squares=False):
     n, d = side.indptr.shape[0] - 1, data["features"].shape[1]
-    grams, targets = np.zeros((n, d, d)), np.zeros((n, d))
+    grams, targets, squares = np.zeros((n, d, d)), np.zeros((n, d)), np.zeros(n)
     bags.side_grams(
-        side.indptr, side.partners, side.values, data["offsets"], data["features"], grams, targets
+        side.indptr, side.partners, side.values, data["offsets"], data["features"], grams, targets, squares
     )
-    return grams, targets
+    return (grams, targets, squares) if with_squares else (grams, targets)
+
+
+def test_squared_errors_from_the_gram_matrices_are_those_of_the_ratings(problem):
+    """Σ_u Σ_{i∈N(u)} (v − o_i − θ_u·f_i)² for any θ, from the sums `side_grams` made (a user without ratings
+    adds nothing)."""
+    data, by_user = problem
+    theta = np.random.default_rng(6).normal(size=data["own"].shape)
+    users, items = data["users"], data["items"]
+    residuals = (
+        data["values"] - data["offsets"][items] - np.sum(theta[users] * data["features"][items], axis=1)
+    )
+    total = bags.squared_errors(*grams_of(data, by_user, with_squares=True), theta)
+    assert total == pytest.approx(np.sum(residuals**2), rel=1e-12)
+
+
+def test_each_sweeps_squared_error_is_that_of_its_sample(planted):
+    """The sweep's Σ e² (α's draw and the losses read it) against the current sample's errors, computed
+    rating by rating; with the ordered probit, those of the latent scores."""
+    data, _ = planted
+    checked = []
+
+    def compare(record, model):
+        users, items = data.user_codes.astype(np.int64), data.item_codes.astype(np.int64)
+        targets = model._latent if model._ordinal else data.ratings
+        errors = targets - model._linear_predictor(users, items)
+        assert model._current_sum_squares() == pytest.approx(np.sum(errors**2), rel=1e-9)
+        checked.append(record.epoch)
+
+    make("bsvdpp", n_factors=2, n_epochs=3).fit(data, callbacks=[compare])
+    rounded = RatingsDataset(
+        data.user_codes, data.item_codes, np.round(data.ratings), data.user_ids, data.item_ids
+    )
+    make("bsvdpp", n_factors=2, n_epochs=3, link="ordered_probit").fit(rounded, callbacks=[compare])
+    assert checked == [1, 2, 3, 1, 2, 3]
 
 
 def scales(data):

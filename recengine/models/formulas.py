@@ -273,7 +273,10 @@ BSVDPP = Formulas(
         r" \begin{bmatrix} c_i \\ \beta_i \end{bmatrix} = x_i + |R(i)|^{-1/2} \sum_{v \in R(i)} z_v \\"
         r" \theta &\sim \mathcal N\big(m_g, \operatorname{diag}(\lambda_g)^{-1}\big) \ \text{for every vector } \theta"
         r" \text{ of group } g \in \{x_u, y_j, x_i, z_v\} \\ \lambda_{g,f} &\sim \Gamma(1, 1), \quad m_{g,f}"
-        r" \sim \mathcal N(0, \lambda_{g,f}^{-1}), \quad \alpha \sim \Gamma(1, 1) \end{aligned}"
+        r" \sim \mathcal N(0, \lambda_{g,f}^{-1}), \quad \alpha \sim \Gamma(1, 1) \\"
+        r" \text{ordered probit: } r_{ui} &= v_k \iff z_{ui} \in (\tau_k, \tau_{k+1}], \quad z_{ui} \sim"
+        r" \mathcal N(\eta_{ui}, 1), \quad \eta_{ui} = \mu + \beta_u + \beta_i + a_u^\top c_i, \quad \tau_1 < \dots"
+        r" < \tau_{K-1} \text{ flat} \end{aligned}"
     ),
     step=(
         r"\begin{aligned} \alpha &\sim \Gamma\big(1 + \tfrac{|D|}{2},\ 1 + \tfrac12 \textstyle\sum_{(u,i)\in D}"
@@ -284,7 +287,10 @@ BSVDPP = Formulas(
         r" - \tilde c_i^\top \bar y_u)\, \tilde c_i \\"
         r" y_j &\sim \mathcal N\big(A_j^{-1} h_j, A_j^{-1}\big), \quad A_j = \operatorname{diag}(\lambda_y)"
         r" + \alpha \textstyle\sum_{u \in R(j)} |N(u)|^{-1}\, G_u, \ \text{one } j \text{ after another} \\"
-        r" &\text{then the films' side the same way; predictions average the sweeps after the first tenth}"
+        r" &\text{then the films' side the same way; predictions average the sweeps after a short burn-in} \\"
+        r" \text{ordered probit: } \tau_k &\text{ by a Metropolis step (one cut per sweep), } z_{ui} \sim \mathcal"
+        r" N(\eta_{ui}, 1) \text{ truncated to } (\tau_k, \tau_{k+1}], \ \alpha = 1, \ r \to z; \ \hat r_{ui} ="
+        r" \textstyle\sum_k v_k\, P(r_{ui} = v_k)"
         r" \end{aligned}"
     ),
     symbols=(
@@ -300,6 +306,11 @@ BSVDPP = Formulas(
         (r"\bar y_u", "u's bag sum |N(u)|^−½ Σ y_j, padded like the vectors"),
         (r"e_{ui}", "the current sample's error on a training rating"),
         (r"\alpha", "the precision of the rating noise, 1/σ², sampled"),
+        (
+            r"z_{ui},\ \tau_k",
+            "with the ordered probit: a rating's latent score and the cut points between the rating "
+            "values v_k, both sampled; the prediction is the expected rating",
+        ),
         (r"m_g,\ \lambda_g", "each group's prior mean and precision per dimension f, sampled: no λ to tune"),
         (r"G_u", "u's Gram matrix, made once per sweep: each y_j's draw reuses those of its raters"),
         (r"\mathcal N,\ \Gamma", "the normal and the Gamma (shape, rate) distributions"),
