@@ -46,10 +46,27 @@ def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> R
 @st.cache_resource(max_entries=8, show_spinner="Filtering…")
 def load_choice(choice: DataChoice) -> RatingsDataset:
     """The data set ``choice`` names, with its filters applied."""
+    if choice.kind == "challenge":
+        return _challenge_training(choice.value)
     data = _source(choice.kind, choice.value, choice.options)
     if choice.min_item_ratings > 1 or choice.min_user_ratings > 1:
         data = loaders.filter_min_ratings(data, choice.min_item_ratings, choice.min_user_ratings)
     return data
+
+
+def _challenge_training(challenge_id: str) -> RatingsDataset:
+    """The training part of a challenge: every rating of its data set but those it holds out (the split is
+    the shared cached one its scoring uses)."""
+    from dashboard import challenge
+
+    stored = challenge.load(challenge_id)
+    data = load_choice(stored.choice)
+    train, _ = split(data, stored.spec.split, stored.spec.seed)
+    if train.fingerprint != stored.train_fingerprint:
+        raise challenge.ChallengeError(
+            "The challenge's data set has changed since it opened: ask your teacher to open a new one."
+        )
+    return train
 
 
 def active_data() -> RatingsDataset:

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import config, jobs, state
+from dashboard import challenge, config, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.data.dataset import RatingsDataset
@@ -158,10 +158,12 @@ def start(
 ) -> state.Run | TrainingJob:
     """The run from the cache when this configuration was trained before, else a started `TrainingJob`.
 
-    A `ParameterError` (impossible hyperparameters) or a `DataError` (a split that cannot be made)
-    raises here, before any thread starts.
+    A `ParameterError` (impossible hyperparameters), a `DataError` (a split that cannot be made) or a
+    `ChallengeError` (a split holding out an open challenge's test side) raises here, before any thread
+    starts.
     """
     model = make(algo, **params)
+    challenge.check_not_held_out(data.fingerprint, split_spec, int(model.params.seed))
     key = run_key(data, algo, model.get_params(), split_spec)
     found = cached(key)
     if found is not None:

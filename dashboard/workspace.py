@@ -207,7 +207,7 @@ def snapshot() -> dict[str, Any]:
     return {
         "version": VERSION,
         "data": {"kind": choice.kind, "value": choice.value}
-        if choice.kind in ("bundled", "download")
+        if choice.kind in ("bundled", "download", "challenge")
         else None,
         "ratings": {
             source: [[plain(item), float(rating)] for item, rating in ratings.items()]
@@ -268,6 +268,11 @@ def restore(payload: dict[str, Any]) -> str:
     data = payload.get("data")
     if isinstance(data, dict) and data.get("kind") in ("bundled", "download"):
         state.set_data_choice(state.DataChoice(kind=data["kind"], value=str(data.get("value", ""))))
+    elif isinstance(data, dict) and data.get("kind") == "challenge":  # its training part, while it exists
+        from dashboard import challenge
+
+        with contextlib.suppress(challenge.ChallengeError):
+            state.set_data_choice(challenge.load(str(data.get("value", ""))).working_choice)
     ratings = payload.get("ratings", {})
     session[state.RATINGS] = {
         str(source): {item: float(rating) for item, rating in pairs}
