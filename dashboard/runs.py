@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import challenge, config, jobs, state
+from dashboard import challenge, config, joblog, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.data.dataset import RatingsDataset
@@ -199,7 +199,9 @@ def start(
     job = TrainingJob(
         model, train, valid, finish, label=model.label or algo, measure=measure, shortcut=trained_meanwhile
     )
-    return job.start()
+    job.start()
+    joblog.follow(job)
+    return job
 
 
 def diverged_run(
