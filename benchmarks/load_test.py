@@ -13,11 +13,11 @@ processes) every 0.2 s.
 
 With ``--class``, the clients are a class in a tuning challenge (issue 23): a challenge on the bundled data
 (NDCG@10, Weighted ALS, held out by user:0.2) is opened before they connect, and each client, after rating
-and training the default, opens the Lessons page, presses "Work on this challenge" (its training part becomes
-the client's data set), tunes (trains Weighted ALS with seed 0 and 1 to 3 epochs) and submits its run on the
-Challenge page under its own name, then reads the board; the mix goes on with those steps among the others. A
-submission refused by the hourly limit is counted, not an error; at the end every accepted submission must
-be in the challenge's file, and no other.
+and training the default, runs a lesson on the Lessons page, presses "Work on this challenge" (its training
+part becomes the client's data set), tunes (trains Weighted ALS with seed 0 and 1 to 3 epochs) and submits
+its run on the Challenge page under its own name, then reads the board; the mix goes on with those steps
+among the others. A submission refused by the hourly limit is counted, not an error; at the end every
+accepted submission must be in the challenge's file, and no other.
 
 Fairness is measured on the server's side: it writes one line per training job (`dashboard.joblog`: whose,
 when admitted, when it took a trainer), and for each job the report counts the other people's jobs that
@@ -142,8 +142,13 @@ def train(session: Session, client: Client) -> None:
 
 
 def lesson(session: Session, client: Client) -> None:
+    """Open the Lessons page and run the lesson shown (the first: its two small runs, trained by the first
+    client to run it, come from the model cache for the others)."""
     open_page(session, client, "Lessons")
+    client.timed("run a lesson", session.click("lessons_run"))
     client.check(session, "Lessons")
+    if not session.keys("lessons_evidence_"):
+        client.errors.append(f"the lesson showed no evidence: {session.page_text()[-300:]}")
 
 
 def tune_and_submit(session: Session, client: Client) -> None:
@@ -426,7 +431,8 @@ def targets(result: LoadResult) -> list[str]:
     ahead = fairness(result.jobs).ahead
     rows = [
         ("0 errors", str(len(result.errors)), not result.errors),
-        ("p95 of a script run ≤ 2 s", f"{np.percentile(requests, 95):.2f} s", np.percentile(requests, 95) <= 2),
+        ("p95 of a script run ≤ 2 s", f"{np.percentile(requests, 95):.2f} s",
+         np.percentile(requests, 95) <= 2),
         (
             "p95 of a rating click ≤ 1 s",
             f"{np.percentile(clicks, 95):.2f} s" if clicks else "no click",
@@ -507,13 +513,13 @@ def facts(result: LoadResult) -> list[tuple[str, str]]:
 def class_intro(result: LoadResult) -> str:
     return textwrap.fill(
         "In a class (`--class`): a tuning challenge (NDCG@10 on the bundled data, Weighted ALS, held out by "
-        'user:0.2) is open; after its first steps each client opens the Lessons page, presses "Work on this '
-        "challenge\" (its training part becomes the client's data set, for every later step too), tunes "
-        "(Weighted ALS, seed 0, 1 to 3 epochs), submits on the Challenge page under its own name and reads the "
-        "board, and the mix goes on with those steps (one lesson, one tuning and three board readings for every "
-        "12 other actions). Every accepted submission must be kept in the challenge's file. Fairness, from the "
-        "server's own log of its training jobs: for each job, how many other people's jobs took a trainer "
-        "while it waited.",
+        "user:0.2) is open; after its first steps each client runs a lesson (the first on the Lessons page), "
+        'presses "Work on this challenge" (its training part becomes the client\'s data set, for every later '
+        "step too), tunes (Weighted ALS, seed 0, 1 to 3 epochs), submits on the Challenge page under its own "
+        "name and reads the board, and the mix goes on with those steps (one lesson, one tuning and three board "
+        "readings for every 12 other actions). Every accepted submission must be kept in the challenge's file. "
+        "Fairness, from the server's own log of its training jobs: for each job, how many other people's jobs "
+        "took a trainer while it waited.",
         width=110,
     )
 
