@@ -432,8 +432,11 @@ def adopt(payload: dict[str, Any]) -> None:
 
 
 def made_anything(payload: dict[str, Any]) -> bool:
-    """Whether a workspace holds anything the person made or chose."""
-    return any(payload.get(part) for part in ("ratings", "not_seen", "runs", "serving", "profile"))
+    """Whether a workspace holds anything the person made or chose (working on a challenge is a choice)."""
+    working_on_challenge = (payload.get("data") or {}).get("kind") == "challenge"
+    return working_on_challenge or any(
+        payload.get(part) for part in ("ratings", "not_seen", "runs", "serving", "profile")
+    )
 
 
 def start_over() -> None:
