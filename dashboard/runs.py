@@ -8,6 +8,7 @@ configuration is never trained twice, even after a restart.
 
 from __future__ import annotations
 
+import copy
 import functools
 from types import MappingProxyType
 from typing import Any
@@ -47,6 +48,18 @@ def _cached(key: str) -> Recommender:
     if model is None:
         raise NotCached(key)  # exceptions are not cached: a later call finds the model once stored
     return model
+
+
+@st.cache_resource(show_spinner=False)
+def diverged_curves() -> dict[str, tuple[TrainingDiverged, float]]:
+    """The divergences seen on this server, by run key: the error (its curve and message) and the seconds
+    training took. Shared like the model cache: the same data, settings, split and seed diverge the same
+    way, so a lesson's diverging run is trained once per server, not once per student (a diverged model is
+    never stored; its curve is all there is). Bounded by `MAX_DIVERGED`."""
+    return {}
+
+
+MAX_DIVERGED = 256
 
 
 def cache_notice() -> str | None:
@@ -168,6 +181,10 @@ def start(
     found = cached(key)
     if found is not None:
         return make_run(key, data, split_spec, found, found.metadata_, from_cache=True)
+    curves = diverged_curves()  # here: the thread below must not touch Streamlit
+    if key in curves:
+        error, seconds = curves[key]
+        return diverged_run(key, data, split_spec, model, error, seconds, state.data_choice().source_key)
     train, test = split(data, split_spec, int(model.params.seed))
     valid = test if test.n_ratings else None
     choice, store = state.data_choice(), model_store()  # the thread below must not touch Streamlit
@@ -179,7 +196,9 @@ def start(
 
     def finish(job: TrainingJob) -> state.Run:
         if isinstance(job.error, TrainingDiverged):
-            return diverged_run(key, data, split_spec, job, choice.source_key)
+            if len(curves) < MAX_DIVERGED:
+                curves[key] = (job.error, job.seconds)
+            return diverged_run(key, data, split_spec, job.model, job.error, job.seconds, choice.source_key)
         metrics = job.metrics
         stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
         if stopped_at is None:  # a stopped model is not what its settings describe: session only
@@ -205,16 +224,21 @@ def start(
 
 
 def diverged_run(
-    key: str, data: RatingsDataset, split_spec: str, job: TrainingJob, source_key: str
+    key: str,
+    data: RatingsDataset,
+    split_spec: str,
+    model: Recommender,
+    error: TrainingDiverged,
+    seconds: float,
+    source_key: str,
 ) -> state.Run:
-    """A run of the curve a diverged training left (kept for Compare; no model, never cached)."""
-    model, error = job.model, job.error
+    """A run of the curve a diverged training left (kept for Compare; no model, never in the model store)."""
     return state.Run(
         run_id=f"{key}-diverged",
         **_described(model, data, split_spec, source_key),
         model=None,
         history=list(error.history),
-        fit_seconds=job.seconds,
+        fit_seconds=seconds,
         diverged=str(error),
         start_loss=error.start_loss,
     )
@@ -245,6 +269,8 @@ def train_now(
     diverged training raises, unless ``keep_diverged``: then its run (curves, no model) is returned."""
     outcome = start(data, algo, params or {}, split_spec)
     if isinstance(outcome, state.Run):
+        if outcome.diverged and not keep_diverged:  # seen diverging on this server before
+            raise copy.copy(diverged_curves()[outcome.run_id.removesuffix("-diverged")][0])
         return outcome
     outcome.join()
     diverged = isinstance(outcome.error, TrainingDiverged) and outcome.result is not None
