@@ -350,10 +350,12 @@ def environment(**values: str) -> Iterator[None]:
 
 @dataclass
 class Fairness:
-    """For each job that took a trainer: how many other people's jobs took one while it waited (``ahead``)
-    and how long it waited (``waits``, seconds); ``cancelled`` jobs never took one."""
+    """For each job that took a trainer: how many other people's jobs took one while it waited (``ahead``),
+    how many of those had joined the line after it (``overtaking``), and how long it waited (``waits``,
+    seconds); ``cancelled`` jobs never took one."""
 
     ahead: list[int]
+    overtaking: list[int]
     waits: list[float]
     cancelled: int
     owners: int
@@ -362,13 +364,18 @@ class Fairness:
 def fairness(jobs: list[dict]) -> Fairness:
     started = [job for job in jobs if job["started"] is not None]
     starts = np.array([job["started"] for job in started])
+    admissions = np.array([job["admitted"] for job in started])
     owners = np.array([job["owner"] for job in started])
-    ahead = [
-        int(np.sum((starts > job["admitted"]) & (starts < job["started"]) & (owners != job["owner"])))
-        for job in started
+    while_waiting = [
+        (starts > job["admitted"]) & (starts < job["started"]) & (owners != job["owner"]) for job in started
+    ]
+    ahead = [int(np.sum(mask)) for mask in while_waiting]
+    overtaking = [
+        int(np.sum(mask & (admissions > job["admitted"])))
+        for mask, job in zip(while_waiting, started, strict=True)
     ]
     waits = [job["started"] - job["admitted"] for job in started]
-    return Fairness(ahead, waits, len(jobs) - len(started), len({job["owner"] for job in jobs}))
+    return Fairness(ahead, overtaking, waits, len(jobs) - len(started), len({job["owner"] for job in jobs}))
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -415,6 +422,10 @@ def fairness_facts(result: LoadResult) -> list[tuple[str, str]]:
             f"{ahead.max()} / {np.percentile(ahead, 95):.0f} / {ahead.mean():.2f}",
         ),
         (f"jobs that waited behind more than {MAX_AHEAD} other people's", f"{over} of {len(ahead)}"),
+        (
+            "of those, other people's jobs that joined the line later (overtook it): max / mean",
+            f"{max(fair.overtaking)} / {np.mean(fair.overtaking):.2f}",
+        ),
         (
             "wait for a trainer: p50 / p95 / max",
             "{:.2f} s / {:.2f} s / {:.2f} s".format(*np.percentile(waits, [50, 95, 100])),
