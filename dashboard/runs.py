@@ -208,7 +208,11 @@ def start(
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
 
     def trained_meanwhile() -> state.Run | None:
-        """The stored model, when another session trained this configuration while this job waited."""
+        """The stored model, or the curve of its divergence, when another session trained this configuration
+        while this job waited."""
+        if key in curves:
+            error, seconds = curves[key]
+            return diverged_run(key, data, split_spec, model, error, seconds, choice.source_key)
         found = store.get(key)
         if found is None:
             return None
@@ -268,15 +272,15 @@ def train_now(
     """Train (or take from the cache) and wait: for small default models a page needs right away. A
     diverged training raises, unless ``keep_diverged``: then its run (curves, no model) is returned."""
     outcome = start(data, algo, params or {}, split_spec)
-    if isinstance(outcome, state.Run):
-        if outcome.diverged and not keep_diverged:  # seen diverging on this server before
-            raise copy.copy(diverged_curves()[outcome.run_id.removesuffix("-diverged")][0])
-        return outcome
-    outcome.join()
-    diverged = isinstance(outcome.error, TrainingDiverged) and outcome.result is not None
-    if outcome.error is not None and not (diverged and keep_diverged):
-        raise outcome.error
-    return outcome.result
+    if isinstance(outcome, TrainingJob):
+        outcome.join()
+        diverged = isinstance(outcome.error, TrainingDiverged) and outcome.result is not None
+        if outcome.error is not None and not (diverged and keep_diverged):
+            raise outcome.error
+        outcome = outcome.result
+    if outcome is not None and outcome.diverged and not keep_diverged:  # seen diverging on this server
+        raise copy.copy(diverged_curves()[outcome.run_id.removesuffix("-diverged")][0])
+    return outcome
 
 
 def collect_finished_job() -> bool:

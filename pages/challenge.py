@@ -98,6 +98,13 @@ def engine_for(stored: store.StoredChallenge) -> Challenge:
     return Challenge(data, stored.spec, sides=split(data, stored.spec.split, stored.spec.seed))
 
 
+@st.cache_resource(max_entries=1024, show_spinner=False)
+def scores(challenge_id: str, run_id: str, _engine: Challenge, _run: state.Run) -> dict[str, float]:
+    """A run's scores on both parts, once per challenge and model: a run id is its model's cache key (the
+    data, algorithm, settings, split and seed), so a class submitting the same settings is scored once."""
+    return _engine.scores(_run.model)
+
+
 def describe(stored: store.StoredChallenge) -> None:
     spec = stored.spec
     deadline = dt.datetime.fromtimestamp(spec.deadline, dt.UTC)
@@ -154,7 +161,10 @@ def submit_form(stored: store.StoredChallenge) -> None:
     if pressed:
         try:
             engine = engine_for(stored)
-            made = store.submit(stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine)
+            made = store.submit(
+                stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine,
+                scorer=lambda run: scores(stored.challenge_id, run.run_id, engine, run),
+            )  # fmt: skip
         except RecEngineError as error:
             st.error(str(error))
         else:

@@ -59,6 +59,17 @@ SHARED = {
         "it, derived from its factors alone, the same for everyone); test_sessions.py checks two sessions "
         "on one model get their own recommendations"
     ),
+    "dashboard/runs.py:diverged_curves": (
+        "the divergences seen on this server, shared on purpose like the model cache (a lesson's diverging "
+        "run is trained once per server): each entry is what a data set, settings, split and seed determine, "
+        "set once from a finished job and only read (a run copies its curve), at most MAX_DIVERGED of them"
+    ),
+    "dashboard/joblog.py:_lock": "a lock: the job log's writers take turns appending their lines",
+    "pages/challenge.py:scores": (
+        "a submitted run's two scores, by challenge and run id (its model's cache key, which the data, "
+        "settings, split and seed determine): the same for whoever submits that model; a dict of two floats "
+        "that submit only reads"
+    ),
     "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
     "dashboard/workspace.py:_prune_once": "returns a count: it exists to prune old workspaces once per server",
     "dashboard/classroom.py:_attempts": (
