@@ -177,6 +177,19 @@ def catalogue(data: RatingsDataset) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
+def _most_rated(_data: RatingsDataset, key: str, n: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    table = _catalogue(_data, key).sort_values("ratings", ascending=False, kind="stable").head(n)
+    return tuple(table.index.to_list()), tuple(table["title"].astype(str))
+
+
+def most_rated(data: RatingsDataset, n: int) -> dict[int, str]:
+    """The ``n`` most rated movies' codes and titles, most rated first: a picker's options. Sorted once per
+    data set (a picker of 5,000 that looked each title up in the catalogue took 0.3 s of every script run)."""
+    codes, titles = _most_rated(data, cache_key(data), n)
+    return dict(zip(codes, titles, strict=True))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _genres(_data: RatingsDataset, key: str) -> tuple[str, ...]:
     names = {g for row in _catalogue(_data, key)["genre_list"] for g in row if g and not g.startswith("(")}
     return tuple(sorted(names))  # shared by every session: immutable
