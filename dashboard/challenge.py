@@ -308,7 +308,10 @@ def open_on(fingerprint: str, now: float | None = None) -> list[StoredChallenge]
 def check_not_held_out(fingerprint: str, split: str, seed: int, now: float | None = None) -> None:
     """Refuse (`ChallengeError`) to split the data set with ``fingerprint`` by ``split`` and ``seed`` when that
     holds out the test side of a challenge open on it: the run's test metrics would score the held-out
-    ratings (in practice a temporal split of the challenge's share, whose seed only breaks ties)."""
+    ratings (in practice a temporal split of the challenge's share, whose seed only breaks ties). No split
+    (``none``, how every list is served) holds anything out: no file is read for it."""
+    if split == "none":
+        return
     for stored in open_on(fingerprint, now):
         if stored.spec.reproduces_test_side(split, seed):
             raise ChallengeError(

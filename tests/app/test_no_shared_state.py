@@ -43,6 +43,7 @@ SHARED = {
     "dashboard/data.py:_catalogue": "a DataFrame the pages only read: they filter, sort and map it into new frames",
     "dashboard/data.py:_genres": "a tuple of genre names",
     "dashboard/data.py:_most_rated": "two tuples: the most rated movies' codes and titles",
+    "dashboard/widgets.py:rating_levels": "a tuple of floats (or None) per rating scale",
     "dashboard/recs.py:_clusters": "a run's KMeans groups; pages index its arrays into new ones",
     "dashboard/recs.py:_projection": "a run's 2-D map; pages copy its coordinates into new frames",
     "pages/embeddings.py:_genre_plane": "a run's genre map (a frozen GenreMap); pages copy its coordinates",
