@@ -16,20 +16,28 @@ wait for a free one. A worker that dies (a crash in native code, the out-of-memo
 with a message and is replaced.
 
 A job belongs to its owner (the browser session that started it; in classroom mode the person, by their
-workspace, so that more tabs get no more trainers) and to its session. The `_Scheduler` gives each owner
-one trainer at a time and `MAX_WAITING` jobs in line, and starts a job only when its memory estimate fits
-beside those of the jobs running (the memory budget holds for all trainers together). A watchdog thread
-cancels the jobs of a session that Streamlit's runtime no longer counts as active (its tab was closed) for
-`SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job that has not stopped `KILL_AFTER_SECONDS`
-later: the next student trains within seconds. In classroom mode a job's work (factors × epochs × ratings)
-has a ceiling (``RECENGINE_CLASS_MAX_WORK``), and a job running longer than ``RECENGINE_CLASS_MAX_MINUTES``
-is stopped (kept as a stopped run, like Stop).
+workspace, so that more tabs get no more trainers), to its session and to its client address. The
+`_Scheduler` runs at most ``max_trainers()`` jobs, one per owner, with `MAX_WAITING` more of each owner in
+line, and the line is fair: a free trainer goes to the owner whose last start is oldest (never started
+first), so one student's ten jobs wait behind everyone else's first. A job starts only when its memory
+estimate fits beside those of the jobs running (the memory budget holds for all trainers together). A
+watchdog thread cancels the jobs of a session that Streamlit's runtime no longer counts as active (its tab was
+closed) for `SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job that has not stopped
+`KILL_AFTER_SECONDS` later: the next student trains within seconds.
+
+In classroom mode: a job's estimated time (``dashboard/training_cost.py``: each family's real cost, at
+rates measured on a two-core machine) has a ceiling (``RECENGINE_CLASS_MAX_SECONDS``), a job running longer
+than ``RECENGINE_CLASS_MAX_MINUTES`` is stopped (kept as a stopped run, like Stop), one client address has at
+most ``RECENGINE_CLASS_JOBS_PER_ADDRESS`` jobs running or waiting (two browser contexts of one student are
+two owners, but one address), and a job's memory estimate may take its share of the budget (the budget
+divided by the trainers).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -41,10 +49,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+from dashboard import training_cost
 from recengine import memory
-from recengine.errors import RecEngineError, TrainingDiverged
+from recengine.errors import RecEngineError, TooLargeError, TrainingDiverged
 
 RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverged", "failed"
 # Imports only: running a model in the fork server would start OpenMP threads, and GNU OpenMP aborts a
@@ -55,17 +65,22 @@ MAX_WAITING = 3  # jobs of one owner in line behind its running one (a lesson st
 SESSION_GRACE_SECONDS = 5.0  # a session inactive this long has ended (a tab reconnecting takes less)
 KILL_AFTER_SECONDS = 5.0  # a cancelled job's worker still busy this long after the stop is killed
 WATCH_SECONDS = 0.5
-CLASS_WORK_ENV, DEFAULT_CLASS_WORK = "RECENGINE_CLASS_MAX_WORK", 5e9  # factors × epochs × ratings
-CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES = "RECENGINE_CLASS_MAX_MINUTES", 15.0
+# Classroom mode: a training's (or a sweep's) estimated seconds (dashboard/training_cost.py) ...
+CLASS_WORK_ENV, DEFAULT_CLASS_WORK = "RECENGINE_CLASS_MAX_SECONDS", 120.0
+CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES = "RECENGINE_CLASS_MAX_MINUTES", 15.0  # ... and its real time
+# ... and the trainings running or waiting from one client address (a class behind one router shares one)
+CLASS_JOBS_PER_ADDRESS_ENV, DEFAULT_CLASS_JOBS_PER_ADDRESS = "RECENGINE_CLASS_JOBS_PER_ADDRESS", 6
 log = logging.getLogger(__name__)
 
 
 class TooManyJobs(RecEngineError):
-    """The owner already has a training running and `MAX_WAITING` waiting."""
+    """The owner already has a training running and `MAX_WAITING` waiting, or (in classroom mode) its client
+    address has `class_jobs_per_address` running or waiting."""
 
 
 class TooMuchWork(RecEngineError):
-    """In classroom mode, a training beyond the work ceiling; the message says what is allowed."""
+    """In classroom mode, a training estimated to take longer than the ceiling; the message says what is
+    allowed."""
 
 
 def max_trainers() -> int:
@@ -178,13 +193,23 @@ class _Pool:
 
 
 class _Scheduler:
-    """Who may take a trainer: one running job per owner, `MAX_WAITING` more in line, and memory estimates
-    that fit the budget together (a job alone may always start: its own fit refuses what does not fit)."""
+    """Who takes a trainer, and when: at most ``trainers`` jobs run (default `max_trainers`), one per owner,
+    `MAX_WAITING` more of each owner in line, in classroom mode at most `class_jobs_per_address` running or
+    waiting from one client address, and memory estimates that fit the budget together (a job alone may
+    always start: its own fit refuses what does not fit).
 
-    def __init__(self) -> None:
+    The line is fair: when a trainer is free, the next job is the oldest of the owner whose last start is
+    oldest (an owner who never started one goes first), so one student's ten jobs wait behind everyone
+    else's first. A job that does not fit the memory beside the running ones is not overtaken: it starts
+    when enough of them end."""
+
+    def __init__(self, trainers: int | None = None) -> None:
+        self._trainers = trainers
         self._changed = threading.Condition()
-        self._jobs: list[TrainingJob] = []  # admitted and not yet finished
+        self._jobs: list[TrainingJob] = []  # admitted and not yet finished, in order of admission
         self._running: list[TrainingJob] = []
+        self._last_start: dict[str, int] = {}  # owner -> number of its latest start
+        self._starts = itertools.count(1)
         self._endings: dict[str, dict[str, Callable[[], object]]] = {}  # session -> name -> callback
 
     def jobs(self) -> list[TrainingJob]:
@@ -211,31 +236,62 @@ class _Scheduler:
                     f"You already have {len(mine)} trainings started (one at a time trains, {MAX_WAITING} may "
                     "wait). Wait for one to end, or stop it, before you start another."
                 )
+            if job.address and in_class_mode():
+                limit = class_jobs_per_address()
+                shared = [other for other in self._jobs if other.address == job.address]
+                if len(shared) >= limit:
+                    raise TooManyJobs(
+                        f"{len(shared)} trainings are already running or waiting from your network address, "
+                        f"and a class server takes at most {limit} from one address (so that everyone gets a "
+                        "turn; the computers behind one router share an address). Wait for one to end, or "
+                        "stop one of yours, before you start another. (The teacher sets the limit with "
+                        f"{CLASS_JOBS_PER_ADDRESS_ENV}.)"
+                    )
             self._jobs.append(job)
 
     def take_turn(self, job: TrainingJob) -> bool:
-        """Wait until ``job`` may run; False when it was cancelled while it waited."""
+        """Wait until ``job`` is the next to run and a trainer is free; False when it was cancelled while
+        it waited."""
         with self._changed:
             while not job.cancelled:
-                if self._may_run(job):
-                    self._running.append(job)
+                if self.next_job() is job:
+                    self.start(job)
                     return True
                 self._changed.wait(WATCH_SECONDS)
             return False
 
+    def next_job(self) -> TrainingJob | None:
+        """The job to start now, if any: the fair line's first, when a trainer is free and it fits."""
+        with self._changed:
+            if len(self._running) >= (self._trainers or max_trainers()):
+                return None
+            busy = {other.owner for other in self._running if other.owner}
+            waiting = [
+                (self._last_start.get(job.owner, 0), order, job)
+                for order, job in enumerate(self._jobs)
+                if job not in self._running and not job.cancelled and job.owner not in busy
+            ]
+            if not waiting:
+                return None
+            first = min(waiting, key=lambda entry: entry[:2])[2]
+            return first if self._may_run(first) else None
+
+    def start(self, job: TrainingJob) -> None:
+        """Count ``job`` as running (its owner's latest start) and let the next in line look."""
+        with self._changed:
+            self._running.append(job)
+            self._last_start[job.owner] = next(self._starts)
+            self._changed.notify_all()
+
     def _may_run(self, job: TrainingJob) -> bool:
-        if job.owner and any(other.owner == job.owner for other in self._running):
-            return False
         if not self._running:
             return True
         reserved = sum(other.memory_needed for other in self._running)
         budget = memory.budget_bytes()
         if budget is None:
             return True
-        if not os.environ.get(memory.ENV, "").strip():
-            budget += int(
-                reserved * memory.DEFAULT_SHARE
-            )  # what they hold is already missing from "available"
+        if not os.environ.get(memory.ENV, "").strip():  # what they hold is already missing from "available"
+            budget += int(reserved * memory.DEFAULT_SHARE)
         return reserved + job.memory_needed <= budget
 
     def done(self, job: TrainingJob) -> None:
@@ -243,7 +299,17 @@ class _Scheduler:
             for line in (self._jobs, self._running):
                 if job in line:
                     line.remove(job)
+            self._forget_old_starts()
             self._changed.notify_all()
+
+    def _forget_old_starts(self) -> None:
+        """Drop the last starts of owners with no job left that are older than every owner's in line: such
+        an owner coming back is in line as one who never started, which changes no one's turn."""
+        in_line = {job.owner for job in self._jobs}
+        oldest = min((self._last_start.get(owner, 0) for owner in in_line), default=None)
+        for owner in [owner for owner in self._last_start if owner not in in_line]:
+            if oldest is None or self._last_start[owner] < oldest:
+                del self._last_start[owner]
 
 
 @functools.cache
@@ -341,57 +407,135 @@ def class_minutes() -> float:
     return _positive(CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES)
 
 
-def _factors_and_epochs(model: Any) -> tuple[int, int]:
-    factors = getattr(getattr(model, "params", None), "n_factors", 1)
-    return int(factors or 1), int(getattr(model, "n_epochs", 1) or 1)
+def class_jobs_per_address() -> int:
+    return max(int(_positive(CLASS_JOBS_PER_ADDRESS_ENV, DEFAULT_CLASS_JOBS_PER_ADDRESS)), 1)
+
+
+def _resized(model: Any, n_factors: int | None = None, n_epochs: int | None = None) -> Any:
+    """A stand-in for ``model`` with other factors or epochs, for the cost model only (not validated)."""
+    params = model.params
+    fields = {field.name: getattr(params, field.name) for field in dataclasses.fields(params)}
+    if n_factors is not None:
+        fields["n_factors"] = n_factors
+    epochs = training_cost.epochs(model) if n_epochs is None else n_epochs
+    return SimpleNamespace(name=getattr(model, "name", ""), params=SimpleNamespace(**fields), n_epochs=epochs)
+
+
+def _duration(seconds: float) -> str:
+    """``1 second``, ``90 seconds``, ``3 minutes``."""
+    if seconds >= 120:
+        return f"{seconds / 60:,.0f} minutes"
+    return "1 second" if round(seconds) == 1 else f"{seconds:,.0f} seconds"
+
+
+def _largest(fits: Callable[[int], bool], high: int) -> int:
+    """The largest k in 1..``high`` with ``fits(k)`` (``fits`` true up to some k, false above); 0 if none."""
+    low = 0
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def _allowed(model: Any, train: Any, limit: float) -> str:
+    """What fits the ceiling: as many epochs with these factors, or as many factors with these epochs."""
+    params = model.params
+    factors, has_epochs = int(getattr(params, "n_factors", 0) or 0), hasattr(params, "n_epochs")
+    epochs = training_cost.epochs(model)
+    options = []
+    if has_epochs and (most := int(limit // training_cost.seconds(_resized(model, n_epochs=1), train))) >= 1:
+        options.append(
+            f"{factors:,} factors for at most {most:,} epochs" if factors else f"at most {most:,} epochs"
+        )
+    fits = lambda k: training_cost.seconds(_resized(model, n_factors=k), train) <= limit  # noqa: E731
+    if factors > 1 and (most := _largest(fits, factors - 1)):
+        options.append(
+            f"{epochs:,} epochs with at most {most:,} factors" if has_epochs else f"at most {most:,} factors"
+        )
+    if options:
+        return " or ".join(options)
+    larger_batches = "a larger batch size (batch_size), or " if hasattr(params, "batch_size") else ""
+    return f"{larger_batches}on a smaller data set (filter it on the Data page)"
 
 
 def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: int) -> None:
-    """In classroom mode, refuse a cross-validated sweep whose fits together do more work than
-    `class_max_work` (it runs in the page's own thread, so its whole work is bounded, not each fit)."""
+    """In classroom mode, refuse a cross-validated sweep whose fits together would take longer than
+    `class_max_work` seconds by the cost model (it runs in the page's own thread, so its whole time is
+    bounded, not each fit's)."""
     if not in_class_mode():
         return
     from recengine.models import make
 
-    ratings = max(int(data.n_ratings * (folds - 1) / max(folds, 1)), 1)
-    total, fits = 0, 0
+    train = SimpleNamespace(
+        n_ratings=max(int(data.n_ratings * (folds - 1) / max(folds, 1)), 1),
+        n_users=data.n_users,
+        n_items=data.n_items,
+    )
+    total, fits = 0.0, 0
     for values in itertools.product(*grid.values()):
         try:
             model = make(algo, **dict(zip(grid, values, strict=True)))
         except RecEngineError:  # the sweep reports a refused setting itself
             continue
-        factors, epochs = _factors_and_epochs(model)
-        total, fits = total + factors * epochs * ratings * folds, fits + folds
+        total, fits = total + training_cost.seconds(model, train) * folds, fits + folds
     limit = class_max_work()
     if total > limit:
         raise TooMuchWork(
-            f"This sweep is too large for a class server: its {fits:,} fits do {total:,.0f} units of work "
-            f"(factors × epochs × ratings, summed), and a sweep may do {limit:,.0f}. Choose fewer or smaller "
-            f"values, or fewer folds. (The teacher sets the limit with {CLASS_WORK_ENV}.)"
+            f"This sweep is too large for a class server: its {fits:,} fits would take about "
+            f"{_duration(total)} here, and a sweep may take {_duration(limit)}. Choose fewer or smaller values, "
+            f"or fewer folds. (The teacher sets the limit with {CLASS_WORK_ENV}, in seconds.)"
         )
 
 
 def check_class_work(model: Any, train: Any) -> None:
-    """In classroom mode, refuse a training whose work (factors × epochs × ratings, as the memory estimate
-    counts memory) exceeds `class_max_work`, saying what is allowed."""
+    """In classroom mode, refuse a training that would take longer than `class_max_work` seconds by the
+    cost model (dashboard/training_cost.py), saying what is allowed."""
     if not in_class_mode() or train is None:
         return
-    factors, epochs = _factors_and_epochs(model)
-    ratings = max(int(train.n_ratings), 1)
-    work, limit = factors * epochs * ratings, class_max_work()
-    if work <= limit:
+    needed, limit = training_cost.seconds(model, train), class_max_work()
+    if needed <= limit:
         return
-    most_epochs, most_factors = int(limit // (factors * ratings)), int(limit // (epochs * ratings))
-    options = []
-    if most_epochs >= 1:
-        options.append(f"{factors:,} factors for at most {most_epochs:,} epochs")
-    if most_factors >= 1 and factors > 1:
-        options.append(f"{epochs:,} epochs with at most {most_factors:,} factors")
-    allowed = " or ".join(options) or "a smaller data set (filter it on the Data page)"
+    params = getattr(model, "params", None)
+    parts = {"n_factors": "with {:,} factors", "n_epochs": "for {:,} epochs"}
+    what = " ".join(
+        text.format(getattr(params, name)) for name, text in parts.items() if hasattr(params, name)
+    )
     raise TooMuchWork(
-        f"This training is too large for a class server: factors × epochs × ratings = {factors:,} × "
-        f"{epochs:,} × {ratings:,} = {work:,.0f} units of work, and each training may do {limit:,.0f}. "
-        f"Train {allowed}. (The teacher sets the limit with {CLASS_WORK_ENV}.)"
+        f"This training is too large for a class server: {getattr(model, 'name', 'this model')} {what} "
+        f"on {int(train.n_ratings):,} ratings would take about {_duration(needed)} here, and each training may "
+        f"take {_duration(limit)}. Train {_allowed(model, train, limit)}. (The teacher sets the limit with "
+        f"{CLASS_WORK_ENV}, in seconds.)"
+    )
+
+
+def _most_factors_within(model: Any, train: Any, share: int) -> int:
+    """The most factors (below the model's own) whose memory estimate fits ``share``; 0 when none does or the
+    model has no factors."""
+    factors = int(getattr(getattr(model, "params", None), "n_factors", 0) or 0)
+
+    def fits(k: int) -> bool:
+        return type(model)(dataclasses.replace(model.params, n_factors=k)).memory_estimate(train) <= share
+
+    return _largest(fits, factors - 1) if factors > 1 else 0
+
+
+def check_class_memory(needed: int, model: Any, train: Any) -> None:
+    """In classroom mode, refuse a training whose memory estimate exceeds its share of the budget (the
+    budget divided among the trainers), saying how to make it fit."""
+    budget = memory.budget_bytes() if in_class_mode() and train is not None else None
+    if budget is None:
+        return
+    trainers = max_trainers()
+    share = budget // trainers
+    if needed <= share:
+        return
+    most = _most_factors_within(model, train, share)
+    smaller = f"at most {most:,} factors (n_factors)" if most else "fewer factors (n_factors)"
+    raise TooLargeError(
+        f"This training would need about {memory.format_size(needed)} of memory, and in class each training "
+        f"may use {memory.format_size(share)} (the memory budget, {memory.format_size(budget)}, shared by "
+        f"{trainers} trainers). Train with {smaller} or dtype float32, or on a smaller data set (filter it "
+        f"on the Data page)."
     )
 
 
@@ -402,6 +546,20 @@ def _current_session() -> str:
         return ""
     context = get_script_run_ctx(suppress_warning=True)
     return context.session_id if context is not None else ""
+
+
+def _client_address() -> str:
+    """The client address of the session running this code, from its connection as the class password's
+    tries count it (``localhost`` for a local browser; empty outside a session)."""
+    if not _current_session():
+        return ""
+    import streamlit as st
+
+    try:
+        address = st.context.ip_address
+    except Exception:  # no connection context (a test's script run)
+        return ""
+    return address if isinstance(address, str) and address else "localhost"
 
 
 def _default_owner(session: str) -> str:
@@ -425,9 +583,11 @@ class TrainingJob:
     configuration while this job waited).
 
     ``owner`` (default: the session; in classroom mode the person, by their workspace) is whom the
-    per-owner limits count the job for; ``session_id`` (the session creating the job) is the one whose end
-    cancels it. In classroom mode a job beyond the work
-    ceiling raises `TooMuchWork` here, and `start` raises `TooManyJobs` beyond `MAX_WAITING`.
+    per-owner limits and the fair line count the job for; ``address`` (default: the session's client address)
+    is what the per-address limit counts; ``session_id`` (the session creating the job) is the one whose end
+    cancels it. In classroom mode a job beyond the time ceiling raises `TooMuchWork` here, one beyond its
+    share of the memory budget `TooLargeError`, and `start` raises `TooManyJobs` beyond `MAX_WAITING` or the
+    per-address limit.
     """
 
     def __init__(
@@ -440,12 +600,15 @@ class TrainingJob:
         measure: Callable[[Any], dict] | None = None,
         shortcut: Callable[[], Any] | None = None,
         owner: str | None = None,
+        address: str | None = None,
     ):
         check_class_work(model, train)
         self.session_id = _current_session()
         self.owner = owner if owner is not None else _default_owner(self.session_id)
+        self.address = address if address is not None else _client_address()
         estimate = getattr(model, "memory_estimate", None)
         self.memory_needed = int(estimate(train)) if callable(estimate) and train is not None else 0
+        check_class_memory(self.memory_needed, model, train)
         self.model, self.train, self.valid, self.measure = model, train, valid, measure
         self.shortcut = shortcut
         self.finish = finish

@@ -80,8 +80,9 @@ SHARED = {
     ),
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
     "dashboard/jobs.py:_scheduler": (
-        "the server's line of training jobs, shared on purpose: per-owner limits and the memory budget hold "
-        "across sessions; a condition guards it, and it holds jobs only until they end"
+        "the server's line of training jobs, shared on purpose: per-owner and per-address limits, fair turns "
+        "and the memory budget hold across sessions; a condition guards it, and it holds jobs only until they "
+        "end (and an owner's last start only while it orders someone in line)"
     ),
     "dashboard/jobs.py:_pool": (
         "the trainer processes, shared on purpose: a semaphore caps them, idle ones wait in a thread-safe "

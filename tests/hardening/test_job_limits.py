@@ -10,7 +10,7 @@ import time
 import pytest
 from outcomes import tally
 
-from dashboard import jobs
+from dashboard import jobs, training_cost
 from dashboard.client import Session
 from dashboard.jobs import DONE, MAX_WAITING, STOPPED, TooManyJobs, TooMuchWork, TrainingJob
 from dashboard.server import running_app
@@ -104,7 +104,8 @@ def test_class_mode_has_a_work_ceiling_that_says_what_is_allowed(sessions, plant
     monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "tulip-42")
     with pytest.raises(TooMuchWork) as refused:
         TrainingJob(greedy, data, None, finish=lambda job: None)
-    most = int(jobs.DEFAULT_CLASS_WORK // (1000 * data.n_ratings))
+    epoch = training_cost.seconds(make("svdpp", n_factors=1000, n_epochs=1), data)
+    most = int(jobs.DEFAULT_CLASS_WORK // epoch)
     assert f"1,000 factors for at most {most:,} epochs" in str(refused.value)
     assert jobs.CLASS_WORK_ENV in str(refused.value)
     TrainingJob(make("svdpp", n_factors=1000, n_epochs=most), data, None, finish=lambda job: None)
@@ -200,3 +201,19 @@ def test_class_mode_bounds_a_sweeps_whole_work(sessions, planted, monkeypatch):
         jobs.check_sweep_work("svdpp", greedy, data, 3)
     jobs.check_sweep_work("svdpp", {"n_factors": [8, 16], "n_epochs": [20]}, data, 3)
     jobs.check_sweep_work("svdpp", {"n_factors": [-1]}, data, 3)  # refused settings are the sweep's to report
+
+
+@pytest.mark.slow
+def test_real_trainers_are_taken_in_turn(sessions, planted, monkeypatch):
+    """The fair line on real trainer processes: with one trainer, another owner's first training goes
+    before the second of the owner training now, and no more jobs run than there are trainers."""
+    data, _ = planted
+    monkeypatch.setenv("RECENGINE_MAX_TRAINERS", "1")
+    first = job_of(sessions, "tab-1", SlowBaseline(SlowBaseline.Params(n_epochs=8)), data).start()
+    second = job_of(sessions, "tab-1", make("baseline", n_epochs=2), data).start()
+    wait_until(lambda: first.epochs_done > 0)
+    other = job_of(sessions, "tab-2", make("baseline", n_epochs=2), data).start()
+    assert first.join(PATIENCE) and other.join(PATIENCE) and second.join(PATIENCE)
+    assert first.status == other.status == second.status == DONE
+    assert other.timeline["worker"] + other.started < second.timeline["worker"] + second.started
+    assert other.timeline["worker"] + other.started >= first.timeline["received"] + first.started
