@@ -62,6 +62,9 @@ def your_answers(data: RatingsDataset) -> Answers:
     return Answers.of(data, answers)
 
 
+ASKED_MEMO = "ask_memo"  # session_state: (what the last question was chosen from, the question)
+
+
 def questions(data: RatingsDataset) -> None:
     """The "Help us learn your taste" box: the next film to ask about, its rating buttons and "Haven't seen
     it", or a button to bring the questions back."""
@@ -71,10 +74,19 @@ def questions(data: RatingsDataset) -> None:
         return
     answers = your_answers(data)
     run, _ = serving_choice(data)
-    model = serving_run(run, data).model if run is not None else None
-    # The question pool's statistics are built once per data set: 0.1 s for the bundled set, about 15 s for 25M.
-    with st.spinner("Choosing a film to ask about…"):
-        asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
+    served = serving_run(run, data) if run is not None else None
+    # Asked again only when the answers or the model changed (not on a page turn).
+    model = served.model if served is not None else None
+    served_by = served.run_id if served is not None else None
+    wanted = (data.fingerprint, served_by, tuple(state.my_ratings().items()), tuple(not_seen()))
+    kept = st.session_state.get(ASKED_MEMO)
+    if kept is not None and kept[0] == wanted:
+        asked = kept[1]
+    else:
+        # The question pool's statistics are built once per data set: 0.1 s for the bundled set, 15 s for 25M.
+        with st.spinner("Choosing a film to ask about…"):
+            asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
+        st.session_state[ASKED_MEMO] = (wanted, asked)
     with st.container(border=True, key="ask_box"):
         st.html(TIGHT_BUTTONS)
         st.markdown("#### Help us learn your taste")

@@ -8,7 +8,11 @@ the file under an exclusive flock on the folder (two students submitting at once
 goes to one of them), and is written atomically (a temporary file in the folder, then ``os.replace``).
 
 The held-out ratings are never stored here, shown or offered for download: the parts are rebuilt from the
-data set, its split spec and seeds when a submission is scored. Owners are recorded as a digest
+data set, its split spec and seeds when a submission is scored. Both seeds are drawn here and never shown, so
+nobody rebuilds the test side by splitting the whole data set. Students work on the challenge's training
+part, a data set of its own (`working_choice`, ``DataChoice`` kind ``challenge``): every page trains,
+validates, sweeps and evaluates on it alone, and only runs trained on it are accepted; the public part is
+touched only by the board's scoring, the private part only by the teacher's view and the reveal. Owners are recorded as a digest
 (`dashboard.profiles.current_owner`), never shown. A display name is unique in a challenge after
 normalisation (`name_key`: Unicode NFKC, case, accents, spaces and look-alike letters of any script, from
 Unicode's confusables), and
@@ -38,6 +42,7 @@ import plotly.graph_objects as go
 from dashboard import config
 from dashboard.profiles import ProfileError, skeleton
 from dashboard.state import DataChoice, Run
+from recengine.data.dataset import RatingsDataset
 from recengine.evaluation.challenge import (
     MEASURES,
     Challenge,
@@ -47,11 +52,13 @@ from recengine.evaluation.challenge import (
     better,
     winners_curse,
 )
+from recengine.evaluation.split import split_by_spec
 
 MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
 HOUR = 3600.0
 MAX_NAME_LENGTH = 40
 SHARED_KINDS = ("bundled", "download")  # data sets every session can load the same way
+TRAINING_KIND = "challenge"  # a DataChoice of this kind is a challenge's training part (value: its id)
 VERSION = 1
 
 
@@ -77,6 +84,7 @@ class StoredChallenge:
     data_label: str
     fingerprint: str
     created_at: float
+    train_fingerprint: str = ""  # of the training part: the data set every accepted run was trained on
     settings_revealed: bool = False
     private_revealed: bool = False
     # name_key → owner when taken (a record: checks compare the submissions' names by today's name_key)
@@ -89,7 +97,17 @@ class StoredChallenge:
 
     @property
     def choice(self) -> DataChoice:
+        """The whole data set the challenge is on."""
         return DataChoice(**self.data)
+
+    @property
+    def working_choice(self) -> DataChoice:
+        """The challenge's training part as the active data set of the pages (where students work)."""
+        return DataChoice(
+            kind=TRAINING_KIND,
+            value=self.challenge_id,
+            options=(("source", self.choice.source_key), ("title", self.title)),
+        )
 
     def name_of(self, owner: str) -> str | None:
         """The display name ``owner`` submits under here, or None before their first submission."""
@@ -194,10 +212,11 @@ def _change(challenge_id: str, change: Callable[[StoredChallenge], Any]) -> Any:
 
 
 def create(
-    spec: ChallengeSpec, choice: DataChoice, fingerprint: str, now: float | None = None
+    spec: ChallengeSpec, choice: DataChoice, data: RatingsDataset, now: float | None = None
 ) -> StoredChallenge:
-    """Open a challenge on the data set of ``choice`` (whose ratings have ``fingerprint``), its test users
-    divided into public and private by a seed drawn here and kept on the server only."""
+    """Open a challenge on ``data``, the data set of ``choice``: held out by the spec's split with a seed
+    drawn here, its test users divided into public and private by another; both kept on the server only
+    (the spec's own ``seed`` and ``part_seed`` are replaced). Refuses a split ``data`` cannot have."""
     if choice.kind not in SHARED_KINDS or choice.options:
         raise ChallengeError(
             "A challenge needs a data set every student loads the same way: choose a bundled or downloaded "
@@ -206,13 +225,17 @@ def create(
     now = time.time() if now is None else now
     if not spec.is_open(now):
         raise ChallengeError("The deadline has already passed: choose one in the future.")
+    # Which ratings are held out, and which test users are public: neither guessable.
+    spec = dataclasses.replace(spec, seed=secrets.randbelow(2**32), part_seed=secrets.randbelow(2**32))
+    train, _ = split_by_spec(data, spec.split, spec.seed)
     stored = StoredChallenge(
         challenge_id=secrets.token_hex(8),
-        spec=dataclasses.replace(spec, part_seed=secrets.randbelow(2**32)),  # who is public: not guessable
+        spec=spec,
         data={key: value for key, value in asdict(choice).items() if key != "options"},
         data_label=choice.label,
-        fingerprint=fingerprint,
+        fingerprint=data.fingerprint,
         created_at=now,
+        train_fingerprint=train.fingerprint,
     )
     with _locked():
         _write(stored)
@@ -259,25 +282,72 @@ def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, n
         )
     if run.group != "mine" or run.diverged or run.model is None:
         raise ChallengeError("Submit one of your own trained runs (from the Train page).")
-    if run.fingerprint != stored.fingerprint:
-        raise ChallengeError(f"This run was trained on another data set: train on {stored.data_label}.")
-    stored.spec.check_trained_here(run.algo, run.split, int(run.params.get("seed", 0)))
+    stored.spec.check_model(run.algo)
+    if run.fingerprint != stored.train_fingerprint:
+        raise ChallengeError(
+            "This run was not trained on the challenge's training part: press “Work on this challenge” on the "
+            "Challenge page, then train on the Train page."
+        )
     return key
 
 
+def accepts(stored: StoredChallenge, run: Run) -> bool:
+    """Whether ``run`` is one this challenge takes: a person's own trained run of an allowed model, trained
+    on the challenge's training part."""
+    return (
+        run.group == "mine"
+        and not run.diverged
+        and run.algo in stored.spec.models
+        and run.fingerprint == stored.train_fingerprint
+    )
+
+
+def open_on(fingerprint: str, now: float | None = None) -> list[StoredChallenge]:
+    """The challenges open now on the (whole) data set with ``fingerprint``."""
+    now = time.time() if now is None else now
+    return [c for c in all_challenges() if c.fingerprint == fingerprint and c.spec.is_open(now)]
+
+
+def check_not_held_out(fingerprint: str, split: str, seed: int, now: float | None = None) -> None:
+    """Refuse (`ChallengeError`) to split the data set with ``fingerprint`` by ``split`` and ``seed`` when that
+    holds out the test side of a challenge open on it: the run's test metrics would score the held-out
+    ratings (in practice a temporal split of the challenge's share, whose seed only breaks ties). No split
+    (``none``, how every list is served) holds anything out: no file is read for it."""
+    if split == "none":
+        return
+    for stored in open_on(fingerprint, now):
+        if stored.spec.reproduces_test_side(split, seed):
+            raise ChallengeError(
+                f"The split {split} holds out the same ratings as the challenge “{stored.title}”, which are "
+                "kept for its board while it is open. Choose another split or share, or work on the "
+                "challenge's training part (Challenge page)."
+            )
+
+
 def submit(
-    challenge_id: str, owner: str, name: str, run: Run, challenge: Challenge, now: float | None = None
+    challenge_id: str,
+    owner: str,
+    name: str,
+    run: Run,
+    challenge: Challenge,
+    now: float | None = None,
+    scorer: Callable[[Run], dict[str, float]] | None = None,
 ) -> Submission:
-    """Score ``run`` on both parts and record it; raises `ChallengeError` with the reason when refused.
+    """Score ``run`` on both parts (with ``scorer(run)`` when given: a cache of ``challenge.scores``) and
+    record it; raises `ChallengeError` with the reason when refused.
 
     The checks run before scoring and again under the lock, so two people taking one name at once, or one
     person's submissions from two tabs, cannot pass them together."""
     now = time.time() if now is None else now
     stored = load(challenge_id)
     check_submission(stored, owner, name, run, now)
-    if challenge.fingerprint != stored.fingerprint or challenge.spec != stored.spec:
+    if (
+        challenge.fingerprint != stored.fingerprint
+        or challenge.spec != stored.spec
+        or challenge.train.fingerprint != stored.train_fingerprint
+    ):
         raise ChallengeError("The challenge's data set has changed since it opened: ask your teacher.")
-    scores = challenge.scores(run.model)
+    scores = scorer(run) if scorer is not None else challenge.scores(run.model)
     submission = Submission(
         name=" ".join(name.split()),
         owner=owner,

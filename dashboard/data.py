@@ -46,10 +46,27 @@ def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> R
 @st.cache_resource(max_entries=8, show_spinner="Filtering…")
 def load_choice(choice: DataChoice) -> RatingsDataset:
     """The data set ``choice`` names, with its filters applied."""
+    if choice.kind == "challenge":
+        return _challenge_training(choice.value)
     data = _source(choice.kind, choice.value, choice.options)
     if choice.min_item_ratings > 1 or choice.min_user_ratings > 1:
         data = loaders.filter_min_ratings(data, choice.min_item_ratings, choice.min_user_ratings)
     return data
+
+
+def _challenge_training(challenge_id: str) -> RatingsDataset:
+    """The training part of a challenge: every rating of its data set but those it holds out (the split is
+    the shared cached one its scoring uses)."""
+    from dashboard import challenge
+
+    stored = challenge.load(challenge_id)
+    data = load_choice(stored.choice)
+    train, _ = split(data, stored.spec.split, stored.spec.seed)
+    if train.fingerprint != stored.train_fingerprint:
+        raise challenge.ChallengeError(
+            "The challenge's data set has changed since it opened: ask your teacher to open a new one."
+        )
+    return train
 
 
 def active_data() -> RatingsDataset:
@@ -157,6 +174,19 @@ def catalogue(data: RatingsDataset) -> pd.DataFrame:
     """One row per item code: title, year, genres (text), genre_list, item (raw id), ratings, mean_rating,
     search (`title_key`: what `title_matches` searches); shared between sessions, so read-only."""
     return _catalogue(data, cache_key(data))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _most_rated(_data: RatingsDataset, key: str, n: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    table = _catalogue(_data, key).sort_values("ratings", ascending=False, kind="stable").head(n)
+    return tuple(table.index.to_list()), tuple(table["title"].astype(str))
+
+
+def most_rated(data: RatingsDataset, n: int) -> dict[int, str]:
+    """The ``n`` most rated movies' codes and titles, most rated first: a picker's options. Sorted once per
+    data set (a picker of 5,000 that looked each title up in the catalogue took 0.3 s of every script run)."""
+    codes, titles = _most_rated(data, cache_key(data), n)
+    return dict(zip(codes, titles, strict=True))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

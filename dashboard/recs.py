@@ -149,11 +149,21 @@ def my_list(
 ) -> tuple[pd.DataFrame, state.Run, UserVector]:
     """The person's list from ``run`` with ``settings`` (`list_settings`): the table, the run that served it
     (`serving_run`) and their folded-in vector. The Rate page's preview and the Recommendations page both
-    call this, so they show the same films."""
+    call this, so they show the same films. Made again only when the ratings, the model or the settings
+    changed since the session's last list (a page turn or a visit to another page reuses it)."""
     served = serving_run(run, data)
-    vector = my_vector(served, data)
-    table = recommend(served.model, data, vector=vector, **settings)
-    return table, served, vector
+    wanted = (data.fingerprint, served.run_id, tuple(state.my_ratings().items()), repr(settings))
+    kept = st.session_state.get(LIST_MEMO)
+    if kept is not None and kept[0] == wanted:
+        table, vector = kept[1], kept[2]
+    else:
+        vector = my_vector(served, data)
+        table = recommend(served.model, data, vector=vector, **settings)
+        st.session_state[LIST_MEMO] = (wanted, table, vector)
+    return table.copy(), served, vector
+
+
+LIST_MEMO = "recs_list_memo"  # session_state: (what the last list was made from, its table, the vector)
 
 
 def preview(data: RatingsDataset) -> None:

@@ -8,13 +8,14 @@ configuration is never trained twice, even after a restart.
 
 from __future__ import annotations
 
+import copy
 import functools
 from types import MappingProxyType
 from typing import Any
 
 import streamlit as st
 
-from dashboard import config, jobs, state
+from dashboard import challenge, config, joblog, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from recengine.data.dataset import RatingsDataset
@@ -47,6 +48,18 @@ def _cached(key: str) -> Recommender:
     if model is None:
         raise NotCached(key)  # exceptions are not cached: a later call finds the model once stored
     return model
+
+
+@st.cache_resource(show_spinner=False)
+def diverged_curves() -> dict[str, tuple[TrainingDiverged, float]]:
+    """The divergences seen on this server, by run key: the error (its curve and message) and the seconds
+    training took. Shared like the model cache: the same data, settings, split and seed diverge the same
+    way, so a lesson's diverging run is trained once per server, not once per student (a diverged model is
+    never stored; its curve is all there is). Bounded by `MAX_DIVERGED`."""
+    return {}
+
+
+MAX_DIVERGED = 256
 
 
 def cache_notice() -> str | None:
@@ -158,14 +171,20 @@ def start(
 ) -> state.Run | TrainingJob:
     """The run from the cache when this configuration was trained before, else a started `TrainingJob`.
 
-    A `ParameterError` (impossible hyperparameters) or a `DataError` (a split that cannot be made)
-    raises here, before any thread starts.
+    A `ParameterError` (impossible hyperparameters), a `DataError` (a split that cannot be made) or a
+    `ChallengeError` (a split holding out an open challenge's test side) raises here, before any thread
+    starts.
     """
     model = make(algo, **params)
+    challenge.check_not_held_out(data.fingerprint, split_spec, int(model.params.seed))
     key = run_key(data, algo, model.get_params(), split_spec)
     found = cached(key)
     if found is not None:
         return make_run(key, data, split_spec, found, found.metadata_, from_cache=True)
+    curves = diverged_curves()  # here: the thread below must not touch Streamlit
+    if key in curves:
+        error, seconds = curves[key]
+        return diverged_run(key, data, split_spec, model, error, seconds, state.data_choice().source_key)
     train, test = split(data, split_spec, int(model.params.seed))
     valid = test if test.n_ratings else None
     choice, store = state.data_choice(), model_store()  # the thread below must not touch Streamlit
@@ -177,7 +196,9 @@ def start(
 
     def finish(job: TrainingJob) -> state.Run:
         if isinstance(job.error, TrainingDiverged):
-            return diverged_run(key, data, split_spec, job, choice.source_key)
+            if len(curves) < MAX_DIVERGED:
+                curves[key] = (job.error, job.seconds)
+            return diverged_run(key, data, split_spec, job.model, job.error, job.seconds, choice.source_key)
         metrics = job.metrics
         stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
         if stopped_at is None:  # a stopped model is not what its settings describe: session only
@@ -187,7 +208,11 @@ def start(
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
 
     def trained_meanwhile() -> state.Run | None:
-        """The stored model, when another session trained this configuration while this job waited."""
+        """The stored model, or the curve of its divergence, when another session trained this configuration
+        while this job waited."""
+        if key in curves:
+            error, seconds = curves[key]
+            return diverged_run(key, data, split_spec, model, error, seconds, choice.source_key)
         found = store.get(key)
         if found is None:
             return None
@@ -197,20 +222,27 @@ def start(
     job = TrainingJob(
         model, train, valid, finish, label=model.label or algo, measure=measure, shortcut=trained_meanwhile
     )
-    return job.start()
+    job.start()
+    joblog.follow(job)
+    return job
 
 
 def diverged_run(
-    key: str, data: RatingsDataset, split_spec: str, job: TrainingJob, source_key: str
+    key: str,
+    data: RatingsDataset,
+    split_spec: str,
+    model: Recommender,
+    error: TrainingDiverged,
+    seconds: float,
+    source_key: str,
 ) -> state.Run:
-    """A run of the curve a diverged training left (kept for Compare; no model, never cached)."""
-    model, error = job.model, job.error
+    """A run of the curve a diverged training left (kept for Compare; no model, never in the model store)."""
     return state.Run(
         run_id=f"{key}-diverged",
         **_described(model, data, split_spec, source_key),
         model=None,
         history=list(error.history),
-        fit_seconds=job.seconds,
+        fit_seconds=seconds,
         diverged=str(error),
         start_loss=error.start_loss,
     )
@@ -240,13 +272,15 @@ def train_now(
     """Train (or take from the cache) and wait: for small default models a page needs right away. A
     diverged training raises, unless ``keep_diverged``: then its run (curves, no model) is returned."""
     outcome = start(data, algo, params or {}, split_spec)
-    if isinstance(outcome, state.Run):
-        return outcome
-    outcome.join()
-    diverged = isinstance(outcome.error, TrainingDiverged) and outcome.result is not None
-    if outcome.error is not None and not (diverged and keep_diverged):
-        raise outcome.error
-    return outcome.result
+    if isinstance(outcome, TrainingJob):
+        outcome.join()
+        diverged = isinstance(outcome.error, TrainingDiverged) and outcome.result is not None
+        if outcome.error is not None and not (diverged and keep_diverged):
+            raise outcome.error
+        outcome = outcome.result
+    if outcome is not None and outcome.diverged and not keep_diverged:  # seen diverging on this server
+        raise copy.copy(diverged_curves()[outcome.run_id.removesuffix("-diverged")][0])
+    return outcome
 
 
 def collect_finished_job() -> bool:

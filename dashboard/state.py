@@ -42,21 +42,28 @@ PROFILE = "profile_name"
 
 @dataclass(frozen=True)
 class DataChoice:
-    """Which data set is active: ``kind`` in bundled, download, upload, path; and its filters."""
+    """Which data set is active: ``kind`` in bundled, download, upload, path, or challenge (the training part
+    of the challenge whose id is ``value``: `dashboard.challenge`); and its filters."""
 
     kind: str = "bundled"
     value: str = "ml-latest-small"
-    options: tuple[tuple[str, Any], ...] = ()  # "path", "format", "columns" ((role, column), ...), "scale"
+    # "path", "format", "columns" ((role, column), ...), "scale"; a challenge's: "source", "title"
+    options: tuple[tuple[str, Any], ...] = ()
     min_item_ratings: int = 1
     min_user_ratings: int = 1
 
     @property
     def source_key(self) -> str:
-        """Names the id space your ratings belong to (filters do not change it)."""
+        """Names the id space your ratings belong to (filters do not change it; a challenge's training part
+        is in its whole data set's)."""
+        if self.kind == "challenge":
+            return str(dict(self.options).get("source", f"challenge:{self.value}"))
         return f"{self.kind}:{self.value}"
 
     @property
     def label(self) -> str:
+        if self.kind == "challenge":
+            return f"{dict(self.options).get('title', 'a challenge')}: its training part"
         filters = []
         if self.min_item_ratings > 1:
             filters.append(f"movies with ≥ {self.min_item_ratings} ratings")

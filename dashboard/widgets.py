@@ -6,6 +6,7 @@ hyperparameter cannot be entered; the engine validates again when the model is m
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -147,12 +148,14 @@ def _float_step(spec: ParamSpec) -> float:
 # --- ratings --------------------------------------------------------------------------------------------
 
 
-def rating_levels(scale: RatingScale) -> list[float] | None:
-    """The values a person may give on ``scale``; None when it is continuous or too fine for buttons."""
+@functools.lru_cache(maxsize=64)
+def rating_levels(scale: RatingScale) -> tuple[float, ...] | None:
+    """The values a person may give on ``scale``; None when it is continuous or too fine for buttons (once
+    per scale: the Rate page asks for them for every one of its twenty-odd rating widgets)."""
     if scale.step is None:
         return None
     levels = scale.levels()
-    return [float(v) for v in levels] if len(levels) <= 11 else None
+    return tuple(float(v) for v in levels) if len(levels) <= 11 else None
 
 
 def stars(value: float, scale: RatingScale) -> str:

@@ -269,7 +269,7 @@ def snapshot() -> dict[str, Any]:
     return {
         "version": VERSION,
         "data": {"kind": choice.kind, "value": choice.value}
-        if choice.kind in ("bundled", "download")
+        if choice.kind in ("bundled", "download", "challenge")
         else None,
         "ratings": {
             source: [[plain(item), float(rating)] for item, rating in ratings.items()]
@@ -330,6 +330,11 @@ def restore(payload: dict[str, Any]) -> str:
     data = payload.get("data")
     if isinstance(data, dict) and data.get("kind") in ("bundled", "download"):
         state.set_data_choice(state.DataChoice(kind=data["kind"], value=str(data.get("value", ""))))
+    elif isinstance(data, dict) and data.get("kind") == "challenge":  # its training part, while it exists
+        from dashboard import challenge
+
+        with contextlib.suppress(challenge.ChallengeError):
+            state.set_data_choice(challenge.load(str(data.get("value", ""))).working_choice)
     ratings = payload.get("ratings", {})
     session[state.RATINGS] = {
         str(source): {item: float(rating) for item, rating in pairs}
@@ -489,8 +494,11 @@ def adopt(payload: dict[str, Any]) -> None:
 
 
 def made_anything(payload: dict[str, Any]) -> bool:
-    """Whether a workspace holds anything the person made or chose."""
-    return any(payload.get(part) for part in ("ratings", "not_seen", "runs", "serving", "profile"))
+    """Whether a workspace holds anything the person made or chose (working on a challenge is a choice)."""
+    working_on_challenge = (payload.get("data") or {}).get("kind") == "challenge"
+    return working_on_challenge or any(
+        payload.get(part) for part in ("ratings", "not_seen", "runs", "serving", "profile")
+    )
 
 
 def start_over() -> None:

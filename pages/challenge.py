@@ -65,23 +65,20 @@ def open_form() -> None:
     with st.expander("Open a challenge", expanded=not store.all_challenges()), st.form("challenge_open_form"):
         st.caption(f"On the active data set, {choice.label} (choose another on the Data page).")
         title = st.text_input("Title", placeholder="Beat the baseline", key="challenge_title")
-        left, middle, right = st.columns(3)
+        left, right = st.columns(2)
         method = left.selectbox("Hold out", ("user", "temporal"), key="challenge_split",
                                 format_func={"user": "by user", "temporal": "by time"}.get)  # fmt: skip
-        share = middle.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="challenge_share")
-        seed = right.number_input("Split seed", 0, 2**32 - 1, 0, key="challenge_seed")
+        share = right.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="challenge_share")
         measure = left.selectbox("Measure", list(MEASURES), format_func=MEASURES.get, key="challenge_measure")
-        hours = middle.number_input("Open for (hours)", 0.1, 24.0 * 60, 2.0, key="challenge_hours")
+        hours = right.number_input("Open for (hours)", 0.1, 24.0 * 60, 2.0, key="challenge_hours")
         models = st.multiselect(
             "Models allowed", list(MODELS), default=["sgd", "als"], key="challenge_models"
         )
         if st.form_submit_button("Open the challenge", type="primary", key="challenge_open"):
             with engine_errors():
                 spec = ChallengeSpec(split=f"{method}:{share:g}", measure=measure, models=tuple(models),
-                                     deadline=time.time() + hours * 3600, seed=int(seed), title=title.strip())  # fmt: skip
-                data = active_data()
-                split(data, spec.split, spec.seed)  # refuses a split that cannot be made (no timestamps)
-                opened = store.create(spec, choice, data.fingerprint)
+                                     deadline=time.time() + hours * 3600, title=title.strip())  # fmt: skip
+                opened = store.create(spec, choice, active_data())  # refuses a split the data cannot have
                 st.session_state[PICKED] = opened.challenge_id
                 st.rerun()
 
@@ -95,36 +92,57 @@ def engine_for(stored: store.StoredChallenge) -> Challenge:
     return Challenge(data, stored.spec, sides=split(data, stored.spec.split, stored.spec.seed))
 
 
+@st.cache_resource(max_entries=1024, show_spinner=False)
+def scores(challenge_id: str, run_id: str, _engine: Challenge, _run: state.Run) -> dict[str, float]:
+    """A run's scores on both parts, once per challenge and model: a run id is its model's cache key (the
+    data, algorithm, settings, split and seed), so a class submitting the same settings is scored once."""
+    return _engine.scores(_run.model)
+
+
 def describe(stored: store.StoredChallenge) -> None:
     spec = stored.spec
     deadline = dt.datetime.fromtimestamp(spec.deadline, dt.UTC)
     left = spec.deadline - time.time()
     status = f"closes {deadline:%d %b %H:%M} UTC" if left > 0 else f"closed {deadline:%d %b %H:%M} UTC"
+    method, _, share = spec.split.partition(":")
+    whose = "of each user's ratings, at random" if method == "user" else "of each user's ratings, the latest"
+    held_out = f"{float(share):.0%} {whose},"
     st.markdown(
         f"**{stored.title}**: {MEASURES[spec.measure]} "
         f"({'lower' if spec.lower_is_better else 'higher'} is better) on **{stored.data_label}**; models: "
         f"{', '.join(spec.models)}; {status}.  \n"
-        f"Train on the Train page with hold-out **{spec.split}** and **seed {spec.seed}**. The board scores "
-        "your model on half of the held-out users (the public part); the other half (the private part) decides "
-        "at the end. Neither part's ratings are shown."
+        f"{held_out} are held out; the rest, the **training part**, is yours to train, tune and validate on. "
+        "The board scores your model on half of the held-out users (the public part); the other half (the "
+        "private part) decides at the end. Neither part's ratings are shown, nor used by any page."
     )
+
+
+def work_on(stored: store.StoredChallenge) -> None:
+    """Make the challenge's training part the active data set of every page (or go back to the whole set)."""
+    working = state.data_choice() == stored.working_choice
+    if working:
+        st.success(
+            "You are working on this challenge's training part: Train, Compare & tune, Evaluate and the "
+            "lessons use it alone, and their test and validation ratings are carved from it.",
+            icon=":material/lock:",
+        )
+        if st.button(f"Back to the whole {stored.data_label}", key="challenge_leave"):
+            state.set_data_choice(stored.choice)
+            st.rerun()
+    elif st.button("Work on this challenge", key="challenge_work", type="primary"):
+        with engine_errors():
+            load_choice(stored.working_choice)  # a challenge whose data set changed says so here
+            state.set_data_choice(stored.working_choice)
+            st.rerun()
 
 
 def submit_form(stored: store.StoredChallenge) -> None:
     owner = current_owner()
-    mine = [run for run in state.runs_on(stored.fingerprint) if run.group == "mine"]
-    fitting = []
-    for run in mine:
-        try:
-            stored.spec.check_trained_here(run.algo, run.split, int(run.params.get("seed", 0)))
-            fitting.append(run)
-        except RecEngineError:
-            continue
+    fitting = [run for run in state.runs().values() if store.accepts(stored, run)]
     if not fitting:
-        other = f" ({len(mine)} of your runs are on another split, seed or model)" if mine else ""
         st.info(
-            f"To take part, train one of {', '.join(stored.spec.models)} on {stored.data_label} with hold-out "
-            f"{stored.spec.split} and seed {stored.spec.seed} on the Train page{other}."
+            f"To take part, press **Work on this challenge**, then train one of {', '.join(stored.spec.models)} "
+            "on the Train page: runs trained on the challenge's training part can be submitted."
         )
         return
     own_name = stored.name_of(owner) or ""
@@ -137,7 +155,10 @@ def submit_form(stored: store.StoredChallenge) -> None:
     if pressed:
         try:
             engine = engine_for(stored)
-            made = store.submit(stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine)
+            made = store.submit(
+                stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine,
+                scorer=lambda run: scores(stored.challenge_id, run.run_id, engine, run),
+            )  # fmt: skip
         except RecEngineError as error:
             st.error(str(error))
         else:
@@ -235,6 +256,7 @@ def main() -> None:
     stored = challenges[picked]
     describe(stored)
     if stored.spec.is_open(time.time()):
+        work_on(stored)
         submit_form(stored)
         stored = store.load(stored.challenge_id)  # with this run's submission
     board(stored, teacher)

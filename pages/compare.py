@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state, urlstate
+from dashboard.challenge import open_on
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.jobs import check_sweep_work
@@ -126,7 +127,14 @@ def in_the_cache(data: RatingsDataset) -> None:
     """Models in the shared cache for this data set, trained in earlier sessions or by the command line."""
     entries = [e for e in model_store().list() if e.get("data_fingerprint") == data.fingerprint]
     mine = {run.run_id for run in state.runs_on(data.fingerprint)}
-    entries = [e for e in entries if e["key"] not in mine]
+    challenges = open_on(data.fingerprint)  # a model tested on an open challenge's held-out side: not shown
+    entries = [
+        e for e in entries
+        if e["key"] not in mine and not any(
+            c.spec.reproduces_test_side(str(e.get("extra", {}).get("split", "none")), e["params"].get("seed", 0))
+            for c in challenges
+        )
+    ]  # fmt: skip
     with st.expander(f"More models in the cache for this data set ({len(entries)})"):
         if not entries:
             st.caption("None: every cached model of this data set is in your runs already.")

@@ -183,6 +183,9 @@ def server_path() -> None:
 
 def filters() -> None:
     choice = state.data_choice()
+    if choice.kind == "challenge":  # a challenge's training part is what it is: filtered, it is another set
+        st.caption("This is a challenge's training part: choose a source above to work on another data set.")
+        return
     with st.form("data_filters"):
         st.markdown(
             "**Filters**: keep movies and users with enough ratings (fewer, denser data trains faster)."
@@ -232,7 +235,7 @@ def main() -> None:
         "Source",
         list(SOURCES),
         format_func=SOURCES.get,
-        default=state.data_choice().kind,
+        default=state.data_choice().kind if state.data_choice().kind in SOURCES else "bundled",
         key="data_source",
         required=True,
     )

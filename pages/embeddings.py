@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import presentation, state, urlstate
 from dashboard.charts import GENRE_COLOURS, item_map, large_type
-from dashboard.data import active_data, catalogue, genres
+from dashboard.data import active_data, catalogue, genres, most_rated
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, serving_choice
@@ -192,14 +192,14 @@ def search(
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The chosen movie and its neighbours as map points (numbered as in their table, drawn ``below`` the
     map so a click does not move it), or Nones."""
-    table = catalogue(data).sort_values("ratings", ascending=False)
+    titles = most_rated(data, PICKABLE)
     code = st.selectbox("Find a movie and its nearest neighbours (or click one on the map)",
-                        table.index.to_list()[:PICKABLE], index=None, format_func=lambda c: str(table.at[c, "title"]),
+                        list(titles), index=None, format_func=titles.__getitem__,
                         key="embed_search", placeholder="type a title")  # fmt: skip
     if code is None:
         return None, None
     similar = similar_items(run.model, data, data.item_ids[code], n=10)
-    below.markdown(f"**The 10 films nearest to {table.at[code, 'title']}**, numbered as on the map")
+    below.markdown(f"**The 10 films nearest to {catalogue(data).at[code, 'title']}**, numbered as on the map")
     presentation.table(  # in large type when presenting
         pd.DataFrame(
             {

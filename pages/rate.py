@@ -147,9 +147,10 @@ def files(data: RatingsDataset) -> None:
             with engine_errors():
                 restore_profile(folder, chosen)
                 st.success(f"Profile {chosen!r} is back to its previous version; load it to use it.")
+        exported, titles = dict(ratings), titles_of(data, list(ratings))
         st.download_button(
             "Export ratings as CSV",
-            ratings_to_csv(ratings, titles_of(data, list(ratings))),
+            lambda: ratings_to_csv(exported, titles),  # the file is made on the click, not on every run
             file_name="my-ratings.csv",
             mime="text/csv",
             disabled=not ratings,

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import presentation, state, urlstate
-from dashboard.data import active_data, catalogue, genres
+from dashboard.data import active_data, catalogue, genres, most_rated
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.recs import (
@@ -360,12 +360,11 @@ def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, 
 
 def more_like_this(run: state.Run, data: RatingsDataset) -> None:
     st.subheader("More like this movie")
-    table = catalogue(data).sort_values("ratings", ascending=False)
-    codes = table.index.to_list()[:PICKABLE]
+    titles = most_rated(data, PICKABLE)
     code = st.selectbox(
         "Movie",
-        codes,
-        format_func=lambda c: str(table.at[c, "title"]),
+        list(titles),
+        format_func=titles.__getitem__,
         key="recs_like",
         index=None,
         placeholder="type a title",

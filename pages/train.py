@@ -228,6 +228,8 @@ def outcome(data: RatingsDataset, wanted: str | None) -> None:
         return
     just_now = st.session_state.pop(FRESH, None) == run.run_id or (job_here and job.result is run)
     if run.diverged:
+        if not (job_here and job.status == DIVERGED):  # said above for the job just ended
+            st.warning(run.diverged, icon=":material/warning:")
         name_field(run)
         chart = loss_curves(run.history, "The curve up to the divergence", start_loss=run.start_loss)
         st.plotly_chart(chart, key="train_diverged_chart")

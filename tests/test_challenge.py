@@ -176,15 +176,19 @@ def test_spec_refuses_what_a_challenge_cannot_be():
     assert ChallengeSpec.from_dict(spec().to_dict()) == spec()
 
 
-def test_a_run_must_be_an_allowed_model_trained_on_the_challenges_side():
-    challenge_spec = spec(split="user:0.2", seed=3)
-    challenge_spec.check_trained_here("popular", "user:0.20", 3)
+def test_a_run_must_be_an_allowed_model():
+    spec(split="user:0.2", seed=3).check_model("popular")
     with pytest.raises(ChallengeError, match="accepts popular, baseline"):
-        challenge_spec.check_trained_here("sgd", "user:0.2", 3)
-    with pytest.raises(ChallengeError, match="split user:0.2 with seed 3"):
-        challenge_spec.check_trained_here("popular", "user:0.2", 0)
-    with pytest.raises(ChallengeError, match="Train again"):
-        challenge_spec.check_trained_here("popular", "temporal:0.2", 3)
+        spec(split="user:0.2", seed=3).check_model("sgd")
+
+
+def test_which_splits_of_the_whole_set_hold_out_the_test_side():
+    by_user, by_time = spec(split="user:0.2", seed=3), spec(split="temporal:0.2", seed=3)
+    assert by_user.reproduces_test_side("user:0.20", 3)
+    assert not by_user.reproduces_test_side("user:0.2", 4)  # another seed: other ratings
+    assert not by_user.reproduces_test_side("user:0.25", 3) and not by_user.reproduces_test_side("none", 3)
+    assert by_time.reproduces_test_side("temporal:0.2", 4)  # the seed only breaks ties of equal times
+    assert not by_time.reproduces_test_side("temporal:0.3", 3) and not by_time.reproduces_test_side("x", 3)
 
 
 def test_better_follows_the_measure():

@@ -1,8 +1,9 @@
 """A tuning challenge on one data set: a fixed split, one measure, the models allowed and a deadline.
 
 The split (``user:F`` or ``temporal:F``, `recengine.evaluation.split`) is made once with the challenge's
-``seed``: every submitted model must be trained on its training side, with that spec and seed. The test side
-is then divided once, by user, into a **public** part (scored at once, shown on the leaderboard) and a
+``seed``: every submitted model must be trained on its training side alone (``Challenge.train``, a data set
+of its own; a model tuned there carves its validation ratings from it, never from the test side). The test
+side is then divided once, by user, into a **public** part (scored at once, shown on the leaderboard) and a
 **private** part (scored too, kept until the end): a ``public_share`` of the test users, drawn with the fixed
 ``part_seed``, are public, the rest private. Dividing by user keeps each person's held-out ratings together,
 so a ranking measure on a part is the same protocol as on the whole test side (docs/protocols.md).
@@ -42,8 +43,8 @@ class ChallengeError(RecEngineError):
 @dataclass(frozen=True)
 class ChallengeSpec:
     """What a challenge is: ``split`` a spec such as ``user:0.2``, ``measure`` one of `MEASURES`, ``models``
-    the algorithm names allowed, ``deadline`` in seconds since the epoch (UTC), ``seed`` the split's and so
-    every submitted model's seed, ``public_share`` of the test users on the public part."""
+    the algorithm names allowed, ``deadline`` in seconds since the epoch (UTC), ``seed`` the split's,
+    ``public_share`` of the test users on the public part."""
 
     split: str
     measure: str
@@ -98,21 +99,22 @@ class ChallengeSpec:
         known = {"split", "measure", "models", "deadline", "seed", "public_share", "part_seed", "title"}
         return cls(**{key: value for key, value in values.items() if key in known})
 
-    def check_trained_here(self, algo: str, split: str, seed: int) -> None:
-        """Raise `ChallengeError` unless a model of ``algo`` trained with ``split`` and ``seed`` is one this
-        challenge accepts: an allowed algorithm, trained on exactly its training side."""
+    def reproduces_test_side(self, split: str, seed: int) -> bool:
+        """Whether the split ``split`` with ``seed``, made on the challenge's whole data set, holds out (all but
+        ties of) its test side: the same method and share, and the same seed unless the split is temporal
+        (whose seed only breaks ties between equal times)."""
+        try:
+            parsed = SplitSpec.parse(split)
+        except ParameterError:
+            return False
+        same = str(parsed) == self.split
+        return same and (parsed.method == "temporal" or int(seed) == self.seed)
+
+    def check_model(self, algo: str) -> None:
+        """Raise `ChallengeError` unless ``algo`` is an algorithm this challenge accepts."""
         if algo not in self.models:
             raise ChallengeError(
                 f"This challenge accepts {', '.join(self.models)}; this run is {algo}. Train an allowed model."
-            )
-        try:
-            same_split = str(SplitSpec.parse(split)) == self.split
-        except ParameterError:
-            same_split = False
-        if not same_split or int(seed) != self.seed:
-            raise ChallengeError(
-                f"This run was trained on the split {split} with seed {seed}; the challenge's training side is "
-                f"the split {self.split} with seed {self.seed}. Train again with those settings."
             )
 
 

@@ -1,16 +1,25 @@
-"""The Challenge page: a teacher signs in and opens a challenge, two students train and submit, names that
-collide are refused, settings and private scores stay hidden until the teacher reveals them."""
+"""The Challenge page: a teacher signs in and opens a challenge, two students train on its training part and
+submit, names that collide are refused, settings and private scores stay hidden until the teacher reveals
+them; a run trained for the challenge never saw a held-out rating."""
 
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import streamlit as st
 from app_helpers import assert_no_exception, open_page, wait_for_job
 from streamlit.testing.v1 import AppTest
 
 from dashboard import challenge as store
+from dashboard.state import DataChoice
+from recengine.data import load_bundled
+from recengine.data.dataset import RatingsDataset
+from recengine.evaluation.challenge import ChallengeSpec
+from recengine.evaluation.split import split_by_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "let the teacher in"
@@ -37,6 +46,13 @@ def open_challenge(teacher: AppTest) -> None:
     teacher.text_input(key="challenge_title").set_value("Beat the biases")
     teacher.button(key="challenge_open").click().run()
     assert_no_exception(teacher)
+
+
+def work_on_challenge(student: AppTest) -> None:
+    open_page(student, "challenge")
+    student.button(key="challenge_work").click().run()
+    assert_no_exception(student)
+    assert "working on this challenge's training part" in texts(student.success)
 
 
 def train_baseline(student: AppTest, epochs: int) -> None:
@@ -101,9 +117,14 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     ada, bob = new_session(), new_session()
     open_page(ada, "challenge")
     assert "train one of baseline" in texts(ada.info)  # no run yet
+    train_baseline(ada, 8)  # on the whole data set: not for the challenge
+    open_page(ada, "challenge")
+    assert "train one of baseline" in texts(ada.info)
+    work_on_challenge(ada)
     train_baseline(ada, 8)
     submit(ada, "Ada")
     assert "Submitted as Ada: public RMSE" in texts(ada.success)
+    work_on_challenge(bob)
     train_baseline(bob, 2)
     submit(bob, "  ADA ")
     assert "is taken in this challenge" in texts(bob.error)
@@ -144,3 +165,42 @@ def test_a_challenge_that_cannot_be_is_refused_with_a_message(app, monkeypatch):
     assert_no_exception(app)
     assert "rating models for RMSE" in texts(app.error)
     assert not store.all_challenges()
+
+
+def with_ratings(data: RatingsDataset, ratings: np.ndarray) -> RatingsDataset:
+    return RatingsDataset(
+        data.user_codes, data.item_codes, ratings, data.user_ids, data.item_ids, timestamps=data.timestamps,
+        items=data.items, users=data.users, scale=data.scale, name=data.name,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_trained_for_the_challenge_never_saw_a_held_out_rating(home, tmp_path, monkeypatch):
+    """Two worlds differ only in the challenge's held-out ratings (every one 4 stars, then 5): the run a
+    student trains for the challenge has the same curves and test metrics in both, while its public score on
+    the board, which is measured on them, differs."""
+    bundled = load_bundled()
+    spec = ChallengeSpec(split="user:0.2", measure="rmse", models=("baseline",), deadline=time.time() + 3600)
+    monkeypatch.setattr(store.secrets, "randbelow", lambda _: 11)  # the server's draws: the same in both
+    _, test = split_by_spec(bundled, spec.split, 11)
+    pairs = bundled.user_codes.astype(np.int64) * bundled.n_items + bundled.item_codes
+    held_out = np.isin(pairs, test.user_codes.astype(np.int64) * bundled.n_items + test.item_codes)
+    seen = []
+    for value in (4.0, 5.0):
+        planted = with_ratings(bundled, np.where(held_out, value, bundled.ratings))
+        monkeypatch.setattr("recengine.data.load_bundled", lambda planted=planted: planted)
+        monkeypatch.setenv("RECENGINE_HOME", str(tmp_path / f"world {value}"))
+        st.cache_resource.clear()
+        opened = store.create(spec, DataChoice(), planted)
+        student = new_session()
+        work_on_challenge(student)
+        train_baseline(student, 3)
+        (run,) = [run for run in student.session_state["runs"].values() if run.group == "mine"]
+        submit(student, "Ada")
+        assert "Submitted as Ada" in texts(student.success)
+        seen.append((run.metrics, run.history, store.load(opened.challenge_id).submissions[0].public))
+    (metrics, history, low_score), (other_metrics, other_history, high_score) = seen
+    assert metrics["rmse"] is not None and metrics == other_metrics
+    assert [r["valid_rmse"] for r in history] == [r["valid_rmse"] for r in other_history]
+    assert history == other_history
+    assert abs(low_score - high_score) > 0.5  # the planted ratings are where the board scores

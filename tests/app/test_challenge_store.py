@@ -1,5 +1,6 @@
 """Challenges on disk: kept across a restart, names unique after normalisation, a limit per hour, runs
-checked against the challenge's split, concurrent submitters all recorded."""
+checked against the challenge's training part, concurrent submitters all recorded, the held-out side
+refused to every other split."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def data() -> RatingsDataset:
 
 @pytest.fixture
 def opened(home, data) -> store.StoredChallenge:
-    return store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
+    return store.create(SPEC, DataChoice(), data, now=NOW)
 
 
 @pytest.fixture
@@ -60,32 +61,33 @@ class Constant:
         return np.full(len(users), self.value)
 
 
-def a_run(data, model, *, algo="popular", split="user:0.2", seed=0, group="mine") -> Run:
+def a_run(trained_on, model, *, algo="popular", split="user:0.2", seed=0, group="mine") -> Run:
+    """A run of ``model`` trained on the data set ``trained_on`` (a challenge's training part, or not)."""
     return Run(
         run_id="r", algo=algo, label=algo, kind=model.kind, params={**model.get_params(), "seed": seed},
-        split=split, fingerprint=data.fingerprint, source_key="bundled:ml-latest-small", model=model,
+        split=split, fingerprint=trained_on.fingerprint, source_key="bundled:ml-latest-small", model=model,
         name=f"{algo} run", group=group,
     )  # fmt: skip
 
 
 def test_a_challenge_and_its_submissions_come_back_from_disk(opened, data, engine, popular):
-    submission = store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    run = a_run(engine.train, popular)
+    submission = store.submit(opened.challenge_id, "person:a", "Ada", run, engine, now=NOW)
     assert (submission.public, submission.private) == pytest.approx(tuple(engine.scores(popular).values()))
     again = store.load(opened.challenge_id)  # what a restarted server reads
-    assert again.spec == dataclasses.replace(SPEC, part_seed=again.spec.part_seed) and again.names == {
-        "ada": "person:a"
-    }
+    seeds = {"seed": again.spec.seed, "part_seed": again.spec.part_seed}
+    assert again.spec == dataclasses.replace(SPEC, **seeds) and again.names == {"ada": "person:a"}
     assert again.submissions[0].public == submission.public
     assert [c.challenge_id for c in store.all_challenges()] == [opened.challenge_id]
     assert not list(store.folder().glob(".*.tmp"))
 
 
 def test_the_file_keeps_no_held_out_ratings(opened, data, engine, popular):
-    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW)
     kept = json.loads(store._path(opened.challenge_id).read_text())
     assert set(kept) == {
-        "challenge_id", "spec", "data", "data_label", "fingerprint", "created_at", "settings_revealed",
-        "private_revealed", "names", "submissions", "version",
+        "challenge_id", "spec", "data", "data_label", "fingerprint", "created_at", "train_fingerprint",
+        "settings_revealed", "private_revealed", "names", "submissions", "version",
     }  # fmt: skip
     assert set(kept["submissions"][0]) == {
         "name",
@@ -102,7 +104,7 @@ def test_the_file_keeps_no_held_out_ratings(opened, data, engine, popular):
 def test_an_upload_cannot_hold_a_challenge(home, data):
     upload = DataChoice(kind="upload", value="mine.csv", options=(("path", "/x"),))
     with pytest.raises(ChallengeError, match="bundled or downloaded"):
-        store.create(SPEC, upload, data.fingerprint, now=NOW)
+        store.create(SPEC, upload, data, now=NOW)
 
 
 # The last four: Cherokee, Lisu, Canadian syllabics and small capitals, from UTS #39's confusables.
@@ -122,57 +124,104 @@ def test_an_upload_cannot_hold_a_challenge(home, data):
     ],
 )
 def test_a_name_that_looks_like_a_taken_one_is_refused(opened, data, engine, popular, taken):
-    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW)
     shown = " ".join(taken.split())
     with pytest.raises(
         ChallengeError, match=f"The name {shown!r} is taken in this challenge: it looks like 'Ada'"
     ):
-        store.submit(opened.challenge_id, "person:b", taken, a_run(data, popular), engine, now=NOW)
-    store.submit(opened.challenge_id, "person:a", taken, a_run(data, popular), engine, now=NOW + 1)
+        store.submit(opened.challenge_id, "person:b", taken, a_run(engine.train, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:a", taken, a_run(engine.train, popular), engine, now=NOW + 1)
 
 
 def test_a_person_keeps_one_name(opened, data, engine, popular):
-    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW)
     with pytest.raises(ChallengeError, match="You submit as 'Ada'"):
-        store.submit(opened.challenge_id, "person:a", "Grace", a_run(data, popular), engine, now=NOW + 1)
+        store.submit(
+            opened.challenge_id, "person:a", "Grace", a_run(engine.train, popular), engine, now=NOW + 1
+        )
 
 
 def test_ten_submissions_an_hour(opened, data, engine, popular):
     for minute in range(store.MAX_PER_HOUR):
         store.submit(
-            opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 60 * minute
+            opened.challenge_id,
+            "person:a",
+            "Ada",
+            a_run(engine.train, popular),
+            engine,
+            now=NOW + 60 * minute,
         )
     with pytest.raises(
         ChallengeError, match="10 submissions per hour at most: your next one is possible in 51"
     ):
-        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 540)
-    store.submit(opened.challenge_id, "person:b", "Bob", a_run(data, popular), engine, now=NOW + 540)
-    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 3600)
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW + 540
+        )
+    store.submit(opened.challenge_id, "person:b", "Bob", a_run(engine.train, popular), engine, now=NOW + 540)
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW + 3600)
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"seed": 1}, "split user:0.2 with seed 0"),
-        ({"split": "user:0.3"}, "Train again with those settings"),
         ({"algo": "sgd"}, "accepts popular, baseline"),
         ({"group": "lessons"}, "your own trained runs"),
     ],
 )
 def test_a_run_not_trained_on_the_challenges_side_is_refused(opened, data, engine, popular, changes, message):
     with pytest.raises(ChallengeError, match=message):
-        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular, **changes), engine, now=NOW)
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular, **changes), engine, now=NOW
+        )
     assert not store.load(opened.challenge_id).submissions
+
+
+@pytest.mark.parametrize("split", ["user:0.2", "none", "temporal:0.1"])
+def test_only_runs_trained_on_the_training_part_are_accepted(opened, data, engine, popular, split):
+    """The whole data set holds the held-out ratings: a run trained on it (any split, any seed) is refused;
+    on the training part, any validation split (or none) is accepted."""
+    with pytest.raises(ChallengeError, match="not trained on the challenge's training part"):
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(data, popular, split=split), engine, now=NOW
+        )
+    assert not store.accepts(opened, a_run(data, popular, split=split))
+    run = a_run(engine.train, popular, split=split, seed=5)
+    assert store.accepts(opened, run)
+    store.submit(opened.challenge_id, "person:a", "Ada", run, engine, now=NOW)
+
+
+def test_the_split_seed_is_drawn_on_the_server_and_the_held_out_side_refused(home):
+    """The teacher's seed is replaced by a secret one, so a user split of the whole set with any seed a
+    student guesses holds out other ratings; a temporal split of the challenge's share holds out its test
+    side whatever the seed, and is refused on the whole data set while the challenge is open."""
+    frame = movielens_like(120, 100, 3000, seed=2)
+    frame["timestamp"] = np.random.default_rng(0).integers(0, 10**6, len(frame))
+    data = RatingsDataset.from_frame(frame, user="userId", item="movieId", timestamp="timestamp")
+    spec = dataclasses.replace(SPEC, split="temporal:0.2")
+    by_time = store.create(spec, DataChoice(), data, now=NOW)
+    by_user = store.create(SPEC, DataChoice(), data, now=NOW)
+    assert by_user.spec.seed != by_time.spec.seed  # drawn, not the teacher's (2**-32 to fail by chance)
+    engine = Challenge(data, by_time.spec)
+    assert engine.train.fingerprint == by_time.train_fingerprint
+    for seed in (0, 7):
+        with pytest.raises(ChallengeError, match="holds out the same ratings"):
+            store.check_not_held_out(data.fingerprint, "temporal:0.20", seed, now=NOW)
+    store.check_not_held_out(data.fingerprint, "temporal:0.3", 0, now=NOW)
+    store.check_not_held_out(data.fingerprint, "user:0.2", 0, now=NOW)  # a guessed seed: other ratings
+    store.check_not_held_out(engine.train.fingerprint, "temporal:0.2", 0, now=NOW)  # within the training part
+    store.check_not_held_out(data.fingerprint, "temporal:0.2", 0, now=NOW + 86400)  # closed
 
 
 def test_after_the_deadline_nothing_is_accepted(opened, data, engine, popular):
     with pytest.raises(ChallengeError, match="closed"):
-        store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW + 86400)
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW + 86400
+        )
 
 
 def test_the_board_hides_settings_and_private_scores_until_revealed(opened, data, engine, popular):
-    store.submit(opened.challenge_id, "person:a", "Ada", a_run(data, popular), engine, now=NOW)
-    store.submit(opened.challenge_id, "person:b", "Bob", a_run(data, popular), engine, now=NOW + 5)
+    store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:b", "Bob", a_run(engine.train, popular), engine, now=NOW + 5)
     board = store.leaderboard(store.load(opened.challenge_id))
     assert list(board.columns) == ["rank", "name", "public NDCG@10", "submissions"]
     assert list(board["name"]) == ["Ada", "Bob"]  # a tie: the earlier first
@@ -189,7 +238,7 @@ def test_the_board_hides_settings_and_private_scores_until_revealed(opened, data
 
 def test_the_board_keeps_each_persons_best(home, data):
     spec = ChallengeSpec(split="user:0.2", measure="rmse", models=("baseline",), deadline=NOW + 86400)
-    opened = store.create(spec, DataChoice(), data.fingerprint, now=NOW)
+    opened = store.create(spec, DataChoice(), data, now=NOW)
     rmse_engine = Challenge(data, opened.spec)
     strong, weak = Constant(float(rmse_engine.train.ratings.mean())), Constant(1.0)
     for at, model in enumerate((weak, strong, weak)):
@@ -197,7 +246,7 @@ def test_the_board_keeps_each_persons_best(home, data):
             opened.challenge_id,
             "person:a",
             "Ada",
-            a_run(data, model, algo="baseline"),
+            a_run(rmse_engine.train, model, algo="baseline"),
             rmse_engine,
             now=NOW + at,
         )
@@ -211,7 +260,7 @@ def test_concurrent_submitters_all_land_and_a_name_goes_to_one(opened, data, eng
 
     def submit(owner: str, name: str) -> None:
         try:
-            store.submit(opened.challenge_id, owner, name, a_run(data, popular), engine, now=NOW)
+            store.submit(opened.challenge_id, owner, name, a_run(engine.train, popular), engine, now=NOW)
             outcomes.append(f"{name}:ok")
         except ChallengeError:
             outcomes.append(f"{name}:refused")
@@ -228,13 +277,18 @@ def test_concurrent_submitters_all_land_and_a_name_goes_to_one(opened, data, eng
 
 
 def test_two_challenges_divide_the_test_users_differently_and_a_stale_scorer_is_refused(home, data, popular):
-    first = store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
-    second = store.create(SPEC, DataChoice(), data.fingerprint, now=NOW)
+    first = store.create(SPEC, DataChoice(), data, now=NOW)
+    second = store.create(SPEC, DataChoice(), data, now=NOW)
     assert first.spec.part_seed != second.spec.part_seed
     assert set(Challenge(data, first.spec).public.user_codes) != set(
         Challenge(data, second.spec).public.user_codes
     )
     with pytest.raises(ChallengeError, match="has changed since it opened"):
         store.submit(
-            first.challenge_id, "person:a", "Ada", a_run(data, popular), Challenge(data, second.spec), now=NOW
+            first.challenge_id,
+            "person:a",
+            "Ada",
+            a_run(Challenge(data, first.spec).train, popular),
+            Challenge(data, second.spec),
+            now=NOW,
         )

@@ -42,6 +42,8 @@ SHARED = {
     "dashboard/data.py:_split": "(train, test) RatingsDatasets, read-only as above",
     "dashboard/data.py:_catalogue": "a DataFrame the pages only read: they filter, sort and map it into new frames",
     "dashboard/data.py:_genres": "a tuple of genre names",
+    "dashboard/data.py:_most_rated": "two tuples: the most rated movies' codes and titles",
+    "dashboard/widgets.py:rating_levels": "a tuple of floats (or None) per rating scale",
     "dashboard/recs.py:_clusters": "a run's KMeans groups; pages index its arrays into new ones",
     "dashboard/recs.py:_projection": "a run's 2-D map; pages copy its coordinates into new frames",
     "pages/embeddings.py:_genre_plane": "a run's genre map (a frozen GenreMap); pages copy its coordinates",
@@ -58,6 +60,17 @@ SHARED = {
         "changes a cached model; fold-in and recommendations read its factors (fold-in memoizes a prior on "
         "it, derived from its factors alone, the same for everyone); test_sessions.py checks two sessions "
         "on one model get their own recommendations"
+    ),
+    "dashboard/runs.py:diverged_curves": (
+        "the divergences seen on this server, shared on purpose like the model cache (a lesson's diverging "
+        "run is trained once per server): each entry is what a data set, settings, split and seed determine, "
+        "set once from a finished job and only read (a run copies its curve), at most MAX_DIVERGED of them"
+    ),
+    "dashboard/joblog.py:_lock": "a lock: the job log's writers take turns appending their lines",
+    "pages/challenge.py:scores": (
+        "a submitted run's two scores, by challenge and run id (its model's cache key, which the data, "
+        "settings, split and seed determine): the same for whoever submits that model; a dict of two floats "
+        "that submit only reads"
     ),
     "dashboard/runs.py:warm_up_trainers": "returns True: it exists to run once per server",
     "dashboard/workspace.py:_prune_once": "returns a count: it exists to prune old workspaces once per server",

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from app_helpers import TIMEOUT, assert_no_exception, open_page, wait_for_job, wait_until
+from streamlit.testing.v1 import AppTest
 
 from dashboard.jobs import STOPPED
 
@@ -71,6 +72,27 @@ def test_divergence_is_a_warning_with_a_suggestion(app):
     warnings = " ".join(w.value for w in app.warning)
     assert "Training diverged" in warnings and "learning rate" in warnings
     assert "serving_run" not in app.session_state
+
+
+def test_a_divergence_is_trained_once_per_server(app):
+    """The same settings diverge the same way: a second session (a class running one lesson) gets the curve
+    and the warning at once, without a training job."""
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("sgd").run()
+    app.select_slider(key="train_sgd_lr").set_value(100.0).run()
+    app.button(key="train_go").click().run()
+    wait_for_job(app)
+    (first,) = app.session_state["runs"].values()
+    other = AppTest.from_file(app._script_path, default_timeout=60).run()
+    open_page(other, "train")
+    other.selectbox(key="train_algo").set_value("sgd").run()
+    other.select_slider(key="train_sgd_lr").set_value(100.0).run()
+    other.button(key="train_go").click().run()
+    assert_no_exception(other)
+    assert other.session_state["training_job"] is None  # no job: the curve came from this server's record
+    (again,) = other.session_state["runs"].values()
+    assert again.diverged == first.diverged and again.history == first.history and again.model is None
+    assert "Training diverged" in " ".join(w.value for w in other.warning)
 
 
 @pytest.mark.slow

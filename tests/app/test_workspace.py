@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +19,11 @@ import pytest
 from app_helpers import assert_no_exception, open_page
 from streamlit.testing.v1 import AppTest
 
-from dashboard import workspace
+from dashboard import challenge, workspace
 from dashboard.runs import model_store
+from dashboard.state import DataChoice
+from recengine.data import load_bundled
+from recengine.evaluation.challenge import ChallengeSpec
 
 DRAMAS = {318: 5.0, 527: 5.0, 858: 5.0, 1193: 5.0, 2324: 5.0, 1207: 5.0, 1704: 5.0, 3147: 5.0}
 # Shawshank, Schindler's List, The Godfather, Cuckoo's Nest, Life Is Beautiful, Mockingbird,
@@ -382,3 +386,17 @@ def test_the_merge_keeps_what_either_side_changed_and_this_side_wins_a_clash():
     assert dict(map(tuple, result["ratings"]["s"])) == {1: 5.0, 2: 3.5, 4: 4.0}
     assert [r["run_id"] for r in result["runs"]] == ["a", "b"]
     assert result["serving"] == {"f": "b"} and result["not_seen"] == {"s": [9]}
+
+
+def test_working_on_a_challenge_comes_back_after_a_reload(browser, home):
+    """Pressing "Work on this challenge" is a choice a reload keeps (even before anything is made)."""
+    spec = ChallengeSpec(split="user:0.2", measure="rmse", models=("baseline",), deadline=time.time() + 3600)
+    opened = challenge.create(spec, DataChoice(), load_bundled())
+    key = secrets.token_urlsafe(32)
+    first = open_page(browser(key), "challenge")
+    first.button(key="challenge_work").click().run()
+    assert_no_exception(first)
+    assert first.session_state["data_choice"] == opened.working_choice
+    again = browser(key)
+    assert again.session_state["data_choice"] == opened.working_choice
+    assert any("its training part" in m.value for m in again.sidebar.markdown)

@@ -1,7 +1,7 @@
 """A challenge in three Chromium contexts on one fresh server: the teacher signs in and opens it, two students
-train ALS from a shared link and submit; a name that looks like a taken one is refused with a message; each
-submission is on all three boards after one refresh; the students see no settings before the reveal, and the
-private scores only after it."""
+work on its training part, train ALS from a shared link and submit; a name that looks like a taken one is
+refused with a message; each submission is on all three boards after one refresh; the students see no
+settings before the reveal, and the private scores only after it."""
 
 from __future__ import annotations
 
@@ -37,8 +37,16 @@ def board(page, expect: str) -> str:
     return found.inner_text()
 
 
+def work_on_challenge(page, url: str) -> None:
+    open_page(page, f"{url}/challenge", "Challenge")
+    page.get_by_role("button", name="Work on this challenge").click()
+    page.get_by_text("You are working on this challenge's training part").wait_for(timeout=60_000)
+    settle(page)
+
+
 def train_als(page, url: str, epochs: int) -> None:
     open_page(page, f"{url}/train?algo=als&n_epochs={epochs}", "Train a model")
+    assert "its training part" in page.locator('[data-testid="stSidebar"]').inner_text()  # the active data
     page.get_by_role("button", name=re.compile("^Train$")).first.click()
     page.get_by_text(re.compile("trained in .* and cached|came from the cache")).wait_for(timeout=180_000)
     settle(page)
@@ -71,8 +79,13 @@ def test_a_challenge_for_two_students_and_a_teacher(browser, tmp_path, monkeypat
         teacher.get_by_text(re.compile("Tune ALS.*closes")).first.wait_for(timeout=60_000)
         settle(teacher)
 
+        work_on_challenge(ada, url)
         train_als(ada, url, 6)
         submit(ada, url, "Ada", "Submitted as Ada")
+        board(teacher, "Ada")  # the teacher's page was open before: one refresh shows it
+        open_page(bob, f"{url}/challenge", "Challenge")
+        board(bob, "Ada")
+        work_on_challenge(bob, url)
         train_als(bob, url, 1)
         submit(bob, url, " ADA", "is taken in this challenge")
         submit(bob, url, "Bob", "Submitted as Bob")
