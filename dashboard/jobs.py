@@ -62,6 +62,10 @@ RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverg
 PRELOAD = ("dashboard.jobs", "recengine.models", "recengine.evaluation.metrics")
 WARM_FIRST = "wals"  # the dashboard's default model
 MAX_WAITING = 3  # jobs of one owner in line behind its running one (a lesson starts up to three)
+# How much lower a trainer's priority is than the server's: every click of every person is answered before a
+# training's next step (a class of 40 on two cores waited 2.4 s at the 95th percentile for a click with the
+# trainers at the server's priority). A training that has the machine to itself runs as fast as before.
+TRAINER_NICENESS = 10
 SESSION_GRACE_SECONDS = 5.0  # a session inactive this long has ended (a tab reconnecting takes less)
 KILL_AFTER_SECONDS = 5.0  # a cancelled job's worker still busy this long after the stop is killed
 WATCH_SECONDS = 0.5
@@ -770,7 +774,10 @@ class TrainingJob:
 
 
 def _serve(connection: Any, stop: Any) -> None:
-    """A worker's life: warm up while nobody waits, then train what arrives until the server closes the pipe."""
+    """A worker's life: lower its priority, warm up while nobody waits, then train what arrives until the
+    server closes the pipe."""
+    with contextlib.suppress(OSError):  # a system that refuses changes nothing: trainers run as they did
+        os.nice(TRAINER_NICENESS)
     _warm_kernels(until=connection.poll)
     while True:
         try:

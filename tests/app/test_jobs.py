@@ -9,7 +9,7 @@ import time
 import numpy as np
 from app_helpers import wait_until
 
-from dashboard.jobs import DIVERGED, DONE, FAILED, STOPPED, TrainingJob
+from dashboard.jobs import DIVERGED, DONE, FAILED, STOPPED, TRAINER_NICENESS, TrainingJob
 from recengine.models import make
 from recengine.models.baseline import Baseline
 
@@ -28,7 +28,7 @@ class Exploding(Baseline):
 
 
 def worker_pid(model) -> dict:
-    return {"pid": os.getpid()}
+    return {"pid": os.getpid(), "niceness": os.nice(0)}
 
 
 # How long a job may wait where its speed is not what is tested: the server's trainers are shared, so on a
@@ -106,6 +106,14 @@ def test_metrics_are_measured_in_a_worker_that_serves_job_after_job(planted):
         assert job.status == DONE
         pids.append(job.result["pid"])
     assert pids[0] == pids[1] != os.getpid()
+
+
+def test_trainers_run_below_the_servers_priority(planted):
+    """Every page run of every person comes before a training's next step (the class load test's clicks)."""
+    data, _ = planted
+    job = TrainingJob(make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid)
+    assert job.start().join(PATIENCE) and job.status == DONE
+    assert job.result["niceness"] >= min(os.nice(0) + TRAINER_NICENESS, 19)
 
 
 def test_the_pool_replaces_a_crashed_worker(planted):
