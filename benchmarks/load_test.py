@@ -192,7 +192,7 @@ def read_board(session: Session, client: Client) -> None:
 def recommendations(session: Session, client: Client) -> None:
     client.timed("recommendations", session.run("Recommendations"))
     client.check(session, "Recommendations")
-    expected = f"Folded in from your {len(client.rated)} ratings"
+    expected = f"Your list comes from your {len(client.rated)} ratings"
     if client.trained and expected not in session.page_text():
         client.errors.append(
             f"recommendations are not from this client's ratings: {session.page_text()[:300]}"
