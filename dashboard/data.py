@@ -133,8 +133,11 @@ def _catalogue(_data: RatingsDataset, key: str) -> pd.DataFrame:
 
 
 # MovieLens files an article after the title ("Shining, The (1980)", "Postman, The (Postino, Il)").
+# ", The" at the end of a title or before its "(1980)": the phrase before it, back to a parenthesis or the start,
+# takes it in front. Found by its literal ", " and each phrase's start looked up (linear in the title's length:
+# a lazy "phrase, article" pattern tried every start and froze the server on one 100,000-letter title).
 _TRAILING_ARTICLE = re.compile(
-    r"([^()]+?), (the|a|an|les|la|le|l'|il|el|das|der|die|los|las)(?=\s*(?:\(|\)|$))", re.IGNORECASE
+    r", (the|a|an|les|la|le|l'|il|el|das|der|die|los|las)(?=\s*(?:\(|\)|$))", re.IGNORECASE
 )
 COMPACT_MATCH = 6  # letters from which a query also matches with spaces and hyphens ignored ("spiderman")
 _UNSPLIT = MappingProxyType(  # letters NFKD does not split, and "&": read-only, shared by every session
@@ -142,11 +145,24 @@ _UNSPLIT = MappingProxyType(  # letters NFKD does not split, and "&": read-only,
 )
 
 
+def _article_first(title: str) -> str:
+    """ "Shining, The (1980)" → "The Shining (1980)", for each trailing article of each phrase."""
+    parts, done, floor = [], 0, 0  # floor: where the phrase before the next article may start
+    for match in _TRAILING_ARTICLE.finditer(title):
+        paren = max(title.rfind("(", floor, match.start()), title.rfind(")", floor, match.start()))
+        floor = paren + 1 if paren >= 0 else floor
+        if floor >= match.start():  # no phrase before it
+            continue
+        parts += [title[done:floor], f"{match.group(1)} {title[floor : match.start()]}"]
+        done = floor = match.end()
+    return "".join(parts) + title[done:]
+
+
 def title_key(title: str) -> str:
     """A title as people type it: the article in front, lower case, accents and apostrophes gone, "&" as
     "and", other punctuation a space, words of any script kept ("Shining, The (1980)" → "the shining
     1980", "Æon Flux" → "aeon flux", "Don't Look Now" → "dont look now")."""
-    title = _TRAILING_ARTICLE.sub(r"\2 \1", title).casefold().translate(_UNSPLIT)
+    title = _article_first(title).casefold().translate(_UNSPLIT)
     plain = "".join(c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c))
     plain = re.sub(r"['’`]", "", plain)
     return " ".join(re.sub(r"[\W_]+", " ", plain).split())
