@@ -275,6 +275,29 @@ def test_parquet(tmp_path: Path):
     assert data.user_codes.dtype == np.int32 and data.ratings.dtype == np.float32
 
 
+def test_a_parquet_file_whose_text_inflates_is_refused_before_it_fills_memory(tmp_path: Path):
+    """The re-probe's 529 KB file: a million rows whose user is one 1,000-letter value stored once in a
+    dictionary page took 3.7 GB to load. Values that long are refused as the first batch arrives, and a
+    column of shorter ones that together exceed the budget is refused by it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 1_000_000
+    long_user = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["u" * 1001])
+    )
+    items, ratings = pa.array(np.arange(rows) % 50), pa.array(np.full(rows, 4.0))
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"user": long_user, "item": items, "rating": ratings}), path)
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(DataFormatError, match="a value of 1,001 characters in its column 'user'"):
+        load(path)
+    shorter = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["u" * 900]))
+    pq.write_table(pa.table({"user": shorter, "item": items, "rating": ratings}), path)
+    with pytest.raises(DataError, match="memory"):
+        load(path, memory_budget=500_000_000)
+
+
 def test_format_colon_path_and_explicit_format(tmp_path: Path, ml100k_like: Path):
     path = write(tmp_path / "ratings.txt", "user,item,rating\n1,1,1\n")
     assert load(f"csv:{path}").n_ratings == 1

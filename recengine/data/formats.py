@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recengine import memory
 from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.metadata import Metadata
 from recengine.data.privacy import detail, listing, quoted
@@ -290,7 +291,7 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
     roles = match_columns(found, options.columns, file.name)
     check_memory(metadata.num_rows, file.name, options.memory_budget, timestamps="timestamp" in roles)
     try:
-        frame = pd.read_parquet(file, columns=list(roles.values()))
+        frame = _parquet_frame(file, list(roles.values()), options.memory_budget)
         for column in frame.columns:  # text that is not UTF-8 (damaged bytes) fails here, not later
             if pd.api.types.is_string_dtype(frame[column]):
                 frame[column] = frame[column].to_numpy(dtype=object)
@@ -309,6 +310,47 @@ def read_parquet(path: Path, options: ReadOptions) -> Table:
     if pd.api.types.is_float_dtype(ratings) and not (np.abs(ratings) > np.finfo(np.float32).max).any():
         frame["rating"] = ratings.astype(np.float32)  # values beyond float32 are left for validation to name
     return Table(frame, _stem(path), notes=options.notes)
+
+
+LONGEST_TEXT_VALUE = 1_000  # characters in one id, rating or time stamp given as text
+TEXT_EXPANSION = 4  # bytes in memory per byte of text read (Python strings, their pointers, the coding)
+PARQUET_BATCH = 1 << 16
+
+
+def _parquet_frame(file: Path, columns: list[str], budget: int | None) -> pd.DataFrame:
+    """``columns`` of ``file``, read a batch at a time: text values are checked as they arrive, so a column
+    stored as one long value repeated (a dictionary page: a file of 500 KB holding 1 GB of text) is refused
+    before it fills memory."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    batches, text_bytes = [], 0
+    for batch in pq.ParquetFile(file).iter_batches(batch_size=PARQUET_BATCH, columns=columns):
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                    or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):  # fmt: skip
+                continue
+            longest = pc.max(pc.binary_length(column)).as_py() or 0
+            if longest > LONGEST_TEXT_VALUE:
+                raise DataFormatError(
+                    f"{file.name} has a value of {longest:,} characters in its column {quoted(name)}; ids, "
+                    f"ratings and times are at most {LONGEST_TEXT_VALUE:,}. Check that the right columns are "
+                    "named, or shorten the values."
+                )
+            text_bytes += column.nbytes
+        memory.check(
+            text_bytes * TEXT_EXPANSION,
+            f"Loading the text of {file.name}",
+            "Filter the file to fewer rows, load it on a machine with more memory, or raise the budget "
+            "(memory_budget, or RECENGINE_MEMORY_BUDGET).",
+            budget,
+        )
+        batches.append(batch)
+    table = pa.Table.from_batches(batches) if batches else pq.read_table(file, columns=columns)
+    return table.to_pandas()
 
 
 def _compact_ids(column: pd.Series) -> pd.Series:
