@@ -18,6 +18,7 @@ import streamlit as st
 from dashboard import challenge, config, joblog, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
+from dashboard.uploads import upload_owner
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import ModelFileError, ParameterError, TrainingDiverged
 from recengine.evaluation.metrics import evaluate
@@ -193,6 +194,8 @@ def start(
         extra["data"] = choice.value  # how the command line reloads the data of this model
     else:
         extra["dashboard_data"] = choice.label
+    if choice.kind == "upload" and (owner := upload_owner()):
+        extra["owner"] = owner  # it leaves the store when this session ends, and only it
 
     def finish(job: TrainingJob) -> state.Run:
         if isinstance(job.error, TrainingDiverged):

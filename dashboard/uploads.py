@@ -70,14 +70,24 @@ class PrivateFolder:
 
 def _end_session(path: Path, fingerprints: set[str], store: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-    remove_upload_models(fingerprints, store)
+    remove_upload_models(fingerprints, store, path.name)
 
 
-def remove_upload_models(fingerprints: set[str], store: Path) -> None:
-    """Remove from the shared model store the models trained on the data sets of these fingerprints."""
+def remove_upload_models(fingerprints: set[str], store: Path, owner: str) -> None:
+    """Remove from the shared model store the models this session (``owner``, its folder's random name)
+    trained on the data sets of these fingerprints; another session's models on the same ratings stay."""
     if fingerprints and store.is_dir():
         with contextlib.suppress(Exception):  # at exit, or a store gone read-only: nothing more to do
-            ModelStore(store).remove_trained_on(frozenset(fingerprints))
+            ModelStore(store).remove_trained_on(frozenset(fingerprints), owner)
+
+
+def upload_owner() -> str | None:
+    """Whose models trained on an upload are (``extra["owner"]``): the session's upload folder's random
+    name, or None without an upload."""
+    import streamlit as st
+
+    folder = st.session_state.get(UPLOAD_FOLDER)
+    return folder.path.name if folder is not None else None
 
 
 def note_upload_data(fingerprint: str) -> None:
@@ -92,7 +102,8 @@ def note_upload_data(fingerprint: str) -> None:
     if folder is not None:
         folder.fingerprints.add(fingerprint)
         jobs.when_session_ends(
-            "upload models", functools.partial(remove_upload_models, folder.fingerprints, folder.store)
+            "upload models",
+            functools.partial(remove_upload_models, folder.fingerprints, folder.store, folder.path.name),
         )
 
 

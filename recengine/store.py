@@ -744,11 +744,12 @@ class ModelStore:
             return True
         return False
 
-    def remove_trained_on(self, fingerprints: set[str] | frozenset[str]) -> list[Path]:
-        """Remove the entries trained on a data set with one of these fingerprints that no public name
-        reloads (their ``extra`` names no ``data``): a session's private upload, when the session ends."""
+    def remove_trained_on(self, fingerprints: set[str] | frozenset[str], owner: str) -> list[Path]:
+        """Remove the entries trained on a data set with one of these fingerprints and stored for ``owner``
+        (``extra["owner"]``): a session's private upload, when the session ends. Another's model on the same
+        ratings (a copy of a shared data set has its fingerprint) stays."""
         removed = []
-        if not fingerprints:
+        if not fingerprints or not owner:
             return removed
         with self._locked():
             for path in self.entries():
@@ -757,7 +758,7 @@ class ModelStore:
                 except (ModelFileError, OSError):
                     continue
                 trained_on = {metadata.get("data_fingerprint"), metadata.get("fingerprint")}
-                if trained_on & set(fingerprints) and not (metadata.get("extra") or {}).get("data"):
+                if trained_on & set(fingerprints) and (metadata.get("extra") or {}).get("owner") == owner:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
                         removed.append(path)

@@ -95,22 +95,25 @@ def test_the_upload_budget_is_a_gigabyte_unless_the_operator_sets_it(monkeypatch
 
 
 def test_models_trained_on_an_upload_leave_the_shared_store_when_its_session_ends(tmp_path: Path):
-    """Point 7: a private upload's ids and factors stayed in the store, which outlives the server."""
+    """Point 7: a private upload's ids and factors stayed in the store, which outlives the server. Only the
+    session's own leave: a classmate's model on the same ratings (the re-probe uploaded a copy of the bundled
+    set, filtered as a classmate had, and its end deleted the classmate's model) stays."""
     data, _ = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=0)
     other, _ = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=1)
     store = ModelStore(tmp_path / "models")
-    model = make("baseline").fit(data)
-    store.put("upload", model, data=data, extra={"dashboard_data": "mine.csv"})
-    store.put("public", model, data=data, extra={"data": "ml-latest-small"})  # reloadable by its name
-    store.put("unrelated", make("baseline").fit(other), data=other, extra={"dashboard_data": "theirs.csv"})
     session = PrivateFolder(tmp_path / "uploads", store=store.folder)
+    model = make("baseline").fit(data)
+    store.put("upload", model, data=data, extra={"dashboard_data": "mine.csv", "owner": session.path.name})
+    store.put("public", model, data=data, extra={"data": "ml-latest-small"})  # reloadable by its name
+    store.put("classmate", model, data=data, extra={"dashboard_data": "ml-latest-small, 5+ ratings"})
+    store.put("unrelated", make("baseline").fit(other), data=other, extra={"dashboard_data": "theirs.csv"})
     session.fingerprints.add(data.fingerprint)
     folder = session.path
     del session
     gc.collect()
     assert not folder.exists()
-    assert sorted(p.stem for p in store.entries()) == ["public", "unrelated"]
-    tally("uploads", "models of an upload at session end", "removed from the store")
+    assert sorted(p.stem for p in store.entries()) == ["classmate", "public", "unrelated"]
+    tally("uploads", "models of an upload at session end", "removed from the store, a classmate's kept")
 
 
 @pytest.fixture
@@ -164,8 +167,9 @@ def test_an_uploads_models_leave_the_store_seconds_after_its_tab_closes(tmp_path
     monkeypatch.setattr(jobs, "session_alive", lambda session: alive.get(session, True))
     data, _ = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=2)
     store = ModelStore(tmp_path / "models")
-    store.put("upload", make("baseline").fit(data), data=data, extra={"dashboard_data": "mine.csv"})
     session = PrivateFolder(tmp_path / "uploads", store=store.folder)
+    extra = {"dashboard_data": "mine.csv", "owner": session.path.name}
+    store.put("upload", make("baseline").fit(data), data=data, extra=extra)
     st.session_state[UPLOAD_FOLDER] = session  # as the Data page keeps it
     try:
         note_upload_data(data.fingerprint)  # what the pages' active_data() does on an upload
