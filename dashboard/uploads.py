@@ -111,12 +111,17 @@ def session_folder(root: Path) -> Path:
     """The current session's `PrivateFolder` under ``root`` (made on its first upload)."""
     import streamlit as st
 
+    from dashboard import jobs
+
     folder = st.session_state.get(UPLOAD_FOLDER)
     if folder is None or not folder.path.is_dir():
         try:
             folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(root)
         except OSError as error:
             raise _unwritable(root, error) from None
+        # Seconds after the tab closes, not when the session is garbage collected (minutes, or never while
+        # anything refers to it): closing tabs must not let one person keep gigabytes past their budget.
+        jobs.when_session_ends("upload folder", folder.remove)
     return folder.path
 
 
