@@ -441,13 +441,20 @@ def _largest(fits: Callable[[int], bool], high: int) -> int:
     return low
 
 
+def _most_epochs(model: Any, train: Any, limit: float) -> int:
+    """The most epochs within ``limit`` seconds, after what is done once before the first (an SVD start)."""
+    one, two = (training_cost.seconds(_resized(model, n_epochs=n), train) for n in (1, 2))
+    per_epoch = max(two - one, 1e-12)
+    return int((limit - (one - per_epoch)) // per_epoch)
+
+
 def _allowed(model: Any, train: Any, limit: float) -> str:
     """What fits the ceiling: as many epochs with these factors, or as many factors with these epochs."""
     params = model.params
     factors, has_epochs = int(getattr(params, "n_factors", 0) or 0), hasattr(params, "n_epochs")
     epochs = training_cost.epochs(model)
     options = []
-    if has_epochs and (most := int(limit // training_cost.seconds(_resized(model, n_epochs=1), train))) >= 1:
+    if has_epochs and (most := _most_epochs(model, train, limit)) >= 1:
         options.append(
             f"{factors:,} factors for at most {most:,} epochs" if factors else f"at most {most:,} epochs"
         )

@@ -139,3 +139,25 @@ def test_a_model_not_measured_is_priced_as_the_dearest_row_solver():
 
     like = make("bsvdpp", n_factors=32, n_epochs=10)
     assert training_cost.seconds(Newcomer(), TRAIN) == pytest.approx(training_cost.seconds(like, TRAIN))
+
+
+def test_a_truncated_svd_start_is_priced(in_class):
+    """The re-probe trained svd and nndsvd-started nmf with 600 factors (52 s and 38 s) priced at 10 s and 1 s:
+    the truncated SVD before the first epoch, R·k² + N·k³, was not counted. Two such jobs held both trainers
+    for minutes under the two-minute ceiling."""
+    for name in ("svd", "nmf"):
+        big = make(name, n_factors=600)
+        assert training_cost.seconds(big, BUNDLED) > 30, name
+        small_start = training_cost.start_units(make(name, n_factors=200), BUNDLED)
+        assert training_cost.start_units(big, BUNDLED) > 20 * small_start  # k³ rows: 27 in the limit
+    assert training_cost.start_units(make("nmf", init="random"), BUNDLED) == 0
+    wide = SimpleNamespace(n_ratings=590_000, n_users=3_000, n_items=6_000)  # the re-probe's synthetic upload
+    with pytest.raises(TooMuchWork, match="nmf with 1,000 factors for 1 epochs"):
+        jobs.check_class_work(make("nmf", n_factors=1000, n_epochs=1), wide)
+    nmf = make("nmf", n_factors=300, n_epochs=500)
+    with pytest.raises(TooMuchWork) as refused:
+        jobs.check_class_work(nmf, wide)
+    most = number(r"300 factors for at most ([\d,]+) epochs", str(refused.value))
+    jobs.check_class_work(make("nmf", n_factors=300, n_epochs=most), wide)
+    with pytest.raises(TooMuchWork):
+        jobs.check_class_work(make("nmf", n_factors=300, n_epochs=most + 1), wide)
