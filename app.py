@@ -21,7 +21,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 classroom.return_to_link(PAGES, page)  # the shared link the class password form interrupted
-state.keep_settings(navigation.entry(page.title).keys)
+state.keep_settings(shown.keys if (shown := navigation.entry(page.title)) else "")
 sidebar.show()
 if notice := runs.cache_notice():  # a read-only or full model cache: training still works, for the session
     st.sidebar.warning(notice, icon=":material/cloud_off:")

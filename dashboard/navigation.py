@@ -29,8 +29,10 @@ PAGES = (
 TITLES = tuple(entry.title for entry in PAGES)
 
 
-def entry(title: str) -> PageEntry:
-    return next(page for page in PAGES if page.title == title)
+def entry(title: str) -> PageEntry | None:
+    """The page titled ``title``; None for another (Streamlit names a page of its old ``pages/`` folder mode
+    by its file, "train", for the runs of a fresh server that start before ``inside_app`` turned it off)."""
+    return next((page for page in PAGES if page.title == title), None)
 
 
 def inside_app() -> None:
