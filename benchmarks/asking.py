@@ -99,7 +99,9 @@ def peeking_interviews(
         answers = Answers()
         for asked in range(1, max(CHECKPOINTS) + 1):
             if len(left):
-                best = chooser.choose(model.item_factors_, stats.pool, answers, left, np.ones(len(left)), 1)[0]
+                best = chooser.choose(model.item_factors_, stats.pool, answers, left, np.ones(len(left)), 1)[
+                    0
+                ]
                 answers = answers.rate(int(left[best]), float(stars[best]))
                 left, stars = np.delete(left, best), np.delete(stars, best)
             if asked in given:
