@@ -27,6 +27,7 @@ LABELS = ["5", "4½", "4", "3½", "3", "2½", "2", "1½", "1", "½"]  # the Rate
 LIKED = 5  # LABELS[:5] are 3★ or more; a session's first rating is one: a film rated low is never a reason
 VALUES = {label: float(label.replace("½", ".5")) if label != "½" else 0.5 for label in LABELS}
 RATED = 3
+GENERAL = "general appeal"  # a reason that cites no rated film says the film is there for this
 EPOCHS = 2
 TIMEOUT = 150
 POLL = 0.5  # seconds between two looks at a training's progress (the page itself refreshes every 0.4 s)
@@ -174,13 +175,17 @@ def crowd(tmp_path_factory) -> Crowd:
 def test_every_session_sees_only_its_own_ratings_model_and_results(crowd):
     problems = [f"session {s.index}: {p}" for s in crowd.seen for p in s.problems]
     assert not problems, "\n".join(problems)
+    citing = 0
     for s in crowd.seen:
         others = {title for o in crowd.seen if o is not s for title in o.titles.values()}
         cited = [title for title in others for text in s.explanations if title in text]
         assert not cited, f"session {s.index} is told it rated {cited}"
         own_cited = {title for title in s.titles.values() for text in s.explanations if title in text}
-        assert own_cited, f"session {s.index}'s recommendations cite none of its ratings: {s.explanations}"
+        # Two liked films may lead to none of the ten (the list then follows their genres): said so, honestly.
+        assert own_cited or all(GENERAL in text for text in s.explanations), (s.index, s.explanations)
+        citing += bool(own_cited)
         tally("sessions", "app sessions at once", "own ratings, model and results")
+    assert citing >= SESSIONS // 2, f"only {citing} of {SESSIONS} sessions' lists cite their own ratings"
     items = [item for s in crowd.seen for item in s.rated]
     assert len(items) == len(set(items)) == SESSIONS * RATED  # every session rated movies of its own
     print(f"\n{SESSIONS} sessions in {crowd.wall:.1f} s; response times (median, 95th percentile, count):")
