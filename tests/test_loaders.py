@@ -449,3 +449,18 @@ def test_what_numpy_cannot_read_exactly_goes_to_pandas(tmp_path: Path):
     empty = write(tmp_path / "empty.csv", "user,item,rating\n1,1,\n2,1,3\n")
     with pytest.raises(DataError, match="rows have no rating"):
         load(empty)
+
+
+def test_a_data_sets_name_never_opens_a_local_file_of_that_name(tmp_path: Path, monkeypatch):
+    """The re-probe ran the command line in a folder holding a secrets file named ml-100k: `--data ml-100k`
+    read it and quoted its first line. A known name means the data set (download cache or bundled copy);
+    the local file is reached as ./ml-100k."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECENGINE_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "ml-100k").write_text("API_KEY=sk-SECRET-123\n")
+    with pytest.raises(DownloadError) as refused:
+        load("ml-100k")
+    assert "SECRET" not in str(refused.value) and "not downloaded yet" in str(refused.value)
+    with pytest.raises(DataError) as local:
+        load("./ml-100k")
+    assert "ml-100k" in str(local.value)

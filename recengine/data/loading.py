@@ -117,7 +117,7 @@ def resolve(spec: str | os.PathLike | None, fmt: str | None = None) -> tuple[Pat
             raise DataFormatError(f"{text!r} names the format {prefix!r} but format={fmt!r} was given.")
         fmt, text = prefix.lower(), rest
     path = Path(text).expanduser()
-    if not path.exists():
+    if text in KNOWN_DATASETS or not path.exists():  # a data set's name, never a local file of that name
         path = _named(text)
     if path.is_file() and path.suffix.lower() == ".zip":
         path = _unzipped(path)
