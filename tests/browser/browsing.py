@@ -49,6 +49,32 @@ def visit(page, name: str) -> None:
     no_exception(page, name)
 
 
+def choose_option(
+    page, box: str, option: str, typed: str | None = None, exact: bool = True, tries: int = 4
+) -> None:
+    """Open the select box with CSS selector ``box`` (typing ``typed`` to filter it) and click ``option``.
+
+    A click or key press that lands while the page redraws is lost, so the box is opened again until the
+    option shows.
+    """
+    wanted = page.get_by_role("option", name=option, exact=exact).first
+    for attempt in range(tries):
+        settle(page)
+        page.locator(box).click()
+        if typed is not None:
+            field = page.locator(f"{box} input")
+            field.fill("")
+            field.press_sequentially(typed, delay=20)
+        try:
+            wanted.wait_for(timeout=10_000)
+            break
+        except sync_api.TimeoutError:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+    wanted.click()
+
+
 def shoot(page, name: str) -> None:
     """The whole page: the app scrolls inside its main block, so grow the window to its height first."""
     SHOTS.mkdir(parents=True, exist_ok=True)

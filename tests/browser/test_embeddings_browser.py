@@ -84,8 +84,9 @@ def test_clicking_a_film_draws_and_lists_its_neighbours(page):
     time.sleep(0.5)  # plotly finds the point under the mouse on hover; a click then selects it
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.get_by_text("The 10 films nearest to").wait_for(timeout=30_000)
-    assert plot.bounding_box()["y"] == box["y"], "the map moved under the mouse"
     settle(page)
+    plot.wait_for(state="visible")  # plotly redraws the figure with the neighbours: wait until it is back
+    assert plot.bounding_box()["y"] == box["y"], "the map moved under the mouse"
     no_exception(page, "a click on the map")
     assert plot.locator(".legendtext", has_text="neighbours (numbered)").count() == 1
 

@@ -9,7 +9,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from browsing import no_exception, settle, sync_api
+from browsing import choose_option, no_exception, settle, sync_api
 
 from dashboard.server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
 
@@ -65,9 +65,7 @@ def whole_page(page, name: str) -> None:
 
 
 def choose_a_film(page, title: str) -> None:
-    page.locator(".st-key-recs_like").click()
-    page.keyboard.type(title)
-    page.get_by_role("option", name=title).first.click()
+    choose_option(page, ".st-key-recs_like", title, typed=title, exact=False)
     page.locator(".st-key-recs_similar").wait_for()
     settle(page)
 

@@ -12,7 +12,7 @@ import statistics
 import time
 
 import pytest
-from browsing import no_exception, settle, sync_api
+from browsing import choose_option, no_exception, settle
 
 from dashboard import workspace
 from dashboard.lessons import LESSONS
@@ -62,15 +62,7 @@ def train_default(page, url: str) -> None:
 
 def sweep_and_train_the_best(page, url: str) -> None:
     open_page(page, f"{url}/compare", "Compare")
-    option = page.get_by_role("option", name="reg", exact=True)
-    for _ in range(3):  # a click while the page redraws can be lost: open the list again
-        page.locator(".st-key-sweep_params_wals").click()
-        try:
-            option.wait_for(timeout=5_000)
-            break
-        except sync_api.TimeoutError:
-            settle(page)
-    option.click()
+    choose_option(page, ".st-key-sweep_params_wals", "reg")
     page.keyboard.press("Escape")
     settle(page)
     page.get_by_role("button", name="Run the sweep").click()
