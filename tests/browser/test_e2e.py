@@ -92,11 +92,8 @@ def test_rate_train_recommend_and_visit_every_page(browser, tmp_path):
 @pytest.mark.parametrize("plain", [False, True], ids=["dev-app", "streamlit-run"])
 @pytest.mark.parametrize(
     ("path", "heading"),
-    [
-        ("rate", "Rate movies"),
-        ("train", "Train a model"),
-        ("train?algo=sgd&split=random:0.3", "Train a model"),
-    ],
+    [("rate", "Rate movies"), ("train?algo=sgd&split=random:0.3", "Train a model")],
+    ids=["rate", "train-with-settings"],
 )
 def test_a_deep_link_as_the_first_request_gets_the_whole_app(browser, tmp_path, plain, path, heading):
     with running_app(tmp_path / "home", plain=plain) as server:

@@ -87,8 +87,14 @@ def train(session: Session, seen: Seen) -> None:
     deadline = started + TIMEOUT
     while not session.alerts("success"):
         seen.check(session, "train")
-        if session.alerts("warning") or seen.problems or time.perf_counter() > deadline:
-            seen.problems.append(f"training did not end well: {session.page_text()[-500:]}")
+        warnings, late = session.alerts("warning"), time.perf_counter() > deadline
+        if warnings or seen.problems or late:
+            why = (
+                f"warning {warnings}" if warnings else f"no result after {TIMEOUT} s" if late else "a problem"
+            )
+            seen.problems.append(
+                f"training did not end well ({why}); sidebar: {session.sidebar_text()[-300:]}"
+            )
             return
         time.sleep(POLL)
         seen.timed("follow training", session.run())
@@ -110,7 +116,11 @@ def read_back(session: Session, seen: Seen) -> None:
     seen.check(session, "recommendations")
     if not any(f"Your list comes from your {RATED} ratings" in t for t in session.texts("markdown")):
         seen.problems.append("recommendations are not folded in from this session's ratings")
-    listed = [e.text for e in session.find("markdown") if e.path[:2] == recs_list_path(session)]
+    numbered = recs_list_path(session)
+    if numbered is None:
+        seen.problems.append(f"no numbered list on Recommendations: {session.page_text()[-300:]}")
+        return
+    listed = [e.text for e in session.find("markdown") if e.path[:2] == numbered]
     seen.explanations = [text.split("  \n", 1)[1] for text in listed if "  \n" in text]
     seen.timed("open a page", session.run("Rate movies"))
     seen.check(session, "rate again")
@@ -127,10 +137,10 @@ def read_back(session: Session, seen: Seen) -> None:
         seen.problems.append(f"active model changed from {seen.model!r} to {active_model(session)!r}")
 
 
-def recs_list_path(session: Session) -> tuple[int, ...]:
+def recs_list_path(session: Session) -> tuple[int, ...] | None:
     """The path of the block that holds the numbered recommendations (its first markdown's parent)."""
-    first = next(e for e in session.find("markdown") if e.text.startswith("**1. "))
-    return first.path[:2]
+    first = next((e for e in session.find("markdown") if e.text.startswith("**1. ")), None)
+    return None if first is None else first.path[:2]
 
 
 def visit(url: str, seen: Seen, barrier: threading.Barrier) -> None:
