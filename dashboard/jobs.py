@@ -64,8 +64,9 @@ WARM_FIRST = "wals"  # the dashboard's default model
 MAX_WAITING = 3  # jobs of one owner in line behind its running one (a lesson starts up to three)
 # How much lower a trainer's priority is than the server's: every click of every person is answered before a
 # training's next step (a class of 40 on two cores waited 2.4 s at the 95th percentile for a click with the
-# trainers at the server's priority). A training that has the machine to itself runs as fast as before.
-TRAINER_NICENESS = 10
+# trainers at the server's priority). A training that has the machine to itself runs as fast as before. On a
+# machine shared with other busy programs (a test suite's other worker) a niced trainer starves: 0 there.
+NICENESS_ENV, DEFAULT_NICENESS = "RECENGINE_TRAINER_NICENESS", 10
 SESSION_GRACE_SECONDS = 5.0  # a session inactive this long has ended (a tab reconnecting takes less)
 KILL_AFTER_SECONDS = 5.0  # a cancelled job's worker still busy this long after the stop is killed
 WATCH_SECONDS = 0.5
@@ -138,7 +139,10 @@ class _Worker:
         self.connection, their_end = context.Pipe()
         self.stop = context.Event()
         self.process = context.Process(
-            target=_serve, args=(their_end, self.stop), name="recengine-trainer", daemon=True
+            target=_serve,
+            args=(their_end, self.stop, trainer_niceness()),
+            name="recengine-trainer",
+            daemon=True,
         )
         self.process.start()
         their_end.close()  # the worker holds the only other end: its death ends the pipe
@@ -401,6 +405,17 @@ def _positive(variable: str, default: float) -> float:
     except ValueError:
         return default
     return value if 0 < value < float("inf") else default
+
+
+def trainer_niceness() -> int:
+    """``RECENGINE_TRAINER_NICENESS``: how much lower than the server's a new trainer's priority is, 0 to 19
+    (the default when the variable is not such a whole number)."""
+    text = os.environ.get(NICENESS_ENV, "").strip()
+    try:
+        value = int(text) if text else DEFAULT_NICENESS
+    except ValueError:
+        return DEFAULT_NICENESS
+    return value if 0 <= value <= 19 else DEFAULT_NICENESS
 
 
 def class_max_work() -> float:
@@ -780,11 +795,11 @@ class TrainingJob:
 # --- in a worker process --------------------------------------------------------------------------------
 
 
-def _serve(connection: Any, stop: Any) -> None:
-    """A worker's life: lower its priority, warm up while nobody waits, then train what arrives until the
-    server closes the pipe."""
+def _serve(connection: Any, stop: Any, niceness: int) -> None:
+    """A worker's life: lower its priority by ``niceness``, warm up while nobody waits, then train what
+    arrives until the server closes the pipe."""
     with contextlib.suppress(OSError):  # a system that refuses changes nothing: trainers run as they did
-        os.nice(TRAINER_NICENESS)
+        os.nice(niceness)
     _warm_kernels(until=connection.poll)
     while True:
         try:

@@ -12,6 +12,10 @@ from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.synthetic import planted_low_rank
 
 TESTS = Path(__file__).resolve().parent
+# Trainers run at their server's priority in the tests: two workers share two cores with their servers and
+# browsers, and trainers niced below all of them starved (a 2-epoch training still at epoch 0 after 150 s).
+# The niceness itself is tested in a process of its own (tests/app/test_jobs.py).
+os.environ["RECENGINE_TRAINER_NICENESS"] = "0"
 # `pytest -m "not slow"` is the quick loop while coding (the README names it). Marked slow here, besides the
 # tests marked one by one (any test over about 3 s): whole places slow by nature, and the slow cases of
 # otherwise quick parametrized tests (measured with --durations on a loaded two-core machine).

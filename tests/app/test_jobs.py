@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 from app_helpers import wait_until
 
-from dashboard.jobs import DIVERGED, DONE, FAILED, STOPPED, TRAINER_NICENESS, TrainingJob
+from dashboard.jobs import DIVERGED, DONE, FAILED, NICENESS_ENV, STOPPED, TrainingJob, trainer_niceness
 from recengine.models import make
 from recengine.models.baseline import Baseline
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class SlowBaseline(Baseline):
@@ -108,12 +114,43 @@ def test_metrics_are_measured_in_a_worker_that_serves_job_after_job(planted):
     assert pids[0] == pids[1] != os.getpid()
 
 
-def test_trainers_run_below_the_servers_priority(planted):
-    """Every page run of every person comes before a training's next step (the class load test's clicks)."""
-    data, _ = planted
-    job = TrainingJob(make("baseline"), data, None, finish=lambda job: job.metrics, measure=worker_pid)
-    assert job.start().join(PATIENCE) and job.status == DONE
-    assert job.result["niceness"] >= min(os.nice(0) + TRAINER_NICENESS, 19)
+NICENESS_OF_A_TRAINER = """
+import os
+from dashboard.jobs import DONE, TrainingJob
+from recengine.data.synthetic import planted_low_rank
+from recengine.models import make
+from test_jobs import worker_pid
+data = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=0)[0]
+job = TrainingJob(make("baseline"), data, None, finish=lambda job: None, measure=worker_pid).start()
+assert job.join(120) and job.status == DONE
+print(os.nice(0), job.metrics["niceness"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("setting", "lower_by"), [(None, 10), ("3", 3), ("0", 0)])
+def test_trainers_run_below_the_servers_priority(setting, lower_by):
+    """Every page run of every person comes before a training's next step (the class load test's clicks):
+    10 lower by default, or as ``RECENGINE_TRAINER_NICENESS`` says. A server of its own, so that its
+    trainers start with the setting."""
+    env = {key: value for key, value in os.environ.items() if key != NICENESS_ENV}
+    env |= {NICENESS_ENV: setting} if setting is not None else {}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(Path(__file__).parent)])
+    done = subprocess.run(
+        [sys.executable, "-c", NICENESS_OF_A_TRAINER],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    server, trainer = map(int, done.stdout.split()[-2:])
+    assert trainer == min(server + lower_by, 19)
+
+
+@pytest.mark.parametrize(
+    ("text", "niceness"), [("", 10), ("5", 5), ("0", 0), ("19", 19), ("20", 10), ("-1", 10), ("x", 10)]
+)
+def test_the_trainers_niceness_is_a_whole_number_from_0_to_19(monkeypatch, text, niceness):
+    monkeypatch.setenv(NICENESS_ENV, text)
+    assert trainer_niceness() == niceness
 
 
 def test_the_pool_replaces_a_crashed_worker(planted):
