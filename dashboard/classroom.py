@@ -13,7 +13,8 @@ slows the address down (about 720 tries an hour at most) without locking the cla
 metrics gate (`dashboard.guards.MetricsGate`) its own. The address is the connection's own: forwarded headers
 count only from the proxy the operator names (``RECENGINE_TRUSTED_PROXY``, see `dashboard.serve` and
 `dashboard.guards`). Every wrong try costs its session `FAILURE_DELAY_SECONDS`. Without the variable the
-server listens on localhost only and asks nothing. See docs/threat-model.md.
+server listens on localhost only and asks nothing. The sessions that typed the password are kept by id
+(`session_admitted`), for the HTTP guards in front of Streamlit (uploads). See docs/threat-model.md.
 """
 
 from __future__ import annotations
@@ -53,6 +54,28 @@ def matches(given: str, password: str) -> bool:
     """Whether ``given`` is ``password``, in time that does not depend on where they differ."""
     digest = hashlib.sha256
     return hmac.compare_digest(digest(given.encode()).digest(), digest(password.encode()).digest())
+
+
+_admitted_sessions: set[str] = set()  # Streamlit session ids that typed the password
+_admitted_lock = threading.Lock()
+
+
+def admit_session(session_id: str) -> None:
+    """Remember that ``session_id`` typed the class password (and forget sessions that have ended)."""
+    from dashboard.jobs import session_alive
+
+    with _admitted_lock:
+        _admitted_sessions.intersection_update([s for s in _admitted_sessions if session_alive(s)])
+        _admitted_sessions.add(session_id)
+
+
+def session_admitted(session_id: str) -> bool:
+    """Whether the Streamlit session ``session_id`` may use the server: no class password is set, or it
+    typed the password."""
+    if class_password() is None:
+        return True
+    with _admitted_lock:
+        return session_id in _admitted_sessions
 
 
 class Attempts:
@@ -200,9 +223,17 @@ def admitted() -> bool:
         refused = sign_in(given, password, class_tries(), wrong)
         if refused is None:
             st.session_state[ADMITTED] = True
+            admit_session(_session_id())
             st.rerun()
         st.error(refused)
     return False
+
+
+def _session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx(suppress_warning=True)
+    return context.session_id if context is not None else ""
 
 
 def return_to_link(pages: list[st.Page], current: st.Page) -> None:
