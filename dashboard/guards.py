@@ -7,7 +7,8 @@
   ``X-Forwarded-For`` would otherwise get fresh password tries).
 - `MetricsGate`: in classroom mode, ``/_stcore/metrics`` (sessions, memory, cache sizes) answers only with
   the class password (HTTP Basic, any user name); wrong tries have their own budget per address, past which
-  the address is slowed down as the page's are (never refused: the teacher may share the class's address).
+  the address is slowed down as the page's are (never locked out: the teacher may share the class's
+  address; a try beyond the few turns an address may book ahead is refused at once, HTTP 429).
 - `UploadGate`: Streamlit's upload endpoint (``/_stcore/upload_file/<session id>/<file id>``) takes files
   from any session with a websocket; in classroom mode only a session that typed the class password may
   upload, and all sessions' uploads together may hold at most ``RECENGINE_UPLOAD_MEMORY_MB`` of memory.
@@ -105,7 +106,11 @@ class MetricsGate:
         address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
         given = _basic_password(scope)
         if given is not None:
-            await asyncio.sleep(self.tries.slowed_seconds(address))  # many wrong tries from here: turns
+            try:
+                await asyncio.sleep(self.tries.slowed_seconds(address))  # many wrong tries from here: turns
+            except classroom.TooManyTries as busy:
+                await _answer(send, 429, f"{busy}\n", [(b"retry-after", str(busy.seconds).encode())])
+                return
             if classroom.matches(given, password):
                 await self.app(scope, receive, send)
                 return
