@@ -202,8 +202,13 @@ def who_is_trying() -> tuple[list[str], str]:
     people = [f"session:{st.session_state.setdefault(TAB, secrets.token_hex(16))}"]
     if (key := browser_key()) is not None:
         people.append(f"person:{hashlib.sha256(key.encode()).hexdigest()[:32]}")
-    address = st.context.ip_address  # the connection's (None on localhost): see dashboard.guards
-    return people, address if isinstance(address, str) else "localhost"
+    return people, client_address()
+
+
+def client_address() -> str:
+    """The connection's address ("localhost" when Streamlit gives none): see dashboard.guards."""
+    address = st.context.ip_address  # None on localhost
+    return address if isinstance(address, str) and address else "localhost"
 
 
 def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
