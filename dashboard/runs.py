@@ -20,6 +20,7 @@ import streamlit as st
 from dashboard import challenge, config, joblog, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
+from dashboard.ui import described
 from dashboard.uploads import upload_owner
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import ModelFileError, ParameterError, TrainingDiverged
@@ -69,9 +70,9 @@ def cache_notice() -> str | None:
     """Why trained models are not being cached (a read-only or full folder, a bad size cap), or None."""
     store = model_store()
     if not store.writable:
-        reason = f"{store.folder} is read-only or missing"
+        reason = "its folder is read-only or missing"
     elif store.failure:
-        reason = store.failure
+        reason = described(store.failure)  # the folder named by what it is, not where
     else:
         return config.store_max_bytes_problem()
     return f"The model cache is off ({reason}): trained models are kept for this session only."
