@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import lzma
@@ -809,7 +810,7 @@ class ModelStore:
         total = sum(stat.st_size for stat in sizes.values())
         if total <= self.max_bytes:
             return []
-        owners = {path: _stored_by(path) for path in sizes}
+        owners = {path: _stored_by(str(path), stat.st_ino, stat.st_size) for path, stat in sizes.items()}
         held: dict[str, int] = {}
         for path, stat in sizes.items():
             held[owners[path]] = held.get(owners[path], 0) + stat.st_size
@@ -834,8 +835,10 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _stored_by(path: Path) -> str:
-    """Who stored the entry at ``path`` ("" when not recorded or unreadable)."""
+@functools.lru_cache(maxsize=4096)
+def _stored_by(path: str, inode: int, size: int) -> str:
+    """Who stored the entry at ``path`` ("" when not recorded or unreadable), read once per version of the
+    file (every write is a new file, renamed into place: a new inode)."""
     try:
         return read_metadata(path).get("stored_by") or ""
     except (ModelFileError, OSError):
