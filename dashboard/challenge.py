@@ -16,7 +16,11 @@ touched only by the board's scoring, the private part only by the teacher's view
 (`dashboard.profiles.current_owner`), never shown. A display name is unique in a challenge after
 normalisation (`name_key`: Unicode NFKC, case, accents, spaces and look-alike letters of any script, from
 Unicode's confusables), and
-each person submits under one name per challenge; a person may submit `MAX_PER_HOUR` times per hour.
+each person submits under one name per challenge; a person may submit `MAX_PER_HOUR` times per hour. A
+person is a browser that keeps a workspace (its cookie): a session without one could start afresh with
+each new tab, so it may not submit. One network address (a class behind one router shares it) may submit
+``RECENGINE_CLASS_SUBMISSIONS_PER_ADDRESS`` times per hour per challenge (`max_per_address`; by default
+`CLASS_SIZE` people's `MAX_PER_HOUR`), recorded as a digest.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -55,6 +60,12 @@ from recengine.evaluation.challenge import (
 from recengine.evaluation.split import split_by_spec
 
 MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
+CLASS_SIZE = 40  # people behind one address a challenge expects at most (the per-address budget's default)
+PER_ADDRESS_ENV = "RECENGINE_CLASS_SUBMISSIONS_PER_ADDRESS"
+NEEDS_COOKIES = (
+    "Submitting needs your browser to keep your work (a cookie of this site), so that each person has one "
+    "name and one hourly limit: allow cookies for this site, then reload the page."
+)
 HOUR = 3600.0
 MAX_NAME_LENGTH = 40
 SHARED_KINDS = ("bundled", "download")  # data sets every session can load the same way
@@ -72,6 +83,7 @@ class Submission:
     submitted_at: float
     public: float
     private: float
+    address: str = ""  # a digest of the network address it came from (`address_digest`)
 
 
 @dataclass
@@ -260,10 +272,27 @@ def reveal(
 # --- submitting -------------------------------------------------------------------------------------------
 
 
-def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, now: float) -> str:
-    """The name's key, or `ChallengeError` saying why ``owner`` may not submit ``run`` under ``name`` now."""
+def max_per_address() -> int:
+    """Submissions one network address may make per hour per challenge: ``RECENGINE_CLASS_SUBMISSIONS_PER_ADDRESS``
+    (a positive whole number), else `CLASS_SIZE` × `MAX_PER_HOUR`."""
+    text = os.environ.get(PER_ADDRESS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else CLASS_SIZE * MAX_PER_HOUR
+
+
+def address_digest(address: str) -> str:
+    """How a submission records the network address it came from: a digest, never the address."""
+    return hashlib.blake2b(address.encode(), digest_size=8).hexdigest()
+
+
+def check_submission(
+    stored: StoredChallenge, owner: str, name: str, run: Run, now: float, address: str = ""
+) -> str:
+    """The name's key, or `ChallengeError` saying why ``owner`` may not submit ``run`` under ``name`` from
+    ``address`` (a digest, `address_digest`) now."""
     if not stored.spec.is_open(now):
         raise ChallengeError("This challenge has closed: its deadline has passed.")
+    if not owner.startswith("person:"):  # a session without a workspace cookie (`profiles.current_owner`)
+        raise ChallengeError(NEEDS_COOKIES)
     key = name_key(name)
     taken = next((s.name for s in stored.submissions if s.owner != owner and name_key(s.name) == key), None)
     if taken is not None:
@@ -279,6 +308,13 @@ def check_submission(stored: StoredChallenge, owner: str, name: str, run: Run, n
         wait = HOUR - (now - min(s.submitted_at for s in recent))
         raise ChallengeError(
             f"{MAX_PER_HOUR} submissions per hour at most: your next one is possible in {math.ceil(wait / 60)} minutes."
+        )
+    from_address = [s for s in stored.submissions if s.address == address and now - s.submitted_at < HOUR]
+    if address and len(from_address) >= (limit := max_per_address()):
+        wait = HOUR - (now - min(s.submitted_at for s in from_address))
+        raise ChallengeError(
+            f"{limit} submissions per hour at most from one network (your classmates behind it count too): the "
+            f"next is possible in {math.ceil(wait / 60)} minutes."
         )
     if run.group != "mine" or run.diverged or run.model is None:
         raise ChallengeError("Submit one of your own trained runs (from the Train page).")
@@ -332,15 +368,17 @@ def submit(
     challenge: Challenge,
     now: float | None = None,
     scorer: Callable[[Run], dict[str, float]] | None = None,
+    address: str = "",
 ) -> Submission:
     """Score ``run`` on both parts (with ``scorer(run)`` when given: a cache of ``challenge.scores``) and
-    record it; raises `ChallengeError` with the reason when refused.
+    record it, from ``address`` (a digest, `address_digest`; "" not counted per address); raises
+    `ChallengeError` with the reason when refused.
 
     The checks run before scoring and again under the lock, so two people taking one name at once, or one
     person's submissions from two tabs, cannot pass them together."""
     now = time.time() if now is None else now
     stored = load(challenge_id)
-    check_submission(stored, owner, name, run, now)
+    check_submission(stored, owner, name, run, now, address)
     if (
         challenge.fingerprint != stored.fingerprint
         or challenge.spec != stored.spec
@@ -357,10 +395,11 @@ def submit(
         submitted_at=now,
         public=scores["public"],
         private=scores["private"],
+        address=address,
     )
 
     def record(stored: StoredChallenge) -> Submission:
-        key = check_submission(stored, owner, name, run, now)
+        key = check_submission(stored, owner, name, run, now, address)
         stored.names[key] = owner
         stored.submissions.append(submission)
         return submission

@@ -6,20 +6,25 @@ password is compared in constant time (``hmac.compare_digest`` of SHA-256 digest
 
 Wrong tries are counted (`Tries`) per session and per person (the browser's workspace cookie, so new tabs
 of one browser get no more): past `MAX_FAILURES` in `WINDOW_SECONDS` they are refused, with a message saying
-for how long. A connection address is never refused, since a class behind one router or proxy shares it:
-past `MAX_ADDRESS_FAILURES` its tries take turns, each `ADDRESS_DELAY_STEP` seconds per wrong try beyond
-the budget (at most `MAX_ADDRESS_DELAY`) after the previous one, so one student's guessing from many tabs
-slows the address down (about 720 tries an hour at most) without locking the class out. The teacher's sign-in (`teacher_tries`) has its own budget, and the
+for how long. A connection address is never locked out, since a class behind one router or proxy shares
+it: past `MAX_ADDRESS_FAILURES` its tries take turns, each `ADDRESS_DELAY_STEP` seconds per wrong try
+beyond the budget (at most `MAX_ADDRESS_DELAY`) after the previous one, so one student's guessing from many
+tabs slows the address down (about 720 tries an hour at most) without locking the class out. An address
+books at most `MAX_TURNS_AHEAD` of the longest turns ahead; a try beyond is refused at once
+(`TooManyTries`, saying how long to wait), so a classmate's right password waits a few turns, not behind
+every queued guess. The teacher's sign-in (`teacher_tries`) has its own budget, and the
 metrics gate (`dashboard.guards.MetricsGate`) its own. The address is the connection's own: forwarded headers
 count only from the proxy the operator names (``RECENGINE_TRUSTED_PROXY``, see `dashboard.serve` and
 `dashboard.guards`). Every wrong try costs its session `FAILURE_DELAY_SECONDS`. Without the variable the
-server listens on localhost only and asks nothing. See docs/threat-model.md.
+server listens on localhost only and asks nothing. The sessions that typed the password are kept by id
+(`session_admitted`), for the HTTP guards in front of Streamlit (uploads). See docs/threat-model.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import threading
@@ -40,6 +45,7 @@ MAX_ADDRESS_FAILURES = 60  # per connection address before it is slowed down: a 
 WINDOW_SECONDS = 600
 ADDRESS_DELAY_STEP = 0.5  # seconds between an address's tries, per wrong try beyond its budget
 MAX_ADDRESS_DELAY = 5.0  # seconds: a classmate's right password waits this, and this per try queued before it
+MAX_TURNS_AHEAD = 3  # longest turns an address may book ahead: a right password waits at most these
 FAILURE_DELAY_SECONDS = 1.0
 
 
@@ -53,6 +59,28 @@ def matches(given: str, password: str) -> bool:
     """Whether ``given`` is ``password``, in time that does not depend on where they differ."""
     digest = hashlib.sha256
     return hmac.compare_digest(digest(given.encode()).digest(), digest(password.encode()).digest())
+
+
+_admitted_sessions: set[str] = set()  # Streamlit session ids that typed the password
+_admitted_lock = threading.Lock()
+
+
+def admit_session(session_id: str) -> None:
+    """Remember that ``session_id`` typed the class password (and forget sessions that have ended)."""
+    from dashboard.jobs import session_alive
+
+    with _admitted_lock:
+        _admitted_sessions.intersection_update([s for s in _admitted_sessions if session_alive(s)])
+        _admitted_sessions.add(session_id)
+
+
+def session_admitted(session_id: str) -> bool:
+    """Whether the Streamlit session ``session_id`` may use the server: no class password is set, or it
+    typed the password."""
+    if class_password() is None:
+        return True
+    with _admitted_lock:
+        return session_id in _admitted_sessions
 
 
 class Attempts:
@@ -91,25 +119,37 @@ class Attempts:
         return failures
 
 
+class TooManyTries(Exception):
+    """An address has booked `MAX_TURNS_AHEAD` turns ahead already: this try is refused unchecked."""
+
+    def __init__(self, seconds: float):
+        self.seconds = max(1, math.ceil(seconds))
+        super().__init__(f"Too many tries from your network, wait {self.seconds} s and try again.")
+
+
 class Turns:
     """When each address past its budget may try next: each try waits `ADDRESS_DELAY_STEP` seconds per wrong
     try beyond the budget (at most `MAX_ADDRESS_DELAY`) after the address's previous turn, so tries sent
-    at once from many tabs take turns too (thread-safe)."""
+    at once from many tabs take turns too; at most ``ahead`` turns are booked (thread-safe)."""
 
-    def __init__(self, step: float | None = None, longest: float | None = None):
+    def __init__(self, step: float | None = None, longest: float | None = None, ahead: int = MAX_TURNS_AHEAD):
         self.step = ADDRESS_DELAY_STEP if step is None else step
         self.longest = MAX_ADDRESS_DELAY if longest is None else longest
+        self.ahead = ahead
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def wait(self, address: str, excess: int, now: float) -> float:
-        """Book ``address``'s next turn; how long to wait for it (0 while the address is within budget)."""
+        """Book ``address``'s next turn; how long to wait for it (0 while the address is within budget).
+        Raises `TooManyTries` when the turn would be more than ``ahead`` longest delays away."""
         with self._lock:
             for key in [k for k, turn in self._next.items() if turn < now - self.longest]:
                 del self._next[key]
             if excess <= 0:
                 return 0.0
             turn = max(now, self._next.get(address, now)) + min(self.longest, self.step * excess)
+            if turn - now > self.ahead * self.longest:
+                raise TooManyTries(turn - now - self.ahead * self.longest)  # when this turn would fit
             self._next[address] = turn
             return turn - now
 
@@ -130,7 +170,8 @@ class Tries:
         return max((self.people.wait_seconds(who, now) for who in people), default=0.0)
 
     def slowed_seconds(self, address: str, now: float | None = None) -> float:
-        """How long this try from ``address`` waits for its turn (0 while the address is within budget)."""
+        """How long this try from ``address`` waits for its turn (0 while the address is within budget);
+        `TooManyTries` when the address's turns are all booked."""
         now = time.monotonic() if now is None else now
         return self.turns.wait(address, self.addresses.excess(address, now), now)
 
@@ -161,8 +202,13 @@ def who_is_trying() -> tuple[list[str], str]:
     people = [f"session:{st.session_state.setdefault(TAB, secrets.token_hex(16))}"]
     if (key := browser_key()) is not None:
         people.append(f"person:{hashlib.sha256(key.encode()).hexdigest()[:32]}")
-    address = st.context.ip_address  # the connection's (None on localhost): see dashboard.guards
-    return people, address if isinstance(address, str) else "localhost"
+    return people, client_address()
+
+
+def client_address() -> str:
+    """The connection's address ("localhost" when Streamlit gives none): see dashboard.guards."""
+    address = st.context.ip_address  # None on localhost
+    return address if isinstance(address, str) and address else "localhost"
 
 
 def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
@@ -174,7 +220,10 @@ def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
             f"Too many wrong passwords in this browser: try again in {wait:,.0f} seconds (your classmates "
             "can still sign in)."
         )
-    sleep(tries.slowed_seconds(address))  # many wrong tries from this address: a turn each
+    try:
+        sleep(tries.slowed_seconds(address))  # many wrong tries from this address: a turn each
+    except TooManyTries as busy:
+        return f"{busy} (Many wrong passwords came from your network; your classmates' turns come first.)"
     if matches(given, password):
         return None
     tries.failed(people, address)
@@ -200,9 +249,17 @@ def admitted() -> bool:
         refused = sign_in(given, password, class_tries(), wrong)
         if refused is None:
             st.session_state[ADMITTED] = True
+            admit_session(_session_id())
             st.rerun()
         st.error(refused)
     return False
+
+
+def _session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx(suppress_warning=True)
+    return context.session_id if context is not None else ""
 
 
 def return_to_link(pages: list[st.Page], current: st.Page) -> None:

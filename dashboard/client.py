@@ -67,6 +67,7 @@ class Session:
         self._socket = self._connection.__enter__()
         self.pages: dict[str, str] = {}  # page title -> page script hash
         self.page_hash = ""
+        self.session_id = ""  # the server's name for this session (in upload URLs), from its first run
         self.elements: list[Element] = []
         self.runs = 0
         self._values: dict[
@@ -122,6 +123,7 @@ class Session:
             kind = message.WhichOneof("type")
             if kind == "new_session":  # a (re)run starts: the page is drawn from scratch
                 tree = {}
+                self.session_id = message.new_session.initialize.session_id or self.session_id
                 if message.new_session.page_script_hash:
                     self.page_hash = message.new_session.page_script_hash
             elif kind == "navigation":

@@ -8,6 +8,8 @@
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
 - ``RECENGINE_UPLOAD_MB``: what one session's uploads may take in all, unpacked, in megabytes (default
   1,000);
+- ``RECENGINE_UPLOAD_MEMORY_MB``: what all sessions' uploaded files may take in the server's memory at once,
+  in megabytes (default 1,000; Streamlit keeps each file there while its upload widget shows it);
 - ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
   be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """
@@ -64,16 +66,30 @@ UPLOAD_ENV = "RECENGINE_UPLOAD_MB"
 DEFAULT_UPLOAD_MB = 1_000
 
 
+UPLOAD_MEMORY_ENV = "RECENGINE_UPLOAD_MEMORY_MB"
+DEFAULT_UPLOAD_MEMORY_MB = 1_000
+
+
 def upload_max_bytes() -> int:
     """``RECENGINE_UPLOAD_MB`` in bytes: what one session's uploads may take unpacked, all together (the
     default when the variable is not a positive number)."""
-    text = os.environ.get(UPLOAD_ENV, "").strip()
+    return _megabytes(UPLOAD_ENV, DEFAULT_UPLOAD_MB)
+
+
+def upload_memory_bytes() -> int:
+    """``RECENGINE_UPLOAD_MEMORY_MB`` in bytes: what uploaded files may take in memory, all sessions together
+    (the default when the variable is not a positive number)."""
+    return _megabytes(UPLOAD_MEMORY_ENV, DEFAULT_UPLOAD_MEMORY_MB)
+
+
+def _megabytes(variable: str, default: float) -> int:
+    text = os.environ.get(variable, "").strip()
     try:
-        megabytes = float(text) if text else DEFAULT_UPLOAD_MB
+        megabytes = float(text) if text else default
     except ValueError:
-        megabytes = DEFAULT_UPLOAD_MB
+        megabytes = default
     if not 0 < megabytes < float("inf"):
-        megabytes = DEFAULT_UPLOAD_MB
+        megabytes = default
     return int(megabytes * 1e6)
 
 

@@ -7,7 +7,11 @@
   ``X-Forwarded-For`` would otherwise get fresh password tries).
 - `MetricsGate`: in classroom mode, ``/_stcore/metrics`` (sessions, memory, cache sizes) answers only with
   the class password (HTTP Basic, any user name); wrong tries have their own budget per address, past which
-  the address is slowed down as the page's are (never refused: the teacher may share the class's address).
+  the address is slowed down as the page's are (never locked out: the teacher may share the class's
+  address; a try beyond the few turns an address may book ahead is refused at once, HTTP 429).
+- `UploadGate`: Streamlit's upload endpoint (``/_stcore/upload_file/<session id>/<file id>``) takes files
+  from any session with a websocket; in classroom mode only a session that typed the class password may
+  upload, and all sessions' uploads together may hold at most ``RECENGINE_UPLOAD_MEMORY_MB`` of memory.
 
 Add them to the app's middleware list, `ForwardedHeaders` first (outermost), so the gate counts tries
 against the real address. See docs/threat-model.md.
@@ -29,6 +33,7 @@ TRUSTED_PROXY_ENV = "RECENGINE_TRUSTED_PROXY"
 FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port",
              b"x-real-ip", b"forwarded")  # fmt: skip
 METRICS_PATH = "/_stcore/metrics"
+UPLOAD_PATH = "/_stcore/upload_file/"
 Scope = dict[str, Any]
 App = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -101,13 +106,84 @@ class MetricsGate:
         address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
         given = _basic_password(scope)
         if given is not None:
-            await asyncio.sleep(self.tries.slowed_seconds(address))  # many wrong tries from here: turns
+            try:
+                await asyncio.sleep(self.tries.slowed_seconds(address))  # many wrong tries from here: turns
+            except classroom.TooManyTries as busy:
+                await _answer(send, 429, f"{busy}\n", [(b"retry-after", str(busy.seconds).encode())])
+                return
             if classroom.matches(given, password):
                 await self.app(scope, receive, send)
                 return
             self.tries.failed([], address)
         await _answer(send, 401, "The class password is needed (HTTP Basic, any user name).\n",
                       [(b"www-authenticate", b'Basic realm="recengine", charset="UTF-8"')])  # fmt: skip
+
+
+class UploadGate:
+    """Uploads only from a session the class gate admitted (`classroom.session_admitted`), else HTTP 403; and
+    at most ``cap`` bytes of uploads in memory, those Streamlit holds and those arriving, else HTTP 503. An
+    upload must say its size (``Content-Length``, which every browser sends and the server's HTTP parser
+    holds the body to), so it is counted in full before a byte of it is read."""
+
+    def __init__(
+        self,
+        app: App,
+        admitted: Callable[[str], bool] | None = None,
+        held: Callable[[], int] | None = None,
+        cap: int | None = None,
+    ):
+        self.app = app
+        self.admitted = admitted or classroom.session_admitted
+        self.held = held or _uploads_held_bytes
+        self.cap = cap  # None: RECENGINE_UPLOAD_MEMORY_MB, read on each upload
+        self.arriving = 0  # bytes of uploads being received (one event loop: no lock needed)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if UPLOAD_PATH not in path or scope.get("method") != "PUT":
+            await self.app(scope, receive, send)
+            return
+        session = path.split(UPLOAD_PATH, 1)[1].split("/", 1)[0]
+        if not self.admitted(session):
+            await _answer(send, 403, "Uploads are taken only from a tab that typed the class password.\n")
+            return
+        size = _content_length(scope)
+        if size is None:
+            await _answer(send, 411, "An upload must say its size (a Content-Length header).\n")
+            return
+        cap = self.cap if self.cap is not None else _upload_memory_bytes()
+        if self.held() + self.arriving + size > cap:
+            await _answer(send, 503, f"The server holds {cap / 1e6:,.0f} MB of uploads already, its limit: try "
+                          "again in a few minutes, or ask the teacher to raise RECENGINE_UPLOAD_MEMORY_MB.\n")  # fmt: skip
+            return
+        self.arriving += size
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.arriving -= size
+
+
+def _content_length(scope: Scope) -> int | None:
+    values = [value for key, value in scope.get("headers") or [] if key.lower() == b"content-length"]
+    if len(values) != 1 or not values[0].strip().isdigit():
+        return None
+    return int(values[0])
+
+
+def _uploads_held_bytes() -> int:
+    """Bytes of uploaded files Streamlit holds in memory, all sessions together (0 without a runtime)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return 0
+    stats = Runtime.instance().uploaded_file_mgr.get_stats()
+    return sum(stat.byte_length for family in stats.values() for stat in family)
+
+
+def _upload_memory_bytes() -> int:
+    from dashboard.config import upload_memory_bytes  # imports the engine's data layer: only when needed
+
+    return upload_memory_bytes()
 
 
 def _basic_password(scope: Scope) -> str | None:

@@ -12,7 +12,8 @@ Saving onto an existing name needs ``replace=True`` (the page asks first). The r
 owner's newest `KEPT_BACKUPS` versions are kept however many replaces others make, and `restore_profile`
 gives each owner their own versions back, newest first. Saves and restores of a folder hold an exclusive lock
 (an flock on the folder): two sessions saving one new name at once get one "saved" and one question, never two
-"saved". Files are written atomically (a temporary file in the same folder, then a rename), so a crash
+"saved". A person may keep `MAX_PROFILES_PER_OWNER` profiles and the server `MAX_PROFILES` (replacing one
+is always possible). Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving leaves the previous profile intact. Loading never runs code: it parses JSON and checks every
 value.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import io
 import json
@@ -49,6 +51,8 @@ MAX_NAME_BYTES = 200
 BACKUPS = ".backups"
 KEPT_BACKUPS = 5  # per profile and owner
 MAX_BACKUPS = 200  # per profile: beyond it only each owner's newest copy stays
+MAX_PROFILES_PER_OWNER = 50  # profiles whose last save was one owner's
+MAX_PROFILES = 2_000  # on the server
 _PUNCTUATION = " '_.-"
 # Default-ignorable code points (Unicode's DerivedCoreProperties): invisible, so refused in a name.
 _INVISIBLE = re.compile(
@@ -213,6 +217,8 @@ def save_profile(
                 )
             if path.exists():
                 _back_up(path)
+            else:
+                _check_room(folder, payload["saved_by"])
             write_atomically(path, content)
     except OSError as error:
         raise ProfileError(
@@ -220,6 +226,22 @@ def save_profile(
             "or full. Export your ratings as CSV instead."
         ) from None
     return path
+
+
+def _check_room(folder: Path, saver: str) -> None:
+    """Refuse (`ProfileError`) a new profile beyond `MAX_PROFILES` on the server or `MAX_PROFILES_PER_OWNER`
+    last saved by ``saver`` (an owner digest)."""
+    files = _files(folder)
+    if len(files) >= MAX_PROFILES:
+        raise ProfileError(
+            f"The server keeps {MAX_PROFILES:,} profiles, its limit: replace one of yours (save under its "
+            "name), or export your ratings as CSV."
+        )
+    if sum(_saver(path) == saver for path in files) >= MAX_PROFILES_PER_OWNER:
+        raise ProfileError(
+            f"You have saved {MAX_PROFILES_PER_OWNER} profiles, the most one person may keep: replace one of "
+            "them (save under its name), or export your ratings as CSV."
+        )
 
 
 def _taken(name: str, saved: str) -> str:
@@ -235,7 +257,17 @@ def _taken(name: str, saved: str) -> str:
 def _saver(path: Path) -> str:
     """The owner digest a profile file records ("" for a file from before owners were recorded)."""
     try:
-        payload = json.loads(path.read_bytes()[:MAX_PROFILE_BYTES])
+        stat = path.stat()
+    except OSError:
+        return ""
+    return _saver_of(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _saver_of(path: str, modified_ns: int, size: int) -> str:
+    """`_saver` of one version of a file (by its time and size): counting a folder's owners reads each once."""
+    try:
+        payload = json.loads(Path(path).read_bytes()[:MAX_PROFILE_BYTES])
     except (OSError, ValueError):
         return ""
     saver = payload.get("saved_by") if isinstance(payload, dict) else None

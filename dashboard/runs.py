@@ -3,13 +3,15 @@
 Two cache levels, both keyed by (data fingerprint, algorithm, hyperparameters, split, seed) through the
 engine's ``cache_key``: models in memory with ``st.cache_resource`` (shared by every session),
 and the engine's on-disk ``ModelStore`` (size-capped, least recently used evicted), so the same
-configuration is never trained twice, even after a restart.
+configuration is never trained twice, even after a restart. Each model is stored with a digest of the person
+who trained it (`stored_by`), so one person's many large models evict their own, not the class's.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +20,7 @@ import streamlit as st
 from dashboard import challenge, config, joblog, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
+from dashboard.ui import described
 from dashboard.uploads import upload_owner
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import ModelFileError, ParameterError, TrainingDiverged
@@ -67,9 +70,9 @@ def cache_notice() -> str | None:
     """Why trained models are not being cached (a read-only or full folder, a bad size cap), or None."""
     store = model_store()
     if not store.writable:
-        reason = f"{store.folder} is read-only or missing"
+        reason = "its folder is read-only or missing"
     elif store.failure:
-        reason = store.failure
+        reason = described(store.failure)  # the folder named by what it is, not where
     else:
         return config.store_max_bytes_problem()
     return f"The model cache is off ({reason}): trained models are kept for this session only."
@@ -196,6 +199,7 @@ def start(
         extra["dashboard_data"] = choice.label
     if choice.kind == "upload" and (owner := upload_owner()):
         extra["owner"] = owner  # it leaves the store when this session ends, and only it
+    storer = stored_by()
 
     def finish(job: TrainingJob) -> state.Run:
         if isinstance(job.error, TrainingDiverged):
@@ -205,7 +209,7 @@ def start(
         metrics = job.metrics
         stopped_at = job.epochs_done if job.epochs_done < job.n_epochs else None
         if stopped_at is None:  # a stopped model is not what its settings describe: session only
-            store.try_put(key, job.model, data=data, metrics=metrics, extra=extra)  # else session only
+            store.try_put(key, job.model, data=data, metrics=metrics, extra=extra, stored_by=storer)
         run_id = key if stopped_at is None else f"{key}-stop{stopped_at}"
         metadata = {"metrics": metrics, "extra": extra | {"stopped_at": stopped_at}}
         return make_run(run_id, data, split_spec, job.model, metadata, False, choice.source_key)
@@ -228,6 +232,15 @@ def start(
     job.start()
     joblog.follow(job)
     return job
+
+
+def stored_by() -> str:
+    """Who stores this session's models, for the model store's shares: a digest of the person (their
+    workspace) or else the session, never the key itself ("" outside a session)."""
+    from dashboard.profiles import current_owner
+
+    owner = current_owner()
+    return hashlib.blake2b(owner.encode(), digest_size=12).hexdigest() if owner else ""
 
 
 def diverged_run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,20 @@ def engine_errors(what_to_do: str = "") -> Iterator[None]:
     except TrainingDiverged as error:
         st.warning(str(error), icon=":material/warning:")
     except RecEngineError as error:
-        st.error(f"{error}" + (f"\n\n{what_to_do}" if what_to_do else ""))
+        st.error(described(str(error)) + (f"\n\n{what_to_do}" if what_to_do else ""))
+
+
+def described(message: str) -> str:
+    """``message`` with the server's private folders (a session's upload, the profiles, the model store)
+    named by what they are, never by where they are, and other paths under the home folder as ``~/...``."""
+    from dashboard import config
+
+    private = {config.uploads_folder(): "your upload", config.profiles_folder(): "the profile folder",
+               config.store_folder(): "the model store"}  # fmt: skip
+    for folder, what in private.items():
+        message = re.sub(re.escape(str(folder)) + r"(?:/[^\s,;:'\"()]*[^\s,;:'\"().])?", what, message)
+    home = str(Path.home())
+    return message.replace(home + "/", "~/") if home != "/" else message
 
 
 def need_model(page: str = "pages/train.py", label: str = "Train a model first") -> None:

@@ -127,8 +127,8 @@ def session_folder(root: Path) -> Path:
 
 def _unwritable(folder: Path, error: OSError) -> DataError:
     return DataError(
-        f"Uploads cannot be stored: {folder} is read-only or full ({error.strerror or error}). Ask whoever "
-        "runs the server to fix RECENGINE_UPLOADS, or load a file on the server."
+        f"Uploads cannot be stored: the server's upload folder is read-only or full ({error.strerror or error}). "
+        "Ask whoever runs the server to fix RECENGINE_UPLOADS, or load a file on the server."
     )
 
 
@@ -267,8 +267,9 @@ def inside(path: Path, roots: list[Path]) -> bool:
 def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) -> Path:
     """The path a person typed, resolved, when it lies inside one of the allowed ``roots`` and neither
     inside nor above the ``private`` folders; a folder's every entry (links resolved) must too. Messages
-    show the allowed folders under the home folder as ``~/...``, and say the same of every ``~name``
-    (whether that account exists is none of the reader's business)."""
+    show the allowed folders under the home folder as ``~/...``, name the path as it was typed, never as
+    it resolves (``/proc/self/environ`` is not ``/proc/<the server's pid>/environ``), and say the same of
+    every ``~name`` (whether that account exists is none of the reader's business)."""
     from dashboard.ui import shown_path
 
     text = text.strip()
@@ -283,9 +284,10 @@ def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) ->
     except (OSError, RuntimeError):  # a loop of links
         raise DataError("That is not a path this server can resolve. Type a full path.") from None
     allowed = ", ".join(shown_path(r) for r in roots) or "none: the server's operator has listed no folder"
+    typed = shown_path(text)[:200]
     if not inside(path, roots):
         raise DataError(
-            f"{shown_path(path)} is outside the folders this server may read ({allowed}). Copy the data into "
+            f"{typed} is outside the folders this server may read ({allowed}). Copy the data into "
             "one of them, or ask whoever runs the server to add its folder to RECENGINE_DATA_DIRS."
         )
     private = [Path(p).resolve() for p in private]
@@ -294,28 +296,28 @@ def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) ->
             "That path is, or holds, one of the server's private folders (uploads, profiles, models)."
         )
     if not path.exists():
-        raise DataError(f"There is no file or folder at {shown_path(path)}.")
+        raise DataError(f"There is no file or folder at {typed}.")
     if path.is_dir():
-        _check_entries(path, roots, list(private))
+        _check_entries(path, roots, list(private), typed)
     return path
 
 
-def _check_entries(folder: Path, roots: list[Path], private: list[Path]) -> None:
-    """Refuse a folder holding a link that leads outside ``roots`` (or into ``private``), or too many
-    entries to look through."""
+def _check_entries(folder: Path, roots: list[Path], private: list[Path], typed: str) -> None:
+    """Refuse a folder (``typed`` as the person typed it) holding a link that leads outside ``roots`` (or into
+    ``private``), or too many entries to look through."""
     count = 0
     for base, folders, files in os.walk(folder):
         for name in folders + files:
             count += 1
             if count > MAX_FOLDER_ENTRIES:
                 raise DataError(
-                    f"{folder} holds more than {MAX_FOLDER_ENTRIES:,} files and folders. Give the path of the "
+                    f"{typed} holds more than {MAX_FOLDER_ENTRIES:,} files and folders. Give the path of the "
                     "data set's own folder or of its ratings file."
                 )
             entry = Path(base, name)
             if entry.is_symlink() and (not inside(entry, roots) or inside(entry, private)):
                 raise DataError(
-                    f"{folder} holds a link to a file or folder this server may not read, so it was not "
+                    f"{typed} holds a link to a file or folder this server may not read, so it was not "
                     "loaded. Give the path of a folder without such links."
                 )
 

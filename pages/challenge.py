@@ -138,6 +138,9 @@ def work_on(stored: store.StoredChallenge) -> None:
 
 def submit_form(stored: store.StoredChallenge) -> None:
     owner = current_owner()
+    if not owner.startswith("person:"):  # no workspace cookie: each new tab would be a new person
+        st.warning(store.NEEDS_COOKIES, icon=":material/cookie:")
+        return
     fitting = [run for run in state.runs().values() if store.accepts(stored, run)]
     if not fitting:
         st.info(
@@ -158,6 +161,7 @@ def submit_form(stored: store.StoredChallenge) -> None:
             made = store.submit(
                 stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine,
                 scorer=lambda run: scores(stored.challenge_id, run.run_id, engine, run),
+                address=store.address_digest(classroom.client_address()),
             )  # fmt: skip
         except RecEngineError as error:
             st.error(str(error))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import lzma
@@ -49,11 +50,13 @@ FORMAT_VERSION = 1
 METADATA = "__metadata__"
 USER_IDS, ITEM_IDS = "__user_ids__", "__item_ids__"
 DEFAULT_MAX_BYTES = 512 * 1024**2
+# Of a store's cap: while whoever stored entries holds more than this, their own entries are evicted first.
+OWNER_SHARE = 0.25
 # The metadata fields a model file must have (and those it may have) and their JSON types.
 FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "algorithm": str, "params": dict, "state": list, "scale": dict, "fingerprint": str, "history": list,
     "n_users": int, "n_items": int, "digest": str, "data_fingerprint": str, "data_name": str, "kind": str,
-    "fit_seconds": (int, float), "metrics": dict, "extra": dict, "created": str,
+    "fit_seconds": (int, float), "metrics": dict, "extra": dict, "created": str, "stored_by": str,
 }  # fmt: skip
 # What zipfile and NumPy raise for a damaged archive: a bad header, a flipped compression method
 # (NotImplementedError, zlib, bz2 or lzma errors), a flipped encryption flag (RuntimeError), a short read,
@@ -75,11 +78,13 @@ def save_model(
     data: RatingsDataset | None = None,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    stored_by: str | None = None,
 ) -> Path:
     """Write a fitted model to ``path`` atomically; ``data`` (the training set or its parent) adds id maps.
 
     ``metrics`` and ``extra`` must be JSON-friendly (NumPy scalars are converted); see the module
-    docstring for the keys of ``extra`` the command line understands.
+    docstring for the keys of ``extra`` the command line understands. ``stored_by`` is an opaque name of
+    who stored it (see `ModelStore.put`).
     """
     model._check_fitted()
     state = {name: np.asarray(value) for name, value in model.state().items()}
@@ -106,6 +111,8 @@ def save_model(
         "digest": _digest(arrays),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if stored_by:
+        metadata["stored_by"] = stored_by
     text = json.dumps(json_safe(metadata), allow_nan=False, sort_keys=True)
     arrays[METADATA] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     return _write_atomically(Path(path), arrays)
@@ -601,8 +608,10 @@ def default_store_folder() -> Path:
 class ModelStore:
     """Trained models by cache key, in one folder, at most ``max_bytes`` in all.
 
-    ``get`` marks an entry as used; ``put`` evicts the least recently used entries (never the one just
-    written) when the folder grows over the cap. An advisory lock file (``fcntl``) serializes writers and
+    ``get`` marks an entry as used; ``put`` evicts when the folder grows over the cap, never the entry just
+    written: while someone who stored entries (``stored_by``) holds more than `OWNER_SHARE` of the cap, their
+    least recently used entries first; then everyone's least recently used. So one person storing many large
+    models evicts their own, not everyone else's. An advisory lock file (``fcntl``) serializes writers and
     eviction across processes; every file is also written atomically, so readers never see half a file.
     """
 
@@ -687,12 +696,15 @@ class ModelStore:
         data: RatingsDataset | None = None,
         metrics: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        stored_by: str | None = None,
     ) -> Path:
-        """Store ``model`` under ``key`` (replacing any entry) and evict old entries beyond the cap."""
+        """Store ``model`` under ``key`` (replacing any entry) and evict old entries beyond the cap.
+
+        ``stored_by`` names who stores it, for eviction: an opaque string (a digest, never a person's id)."""
         path = self.path(key)
         with self._locked():
             self._remove_debris()
-            save_model(model, path, data=data, metrics=metrics, extra=extra)
+            save_model(model, path, data=data, metrics=metrics, extra=extra, stored_by=stored_by)
             self._evict(keep=path)
         model.store_key_ = key
         return path
@@ -705,11 +717,12 @@ class ModelStore:
         data: RatingsDataset | None = None,
         metrics: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        stored_by: str | None = None,
     ) -> Path | None:
         """`put`, or None when the folder cannot take the file (read-only, full): the caller keeps the model
         in memory, and ``failure`` says why until a later put succeeds."""
         try:
-            path = self.put(key, model, data=data, metrics=metrics, extra=extra)
+            path = self.put(key, model, data=data, metrics=metrics, extra=extra, stored_by=stored_by)
         except OSError as error:
             self.failure = f"{error.strerror or error} in {self.folder}"
             return None
@@ -791,20 +804,45 @@ class ModelStore:
                 partial.unlink()
 
     def _evict(self, keep: Path) -> list[Path]:
-        """Remove least recently used entries until the total fits the cap (never ``keep``)."""
-        entries = [(p, p.stat()) for p in self.entries() if p.exists()]
-        total = sum(stat.st_size for _, stat in entries)
+        """Remove entries until the total fits the cap (never ``keep``): the least recently used of those
+        who hold more than their share (`OWNER_SHARE` of the cap), else the least recently used of all."""
+        sizes = {path: stat for path in self.entries() if (stat := _stat(path)) is not None}
+        total = sum(stat.st_size for stat in sizes.values())
+        if total <= self.max_bytes:
+            return []
+        owners = {path: _stored_by(str(path), stat.st_ino, stat.st_size) for path, stat in sizes.items()}
+        held: dict[str, int] = {}
+        for path, stat in sizes.items():
+            held[owners[path]] = held.get(owners[path], 0) + stat.st_size
+        candidates = sorted((p for p in sizes if p != keep), key=lambda p: sizes[p].st_mtime)
         removed = []
-        for path, stat in sorted(entries, key=lambda e: e[1].st_mtime):
-            if total <= self.max_bytes:
-                break
-            if path == keep:
-                continue
+        while total > self.max_bytes and candidates:
+            over = {owner for owner, size in held.items() if owner and size > OWNER_SHARE * self.max_bytes}
+            path = next((p for p in candidates if owners[p] in over), candidates[0])
+            candidates.remove(path)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
-            total -= stat.st_size
+            total -= sizes[path].st_size
+            held[owners[path]] -= sizes[path].st_size
         return removed
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_by(path: str, inode: int, size: int) -> str:
+    """Who stored the entry at ``path`` ("" when not recorded or unreadable), read once per version of the
+    file (every write is a new file, renamed into place: a new inode)."""
+    try:
+        return read_metadata(path).get("stored_by") or ""
+    except (ModelFileError, OSError):
+        return ""
 
 
 def _size(path: Path) -> int:

@@ -238,6 +238,43 @@ def test_least_recently_used_entries_are_evicted_over_the_cap(small_data, tmp_pa
     assert [p.stem for p in tiny_store.entries()] == ["only"]
 
 
+def _put_in_turn(store: ModelStore, key: str, model, stored_by: str, used_at: float) -> None:
+    store.put(key, model, stored_by=stored_by)
+    if store.path(key).exists():
+        os.utime(store.path(key), (used_at, used_at))  # distinct last uses, oldest first
+
+
+def test_one_person_storing_many_large_models_evicts_their_own_first(small_data, tmp_path):
+    """The re-probe: eight large models of one student evicted everyone's from the shared store. B stores two
+    small models (s each), then A eight large ones (S each, s < S/4), in a store of 4.5S + 2s whose share
+    per person is a quarter of that (< 1.7S). Plain LRU evicts B's two (the oldest) at A's fifth; with
+    shares, A's fifth evicts A's first, and so on: B's two and A's last four stay."""
+    small, large = _fitted("wals", small_data, n_factors=2), _fitted("wals", small_data, n_factors=64)
+    probe = ModelStore(tmp_path / "probe")
+    s = probe.put("s", small, stored_by="b" * 16).stat().st_size
+    big = probe.put("S", large, stored_by="a" * 16).stat().st_size
+    assert s < big / 4
+    store = ModelStore(tmp_path / "store", max_bytes=int(4.5 * big) + 2 * s)
+    for i in range(2):
+        _put_in_turn(store, f"b{i}", small, "b" * 16, used_at=1000 + i)
+    for i in range(8):
+        _put_in_turn(store, f"a{i}", large, "a" * 16, used_at=2000 + i)
+    assert sorted(p.stem for p in store.entries()) == ["a4", "a5", "a6", "a7", "b0", "b1"]
+    assert store.total_bytes() <= store.max_bytes
+
+
+def test_when_nobody_holds_more_than_a_share_the_least_recently_used_goes(small_data, tmp_path):
+    """Five people, one model of S each, in a store of 4.5S: each holds S, under a share of 1.125S, so the
+    fifth put evicts the first person's model, the least recently used."""
+    model = _fitted("wals", small_data)
+    size = ModelStore(tmp_path / "probe").put("p", model, stored_by="p0").stat().st_size
+    store = ModelStore(tmp_path / "store", max_bytes=int(4.5 * size))
+    for i in range(5):
+        _put_in_turn(store, f"m{i}", model, f"p{i}", used_at=1000 + i)
+    assert sorted(p.stem for p in store.entries()) == ["m1", "m2", "m3", "m4"]
+    assert read_metadata(store.path("m1"))["stored_by"] == "p1"
+
+
 WRITER = textwrap.dedent(
     """
     import sys

@@ -1,7 +1,9 @@
 """The ``recengine`` command line.
 
 Each command module exposes ``register(subparsers)``; a handler returns an exit status. Errors the engine
-raises on purpose print as one line on stderr and exit with status 2, never as a traceback.
+raises on purpose print as one line on stderr and exit with status 2, never as a traceback. What the
+commands print passes through `printable`: titles, genres and names come from data files, and an escape
+code in one (a hyperlink, a cleared screen, a retitled window) must never reach the terminal.
 """
 
 from __future__ import annotations
@@ -10,15 +12,41 @@ import argparse
 import importlib
 import json
 import os
+import re
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 
 from recengine.errors import RecEngineError
 from recengine.jsonsafe import json_safe
 
 COMMAND_MODULES: tuple[str, ...] = ("data", "use", "train", "ask")
+# Terminal escape sequences (CSI, OSC, and two-byte ESC ones, 7- and 8-bit), then every other control
+# character but newline and tab, and the bidirectional overrides that reorder what is shown.
+_ESCAPES = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)|\x9b[0-?]*[ -/]*[@-~]?|\x9d[^\x07]*\x07?"
+)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (newlines and tabs kept)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+class _Printable:
+    """A text stream that writes `printable` text to ``stream``."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    stdout, sys.stdout = sys.stdout, _Printable(sys.stdout)
     try:
         return int(args.handler(args) or 0)
     except RecEngineError as error:  # one line, whatever a file or a name inside it held
-        print(f"recengine {args.command}: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"recengine {args.command}: {printable(' '.join(str(error).split()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -57,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 141
     finally:
+        sys.stdout = stdout
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 

@@ -107,6 +107,15 @@ def test_the_teacher_password_may_not_be_the_class_password(app, monkeypatch):
     assert not [t for t in app.text_input if t.key == "challenge_teacher_password"]
 
 
+def test_a_tab_without_a_workspace_cookie_is_asked_to_allow_cookies(app, monkeypatch):
+    """The re-probe: cookieless sessions each submitted as a new person (14 submissions, 14 names)."""
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    open_challenge(sign_in_as_teacher(new_session()))
+    open_page(app, "challenge")  # a session whose browser keeps no workspace (no cookie)
+    assert "allow cookies for this site, then reload the page" in texts(app.warning)
+    assert not [b for b in app.button if b.key == "challenge_submit"]
+
+
 @pytest.mark.slow
 def test_two_students_and_a_teacher(home, monkeypatch):
     monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)

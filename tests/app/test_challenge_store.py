@@ -98,6 +98,7 @@ def test_the_file_keeps_no_held_out_ratings(opened, data, engine, popular):
         "submitted_at",
         "public",
         "private",
+        "address",
     }
 
 
@@ -159,6 +160,43 @@ def test_ten_submissions_an_hour(opened, data, engine, popular):
         )
     store.submit(opened.challenge_id, "person:b", "Bob", a_run(engine.train, popular), engine, now=NOW + 540)
     store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW + 3600)
+
+
+def test_a_session_without_a_workspace_cookie_may_not_submit(opened, data, engine, popular):
+    """The re-probe: 14 cookieless sessions submitted 14 times and took 14 names (each new tab a new person)."""
+    with pytest.raises(ChallengeError, match="allow cookies for this site, then reload"):
+        store.submit(
+            opened.challenge_id, "session:tab-1", "Eve", a_run(engine.train, popular), engine, now=NOW
+        )
+    assert store.load(opened.challenge_id).submissions == []
+
+
+def test_one_network_address_has_an_hourly_budget(opened, data, engine, popular, monkeypatch):
+    """A class behind one router shares its address: 40 people's hourly limit by default, here 3."""
+    monkeypatch.delenv(store.PER_ADDRESS_ENV, raising=False)
+    assert store.max_per_address() == 40 * store.MAX_PER_HOUR
+    monkeypatch.setenv(store.PER_ADDRESS_ENV, "3")
+    router, home_line = store.address_digest("10.0.0.7"), store.address_digest("10.0.0.8")
+    assert router != home_line and "10.0.0.7" not in router
+
+    def send(person: str, address: str, now: float) -> store.Submission:
+        run = a_run(engine.train, popular)
+        return store.submit(
+            opened.challenge_id, f"person:{person}", person, run, engine, now=now, address=address
+        )
+
+    for minute, person in enumerate("abc"):
+        send(person, router, NOW + 60 * minute)
+    with pytest.raises(
+        ChallengeError, match="3 submissions per hour at most from one network.*in 57 minutes"
+    ):
+        send("d", router, NOW + 180)
+    send("d", home_line, NOW + 180)  # another network is not counted
+    send("d", router, NOW + 3600)  # an hour after the first
+    assert [s.address for s in store.load(opened.challenge_id).submissions] == [router] * 3 + [
+        home_line,
+        router,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 
 import pytest
 from app_helpers import TIMEOUT, assert_no_exception, open_page, wait_for_job, wait_until
 from streamlit.testing.v1 import AppTest
 
+from dashboard import config, workspace
 from dashboard.jobs import STOPPED
+from recengine.store import ModelStore
 
 
 def test_train_the_default_model_then_take_it_from_the_cache(app):
@@ -121,3 +125,18 @@ def test_more_factors_than_the_exact_solver_takes_is_refused_before_training(app
     assert app.button(key="train_go").disabled
     app.number_input(key="train_wals_n_factors").set_value(256).run()
     assert not app.error and not app.button(key="train_go").disabled
+
+
+@pytest.mark.slow
+def test_a_stored_model_records_a_digest_of_who_trained_it(app):
+    """The model store evicts a person's own models first beyond their share (the re-probe: one student's
+    models emptied it for the class): the Train page stores a digest of the person, never their key."""
+    key = "k" * 43  # the browser's workspace key
+    app.session_state[workspace.KEY] = key
+    open_page(app, "train")
+    app.button(key="train_go").click().run()
+    wait_for_job(app)
+    [entry] = ModelStore(config.store_folder()).list()
+    person = "person:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    assert entry["stored_by"] == hashlib.blake2b(person.encode(), digest_size=12).hexdigest()
+    assert key not in json.dumps(entry)

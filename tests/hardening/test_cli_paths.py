@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from outcomes import tally
 
@@ -117,3 +118,37 @@ def test_huge_metadata_is_refused_before_it_is_parsed(model_file, tmp_path):
     assert status == 2 and len(done.stderr.strip().splitlines()) == 1 and "metadata" in done.stderr
     assert peak < 350, peak
     tally("model files", "24 MB of JSON metadata", f"refused unparsed, peak {peak:.0f} MB")
+
+
+HOSTILE = "\x1b]8;;https://evil.example\x07Class password expired\x1b]8;;\x07 \x1b[2J\x1b[31m\x9b1mloud\x1b[0m\u202e"
+
+
+def test_titles_reach_the_terminal_without_their_escape_codes(tmp_path, capsys):
+    """The re-probe: a data set's titles reached the terminal with their escape codes (a hyperlink, a
+    cleared screen). Every film here is titled with them; the recommendations and a similar-films header
+    print the words only."""
+    from recengine.data import load
+
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    ratings = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=4)[0].to_frame()
+    ratings.columns = ["userId", "movieId", "rating", *ratings.columns[3:]]
+    ratings["rating"] = ratings["rating"].clip(1, 5).round()
+    ratings.to_csv(folder / "ratings.csv", index=False)
+    items = sorted(ratings["movieId"].unique())
+    titles = [f"Film {item} {HOSTILE} (1994)" for item in items]
+    pd.DataFrame({"movieId": items, "title": titles, "genres": "Drama"}).to_csv(
+        folder / "movies.csv", index=False
+    )
+    data = load(str(folder))
+    model = save_model(make("wals", n_epochs=2).fit(data), tmp_path / "m.npz", data=data,
+                       extra={"data": str(folder), "split": "none", "seed": 0})  # fmt: skip
+    user, item = str(data.user_ids[0]), str(data.item_ids[0])
+    assert main(["recommend", "--model", str(model), "--user", user, "-n", "3", "--stored-data"]) == 0
+    assert main(["similar", "--model", str(model), "--item", item, "-n", "3", "--stored-data"]) == 0
+    out = capsys.readouterr().out
+    assert "Class password expired loud" in out and "Closest to Film" in out
+    assert not [
+        c for c in out if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"
+    ]
+    tally("command line", "titles with terminal escape codes", "printed without them")

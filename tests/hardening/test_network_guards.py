@@ -21,7 +21,15 @@ from starlette.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dashboard import classroom, serve
-from dashboard.classroom import MAX_ADDRESS_DELAY, MAX_ADDRESS_FAILURES, MAX_FAILURES, Tries, Turns
+from dashboard.classroom import (
+    MAX_ADDRESS_DELAY,
+    MAX_ADDRESS_FAILURES,
+    MAX_FAILURES,
+    MAX_TURNS_AHEAD,
+    TooManyTries,
+    Tries,
+    Turns,
+)
 from dashboard.guards import ForwardedHeaders, MetricsGate
 
 
@@ -63,6 +71,36 @@ def test_tries_are_refused_per_session_and_person_and_only_slowed_per_address():
     assert tries.slowed_seconds("10.0.0.7", now=100) <= MAX_ADDRESS_DELAY  # a classmate later: one turn
     assert tries.slowed_seconds("10.0.0.8", now=3) == 0  # another address is not slowed
     tally("network", "password tries", "refused per tab and browser, slowed per address")
+
+
+def test_an_address_books_a_few_turns_ahead_and_tries_beyond_are_refused_at_once(monkeypatch):
+    """The re-probe: each wrong try past an address's budget booked a turn of up to 5 s; 40 sessions' tries
+    behind one address made a classmate wait 204 s. Ten tries past the budget make each turn the longest
+    (5 s); three are booked (waits 5, 10, 15 s) and the other 37 refused at once, told to wait one turn."""
+    tries = Tries()
+    for tab in range(MAX_ADDRESS_FAILURES + 10):
+        tries.failed([f"session:cookieless-{tab}"], "10.0.0.7", now=0)
+    waits, refused = [], []
+    for _ in range(40):  # forty sessions' tries at once
+        try:
+            waits.append(tries.slowed_seconds("10.0.0.7", now=1))
+        except TooManyTries as busy:
+            refused.append(busy.seconds)
+    assert waits == [5, 10, 15] == [MAX_ADDRESS_DELAY * turn for turn in range(1, MAX_TURNS_AHEAD + 1)]
+    assert refused == [5] * 37
+    with pytest.raises(TooManyTries, match="Too many tries from your network, wait 5 s"):
+        tries.slowed_seconds("10.0.0.7", now=1)  # a classmate's right password now: refused at once ...
+    assert tries.slowed_seconds("10.0.0.7", now=6) == 15  # ... and five seconds later, three turns' wait
+    now = time.monotonic()  # what the page says, on the clock it reads
+    for tab in range(MAX_ADDRESS_FAILURES + 10):
+        tries.failed([f"session:cookieless-{tab}"], "10.0.0.8", now=now)
+    for _ in range(MAX_TURNS_AHEAD):
+        tries.slowed_seconds("10.0.0.8", now=now)
+    monkeypatch.setattr(classroom, "who_is_trying", lambda: (["session:classmate"], "10.0.0.8"))
+    monkeypatch.setattr(classroom, "sleep", lambda seconds: None)
+    shown = classroom.sign_in("tulip-42", "tulip-42", tries, "wrong")
+    assert shown is not None and shown.startswith("Too many tries from your network, wait")
+    tally("network", "40 sessions' wrong passwords behind one address", "3 turns booked, the rest refused")
 
 
 def test_the_teacher_and_the_metrics_have_budgets_of_their_own():

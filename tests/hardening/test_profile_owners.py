@@ -166,3 +166,23 @@ def test_an_owner_walks_back_through_their_own_versions(tmp_path: Path):
         save_profile(tmp_path, Profile("dora", "s", {9: float(round_)}), replace=True, owner="B")
     assert restore_profile(tmp_path, "dora", owner="A").ratings == {1: 2.0}
     assert restore_profile(tmp_path, "dora", owner="A").ratings == {1: 1.0}
+
+
+def test_a_person_and_the_server_keep_a_limited_number_of_profiles(tmp_path: Path, monkeypatch):
+    """The re-probe saved 300 profiles in 42 s. Here 3 per person and 5 on the server: A's fourth new name is
+    refused, A may still replace one of theirs; B saves two (five in all), and C's first is refused."""
+    from dashboard import profiles
+
+    monkeypatch.setattr(profiles, "MAX_PROFILES_PER_OWNER", 3)
+    monkeypatch.setattr(profiles, "MAX_PROFILES", 5)
+    for name in ("a1", "a2", "a3"):
+        save_profile(tmp_path, Profile(name, "s", {1: 5.0}), owner="A")
+    with pytest.raises(ProfileError, match="You have saved 3 profiles, the most one person may keep"):
+        save_profile(tmp_path, Profile("a4", "s", {1: 5.0}), owner="A")
+    save_profile(tmp_path, Profile("a1", "s", {1: 4.0}), replace=True, owner="A")
+    for name in ("b1", "b2"):
+        save_profile(tmp_path, Profile(name, "s", {1: 5.0}), owner="B")
+    with pytest.raises(ProfileError, match="The server keeps 5 profiles, its limit"):
+        save_profile(tmp_path, Profile("c1", "s", {1: 5.0}), owner="C")
+    assert list_profiles(tmp_path) == ["a1", "a2", "a3", "b1", "b2"]
+    tally("profiles", "new profiles beyond the limits", "refused (per person and server-wide)")

@@ -8,6 +8,7 @@ writer."""
 from __future__ import annotations
 
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def test_the_app_trains_saves_and_uploads_without_writable_folders(session):
     at = session
     assert not at.exception
     assert any("model cache is off" in w.value for w in at.sidebar.warning)
+    store = os.environ["RECENGINE_STORE"]
+    assert not [w for w in at.sidebar.warning if store in w.value]  # the server's folder is never shown
     at.switch_page("pages/train.py").run()
     at.selectbox(key="train_algo").set_value("baseline").run()
     at.button(key="train_go").click().run()

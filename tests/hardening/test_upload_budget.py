@@ -145,6 +145,26 @@ def test_the_outside_message_does_not_show_the_home_path(server: Path, monkeypat
     assert str(server) not in shown and "~/allowed" in shown
 
 
+def test_a_typed_path_is_named_as_typed_never_as_it_resolves(server: Path):
+    """The re-probe: /proc/self/environ was answered with /proc/<the server's pid>/environ."""
+    shown = message("/proc/self/environ")
+    assert "/proc/self/environ is outside" in shown and f"/proc/{os.getpid()}" not in shown
+
+
+def test_an_uploads_unpack_folder_is_described_never_shown(server: Path):
+    """The re-probe: a zip without a ratings file was answered with the path of its unpack folder."""
+    from dashboard.ui import described
+    from recengine.data import load
+
+    folder = PrivateFolder(config.uploads_folder()).path
+    path = save_upload(folder, "notes.zip", zipped({"docs/readme.md": b"# notes\n"}))
+    with pytest.raises(DataError) as caught:
+        load(str(path))
+    assert str(path) in str(caught.value)  # the engine names the folder it was given ...
+    shown = described(str(caught.value))  # ... the page names what it is
+    assert "your upload" in shown and str(server) not in shown and "uploads" not in shown, shown
+
+
 def test_a_folder_above_the_uploads_is_refused_without_naming_or_counting_them(server: Path):
     """A typed folder holding the uploads folder showed its path and how many sessions had uploads."""
     for _ in range(3):

@@ -1,0 +1,122 @@
+"""The second re-probe: Streamlit's upload endpoint took files from any session with a websocket, signed in
+with the class password or not (30 uploads of 50 MB held 2.1 GB for minutes). `dashboard.guards.UploadGate`
+takes them only from an admitted session, and caps the bytes of uploads held in memory server-wide."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from outcomes import tally
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from dashboard import classroom
+from dashboard.guards import UploadGate
+
+UPLOAD = "/_stcore/upload_file/{session}/{file}"
+
+
+async def take(request: Request) -> Response:
+    await request.body()
+    return Response(status_code=204)
+
+
+def gate(held: int = 0, cap: int = 1_000) -> TestClient:
+    admitted = {"signed-in"}.__contains__
+    middleware = [Middleware(UploadGate, admitted=admitted, held=lambda: held, cap=cap)]
+    return TestClient(
+        Starlette(routes=[Route(UPLOAD, take, methods=["PUT", "DELETE"])], middleware=middleware)
+    )
+
+
+def test_uploads_are_refused_from_a_session_not_admitted():
+    client = gate()
+    refused = client.put("/_stcore/upload_file/stranger/f1", content=b"x" * 10)
+    assert refused.status_code == 403 and "class password" in refused.text
+    assert client.put("/_stcore/upload_file/signed-in/f1", content=b"x" * 10).status_code == 204
+    assert client.delete("/_stcore/upload_file/stranger/f1").status_code == 204  # removing frees memory
+    tally("network", "an upload before the class password", "refused (403)")
+
+
+def test_uploads_beyond_the_servers_memory_cap_are_refused():
+    """900 bytes held of a 1,000-byte cap: 100 more fit, 101 do not; an upload that does not say its size
+    cannot be counted and is refused."""
+    assert gate(held=900).put("/_stcore/upload_file/signed-in/f", content=b"x" * 100).status_code == 204
+    refused = gate(held=900).put("/_stcore/upload_file/signed-in/f", content=b"x" * 101)
+    assert refused.status_code == 503 and "RECENGINE_UPLOAD_MEMORY_MB" in refused.text
+    unsized = gate().put("/_stcore/upload_file/signed-in/f", content=iter([b"x" * 10]))
+    assert unsized.status_code == 411
+    tally("network", "uploads beyond the server's memory cap", "refused (503)")
+
+
+def test_an_upload_arriving_counts_against_the_cap_until_it_ends():
+    seen = []
+
+    async def streamlit(scope, receive, send) -> None:  # what the gate lets through sees it counted
+        seen.append(upload_gate.arriving)
+        await Response(status_code=204)(scope, receive, send)
+
+    upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: 0, cap=1_000)
+    assert TestClient(upload_gate).put("/_stcore/upload_file/s/f", content=b"x" * 600).status_code == 204
+    assert seen == [600] and upload_gate.arriving == 0
+
+
+def test_only_sessions_that_typed_the_class_password_are_admitted(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(classroom.ENV, raising=False)
+    assert classroom.session_admitted("anyone")  # no class password: everyone
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    assert not classroom.session_admitted("tab-1")
+    classroom.admit_session("tab-1")
+    assert classroom.session_admitted("tab-1") and not classroom.session_admitted("tab-2")
+
+
+def _xsrf_cookie(url: str) -> str:
+    """The cookie a browser's page gets (the health check sets it) and copies into an upload's header."""
+    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as answer:
+        cookies = answer.headers.get_all("Set-Cookie") or []
+    return next(c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf="))
+
+
+def _upload(url: str, session: str, xsrf: str) -> tuple[int, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="r.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\nuser,item,rating\r\n1,2,3\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(
+        f"{url}/_stcore/upload_file/{session}/{uuid.uuid4()}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": xsrf,
+                 "Cookie": f"_streamlit_xsrf={xsrf}"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+@pytest.mark.slow
+def test_the_served_app_takes_uploads_only_from_a_signed_in_tab(tmp_path, monkeypatch):
+    """Through ./dev app's server: a tab with a websocket but no password is refused; once it typed the
+    password, its upload is taken."""
+    from dashboard.client import Session
+    from dashboard.server import running_app
+
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    with running_app(tmp_path / "home") as server, Session(server.url, timeout=60) as tab:
+        tab.run()
+        assert tab.session_id
+        xsrf = _xsrf_cookie(server.url)
+        status, text = _upload(server.url, tab.session_id, xsrf)
+        assert (status, text) == (403, "Uploads are taken only from a tab that typed the class password.\n")
+        tab.run(widgets=[tab.state("class_password", "tulip-42"), tab.state("class_password_enter", True)])
+        assert _upload(server.url, tab.session_id, xsrf)[0] == 204
