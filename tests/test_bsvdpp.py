@@ -301,24 +301,47 @@ def test_attribute_bags_hold_genre_shares_bins_and_categories_weighted_per_block
     np.testing.assert_allclose(people[:, 2:], [[half, 0], [0, 1], [half, 0]])
 
 
-def test_side_information_joins_the_sides_and_can_be_left_out():
-    data = with_metadata()
-    model = make("bsvdpp", n_factors=2, n_epochs=3)
-    model._prepare(data)
-    model._initialize(data)
-    assert sorted(model._vectors) == [
-        "item",
-        "item_attributes",
-        "item_bag",
-        "user",
-        "user_attributes",
-        "user_bag",
-    ]
-    plain = make("bsvdpp", n_factors=2, n_epochs=3, side_information=False)
-    plain._prepare(data)
-    plain._initialize(data)
-    assert sorted(plain._vectors) == ["item", "item_bag", "user", "user_bag"]
-    assert np.isfinite(make("bsvdpp", n_factors=2, n_epochs=3).fit(data).predict([0, 2], [3, 1])).all()
+def cold_start(n_users: int = 80, n_items: int = 60, cold: int = 10, seed: int = 0):
+    """Ratings 3 ± 1 (+ noise 0.1) that only gender and genre explain: women like the comedies and dislike
+    the dramas, men the other way round. The first ``cold`` users and films have no ratings; returned with
+    the full matrix, the (user, film) codes of the cold users' cells and those of the cold films' cells."""
+    rng = np.random.default_rng(seed)
+    taste = np.where(np.arange(n_users) % 2 == 0, 1.0, -1.0)
+    kind = np.where(np.arange(n_items) % 2 == 0, 1.0, -1.0)
+    truth = 3 + np.outer(taste, kind)
+    rated = rng.random((n_users, n_items)) < 0.5
+    rated[:cold] = rated[:, :cold] = False
+    users, items = np.nonzero(rated)
+    films = pd.DataFrame({
+        "title": [f"film {i}" for i in range(n_items)], "year": np.nan,
+        "genres": [["Comedy"] if k > 0 else ["Drama"] for k in kind],
+    })  # fmt: skip
+    people = pd.DataFrame({"gender": np.where(taste > 0, "F", "M")})
+    ratings = truth[users, items] + rng.normal(0, 0.1, len(users))
+    data = RatingsDataset(
+        users, items, ratings, np.arange(n_users), np.arange(n_items), items=films, users=people
+    )
+    warm_users, warm_items = np.arange(cold, n_users), np.arange(cold, n_items)
+    cold_users = np.repeat(np.arange(cold), len(warm_items)), np.tile(warm_items, cold)
+    cold_items = np.repeat(warm_users, cold), np.tile(np.arange(cold), len(warm_users))
+    return data, truth, cold_users, cold_items
+
+
+def test_side_information_predicts_cold_users_and_films_from_their_attributes_and_can_be_left_out():
+    """Gender joins the users' side, genres the films' side: people and films without ratings are predicted
+    from them (the cold films less surely: 0.38-0.82 over five seeds, against 0.98-1.12 without); without
+    side information they are not (RMSE near 1, the size of the taste effect)."""
+    data, truth, cold_users, cold_items = cold_start()
+
+    def errors(side_information: bool) -> list[float]:
+        settings = dict(n_factors=2, n_epochs=30, link="gaussian", side_information=side_information)
+        model = make("bsvdpp", **settings).fit(data)
+        cells = (cold_users, cold_items)
+        return [float(np.sqrt(np.mean((model.predict(*c) - truth[c]) ** 2))) for c in cells]
+
+    (users_with, films_with), (users_without, films_without) = errors(True), errors(False)
+    assert users_with < 0.2 and users_without > 0.8  # measured 0.11 and 1.07
+    assert films_with < 0.85 * films_without  # 0.75 and 1.04
 
 
 def test_attributions_add_up_to_the_taste_part_with_the_bag(planted):
