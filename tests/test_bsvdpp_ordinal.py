@@ -164,14 +164,19 @@ def test_predictions_fold_in_save_and_load_through_the_link(tmp_path):
 
 
 def test_latent_targets_of_a_new_persons_ratings():
-    """The middle of each category's interval, √(2/π) past the end cuts; in between for off-grid values."""
+    """A new person's fold-in regresses on latent targets: the middle of each category's interval, √(2/π) past
+    the end cuts, in between for off-grid values. Two people who rated the same films: their problems'
+    residuals differ by the difference of their targets (the films' offsets cancel)."""
     data, _, _ = ordinal_planted(40, 30, seed=2)
     model = make("bsvdpp", n_factors=2, n_epochs=3, link="ordered_probit").fit(data)
     c, past = model.cutpoints_, np.sqrt(2 / np.pi)
-    targets = model._latent_targets(np.array([1.0, 2.0, 4.0, 5.0, 2.5]))
+    codes = np.array([1, 5, 9, 13, 17])
+    ratings = np.array([1.0, 2.0, 4.0, 5.0, 2.5])
+    residuals = model.foldin_system(codes, ratings).residuals
+    threes = model.foldin_system(codes, np.full(len(codes), 3.0)).residuals
     middle_2, middle_3 = (c[0] + c[1]) / 2, (c[1] + c[2]) / 2
-    np.testing.assert_allclose(targets, [c[0] - past, middle_2, (c[2] + c[3]) / 2, c[3] + past,
-                                         (middle_2 + middle_3) / 2])  # fmt: skip
+    targets = [c[0] - past, middle_2, (c[2] + c[3]) / 2, c[3] + past, (middle_2 + middle_3) / 2]
+    np.testing.assert_allclose(residuals - threes, np.array(targets) - middle_3, rtol=1e-12, atol=1e-12)
 
 
 def test_the_default_link_is_the_ordered_probit_for_stars_and_gaussian_otherwise(planted):
