@@ -13,11 +13,11 @@ from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError
 from recengine.evaluation.split import holdout_random
 from recengine.models import make
-from recengine.models.bsvdpp import _padded
 from recengine.models.kernels import ordinal
 from recengine.store import load_model, save_model
 
 CUTS = np.array([-1.0, 0.2, 0.9, 2.5])  # five categories
+PADDED = np.concatenate([[-np.inf], CUTS, [np.inf]])  # every category's interval, as the kernels take them
 
 
 def log_interval(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -44,7 +44,7 @@ def log_likelihood(eta: np.ndarray, categories: np.ndarray, padded: np.ndarray) 
 @pytest.mark.parametrize("cut", [1, 2, 4])
 def test_log_likelihood_change_of_moving_one_cut(cut):
     eta, categories = scores_and_categories()
-    padded = _padded(CUTS)
+    padded = PADDED.copy()
     moved = padded.copy()
     moved[cut] += 0.13
     change = ordinal.log_likelihood_change(eta, categories, padded, moved[cut], cut)
@@ -59,7 +59,7 @@ def test_latent_draws_are_the_truncated_normal_quantiles(uniform):
     F⁻¹(1 − u) = −G⁻¹(u), G truncated to the mirror image, for an interval centred above η (the kernel inverts
     Φ on the mirror image there). Every draw inside its interval, u = 1 included."""
     eta, categories = scores_and_categories()
-    padded = _padded(CUTS)
+    padded = PADDED.copy()
     out = np.empty(len(eta))
     ordinal.draw_latent(eta, categories, padded, np.full(len(eta), uniform), out)
     lo, hi = padded[categories] - eta, padded[categories + 1] - eta
@@ -78,7 +78,7 @@ def test_expected_ratings_weigh_each_value_by_its_probability():
     values = np.array([1.0, 2.0, 3.0, 3.5, 5.0])
     out = np.empty(len(eta))
     ordinal.expected_ratings(eta, CUTS, values, out)
-    padded = _padded(CUTS)
+    padded = PADDED.copy()
     probabilities = ndtr(padded[1:][None, :] - eta[:, None]) - ndtr(padded[:-1][None, :] - eta[:, None])
     np.testing.assert_allclose(out, probabilities @ values, rtol=1e-12)
 
@@ -145,7 +145,12 @@ def test_predictions_fold_in_save_and_load_through_the_link(tmp_path):
     data, _, _ = ordinal_planted(60, 40, seed=1)
     model = make("bsvdpp", n_factors=2, n_epochs=8, link="ordered_probit").fit(data)
     users, items = data.user_codes, data.item_codes
-    eta = make("bsvdpp").__class__.__mro__[1]._raw_predict(model, users, items)  # the score before the link
+    eta = (  # the score before the link
+        model.global_mean_
+        + model.user_bias_[users]
+        + model.item_bias_[items]
+        + np.sum(model.user_factors_[users] * model.item_factors_[items], axis=1)
+    )
     expected = np.empty(len(eta))
     ordinal.expected_ratings(eta, model.cutpoints_, model.levels_, expected)
     np.testing.assert_allclose(model.predict(users, items), data.scale.clip(expected))
@@ -159,14 +164,19 @@ def test_predictions_fold_in_save_and_load_through_the_link(tmp_path):
 
 
 def test_latent_targets_of_a_new_persons_ratings():
-    """The middle of each category's interval, √(2/π) past the end cuts; in between for off-grid values."""
+    """A new person's fold-in regresses on latent targets: the middle of each category's interval, √(2/π) past
+    the end cuts, in between for off-grid values. Two people who rated the same films: their problems'
+    residuals differ by the difference of their targets (the films' offsets cancel)."""
     data, _, _ = ordinal_planted(40, 30, seed=2)
     model = make("bsvdpp", n_factors=2, n_epochs=3, link="ordered_probit").fit(data)
     c, past = model.cutpoints_, np.sqrt(2 / np.pi)
-    targets = model._latent_targets(np.array([1.0, 2.0, 4.0, 5.0, 2.5]))
+    codes = np.array([1, 5, 9, 13, 17])
+    ratings = np.array([1.0, 2.0, 4.0, 5.0, 2.5])
+    residuals = model.foldin_system(codes, ratings).residuals
+    threes = model.foldin_system(codes, np.full(len(codes), 3.0)).residuals
     middle_2, middle_3 = (c[0] + c[1]) / 2, (c[1] + c[2]) / 2
-    np.testing.assert_allclose(targets, [c[0] - past, middle_2, (c[2] + c[3]) / 2, c[3] + past,
-                                         (middle_2 + middle_3) / 2])  # fmt: skip
+    targets = [c[0] - past, middle_2, (c[2] + c[3]) / 2, c[3] + past, (middle_2 + middle_3) / 2]
+    np.testing.assert_allclose(residuals - threes, np.array(targets) - middle_3, rtol=1e-12, atol=1e-12)
 
 
 def test_the_default_link_is_the_ordered_probit_for_stars_and_gaussian_otherwise(planted):

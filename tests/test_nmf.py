@@ -79,9 +79,11 @@ def test_zero_filled_loss_counts_every_cell_and_predicts_too_low(tiny):
 
 def test_prediction_has_no_global_mean_without_biases(tiny):
     model = make("nmf", n_factors=2, n_epochs=5).fit(tiny)
-    expected = np.sum(model.user_factors_[tiny.user_codes] * model.item_factors_[tiny.item_codes], axis=1)
-    raw = model._raw_predict(tiny.user_codes, tiny.item_codes)
-    np.testing.assert_allclose(raw, expected, rtol=1e-12)
+    product = model.user_factors_ @ model.item_factors_.T
+    scores = np.array([model.item_scores(user) for user in range(tiny.n_users)])
+    np.testing.assert_allclose(scores, product, rtol=1e-12)
+    predicted = model.predict(*np.indices(product.shape)).reshape(product.shape)
+    np.testing.assert_allclose(predicted, tiny.scale.clip(product), rtol=1e-12)
 
 
 @pytest.mark.parametrize("config", [dict(biases=False), dict(biases=True), dict(mode="zero_filled")])

@@ -23,13 +23,16 @@ def _dense_weighted_objective(model, data) -> tuple[float, float]:
     return reconstruction, 0.5 * model.params.reg * penalty
 
 
-def test_weighted_wals_reports_its_objective(tiny):
-    params = dict(n_factors=3, reg=0.2, alpha=2.0, weighted_reg=True, dtype="float64")
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_weighted_wals_reports_its_objective(tiny, solver):
+    """The last epoch's losses, computed after the epoch (cholesky) or measured by the sweep (cg)."""
+    params = dict(n_factors=3, reg=0.2, alpha=2.0, weighted_reg=True, solver=solver, dtype="float64")
     model = make("wals", **params).fit(tiny)
-    reconstruction, regularization, _ = model._losses(tiny)
-    expected = _dense_weighted_objective(model, tiny)
-    assert reconstruction == pytest.approx(expected[0], rel=1e-10)
-    assert regularization == pytest.approx(expected[1], rel=1e-10)
+    record = model.history_[-1]
+    reconstruction, regularization = _dense_weighted_objective(model, tiny)
+    assert record.reconstruction_loss == pytest.approx(reconstruction, rel=1e-9)
+    assert record.regularization_loss == pytest.approx(regularization, rel=1e-9)
+    assert record.total_loss == pytest.approx(reconstruction + regularization, rel=1e-9)
 
 
 def test_exact_weighted_wals_never_increases_its_objective(planted):

@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from app_helpers import wait_until
 
@@ -21,16 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class SlowBaseline(Baseline):
-    """The baseline, with epochs slowed down so a test can act between them."""
+    """The baseline, with a pause after each epoch (an epoch callback) so a test can act between them."""
 
-    def _run_epoch(self, train, epoch):
-        time.sleep(0.05)
-        return super()._run_epoch(train, epoch)
-
-
-class Exploding(Baseline):
-    def _run_epoch(self, train, epoch):
-        self.user_bias_ = self.user_bias_ + np.float64(1e30)
+    def fit(self, train, valid=None, callbacks=()):
+        return super().fit(train, valid, [*callbacks, lambda record, model: time.sleep(0.05)])
 
 
 def worker_pid(model) -> dict:
@@ -44,12 +37,15 @@ PATIENCE = 120
 
 
 class Crashing(Baseline):
-    """Dies in its second epoch as a native crash or the out-of-memory killer would: no exception, no word."""
+    """Dies in its second epoch, before reporting it, as a native crash or the out-of-memory killer would: no
+    exception, no word."""
 
-    def _run_epoch(self, train, epoch):
-        if epoch == 2:
-            os._exit(9)
-        return super()._run_epoch(train, epoch)
+    def fit(self, train, valid=None, callbacks=()):
+        def die_in_epoch_two(record, model):
+            if record.epoch == 2:
+                os._exit(9)
+
+        return super().fit(train, valid, [die_in_epoch_two, *callbacks])
 
 
 def test_a_job_reports_every_epoch_and_finishes(planted):
@@ -76,8 +72,8 @@ def test_stop_is_honoured_within_one_epoch(planted):
 
 def test_divergence_is_a_status_with_a_suggestion(planted):
     data, _ = planted
-    job = TrainingJob(Exploding(), data, None, finish=lambda job: None).start()
-    assert job.join(5)
+    job = TrainingJob(make("sgd", lr=100.0, n_epochs=30), data, None, finish=lambda job: None).start()
+    assert job.join(PATIENCE)
     assert job.status == DIVERGED
     assert "diverged" in job.message and job.suggestion
 

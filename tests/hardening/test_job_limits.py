@@ -21,18 +21,18 @@ PATIENCE = 120  # a fresh fork server on a loaded two-core machine
 
 
 class SlowBaseline(Baseline):
-    """The baseline, each epoch a quarter of a second (200 epochs: 50 s): a long training in little CPU."""
+    """The baseline, each epoch followed by a quarter of a second's pause (an epoch callback; 200 epochs:
+    50 s): a long training in little CPU."""
 
-    def _run_epoch(self, train, epoch):
-        time.sleep(0.25)
-        return super()._run_epoch(train, epoch)
+    def fit(self, train, valid=None, callbacks=()):
+        return super().fit(train, valid, [*callbacks, lambda record, model: time.sleep(0.25)])
 
 
 class Stuck(Baseline):
-    """An epoch that never ends (a huge model's first epoch): only killing its worker ends it."""
+    """A first epoch that never ends, not even reported (a huge model's): only killing its worker ends it."""
 
-    def _run_epoch(self, train, epoch):
-        time.sleep(3600)
+    def fit(self, train, valid=None, callbacks=()):
+        return super().fit(train, valid, [lambda record, model: time.sleep(3600), *callbacks])
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from recengine.errors import NotFittedError, TrainingDiverged
 from recengine.models import MODELS, make
 from recengine.models.base import EXPLOSION_FACTOR
 from recengine.store import ModelStore, save_model
-from recengine.training import StopRequest
+from recengine.training import AFTER_EPOCH, StopRequest
 
 GRADIENT_MODELS = ("sgd", "minibatch", "gd", "adam", "svdpp", "bpr")
 
@@ -53,31 +54,34 @@ def test_a_divergent_learning_rate_is_caught_in_the_first_epoch(algo: str, lr: s
     tally("training", f"divergent lr ({algo})", "TrainingDiverged in epoch 1")
 
 
-def unhealthy(model, train: RatingsDataset, start: float) -> bool:
-    arrays_bad = not all(np.isfinite(a).all() for a in model._learned_arrays())
-    loss = model._losses(train)[2]
-    return arrays_bad or not math.isfinite(loss) or loss > EXPLOSION_FACTOR * max(start, 1e-12)
+def finite(arrays: Iterable[np.ndarray | None]) -> bool:
+    return all(np.isfinite(a).all() for a in arrays if a is not None)
+
+
+def unhealthy(total_loss: float, arrays_finite: bool, start: float) -> bool:
+    """What the fit must stop at: non-finite factors, or a loss that is not finite or grew past
+    ``EXPLOSION_FACTOR`` times the loss before the first epoch."""
+    exploded = not math.isfinite(total_loss) or total_loss > EXPLOSION_FACTOR * max(start, 1e-12)
+    return not arrays_finite or exploded
 
 
 @pytest.mark.parametrize(("algo", "lr"), [("gd", 0.3), ("gd", 1.0), ("minibatch", 0.3), ("svdpp", 0.5)])
 def test_slow_divergence_is_caught_in_the_epoch_it_starts(algo: str, lr: float, planted):
-    """Epoch by epoch, the first state that is non-finite or exploded is the epoch that raises."""
+    """Every epoch the callbacks saw was healthy, and the epoch that raises, right after them, was not."""
     model = make(algo, lr=lr, n_epochs=200)
-    first_bad: list[int] = []
-    run_epoch, start = model._run_epoch, []
+    seen: list[tuple[int, float, bool]] = []
 
-    def watched(train, epoch):
-        if not start:
-            start.append(model._losses(train)[2])
-        info = run_epoch(train, epoch)
-        if not first_bad and unhealthy(model, train, start[0]):
-            first_bad.append(epoch)
-        return info
+    def watch(record, fitted) -> None:
+        assert record.measured == AFTER_EPOCH  # the loss is that of the state the callback sees
+        seen.append((record.epoch, record.total_loss, finite(fitted.state().values())))
 
-    model._run_epoch = watched
     with pytest.raises(TrainingDiverged) as caught:
-        model.fit(planted)
-    assert first_bad and caught.value.epoch == first_bad[0]
+        model.fit(planted, callbacks=[watch])
+    start, epoch = caught.value.start_loss, caught.value.epoch
+    assert [seen_epoch for seen_epoch, _, _ in seen] == list(range(1, epoch))
+    assert not any(unhealthy(loss, arrays_finite, start) for _, loss, arrays_finite in seen)
+    last, learned = model.history_[-1], (getattr(model, name, None) for name in model.state_names)
+    assert last.epoch == epoch and unhealthy(last.total_loss, finite(learned), start)
     tally("training", "slow divergence", f"caught in the epoch it starts (epoch {caught.value.epoch})")
 
 
