@@ -83,6 +83,15 @@ SHARED = {
         "the limit); locks guard it"
     ),
     "dashboard/classroom.py:teacher_tries": "wrong teacher passwords, as class_tries, a budget of their own",
+    "dashboard/classroom.py:_admitted_sessions": (
+        "the session ids that typed the class password, shared on purpose: the upload gate answers HTTP "
+        "requests outside any session; ids only (nothing a session made), pruned of ended sessions"
+    ),
+    "dashboard/classroom.py:_admitted_lock": "guards _admitted_sessions",
+    "dashboard/profiles.py:_saver_of": (
+        "who saved one version of a profile file (a digest), cached by path, modification time and size: "
+        "all it returns depends on that file alone, which every session may read"
+    ),
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
     "dashboard/jobs.py:_scheduler": (
         "the server's line of training jobs, shared on purpose: per-owner and per-address limits, fair turns "
