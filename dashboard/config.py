@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from recengine.data import cache_dir
+from recengine.data.loading import unzipped_folder
 from recengine.store import default_store_folder
 
 
@@ -108,5 +109,6 @@ def data_roots() -> list[Path]:
 
 
 def private_folders() -> list[Path]:
-    """Folders never readable as a server path, even inside an allowed folder: uploads, profiles, models."""
-    return [uploads_folder(), profiles_folder(), store_folder()]
+    """Folders never readable as a server path, even inside an allowed folder: uploads, profiles, models,
+    and the zips the command line unpacked into the cache (a teacher's private data set, probe 3)."""
+    return [uploads_folder(), profiles_folder(), store_folder(), unzipped_folder()]

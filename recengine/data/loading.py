@@ -149,7 +149,7 @@ def _unzipped(archive: Path) -> Path:
     archives share a size cap (`unzipped_max_bytes`); the least recently used go first."""
     stat = archive.stat()
     key = hashlib.blake2b(f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=6)
-    folder = cache_dir() / "unzipped"
+    folder = unzipped_folder()
     target = folder / f"{archive.stem}-{key.hexdigest()}"
     if (target / COMPLETE).is_file():
         os.utime(target)  # recently used
@@ -163,6 +163,11 @@ def _unzipped(archive: Path) -> Path:
         )
     _make_room(folder, cap - need)
     return unpack(archive, target)
+
+
+def unzipped_folder() -> Path:
+    """Where zips given as data are unpacked: a folder of the cache that a shared server keeps private."""
+    return cache_dir() / "unzipped"
 
 
 def unzipped_max_bytes() -> int:

@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -172,6 +173,24 @@ def test_the_servers_private_folders_are_never_readable(server: Path, monkeypatc
         (folder / "x.csv").write_text("user,item,rating\n1,1,4\n")
         assert "private" in refused(str(folder / "x.csv"))
         assert "private" in refused(str(folder))
+
+
+def test_zips_the_command_line_unpacked_are_private_but_downloads_are_not(server: Path):
+    """probe 3, finding 1: ``recengine ... --data secret.zip`` unpacks into the cache's ``unzipped`` folder,
+    which the class must not read; a downloaded data set beside it stays readable."""
+    archive = server / "outside" / "exam.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("exam/ratings.csv", "userId,movieId,rating\n1,1,4\n2,1,3\n")
+    load(archive)  # what the teacher's command line does
+    unzipped = server / "cache" / "unzipped"
+    (unpacked,) = unzipped.iterdir()
+    for path in (unzipped, unpacked, unpacked / "exam" / "ratings.csv"):
+        assert "private" in refused(str(path))
+    downloaded = server / "cache" / "ml-tiny"
+    downloaded.mkdir()
+    (downloaded / "ratings.csv").write_text("userId,movieId,rating\n1,1,4\n2,1,3\n")
+    (downloaded / ".complete").write_text("")
+    assert server_load(str(downloaded)).n_ratings == 2
 
 
 def test_redact_removes_quoted_text_with_escapes_and_lists():
