@@ -13,7 +13,8 @@ owner's newest `KEPT_BACKUPS` versions are kept however many replaces others mak
 gives each owner their own versions back, newest first. Saves and restores of a folder hold an exclusive lock
 (an flock on the folder): two sessions saving one new name at once get one "saved" and one question, never two
 "saved". A person may keep `MAX_PROFILES_PER_OWNER` profiles and the server `MAX_PROFILES` (replacing one
-is always possible). Files are written atomically (a temporary file in the same folder, then a rename), so a crash
+is always possible). A profile whose file would exceed `MAX_PROFILE_BYTES` is refused before anything is
+written; titles are cut to `MAX_TITLE_CHARS`, item ids longer than `MAX_ITEM_ID_CHARS` refused. Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving leaves the previous profile intact. Loading never runs code: it parses JSON and checks every
 value.
 """
@@ -44,7 +45,9 @@ from recengine.data.dataset import RatingsDataset
 from recengine.errors import DataError, UnknownIdError
 
 PROFILE_FORMAT = 1
-MAX_PROFILE_BYTES = 5_000_000
+MAX_PROFILE_BYTES = 5_000_000  # of a profile's file, checked before it is written and when it is read
+MAX_TITLE_CHARS = 300  # a title stored in a profile (for people reading the file) is cut to this
+MAX_ITEM_ID_CHARS = 500  # an item id longer than this is not saved in a profile
 # UTF-8 bytes of a name, as the file system counts them: its file ".NAME.json.XXXXXXXX.tmp" while it is
 # written stays under the 255 of a file name; backups are named by a digest, whatever the name's length.
 MAX_NAME_BYTES = 200
@@ -196,17 +199,24 @@ def save_profile(
     `current_owner`) is recorded, so that its owner can restore this version after others replaced it."""
     name = safe_name(profile.name)
     titles = titles or {}
+    _check_item_ids(profile.ratings)
     payload = {
         "format": PROFILE_FORMAT,
         "name": name,
         "source": profile.source,
         "saved_by": _digest(current_owner() if owner is None else owner),
         "ratings": [
-            {"item": _plain(item), "rating": float(rating), "title": titles.get(item)}
+            {"item": _plain(item), "rating": float(rating), "title": _cut(titles.get(item))}
             for item, rating in profile.ratings.items()
         ],
     }
     content = json.dumps(payload, indent=1, ensure_ascii=False).encode()
+    if len(content) > MAX_PROFILE_BYTES:
+        raise ProfileError(
+            f"This profile would take {len(content):,} bytes, more than the {MAX_PROFILE_BYTES:,} bytes a "
+            f"profile may ({len(profile.ratings):,} ratings; long item ids make a profile large): rate fewer "
+            "films, or export your ratings as CSV instead."
+        )
     folder = Path(folder).resolve()
     try:
         with _locked(folder):
@@ -226,6 +236,21 @@ def save_profile(
             "or full. Export your ratings as CSV instead."
         ) from None
     return path
+
+
+def _check_item_ids(ratings: dict[object, float]) -> None:
+    """Refuse (`ProfileError`) ratings of an item whose id is longer than `MAX_ITEM_ID_CHARS`."""
+    longest = max((len(str(item)) for item in ratings), default=0)
+    if longest > MAX_ITEM_ID_CHARS:
+        raise ProfileError(
+            f"An item id of {longest:,} characters cannot be saved in a profile (at most "
+            f"{MAX_ITEM_ID_CHARS:,}): export your ratings as CSV instead."
+        )
+
+
+def _cut(title: str | None) -> str | None:
+    """``title`` cut to `MAX_TITLE_CHARS` (titles in a profile are only for people reading the file)."""
+    return title if title is None or len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
 
 
 def _check_room(folder: Path, saver: str) -> None:
