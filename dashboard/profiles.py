@@ -56,6 +56,10 @@ KEPT_BACKUPS = 5  # per profile and owner
 MAX_BACKUPS = 200  # per profile: beyond it only each owner's newest copy stays
 MAX_PROFILES_PER_OWNER = 50  # profiles whose last save was one owner's
 MAX_PROFILES = 2_000  # on the server
+# In classroom mode, profiles last saved from one network address (whatever the cookies): a class of
+# `dashboard.challenge.CLASS_SIZE` behind one router, this many each, unless the variable says otherwise.
+PER_ADDRESS_ENV = "RECENGINE_CLASS_PROFILES_PER_ADDRESS"
+PROFILES_PER_PERSON_IN_CLASS = 5
 _PUNCTUATION = " '_.-"
 # Default-ignorable code points (Unicode's DerivedCoreProperties): invisible, so refused in a name.
 _INVISIBLE = re.compile(
@@ -193,10 +197,12 @@ def save_profile(
     *,
     replace: bool = False,
     owner: str | None = None,
+    address: str | None = None,
 ) -> Path:
     """Write ``profile`` as JSON under its name; returns the path. An existing profile of that name is
     replaced only with ``replace`` (else `ProfileExists`), and kept as a backup first. ``owner`` (default:
-    `current_owner`) is recorded, so that its owner can restore this version after others replaced it."""
+    `current_owner`) is recorded, so that its owner can restore this version after others replaced it;
+    ``address`` (default: `current_address`; "" is not counted) too, for the per-address cap."""
     name = safe_name(profile.name)
     titles = titles or {}
     _check_item_ids(profile.ratings)
@@ -205,6 +211,7 @@ def save_profile(
         "name": name,
         "source": profile.source,
         "saved_by": _digest(current_owner() if owner is None else owner),
+        "address": current_address() if address is None else address,
         "ratings": [
             {"item": _plain(item), "rating": float(rating), "title": _cut(titles.get(item))}
             for item, rating in profile.ratings.items()
@@ -228,7 +235,7 @@ def save_profile(
             if path.exists():
                 _back_up(path)
             else:
-                _check_room(folder, payload["saved_by"])
+                _check_room(folder, payload["saved_by"], payload["address"])
             write_atomically(path, content)
     except OSError as error:
         raise ProfileError(
@@ -253,9 +260,10 @@ def _cut(title: str | None) -> str | None:
     return title if title is None or len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
 
 
-def _check_room(folder: Path, saver: str) -> None:
-    """Refuse (`ProfileError`) a new profile beyond `MAX_PROFILES` on the server or `MAX_PROFILES_PER_OWNER`
-    last saved by ``saver`` (an owner digest)."""
+def _check_room(folder: Path, saver: str, address: str) -> None:
+    """Refuse (`ProfileError`) a new profile beyond `MAX_PROFILES` on the server, `MAX_PROFILES_PER_OWNER`
+    last saved by ``saver`` (an owner digest) or `profiles_per_address` from ``address`` (a digest; "" is
+    not counted)."""
     files = _files(folder)
     if len(files) >= MAX_PROFILES:
         raise ProfileError(
@@ -267,6 +275,39 @@ def _check_room(folder: Path, saver: str) -> None:
             f"You have saved {MAX_PROFILES_PER_OWNER} profiles, the most one person may keep: replace one of "
             "them (save under its name), or export your ratings as CSV."
         )
+    if address and sum(_address(path) == address for path in files) >= (limit := profiles_per_address()):
+        raise ProfileError(
+            f"{limit:,} profiles were saved from your network address, the most this class server keeps from "
+            "one address (the computers behind one router share it): replace one of them (save under its "
+            "name), or export your ratings as CSV."
+        )
+
+
+def profiles_per_address() -> int:
+    """Profiles one network address may have saved in classroom mode: ``RECENGINE_CLASS_PROFILES_PER_ADDRESS``
+    (a positive whole number), else `dashboard.challenge.CLASS_SIZE` × `PROFILES_PER_PERSON_IN_CLASS`."""
+    from dashboard.challenge import CLASS_SIZE
+
+    text = os.environ.get(PER_ADDRESS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else CLASS_SIZE * PROFILES_PER_PERSON_IN_CLASS
+
+
+def current_address() -> str:
+    """In classroom mode, the digest of the saving session's network address (as challenge submissions
+    record it); "" otherwise, or outside a session (not counted per address)."""
+    owner = current_owner()
+    if not owner:
+        return ""
+    from dashboard import classroom
+    from dashboard.challenge import address_digest
+    from dashboard.jobs import in_class_mode
+
+    if not in_class_mode():
+        return ""
+    try:
+        return address_digest(classroom.client_address())
+    except Exception:  # no connection context (a test's script run): not counted
+        return ""
 
 
 def _taken(name: str, saved: str) -> str:
@@ -281,22 +322,37 @@ def _taken(name: str, saved: str) -> str:
 
 def _saver(path: Path) -> str:
     """The owner digest a profile file records ("" for a file from before owners were recorded)."""
+    return _recorded(path)[0]
+
+
+def _address(path: Path) -> str:
+    """The address digest a profile file records ("" for none)."""
+    return _recorded(path)[1]
+
+
+def _recorded(path: Path) -> tuple[str, str]:
     try:
         stat = path.stat()
     except OSError:
-        return ""
-    return _saver_of(str(path), stat.st_mtime_ns, stat.st_size)
+        return "", ""
+    return _recorded_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=4096)
-def _saver_of(path: str, modified_ns: int, size: int) -> str:
-    """`_saver` of one version of a file (by its time and size): counting a folder's owners reads each once."""
+def _recorded_of(path: str, modified_ns: int, size: int) -> tuple[str, str]:
+    """The owner and address digests of one version of a file (by its time and size): counting a folder's
+    owners reads each once."""
     try:
         payload = json.loads(Path(path).read_bytes()[:MAX_PROFILE_BYTES])
     except (OSError, ValueError):
-        return ""
-    saver = payload.get("saved_by") if isinstance(payload, dict) else None
-    return saver if isinstance(saver, str) and re.fullmatch(r"[0-9a-f]{32}", saver) else ""
+        return "", ""
+    if not isinstance(payload, dict):
+        return "", ""
+    saver, address = payload.get("saved_by"), payload.get("address")
+    return (
+        saver if isinstance(saver, str) and re.fullmatch(r"[0-9a-f]{32}", saver) else "",
+        address if isinstance(address, str) and len(address) <= 64 else "",
+    )
 
 
 def _back_up(path: Path) -> None:

@@ -88,8 +88,9 @@ SHARED = {
         "requests outside any session; ids only (nothing a session made), pruned of ended sessions"
     ),
     "dashboard/classroom.py:_admitted_lock": "guards _admitted_sessions",
-    "dashboard/profiles.py:_saver_of": (
-        "who saved one version of a profile file (a digest), cached by path, modification time and size: "
+    "dashboard/profiles.py:_recorded_of": (
+        "who saved one version of a profile file and from which address (digests), cached by path, "
+        "modification time and size: "
         "all it returns depends on that file alone, which every session may read"
     ),
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",

@@ -10,6 +10,7 @@ import pytest
 from outcomes import tally
 
 from dashboard import profiles
+from dashboard.challenge import CLASS_SIZE
 from dashboard.profiles import MAX_PROFILE_BYTES, Profile, ProfileError, load_profile, save_profile
 
 
@@ -33,3 +34,27 @@ def test_titles_are_cut_and_overlong_item_ids_refused(tmp_path: Path):
     with pytest.raises(ProfileError, match="item id"):
         save_profile(tmp_path, Profile("long ids", "s", {"i" * 2_000: 4.0}), owner="A")
     assert not (tmp_path / "long ids.json").exists()
+
+
+def test_new_cookies_from_one_address_cannot_pass_the_address_budget(tmp_path: Path, monkeypatch):
+    """The probe: 50 saves per cookie, then a fresh cookie saved again; 40 cookies filled the server's 2,000.
+    Each save here comes from a new owner (a new cookie) on one network address."""
+    monkeypatch.setenv(profiles.PER_ADDRESS_ENV, "3")
+    for index in range(3):
+        save_profile(tmp_path, Profile(f"cookie {index}", "s", {1: 4.0}), owner=f"cookie {index}", address="a1")
+    with pytest.raises(ProfileError) as refused:
+        save_profile(tmp_path, Profile("cookie 3", "s", {1: 4.0}), owner="cookie 3", address="a1")
+    assert "3 profiles" in str(refused.value) and "network address" in str(refused.value)
+    save_profile(tmp_path, Profile("cookie 0", "s", {2: 4.0}), owner="cookie 9", address="a1", replace=True)
+    save_profile(tmp_path, Profile("other room", "s", {1: 4.0}), owner="cookie 3", address="b2")
+    assert len(list(tmp_path.glob("*.json"))) == 4
+    tally("profiles", "new cookies from one address", "refused beyond the address budget")
+
+
+def test_the_address_budget_fits_a_class_behind_one_router(monkeypatch):
+    monkeypatch.delenv(profiles.PER_ADDRESS_ENV, raising=False)
+    assert profiles.profiles_per_address() >= 40 * 2
+    assert profiles.profiles_per_address() < profiles.MAX_PROFILES / 4
+    for text in ("0", "-3", "many", ""):
+        monkeypatch.setenv(profiles.PER_ADDRESS_ENV, text)
+        assert profiles.profiles_per_address() == CLASS_SIZE * profiles.PROFILES_PER_PERSON_IN_CLASS
