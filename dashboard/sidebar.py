@@ -65,7 +65,9 @@ def kept_note() -> None:
     """Whether the person's work outlives the tab, and a way to start over."""
     if notice := st.session_state.pop(workspace.RESTORED, None):
         st.toast(notice, icon=":material/history:")
-    if workspace.kept():
+    if workspace.kept() and (refusal := st.session_state.get(workspace.NOT_KEPT)):
+        st.warning(refusal, icon=":material/save:")
+    elif workspace.kept():
         st.caption(
             f"Your ratings, runs and choices are kept on this server for this browser for "
             f"{workspace.MAX_AGE_DAYS} days after your last visit: a reload or a restart brings them back; "

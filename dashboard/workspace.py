@@ -6,7 +6,10 @@ every visit) from `WorkspaceCookie`, the ASGI middleware `asgi.py` puts in
 front of Streamlit (``./dev app``). A session reads it once (`attach`), brings back what that browser kept
 (ratings, runs, the model serving its lists, the run Train shows, kept settings) and, at the end of every
 script run, writes what changed (`save`) to ``$RECENGINE_HOME/workspaces/<SHA-256 of the key>.json``,
-atomically (a temporary file renamed over the old one). The key never appears in an address, so a shared
+atomically (a temporary file renamed over the old one). A workspace larger than `MAX_BYTES` once its oldest
+runs are dropped is not written, nor is a new one beyond the server's `MAX_WORKSPACES` (the least recently
+visited make room) or, in classroom mode, beyond `new_per_address` new workspaces an hour from one network
+address: the session keeps its work while the tab is open, and the sidebar says why (`NOT_KEPT`). The key never appears in an address, so a shared
 link carries nothing; the file name is a digest of it, so a directory listing gives nobody a key. Models
 themselves stay in the model cache, which a workspace names by key. Without the cookie (``streamlit run
 app.py``, tests) a session keeps its work until the tab closes, and the sidebar says so.
@@ -25,7 +28,9 @@ import os
 import re
 import secrets
 import tempfile
+import threading
 import time
+from collections import deque
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -41,10 +46,16 @@ MAX_AGE_DAYS = 30
 MAX_BYTES = 4_000_000  # per person: a workspace larger than this keeps its newest runs only
 MAX_RUNS = 200  # per person: beyond it, the oldest lesson and sweep runs go first, then the oldest own ones
 MAX_WORKSPACES = 20_000  # on the server: beyond it, those visited least recently go first (prune)
+# In classroom mode, new workspaces an hour from one network address: a class of
+# `dashboard.challenge.CLASS_SIZE` behind one router, this many each, unless the variable says otherwise.
+NEW_PER_ADDRESS_ENV = "RECENGINE_CLASS_WORKSPACES_PER_ADDRESS"
+NEW_PER_PERSON_IN_CLASS = 5
+HOUR = 3600.0
 VERSION = 1
 KEY = "workspace_key"  # session_state: the browser's key (None: not kept beyond this tab)
 SAVED = "workspace_saved"  # session_state: the text last written, so an unchanged workspace is not rewritten
 RESTORED = "workspace_restored"  # session_state: what coming back restored, said once
+NOT_KEPT = "workspace_not_kept"  # session_state: why this session's latest work is not kept on the server
 # Widget settings kept with the workspace (the Train page's algorithm, split and each algorithm's settings;
 # the list's size and λ): plain values that do not depend on the data set.
 KEPT_KEYS = ("train_algo", "train_split", "train_share", "recs_n", "recs_who", "ask_stopped")
@@ -225,6 +236,65 @@ def prune(now: float | None = None, limit: int | None = None) -> int:
             if now - path.stat().st_mtime > 3600:
                 path.unlink()
     return removed
+
+
+_new_from: dict[str, deque[float]] = {}  # address digest -> when its new workspaces were made this hour
+_new_lock = threading.Lock()
+
+
+def new_per_address() -> int:
+    """New workspaces one network address may make an hour in classroom mode:
+    ``RECENGINE_CLASS_WORKSPACES_PER_ADDRESS`` (a positive whole number), else
+    `dashboard.challenge.CLASS_SIZE` × `NEW_PER_PERSON_IN_CLASS`."""
+    from dashboard.challenge import CLASS_SIZE
+
+    text = os.environ.get(NEW_PER_ADDRESS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else CLASS_SIZE * NEW_PER_PERSON_IN_CLASS
+
+
+def admit_new(address: str, now: float | None = None) -> str | None:
+    """Before a new workspace is written: None when it may be, after making room (`prune`) when the server
+    holds `MAX_WORKSPACES`; else why not, when ``address`` (a digest; "" is not counted) made
+    `new_per_address` new workspaces in the last hour."""
+    now = time.time() if now is None else now
+    if address:
+        limit = new_per_address()
+        with _new_lock:
+            for digest in [d for d, times in _new_from.items() if not times or now - times[-1] >= HOUR]:
+                del _new_from[digest]  # nothing this hour: forgotten
+            made = _new_from.setdefault(address, deque())
+            while made and now - made[0] >= HOUR:
+                made.popleft()
+            if len(made) >= limit:
+                return (
+                    f"Your work is not kept on this server beyond this tab: {limit:,} new workspaces were made "
+                    "from your network address in the last hour, the most a class server makes for one address "
+                    "(the computers behind one router share it). It stays while this tab is open; save a "
+                    "profile or export your ratings as CSV to keep it."
+                )
+            made.append(now)
+    with contextlib.suppress(OSError):
+        if sum(1 for entry in os.scandir(folder()) if entry.name.endswith(".json")) >= MAX_WORKSPACES:
+            prune(now=now, limit=MAX_WORKSPACES - 1)
+    return None
+
+
+def session_address() -> str:
+    """The digest of this session's network address in classroom mode, else "" (`dashboard.profiles`)."""
+    from dashboard.profiles import current_address
+
+    return current_address()
+
+
+def too_large(text: str) -> str | None:
+    """Why a workspace's JSON ``text`` is not written (larger than `MAX_BYTES`), or None."""
+    if len(text) <= MAX_BYTES:
+        return None
+    return (
+        f"Your work is not kept on this server beyond this tab: it would take {len(text):,} bytes, more than "
+        f"the {MAX_BYTES:,} bytes a workspace may (very many ratings, or long item ids). It stays while this "
+        "tab is open; export your ratings as CSV to keep them."
+    )
 
 
 # --- a session's state as plain values ---------------------------------------------------------------------
@@ -416,15 +486,22 @@ def save() -> None:
     text, base, disk = encoded(payload), st.session_state.get(SAVED), read_text(key)
     if disk == base and (text == base or (base is None and not made_anything(payload))):
         return  # nothing changed, or a visit that made nothing (it leaves no file)
+    if refusal := too_large(text) or (admit_new(session_address()) if disk is None else None):
+        st.session_state[NOT_KEPT] = refusal
+        return
     with contextlib.suppress(OSError), locked(key):  # a full or read-only disk: the session keeps everything
         theirs = read_text(key)
         if theirs is not None and theirs != base:
             payload = merged(payload, json.loads(base) if base else {}, json.loads(theirs))
             adopt(payload)
             text = encoded(payload)
+            if refusal := too_large(text):
+                st.session_state[NOT_KEPT] = refusal
+                return
         if text != theirs:
             write(key, text)
         st.session_state[SAVED] = text
+        st.session_state.pop(NOT_KEPT, None)
 
 
 @contextlib.contextmanager

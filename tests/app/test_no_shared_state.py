@@ -93,6 +93,11 @@ SHARED = {
         "modification time and size: "
         "all it returns depends on that file alone, which every session may read"
     ),
+    "dashboard/workspace.py:_new_from": (
+        "when each network address (a digest) made its new workspaces this hour, shared on purpose: fresh "
+        "cookies must not reset the per-address budget; times only, forgotten after an hour; a lock guards it"
+    ),
+    "dashboard/workspace.py:_new_lock": "guards _new_from",
     "dashboard/jobs.py:_context": "multiprocessing's forkserver context, one per process by design",
     "dashboard/jobs.py:_scheduler": (
         "the server's line of training jobs, shared on purpose: per-owner and per-address limits, fair turns "

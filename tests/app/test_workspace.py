@@ -400,3 +400,54 @@ def test_working_on_a_challenge_comes_back_after_a_reload(browser, home):
     again = browser(key)
     assert again.session_state["data_choice"] == opened.working_choice
     assert any("its training part" in m.value for m in again.sidebar.markdown)
+
+
+def _warnings(at: AppTest) -> str:
+    return " ".join(str(w.value) for w in at.sidebar.warning)
+
+
+@pytest.mark.slow
+def test_a_workspace_beyond_its_size_is_not_written_and_the_person_is_told(browser, monkeypatch):
+    """Probe 3, finding 9: a workspace of ratings with long item ids took 4.6 MB, beyond `MAX_BYTES`, which
+    trimmed runs only. Here the limit is lowered below eight ratings' size."""
+    monkeypatch.setattr(workspace, "MAX_BYTES", 150)
+    key = secrets.token_urlsafe(32)
+    at = browser(key)
+    at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    at.run()
+    assert not workspace.path_for(key).exists()
+    at.run()  # the sidebar says it on the run after the save
+    assert "not kept" in _warnings(at) and "150 bytes" in _warnings(at)
+    assert at.session_state["my_ratings"] == {SOURCE: DRAMAS}  # kept in the tab
+
+
+@pytest.mark.slow
+def test_fresh_cookies_from_one_address_get_no_new_workspace_beyond_its_budget(browser, monkeypatch):
+    """Probe 3, finding 9: every fresh cookie that rated a film wrote a workspace (8,000 an hour)."""
+    monkeypatch.setenv(workspace.NEW_PER_ADDRESS_ENV, "1")
+    monkeypatch.setattr(workspace, "session_address", lambda: "one router")
+    written = []
+    for _ in range(2):
+        key = secrets.token_urlsafe(32)
+        at = browser(key)
+        at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+        at.run()
+        written.append(workspace.path_for(key).exists())
+    assert written == [True, False]
+    at.run()
+    assert "not kept" in _warnings(at) and "network address" in _warnings(at)
+
+
+def test_new_workspaces_count_per_address_and_hour_and_the_cap_holds_while_running(home, monkeypatch):
+    monkeypatch.setenv(workspace.NEW_PER_ADDRESS_ENV, "2")
+    assert workspace.admit_new("a", now=1e9) is None and workspace.admit_new("a", now=1e9 + 1) is None
+    assert "network address" in workspace.admit_new("a", now=1e9 + 2)
+    assert workspace.admit_new("b", now=1e9 + 2) is None  # another room
+    assert workspace.admit_new("a", now=1e9 + 3601) is None  # an hour later
+    monkeypatch.setattr(workspace, "MAX_WORKSPACES", 3)
+    keys = [secrets.token_urlsafe(32) for _ in range(3)]
+    for age, each in enumerate(keys):
+        workspace.write(each, '{"version": 1}')
+        os.utime(workspace.path_for(each), (1e9 - age, 1e9 - age))  # keys[2] visited least recently
+    assert workspace.admit_new("", now=1e9) is None  # not counted per address, but the cap makes room
+    assert [workspace.path_for(each).exists() for each in keys] == [True, True, False]
