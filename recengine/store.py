@@ -583,8 +583,12 @@ def _short(value: object) -> str:
 # --- the cache ------------------------------------------------------------------------------------------
 
 
-def cache_key(fingerprint: str, algo: str, params: dict[str, Any], split: str, seed: int) -> str:
-    """The same (data, algorithm, hyperparameters, split, seed) gives the same key in any process."""
+def cache_key(
+    fingerprint: str, algo: str, params: dict[str, Any], split: str, seed: int, side: str | None = None
+) -> str:
+    """The same (data, algorithm, hyperparameters, split, seed) gives the same key in any process. ``side``:
+    for a model that reads side information, the digest of the tables it read
+    (`RatingsDataset.side_fingerprint`), so the same ratings with other genres never share a key."""
     identity = {
         "data": fingerprint,
         "algo": algo,
@@ -592,6 +596,8 @@ def cache_key(fingerprint: str, algo: str, params: dict[str, Any], split: str, s
         "split": str(split),
         "seed": seed,
     }
+    if side is not None:
+        identity["side"] = side
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
