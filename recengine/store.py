@@ -8,7 +8,8 @@ unpickled (``allow_pickle=False``). Files are written to a temporary file in the
 disk and renamed over the target, so a reader sees the old file or the new one, never half of one.
 
 Where a model's ratings come from: by convention ``extra`` holds ``"data"`` (the data spec the model was
-trained from, as ``recengine.data.load`` takes it), ``"split"`` and ``"seed"`` (the split spec and seed
+trained from, as ``recengine.data.load`` takes it; a file by its name only, no folders), ``"split"`` and
+``"seed"`` (the split spec and seed
 that made its training side). The command line reloads the data that way to show titles and a user's
 ratings, and the fingerprint stored in the file proves it got the same ratings back.
 """
