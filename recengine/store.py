@@ -9,9 +9,9 @@ disk and renamed over the target, so a reader sees the old file or the new one, 
 
 Where a model's ratings come from: by convention ``extra`` holds ``"data"`` (the data spec the model was
 trained from, as ``recengine.data.load`` takes it; a file by its name only, no folders), ``"split"`` and
-``"seed"`` (the split spec and seed
-that made its training side). The command line reloads the data that way to show titles and a user's
-ratings, and the fingerprint stored in the file proves it got the same ratings back.
+``"seed"`` (the split spec and seed that made its training side). The command line reloads the data that
+way to show titles and a user's ratings, and the fingerprint stored in the file proves it got the same
+ratings back.
 """
 
 from __future__ import annotations
