@@ -9,7 +9,8 @@
 - ``RECENGINE_UPLOAD_MB``: what one session's uploads may take in all, unpacked, in megabytes (default
   1,000);
 - ``RECENGINE_UPLOAD_MEMORY_MB``: what all sessions' uploaded files may take in the server's memory at once,
-  in megabytes (default 1,000; Streamlit keeps each file there while its upload widget shows it);
+  in megabytes (default 1,000; Streamlit keeps each file there while its upload widget shows it); one
+  session may hold a quarter of it, or ``RECENGINE_UPLOAD_MB`` if smaller (`dashboard.guards.UploadGate`);
 - ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
   be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """

@@ -11,7 +11,9 @@
   address; a try beyond the few turns an address may book ahead is refused at once, HTTP 429).
 - `UploadGate`: Streamlit's upload endpoint (``/_stcore/upload_file/<session id>/<file id>``) takes files
   from any session with a websocket; in classroom mode only a session that typed the class password may
-  upload, and all sessions' uploads together may hold at most ``RECENGINE_UPLOAD_MEMORY_MB`` of memory.
+  upload, and all sessions' uploads together may hold at most ``RECENGINE_UPLOAD_MEMORY_MB`` of memory,
+  one session at most its share (``RECENGINE_UPLOAD_MB`` or a quarter of the server's, the smaller); a
+  session's files leave memory seconds after its tab closes.
 
 Add them to the app's middleware list, `ForwardedHeaders` first (outermost), so the gate counts tries
 against the real address. See docs/threat-model.md.
@@ -120,10 +122,13 @@ class MetricsGate:
 
 
 class UploadGate:
-    """Uploads only from a session the class gate admitted (`classroom.session_admitted`), else HTTP 403; and
-    at most ``cap`` bytes of uploads in memory, those Streamlit holds and those arriving, else HTTP 503. An
-    upload must say its size (``Content-Length``, which every browser sends and the server's HTTP parser
-    holds the body to), so it is counted in full before a byte of it is read."""
+    """Uploads only from a session the class gate admitted (`classroom.session_admitted`), else HTTP 403; at
+    most ``cap`` bytes of uploads in memory, those Streamlit holds and those arriving, else HTTP 503; and at
+    most ``session_cap`` of them from one session, else HTTP 413 (one tab PUTting files it never hands to a
+    widget must not take the whole class's share). An upload must say its size (``Content-Length``, which
+    every browser sends and the server's HTTP parser holds the body to), so it is counted in full before a
+    byte of it is read. A session's first upload asks ``release`` to free its files once the session ends
+    (Streamlit frees them only when it drops the disconnected session, minutes later)."""
 
     def __init__(
         self,
@@ -131,12 +136,18 @@ class UploadGate:
         admitted: Callable[[str], bool] | None = None,
         held: Callable[[], int] | None = None,
         cap: int | None = None,
+        held_by: Callable[[str], int] | None = None,
+        session_cap: int | None = None,
+        release: Callable[[str], None] | None = None,
     ):
         self.app = app
         self.admitted = admitted or classroom.session_admitted
         self.held = held or _uploads_held_bytes
         self.cap = cap  # None: RECENGINE_UPLOAD_MEMORY_MB, read on each upload
-        self.arriving = 0  # bytes of uploads being received (one event loop: no lock needed)
+        self.held_by = held_by or _session_held_bytes
+        self.session_cap = session_cap  # None: the smaller of RECENGINE_UPLOAD_MB and a quarter of ``cap``
+        self.release = release or _release_when_session_ends
+        self.arriving: dict[str, int] = {}  # bytes being received, by session (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -152,15 +163,30 @@ class UploadGate:
             await _answer(send, 411, "An upload must say its size (a Content-Length header).\n")
             return
         cap = self.cap if self.cap is not None else _upload_memory_bytes()
-        if self.held() + self.arriving + size > cap:
+        session_cap = self.session_cap if self.session_cap is not None else _session_share(cap)
+        if self.held_by(session) + self.arriving.get(session, 0) + size > session_cap:
+            await _answer(send, 413, f"This tab holds {session_cap / 1e6:,.0f} MB of uploads already, its "
+                          "limit: remove a file from the upload box first (or reload the page).\n")  # fmt: skip
+            return
+        if self.held() + sum(self.arriving.values()) + size > cap:
             await _answer(send, 503, f"The server holds {cap / 1e6:,.0f} MB of uploads already, its limit: try "
                           "again in a few minutes, or ask the teacher to raise RECENGINE_UPLOAD_MEMORY_MB.\n")  # fmt: skip
             return
-        self.arriving += size
+        self.release(session)
+        self.arriving[session] = self.arriving.get(session, 0) + size
         try:
             await self.app(scope, receive, send)
         finally:
-            self.arriving -= size
+            self.arriving[session] -= size
+            if not self.arriving[session]:
+                del self.arriving[session]
+
+
+def _session_share(cap: int) -> int:
+    """What one session may hold: ``RECENGINE_UPLOAD_MB`` or a quarter of the server's ``cap``, the smaller."""
+    from dashboard.config import upload_max_bytes
+
+    return min(upload_max_bytes(), cap // 4)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -178,6 +204,30 @@ def _uploads_held_bytes() -> int:
         return 0
     stats = Runtime.instance().uploaded_file_mgr.get_stats()
     return sum(stat.byte_length for family in stats.values() for stat in family)
+
+
+def _session_held_bytes(session: str) -> int:
+    """Bytes of uploaded files Streamlit holds in memory for ``session`` (0 without a runtime). Its stats are
+    one total for all sessions, so the session's files are read (under the manager's lock)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return 0
+    manager = Runtime.instance().uploaded_file_mgr
+    with manager._lock:
+        files = list(manager.file_storage.get(session, {}).values())
+    return sum(len(file.data) for file in files)
+
+
+def _release_when_session_ends(session: str) -> None:
+    """Free ``session``'s uploaded files seconds after its tab closes (the trainers' watchdog notices it)."""
+    from streamlit.runtime import Runtime
+
+    from dashboard import jobs
+
+    if Runtime.exists():
+        manager = Runtime.instance().uploaded_file_mgr
+        jobs.when_session_ends("uploaded files", lambda: manager.remove_session_files(session), session)
 
 
 def _upload_memory_bytes() -> int:

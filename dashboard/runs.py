@@ -87,7 +87,11 @@ def cached(key: str) -> Recommender | None:
 
 
 def run_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str) -> str:
-    return cache_key(data.fingerprint, algo, params, split_spec, int(params.get("seed", 0)))
+    """The cache key of this training: the ratings' fingerprint and, for a model that reads side information
+    (genres, years, user attributes), the digest of those tables too: an upload of the bundled ratings with
+    rewritten genres must not share a stored model with the bundled set."""
+    side = data.side_fingerprint if make(algo, **params).reads_side_information() else None
+    return cache_key(data.fingerprint, algo, params, split_spec, int(params.get("seed", 0)), side)
 
 
 def settings_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str) -> str | None:

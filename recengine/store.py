@@ -8,9 +8,10 @@ unpickled (``allow_pickle=False``). Files are written to a temporary file in the
 disk and renamed over the target, so a reader sees the old file or the new one, never half of one.
 
 Where a model's ratings come from: by convention ``extra`` holds ``"data"`` (the data spec the model was
-trained from, as ``recengine.data.load`` takes it), ``"split"`` and ``"seed"`` (the split spec and seed
-that made its training side). The command line reloads the data that way to show titles and a user's
-ratings, and the fingerprint stored in the file proves it got the same ratings back.
+trained from, as ``recengine.data.load`` takes it; a file by its name only, no folders), ``"split"`` and
+``"seed"`` (the split spec and seed that made its training side). The command line reloads the data that
+way to show titles and a user's ratings, and the fingerprint stored in the file proves it got the same
+ratings back.
 """
 
 from __future__ import annotations
@@ -583,8 +584,12 @@ def _short(value: object) -> str:
 # --- the cache ------------------------------------------------------------------------------------------
 
 
-def cache_key(fingerprint: str, algo: str, params: dict[str, Any], split: str, seed: int) -> str:
-    """The same (data, algorithm, hyperparameters, split, seed) gives the same key in any process."""
+def cache_key(
+    fingerprint: str, algo: str, params: dict[str, Any], split: str, seed: int, side: str | None = None
+) -> str:
+    """The same (data, algorithm, hyperparameters, split, seed) gives the same key in any process. ``side``:
+    for a model that reads side information, the digest of the tables it read
+    (`RatingsDataset.side_fingerprint`), so the same ratings with other genres never share a key."""
     identity = {
         "data": fingerprint,
         "algo": algo,
@@ -592,6 +597,8 @@ def cache_key(fingerprint: str, algo: str, params: dict[str, Any], split: str, s
         "split": str(split),
         "seed": seed,
     }
+    if side is not None:
+        identity["side"] = side
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -114,16 +114,17 @@ def test_mistakes_exit_with_status_2_and_one_line(ratings_csv, capsys, argv, mes
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_out_saves_a_model_that_predicts_the_same(ratings_csv, capsys, tmp_path):
+def test_out_saves_a_model_that_predicts_the_same(ratings_csv, capsys, tmp_path, monkeypatch):
     target = tmp_path / "model.npz"
     status, out, _ = run(capsys, "--data", str(ratings_csv), "--algo", "als", "--factors", "3",
                          "--epochs", "2", "--out", str(target), "--json")  # fmt: skip
     assert status == 0 and json.loads(out)["out"] == str(target)
     metadata = read_metadata(target)
-    assert metadata["extra"] == {"data": str(ratings_csv.resolve()), "split": "user:0.2", "seed": 0}
+    assert metadata["extra"] == {"data": ratings_csv.name, "split": "user:0.2", "seed": 0}
     assert metadata["metrics"]["rmse"] == pytest.approx(json.loads(out)["test"]["rmse"])
     train, test = split_by_spec(load(str(ratings_csv)), "user:0.2", 0)
     model = load_model(target)
+    monkeypatch.chdir(ratings_csv.parent)  # --stored-data opens the recorded name in the working folder
     refit = main(["evaluate", "--model", str(target), "--split", "user:0.2", "--stored-data", "--json"])
     assert refit == 0
     evaluated = json.loads(capsys.readouterr().out)
@@ -139,3 +140,19 @@ def test_movielens_100k_u1_base_and_test(ml100k_path, capsys):
     report = json.loads(out)
     assert (report["train_ratings"], report["test_ratings"]) == (80_000, 20_000)
     assert report["test"]["rmse"] < 0.935  # tuned als on u1 (the hardest of the five folds): 0.926
+
+
+def test_a_model_file_records_its_datas_name_not_its_authors_folders(ratings_csv, capsys, tmp_path):
+    """The third re-probe: ``extra.data`` held the training data's absolute path (``/tmp/probe3/cli/evil``),
+    so a model file shared in the class chat told its author's folders and account name."""
+    target, folder = tmp_path / "model.npz", str(ratings_csv.resolve().parent)
+    status, _, _ = run(capsys, "--data", f"csv:{ratings_csv}", "--algo", "baseline", "--out", str(target))
+    assert status == 0 and read_metadata(target)["extra"]["data"] == f"csv:{ratings_csv.name}"
+    train, test = str(tmp_path / "train.csv"), str(tmp_path / "test.csv")
+    split = split_by_spec(load(str(ratings_csv)), "user:0.2", 0)
+    for part, path in zip(split, (train, test), strict=True):
+        part.to_frame().to_csv(path, index=False)
+    status, _, _ = run(capsys, "--train", train, "--test", test, "--algo", "baseline", "--out", str(target))
+    extra = read_metadata(target)["extra"]
+    assert status == 0 and (extra["train"], extra["test"]) == ("train.csv", "test.csv")
+    assert folder not in json.dumps(read_metadata(target)) and str(tmp_path) not in json.dumps(extra)

@@ -115,11 +115,14 @@ def test_mistakes_are_one_line_and_status_2(saved, capsys, tmp_path):
         assert len(err.splitlines()) == 1 and message in err, err
 
 
-def test_models_trained_on_predefined_files_can_be_used_afterwards(ml100k_path, tmp_path, capsys):
+def test_models_trained_on_predefined_files_can_be_used_afterwards(
+    ml100k_path, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "u1.npz"
     train, test = str(ml100k_path / "u1.base"), str(ml100k_path / "u1.test")
     assert main(["train", "--algo", "baseline", "--train", train, "--test", test, "--out", str(out)]) == 0
     capsys.readouterr()
+    monkeypatch.chdir(ml100k_path)  # the model file names u1.base and u1.test, not their folder
     assert main(["recommend", "--model", str(out), "--user", "1", "-n", "3", "--json"]) == 2
     assert "--stored-data" in capsys.readouterr().err  # files a model names are opened only when asked
     assert main(["recommend", "--model", str(out), "--user", "1", "-n", "3", "--json", "--stored-data"]) == 0

@@ -170,7 +170,7 @@ def _sides(
             columns=parse_columns(args.columns),
             progress=StderrProgress("reading"),
         )
-        files = {"train": _absolute(args.train), "test": _absolute(args.test)}
+        files = {"train": _file_name(args.train), "test": _file_name(args.test)}
         options = {"format": args.format, "columns": parse_columns(args.columns)}
         return train, test, files | {k: v for k, v in options.items() if v}
     data = data_from_args(args)
@@ -180,7 +180,7 @@ def _sides(
 
 def _data_source(args: argparse.Namespace) -> dict[str, Any] | str | None:
     """The ``--data`` options as `recengine.data.load` takes them (a spec, or a dict with ``spec``)."""
-    spec = None if args.data is None else _absolute(args.data)
+    spec = None if args.data is None else _file_name(args.data)
     options = {
         "format": args.format,
         "columns": parse_columns(args.columns),
@@ -192,13 +192,15 @@ def _data_source(args: argparse.Namespace) -> dict[str, Any] | str | None:
     return {"spec": spec, **used} if used else spec
 
 
-def _absolute(spec: str) -> str:
-    """``spec`` with its path made absolute when it names an existing file or folder (``FORMAT:PATH`` too)."""
+def _file_name(spec: str) -> str:
+    """``spec`` with only the name of the file or folder it names (``FORMAT:PATH`` too), or as given (a data
+    set's name): a model file shared in a class must not tell its author's folders and account name.
+    ``--stored-data`` opens that name in the working folder."""
     if Path(spec).exists():
-        return str(Path(spec).resolve())
+        return Path(spec).resolve().name
     fmt, colon, rest = spec.partition(":")
     if colon and Path(rest).exists():
-        return f"{fmt}:{Path(rest).resolve()}"
+        return f"{fmt}:{Path(rest).resolve().name}"
     return spec
 
 

@@ -174,8 +174,8 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stored-data",
         action="store_true",
-        help="open the data files the model file names (by default only --data, the bundled sample and "
-        "downloaded data sets are opened)",
+        help="open the data files the model file names, in the working folder (a model file records only "
+        "their names; by default only --data, the bundled sample and downloaded data sets are opened)",
     )
 
 

@@ -376,6 +376,23 @@ class RatingsDataset:
         digest.update(repr(self.scale.to_dict()).encode())
         return digest.hexdigest()
 
+    @cached_property
+    def side_fingerprint(self) -> str:
+        """A content hash of the item and user tables (titles, years, genres, user attributes): what a model
+        reading side information learned from besides the ratings (`fingerprint`)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for side, table in (("items", self.items), ("users", self.users)):
+            digest.update(f"|{side}|".encode())
+            for column in [] if table is None else table.columns:
+                values = table[column].map(
+                    lambda v: "\x1f".join(map(str, v)) if isinstance(v, list | tuple) else v
+                )
+                digest.update(f"|{column}|".encode())
+                digest.update(
+                    pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy().tobytes()
+                )
+        return digest.hexdigest()
+
     def summary(self) -> dict:
         """Sizes, density, rating scale, per-user and per-item count quantiles, and the fingerprint."""
         quantiles = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)

@@ -233,6 +233,11 @@ class Recommender:
             raise TypeError(f"{type(self).__name__} takes {self.Params.__name__}, not {type(base).__name__}")
         self.params = base.replace(**overrides) if overrides else base
 
+    def reads_side_information(self) -> bool:
+        """Whether a fit learns from the data set's item or user tables (genres, years, ages), not only from
+        its ratings: then the same ratings with other tables give another model (`RatingsDataset.side_fingerprint`)."""
+        return False
+
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.params.to_dict().items() if v != getattr(self.Params(), k)}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"

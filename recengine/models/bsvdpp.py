@@ -189,6 +189,9 @@ class BayesianSVDpp(Recommender):
         "prior_mean_", "prior_precision_", "noise_precision_", "cutpoints_", "levels_",
     )  # fmt: skip
 
+    def reads_side_information(self) -> bool:
+        return bool(self.params.side_information)
+
     def fit(
         self, train: RatingsDataset, valid: RatingsDataset | None = None, callbacks: Iterable[Any] = ()
     ) -> BayesianSVDpp:

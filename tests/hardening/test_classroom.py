@@ -27,6 +27,24 @@ def test_the_server_listens_on_localhost_by_default(monkeypatch):
     assert address_options(["--server.port", "9000"]) == ["--server.address", "127.0.0.1"]
 
 
+def test_an_uncaught_exception_shows_students_no_traceback():
+    """The third re-probe: with Streamlit's default ("full"), an uncaught exception shows its message and
+    traceback, with the server's paths. The config asks for its type only."""
+    from streamlit import config as streamlit_config
+    from streamlit.elements.exception import _error_detail_visibility
+
+    value = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
+    assert value == streamlit_config.ShowErrorDetailsConfigOptions.TYPE
+    before = streamlit_config.get_option("client.showErrorDetails")
+    try:
+        streamlit_config.set_option("client.showErrorDetails", value)
+        shown = _error_detail_visibility(apply_show_error_details=True)
+    finally:
+        streamlit_config.set_option("client.showErrorDetails", before)
+    assert not shown.show_trace and not shown.show_message and shown.show_type
+    tally("network", "an uncaught exception's traceback in the browser", "hidden")
+
+
 def test_classroom_mode_serves_the_network_and_an_explicit_address_wins(monkeypatch, capsys):
     monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
     monkeypatch.setenv(classroom.ENV, "tulip-42")

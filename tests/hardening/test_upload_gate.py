@@ -1,9 +1,13 @@
 """The second re-probe: Streamlit's upload endpoint took files from any session with a websocket, signed in
 with the class password or not (30 uploads of 50 MB held 2.1 GB for minutes). `dashboard.guards.UploadGate`
-takes them only from an admitted session, and caps the bytes of uploads held in memory server-wide."""
+takes them only from an admitted session, and caps the bytes of uploads held in memory server-wide. The third
+re-probe: one tab PUTting files it never hands to a widget held the whole server-wide cap, classmates got 503
+even 150 s after it closed; the gate now caps one session's share and frees a closed session's files."""
 
 from __future__ import annotations
 
+import base64
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -28,9 +32,11 @@ async def take(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def gate(held: int = 0, cap: int = 1_000) -> TestClient:
-    admitted = {"signed-in"}.__contains__
-    middleware = [Middleware(UploadGate, admitted=admitted, held=lambda: held, cap=cap)]
+def gate(held: int = 0, cap: int = 1_000, held_by: dict[str, int] | None = None, **options) -> TestClient:
+    admitted = {"signed-in", "classmate"}.__contains__
+    holding = held_by or {}
+    middleware = [Middleware(UploadGate, admitted=admitted, held=lambda: held, cap=cap,
+                             held_by=lambda session: holding.get(session, 0), **options)]  # fmt: skip
     return TestClient(
         Starlette(routes=[Route(UPLOAD, take, methods=["PUT", "DELETE"])], middleware=middleware)
     )
@@ -60,12 +66,61 @@ def test_an_upload_arriving_counts_against_the_cap_until_it_ends():
     seen = []
 
     async def streamlit(scope, receive, send) -> None:  # what the gate lets through sees it counted
-        seen.append(upload_gate.arriving)
+        seen.append(dict(upload_gate.arriving))
         await Response(status_code=204)(scope, receive, send)
 
-    upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: 0, cap=1_000)
+    upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: 0, cap=1_000,
+                             held_by=lambda session: 0, session_cap=1_000, release=lambda session: None)  # fmt: skip
     assert TestClient(upload_gate).put("/_stcore/upload_file/s/f", content=b"x" * 600).status_code == 204
-    assert seen == [600] and upload_gate.arriving == 0
+    assert seen == [{"s": 600}] and upload_gate.arriving == {}
+
+
+def test_one_session_holds_at_most_its_share_of_the_upload_memory(monkeypatch: pytest.MonkeyPatch):
+    """A 1,000-byte server cap: one session may hold a quarter (250 bytes), or RECENGINE_UPLOAD_MB if smaller;
+    beyond it, HTTP 413 with a message, while a classmate's upload still fits."""
+    monkeypatch.delenv("RECENGINE_UPLOAD_MB", raising=False)
+    client = gate(held=200, held_by={"signed-in": 200})
+    assert client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 50).status_code == 204
+    refused = client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 51)
+    assert refused.status_code == 413 and "This tab holds" in refused.text and "remove a file" in refused.text
+    assert client.put("/_stcore/upload_file/classmate/f", content=b"x" * 250).status_code == 204
+    monkeypatch.setenv("RECENGINE_UPLOAD_MB", "0.0001")  # 100 bytes: smaller than a quarter of the cap
+    assert gate().put("/_stcore/upload_file/signed-in/f", content=b"x" * 101).status_code == 413
+    tally("network", "one tab's uploads beyond its share of the server's memory", "refused (413)")
+
+
+def test_a_sessions_uploaded_files_are_freed_when_it_ends(monkeypatch: pytest.MonkeyPatch):
+    """An admitted upload asks for the session's files to be freed when it ends; with Streamlit's runtime, the
+    trainers' watchdog removes them from the uploaded-file manager seconds after the tab closes."""
+    released = []
+    client = gate(release=released.append)
+    assert client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 10).status_code == 204
+    assert client.put("/_stcore/upload_file/stranger/f", content=b"x" * 10).status_code == 403
+    assert released == ["signed-in"]
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    from dashboard import guards, jobs
+
+    manager = MemoryUploadedFileManager("/_stcore/upload_file")
+    manager.add_file("tab-1", UploadedFileRec("f1", "r.csv", "text/csv", b"x" * 70))
+    manager.add_file("tab-2", UploadedFileRec("f2", "r.csv", "text/csv", b"x" * 30))
+
+    class FakeRuntime:
+        uploaded_file_mgr = manager
+
+    endings = {}
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: True))
+    monkeypatch.setattr(Runtime, "instance", staticmethod(lambda: FakeRuntime))
+    monkeypatch.setattr(
+        jobs, "when_session_ends", lambda name, call, session: endings.update({session: call})
+    )
+    assert guards._session_held_bytes("tab-1") == 70 and guards._session_held_bytes("nobody") == 0
+    guards._release_when_session_ends("tab-1")
+    endings["tab-1"]()  # what the watchdog calls once tab-1 has been gone its grace seconds
+    assert guards._session_held_bytes("tab-1") == 0 and guards._session_held_bytes("tab-2") == 30
 
 
 def test_only_sessions_that_typed_the_class_password_are_admitted(monkeypatch: pytest.MonkeyPatch):
@@ -120,3 +175,34 @@ def test_the_served_app_takes_uploads_only_from_a_signed_in_tab(tmp_path, monkey
         assert (status, text) == (403, "Uploads are taken only from a tab that typed the class password.\n")
         tab.run(widgets=[tab.state("class_password", "tulip-42"), tab.state("class_password_enter", True)])
         assert _upload(server.url, tab.session_id, xsrf)[0] == 204
+
+
+def _uploads_held(url: str, password: str) -> list[str]:
+    """The uploaded-file manager's line of the server's metrics (none while it holds no file)."""
+    token = base64.b64encode(f"teacher:{password}".encode()).decode()
+    request = urllib.request.Request(f"{url}/_stcore/metrics", headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return [line for line in answer.read().decode().splitlines() if "UploadedFileManager" in line]
+
+
+@pytest.mark.slow
+def test_the_served_app_frees_a_closed_tabs_uploads_within_seconds(tmp_path, monkeypatch):
+    """Through ./dev app's server: a file PUT by a signed-in tab that never hands it to a widget leaves the
+    server's memory seconds after the tab closes (about 10 s here; before, it stayed minutes, until Streamlit
+    dropped the disconnected session)."""
+    from dashboard.client import Session
+    from dashboard.server import running_app
+
+    monkeypatch.setenv(classroom.ENV, "tulip-42")
+    with running_app(tmp_path / "home") as server:
+        with Session(server.url, timeout=60) as tab:
+            tab.run()
+            tab.run(
+                widgets=[tab.state("class_password", "tulip-42"), tab.state("class_password_enter", True)]
+            )
+            assert _upload(server.url, tab.session_id, _xsrf_cookie(server.url))[0] == 204
+            assert _uploads_held(server.url, "tulip-42")
+        closed = time.monotonic()
+        while _uploads_held(server.url, "tulip-42") and time.monotonic() - closed < 30:
+            time.sleep(0.5)
+        assert not _uploads_held(server.url, "tulip-42")
