@@ -34,7 +34,8 @@ divided by the trainers).
 
 A cross-validated sweep (Compare & tune) runs in the server, in its page's own thread, but takes its turn in
 the same line (`SweepTurn`, `sweep_turn`): it counts as one job of its owner and address, waits for a free
-trainer and holds it until it ends, so sweeps cannot starve the trainings.
+trainer and holds it until it ends; sweeps hold at most all trainers but one, so a training never waits
+behind sweeps alone (probe 3 measured a default training at 15.1 s instead of 3.0 s beside four sweeps).
 """
 
 from __future__ import annotations
@@ -295,23 +296,27 @@ class _Scheduler:
             mine = turns.get(id(job), (0, len(self._jobs)))
             return len(self._running), sum(1 for turn in turns.values() if turn < mine)
 
-    def next_job(self) -> TrainingJob | None:
-        """The job to start now, if any: the fair line's first, when a trainer is free and it fits."""
+    def next_job(self) -> TrainingJob | SweepTurn | None:
+        """The job to start now, if any: the fair line's first, when a trainer is free and it fits. Sweeps
+        hold at most all trainers but one (when there are two or more): one is always left for trainings."""
         with self._changed:
-            if len(self._running) >= (self._trainers or max_trainers()):
+            trainers = self._trainers or max_trainers()
+            if len(self._running) >= trainers:
                 return None
             busy = {other.owner for other in self._running if other.owner}
+            sweeps_full = sum(isinstance(other, SweepTurn) for other in self._running) >= max(trainers - 1, 1)
             waiting = [
                 (self._last_start.get(job.owner, 0), order, job)
                 for order, job in enumerate(self._jobs)
                 if job not in self._running and not job.cancelled and job.owner not in busy
-            ]
+                and not (sweeps_full and isinstance(job, SweepTurn))
+            ]  # fmt: skip
             if not waiting:
                 return None
             first = min(waiting, key=lambda entry: entry[:2])[2]
             return first if self._may_run(first) else None
 
-    def start(self, job: TrainingJob) -> None:
+    def start(self, job: TrainingJob | SweepTurn) -> None:
         """Count ``job`` as running (its owner's latest start) and let the next in line look."""
         with self._changed:
             self._running.append(job)

@@ -7,7 +7,7 @@ from dashboard import state, urlstate
 from dashboard.challenge import open_on
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
-from dashboard.jobs import SweepTurn, check_sweep_work, sweep_memory, sweep_turn
+from dashboard.jobs import SweepTurn, check_sweep_work, max_trainers, sweep_memory, sweep_turn
 from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
 from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
@@ -218,8 +218,10 @@ def sweep(data: RatingsDataset) -> None:
 
 def waiting_text(running: int, ahead: int) -> str:
     """What a sweep waiting for its turn shows, as the Train page does for a waiting training."""
-    before = f"; {ahead} more waiting before yours" if ahead else ""
-    return f"Waiting for a free trainer ({running} trainings or sweeps running{before})…"
+    jobs = "1 training or sweep" if running == 1 else f"{running} trainings or sweeps"
+    before = f", {ahead} more waiting before yours" if ahead else ""
+    why = " (sweeps leave one trainer to trainings)" if max_trainers() > 1 else ""
+    return f"Waiting for its turn: {jobs} running{before}{why}…"
 
 
 def run_sweep(data: RatingsDataset, algo: str, grid: dict, folds: int) -> None:

@@ -39,34 +39,53 @@ def running(scheduler: _Scheduler) -> list[str]:
     return sorted(job.owner for job in scheduler._running)
 
 
-def test_sweeps_and_a_training_take_turns_one_per_owner_in_the_fair_line(line, small):
-    """Two trainers. Ann trains; her sweep waits for her training although a trainer is free; Bob's first
-    sweep takes that trainer, his second (another tab) waits; Cat's sweep, last to come and never started
-    before, goes first when Ann's training ends; then Ann's (her last start older than Bob's), then Bob's."""
+def test_sweeps_and_trainings_take_turns_one_per_owner_in_the_fair_line(line, small):
+    """Three trainers. Ann and Dan train; Ann's sweep waits for her training although a trainer is free;
+    Bob's first sweep takes that trainer, his second (another tab) waits; Cat's sweep, last to come and never
+    started before, goes first when Ann's training ends; then Ann's (her last start older than Bob's), then
+    Bob's second."""
+    line._trainers = 3
     started: list[str] = []
 
     def start_what_may(*candidates):
         for job in candidates:
             if line.try_start(job):
                 started.append(job.label)
-                assert len(line._running) <= 2
+                assert len(line._running) <= 3
                 assert len(set(running(line))) == len(line._running), "two of one owner run at once"
 
-    ann_trains = training("ann", small)
-    line.admit(ann_trains)
-    ann_trains.label = "ann trains"
+    trainings = {name: training(name.split()[0], small) for name in ("ann trains", "dan trains")}
+    for label, job in trainings.items():
+        job.label = label
+        line.admit(job)
     sweeps = {name: SweepTurn(name, owner=name.split()[0]) for name in ("ann 1", "bob 1", "bob 2", "cat 1")}
     for turn in sweeps.values():
         line.admit(turn)
-    start_what_may(ann_trains, *sweeps.values())
-    assert started == ["ann trains", "bob 1"]
-    assert sweeps["ann 1"].waiting and line.ahead_of(sweeps["cat 1"]) == (2, 0)
-    assert line.ahead_of(sweeps["ann 1"]) == (2, 1) and line.ahead_of(sweeps["bob 2"]) == (2, 2)
+    start_what_may(*trainings.values(), *sweeps.values())
+    assert started == ["ann trains", "dan trains", "bob 1"]
+    assert sweeps["ann 1"].waiting and line.ahead_of(sweeps["cat 1"]) == (3, 0)
+    assert line.ahead_of(sweeps["ann 1"]) == (3, 1) and line.ahead_of(sweeps["bob 2"]) == (3, 2)
 
-    for ended in (ann_trains, sweeps["bob 1"], sweeps["cat 1"]):
+    for ended in (trainings["ann trains"], sweeps["bob 1"], sweeps["cat 1"]):
         line.done(ended)
         start_what_may(*sweeps.values())
-    assert started == ["ann trains", "bob 1", "cat 1", "ann 1", "bob 2"]
+    assert started == ["ann trains", "dan trains", "bob 1", "cat 1", "ann 1", "bob 2"]
+
+
+def test_sweeps_leave_one_trainer_for_the_trainings(line, small):
+    """Two trainers: Ann's sweep runs, Bob's waits although a trainer is free, and Cat's training, asked for
+    after both, starts at once. With one trainer, a sweep still runs."""
+    ann, bob, cat = SweepTurn("sweep", owner="ann"), SweepTurn("sweep", owner="bob"), training("cat", small)
+    for job in (ann, bob, cat):
+        line.admit(job)
+    assert line.try_start(ann) and not line.try_start(bob) and line.try_start(cat)
+    line.done(ann)
+    assert line.try_start(bob)
+
+    alone = _Scheduler(trainers=1)
+    dan = SweepTurn("sweep", owner="dan")
+    alone.admit(dan)
+    assert alone.try_start(dan)
 
 
 def test_a_sweep_counts_against_the_per_owner_and_per_address_limits(line, small, monkeypatch):
