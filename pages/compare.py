@@ -7,7 +7,7 @@ from dashboard import state, urlstate
 from dashboard.challenge import open_on
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
-from dashboard.jobs import check_sweep_work
+from dashboard.jobs import SweepTurn, check_sweep_work, max_trainers, sweep_memory, sweep_turn
 from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
 from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
@@ -212,19 +212,42 @@ def sweep(data: RatingsDataset) -> None:
         f"{fits} fits" + (f": at most {MAX_SWEEP_FITS}, choose fewer values" if fits > MAX_SWEEP_FITS else "")
     )
     if st.button("Run the sweep", key="sweep_go", disabled=not ready, type="primary"):
-        progress = st.progress(0.0, text="Sweeping…")
-        with engine_errors("Narrow the values, or choose other ones."):
-            check_sweep_work(algo, grid, data, folds)  # in classroom mode, the sweep's whole work is bounded
-            table = grid_search(
-                algo,
-                grid,
-                data,
-                cv=folds,
-                progress=lambda done, total: progress.progress(done / total, text=f"fit {done} of {total}"),
-            )
-            st.session_state["sweep_result"] = (algo, list(grid), table)
-        progress.empty()
+        run_sweep(data, algo, grid, folds)
     show_sweep(data)
+
+
+def waiting_text(running: int, ahead: int) -> str:
+    """What a sweep waiting for its turn shows, as the Train page does for a waiting training."""
+    jobs = "1 training or sweep" if running == 1 else f"{running} trainings or sweeps"
+    before = f", {ahead} more waiting before yours" if ahead else ""
+    why = " (sweeps leave one trainer to trainings)" if max_trainers() > 1 else ""
+    return f"Waiting for its turn: {jobs} running{before}{why}…"
+
+
+def run_sweep(data: RatingsDataset, algo: str, grid: dict, folds: int) -> None:
+    """Sweep in this page's thread once the trainers' line gives it a turn (a sweep is one training job of
+    its owner there); Stop (or leaving) ends it while it waits or after the fit under way."""
+    progress, stop = st.progress(0.0, text="Sweeping…"), st.empty()
+    stop.button("Stop", key="sweep_stop", icon=":material/stop_circle:")  # its click reruns the page: the end
+
+    def waiting(turn: SweepTurn, running: int, ahead: int) -> None:
+        progress.progress(0.0, text=waiting_text(running, ahead))
+
+    def advanced(turn: SweepTurn, done: int, total: int) -> None:
+        turn.check()
+        progress.progress(done / total, text=f"fit {done} of {total}")
+
+    with engine_errors("Narrow the values, or choose other ones."):
+        check_sweep_work(algo, grid, data, folds)  # in classroom mode, the sweep's whole work is bounded
+        turn = SweepTurn(f"sweep of {algo}", sweep_memory(algo, grid, data))
+        with sweep_turn(turn, waiting):
+            progress.progress(0.0, text="Sweeping…")
+            table = grid_search(
+                algo, grid, data, cv=folds, progress=lambda done, total: advanced(turn, done, total)
+            )
+        st.session_state["sweep_result"] = (algo, list(grid), table)
+    progress.empty()
+    stop.empty()
 
 
 def failed_settings(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
