@@ -6,6 +6,7 @@ hyperparameter cannot be entered; the engine validates again when the model is m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from dashboard import workspace
 from dashboard.state import my_ratings
@@ -203,7 +205,9 @@ def _store_rating(item: object, key: str, reruns: str | tuple[str, ...]) -> None
         ratings[item] = float(value)
     if reruns != "app":  # the end of a whole run keeps the workspace; a run of fragments does not get there
         workspace.save()
-    st.rerun(reruns if isinstance(reruns, str) else list(reruns))
+        with contextlib.suppress(StreamlitAPIException):  # not drawn in this session's last run: the app
+            st.rerun(list(reruns))
+    st.rerun()
 
 
 def movie_title(title: object, year: object) -> str:
