@@ -137,7 +137,8 @@ def test_a_rating_among_the_films_reruns_only_what_shows_your_ratings(app):
     """The list of films is not drawn again (its button shows the rating already), nor the rest of the app;
     the sidebar's count, your ratings, the questions and the profiles' buttons are."""
     open_page(app, "rate")
-    assert app.button(key="rate_save").disabled
+    app.text_input(key="rate_profile").input("me").run()
+    assert app.button(key="rate_save").disabled, "a profile of no ratings could be saved"
     key = next(g.key for g in app.button_group if g.key.startswith("rate_item_"))
     app.button_group(key=key).set_value(4.0).run()
     assert_no_exception(app)
