@@ -73,9 +73,9 @@ class Session:
         self.elements: list[Element] = []
         self._tree: dict[tuple[int, ...], Element] = {}  # the elements by delta path
         self.runs = 0
-        self._values: dict[
-            str, WidgetState
-        ] = {}  # every value set so far, by widget id: a browser resends them
+        # the values set so far of the widgets on the page, by widget id: a browser resends them, and forgets
+        # those of widgets a run no longer draws
+        self._values: dict[str, WidgetState] = {}
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)
@@ -148,6 +148,8 @@ class Session:
                 for path in stale:
                     del tree[path]
                 self.elements = [tree[path] for path in sorted(tree)]
+                shown = {element.proto.id for element in self.elements if element.key}
+                self._values = {wid: value for wid, value in self._values.items() if wid in shown}
                 return
 
     # --- reading the page -------------------------------------------------------------------------------
