@@ -19,8 +19,10 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import charts
 from dashboard.state import DataChoice, data_choice
 from recengine import data as loaders
 from recengine.data.dataset import RatingScale, RatingsDataset
@@ -213,6 +215,23 @@ def _genres(_data: RatingsDataset, key: str) -> tuple[str, ...]:
 
 def genres(data: RatingsDataset) -> tuple[str, ...]:
     return _genres(data, cache_key(data))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _overview_charts(_data: RatingsDataset, key: str) -> dict[str, go.Figure | None]:
+    return {
+        "ratings": charts.rating_distribution(_data),
+        "tail": charts.popularity_long_tail(_data),
+        "users": charts.ratings_per_user(_data),
+        "time": charts.ratings_over_time(_data),
+        "genres": charts.genre_counts(_data),
+    }
+
+
+def overview_charts(data: RatingsDataset) -> dict[str, go.Figure | None]:
+    """The Data page's charts of ``data`` (None where it has no timestamps or no genres): made once per data
+    set, by `cache_key`, and shared, so read-only (``st.plotly_chart`` only reads a figure)."""
+    return _overview_charts(data, cache_key(data))
 
 
 def titles_of(data: RatingsDataset, items: list[object]) -> dict[object, str]:
