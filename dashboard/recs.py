@@ -77,8 +77,14 @@ def serving_run(run: state.Run, data: RatingsDataset) -> state.Run:
         and cached(run_key(data, run.algo, run.params, "none")) is None
     ):
         return run
-    with st.spinner(f"Fitting {run.label} with the same settings on all {data.n_ratings:,} ratings…"):
-        return train_now(data, run.algo, run.params, "none")
+    served = st.session_state.setdefault(SERVED_MEMO, {})
+    if run.run_id not in served:  # asked for by the questions and the picks of every run of the Rate page
+        with st.spinner(f"Fitting {run.label} with the same settings on all {data.n_ratings:,} ratings…"):
+            served[run.run_id] = train_now(data, run.algo, run.params, "none")
+    return served[run.run_id]
+
+
+SERVED_MEMO = "recs_served_memo"  # session_state: {a run's id: the run of its settings on every rating}
 
 
 def _split_in_words(split: str) -> str:
@@ -138,10 +144,9 @@ def list_settings(data: RatingsDataset, run: state.Run) -> dict:
 
 
 def catalogue_years(data: RatingsDataset) -> tuple[int, int] | None:
-    from dashboard.data import catalogue
+    from dashboard.data import year_span
 
-    years = catalogue(data)["year"].dropna()
-    return (int(years.min()), int(years.max())) if len(years) else None
+    return year_span(data)
 
 
 def my_list(
