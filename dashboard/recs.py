@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from recengine.models.foldin import UserVector, fold_in
 from recengine.serving.cluster import Clusters, Projection, cluster_factors, project
 from recengine.serving.recommend import GENERAL_APPEAL, Reader, recommend
 
+T = TypeVar("T")
 PREVIEW_N = 5
 PREVIEW_CHARS = 64  # a reason in at most two lines of the preview's narrow column at 1280 px
 AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once
@@ -169,6 +172,17 @@ def my_list(
 
 
 LIST_MEMO = "recs_list_memo"  # session_state: (what the last list was made from, its table, the vector)
+
+
+def remembered(name: str, wanted: tuple, make: Callable[[], T]) -> T:
+    """``make()``, or what it gave last in this session when ``wanted`` (everything it is made from: the
+    data set, the model, the person's ratings, the settings) is the same: a page's other reruns do not make
+    a person's lists again. One value per ``name``, in session state: never shared between people."""
+    key = f"recs_memo_{name}"
+    kept = st.session_state.get(key)
+    if kept is None or kept[0] != wanted:
+        kept = st.session_state[key] = (wanted, make())
+    return kept[1]
 
 
 def preview(data: RatingsDataset) -> None:
