@@ -41,6 +41,7 @@ REPLACING = "rate_replacing"  # (the profile waiting for "Replace it?", the ques
 # reruns only what shows your ratings (its own button shows it already), not the list nor the whole app.
 QUESTIONS, FILMS, PICKS, FILES = "rate_questions_box", "rate_films", "rate_picks_box", "rate_files_box"
 RATING_RERUNS = (QUESTIONS, PICKS, FILES, RATED)
+FILES_OPEN = "rate_files_open"  # the files' expander is open
 
 
 @st.fragment(key=QUESTIONS)
@@ -138,7 +139,10 @@ def your_ratings(data: RatingsDataset) -> None:
 def files(data: RatingsDataset) -> None:
     ratings = state.my_ratings()
     source = state.data_choice().source_key
-    with st.expander("Save, load, import and export", expanded=False):
+    box = st.expander("Save, load, import and export", expanded=False, key=FILES_OPEN, on_change="rerun")
+    if not box.open:  # drawn only when opened (a rerun of this fragment alone): not on every rating
+        return
+    with box:
         folder = config.profiles_folder()
         st.caption(
             "Saved profiles are kept on this server and listed for everyone who uses it (a whole class, on a "
