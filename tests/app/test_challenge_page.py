@@ -182,8 +182,15 @@ def test_a_classmates_cached_model_is_not_listed_on_the_training_part(home, monk
     assert "only the models you trained are listed" in texts(bob.caption)
     assert not [s for s in bob.selectbox if s.key == "compare_cache_pick"]
     train_baseline(bob, 7)  # the same settings: the model comes from the cache, trained by bob's choice
+    assert [run.from_cache for run in bob.session_state["runs"].values()] == [True]
     submit(bob, "Bob")
     assert "Submitted as Bob" in texts(bob.success)
+    ada.session_state["runs"] = {}  # her run gone from the tab: her own model is listed, and hers to submit
+    open_page(ada, "compare")
+    ada.selectbox(key="compare_cache_pick").select_index(0).run()
+    ada.button(key="compare_cache_add").click().run()
+    submit(ada, "Ada")
+    assert "Submitted as Ada" in texts(ada.success)
 
 
 def test_a_challenge_that_cannot_be_is_refused_with_a_message(app, monkeypatch):
