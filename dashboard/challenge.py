@@ -20,7 +20,10 @@ each person submits under one name per challenge; a person may submit `MAX_PER_H
 person is a browser that keeps a workspace (its cookie): a session without one could start afresh with
 each new tab, so it may not submit. One network address (a class behind one router shares it) may submit
 ``RECENGINE_CLASS_SUBMISSIONS_PER_ADDRESS`` times per hour per challenge (`max_per_address`; by default
-`CLASS_SIZE` people's `MAX_PER_HOUR`), recorded as a digest.
+`CLASS_SIZE` people's `MAX_PER_HOUR`), recorded as a digest, and take ``RECENGINE_CLASS_NAMES_PER_ADDRESS``
+display names per challenge (`max_names_per_address`, by default `CLASS_SIZE`): a cookie costs one GET, so
+one script could otherwise be any number of people. A run picked from the model cache's list (`Run.taken_from`)
+is accepted only from the person who trained it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from dashboard import config
-from dashboard.profiles import ProfileError, skeleton
+from dashboard.profiles import ProfileError, owner_digest, skeleton
 from dashboard.state import DataChoice, Run
 from recengine.data.dataset import RatingsDataset
 from recengine.evaluation.challenge import (
@@ -62,6 +65,7 @@ from recengine.evaluation.split import split_by_spec
 MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
 CLASS_SIZE = 40  # people behind one address a challenge expects at most (the per-address budget's default)
 PER_ADDRESS_ENV = "RECENGINE_CLASS_SUBMISSIONS_PER_ADDRESS"
+NAMES_PER_ADDRESS_ENV = "RECENGINE_CLASS_NAMES_PER_ADDRESS"
 NEEDS_COOKIES = (
     "Submitting needs your browser to keep your work (a cookie of this site), so that each person has one "
     "name and one hourly limit: allow cookies for this site, then reload the page."
@@ -279,6 +283,13 @@ def max_per_address() -> int:
     return int(text) if text.isdigit() and int(text) > 0 else CLASS_SIZE * MAX_PER_HOUR
 
 
+def max_names_per_address() -> int:
+    """Display names one network address may take per challenge: ``RECENGINE_CLASS_NAMES_PER_ADDRESS`` (a
+    positive whole number), else `CLASS_SIZE` (a class behind one router)."""
+    text = os.environ.get(NAMES_PER_ADDRESS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else CLASS_SIZE
+
+
 def address_digest(address: str) -> str:
     """How a submission records the network address it came from: a digest, never the address."""
     return hashlib.blake2b(address.encode(), digest_size=8).hexdigest()
@@ -303,6 +314,12 @@ def check_submission(
     own = stored.name_of(owner)
     if own is not None and name_key(own) != key:
         raise ChallengeError(f"You submit as {own!r} in this challenge: keep that name.")
+    names_here = {name_key(s.name) for s in stored.submissions if address and s.address == address}
+    if own is None and address and len(names_here) >= (most := max_names_per_address()):
+        raise ChallengeError(
+            f"{most} display names have been taken from your network in this challenge, the most one network "
+            "may take (the computers behind one router share it): ask your teacher."
+        )
     recent = stored.recent(owner, now)
     if len(recent) >= MAX_PER_HOUR:
         wait = HOUR - (now - min(s.submitted_at for s in recent))
@@ -318,6 +335,11 @@ def check_submission(
         )
     if run.group != "mine" or run.diverged or run.model is None:
         raise ChallengeError("Submit one of your own trained runs (from the Train page).")
+    if run.taken_from is not None and run.taken_from != owner_digest(owner):
+        raise ChallengeError(
+            "This run is a model someone else trained, added from the cache: submit a run you trained "
+            "yourself on the Train page."
+        )
     stored.spec.check_model(run.algo)
     if run.fingerprint != stored.train_fingerprint:
         raise ChallengeError(

@@ -153,6 +153,12 @@ def _locked(folder: Path) -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
+def owner_digest(owner: str) -> str:
+    """An opaque name of ``owner`` (`current_owner`) where others may read it, such as the model store's
+    ``stored_by``: a digest, never the owner itself ("" for no owner)."""
+    return hashlib.blake2b(owner.encode(), digest_size=12).hexdigest() if owner else ""
+
+
 def current_owner() -> str:
     """Who is saving: the person, when their browser keeps a workspace (a digest of its key, never the key),
     else the Streamlit session running this code ("" outside one)."""

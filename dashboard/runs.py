@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 from types import MappingProxyType
 from typing import Any
 
@@ -241,10 +240,9 @@ def start(
 def stored_by() -> str:
     """Who stores this session's models, for the model store's shares: a digest of the person (their
     workspace) or else the session, never the key itself ("" outside a session)."""
-    from dashboard.profiles import current_owner
+    from dashboard.profiles import current_owner, owner_digest
 
-    owner = current_owner()
-    return hashlib.blake2b(owner.encode(), digest_size=12).hexdigest() if owner else ""
+    return owner_digest(current_owner())
 
 
 def diverged_run(
@@ -279,7 +277,9 @@ def from_store(key: str, data: RatingsDataset) -> state.Run:
     if model is None:
         raise ModelFileError("That model is no longer in the cache (evicted or damaged): train it again.")
     split_spec = str(model.metadata_.get("extra", {}).get("split", "none"))
-    return make_run(key, data, split_spec, model, model.metadata_, from_cache=True)
+    run = make_run(key, data, split_spec, model, model.metadata_, from_cache=True)
+    run.taken_from = str(model.metadata_.get("stored_by") or "")  # who trained it: not this run's author
+    return run
 
 
 def train_now(

@@ -94,6 +94,9 @@ class Run:
     diverged: str = ""  # why training diverged: the run keeps its curves but has no usable model
     start_loss: float | None = None  # the total loss before the first epoch (kept for diverged runs)
     group: str = "mine"  # one of GROUPS: the person's own run, a lesson's or a sweep's
+    # a model picked from the cache's list (Compare & tune), not trained here: who stored it (the store's
+    # `stored_by`, "" when unknown); None for a run trained here (or its settings found in the cache)
+    taken_from: str | None = None
 
     @property
     def title(self) -> str:

@@ -303,6 +303,7 @@ def too_large(text: str) -> str | None:
 RUN_FIELDS = (
     "run_id", "algo", "label", "kind", "params", "split", "fingerprint", "source_key", "history", "metrics",
     "fit_seconds", "from_cache", "stopped_at", "name", "diverged", "start_loss", "group",
+    "taken_from",
 )  # fmt: skip
 
 

@@ -4,13 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state, urlstate
-from dashboard.challenge import open_on
+from dashboard.challenge import TRAINING_KIND, all_challenges, open_on
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.jobs import SweepTurn, check_sweep_work, max_trainers, sweep_memory, sweep_turn
 from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
-from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, train_now
+from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, stored_by, train_now
 from dashboard.ui import engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.data.dataset import RatingsDataset
@@ -135,9 +135,24 @@ def in_the_cache(data: RatingsDataset) -> None:
             for c in challenges
         )
     ]  # fmt: skip
+    on_challenge = state.data_choice().kind == TRAINING_KIND or any(
+        c.train_fingerprint == data.fingerprint for c in all_challenges()
+    )
+    if on_challenge:  # classmates' models would show their settings before the reveal, and pass as one's own
+        me = stored_by()
+        entries = [e for e in entries if me and e.get("stored_by") == me]
     with st.expander(f"More models in the cache for this data set ({len(entries)})"):
+        if on_challenge:
+            st.caption(
+                "On a challenge's training part only the models you trained are listed here: your "
+                "classmates' settings stay hidden until the teacher reveals them."
+            )
         if not entries:
-            st.caption("None: every cached model of this data set is in your runs already.")
+            st.caption(
+                "None: every model you stored for it is in your runs already."
+                if on_challenge
+                else "None: every cached model of this data set is in your runs already."
+            )
             return
         st.dataframe(
             pd.DataFrame(

@@ -165,6 +165,34 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     assert not [c for c in ada.caption if "hidden until" in c.value]
 
 
+@pytest.mark.slow
+def test_a_classmates_cached_model_is_not_listed_on_the_training_part(home, monkeypatch):
+    """The fourth re-probe: Compare & tune listed every model trained on the training part, with its settings,
+    and "Add it to your runs" made it the student's own submission. Retraining the same settings (a cache
+    hit) is the student's own run and is accepted."""
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    open_challenge(sign_in_as_teacher(new_session()))
+    ada, bob = new_session(), new_session()
+    work_on_challenge(ada)
+    train_baseline(ada, 7)
+    work_on_challenge(bob)
+    open_page(bob, "compare")
+    (cached,) = [e for e in bob.expander if e.label.startswith("More models in the cache")]
+    assert cached.label.endswith("(0)")
+    assert "only the models you trained are listed" in texts(bob.caption)
+    assert not [s for s in bob.selectbox if s.key == "compare_cache_pick"]
+    train_baseline(bob, 7)  # the same settings: the model comes from the cache, trained by bob's choice
+    assert [run.from_cache for run in bob.session_state["runs"].values()] == [True]
+    submit(bob, "Bob")
+    assert "Submitted as Bob" in texts(bob.success)
+    ada.session_state["runs"] = {}  # her run gone from the tab: her own model is listed, and hers to submit
+    open_page(ada, "compare")
+    ada.selectbox(key="compare_cache_pick").select_index(0).run()
+    ada.button(key="compare_cache_add").click().run()
+    submit(ada, "Ada")
+    assert "Submitted as Ada" in texts(ada.success)
+
+
 def test_a_challenge_that_cannot_be_is_refused_with_a_message(app, monkeypatch):
     monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
     sign_in_as_teacher(app)

@@ -330,3 +330,42 @@ def test_two_challenges_divide_the_test_users_differently_and_a_stale_scorer_is_
             Challenge(data, second.spec),
             now=NOW,
         )
+
+
+def test_a_run_picked_from_the_cache_is_accepted_only_from_who_trained_it(opened, engine, popular):
+    """The fourth re-probe: a classmate's model added from Compare & tune's cache list was submitted as one's
+    own. A run trained here (``taken_from`` None, even when its settings were found in the cache) passes."""
+    from dashboard.profiles import owner_digest
+
+    taken = dataclasses.replace(a_run(engine.train, popular), taken_from=owner_digest("person:a"))
+    with pytest.raises(ChallengeError, match="someone else trained, added from the cache"):
+        store.submit(opened.challenge_id, "person:b", "Bob", taken, engine, now=NOW)
+    unknown = dataclasses.replace(taken, taken_from="")  # stored by the command line: nobody's here
+    with pytest.raises(ChallengeError, match="someone else trained"):
+        store.submit(opened.challenge_id, "person:b", "Bob", unknown, engine, now=NOW)
+    assert not store.load(opened.challenge_id).submissions
+    store.submit(opened.challenge_id, "person:a", "Ada", taken, engine, now=NOW)  # their own model
+    store.submit(opened.challenge_id, "person:b", "Bob", a_run(engine.train, popular), engine, now=NOW)
+    assert [s.name for s in store.load(opened.challenge_id).submissions] == ["Ada", "Bob"]
+
+
+def test_one_network_address_takes_a_limited_number_of_names(opened, engine, popular, monkeypatch):
+    """The fourth re-probe: three minted cookies made three board names. A class behind one router takes 40
+    names by default, here 2; a name already taken keeps submitting, another network is not counted."""
+    monkeypatch.delenv(store.NAMES_PER_ADDRESS_ENV, raising=False)
+    assert store.max_names_per_address() == store.CLASS_SIZE
+    monkeypatch.setenv(store.NAMES_PER_ADDRESS_ENV, "2")
+    router, home_line = store.address_digest("10.0.0.7"), store.address_digest("10.0.0.8")
+
+    def send(person: str, address: str) -> store.Submission:
+        run = a_run(engine.train, popular)
+        return store.submit(opened.challenge_id, f"person:{person}", person, run, engine, now=NOW, address=address)
+
+    send("a", router)
+    send("b", router)
+    with pytest.raises(ChallengeError, match="2 display names have been taken from your network"):
+        send("c", router)
+    send("a", router)  # a name it has keeps submitting
+    send("c", home_line)
+    send("c", router)  # c has its name now (taken from another network)
+    assert [s.name for s in store.load(opened.challenge_id).submissions] == ["a", "b", "a", "c", "c"]
