@@ -51,6 +51,19 @@ def skip(item: object) -> None:
         films.append(item)
 
 
+def skip_and_rerun(item: object) -> None:
+    """The "Haven't seen it" button: a skip, then the whole app again (the box may be a fragment, and the
+    answer is kept with the workspace at the end of a whole run)."""
+    skip(item)
+    st.rerun()
+
+
+def set_stopped(stopped: bool) -> None:
+    """The "Stop asking" and "ask me" buttons: the choice, then the whole app again (as `skip_and_rerun`)."""
+    st.session_state[STOPPED] = stopped
+    st.rerun()
+
+
 def your_answers(data: RatingsDataset) -> Answers:
     """Your ratings and the films you have not seen, as item codes of ``data`` (films a filter left out of
     the data set are left out)."""
@@ -70,7 +83,7 @@ def questions(data: RatingsDataset) -> None:
     it", or a button to bring the questions back."""
     if st.session_state.get(STOPPED):
         st.button("Help us learn your taste: ask me about films", key="ask_resume", icon=":material/quiz:",
-                  on_click=st.session_state.update, args=({STOPPED: False},), type="tertiary")  # fmt: skip
+                  on_click=set_stopped, args=(False,), type="tertiary")  # fmt: skip
         return
     answers = your_answers(data)
     run, _ = serving_choice(data)
@@ -99,9 +112,9 @@ def questions(data: RatingsDataset) -> None:
         st.caption(film["why"])
         rating_input(film["item"], data.scale, key=f"ask_rate_{film['item']}")
         skip_column, stop_column = st.columns(2)
-        skip_column.button("Haven't seen it", key="ask_skip", on_click=skip, args=(film["item"],))
-        stop_column.button("Stop asking", key="ask_stop", on_click=st.session_state.update,
-                           args=({STOPPED: True},), type="tertiary")  # fmt: skip
+        skip_column.button("Haven't seen it", key="ask_skip", on_click=skip_and_rerun, args=(film["item"],))
+        stop_column.button("Stop asking", key="ask_stop", on_click=set_stopped, args=(True,),
+                           type="tertiary")  # fmt: skip
         st.caption(
             f"{len(answers.rated)} rated, {len(answers.skipped)} not seen so far. Stop whenever you like, or "
             "search for films yourself below; five or more ratings give useful recommendations."

@@ -6,7 +6,9 @@ only much lighter than one, so dozens fit on a small machine.
 
 Widgets are found by the ``key`` a page gives them (Streamlit puts it at the end of the widget's id), and
 set with the value a browser would send: the formatted option for select boxes, segmented controls and
-multiselects, numbers for number inputs and sliders, a trigger for buttons.
+multiselects, numbers for number inputs and sliders, a trigger for buttons. As a browser does, a change to a
+widget drawn inside a fragment (``st.fragment``) asks for a rerun of that fragment alone, and a run of some
+fragments replaces only their elements, the rest of the page staying as the last full run drew it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Element:
     path: tuple[int, ...]
     kind: str  # the Element proto's field: markdown, alert, button, selectbox, exception, ...
     proto: Any
+    fragment: str = ""  # the id of the fragment that drew it ("" outside any)
 
     @property
     def key(self) -> str | None:
@@ -69,10 +72,11 @@ class Session:
         self.page_hash = ""
         self.session_id = ""  # the server's name for this session (in upload URLs), from its first run
         self.elements: list[Element] = []
+        self._tree: dict[tuple[int, ...], Element] = {}  # the elements by delta path
         self.runs = 0
-        self._values: dict[
-            str, WidgetState
-        ] = {}  # every value set so far, by widget id: a browser resends them
+        # the values set so far of the widgets on the page, by widget id: a browser resends them, and forgets
+        # those of widgets a run no longer draws
+        self._values: dict[str, WidgetState] = {}
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)
@@ -99,6 +103,10 @@ class Session:
         message.rerun_script.query_string = ""
         message.rerun_script.page_script_hash = self.page_hash
         widgets = list(widgets)
+        drawn_by = {element.proto.id: element.fragment for element in self.elements if element.key}
+        fragments = {drawn_by.get(w.id, "") for w in widgets}
+        if page is None and len(fragments) == 1:  # widgets of one fragment: a browser reruns it alone
+            message.rerun_script.fragment_id = fragments.pop()
         self._values |= {w.id: w for w in widgets if w.WhichOneof("value") != "trigger_value"}
         clicked = [w for w in widgets if w.WhichOneof("value") == "trigger_value"]
         message.rerun_script.widget_states.widgets.extend([*self._values.values(), *clicked])
@@ -109,7 +117,10 @@ class Session:
         return time.perf_counter() - started
 
     def _receive_run(self, deadline: float) -> None:
-        tree: dict[tuple[int, ...], Element] = {}
+        """Read the server's messages until a run ends. As in a browser, the elements a run does not draw
+        again go only when it ends (a run interrupted by a rerun, as when a callback reruns some fragments,
+        leaves the page as it was); a run of fragments replaces only theirs."""
+        tree, fresh, rerun = self._tree, set(), set()
         while True:
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -121,29 +132,27 @@ class Session:
             message = ForwardMsg()
             message.ParseFromString(raw)
             kind = message.WhichOneof("type")
-            if kind == "new_session":  # a (re)run starts: the page is drawn from scratch
-                tree = {}
+            if kind == "new_session":  # a (re)run starts: of the page, or of the fragments named
+                fresh, rerun = set(), set(message.metadata.run.fragment_ids)
                 self.session_id = message.new_session.initialize.session_id or self.session_id
                 if message.new_session.page_script_hash:
                     self.page_hash = message.new_session.page_script_hash
             elif kind == "navigation":
                 self.pages = {p.page_name: p.page_script_hash for p in message.navigation.app_pages}
-            elif kind == "delta":
-                self._apply(tree, message)
+            elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+                path, delta = tuple(message.metadata.delta_path), message.delta
+                element_kind = delta.new_element.WhichOneof("type")
+                element = getattr(delta.new_element, element_kind)
+                tree[path] = Element(path, element_kind, element, delta.fragment_id)
+                fresh.add(path)
             elif kind == "script_finished" and message.script_finished in FINISHED:
+                stale = [p for p, e in tree.items() if p not in fresh and (not rerun or e.fragment in rerun)]
+                for path in stale:
+                    del tree[path]
                 self.elements = [tree[path] for path in sorted(tree)]
+                shown = {element.proto.id for element in self.elements if element.key}
+                self._values = {wid: value for wid, value in self._values.items() if wid in shown}
                 return
-
-    @staticmethod
-    def _apply(tree: dict[tuple[int, ...], Element], message: ForwardMsg) -> None:
-        delta = message.delta
-        path = tuple(message.metadata.delta_path)
-        if delta.WhichOneof("type") == "new_element":
-            kind = delta.new_element.WhichOneof("type")
-            tree[path] = Element(path, kind, getattr(delta.new_element, kind))
-        elif delta.WhichOneof("type") == "add_block":
-            for stale in [p for p in tree if p[: len(path)] == path]:  # a block replaces what was there
-                del tree[stale]
 
     # --- reading the page -------------------------------------------------------------------------------
 

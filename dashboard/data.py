@@ -19,8 +19,10 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import charts
 from dashboard.state import DataChoice, data_choice
 from recengine import data as loaders
 from recengine.data.dataset import RatingScale, RatingsDataset
@@ -215,13 +217,47 @@ def genres(data: RatingsDataset) -> tuple[str, ...]:
     return _genres(data, cache_key(data))
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _overview_charts(_data: RatingsDataset, key: str) -> dict[str, go.Figure | None]:
+    return {
+        "ratings": charts.rating_distribution(_data),
+        "tail": charts.popularity_long_tail(_data),
+        "users": charts.ratings_per_user(_data),
+        "time": charts.ratings_over_time(_data),
+        "genres": charts.genre_counts(_data),
+    }
+
+
+def overview_charts(data: RatingsDataset) -> dict[str, go.Figure | None]:
+    """The Data page's charts of ``data`` (None where it has no timestamps or no genres): made once per data
+    set, by `cache_key`, and shared, so read-only (``st.plotly_chart`` only reads a figure)."""
+    return _overview_charts(data, cache_key(data))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _year_span(_data: RatingsDataset, key: str) -> tuple[int, int] | None:
+    years = _catalogue(_data, key)["year"].dropna()
+    return (int(years.min()), int(years.max())) if len(years) else None
+
+
+def year_span(data: RatingsDataset) -> tuple[int, int] | None:
+    """The first and last year of the data set's movies (None when it has no years)."""
+    return _year_span(data, cache_key(data))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _titles(_data: RatingsDataset, key: str) -> MappingProxyType:
+    table = _catalogue(_data, key)
+    return MappingProxyType(dict(zip(table["item"], table["title"].astype(str), strict=True)))
+
+
 def titles_of(data: RatingsDataset, items: list[object]) -> dict[object, str]:
-    """Titles of raw item ids (for files and messages)."""
-    table = catalogue(data)
-    out = {}
+    """Titles of raw item ids (for files and messages): looked up in one table per data set, an id written
+    otherwise ("42" for 42) through the data set's own lookup."""
+    titles, out = _titles(data, cache_key(data)), {}
     for item in items:
         try:
-            out[item] = str(table.at[data.item_code(item), "title"])
+            out[item] = titles[item] if item in titles else str(titles[data.item_ids[data.item_code(item)]])
         except Exception:  # an id from another data set: no title
             out[item] = ""
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from recengine.models.foldin import UserVector, fold_in
 from recengine.serving.cluster import Clusters, Projection, cluster_factors, project
 from recengine.serving.recommend import GENERAL_APPEAL, Reader, recommend
 
+T = TypeVar("T")
 PREVIEW_N = 5
 PREVIEW_CHARS = 64  # a reason in at most two lines of the preview's narrow column at 1280 px
 AUTO_FULL_FIT = 2_000_000  # ratings up to which the model serving a person is refitted on all of them at once
@@ -77,8 +80,14 @@ def serving_run(run: state.Run, data: RatingsDataset) -> state.Run:
         and cached(run_key(data, run.algo, run.params, "none")) is None
     ):
         return run
-    with st.spinner(f"Fitting {run.label} with the same settings on all {data.n_ratings:,} ratings…"):
-        return train_now(data, run.algo, run.params, "none")
+    served = st.session_state.setdefault(SERVED_MEMO, {})
+    if run.run_id not in served:  # asked for by the questions and the picks of every run of the Rate page
+        with st.spinner(f"Fitting {run.label} with the same settings on all {data.n_ratings:,} ratings…"):
+            served[run.run_id] = train_now(data, run.algo, run.params, "none")
+    return served[run.run_id]
+
+
+SERVED_MEMO = "recs_served_memo"  # session_state: {a run's id: the run of its settings on every rating}
 
 
 def _split_in_words(split: str) -> str:
@@ -138,10 +147,9 @@ def list_settings(data: RatingsDataset, run: state.Run) -> dict:
 
 
 def catalogue_years(data: RatingsDataset) -> tuple[int, int] | None:
-    from dashboard.data import catalogue
+    from dashboard.data import year_span
 
-    years = catalogue(data)["year"].dropna()
-    return (int(years.min()), int(years.max())) if len(years) else None
+    return year_span(data)
 
 
 def my_list(
@@ -164,6 +172,17 @@ def my_list(
 
 
 LIST_MEMO = "recs_list_memo"  # session_state: (what the last list was made from, its table, the vector)
+
+
+def remembered(name: str, wanted: tuple, make: Callable[[], T]) -> T:
+    """``make()``, or what it gave last in this session when ``wanted`` (everything it is made from: the
+    data set, the model, the person's ratings, the settings) is the same: a page's other reruns do not make
+    a person's lists again. One value per ``name``, in session state: never shared between people."""
+    key = f"recs_memo_{name}"
+    kept = st.session_state.get(key)
+    if kept is None or kept[0] != wanted:
+        kept = st.session_state[key] = (wanted, make())
+    return kept[1]
 
 
 def preview(data: RatingsDataset) -> None:

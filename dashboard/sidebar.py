@@ -32,14 +32,7 @@ def show() -> None:
                 ]
             )
         )
-        st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
-        elsewhere = ratings_elsewhere()
-        if elsewhere and not state.my_ratings():
-            st.caption(
-                f"Your {' and '.join(elsewhere)} belong to another data set: ratings are kept by each data set's "
-                "own film ids, which this one does not share, so they do not apply here. They are back when you "
-                "choose that data set again on the Data page."
-            )
+        rated_count()
         run, _ = serving_choice(data)
         st.markdown(f"**Your lists:** {served_name(run) if run else 'no model yet'}")
         st.caption(runs_line(data.fingerprint))
@@ -47,6 +40,22 @@ def show() -> None:
         if job is not None and job.running:
             st.caption(f"Training {job.label}…")
         kept_note()
+
+
+RATED = "side_rated"  # the key of `rated_count`'s fragment: a rating rerunning only what shows it names it
+
+
+@st.fragment(key=RATED)
+def rated_count() -> None:
+    """How many movies you rated here, and where your other ratings are when you have none here."""
+    st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
+    elsewhere = ratings_elsewhere()
+    if elsewhere and not state.my_ratings():
+        st.caption(
+            f"Your {' and '.join(elsewhere)} belong to another data set: ratings are kept by each data set's "
+            "own film ids, which this one does not share, so they do not apply here. They are back when you "
+            "choose that data set again on the Data page."
+        )
 
 
 def runs_line(fingerprint: str) -> str:

@@ -6,6 +6,7 @@ hyperparameter cannot be entered; the engine validates again when the model is m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -13,7 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
+from dashboard import workspace
 from dashboard.state import my_ratings
 from recengine.data.dataset import RatingScale
 from recengine.models.base import ParamSpec
@@ -174,13 +177,17 @@ def level_label(value: float) -> str:
     return f"{value:g}"
 
 
-def rating_input(item: object, scale: RatingScale, key: str, compact: bool = False) -> None:
+def rating_input(
+    item: object, scale: RatingScale, key: str, compact: bool = False, reruns: str | tuple[str, ...] = "app"
+) -> None:
     """Your rating of ``item`` on the data set's scale: a row of buttons (a drop-down when ``compact``)
     on a scale with steps, a number otherwise. It shows what is in your ratings and writes changes back.
+    After a change the whole app runs again, or with ``reruns`` (keys of fragments) only those fragments:
+    the parts of the page that show your ratings, when the widget shows its own new value already.
     """
     st.session_state[key] = my_ratings().get(item)
     levels = rating_levels(scale)
-    common = dict(key=key, on_change=_store_rating, args=(item, key), label_visibility="collapsed")
+    common = dict(key=key, on_change=_store_rating, args=(item, key, reruns), label_visibility="collapsed")
     if levels is not None and compact:
         st.selectbox("Your rating", levels, format_func=lambda v: f"{level_label(v)} ★", **common)
     elif levels is not None:
@@ -189,13 +196,18 @@ def rating_input(item: object, scale: RatingScale, key: str, compact: bool = Fal
         st.number_input("Your rating", min_value=scale.low, max_value=scale.high, value=None, **common)
 
 
-def _store_rating(item: object, key: str) -> None:
+def _store_rating(item: object, key: str, reruns: str | tuple[str, ...]) -> None:
     value = st.session_state.get(key)
     ratings = my_ratings()
     if value is None:
         ratings.pop(item, None)
     else:
         ratings[item] = float(value)
+    if reruns != "app":  # the end of a whole run keeps the workspace; a run of fragments does not get there
+        workspace.save()
+        with contextlib.suppress(StreamlitAPIException):  # not drawn in this session's last run: the app
+            st.rerun(list(reruns))
+    st.rerun()
 
 
 def movie_title(title: object, year: object) -> str:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from dashboard import charts, config, state
-from dashboard.data import active_data, load_choice
+from dashboard import config, state
+from dashboard.data import active_data, load_choice, overview_charts
 from dashboard.navigation import inside_app
 from dashboard.ui import announce, engine_errors, shown_path
 from dashboard.uploads import (
@@ -214,19 +214,18 @@ def overview(data: RatingsDataset) -> None:
     cells[4].metric(
         "Mean rating", f"{summary['mean_rating']:.2f}" if summary["mean_rating"] is not None else "—"
     )
+    shown = overview_charts(data)
     left, right = st.columns(2)
-    left.plotly_chart(charts.rating_distribution(data), key="data_chart_ratings")
-    right.plotly_chart(charts.popularity_long_tail(data), key="data_chart_tail")
+    left.plotly_chart(shown["ratings"], key="data_chart_ratings")
+    right.plotly_chart(shown["tail"], key="data_chart_tail")
     left, right = st.columns(2)
-    left.plotly_chart(charts.ratings_per_user(data), key="data_chart_users")
-    over_time = charts.ratings_over_time(data)
-    if over_time is not None:
-        right.plotly_chart(over_time, key="data_chart_time")
+    left.plotly_chart(shown["users"], key="data_chart_users")
+    if shown["time"] is not None:
+        right.plotly_chart(shown["time"], key="data_chart_time")
     else:
         right.info("This data set has no timestamps.")
-    genre_chart = charts.genre_counts(data)
-    if genre_chart is not None:
-        st.plotly_chart(genre_chart, key="data_chart_genres")
+    if shown["genres"] is not None:
+        st.plotly_chart(shown["genres"], key="data_chart_genres")
 
 
 def main() -> None:

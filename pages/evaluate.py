@@ -1,11 +1,12 @@
 """Evaluate: a run of yours beside the baseline and most-popular; rating accuracy against ranking quality."""
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
 from dashboard.charts import accuracy_vs_ranking, error_by, error_histogram, rounded_errors
-from dashboard.data import active_data, split
+from dashboard.data import active_data, cache_key, split
 from dashboard.navigation import inside_app
 from dashboard.recs import serving_choice
 from dashboard.runs import K, train_now
@@ -106,25 +107,44 @@ def styled(table: pd.DataFrame):
     )
 
 
-def errors(data: RatingsDataset, run: state.Run) -> None:
-    st.subheader(f"Where the errors fall: {run.title}")
+def made_error_charts(data: RatingsDataset, run: state.Run) -> dict[str, go.Figure]:
     train, test = split(data, run.split, int(run.params.get("seed", 0)))
     tables = error_analysis(run.model, train, test)
-    left, right = st.columns(2)
-    left.plotly_chart(error_histogram(tables["histogram"]), key="evaluate_histogram")
-    right.plotly_chart(rounded_errors(tables["rounded"]), key="evaluate_rounded")
-    left, middle, right = st.columns(3)
-    left.plotly_chart(
-        error_by(tables["by_user_activity"], "user_ratings", title="By user activity (training ratings)"),
-        key="evaluate_users",
-    )
-    middle.plotly_chart(
-        error_by(
+    return {
+        "histogram": error_histogram(tables["histogram"]),
+        "rounded": rounded_errors(tables["rounded"]),
+        "users": error_by(tables["by_user_activity"], "user_ratings", title="By user activity (training ratings)"),
+        "items": error_by(
             tables["by_item_popularity"], "item_ratings", title="By movie popularity (training ratings)"
         ),
-        key="evaluate_items",
-    )
-    right.plotly_chart(error_by(tables["by_genre"], "genre", title="By genre"), key="evaluate_genres")
+        "genres": error_by(tables["by_genre"], "genre", title="By genre"),
+    }
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _error_charts(_data: RatingsDataset, _run: state.Run, run_id: str, data_key: str) -> dict[str, go.Figure]:
+    return made_error_charts(_data, _run)
+
+
+def error_charts(data: RatingsDataset, run: state.Run) -> dict[str, go.Figure]:
+    """The charts of where ``run``'s test errors fall: made once per model (its run id names it: the data,
+    settings and split it was trained with) and data set (`cache_key`: its titles and genres, and whose an
+    upload is), and shared, so read-only. A stopped run's model is the session's own: made for it alone."""
+    if run.stopped_at is not None:
+        return made_error_charts(data, run)
+    return _error_charts(data, run, run.run_id, cache_key(data))
+
+
+def errors(data: RatingsDataset, run: state.Run) -> None:
+    st.subheader(f"Where the errors fall: {run.title}")
+    charts = error_charts(data, run)
+    left, right = st.columns(2)
+    left.plotly_chart(charts["histogram"], key="evaluate_histogram")
+    right.plotly_chart(charts["rounded"], key="evaluate_rounded")
+    left, middle, right = st.columns(3)
+    left.plotly_chart(charts["users"], key="evaluate_users")
+    middle.plotly_chart(charts["items"], key="evaluate_items")
+    right.plotly_chart(charts["genres"], key="evaluate_genres")
 
 
 def main() -> None:

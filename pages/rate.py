@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import config, state
+from dashboard import config, state, workspace
 from dashboard.asking import questions
 from dashboard.data import active_data, catalogue, genres, title_matches, titles_of
 from dashboard.navigation import inside_app
@@ -20,6 +20,7 @@ from dashboard.profiles import (
     save_profile,
 )
 from dashboard.recs import preview
+from dashboard.sidebar import RATED
 from dashboard.ui import announce, counted, engine_errors
 from dashboard.widgets import movie_title, rating_input, stars
 from recengine.data.dataset import RatingsDataset
@@ -36,8 +37,20 @@ SORTS = {
 BEST_RATED_MIN = 20
 SHOWN_RATINGS = 40
 REPLACING = "rate_replacing"  # (the profile waiting for "Replace it?", the question)
+# The page's fragments: a page turn or a search reruns the list of films alone, and a rating given there
+# reruns only what shows your ratings (its own button shows it already), not the list nor the whole app.
+QUESTIONS, FILMS, PICKS, FILES = "rate_questions_box", "rate_films", "rate_picks_box", "rate_files_box"
+RATING_RERUNS = (QUESTIONS, PICKS, FILES, RATED)
+FILES_OPEN = "rate_files_open"  # the files' expander is open
 
 
+@st.fragment(key=QUESTIONS)
+def asked(data: RatingsDataset) -> None:
+    with engine_errors("Choose another data set on the Data page."):
+        questions(data)  # "Help us learn your taste": dashboard/asking.py
+
+
+@st.fragment(key=FILMS)
 def browse(data: RatingsDataset) -> None:
     table = catalogue(data)
     query_column, genre_column, sort_column = st.columns([3, 2, 2])
@@ -80,7 +93,25 @@ def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
             f"**{movie_title(row['title'], row['year'])}**  \n"
             f":gray[{row['genres'] or 'no genres'} · {counted(row['ratings'], 'rating')}{average}]"
         )
-        rating_input(row["item"], data.scale, key=f"rate_item_{row['item']}")
+        rating_input(row["item"], data.scale, key=f"rate_item_{row['item']}", reruns=RATING_RERUNS)
+
+
+@st.fragment(key=PICKS)
+def picks(data: RatingsDataset) -> None:
+    with engine_errors("Choose another data set on the Data page."):
+        preview(data)
+        your_ratings(data)
+
+
+def forget(item: object) -> None:
+    """Remove a rating, then run the whole app (the list of films and the sidebar show it too)."""
+    state.my_ratings().pop(item, None)
+    st.rerun()
+
+
+def forget_all() -> None:
+    state.my_ratings().clear()
+    st.rerun()
 
 
 def your_ratings(data: RatingsDataset) -> None:
@@ -97,17 +128,21 @@ def your_ratings(data: RatingsDataset) -> None:
             rating_input(item, data.scale, key=f"mine_{item}", compact=True)
         remove.button(
             "", icon=":material/delete:", key=f"remove_{item}", help="Remove this rating",
-            on_click=ratings.pop, args=(item, None), type="tertiary",
+            on_click=forget, args=(item,), type="tertiary",
         )  # fmt: skip
     if len(ratings) > SHOWN_RATINGS:
         st.caption(f"Showing your {SHOWN_RATINGS} latest of {len(ratings)}; export them to see all.")
-    st.button("Clear all ratings", key="rate_clear", on_click=ratings.clear, type="tertiary")
+    st.button("Clear all ratings", key="rate_clear", on_click=forget_all, type="tertiary")
 
 
+@st.fragment(key=FILES)
 def files(data: RatingsDataset) -> None:
     ratings = state.my_ratings()
     source = state.data_choice().source_key
-    with st.expander("Save, load, import and export", expanded=False):
+    box = st.expander("Save, load, import and export", expanded=False, key=FILES_OPEN, on_change="rerun")
+    if not box.open:  # drawn only when opened (a rerun of this fragment alone): not on every rating
+        return
+    with box:
         folder = config.profiles_folder()
         st.caption(
             "Saved profiles are kept on this server and listed for everyone who uses it (a whole class, on a "
@@ -174,6 +209,7 @@ def save(data: RatingsDataset, folder, profile: Profile, replace: bool) -> None:
             st.rerun()
         st.session_state.pop(REPLACING, None)
         st.session_state[state.PROFILE] = path.stem
+        workspace.save()  # this may be a run of the fragment alone, which does not reach app.py's save
         st.success(
             f"Saved {len(profile.ratings)} ratings as profile {path.stem!r}, which everyone using this server "
             "can load" + (" (the one it replaced can be restored)." if replace else ".")
@@ -210,11 +246,10 @@ def main() -> None:
         )
         left, right = st.columns([5, 4], gap="large")
         with left:
-            questions(data)  # "Help us learn your taste": dashboard/asking.py
+            asked(data)
             browse(data)
         with right:
-            preview(data)
-            your_ratings(data)
+            picks(data)
             files(data)
 
 

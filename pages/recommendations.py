@@ -17,6 +17,7 @@ from dashboard.recs import (
     my_vector,
     one_line_reason,
     reason_details,
+    remembered,
     served_name,
     serving_choice,
     serving_note,
@@ -284,7 +285,9 @@ def for_you(run: state.Run, data: RatingsDataset) -> pd.DataFrame:
             + serving_note(run, served, data),
         )
     if settings["taste"] and not vector.is_fallback:
-        plain = recommend(served.model, data, vector=vector, **(settings | {"taste": 0.0}))
+        wanted = (data.fingerprint, served.run_id, tuple(state.my_ratings().items()), repr(settings))
+        plain = remembered("plain", wanted, lambda: recommend(
+            served.model, data, vector=vector, **(settings | {"taste": 0.0})))  # fmt: skip
         taste_note(data, table, plain, vector.item_codes, vector.ratings, settings["taste"])
     return table
 
@@ -326,9 +329,13 @@ def from_people_like(run: state.Run, data: RatingsDataset, user: object | None, 
         if not state.my_ratings():
             st.caption("Rate a few movies to find the group of users whose taste is closest to yours.")
             return
-        table = cluster_recommendations(clustering, data, vector=my_vector(run, data), n=10, taste=taste)
+        wanted = (data.fingerprint, run.run_id, groups, taste, tuple(state.my_ratings().items()))
+        table = remembered("group", wanted, lambda: cluster_recommendations(
+            clustering, data, vector=my_vector(run, data), n=10, taste=taste))  # fmt: skip
     else:
-        table = cluster_recommendations(clustering, data, user=user, n=10, taste=taste)
+        wanted = (data.fingerprint, run.run_id, groups, taste, user)
+        table = remembered("group", wanted, lambda: cluster_recommendations(
+            clustering, data, user=user, n=10, taste=taste))  # fmt: skip
     subject, group = ("you", "Your group") if user is None else ("they", f"{whom.capitalize()}'s group")
     if not len(table):
         st.caption(f"{group} has rated nothing {subject} have not rated already.")

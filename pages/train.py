@@ -2,6 +2,7 @@
 
 import contextlib
 
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -184,6 +185,23 @@ def curves_until(job: TrainingJob, epochs: int):
 live_job = st.fragment(run_every=REFRESH_SECONDS)(draw_job)
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _run_curves(_run: state.Run, run_id: str) -> go.Figure:
+    return loss_curves(_run.history, "Loss curves of this run")
+
+
+def run_curves(run: state.Run) -> go.Figure:
+    """A finished run's loss curves, drawn on every visit to the page: made once per model (its run id names
+    the data, settings and split it was trained with) and shared, so read-only."""
+    return _run_curves(run, run.run_id)
+
+
+@st.cache_resource(show_spinner=False)
+def empty_curves() -> go.Figure:
+    """The axes before a first training (the same for everyone; read-only)."""
+    return loss_curves([])
+
+
 FRESH = "train_fresh"  # the run just taken from the cache by a click: "came from the cache" is said once
 
 
@@ -244,7 +262,7 @@ def outcome(data: RatingsDataset, wanted: str | None) -> None:
                 f"**{run.title}**: your run with these settings (trained in {run.fit_seconds:.2f} s)."
             )
         if has_losses(run.history):
-            st.plotly_chart(loss_curves(run.history, "Loss curves of this run"), key="train_cached_chart")
+            st.plotly_chart(run_curves(run), key="train_cached_chart")
     elif run.stopped_at is not None:
         st.info(f"Stopped at epoch {run.stopped_at}: this model is kept for this session only, not cached.")
     elif job_here and job.result is run:
@@ -263,7 +281,7 @@ def outcome(data: RatingsDataset, wanted: str | None) -> None:
     else:
         st.markdown(f"**{run.title}**: your run with these settings (trained in {run.fit_seconds:.2f} s).")
         if has_losses(run.history):
-            st.plotly_chart(loss_curves(run.history, "Loss curves of this run"), key="train_cached_chart")
+            st.plotly_chart(run_curves(run), key="train_cached_chart")
     name_field(run)
     metrics_card(run)
 
@@ -333,7 +351,7 @@ def main() -> None:
                 outcome(data, wanted)
             if job is None and shown_run(data, wanted) == (None, None):
                 st.info("Press **Train**: the loss curves appear here and grow with every epoch.")
-                st.plotly_chart(loss_curves([]), key="train_empty_chart")  # axes ready, the chart code loaded
+                st.plotly_chart(empty_curves(), key="train_empty_chart")  # axes ready, the chart code loaded
             with st.container(border=True):
                 st.markdown(f"#### The math of {algorithms()[algo].label}")
                 show_formulas(algorithms()[algo].formulas, expanded=False)

@@ -105,10 +105,17 @@ def test_a_server_path_outside_the_allowed_folders_is_refused(app):
     assert app.session_state["data_choice"].kind == "bundled"
 
 
+def open_files(at) -> None:
+    """Open "Save, load, import and export" (drawn only when open), as a click on it does."""
+    at.session_state["rate_files_open"] = True
+    at.run()
+
+
 def rate_first(at, count: int, value: float = 5.0) -> list:
     keys = [g.key for g in at.button_group if g.key.startswith("rate_item_")][:count]
     for key in keys:
-        at.button_group(key=key).set_value(value).run()
+        at.button_group(key=key).set_value(value).run()  # reruns only the fragments that show ratings
+        at.run()  # AppTest keeps only what the last run drew; a browser keeps the rest of the page
     assert_no_exception(at)
     return [int(key.removeprefix("rate_item_")) for key in keys]
 
@@ -130,6 +137,26 @@ def test_rate_search_edit_remove(app):
     app.text_input(key="rate_query").input("matrix reloaded").run()
     titles = [m.value for m in app.markdown if m.value.startswith("**")]
     assert titles and "Matrix Reloaded" in titles[0]
+
+
+def test_a_rating_among_the_films_reruns_only_what_shows_your_ratings(app):
+    """The list of films is not drawn again (its button shows the rating already), nor the rest of the app;
+    the sidebar's count, your ratings, the questions and the profiles' buttons are."""
+    open_page(app, "rate")
+    open_files(app)
+    app.text_input(key="rate_profile").input("me").run()
+    assert app.button(key="rate_save").disabled, "a profile of no ratings could be saved"
+    key = next(g.key for g in app.button_group if g.key.startswith("rate_item_"))
+    app.button_group(key=key).set_value(4.0).run()
+    assert_no_exception(app)
+    assert not [g for g in app.button_group if g.key.startswith("rate_item_")], "the films were drawn again"
+    assert not app.title, "the whole page ran again"
+    assert "You rated:** 1 movie" in sidebar_text(app)
+    assert [g.key for g in app.selectbox if g.key.startswith("mine_")] == [key.replace("rate_item_", "mine_")]
+    assert any(w.key.startswith("ask_rate_") for w in app.button_group), "the questions were not drawn again"
+    assert not app.button(key="rate_save").disabled
+    app.run()
+    assert app.title[0].value == "Rate movies" and app.button_group(key=key).value == 4.0
 
 
 def test_titles_are_found_as_people_type_them(app):
@@ -155,6 +182,7 @@ def test_ratings_survive_page_switches(app):
 
 def test_saving_onto_a_taken_name_asks_first_and_can_be_undone(app, home):
     open_page(app, "rate")
+    open_files(app)
     first = rate_first(app, 1, 4.0)
     app.text_input(key="rate_profile").input("élève").run()
     app.button(key="rate_save").click().run()
@@ -175,6 +203,8 @@ def test_saving_onto_a_taken_name_asks_first_and_can_be_undone(app, home):
 
 def test_profiles_save_load_and_csv_import(app, home):
     open_page(app, "rate")
+    assert "rate_profile" not in [w.key for w in app.text_input], "the closed box was drawn"
+    open_files(app)
     rated = rate_first(app, 2, 4.5)
     app.text_input(key="rate_profile").input("../class 7A").run()
     app.button(key="rate_save").click().run()

@@ -47,6 +47,21 @@ SHARED = {
     "dashboard/recs.py:_clusters": "a run's KMeans groups; pages index its arrays into new ones",
     "dashboard/recs.py:_projection": "a run's 2-D map; pages copy its coordinates into new frames",
     "pages/embeddings.py:_genre_plane": "a run's genre map (a frozen GenreMap); pages copy its coordinates",
+    "dashboard/data.py:_overview_charts": (
+        "a data set's five plotly figures, keyed by its content and an upload's owner: st.plotly_chart only "
+        "reads a figure (it serializes a copy)"
+    ),
+    "dashboard/data.py:_year_span": "a tuple of two ints (or None) per data set",
+    "dashboard/data.py:_titles": "a read-only MappingProxyType of raw item id to title per data set",
+    "pages/evaluate.py:_error_charts": (
+        "a model's error charts on a data set, keyed by the run id (the data, settings, split and seed) and the "
+        "data set's content and owner; a stopped run's are never cached; st.plotly_chart only reads them"
+    ),
+    "pages/train.py:_run_curves": (
+        "a model's loss curves, keyed by its run id (the data, settings, split and seed that determine its "
+        "history); st.plotly_chart only reads them"
+    ),
+    "pages/train.py:empty_curves": "the empty axes before a first training, the same for everyone; only read",
     "dashboard/lessons.py:class_answers": (
         "the class's guesses, shared on purpose (everyone's screen counts everyone's guesses): no names, one "
         "per session's random id and lesson, at most 1,000 people a lesson, a lock guards it"

@@ -112,6 +112,8 @@ def test_the_app_trains_saves_and_uploads_without_writable_folders(session):
     tally("folders", "training with the cache off", "model kept for the session")
 
     at.switch_page("pages/rate.py").run()
+    at.session_state["rate_files_open"] = True  # "Save, load, import and export" opened
+    at.run()
     at.text_input(key="rate_profile").input("mine").run()
     first = next(g.key for g in at.button_group if g.key.startswith("rate_item_"))
     at.button_group(key=first).set_value(4.0).run()
