@@ -49,6 +49,7 @@ from dashboard import config
 from dashboard.profiles import ProfileError, skeleton
 from dashboard.state import DataChoice, Run
 from recengine.data.dataset import RatingsDataset
+from recengine.errors import RecEngineError
 from recengine.evaluation.challenge import (
     MEASURES,
     Challenge,
@@ -358,25 +359,23 @@ def open_on(fingerprint: str, now: float | None = None) -> list[StoredChallenge]
 
 def check_not_held_out(
     data: RatingsDataset,
-    source_key: str,
     split: str,
     seed: int,
     now: float | None = None,
     whole: Callable[[StoredChallenge], RatingsDataset] | None = None,
 ) -> None:
-    """Refuse (`ChallengeError`) to split ``data`` (from the source ``source_key``, filtered or not) by
-    ``split`` and ``seed`` when its test side would hold far more of an open challenge's held-out ratings than
-    chance (`held_out_share`, `beyond_chance`): the run's test metrics would score them, whatever the split's
-    text (a larger temporal share, a filtered copy). Decided by the ratings, rebuilt as the challenge's
-    scoring rebuilds them from its whole data set (``whole(stored)``; by default loaded from its choice).
-    No split (``none``, how every list is served) holds anything out: nothing is loaded for it."""
+    """Refuse (`ChallengeError`) to split ``data`` by ``split`` and ``seed`` when its test side would hold far
+    more of an open challenge's held-out ratings than chance (`held_out_share`, `beyond_chance`): the run's
+    test metrics would score them, whatever the split's text (a larger temporal share) or the data set's
+    source (a filtered copy, the same file uploaded or read from the server). Every open
+    challenge is checked, its held-out ratings rebuilt as its scoring rebuilds them from its whole data set
+    (``whole(stored)``; by default its choice loaded, shared with its scoring); pairs are matched by raw ids,
+    so an unrelated data set shares none but by chance. No split (``none``, how every list is served) holds
+    anything out: nothing is loaded for it."""
     if split == "none":
         return
     now = time.time() if now is None else now
-    found = [
-        c for c in all_challenges()
-        if c.spec.is_open(now) and (c.fingerprint == data.fingerprint or c.choice.source_key == source_key)
-    ]  # fmt: skip
+    found = [c for c in all_challenges() if c.spec.is_open(now)]
     if not found:
         return
     from dashboard.data import split as split_of
@@ -384,7 +383,10 @@ def check_not_held_out(
     _, test = split_of(data, split, seed)
     fraction = test.n_ratings / max(data.n_ratings, 1)
     for stored in found:
-        source = data if stored.fingerprint == data.fingerprint else (whole or _whole)(stored)
+        try:
+            source = data if stored.fingerprint == data.fingerprint else (whole or _whole)(stored)
+        except RecEngineError:
+            continue  # its data set cannot be loaded: nobody can score or work on it either
         if source.fingerprint != stored.fingerprint:
             continue  # its data set changed: its scoring refuses every submission anyway
         held_out = split_of(source, stored.spec.split, stored.spec.seed)[1]

@@ -185,7 +185,7 @@ def start(
     """
     model = make(algo, **params)
     if not st.session_state.get(challenge.TEACHER_SIGNED_IN):  # the teacher may hold out anything
-        challenge.check_not_held_out(data, state.data_choice().source_key, split_spec, int(model.params.seed))
+        challenge.check_not_held_out(data, split_spec, int(model.params.seed))
     key = run_key(data, algo, model.get_params(), split_spec)
     found = cached(key)
     if found is not None:

@@ -16,6 +16,7 @@ from dashboard.state import DataChoice, Run
 from recengine import data as loaders
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import movielens_like
+from recengine.errors import DataError
 from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec, beyond_chance
 from recengine.models import make
 
@@ -258,7 +259,7 @@ def timed() -> RatingsDataset:
 
 
 def check(data, split, seed=0, now=NOW, whole=None):
-    store.check_not_held_out(data, "bundled:ml-latest-small", split, seed, now=now, whole=whole)
+    store.check_not_held_out(data, split, seed, now=now, whole=whole)
 
 
 def test_the_split_seed_is_drawn_on_the_server_and_the_held_out_side_refused(home, timed):
@@ -296,9 +297,18 @@ def test_a_larger_share_or_a_filtered_copy_is_refused_by_its_ratings(home, timed
     train = Challenge(timed, opened.spec).train
     for split in ("temporal:0.2", "temporal:0.5", "user:0.2"):
         check(train, split, whole=lambda stored: timed)
-    with pytest.raises(ChallengeError, match="Work on this challenge"):  # the same source, by its source key
+    with pytest.raises(ChallengeError, match="Work on this challenge"):  # whatever its source
         check(filtered, "temporal:0.3", whole=lambda stored: timed)
-    store.check_not_held_out(filtered, "download:ml-100k", "temporal:0.3", 0, now=NOW)  # another source
+    other = RatingsDataset.from_frame(
+        movielens_like(120, 100, 3000, seed=3).assign(timestamp=np.arange(3000)),
+        user="userId", item="movieId", timestamp="timestamp",
+    )  # fmt: skip
+    check(other, "temporal:0.3", whole=lambda stored: timed)  # another data set: pairs meet by chance
+
+    def gone(stored):
+        raise DataError("its file is gone")
+
+    check(filtered, "temporal:0.3", whole=gone)  # a challenge nobody can load holds nothing back
 
 
 def test_share_beyond_chance():
