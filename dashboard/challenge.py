@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -51,6 +52,7 @@ from dashboard import config
 from dashboard.profiles import ProfileError, owner_digest, skeleton
 from dashboard.state import DataChoice, Run
 from recengine.data.dataset import RatingsDataset
+from recengine.errors import RecEngineError
 from recengine.evaluation.challenge import (
     MEASURES,
     Challenge,
@@ -58,6 +60,8 @@ from recengine.evaluation.challenge import (
     ChallengeSpec,
     WinnersCurse,
     better,
+    beyond_chance,
+    held_out_share,
     winners_curse,
 )
 from recengine.evaluation.split import split_by_spec
@@ -75,6 +79,7 @@ MAX_NAME_LENGTH = 40
 SHARED_KINDS = ("bundled", "download")  # data sets every session can load the same way
 TRAINING_KIND = "challenge"  # a DataChoice of this kind is a challenge's training part (value: its id)
 VERSION = 1
+TEACHER_SIGNED_IN = "class_teacher"  # session state: the teacher signed in (pages/challenge.py)
 
 
 @dataclass
@@ -162,6 +167,13 @@ def name_key(name: str) -> str:
         return "".join(skeleton(text).split())
     except ProfileError as error:
         raise ChallengeError(str(error).replace("profile name", "display name")) from None
+
+
+def in_markdown(name: str) -> str:
+    """``name`` as literal text inside Markdown (`st.markdown`, `st.success`, …): every ASCII punctuation mark
+    backslash-escaped, so a display name such as ``www.class-login.example`` is never a link, emphasis or a
+    Streamlit directive (``:red[…]``)."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name)
 
 
 # --- on disk ----------------------------------------------------------------------------------------------
@@ -308,12 +320,13 @@ def check_submission(
     taken = next((s.name for s in stored.submissions if s.owner != owner and name_key(s.name) == key), None)
     if taken is not None:
         raise ChallengeError(
-            f"The name {' '.join(name.split())!r} is taken in this challenge: it looks like {taken!r} (case, "
+            f"The name “{in_markdown(' '.join(name.split()))}” is taken in this challenge: it looks like "
+            f"“{in_markdown(taken)}” (case, "
             "spaces, accents and letters that look alike, from any script, count as the same). Choose another."
         )
     own = stored.name_of(owner)
     if own is not None and name_key(own) != key:
-        raise ChallengeError(f"You submit as {own!r} in this challenge: keep that name.")
+        raise ChallengeError(f"You submit as “{in_markdown(own)}” in this challenge: keep that name.")
     names_here = {name_key(s.name) for s in stored.submissions if address and s.address == address}
     if own is None and address and len(names_here) >= (most := max_names_per_address()):
         raise ChallengeError(
@@ -366,20 +379,53 @@ def open_on(fingerprint: str, now: float | None = None) -> list[StoredChallenge]
     return [c for c in all_challenges() if c.fingerprint == fingerprint and c.spec.is_open(now)]
 
 
-def check_not_held_out(fingerprint: str, split: str, seed: int, now: float | None = None) -> None:
-    """Refuse (`ChallengeError`) to split the data set with ``fingerprint`` by ``split`` and ``seed`` when that
-    holds out the test side of a challenge open on it: the run's test metrics would score the held-out
-    ratings (in practice a temporal split of the challenge's share, whose seed only breaks ties). No split
-    (``none``, how every list is served) holds anything out: no file is read for it."""
+def check_not_held_out(
+    data: RatingsDataset,
+    split: str,
+    seed: int,
+    now: float | None = None,
+    whole: Callable[[StoredChallenge], RatingsDataset] | None = None,
+) -> None:
+    """Refuse (`ChallengeError`) to split ``data`` by ``split`` and ``seed`` when its test side would hold far
+    more of an open challenge's held-out ratings than chance (`held_out_share`, `beyond_chance`): the run's
+    test metrics would score them, whatever the split's text (a larger temporal share) or the data set's
+    source (a filtered copy, the same file uploaded or read from the server). Every open
+    challenge is checked, its held-out ratings rebuilt as its scoring rebuilds them from its whole data set
+    (``whole(stored)``; by default its choice loaded, shared with its scoring); pairs are matched by raw ids,
+    so an unrelated data set shares none but by chance. No split (``none``, how every list is served) holds
+    anything out: nothing is loaded for it."""
     if split == "none":
         return
-    for stored in open_on(fingerprint, now):
-        if stored.spec.reproduces_test_side(split, seed):
+    now = time.time() if now is None else now
+    found = [c for c in all_challenges() if c.spec.is_open(now)]
+    if not found:
+        return
+    from dashboard.data import split as split_of
+
+    _, test = split_of(data, split, seed)
+    fraction = test.n_ratings / max(data.n_ratings, 1)
+    for stored in found:
+        try:
+            source = data if stored.fingerprint == data.fingerprint else (whole or _whole)(stored)
+        except RecEngineError:
+            continue  # its data set cannot be loaded: nobody can score or work on it either
+        if source.fingerprint != stored.fingerprint:
+            continue  # its data set changed: its scoring refuses every submission anyway
+        held_out = split_of(source, stored.spec.split, stored.spec.seed)[1]
+        share = held_out_share(held_out, test)
+        if beyond_chance(share, fraction):
             raise ChallengeError(
-                f"The split {split} holds out the same ratings as the challenge “{stored.title}”, which are "
-                "kept for its board while it is open. Choose another split or share, or work on the "
-                "challenge's training part (Challenge page)."
+                f"The split {split} would test on {share:.0%} of the ratings the challenge “{stored.title}” "
+                f"keeps for its board while it is open (a split blind to them would hold about "
+                f"{fraction:.0%}). Work on this challenge: press “Work on this challenge” on the Challenge "
+                "page and train on its training part."
             )
+
+
+def _whole(stored: StoredChallenge) -> RatingsDataset:
+    from dashboard.data import load_choice
+
+    return load_choice(stored.choice)
 
 
 def submit(

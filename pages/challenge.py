@@ -23,7 +23,7 @@ inside_app()
 
 TEACHER_ENV = "RECENGINE_TEACHER_PASSWORD"
 # session_state: this session typed the teacher password ("class_": kept on Start over)
-TEACHER = "class_teacher"
+TEACHER = store.TEACHER_SIGNED_IN
 PICKED = "challenge_pick"
 
 
@@ -166,7 +166,8 @@ def submit_form(stored: store.StoredChallenge) -> None:
         except RecEngineError as error:
             st.error(str(error))
         else:
-            st.success(f"Submitted as {made.name}: public {MEASURES[stored.spec.measure]} {made.public:.4f}.")
+            shown = store.in_markdown(made.name)
+            st.success(f"Submitted as {shown}: public {MEASURES[stored.spec.measure]} {made.public:.4f}.")
     recent = len(store.load(stored.challenge_id).recent(owner, time.time()))
     st.caption(f"{recent} of your {store.MAX_PER_HOUR} submissions this hour used.")
 
@@ -194,9 +195,10 @@ def lesson(stored: store.StoredChallenge) -> None:
     curse, figure = found
     entries = store.best_per_person(stored)
     measure = MEASURES[stored.spec.measure]
+    winner = store.in_markdown(entries[curse.winner].name)  # a name is text, never a link (probe4)
     st.subheader("Lesson: public against private")
     st.markdown(
-        f"**{entries[curse.winner].name}** won the public part and is **#{curse.private_rank}** of "
+        f"**{winner}** won the public part and is **#{curse.private_rank}** of "
         f"{len(entries)} on the private one: its public {measure} looked {abs(curse.optimism):.4f} "
         f"{'better' if curse.optimism > 0 else 'worse'} than its private {measure}. Over the top {curse.top} by "
         f"public score the gap averages {curse.mean_optimism:+.4f} (positive: the public score flattered). "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recengine.data.dataset import RatingsDataset
@@ -16,6 +17,8 @@ from recengine.evaluation.challenge import (
     ChallengeError,
     ChallengeSpec,
     better,
+    beyond_chance,
+    held_out_share,
     public_mask,
     winners_curse,
 )
@@ -189,6 +192,37 @@ def test_which_splits_of_the_whole_set_hold_out_the_test_side():
     assert not by_user.reproduces_test_side("user:0.25", 3) and not by_user.reproduces_test_side("none", 3)
     assert by_time.reproduces_test_side("temporal:0.2", 4)  # the seed only breaks ties of equal times
     assert not by_time.reproduces_test_side("temporal:0.3", 3) and not by_time.reproduces_test_side("x", 3)
+
+
+def test_held_out_share_matches_pairs_by_raw_ids():
+    """By hand: held out (u1, a), (u1, b), (u2, a), (u3, c); another copy, coded in another order and
+    without u3, tests (u1, b), (u2, a) and (u2, b): two of the four held-out pairs."""
+
+    def ratings(users, items):
+        return RatingsDataset.from_frame(
+            pd.DataFrame({"u": users, "i": items, "r": [4.0] * len(users)}), user="u", item="i", rating="r"
+        )
+
+    held_out = ratings(["u1", "u1", "u2", "u3"], ["a", "b", "a", "c"])
+    test = ratings(["u2", "u2", "u1"], ["b", "a", "b"])
+    assert held_out_share(held_out, test) == 0.5
+    assert (
+        held_out_share(held_out, held_out) == 1.0
+        and held_out_share(test.subset(np.zeros(3, bool)), test) == 0
+    )
+    assert held_out_share(held_out, test.subset(np.zeros(3, bool))) == 0.0
+
+
+def test_a_larger_temporal_share_holds_out_a_superset_a_user_split_its_own_share():
+    frame = movielens_like(150, 120, 4000, seed=5)
+    frame["timestamp"] = np.random.default_rng(1).integers(0, 10**6, len(frame))
+    data = RatingsDataset.from_frame(frame, user="userId", item="movieId", timestamp="timestamp")
+    _, held_out = split_by_spec(data, "temporal:0.2", 9)
+    for split, seed, low, high in (("temporal:0.25", 0, 0.97, 1.0), ("user:0.2", 1, 0.15, 0.3)):
+        _, test = split_by_spec(data, split, seed)
+        share = held_out_share(held_out, test)
+        assert low <= share <= high
+        assert beyond_chance(share, test.n_ratings / data.n_ratings) == split.startswith("temporal")
 
 
 def test_better_follows_the_measure():

@@ -25,6 +25,7 @@ from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError, RecEngineError
 from recengine.evaluation.metrics import ranking_report, rmse
 from recengine.evaluation.split import SplitSpec, split_by_spec
+from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
 
 MEASURES = {"rmse": "RMSE", "ndcg@10": "NDCG@10", "recall@20": "Recall@20"}
@@ -160,6 +161,27 @@ class Challenge:
 
     def scores(self, model: Recommender) -> dict[str, float]:
         return {part: self.score(model, part) for part in PARTS}
+
+
+def held_out_share(held_out: RatingsDataset, test: RatingsDataset) -> float:
+    """The share of ``held_out``'s ratings (a challenge's test side) whose (user, item) pair, by raw ids, is
+    also in ``test`` (another split's test side, of the same data set or of a filtered or partial copy)."""
+    if not held_out.n_ratings:
+        return 0.0
+    users = pd.Index(held_out.user_ids).get_indexer(test.user_ids)[test.user_codes].astype(np.int64)
+    items = pd.Index(held_out.item_ids).get_indexer(test.item_ids)[test.item_codes].astype(np.int64)
+    known = (users >= 0) & (items >= 0)
+    width = len(held_out.item_ids)
+    tested = users[known] * width + items[known]
+    kept = held_out.user_codes.astype(np.int64) * width + held_out.item_codes
+    return float(np.isin(kept, tested).mean())
+
+
+def beyond_chance(share: float, test_fraction: float) -> bool:
+    """Whether a test side holding ``test_fraction`` of the ratings, found to hold ``share`` of a challenge's
+    held-out ratings, holds far more of them than a split blind to them would (about ``test_fraction``): by
+    more than the fraction itself plus 5 points, or than half the way to all of them."""
+    return share > test_fraction + min(test_fraction + 0.05, (1 - test_fraction) / 2)
 
 
 def public_mask(user_codes: np.ndarray, share: float, seed: int) -> np.ndarray:

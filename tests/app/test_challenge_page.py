@@ -131,11 +131,11 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     assert "train one of baseline" in texts(ada.info)
     work_on_challenge(ada)
     train_baseline(ada, 8)
-    submit(ada, "Ada")
-    assert "Submitted as Ada: public RMSE" in texts(ada.success)
+    submit(ada, "www.ada.example")  # a name GitHub Markdown would make a link (probe4's finding 4)
+    assert r"Submitted as www\.ada\.example: public RMSE" in texts(ada.success)
     work_on_challenge(bob)
     train_baseline(bob, 2)
-    submit(bob, "  ADA ")
+    submit(bob, "  WWW.ADA.example ")
     assert "is taken in this challenge" in texts(bob.error)
     submit(bob, "Bob")
     assert "Submitted as Bob" in texts(bob.success)
@@ -143,7 +143,7 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     for viewer in (ada, bob):
         viewer.button(key="challenge_refresh").click().run()
         board = board_of(viewer)
-        assert list(board["name"]) == ["Ada", "Bob"]  # 8 epochs of biases beat 2
+        assert list(board["name"]) == ["www.ada.example", "Bob"]  # 8 epochs of biases beat 2
         assert list(board.columns) == ["name", "public RMSE", "submissions"]
         assert "hidden until the teacher reveals" in texts(viewer.caption)
         assert "won the public part" not in texts(viewer.markdown)
@@ -161,7 +161,9 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     teacher.button(key="challenge_reveal_private").click().run()
     ada.button(key="challenge_refresh").click().run()
     assert {"private RMSE", "private rank"} <= set(board_of(ada).columns)
-    assert "Ada** won the public part and is **#" in texts(ada.markdown)  # the lesson, once revealed
+    assert r"**www\.ada\.example** won the public part and is **#" in texts(
+        ada.markdown
+    )  # the lesson, once revealed
     assert not [c for c in ada.caption if "hidden until" in c.value]
 
 
@@ -191,6 +193,43 @@ def test_a_classmates_cached_model_is_not_listed_on_the_training_part(home, monk
     ada.button(key="compare_cache_add").click().run()
     submit(ada, "Ada")
     assert "Submitted as Ada" in texts(ada.success)
+
+
+def train_split(at: AppTest, method: str, share: float) -> str:
+    """Train the baseline (1 epoch) on the active data set with ``method:share`` held out; the error shown."""
+    open_page(at, "train")
+    at.selectbox(key="train_algo").set_value("baseline").run()
+    at.selectbox(key="train_split").set_value(method).run()
+    at.slider(key="train_share").set_value(share).run()
+    epochs = next(w for w in at.main if getattr(w, "key", None) == "train_baseline_n_epochs")
+    epochs.set_value(1).run()
+    at.button(key="train_go").click().run()
+    assert_no_exception(at)
+    refused = texts(at.error)
+    wait_for_job(at)
+    return refused
+
+
+@pytest.mark.slow
+def test_a_split_scoring_the_held_out_ratings_is_refused_but_the_training_part_is_open(home, monkeypatch):
+    """probe4's finding 1 on the pages: with a temporal:0.2 challenge open on the bundled set, a student on
+    the whole set is refused temporal:0.25 (a slider step) and temporal:0.21 (a value only a crafted
+    websocket message sends) but may hold out by user; on the challenge's training part any split is
+    theirs; the signed-in teacher may train anything."""
+    monkeypatch.setenv("RECENGINE_TEACHER_PASSWORD", PASSWORD)
+    teacher = sign_in_as_teacher(new_session())
+    teacher.selectbox(key="challenge_split").set_value("temporal")
+    open_challenge(teacher)
+    (opened,) = store.all_challenges()
+    assert opened.spec.split == "temporal:0.2"
+    student = new_session()
+    for share in (0.25, 0.21):
+        assert "Work on this challenge" in train_split(student, "temporal", share)
+    assert not student.session_state["runs"]
+    assert not train_split(student, "user", 0.2) and len(student.session_state["runs"]) == 1
+    work_on_challenge(student)
+    assert not train_split(student, "temporal", 0.25) and len(student.session_state["runs"]) == 2
+    assert not train_split(teacher, "temporal", 0.25) and len(teacher.session_state["runs"]) == 1
 
 
 def test_a_challenge_that_cannot_be_is_refused_with_a_message(app, monkeypatch):

@@ -13,9 +13,11 @@ import pytest
 
 from dashboard import challenge as store
 from dashboard.state import DataChoice, Run
+from recengine import data as loaders
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import movielens_like
-from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec
+from recengine.errors import DataError
+from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec, beyond_chance
 from recengine.models import make
 
 NOW = 1_800_000_000.0
@@ -128,15 +130,36 @@ def test_a_name_that_looks_like_a_taken_one_is_refused(opened, data, engine, pop
     store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW)
     shown = " ".join(taken.split())
     with pytest.raises(
-        ChallengeError, match=f"The name {shown!r} is taken in this challenge: it looks like 'Ada'"
+        ChallengeError, match=f"The name “{shown}” is taken in this challenge: it looks like “Ada”"
     ):
         store.submit(opened.challenge_id, "person:b", taken, a_run(engine.train, popular), engine, now=NOW)
     store.submit(opened.challenge_id, "person:a", taken, a_run(engine.train, popular), engine, now=NOW + 1)
 
 
+def test_names_are_escaped_for_markdown(opened, engine, popular):
+    """probe4's finding 4: a display name made of allowed characters cannot become a link, emphasis or a
+    Streamlit directive where it is written into Markdown (messages, the lesson)."""
+    assert store.in_markdown("www.class-login.example") == r"www\.class\-login\.example"
+    assert store.in_markdown("O'Neil_x *b* [a](b) :red[x] é") == r"O\'Neil\_x \*b\* \[a\]\(b\) \:red\[x\] é"
+    store.submit(
+        opened.challenge_id, "person:a", "www.ada.example", a_run(engine.train, popular), engine, now=NOW
+    )
+    with pytest.raises(ChallengeError) as refused:
+        store.submit(
+            opened.challenge_id, "person:b", "WWW.Ada.example", a_run(engine.train, popular), engine, now=NOW
+        )
+    assert r"“WWW\.Ada\.example” is taken in this challenge: it looks like “www\.ada\.example”" in str(
+        refused.value
+    )
+    with pytest.raises(ChallengeError, match=r"You submit as “www\\.ada\\.example”"):
+        store.submit(
+            opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW + 1
+        )
+
+
 def test_a_person_keeps_one_name(opened, data, engine, popular):
     store.submit(opened.challenge_id, "person:a", "Ada", a_run(engine.train, popular), engine, now=NOW)
-    with pytest.raises(ChallengeError, match="You submit as 'Ada'"):
+    with pytest.raises(ChallengeError, match="You submit as “Ada”"):
         store.submit(
             opened.challenge_id, "person:a", "Grace", a_run(engine.train, popular), engine, now=NOW + 1
         )
@@ -228,26 +251,70 @@ def test_only_runs_trained_on_the_training_part_are_accepted(opened, data, engin
     store.submit(opened.challenge_id, "person:a", "Ada", run, engine, now=NOW)
 
 
-def test_the_split_seed_is_drawn_on_the_server_and_the_held_out_side_refused(home):
+@pytest.fixture
+def timed() -> RatingsDataset:
+    frame = movielens_like(120, 100, 3000, seed=2)
+    frame["timestamp"] = np.random.default_rng(0).integers(0, 10**6, len(frame))
+    return RatingsDataset.from_frame(frame, user="userId", item="movieId", timestamp="timestamp")
+
+
+def check(data, split, seed=0, now=NOW, whole=None):
+    store.check_not_held_out(data, split, seed, now=now, whole=whole)
+
+
+def test_the_split_seed_is_drawn_on_the_server_and_the_held_out_side_refused(home, timed):
     """The teacher's seed is replaced by a secret one, so a user split of the whole set with any seed a
     student guesses holds out other ratings; a temporal split of the challenge's share holds out its test
     side whatever the seed, and is refused on the whole data set while the challenge is open."""
-    frame = movielens_like(120, 100, 3000, seed=2)
-    frame["timestamp"] = np.random.default_rng(0).integers(0, 10**6, len(frame))
-    data = RatingsDataset.from_frame(frame, user="userId", item="movieId", timestamp="timestamp")
     spec = dataclasses.replace(SPEC, split="temporal:0.2")
-    by_time = store.create(spec, DataChoice(), data, now=NOW)
-    by_user = store.create(SPEC, DataChoice(), data, now=NOW)
+    by_time = store.create(spec, DataChoice(), timed, now=NOW)
+    by_user = store.create(SPEC, DataChoice(), timed, now=NOW)
     assert by_user.spec.seed != by_time.spec.seed  # drawn, not the teacher's (2**-32 to fail by chance)
-    engine = Challenge(data, by_time.spec)
+    engine = Challenge(timed, by_time.spec)
     assert engine.train.fingerprint == by_time.train_fingerprint
     for seed in (0, 7):
-        with pytest.raises(ChallengeError, match="holds out the same ratings"):
-            store.check_not_held_out(data.fingerprint, "temporal:0.20", seed, now=NOW)
-    store.check_not_held_out(data.fingerprint, "temporal:0.3", 0, now=NOW)
-    store.check_not_held_out(data.fingerprint, "user:0.2", 0, now=NOW)  # a guessed seed: other ratings
-    store.check_not_held_out(engine.train.fingerprint, "temporal:0.2", 0, now=NOW)  # within the training part
-    store.check_not_held_out(data.fingerprint, "temporal:0.2", 0, now=NOW + 86400)  # closed
+        with pytest.raises(ChallengeError, match="Work on this challenge"):
+            check(timed, "temporal:0.20", seed)
+    check(timed, "user:0.2")  # a guessed seed: other ratings
+    check(engine.train, "temporal:0.2")  # within the training part
+    check(timed, "temporal:0.2", now=NOW + 86400)  # closed
+
+
+def test_a_larger_share_or_a_filtered_copy_is_refused_by_its_ratings(home, timed):
+    """probe4's finding 1: a temporal split with a larger share (a slider step, or any number sent over the
+    websocket), or the challenge's own share on a filtered copy of its data set (another fingerprint, the
+    same source), holds out a superset of a temporal challenge's test side: refused; a random split of the
+    same data, and any split of the challenge's training part, are not."""
+    opened = store.create(dataclasses.replace(SPEC, split="temporal:0.2"), DataChoice(), timed, now=NOW)
+    filtered = loaders.filter_min_ratings(timed, 20, 1)  # as the Data page filters
+    assert filtered.fingerprint != timed.fingerprint
+    for data, split in ((timed, "temporal:0.25"), (timed, "temporal:0.21"), (timed, "temporal:0.5"),
+                        (filtered, "temporal:0.2")):  # fmt: skip
+        with pytest.raises(ChallengeError, match="Work on this challenge"):
+            check(data, split, whole=lambda stored: timed)
+    for split, seed in (("user:0.2", 0), ("user:0.25", 7), ("user:0.5", 3)):
+        check(timed, split, seed, whole=lambda stored: timed)
+    train = Challenge(timed, opened.spec).train
+    for split in ("temporal:0.2", "temporal:0.5", "user:0.2"):
+        check(train, split, whole=lambda stored: timed)
+    with pytest.raises(ChallengeError, match="Work on this challenge"):  # whatever its source
+        check(filtered, "temporal:0.3", whole=lambda stored: timed)
+    other = RatingsDataset.from_frame(
+        movielens_like(120, 100, 3000, seed=3).assign(timestamp=np.arange(3000)),
+        user="userId", item="movieId", timestamp="timestamp",
+    )  # fmt: skip
+    check(other, "temporal:0.3", whole=lambda stored: timed)  # another data set: pairs meet by chance
+
+    def gone(stored):
+        raise DataError("its file is gone")
+
+    check(filtered, "temporal:0.3", whole=gone)  # a challenge nobody can load holds nothing back
+
+
+def test_share_beyond_chance():
+    """A blind split's test side holds about its own fraction of the held-out ratings."""
+    assert not beyond_chance(0.2, 0.2) and not beyond_chance(0.44, 0.2) and beyond_chance(0.46, 0.2)
+    assert beyond_chance(0.99, 0.5) and not beyond_chance(0.7, 0.5) and beyond_chance(1.0, 0.9)
 
 
 def test_after_the_deadline_nothing_is_accepted(opened, data, engine, popular):
