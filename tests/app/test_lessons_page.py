@@ -3,15 +3,18 @@ runs by what they are."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from app_helpers import assert_no_exception, open_page
-from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from dashboard.lessons import IN_PLAIN_WORDS, LESSONS, QUESTIONS, ClassAnswers, one_change, settings_of
 from dashboard.runs import auto_name
 from recengine.models import MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def open_lesson(app, name: str):
