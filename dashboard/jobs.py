@@ -55,12 +55,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from dashboard import training_cost
 from recengine import memory
 from recengine.errors import RecEngineError, TooLargeError, TrainingDiverged
 
+T = TypeVar("T")
 RUNNING, DONE, STOPPED, DIVERGED, FAILED = "running", "done", "stopped", "diverged", "failed"
 # Imports only: running a model in the fork server would start OpenMP threads, and GNU OpenMP aborts a
 # later fork. Workers warm up after they are forked instead.
@@ -102,7 +103,23 @@ def warm_up() -> None:
     threading.Thread(target=_pool().prepare, name="trainer-warm-up", daemon=True).start()
 
 
-@functools.cache
+def once(make: Callable[[], T]) -> Callable[[], T]:
+    """``make()``'s result, made on the first call and shared by every later one. Unlike ``functools.cache``,
+    two first calls at once make it once: six sessions' first Train clicks at the same moment made two
+    schedulers, and a job admitted to one waited forever in the other's line."""
+    lock, made = threading.Lock(), []
+
+    @functools.wraps(make)
+    def shared() -> T:
+        with lock:
+            if not made:
+                made.append(make())
+            return made[0]
+
+    return shared
+
+
+@once
 def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
@@ -128,7 +145,7 @@ def _never_rerun_main() -> None:
     multiprocessing.spawn.get_preparation_data = preparation_data
 
 
-@functools.cache
+@once
 def _pool() -> _Pool:
     """The server's workers (a shared resource like a cache: it holds no session's data between jobs)."""
     pool = _Pool(max_trainers())
@@ -352,7 +369,7 @@ class _Scheduler:
                 del self._last_start[owner]
 
 
-@functools.cache
+@once
 def _scheduler() -> _Scheduler:
     """The server's line of jobs (shared on purpose, like the pool; a condition guards it)."""
     scheduler = _Scheduler()

@@ -190,7 +190,9 @@ def test_a_file_spark_reads_itself_lands_in_the_local_id_space(spark, sides, fra
 
 
 @needs_spark
-def test_cli_trains_on_spark_saves_a_model_and_recommends_from_it(spark, frame, tmp_path, capsys):
+def test_cli_trains_on_spark_saves_a_model_and_recommends_from_it(
+    spark, frame, tmp_path, capsys, monkeypatch
+):
     data_file, model_file = tmp_path / "ratings.csv", tmp_path / "als-spark.npz"
     frame.to_csv(data_file, index=False)
     argv = ["train", "--backend", "spark", "--data", str(data_file), "--algo", "als", "--factors", "4",
@@ -202,6 +204,7 @@ def test_cli_trains_on_spark_saves_a_model_and_recommends_from_it(spark, frame, 
     # 4 factors, 3 epochs, seeds 1-3 on split seeds 0-2: test RMSE 0.83-0.91; the mean rating scores 0.95-0.96
     assert 0.8 < report["test"]["rmse"] < 0.95 and report["out"] == str(model_file)
     user = str(int(frame["userId"].iloc[0]))
+    monkeypatch.chdir(tmp_path)  # a model file names its data by the file's name alone, never its folders
     assert (
         main(["recommend", "--model", str(model_file), "--user", user, "-n", "5", "--json", "--stored-data"])
         == 0

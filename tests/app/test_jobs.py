@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from app_helpers import wait_until
 
-from dashboard.jobs import DIVERGED, DONE, FAILED, NICENESS_ENV, STOPPED, TrainingJob, trainer_niceness
+from dashboard.jobs import DIVERGED, DONE, FAILED, NICENESS_ENV, STOPPED, TrainingJob, once, trainer_niceness
 from recengine.models import make
 from recengine.models.baseline import Baseline
 
@@ -170,3 +170,23 @@ def test_a_job_that_finds_its_model_ready_when_a_trainer_frees_up_does_not_train
     assert job.join(PATIENCE)
     assert job.status == DONE and job.result == "trained by another session"
     assert asked == [True] and job.records == []  # not trained, and finish never ran
+
+
+def test_a_shared_object_is_made_once_when_first_asked_for_by_many_threads_at_once():
+    """Six sessions' first Train clicks at one moment made two schedulers with ``functools.cache`` (both
+    threads missed the cache), and a job admitted to one waited forever in the other's line."""
+    made = []
+
+    def slow_scheduler() -> object:
+        time.sleep(0.05)  # long enough for every thread to ask before the first is made
+        made.append(object())
+        return made[-1]
+
+    shared = once(slow_scheduler)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(shared())) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and got == made * 6

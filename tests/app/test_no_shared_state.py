@@ -27,7 +27,7 @@ SAFE_CALLS = {
     "types.MappingProxyType", "re.compile", "logging.getLogger", "TypeVar", "namedtuple", "NamedTuple",
     "st.Page", "st.fragment",
 }  # fmt: skip
-SHARED_CACHES = ("st.cache_resource", "functools.cache", "functools.lru_cache", "cache", "lru_cache")
+SHARED_CACHES = ("st.cache_resource", "functools.cache", "functools.lru_cache", "cache", "lru_cache", "once")
 
 # Mutable top-level objects and shared caches, each with the reason sharing it between sessions is safe.
 SHARED = {
