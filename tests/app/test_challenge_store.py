@@ -136,6 +136,17 @@ def test_a_name_that_looks_like_a_taken_one_is_refused(opened, data, engine, pop
     store.submit(opened.challenge_id, "person:a", taken, a_run(engine.train, popular), engine, now=NOW + 1)
 
 
+def test_a_capital_i_reads_as_an_l_while_other_names_stay_apart(opened, engine, popular):
+    """The fifth re-probe: "AIice" (a capital I) beside "Alice". Folding case first made it "aiice"; drawn,
+    a capital I is an l (UTS #39). "Ali" and "All" differ to the eye and stay two names."""
+    store.submit(opened.challenge_id, "person:a", "Alice", a_run(engine.train, popular), engine, now=NOW)
+    with pytest.raises(ChallengeError, match="The name “AIice” is taken in this challenge: it looks like “Alice”"):
+        store.submit(opened.challenge_id, "person:b", "AIice", a_run(engine.train, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:c", "Ali", a_run(engine.train, popular), engine, now=NOW)
+    store.submit(opened.challenge_id, "person:d", "All", a_run(engine.train, popular), engine, now=NOW)
+    assert len(store.best_per_person(store.load(opened.challenge_id))) == 3
+
+
 def test_names_are_escaped_for_markdown(opened, engine, popular):
     """probe4's finding 4: a display name made of allowed characters cannot become a link, emphasis or a
     Streamlit directive where it is written into Markdown (messages, the lesson)."""
