@@ -387,6 +387,13 @@ def _check_state(
             raise ModelFileError(
                 f"{path} is corrupted: its metadata says {name}={metadata.get(name)!r} but its arrays hold {size}."
             )
+    for side, ids in (("user", USER_IDS), ("item", ITEM_IDS)):
+        values, counted = np.unique(arrays[ids], return_counts=True) if ids in arrays else ([], [])
+        if len(values) and counted.max() > 1:
+            raise ModelFileError(
+                f"{path} is corrupted: {side} id {values[counted.argmax()].item()!r} is held by {counted.max()} rows "
+                f"of its {side} map, and each {side} has one row."
+            )
 
 
 def check_data(metadata: dict[str, Any], data: RatingsDataset, path: str | os.PathLike) -> None:
@@ -441,6 +448,8 @@ def _metadata(path: Path, archive: Any, headers: dict[str, ArrayHeader]) -> dict
         metadata = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{path} is corrupted: its metadata is not valid JSON ({error}).") from None
+    except ValueError:  # an integer of thousands of digits: Python's integer-string limit
+        raise ModelFileError(f"{path} is corrupted: its metadata holds a number too long to read.") from None
     except RecursionError:
         metadata = None
     if metadata is None or _depth_over(metadata, MAX_METADATA_DEPTH):

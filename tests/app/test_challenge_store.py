@@ -140,7 +140,9 @@ def test_a_capital_i_reads_as_an_l_while_other_names_stay_apart(opened, engine, 
     """The fifth re-probe: "AIice" (a capital I) beside "Alice". Folding case first made it "aiice"; drawn,
     a capital I is an l (UTS #39). "Ali" and "All" differ to the eye and stay two names."""
     store.submit(opened.challenge_id, "person:a", "Alice", a_run(engine.train, popular), engine, now=NOW)
-    with pytest.raises(ChallengeError, match="The name “AIice” is taken in this challenge: it looks like “Alice”"):
+    with pytest.raises(
+        ChallengeError, match="The name “AIice” is taken in this challenge: it looks like “Alice”"
+    ):
         store.submit(opened.challenge_id, "person:b", "AIice", a_run(engine.train, popular), engine, now=NOW)
     store.submit(opened.challenge_id, "person:c", "Ali", a_run(engine.train, popular), engine, now=NOW)
     store.submit(opened.challenge_id, "person:d", "All", a_run(engine.train, popular), engine, now=NOW)
@@ -437,7 +439,9 @@ def test_one_network_address_takes_a_limited_number_of_names(opened, engine, pop
 
     def send(person: str, address: str) -> store.Submission:
         run = a_run(engine.train, popular)
-        return store.submit(opened.challenge_id, f"person:{person}", person, run, engine, now=NOW, address=address)
+        return store.submit(
+            opened.challenge_id, f"person:{person}", person, run, engine, now=NOW, address=address
+        )
 
     send("a", router)
     send("b", router)

@@ -152,3 +152,12 @@ def test_titles_reach_the_terminal_without_their_escape_codes(tmp_path, capsys):
         c for c in out if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"
     ]
     tally("command line", "titles with terminal escape codes", "printed without them")
+
+
+def test_a_number_too_long_to_read_in_metadata_is_one_line_and_exit_2(model_file, tmp_path, capsys):
+    """The fifth re-probe: a 5,000-digit integer in the metadata ended in a traceback (Python's limit on
+    integer strings raises ValueError, not a JSON error)."""
+    path = with_extra_json(model_file, tmp_path / "long.npz", b"9" * 5_000)
+    err = one_line_refusal(["recommend", "--model", str(path), "--user", "1"], capsys)
+    assert "number too long" in err
+    tally("model files", "a 5,000-digit number in metadata", "one line, exit 2")

@@ -4,6 +4,7 @@ one-line message and exit 2, and no file a model names opened unless the person 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -288,3 +289,33 @@ def test_reading_the_store_needs_no_write_access(model_file, tmp_path, monkeypat
     monkeypatch.setattr("builtins.open", read_only)
     assert store.get("k") is not None
     tally("model files", "read-only store", "read")
+
+
+def with_item_ids(path: Path, out: Path, item_ids: np.ndarray) -> Path:
+    """``path`` with its item map replaced and the metadata's digest written anew, as a careful forger would
+    (blake2b-128 over each array's name, dtype, shape and bytes, in name order: the file format's digest)."""
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != METADATA}
+    arrays["__item_ids__"] = item_ids
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode() + array.tobytes())
+    metadata = metadata_of(path) | {"digest": digest.hexdigest()}
+    return with_members(path, out, {"__item_ids__.npy": npy(item_ids)}, metadata)
+
+
+def test_a_model_file_whose_item_map_repeats_an_id_is_refused(model_file, tmp_path, capsys):
+    """The fifth re-probe: a model file mapping two item rows to one film id loaded (which row's factors
+    answer for the film?). The same file with the ids in another order loads."""
+    with np.load(model_file) as archive:
+        ids = archive["__item_ids__"]
+    load_model(with_item_ids(model_file, tmp_path / "reordered.npz", ids[::-1].copy()))
+    repeated = ids.copy()
+    repeated[-1] = repeated[0]
+    path = with_item_ids(model_file, tmp_path / "repeated.npz", repeated)
+    with pytest.raises(ModelFileError, match=f"item id {repeated[0].item()!r} is held by 2 rows"):
+        load_model(path)
+    assert main(["recommend", "--model", str(path), "--user", "1"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    tally("model files", "an item map repeating an id", "ModelFileError, exit 2")
