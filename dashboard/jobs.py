@@ -27,10 +27,11 @@ closed) for `SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job tha
 
 In classroom mode: a job's estimated time (``dashboard/training_cost.py``: each family's real cost, at
 rates measured on a two-core machine) has a ceiling (``RECENGINE_CLASS_MAX_SECONDS``), a job running longer
-than ``RECENGINE_CLASS_MAX_MINUTES`` is stopped (kept as a stopped run, like Stop), one client address has at
-most ``RECENGINE_CLASS_JOBS_PER_ADDRESS`` jobs running or waiting (two browser contexts of one student are
-two owners, but one address), and a job's memory estimate may take its share of the budget (the budget
-divided by the trainers).
+than ``RECENGINE_CLASS_MAX_MINUTES`` is stopped (kept as a stopped run, like Stop), a person who already has
+a job in line may add one only while their client address has fewer than
+``RECENGINE_CLASS_JOBS_PER_ADDRESS`` running or waiting (two browser contexts of one student are two owners,
+but one address; a classmate behind the same router with nothing in line is queued, never refused), and a
+job's memory estimate may take its share of the budget (the budget divided by the trainers).
 
 A cross-validated sweep (Compare & tune) runs in the server, in its page's own thread, but takes its turn in
 the same line (`SweepTurn`, `sweep_turn`): it counts as one job of its owner and address, waits for a free
@@ -85,8 +86,8 @@ log = logging.getLogger(__name__)
 
 
 class TooManyJobs(RecEngineError):
-    """The owner already has a training running and `MAX_WAITING` waiting, or (in classroom mode) its client
-    address has `class_jobs_per_address` running or waiting."""
+    """The owner already has a training running and `MAX_WAITING` waiting, or (in classroom mode) has one in
+    line while its client address has `class_jobs_per_address` running or waiting."""
 
 
 class TooMuchWork(RecEngineError):
@@ -225,7 +226,7 @@ class _Pool:
 class _Scheduler:
     """Who takes a trainer, and when: at most ``trainers`` jobs run (default `max_trainers`), one per owner,
     `MAX_WAITING` more of each owner in line, in classroom mode at most `class_jobs_per_address` running or
-    waiting from one client address, and memory estimates that fit the budget together (a job alone may
+    waiting from one client address beyond each owner's first, and memory estimates that fit the budget together (a job alone may
     always start: its own fit refuses what does not fit).
 
     The line is fair: when a trainer is free, the next job is the oldest of the owner whose last start is
@@ -266,15 +267,15 @@ class _Scheduler:
                     f"You already have {len(mine)} trainings or sweeps started (one at a time runs, {MAX_WAITING} "
                     "may wait). Wait for one to end, or stop it, before you start another."
                 )
-            if job.address and in_class_mode():
+            if job.address and in_class_mode() and mine:  # a person with nothing in line always gets a place
                 limit = class_jobs_per_address()
                 shared = [other for other in self._jobs if other.address == job.address]
                 if len(shared) >= limit:
                     raise TooManyJobs(
                         f"{len(shared)} trainings are already running or waiting from your network address, "
-                        f"and a class server takes at most {limit} from one address (so that everyone gets a "
-                        "turn; the computers behind one router share an address). Wait for one to end, or "
-                        "stop one of yours, before you start another. (The teacher sets the limit with "
+                        f"and a class server takes at most {limit} from one address beyond each person's first (so "
+                        "that everyone gets a turn; the computers behind one router share an address). Wait for "
+                        "yours to end, or stop it, before you start another. (The teacher sets the limit with "
                         f"{CLASS_JOBS_PER_ADDRESS_ENV}.)"
                     )
             self._jobs.append(job)

@@ -166,6 +166,32 @@ def test_in_class_one_address_holds_a_few_jobs_running_or_waiting(monkeypatch):
     tally("trainers", "two contexts of one student, 8 jobs", "the seventh refused, per address")
 
 
+def test_in_class_a_classmate_behind_the_same_router_is_queued_not_refused(monkeypatch):
+    """The fifth re-probe: one student's six windows (six cookies) each queued a training and filled their
+    address's six places; a classmate behind the same router was refused at once. A person with nothing in
+    line is queued (and trains in turn); each of the six windows may add no second job while the address is
+    full, nor may the classmate."""
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "tulip-42")
+    scheduler = _Scheduler(trainers=2)
+    windows = [FakeJob(f"window-{n}", address="10.0.0.7") for n in range(jobs.DEFAULT_CLASS_JOBS_PER_ADDRESS)]
+    for job in windows:
+        scheduler.admit(job)
+    classmate = FakeJob("classmate", address="10.0.0.7")
+    scheduler.admit(classmate)
+    for owner in ("window-0", "classmate"):
+        with pytest.raises(TooManyJobs, match="beyond each person's first"):
+            scheduler.admit(FakeJob(owner, address="10.0.0.7"))
+    started, finished = [], 0
+    while finished < len(windows) + 1:
+        while (job := scheduler.next_job()) is not None:
+            scheduler.start(job)
+            started.append(job)
+        scheduler.done(started[finished])  # the oldest running one ends
+        finished += 1
+    assert started == [*windows, classmate]
+    tally("trainers", "a classmate behind a router held by six windows", "queued, trains in turn")
+
+
 @pytest.mark.parametrize(("setting", "limit"), [("", 6), ("2", 2), ("lots", 6), ("-1", 6), ("0", 6)])
 def test_the_per_address_limit_is_read_from_the_environment(monkeypatch, setting, limit):
     monkeypatch.setenv(jobs.CLASS_JOBS_PER_ADDRESS_ENV, setting)

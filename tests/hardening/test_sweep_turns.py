@@ -97,9 +97,10 @@ def test_a_sweep_counts_against_the_per_owner_and_per_address_limits(line, small
     monkeypatch.setattr(jobs, "in_class_mode", lambda: True)
     monkeypatch.setenv(jobs.CLASS_JOBS_PER_ADDRESS_ENV, "2")
     line.admit(training("bob", small, address="10.0.0.7"))
-    line.admit(SweepTurn("sweep", owner="cat", address="10.0.0.7"))
+    line.admit(SweepTurn("sweep", owner="bob", address="10.0.0.7"))
     with pytest.raises(TooManyJobs, match="2 trainings are already running or waiting from your network"):
-        line.admit(SweepTurn("sweep", owner="dan", address="10.0.0.7"))  # another browser, the same address
+        line.admit(SweepTurn("sweep", owner="bob", address="10.0.0.7"))
+    line.admit(SweepTurn("sweep", owner="dan", address="10.0.0.7"))  # another person there: queued
 
 
 def test_a_sweep_waits_for_a_trainer_says_so_then_holds_it_until_it_ends(line, small):
