@@ -83,6 +83,50 @@ def session_admitted(session_id: str) -> bool:
         return session_id in _admitted_sessions
 
 
+class Whose:
+    """Whose each Streamlit session is: the person (``person:<digest>`` of their browser's workspace key, else
+    ``session:<id>``) and the client address, noted on the session's first run (`note_session`). The HTTP
+    guards, which see only a session id, count a person's tabs, and an address's people, together with it.
+    A session is remembered while it may hold files (a tab that reconnects keeps its session and its
+    uploads), the oldest forgotten beyond `KEPT_SESSIONS` (thread-safe: sessions run in threads)."""
+
+    KEPT_SESSIONS = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, tuple[str, str]] = {}  # in the order they were noted
+
+    def note(self, session_id: str, person: str, address: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+            self._sessions[session_id] = (person, address)
+            while len(self._sessions) > self.KEPT_SESSIONS:
+                del self._sessions[next(iter(self._sessions))]
+
+    def of(self, session_id: str) -> tuple[str, str]:
+        """(person, address) of ``session_id``; a session never noted is a person of its own, address ""."""
+        with self._lock:
+            return self._sessions.get(session_id, (f"session:{session_id}", ""))
+
+    def together(self, session_id: str) -> tuple[list[str], list[str]]:
+        """The sessions of ``session_id``'s person, itself included, and those of its address (none when it
+        was not noted)."""
+        person, address = self.of(session_id)
+        with self._lock:
+            mine = {s for s, (p, _) in self._sessions.items() if p == person} | {session_id}
+            here = {s for s, (_, a) in self._sessions.items() if address and a == address}
+        return sorted(mine), sorted(here)
+
+
+whose = Whose()
+
+
+def note_session(person: str) -> None:
+    """Note that the running session is ``person``'s, at its client address (see `Whose`)."""
+    if session_id := _session_id():
+        whose.note(session_id, person, client_address())
+
+
 class Attempts:
     """Wrong passwords per client (a session, a person, an address) in a sliding window (thread-safe:
     sessions run in threads)."""

@@ -6,11 +6,14 @@
 - ``RECENGINE_STORE_MB``: size cap of the model store in megabytes (default 500);
 - ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
-- ``RECENGINE_UPLOAD_MB``: what one session's uploads may take in all, unpacked, in megabytes (default
-  1,000);
+- ``RECENGINE_UPLOAD_MB``: what one person's uploads (all their tabs) may take in all, unpacked, in
+  megabytes (default 1,000);
+- ``RECENGINE_UPLOAD_ADDRESS_MB``: what the uploads from one client address (all its people) may take in
+  all, unpacked, in megabytes (default 4,000);
 - ``RECENGINE_UPLOAD_MEMORY_MB``: what all sessions' uploaded files may take in the server's memory at once,
   in megabytes (default 1,000; Streamlit keeps each file there while its upload widget shows it); one
-  session may hold a quarter of it, or ``RECENGINE_UPLOAD_MB`` if smaller (`dashboard.guards.UploadGate`);
+  person may hold a quarter of it, or ``RECENGINE_UPLOAD_MB`` if smaller, and one client address half
+  (`dashboard.guards.UploadGate`);
 - ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
   be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """
@@ -68,14 +71,24 @@ UPLOAD_ENV = "RECENGINE_UPLOAD_MB"
 DEFAULT_UPLOAD_MB = 1_000
 
 
+UPLOAD_ADDRESS_ENV = "RECENGINE_UPLOAD_ADDRESS_MB"
+DEFAULT_UPLOAD_ADDRESS_MB = 4_000
+
+
 UPLOAD_MEMORY_ENV = "RECENGINE_UPLOAD_MEMORY_MB"
 DEFAULT_UPLOAD_MEMORY_MB = 1_000
 
 
 def upload_max_bytes() -> int:
-    """``RECENGINE_UPLOAD_MB`` in bytes: what one session's uploads may take unpacked, all together (the
-    default when the variable is not a positive number)."""
+    """``RECENGINE_UPLOAD_MB`` in bytes: what one person's uploads may take unpacked, all their tabs together
+    (the default when the variable is not a positive number)."""
     return _megabytes(UPLOAD_ENV, DEFAULT_UPLOAD_MB)
+
+
+def upload_address_bytes() -> int:
+    """``RECENGINE_UPLOAD_ADDRESS_MB`` in bytes: what the uploads from one client address may take unpacked,
+    all its people together (minted cookies are new people)."""
+    return _megabytes(UPLOAD_ADDRESS_ENV, DEFAULT_UPLOAD_ADDRESS_MB)
 
 
 def upload_memory_bytes() -> int:

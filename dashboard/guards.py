@@ -12,8 +12,8 @@
 - `UploadGate`: Streamlit's upload endpoint (``/_stcore/upload_file/<session id>/<file id>``) takes files
   from any session with a websocket; in classroom mode only a session that typed the class password may
   upload, and all sessions' uploads together may hold at most ``RECENGINE_UPLOAD_MEMORY_MB`` of memory,
-  one session at most its share (``RECENGINE_UPLOAD_MB`` or a quarter of the server's, the smaller); a
-  session's files leave memory seconds after its tab closes.
+  one person (all their tabs) at most their share (``RECENGINE_UPLOAD_MB`` or a quarter of the server's, the
+  smaller) and one client address at most half; a session's files leave memory seconds after its tab closes.
 
 Add them to the app's middleware list, `ForwardedHeaders` first (outermost), so the gate counts tries
 against the real address. See docs/threat-model.md.
@@ -123,9 +123,11 @@ class MetricsGate:
 
 class UploadGate:
     """Uploads only from a session the class gate admitted (`classroom.session_admitted`), else HTTP 403; at
-    most ``cap`` bytes of uploads in memory, those Streamlit holds and those arriving, else HTTP 503; and at
-    most ``session_cap`` of them from one session, else HTTP 413 (one tab PUTting files it never hands to a
-    widget must not take the whole class's share). An upload must say its size (``Content-Length``, which
+    most ``cap`` bytes of uploads in memory, those Streamlit holds and those arriving, else HTTP 503; at
+    most ``session_cap`` of them from one person's sessions together (`classroom.Whose`: one tab PUTting files
+    it never hands to a widget, or five tabs of one browser, must not take the whole class's share), else
+    HTTP 413; and at most half of ``cap`` from one client address (minted cookies are new people), else
+    HTTP 503. An upload must say its size (``Content-Length``, which
     every browser sends and the server's HTTP parser holds the body to), so it is counted in full before a
     byte of it is read. A session's first upload asks ``release`` to free its files once the session ends
     (Streamlit frees them only when it drops the disconnected session, minutes later)."""
@@ -139,6 +141,7 @@ class UploadGate:
         held_by: Callable[[str], int] | None = None,
         session_cap: int | None = None,
         release: Callable[[str], None] | None = None,
+        whose: classroom.Whose | None = None,
     ):
         self.app = app
         self.admitted = admitted or classroom.session_admitted
@@ -147,6 +150,7 @@ class UploadGate:
         self.held_by = held_by or _session_held_bytes
         self.session_cap = session_cap  # None: the smaller of RECENGINE_UPLOAD_MB and a quarter of ``cap``
         self.release = release or _release_when_session_ends
+        self.whose = whose or classroom.whose
         self.arriving: dict[str, int] = {}  # bytes being received, by session (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -164,9 +168,14 @@ class UploadGate:
             return
         cap = self.cap if self.cap is not None else _upload_memory_bytes()
         session_cap = self.session_cap if self.session_cap is not None else _session_share(cap)
-        if self.held_by(session) + self.arriving.get(session, 0) + size > session_cap:
-            await _answer(send, 413, f"This tab holds {session_cap / 1e6:,.0f} MB of uploads already, its "
-                          "limit: remove a file from the upload box first (or reload the page).\n")  # fmt: skip
+        mine, here = self.whose.together(session)
+        if self._holding(mine) + size > session_cap:
+            await _answer(send, 413, f"Your tabs hold {session_cap / 1e6:,.0f} MB of uploads already, your "
+                          "limit: remove a file from an upload box first (or close a tab).\n")  # fmt: skip
+            return
+        if here and self._holding(here) + size > cap // 2:
+            await _answer(send, 503, f"Uploads from your network address hold {cap / 2e6:,.0f} MB already, "
+                          "half of the server's limit: try again in a few minutes.\n")  # fmt: skip
             return
         if self.held() + sum(self.arriving.values()) + size > cap:
             await _answer(send, 503, f"The server holds {cap / 1e6:,.0f} MB of uploads already, its limit: try "
@@ -181,9 +190,13 @@ class UploadGate:
             if not self.arriving[session]:
                 del self.arriving[session]
 
+    def _holding(self, sessions: list[str]) -> int:
+        """Bytes these sessions hold in memory and have arriving."""
+        return sum(self.held_by(session) + self.arriving.get(session, 0) for session in sessions)
+
 
 def _session_share(cap: int) -> int:
-    """What one session may hold: ``RECENGINE_UPLOAD_MB`` or a quarter of the server's ``cap``, the smaller."""
+    """What one person may hold: ``RECENGINE_UPLOAD_MB`` or a quarter of the server's ``cap``, the smaller."""
     from dashboard.config import upload_max_bytes
 
     return min(upload_max_bytes(), cap // 4)

@@ -1,16 +1,18 @@
 """Uploaded and server-side data files: stored privately per session, previewed, and checked against the
 folders the operator allows (see docs/threat-model.md).
 
-A session's uploads together may unpack to at most `config.upload_max_bytes` (1 GB unless the operator
-sets ``RECENGINE_UPLOAD_MB``): a new upload first removes the session's earlier ones, and a zip is checked
-from its directory (member count, every member's and the whole archive's compression ratio, the declared
-total against what the session has left) before a byte of it is written. When the session ends, its folder
+A person's uploads, in all their tabs, may unpack to at most `config.upload_max_bytes` together (1 GB
+unless the operator sets ``RECENGINE_UPLOAD_MB``), and the uploads from one client address to
+`config.upload_address_bytes` (4 GB, ``RECENGINE_UPLOAD_ADDRESS_MB``): a new upload first removes the
+session's earlier ones, and a zip is checked from its directory (member count, every member's and the whole
+archive's compression ratio, the declared total against what is left) before a byte of it is written. When the session ends, its folder
 goes, and so do the models trained on its uploads from the shared model store."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -54,7 +56,7 @@ class PrivateFolder:
     models trained on its uploads (their data fingerprints, in ``fingerprints``) from the shared model
     store. Folders left by a server that was killed are removed a day later, when the next one is made."""
 
-    def __init__(self, root: Path, store: Path | None = None):
+    def __init__(self, root: Path, store: Path | None = None, person: str = "", address: str = ""):
         root = Path(root).resolve()
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         _remove_stale(root)
@@ -62,10 +64,16 @@ class PrivateFolder:
         self.path.mkdir(mode=0o700)
         self.fingerprints: set[str] = set()
         self.store = config.store_folder() if store is None else Path(store)
+        self.person, self.address = person, address  # whose budgets its files count in ("": none)
         self._finalizer = weakref.finalize(self, _end_session, self.path, self.fingerprints, self.store)
+        _live_folders.add(self)
 
     def remove(self) -> None:
         self._finalizer()
+        _live_folders.discard(self)
+
+
+_live_folders: weakref.WeakSet[PrivateFolder] = weakref.WeakSet()  # every session's, for the shared budgets
 
 
 def _end_session(path: Path, fingerprints: set[str], store: Path) -> None:
@@ -115,8 +123,13 @@ def session_folder(root: Path) -> Path:
 
     folder = st.session_state.get(UPLOAD_FOLDER)
     if folder is None or not folder.path.is_dir():
+        from dashboard.classroom import client_address
+        from dashboard.profiles import current_owner
+
         try:
-            folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(root)
+            folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(
+                root, person=current_owner(), address=client_address()
+            )
         except OSError as error:
             raise _unwritable(root, error) from None
         # Seconds after the tab closes, not when the session is garbage collected (minutes, or never while
@@ -154,12 +167,12 @@ def save_upload(folder: Path, filename: str, content: bytes) -> Path:
     folder = Path(folder).resolve()
     target = folder / hashlib.sha256(content).hexdigest()[:16]
     _remove_others(folder, target.name)
-    left = config.upload_max_bytes() - _tree_bytes(folder)
+    left = room(folder)
     if suffix == ".zip":
         return _save_archive(target, f"{stem}{suffix}", content, left)
     path = target / f"{stem}{suffix}"
     if not path.exists():
-        _within(len(content), left, filename)
+        left.check(len(content), filename)
     try:
         target.mkdir(parents=True, exist_ok=True)
         if not path.exists():
@@ -189,19 +202,56 @@ def _tree_bytes(folder: Path) -> int:
     return total
 
 
-def _within(size: int, left: int, what: str) -> None:
-    if size > left:
-        budget = config.upload_max_bytes()
+@dataclasses.dataclass(frozen=True)
+class Room:
+    """Bytes uploads may still take, and whose budget says so: the person's (all their tabs) or, when it
+    is the tighter, their client address's (all its people)."""
+
+    left: int
+    by_address: bool = False
+
+    def check(self, size: int, what: str) -> None:
+        """`TooLargeError` saying whose budget ``size`` bytes would exceed, and how to fit."""
+        if size <= self.left:
+            return
+        if self.by_address:
+            budget, variable = config.upload_address_bytes(), config.UPLOAD_ADDRESS_ENV
+            whose = "the uploads from your network address (all its people)"
+        else:
+            budget, whose, variable = (
+                config.upload_max_bytes(),
+                "your uploads (all your tabs)",
+                config.UPLOAD_ENV,
+            )
         raise TooLargeError(
-            f"{what} would take {format_size(size)} on the server; each session's uploads may take "
-            f"{format_size(budget)} in all ({format_size(max(left, 0))} left). Upload a smaller file (only the "
-            f"ratings), or ask whoever runs the server to raise {config.UPLOAD_ENV}."
+            f"{what} would take {format_size(size)} on the server; {whose} may take {format_size(budget)} in "
+            f"all ({format_size(max(self.left, 0))} left). Upload a smaller file (only the ratings), remove an "
+            f"upload in another tab, or ask whoever runs the server to raise {variable}."
         )
 
 
-def check_upload_zip(name: str, members: list[zipfile.ZipInfo], left: int) -> None:
+def room(folder: Path) -> Room:
+    """What uploads into ``folder`` may still take: its person's budget less what all their folders hold,
+    or its client address's budget less what that address's folders hold, the smaller. A folder no session
+    made (`PrivateFolder`) counts alone against the person's budget."""
+    live = [f for f in list(_live_folders) if f.path.is_dir()]
+    own = next((f for f in live if f.path == folder), None)
+    others = [f for f in live if f.path != folder]
+    here = _tree_bytes(folder)
+    person = Room(config.upload_max_bytes() - here - sum(
+        _tree_bytes(f.path) for f in others if own is not None and own.person and f.person == own.person
+    ))  # fmt: skip
+    if own is None or not own.address:
+        return person
+    address = Room(config.upload_address_bytes() - here - sum(
+        _tree_bytes(f.path) for f in others if f.address == own.address
+    ), by_address=True)  # fmt: skip
+    return address if address.left < person.left else person
+
+
+def check_upload_zip(name: str, members: list[zipfile.ZipInfo], left: Room) -> None:
     """Refuse, from its directory alone, an uploaded zip with too many members, a member or a whole
-    compressed more than `MAX_UPLOAD_RATIO` times, or more bytes unpacked than the session has ``left``."""
+    compressed more than `MAX_UPLOAD_RATIO` times, or more bytes unpacked than there is ``left`` (`room`)."""
     if len(members) > MAX_MEMBERS:
         raise ArchiveError(
             f"{name} holds {len(members):,} members; at most {MAX_MEMBERS:,} are unpacked. Zip only the data "
@@ -220,7 +270,7 @@ def check_upload_zip(name: str, members: list[zipfile.ZipInfo], left: int) -> No
                 f"{name} holds data compressed {ratio:,.0f} times ({size:,} bytes from {compressed:,}); "
                 f"no data set compresses more than {MAX_UPLOAD_RATIO} times, so it was not unpacked."
             )
-    _within(unpacked, left, f"{name} unpacked")
+    left.check(unpacked, f"{name} unpacked")
 
 
 def _ascii_stem(filename: str) -> str:
@@ -229,7 +279,7 @@ def _ascii_stem(filename: str) -> str:
     return stem or "upload"
 
 
-def _save_archive(target: Path, name: str, content: bytes, left: int) -> Path:
+def _save_archive(target: Path, name: str, content: bytes, left: Room) -> Path:
     unpacked = target / "unpacked"
     if (unpacked / COMPLETE).is_file():
         return unpacked

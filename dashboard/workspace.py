@@ -454,6 +454,9 @@ def attach() -> None:
     if KEY in session:
         return
     session[KEY] = browser_key()
+    from dashboard import classroom, profiles  # they import this module
+
+    classroom.note_session(profiles.current_owner())  # whose this session is, for the upload guards
     if session[KEY] is None:
         return
     _prune_once()

@@ -451,3 +451,20 @@ def test_new_workspaces_count_per_address_and_hour_and_the_cap_holds_while_runni
         os.utime(workspace.path_for(each), (1e9 - age, 1e9 - age))  # keys[2] visited least recently
     assert workspace.admit_new("", now=1e9) is None  # not counted per address, but the cap makes room
     assert [workspace.path_for(each).exists() for each in keys] == [True, True, False]
+
+
+def test_each_session_is_noted_as_its_persons_for_the_upload_guards(browser, monkeypatch):
+    """The fifth re-probe's upload budgets count a person's tabs together: the HTTP guards see only a
+    session id, so each session's first run notes whose it is (`classroom.whose`). Two tabs of one browser
+    are one person; another browser is another."""
+    from dashboard import classroom
+
+    noted: list[str] = []
+    monkeypatch.setattr(classroom, "note_session", noted.append)
+    key = secrets.token_urlsafe(32)
+    first = browser(key)
+    browser(key)  # another tab of the same browser
+    browser(secrets.token_urlsafe(32))  # another browser
+    first.run()  # a later run of a session notes nothing more
+    assert len(noted) == 3 and noted[0] == noted[1] != noted[2]
+    assert noted[0].startswith("person:") and key not in noted[0]

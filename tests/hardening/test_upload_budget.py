@@ -78,10 +78,34 @@ def test_uploads_in_one_session_share_one_budget(session: PrivateFolder, monkeyp
         save_upload(
             session.path, "big.zip", zipped({"ratings.csv": os.urandom(1_500_000)}, zipfile.ZIP_STORED)
         )
-    with pytest.raises(TooLargeError, match="each session's uploads"):
+    with pytest.raises(TooLargeError, match="your uploads \\(all your tabs\\)"):
         save_upload(session.path, "big.csv", os.urandom(1_500_000))
     assert unpacked_bytes(session.path) == 0  # the earlier upload went when this one arrived
     tally("uploads", "three uploads in one session", "one kept, within the budget")
+
+
+def test_a_persons_tabs_share_one_budget_and_an_address_a_larger_one(tmp_path: Path, monkeypatch):
+    """The fifth re-probe: one browser's three tabs unpacked 2.8 GB (each tab its own 1 GB). A person's tabs
+    now share one budget (1 MB here), and the folders from one address (minted cookies are new people) one
+    of 2 MB; a classmate elsewhere still uploads, and removing a tab's folder gives its room back."""
+    monkeypatch.setenv(config.UPLOAD_ENV, "1")
+    monkeypatch.setenv(config.UPLOAD_ADDRESS_ENV, "2")
+    root, store = tmp_path / "uploads", tmp_path / "models"
+    tabs = [PrivateFolder(root, store=store, person="person:mallory", address="10.0.0.7") for _ in range(3)]
+    save_upload(tabs[0].path, "a.csv", os.urandom(600_000))
+    with pytest.raises(
+        TooLargeError, match=r"your uploads \(all your tabs\) may take 1.0 MB in all \(400.0 KB left\)"
+    ):
+        save_upload(tabs[1].path, "b.csv", os.urandom(600_000))
+    minted = [PrivateFolder(root, store=store, person=f"person:m{n}", address="10.0.0.7") for n in range(2)]
+    save_upload(minted[0].path, "c.csv", os.urandom(900_000))
+    with pytest.raises(TooLargeError, match="the uploads from your network address"):
+        save_upload(minted[1].path, "d.csv", os.urandom(600_000))  # 0.6 + 0.9 + 0.6 > 2 MB
+    classmate = PrivateFolder(root, store=store, person="person:ann", address="10.0.0.8")
+    save_upload(classmate.path, "e.csv", os.urandom(900_000))
+    tabs[0].remove()
+    save_upload(tabs[1].path, "b.csv", os.urandom(600_000))
+    tally("uploads", "one browser's tabs, and minted cookies, unpacking uploads", "one budget, per address")
 
 
 def test_the_upload_budget_is_a_gigabyte_unless_the_operator_sets_it(monkeypatch: pytest.MonkeyPatch):

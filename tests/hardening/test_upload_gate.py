@@ -33,7 +33,7 @@ async def take(request: Request) -> Response:
 
 
 def gate(held: int = 0, cap: int = 1_000, held_by: dict[str, int] | None = None, **options) -> TestClient:
-    admitted = {"signed-in", "classmate"}.__contains__
+    admitted = {"signed-in", "classmate", "tab-1", "minted-2"}.__contains__
     holding = held_by or {}
     middleware = [Middleware(UploadGate, admitted=admitted, held=lambda: held, cap=cap,
                              held_by=lambda session: holding.get(session, 0), **options)]  # fmt: skip
@@ -82,7 +82,7 @@ def test_one_session_holds_at_most_its_share_of_the_upload_memory(monkeypatch: p
     client = gate(held=200, held_by={"signed-in": 200})
     assert client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 50).status_code == 204
     refused = client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 51)
-    assert refused.status_code == 413 and "This tab holds" in refused.text and "remove a file" in refused.text
+    assert refused.status_code == 413 and "Your tabs hold" in refused.text and "remove a file" in refused.text
     assert client.put("/_stcore/upload_file/classmate/f", content=b"x" * 250).status_code == 204
     monkeypatch.setenv("RECENGINE_UPLOAD_MB", "0.0001")  # 100 bytes: smaller than a quarter of the cap
     assert gate().put("/_stcore/upload_file/signed-in/f", content=b"x" * 101).status_code == 413
@@ -206,3 +206,28 @@ def test_the_served_app_frees_a_closed_tabs_uploads_within_seconds(tmp_path, mon
         while _uploads_held(server.url, "tulip-42") and time.monotonic() - closed < 30:
             time.sleep(0.5)
         assert not _uploads_held(server.url, "tulip-42")
+
+
+def test_a_persons_tabs_share_one_upload_share_and_an_address_half_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The fifth re-probe: five tabs of one browser held 999 MB of a 1,000 MB cap (each tab its own quarter),
+    and a classmate's 2 MB upload got 503. A person's tabs now share one quarter; one address (minted
+    cookies are new people) may hold half; a classmate elsewhere still uploads."""
+    monkeypatch.delenv("RECENGINE_UPLOAD_MB", raising=False)
+    whose = classroom.Whose()
+    for tab in range(5):
+        whose.note(f"tab-{tab}", "person:mallory", "10.0.0.7")
+    for cookie in range(3):
+        whose.note(f"minted-{cookie}", f"person:minted-{cookie}", "10.0.0.7")
+    whose.note("classmate", "person:ann", "10.0.0.8")
+    holding = {"tab-0": 240, "tab-1": 0}
+    client = gate(cap=1_000, held_by=holding, whose=whose)
+    assert client.put("/_stcore/upload_file/tab-1/f", content=b"x" * 10).status_code == 204
+    refused = client.put("/_stcore/upload_file/tab-1/f", content=b"x" * 11)  # 240 + 11 > 250 for mallory
+    assert refused.status_code == 413 and "Your tabs hold 0 MB" in refused.text
+    holding.update({"minted-0": 250, "minted-1": 10})  # the address holds 240 + 250 + 10 = 500 of 1,000
+    crowded = client.put("/_stcore/upload_file/minted-2/f", content=b"x" * 1)
+    assert crowded.status_code == 503 and "your network address" in crowded.text
+    assert client.put("/_stcore/upload_file/classmate/f", content=b"x" * 250).status_code == 204
+    tally("network", "one browser's five tabs, and minted cookies, holding upload memory", "one share, half")
