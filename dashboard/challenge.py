@@ -381,12 +381,6 @@ def accepts(stored: StoredChallenge, run: Run) -> bool:
     )
 
 
-def open_on(fingerprint: str, now: float | None = None) -> list[StoredChallenge]:
-    """The challenges open now on the (whole) data set with ``fingerprint``."""
-    now = time.time() if now is None else now
-    return [c for c in all_challenges() if c.fingerprint == fingerprint and c.spec.is_open(now)]
-
-
 def check_not_held_out(
     data: RatingsDataset,
     split: str,
@@ -428,6 +422,32 @@ def check_not_held_out(
                 f"{fraction:.0%}). Work on this challenge: press “Work on this challenge” on the Challenge "
                 "page and train on its training part."
             )
+
+
+def blind_to_held_out(
+    data: RatingsDataset,
+    entries: list[dict[str, Any]],
+    now: float | None = None,
+    whole: Callable[[StoredChallenge], RatingsDataset] | None = None,
+) -> list[dict[str, Any]]:
+    """The model-store entries on ``data`` whose test side holds no more of an open challenge's held-out
+    ratings than chance (`check_not_held_out`, by the ratings, not the split's text: a cached model trained
+    with ``temporal:0.25`` beside a ``temporal:0.2`` challenge shows metrics of its held-out ratings)."""
+    verdicts: dict[tuple[str, int], bool] = {}
+    kept = []
+    for entry in entries:
+        split = str((entry.get("extra") or {}).get("split", "none"))
+        seed = entry.get("params", {}).get("seed", 0)
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+        if (split, seed) not in verdicts:
+            try:
+                check_not_held_out(data, split, seed, now=now, whole=whole)
+                verdicts[split, seed] = True
+            except RecEngineError:  # held-out ratings, or a split that cannot be made: not shown
+                verdicts[split, seed] = False
+        if verdicts[split, seed]:
+            kept.append(entry)
+    return kept
 
 
 def _whole(stored: StoredChallenge) -> RatingsDataset:

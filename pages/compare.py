@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state, urlstate
-from dashboard.challenge import TRAINING_KIND, all_challenges, open_on
+from dashboard.challenge import TRAINING_KIND, all_challenges, blind_to_held_out
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
 from dashboard.jobs import SweepTurn, check_sweep_work, max_trainers, sweep_memory, sweep_turn
@@ -127,14 +127,8 @@ def in_the_cache(data: RatingsDataset) -> None:
     """Models in the shared cache for this data set, trained in earlier sessions or by the command line."""
     entries = [e for e in model_store().list() if e.get("data_fingerprint") == data.fingerprint]
     mine = {run.run_id for run in state.runs_on(data.fingerprint)}
-    challenges = open_on(data.fingerprint)  # a model tested on an open challenge's held-out side: not shown
-    entries = [
-        e for e in entries
-        if e["key"] not in mine and not any(
-            c.spec.reproduces_test_side(str(e.get("extra", {}).get("split", "none")), e["params"].get("seed", 0))
-            for c in challenges
-        )
-    ]  # fmt: skip
+    # a model tested on an open challenge's held-out ratings is not shown: its metrics would score them
+    entries = blind_to_held_out(data, [e for e in entries if e["key"] not in mine])
     on_challenge = state.data_choice().kind == TRAINING_KIND or any(
         c.train_fingerprint == data.fingerprint for c in all_challenges()
     )

@@ -185,15 +185,6 @@ def test_a_run_must_be_an_allowed_model():
         spec(split="user:0.2", seed=3).check_model("sgd")
 
 
-def test_which_splits_of_the_whole_set_hold_out_the_test_side():
-    by_user, by_time = spec(split="user:0.2", seed=3), spec(split="temporal:0.2", seed=3)
-    assert by_user.reproduces_test_side("user:0.20", 3)
-    assert not by_user.reproduces_test_side("user:0.2", 4)  # another seed: other ratings
-    assert not by_user.reproduces_test_side("user:0.25", 3) and not by_user.reproduces_test_side("none", 3)
-    assert by_time.reproduces_test_side("temporal:0.2", 4)  # the seed only breaks ties of equal times
-    assert not by_time.reproduces_test_side("temporal:0.3", 3) and not by_time.reproduces_test_side("x", 3)
-
-
 def test_held_out_share_matches_pairs_by_raw_ids():
     """By hand: held out (u1, a), (u1, b), (u2, a), (u3, c); another copy, coded in another order and
     without u3, tests (u1, b), (u2, a) and (u2, b): two of the four held-out pairs."""

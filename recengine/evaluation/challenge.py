@@ -100,17 +100,6 @@ class ChallengeSpec:
         known = {"split", "measure", "models", "deadline", "seed", "public_share", "part_seed", "title"}
         return cls(**{key: value for key, value in values.items() if key in known})
 
-    def reproduces_test_side(self, split: str, seed: int) -> bool:
-        """Whether the split ``split`` with ``seed``, made on the challenge's whole data set, holds out (all but
-        ties of) its test side: the same method and share, and the same seed unless the split is temporal
-        (whose seed only breaks ties between equal times)."""
-        try:
-            parsed = SplitSpec.parse(split)
-        except ParameterError:
-            return False
-        same = str(parsed) == self.split
-        return same and (parsed.method == "temporal" or int(seed) == self.seed)
-
     def check_model(self, algo: str) -> None:
         """Raise `ChallengeError` unless ``algo`` is an algorithm this challenge accepts."""
         if algo not in self.models:

@@ -324,6 +324,19 @@ def test_a_larger_share_or_a_filtered_copy_is_refused_by_its_ratings(home, timed
     check(filtered, "temporal:0.3", whole=gone)  # a challenge nobody can load holds nothing back
 
 
+def test_cached_models_tested_on_held_out_ratings_are_not_listed(home, timed):
+    """probe4's leftover: Compare & tune listed a cached model trained with ``temporal:0.25`` beside a
+    ``temporal:0.2`` challenge (the split's text differs), its metrics those of the held-out ratings. The
+    list is now judged by the ratings each entry's split tests on."""
+    store.create(dataclasses.replace(SPEC, split="temporal:0.2"), DataChoice(), timed, now=NOW)
+    entries = [{"key": split, "extra": {"split": split}, "params": {"seed": 0}}
+               for split in ("temporal:0.25", "temporal:0.2", "user:0.2", "none", "nonsense:9")]  # fmt: skip
+    kept = store.blind_to_held_out(timed, entries, now=NOW, whole=lambda stored: timed)
+    assert [entry["key"] for entry in kept] == ["user:0.2", "none"]
+    closed = store.blind_to_held_out(timed, entries, now=NOW + 86400, whole=lambda stored: timed)
+    assert len(closed) == len(entries)
+
+
 def test_share_beyond_chance():
     """A blind split's test side holds about its own fraction of the held-out ratings."""
     assert not beyond_chance(0.2, 0.2) and not beyond_chance(0.44, 0.2) and beyond_chance(0.46, 0.2)
