@@ -103,6 +103,15 @@ SHARED = {
         "requests outside any session; ids only (nothing a session made), pruned of ended sessions"
     ),
     "dashboard/classroom.py:_admitted_lock": "guards _admitted_sessions",
+    "dashboard/classroom.py:whose": (
+        "whose each session is (a person's digest and the client address), shared on purpose: the upload "
+        "gate sees only a session id and must count a person's tabs and an address's people together; "
+        "ids, digests and addresses only, the oldest forgotten beyond a bound; a lock guards it"
+    ),
+    "dashboard/uploads.py:_live_folders": (
+        "every session's upload folder object (weakly held, gone with its session), shared on purpose: a "
+        "person's tabs and an address's people share upload budgets on disk; read only for sizes"
+    ),
     "dashboard/profiles.py:_recorded_of": (
         "who saved one version of a profile file and from which address (digests), cached by path, "
         "modification time and size: "
