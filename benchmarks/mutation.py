@@ -137,6 +137,12 @@ MATHS: dict[str, dict[str, list[str]]] = {
             "_mahalanobis",
         ],
     },
+    "challenge": {
+        "recengine/evaluation/challenge.py": [
+            "Challenge.part", "Challenge.score", "held_out_share", "beyond_chance", "public_mask", "better",
+            "winners_curse",
+        ],
+    },
 }  # fmt: skip
 
 # The fast tests that pin the maths (plain-Python kernels make the slow ones far slower).
@@ -158,6 +164,7 @@ TESTS = [
     "tests/test_by_hand_more_models.py",
     # mut-b: bpmf, foldin, objective, gradient, newuser, rerank, split, svdpp, metrics
     "tests/test_by_hand_bpmf.py",
+    "tests/test_challenge.py",
     "tests/test_by_hand_objective.py",
     "tests/test_by_hand_person.py",
     "tests/test_by_hand_svdpp.py",
@@ -1015,6 +1022,36 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "recengine.models.objective.xǁGroupsǁof",
         'order = np.argsort(codes, kind="STABLE")',
     ): 'NumPy reads the sort kind without regard to case: "STABLE" is the stable sort',
+    **{
+        ("recengine.evaluation.challenge.x_held_out_share", line): (
+            "the pair keys as float64 are exact below 2**53 (users × items of any data set here are far fewer), "
+            "so np.isin finds the same pairs"
+        )
+        for line in (
+            "users = pd.Index(held_out.user_ids).get_indexer(test.user_ids)[test.user_codes].astype(None)",
+            "items = pd.Index(held_out.item_ids).get_indexer(test.item_ids)[test.item_codes].astype(None)",
+            "kept = held_out.user_codes.astype(None) * width + held_out.item_codes",
+        )
+    },
+    **{
+        ("recengine.evaluation.challenge.x_winners_curse", line): (
+            "scores given as integers stay integers, but every use multiplies them by the float sign or "
+            "compares them: the same winner, rank and optimism"
+        )
+        for line in (
+            "public, private = np.asarray(public, dtype=None), np.asarray(private, dtype=np.float64)",
+            "public, private = np.asarray(public, ), np.asarray(private, dtype=np.float64)",
+            "public, private = np.asarray(public, dtype=np.float64), np.asarray(private, dtype=None)",
+            "public, private = np.asarray(public, dtype=np.float64), np.asarray(private, )",
+        )
+    },
+    (
+        "recengine.evaluation.challenge.x_winners_curse",
+        'by_public = np.argsort(sign * public, kind="STABLE")',
+    ): ('NumPy reads the sort kind without regard to case: "STABLE" is the stable sort'),
+    ("recengine.evaluation.challenge.xǁChallengeǁscore", 'k = int(measure.rpartition("@")[2])'): (
+        'a measure names one cutoff ("ndcg@10"): what follows its only @ either way'
+    ),
     **{
         ("recengine.models.objective.xǁOnePassMetricsǁ_squared_errors", f"empty = np.zeros(0, {dtype})"): (
             "a zero-length bias array is never read (no biases): its type changes nothing, compiled or not"

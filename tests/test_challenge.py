@@ -242,9 +242,83 @@ def test_a_large_part_is_ranked_on_one_fixed_sample(larger, monkeypatch):
     from recengine.evaluation.metrics import ranking_report
 
     monkeypatch.setattr(module, "MAX_RANKED_USERS", 40)
-    challenge = Challenge(larger, spec(split="user:0.2", measure="ndcg@10", models=("popular",)))
+    challenge = Challenge(larger, spec(split="user:0.2", measure="ndcg@10", models=("popular",), seed=7))
     model = make("popular").fit(challenge.train)
-    sampled = ranking_report(model, challenge.train, challenge.public, k=10, max_users=40, seed=0)
+    sampled = ranking_report(model, challenge.train, challenge.public, k=10, max_users=40, seed=7)
+    other = ranking_report(model, challenge.train, challenge.public, k=10, max_users=40, seed=0)
+    assert other["ndcg@10"] != sampled["ndcg@10"]  # the sample is the challenge's seed's
     assert sampled["sampled_from"] == 150
     assert challenge.score(model, "public") == pytest.approx(sampled["ndcg@10"])
     assert challenge.score(model, "public") == challenge.score(model, "public")
+
+
+class ItemFour:
+    """A rating model predicting 5 for item 4 and 3 for every other: its errors depend on the items asked."""
+
+    kind = "rating"
+    name = "item four"
+
+    def predict(self, users, items):
+        return np.where(np.asarray(items) == 4, 5.0, 3.0) + 0.0 * np.asarray(users)
+
+
+def test_rmse_asks_the_model_for_each_held_out_pair():
+    """As the constant's hand case, but user 1's item 4 (5★) is now predicted right: [0, 1] instead of [4, 1],
+    and user 3's item 4 (4★) is off by one either way."""
+    errors = {**SQUARED_ERRORS_OF_3, 1: [0, 1]}
+    challenge = Challenge(tiny(), spec(measure="rmse", models=("baseline",)))
+    public = public_users(challenge)
+    for part, users in (("public", public), ("private", [u for u in range(4) if u not in public])):
+        expected = math.sqrt(np.mean([e for user in users for e in errors[user]]))
+        assert challenge.score(ItemFour(), part) == pytest.approx(expected)
+
+
+def test_a_tie_is_not_better_under_either_measure():
+    by_rmse, by_ndcg = spec(measure="rmse", models=("baseline",)), spec(measure="ndcg@10")
+    assert not better(by_rmse, 0.8, 0.8) and not better(by_ndcg, 0.8, 0.8)
+    assert better(by_rmse, 0.79, 0.8) and better(by_ndcg, 0.81, 0.8)
+
+
+@pytest.mark.parametrize(
+    ("share", "fraction", "beyond"),
+    [(0.2, 0.2, False), (0.40, 0.2, False), (0.44, 0.2, False), (0.46, 0.2, True),
+     (0.70, 0.5, False), (0.75, 0.5, False), (0.76, 0.5, True), (0.99, 0.5, True), (1.0, 0.9, True)],
+)  # fmt: skip
+def test_a_share_is_beyond_chance_past_the_fraction_plus_the_smaller_margin(share, fraction, beyond):
+    """Beyond a blind split's own fraction f by more than f + 5 points (small f: 0.2 → 0.45), or than half
+    the way to all (large f: 0.5 → 0.75). At the bound itself it is not beyond."""
+    assert beyond_chance(share, fraction) is beyond
+
+
+def test_held_out_share_counts_a_pair_only_when_both_its_ids_are_known():
+    """Held out: (a, z) and (b, x). A test side rating b with an item the held-out side never saw shares
+    nothing, though b's code times the width, less one, is the code of (a, z)."""
+    held_out = RatingsDataset(
+        np.array([0, 1]), np.array([1, 0]), np.array([4.0, 5.0]), np.array(["a", "b"]), np.array(["x", "z"])
+    )
+    test = RatingsDataset(np.array([0]), np.array([0]), np.array([3.0]), np.array(["b"]), np.array(["q"]))
+    assert held_out_share(held_out, test) == 0.0
+    unknown_user = RatingsDataset(
+        np.array([0]), np.array([0]), np.array([3.0]), np.array(["c"]), np.array(["x"])
+    )
+    assert held_out_share(held_out, unknown_user) == 0.0
+
+
+@pytest.mark.parametrize(("n_users", "share", "public"), [(2, 0.1, 1), (2, 0.9, 1), (3, 0.1, 1), (3, 0.9, 2)])
+def test_public_mask_keeps_one_user_on_each_side(n_users, share, public):
+    """Rounded, then at least one public user and at least one private (two users or more)."""
+    codes = np.repeat(np.arange(n_users), 2)
+    assert len(np.unique(codes[public_mask(codes, share, seed=5)])) == public
+
+
+def test_the_winners_curse_gives_a_tie_to_the_earlier_entry_among_many():
+    """Forty entries, public scores 0, 1 or 2 (lower is better), many tied at 0: the first of them (entry 4)
+    wins, as a stable sort keeps them (NumPy's default sort does not, past 16 entries); four entries beat
+    its private score."""
+    public = [1, 1, 2, 2, 0, 0, 2, 2, 0, 0, 2, 1, 0, 2, 0, 1, 1, 1, 0, 0,
+              2, 2, 2, 1, 2, 0, 1, 2, 0, 0, 0, 1, 2, 0, 1, 1, 2, 0, 1, 0]  # fmt: skip
+    curse = winners_curse(public, np.arange(40.0), lower_is_better=True)
+    assert (curse.winner, curse.private_rank, curse.optimism) == (4, 5, 4.0)
+    assert curse.top == 5 and curse.mean_optimism == pytest.approx(
+        (4 + 5 + 8 + 9 + 12) / 5
+    )  # the first five 0s

@@ -17,7 +17,7 @@ from recengine import data as loaders
 from recengine.data.dataset import RatingsDataset
 from recengine.data.synthetic import movielens_like
 from recengine.errors import DataError
-from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec, beyond_chance
+from recengine.evaluation.challenge import Challenge, ChallengeError, ChallengeSpec
 from recengine.models import make
 
 NOW = 1_800_000_000.0
@@ -335,12 +335,6 @@ def test_cached_models_tested_on_held_out_ratings_are_not_listed(home, timed):
     assert [entry["key"] for entry in kept] == ["user:0.2", "none"]
     closed = store.blind_to_held_out(timed, entries, now=NOW + 86400, whole=lambda stored: timed)
     assert len(closed) == len(entries)
-
-
-def test_share_beyond_chance():
-    """A blind split's test side holds about its own fraction of the held-out ratings."""
-    assert not beyond_chance(0.2, 0.2) and not beyond_chance(0.44, 0.2) and beyond_chance(0.46, 0.2)
-    assert beyond_chance(0.99, 0.5) and not beyond_chance(0.7, 0.5) and beyond_chance(1.0, 0.9)
 
 
 def test_after_the_deadline_nothing_is_accepted(opened, data, engine, popular):
