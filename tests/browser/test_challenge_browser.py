@@ -81,18 +81,19 @@ def test_a_challenge_for_two_students_and_a_teacher(browser, tmp_path, monkeypat
 
         work_on_challenge(ada, url)
         train_als(ada, url, 6)
-        submit(ada, url, "Ada", "Submitted as Ada")
-        board(teacher, "Ada")  # the teacher's page was open before: one refresh shows it
+        submit(ada, url, "www.ada.example", "Submitted as www.ada.example")
+        board(teacher, "www.ada.example")  # the teacher's page was open before: one refresh shows it
         open_page(bob, f"{url}/challenge", "Challenge")
-        board(bob, "Ada")
+        board(bob, "www.ada.example")
+        assert bob.locator(".st-key-challenge_board a").count() == 0  # a name is text, never a link (probe 6)
         work_on_challenge(bob, url)
         train_als(bob, url, 1)
-        submit(bob, url, " ADA", "is taken in this challenge")
+        submit(bob, url, " WWW.Ada.example", "is taken in this challenge")
         submit(bob, url, "Bob", "Submitted as Bob")
 
         boards = {who: board(page, "Bob") for who, page in (("teacher", teacher), ("ada", ada), ("bob", bob))}
         for who, text in boards.items():
-            assert text.index("Ada") < text.index("Bob"), (who, text)  # 6 epochs of ALS beat 1
+            assert text.index("www.ada.example") < text.index("Bob"), (who, text)  # 6 epochs of ALS beat 1
         for student in ("ada", "bob"):
             assert "als:" not in boards[student] and "private" not in boards[student], boards[student]
         assert "als:" in boards["teacher"] and "private RMSE" in boards["teacher"]
