@@ -345,10 +345,13 @@ def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) ->
         raise DataError(
             "That path is, or holds, one of the server's private folders (uploads, profiles, models)."
         )
-    if not path.exists():
-        raise DataError(f"There is no file or folder at {typed}.")
-    if path.is_dir():
-        _check_entries(path, roots, list(private), typed)
+    try:
+        if not path.exists():
+            raise DataError(f"There is no file or folder at {typed}.")
+        if path.is_dir():
+            _check_entries(path, roots, list(private), typed)
+    except OSError as error:  # a name longer than the file system allows (probe 6), a folder not readable
+        raise DataError(f"{typed} cannot be read on the server ({error.strerror or 'unreadable'}).") from None
     return path
 
 
