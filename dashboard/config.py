@@ -82,22 +82,23 @@ DEFAULT_UPLOAD_MEMORY_MB = 1_000
 def upload_max_bytes() -> int:
     """``RECENGINE_UPLOAD_MB`` in bytes: what one person's uploads may take unpacked, all their tabs together
     (the default when the variable is not a positive number)."""
-    return _megabytes(UPLOAD_ENV, DEFAULT_UPLOAD_MB)
+    return megabytes(UPLOAD_ENV, DEFAULT_UPLOAD_MB)
 
 
 def upload_address_bytes() -> int:
     """``RECENGINE_UPLOAD_ADDRESS_MB`` in bytes: what the uploads from one client address may take unpacked,
     all its people together (minted cookies are new people)."""
-    return _megabytes(UPLOAD_ADDRESS_ENV, DEFAULT_UPLOAD_ADDRESS_MB)
+    return megabytes(UPLOAD_ADDRESS_ENV, DEFAULT_UPLOAD_ADDRESS_MB)
 
 
 def upload_memory_bytes() -> int:
     """``RECENGINE_UPLOAD_MEMORY_MB`` in bytes: what uploaded files may take in memory, all sessions together
     (the default when the variable is not a positive number)."""
-    return _megabytes(UPLOAD_MEMORY_ENV, DEFAULT_UPLOAD_MEMORY_MB)
+    return megabytes(UPLOAD_MEMORY_ENV, DEFAULT_UPLOAD_MEMORY_MB)
 
 
-def _megabytes(variable: str, default: float) -> int:
+def megabytes(variable: str, default: float) -> int:
+    """``$variable`` megabytes in bytes, or ``default`` megabytes when it is not a positive number."""
     text = os.environ.get(variable, "").strip()
     try:
         megabytes = float(text) if text else default

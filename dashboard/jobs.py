@@ -393,7 +393,7 @@ def when_session_ends(name: str, callback: Callable[[], object], session_id: str
     """Call ``callback`` once the session (default: the one running this code) has been gone for
     `SESSION_GRACE_SECONDS` and its trainings have ended; ``name`` replaces an earlier callback of the same
     name. Outside a session, nothing is watched."""
-    session = _current_session() if session_id is None else session_id
+    session = current_session() if session_id is None else session_id
     if session:
         _scheduler().when_ends(session, name, callback)
 
@@ -615,7 +615,7 @@ def check_class_memory(needed: int, model: Any, train: Any) -> None:
     )
 
 
-def _current_session() -> str:
+def current_session() -> str:
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
     except ImportError:
@@ -627,7 +627,7 @@ def _current_session() -> str:
 def _client_address() -> str:
     """The client address of the session running this code, from its connection as the class password's
     tries count it (``localhost`` for a local browser; empty outside a session)."""
-    if not _current_session():
+    if not current_session():
         return ""
     import streamlit as st
 
@@ -679,7 +679,7 @@ class TrainingJob:
         address: str | None = None,
     ):
         check_class_work(model, train)
-        self.session_id = _current_session()
+        self.session_id = current_session()
         self.owner = owner if owner is not None else _default_owner(self.session_id)
         self.address = address if address is not None else _client_address()
         estimate = getattr(model, "memory_estimate", None)
@@ -856,7 +856,7 @@ class SweepTurn:
     def __init__(
         self, label: str, memory_needed: int = 0, owner: str | None = None, address: str | None = None
     ) -> None:
-        self.session_id = _current_session()
+        self.session_id = current_session()
         self.owner = owner if owner is not None else _default_owner(self.session_id)
         self.address = address if address is not None else _client_address()
         self.label, self.memory_needed = label, memory_needed

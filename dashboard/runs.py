@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from dashboard import challenge, config, joblog, jobs, state
@@ -22,7 +24,7 @@ from dashboard.jobs import TrainingJob
 from dashboard.ui import described
 from dashboard.uploads import upload_owner
 from recengine.data.dataset import RatingsDataset
-from recengine.errors import ModelFileError, ParameterError, TrainingDiverged
+from recengine.errors import ModelFileError, ParameterError, RecEngineError, TrainingDiverged
 from recengine.evaluation.metrics import evaluate
 from recengine.models import MODELS, make
 from recengine.models.base import Recommender
@@ -173,6 +175,68 @@ def make_run(
     )
 
 
+class TooManyModels(RecEngineError):
+    """A person's runs (or everyone's) keep as many models in the server's memory as they may; the message
+    says how to make room."""
+
+
+RUNS_MEMORY_ENV, DEFAULT_RUNS_MB = "RECENGINE_RUNS_MB", 500  # per person: their runs' models, all their tabs
+SERVER_RUNS_MEMORY_ENV, DEFAULT_SERVER_RUNS_MB = "RECENGINE_SERVER_RUNS_MB", 6_000  # every session's together
+_held: dict[str, tuple[str, int]] = {}  # session id -> (person, bytes its runs' models take), as last counted
+_held_lock = threading.Lock()
+
+
+def model_bytes(model: Any) -> int:
+    """What a fitted model's learned arrays take in memory."""
+    return int(sum(np.asarray(array).nbytes for array in model.state().values()))
+
+
+def runs_bytes(runs: list[state.Run]) -> int:
+    """What the models these runs hold in memory take (a restored run not yet used holds none)."""
+    models = [run._model if isinstance(run, state.RestoredRun) else run.model for run in runs]
+    return sum(model_bytes(model) for model in models if model is not None)
+
+
+def check_room(new_bytes: int) -> None:
+    """`TooManyModels` unless a model of ``new_bytes`` fits beside the models this person's runs keep, in all
+    their tabs (``RECENGINE_RUNS_MB``), and those of every session (``RECENGINE_SERVER_RUNS_MB``): every run
+    keeps its model in the server's memory, and a tab training 1,000-factor models grew it 1.66 GB in 98 s
+    (probe 6)."""
+    from dashboard.profiles import current_owner
+
+    session, person = jobs.current_session(), current_owner()
+    mine = runs_bytes(list(state.runs().values()))
+    with _held_lock:
+        for ended in [s for s in _held if s != session and not jobs.session_alive(s)]:
+            del _held[ended]
+        _held[session] = (person, mine)
+        person_total = sum(held for owner, held in _held.values() if owner == person)
+        server_total = sum(held for _, held in _held.values())
+    per_person = config.megabytes(RUNS_MEMORY_ENV, DEFAULT_RUNS_MB)
+    if person_total + new_bytes > per_person:
+        raise TooManyModels(
+            f"Your runs keep {person_total / 1e6:,.0f} MB of models in the server's memory and this one would "
+            f"take about {new_bytes / 1e6:,.0f} MB more; one person may keep {per_person / 1e6:,.0f} MB "
+            f'({RUNS_MEMORY_ENV}). Remove runs you no longer need (Compare & tune, "Remove runs"), or train '
+            "with fewer factors."
+        )
+    if server_total + new_bytes > (
+        server := config.megabytes(SERVER_RUNS_MEMORY_ENV, DEFAULT_SERVER_RUNS_MB)
+    ):
+        raise TooManyModels(
+            f"The server keeps {server_total / 1e6:,.0f} MB of everyone's models, its limit of "
+            f"{server / 1e6:,.0f} MB ({SERVER_RUNS_MEMORY_ENV}): remove runs you no longer need (Compare & "
+            'tune, "Remove runs") or try again later.'
+        )
+
+
+def result_bytes(model: Recommender, data: RatingsDataset) -> int:
+    """About what ``model`` fitted on ``data`` keeps: a vector of factors (twice for SVD++'s implicit ones)
+    and a bias per user and item."""
+    factors = int(getattr(model.params, "n_factors", 0) or 0)
+    return (data.n_users + data.n_items) * (2 * factors + 2) * 8
+
+
 def start(
     data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str
 ) -> state.Run | TrainingJob:
@@ -186,6 +250,8 @@ def start(
     if not st.session_state.get(challenge.TEACHER_SIGNED_IN):  # the teacher may hold out anything
         challenge.check_not_held_out(data, split_spec, int(model.params.seed))
     key = run_key(data, algo, model.get_params(), split_spec)
+    if key not in state.runs():  # a run kept already takes no more memory when it comes back
+        check_room(result_bytes(model, data))
     found = cached(key)
     if found is not None:
         return make_run(key, data, split_spec, found, found.metadata_, from_cache=True)

@@ -161,6 +161,12 @@ def add_run(run: Run, group: str = "mine") -> None:
     runs()[run.run_id] = run
 
 
+def remove_runs(run_ids: list[str]) -> None:
+    """Forget these runs (their models leave the session's memory; the model cache keeps its copies)."""
+    for run_id in run_ids:
+        runs().pop(run_id, None)
+
+
 def unique_name(name: str, exclude: str = "") -> str:
     """``name``, or ``name (2)``, ``name (3)``, ... when another run (not ``exclude``) has it."""
     taken = {run.name for run in runs().values() if run.run_id != exclude}

@@ -10,7 +10,16 @@ from dashboard.data import active_data
 from dashboard.jobs import SweepTurn, check_sweep_work, max_trainers, sweep_memory, sweep_turn
 from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
-from dashboard.runs import DEFAULT_SPLIT, algorithms, auto_name, from_store, model_store, stored_by, train_now
+from dashboard.runs import (
+    DEFAULT_SPLIT,
+    algorithms,
+    auto_name,
+    from_store,
+    model_store,
+    runs_bytes,
+    stored_by,
+    train_now,
+)  # fmt: skip
 from dashboard.ui import engine_errors
 from dashboard.widgets import ADVANCED, candidate_values, default_sweep
 from recengine.data.dataset import RatingsDataset
@@ -67,6 +76,17 @@ def rename_runs(runs: list[state.Run]) -> None:
         st.rerun()
 
 
+def remove_runs(runs: list[state.Run]) -> None:
+    """Forget runs no longer needed: each keeps its model in the server's memory, within a limit per person."""
+    by_title = {run.title: run for run in runs}
+    pick_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = pick_column.multiselect("Remove runs", list(by_title), key="compare_remove_pick",
+                                     help=f"Your runs keep {runs_bytes(runs) / 1e6:,.0f} MB of models here.")  # fmt: skip
+    if button_column.button("Remove", key="compare_remove", disabled=not chosen):
+        state.remove_runs([by_title[title].run_id for title in chosen])
+        st.rerun()
+
+
 def compare(data: RatingsDataset, every: list[state.Run]) -> None:
     st.subheader("Your runs on this data set")
     counts = {group: sum(run.group == group for run in every) for group in state.GROUPS}
@@ -83,6 +103,7 @@ def compare(data: RatingsDataset, every: list[state.Run]) -> None:
     with st.expander("Details: every setting and id"):
         st.dataframe(details_table(runs), hide_index=True, key="compare_details")
         rename_runs(runs)
+        remove_runs(runs)
     by_title = {run.title: run for run in runs}
     own = [run.title for run in runs if run.group == "mine"][-6:]
     runs_column, curve_column = st.columns([3, 1])

@@ -40,7 +40,7 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
     """Browser sessions by id, open (True) or closed; jobs made after ``sessions["current"] = id`` belong to
     session ``id``."""
     state = {"current": ""}
-    monkeypatch.setattr(jobs, "_current_session", lambda: state["current"])
+    monkeypatch.setattr(jobs, "current_session", lambda: state["current"])
     monkeypatch.setattr(jobs, "session_alive", lambda session: state.get(session, True))
     monkeypatch.delenv("RECENGINE_CLASS_PASSWORD", raising=False)
     return state
