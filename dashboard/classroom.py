@@ -281,6 +281,10 @@ def admitted() -> bool:
     password = class_password()
     if password is None or st.session_state.get(ADMITTED):
         return True
+    if (person := _signed_in_browser()) is not None and remembered.knows(person, password):
+        st.session_state[ADMITTED] = True  # this browser typed the password before: a reload, a new tab
+        admit_session(_session_id())
+        return True
     if LINK not in st.session_state:
         path = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rpartition("/")[2]
         st.session_state[LINK] = (path, st.query_params.to_dict())
@@ -294,9 +298,51 @@ def admitted() -> bool:
         if refused is None:
             st.session_state[ADMITTED] = True
             admit_session(_session_id())
+            if (person := _signed_in_browser()) is not None:
+                remembered.add(person, password)
             st.rerun()
         st.error(refused)
     return False
+
+
+class Remembered:
+    """The browsers (workspace digests) that typed the class password, with a digest of the password they
+    typed: a reload or a new tab of such a browser is let in without the password, so a flood of wrong
+    tries from the same router (which slows the address's tries down) keeps out no one who was in before.
+    A new class password forgets them all; the oldest are forgotten beyond `KEPT` (thread-safe)."""
+
+    KEPT = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._browsers: dict[str, str] = {}
+
+    def add(self, person: str, password: str) -> None:
+        with self._lock:
+            self._browsers.pop(person, None)
+            self._browsers[person] = _password_digest(password)
+            while len(self._browsers) > self.KEPT:
+                del self._browsers[next(iter(self._browsers))]
+
+    def knows(self, person: str, password: str) -> bool:
+        with self._lock:
+            known = self._browsers.get(person)
+        return known is not None and hmac.compare_digest(known, _password_digest(password))
+
+
+remembered = Remembered()
+
+
+def _password_digest(password: str) -> str:
+    return hashlib.sha256(f"recengine class password|{password}".encode()).hexdigest()
+
+
+def _signed_in_browser() -> str | None:
+    """The person of this session's browser by its signed workspace cookie (a digest), or None without one."""
+    from dashboard.workspace import browser_key
+
+    key = browser_key()
+    return None if key is None else f"person:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 def _session_id() -> str:

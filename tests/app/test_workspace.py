@@ -279,6 +279,25 @@ def test_in_class_mode_a_workspace_comes_back_only_after_the_password(browser, m
     assert at.session_state["my_ratings"] == {SOURCE: DRAMAS}
 
 
+def test_in_class_mode_a_browser_that_typed_the_password_is_let_in_again(browser, monkeypatch):
+    """probe6's finding 3: a flood of wrong passwords from the router slowed every try from it, the right
+    ones too. A reload or a new tab of a browser that typed the class password comes in without it; another
+    browser is asked; a new class password forgets every browser."""
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "open sesame")
+    key = secrets.token_urlsafe(32)
+    first = browser(key)
+    first.text_input(key="class_password").input("open sesame")
+    first.button(key="class_password_enter").click().run()
+    assert first.session_state["class_admitted"]
+
+    def asked(at: AppTest) -> bool:
+        return any(field.key == "class_password" for field in at.text_input)
+
+    assert not asked(browser(key)) and asked(browser(secrets.token_urlsafe(32)))
+    monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "three new words")
+    assert asked(browser(key))
+
+
 def test_a_visit_that_made_nothing_leaves_no_file_and_the_oldest_go_beyond_the_limit(browser, home):
     key = secrets.token_urlsafe(32)
     browser(key)
