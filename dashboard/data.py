@@ -8,6 +8,9 @@ Every cache is keyed by all that it returns: a data set's fingerprint covers its
 but not its titles, years and genres, so the splits, the catalogue and the genre list are keyed by
 `content_key` (the fingerprint and a digest of the item table) and, for an upload, by whose it is
 (`owner`): an upload that copies the bundled ratings under other titles never shows them to anyone else.
+An upload's data set and its splits are not in the shared caches at all but in its session's own
+(`session_cache`), emptied seconds after its tab closes: the shared caches are bounded by entries, not
+bytes, and an 8-million-rating upload held 165 MB there minutes after its session ended (probe 6).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +33,37 @@ from recengine import data as loaders
 from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.evaluation.split import split_by_spec
 
+SESSION_CACHE = "upload_data_cache"  # session_state: the session's upload, its filtered copy and its splits
+SESSION_CACHE_ENTRIES = 6
+
+
+def session_cache() -> dict:
+    """This session's own cache of what its upload makes, emptied seconds after its tab closes (the trainers'
+    watchdog, `jobs.when_session_ends`) and gone with the session."""
+    cache = st.session_state.get(SESSION_CACHE)
+    if cache is None:
+        from dashboard import jobs
+
+        cache = st.session_state[SESSION_CACHE] = {}
+        jobs.when_session_ends("upload data", cache.clear)
+    return cache
+
+
+def _kept_in_session(key: tuple, make: Callable[[], Any]) -> Any:
+    cache = session_cache()
+    if key not in cache:
+        while len(cache) >= SESSION_CACHE_ENTRIES:
+            del cache[next(iter(cache))]
+        cache[key] = make()
+    return cache[key]
+
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the data set…")
 def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> RatingsDataset:
+    return _read_source(kind, value, options)
+
+
+def _read_source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> RatingsDataset:
     if kind == "bundled":
         return loaders.load_bundled()
     settings = dict(options)
@@ -45,12 +78,23 @@ def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> R
     )
 
 
-@st.cache_resource(max_entries=8, show_spinner="Filtering…")
 def load_choice(choice: DataChoice) -> RatingsDataset:
-    """The data set ``choice`` names, with its filters applied."""
+    """The data set ``choice`` names, with its filters applied (an upload's from its session's own cache)."""
+    if choice.kind == "upload":
+        return _kept_in_session(("data", choice), lambda: _filtered(choice))
+    return _shared_choice(choice)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Filtering…")
+def _shared_choice(choice: DataChoice) -> RatingsDataset:
+    return _filtered(choice)
+
+
+def _filtered(choice: DataChoice) -> RatingsDataset:
     if choice.kind == "challenge":
         return _challenge_training(choice.value)
-    data = _source(choice.kind, choice.value, choice.options)
+    read = _read_source if choice.kind == "upload" else _source
+    data = read(choice.kind, choice.value, choice.options)
     if choice.min_item_ratings > 1 or choice.min_user_ratings > 1:
         data = loaders.filter_min_ratings(data, choice.min_item_ratings, choice.min_user_ratings)
     return data
@@ -116,7 +160,11 @@ def _split(_data: RatingsDataset, key: str, spec: str, seed: int) -> tuple[Ratin
 
 def split(data: RatingsDataset, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
     """(train, test) of ``data`` by a split spec such as ``user:0.2`` (they carry its item table, so they
-    are cached by `cache_key`, not by fingerprint alone)."""
+    are cached by `cache_key`, not by fingerprint alone; an upload's in its session's own cache)."""
+    if owner():
+        return _kept_in_session(
+            ("split", content_key(data), spec, seed), lambda: split_by_spec(data, spec, seed)
+        )
     return _split(data, cache_key(data), spec, seed)
 
 

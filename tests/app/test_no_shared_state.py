@@ -38,7 +38,7 @@ SHARED = {
     "dashboard/navigation.py:PAGES": "a tuple of NamedTuples of strings: immutable all the way down",
     # Caches shared by every session on purpose: what they return is never changed in place.
     "dashboard/data.py:_source": "the loaded RatingsDataset: the engine never changes a data set, it makes new ones",
-    "dashboard/data.py:load_choice": "the filtered RatingsDataset, read-only as above",
+    "dashboard/data.py:_shared_choice": "the filtered RatingsDataset (never an upload), read-only as above",
     "dashboard/data.py:_split": "(train, test) RatingsDatasets, read-only as above",
     "dashboard/data.py:_catalogue": "a DataFrame the pages only read: they filter, sort and map it into new frames",
     "dashboard/data.py:_genres": "a tuple of genre names",
@@ -103,6 +103,16 @@ SHARED = {
         "requests outside any session; ids only (nothing a session made), pruned of ended sessions"
     ),
     "dashboard/classroom.py:_admitted_lock": "guards _admitted_sessions",
+    "dashboard/runs.py:_held": (
+        "what each session's runs keep in memory (its person's digest and a byte count), shared on purpose: "
+        "a person's tabs and the server's sessions share budgets; ended sessions forgotten; a lock guards it"
+    ),
+    "dashboard/runs.py:_held_lock": "guards _held",
+    "dashboard/classroom.py:remembered": (
+        "the browsers (workspace digests) that typed the class password, with a digest of it, shared on "
+        "purpose: a reload or a new tab of that browser comes in without it; digests only, bounded; a lock "
+        "guards it"
+    ),
     "dashboard/classroom.py:whose": (
         "whose each session is (a person's digest and the client address), shared on purpose: the upload "
         "gate sees only a session id and must count a person's tabs and an address's people together; "
