@@ -234,9 +234,9 @@ def test_a_job_counts_for_its_sessions_connection_address(monkeypatch, connectio
     import streamlit
 
     monkeypatch.setattr(streamlit, "context", SimpleNamespace(ip_address=connection))
-    monkeypatch.setattr(jobs, "_current_session", lambda: "")
+    monkeypatch.setattr(jobs, "current_session", lambda: "")
     assert jobs._client_address() == ""  # no session: a script, a test
-    monkeypatch.setattr(jobs, "_current_session", lambda: "session-1")
+    monkeypatch.setattr(jobs, "current_session", lambda: "session-1")
     assert jobs._client_address() == address
 
 

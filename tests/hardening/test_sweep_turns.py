@@ -19,7 +19,7 @@ def line(monkeypatch: pytest.MonkeyPatch) -> _Scheduler:
     """A line of two trainers, the server's for this test; no class password, no browser session."""
     scheduler = _Scheduler(trainers=2)
     monkeypatch.setattr(jobs, "_scheduler", lambda: scheduler)
-    monkeypatch.setattr(jobs, "_current_session", lambda: "")
+    monkeypatch.setattr(jobs, "current_session", lambda: "")
     monkeypatch.delenv("RECENGINE_CLASS_PASSWORD", raising=False)
     monkeypatch.delenv(jobs.CLASS_JOBS_PER_ADDRESS_ENV, raising=False)
     monkeypatch.setenv("RECENGINE_MEMORY_BUDGET", "1GB")
@@ -152,7 +152,7 @@ def test_a_waiting_sweep_of_a_closed_tab_leaves_the_line(line, small, monkeypatc
     bob = training("bob", small)
     line.admit(bob)
     line.try_start(bob)
-    monkeypatch.setattr(jobs, "_current_session", lambda: "closed-tab")
+    monkeypatch.setattr(jobs, "current_session", lambda: "closed-tab")
     monkeypatch.setattr(jobs, "session_alive", lambda session: session != "closed-tab")
     turn = SweepTurn("sweep", owner="ann")
     gone_since = {"closed-tab": 0.0}

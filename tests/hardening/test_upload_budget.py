@@ -207,7 +207,7 @@ def test_an_uploads_models_leave_the_store_seconds_after_its_tab_closes(tmp_path
     from dashboard.uploads import UPLOAD_FOLDER, note_upload_data
 
     alive = {"tab-u": True}
-    monkeypatch.setattr(jobs, "_current_session", lambda: "tab-u")
+    monkeypatch.setattr(jobs, "current_session", lambda: "tab-u")
     monkeypatch.setattr(jobs, "session_alive", lambda session: alive.get(session, True))
     data, _ = planted_low_rank(n_users=30, n_items=20, rank=2, density=0.5, seed=2)
     store = ModelStore(tmp_path / "models")
@@ -239,7 +239,7 @@ def test_an_upload_folder_leaves_seconds_after_its_tab_closes(tmp_path: Path, mo
     from dashboard.uploads import UPLOAD_FOLDER, session_folder
 
     alive = {"tab-f": True}
-    monkeypatch.setattr(jobs, "_current_session", lambda: "tab-f")
+    monkeypatch.setattr(jobs, "current_session", lambda: "tab-f")
     monkeypatch.setattr(jobs, "session_alive", lambda session: alive.get(session, True))
     try:
         folder = session_folder(tmp_path / "uploads")
