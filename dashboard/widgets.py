@@ -161,15 +161,6 @@ def rating_levels(scale: RatingScale) -> tuple[float, ...] | None:
     return tuple(float(v) for v in levels) if len(levels) <= 11 else None
 
 
-def stars(value: float, scale: RatingScale) -> str:
-    """A rating as stars on a five-star display, with a half star where it falls (and the number)."""
-    fraction = (value - scale.low) / (scale.high - scale.low) if scale.high > scale.low else 0
-    if scale.low > 0 and scale.high == 5:  # MovieLens scales: the value is the number of stars
-        fraction = value / 5
-    halves = round(fraction * 10)
-    return "★" * (halves // 2) + ("½" if halves % 2 else "") + f" {value:g}"
-
-
 def level_label(value: float) -> str:
     whole, half = int(value), value - int(value)
     if abs(half - 0.5) < 1e-6:
@@ -194,6 +185,27 @@ def rating_input(
         st.segmented_control("Your rating", levels, format_func=level_label, **common)
     else:
         st.number_input("Your rating", min_value=scale.low, max_value=scale.high, value=None, **common)
+
+
+def rating_column(scale: RatingScale) -> dict:
+    """The rating column of a table of your ratings (`st.data_editor`), as `rating_input` offers them: a
+    drop-down of the scale's levels, a number otherwise."""
+    levels = rating_levels(scale)
+    if levels is not None:
+        return st.column_config.SelectboxColumn(
+            "Your rating", options=levels, format_func=lambda v: f"{level_label(v)} ★", width="small"
+        )
+    return st.column_config.NumberColumn(
+        "Your rating", min_value=scale.low, max_value=scale.high, width="small"
+    )
+
+
+def on_scale(value: object, scale: RatingScale) -> bool:
+    """Whether ``value`` is a rating one may give on ``scale`` (one of its levels, when it has steps)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not scale.low <= value <= scale.high:
+        return False
+    levels = rating_levels(scale)
+    return levels is None or any(abs(value - level) < 1e-9 for level in levels)
 
 
 def _store_rating(item: object, key: str, reruns: str | tuple[str, ...]) -> None:
