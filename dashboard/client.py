@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.Slider_pb2 import Slider
@@ -174,6 +176,14 @@ class Session:
 
     def texts(self, kind: str | None = None, sidebar: bool | None = None) -> list[str]:
         return [e.text for e in self.find(kind, sidebar) if e.text]
+
+    def table(self, key: str) -> pd.DataFrame:
+        """The rows of the table (``st.dataframe`` or ``st.data_editor``) with ``key``, as the server sent them
+        (a data editor's without the edits made in the browser)."""
+        element = self.widget(key)
+        if element.kind != "dataframe":
+            raise ProtocolError(f"widget {key!r} is a {element.kind}, not a table")
+        return convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.data)
 
     def alerts(self, level: str) -> list[str]:
         """Bodies of ``st.error`` / ``warning`` / ``info`` / ``success`` messages on the page."""
