@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import config, state, workspace
 from dashboard.asking import questions
-from dashboard.data import active_data, catalogue, genres, title_matches, titles_of
+from dashboard.data import active_data, browsed, catalogue, genres, titles_of
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
     Profile,
@@ -60,16 +60,11 @@ def browse(data: RatingsDataset) -> None:
     )
     genre = genre_column.selectbox("Genre", ["All genres", *genres(data)], key="rate_genre")
     order = sort_column.selectbox("Sort by", list(SORTS), key="rate_sort")
-    shown = table.assign(match=title_matches(table["search"], query))
-    shown = shown[shown["match"] > 0]
-    if genre != "All genres":
-        shown = shown[shown["genre_list"].map(lambda names: genre in names)]
-    if order == "Best rated":
-        shown = shown[shown["ratings"] >= BEST_RATED_MIN]
     column, ascending = SORTS[order]
-    shown = shown.sort_values(  # the titles holding the typed words in a row first
-        ["match", column, "ratings"], ascending=[False, ascending, False], na_position="last"
-    )
+    shown = browsed(
+        data, query, None if genre == "All genres" else genre, column, ascending,
+        BEST_RATED_MIN if order == "Best rated" else 0,
+    )  # fmt: skip
     if not len(shown):
         st.info("No movie matches. Try fewer letters or another genre.")
         return
@@ -81,7 +76,7 @@ def browse(data: RatingsDataset) -> None:
         counted(len(shown), "movie")
         + (f" (best rated: at least {BEST_RATED_MIN} ratings)" if order == "Best rated" else "")
     )
-    for code, row in shown.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
+    for code, row in table.loc[shown[(page - 1) * PER_PAGE : page * PER_PAGE]].iterrows():
         movie_row(data, int(code), row)
     if pages > 1:
         st.pagination(pages, key="rate_page", max_visible_pages=7)

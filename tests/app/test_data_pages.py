@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from app_helpers import assert_no_exception, open_page
 
@@ -191,6 +193,23 @@ def test_your_ratings_ignore_edits_no_table_could_send(app):
     assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == dict.fromkeys(rated, 4.0)
     edit_your_ratings(app, {rated[0]: None})  # an emptied cell removes the rating
     assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {rated[1]: 4.0}
+
+
+def listed_films(at) -> list[tuple[str, int, float]]:
+    """The films of the page shown: (genres, ratings, average)."""
+    found = [re.search(r":gray\[(.*) · (\d+) ratings?, average ([\d.]+) ★\]", m.value) for m in at.markdown]
+    return [(f.group(1), int(f.group(2)), float(f.group(3))) for f in found if f]
+
+
+def test_browsing_by_genre_and_best_rated_pages_through_one_order(app):
+    open_page(app, "rate")
+    app.selectbox(key="rate_genre").set_value("Animation").run()
+    app.selectbox(key="rate_sort").set_value("Best rated").run()
+    first = listed_films(app)
+    app.pagination(key="rate_page").set_value(2).run()
+    films = first + listed_films(app)
+    assert len(films) == 20 and all("Animation" in genres and count >= 20 for genres, count, _ in films)
+    assert [mean for *_, mean in films] == sorted((mean for *_, mean in films), reverse=True)
 
 
 def test_titles_are_found_as_people_type_them(app):
