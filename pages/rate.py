@@ -136,8 +136,8 @@ def your_ratings(data: RatingsDataset) -> None:
     more = f" Showing your {SHOWN_RATINGS} latest of {len(ratings)}; export them to see all." if (
         len(ratings) > SHOWN_RATINGS) else ""  # fmt: skip
     st.caption(
-        "Click a rating to change it. To remove ratings, tick their rows and click the bin above the table "
-        f"(or press Delete).{more}"
+        "Double-click a rating to change it. To remove ratings, tick their rows and click the bin above the "
+        f"table (or press Delete).{more}"
     )
     st.button("Clear all ratings", key="rate_clear", on_click=forget_all, type="tertiary")
 
