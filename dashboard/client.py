@@ -13,6 +13,7 @@ fragments replaces only their elements, the rest of the page staying as the last
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -214,7 +215,7 @@ class Session:
             state.trigger_value = bool(value)
         elif element.kind in STRING_LISTS:
             values = value if isinstance(value, list | tuple) else [value]
-            state.string_array_value.data.extend(str(v) for v in values)
+            state.string_array_value.data.extend(self._option(element, str(v)) for v in values)
         elif element.kind in ("selectbox", "radio", "text_input", "text_area"):
             state.string_value = str(value)
         elif element.kind == "number_input":
@@ -232,3 +233,11 @@ class Session:
         else:
             raise ProtocolError(f"widget {key!r} is a {element.kind}, which this client cannot set")
         return state
+
+    @staticmethod
+    def _option(element: Element, shown: str) -> str:
+        """The option a button group sends for the label ``shown`` on its button: the option's Markdown, whose
+        entities a browser shows as characters ("4&frac12;" for 4½)."""
+        if element.kind != "button_group":
+            return shown
+        return next((o.content for o in element.proto.options if html.unescape(o.content) == shown), shown)
