@@ -207,7 +207,8 @@ def own_ratings(session: Session, client: Client) -> None:
         client.errors.append(
             f"sidebar counts {counted and counted.group(1)}, client rated {len(client.rated)}"
         )
-    foreign = {key.removeprefix("mine_") for key in session.keys("mine_")} - set(client.rated)
+    listed = session.table("rate_mine").index if session.keys("rate_mine") else []  # none: no table
+    foreign = {str(item) for item in listed} - set(client.rated)
     if foreign:
         client.errors.append(f"Your ratings lists movies this client did not rate: {sorted(foreign)}")
 

@@ -13,11 +13,14 @@ fragments replaces only their elements, the rest of the page staying as the last
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.Slider_pb2 import Slider
@@ -175,6 +178,14 @@ class Session:
     def texts(self, kind: str | None = None, sidebar: bool | None = None) -> list[str]:
         return [e.text for e in self.find(kind, sidebar) if e.text]
 
+    def table(self, key: str) -> pd.DataFrame:
+        """The rows of the table (``st.dataframe`` or ``st.data_editor``) with ``key``, as the server sent them
+        (a data editor's without the edits made in the browser)."""
+        element = self.widget(key)
+        if element.kind != "dataframe":
+            raise ProtocolError(f"widget {key!r} is a {element.kind}, not a table")
+        return convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.data)
+
     def alerts(self, level: str) -> list[str]:
         """Bodies of ``st.error`` / ``warning`` / ``info`` / ``success`` messages on the page."""
         return [e.proto.body for e in self.find("alert") if ALERTS.get(e.proto.format) == level]
@@ -204,7 +215,7 @@ class Session:
             state.trigger_value = bool(value)
         elif element.kind in STRING_LISTS:
             values = value if isinstance(value, list | tuple) else [value]
-            state.string_array_value.data.extend(str(v) for v in values)
+            state.string_array_value.data.extend(self._option(element, str(v)) for v in values)
         elif element.kind in ("selectbox", "radio", "text_input", "text_area"):
             state.string_value = str(value)
         elif element.kind == "number_input":
@@ -222,3 +233,11 @@ class Session:
         else:
             raise ProtocolError(f"widget {key!r} is a {element.kind}, which this client cannot set")
         return state
+
+    @staticmethod
+    def _option(element: Element, shown: str) -> str:
+        """The option a button group sends for the label ``shown`` on its button: the option's Markdown, whose
+        entities a browser shows as characters ("4&frac12;" for 4½)."""
+        if element.kind != "button_group":
+            return shown
+        return next((o.content for o in element.proto.options if html.unescape(o.content) == shown), shown)

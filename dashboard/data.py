@@ -242,6 +242,39 @@ def catalogue(data: RatingsDataset) -> pd.DataFrame:
     return _catalogue(data, cache_key(data))
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _browsed(
+    _data: RatingsDataset,
+    key: str,
+    query: str,
+    genre: str | None,
+    column: str,
+    ascending: bool,
+    min_ratings: int,
+) -> np.ndarray:
+    table = _catalogue(_data, key)
+    shown = table.assign(match=title_matches(table["search"], query))
+    shown = shown[(shown["match"] > 0) & (shown["ratings"] >= min_ratings)]
+    if genre is not None:
+        shown = shown[shown["genre_list"].map(lambda names: genre in names)]
+    shown = shown.sort_values(  # the titles holding the typed words in a row first
+        ["match", column, "ratings"], ascending=[False, ascending, False], na_position="last"
+    )
+    codes = shown.index.to_numpy(dtype=np.int32)
+    codes.flags.writeable = False  # shared by every session
+    return codes
+
+
+def browsed(
+    data: RatingsDataset, query: str, genre: str | None, column: str, ascending: bool, min_ratings: int = 0
+) -> np.ndarray:
+    """The item codes of the catalogue's movies a person browsing sees, in order: those whose title matches
+    ``query`` (`title_matches`, the titles holding its words in a row first), of ``genre`` (None: any), with
+    at least ``min_ratings`` ratings, sorted by the catalogue's ``column``, then the most rated first. Made
+    once per data set and choice, and shared (a page turn, or opening the page again, sorted every movie)."""
+    return _browsed(data, cache_key(data), query, genre, column, ascending, min_ratings)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _most_rated(_data: RatingsDataset, key: str, n: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
     table = _catalogue(_data, key).sort_values("ratings", ascending=False, kind="stable").head(n)

@@ -161,20 +161,17 @@ def rating_levels(scale: RatingScale) -> tuple[float, ...] | None:
     return tuple(float(v) for v in levels) if len(levels) <= 11 else None
 
 
-def stars(value: float, scale: RatingScale) -> str:
-    """A rating as stars on a five-star display, with a half star where it falls (and the number)."""
-    fraction = (value - scale.low) / (scale.high - scale.low) if scale.high > scale.low else 0
-    if scale.low > 0 and scale.high == 5:  # MovieLens scales: the value is the number of stars
-        fraction = value / 5
-    halves = round(fraction * 10)
-    return "★" * (halves // 2) + ("½" if halves % 2 else "") + f" {value:g}"
-
-
 def level_label(value: float) -> str:
     whole, half = int(value), value - int(value)
     if abs(half - 0.5) < 1e-6:
         return f"{whole}½" if whole else "½"
     return f"{value:g}"
+
+
+def level_button(value: float) -> str:
+    """`level_label` as a button's Markdown in ASCII ("4&frac12;", shown as 4½): Streamlit looks for a leading
+    emoji in every label of a button group that is not ASCII, 80 µs each, five per film on a page of ten."""
+    return level_label(value).replace("½", "&frac12;")
 
 
 def rating_input(
@@ -191,9 +188,30 @@ def rating_input(
     if levels is not None and compact:
         st.selectbox("Your rating", levels, format_func=lambda v: f"{level_label(v)} ★", **common)
     elif levels is not None:
-        st.segmented_control("Your rating", levels, format_func=level_label, **common)
+        st.segmented_control("Your rating", levels, format_func=level_button, **common)
     else:
         st.number_input("Your rating", min_value=scale.low, max_value=scale.high, value=None, **common)
+
+
+def rating_column(scale: RatingScale) -> dict:
+    """The rating column of a table of your ratings (`st.data_editor`), as `rating_input` offers them: a
+    drop-down of the scale's levels, a number otherwise."""
+    levels = rating_levels(scale)
+    if levels is not None:
+        return st.column_config.SelectboxColumn(
+            "Your rating", options=levels, format_func=lambda v: f"{level_label(v)} ★", width="small"
+        )
+    return st.column_config.NumberColumn(
+        "Your rating", min_value=scale.low, max_value=scale.high, width="small"
+    )
+
+
+def on_scale(value: object, scale: RatingScale) -> bool:
+    """Whether ``value`` is a rating one may give on ``scale`` (one of its levels, when it has steps)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not scale.low <= value <= scale.high:
+        return False
+    levels = rating_levels(scale)
+    return levels is None or any(abs(value - level) < 1e-9 for level in levels)
 
 
 def _store_rating(item: object, key: str, reruns: str | tuple[str, ...]) -> None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import config, state, workspace
 from dashboard.asking import questions
-from dashboard.data import active_data, catalogue, genres, title_matches, titles_of
+from dashboard.data import active_data, browsed, catalogue, genres, titles_of
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
     Profile,
@@ -22,8 +22,8 @@ from dashboard.profiles import (
 from dashboard.recs import preview
 from dashboard.sidebar import RATED
 from dashboard.ui import announce, counted, engine_errors
-from dashboard.widgets import movie_title, rating_input, stars
-from recengine.data.dataset import RatingsDataset
+from dashboard.widgets import movie_title, on_scale, rating_column, rating_input
+from recengine.data.dataset import RatingScale, RatingsDataset
 
 inside_app()
 
@@ -42,6 +42,7 @@ REPLACING = "rate_replacing"  # (the profile waiting for "Replace it?", the ques
 QUESTIONS, FILMS, PICKS, FILES = "rate_questions_box", "rate_films", "rate_picks_box", "rate_files_box"
 RATING_RERUNS = (QUESTIONS, PICKS, FILES, RATED)
 FILES_OPEN = "rate_files_open"  # the files' expander is open
+MINE, RATING = "rate_mine", "rating"  # the key of Your ratings' table, and its rating column
 
 
 @st.fragment(key=QUESTIONS)
@@ -59,16 +60,11 @@ def browse(data: RatingsDataset) -> None:
     )
     genre = genre_column.selectbox("Genre", ["All genres", *genres(data)], key="rate_genre")
     order = sort_column.selectbox("Sort by", list(SORTS), key="rate_sort")
-    shown = table.assign(match=title_matches(table["search"], query))
-    shown = shown[shown["match"] > 0]
-    if genre != "All genres":
-        shown = shown[shown["genre_list"].map(lambda names: genre in names)]
-    if order == "Best rated":
-        shown = shown[shown["ratings"] >= BEST_RATED_MIN]
     column, ascending = SORTS[order]
-    shown = shown.sort_values(  # the titles holding the typed words in a row first
-        ["match", column, "ratings"], ascending=[False, ascending, False], na_position="last"
-    )
+    shown = browsed(
+        data, query, None if genre == "All genres" else genre, column, ascending,
+        BEST_RATED_MIN if order == "Best rated" else 0,
+    )  # fmt: skip
     if not len(shown):
         st.info("No movie matches. Try fewer letters or another genre.")
         return
@@ -80,7 +76,7 @@ def browse(data: RatingsDataset) -> None:
         counted(len(shown), "movie")
         + (f" (best rated: at least {BEST_RATED_MIN} ratings)" if order == "Best rated" else "")
     )
-    for code, row in shown.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
+    for code, row in table.loc[shown[(page - 1) * PER_PAGE : page * PER_PAGE]].iterrows():
         movie_row(data, int(code), row)
     if pages > 1:
         st.pagination(pages, key="rate_page", max_visible_pages=7)
@@ -103,36 +99,73 @@ def picks(data: RatingsDataset) -> None:
         your_ratings(data)
 
 
-def forget(item: object) -> None:
-    """Remove a rating, then run the whole app (the list of films and the sidebar show it too)."""
-    state.my_ratings().pop(item, None)
-    st.rerun()
-
-
 def forget_all() -> None:
     state.my_ratings().clear()
     st.rerun()
 
 
 def your_ratings(data: RatingsDataset) -> None:
+    """Your latest ratings as one table (one widget, however many films: a drop-down per film cost Streamlit a
+    pass over the whole session state each), where a rating is changed in its cell and removed with its row."""
     ratings = state.my_ratings()
     st.subheader(f"Your ratings ({len(ratings)})")
     if not ratings:
         st.caption("None yet: rate a few movies on the left. Five or more give useful recommendations.")
         return
-    titles = titles_of(data, list(ratings))
-    for item in list(reversed(ratings))[:SHOWN_RATINGS]:
-        text, control, remove = st.columns([6, 3, 1], vertical_alignment="center")
-        text.markdown(f"{titles.get(item) or item}  \n:gray[{stars(ratings[item], data.scale)}]")
-        with control:
-            rating_input(item, data.scale, key=f"mine_{item}", compact=True)
-        remove.button(
-            "", icon=":material/delete:", key=f"remove_{item}", help="Remove this rating",
-            on_click=forget, args=(item,), type="tertiary",
-        )  # fmt: skip
-    if len(ratings) > SHOWN_RATINGS:
-        st.caption(f"Showing your {SHOWN_RATINGS} latest of {len(ratings)}; export them to see all.")
+    shown = list(reversed(ratings))[:SHOWN_RATINGS]
+    titles = titles_of(data, shown)
+    table = pd.DataFrame(
+        {
+            "title": [titles.get(item) or str(item) for item in shown],
+            RATING: [ratings[item] for item in shown],
+        },
+        index=pd.Index(shown, name="item"),
+    )
+    st.data_editor(
+        table,
+        key=MINE,
+        hide_index=True,
+        num_rows="delete",  # rows can be removed, not added: films are rated on the left
+        disabled=["title"],
+        column_config={"title": st.column_config.TextColumn("Movie"), RATING: rating_column(data.scale)},
+        height="content",
+        width="stretch",
+    )
+    if edited(st.session_state.get(MINE) or {}, data.scale, shown):
+        st.rerun()  # the whole app: the list of films and the sidebar show your ratings too
+    more = f" Showing your {SHOWN_RATINGS} latest of {len(ratings)}; export them to see all." if (
+        len(ratings) > SHOWN_RATINGS) else ""  # fmt: skip
+    st.caption(
+        "Double-click a rating to change it. To remove ratings, tick their rows and click the bin above the "
+        f"table (or press Delete).{more}"
+    )
     st.button("Clear all ratings", key="rate_clear", on_click=forget_all, type="tertiary")
+
+
+def edited(edits: dict, scale: RatingScale, shown: list) -> bool:
+    """Put the changes made in Your ratings' table (``edits``, its `st.data_editor` state: rows by their place
+    in ``shown``, the films it showed) into your ratings: changed ratings, and removed rows or emptied cells
+    (a value off the scale or a row it did not show is ignored). Whether your ratings changed: then the table
+    is drawn anew, its edits gone with the data it was drawn from."""
+    ratings = state.my_ratings()
+    before = dict(ratings)
+    for row, change in (edits.get("edited_rows") or {}).items():
+        item, value = shown_at(shown, row), change.get(RATING, "") if isinstance(change, dict) else ""
+        if item is not None and value is None:
+            ratings.pop(item, None)
+        elif item is not None and on_scale(value, scale):
+            ratings[item] = float(value)
+    for row in edits.get("deleted_rows") or []:
+        if (item := shown_at(shown, row)) is not None:
+            ratings.pop(item, None)
+    return ratings != before
+
+
+def shown_at(shown: list, row: object) -> object:
+    """The film in place ``row`` of ``shown``; None when the table sent a place it did not show."""
+    return (
+        shown[row] if isinstance(row, int) and not isinstance(row, bool) and 0 <= row < len(shown) else None
+    )
 
 
 @st.fragment(key=FILES)

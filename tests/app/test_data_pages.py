@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from app_helpers import assert_no_exception, open_page
 
@@ -120,16 +122,33 @@ def rate_first(at, count: int, value: float = 5.0) -> list:
     return [int(key.removeprefix("rate_item_")) for key in keys]
 
 
+def your_ratings(at) -> dict:
+    """Your ratings as the Rate page's table shows them, newest first: {item: rating}."""
+    table = at.data_editor(key="rate_mine").value
+    return dict(zip(table.index, table["rating"], strict=True))
+
+
+def edit_your_ratings(at, changed: dict, removed: list = ()) -> None:
+    """Change ratings (``changed``: {item: rating}) and remove rows (films of ``removed``) in Your ratings'
+    table, as its cells and its bin do in a browser: the edits are its widget state, rows by their place."""
+    places = {item: row for row, item in enumerate(at.data_editor(key="rate_mine").value.index)}
+    at.session_state["rate_mine"] = {
+        "edited_rows": {places[item]: {"rating": value} for item, value in changed.items()},
+        "added_rows": [],
+        "deleted_rows": [places[item] for item in removed],
+    }
+    at.run()
+
+
 def test_rate_search_edit_remove(app):
     open_page(app, "rate")
     rated = rate_first(app, 5)
     ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
     assert ratings == {item: 5.0 for item in rated}
     assert "You rated:** 5 movies" in sidebar_text(app)
-    assert len([g for g in app.selectbox if g.key.startswith("mine_")]) == 5
+    assert your_ratings(app) == {item: 5.0 for item in rated}
 
-    app.selectbox(key=f"mine_{rated[0]}").set_value(3.5).run()
-    app.button(key=f"remove_{rated[1]}").click().run()
+    edit_your_ratings(app, {rated[0]: 3.5}, removed=[rated[1]])
     assert_no_exception(app)
     ratings = app.session_state["my_ratings"]["bundled:ml-latest-small"]
     assert ratings[rated[0]] == 3.5 and rated[1] not in ratings and len(ratings) == 4
@@ -152,11 +171,45 @@ def test_a_rating_among_the_films_reruns_only_what_shows_your_ratings(app):
     assert not [g for g in app.button_group if g.key.startswith("rate_item_")], "the films were drawn again"
     assert not app.title, "the whole page ran again"
     assert "You rated:** 1 movie" in sidebar_text(app)
-    assert [g.key for g in app.selectbox if g.key.startswith("mine_")] == [key.replace("rate_item_", "mine_")]
+    assert your_ratings(app) == {int(key.removeprefix("rate_item_")): 4.0}
     assert any(w.key.startswith("ask_rate_") for w in app.button_group), "the questions were not drawn again"
     assert not app.button(key="rate_save").disabled
     app.run()
     assert app.title[0].value == "Rate movies" and app.button_group(key=key).value == 4.0
+
+
+def test_your_ratings_ignore_edits_no_table_could_send(app):
+    """A value off the scale or between its half stars, a row the table did not show (Streamlit itself
+    stops at a place past its end): nothing changes."""
+    open_page(app, "rate")
+    rated = rate_first(app, 2, 4.0)
+    app.session_state["rate_mine"] = {
+        "edited_rows": {0: {"rating": 7.0}, 1: {"rating": 2.25}},
+        "added_rows": [],
+        "deleted_rows": [-1],
+    }
+    app.run()
+    assert_no_exception(app)
+    assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == dict.fromkeys(rated, 4.0)
+    edit_your_ratings(app, {rated[0]: None})  # an emptied cell removes the rating
+    assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {rated[1]: 4.0}
+
+
+def listed_films(at) -> list[tuple[str, int, float]]:
+    """The films of the page shown: (genres, ratings, average)."""
+    found = [re.search(r":gray\[(.*) · (\d+) ratings?, average ([\d.]+) ★\]", m.value) for m in at.markdown]
+    return [(f.group(1), int(f.group(2)), float(f.group(3))) for f in found if f]
+
+
+def test_browsing_by_genre_and_best_rated_pages_through_one_order(app):
+    open_page(app, "rate")
+    app.selectbox(key="rate_genre").set_value("Animation").run()
+    app.selectbox(key="rate_sort").set_value("Best rated").run()
+    first = listed_films(app)
+    app.pagination(key="rate_page").set_value(2).run()
+    films = first + listed_films(app)
+    assert len(films) == 20 and all("Animation" in genres and count >= 20 for genres, count, _ in films)
+    assert [mean for *_, mean in films] == sorted((mean for *_, mean in films), reverse=True)
 
 
 def test_titles_are_found_as_people_type_them(app):
@@ -177,7 +230,7 @@ def test_ratings_survive_page_switches(app):
     open_page(app, "home")
     open_page(app, "rate")
     assert set(app.session_state["my_ratings"]["bundled:ml-latest-small"]) == set(rated)
-    assert [g.value for g in app.selectbox if g.key.startswith("mine_")] == [4.0, 4.0, 4.0]
+    assert your_ratings(app) == dict.fromkeys(rated, 4.0)
 
 
 def test_saving_onto_a_taken_name_asks_first_and_can_be_undone(app, home):

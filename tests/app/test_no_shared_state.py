@@ -42,6 +42,7 @@ SHARED = {
     "dashboard/data.py:_split": "(train, test) RatingsDatasets, read-only as above",
     "dashboard/data.py:_catalogue": "a DataFrame the pages only read: they filter, sort and map it into new frames",
     "dashboard/data.py:_genres": "a tuple of genre names",
+    "dashboard/data.py:_browsed": "a read-only NumPy array of item codes per data set, search, genre and order",
     "dashboard/data.py:_most_rated": "two tuples: the most rated movies' codes and titles",
     "dashboard/widgets.py:rating_levels": "a tuple of floats (or None) per rating scale",
     "dashboard/recs.py:_clusters": "a run's KMeans groups; pages index its arrays into new ones",

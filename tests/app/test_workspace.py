@@ -149,6 +149,30 @@ def test_train_never_shows_a_run_of_other_settings_as_current(browser):
     assert not at.metric and any("Settings changed" in i.value for i in at.info)
 
 
+def test_a_rating_changed_or_removed_in_your_ratings_is_kept_and_saved(browser):
+    key = secrets.token_urlsafe(32)
+    at = browser(key)
+    at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    open_page(at, "rate")
+    table = at.data_editor(key="rate_mine").value
+    assert list(table.index) == list(reversed(DRAMAS)) and set(table["rating"]) == {5.0}
+    at.session_state["rate_mine"] = {
+        "edited_rows": {0: {"rating": 2.5}},
+        "added_rows": [],
+        "deleted_rows": [1],
+    }
+    at.run()  # a changed cell and a removed row, as the table sends them
+    assert_no_exception(at)
+    changed, removed = list(reversed(DRAMAS))[:2]
+    expected = {item: 2.5 if item == changed else value for item, value in DRAMAS.items() if item != removed}
+    assert at.session_state["my_ratings"][SOURCE] == expected
+    table = at.data_editor(key="rate_mine").value
+    assert dict(zip(table.index, table["rating"], strict=True)) == dict(reversed(expected.items()))
+    saved = json.loads(workspace.path_for(key).read_text())["ratings"][SOURCE]
+    assert saved == [[item, value] for item, value in expected.items()]
+    assert browser(key).session_state["my_ratings"] == {SOURCE: expected}  # a reload brings them back
+
+
 def test_start_over_forgets_the_person_here_and_on_the_server(browser):
     key = secrets.token_urlsafe(32)
     at = browser(key)

@@ -124,13 +124,12 @@ def read_back(session: Session, seen: Seen) -> None:
     seen.explanations = [text.split("  \n", 1)[1] for text in listed if "  \n" in text]
     seen.timed("open a page", session.run("Rate movies"))
     seen.check(session, "rate again")
-    mine = {key.removeprefix("mine_") for key in session.keys("mine_")}
-    if mine != set(seen.rated):
-        seen.problems.append(f"Your ratings lists {sorted(mine)}, rated {sorted(seen.rated)}")
-    listed = "\n".join(session.texts("markdown"))
-    for item, value in seen.rated.items():
-        if f"{seen.titles[item]}  \n:gray[" not in listed or f" {value:g}]" not in listed:
-            seen.problems.append(f"your rating {value:g} of {seen.titles[item]} is not listed")
+    table = session.table("rate_mine")
+    rows = zip(table.index, table["title"], table["rating"], strict=True)
+    listed = {str(item): (title, rating) for item, title, rating in rows}
+    rated = {item: (seen.titles[item], value) for item, value in seen.rated.items()}
+    if listed != rated:
+        seen.problems.append(f"Your ratings lists {listed}, rated {rated}")
     if f"**You rated:** {RATED} movies" not in session.sidebar_text():
         seen.problems.append(f"sidebar: {session.sidebar_text()}")
     if active_model(session) != seen.model:
