@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 from benchmarks.memory import TreeSampler, machine  # noqa: E402
-from dashboard.client import Session  # noqa: E402
+from dashboard.client import Session, browser_cookie  # noqa: E402
 from dashboard.navigation import TITLES  # noqa: E402
 from dashboard.server import running_app  # noqa: E402
 
@@ -230,7 +230,7 @@ def plan(rng: random.Random, in_class: bool = False) -> Iterator[Step]:
 
 def drive(url: str, client: Client, deadline: float, think: float, in_class: bool = False) -> None:
     try:
-        with Session(url, timeout=TIMEOUT) as session:
+        with Session(url, timeout=TIMEOUT, cookie=browser_cookie(url)) as session:  # a browser keeps its cookie
             try:
                 client.timed("open the app", session.run())
                 for step in plan(client.rng, in_class):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import time
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -63,13 +64,26 @@ class Element:
         return ""
 
 
+def browser_cookie(url: str, timeout: float = 30.0) -> str:
+    """The cookie a browser gets on its first visit to the server at ``url`` (``name=value``, "" for none):
+    the workspace cookie that makes it a person."""
+    with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout) as answer:
+        cookies = answer.headers.get_all("Set-Cookie") or []
+    return "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
+
+
 class Session:
     """One app session (a browser tab): ``run`` a page, read ``elements``, ``set`` widgets, ``click``."""
 
-    def __init__(self, url: str, timeout: float = 120.0):
+    def __init__(self, url: str, timeout: float = 120.0, cookie: str | None = None):
+        """``cookie``: a cookie jar's ``name=value`` pairs sent with the connection, as a browser sends the
+        workspace cookie the server gave it (`browser_cookie`); without it the session is a cookieless tab."""
         self.timeout = timeout
         stream = url.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
-        self._connection = connect(stream, subprotocols=["streamlit"], max_size=None, open_timeout=timeout)
+        headers = {"Cookie": cookie} if cookie else {}
+        self._connection = connect(
+            stream, subprotocols=["streamlit"], max_size=None, open_timeout=timeout, additional_headers=headers
+        )
         self._socket = self._connection.__enter__()
         self.pages: dict[str, str] = {}  # page title -> page script hash
         self.page_hash = ""
