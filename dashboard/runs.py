@@ -252,19 +252,11 @@ def start(
     key = run_key(data, algo, model.get_params(), split_spec)
     if key not in state.runs():  # a run kept already takes no more memory when it comes back
         check_room(result_bytes(model, data))
-    storer = stored_by()
-    # On a challenge's training part only one's own models come from the cache: "came from the cache" (or an
-    # instant result) would tell a student that a classmate tried these settings before the reveal (probe 6).
-    private = state.data_choice().kind == challenge.TRAINING_KIND
-
-    def usable(found: Recommender | None) -> bool:
-        return found is not None and (not private or found.metadata_.get("stored_by") == storer)
-
     found = cached(key)
-    if usable(found):
+    if found is not None:
         return make_run(key, data, split_spec, found, found.metadata_, from_cache=True)
     curves = diverged_curves()  # here: the thread below must not touch Streamlit
-    if key in curves and not private:
+    if key in curves:
         error, seconds = curves[key]
         return diverged_run(key, data, split_spec, model, error, seconds, state.data_choice().source_key)
     train, test = split(data, split_spec, int(model.params.seed))
@@ -277,6 +269,7 @@ def start(
         extra["dashboard_data"] = choice.label
     if choice.kind == "upload" and (owner := upload_owner()):
         extra["owner"] = owner  # it leaves the store when this session ends, and only it
+    storer = stored_by()
 
     def finish(job: TrainingJob) -> state.Run:
         if isinstance(job.error, TrainingDiverged):
@@ -294,11 +287,11 @@ def start(
     def trained_meanwhile() -> state.Run | None:
         """The stored model, or the curve of its divergence, when another session trained this configuration
         while this job waited."""
-        if key in curves and not private:
+        if key in curves:
             error, seconds = curves[key]
             return diverged_run(key, data, split_spec, model, error, seconds, choice.source_key)
         found = store.get(key)
-        if not usable(found):
+        if found is None:
             return None
         return make_run(key, data, split_spec, found, found.metadata_, True, choice.source_key)
 
