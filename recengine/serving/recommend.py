@@ -35,6 +35,7 @@ from recengine.serving.rerank import (
     DEFAULT_WEIGHT,
     calibrated,
     genre_background,
+    genre_columns,
     genre_shares,
     personal_weight,
     taste_mix,
@@ -158,9 +159,7 @@ def favoured_genres(data: RatingsDataset, rated: np.ndarray, ratings: np.ndarray
         return []
     target = taste_mix(np.asarray(rated, np.int64), np.asarray(ratings, np.float64), genres,
                        liked_threshold(data.scale))  # fmt: skip
-    from recengine.data.genres import genre_names  # the columns of `genre_shares`
-
-    names = genre_names(data.items)
+    names = genre_columns(data)
     return [names[j] for j in np.argsort(-target, kind="stable") if target[j] > 0]
 
 

@@ -186,6 +186,17 @@ def genre_shares(data: Any) -> np.ndarray:
     return cached
 
 
+def genre_columns(data: Any) -> tuple[str, ...]:
+    """The genre names of `genre_shares`' columns, made once per data set object (sorting every film's genres
+    took 4 ms of each list served for the bundled set)."""
+    cached = getattr(data, "_genre_columns_cache", None)
+    if cached is None:
+        from recengine.data.genres import genre_names
+
+        cached = data._genre_columns_cache = tuple(genre_names(data.items))
+    return cached
+
+
 def genre_background(data: Any) -> np.ndarray:
     """Everyone's genre mix π: p(g|i) summed over every rating of the data set, normalised (cached)."""
     cached = getattr(data, "_genre_background_cache", None)
