@@ -199,10 +199,10 @@ def rating_column(scale: RatingScale) -> dict:
     levels = rating_levels(scale)
     if levels is not None:
         return st.column_config.SelectboxColumn(
-            "Your rating", options=levels, format_func=lambda v: f"{level_label(v)} ★", width="small"
+            "Rating", options=levels, format_func=lambda v: f"{level_label(v)} ★", width="small"
         )
     return st.column_config.NumberColumn(
-        "Your rating", min_value=scale.low, max_value=scale.high, width="small"
+        "Rating", min_value=scale.low, max_value=scale.high, width="small"
     )
 
 
