@@ -90,12 +90,8 @@ def cached(key: str) -> Recommender | None:
 def run_key(data: RatingsDataset, algo: str, params: dict[str, Any], split_spec: str) -> str:
     """The cache key of this training: the ratings' fingerprint and, for a model that reads side information
     (genres, years, user attributes), the digest of those tables too: an upload of the bundled ratings with
-    rewritten genres must not share a stored model with the bundled set. On a challenge's training part, the
-    person too: a model a classmate trained there never comes back from the cache, whose "came from the
-    cache" (or instant result) would tell which settings others tried before the reveal (probe 6)."""
+    rewritten genres must not share a stored model with the bundled set."""
     side = data.side_fingerprint if make(algo, **params).reads_side_information() else None
-    if state.data_choice().kind == challenge.TRAINING_KIND:
-        side = f"{side or ''}|trained by {stored_by()}"
     return cache_key(data.fingerprint, algo, params, split_spec, int(params.get("seed", 0)), side)
 
 
