@@ -31,5 +31,8 @@ if page.title != "Train":
 try:
     page.run()
 finally:
+    was_refused = workspace.NOT_KEPT in st.session_state
     workspace.save()  # what changed in this run, kept for the next visit (a page that stops early too)
+if not was_refused and workspace.NOT_KEPT in st.session_state:
+    st.rerun()  # the sidebar, drawn before the save, says at once that this work is not kept
 warm_up_trainers()  # once per server, after the first page is drawn: a training process gets ready

@@ -322,6 +322,19 @@ def test_in_class_mode_a_browser_that_typed_the_password_is_let_in_again(browser
     assert asked(browser(key))
 
 
+def test_the_sidebar_says_at_once_when_a_change_is_not_kept(browser, monkeypatch):
+    """probe6's finding 11: the sidebar, drawn before the workspace is saved, still said "kept on this server"
+    after the click whose save was refused (an address past its new workspaces), and told it one click later."""
+    monkeypatch.setattr(
+        workspace, "admit_new", lambda address, now=None: "Your work is not kept: test refusal."
+    )
+    at = browser(secrets.token_urlsafe(32))
+    at.session_state["my_ratings"] = {SOURCE: dict(DRAMAS)}
+    at.run()
+    assert "Your work is not kept: test refusal." in [w.value for w in at.sidebar.warning]
+    assert not [c for c in at.sidebar.caption if "are kept on this server" in c.value]
+
+
 def test_a_visit_that_made_nothing_leaves_no_file_and_the_oldest_go_beyond_the_limit(browser, home):
     key = secrets.token_urlsafe(32)
     browser(key)
