@@ -35,7 +35,9 @@ def test_a_shared_link_survives_the_class_password(browser, tmp_path, monkeypatc
             sign_in(page, "a wrong guess")
             page.get_by_text("not the class password").wait_for(timeout=30_000)
             sign_in(page, PASSWORD)
-            page.get_by_text("Your runs:").wait_for(timeout=120_000)  # the sidebar: a page runs
+            # the sidebar's line: a page ran (in the DOM, not visible: presentation mode hides the sidebar,
+            # and under load the wait began after it was hidden)
+            page.get_by_text("Your runs:").wait_for(state="attached", timeout=120_000)
             settle(page)
             no_exception(page, link)
             assert page.url == f"{server.url}{link}"
