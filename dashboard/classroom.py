@@ -241,11 +241,9 @@ def teacher_tries() -> Tries:
 def who_is_trying() -> tuple[list[str], str]:
     """(the session, by a random name it keeps, and the person, by a digest of their workspace key when
     their browser has one; the connection's address, "localhost" when Streamlit gives none)."""
-    from dashboard.workspace import browser_key
-
     people = [f"session:{st.session_state.setdefault(TAB, secrets.token_hex(16))}"]
-    if (key := browser_key()) is not None:
-        people.append(f"person:{hashlib.sha256(key.encode()).hexdigest()[:32]}")
+    if (person := _signed_in_browser()) is not None:
+        people.append(person)
     return people, client_address()
 
 

@@ -41,6 +41,15 @@ def no_exception(page, where: str) -> None:
     assert errors.count() == 0, f"{where}: {errors.first.inner_text()[:2000]}"
 
 
+def open_at(browser, url: str, heading: str):
+    """A new page at the tests' window size on ``url``, once the page headed ``heading`` has drawn."""
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+    settle(page)
+    return page
+
+
 def visit(page, name: str) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
     heading = re.compile(HEADINGS.get(name, name), re.IGNORECASE)

@@ -9,7 +9,7 @@ import re
 import time
 
 import pytest
-from browsing import HEIGHT, WIDTH, no_exception, settle, shoot, sync_api, visit
+from browsing import HEIGHT, WIDTH, no_exception, open_at, settle, shoot, sync_api, visit
 
 from dashboard.server import running_app
 
@@ -117,10 +117,7 @@ def test_an_animation_lover_gets_animated_films_with_true_reasons(browser, tmp_p
     """The issue's person: eight animated favourites at 5 stars, the default model, the list served from every
     rating and re-ranked toward their genres: most of the ten are animated or children's films (none were)."""
     with running_app(tmp_path / "home") as server:
-        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        page.goto(f"{server.url}/rate")
-        page.get_by_role("heading", name="Rate movies").wait_for(timeout=60_000)
-        settle(page)
+        page = open_at(browser, f"{server.url}/rate", "Rate movies")
         search = page.get_by_label("Search by title")
         for title, item in ANIMATED.items():
             search.fill(title)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browsing import HEIGHT, WIDTH, no_exception, settle
+from browsing import no_exception, open_at, settle
 
 from dashboard.server import running_app
 
@@ -37,10 +37,7 @@ def shown_ratings(page, expected: list[float], timeout: float = 10) -> list[tupl
 
 def test_a_rating_is_changed_in_its_cell_and_removed_with_its_row(browser, tmp_path):
     with running_app(tmp_path / "home") as server:
-        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        page.goto(f"{server.url}/rate")
-        page.get_by_role("heading", name="Rate movies").wait_for(timeout=60_000)
-        settle(page)
+        page = open_at(browser, f"{server.url}/rate", "Rate movies")
         films = page.locator('[class*="st-key-rate_item_"]')
         for index, stars in enumerate(("5", "4½", "4")):
             films.nth(index).get_by_role("radio", name=stars, exact=True).click()
