@@ -80,7 +80,6 @@ MAX_NAME_LENGTH = 40
 SHARED_KINDS = ("bundled", "download")  # data sets every session can load the same way
 TRAINING_KIND = "challenge"  # a DataChoice of this kind is a challenge's training part (value: its id)
 VERSION = 1
-TEACHER_SIGNED_IN = "class_teacher"  # session state: the teacher signed in (pages/challenge.py)
 
 
 @dataclass

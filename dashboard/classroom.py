@@ -22,6 +22,7 @@ server listens on localhost only and asks nothing. The sessions that typed the p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import math
@@ -31,13 +32,19 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from time import sleep
 
 import streamlit as st
 
+from dashboard import roster
+
 ENV = "RECENGINE_CLASS_PASSWORD"
+TEACHER_ENV = "RECENGINE_TEACHER_PASSWORD"
 ADMITTED = "class_admitted"
+TEACHER = "class_teacher"  # session_state: the teacher signed in ("class_": kept on Start over)
+STUDENT = "class_student"  # session_state: (student id, code digest) of the roster's student signed in
+SIGNED_OUT = "class_signed_out"  # session_state: why the sign-in form shows again (said once)
 LINK = "class_link"  # session_state: (page, query) the session was opened on, until the password is typed
 TAB = "class_tab"  # session_state: this session's random name, for counting its wrong tries
 MAX_FAILURES = 10  # per session and per person (browser)
@@ -124,7 +131,7 @@ whose = Whose()
 def note_session(person: str) -> None:
     """Note that the running session is ``person``'s, at its client address (see `Whose`)."""
     if session_id := _session_id():
-        whose.note(session_id, person, client_address())
+        whose.note(session_id, person, counted_address())
 
 
 class Attempts:
@@ -274,20 +281,22 @@ def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
 
 
 def admitted() -> bool:
-    """True when no class password is set or this session typed it; else draw the password form (and keep
-    the page and settings the session was opened on, for `return_to_link`)."""
+    """True when no class password is set or this session signed in; else draw the sign-in form (and keep
+    the page and settings the session was opened on, for `return_to_link`). With a class roster the form asks
+    for a join code (`dashboard.roster`) instead of the class password."""
     password = class_password()
-    if password is None or st.session_state.get(ADMITTED):
+    if password is None:
+        return True
+    if roster.in_use():
+        return _admitted_by_code()
+    if st.session_state.get(ADMITTED):
         return True
     if (person := _signed_in_browser()) is not None and remembered.knows(person, password):
         st.session_state[ADMITTED] = True  # this browser typed the password before: a reload, a new tab
         admit_session(_session_id())
         return True
-    if LINK not in st.session_state:
-        path = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rpartition("/")[2]
-        st.session_state[LINK] = (path, st.query_params.to_dict())
-    st.title("recengine")
-    with st.form("class_password_form"):
+    _keep_link()
+    with _sign_in_form():
         given = st.text_input("Class password", type="password", key="class_password")
         submitted = st.form_submit_button("Enter", type="primary", key="class_password_enter")
     if submitted:
@@ -301,6 +310,133 @@ def admitted() -> bool:
             st.rerun()
         st.error(refused)
     return False
+
+
+def _keep_link() -> None:
+    if LINK not in st.session_state:
+        path = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rpartition("/")[2]
+        st.session_state[LINK] = (path, st.query_params.to_dict())
+
+
+@contextlib.contextmanager
+def _sign_in_form() -> Iterator[None]:
+    st.title("recengine")
+    with st.form("class_password_form"):
+        yield
+
+
+# --- signing in with a join code (a class roster) ----------------------------------------------------------
+
+
+def _admitted_by_code() -> bool:
+    """Whether this session is a student on the roster (or the teacher); else the join code form."""
+    if st.session_state.get(TEACHER) and st.session_state.get(ADMITTED):
+        return True
+    if (signed := st.session_state.get(STUDENT)) is not None:
+        if roster.current(*signed) is not None:
+            return True
+        _sign_out("Your join code has changed or you are no longer on the class roster: ask your teacher.")
+    browser = _signed_in_browser()
+    if browser is not None and (signed := remembered_students.of(browser)) is not None:
+        if (student := roster.current(*signed)) is not None:
+            _admit_student(student, browser)  # this browser signed in before: a reload, a new tab
+            return True
+        remembered_students.forget(browser)
+    _keep_link()
+    if notice := st.session_state.pop(SIGNED_OUT, None):
+        st.info(notice)
+    with _sign_in_form():
+        given = st.text_input(
+            "Your join code", key="class_code", placeholder="ABCD-EFGH-JKMN",
+            help="Your teacher gave you a code of twelve letters and digits. The teacher types the teacher password.",
+        )  # fmt: skip
+        submitted = st.form_submit_button("Enter", type="primary", key="class_code_enter")
+    if submitted and (refused := _code_sign_in(given, browser)) is not None:
+        st.error(refused)
+    return False
+
+
+def _code_sign_in(given: str, browser: str | None) -> str | None:
+    """Sign this session in as the student whose code ``given`` is, or as the teacher; None when it did (the
+    page reruns), else why not. Codes are too many to guess, so wrong ones only cost their session time;
+    a teacher password counts against the teacher's budget."""
+    people, _ = who_is_trying()
+    if roster.normalized_code(given) is None and (teacher := teacher_password()) is not None:
+        wrong = "That is neither a join code (twelve letters and digits) nor the teacher password."
+        if (refused := sign_in(given, teacher, teacher_tries(), wrong)) is not None:
+            return refused
+        st.session_state[TEACHER] = st.session_state[ADMITTED] = True
+        admit_session(_session_id())
+        st.rerun()
+    tries = code_tries()
+    if (wait := max(tries.wait_seconds(who) for who in people)) > 0:
+        return f"Too many wrong join codes in this browser: try again in {wait:,.0f} seconds."
+    try:
+        student = roster.find(given)
+    except roster.RosterError as error:
+        return str(error)
+    if student is None:
+        for who in people:
+            tries.failed(who)
+        sleep(FAILURE_DELAY_SECONDS)
+        return "That is not a join code on this class's roster. Check it with your teacher."
+    _admit_student(student, browser)
+    st.rerun()
+    return None
+
+
+def _admit_student(student: roster.Student, browser: str | None) -> None:
+    st.session_state[STUDENT] = (student.student_id, student.code_digest)
+    st.session_state[ADMITTED] = True
+    admit_session(_session_id())
+    if browser is not None:
+        remembered_students.add(browser, (student.student_id, student.code_digest))
+
+
+def signed_in_student() -> roster.Student | None:
+    """The roster's student this session signed in as (None without a roster, or for the teacher)."""
+    signed = st.session_state.get(STUDENT)
+    return roster.current(*signed) if signed is not None else None
+
+
+def sign_out() -> None:
+    """Forget who this session and its browser signed in as (their work stays in their workspace)."""
+    _sign_out("You signed out. The next person signs in with their own join code.")
+
+
+def _sign_out(notice: str) -> None:
+    if (browser := _signed_in_browser()) is not None:
+        remembered_students.forget(browser)
+    st.session_state.clear()
+    st.session_state[SIGNED_OUT] = notice
+
+
+def counted_address() -> str:
+    """The client address the per-address budgets count for this session: none ("") when a roster names
+    who it is (a student or the teacher), since every budget then counts the person."""
+    if class_password() is not None and roster.in_use() and st.session_state.get(ADMITTED):
+        return ""
+    return client_address()
+
+
+@st.cache_resource
+def code_tries() -> Attempts:
+    """Wrong join codes per session and browser (never per address: a code cannot be guessed, so a flood
+    from one router keeps no classmate out)."""
+    return Attempts(MAX_FAILURES)
+
+
+def teacher_password() -> str | None:
+    """The teacher password; None when unset, blank, or the class password itself (then every student
+    would be a teacher)."""
+    value = os.environ.get(TEACHER_ENV, "")
+    if not value.strip() or value == class_password():
+        return None
+    return value
+
+
+def is_teacher() -> bool:
+    return teacher_password() is not None and bool(st.session_state.get(TEACHER))
 
 
 class Remembered:
@@ -329,6 +465,36 @@ class Remembered:
 
 
 remembered = Remembered()
+
+
+class RememberedStudents:
+    """The browsers (workspace digests) that signed in with a join code, and as whom (student id, code digest):
+    a reload or a new tab comes back signed in, until the student signs out or their code changes. The
+    oldest are forgotten beyond `KEPT` (thread-safe)."""
+
+    KEPT = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._browsers: dict[str, tuple[str, str]] = {}
+
+    def add(self, browser: str, student: tuple[str, str]) -> None:
+        with self._lock:
+            self._browsers.pop(browser, None)
+            self._browsers[browser] = student
+            while len(self._browsers) > self.KEPT:
+                del self._browsers[next(iter(self._browsers))]
+
+    def of(self, browser: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._browsers.get(browser)
+
+    def forget(self, browser: str) -> None:
+        with self._lock:
+            self._browsers.pop(browser, None)
+
+
+remembered_students = RememberedStudents()
 
 
 def _password_digest(password: str) -> str:

@@ -625,17 +625,17 @@ def current_session() -> str:
 
 
 def _client_address() -> str:
-    """The client address of the session running this code, from its connection as the class password's
-    tries count it (``localhost`` for a local browser; empty outside a session)."""
+    """The client address the per-address limit counts for the session running this code, as the class
+    password's tries count it (``localhost`` for a local browser; empty outside a session, or when a class
+    roster names the person: see `dashboard.classroom.counted_address`)."""
     if not current_session():
         return ""
-    import streamlit as st
+    from dashboard.classroom import counted_address
 
     try:
-        address = st.context.ip_address
+        return counted_address()
     except Exception:  # no connection context (a test's script run)
         return ""
-    return address if isinstance(address, str) and address else "localhost"
 
 
 def _default_owner(session: str) -> str:

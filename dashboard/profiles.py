@@ -312,7 +312,8 @@ def current_address() -> str:
     if not in_class_mode():
         return ""
     try:
-        return address_digest(classroom.client_address())
+        address = classroom.counted_address()
+        return address_digest(address) if address else ""
     except Exception:  # no connection context (a test's script run): not counted
         return ""
 

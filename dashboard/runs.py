@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dashboard import challenge, config, joblog, jobs, state
+from dashboard import challenge, classroom, config, joblog, jobs, state
 from dashboard.data import split
 from dashboard.jobs import TrainingJob
 from dashboard.ui import described
@@ -247,7 +247,7 @@ def start(
     starts.
     """
     model = make(algo, **params)
-    if not st.session_state.get(challenge.TEACHER_SIGNED_IN):  # the teacher may hold out anything
+    if not classroom.is_teacher():  # the teacher may hold out anything
         challenge.check_not_held_out(data, split_spec, int(model.params.seed))
     key = run_key(data, algo, model.get_params(), split_spec)
     if key not in state.runs():  # a run kept already takes no more memory when it comes back

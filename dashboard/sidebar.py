@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state, workspace
+from dashboard import classroom, state, workspace
 from dashboard.data import active_data
 from dashboard.recs import served_name, serving_choice
 from dashboard.runs import collect_finished_job
@@ -16,6 +16,7 @@ from recengine.errors import RecEngineError
 def show() -> None:
     collect_finished_job()
     with st.sidebar:
+        signed_in()
         try:
             data = active_data()
         except RecEngineError as error:
@@ -70,12 +71,28 @@ def runs_line(fingerprint: str) -> str:
     return " · ".join(parts)
 
 
+def signed_in() -> None:
+    """Under a class roster: who is signed in here, and a way out for the next person at this computer."""
+    student = classroom.signed_in_student()
+    if student is None:
+        return
+    st.text(f"Signed in as {student.name}")  # plain text: a name is never Markdown
+    if st.button("Sign out", key="side_sign_out", icon=":material/logout:"):
+        classroom.sign_out()
+        st.rerun()
+
+
 def kept_note() -> None:
     """Whether the person's work outlives the tab, and a way to start over."""
     if notice := st.session_state.pop(workspace.RESTORED, None):
         st.toast(notice, icon=":material/history:")
     if workspace.kept() and (refusal := st.session_state.get(workspace.NOT_KEPT)):
         st.warning(refusal, icon=":material/save:")
+    elif classroom.signed_in_student() is not None:
+        st.caption(
+            "Your ratings, runs and choices are kept on this server for you: sign in with your join code on "
+            "any computer to have them back."
+        )
     elif workspace.kept():
         st.caption(
             f"Your ratings, runs and choices are kept on this server for this browser for "

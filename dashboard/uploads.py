@@ -123,12 +123,12 @@ def session_folder(root: Path) -> Path:
 
     folder = st.session_state.get(UPLOAD_FOLDER)
     if folder is None or not folder.path.is_dir():
-        from dashboard.classroom import client_address
+        from dashboard.classroom import counted_address
         from dashboard.profiles import current_owner
 
         try:
             folder = st.session_state[UPLOAD_FOLDER] = PrivateFolder(
-                root, person=current_owner(), address=client_address()
+                root, person=current_owner(), address=counted_address()
             )
         except OSError as error:
             raise _unwritable(root, error) from None

@@ -448,12 +448,22 @@ def browser_key() -> str | None:
     return key_from_cookie(value)
 
 
+def session_key() -> str | None:
+    """The key of the workspace this session keeps: its student's under a class roster (the same on every
+    computer they sign in on), else its browser's."""
+    from dashboard import classroom, roster  # they import this module
+
+    if (student := classroom.signed_in_student()) is not None:
+        return roster.workspace_key(student.student_id)
+    return browser_key()
+
+
 def attach() -> None:
-    """Once per session: find the browser's key and bring back its workspace."""
+    """Once per session: find the session's key (`session_key`) and bring back its workspace."""
     session = st.session_state
     if KEY in session:
         return
-    session[KEY] = browser_key()
+    session[KEY] = session_key()
     from dashboard import classroom, profiles  # they import this module
 
     classroom.note_session(profiles.current_owner())  # whose this session is, for the upload guards

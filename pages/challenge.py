@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from dashboard import challenge as store
-from dashboard import classroom, state
+from dashboard import classroom, roster_view, state
 from dashboard.data import active_data, load_choice, split
 from dashboard.navigation import inside_app
 from dashboard.profiles import current_owner
@@ -21,32 +21,18 @@ from recengine.models import MODELS
 
 inside_app()
 
-TEACHER_ENV = "RECENGINE_TEACHER_PASSWORD"
-# session_state: this session typed the teacher password ("class_": kept on Start over)
-TEACHER = store.TEACHER_SIGNED_IN
 PICKED = "challenge_pick"
 
 
-def teacher_password() -> str | None:
-    """The teacher password; None when unset, blank, or the class password itself (then every student
-    would be a teacher)."""
-    value = os.environ.get(TEACHER_ENV, "")
-    if not value.strip() or value == classroom.class_password():
-        return None
-    return value
-
-
-def is_teacher() -> bool:
-    return teacher_password() is not None and bool(st.session_state.get(TEACHER))
-
-
 def teacher_sign_in() -> None:
-    password = teacher_password()
+    password = classroom.teacher_password()
     if password is None:
-        if os.environ.get(TEACHER_ENV, "").strip():
-            st.warning(f"{TEACHER_ENV} is the class password: set a different one for the teacher's view.")
+        if os.environ.get(classroom.TEACHER_ENV, "").strip():
+            st.warning(
+                f"{classroom.TEACHER_ENV} is the class password: set a different one for the teacher's view."
+            )
         return
-    if is_teacher():
+    if classroom.is_teacher():
         return
     with st.expander("Teacher"), st.form("challenge_teacher_form"):
         given = st.text_input("Teacher password", type="password", key="challenge_teacher_password")
@@ -54,7 +40,7 @@ def teacher_sign_in() -> None:
             wrong = "That is not the teacher password."
             refused = classroom.sign_in(given, password, classroom.teacher_tries(), wrong)
             if refused is None:
-                st.session_state[TEACHER] = True
+                st.session_state[classroom.TEACHER] = True
                 st.rerun()
             st.error(refused)
 
@@ -161,7 +147,7 @@ def submit_form(stored: store.StoredChallenge) -> None:
             made = store.submit(
                 stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine,
                 scorer=lambda run: scores(stored.challenge_id, run.run_id, engine, run),
-                address=store.address_digest(classroom.client_address()),
+                address=store.address_digest(address) if (address := classroom.counted_address()) else "",
             )  # fmt: skip
         except RecEngineError as error:
             st.error(str(error))
@@ -247,8 +233,10 @@ def main() -> None:
         "held-out ratings, and find out at the end how it does on the private part, which nobody tuned on."
     )
     teacher_sign_in()
-    teacher = is_teacher()
+    teacher = classroom.is_teacher()
     if teacher:
+        if classroom.class_password() is not None:
+            roster_view.show()
         open_form()
     challenges = {stored.challenge_id: stored for stored in store.all_challenges()}
     if not challenges:

@@ -114,6 +114,20 @@ SHARED = {
         "purpose: a reload or a new tab of that browser comes in without it; digests only, bounded; a lock "
         "guards it"
     ),
+    "dashboard/classroom.py:remembered_students": (
+        "the browsers (workspace digests) that signed in with a join code, and as whom (a student id and "
+        "their code's digest), shared on purpose: a reload comes back signed in until sign-out or a new code; "
+        "ids and digests only, bounded; a lock guards it"
+    ),
+    "dashboard/classroom.py:code_tries": (
+        "wrong join codes per session and browser, shared on purpose (a new tab must not reset the limit); "
+        "locks guard it"
+    ),
+    "dashboard/roster.py:global _cached": (
+        "the roster file as last read, with its stamp (modified time, size, inode), shared on purpose: every "
+        "page run asks who is signed in; immutable tuples, read anew when the file changes; a lock guards it"
+    ),
+    "dashboard/roster.py:_cache_lock": "guards _cached",
     "dashboard/classroom.py:whose": (
         "whose each session is (a person's digest and the client address), shared on purpose: the upload "
         "gate sees only a session id and must count a person's tabs and an address's people together; "
