@@ -332,11 +332,15 @@ def _admitted_by_code() -> bool:
     """Whether this session is a student on the roster (or the teacher); else the join code form."""
     if st.session_state.get(TEACHER) and st.session_state.get(ADMITTED):
         return True
+    browser = _signed_in_browser()
+    teacher = teacher_password()
+    if browser is not None and teacher is not None and remembered_teachers.knows(browser, teacher):
+        _admit_teacher(browser)  # the teacher's browser typed the teacher password before
+        return True
     if (signed := st.session_state.get(STUDENT)) is not None:
         if roster.current(*signed) is not None:
             return True
         _sign_out("Your join code has changed or you are no longer on the class roster: ask your teacher.")
-    browser = _signed_in_browser()
     if browser is not None and (signed := remembered_students.of(browser)) is not None:
         if (student := roster.current(*signed)) is not None:
             _admit_student(student, browser)  # this browser signed in before: a reload, a new tab
@@ -365,8 +369,7 @@ def _code_sign_in(given: str, browser: str | None) -> str | None:
         wrong = "That is neither a join code (twelve letters and digits) nor the teacher password."
         if (refused := sign_in(given, teacher, teacher_tries(), wrong)) is not None:
             return refused
-        st.session_state[TEACHER] = st.session_state[ADMITTED] = True
-        admit_session(_session_id())
+        _admit_teacher(browser)
         st.rerun()
     tries = code_tries()
     if (wait := max(tries.wait_seconds(who) for who in people)) > 0:
@@ -385,12 +388,29 @@ def _code_sign_in(given: str, browser: str | None) -> str | None:
     return None
 
 
+def _admit_teacher(browser: str | None) -> None:
+    st.session_state[TEACHER] = st.session_state[ADMITTED] = True
+    admit_session(_session_id())
+    if browser is not None and (teacher := teacher_password()) is not None:
+        remembered_teachers.add(browser, teacher)
+
+
 def _admit_student(student: roster.Student, browser: str | None) -> None:
     st.session_state[STUDENT] = (student.student_id, student.code_digest)
     st.session_state[ADMITTED] = True
     admit_session(_session_id())
     if browser is not None:
         remembered_students.add(browser, (student.student_id, student.code_digest))
+
+
+def signed_in_name() -> str | None:
+    """Under a class roster, who this session signed in as: a student's name, or "the teacher"."""
+    if class_password() is None or not roster.in_use():
+        return None
+    if is_teacher():
+        return "the teacher"
+    student = signed_in_student()
+    return None if student is None else student.name
 
 
 def signed_in_student() -> roster.Student | None:
@@ -407,6 +427,7 @@ def sign_out() -> None:
 def _sign_out(notice: str) -> None:
     if (browser := _signed_in_browser()) is not None:
         remembered_students.forget(browser)
+        remembered_teachers.forget(browser)
     st.session_state.clear()
     st.session_state[SIGNED_OUT] = notice
 
@@ -463,8 +484,13 @@ class Remembered:
             known = self._browsers.get(person)
         return known is not None and hmac.compare_digest(known, _password_digest(password))
 
+    def forget(self, person: str) -> None:
+        with self._lock:
+            self._browsers.pop(person, None)
+
 
 remembered = Remembered()
+remembered_teachers = Remembered()  # the teacher's browsers, under a roster (see `_admitted_by_code`)
 
 
 class RememberedStudents:

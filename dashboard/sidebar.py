@@ -73,10 +73,10 @@ def runs_line(fingerprint: str) -> str:
 
 def signed_in() -> None:
     """Under a class roster: who is signed in here, and a way out for the next person at this computer."""
-    student = classroom.signed_in_student()
-    if student is None:
+    name = classroom.signed_in_name()
+    if name is None:
         return
-    st.text(f"Signed in as {student.name}")  # plain text: a name is never Markdown
+    st.text(f"Signed in as {name}")  # plain text: a name is never Markdown
     if st.button("Sign out", key="side_sign_out", icon=":material/logout:"):
         classroom.sign_out()
         st.rerun()

@@ -119,6 +119,10 @@ SHARED = {
         "their code's digest), shared on purpose: a reload comes back signed in until sign-out or a new code; "
         "ids and digests only, bounded; a lock guards it"
     ),
+    "dashboard/classroom.py:remembered_teachers": (
+        "the browsers (workspace digests) that typed the teacher password under a roster, as remembered: a "
+        "reload keeps the teacher signed in until sign-out; digests only, bounded; a lock guards it"
+    ),
     "dashboard/classroom.py:code_tries": (
         "wrong join codes per session and browser, shared on purpose (a new tab must not reset the limit); "
         "locks guard it"

@@ -211,10 +211,15 @@ def test_a_flood_of_wrong_codes_from_one_router_never_delays_a_classmates_right_
 
 def test_the_teacher_signs_in_in_the_same_field_and_sees_the_roster(class_server):
     roster.add("Ada")
-    tab = enter(class_server(), "teach-99")
-    assert tab.metric and tab.session_state[classroom.TEACHER] and signed_in_as(tab) is None
+    browser = secrets.token_urlsafe(32)
+    tab = enter(class_server(browser), "teach-99")
+    assert tab.metric and tab.session_state[classroom.TEACHER] and signed_in_as(tab) == "the teacher"
     tab.switch_page("pages/challenge.py").run()
     assert not tab.exception and any(e.label == "Class roster and join codes" for e in tab.expander)
+    reload = class_server(browser)
+    assert reload.metric and signed_in_as(reload) == "the teacher"  # no password asked again
+    reload.button(key="side_sign_out").click().run()
+    assert not reload.metric and [t.label for t in class_server(browser).text_input] == ["Your join code"]
 
 
 def test_every_budget_counts_the_student_not_the_address(class_server, monkeypatch):
