@@ -365,6 +365,8 @@ def _code_sign_in(given: str, browser: str | None) -> str | None:
     page reruns), else why not. Codes are too many to guess, so wrong ones only cost their session time;
     a teacher password counts against the teacher's budget."""
     people, _ = who_is_trying()
+    if (password := class_password()) is not None and matches(given, password):
+        return "This class now signs in with a join code each: ask your teacher for yours."
     if roster.normalized_code(given) is None and (teacher := teacher_password()) is not None:
         wrong = "That is neither a join code (twelve letters and digits) nor the teacher password."
         if (refused := sign_in(given, teacher, teacher_tries(), wrong)) is not None:

@@ -150,6 +150,8 @@ def test_with_a_roster_a_join_code_signs_in_and_the_class_password_no_longer_doe
     tab = class_server()
     assert [t.label for t in tab.text_input] == ["Your join code"] and not tab.metric
     enter(tab, "tulip-42")
+    assert any("signs in with a join code each" in e.value for e in tab.error) and not tab.metric
+    enter(tab, "tulip-43")
     assert any("neither a join code" in e.value for e in tab.error) and not tab.metric
     enter(tab, "ABCD-EFGH-JKMN")
     assert any("not a join code on this class's roster" in e.value for e in tab.error) and not tab.metric
@@ -264,7 +266,8 @@ def teacher(class_server):
 
 
 def shown_codes(tab: AppTest) -> dict[str, str]:
-    frames = [f.value for f in tab.dataframe if "join code" in f.value.columns]
+    """The codes table's rows: student (as Markdown, escaped) to code."""
+    frames = [t.value for t in tab.table if "join code" in t.value.columns]
     return dict(zip(frames[0]["student"], frames[0]["join code"], strict=True)) if frames else {}
 
 
@@ -272,7 +275,7 @@ def test_the_teacher_makes_codes_sees_them_once_and_students_sign_in_with_them(t
     teacher.text_area(key="roster_names").input("Ada\nAlan\n=HYPERLINK(1)")
     teacher.button(key="roster_add").click().run()
     codes = shown_codes(teacher)
-    assert list(codes) == ["Ada", "Alan", "=HYPERLINK(1)"]
+    assert list(codes) == ["Ada", "Alan", r"\=HYPERLINK\(1\)"]
     csv = teacher.get("download_button")[0]
     assert csv.proto.label == "Download the codes (CSV)"
     teacher.button(key="roster_codes_done").click().run()
