@@ -39,7 +39,9 @@ def test_the_teacher_hands_out_codes_and_a_student_signs_in_anywhere(browser, tm
         teacher.get_by_text("Teacher", exact=True).click()
         type_into(teacher, "Teacher password", TEACHER)
         teacher.get_by_text("Class roster and join codes").click()
-        teacher.get_by_role("textbox", name="Students to add, one name per line").fill("Ada Lovelace\nAlan Turing")
+        teacher.get_by_role("textbox", name="Students to add, one name per line").fill(
+            "Ada Lovelace\nAlan Turing"
+        )
         teacher.get_by_role("button", name="Make join codes").click()
         codes = made_codes(teacher)
         settle(teacher)
@@ -71,7 +73,7 @@ def test_the_teacher_hands_out_codes_and_a_student_signs_in_anywhere(browser, tm
         lab.get_by_role("button", name="Sign out").click()
         lab.get_by_role("textbox", name="Your join code").wait_for(timeout=60_000)
         lab.get_by_text("You signed out").wait_for(timeout=30_000)
-        lab.reload()
-        lab.get_by_role("textbox", name="Your join code").wait_for(timeout=60_000)  # the next person needs their own
+        lab.reload()  # the next person needs their own code
+        lab.get_by_role("textbox", name="Your join code").wait_for(timeout=60_000)
         for page in (teacher, lab, laptop):
             page.context.close()
