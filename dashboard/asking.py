@@ -23,19 +23,13 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.recs import serving_choice, serving_run
-from dashboard.widgets import movie_title, rating_input
+from dashboard.widgets import movie_title, rating_input, tight_rating_buttons
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import UnknownIdError
 from recengine.serving.ask import DEFAULT_STRATEGY, Answers, next_questions
 
 NOT_SEEN = "ask_not_seen"
 STOPPED = "ask_stopped"
-
-
-# The ten half-star buttons in one row beside the list at 1280 px (they wrapped "4½" and "5" onto a second).
-TIGHT_BUTTONS = """<style>
-.st-key-ask_box [data-testid="stButtonGroup"] button { padding-left: 0.4rem; padding-right: 0.4rem; min-width: 2.1rem; }
-</style>"""
 
 
 def not_seen() -> list:
@@ -101,7 +95,7 @@ def questions(data: RatingsDataset) -> None:
             asked = next_questions(model, data, answers, n=1, strategy=DEFAULT_STRATEGY)
         st.session_state[ASKED_MEMO] = (wanted, asked)
     with st.container(border=True, key="ask_box"):
-        st.html(TIGHT_BUTTONS)
+        tight_rating_buttons("ask_box")
         st.markdown("#### Help us learn your taste")
         if not len(asked):
             st.caption("You have answered about every film we would ask about. Search for more below.")

@@ -193,6 +193,13 @@ def rating_input(
         st.number_input("Your rating", min_value=scale.low, max_value=scale.high, value=None, **common)
 
 
+def tight_rating_buttons(container_key: str) -> None:
+    """The ten half-star buttons of `rating_input` in one row inside the container keyed ``container_key``, in
+    a column of a 1280-pixel window (they wrapped "5", or "4½" and "5", onto a second row)."""
+    button = f'.st-key-{container_key} [data-testid="stButtonGroup"] button'
+    st.html(f"<style>{button} {{ padding-left: 0.4rem; padding-right: 0.4rem; min-width: 2.1rem; }}</style>")
+
+
 def rating_column(scale: RatingScale) -> dict:
     """The rating column of a table of your ratings (`st.data_editor`), as `rating_input` offers them: a
     drop-down of the scale's levels, a number otherwise."""
@@ -201,9 +208,7 @@ def rating_column(scale: RatingScale) -> dict:
         return st.column_config.SelectboxColumn(
             "Rating", options=levels, format_func=lambda v: f"{level_label(v)} ★", width="small"
         )
-    return st.column_config.NumberColumn(
-        "Rating", min_value=scale.low, max_value=scale.high, width="small"
-    )
+    return st.column_config.NumberColumn("Rating", min_value=scale.low, max_value=scale.high, width="small")
 
 
 def on_scale(value: object, scale: RatingScale) -> bool:

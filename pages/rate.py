@@ -22,7 +22,7 @@ from dashboard.profiles import (
 from dashboard.recs import preview
 from dashboard.sidebar import RATED
 from dashboard.ui import announce, counted, engine_errors
-from dashboard.widgets import movie_title, on_scale, rating_column, rating_input
+from dashboard.widgets import movie_title, on_scale, rating_column, rating_input, tight_rating_buttons
 from recengine.data.dataset import RatingScale, RatingsDataset
 
 inside_app()
@@ -76,8 +76,10 @@ def browse(data: RatingsDataset) -> None:
         counted(len(shown), "movie")
         + (f" (best rated: at least {BEST_RATED_MIN} ratings)" if order == "Best rated" else "")
     )
-    for code, row in table.loc[shown[(page - 1) * PER_PAGE : page * PER_PAGE]].iterrows():
-        movie_row(data, int(code), row)
+    with st.container(key="rate_films"):
+        tight_rating_buttons("rate_films")
+        for code, row in table.loc[shown[(page - 1) * PER_PAGE : page * PER_PAGE]].iterrows():
+            movie_row(data, int(code), row)
     if pages > 1:
         st.pagination(pages, key="rate_page", max_visible_pages=7)
 
