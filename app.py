@@ -10,16 +10,19 @@ from dashboard.runs import warm_up_trainers
 from dashboard.ui import show_notices
 
 st.set_page_config(page_title="recengine", page_icon="🎬", layout="wide")
-if not classroom.admitted():  # classroom mode: the class password before any page
-    st.stop()
-workspace.attach()  # the person's ratings, runs and choices, back after a reload or a restart
-
 PAGES = [
     st.Page(entry.script, title=entry.title, icon=entry.icon, default=entry.title == "Home")
     for entry in navigation.PAGES
 ]
-
-page = st.navigation(PAGES)
+admitted = classroom.admitted()
+# Before the sign-in form too: a session whose first runs skip st.navigation stays in Streamlit's old pages/
+# mode, and once another session calls it, every later click of the form is dropped (a class arriving at a
+# fresh server: all but the first were stuck on the form until they reloaded).
+page = st.navigation(PAGES, position="sidebar" if admitted else "hidden")
+if not admitted:  # classroom mode: the class password, or a join code, before any page
+    classroom.sign_in_form()
+    st.stop()
+workspace.attach()  # the person's ratings, runs and choices, back after a reload or a restart
 classroom.return_to_link(PAGES, page)  # the shared link the class password form interrupted
 state.keep_settings(shown.keys if (shown := navigation.entry(page.title)) else "")
 sidebar.show()

@@ -86,6 +86,7 @@ class Client:
     refused: int = 0  # challenge submissions refused by the hourly limit
     requests: int = 0  # script runs
     errors: list[str] = field(default_factory=list)
+    code: str = ""  # with --roster: the join code this client signs in with
 
     by_page: dict[str, list[float]] = field(default_factory=dict)  # seconds to open each page
 
@@ -213,6 +214,14 @@ def own_ratings(session: Session, client: Client) -> None:
         client.errors.append(f"Your ratings lists movies this client did not rate: {sorted(foreign)}")
 
 
+def sign_in(session: Session, client: Client) -> None:
+    """Type the client's join code, as a student of a class with a roster does."""
+    typed = [session.state("class_code", client.code), session.state("class_code_enter", True)]
+    client.timed("sign in", session.run(widgets=typed))
+    if "Signed in as" not in session.sidebar_text():
+        client.errors.append(f"not signed in with a join code: {session.alerts('error')}")
+
+
 Step = Callable[[Session, Client], None]
 MIX: dict[Step, int] = {browse: 4, rate: 4, recommendations: 3, train: 1}  # relative frequencies
 CLASS_MIX: dict[Step, int] = {**MIX, lesson: 1, tune_and_submit: 1, read_board: 3}
@@ -233,6 +242,8 @@ def drive(url: str, client: Client, deadline: float, think: float, in_class: boo
         with Session(url, timeout=TIMEOUT, cookie=browser_cookie(url)) as session:  # a browser keeps its cookie
             try:
                 client.timed("open the app", session.run())
+                if client.code:
+                    sign_in(session, client)
                 for step in plan(client.rng, in_class):
                     if time.perf_counter() >= deadline:
                         break
@@ -258,6 +269,7 @@ class LoadResult:
     kept_submissions: int = 0  # with --class: submissions in the challenge's file at the end
     jobs: list[dict] = field(default_factory=list)  # the server's job log (`dashboard.joblog`)
     uptime: tuple[str, str] = ("", "")  # `uptime` before the server started and at the end
+    roster: bool = False  # --roster: classroom mode, each client signed in with a join code
 
     @property
     def errors(self) -> list[str]:
@@ -294,21 +306,37 @@ def kept_submissions(home: Path, challenge_id: str) -> int:
     )
 
 
+def make_roster(home: Path, clients: int) -> list[str]:
+    """A class roster of ``clients`` students in the server's files, as the teacher makes it; their codes."""
+    from dashboard import roster
+
+    previous = os.environ.get("RECENGINE_HOME")
+    os.environ["RECENGINE_HOME"] = str(home)
+    try:
+        return [code for _, code in roster.add("\n".join(f"Student {n + 1}" for n in range(clients)))]
+    finally:
+        os.environ.pop("RECENGINE_HOME") if previous is None else os.environ.update(RECENGINE_HOME=previous)
+
+
 def run_load_test(
-    clients: int, seconds: float, home: Path, think: float = THINK, in_class: bool = False
+    clients: int, seconds: float, home: Path, think: float = THINK, in_class: bool = False,
+    with_roster: bool = False,
 ) -> LoadResult:
     """Start a server with its files under ``home`` and drive it with ``clients`` clients for ``seconds``,
     each pausing between 0 and ``2 * think`` seconds (``think`` on average) after every action; with
-    ``in_class``, in a tuning challenge opened first."""
+    ``in_class``, in a tuning challenge opened first; ``with_roster``, in classroom mode, each client signing
+    in with its own join code."""  # fmt: skip
     load_before, uptime_before = os.getloadavg()[0], uptime()
     challenge_id = open_challenge(home, seconds) if in_class else ""
+    codes = make_roster(home, clients) if with_roster else [""] * clients
     job_log = home / "jobs.jsonl"
+    classroom = {"RECENGINE_CLASS_PASSWORD": "load-test"} if with_roster else {}
     with (
-        environment(RECENGINE_JOB_LOG=str(job_log)),  # the server's: running_app passes os.environ on
+        environment(RECENGINE_JOB_LOG=str(job_log), **classroom),  # running_app passes os.environ on
         running_app(home) as server,
         TreeSampler(server.process.pid) as memory,
     ):
-        crowd = [Client(number, random.Random(number)) for number in range(clients)]
+        crowd = [Client(number, random.Random(number), code=codes[number]) for number in range(clients)]
         started = time.perf_counter()
         threads = [
             threading.Thread(target=drive, args=(server.url, client, started + seconds, think, in_class))
@@ -326,7 +354,7 @@ def run_load_test(
     jobs = [json.loads(line) for line in job_log.read_text().splitlines()] if job_log.exists() else []
     return LoadResult(
         crowd, seconds, think, wall, load, memory, server_errors, challenge_id, kept, jobs,
-        (uptime_before, uptime()),
+        (uptime_before, uptime()), with_roster,
     )  # fmt: skip
 
 
@@ -522,6 +550,14 @@ def facts(result: LoadResult) -> list[tuple[str, str]]:
     ]
 
 
+ROSTER_INTRO = textwrap.fill(
+    "With a roster (`--roster`): the server runs in classroom mode (a class password, and the class limits on "
+    "trainings), the teacher made a roster of one student per client, and each client first signs in with its "
+    "own join code; every budget then counts the student.",
+    width=110,
+)
+
+
 def class_intro(result: LoadResult) -> str:
     return textwrap.fill(
         "In a class (`--class`): a tuning challenge (NDCG@10 on the bundled data, Weighted ALS, held out by "
@@ -539,6 +575,7 @@ def class_intro(result: LoadResult) -> str:
 def render(result: LoadResult) -> str:
     options = f"--clients {len(result.clients)} --seconds {result.bound:g} --think {result.think:g}"
     options += " --class" if result.challenge else ""
+    options += " --roster" if result.roster else ""
     return (
         "\n".join(
             [
@@ -546,6 +583,7 @@ def render(result: LoadResult) -> str:
                 "",
                 intro(result),
                 *(["", class_intro(result)] if result.challenge else []),
+                *(["", ROSTER_INTRO] if result.roster else []),
                 "",
                 "| | |",
                 "| --- | --- |",
@@ -600,12 +638,17 @@ def main() -> None:
         "--class", dest="in_class", action="store_true", help="a class in a tuning challenge (issue 23)"
     )
     parser.add_argument(
+        "--roster", action="store_true", help="classroom mode, each client signing in with its own join code"
+    )
+    parser.add_argument(
         "--out", type=Path, help=f"the report (default {RESULTS}, with --class {CLASS_RESULTS})"
     )
     args = parser.parse_args()
     args.out = args.out or (CLASS_RESULTS if args.in_class else RESULTS)
     with tempfile.TemporaryDirectory(prefix="recengine-load-") as home:
-        result = run_load_test(args.clients, args.seconds, Path(home), args.think, args.in_class)
+        result = run_load_test(
+            args.clients, args.seconds, Path(home), args.think, args.in_class, with_roster=args.roster
+        )
     report = render(result)
     args.out.write_text(report)
     print(report)

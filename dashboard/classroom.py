@@ -281,9 +281,9 @@ def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
 
 
 def admitted() -> bool:
-    """True when no class password is set or this session signed in; else draw the sign-in form (and keep
-    the page and settings the session was opened on, for `return_to_link`). With a class roster the form asks
-    for a join code (`dashboard.roster`) instead of the class password."""
+    """True when no class password is set or this session signed in (a browser that signed in before is let
+    in again); draws nothing: ``app.py`` calls `sign_in_form` when it is False. With a class roster a session
+    signs in with a join code (`dashboard.roster`) instead of the class password."""
     password = class_password()
     if password is None:
         return True
@@ -295,21 +295,29 @@ def admitted() -> bool:
         st.session_state[ADMITTED] = True  # this browser typed the password before: a reload, a new tab
         admit_session(_session_id())
         return True
+    return False
+
+
+def sign_in_form() -> None:
+    """The form a session not `admitted` signs in with: a join code under a roster, else the class password
+    (and the page and settings the session was opened on are kept, for `return_to_link`)."""
     _keep_link()
+    if roster.in_use():
+        _code_form()
+        return
     with _sign_in_form():
         given = st.text_input("Class password", type="password", key="class_password")
         submitted = st.form_submit_button("Enter", type="primary", key="class_password_enter")
     if submitted:
         wrong = "That is not the class password. Ask your teacher for it."
-        refused = sign_in(given, password, class_tries(), wrong)
+        refused = sign_in(given, class_password() or "", class_tries(), wrong)
         if refused is None:
             st.session_state[ADMITTED] = True
             admit_session(_session_id())
             if (person := _signed_in_browser()) is not None:
-                remembered.add(person, password)
+                remembered.add(person, class_password() or "")
             st.rerun()
         st.error(refused)
-    return False
 
 
 def _keep_link() -> None:
@@ -329,7 +337,8 @@ def _sign_in_form() -> Iterator[None]:
 
 
 def _admitted_by_code() -> bool:
-    """Whether this session is a student on the roster (or the teacher); else the join code form."""
+    """Whether this session is a student on the roster, or the teacher (a browser that signed in before is
+    let in again; a student whose code changed is signed out)."""
     if st.session_state.get(TEACHER) and st.session_state.get(ADMITTED):
         return True
     browser = _signed_in_browser()
@@ -346,7 +355,10 @@ def _admitted_by_code() -> bool:
             _admit_student(student, browser)  # this browser signed in before: a reload, a new tab
             return True
         remembered_students.forget(browser)
-    _keep_link()
+    return False
+
+
+def _code_form() -> None:
     if notice := st.session_state.pop(SIGNED_OUT, None):
         st.info(notice)
     with _sign_in_form():
@@ -355,9 +367,8 @@ def _admitted_by_code() -> bool:
             help="Your teacher gave you a code of twelve letters and digits. The teacher types the teacher password.",
         )  # fmt: skip
         submitted = st.form_submit_button("Enter", type="primary", key="class_code_enter")
-    if submitted and (refused := _code_sign_in(given, browser)) is not None:
+    if submitted and (refused := _code_sign_in(given, _signed_in_browser())) is not None:
         st.error(refused)
-    return False
 
 
 def _code_sign_in(given: str, browser: str | None) -> str | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import app_test
 
 from recengine.data.dataset import RatingScale, RatingsDataset
 from recengine.data.synthetic import planted_low_rank
@@ -43,6 +45,33 @@ SLOW_CASES = {  # "file::test" for every case of a test, "file::test[case]" for 
     "test_recommend.py::test_a_film_rated_low_is_never_a_reason_only_an_honest_contrast[bpr]",
     "test_svdpp.py::test_noisy_planted_matrix_test_rmse_is_within_ten_percent_of_the_noise[True]",
 }
+
+
+class _ServerPagesManager(PagesManager):
+    """As on a running server, where the old ``pages/`` mode ends for good once ``st.navigation`` has run
+    (the browser tests cover a fresh server's first request); AppTest starts every run with it undecided,
+    so each run would go through ``inside_app``'s rerun, which drops the run's button clicks. And as in a
+    server's session, whose pages manager outlives a run, the app's pages are known in a run of fragments
+    alone (it does not call ``st.navigation``, and a fragment's ``st.page_link`` needs them): AppTest makes
+    a new manager for every run."""
+
+    pages: dict | None = None  # those the last run's st.navigation registered
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+        if _ServerPagesManager.pages is not None:
+            self._set_pages(dict(_ServerPagesManager.pages))
+
+    def set_pages_and_resolve(self, pages, fallback_page_hash=""):
+        _ServerPagesManager.pages = dict(pages)
+        return super().set_pages_and_resolve(pages, fallback_page_hash)
+
+
+@pytest.fixture(autouse=True)
+def _pages_as_on_a_server(monkeypatch) -> None:
+    monkeypatch.setattr(_ServerPagesManager, "pages", None)
+    monkeypatch.setattr(app_test, "PagesManager", _ServerPagesManager)
 
 
 # The longest modules (40 s to 170 s a test, measured with --durations) go first: pytest-xdist deals the first
