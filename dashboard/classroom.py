@@ -18,6 +18,11 @@ count only from the proxy the operator names (``RECENGINE_TRUSTED_PROXY``, see `
 `dashboard.guards`). Every wrong try costs its session `FAILURE_DELAY_SECONDS`. Without the variable the
 server listens on localhost only and asks nothing. The sessions that typed the password are kept by id
 (`session_admitted`), for the HTTP guards in front of Streamlit (uploads). See docs/threat-model.md.
+
+Once the teacher makes a class roster (`dashboard.roster`), the form asks for a join code instead: a session
+signs in as a student the teacher named (or, with the teacher password, as the teacher), every budget counts
+that student, and none counts the address (`counted_address`). Wrong codes are counted per session and browser
+only (`code_tries`): a code cannot be guessed, so a flood from one router keeps nobody out.
 """
 
 from __future__ import annotations
