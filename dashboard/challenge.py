@@ -49,7 +49,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from dashboard import config
-from dashboard.names import skeletons
+from dashboard.names import in_code, skeletons
 from dashboard.profiles import ProfileError, owner_digest, safe_name
 from dashboard.state import DataChoice, Run
 from recengine.data.dataset import RatingsDataset
@@ -177,9 +177,9 @@ def same_name(first: str, second: str) -> bool:
 
 
 def in_markdown(name: str) -> str:
-    """``name`` as literal text inside Markdown (`st.markdown`, `st.success`, …): every ASCII punctuation mark
-    backslash-escaped, so a display name such as ``www.class-login.example`` is never a link, emphasis or a
-    Streamlit directive (``:red[…]``)."""
+    """``name`` as literal text inside Markdown (`st.markdown`, `st.table`, …): every ASCII punctuation mark
+    backslash-escaped, so it is never emphasis or a Streamlit directive (``:red[…]``). Not a link either,
+    except a ``www.`` name, which GitHub's autolinks read through the escapes: names are `in_code`."""
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name)
 
 
@@ -192,7 +192,7 @@ def as_markdown_cells(frame: pd.DataFrame) -> pd.DataFrame:
     def cell(column: str, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        return f"`{value.replace('`', '')}`" if column == "name" else in_markdown(value)
+        return in_code(value) if column == "name" else in_markdown(value)
 
     return frame.apply(lambda column: column.map(lambda value: cell(column.name, value)))
 
@@ -355,13 +355,13 @@ def check_submission(
     taken = next((s.name for s in stored.submissions if s.owner != owner and same_name(s.name, name)), None)
     if taken is not None:
         raise ChallengeError(
-            f"The name “{in_markdown(' '.join(name.split()))}” is taken in this challenge: it looks like "
-            f"“{in_markdown(taken)}” (case, "
+            f"The name {in_code(' '.join(name.split()))} is taken in this challenge: it looks like "
+            f"{in_code(taken)} (case, "
             "spaces, accents and letters that look alike, from any script, count as the same). Choose another."
         )
     own = stored.name_of(owner)
     if own is not None and not same_name(own, name):
-        raise ChallengeError(f"You submit as “{in_markdown(own)}” in this challenge: keep that name.")
+        raise ChallengeError(f"You submit as {in_code(own)} in this challenge: keep that name.")
     names_here = {name_keys(s.name)[0] for s in stored.submissions if address and s.address == address}
     if own is None and address and len(names_here) >= (most := max_names_per_address()):
         raise ChallengeError(

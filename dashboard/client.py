@@ -82,7 +82,11 @@ class Session:
         stream = url.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
         headers = {"Cookie": cookie} if cookie else {}
         self._connection = connect(
-            stream, subprotocols=["streamlit"], max_size=None, open_timeout=timeout, additional_headers=headers
+            stream,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=timeout,
+            additional_headers=headers,
         )
         self._socket = self._connection.__enter__()
         self.pages: dict[str, str] = {}  # page title -> page script hash

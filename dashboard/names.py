@@ -64,6 +64,13 @@ def _look(character: str) -> str:
     return "".join(prototypes.get(ord(folded), folded) for folded in character.casefold())
 
 
+def in_code(name: str) -> str:
+    """``name`` (a profile's or a board's, anyone's text) inside Markdown: a code span, which Markdown never
+    links, emphasises or reads as a Streamlit directive. Backslash escapes are not enough: GitHub's autolinks,
+    which Streamlit renders, read through them, so ``www.class-login.example`` stayed a live link (probe 7)."""
+    return f"`{name.replace('`', '')}`"
+
+
 def skeletons(text: str) -> tuple[str, str]:
     """``text``'s `skeleton`, and the skeleton of its letters as drawn: each replaced by its UTS #39
     prototype before anything is case folded ("aIice": "aiice", then "alice")."""

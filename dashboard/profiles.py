@@ -137,7 +137,7 @@ def profile_path(folder: Path, name: str) -> Path:
     existing = next((p for p in _files(folder) if _valid(p.stem) and names.look_alike(p.stem, safe)), None)
     path = existing or folder / f"{safe_name(name)}.json"
     if path.parent != folder:  # cannot happen after safe_name; checked all the same
-        raise ProfileError(f"{name!r} would be saved outside the profile folder.")
+        raise ProfileError(f"{names.in_code(name)} would be saved outside the profile folder.")
     return path
 
 
@@ -321,9 +321,9 @@ def current_address() -> str:
 def _taken(name: str, saved: str) -> str:
     """Why ``name`` is the profile ``saved``: the same name, or one that looks like it."""
     if name.casefold() == saved.casefold():
-        return f"There is already a profile named {saved!r}."
+        return f"There is already a profile named {names.in_code(saved)}."
     return (
-        f"{name!r} looks like the profile {saved!r}, already saved (accents and letters that look alike, "
+        f"{names.in_code(name)} looks like the profile {names.in_code(saved)}, already saved (accents and letters that look alike, "
         "from any script, count as the same name)."
     )
 
@@ -417,7 +417,9 @@ def restore_profile(folder: Path, name: str, *, owner: str | None = None) -> Pro
         with _locked(folder):
             copies = _backups(folder, name)
             if not copies:
-                raise ProfileError(f"Profile {safe_name(name)!r} has no earlier version to restore.")
+                raise ProfileError(
+                    f"Profile {names.in_code(safe_name(name))} has no earlier version to restore."
+                )
             chosen = next((path for _, saver, path in copies if saver == mine), copies[0][2])
             restored = _read(chosen, chosen.name)
             content = chosen.read_bytes()
@@ -435,7 +437,8 @@ def load_profile(folder: Path, name: str) -> Profile:
     """Read a profile back; a missing, damaged or hand-edited file raises `ProfileError`."""
     path = profile_path(folder, name)
     if not path.is_file():
-        raise ProfileError(f"There is no profile named {safe_name(name)!r}. Saved: {list_profiles(folder)}.")
+        saved = ", ".join(map(names.in_code, list_profiles(folder))) or "none"
+        raise ProfileError(f"There is no profile named {names.in_code(safe_name(name))}. Saved: {saved}.")
     return _read(path, path.name)
 
 

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import roster
-from dashboard.challenge import in_markdown, spreadsheet_safe
+from dashboard.challenge import spreadsheet_safe
+from dashboard.names import in_code
 
 MADE = "roster_made_codes"  # session_state: [(name, code)] made in this session, shown until dismissed
 
@@ -44,7 +45,7 @@ def _codes_just_made() -> None:
         icon=":material/key:",
     )
     table = pd.DataFrame(made, columns=["student", "join code"])
-    st.table(table.assign(student=table["student"].map(in_markdown)))  # a table prints as it shows
+    st.table(table.assign(student=table["student"].map(in_code)))  # a table prints as it shows
     left, right = st.columns(2)
     left.download_button(
         "Download the codes (CSV)", spreadsheet_safe(table).to_csv(index=False).encode(),

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import challenge as store
 from dashboard import classroom, roster_view, state
 from dashboard.data import active_data, load_choice, split
+from dashboard.names import in_code
 from dashboard.navigation import inside_app
 from dashboard.profiles import current_owner
 from dashboard.ui import engine_errors
@@ -152,7 +153,7 @@ def submit_form(stored: store.StoredChallenge) -> None:
         except RecEngineError as error:
             st.error(str(error))
         else:
-            shown = store.in_markdown(made.name)
+            shown = in_code(made.name)
             st.success(f"Submitted as {shown}: public {MEASURES[stored.spec.measure]} {made.public:.4f}.")
     recent = len(store.load(stored.challenge_id).recent(owner, time.time()))
     st.caption(f"{recent} of your {store.MAX_PER_HOUR} submissions this hour used.")
@@ -181,10 +182,10 @@ def lesson(stored: store.StoredChallenge) -> None:
     curse, figure = found
     entries = store.best_per_person(stored)
     measure = MEASURES[stored.spec.measure]
-    winner = store.in_markdown(entries[curse.winner].name)  # a name is text, never a link (probe4)
+    winner = in_code(entries[curse.winner].name)  # a name is text, never a link (probes 4 and 7)
     st.subheader("Lesson: public against private")
     st.markdown(
-        f"**{winner}** won the public part and is **#{curse.private_rank}** of "
+        f"{winner} won the public part and is **#{curse.private_rank}** of "
         f"{len(entries)} on the private one: its public {measure} looked {abs(curse.optimism):.4f} "
         f"{'better' if curse.optimism > 0 else 'worse'} than its private {measure}. Over the top {curse.top} by "
         f"public score the gap averages {curse.mean_optimism:+.4f} (positive: the public score flattered). "

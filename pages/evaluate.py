@@ -113,7 +113,9 @@ def made_error_charts(data: RatingsDataset, run: state.Run) -> dict[str, go.Figu
     return {
         "histogram": error_histogram(tables["histogram"]),
         "rounded": rounded_errors(tables["rounded"]),
-        "users": error_by(tables["by_user_activity"], "user_ratings", title="By user activity (training ratings)"),
+        "users": error_by(
+            tables["by_user_activity"], "user_ratings", title="By user activity (training ratings)"
+        ),
         "items": error_by(
             tables["by_item_popularity"], "item_ratings", title="By movie popularity (training ratings)"
         ),

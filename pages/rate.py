@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import config, state, workspace
 from dashboard.asking import questions
 from dashboard.data import active_data, browsed, catalogue, genres, titles_of
+from dashboard.names import in_code
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
     Profile,
@@ -208,7 +209,7 @@ def files(data: RatingsDataset) -> None:
             with engine_errors("Pick another profile, or save this one again."):
                 profile = load_profile(folder, chosen)
                 st.session_state[state.PROFILE] = chosen
-                replace_ratings(data, profile.ratings, f"profile {chosen!r}")  # and rerun
+                replace_ratings(data, profile.ratings, f"profile {in_code(chosen)}")  # and rerun
         if (
             chosen is not None
             and backups(folder, chosen)
@@ -216,7 +217,7 @@ def files(data: RatingsDataset) -> None:
         ):
             with engine_errors():
                 restore_profile(folder, chosen)
-                st.success(f"Profile {chosen!r} is back to its previous version; load it to use it.")
+                st.success(f"Profile {in_code(chosen)} is back to its previous version; load it to use it.")
         exported, titles = dict(ratings), titles_of(data, list(ratings))
         st.download_button(
             "Export ratings as CSV",
@@ -246,7 +247,7 @@ def save(data: RatingsDataset, folder, profile: Profile, replace: bool) -> None:
         st.session_state[state.PROFILE] = path.stem
         workspace.save()  # this may be a run of the fragment alone, which does not reach app.py's save
         st.success(
-            f"Saved {len(profile.ratings)} ratings as profile {path.stem!r}, which everyone using this server "
+            f"Saved {len(profile.ratings)} ratings as profile {in_code(path.stem)}, which everyone using this server "
             "can load" + (" (the one it replaced can be restored)." if replace else ".")
         )
 

@@ -134,13 +134,13 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     work_on_challenge(ada)
     train_baseline(ada, 8)
     submit(ada, "www.ada.example")  # a name GitHub Markdown would make a link (probe4's finding 4)
-    assert r"Submitted as www\.ada\.example: public RMSE" in texts(ada.success)
+    assert "Submitted as `www.ada.example`: public RMSE" in texts(ada.success)
     work_on_challenge(bob)
     train_baseline(bob, 2)
     submit(bob, "  WWW.ADA.example ")
     assert "is taken in this challenge" in texts(bob.error)
     submit(bob, "Bob")
-    assert "Submitted as Bob" in texts(bob.success)
+    assert "Submitted as `Bob`" in texts(bob.success)
 
     for viewer in (ada, bob):
         viewer.button(key="challenge_refresh").click().run()
@@ -163,7 +163,7 @@ def test_two_students_and_a_teacher(home, monkeypatch):
     teacher.button(key="challenge_reveal_private").click().run()
     ada.button(key="challenge_refresh").click().run()
     assert {"private RMSE", "private rank"} <= set(board_of(ada).columns)
-    assert r"**www\.ada\.example** won the public part and is **#" in texts(
+    assert "`www.ada.example` won the public part and is **#" in texts(
         ada.markdown
     )  # the lesson, once revealed
     assert not [c for c in ada.caption if "hidden until" in c.value]
@@ -188,13 +188,13 @@ def test_a_classmates_cached_model_is_not_listed_on_the_training_part(home, monk
     train_baseline(bob, 7)  # the same settings: the model comes from the cache, trained by bob's choice
     assert [run.from_cache for run in bob.session_state["runs"].values()] == [True]
     submit(bob, "Bob")
-    assert "Submitted as Bob" in texts(bob.success)
+    assert "Submitted as `Bob`" in texts(bob.success)
     ada.session_state["runs"] = {}  # her run gone from the tab: her own model is listed, and hers to submit
     open_page(ada, "compare")
     ada.selectbox(key="compare_cache_pick").select_index(0).run()
     ada.button(key="compare_cache_add").click().run()
     submit(ada, "Ada")
-    assert "Submitted as Ada" in texts(ada.success)
+    assert "Submitted as `Ada`" in texts(ada.success)
 
 
 def train_split(at: AppTest, method: str, share: float) -> str:
@@ -275,7 +275,7 @@ def test_a_run_trained_for_the_challenge_never_saw_a_held_out_rating(home, tmp_p
         train_baseline(student, 3)
         (run,) = [run for run in student.session_state["runs"].values() if run.group == "mine"]
         submit(student, "Ada")
-        assert "Submitted as Ada" in texts(student.success)
+        assert "Submitted as `Ada`" in texts(student.success)
         seen.append((run.metrics, run.history, store.load(opened.challenge_id).submissions[0].public))
     (metrics, history, low_score), (other_metrics, other_history, high_score) = seen
     assert metrics["rmse"] is not None and metrics == other_metrics

@@ -259,27 +259,29 @@ def test_profiles_save_load_and_csv_import(app, home):
     assert "rate_profile" not in [w.key for w in app.text_input], "the closed box was drawn"
     open_files(app)
     rated = rate_first(app, 2, 4.5)
-    app.text_input(key="rate_profile").input("../class 7A").run()
+    app.text_input(key="rate_profile").input("../www.class-7A.example").run()
     app.button(key="rate_save").click().run()
     assert_no_exception(app)
     assert any("cannot be a profile name" in e.value for e in app.error)
-    app.text_input(key="rate_profile").input("class 7A").run()
+    app.text_input(key="rate_profile").input("www.class-7A.example").run()
     app.button(key="rate_save").click().run()
     assert_no_exception(app)
-    saved = load_profile(home / "profiles", "class 7A")
+    saved = load_profile(home / "profiles", "www.class-7A.example")
     assert saved.ratings == {item: 4.5 for item in rated}
-    assert any("which everyone using this server can load" in s.value for s in app.success)
+    assert any("as profile `www.class-7A.example`, which everyone" in s.value for s in app.success)  # no link
     assert any("listed for everyone who uses it" in c.value for c in app.caption)
     assert "Kept while this tab stays open" in sidebar_text(app)  # AppTest sends no workspace cookie
-    assert [p.name for p in (home / "profiles").iterdir()] == ["class 7A.json"]
+    assert [p.name for p in (home / "profiles").iterdir()] == ["www.class-7A.example.json"]
 
     app.button(key="rate_clear").click().run()
     assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {}
-    app.selectbox(key="rate_profiles").set_value("class 7A").run()
+    app.selectbox(key="rate_profiles").set_value("www.class-7A.example").run()
     app.button(key="rate_load").click().run()
     assert app.session_state["my_ratings"]["bundled:ml-latest-small"] == {item: 4.5 for item in rated}
     # the message and the sidebar agree at once (the app reruns before showing the message)
-    assert any(f"Loaded {len(rated)} ratings from profile 'class 7A'" in s.value for s in app.success)
+    assert any(
+        f"Loaded {len(rated)} ratings from profile `www.class-7A.example`" in s.value for s in app.success
+    )
     assert f"You rated:** {len(rated)} movies" in sidebar_text(app)
 
     csv = b"item,rating\n1,5\n2,0.5\n999999999,4\n3,7\n"

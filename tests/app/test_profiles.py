@@ -64,7 +64,7 @@ def test_the_issues_names_stay_distinct_and_nothing_is_overwritten_silently(tmp_
         with pytest.raises(ProfileError, match="cannot be a profile name"):
             save_profile(tmp_path, Profile(name, "s", {2: 1.0}))
     for name in ("Alice ", "ALICE", "alice"):  # the same name: asks first
-        with pytest.raises(ProfileExists, match="already a profile named 'alice'"):
+        with pytest.raises(ProfileExists, match="already a profile named `alice`"):
             save_profile(tmp_path, Profile(name, "s", {2: 1.0}))
     assert load_profile(tmp_path, "alice").ratings == {1: 5.0}
     save_profile(tmp_path, Profile("élève", "s", {3: 2.0}))

@@ -81,7 +81,7 @@ def test_a_challenge_for_two_students_and_a_teacher(browser, tmp_path, monkeypat
 
         work_on_challenge(ada, url)
         train_als(ada, url, 6)
-        submit(ada, url, "www.ada.example", "Submitted as www.ada.example")
+        submit(ada, url, "www.ada.example", "Submitted as www.ada.example")  # in a code span
         board(teacher, "www.ada.example")  # the teacher's page was open before: one refresh shows it
         open_page(bob, f"{url}/challenge", "Challenge")
         board(bob, "www.ada.example")
@@ -106,6 +106,9 @@ def test_a_challenge_for_two_students_and_a_teacher(browser, tmp_path, monkeypat
         settle(teacher)
         board(ada, "private RMSE")
         board(bob, "private RMSE")
+        bob.get_by_text("won the public part").wait_for(timeout=60_000)  # the lesson names the winner
+        links = bob.locator('[data-testid="stMain"] a').evaluate_all("found => found.map(a => a.href)")
+        assert not [href for href in links if "ada.example" in href], links  # text, never a link (probe 7)
         no_exception(teacher, "teacher's view")
         shoot(teacher, "challenge-teacher")
         shoot(bob, "challenge-student")

@@ -41,7 +41,9 @@ def test_new_cookies_from_one_address_cannot_pass_the_address_budget(tmp_path: P
     Each save here comes from a new owner (a new cookie) on one network address."""
     monkeypatch.setenv(profiles.PER_ADDRESS_ENV, "3")
     for index in range(3):
-        save_profile(tmp_path, Profile(f"cookie {index}", "s", {1: 4.0}), owner=f"cookie {index}", address="a1")
+        save_profile(
+            tmp_path, Profile(f"cookie {index}", "s", {1: 4.0}), owner=f"cookie {index}", address="a1"
+        )
     with pytest.raises(ProfileError) as refused:
         save_profile(tmp_path, Profile("cookie 3", "s", {1: 4.0}), owner="cookie 3", address="a1")
     assert "3 profiles" in str(refused.value) and "network address" in str(refused.value)

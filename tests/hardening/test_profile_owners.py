@@ -94,7 +94,7 @@ def test_parallel_replaces_lose_no_version(tmp_path: Path):
 )
 def test_look_alike_names_are_the_same_profile(tmp_path: Path, look_alike: str):
     save_profile(tmp_path, Profile("alice", "s", {1: 5.0}))
-    with pytest.raises(ProfileExists, match="'alice'"):
+    with pytest.raises(ProfileExists, match="`alice`"):
         save_profile(tmp_path, Profile(look_alike, "s", {2: 1.0}))
     assert list_profiles(tmp_path) == ["alice"]
     tally("profiles", "look-alike names", "the same profile")
@@ -114,7 +114,7 @@ LOOK_ALIKES_OF_ADA = {
 def test_look_alikes_from_unicodes_confusables_are_the_same_profile(tmp_path: Path, script: str):
     save_profile(tmp_path, Profile("ADA", "s", {1: 5.0}))
     look_alike = LOOK_ALIKES_OF_ADA[script]
-    with pytest.raises(ProfileExists, match=f"{look_alike!r} looks like the profile 'ADA'"):
+    with pytest.raises(ProfileExists, match=f"`{look_alike}` looks like the profile `ADA`"):
         save_profile(tmp_path, Profile(look_alike, "s", {2: 1.0}))
     assert list_profiles(tmp_path) == ["ADA"]
     tally("profiles", f"look-alike name in {script}", "the same profile")
@@ -122,7 +122,7 @@ def test_look_alikes_from_unicodes_confusables_are_the_same_profile(tmp_path: Pa
 
 def test_small_capitals_read_as_their_letters(tmp_path: Path):
     save_profile(tmp_path, Profile("alice", "s", {1: 5.0}))
-    with pytest.raises(ProfileExists, match="looks like the profile 'alice'"):
+    with pytest.raises(ProfileExists, match="looks like the profile `alice`"):
         save_profile(tmp_path, Profile("\u1d00\u029f\u026a\u1d04\u1d07", "s", {2: 1.0}))  # ᴀʟɪᴄᴇ
 
 
@@ -138,7 +138,7 @@ def test_names_that_differ_to_the_eye_stay_apart(tmp_path: Path, first: str, sec
     save_profile(tmp_path, Profile(second, "s", {2: 1.0}))
     assert sorted(list_profiles(tmp_path)) == sorted([first, second])
     save_profile(tmp_path, Profile("José", "s", {1: 5.0}))
-    with pytest.raises(ProfileExists, match="'Jose' looks like the profile 'José'"):
+    with pytest.raises(ProfileExists, match="`Jose` looks like the profile `José`"):
         save_profile(tmp_path, Profile("Jose", "s", {2: 1.0}))
 
 
