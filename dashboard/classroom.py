@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from time import sleep
 
 import streamlit as st
@@ -48,6 +48,10 @@ ENV = "RECENGINE_CLASS_PASSWORD"
 TEACHER_ENV = "RECENGINE_TEACHER_PASSWORD"
 ADMITTED = "class_admitted"
 TEACHER = "class_teacher"  # session_state: the teacher signed in ("class_": kept on Start over)
+TEACHER_CODE = (
+    "class_teacher_code"  # session_state: the digest of the teacher code the teacher signed in with
+)
+SIGN_OUTS = "class_sign_outs"  # session_state: its browser's sign-outs when this session signed in
 STUDENT = "class_student"  # session_state: (student id, code digest) of the roster's student signed in
 SIGNED_OUT = "class_signed_out"  # session_state: why the sign-in form shows again (said once)
 LINK = "class_link"  # session_state: (page, query) the session was opened on, until the password is typed
@@ -73,26 +77,46 @@ def matches(given: str, password: str) -> bool:
     return hmac.compare_digest(digest(given.encode()).digest(), digest(password.encode()).digest())
 
 
-_admitted_sessions: set[str] = set()  # Streamlit session ids that typed the password
+# Streamlit session ids that signed in, each with what must still hold for it to stay in (None: nothing;
+# under a roster, its code still the student's and no sign-out since), for the HTTP guards (uploads).
+_admitted_sessions: dict[str, Callable[[], bool] | None] = {}
 _admitted_lock = threading.Lock()
 
 
-def admit_session(session_id: str) -> None:
-    """Remember that ``session_id`` typed the class password (and forget sessions that have ended)."""
+def admit_session(session_id: str, still: Callable[[], bool] | None = None) -> None:
+    """Remember that ``session_id`` signed in, while ``still()`` holds (and forget sessions that have ended)."""
     from dashboard.jobs import session_alive
 
     with _admitted_lock:
-        _admitted_sessions.intersection_update([s for s in _admitted_sessions if session_alive(s)])
-        _admitted_sessions.add(session_id)
+        for ended in [s for s in _admitted_sessions if not session_alive(s)]:
+            del _admitted_sessions[ended]
+        _admitted_sessions[session_id] = still
 
 
 def session_admitted(session_id: str) -> bool:
-    """Whether the Streamlit session ``session_id`` may use the server: no class password is set, or it
-    typed the password."""
+    """Whether the Streamlit session ``session_id`` may use the server: no class password is set, or it signed
+    in and still is (a session whose join code was replaced, or that signed out, is let go of here too, with
+    its uploaded files, even when its tab never runs the page again)."""
     if class_password() is None:
         return True
     with _admitted_lock:
-        return session_id in _admitted_sessions
+        if session_id not in _admitted_sessions:
+            return False
+        still = _admitted_sessions[session_id]
+    if still is None or still():
+        return True
+    forget_session(session_id)
+    return False
+
+
+def forget_session(session_id: str) -> None:
+    """``session_id`` is no longer signed in: out of the admitted sessions, its uploaded files freed."""
+    with _admitted_lock:
+        _admitted_sessions.pop(session_id, None)
+    from streamlit.runtime import Runtime
+
+    if session_id and Runtime.exists():
+        Runtime.instance().uploaded_file_mgr.remove_session_files(session_id)
 
 
 class Whose:
@@ -343,24 +367,36 @@ def _sign_in_form() -> Iterator[None]:
 
 def _admitted_by_code() -> bool:
     """Whether this session is a student on the roster, or the teacher (a browser that signed in before is
-    let in again; a student whose code changed is signed out)."""
-    if st.session_state.get(TEACHER) and st.session_state.get(ADMITTED):
-        return True
+    let in again; a session whose code changed, or whose browser signed out in another tab, is signed out)."""
     browser = _signed_in_browser()
-    teacher = teacher_password()
-    if browser is not None and teacher is not None and remembered_teachers.knows(browser, teacher):
-        _admit_teacher(browser)  # the teacher's browser typed the teacher password before
-        return True
-    if (signed := st.session_state.get(STUDENT)) is not None:
-        if roster.current(*signed) is not None:
+    if st.session_state.get(ADMITTED) and (st.session_state.get(TEACHER) or STUDENT in st.session_state):
+        if _still_signed_in(browser, st.session_state.get(TEACHER_CODE), st.session_state.get(STUDENT),
+                            st.session_state.get(SIGN_OUTS, 0)):  # fmt: skip
             return True
-        _sign_out("Your join code has changed or you are no longer on the class roster: ask your teacher.")
+        _sign_out("You were signed out: your code changed, or this browser signed out in another tab.")
+    teacher = roster.teacher_digest()
+    if browser is not None and teacher and remembered_teachers.knows(browser, teacher):
+        _admit_teacher(browser)  # the teacher's browser signed in before
+        return True
     if browser is not None and (signed := remembered_students.of(browser)) is not None:
         if (student := roster.current(*signed)) is not None:
             _admit_student(student, browser)  # this browser signed in before: a reload, a new tab
             return True
         remembered_students.forget(browser)
     return False
+
+
+def _still_signed_in(
+    browser: str | None, teacher_code: str | None, student: tuple[str, str] | None, sign_outs: int
+) -> bool:
+    """Whether a session that signed in so is still in: its code (the teacher's or the student's) unchanged,
+    and its browser not signed out since. A teacher who typed the teacher password before the roster has no
+    code to check."""
+    if browser is not None and signed_out.count(browser) != sign_outs:
+        return False
+    if student is not None:
+        return roster.current(*student) is not None
+    return teacher_code is None or teacher_code == roster.teacher_digest()
 
 
 def _code_form() -> None:
@@ -377,48 +413,66 @@ def _code_form() -> None:
 
 
 def _code_sign_in(given: str, browser: str | None) -> str | None:
-    """Sign this session in as the student whose code ``given`` is, or as the teacher; None when it did (the
-    page reruns), else why not. Codes are too many to guess, so wrong ones only cost their session time;
-    a teacher password counts against the teacher's budget."""
-    people, _ = who_is_trying()
+    """Sign this session in as the student whose code ``given`` is, or as the teacher by theirs; None when it
+    did (the page reruns), else why not. Codes are too many to guess, so wrong ones only cost their session
+    and browser time; nothing typed here is counted per address, nor is the teacher password taken here (a
+    flood of guesses from one router would then keep the teacher out)."""
     if (password := class_password()) is not None and matches(given, password):
         return "This class now signs in with a join code each: ask your teacher for yours."
-    if roster.normalized_code(given) is None and (teacher := teacher_password()) is not None:
-        wrong = "That is neither a join code (twelve letters and digits) nor the teacher password."
-        if (refused := sign_in(given, teacher, teacher_tries(), wrong)) is not None:
-            return refused
-        _admit_teacher(browser)
-        st.rerun()
+    if roster.normalized_code(given) is None:
+        return (
+            "That is not a join code: a code has twelve letters and digits, such as ABCD-EFGH-JKMN (the teacher "
+            "signs in with their teacher code)."
+        )
+    people, _ = who_is_trying()
     tries = code_tries()
     if (wait := max(tries.wait_seconds(who) for who in people)) > 0:
         return f"Too many wrong join codes in this browser: try again in {wait:,.0f} seconds."
     try:
         student = roster.find(given)
+        teacher = student is None and roster.is_teacher_code(given)
     except roster.RosterError as error:
         return str(error)
-    if student is None:
+    if student is None and not teacher:
         for who in people:
             tries.failed(who)
         sleep(FAILURE_DELAY_SECONDS)
         return "That is not a join code on this class's roster. Check it with your teacher."
-    _admit_student(student, browser)
+    if teacher:
+        _admit_teacher(browser)
+    else:
+        _admit_student(student, browser)
     st.rerun()
     return None
 
 
 def _admit_teacher(browser: str | None) -> None:
+    """Sign this session in as the teacher by the teacher code (a roster is in use)."""
+    digest = roster.teacher_digest()
     st.session_state[TEACHER] = st.session_state[ADMITTED] = True
-    admit_session(_session_id())
-    if browser is not None and (teacher := teacher_password()) is not None:
-        remembered_teachers.add(browser, teacher)
+    st.session_state[TEACHER_CODE] = digest
+    sign_outs = st.session_state[SIGN_OUTS] = signed_out.count(browser) if browser is not None else 0
+    admit_session(_session_id(), lambda: _still_signed_in(browser, digest, None, sign_outs))
+    if browser is not None:
+        remembered_teachers.add(browser, digest)
+
+
+def renew_teacher_code() -> str:
+    """A new teacher code (`roster.new_teacher_code`), this teacher's session and browser staying signed in
+    with it; sessions signed in with the old one end."""
+    code = roster.new_teacher_code()
+    _admit_teacher(_signed_in_browser())
+    return code
 
 
 def _admit_student(student: roster.Student, browser: str | None) -> None:
-    st.session_state[STUDENT] = (student.student_id, student.code_digest)
+    signed = (student.student_id, student.code_digest)
+    st.session_state[STUDENT] = signed
     st.session_state[ADMITTED] = True
-    admit_session(_session_id())
+    sign_outs = st.session_state[SIGN_OUTS] = signed_out.count(browser) if browser is not None else 0
+    admit_session(_session_id(), lambda: _still_signed_in(browser, None, signed, sign_outs))
     if browser is not None:
-        remembered_students.add(browser, (student.student_id, student.code_digest))
+        remembered_students.add(browser, signed)
 
 
 def signed_in_name() -> str | None:
@@ -438,14 +492,17 @@ def signed_in_student() -> roster.Student | None:
 
 
 def sign_out() -> None:
-    """Forget who this session and its browser signed in as (their work stays in their workspace)."""
+    """Forget who this session and its browser signed in as, in every tab of the browser (their work stays in
+    their workspace)."""
+    if (browser := _signed_in_browser()) is not None:
+        remembered_students.forget(browser)
+        remembered_teachers.forget(browser)
+        signed_out.add(browser)  # its other tabs sign out at their next run, and at the upload gate
     _sign_out("You signed out. The next person signs in with their own join code.")
 
 
 def _sign_out(notice: str) -> None:
-    if (browser := _signed_in_browser()) is not None:
-        remembered_students.forget(browser)
-        remembered_teachers.forget(browser)
+    forget_session(_session_id())
     st.session_state.clear()
     st.session_state[SIGNED_OUT] = notice
 
@@ -475,7 +532,9 @@ def teacher_password() -> str | None:
 
 
 def is_teacher() -> bool:
-    return teacher_password() is not None and bool(st.session_state.get(TEACHER))
+    """Whether this session signed in as the teacher (the teacher password, or the teacher code of a roster)."""
+    signed = bool(st.session_state.get(TEACHER))
+    return signed and (teacher_password() is not None or (class_password() is not None and roster.in_use()))
 
 
 class Remembered:
@@ -508,7 +567,33 @@ class Remembered:
 
 
 remembered = Remembered()
-remembered_teachers = Remembered()  # the teacher's browsers, under a roster (see `_admitted_by_code`)
+remembered_teachers = Remembered()  # the teacher's browsers by their code's digest, under a roster
+
+
+class SignOuts:
+    """How often each browser (workspace digest) signed out: a session keeps the count it signed in under,
+    and is signed out when it changed, so Sign out in one tab ends every tab of the browser (the next person
+    at a shared computer finds none left signed in). The oldest are forgotten beyond `KEPT` (thread-safe)."""
+
+    KEPT = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, browser: str) -> None:
+        with self._lock:
+            count = self._counts.pop(browser, 0) + 1
+            self._counts[browser] = count
+            while len(self._counts) > self.KEPT:
+                del self._counts[next(iter(self._counts))]
+
+    def count(self, browser: str) -> int:
+        with self._lock:
+            return self._counts.get(browser, 0)
+
+
+signed_out = SignOuts()
 
 
 class RememberedStudents:

@@ -57,6 +57,12 @@ class Student:
     code_digest: str  # HMAC of the join code under the server's secret
 
 
+@dataclass(frozen=True)
+class Roster:
+    students: tuple[Student, ...] = ()
+    teacher: str = ""  # HMAC of the teacher's own code ("" until one is made)
+
+
 def path() -> Path:
     return config.home() / "class" / FILE
 
@@ -69,7 +75,30 @@ def in_use() -> bool:
 def students() -> list[Student]:
     """The roster, in the order the teacher added them ([] when there is none); `RosterError` when its file
     cannot be read."""
-    return list(_read(*_stamp()))
+    return list(_read(*_stamp()).students)
+
+
+def teacher_digest() -> str:
+    """The fingerprint of the teacher's code ("" when none was made, or the roster cannot be read)."""
+    try:
+        return _read(*_stamp()).teacher
+    except RosterError:
+        return ""
+
+
+def is_teacher_code(text: str) -> bool:
+    """Whether ``text`` is the teacher's code: under a roster the teacher signs in with it, never with the
+    teacher password, so that no guess typed in the students' field counts against the teacher."""
+    code, digest = normalized_code(text), teacher_digest()
+    return code is not None and bool(digest) and hmac.compare_digest(code_digest(code), digest)
+
+
+def new_teacher_code() -> str:
+    """A new code for the teacher (the old one stops working, and the sessions signed in with it end)."""
+    code = new_code()
+    with _locked():
+        _write(Roster(tuple(students()), code_digest(code)))
+    return code
 
 
 def find(text: str) -> Student | None:
@@ -97,7 +126,7 @@ def add(typed: str) -> list[tuple[Student, str]]:
     if not wanted:
         raise RosterError("Type the students' names, one per line.")
     with _locked():
-        roster = students()
+        roster, teacher = students(), teacher_digest()
         if len(roster) + len(wanted) > MAX_STUDENTS:
             raise RosterError(f"A roster holds at most {MAX_STUDENTS} students: add fewer.")
         made = []
@@ -107,7 +136,7 @@ def add(typed: str) -> list[tuple[Student, str]]:
             student = Student(secrets.token_hex(8), name, code_digest(code))
             roster.append(student)
             made.append((student, code))
-        _write(roster)
+        _write(Roster(tuple(roster), teacher))
     return made
 
 
@@ -120,14 +149,14 @@ def new_code_for(student_id: str) -> tuple[Student, str]:
             raise RosterError("That student is no longer on the roster.")
         code = new_code()
         roster[index] = Student(student_id, roster[index].name, code_digest(code))
-        _write(roster)
+        _write(Roster(tuple(roster), teacher_digest()))
     return roster[index], code
 
 
 def remove(student_id: str) -> None:
     """Take ``student_id`` off the roster (their workspace stays on the server until it expires)."""
     with _locked():
-        _write([s for s in students() if s.student_id != student_id])
+        _write(Roster(tuple(s for s in students() if s.student_id != student_id), teacher_digest()))
 
 
 def new_code() -> str:
@@ -174,7 +203,7 @@ def _check_name(name: str, taken: list[str]) -> None:
 
 
 _cache_lock = threading.Lock()
-_cached: tuple[tuple[float, int, int], tuple[Student, ...]] | None = None
+_cached: tuple[tuple[float, int, int], Roster] | None = None
 
 
 def _stamp() -> tuple[Path, tuple[float, int, int]]:
@@ -191,18 +220,24 @@ def _stamp() -> tuple[Path, tuple[float, int, int]]:
     return file, (status.st_mtime, status.st_size, status.st_ino)
 
 
-def _read(file: Path, stamp: tuple[float, int, int]) -> tuple[Student, ...]:
+def _read(file: Path, stamp: tuple[float, int, int]) -> Roster:
     """The roster in ``file`` as of ``stamp``, read once per stamp (every page run asks)."""
     global _cached
     if stamp[1] < 0:
-        return ()
+        return Roster()
     with _cache_lock:
         if _cached is not None and _cached[0] == stamp:
             return _cached[1]
     try:
         payload = json.loads(file.read_bytes())
-        roster = tuple(Student(s["id"], s["name"], s["code"]) for s in payload["students"])
-        if not all(isinstance(v, str) for s in roster for v in (s.student_id, s.name, s.code_digest)):
+        roster = Roster(
+            tuple(Student(s["id"], s["name"], s["code"]) for s in payload["students"]),
+            payload.get("teacher", ""),
+        )
+        values = [v for s in roster.students for v in (s.student_id, s.name, s.code_digest)] + [
+            roster.teacher
+        ]
+        if not all(isinstance(v, str) for v in values):
             raise TypeError
     except (OSError, ValueError, KeyError, TypeError):
         raise RosterError(
@@ -213,10 +248,11 @@ def _read(file: Path, stamp: tuple[float, int, int]) -> tuple[Student, ...]:
     return roster
 
 
-def _write(roster: list[Student]) -> None:
+def _write(roster: Roster) -> None:
     payload = {
         "version": VERSION,
-        "students": [{"id": s.student_id, "name": s.name, "code": s.code_digest} for s in roster],
+        "teacher": roster.teacher,
+        "students": [{"id": s.student_id, "name": s.name, "code": s.code_digest} for s in roster.students],
     }
     write_atomically(path(), json.dumps(payload, ensure_ascii=False, indent=1).encode())
 
@@ -225,6 +261,27 @@ def discard() -> None:
     """Delete the roster (a damaged one too): students sign in with the class password again."""
     with _locked():
         path().unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m dashboard.roster teacher-code``: a new teacher code, for a teacher who lost theirs (on the
+    server, with its ``RECENGINE_HOME``); ``discard``: back to the class password."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dashboard.roster", description=main.__doc__)
+    parser.add_argument("action", choices=["teacher-code", "discard"])
+    action = parser.parse_args(argv).action
+    if action == "discard":
+        discard()
+        print("The class roster is gone: students sign in with the class password again.")
+    elif not in_use():
+        parser.exit(2, "There is no class roster in this RECENGINE_HOME: make one on the Challenge page.\n")
+    else:
+        print(f"The teacher's new code: {new_teacher_code()} (the old one no longer works).")
+
+
+if __name__ == "__main__":
+    main()
 
 
 @contextlib.contextmanager

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import roster
+from dashboard import classroom, roster
 from dashboard.challenge import spreadsheet_safe
 from dashboard.names import in_code
 
 MADE = "roster_made_codes"  # session_state: [(name, code)] made in this session, shown until dismissed
+TEACHER_MADE = "roster_made_teacher"  # session_state: the teacher code made in this session, shown once
 
 
 def show() -> None:
@@ -19,7 +20,8 @@ def show() -> None:
             "With a roster, students sign in with **their own join code** instead of the class password. Each "
             "student is then one person to every limit (trainings, uploads, profiles, display names), however "
             "many tabs or computers they use, and their work follows them to any computer they sign in on. "
-            "You sign in with the teacher password in the same field."
+            "You sign in with your own teacher code (shown once, when the first codes are made) in the same field: "
+            "the teacher password is not taken there while the roster is in use."
         )
         try:
             students = roster.students()
@@ -32,6 +34,7 @@ def show() -> None:
         if students:
             _manage(students)
         if roster.in_use():
+            _teacher_code()
             _discard_button("Stop using the roster")
 
 
@@ -74,7 +77,23 @@ def _add_form(count: int) -> None:
         st.error(str(error))
         return
     st.session_state[MADE] = st.session_state.get(MADE, []) + [(s.name, code) for s, code in made]
+    if not roster.teacher_digest():  # the first roster: the teacher's own code, to sign in with from now on
+        st.session_state[TEACHER_MADE] = classroom.renew_teacher_code()
     st.rerun()
+
+
+def _teacher_code() -> None:
+    """The teacher's own code, shown once; a new one on request (the old one's sessions end)."""
+    if code := st.session_state.get(TEACHER_MADE):
+        st.info(
+            f"**Your teacher code: {code}** (shown once, not in the CSV). While the roster is in use you sign in "
+            "with it in the join code field; the teacher password is not taken there, so no guess typed by a "
+            "student can keep you out. Lost it? On the server run `python -m dashboard.roster teacher-code`.",
+            icon=":material/badge:",
+        )
+    if st.button("Give me a new teacher code", key="roster_teacher_code"):
+        st.session_state[TEACHER_MADE] = classroom.renew_teacher_code()
+        st.rerun()
 
 
 def _manage(students: list[roster.Student]) -> None:

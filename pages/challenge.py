@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from dashboard import challenge as store
-from dashboard import classroom, roster_view, state
+from dashboard import classroom, roster, roster_view, state
 from dashboard.data import active_data, load_choice, split
 from dashboard.names import in_code
 from dashboard.navigation import inside_app
@@ -33,8 +33,8 @@ def teacher_sign_in() -> None:
                 f"{classroom.TEACHER_ENV} is the class password: set a different one for the teacher's view."
             )
         return
-    if classroom.is_teacher():
-        return
+    if classroom.is_teacher() or (classroom.class_password() is not None and roster.in_use()):
+        return  # under a class roster the teacher signs in with the teacher code, at the sign-in form
     with st.expander("Teacher"), st.form("challenge_teacher_form"):
         given = st.text_input("Teacher password", type="password", key="challenge_teacher_password")
         if st.form_submit_button("Sign in", key="challenge_teacher_enter"):

@@ -100,8 +100,9 @@ SHARED = {
     ),
     "dashboard/classroom.py:teacher_tries": "wrong teacher passwords, as class_tries, a budget of their own",
     "dashboard/classroom.py:_admitted_sessions": (
-        "the session ids that typed the class password, shared on purpose: the upload gate answers HTTP "
-        "requests outside any session; ids only (nothing a session made), pruned of ended sessions"
+        "the session ids that signed in, each with what must still hold (its code unchanged, no sign-out), "
+        "shared on purpose: the upload gate answers HTTP requests outside any session; ids and checks only "
+        "(nothing a session made), pruned of ended sessions"
     ),
     "dashboard/classroom.py:_admitted_lock": "guards _admitted_sessions",
     "dashboard/runs.py:_held": (
@@ -122,6 +123,10 @@ SHARED = {
     "dashboard/classroom.py:remembered_teachers": (
         "the browsers (workspace digests) that typed the teacher password under a roster, as remembered: a "
         "reload keeps the teacher signed in until sign-out; digests only, bounded; a lock guards it"
+    ),
+    "dashboard/classroom.py:signed_out": (
+        "how often each browser (a workspace digest) signed out, shared on purpose: Sign out in one tab ends "
+        "every tab of that browser; counts only, bounded; a lock guards it"
     ),
     "dashboard/classroom.py:code_tries": (
         "wrong join codes per session and browser, shared on purpose (a new tab must not reset the limit); "

@@ -1,5 +1,6 @@
-"""A class roster in Chromium at a classroom projector's 1280 × 720: the teacher makes join codes, a student
-signs in with theirs on a shared link, again on a second computer, and signs out for the next person."""
+"""A class roster in Chromium at a classroom projector's 1280 × 720: the teacher makes join codes and signs in
+with the teacher code at another computer, a student signs in with theirs on a shared link, again on a second
+computer, and signs out for the next person."""
 
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ def test_the_teacher_hands_out_codes_and_a_student_signs_in_anywhere(browser, tm
         teacher.get_by_text("These codes are shown once").scroll_into_view_if_needed()
         teacher.screenshot(path=str(SHOTS / "roster-codes.png"))
 
+        shown = teacher.get_by_text("Your teacher code:").inner_text()
+        teacher_code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", shown).group()
+        projector = browser.new_context(viewport=VIEWPORT).new_page()  # the teacher at another computer
+        projector.goto(f"{server.url}/challenge")
+        type_into(projector, "Your join code", TEACHER)  # the teacher password is not taken at the sign-in
+        projector.get_by_text("That is not a join code").wait_for(timeout=30_000)
+        type_into(projector, "Your join code", teacher_code)
+        projector.get_by_text("Signed in as the teacher").wait_for(timeout=120_000)
+        projector.get_by_text("Class roster and join codes").wait_for(timeout=60_000)
+
         lab = browser.new_context(viewport=VIEWPORT).new_page()  # a student on a shared link
         lab.goto(f"{server.url}/train?algo=sgd")
         type_into(lab, "Your join code", "tulip-42")  # the class password no longer lets anyone in
@@ -75,5 +86,5 @@ def test_the_teacher_hands_out_codes_and_a_student_signs_in_anywhere(browser, tm
         lab.get_by_text("You signed out").wait_for(timeout=30_000)
         lab.reload()  # the next person needs their own code
         lab.get_by_role("textbox", name="Your join code").wait_for(timeout=60_000)
-        for page in (teacher, lab, laptop):
+        for page in (teacher, projector, lab, laptop):
             page.context.close()
