@@ -109,6 +109,14 @@ def session_admitted(session_id: str) -> bool:
     return False
 
 
+def let_go(session_id: str) -> bool:
+    """Whether ``session_id`` signed in and is no longer in (its code replaced, or signed out): the trainers'
+    watchdog then cancels its trainings, which would otherwise keep their place in the student's name."""
+    with _admitted_lock:
+        still = _admitted_sessions.get(session_id)
+    return still is not None and not session_admitted(session_id)
+
+
 def forget_session(session_id: str) -> None:
     """``session_id`` is no longer signed in: out of the admitted sessions, its uploaded files freed."""
     with _admitted_lock:
@@ -366,24 +374,37 @@ def _sign_in_form() -> Iterator[None]:
 
 
 def _admitted_by_code() -> bool:
-    """Whether this session is a student on the roster, or the teacher (a browser that signed in before is
-    let in again; a session whose code changed, or whose browser signed out in another tab, is signed out)."""
-    browser = _signed_in_browser()
+    """Whether this session signed in as a student on the roster, or as the teacher, and still is (a session
+    whose code changed, or whose browser signed out in another tab, is signed out). A new tab or a reload
+    signs in again: a browser is not remembered, since anyone who copied its cookie beforehand would then
+    become whoever signs in there next (probe 7b); the work is the student's and comes back with the code."""
     if st.session_state.get(ADMITTED) and (st.session_state.get(TEACHER) or STUDENT in st.session_state):
-        if _still_signed_in(browser, st.session_state.get(TEACHER_CODE), st.session_state.get(STUDENT),
-                            st.session_state.get(SIGN_OUTS, 0)):  # fmt: skip
+        if still_signed_in():
             return True
         _sign_out("You were signed out: your code changed, or this browser signed out in another tab.")
-    teacher = roster.teacher_digest()
-    if browser is not None and teacher and remembered_teachers.knows(browser, teacher):
-        _admit_teacher(browser)  # the teacher's browser signed in before
-        return True
-    if browser is not None and (signed := remembered_students.of(browser)) is not None:
-        if (student := roster.current(*signed)) is not None:
-            _admit_student(student, browser)  # this browser signed in before: a reload, a new tab
-            return True
-        remembered_students.forget(browser)
     return False
+
+
+def still_signed_in() -> bool:
+    """False only for a session that signed in with a code and is no longer in: its code replaced or taken off
+    the roster, or its browser signed out (in any tab). Fragments and saves ask it, since a fragment's run
+    never reaches ``app.py``'s check (probe 7b: a replaced code's open tab kept rating in the student's
+    name)."""
+    if not st.session_state.get(ADMITTED) or not (
+        st.session_state.get(TEACHER) or STUDENT in st.session_state
+    ):
+        return True
+    return _still_signed_in(
+        _signed_in_browser(), st.session_state.get(TEACHER_CODE), st.session_state.get(STUDENT),
+        st.session_state.get(SIGN_OUTS, 0),
+    )  # fmt: skip
+
+
+def guard_fragment() -> None:
+    """The first line of a fragment: a session no longer signed in reruns the whole app, whose sign-in check
+    signs it out."""
+    if not still_signed_in():
+        st.rerun(scope="app")
 
 
 def _still_signed_in(
@@ -453,8 +474,6 @@ def _admit_teacher(browser: str | None) -> None:
     st.session_state[TEACHER_CODE] = digest
     sign_outs = st.session_state[SIGN_OUTS] = signed_out.count(browser) if browser is not None else 0
     admit_session(_session_id(), lambda: _still_signed_in(browser, digest, None, sign_outs))
-    if browser is not None:
-        remembered_teachers.add(browser, digest)
 
 
 def renew_teacher_code() -> str:
@@ -471,8 +490,6 @@ def _admit_student(student: roster.Student, browser: str | None) -> None:
     st.session_state[ADMITTED] = True
     sign_outs = st.session_state[SIGN_OUTS] = signed_out.count(browser) if browser is not None else 0
     admit_session(_session_id(), lambda: _still_signed_in(browser, None, signed, sign_outs))
-    if browser is not None:
-        remembered_students.add(browser, signed)
 
 
 def signed_in_name() -> str | None:
@@ -495,8 +512,6 @@ def sign_out() -> None:
     """Forget who this session and its browser signed in as, in every tab of the browser (their work stays in
     their workspace)."""
     if (browser := _signed_in_browser()) is not None:
-        remembered_students.forget(browser)
-        remembered_teachers.forget(browser)
         signed_out.add(browser)  # its other tabs sign out at their next run, and at the upload gate
     _sign_out("You signed out. The next person signs in with their own join code.")
 
@@ -561,13 +576,8 @@ class Remembered:
             known = self._browsers.get(person)
         return known is not None and hmac.compare_digest(known, _password_digest(password))
 
-    def forget(self, person: str) -> None:
-        with self._lock:
-            self._browsers.pop(person, None)
-
 
 remembered = Remembered()
-remembered_teachers = Remembered()  # the teacher's browsers by their code's digest, under a roster
 
 
 class SignOuts:
@@ -594,36 +604,6 @@ class SignOuts:
 
 
 signed_out = SignOuts()
-
-
-class RememberedStudents:
-    """The browsers (workspace digests) that signed in with a join code, and as whom (student id, code digest):
-    a reload or a new tab comes back signed in, until the student signs out or their code changes. The
-    oldest are forgotten beyond `KEPT` (thread-safe)."""
-
-    KEPT = 20_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._browsers: dict[str, tuple[str, str]] = {}
-
-    def add(self, browser: str, student: tuple[str, str]) -> None:
-        with self._lock:
-            self._browsers.pop(browser, None)
-            self._browsers[browser] = student
-            while len(self._browsers) > self.KEPT:
-                del self._browsers[next(iter(self._browsers))]
-
-    def of(self, browser: str) -> tuple[str, str] | None:
-        with self._lock:
-            return self._browsers.get(browser)
-
-    def forget(self, browser: str) -> None:
-        with self._lock:
-            self._browsers.pop(browser, None)
-
-
-remembered_students = RememberedStudents()
 
 
 def _password_digest(password: str) -> str:

@@ -424,9 +424,13 @@ def _look_at(
         else:
             gone_since.setdefault(session, now)
     limit = class_minutes() * 60 if in_class_mode() else None
+    from dashboard.classroom import let_go
+
     for job in jobs:
         if job.session_id in gone_since and now - gone_since[job.session_id] >= SESSION_GRACE_SECONDS:
             job.cancel("its browser tab was closed")
+        elif limit is not None and job.session_id and let_go(job.session_id):
+            job.cancel("its session was signed out (a new join code, or Sign out)")  # nobody's place in line
         elif limit is not None and job.running_since is not None and now - job.running_since > limit:
             job.cancel(
                 f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True

@@ -49,6 +49,7 @@ RATED = "side_rated"  # the key of `rated_count`'s fragment: a rating rerunning 
 @st.fragment(key=RATED)
 def rated_count() -> None:
     """How many movies you rated here, and where your other ratings are when you have none here."""
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     st.markdown(f"**You rated:** {counted(len(state.my_ratings()), 'movie')}")
     elsewhere = ratings_elsewhere()
     if elsewhere and not state.my_ratings():
@@ -132,6 +133,7 @@ def training_elsewhere() -> None:
 
 @st.fragment(run_every=1.0)
 def _training_status() -> None:
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     job = st.session_state.get(state.JOB)
     if job is not None and job.running:
         st.caption(f"Training {job.label} in the background: epoch {job.epochs_done} of {job.n_epochs}.")

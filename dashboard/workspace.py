@@ -494,7 +494,9 @@ def save() -> None:
     When another tab of the same browser wrote it meanwhile, the two are merged (`merged`) and this session
     takes in what the other tab added, so neither tab's work is lost."""
     key = st.session_state.get(KEY)
-    if key is None:
+    from dashboard import classroom  # it imports this module
+
+    if key is None or not classroom.still_signed_in():  # a replaced code's tab writes nobody's work
         return
     payload = snapshot()
     text, base, disk = encoded(payload), st.session_state.get(SAVED), read_text(key)

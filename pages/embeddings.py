@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import presentation, state, urlstate
+from dashboard import classroom, presentation, state, urlstate
 from dashboard.charts import GENRE_COLOURS, item_map, large_type
 from dashboard.data import active_data, catalogue, genres, most_rated
 from dashboard.navigation import inside_app
@@ -71,6 +71,7 @@ def pca_plane(projection: Projection) -> lessons.GenreMap:
 
 @st.fragment  # a move of your point, or a click on the map, redraws this part only
 def movie_map(run: state.Run, data: RatingsDataset) -> None:
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     with engine_errors("Choose another model, or PCA instead of t-SNE."):  # a fragment reruns alone
         draw_map(run, data)
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import config, state, workspace
+from dashboard import classroom, config, state, workspace
 from dashboard.asking import questions
 from dashboard.data import active_data, browsed, catalogue, genres, titles_of
 from dashboard.names import in_code
@@ -48,12 +48,14 @@ MINE, RATING = "rate_mine", "rating"  # the key of Your ratings' table, and its 
 
 @st.fragment(key=QUESTIONS)
 def asked(data: RatingsDataset) -> None:
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     with engine_errors("Choose another data set on the Data page."):
         questions(data)  # "Help us learn your taste": dashboard/asking.py
 
 
 @st.fragment(key=FILMS)
 def browse(data: RatingsDataset) -> None:
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     table = catalogue(data)
     query_column, genre_column, sort_column = st.columns([3, 2, 2])
     query = query_column.text_input(
@@ -97,6 +99,7 @@ def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
 
 @st.fragment(key=PICKS)
 def picks(data: RatingsDataset) -> None:
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     with engine_errors("Choose another data set on the Data page."):
         preview(data)
         your_ratings(data)
@@ -173,6 +176,7 @@ def shown_at(shown: list, row: object) -> object:
 
 @st.fragment(key=FILES)
 def files(data: RatingsDataset) -> None:
+    classroom.guard_fragment()  # signed out meanwhile (a new code, Sign out elsewhere): the app says so
     ratings = state.my_ratings()
     source = state.data_choice().source_key
     box = st.expander("Save, load, import and export", expanded=False, key=FILES_OPEN, on_change="rerun")

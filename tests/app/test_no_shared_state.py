@@ -115,15 +115,6 @@ SHARED = {
         "purpose: a reload or a new tab of that browser comes in without it; digests only, bounded; a lock "
         "guards it"
     ),
-    "dashboard/classroom.py:remembered_students": (
-        "the browsers (workspace digests) that signed in with a join code, and as whom (a student id and "
-        "their code's digest), shared on purpose: a reload comes back signed in until sign-out or a new code; "
-        "ids and digests only, bounded; a lock guards it"
-    ),
-    "dashboard/classroom.py:remembered_teachers": (
-        "the browsers (workspace digests) that typed the teacher password under a roster, as remembered: a "
-        "reload keeps the teacher signed in until sign-out; digests only, bounded; a lock guards it"
-    ),
     "dashboard/classroom.py:signed_out": (
         "how often each browser (a workspace digest) signed out, shared on purpose: Sign out in one tab ends "
         "every tab of that browser; counts only, bounded; a lock guards it"

@@ -171,16 +171,22 @@ def test_a_students_work_follows_them_to_another_computer_and_no_one_elses(class
     assert not neighbour.session_state["my_ratings"].get(SOURCE)
 
 
-def test_a_reload_stays_signed_in_until_sign_out_and_the_next_person_needs_their_code(class_server):
+def test_a_browser_is_not_remembered_so_a_copied_cookie_becomes_nobody(class_server):
+    """Probe 7b: Mallory copied a lab browser's cookie before Ada signed in there; as the browser was
+    remembered, Mallory's own computer then came in as Ada with no code. A reload or a new tab signs in again,
+    and the work comes back with the code."""
     (_, code), _ = roster.add("Ada\nAlan")
-    browser = secrets.token_urlsafe(32)
-    enter(class_server(browser), code)
-    reload = class_server(browser)
-    assert signed_in_as(reload) == "Ada"  # no code asked again
+    lab_browser = secrets.token_urlsafe(32)  # Mallory read this cookie off the lab computer beforehand
+    ada = enter(class_server(lab_browser), code)
+    ada.session_state["my_ratings"] = {SOURCE: {318: 5.0}}
+    ada.run()
+    mallory = class_server(lab_browser)
+    assert not mallory.metric and [t.label for t in mallory.text_input] == ["Your join code"]
+    reload = enter(class_server(lab_browser), code)  # Ada's own reload: the code, then all her work
+    assert signed_in_as(reload) == "Ada" and reload.session_state["my_ratings"] == {SOURCE: {318: 5.0}}
     reload.button(key="side_sign_out").click().run()
     assert [t.label for t in reload.text_input] == ["Your join code"] and not reload.metric
     assert any("signed out" in i.value for i in reload.info)
-    assert [t.label for t in class_server(browser).text_input] == ["Your join code"]  # the browser forgot Ada
 
 
 def test_a_new_code_ends_the_sessions_signed_in_with_the_old_one(class_server):
@@ -221,11 +227,13 @@ def test_the_teacher_signs_in_with_the_teacher_code_and_sees_the_roster(class_se
     assert tab.metric and tab.session_state[classroom.TEACHER] and signed_in_as(tab) == "the teacher"
     tab.switch_page("pages/challenge.py").run()
     assert not tab.exception and any(e.label == "Class roster and join codes" for e in tab.expander)
-    reload = class_server(browser)
-    assert reload.metric and signed_in_as(reload) == "the teacher"  # no code asked again
     roster.new_teacher_code()  # the old one was seen: its sessions end
-    reload.run()
-    assert not reload.metric and [t.label for t in class_server(browser).text_input] == ["Your join code"]
+    tab.run()
+    assert not tab.metric and [t.label for t in tab.text_input] == ["Your join code"]
+    refused = enter(class_server(browser), code)  # the old code no longer signs anyone in
+    assert not refused.metric and any(
+        "not a join code on this class's roster" in e.value for e in refused.error
+    )
 
 
 def test_a_flood_of_guesses_from_one_router_never_keeps_the_teacher_out(class_server, monkeypatch):
@@ -253,7 +261,7 @@ def test_sign_out_in_one_tab_signs_out_every_tab_of_the_browser(class_server):
     (_, code), _ = roster.add("Ada\nAlan")
     browser = secrets.token_urlsafe(32)
     first = enter(class_server(browser), code)
-    second = class_server(browser)  # another tab: signed in, the browser is remembered
+    second = enter(class_server(browser), code)  # another tab of the same browser
     assert signed_in_as(second) == "Ada"
     first.button(key="side_sign_out").click().run()
     second.run()
@@ -385,3 +393,31 @@ def test_a_teacher_who_lost_their_code_gets_a_new_one_on_the_server(home, capsys
     assert roster.find(new) is None  # a teacher code is no student's
     roster.main(["discard"])
     assert not roster.in_use()
+
+
+def test_a_replaced_codes_open_tab_changes_nothing_through_a_fragment(class_server):
+    """Probe 7b: clicks inside a fragment (the Rate page's film list) never reach app.py's sign-in check, so
+    the old code's open tab kept rating in the student's name after "Give a new code"."""
+    (ada, code), _ = roster.add("Ada\nAlan")
+    tab = enter(class_server(secrets.token_urlsafe(32)), code)
+    tab.switch_page("pages/rate.py").run()
+    saved = workspace.read_text(roster.workspace_key(ada.student_id))
+    roster.new_code_for(ada.student_id)
+    film = next(w for w in tab.button_group if w.key and w.key.startswith("rate_item_"))
+    film.set_value(5.0).run()
+    assert workspace.read_text(roster.workspace_key(ada.student_id)) == saved  # nothing written as Ada
+    assert not tab.metric and [t.label for t in tab.text_input] == ["Your join code"]
+
+
+def test_the_watchdog_cancels_the_trainings_of_a_session_let_go(monkeypatch):
+    from dashboard import jobs
+
+    cancelled: list[str] = []
+    job = type("Job", (), {"session_id": "kicked", "running_since": None, "cancelled_at": None,
+                           "cancel": lambda self, why, keep=False: cancelled.append(why)})()  # fmt: skip
+    scheduler = type("S", (), {"sessions_with_endings": lambda self: set()})()
+    monkeypatch.setattr(jobs, "in_class_mode", lambda: True)
+    monkeypatch.setattr(jobs, "session_alive", lambda session: True)
+    monkeypatch.setattr(classroom, "let_go", lambda session: session == "kicked")
+    jobs._look_at([job], {}, 0.0, scheduler)
+    assert cancelled == ["its session was signed out (a new join code, or Sign out)"]

@@ -73,8 +73,9 @@ def test_the_teacher_hands_out_codes_and_a_student_signs_in_anywhere(browser, tm
         settle(lab)
         no_exception(lab, "signed in")
         assert lab.url == f"{server.url}/train?algo=sgd"  # the link survived the sign-in
-        lab.reload()
-        lab.get_by_text("Signed in as Ada Lovelace").wait_for(timeout=120_000)  # no code asked again
+        lab.reload()  # a browser is not remembered (a copied cookie would become Ada): the code again
+        type_into(lab, "Your join code", codes["Ada Lovelace"])
+        lab.get_by_text("Signed in as Ada Lovelace").wait_for(timeout=120_000)
 
         laptop = browser.new_context(viewport=VIEWPORT).new_page()  # the same student, another computer
         laptop.goto(server.url)
