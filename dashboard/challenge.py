@@ -39,7 +39,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,10 +343,17 @@ def address_digest(address: str) -> str:
 
 
 def check_submission(
-    stored: StoredChallenge, owner: str, name: str, run: Run, now: float, address: str = ""
+    stored: StoredChallenge,
+    owner: str,
+    name: str,
+    run: Run,
+    now: float,
+    address: str = "",
+    reserved: Sequence[str] = (),
 ) -> str:
     """The name's key, or `ChallengeError` saying why ``owner`` may not submit ``run`` under ``name`` from
-    ``address`` (a digest, `address_digest`) now."""
+    ``address`` (a digest, `address_digest`) now; ``reserved``: names no one but their bearer may take (the
+    class roster's other students)."""  # fmt: skip
     if not stored.spec.is_open(now):
         raise ChallengeError("This challenge has closed: its deadline has passed.")
     if not owner.startswith("person:"):  # a session without a workspace cookie (`profiles.current_owner`)
@@ -362,6 +369,11 @@ def check_submission(
     own = stored.name_of(owner)
     if own is not None and not same_name(own, name):
         raise ChallengeError(f"You submit as {in_code(own)} in this challenge: keep that name.")
+    if own is None and (classmate := next((r for r in reserved if same_name(r, name)), None)) is not None:
+        raise ChallengeError(
+            f"{in_code(' '.join(name.split()))} looks like {in_code(classmate)}, a classmate's name on the class "
+            "roster: submit under your own name or a nickname."
+        )
     names_here = {name_keys(s.name)[0] for s in stored.submissions if address and s.address == address}
     if own is None and address and len(names_here) >= (most := max_names_per_address()):
         raise ChallengeError(
@@ -492,16 +504,17 @@ def submit(
     now: float | None = None,
     scorer: Callable[[Run], dict[str, float]] | None = None,
     address: str = "",
+    reserved: Sequence[str] = (),
 ) -> Submission:
     """Score ``run`` on both parts (with ``scorer(run)`` when given: a cache of ``challenge.scores``) and
     record it, from ``address`` (a digest, `address_digest`; "" not counted per address); raises
-    `ChallengeError` with the reason when refused.
+    `ChallengeError` with the reason when refused; ``reserved`` as `check_submission`.
 
     The checks run before scoring and again under the lock, so two people taking one name at once, or one
     person's submissions from two tabs, cannot pass them together."""
     now = time.time() if now is None else now
     stored = load(challenge_id)
-    check_submission(stored, owner, name, run, now, address)
+    check_submission(stored, owner, name, run, now, address, reserved)
     if (
         challenge.fingerprint != stored.fingerprint
         or challenge.spec != stored.spec
@@ -522,7 +535,7 @@ def submit(
     )
 
     def record(stored: StoredChallenge) -> Submission:
-        key = check_submission(stored, owner, name, run, now, address)
+        key = check_submission(stored, owner, name, run, now, address, reserved)
         stored.names[key] = owner
         stored.submissions.append(submission)
         return submission

@@ -136,10 +136,13 @@ def submit_form(stored: store.StoredChallenge) -> None:
         )
         return
     own_name = stored.name_of(owner) or ""
+    student = classroom.signed_in_student()
+    reserved = classmates(student) if student is not None else []
     with st.form("challenge_submit_form"):
         titles = {run.run_id: run.title for run in fitting}
         run_id = st.selectbox("Your run", list(titles), format_func=titles.get, key="challenge_run")
-        name = st.text_input("Display name on the board", value=own_name, max_chars=store.MAX_NAME_LENGTH,
+        name = st.text_input("Display name on the board", value=own_name or (student.name if student else ""),
+                             max_chars=store.MAX_NAME_LENGTH,
                              key="challenge_name", disabled=bool(own_name))  # fmt: skip
         pressed = st.form_submit_button("Submit", type="primary", key="challenge_submit")
     if pressed:
@@ -149,6 +152,7 @@ def submit_form(stored: store.StoredChallenge) -> None:
                 stored.challenge_id, owner, own_name or name, state.runs()[run_id], engine,
                 scorer=lambda run: scores(stored.challenge_id, run.run_id, engine, run),
                 address=store.address_digest(address) if (address := classroom.counted_address()) else "",
+                reserved=reserved,
             )  # fmt: skip
         except RecEngineError as error:
             st.error(str(error))
@@ -157,6 +161,14 @@ def submit_form(stored: store.StoredChallenge) -> None:
             st.success(f"Submitted as {shown}: public {MEASURES[stored.spec.measure]} {made.public:.4f}.")
     recent = len(store.load(stored.challenge_id).recent(owner, time.time()))
     st.caption(f"{recent} of your {store.MAX_PER_HOUR} submissions this hour used.")
+
+
+def classmates(student: roster.Student) -> list[str]:
+    """The roster's other names: a display name may not pass for a classmate's (probe 7b)."""
+    try:
+        return [other.name for other in roster.students() if other.student_id != student.student_id]
+    except roster.RosterError:
+        return []
 
 
 def board(stored: store.StoredChallenge, teacher: bool) -> None:

@@ -182,6 +182,21 @@ def test_a_person_keeps_one_name(opened, data, engine, popular):
         )
 
 
+def test_a_classmates_roster_name_is_theirs_alone(opened, engine, popular):
+    """Probe 7b: Mallory submitted as "Student01", and the real Student01 was refused their own name."""
+    classmates = ["Ada Lovelace", "Alan Turing"]
+    run = a_run(engine.train, popular)
+    for taken in ("Ada Lovelace", "ada  lovelace", "Аda Lovelace"):  # case, spaces, a Cyrillic А
+        with pytest.raises(ChallengeError, match="a classmate's name on the class roster"):
+            store.submit(opened.challenge_id, "person:m", taken, run, engine, now=NOW, reserved=classmates)
+    made = store.submit(opened.challenge_id, "person:m", "Mallory", run, engine, now=NOW, reserved=classmates)
+    assert made.name == "Mallory"
+    ada = store.submit(
+        opened.challenge_id, "person:a", "Ada Lovelace", run, engine, now=NOW, reserved=["Mallory"]
+    )
+    assert ada.name == "Ada Lovelace"  # her own name: not among her classmates'
+
+
 def test_ten_submissions_an_hour(opened, data, engine, popular):
     for minute in range(store.MAX_PER_HOUR):
         store.submit(
