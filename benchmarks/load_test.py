@@ -177,7 +177,7 @@ def tune_and_submit(session: Session, client: Client) -> None:
     client.timed("submit to the challenge", session.run(widgets=widgets))
     if any("submissions per hour at most" in alert for alert in session.alerts("error")):
         client.refused += 1
-    elif any(alert.startswith(f"Submitted as {name}:") for alert in session.alerts("success")):
+    elif any(f"Submitted as `{name}`:" in alert for alert in session.alerts("success")):
         client.submitted += 1
     else:
         client.errors.append(f"submission not acknowledged: {session.page_text()[-300:]}")
@@ -313,7 +313,7 @@ def make_roster(home: Path, clients: int) -> list[str]:
     previous = os.environ.get("RECENGINE_HOME")
     os.environ["RECENGINE_HOME"] = str(home)
     try:
-        return [code for _, code in roster.add("\n".join(f"Student {n + 1}" for n in range(clients)))]
+        return [code for _, code in roster.add("\n".join(f"Student {n}" for n in range(clients)))]
     finally:
         os.environ.pop("RECENGINE_HOME") if previous is None else os.environ.update(RECENGINE_HOME=previous)
 
@@ -572,6 +572,16 @@ def class_intro(result: LoadResult) -> str:
     )
 
 
+def error_kinds(errors: list[str], shown: int = 20) -> list[str]:
+    """The errors as Markdown list items, alike ones (client numbers aside) once with their count."""
+    kinds: dict[str, int] = {}
+    for error in errors:
+        kind = re.sub(r"\b(client|Student) \d+", r"\1 N", error)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    ranked = sorted(kinds.items(), key=lambda item: -item[1])[:shown]
+    return [f"- {count} × {kind}" if count > 1 else f"- {kind}" for kind, count in ranked]
+
+
 def render(result: LoadResult) -> str:
     options = f"--clients {len(result.clients)} --seconds {result.bound:g} --think {result.think:g}"
     options += " --class" if result.challenge else ""
@@ -617,7 +627,7 @@ def render(result: LoadResult) -> str:
                 ),
                 f"Rerun: `./dev bench load_test {options}`.",
                 "",
-                *[f"- {error}" for error in result.errors[:20]],
+                *error_kinds(result.errors),
             ]
         ).rstrip()
         + "\n"
