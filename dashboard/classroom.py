@@ -426,7 +426,7 @@ def _code_form() -> None:
     with _sign_in_form():
         given = st.text_input(
             "Your join code", key="class_code", placeholder="ABCD-EFGH-JKMN",
-            help="Your teacher gave you a code of twelve letters and digits. The teacher types the teacher password.",
+            help="Your teacher gave you a code of twelve letters and digits. The teacher signs in with the teacher code.",
         )  # fmt: skip
         submitted = st.form_submit_button("Enter", type="primary", key="class_code_enter")
     if submitted and (refused := _code_sign_in(given, _signed_in_browser())) is not None:
