@@ -243,7 +243,7 @@ def test_saving_onto_a_taken_name_asks_first_and_can_be_undone(app, home):
     app.text_input(key="rate_profile").input("Élève ").run()
     app.button(key="rate_save").click().run()
     assert_no_exception(app)
-    assert any("already a profile named 'élève'" in w.value for w in app.warning)
+    assert any("already a profile named `élève`" in w.value for w in app.warning)
     assert load_profile(home / "profiles", "élève").ratings == {first[0]: 4.0}  # not replaced yet
     app.button(key="rate_replace").click().run()
     assert_no_exception(app)
