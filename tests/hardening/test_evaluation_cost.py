@@ -36,7 +36,7 @@ def in_class(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ranking_is_priced_by_users_items_and_factors():
     wide = make("sgd", n_factors=1000, n_epochs=1)
     one_fold = training_cost.ranking_seconds(wide, RANKED_USERS, SWEPT.n_items)
-    assert training_cost.seconds(wide, SWEPT) < 1 < one_fold  # the fit is cheap, its ranking is not
+    assert training_cost.seconds(wide, SWEPT) < one_fold / 3  # the fit is cheap, its ranking is not
     assert training_cost.ranking_seconds(wide, 2 * RANKED_USERS, SWEPT.n_items) == pytest.approx(2 * one_fold)
     assert training_cost.ranking_seconds(wide, RANKED_USERS, 2 * SWEPT.n_items) == pytest.approx(2 * one_fold)
     narrow = make("sgd", n_factors=10, n_epochs=1)
@@ -64,6 +64,21 @@ def test_the_probes_sweep_on_a_wide_upload_is_priced_with_its_ranking(in_class):
     tally("trainers", "sweep of 60 fits on a 40,000 x 40,000 upload", "refused: its ranking is priced")
 
 
+def test_a_wide_uploads_fit_is_priced_by_its_rows_too():
+    """The probe's sweep fold: SGD at 1,000 factors, 1 epoch, on 40,000 + 40,000 rows and 60,000 ratings was
+    priced 0.36 s by its ratings and took 5.2 s here (drawing 80 million starting factors, then passes over
+    them): the rows are most of its price. On the bundled set they are a small part."""
+    fold = SimpleNamespace(n_ratings=SWEPT.n_ratings // 2, n_users=SWEPT.n_users, n_items=SWEPT.n_items)
+
+    def rows_share(model, train) -> float:
+        per_row = training_cost.ROW_EPOCH_RATE * training_cost.epochs(model) + training_cost.ROW_START_RATE
+        return per_row * training_cost.row_units(model, train) / training_cost.seconds(model, train)
+
+    wide = make("sgd", n_factors=1000, n_epochs=1)
+    assert training_cost.seconds(wide, fold) > 5.2 and rows_share(wide, fold) > 0.8
+    assert rows_share(make("sgd"), load_bundled()) < 0.25
+
+
 def wider(times: float, model) -> SimpleNamespace:
     """The probe's upload with ``times`` as many items as the ceiling lets ``model``'s test metrics rank."""
     items = times * jobs.DEFAULT_CLASS_WORK / training_cost.ranking_seconds(model, RANKED_USERS, 1)
@@ -74,8 +89,7 @@ def test_the_probes_training_on_a_wide_upload_prices_its_test_metrics(in_class):
     """p3: SGD at 100 factors, 1 epoch, 3,000 users ranked over 200,000 items: estimated 0.10 s, took 16 s.
     Its estimate now holds the ranking; with more items it is refused before it starts, saying what fits."""
     model = make("sgd", n_factors=100, n_epochs=1)
-    assert training_cost.seconds(model, MEASURED) < 1
-    assert jobs.job_seconds(model, MEASURED, RANKED_USERS) > 16  # what the probe measured, at least
+    assert training_cost.seconds(model, MEASURED) < 3 < 16 < jobs.job_seconds(model, MEASURED, RANKED_USERS)
     measure = lambda model: {}  # noqa: E731
     wide = wider(1.2, model)
     TrainingJob(model, wide, None, finish=lambda job: None, ranked_users=RANKED_USERS)  # nothing measured
