@@ -26,7 +26,8 @@ closed) for `SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job tha
 `KILL_AFTER_SECONDS` later: the next student trains within seconds.
 
 In classroom mode: a job's estimated time (``dashboard/training_cost.py``: each family's real cost, at
-rates measured on a two-core machine) has a ceiling (``RECENGINE_CLASS_MAX_SECONDS``), a job running longer
+rates measured on a two-core machine, and the ranking that evaluates it: a training's test metrics, each sweep
+fold's) has a ceiling (``RECENGINE_CLASS_MAX_SECONDS``), a job running longer
 than ``RECENGINE_CLASS_MAX_MINUTES`` is stopped (kept as a stopped run, like Stop), a person who already has
 a job in line may add one only while their client address has fewer than
 ``RECENGINE_CLASS_JOBS_PER_ADDRESS`` running or waiting (two browser contexts of one student are two owners,
@@ -510,24 +511,31 @@ def _largest(fits: Callable[[int], bool], high: int) -> int:
     return low
 
 
-def _most_epochs(model: Any, train: Any, limit: float) -> int:
-    """The most epochs within ``limit`` seconds, after what is done once before the first (an SVD start)."""
-    one, two = (training_cost.seconds(_resized(model, n_epochs=n), train) for n in (1, 2))
+def job_seconds(model: Any, train: Any, ranked_users: int = 0) -> float:
+    """A job's estimated seconds: its fit, and the ranking of ``ranked_users`` users over every item of
+    ``train`` that evaluates it (a training's test metrics, a sweep fold's)."""
+    ranking = training_cost.ranking_seconds(model, ranked_users, train.n_items) if ranked_users else 0.0
+    return training_cost.seconds(model, train) + ranking
+
+
+def _most_epochs(model: Any, train: Any, limit: float, ranked_users: int) -> int:
+    """The most epochs within ``limit`` seconds, after what is done once (an SVD start, the ranking)."""
+    one, two = (job_seconds(_resized(model, n_epochs=n), train, ranked_users) for n in (1, 2))
     per_epoch = max(two - one, 1e-12)
     return int((limit - (one - per_epoch)) // per_epoch)
 
 
-def _allowed(model: Any, train: Any, limit: float) -> str:
+def _allowed(model: Any, train: Any, limit: float, ranked_users: int = 0) -> str:
     """What fits the ceiling: as many epochs with these factors, or as many factors with these epochs."""
     params = model.params
     factors, has_epochs = int(getattr(params, "n_factors", 0) or 0), hasattr(params, "n_epochs")
     epochs = training_cost.epochs(model)
     options = []
-    if has_epochs and (most := _most_epochs(model, train, limit)) >= 1:
+    if has_epochs and (most := _most_epochs(model, train, limit, ranked_users)) >= 1:
         options.append(
             f"{factors:,} factors for at most {most:,} epochs" if factors else f"at most {most:,} epochs"
         )
-    fits = lambda k: training_cost.seconds(_resized(model, n_factors=k), train) <= limit  # noqa: E731
+    fits = lambda k: job_seconds(_resized(model, n_factors=k), train, ranked_users) <= limit  # noqa: E731
     if factors > 1 and (most := _largest(fits, factors - 1)):
         options.append(
             f"{epochs:,} epochs with at most {most:,} factors" if has_epochs else f"at most {most:,} factors"
@@ -538,10 +546,17 @@ def _allowed(model: Any, train: Any, limit: float) -> str:
     return f"{larger_batches}on a smaller data set (filter it on the Data page)"
 
 
-def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: int) -> None:
-    """In classroom mode, refuse a cross-validated sweep whose fits together would take longer than
-    `class_max_work` seconds by the cost model (it runs in the page's own thread, holding one trainer's
-    turn, so its whole time is bounded, not each fit's)."""
+def _ranking_text(users: int, items: int) -> str:
+    return f"ranking {users:,} {'user' if users == 1 else 'users'} over {items:,} items"
+
+
+def check_sweep_work(
+    algo: str, grid: dict[str, list[Any]], data: Any, folds: int, ranked_users: int | None = None
+) -> None:
+    """In classroom mode, refuse a cross-validated sweep whose fits and rankings together would take longer
+    than `class_max_work` seconds by the cost model (it runs in the page's own thread, holding one trainer's
+    turn, so its whole time is bounded, not each fit's). Each fold ranks ``ranked_users`` (a sample; every
+    user when None) over every item."""
     if not in_class_mode():
         return
     from recengine.models import make
@@ -551,28 +566,33 @@ def check_sweep_work(algo: str, grid: dict[str, list[Any]], data: Any, folds: in
         n_users=data.n_users,
         n_items=data.n_items,
     )
-    total, fits = 0.0, 0
+    users = data.n_users if ranked_users is None else min(ranked_users, data.n_users)
+    total, ranking, fits = 0.0, 0.0, 0
     for values in itertools.product(*grid.values()):
         try:
             model = make(algo, **dict(zip(grid, values, strict=True)))
         except RecEngineError:  # the sweep reports a refused setting itself
             continue
-        total, fits = total + training_cost.seconds(model, train) * folds, fits + folds
+        total, fits = total + job_seconds(model, train, users) * folds, fits + folds
+        ranking += training_cost.ranking_seconds(model, users, data.n_items) * folds
     limit = class_max_work()
     if total > limit:
         raise TooMuchWork(
-            f"This sweep is too large for a class server: its {fits:,} fits would take about "
-            f"{_duration(total)} here, and a sweep may take {_duration(limit)}. Choose fewer or smaller values, "
-            f"or fewer folds. (The teacher sets the limit with {CLASS_WORK_ENV}, in seconds.)"
+            f"This sweep is too large for a class server: its {fits:,} fits, each scored by "
+            f"{_ranking_text(users, data.n_items)}, would take about {_duration(total)} here ("
+            f"{_duration(ranking)} of it ranking), and a sweep may take {_duration(limit)}. Choose fewer or "
+            "smaller values (fewer factors rank faster), or fewer folds, or filter out rarely rated items on "
+            f"the Data page. (The teacher sets the limit with {CLASS_WORK_ENV}, in seconds.)"
         )
 
 
-def check_class_work(model: Any, train: Any) -> None:
+def check_class_work(model: Any, train: Any, ranked_users: int = 0) -> None:
     """In classroom mode, refuse a training that would take longer than `class_max_work` seconds by the
-    cost model (dashboard/training_cost.py), saying what is allowed."""
+    cost model (dashboard/training_cost.py), its test metrics' ranking of ``ranked_users`` users over every
+    item counted, saying what is allowed."""
     if not in_class_mode() or train is None:
         return
-    needed, limit = training_cost.seconds(model, train), class_max_work()
+    needed, limit = job_seconds(model, train, ranked_users), class_max_work()
     if needed <= limit:
         return
     params = getattr(model, "params", None)
@@ -580,11 +600,19 @@ def check_class_work(model: Any, train: Any) -> None:
     what = " ".join(
         text.format(getattr(params, name)) for name, text in parts.items() if hasattr(params, name)
     )
+    ranking = training_cost.ranking_seconds(model, ranked_users, train.n_items) if ranked_users else 0.0
+    measured = (
+        f" ({_duration(ranking)} of it for the test metrics, {_ranking_text(ranked_users, train.n_items)})"
+        if ranking >= 1
+        else ""
+    )
+    no_test = " or hold out nothing (no test metrics)" if ranking > limit / 2 else ""
     raise TooMuchWork(
         f"This training is too large for a class server: {getattr(model, 'name', 'this model')} {what} "
-        f"on {int(train.n_ratings):,} ratings would take about {_duration(needed)} here, and each training may "
-        f"take {_duration(limit)}. Train {_allowed(model, train, limit)}. (The teacher sets the limit with "
-        f"{CLASS_WORK_ENV}, in seconds.)"
+        f"on {int(train.n_ratings):,} ratings would take about {_duration(needed)} here{measured}, and each "
+        f"training may take {_duration(limit)}. "
+        f"Train {_allowed(model, train, limit, ranked_users)}{no_test}. "
+        f"(The teacher sets the limit with {CLASS_WORK_ENV}, in seconds.)"
     )
 
 
@@ -665,9 +693,10 @@ class TrainingJob:
     ``owner`` (default: the session; in classroom mode the person, by their workspace) is whom the
     per-owner limits and the fair line count the job for; ``address`` (default: the session's client address)
     is what the per-address limit counts; ``session_id`` (the session creating the job) is the one whose end
-    cancels it. In classroom mode a job beyond the time ceiling raises `TooMuchWork` here, one beyond its
-    share of the memory budget `TooLargeError`, and `start` raises `TooManyJobs` beyond `MAX_WAITING` or the
-    per-address limit.
+    cancels it. ``ranked_users`` is how many users ``measure`` ranks over every item (priced with the fit).
+    In classroom mode a job beyond the time ceiling (fit and measure) raises `TooMuchWork` here, one beyond
+    its share of the memory budget `TooLargeError`, and `start` raises `TooManyJobs` beyond `MAX_WAITING` or
+    the per-address limit.
     """
 
     def __init__(
@@ -681,8 +710,9 @@ class TrainingJob:
         shortcut: Callable[[], Any] | None = None,
         owner: str | None = None,
         address: str | None = None,
+        ranked_users: int = 0,
     ):
-        check_class_work(model, train)
+        check_class_work(model, train, ranked_users if measure is not None else 0)
         self.session_id = current_session()
         self.owner = owner if owner is not None else _default_owner(self.session_id)
         self.address = address if address is not None else _client_address()

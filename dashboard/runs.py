@@ -33,8 +33,9 @@ from recengine.store import ModelStore, cache_key
 DEFAULT_ALGO = "wals"
 DEFAULT_SPLIT = "user:0.2"
 K = 10
-# Ranking metrics of a training rank at most this many users (a seeded sample above it): every user of
-# MovieLens 25M (162,000) would take minutes on two cores, a sample of 3,000 a few seconds.
+# Ranking metrics of a training, and of each fold of a sweep, rank at most this many users (a seeded sample
+# above it): every user of MovieLens 25M (162,000) would take minutes on two cores, a sample of 3,000 a few
+# seconds. The class ceiling prices that ranking with the fit (jobs.job_seconds).
 RANKED_USERS = 3_000
 
 
@@ -297,7 +298,14 @@ def start(
 
     measure = functools.partial(test_metrics, train, test) if test.n_ratings else None
     job = TrainingJob(
-        model, train, valid, finish, label=model.label or algo, measure=measure, shortcut=trained_meanwhile
+        model,
+        train,
+        valid,
+        finish,
+        label=model.label or algo,
+        measure=measure,
+        shortcut=trained_meanwhile,
+        ranked_users=min(RANKED_USERS, train.n_users),
     )
     job.start()
     joblog.follow(job)

@@ -18,6 +18,11 @@ R·d more units of a second kind. `RATES` turns both into seconds on this class 
 (seconds per work unit, seconds per rating × factor), fitted by ``benchmarks/training_cost.py`` to a few short
 fits of each model on the bundled set (non-negative least squares, then scaled up so that no measured epoch
 took longer than its estimate).
+
+Evaluating a model costs time of its own, priced by `ranking_seconds`: ranking the test side (a sweep's every
+fold, a training's test metrics) scores every item for each ranked user (a product of k factors) and takes the
+top k over them, the user's training items masked: users × items × (k · `RANK_PER_FACTOR` + `RANK_PER_ITEM`).
+On a wide upload (40,000 items, few ratings) that, not the fit, is the whole cost.
 """
 
 from __future__ import annotations
@@ -145,9 +150,38 @@ def start_units(model: Any, train: Any) -> float:
     return 0.0
 
 
+# Every model draws N × k starting factors once and passes over all of them each epoch (the losses' norms, a
+# snapshot for the step size and the divergence check): seconds per row × factor. Nothing on the bundled set
+# (10,000 rows), the whole fit on a wide upload: SGD at 1,000 factors on the probe's 80,000 rows took 5.2 s
+# (4.5 s drawing the factors, 1.5 s an epoch of which 1 s over the factors, the machine busy), its ratings
+# priced at 0.36 s. (On the bundled set the rates above already hold this per-epoch pass: a small overcount.)
+ROW_START_RATE = 6e-8
+ROW_EPOCH_RATE = 1.2e-8
+
+
+def row_units(model: Any, train: Any) -> float:
+    """Rows × factors: the factors every model draws once and passes over each epoch."""
+    return float(_shape(train)[1] * _factors(model))
+
+
 def seconds(model: Any, train: Any) -> float:
     """Estimated seconds to train ``model`` on ``train`` on this server (a model not measured is priced as
     the dearest row solver)."""
     per_unit, per_rating = RATES.get(rate_key(model), RATES[UNMEASURED])
     epoch = per_unit * units_per_epoch(model, train) + per_rating * overhead_per_epoch(model, train)
-    return epoch * epochs(model) + SVD_START_RATE * start_units(model, train)
+    epoch += ROW_EPOCH_RATE * row_units(model, train)
+    start = SVD_START_RATE * start_units(model, train) + ROW_START_RATE * row_units(model, train)
+    return epoch * epochs(model) + start
+
+
+# Ranking's rates on this server (``ranking_seconds``): seconds per user × item × factor (the scores' product)
+# and per user × item (the copy, the mask and the top-k partition), from `top_k_lists` timed on the probe's
+# wide uploads with the machine busy: 26-35 ns a cell at 1 factor, 65-71 ns at 100 (40,000 and 200,000 items),
+# 150 ns at 1,000; rounded up so that none took longer than its estimate.
+RANK_PER_FACTOR = 2.0e-10
+RANK_PER_ITEM = 5.0e-8
+
+
+def ranking_seconds(model: Any, users: int, items: int) -> float:
+    """Estimated seconds to rank ``items`` items for each of ``users`` users with ``model``'s factors."""
+    return max(int(users), 0) * max(int(items), 0) * (RANK_PER_FACTOR * _factors(model) + RANK_PER_ITEM)

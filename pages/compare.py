@@ -12,6 +12,7 @@ from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
 from dashboard.runs import (
     DEFAULT_SPLIT,
+    RANKED_USERS,
     algorithms,
     auto_name,
     from_store,
@@ -268,12 +269,17 @@ def run_sweep(data: RatingsDataset, algo: str, grid: dict, folds: int) -> None:
         progress.progress(done / total, text=f"fit {done} of {total}")
 
     with engine_errors("Narrow the values, or choose other ones."):
-        check_sweep_work(algo, grid, data, folds)  # in classroom mode, the sweep's whole work is bounded
+        check_sweep_work(algo, grid, data, folds, RANKED_USERS)  # in class, the sweep's whole work is bounded
         turn = SweepTurn(f"sweep of {algo}", sweep_memory(algo, grid, data))
         with sweep_turn(turn, waiting):
             progress.progress(0.0, text="Sweeping…")
             table = grid_search(
-                algo, grid, data, cv=folds, progress=lambda done, total: advanced(turn, done, total)
+                algo,
+                grid,
+                data,
+                cv=folds,
+                progress=lambda done, total: advanced(turn, done, total),
+                max_users=RANKED_USERS,  # a seeded sample of users on a wide data set, as Train's metrics
             )
         st.session_state["sweep_result"] = (algo, list(grid), table)
     progress.empty()
@@ -316,6 +322,11 @@ def show_sweep(data: RatingsDataset) -> None:
         st.error("No setting could be trained in every fold: choose other values.")
         return
     metrics = [m for m in ("rmse", "precision@10") if m in table and table[m].notna().any()]
+    if data.n_users > RANKED_USERS:
+        st.caption(
+            f"Ranking metrics: each fold ranks a seeded sample of {RANKED_USERS:,} of its users (the same for "
+            "every setting), as Train's test metrics do."
+        )
     columns = st.columns(len(metrics)) if metrics else []
     for column, metric in zip(columns, metrics, strict=True):
         column.plotly_chart(sweep_figure(table, names, metric), key=f"sweep_chart_{metric}")

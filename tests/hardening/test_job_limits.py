@@ -104,8 +104,8 @@ def test_class_mode_has_a_work_ceiling_that_says_what_is_allowed(sessions, plant
     monkeypatch.setenv("RECENGINE_CLASS_PASSWORD", "tulip-42")
     with pytest.raises(TooMuchWork) as refused:
         TrainingJob(greedy, data, None, finish=lambda job: None)
-    epoch = training_cost.seconds(make("svdpp", n_factors=1000, n_epochs=1), data)
-    most = int(jobs.DEFAULT_CLASS_WORK // epoch)
+    one, two = (training_cost.seconds(make("svdpp", n_factors=1000, n_epochs=n), data) for n in (1, 2))
+    most = int((jobs.DEFAULT_CLASS_WORK - (2 * one - two)) // (two - one))  # after the start: drawing factors
     assert f"1,000 factors for at most {most:,} epochs" in str(refused.value)
     assert jobs.CLASS_WORK_ENV in str(refused.value)
     TrainingJob(make("svdpp", n_factors=1000, n_epochs=most), data, None, finish=lambda job: None)
