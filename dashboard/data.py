@@ -282,7 +282,9 @@ def cache_key(data: RatingsDataset) -> str:
 
 
 def _split(data: RatingsDataset, key: str, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
-    return shared_data().get(("split", key, spec, seed), lambda: split_by_spec(data, spec, seed), "Splitting…")
+    return shared_data().get(
+        ("split", key, spec, seed), lambda: split_by_spec(data, spec, seed), "Splitting…"
+    )
 
 
 def split(data: RatingsDataset, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:

@@ -45,7 +45,9 @@ def test_one_students_filters_and_splits_of_a_shared_set_stay_within_the_byte_bu
     monkeypatch.setenv("RECENGINE_DATA_CACHE_MB", str(budget / 1e6))
     made = []
     for least_items, least_users in FILTERS:
-        filtered = pages_data.load_choice(DataChoice(min_item_ratings=least_items, min_user_ratings=least_users))
+        filtered = pages_data.load_choice(
+            DataChoice(min_item_ratings=least_items, min_user_ratings=least_users)
+        )
         made.append(weakref.ref(filtered))
     for seed in range(1, 6):
         made.extend(weakref.ref(half) for half in pages_data.split(bundled, "user:0.2", seed))
@@ -103,7 +105,9 @@ def test_a_persons_tabs_together_hold_no_more_uploads_than_their_budget(fresh, m
 
     second = upload_of_bundled(tmp_path, "b")
     as_tab(monkeypatch, second)
-    with pytest.raises(TooLargeError, match=r"your uploads, read in all your tabs, may take .*other tabs hold"):
+    with pytest.raises(
+        TooLargeError, match=r"your uploads, read in all your tabs, may take .*other tabs hold"
+    ):
         pages_data.load_choice(second)
     assert pages_data.session_cache() == {}
 
