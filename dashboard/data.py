@@ -154,7 +154,8 @@ def session_cache() -> SessionData:
 def _kept_in_session(upload: str, key: tuple, make: Callable[[], Any]) -> Any:
     """``make()`` kept under ``(upload, *key)`` in the session's own cache, ``upload`` naming the upload it
     comes from (`owner`): another upload's entries leave first, then the least recently used until the
-    person's uploads in memory fit their budget; `TooLargeError` when this one alone does not."""
+    person's uploads in memory fit their budget (a split never pushes out the data set it splits, which the
+    page goes on using: that would read the file again on every click); `TooLargeError` when they do not."""
     cache = session_cache()
     key = (upload, *key)
     if key in cache:
@@ -168,10 +169,12 @@ def _kept_in_session(upload: str, key: tuple, make: Callable[[], Any]) -> Any:
         if other is not cache and cache.person and other.person == cache.person
     )  # fmt: skip
     budget = config.upload_max_bytes()
+    kept = (upload, "data", data_choice()) if key[1] == "split" else None
     while held_bytes([*cache.values(), value]) + others > budget:
-        if not cache:
-            raise TooLargeError(_over_memory_budget(held_bytes([value]), others, budget))
-        del cache[next(iter(cache))]
+        leaving = [k for k in cache if k != kept]
+        if not leaving:
+            raise TooLargeError(_over_memory_budget(held_bytes([*cache.values(), value]), others, budget))
+        del cache[leaving[0]]
     cache[key] = value
     return value
 
@@ -179,10 +182,10 @@ def _kept_in_session(upload: str, key: tuple, make: Callable[[], Any]) -> Any:
 def _over_memory_budget(size: int, others: int, budget: int) -> str:
     held = f" (your other tabs hold {format_size(others)} of it)" if others else ""
     return (
-        f"Your upload takes {format_size(size)} of the server's memory once read; your uploads, read in all "
-        f"your tabs, may take {format_size(budget)}{held}. Load another data set in your other tabs, upload "
-        f"a smaller file (fewer ratings, or only its ratings), or ask whoever runs the server to raise "
-        f"{config.UPLOAD_ENV}."
+        f"Your upload, with what this page makes of it (a filtered copy, a split), would take "
+        f"{format_size(size)} of the server's memory; your uploads, read in all your tabs, may take "
+        f"{format_size(budget)}{held}. Load another data set in your other tabs, upload a smaller file (fewer "
+        f"ratings, or only its ratings), or ask whoever runs the server to raise {config.UPLOAD_ENV}."
     )
 
 

@@ -115,3 +115,14 @@ def test_a_persons_tabs_together_hold_no_more_uploads_than_their_budget(fresh, m
     as_tab(monkeypatch, second)
     assert pages_data.load_choice(second).n_ratings == kept.n_ratings
     assert first_tab  # alice's first tab still holds hers
+
+
+def test_a_split_that_does_not_fit_beside_its_upload_is_refused_not_read_again(fresh, monkeypatch, tmp_path):
+    """A split never pushes out the data set it splits (the page would read the file again on every click)."""
+    choice = upload_of_bundled(tmp_path, "a")
+    as_tab(monkeypatch, choice)
+    data = pages_data.load_choice(choice)
+    monkeypatch.setenv("RECENGINE_UPLOAD_MB", str(1.5 * pages_data.held_bytes([data]) / 1e6))
+    with pytest.raises(TooLargeError, match="with what this page makes of it"):
+        pages_data.split(data, "user:0.2", 0)
+    assert pages_data.load_choice(choice) is data
