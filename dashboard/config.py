@@ -7,13 +7,16 @@
 - ``RECENGINE_PROFILES``: saved rating profiles (default ``$RECENGINE_HOME/profiles``);
 - ``RECENGINE_UPLOADS``: uploaded data files (default ``$RECENGINE_HOME/uploads``);
 - ``RECENGINE_UPLOAD_MB``: what one person's uploads (all their tabs) may take in all, unpacked, in
-  megabytes (default 1,000);
+  megabytes (default 1,000), and once read, in memory (`dashboard.data.SessionData`);
 - ``RECENGINE_UPLOAD_ADDRESS_MB``: what the uploads from one client address (all its people) may take in
   all, unpacked, in megabytes (default 4,000);
 - ``RECENGINE_UPLOAD_MEMORY_MB``: what all sessions' uploaded files may take in the server's memory at once,
   in megabytes (default 1,000; Streamlit keeps each file there while its upload widget shows it); one
   person may hold a quarter of it, or ``RECENGINE_UPLOAD_MB`` if smaller, and one client address half
   (`dashboard.guards.UploadGate`);
+- ``RECENGINE_DATA_CACHE_MB``: what the data sets every session may share (bundled, downloaded, server
+  files, their filtered copies and splits) may hold in memory together, in megabytes (default 2,000; the
+  least recently used leave first, `dashboard.data.SharedData`);
 - ``RECENGINE_DATA_DIRS``: the folders (separated by ``os.pathsep``) from which a server-side path may
   be loaded, besides the data-set cache; none by default (see docs/threat-model.md).
 """
@@ -77,6 +80,16 @@ DEFAULT_UPLOAD_ADDRESS_MB = 4_000
 
 UPLOAD_MEMORY_ENV = "RECENGINE_UPLOAD_MEMORY_MB"
 DEFAULT_UPLOAD_MEMORY_MB = 1_000
+
+
+DATA_CACHE_ENV = "RECENGINE_DATA_CACHE_MB"
+DEFAULT_DATA_CACHE_MB = 2_000
+
+
+def data_cache_bytes() -> int:
+    """``RECENGINE_DATA_CACHE_MB`` in bytes: what the shared data sets and their filtered copies and splits may
+    hold in memory, all sessions together (the default when the variable is not a positive number)."""
+    return megabytes(DATA_CACHE_ENV, DEFAULT_DATA_CACHE_MB)
 
 
 def upload_max_bytes() -> int:

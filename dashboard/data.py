@@ -8,59 +8,191 @@ Every cache is keyed by all that it returns: a data set's fingerprint covers its
 but not its titles, years and genres, so the splits, the catalogue and the genre list are keyed by
 `content_key` (the fingerprint and a digest of the item table) and, for an upload, by whose it is
 (`owner`): an upload that copies the bundled ratings under other titles never shows them to anyone else.
-An upload's data set and its splits are not in the shared caches at all but in its session's own
-(`session_cache`), emptied seconds after its tab closes: the shared caches are bounded by entries, not
-bytes, and an 8-million-rating upload held 165 MB there minutes after its session ended (probe 6).
+Data sets and splits are bounded by bytes, not entries (a large set's filtered copies and splits are
+hundreds of megabytes each): those anyone may load share `SharedData` (``RECENGINE_DATA_CACHE_MB`` in
+all, least recently used dropped first); an upload's are in its session's own cache (`session_cache`),
+which keeps one upload's only, counts against its person's ``RECENGINE_UPLOAD_MB`` (all their tabs) and
+empties seconds after its tab closes (an 8-million-rating upload held 165 MB of the shared caches minutes
+after its session ended, probe 6).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
-from collections.abc import Callable
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import scipy.sparse as sp
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, config
 from dashboard.state import DataChoice, data_choice
 from recengine import data as loaders
 from recengine.data.dataset import RatingScale, RatingsDataset
+from recengine.errors import TooLargeError
 from recengine.evaluation.split import split_by_spec
+from recengine.memory import format_size
 
 SESSION_CACHE = "upload_data_cache"  # session_state: the session's upload, its filtered copy and its splits
-SESSION_CACHE_ENTRIES = 6
 
 
-def session_cache() -> dict:
+def held_bytes(values: Iterable[object]) -> int:
+    """The bytes ``values`` (data sets, tuples of them) hold in arrays, sparse matrices and tables, each array
+    counted once however many data sets share it (a split's halves share the ids and the item table)."""
+    seen: dict[int, int] = {}
+
+    def count(value: object) -> None:
+        if isinstance(value, np.ndarray):
+            while isinstance(value.base, np.ndarray):  # a view counts as what it views
+                value = value.base
+            seen[id(value)] = value.nbytes
+        elif isinstance(value, sp.spmatrix | sp.sparray):
+            for array in (value.data, getattr(value, "indices", None), getattr(value, "indptr", None)):
+                if array is not None:
+                    count(array)
+        elif isinstance(value, pd.DataFrame | pd.Series):
+            seen[id(value)] = int(value.memory_usage(index=True).sum()) if isinstance(
+                value, pd.DataFrame) else int(value.memory_usage(index=True))  # fmt: skip
+        elif isinstance(value, tuple | list):
+            for part in value:
+                count(part)
+        elif isinstance(value, RatingsDataset):
+            for part in vars(value).values():  # its arrays, and the matrices it built once asked (csr, csc)
+                count(part)
+
+    for value in values:
+        count(value)
+    return sum(seen.values())
+
+
+class SharedData:
+    """Data sets and splits every session shares (a bundled set, a download, a server file, their filtered
+    copies and splits), the least recently used dropped first once all together hold more than
+    `config.data_cache_bytes` (``RECENGINE_DATA_CACHE_MB``): however many filters and splits one student
+    asks for, the server keeps at most that much of them (probe 7, finding 4: 24 copies of a large set were
+    allowed by the entry counts). The newest entry is kept whatever its size, so a set larger than the
+    budget is not read again on every click. One session makes an entry while the others asking for it wait."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._making: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple, make: Callable[[], Any], spinner: str) -> Any:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+                    return self._entries[key]
+            try:
+                with st.spinner(spinner):
+                    value = make()
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+            with self._lock:
+                self._entries[key] = value
+                budget = config.data_cache_bytes()
+                while len(self._entries) > 1 and held_bytes(self._entries.values()) > budget:
+                    self._entries.popitem(last=False)
+        return value
+
+    def held(self) -> int:
+        """The bytes the entries hold now."""
+        with self._lock:
+            return held_bytes(list(self._entries.values()))
+
+
+@st.cache_resource(show_spinner=False)
+def shared_data() -> SharedData:
+    """The server's one `SharedData` (``st.cache_resource.clear()`` empties it with the other caches)."""
+    return SharedData()
+
+
+class SessionData(dict):
+    """One session's own cache of what its upload makes (the data set, its filtered copy, its splits), emptied
+    seconds after its tab closes. It keeps one upload's only: reading another drops the earlier one's (as the
+    upload folder keeps one file), and what a person's sessions hold together, all their tabs, may not pass
+    `config.upload_max_bytes` (probe 7, finding 6: five uploads read in two tabs held 1 GB)."""
+
+    def __init__(self, person: str) -> None:
+        super().__init__()
+        self.person = person
+
+
+_live_session_data: weakref.WeakValueDictionary[int, SessionData] = weakref.WeakValueDictionary()  # by id
+
+
+def session_cache() -> SessionData:
     """This session's own cache of what its upload makes, emptied seconds after its tab closes (the trainers'
     watchdog, `jobs.when_session_ends`) and gone with the session."""
     cache = st.session_state.get(SESSION_CACHE)
     if cache is None:
         from dashboard import jobs
+        from dashboard.profiles import current_owner
 
-        cache = st.session_state[SESSION_CACHE] = {}
+        cache = st.session_state[SESSION_CACHE] = SessionData(current_owner())
+        _live_session_data[id(cache)] = cache
         jobs.when_session_ends("upload data", cache.clear)
     return cache
 
 
-def _kept_in_session(key: tuple, make: Callable[[], Any]) -> Any:
+def _kept_in_session(upload: str, key: tuple, make: Callable[[], Any]) -> Any:
+    """``make()`` kept under ``(upload, *key)`` in the session's own cache, ``upload`` naming the upload it
+    comes from (`owner`): another upload's entries leave first, then the least recently used until the
+    person's uploads in memory fit their budget (a split never pushes out the data set it splits, which the
+    page goes on using: that would read the file again on every click); `TooLargeError` when they do not."""
     cache = session_cache()
-    if key not in cache:
-        while len(cache) >= SESSION_CACHE_ENTRIES:
-            del cache[next(iter(cache))]
-        cache[key] = make()
-    return cache[key]
+    key = (upload, *key)
+    if key in cache:
+        cache[key] = cache.pop(key)  # the most recently used last
+        return cache[key]
+    for stale in [k for k in cache if k[0] != upload]:
+        del cache[stale]
+    value = make()
+    others = sum(
+        held_bytes(other.values()) for other in list(_live_session_data.values())
+        if other is not cache and cache.person and other.person == cache.person
+    )  # fmt: skip
+    budget = config.upload_max_bytes()
+    kept = (upload, "data", data_choice()) if key[1] == "split" else None
+    while held_bytes([*cache.values(), value]) + others > budget:
+        leaving = [k for k in cache if k != kept]
+        if not leaving:
+            raise TooLargeError(_over_memory_budget(held_bytes([*cache.values(), value]), others, budget))
+        del cache[leaving[0]]
+    cache[key] = value
+    return value
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the data set…")
+def _over_memory_budget(size: int, others: int, budget: int) -> str:
+    held = f" (your other tabs hold {format_size(others)} of it)" if others else ""
+    return (
+        f"Your upload, with what this page makes of it (a filtered copy, a split), would take "
+        f"{format_size(size)} of the server's memory; your uploads, read in all your tabs, may take "
+        f"{format_size(budget)}{held}. Load another data set in your other tabs, upload a smaller file (fewer "
+        f"ratings, or only its ratings), or ask whoever runs the server to raise {config.UPLOAD_ENV}."
+    )
+
+
 def _source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> RatingsDataset:
-    return _read_source(kind, value, options)
+    return shared_data().get(
+        ("source", kind, value, options), lambda: _read_source(kind, value, options), "Loading the data set…"
+    )
 
 
 def _read_source(kind: str, value: str, options: tuple[tuple[str, object], ...]) -> RatingsDataset:
@@ -81,13 +213,12 @@ def _read_source(kind: str, value: str, options: tuple[tuple[str, object], ...])
 def load_choice(choice: DataChoice) -> RatingsDataset:
     """The data set ``choice`` names, with its filters applied (an upload's from its session's own cache)."""
     if choice.kind == "upload":
-        return _kept_in_session(("data", choice), lambda: _filtered(choice))
+        return _kept_in_session(repr(choice.options), ("data", choice), lambda: _filtered(choice))
     return _shared_choice(choice)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Filtering…")
 def _shared_choice(choice: DataChoice) -> RatingsDataset:
-    return _filtered(choice)
+    return shared_data().get(("choice", choice), lambda: _filtered(choice), "Filtering…")
 
 
 def _filtered(choice: DataChoice) -> RatingsDataset:
@@ -153,9 +284,10 @@ def cache_key(data: RatingsDataset) -> str:
     return f"{content_key(data)}|{owner()}"
 
 
-@st.cache_resource(max_entries=16, show_spinner="Splitting…")
-def _split(_data: RatingsDataset, key: str, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
-    return split_by_spec(_data, spec, seed)
+def _split(data: RatingsDataset, key: str, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
+    return shared_data().get(
+        ("split", key, spec, seed), lambda: split_by_spec(data, spec, seed), "Splitting…"
+    )
 
 
 def split(data: RatingsDataset, spec: str, seed: int) -> tuple[RatingsDataset, RatingsDataset]:
@@ -163,7 +295,7 @@ def split(data: RatingsDataset, spec: str, seed: int) -> tuple[RatingsDataset, R
     are cached by `cache_key`, not by fingerprint alone; an upload's in its session's own cache)."""
     if owner():
         return _kept_in_session(
-            ("split", content_key(data), spec, seed), lambda: split_by_spec(data, spec, seed)
+            owner(), ("split", content_key(data), spec, seed), lambda: split_by_spec(data, spec, seed)
         )
     return _split(data, cache_key(data), spec, seed)
 

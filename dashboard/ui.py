@@ -9,7 +9,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from recengine.errors import RecEngineError, TrainingDiverged
+from recengine.errors import DataError, RecEngineError, TrainingDiverged
+
+
+class TypedPathError(DataError):
+    """A refused server path: its message names the path as the person typed it, which `engine_errors` shows
+    as it is. `described` would name a typed private folder by what it is ("the profile folder"), and so
+    confirm where the private folders are (probe 7, finding 9); the page names every refused path alike."""
 
 
 @contextmanager
@@ -20,7 +26,8 @@ def engine_errors(what_to_do: str = "") -> Iterator[None]:
     except TrainingDiverged as error:
         st.warning(str(error), icon=":material/warning:")
     except RecEngineError as error:
-        st.error(described(str(error)) + (f"\n\n{what_to_do}" if what_to_do else ""))
+        message = str(error) if isinstance(error, TypedPathError) else described(str(error))
+        st.error(message + (f"\n\n{what_to_do}" if what_to_do else ""))
 
 
 def described(message: str) -> str:

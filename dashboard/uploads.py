@@ -318,58 +318,65 @@ def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) ->
     """The path a person typed, resolved, when it lies inside one of the allowed ``roots`` and neither
     inside nor above the ``private`` folders; a folder's every entry (links resolved) must too. Messages
     show the allowed folders under the home folder as ``~/...``, name the path as it was typed, never as
-    it resolves (``/proc/self/environ`` is not ``/proc/<the server's pid>/environ``), and say the same of
-    every ``~name`` (whether that account exists is none of the reader's business)."""
-    from dashboard.ui import shown_path
+    it resolves (``/proc/self/environ`` is not ``/proc/<the server's pid>/environ``; a private folder is not
+    "the profile folder", `dashboard.ui.TypedPathError`), and say the same of every ``~name`` (whether that
+    account exists is none of the reader's business)."""
+    from dashboard.ui import TypedPathError, shown_path
 
     text = text.strip()
     if not text:
-        raise DataError("Type the path of a ratings file or folder on the server.")
+        raise TypedPathError("Type the path of a ratings file or folder on the server.")
     if _CONTROL.search(text):
-        raise DataError("A path cannot hold control characters (such as NUL or a line break). Retype it.")
+        raise TypedPathError(
+            "A path cannot hold control characters (such as NUL or a line break). Retype it."
+        )
     if text.startswith("~") and not (text == "~" or text.startswith("~/")):
-        raise DataError("Another account's home folder (~name) cannot be read. Type a full path.")
+        raise TypedPathError("Another account's home folder (~name) cannot be read. Type a full path.")
     try:
         path = Path(text).expanduser().resolve()
     except (OSError, RuntimeError):  # a loop of links
-        raise DataError("That is not a path this server can resolve. Type a full path.") from None
+        raise TypedPathError("That is not a path this server can resolve. Type a full path.") from None
     allowed = ", ".join(shown_path(r) for r in roots) or "none: the server's operator has listed no folder"
     typed = shown_path(text)[:200]
     if not inside(path, roots):
-        raise DataError(
+        raise TypedPathError(
             f"{typed} is outside the folders this server may read ({allowed}). Copy the data into "
             "one of them, or ask whoever runs the server to add its folder to RECENGINE_DATA_DIRS."
         )
     private = [Path(p).resolve() for p in private]
     if inside(path, private) or any(inside(folder, [path]) for folder in private):
-        raise DataError(
+        raise TypedPathError(
             "That path is, or holds, one of the server's private folders (uploads, profiles, models)."
         )
     try:
         if not path.exists():
-            raise DataError(f"There is no file or folder at {typed}.")
+            raise TypedPathError(f"There is no file or folder at {typed}.")
         if path.is_dir():
             _check_entries(path, roots, list(private), typed)
     except OSError as error:  # a name longer than the file system allows (probe 6), a folder not readable
-        raise DataError(f"{typed} cannot be read on the server ({error.strerror or 'unreadable'}).") from None
+        raise TypedPathError(
+            f"{typed} cannot be read on the server ({error.strerror or 'unreadable'})."
+        ) from None
     return path
 
 
 def _check_entries(folder: Path, roots: list[Path], private: list[Path], typed: str) -> None:
     """Refuse a folder (``typed`` as the person typed it) holding a link that leads outside ``roots`` (or into
     ``private``), or too many entries to look through."""
+    from dashboard.ui import TypedPathError
+
     count = 0
     for base, folders, files in os.walk(folder):
         for name in folders + files:
             count += 1
             if count > MAX_FOLDER_ENTRIES:
-                raise DataError(
+                raise TypedPathError(
                     f"{typed} holds more than {MAX_FOLDER_ENTRIES:,} files and folders. Give the path of the "
                     "data set's own folder or of its ratings file."
                 )
             entry = Path(base, name)
             if entry.is_symlink() and (not inside(entry, roots) or inside(entry, private)):
-                raise DataError(
+                raise TypedPathError(
                     f"{typed} holds a link to a file or folder this server may not read, so it was not "
                     "loaded. Give the path of a folder without such links."
                 )

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import classroom, presentation, state, urlstate
 from dashboard.charts import GENRE_COLOURS, item_map, large_type
-from dashboard.data import active_data, catalogue, genres, most_rated
+from dashboard.data import active_data, cache_key, catalogue, genres, most_rated
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.recs import TSNE_POINTS, clusters_of, has_factors, item_projection, my_vector, serving_choice
@@ -57,8 +57,11 @@ def genre_labels(data: RatingsDataset, chosen: list[str]) -> np.ndarray:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Finding the plane that separates the genres…")
-def _genre_plane(_run: state.Run, run_id: str, _rows: np.ndarray, least: int, genres: tuple[str, ...],
-                 _labels: np.ndarray) -> lessons.GenreMap:  # fmt: skip
+def _genre_plane(_run: state.Run, run_id: str, data_key: str, _rows: np.ndarray, least: int,
+                 genres: tuple[str, ...], _labels: np.ndarray) -> lessons.GenreMap:  # fmt: skip
+    """Keyed by everything it returns: the model (``run_id``), and the films' genres it separates (``data_key``,
+    `dashboard.data.cache_key`: the item table's content and, for an upload, whose it is; a model that reads no
+    genres has one run id on an upload that copies the bundled ratings under other genres, probe 7)."""
     return lessons.genre_map(_run.model.item_factors_, _rows, np.where(_labels == OTHER, "", _labels))
 
 
@@ -92,7 +95,7 @@ def draw_map(run: state.Run, data: RatingsDataset) -> None:
     pca = item_projection(run, "pca", rows, least)
     plane: lessons.GenreMap | None = None
     if method == "genres":
-        plane = _genre_plane(run, run.run_id, rows, least, tuple(chosen), labels[rows])
+        plane = _genre_plane(run, run.run_id, cache_key(data), rows, least, tuple(chosen), labels[rows])
         coords, shown_rows = plane.coords, plane.rows
         st.markdown(
             f"This map keeps **{plane.variance_kept:.0%}** of the spread of the films' factors: it is the flat "

@@ -37,9 +37,14 @@ SHARED = {
     # Constants the check cannot see are immutable.
     "dashboard/navigation.py:PAGES": "a tuple of NamedTuples of strings: immutable all the way down",
     # Caches shared by every session on purpose: what they return is never changed in place.
-    "dashboard/data.py:_source": "the loaded RatingsDataset: the engine never changes a data set, it makes new ones",
-    "dashboard/data.py:_shared_choice": "the filtered RatingsDataset (never an upload), read-only as above",
-    "dashboard/data.py:_split": "(train, test) RatingsDatasets, read-only as above",
+    "dashboard/data.py:shared_data": (
+        "the loaded, filtered and split RatingsDatasets anyone may load (never an upload): the engine never "
+        "changes a data set, it makes new ones; bounded by RECENGINE_DATA_CACHE_MB, a lock guards it"
+    ),
+    "dashboard/data.py:_live_session_data": (
+        "a weak set of every session's own upload cache, shared on purpose: a person's tabs share one memory "
+        "budget; only their byte counts are read across sessions"
+    ),
     "dashboard/data.py:_catalogue": "a DataFrame the pages only read: they filter, sort and map it into new frames",
     "dashboard/data.py:_genres": "a tuple of genre names",
     "dashboard/data.py:_browsed": "a read-only NumPy array of item codes per data set, search, genre and order",

@@ -244,3 +244,25 @@ def test_fuzzed_server_files_never_leak_into_messages(fmt: str, sandbox: Path):
 def test_data_dirs_with_empty_entries_and_spaces(server: Path, monkeypatch):
     monkeypatch.setenv("RECENGINE_DATA_DIRS", os.pathsep.join(["", " ", str(server / "allowed"), ""]))
     assert config.data_roots() == [(server / "cache").resolve(), (server / "allowed").resolve()]
+
+
+def test_every_path_refused_as_outside_is_answered_alike_on_the_page(server: Path, monkeypatch):
+    """Probe 7, finding 9: a typed private folder was named by what it is ("the profile folder is outside
+    ...", "your upload is outside ..."), while a wrong guess was echoed as typed: a correct guess was
+    confirmed. The page shows every refused path as it was typed."""
+    import streamlit as st
+
+    from dashboard.ui import engine_errors
+
+    monkeypatch.delenv("RECENGINE_DATA_DIRS")
+    monkeypatch.setenv("RECENGINE_HOME", str(server / "srv"))  # outside the home folder, as in the probe
+    home = config.home()
+    shown: list[str] = []
+    monkeypatch.setattr(st, "error", shown.append)
+    guesses = ["profiles", "uploads", "profile", "workspaces", "upload"]
+    for guess in guesses:
+        with engine_errors():
+            check_server_path(str(home / guess), config.data_roots(), config.private_folders())
+    assert len(shown) == len(guesses)
+    answers = {message.replace(guess, "GUESS") for message, guess in zip(shown, guesses, strict=True)}
+    assert len(answers) == 1, answers
