@@ -51,7 +51,7 @@ TEACHER = "class_teacher"  # session_state: the teacher signed in ("class_": kep
 TEACHER_CODE = (
     "class_teacher_code"  # session_state: the digest of the teacher code the teacher signed in with
 )
-SIGN_OUTS = "class_sign_outs"  # session_state: its browser's sign-outs when this session signed in
+SIGNED_IN_AT = "class_signed_in_at"  # session_state: when this session signed in (time.monotonic)
 STUDENT = "class_student"  # session_state: (student id, code digest) of the roster's student signed in
 SIGNED_OUT = "class_signed_out"  # session_state: why the sign-in form shows again (said once)
 LINK = "class_link"  # session_state: (page, query) the session was opened on, until the password is typed
@@ -63,6 +63,7 @@ ADDRESS_DELAY_STEP = 0.5  # seconds between an address's tries, per wrong try be
 MAX_ADDRESS_DELAY = 5.0  # seconds: a classmate's right password waits this, and this per try queued before it
 MAX_TURNS_AHEAD = 3  # longest turns an address may book ahead: a right password waits at most these
 FAILURE_DELAY_SECONDS = 1.0
+MAX_CODE_TYPED = 40  # characters of a typed join code looked at (a code is 12, with spaces and dashes 14)
 
 
 def class_password() -> str | None:
@@ -330,7 +331,7 @@ def admitted() -> bool:
         return True
     if (person := _signed_in_browser()) is not None and remembered.knows(person, password):
         st.session_state[ADMITTED] = True  # this browser typed the password before: a reload, a new tab
-        admit_session(_session_id())
+        admit_session(_session_id(), lambda: not roster.in_use())
         return True
     return False
 
@@ -350,7 +351,7 @@ def sign_in_form() -> None:
         refused = sign_in(given, class_password() or "", class_tries(), wrong)
         if refused is None:
             st.session_state[ADMITTED] = True
-            admit_session(_session_id())
+            admit_session(_session_id(), lambda: not roster.in_use())  # a roster asks everyone for a code
             if (person := _signed_in_browser()) is not None:
                 remembered.add(person, class_password() or "")
             st.rerun()
@@ -382,6 +383,8 @@ def _admitted_by_code() -> bool:
         if still_signed_in():
             return True
         _sign_out("You were signed out: your code changed, or this browser signed out in another tab.")
+    elif st.session_state.get(ADMITTED):  # in by the class password before the roster was made
+        _sign_out("This class now signs in with a join code each: ask your teacher for yours.")
     return False
 
 
@@ -390,13 +393,13 @@ def still_signed_in() -> bool:
     the roster, or its browser signed out (in any tab). Fragments and saves ask it, since a fragment's run
     never reaches ``app.py``'s check (probe 7b: a replaced code's open tab kept rating in the student's
     name)."""
-    if not st.session_state.get(ADMITTED) or not (
-        st.session_state.get(TEACHER) or STUDENT in st.session_state
-    ):
-        return True
+    if class_password() is None or not roster.in_use() or not st.session_state.get(ADMITTED):
+        return True  # only a roster signs sessions out (app.py's check is the same: no rerun loop)
+    if not (st.session_state.get(TEACHER) or STUDENT in st.session_state):
+        return False  # in by the class password before the roster was made
     return _still_signed_in(
         _signed_in_browser(), st.session_state.get(TEACHER_CODE), st.session_state.get(STUDENT),
-        st.session_state.get(SIGN_OUTS, 0),
+        st.session_state.get(SIGNED_IN_AT, float("-inf")),
     )  # fmt: skip
 
 
@@ -408,12 +411,12 @@ def guard_fragment() -> None:
 
 
 def _still_signed_in(
-    browser: str | None, teacher_code: str | None, student: tuple[str, str] | None, sign_outs: int
+    browser: str | None, teacher_code: str | None, student: tuple[str, str] | None, signed_in_at: float
 ) -> bool:
     """Whether a session that signed in so is still in: its code (the teacher's or the student's) unchanged,
     and its browser not signed out since. A teacher who typed the teacher password before the roster has no
     code to check."""
-    if browser is not None and signed_out.count(browser) != sign_outs:
+    if browser is not None and signed_out.since(browser, signed_in_at):
         return False
     if student is not None:
         return roster.current(*student) is not None
@@ -425,7 +428,8 @@ def _code_form() -> None:
         st.info(notice)
     with _sign_in_form():
         given = st.text_input(
-            "Your join code", key="class_code", placeholder="ABCD-EFGH-JKMN",
+            "Your join code", key="class_code", placeholder="ABCD-EFGH-JKMN", type="password",
+            max_chars=MAX_CODE_TYPED,
             help="Your teacher gave you a code of twelve letters and digits. The teacher signs in with the teacher code.",
         )  # fmt: skip
         submitted = st.form_submit_button("Enter", type="primary", key="class_code_enter")
@@ -438,12 +442,10 @@ def _code_sign_in(given: str, browser: str | None) -> str | None:
     did (the page reruns), else why not. Codes are too many to guess, so wrong ones only cost their session
     and browser time; nothing typed here is counted per address, nor is the teacher password taken here (a
     flood of guesses from one router would then keep the teacher out)."""
-    if (password := class_password()) is not None and matches(given, password):
-        return "This class now signs in with a join code each: ask your teacher for yours."
-    if roster.normalized_code(given) is None:
+    if len(given) > MAX_CODE_TYPED or roster.normalized_code(given) is None:
         return (
-            "That is not a join code: a code has twelve letters and digits, such as ABCD-EFGH-JKMN (the teacher "
-            "signs in with their teacher code)."
+            "That is not a join code: a code has twelve letters and digits, such as ABCD-EFGH-JKMN (this class "
+            "signs in with join codes, not the class password; the teacher signs in with their teacher code)."
         )
     people, _ = who_is_trying()
     tries = code_tries()
@@ -472,8 +474,8 @@ def _admit_teacher(browser: str | None) -> None:
     digest = roster.teacher_digest()
     st.session_state[TEACHER] = st.session_state[ADMITTED] = True
     st.session_state[TEACHER_CODE] = digest
-    sign_outs = st.session_state[SIGN_OUTS] = signed_out.count(browser) if browser is not None else 0
-    admit_session(_session_id(), lambda: _still_signed_in(browser, digest, None, sign_outs))
+    signed_in_at = st.session_state[SIGNED_IN_AT] = time.monotonic()
+    admit_session(_session_id(), lambda: _still_signed_in(browser, digest, None, signed_in_at))
 
 
 def renew_teacher_code() -> str:
@@ -488,8 +490,8 @@ def _admit_student(student: roster.Student, browser: str | None) -> None:
     signed = (student.student_id, student.code_digest)
     st.session_state[STUDENT] = signed
     st.session_state[ADMITTED] = True
-    sign_outs = st.session_state[SIGN_OUTS] = signed_out.count(browser) if browser is not None else 0
-    admit_session(_session_id(), lambda: _still_signed_in(browser, None, signed, sign_outs))
+    signed_in_at = st.session_state[SIGNED_IN_AT] = time.monotonic()
+    admit_session(_session_id(), lambda: _still_signed_in(browser, None, signed, signed_in_at))
 
 
 def signed_in_name() -> str | None:
@@ -581,26 +583,31 @@ remembered = Remembered()
 
 
 class SignOuts:
-    """How often each browser (workspace digest) signed out: a session keeps the count it signed in under,
-    and is signed out when it changed, so Sign out in one tab ends every tab of the browser (the next person
-    at a shared computer finds none left signed in). The oldest are forgotten beyond `KEPT` (thread-safe)."""
+    """When each browser (workspace digest) last signed out: a session that signed in before then is signed
+    out, so Sign out in one tab ends every tab of the browser (the next person at a shared computer finds none
+    left signed in). Beyond `KEPT` browsers the oldest are forgotten, and every session that signed in before
+    the last one forgotten counts as signed out (a flood of sign-outs cannot bring a tab back, probe 7c)."""
 
     KEPT = 20_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
+        self._times: dict[str, float] = {}
+        self._forgotten_before = float("-inf")
 
-    def add(self, browser: str) -> None:
+    def add(self, browser: str, now: float | None = None) -> None:
         with self._lock:
-            count = self._counts.pop(browser, 0) + 1
-            self._counts[browser] = count
-            while len(self._counts) > self.KEPT:
-                del self._counts[next(iter(self._counts))]
+            self._times.pop(browser, None)
+            self._times[browser] = time.monotonic() if now is None else now
+            while len(self._times) > self.KEPT:
+                oldest = next(iter(self._times))
+                self._forgotten_before = max(self._forgotten_before, self._times.pop(oldest))
 
-    def count(self, browser: str) -> int:
+    def since(self, browser: str, signed_in_at: float) -> bool:
+        """Whether ``browser`` signed out after ``signed_in_at`` (a `time.monotonic` reading)."""
         with self._lock:
-            return self._counts.get(browser, 0)
+            last = self._times.get(browser, float("-inf"))
+            return last > signed_in_at or signed_in_at < self._forgotten_before
 
 
 signed_out = SignOuts()

@@ -280,10 +280,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"The teacher's new code: {new_teacher_code()} (the old one no longer works).")
 
 
-if __name__ == "__main__":
-    main()
-
-
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
     """One change to the roster at a time, across threads and processes (a flock on its folder)."""
@@ -295,3 +291,7 @@ def _locked() -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+if __name__ == "__main__":
+    main()

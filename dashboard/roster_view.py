@@ -86,11 +86,15 @@ def _teacher_code() -> None:
     """The teacher's own code, shown once; a new one on request (the old one's sessions end)."""
     if code := st.session_state.get(TEACHER_MADE):
         st.info(
-            f"**Your teacher code: {code}** (shown once, not in the CSV). While the roster is in use you sign in "
-            "with it in the join code field; the teacher password is not taken there, so no guess typed by a "
-            "student can keep you out. Lost it? On the server run `python -m dashboard.roster teacher-code`.",
+            f"**Your teacher code: {code}** (not in the CSV). While the roster is in use you sign in with it in "
+            "the join code field; the teacher password is not taken there, so no guess typed by a student can "
+            "keep you out. Note it, then hide it before this screen is projected: anyone who reads it is the "
+            "teacher. Lost it? On the server run `python -m dashboard.roster teacher-code`.",
             icon=":material/badge:",
         )
+        if st.button("I have noted it: hide it", key="roster_teacher_code_done", type="primary"):
+            del st.session_state[TEACHER_MADE]
+            st.rerun()
     if st.button("Give me a new teacher code", key="roster_teacher_code"):
         st.session_state[TEACHER_MADE] = classroom.renew_teacher_code()
         st.rerun()

@@ -66,7 +66,7 @@ def test_the_teacher_hands_out_codes_and_a_student_signs_in_anywhere(browser, tm
         lab = browser.new_context(viewport=VIEWPORT).new_page()  # a student on a shared link
         lab.goto(f"{server.url}/train?algo=sgd")
         type_into(lab, "Your join code", "tulip-42")  # the class password no longer lets anyone in
-        lab.get_by_text("signs in with a join code each").wait_for(timeout=30_000)
+        lab.get_by_text("signs in with join codes, not the class password").wait_for(timeout=30_000)
         lab.screenshot(path=str(SHOTS / "roster-sign-in.png"))
         type_into(lab, "Your join code", codes["Ada Lovelace"].lower())
         lab.get_by_text("Signed in as Ada Lovelace").wait_for(timeout=120_000)
