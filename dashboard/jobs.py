@@ -242,6 +242,7 @@ class _Scheduler:
         self._running: list[TrainingJob | SweepTurn] = []
         self._last_start: dict[str, int] = {}  # owner -> number of its latest start
         self._starts = itertools.count(1)
+        self._tickets: dict[int, int] = {}  # id(job) -> when it joined the line, on the starts' clock
         self._endings: dict[str, dict[str, Callable[[], object]]] = {}  # session -> name -> callback
 
     def jobs(self) -> list[TrainingJob]:
@@ -279,7 +280,18 @@ class _Scheduler:
                         "yours to end, or stop it, before you start another. (The teacher sets the limit with "
                         f"{CLASS_JOBS_PER_ADDRESS_ENV}.)"
                     )
+            self._tickets[id(job)] = next(self._starts)  # when it joined the line, on the starts' clock
             self._jobs.append(job)
+
+    def _rank(self, job: TrainingJob | SweepTurn, cheap_owners: bool) -> int:
+        """Where ``job``'s owner stands in the fair line: their latest start; an owner never started goes
+        first, except where an owner costs nothing to make (classroom mode without a roster, where each new
+        workspace cookie is a new person): there they stand from when their job joined the line, so minted
+        cookies cannot jump ahead of classmates who trained before (probe 7d)."""
+        started = self._last_start.get(job.owner)
+        if started is not None:
+            return started
+        return self._tickets.get(id(job), 0) if cheap_owners else 0
 
     def take_turn(self, job: TrainingJob) -> bool:
         """Wait until ``job`` is the next to run and a trainer is free; False when it was cancelled while
@@ -306,9 +318,10 @@ class _Scheduler:
 
     def ahead_of(self, job: TrainingJob | SweepTurn) -> tuple[int, int]:
         """(jobs running, jobs waiting that go before ``job`` in the fair line)."""
+        cheap = _owners_are_cheap()
         with self._changed:
             turns = {
-                id(other): (self._last_start.get(other.owner, 0), order)
+                id(other): (self._rank(other, cheap), order)
                 for order, other in enumerate(self._jobs)
                 if other not in self._running and not other.cancelled
             }
@@ -318,6 +331,7 @@ class _Scheduler:
     def next_job(self) -> TrainingJob | SweepTurn | None:
         """The job to start now, if any: the fair line's first, when a trainer is free and it fits. Sweeps
         hold at most all trainers but one (when there are two or more): one is always left for trainings."""
+        cheap = _owners_are_cheap()
         with self._changed:
             trainers = self._trainers or max_trainers()
             if len(self._running) >= trainers:
@@ -325,7 +339,7 @@ class _Scheduler:
             busy = {other.owner for other in self._running if other.owner}
             sweeps_full = sum(isinstance(other, SweepTurn) for other in self._running) >= max(trainers - 1, 1)
             waiting = [
-                (self._last_start.get(job.owner, 0), order, job)
+                (self._rank(job, cheap), order, job)
                 for order, job in enumerate(self._jobs)
                 if job not in self._running and not job.cancelled and job.owner not in busy
                 and not (sweeps_full and isinstance(job, SweepTurn))
@@ -358,12 +372,20 @@ class _Scheduler:
             for line in (self._jobs, self._running):
                 if job in line:
                     line.remove(job)
+            self._tickets.pop(id(job), None)
             self._forget_old_starts()
             self._changed.notify_all()
 
     def _forget_old_starts(self) -> None:
         """Drop the last starts of owners with no job left that are older than every owner's in line: such
-        an owner coming back is in line as one who never started, which changes no one's turn."""
+        an owner coming back is in line as one who never started, which changes no one's turn. Not where
+        owners are cheap (`_rank`): a newcomer stands from when they joined the line there, so a forgotten
+        owner would lose their place; there only the oldest beyond `KEPT_STARTS` owners are forgotten."""
+        if _owners_are_cheap():
+            if len(self._last_start) > KEPT_STARTS:
+                for owner in sorted(self._last_start, key=self._last_start.get)[:-KEPT_STARTS]:
+                    del self._last_start[owner]
+            return
         in_line = {job.owner for job in self._jobs}
         oldest = min((self._last_start.get(owner, 0) for owner in in_line), default=None)
         for owner in [owner for owner in self._last_start if owner not in in_line]:
@@ -446,6 +468,18 @@ def _look_at(
                     callback()
                 except Exception:  # one failing clean-up must not keep the others from running
                     log.exception("a clean-up at the end of a session failed")
+
+
+KEPT_STARTS = 20_000  # owners' last starts kept where owners are cheap (`_Scheduler._forget_old_starts`)
+
+
+def _owners_are_cheap() -> bool:
+    """Classroom mode without a class roster: an owner is a workspace cookie, which costs one request."""
+    if not in_class_mode():
+        return False
+    from dashboard import roster
+
+    return not roster.in_use()
 
 
 def in_class_mode() -> bool:

@@ -276,3 +276,30 @@ def test_a_class_of_forty_no_one_trains_twice_while_someones_first_waits(seed):
                 first for first in firsts.values() if first.admitted_at <= job.started_at < first.started_at
             ]
             assert not waiting, (job, waiting)
+
+
+@pytest.mark.parametrize("roster_in_use", [False, True])
+def test_minted_cookies_do_not_jump_a_classmate_who_trained_before(monkeypatch, roster_in_use):
+    """Probe 7d: under the class password alone each new workspace cookie is a new person, and a person never
+    started went first: six minted cookies made a classmate's 6.8 s training wait 236 s. There a newcomer
+    stands from when their job joined the line; under a roster (a person per code) newcomers still go first."""
+    from dashboard import roster
+
+    monkeypatch.setattr(jobs, "in_class_mode", lambda: True)
+    monkeypatch.setattr(roster, "in_use", lambda: roster_in_use)
+    scheduler = _Scheduler(trainers=1)
+    earlier = FakeJob("classmate")
+    scheduler.admit(earlier)
+    scheduler.start(scheduler.next_job())
+    scheduler.done(earlier)
+    hog = FakeJob("mallory")
+    scheduler.admit(hog)
+    scheduler.start(scheduler.next_job())  # a trainer busy
+    minted = [FakeJob(f"cookie-{number}") for number in range(6)]
+    for job in minted:
+        scheduler.admit(job)
+    scheduler.admit(again := FakeJob("classmate"))
+    scheduler.done(hog)
+    first = scheduler.next_job()
+    assert (first is again) == (not roster_in_use)
+    assert scheduler.ahead_of(again)[1] == (6 if roster_in_use else 0)
