@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
@@ -39,7 +38,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ import plotly.graph_objects as go
 
 from dashboard import config
 from dashboard.names import in_code, skeletons
-from dashboard.profiles import ProfileError, owner_digest, safe_name
+from dashboard.profiles import ProfileError, locked_folder, owner_digest, safe_name
 from dashboard.state import DataChoice, Run
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import RecEngineError
@@ -224,16 +223,9 @@ def _path(challenge_id: str) -> Path:
     return folder() / f"{challenge_id}.json"
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """An exclusive flock on the challenges folder, across threads (each call opens it anew) and processes."""
-    folder().mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(folder(), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
+def _locked() -> contextlib.AbstractContextManager[None]:
+    """An exclusive flock on the challenges folder, across threads and processes."""
+    return locked_folder(folder())
 
 
 def _write(stored: StoredChallenge) -> None:

@@ -128,6 +128,14 @@ def forget_session(session_id: str) -> None:
         Runtime.instance().uploaded_file_mgr.remove_session_files(session_id)
 
 
+def put_newest(entries: dict, key: object, value: object, kept: int) -> list:
+    """``entries[key] = value`` as the newest entry (dicts keep their order); the oldest beyond ``kept``
+    dropped, their values returned. The callers hold their own lock."""
+    entries.pop(key, None)
+    entries[key] = value
+    return [entries.pop(next(iter(entries))) for _ in range(len(entries) - kept)]
+
+
 class Whose:
     """Whose each Streamlit session is: the person (``person:<digest>`` of their browser's workspace key, else
     ``session:<id>``) and the client address, noted on the session's first run (`note_session`). The HTTP
@@ -143,10 +151,7 @@ class Whose:
 
     def note(self, session_id: str, person: str, address: str) -> None:
         with self._lock:
-            self._sessions.pop(session_id, None)
-            self._sessions[session_id] = (person, address)
-            while len(self._sessions) > self.KEPT_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
+            put_newest(self._sessions, session_id, (person, address), self.KEPT_SESSIONS)
 
     def of(self, session_id: str) -> tuple[str, str]:
         """(person, address) of ``session_id``; a session never noted is a person of its own, address ""."""
@@ -568,10 +573,7 @@ class Remembered:
 
     def add(self, person: str, password: str) -> None:
         with self._lock:
-            self._browsers.pop(person, None)
-            self._browsers[person] = _password_digest(password)
-            while len(self._browsers) > self.KEPT:
-                del self._browsers[next(iter(self._browsers))]
+            put_newest(self._browsers, person, _password_digest(password), self.KEPT)
 
     def knows(self, person: str, password: str) -> bool:
         with self._lock:
@@ -597,11 +599,9 @@ class SignOuts:
 
     def add(self, browser: str, now: float | None = None) -> None:
         with self._lock:
-            self._times.pop(browser, None)
-            self._times[browser] = time.monotonic() if now is None else now
-            while len(self._times) > self.KEPT:
-                oldest = next(iter(self._times))
-                self._forgotten_before = max(self._forgotten_before, self._times.pop(oldest))
+            now = time.monotonic() if now is None else now
+            forgotten = put_newest(self._times, browser, now, self.KEPT)
+            self._forgotten_before = max([self._forgotten_before, *forgotten])
 
     def since(self, browser: str, signed_in_at: float) -> bool:
         """Whether ``browser`` signed out after ``signed_in_at`` (a `time.monotonic` reading)."""

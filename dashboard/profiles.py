@@ -142,10 +142,10 @@ def profile_path(folder: Path, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive flock on the folder itself: one save or restore at a time, across threads (each call
-    opens the folder anew) and processes; no lock file is left beside the profiles."""
-    folder.mkdir(parents=True, exist_ok=True)
+def locked_folder(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the folder itself (made if missing, mode 700): one change at a time, across
+    threads (each call opens the folder anew) and processes; no lock file is left beside what it holds."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -233,7 +233,7 @@ def save_profile(
         )
     folder = Path(folder).resolve()
     try:
-        with _locked(folder):
+        with locked_folder(folder):
             path = profile_path(folder, name)
             if path.exists() and not replace:
                 raise ProfileExists(
@@ -414,7 +414,7 @@ def restore_profile(folder: Path, name: str, *, owner: str | None = None) -> Pro
     folder = Path(folder).resolve()
     mine = _digest(current_owner() if owner is None else owner)
     try:
-        with _locked(folder):
+        with locked_folder(folder):
             copies = _backups(folder, name)
             if not copies:
                 raise ProfileError(

@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard import config, names
-from dashboard.profiles import write_atomically
+from dashboard.profiles import locked_folder, write_atomically
 from recengine.errors import RecEngineError
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no I, L, O, 0 or 1: read aloud or off paper without doubt
@@ -280,17 +277,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"The teacher's new code: {new_teacher_code()} (the old one no longer works).")
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """One change to the roster at a time, across threads and processes (a flock on its folder)."""
-    folder = path().parent
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
+def _locked() -> contextlib.AbstractContextManager[None]:
+    """One change to the roster at a time, across threads and processes."""
+    return locked_folder(path().parent)
 
 
 if __name__ == "__main__":
