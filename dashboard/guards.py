@@ -13,7 +13,8 @@
   from any session with a websocket; in classroom mode only a session that typed the class password may
   upload, and all sessions' uploads together may hold at most ``RECENGINE_UPLOAD_MEMORY_MB`` of memory,
   one person (all their tabs) at most their share (``RECENGINE_UPLOAD_MB`` or a quarter of the server's, the
-  smaller) and one client address at most half; a session's files leave memory seconds after its tab closes.
+  smaller) and one client address at most half; a file no upload box read leaves memory a minute after it
+  arrived, and a session's files seconds after its tab closes.
 
 Add them to the app's middleware list, `ForwardedHeaders` first (outermost), so the gate counts tries
 against the real address. See docs/threat-model.md.
@@ -26,6 +27,7 @@ import base64
 import binascii
 import ipaddress
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -36,6 +38,8 @@ FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-
              b"x-real-ip", b"forwarded")  # fmt: skip
 METRICS_PATH = "/_stcore/metrics"
 UPLOAD_PATH = "/_stcore/upload_file/"
+UNREAD_SECONDS = 60.0  # an uploaded file no upload box has read by then is freed
+DRAINED_BYTES = 64 << 20  # a refused upload up to this size is read to its end before the answer
 Scope = dict[str, Any]
 App = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -124,13 +128,18 @@ class MetricsGate:
 class UploadGate:
     """Uploads only from a session the class gate admitted (`classroom.session_admitted`), else HTTP 403; at
     most ``cap`` bytes of uploads in memory, those Streamlit holds and those arriving, else HTTP 503; at
-    most ``session_cap`` of them from one person's sessions together (`classroom.Whose`: one tab PUTting files
-    it never hands to a widget, or five tabs of one browser, must not take the whole class's share), else
-    HTTP 413; and at most half of ``cap`` from one client address (minted cookies are new people), else
-    HTTP 503. An upload must say its size (``Content-Length``, which
-    every browser sends and the server's HTTP parser holds the body to), so it is counted in full before a
-    byte of it is read. A session's first upload asks ``release`` to free its files once the session ends
-    (Streamlit frees them only when it drops the disconnected session, minutes later)."""
+    most ``session_cap`` of them from one person's sessions together (`classroom.Whose`: five tabs of one
+    browser must not take the whole class's share), else HTTP 413; and at most half of ``cap`` from one
+    client address (minted cookies are new people), else HTTP 503. An upload must say its size
+    (``Content-Length``, which every browser sends and the server's HTTP parser holds the body to), so it is
+    counted in full before a byte of it is read; a refused one is read to its end (up to `DRAINED_BYTES`)
+    and thrown away, so the browser gets the message rather than a reset connection.
+
+    What is held is short-lived: a page reads an upload box's file on the run it arrives and frees it
+    (`dashboard.upload_box`), and a file still held `UNREAD_SECONDS` after it arrived, which no box read, is
+    freed here (``free``) before the next upload is counted: minted cookies PUTting files they never hand to
+    a widget hold nothing for long. A session's first upload asks ``release`` to free its files once the
+    session ends (Streamlit frees them only when it drops the disconnected session, minutes later)."""
 
     def __init__(
         self,
@@ -142,6 +151,8 @@ class UploadGate:
         session_cap: int | None = None,
         release: Callable[[str], None] | None = None,
         whose: classroom.Whose | None = None,
+        free: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.app = app
         self.admitted = admitted or classroom.session_admitted
@@ -151,36 +162,24 @@ class UploadGate:
         self.session_cap = session_cap  # None: the smaller of RECENGINE_UPLOAD_MB and a quarter of ``cap``
         self.release = release or _release_when_session_ends
         self.whose = whose or classroom.whose
+        self.free = free or _free_file
+        self.clock = clock
         self.arriving: dict[str, int] = {}  # bytes being received, by session (one event loop: no lock)
+        self.landed: dict[tuple[str, str], float] = {}  # (session, file id): when it was taken, oldest first
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if UPLOAD_PATH not in path or scope.get("method") != "PUT":
             await self.app(scope, receive, send)
             return
-        session = path.split(UPLOAD_PATH, 1)[1].split("/", 1)[0]
-        if not self.admitted(session):
-            await _answer(send, 403, "Uploads are taken only from a tab that typed the class password.\n")
+        session, _, file_id = path.split(UPLOAD_PATH, 1)[1].partition("/")
+        self.free_unread()
+        refusal = self.refusal(session, _content_length(scope))
+        if refusal is not None:
+            await _drain(receive, _content_length(scope))
+            await _answer(send, *refusal)
             return
-        size = _content_length(scope)
-        if size is None:
-            await _answer(send, 411, "An upload must say its size (a Content-Length header).\n")
-            return
-        cap = self.cap if self.cap is not None else _upload_memory_bytes()
-        session_cap = self.session_cap if self.session_cap is not None else _session_share(cap)
-        mine, here = self.whose.together(session)
-        if self._holding(mine) + size > session_cap:
-            await _answer(send, 413, f"Your tabs hold {session_cap / 1e6:,.0f} MB of uploads already, your "
-                          "limit: remove a file from an upload box first (or close a tab).\n")  # fmt: skip
-            return
-        if here and self._holding(here) + size > cap // 2:
-            await _answer(send, 503, f"Uploads from your network address hold {cap / 2e6:,.0f} MB already, "
-                          "half of the server's limit: try again in a few minutes.\n")  # fmt: skip
-            return
-        if self.held() + sum(self.arriving.values()) + size > cap:
-            await _answer(send, 503, f"The server holds {cap / 1e6:,.0f} MB of uploads already, its limit: try "
-                          "again in a few minutes, or ask the teacher to raise RECENGINE_UPLOAD_MEMORY_MB.\n")  # fmt: skip
-            return
+        size = _content_length(scope) or 0
         self.release(session)
         self.arriving[session] = self.arriving.get(session, 0) + size
         try:
@@ -189,6 +188,38 @@ class UploadGate:
             self.arriving[session] -= size
             if not self.arriving[session]:
                 del self.arriving[session]
+            self.landed.pop((session, file_id), None)  # kept oldest first
+            self.landed[(session, file_id)] = self.clock()
+
+    def refusal(self, session: str, size: int | None) -> tuple[int, str] | None:
+        """The status and message refusing an upload of ``size`` bytes from ``session``, or None."""
+        if not self.admitted(session):
+            return 403, "Uploads are taken only from a tab that typed the class password.\n"
+        if size is None:
+            return 411, "An upload must say its size (a Content-Length header).\n"
+        cap = self.cap if self.cap is not None else _upload_memory_bytes()
+        session_cap = self.session_cap if self.session_cap is not None else _session_share(cap)
+        mine, here = self.whose.together(session)
+        if self._holding(mine) + size > session_cap:
+            return 413, (f"This upload and your others still arriving come to more than {session_cap / 1e6:,.0f} "
+                         "MB, your limit: upload one file at a time, or a smaller one.\n")  # fmt: skip
+        if here and self._holding(here) + size > cap // 2:
+            return 503, (f"Uploads arriving from your network address hold {cap / 2e6:,.0f} MB already, half of "
+                         "the server's limit: try again in a minute.\n")  # fmt: skip
+        if self.held() + sum(self.arriving.values()) + size > cap:
+            return 503, (f"The server holds {cap / 1e6:,.0f} MB of uploads already, its limit: try again in a "
+                         "minute, or ask the teacher to raise RECENGINE_UPLOAD_MEMORY_MB.\n")  # fmt: skip
+        return None
+
+    def free_unread(self) -> None:
+        """Free the files taken `UNREAD_SECONDS` ago or more: a page has read (and freed) every file it was
+        given by then, so these were never handed to a widget."""
+        expired = self.clock() - UNREAD_SECONDS
+        for landed, when in list(self.landed.items()):
+            if when > expired:
+                break
+            del self.landed[landed]
+            self.free(*landed)
 
     def _holding(self, sessions: list[str]) -> int:
         """Bytes these sessions hold in memory and have arriving."""
@@ -232,6 +263,14 @@ def _session_held_bytes(session: str) -> int:
     return sum(len(file.data) for file in files)
 
 
+def _free_file(session: str, file_id: str) -> None:
+    """Drop one uploaded file from Streamlit's memory (nothing if it is gone already)."""
+    from streamlit.runtime import Runtime
+
+    if Runtime.exists():
+        Runtime.instance().uploaded_file_mgr.remove_file(session, file_id)
+
+
 def _release_when_session_ends(session: str) -> None:
     """Free ``session``'s uploaded files seconds after its tab closes (the trainers' watchdog notices it)."""
     from streamlit.runtime import Runtime
@@ -263,6 +302,17 @@ def _basic_password(scope: Scope) -> str | None:
             return None
         return decoded.partition(":")[2]
     return None
+
+
+async def _drain(receive: Any, size: int | None) -> None:
+    """Read and throw away a refused request's body, if it says it is at most `DRAINED_BYTES` long: a client
+    still sending when the answer comes and the connection closes sees a reset, not the answer."""
+    if size is None or size > DRAINED_BYTES:
+        return
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
 
 
 async def _answer(send: Any, status: int, text: str, headers: list[tuple[bytes, bytes]] = ()) -> None:

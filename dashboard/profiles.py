@@ -503,12 +503,17 @@ def ratings_to_csv(ratings: dict[object, float], titles: dict[object, str] | Non
     return frame.to_csv(index=False).encode()
 
 
-def ratings_from_csv(content: bytes) -> dict[object, float]:
-    """Ratings from a CSV with columns ``item`` and ``rating`` (others are ignored)."""
+def checked_size(content: bytes) -> bytes:
+    """``content`` if a ratings file may be that large (`MAX_PROFILE_BYTES`), else a `ProfileError`."""
     if len(content) > MAX_PROFILE_BYTES:
         raise ProfileError(f"The ratings file is larger than {MAX_PROFILE_BYTES:,} bytes.")
+    return content
+
+
+def ratings_from_csv(content: bytes) -> dict[object, float]:
+    """Ratings from a CSV with columns ``item`` and ``rating`` (others are ignored)."""
     try:
-        frame = pd.read_csv(io.BytesIO(content), dtype={"item": str})
+        frame = pd.read_csv(io.BytesIO(checked_size(content)), dtype={"item": str})
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ProfileError(f"The ratings file is not a readable CSV ({error}).") from None
     missing = {"item", "rating"} - set(frame.columns)

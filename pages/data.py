@@ -1,11 +1,14 @@
 """Data: choose the data set (bundled, download, upload, server path), filter it, and look at it."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard import config, state
 from dashboard.data import active_data, load_choice, overview_charts
 from dashboard.navigation import inside_app
 from dashboard.ui import announce, engine_errors, shown_path
+from dashboard.upload_box import read_once
 from dashboard.uploads import (
     GENERIC_FORMATS,
     UPLOAD_SUFFIXES,
@@ -125,19 +128,29 @@ def report(data: RatingsDataset) -> None:
     announce(("success", loaded), *(("info", note) for note in data.report))
 
 
+def uploads_folder() -> Path:
+    """This session's private upload folder (made on its first upload)."""
+    return session_folder(config.uploads_folder())
+
+
 def upload() -> None:
     file = st.file_uploader(
         "A ratings file: CSV, TSV, Parquet, a MovieLens file or a zip of a data set folder",
         type=[s.lstrip(".") for s in UPLOAD_SUFFIXES],
         key="data_upload",
     )
-    if file is None:
+    saved = read_once("data_upload", file, lambda f: save_upload(uploads_folder(), f.name, f.getvalue()))
+    if saved is None:
         return
     with engine_errors(
         "Fix the file or the column mapping, and try again. The active data set is unchanged."
     ):
-        folder = session_folder(config.uploads_folder())
-        path = save_upload(folder, file.name, file.getvalue())
+        path, folder = saved.result(), uploads_folder()
+        if not path.exists():
+            st.warning(
+                "Your upload is no longer on the server: remove it from the box above and upload it again."
+            )
+            return
         fmt = loaders.detect_format(path)
         if fmt in GENERIC_FORMATS and path.is_file():  # an unpacked zip's columns are matched by name
             submitted = column_form(path, fmt, "data_upload_form")
@@ -155,7 +168,7 @@ def upload() -> None:
             if not st.button("Load", key="data_upload_load", type="primary"):
                 return
             options = (("path", str(path)),)
-        data = activate(state.DataChoice(kind="upload", value=file.name, options=options))
+        data = activate(state.DataChoice(kind="upload", value=saved.name, options=options))
         keep_only(folder, path)
         report(data)
 

@@ -12,6 +12,7 @@ from dashboard.profiles import (
     Profile,
     ProfileExists,
     backups,
+    checked_size,
     list_profiles,
     load_profile,
     match_to_data,
@@ -23,6 +24,7 @@ from dashboard.profiles import (
 from dashboard.recs import preview
 from dashboard.sidebar import RATED
 from dashboard.ui import announce, counted, engine_errors
+from dashboard.upload_box import read_once
 from dashboard.widgets import movie_title, on_scale, rating_column, rating_input, tight_rating_buttons
 from recengine.data.dataset import RatingScale, RatingsDataset
 
@@ -234,9 +236,10 @@ def files(data: RatingsDataset) -> None:
         upload = st.file_uploader(
             "Import ratings from CSV (columns item, rating)", type=["csv"], key="rate_import"
         )
-        if upload is not None and st.button("Import these ratings", key="rate_import_go"):
+        imported = read_once("rate_import", upload, lambda f: checked_size(f.getvalue()))
+        if imported is not None and st.button("Import these ratings", key="rate_import_go"):
             with engine_errors("Check the file: one row per movie, with columns item and rating."):
-                merge_ratings(data, ratings_from_csv(upload.getvalue()), upload.name)
+                merge_ratings(data, ratings_from_csv(imported.result()), imported.name)
 
 
 def save(data: RatingsDataset, folder, profile: Profile, replace: bool) -> None:

@@ -82,7 +82,9 @@ def test_one_session_holds_at_most_its_share_of_the_upload_memory(monkeypatch: p
     client = gate(held=200, held_by={"signed-in": 200})
     assert client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 50).status_code == 204
     refused = client.put("/_stcore/upload_file/signed-in/f", content=b"x" * 51)
-    assert refused.status_code == 413 and "Your tabs hold" in refused.text and "remove a file" in refused.text
+    assert (
+        refused.status_code == 413 and "your limit" in refused.text and "one file at a time" in refused.text
+    )
     assert client.put("/_stcore/upload_file/classmate/f", content=b"x" * 250).status_code == 204
     monkeypatch.setenv("RECENGINE_UPLOAD_MB", "0.0001")  # 100 bytes: smaller than a quarter of the cap
     assert gate().put("/_stcore/upload_file/signed-in/f", content=b"x" * 101).status_code == 413
@@ -225,9 +227,80 @@ def test_a_persons_tabs_share_one_upload_share_and_an_address_half_the_server(
     client = gate(cap=1_000, held_by=holding, whose=whose)
     assert client.put("/_stcore/upload_file/tab-1/f", content=b"x" * 10).status_code == 204
     refused = client.put("/_stcore/upload_file/tab-1/f", content=b"x" * 11)  # 240 + 11 > 250 for mallory
-    assert refused.status_code == 413 and "Your tabs hold 0 MB" in refused.text
+    assert refused.status_code == 413 and "more than 0 MB, your limit" in refused.text
     holding.update({"minted-0": 250, "minted-1": 10})  # the address holds 240 + 250 + 10 = 500 of 1,000
     crowded = client.put("/_stcore/upload_file/minted-2/f", content=b"x" * 1)
     assert crowded.status_code == 503 and "your network address" in crowded.text
     assert client.put("/_stcore/upload_file/classmate/f", content=b"x" * 250).status_code == 204
     tally("network", "one browser's five tabs, and minted cookies, holding upload memory", "one share, half")
+
+
+def test_files_no_upload_box_read_are_freed_a_minute_after_they_arrived(monkeypatch: pytest.MonkeyPatch):
+    """The final re-probe's medium (probe7d): three minted cookies behind one router PUT 499 MB they never
+    handed to a widget, and a classmate's 2 MB upload got 503 for as long as their tabs stayed open. A page
+    reads and frees what its boxes are given on the next run, so a file held `UNREAD_SECONDS` after it
+    arrived was never given to one: it is freed before the next upload is counted."""
+    from dashboard import guards
+
+    monkeypatch.delenv("RECENGINE_UPLOAD_MB", raising=False)
+    whose = classroom.Whose()
+    for cookie in range(3):
+        whose.note(f"minted-{cookie}", f"person:minted-{cookie}", "10.0.0.7")
+    whose.note("classmate", "person:ann", "10.0.0.7")
+    held: dict[tuple[str, str], int] = {}
+    now = [0.0]
+
+    async def streamlit(scope, receive, send) -> None:  # Streamlit's endpoint: keeps what it is sent
+        session, _, file_id = scope["path"].split(guards.UPLOAD_PATH)[1].partition("/")
+        held[(session, file_id)] = int(dict(scope["headers"])[b"content-length"])
+        await Response(status_code=204)(scope, receive, send)
+
+    upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: sum(held.values()),
+                             cap=1_000, whose=whose, release=lambda session: None, clock=lambda: now[0],
+                             held_by=lambda session: sum(n for (s, _), n in held.items() if s == session),
+                             free=lambda session, file_id: held.pop((session, file_id), None))  # fmt: skip
+    client = TestClient(upload_gate)
+    for cookie, size in enumerate((250, 249, 1)):  # 500 bytes: half the server's 1,000, the address's share
+        now[0] += 1
+        assert (
+            client.put(f"/_stcore/upload_file/minted-{cookie}/f{cookie}", content=b"x" * size).status_code
+            == 204
+        )
+    crowded = client.put("/_stcore/upload_file/classmate/mine", content=b"x" * 2)
+    assert crowded.status_code == 503 and "try again in a minute" in crowded.text
+    now[0] = 1 + guards.UNREAD_SECONDS  # the first cookie's file has waited a minute, unread
+    assert client.put("/_stcore/upload_file/classmate/mine", content=b"x" * 2).status_code == 204
+    assert ("minted-0", "f0") not in held and ("minted-1", "f1") in held and ("classmate", "mine") in held
+    now[0] = 10 + guards.UNREAD_SECONDS
+    client.put("/_stcore/upload_file/classmate/next", content=b"x")
+    assert set(held) == {("classmate", "mine"), ("classmate", "next")}
+    tally("network", "minted cookies holding upload memory with files no box reads", "freed after a minute")
+
+
+def test_a_refused_upload_is_read_to_its_end_before_the_answer():
+    """The final re-probe's low (probe7d): a refused upload was answered before its body was read and the connection
+    closed, so a client still sending saw a reset, not the message. Now the body is read (up to
+    `DRAINED_BYTES`) and thrown away first; one claiming more is answered at once."""
+    import asyncio
+
+    from dashboard import guards
+
+    def refused(size: int, chunks: int) -> list[str]:
+        events: list[str] = []
+        left = [chunks]
+
+        async def receive() -> dict:
+            left[0] -= 1
+            events.append("body")
+            return {"type": "http.request", "body": b"x" * (size // chunks), "more_body": left[0] > 0}
+
+        async def send(message: dict) -> None:
+            events.append(message["type"])
+
+        scope = {"type": "http", "method": "PUT", "path": "/_stcore/upload_file/stranger/f",
+                 "headers": [(b"content-length", str(size).encode())]}  # fmt: skip
+        asyncio.run(UploadGate(None, admitted=lambda session: False)(scope, receive, send))
+        return events
+
+    assert refused(3_000, 3) == ["body"] * 3 + ["http.response.start", "http.response.body"]
+    assert refused(guards.DRAINED_BYTES + 1, 3) == ["http.response.start", "http.response.body"]
