@@ -40,6 +40,8 @@ METRICS_PATH = "/_stcore/metrics"
 UPLOAD_PATH = "/_stcore/upload_file/"
 UNREAD_SECONDS = 60.0  # an uploaded file no upload box has read by then is freed
 DRAINED_BYTES = 64 << 20  # a refused upload up to this size is read to its end before the answer
+STALL_SECONDS = 20.0  # an upload whose next chunk takes longer is cut off
+SLOWEST_UPLOAD_RATE = 1e6  # bytes a second: an upload taking longer than its size at this rate is cut off
 Scope = dict[str, Any]
 App = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -133,7 +135,8 @@ class UploadGate:
     client address (minted cookies are new people), else HTTP 503. An upload must say its size
     (``Content-Length``, which every browser sends and the server's HTTP parser holds the body to), so it is
     counted in full before a byte of it is read; a refused one is read to its end (up to `DRAINED_BYTES`)
-    and thrown away, so the browser gets the message rather than a reset connection.
+    and thrown away, so the browser gets the message rather than a reset connection. One arriving slower
+    than `SLOWEST_UPLOAD_RATE`, or stalled `STALL_SECONDS`, is cut off (`_PacedBody`), HTTP 408.
 
     What is held is short-lived: a page reads an upload box's file on the run it arrives and frees it
     (`dashboard.upload_box`), and a file still held `UNREAD_SECONDS` after it arrived, which no box read, is
@@ -182,8 +185,14 @@ class UploadGate:
         size = _content_length(scope) or 0
         self.release(session)
         self.arriving[session] = self.arriving.get(session, 0) + size
+        body = _PacedBody(receive, size)
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, body, send)
+        except Exception:
+            if not body.cut_off:
+                raise
+            await _answer(send, 408, "Your upload arrived too slowly and was stopped: try again on a faster "
+                          f"connection (at least {SLOWEST_UPLOAD_RATE / 1e6:g} MB a second).\n")  # fmt: skip
         finally:
             self.arriving[session] -= size
             if not self.arriving[session]:
@@ -302,6 +311,26 @@ def _basic_password(scope: Scope) -> str | None:
             return None
         return decoded.partition(":")[2]
     return None
+
+
+class _PacedBody:
+    """A request's ``receive``, cut off (the client is taken to have left) once a chunk of the body takes
+    longer than `STALL_SECONDS`, or the whole body longer than that plus its size at `SLOWEST_UPLOAD_RATE`:
+    an upload is counted in full while it arrives, so one trickling in a byte a second would hold its share
+    for ever."""
+
+    def __init__(self, receive: Any, size: int):
+        self.receive = receive
+        self.deadline = time.monotonic() + STALL_SECONDS + size / SLOWEST_UPLOAD_RATE
+        self.cut_off = False
+
+    async def __call__(self) -> dict:
+        left = min(self.deadline - time.monotonic(), STALL_SECONDS)
+        try:
+            return await asyncio.wait_for(self.receive(), timeout=max(left, 0.0))
+        except TimeoutError:
+            self.cut_off = True
+            return {"type": "http.disconnect"}
 
 
 async def _drain(receive: Any, size: int | None) -> None:

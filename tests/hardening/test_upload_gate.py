@@ -304,3 +304,58 @@ def test_a_refused_upload_is_read_to_its_end_before_the_answer():
 
     assert refused(3_000, 3) == ["body"] * 3 + ["http.response.start", "http.response.body"]
     assert refused(guards.DRAINED_BYTES + 1, 3) == ["http.response.start", "http.response.body"]
+
+
+def test_an_upload_trickling_in_is_cut_off_and_its_share_given_back(monkeypatch: pytest.MonkeyPatch):
+    """An upload counts in full while it arrives, so one sent a byte a second would hold its share for as
+    long as its sender liked. One whose next chunk stalls `STALL_SECONDS`, or that takes longer than its
+    size at `SLOWEST_UPLOAD_RATE`, is cut off as if its client had left."""
+    import asyncio
+
+    from starlette.requests import ClientDisconnect
+
+    from dashboard import guards
+
+    monkeypatch.setattr(guards, "STALL_SECONDS", 0.2)
+    monkeypatch.setattr(guards, "SLOWEST_UPLOAD_RATE", 1_000.0)  # 1,000 bytes: at most 1.2 s in all
+    outcome: list[str] = []
+
+    async def streamlit(scope, receive, send) -> None:
+        try:
+            await Request(scope, receive).body()
+            outcome.append("taken")
+        except ClientDisconnect:
+            outcome.append(f"cut off, {upload_gate.arriving}")
+            raise  # as Streamlit's endpoint does: the gate answers
+
+    upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: 0, cap=10_000,
+                             held_by=lambda session: 0, release=lambda session: None)  # fmt: skip
+
+    def sent(pauses: list[float]) -> tuple[str, float]:
+        chunks = iter(pauses)
+
+        async def receive() -> dict:
+            pause = next(chunks, None)
+            if pause is None:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(pause)
+            return {"type": "http.request", "body": b"x" * 100, "more_body": True}
+
+        scope = {"type": "http", "method": "PUT", "path": "/_stcore/upload_file/s/f",
+                 "headers": [(b"content-length", b"1000")]}  # fmt: skip
+        answers: list[dict] = []
+
+        async def send(message: dict) -> None:
+            answers.append(message)
+
+        started = time.monotonic()
+        asyncio.run(upload_gate(scope, receive, send))
+        if outcome[-1].startswith("cut off"):
+            assert answers[0]["status"] == 408 and b"too slowly" in answers[1]["body"]
+        return outcome.pop(), time.monotonic() - started
+
+    assert sent([0.05] * 10)[0] == "taken"
+    stalled, seconds = sent([0.05, 5.0])
+    assert stalled == "cut off, {'s': 1000}" and seconds < 1 and upload_gate.arriving == {}
+    trickled, seconds = sent([0.15] * 10)  # never stalls, but 1.5 s for 1,000 bytes is too slow
+    assert trickled.startswith("cut off") and 1.1 < seconds < 1.5 and upload_gate.arriving == {}
