@@ -44,7 +44,7 @@ def described(message: str) -> str:
 
 
 def need_model(page: str = "pages/train.py", label: str = "Train a model first") -> None:
-    st.info("There is no trained model for this data set yet.")
+    st.info("You have not trained a model on this data set yet.")
     st.page_link(page, label=label, icon=":material/model_training:")
 
 

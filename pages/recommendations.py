@@ -48,7 +48,7 @@ FOR_YOU, FOR_USER = "you", "a user in the data"
 PICKABLE = 5000  # longer lists: the most rated only (movies), or typed ids (users)
 
 
-def no_model(data: RatingsDataset, why: str = "There is no trained model for this data set yet.") -> None:
+def no_model(data: RatingsDataset, why: str = "You have not trained a model on this data set yet.") -> None:
     label = algorithms()[DEFAULT_ALGO].label
     st.info(why)
     if st.button(f"Train the default ranking model ({label}) now", key="recs_train_default", type="primary"):
@@ -454,7 +454,7 @@ def main() -> None:
                 "None of your own runs on this data set can follow a person's taste: train the default here "
                 "(or any model on the Train page)."
                 if state.runs_on(data.fingerprint)
-                else "There is no trained model for this data set yet."
+                else "You have not trained a model on this data set yet."
             )
             no_model(data, why)
             return

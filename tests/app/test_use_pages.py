@@ -141,7 +141,7 @@ def test_evaluate_puts_the_model_beside_the_references(trained):
 
 def test_evaluate_without_a_model_says_what_to_do(app):
     open_page(app, "evaluate")
-    assert any("no trained model" in i.value for i in app.info)
+    assert any("not trained a model" in i.value for i in app.info)
 
 
 def test_cluster_recommendations_for_you(trained):

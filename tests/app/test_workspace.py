@@ -80,7 +80,7 @@ def test_a_reload_brings_back_ratings_runs_and_choices_and_another_browser_sees_
 
     stranger = browser(secrets.token_urlsafe(32))
     assert not stranger.session_state["my_ratings"].get(SOURCE) and not stranger.session_state["runs"]
-    assert any("no trained model" in info.value for info in open_page(stranger, "recommendations").info)
+    assert any("not trained a model" in info.value for info in open_page(stranger, "recommendations").info)
     no_cookie = browser(None)  # streamlit run app.py: kept for the tab only, and the sidebar says so
     assert any("Kept while this tab stays open" in c.value for c in no_cookie.sidebar.caption)
 
