@@ -32,6 +32,7 @@ from recengine.errors import (
     NotFittedError,
     ParameterError,
     RecEngineError,
+    ScoreOverflowError,
     TrainingDiverged,
     UnknownIdError,
 )
@@ -201,6 +202,17 @@ def _as_number(value: Any, integer: bool) -> float | int | None:
 
 
 # --- models ---------------------------------------------------------------------------------------------
+
+
+def finite_scores(model: Recommender, scores: np.ndarray) -> np.ndarray:
+    """``scores`` when every one is a finite number, else `ScoreOverflowError`. Compute them under
+    ``np.errstate(over="ignore", invalid="ignore")``: an overflow is this error, never a NumPy warning."""
+    if not np.isfinite(scores).all():
+        raise ScoreOverflowError(
+            f"The {model.name} model's scores overflow (some are not finite numbers): its learned values are "
+            "too large to use. Retrain the model and save it again."
+        )
+    return scores
 
 
 class Recommender:
@@ -447,13 +459,14 @@ class Recommender:
 
     def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
         """Scores of every item for a user vector (a known user's or a folded-in one), unclipped."""
-        scores = self.item_factors_ @ user_vector.astype(self.item_factors_.dtype)
-        scores = scores.astype(np.float64)
-        if self.kind == "rating":
-            scores += self.global_mean_ + user_bias
-            if getattr(self, "item_bias_", None) is not None:
-                scores += self.item_bias_
-        return scores
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self.item_factors_ @ user_vector.astype(self.item_factors_.dtype)
+            scores = scores.astype(np.float64)
+            if self.kind == "rating":
+                scores += self.global_mean_ + user_bias
+                if getattr(self, "item_bias_", None) is not None:
+                    scores += self.item_bias_
+        return finite_scores(self, scores)
 
     # --- one person -------------------------------------------------------------------------------------
 
