@@ -47,9 +47,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
         ratings, index=False
     )
     data = load(str(ratings))
-    out = {"ratings": ratings}
-    for name, dtype in (("sgd", "float64"), ("sgd32", "float32")):
-        model = make("sgd", n_factors=4, n_epochs=2, dtype=dtype).fit(data)
+    answers = folder / "answers.csv"
+    answers.write_text("item,rating\n1,5\n2,1\n3,4\n")
+    out = {"ratings": ratings, "answers": answers}
+    for name, algo, dtype in (
+        ("sgd", "sgd", "float64"), ("sgd32", "sgd", "float32"), ("svd", "svd", "float64"),
+        ("wals", "wals", "float32"), ("bpr", "bpr", "float32"),
+    ):  # fmt: skip
+        model = make(algo, n_factors=4, dtype=dtype, **({} if algo == "svd" else {"n_epochs": 2})).fit(data)
         out[name] = save_model(model, folder / f"{name}.npz", data=data, extra={"split": "none", "seed": 0})
     return out
 
@@ -159,6 +164,37 @@ def test_scores_that_overflow_are_a_clear_error_never_a_numpy_warning(files):
             score_matrix(model, np.arange(3))
         with pytest.raises(ScoreOverflowError, match="Retrain the model"):
             model.item_scores(0)
+
+
+@pytest.mark.parametrize("name, value", [("sgd", 1e10), ("svd", 1e3), ("wals", 1e8), ("bpr", 1e8)])
+def test_alike_item_factors_within_the_bound_serve_a_newcomer_without_a_traceback(
+    files, tmp_path, capsys, name, value
+):
+    """Identical item factors (of a size the bound allows) make a newcomer's system singular: before, fold-in,
+    attribution and the questions to ask ended in numpy's LinAlgError traceback; now least squares answers."""
+    with np.load(files[name]) as archive:
+        alike = np.full_like(archive["item_factors_"], value)
+    path = rewritten(files[name], tmp_path / "alike.npz", arrays={"item_factors_": alike})
+    common = ["--model", str(path), "--data", str(files["ratings"]), "-n", "3"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for command in (["recommend", "--ratings", str(files["answers"])], ["recommend", "--user", "1"],
+                        ["ask", "--answers", str(files["answers"]), "--strategy", "information"]):  # fmt: skip
+            assert main([*command, *common]) == 0, command
+    assert not capsys.readouterr().err
+
+
+def test_users_alike_are_no_groups_and_no_kmeans_warning(files, tmp_path, capsys):
+    """Before: scikit-learn's ConvergenceWarning (a line naming site-packages) and two empty groups, exit 0."""
+    with np.load(files["sgd"]) as archive:
+        alike = np.ones_like(archive["user_factors_"])
+    path = rewritten(files["sgd"], tmp_path / "alike.npz", arrays={"user_factors_": alike})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["clusters", "--model", str(path), "--data", str(files["ratings"]), "-k", "3"]) == 2
+    err = capsys.readouterr().err
+    assert_plain(err)
+    assert "only 1 distinct vector" in err
 
 
 # --- metadata outside the digest ---------------------------------------------------------------------------
