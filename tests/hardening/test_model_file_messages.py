@@ -6,6 +6,8 @@ engine's own digest function, as an attacker would."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -21,7 +23,7 @@ from recengine.cli import main
 from recengine.data import load
 from recengine.data.synthetic import planted_low_rank
 from recengine.errors import ModelFileError, ScoreOverflowError
-from recengine.models import make
+from recengine.models import MODELS, make
 from recengine.models.scoring import score_matrix
 from recengine.store import (
     MAX_HISTORY_RECORDS,
@@ -151,6 +153,45 @@ def test_values_just_inside_the_bound_score_without_any_overflow(files, tmp_path
     just_beyond = {"item_bias_": np.full_like(state["item_bias_"], limit / 0.99)}
     with pytest.raises(ModelFileError, match="'item_bias_' holds values up to"):
         load_model(rewritten(files[name], tmp_path / "beyond.npz", arrays=just_beyond))
+
+
+@pytest.fixture(scope="module")
+def ratings_data(files):
+    return load(str(files["ratings"]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("algo", sorted(MODELS))
+def test_every_model_at_the_bound_serves_every_command_without_a_warning(
+    files, ratings_data, tmp_path, algo, dtype
+):
+    """Each algorithm's scored arrays (factors, biases, global mean) all at +0.999 B: users and films alike
+    (singular systems) and the largest scores the bound allows. Before: bpmf's population prior ended in
+    LinAlgError; lists at the old bound overflowed in the least-squares fit of a person's scores."""
+    epochs = {} if algo in ("popular", "svd") else {"n_epochs": 6 if algo in ("bpmf", "bsvdpp") else 2}
+    model = make(algo, dtype=dtype, **epochs).fit(ratings_data)
+    source = save_model(model, tmp_path / "model.npz", data=ratings_data, extra={"split": "none", "seed": 0})
+    with np.load(source) as archive:
+        scored = {n: archive[n] for n in archive.files if n.endswith(("factors_", "bias_", "global_mean_"))}
+    k, rows = scored["user_factors_"].shape[1], max(model.n_users_, model.n_items_)
+    limit = 0.999 * largest_safe_value(np.dtype(dtype), k, rows)
+    path = rewritten(
+        source, tmp_path / "edge.npz", arrays={n: np.full_like(a, limit) for n, a in scored.items()}
+    )
+    common = ["--model", str(path), "--data", str(files["ratings"])]
+    commands = (
+        ["recommend", "--user", "1", "-n", "3"], ["recommend", "--ratings", str(files["answers"]), "-n", "3"],
+        ["similar", "--item", "1", "-n", "3"], ["ask", "--answers", str(files["answers"]), "-n", "3"],
+        ["clusters", "-k", "2"], ["evaluate", "--protocol", "new-user", "--given", "3", "-k", "5"],
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for command in commands:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+                status = main([*command, *common])
+            assert status in (0, 2), (command, err.getvalue())  # 2: one line (alike users are no groups)
+            if status:
+                assert_plain(err.getvalue())
 
 
 def test_scores_that_overflow_are_a_clear_error_never_a_numpy_warning(files):
