@@ -358,19 +358,16 @@ def _restored(
 
     try:
         params = cls.Params.from_dict(metadata["params"])
-    except RecEngineError as error:
-        raise refuse(f"{error}") from None
-    except (TypeError, ValueError):
-        raise refuse(f"its parameters {_short(metadata['params'])} are not {cls.name}'s.") from None
-    scale = metadata["scale"]
+    except RecEngineError as error:  # ParameterError: its message names the parameter and what is allowed
+        raise refuse(str(error)) from None
     try:
-        scale = RatingScale.from_dict(scale)
+        scale = RatingScale.from_dict(metadata["scale"])
     except (KeyError, TypeError, ValueError, RecEngineError):
         raise refuse(
-            f"its rating scale {_short(scale)} is not finite 'min' < 'max' with an optional 'step'."
+            f"its rating scale {_short(metadata['scale'])} is not finite 'min' < 'max' with an optional 'step'."
         ) from None
     state = {name: arrays[name] for name in metadata["state"]}
-    missing = [name for name in _required_state(cls) if name not in state]
+    missing = [name for name in _required_state(cls, params) if name not in state]
     if missing:
         raise refuse(f"it lacks the learned arrays {missing[:5]}.")
     model = cls(params)
@@ -378,11 +375,16 @@ def _restored(
     return model
 
 
-def _required_state(cls: type[Recommender]) -> tuple[str, ...]:
-    """The learned arrays every model of ``cls`` has (factors may have 0 columns), with the item bias of a
-    model that learns no user bias (popular, bpr): its scores are that bias."""
-    item_only = "item_bias_" in cls.state_names and "user_bias_" not in cls.state_names
-    return ("global_mean_", "user_factors_", "item_factors_") + (("item_bias_",) if item_only else ())
+def _required_state(cls: type[Recommender], params: Any) -> list[str]:
+    """The learned arrays a fitted ``cls`` with ``params`` always has (factors may have 0 columns): all its
+    `Recommender.state_names` and the global mean, but biases without ``biases`` and SVD++'s item-side
+    implicit factors without ``item_implicit``."""
+    optional = set()
+    if getattr(params, "biases", True) is False:
+        optional |= {"user_bias_", "item_bias_"}
+    if getattr(params, "item_implicit", True) is False:
+        optional |= {"item_own_factors_", "implicit_user_factors_"}
+    return [name for name in ("global_mean_", *cls.state_names) if name not in optional]
 
 
 def _check_state(

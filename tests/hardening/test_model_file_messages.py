@@ -54,9 +54,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
     out = {"ratings": ratings, "answers": answers}
     for name, algo, dtype in (
         ("sgd", "sgd", "float64"), ("sgd32", "sgd", "float32"), ("svd", "svd", "float64"),
-        ("wals", "wals", "float32"), ("bpr", "bpr", "float32"),
+        ("wals", "wals", "float32"), ("bpr", "bpr", "float32"), ("svdpp", "svdpp", "float64"),
+        ("bsvdpp", "bsvdpp", "float64"),
     ):  # fmt: skip
-        model = make(algo, n_factors=4, dtype=dtype, **({} if algo == "svd" else {"n_epochs": 2})).fit(data)
+        epochs = {} if algo == "svd" else {"n_epochs": 6 if algo == "bsvdpp" else 2}
+        model = make(algo, n_factors=4, dtype=dtype, **epochs).fit(data)
         out[name] = save_model(model, folder / f"{name}.npz", data=data, extra={"split": "none", "seed": 0})
     return out
 
@@ -324,13 +326,23 @@ def test_invalid_parameters_and_scales_are_refused_with_our_own_words(files, tmp
     assert expected in refusal_on_the_command_line(path, files["ratings"], capsys)
 
 
-@pytest.mark.parametrize("array", ["global_mean_", "item_factors_"])
-def test_a_model_without_an_array_it_needs_is_refused_when_loaded(files, tmp_path, capsys, array):
-    """Before: `KeyError('global_mean_')`; without item factors the file loaded and scoring ended in a
-    traceback (AttributeError)."""
-    path = rewritten(files["sgd"], tmp_path / "missing.npz", arrays={array: None})
+@pytest.mark.parametrize(
+    "name, array",
+    [("sgd", "global_mean_"), ("sgd", "item_factors_"), ("sgd", "user_bias_"), ("bpr", "item_bias_"),
+     ("svdpp", "implicit_factors_"), ("bsvdpp", "prior_mean_"), ("bsvdpp", "cutpoints_")],
+)  # fmt: skip
+def test_a_model_without_an_array_it_needs_is_refused_when_loaded(files, tmp_path, capsys, name, array):
+    """Before: `KeyError('global_mean_')`; without the others the file loaded and a list ended in a traceback
+    (AttributeError or TypeError on None)."""
+    path = rewritten(files[name], tmp_path / "missing.npz", arrays={array: None})
     message = refusal_on_the_command_line(path, files["ratings"], capsys)
     assert f"it lacks the learned arrays ['{array}']" in message
+
+
+def test_biases_a_model_learns_without_may_be_absent(files, ratings_data, tmp_path):
+    model = make("sgd", n_factors=4, n_epochs=2, biases=False).fit(ratings_data)
+    path = save_model(model, tmp_path / "plain.npz", data=ratings_data)
+    assert load_model(path).user_bias_ is None
 
 
 def test_unreadable_archives_are_described_without_zipfiles_words(files, tmp_path, capsys):
