@@ -449,12 +449,13 @@ def largest_safe_value(dtype: np.dtype, n_factors: int, n_rows: int) -> float:
 
 
 def _check_magnitudes(path: Path, model: Recommender, k: int) -> None:
-    """Refuse learned factors, biases or global mean beyond `largest_safe_value` for the least precise of
-    their dtypes (arrays are cast to each other's dtype when combined)."""
+    """Refuse the values scores are made of beyond `largest_safe_value` for the least precise of their
+    dtypes (arrays are cast to each other's dtype when combined): factors, biases, the global mean, a
+    newcomer's prior mean (a user vector) and an ordered link's cut points and rating levels."""
     scored = {
         name: array
         for name, array in model.state().items()
-        if name.endswith(("factors_", "bias_")) or name == "global_mean_"
+        if name.endswith(("factors_", "bias_")) or name in ("global_mean_", "prior_mean_", *ORDINAL_VECTORS)
     }
     dtype = min((array.dtype for array in scored.values()), key=lambda d: np.finfo(d).max)
     limit = largest_safe_value(dtype, k, max(model.n_users_, model.n_items_))

@@ -205,12 +205,15 @@ def _as_number(value: Any, integer: bool) -> float | int | None:
 
 
 def finite_scores(model: Recommender, scores: np.ndarray) -> np.ndarray:
-    """``scores`` when every one is a finite number, else `ScoreOverflowError`. Compute them under
-    ``np.errstate(over="ignore", invalid="ignore")``: an overflow is this error, never a NumPy warning."""
-    if not np.isfinite(scores).all():
+    """``scores`` when every one is a finite number of at most √(max / (4 n)) (float64's max, n scores a
+    row), so that a sum of products of two rows (what a list computes from them) stays finite; else
+    `ScoreOverflowError`. Compute them under ``np.errstate(over="ignore", invalid="ignore")``: an overflow
+    is this error, never a NumPy warning."""
+    limit = math.sqrt(float(np.finfo(np.float64).max) / (4 * max(scores.shape[-1] if scores.ndim else 1, 1)))
+    if scores.size and not (np.isfinite(scores).all() and max(scores.max(), -scores.min()) <= limit):
         raise ScoreOverflowError(
-            f"The {model.name} model's scores overflow (some are not finite numbers): its learned values are "
-            "too large to use. Retrain the model and save it again."
+            f"The {model.name} model's scores overflow (some are not finite numbers, or too large to rank): "
+            "its learned values are too large to use. Retrain the model and save it again."
         )
     return scores
 

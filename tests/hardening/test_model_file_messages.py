@@ -60,6 +60,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
         epochs = {} if algo == "svd" else {"n_epochs": 6 if algo == "bsvdpp" else 2}
         model = make(algo, n_factors=4, dtype=dtype, **epochs).fit(data)
         out[name] = save_model(model, folder / f"{name}.npz", data=data, extra={"split": "none", "seed": 0})
+    stars = data.to_frame().assign(rating=lambda frame: frame["rating"].round().clip(1, 5))
+    stars.to_csv(folder / "stars.csv", index=False)
+    on_stars = load(str(folder / "stars.csv"))
+    ordinal = make("bsvdpp", n_factors=4, n_epochs=6, link="ordered_probit").fit(on_stars)
+    out["stars"] = folder / "stars.csv"
+    out["ordinal"] = save_model(
+        ordinal, folder / "ordinal.npz", data=on_stars, extra={"split": "none", "seed": 0}
+    )
     return out
 
 
@@ -196,11 +204,26 @@ def test_every_model_at_the_bound_serves_every_command_without_a_warning(
                 assert_plain(err.getvalue())
 
 
-def test_scores_that_overflow_are_a_clear_error_never_a_numpy_warning(files):
-    """Whatever made the values (not only a file): the scoring paths refuse non-finite scores themselves."""
+@pytest.mark.parametrize("array", ["prior_mean_", "cutpoints_", "levels_"])
+def test_a_bayesian_models_prior_and_rating_levels_are_bounded_too(files, tmp_path, capsys, array):
+    """Before: a newcomer's list from levels_ or prior_mean_ at 1e300 printed NumPy's overflow warning."""
+    with np.load(files["ordinal"]) as archive:
+        huge = np.full_like(archive[array], 1e300)
+    path = rewritten(files["ordinal"], tmp_path / "huge.npz", arrays={array: huge})
+    assert main(["recommend", "--model", str(path), "--data", str(files["stars"]), "--ratings",
+                 str(files["answers"]), "-n", "3"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert_plain(err)
+    assert f"its array '{array}' holds values up to 1e+300" in err
+
+
+@pytest.mark.parametrize("value", [1e300, 1e150])
+def test_scores_that_overflow_are_a_clear_error_never_a_numpy_warning(files, value):
+    """Whatever made the values (not only a file): the scoring paths refuse scores that are not finite
+    (1e300² overflows) or too large for a list's sums of products (4·10³⁰⁰ is finite)."""
     model = load_model(files["sgd"])
-    model.user_factors_ = np.full_like(model.user_factors_, 1e300)
-    model.item_factors_ = np.full_like(model.item_factors_, 1e300)
+    model.user_factors_ = np.full_like(model.user_factors_, value)
+    model.item_factors_ = np.full_like(model.item_factors_, value)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ScoreOverflowError, match="Retrain the model"):
