@@ -434,9 +434,10 @@ def _check_state(
 
 
 def largest_safe_value(dtype: np.dtype, n_factors: int, n_rows: int) -> float:
-    """The largest magnitude B of the values a score is made of (factors, biases, the global mean) for which
-    nothing computed from the scores overflows ``dtype``: B = √(S / (k + 3)) with S = √(max / (4 n)), max
-    the dtype's largest finite number, k the factors per row, n the larger of the user and item counts.
+    """The largest magnitude B of the values a score is made of (factors, biases, the global mean: see
+    `_check_magnitudes`) for which nothing computed from the scores overflows ``dtype``: B = √(S / (k + 3))
+    with S = √(max / (4 n)), max the dtype's largest finite number, k the factors per row, n the larger of
+    the user and item counts.
 
     A score p·q + μ + b_u + b_i is at most k B² + 3 B ≤ (k + 3) B² = S (B ≥ 1: max ≥ 3·10³⁸). Lists multiply
     scores too (a least-squares fit of a person's scores on everyone's, Σ s g over the films), so S is what
