@@ -72,6 +72,10 @@ class NotFittedError(RecEngineError):
     """A model was used before ``fit`` (or ``load``)."""
 
 
+class ScoreOverflowError(RecEngineError):
+    """A model's scores overflowed or are not finite numbers: its learned values are too large to use."""
+
+
 class ModelFileError(RecEngineError):
     """A saved model is truncated, corrupted, from a newer format, or from another data set."""
 

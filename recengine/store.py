@@ -44,7 +44,7 @@ from recengine.errors import ModelFileError, RecEngineError
 from recengine.jsonsafe import json_safe
 from recengine.models import MODELS
 from recengine.models.base import Recommender
-from recengine.training import History
+from recengine.training import AFTER_EPOCH, DURING_EPOCH, History
 
 FORMAT = "recengine-model"
 FORMAT_VERSION = 1
@@ -67,6 +67,8 @@ UNREADABLE = (
     SyntaxError, tokenize.TokenError, MemoryError,
 )  # fmt: skip
 REQUIRED_FIELDS = ("algorithm", "params", "state", "scale", "fingerprint", "history", "n_users", "n_items")
+# What every refusal of a damaged or crafted model file tells the person to do.
+RESAVE = "Retrain the model and save it again."
 
 
 # --- one model file -------------------------------------------------------------------------------------
@@ -233,11 +235,15 @@ def inspect_arrays(path: Path) -> dict[str, ArrayHeader]:
                 headers[name] = header
     except ModelFileError:
         raise
-    except UNREADABLE as error:
-        raise ModelFileError(
-            f"{path} is not a readable model file (truncated or corrupted): {error!r}"
-        ) from None
+    except UNREADABLE:
+        raise ModelFileError(unreadable(path)) from None
     return headers
+
+
+def unreadable(path: Path) -> str:
+    """The message for an archive that zipfile or NumPy cannot read: what they said is about their own
+    internals (a CRC, a zlib stream), so it is left out."""
+    return f"{path} is not a readable model file: it is truncated or corrupted. {RESAVE}"
 
 
 def _header(member: Any) -> ArrayHeader:
@@ -333,22 +339,52 @@ def load_model(path: str | os.PathLike, data: RatingsDataset | None = None) -> R
         )
     if data is not None:
         check_data(metadata, data, path)
-    try:
-        model = cls(cls.Params.from_dict(metadata["params"]))
-        state = {name: arrays[name] for name in metadata["state"]}
-        model.restore(
-            state,
-            RatingScale.from_dict(metadata["scale"]),
-            metadata["fingerprint"],
-            History.from_dicts(metadata["history"]),
-        )
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecEngineError) as error:
-        raise ModelFileError(f"{path} does not describe a valid {cls.name} model: {error!r}") from error
+    model = _restored(path, cls, metadata, arrays)
     _check_state(path, model, metadata, arrays)
     model.fit_seconds_ = float(metadata.get("fit_seconds") or model.fit_seconds_)
     model.metadata_ = metadata
     model.user_ids_, model.item_ids_ = arrays.get(USER_IDS), arrays.get(ITEM_IDS)
     return model
+
+
+def _restored(
+    path: Path, cls: type[Recommender], metadata: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> Recommender:
+    """A model of ``cls`` from checked metadata and arrays; each part that does not fit is refused with a
+    message in plain words (our own errors' text, never an exception's class or repr)."""
+
+    def refuse(problem: str) -> ModelFileError:
+        return ModelFileError(f"{path} does not describe a valid {cls.name} model: {problem} {RESAVE}")
+
+    try:
+        params = cls.Params.from_dict(metadata["params"])
+    except RecEngineError as error:  # ParameterError: its message names the parameter and what is allowed
+        raise refuse(str(error)) from None
+    try:
+        scale = RatingScale.from_dict(metadata["scale"])
+    except (KeyError, TypeError, ValueError, RecEngineError):
+        raise refuse(
+            f"its rating scale {_short(metadata['scale'])} is not finite 'min' < 'max' with an optional 'step'."
+        ) from None
+    state = {name: arrays[name] for name in metadata["state"]}
+    missing = [name for name in _required_state(cls, params) if name not in state]
+    if missing:
+        raise refuse(f"it lacks the learned arrays {missing[:5]}.")
+    model = cls(params)
+    model.restore(state, scale, metadata["fingerprint"], History.from_dicts(metadata["history"]))
+    return model
+
+
+def _required_state(cls: type[Recommender], params: Any) -> list[str]:
+    """The learned arrays a fitted ``cls`` with ``params`` always has (factors may have 0 columns): all its
+    `Recommender.state_names` and the global mean, but biases without ``biases`` and SVD++'s item-side
+    implicit factors without ``item_implicit``."""
+    optional = set()
+    if getattr(params, "biases", True) is False:
+        optional |= {"user_bias_", "item_bias_"}
+    if getattr(params, "item_implicit", True) is False:
+        optional |= {"item_own_factors_", "implicit_user_factors_"}
+    return [name for name in ("global_mean_", *cls.state_names) if name not in optional]
 
 
 def _check_state(
@@ -376,6 +412,7 @@ def _check_state(
             problem = f"has shape {array.shape}, expected ({rows},)"
         if problem:
             raise ModelFileError(f"{path} is corrupted: its array {name!r} {problem}.")
+    _check_magnitudes(path, model, k or 0)
     counts = [("n_users", n_users), ("n_items", n_items)]
     counts += [
         (name, len(arrays[ids]))
@@ -393,6 +430,42 @@ def _check_state(
             raise ModelFileError(
                 f"{path} is corrupted: {side} id {values[counted.argmax()].item()!r} is held by {counted.max()} rows "
                 f"of its {side} map, and each {side} has one row."
+            )
+
+
+def largest_safe_value(dtype: np.dtype, n_factors: int, n_rows: int) -> float:
+    """The largest magnitude B of the values a score is made of (factors, biases, the global mean: see
+    `_check_magnitudes`) for which nothing computed from the scores overflows ``dtype``: B = √(S / (k + 3))
+    with S = √(max / (4 n)), max the dtype's largest finite number, k the factors per row, n the larger of
+    the user and item counts.
+
+    A score p·q + μ + b_u + b_i is at most k B² + 3 B ≤ (k + 3) B² = S (B ≥ 1: max ≥ 3·10³⁸). Lists multiply
+    scores too (a least-squares fit of a person's scores on everyone's, Σ s g over the films), so S is what
+    keeps a sum of n products of two scores, or of their differences (at most 2 S each), within max; the
+    Gram matrix Σ q qᵀ a fold-in solves over the rated films and a cluster's distances are smaller still.
+    Trained values stay far below: for float32, 1,000 factors and a million rows, B ≈ 3·10⁶.
+    """
+    largest_score = math.sqrt(float(np.finfo(dtype).max) / (4 * max(n_rows, 1)))
+    return math.sqrt(largest_score / (n_factors + 3))
+
+
+def _check_magnitudes(path: Path, model: Recommender, k: int) -> None:
+    """Refuse the values scores are made of beyond `largest_safe_value` for the least precise of their
+    dtypes (arrays are cast to each other's dtype when combined): factors, biases, the global mean, a
+    newcomer's prior mean (a user vector) and an ordered link's cut points and rating levels."""
+    scored = {
+        name: array
+        for name, array in model.state().items()
+        if name.endswith(("factors_", "bias_")) or name in ("global_mean_", "prior_mean_", *ORDINAL_VECTORS)
+    }
+    dtype = min((array.dtype for array in scored.values()), key=lambda d: np.finfo(d).max)
+    limit = largest_safe_value(dtype, k, max(model.n_users_, model.n_items_))
+    for name, array in scored.items():
+        peak = max(float(array.max()), -float(array.min())) if array.size else 0.0
+        if peak > limit:
+            raise ModelFileError(
+                f"{path} does not describe a valid {model.name} model: its array {name!r} holds values up to "
+                f"{peak:.3g}, beyond the ±{limit:.3g} within which its scores cannot overflow. {RESAVE}"
             )
 
 
@@ -421,9 +494,7 @@ def _opened(path: Path) -> Iterator[Any]:
                     f"{path} is not a recengine model file (not a NumPy archive). Give the .npz file that "
                     "recengine train --out or the dashboard wrote."
                 ) from error
-            raise ModelFileError(
-                f"{path} is not a readable model file (truncated or corrupted): {error!r}"
-            ) from error
+            raise ModelFileError(unreadable(path)) from error
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise ModelFileError(f"{path} is a single NumPy array, not a recengine model file.")
         with archive:
@@ -434,7 +505,7 @@ def _array(path: Path, archive: Any, name: str) -> np.ndarray:
     try:
         return archive[name]
     except UNREADABLE as error:
-        raise ModelFileError(f"{path} is corrupted (array {name!r}: {error!r}).") from error
+        raise ModelFileError(f"{path} is corrupted: its array {name!r} cannot be read. {RESAVE}") from error
 
 
 def _metadata(path: Path, archive: Any, headers: dict[str, ArrayHeader]) -> dict[str, Any]:
@@ -520,15 +591,65 @@ def _check_fields(path: Path, metadata: dict[str, Any]) -> None:
         "state": not all(isinstance(name, str) and name.endswith("_") for name in metadata["state"]),
         "fit_seconds": not _finite(metadata.get("fit_seconds") or 0.0, minimum=0.0),
         "metrics": not all(v is None or _finite(v) for v in (metadata.get("metrics") or {}).values()),
-        "history": not all(isinstance(row, dict) for row in metadata["history"]),
     }
     for name, bad in problems.items():
         if bad:
             raise ModelFileError(
                 f"{path} is corrupted: its metadata field {name!r} is {_short(metadata.get(name))}."
             )
+    if problem := _history_problem(metadata["history"]):
+        raise ModelFileError(f"{path} is corrupted: {problem}. {RESAVE}")
     metadata["fit_seconds"] = float(metadata.get("fit_seconds") or 0.0)
     check_extra(path, metadata.get("extra") or {})
+
+
+# A training history as a model file holds it: at most as many records as any model trains epochs (bpmf's
+# and bsvdpp's n_epochs go to 100,000), each an `EpochRecord`'s fields. A loss or RMSE is null where it
+# was NaN (json_safe writes NaN as null: an imported Spark model's losses) or not measured.
+MAX_HISTORY_RECORDS = 100_000
+RECORD_FIELDS: dict[str, tuple[bool, str, Callable[[object], bool]]] = {
+    "epoch": (True, "a whole number from 1", lambda v: _whole(v) and v >= 1),
+    "seconds": (True, "a number of seconds ≥ 0", lambda v: _finite(v, minimum=0.0)),
+    "reconstruction_loss": (True, "a number or null", lambda v: v is None or _finite(v)),
+    "regularization_loss": (True, "a number or null", lambda v: v is None or _finite(v)),
+    "total_loss": (True, "a number or null", lambda v: v is None or _finite(v)),
+    "train_rmse": (False, "a number or null", lambda v: v is None or _finite(v)),
+    "valid_rmse": (False, "a number or null", lambda v: v is None or _finite(v)),
+    "grad_norms": (False, "null or names of numbers", lambda v: v is None or _named_numbers(v)),
+    "extra": (False, "names of numbers", lambda v: _named_numbers(v)),
+    "measured": (False, f"{AFTER_EPOCH!r} or {DURING_EPOCH!r}", lambda v: v in (AFTER_EPOCH, DURING_EPOCH)),
+}
+
+
+def _history_problem(history: list[Any]) -> str | None:
+    """What is wrong with a model file's training history, in plain words (None: nothing)."""
+    if len(history) > MAX_HISTORY_RECORDS:
+        return (
+            f"its training history holds {len(history):,} records, more than the {MAX_HISTORY_RECORDS:,} "
+            "epochs any model trains"
+        )
+    required = [name for name, (needed, _, _) in RECORD_FIELDS.items() if needed]
+    for number, record in enumerate(history, 1):
+        where = f"its training history's record {number}"
+        if not isinstance(record, dict):
+            return f"{where} is {_short(record)}, not the record of an epoch"
+        if missing := [name for name in required if name not in record]:
+            return f"{where} lacks {missing[0]!r}"
+        for name, value in record.items():
+            if name not in RECORD_FIELDS:
+                return f"{where} has an unknown field {_short(name)}"
+            _, expected, valid = RECORD_FIELDS[name]
+            if not valid(value):
+                return f"{where} has {name} {_short(value)}, expected {expected}"
+    return None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _named_numbers(value: object) -> bool:
+    return isinstance(value, dict) and all(v is None or _finite(v) for v in value.values())
 
 
 EXTRA_DATA_OPTIONS = {

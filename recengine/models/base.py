@@ -32,6 +32,7 @@ from recengine.errors import (
     NotFittedError,
     ParameterError,
     RecEngineError,
+    ScoreOverflowError,
     TrainingDiverged,
     UnknownIdError,
 )
@@ -201,6 +202,20 @@ def _as_number(value: Any, integer: bool) -> float | int | None:
 
 
 # --- models ---------------------------------------------------------------------------------------------
+
+
+def finite_scores(model: Recommender, scores: np.ndarray) -> np.ndarray:
+    """``scores`` when every one is a finite number of at most √(max / (4 n)) (float64's max, n scores a
+    row), so that a sum of products of two rows (what a list computes from them) stays finite; else
+    `ScoreOverflowError`. Compute them under ``np.errstate(over="ignore", invalid="ignore")``: an overflow
+    is this error, never a NumPy warning."""
+    limit = math.sqrt(float(np.finfo(np.float64).max) / (4 * max(scores.shape[-1] if scores.ndim else 1, 1)))
+    if scores.size and not (np.isfinite(scores).all() and max(scores.max(), -scores.min()) <= limit):
+        raise ScoreOverflowError(
+            f"The {model.name} model's scores overflow (some are not finite numbers, or too large to rank): "
+            "its learned values are too large to use. Retrain the model and save it again."
+        )
+    return scores
 
 
 class Recommender:
@@ -447,13 +462,14 @@ class Recommender:
 
     def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
         """Scores of every item for a user vector (a known user's or a folded-in one), unclipped."""
-        scores = self.item_factors_ @ user_vector.astype(self.item_factors_.dtype)
-        scores = scores.astype(np.float64)
-        if self.kind == "rating":
-            scores += self.global_mean_ + user_bias
-            if getattr(self, "item_bias_", None) is not None:
-                scores += self.item_bias_
-        return scores
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self.item_factors_ @ user_vector.astype(self.item_factors_.dtype)
+            scores = scores.astype(np.float64)
+            if self.kind == "rating":
+                scores += self.global_mean_ + user_bias
+                if getattr(self, "item_bias_", None) is not None:
+                    scores += self.item_bias_
+        return finite_scores(self, scores)
 
     # --- one person -------------------------------------------------------------------------------------
 

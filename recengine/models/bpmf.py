@@ -36,7 +36,7 @@ from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.kernels import jit, rowsolve
 from recengine.models.objective import biases_field, init_std_field, n_factors_field, sum_squares
-from recengine.models.person import LinearSystem, evidence
+from recengine.models.person import LinearSystem, evidence, solved
 
 PRIOR_STRENGTH = 2.0  # β₀ of the Gaussian-Wishart hyperprior
 
@@ -201,7 +201,8 @@ class BPMF(Recommender):
         rows = rows[np.abs(rows).sum(axis=1) > 0]
         covariance = np.atleast_2d(np.cov(rows, rowvar=False)) if len(rows) > 1 else np.eye(rows.shape[1])
         covariance += 1e-6 * np.eye(len(covariance))
-        prior = (rows.mean(axis=0) if len(rows) else np.zeros(len(covariance)), np.linalg.inv(covariance))
+        precision = solved(covariance, np.eye(len(covariance)))
+        prior = (rows.mean(axis=0) if len(rows) else np.zeros(len(covariance)), precision)
         self._population_prior_cache = (self.user_factors_, prior)
         return prior
 

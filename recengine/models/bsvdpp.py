@@ -59,7 +59,7 @@ from recengine.errors import ParameterError
 from recengine.lazy import pandas as pd
 from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
-from recengine.models.base import Hyperparameters, Recommender, hyper
+from recengine.models.base import Hyperparameters, Recommender, finite_scores, hyper
 from recengine.models.kernels import bags, jit, ordinal, rowsolve
 from recengine.models.objective import n_factors_field
 from recengine.models.person import LinearSystem, evidence
@@ -502,7 +502,9 @@ class BayesianSVDpp(Recommender):
 
     def scores_for(self, user_vector: np.ndarray, user_bias: float = 0.0) -> np.ndarray:
         """As `Recommender.scores_for`, through the link (a monotone map: the order is the score's)."""
-        return self._expected(super().scores_for(user_vector, user_bias), self.cutpoints_)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self._expected(super().scores_for(user_vector, user_bias), self.cutpoints_)
+        return finite_scores(self, scores)
 
     # --- one person -------------------------------------------------------------------------------------
 

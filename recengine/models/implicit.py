@@ -27,7 +27,7 @@ from recengine.models.kernels.implicit import (
     wals_cg_sweep,
     wals_cholesky_sweep,
 )
-from recengine.models.person import by_evidence
+from recengine.models.person import by_evidence, solved
 
 PARALLEL_LOSS_RATINGS = 1_000_000  # from here the full objective is summed on every thread
 LOSS_SAMPLE = 5_000  # BPR: triples in the fixed sample on which the objective is reported
@@ -240,7 +240,7 @@ class WALS(Recommender):
         """Hu, Koren and Volinsky, section 5: the user's x = A⁻¹ Σ_j c_j y_j, so the score of item i splits
         exactly into one term per rated item j, s_i = Σ_j c_j · y_iᵀ A⁻¹ y_j."""
         matrix, source, confidence = self._user_system(rated, ratings)
-        parts = (target @ np.linalg.solve(matrix, source.T)) * confidence[None, :]
+        parts = (target @ solved(matrix, source.T)) * confidence[None, :]
         return by_evidence(parts, confidence)
 
     def _user_system(
@@ -438,7 +438,7 @@ class _PairwiseFoldIn:
             cross = self.rated.T @ curve @ self.other
             hessian = (self.rated.T * curve.sum(1)) @ self.rated + (self.other.T * curve.sum(0)) @ self.other
             hessian = scale * (hessian - cross - cross.T) + reg * np.eye(len(vector))
-            step = np.linalg.solve(hessian, gradient)
+            step = solved(hessian, gradient)
             size = 1.0
             while size > 1e-4:
                 candidate = vector - size * step

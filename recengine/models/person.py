@@ -54,6 +54,15 @@ def clean_ratings(n_items: int, item_codes: Any, ratings: Any) -> tuple[np.ndarr
     return codes[keep], values[keep]
 
 
+def solved(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """M⁻¹ rhs, or the least-squares solution when M is singular to working precision: item factors so
+    large or so alike (a crafted model file) that the ridge penalty is lost in rounding."""
+    try:
+        return np.linalg.solve(matrix, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+
+
 @dataclass(frozen=True)
 class LinearSystem:
     """A rating model's problem for one new user, x = [p, b_u] (b_u when the model has user biases):
@@ -72,7 +81,7 @@ class LinearSystem:
 
     def solve(self) -> tuple[np.ndarray, float]:
         rhs = self.design.T @ (self.weight * self.residuals) + self.prior
-        solution = np.linalg.solve(self.matrix, rhs)
+        solution = solved(self.matrix, rhs)
         factors, bias = (solution[:-1], float(solution[-1])) if self.has_bias else (solution, 0.0)
         return factors + self.offset, bias
 
@@ -127,7 +136,7 @@ def by_evidence(parts: np.ndarray, evidence: np.ndarray) -> tuple[np.ndarray, np
 def system_attribution(system: LinearSystem, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The taste part of each target's score split over the rated items of a `LinearSystem`:
     q_i·p = Σ_j w e_j · [q_i, 0]ᵀ M⁻¹ x_j (+ a prior term owed to no rated item)."""
-    pull = np.linalg.solve(system.matrix, system.design.T)  # M⁻¹ x_j as columns
+    pull = solved(system.matrix, system.design.T)  # M⁻¹ x_j as columns
     k = target.shape[1]
     evidence_ = system.weight * system.residuals
     return by_evidence((target @ pull[:k]) * evidence_[None, :], evidence_)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from recengine import memory
-from recengine.models.base import Recommender
+from recengine.models.base import Recommender, finite_scores
 
 BATCH_CELLS = 1 << 22  # scores held at once when scoring many users: 4M floats, 32 MB
 BYTES_PER_SCORE = 24  # a float64 score, its negation and argpartition's int64 index while ranking
 
 
 def score_matrix(model: Recommender, users: np.ndarray) -> np.ndarray:
-    """Scores (float64) of every item for each user code in ``users``, one row per user."""
+    """Scores (float64) of every item for each user code in ``users``, one row per user; `ScoreOverflowError`
+    when one is not a finite number (learned values too large), never a NumPy overflow warning."""
     model._check_fitted()
     users = np.asarray(users, dtype=np.int64)
     memory.check(
@@ -25,6 +26,12 @@ def score_matrix(model: Recommender, users: np.ndarray) -> np.ndarray:
         f"Scores of {len(users):,} users × {model.n_items_:,} items",
         "Score fewer users at a time (batch_size gives a batch that fits).",
     )
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = _scores(model, users)
+    return finite_scores(model, scores)
+
+
+def _scores(model: Recommender, users: np.ndarray) -> np.ndarray:
     custom = getattr(model, "score_users", None)
     if custom is not None:
         return np.asarray(custom(users), dtype=np.float64)

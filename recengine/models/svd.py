@@ -23,7 +23,7 @@ from recengine.lazy import scipy_sparse as sp
 from recengine.models import formulas as maths
 from recengine.models.base import Hyperparameters, Recommender, hyper
 from recengine.models.objective import n_factors_field, sum_squares
-from recengine.models.person import by_evidence
+from recengine.models.person import by_evidence, solved
 
 BIAS_SWEEPS = 10  # alternating passes over user and item biases (as `baseline` does)
 
@@ -149,7 +149,7 @@ class SVD(Recommender):
         if cached is None or cached[0] is not self.item_factors_:
             items = self.item_factors_.astype(np.float64)
             gram = items.T @ items
-            cached = (self.item_factors_, np.linalg.inv(gram + 1e-12 * np.eye(len(gram))))
+            cached = (self.item_factors_, solved(gram + 1e-12 * np.eye(len(gram)), np.eye(len(gram))))
             self._inverse_gram_cache = cached
         return cached[1]
 

@@ -50,6 +50,7 @@ from recengine.data.dataset import RatingsDataset
 from recengine.errors import ParameterError, RecEngineError
 from recengine.lazy import pandas as pd
 from recengine.models.base import Recommender
+from recengine.models.person import solved
 
 POOL_SIZE = 1000  # films a question may be about: the most rated ones
 ENTROPY_BINS = 10  # rating distributions of a continuous scale are binned this finely
@@ -357,7 +358,8 @@ class ExpectedInformation:
         """Positions in ``codes`` of the ``n`` films chosen greedily (each answer's expected weight added to A
         before the next choice); ``factors``: the model's item factors."""
         items = factors[codes].astype(np.float64)
-        inverse = np.linalg.inv(self.precision(factors, pool, answers))
+        precision = self.precision(factors, pool, answers)
+        inverse = solved(precision, np.eye(len(precision)))
         variance = np.einsum("ik,ik->i", items @ inverse, items)
         chosen: list[int] = []
         for _ in range(min(n, len(codes))):

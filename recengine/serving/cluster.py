@@ -115,6 +115,12 @@ def cluster_factors(
     sample = rows
     if len(rows) > KMEANS_SAMPLE:
         sample = rows[np.random.default_rng(seed).choice(len(rows), size=KMEANS_SAMPLE, replace=False)]
+    distinct = len(np.unique(sample, axis=0))
+    if distinct < n_clusters:  # KMeans would warn (a line naming its own file) and leave groups empty
+        raise RecEngineError(
+            f"n_clusters={n_clusters} is not allowed: the {side}' factors hold only {distinct:,} distinct "
+            f"{'vector' if distinct == 1 else 'vectors'}; choose fewer clusters, or retrain the model."
+        )
     with _one_openmp_thread():
         kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(sample)
         labels = np.full(len(factors), -1, dtype=np.int64)
