@@ -210,7 +210,7 @@ def finite_scores(model: Recommender, scores: np.ndarray) -> np.ndarray:
     `ScoreOverflowError`. Compute them under ``np.errstate(over="ignore", invalid="ignore")``: an overflow
     is this error, never a NumPy warning."""
     limit = math.sqrt(float(np.finfo(np.float64).max) / (4 * max(scores.shape[-1] if scores.ndim else 1, 1)))
-    if scores.size and not (np.isfinite(scores).all() and max(scores.max(), -scores.min()) <= limit):
+    if scores.size and not (scores.max() <= limit and scores.min() >= -limit):  # False for a NaN too
         raise ScoreOverflowError(
             f"The {model.name} model's scores overflow (some are not finite numbers, or too large to rank): "
             "its learned values are too large to use. Retrain the model and save it again."
