@@ -7,7 +7,8 @@ password is compared in constant time (``hmac.compare_digest`` of SHA-256 digest
 Wrong tries are counted (`Tries`) per session and per person (the browser's workspace cookie, so new tabs
 of one browser get no more): past `MAX_FAILURES` in `WINDOW_SECONDS` they are refused, with a message saying
 for how long. A connection address is never locked out, since a class behind one router or proxy shares
-it: past `MAX_ADDRESS_FAILURES` its tries take turns, each `ADDRESS_DELAY_STEP` seconds per wrong try
+it: past `MAX_ADDRESS_FAILURES` its tries take turns (unless the password is `unguessable`: then a flood
+from the router would only keep classmates out, and nothing counts the address), each `ADDRESS_DELAY_STEP` seconds per wrong try
 beyond the budget (at most `MAX_ADDRESS_DELAY`) after the previous one, so one student's guessing from many
 tabs slows the address down (about 720 tries an hour at most) without locking the class out. An address
 books at most `MAX_TURNS_AHEAD` of the longest turns ahead; a try beyond is refused at once
@@ -63,6 +64,7 @@ ADDRESS_DELAY_STEP = 0.5  # seconds between an address's tries, per wrong try be
 MAX_ADDRESS_DELAY = 5.0  # seconds: a classmate's right password waits this, and this per try queued before it
 MAX_TURNS_AHEAD = 3  # longest turns an address may book ahead: a right password waits at most these
 FAILURE_DELAY_SECONDS = 1.0
+UNGUESSABLE_LENGTH = 16  # characters of a password whose wrong tries are not counted per address
 MAX_CODE_TYPED = 40  # characters of a typed join code looked at (a code is 12, with spaces and dashes 14)
 
 
@@ -269,10 +271,12 @@ class Tries:
         now = time.monotonic() if now is None else now
         return self.turns.wait(address, self.addresses.excess(address, now), now)
 
-    def failed(self, people: Iterable[str], address: str, now: float | None = None) -> None:
+    def failed(self, people: Iterable[str], address: str | None, now: float | None = None) -> None:
+        """Count a wrong try against ``people`` and ``address`` (None: no address counts)."""
         for who in people:
             self.people.failed(who, now)
-        self.addresses.failed(address, now)
+        if address is not None:
+            self.addresses.failed(address, now)
 
 
 @st.cache_resource
@@ -303,6 +307,14 @@ def client_address() -> str:
     return address if isinstance(address, str) and address else "localhost"
 
 
+def unguessable(password: str) -> bool:
+    """Whether ``password`` is too long to guess at the pace a server answers: `UNGUESSABLE_LENGTH`
+    characters or more, half of them different (four random words are). Its wrong tries are then counted per
+    tab and browser only, as join codes are, so a flood of wrong tries from the class's own router keeps
+    nobody out; a shorter one is slowed down per address as well."""
+    return len(password) >= UNGUESSABLE_LENGTH and len(set(password)) >= UNGUESSABLE_LENGTH // 2
+
+
 def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
     """Check ``given`` against ``password`` for this session, counting wrong tries in ``tries``: None when it
     is the password, else the message to show (``wrong``, or how long this browser must wait)."""
@@ -312,13 +324,14 @@ def sign_in(given: str, password: str, tries: Tries, wrong: str) -> str | None:
             f"Too many wrong passwords in this browser: try again in {wait:,.0f} seconds (your classmates "
             "can still sign in)."
         )
+    counted = None if unguessable(password) else address
     try:
-        sleep(tries.slowed_seconds(address))  # many wrong tries from this address: a turn each
+        sleep(tries.slowed_seconds(counted) if counted else 0.0)  # many wrong tries from here: a turn each
     except TooManyTries as busy:
         return f"{busy} (Many wrong passwords came from your network; your classmates' turns come first.)"
     if matches(given, password):
         return None
-    tries.failed(people, address)
+    tries.failed(people, counted)
     sleep(FAILURE_DELAY_SECONDS)
     return wrong
 

@@ -112,9 +112,23 @@ def trust_only_the_named_proxy() -> None:
     os.environ["FORWARDED_ALLOW_IPS"] = os.environ.get(TRUSTED_PROXY_ENV, "").strip()
 
 
+def short_password_warnings() -> list[str]:
+    """A warning for each password set that is not `classroom.unguessable`."""
+    passwords = {classroom.ENV: classroom.class_password(), classroom.TEACHER_ENV: classroom.teacher_password()}
+    return [
+        f"Warning: {name} is short. Wrong tries at it are slowed down for the whole network address, so behind "
+        "one router a student flooding wrong tries delays classmates who sign in late. A password of "
+        f"{classroom.UNGUESSABLE_LENGTH} characters or more (four random words) is never slowed down that way."
+        for name, password in passwords.items()
+        if password is not None and not classroom.unguessable(password)
+    ]
+
+
 def main() -> None:
     if problem := class_mode_problem():
         sys.exit(f"dashboard.serve: {problem}")
+    for warning in short_password_warnings():
+        print(warning, file=sys.stderr)
     threading.Thread(target=_import_ahead, name="import-ahead", daemon=True).start()
     from streamlit.web import cli
 

@@ -103,6 +103,34 @@ def test_an_address_books_a_few_turns_ahead_and_tries_beyond_are_refused_at_once
     tally("network", "40 sessions' wrong passwords behind one address", "3 turns booked, the rest refused")
 
 
+def test_a_flood_of_wrong_tries_keeps_nobody_out_when_the_password_cannot_be_guessed(monkeypatch):
+    """probe8b: behind one router, a student's flood of wrong class passwords from 91 sessions kept three
+    classmates signing in late out for 120 s (every turn booked, each try refused at once). A password of
+    `UNGUESSABLE_LENGTH` characters or more (four random words) needs no per-address slowing: its wrong
+    tries count per tab and browser only, and the classmate's right password gets in at once. A short one is
+    still slowed per address, and the server warns of it at start."""
+    from dashboard import serve
+
+    strong, short = "maple river cloud lantern", "tulip-42"
+    assert classroom.unguessable(strong) and not classroom.unguessable(short)
+    assert not classroom.unguessable("a" * 40) and not classroom.unguessable("tulip-tulip-tulip")
+    monkeypatch.setattr(classroom, "sleep", lambda seconds: None)
+    for password, classmate_gets_in in ((strong, True), (short, False)):
+        tries = Tries()
+        for tab in range(500):  # the flood: fresh sessions, each wrong a few times
+            monkeypatch.setattr(classroom, "who_is_trying", lambda tab=tab: ([f"session:{tab}"], "10.0.0.7"))
+            classroom.sign_in("guess", password, tries, "wrong")
+        monkeypatch.setattr(classroom, "who_is_trying", lambda: (["session:classmate"], "10.0.0.7"))
+        assert (classroom.sign_in(password, password, tries, "wrong") is None) is classmate_gets_in
+    monkeypatch.setenv(classroom.ENV, short)
+    monkeypatch.setenv(classroom.TEACHER_ENV, "a teacher's long passphrase")
+    warnings = serve.short_password_warnings()
+    assert len(warnings) == 1 and classroom.ENV in warnings[0] and "four random words" in warnings[0]
+    tally(
+        "network", "a flood of wrong passwords with an unguessable password", "the classmate gets in at once"
+    )
+
+
 def test_the_teacher_and_the_metrics_have_budgets_of_their_own():
     """The re-probe: wrong class passwords counted against the teacher's sign-in and the metrics gate too."""
     classroom.class_tries.clear()
