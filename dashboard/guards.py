@@ -40,6 +40,7 @@ METRICS_PATH = "/_stcore/metrics"
 UPLOAD_PATH = "/_stcore/upload_file/"
 UNREAD_SECONDS = 60.0  # an uploaded file no upload box has read by then is freed
 DRAINED_BYTES = 64 << 20  # a refused upload up to this size is read to its end before the answer
+REQUEST_HEAD_SECONDS = 10.0  # a connection that has not sent a whole request head by then is closed
 STALL_SECONDS = 20.0  # an upload whose next chunk takes longer is cut off
 SLOWEST_UPLOAD_RATE = 1e6  # bytes a second: an upload taking longer than its size at this rate is cut off
 Scope = dict[str, Any]
@@ -353,3 +354,41 @@ async def _answer(send: Any, status: int, text: str, headers: list[tuple[bytes, 
                     (b"content-length", str(len(body)).encode()), *headers],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+
+
+def time_out_unfinished_requests() -> None:
+    """Close a connection that has not sent a whole request head (its line and headers) within
+    `REQUEST_HEAD_SECONDS` of opening, or of its previous answer. Uvicorn waits for a head for ever, and each
+    connection waiting holds a file descriptor: 20,000 connections sending part of a head (a few bytes each)
+    used up the server's and kept every classmate out. Patches uvicorn's HTTP protocol classes, once, before
+    Streamlit starts its server (`dashboard.serve`); websockets, once upgraded, are not affected."""
+    import importlib
+
+    for module, name in (("h11_impl", "H11Protocol"), ("httptools_impl", "HttpToolsProtocol")):
+        try:
+            protocol = getattr(importlib.import_module(f"uvicorn.protocols.http.{module}"), name)
+        except ImportError:  # httptools is optional
+            continue
+        if getattr(protocol, "_head_timed", False):
+            continue
+        protocol.connection_made = _then_wait_for_a_head(protocol.connection_made)
+        protocol.on_response_complete = _then_wait_for_a_head(protocol.on_response_complete)
+        protocol._head_timed = True
+
+
+def _then_wait_for_a_head(method: Callable[..., None]) -> Callable[..., None]:
+    def waiting(protocol: Any, *args: Any) -> None:
+        method(protocol, *args)
+        since = protocol.scope  # a new request replaces it
+
+        def expire() -> None:
+            transport = protocol.transport
+            if transport is None or transport.is_closing() or transport.get_protocol() is not protocol:
+                return  # closed, or upgraded to a websocket
+            if protocol.scope is since and (protocol.cycle is None or protocol.cycle.response_complete):
+                transport.close()
+
+        asyncio.get_running_loop().call_later(REQUEST_HEAD_SECONDS, expire)
+
+    return waiting
+

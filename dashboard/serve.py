@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from dashboard import classroom
+from dashboard import classroom, guards
 
 APP = Path(__file__).resolve().parents[1] / "asgi.py"  # app.py behind the workspace cookie
 # What the first script run imports, heaviest first: the app's own modules pull in the rest.
@@ -134,6 +134,7 @@ def main() -> None:
 
     args = sys.argv[1:]
     trust_only_the_named_proxy()
+    guards.time_out_unfinished_requests()
     sys.argv = ["streamlit", "run", str(APP), *address_options(args), *args]
     cli.main()
 

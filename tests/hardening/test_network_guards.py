@@ -293,3 +293,69 @@ def test_the_served_app_keeps_its_metrics_behind_the_class_password(tmp_path, mo
         )
         with urllib.request.urlopen(spoofed, timeout=10) as answer:
             assert answer.read().strip() == b"ok"
+
+
+def test_a_connection_that_never_finishes_its_request_head_is_closed(monkeypatch):
+    """probe8b: 20,000 connections each sending part of a request head held every file descriptor of the
+    server, and classmates' reloads and sign-ins timed out. Now a connection that has not sent a whole head
+    within `REQUEST_HEAD_SECONDS` of opening, or of its previous answer, is closed; a slow answer is not cut."""
+    import asyncio
+    import socket
+    import threading
+
+    import uvicorn
+
+    from dashboard import guards
+
+    monkeypatch.setattr(guards, "REQUEST_HEAD_SECONDS", 0.5)
+    guards.time_out_unfinished_requests()
+
+    async def slow_app(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(1.0)  # longer than the head's time: an answer under way is never cut
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    config = uvicorn.Config(
+        slow_app, host="127.0.0.1", port=0, http="h11", log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+
+    def open_for(sent: list[bytes], pause: float) -> float:
+        """Seconds until the server closed a connection sending ``sent`` a piece every ``pause`` seconds."""
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.settimeout(5)
+        started = time.monotonic()
+        with connection:
+            for piece in sent:
+                try:
+                    connection.sendall(piece)
+                except OSError:
+                    break
+                time.sleep(pause)
+            while connection.recv(1024):  # an answer, then the close
+                pass
+        return time.monotonic() - started
+
+    try:
+        trickle = [b"GET / HTTP/1.1\r\n"] + [b"X-A: b\r\n"] * 40  # a head that never ends, 4 s of it
+        assert open_for(trickle, 0.1) < 1.5
+        answered_then_trickle = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"", *trickle]
+        assert 1.0 < open_for(answered_then_trickle, 0.1) < 3.0  # the answer (1 s), then half a second
+        whole = socket.create_connection(("127.0.0.1", port))
+        whole.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        whole.settimeout(5)
+        assert whole.recv(1024).startswith(b"HTTP/1.1 200")
+        whole.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    tally("network", "a request head that never ends", "closed after the head's time")
