@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from dashboard.profiles import current_owner
 from dashboard.runs import cached, run_key, train_now
 from dashboard.widgets import movie_title, shortened
 from recengine.data.dataset import RatingsDataset
@@ -218,9 +220,41 @@ def has_factors(run: state.Run, side: str = "item") -> bool:
     return factors is not None and factors.ndim == 2 and factors.shape[1] >= 2
 
 
+class OneMapAtATime:
+    """Maps and groups (t-SNE, KMeans) are computed in the server's process, one at a time for the whole
+    server, so they take one core at most and trainings keep the other; and one at a time per person, so a
+    person's many tabs queue behind each other, not in front of a classmate (the person's turn is taken
+    before the server's)."""
+
+    def __init__(self) -> None:
+        self.server = threading.Lock()
+        self.people: dict[str, tuple[threading.Lock, int]] = {}  # a person's lock, and how many want it
+        self.guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def turn(self, person: str) -> Iterator[None]:
+        with self.guard:
+            own, wanting = self.people.get(person, (threading.Lock(), 0))
+            self.people[person] = (own, wanting + 1)
+        try:
+            with own, self.server:
+                yield
+        finally:
+            with self.guard:
+                own, wanting = self.people[person]
+                if wanting == 1:
+                    del self.people[person]
+                else:
+                    self.people[person] = (own, wanting - 1)
+
+
+MAPS = OneMapAtATime()
+
+
 @st.cache_resource(max_entries=16, show_spinner="Clustering…")
 def _clusters(_run: state.Run, run_id: str, side: str, n_clusters: int) -> Clusters:
-    return cluster_factors(_run.model, side, n_clusters, seed=0)
+    with MAPS.turn(current_owner()):
+        return cluster_factors(_run.model, side, n_clusters, seed=0)
 
 
 def clusters_of(run: state.Run, side: str, n_clusters: int) -> Clusters:
@@ -230,7 +264,8 @@ def clusters_of(run: state.Run, side: str, n_clusters: int) -> Clusters:
 
 @st.cache_resource(max_entries=16, show_spinner="Projecting…")
 def _projection(_run: state.Run, run_id: str, method: str, _rows: np.ndarray, rows_key: int) -> Projection:
-    return project(_run.model, "items", method, rows=_rows, max_points=TSNE_POINTS, seed=0)  # one thread
+    with MAPS.turn(current_owner()) if method != "pca" else contextlib.nullcontext():
+        return project(_run.model, "items", method, rows=_rows, max_points=TSNE_POINTS, seed=0)  # one thread
 
 
 def item_projection(run: state.Run, method: str, rows: np.ndarray, rows_key: int) -> Projection:
