@@ -50,7 +50,7 @@ import plotly.graph_objects as go
 from dashboard import config
 from dashboard.names import in_code, skeletons
 from dashboard.profiles import ProfileError, locked_folder, owner_digest, safe_name
-from dashboard.state import DataChoice, Run
+from dashboard.state import MAX_RUN_NAME, DataChoice, Run
 from recengine.data.dataset import RatingsDataset
 from recengine.errors import RecEngineError
 from recengine.evaluation.challenge import (
@@ -517,7 +517,7 @@ def submit(
     submission = Submission(
         name=" ".join(name.split()),
         owner=owner,
-        run_name=run.name or run.label,
+        run_name=(run.name or run.label)[:MAX_RUN_NAME],
         algo=run.algo,
         params=dict(run.params),
         submitted_at=now,

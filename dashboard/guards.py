@@ -391,4 +391,3 @@ def _then_wait_for_a_head(method: Callable[..., None]) -> Callable[..., None]:
         asyncio.get_running_loop().call_later(REQUEST_HEAD_SECONDS, expire)
 
     return waiting
-

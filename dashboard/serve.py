@@ -114,7 +114,10 @@ def trust_only_the_named_proxy() -> None:
 
 def short_password_warnings() -> list[str]:
     """A warning for each password set that is not `classroom.unguessable`."""
-    passwords = {classroom.ENV: classroom.class_password(), classroom.TEACHER_ENV: classroom.teacher_password()}
+    passwords = {
+        classroom.ENV: classroom.class_password(),
+        classroom.TEACHER_ENV: classroom.teacher_password(),
+    }
     return [
         f"Warning: {name} is short. Wrong tries at it are slowed down for the whole network address, so behind "
         "one router a student flooding wrong tries delays classmates who sign in late. A password of "

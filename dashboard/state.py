@@ -31,6 +31,8 @@ from typing import Any
 
 import streamlit as st
 
+MAX_RUN_NAME = 80  # characters of a run's name
+
 DATA = "data_choice"
 RATINGS = "my_ratings"
 RUNS = "runs"
@@ -178,8 +180,10 @@ def unique_name(name: str, exclude: str = "") -> str:
 
 
 def rename(run_id: str, name: str) -> None:
+    """Name the run ``name``, cut to `MAX_RUN_NAME` characters (a name travels: the sidebar, pickers, a
+    challenge's board that the whole class reads); blank gives back its label."""
     run = runs()[run_id]
-    run.name = unique_name(name.strip() or run.label, exclude=run_id)
+    run.name = unique_name(" ".join(name.split())[:MAX_RUN_NAME].strip() or run.label, exclude=run_id)
 
 
 def chosen_serving(fingerprint: str) -> Run | None:

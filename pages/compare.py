@@ -71,7 +71,9 @@ def rename_runs(runs: list[state.Run]) -> None:
     if pick is None:
         return
     run = by_title[pick]
-    name = name_column.text_input("New name", value=run.name, key=f"compare_name_{run.run_id}")
+    name = name_column.text_input(
+        "New name", value=run.name, key=f"compare_name_{run.run_id}", max_chars=state.MAX_RUN_NAME
+    )
     if name.strip() and name != run.name:
         state.rename(run.run_id, name)
         st.rerun()

@@ -290,7 +290,8 @@ def name_field(run: state.Run) -> None:
     """The run's name, editable: it names the run in the sidebar, Compare, Evaluate and every picker."""
     key = f"train_name_{run.run_id}"
     st.text_input(
-        "Name of this run", value=run.name, key=key, on_change=lambda: state.rename(run.run_id, st.session_state[key]),
+        "Name of this run", value=run.name, key=key, max_chars=state.MAX_RUN_NAME,
+        on_change=lambda: state.rename(run.run_id, st.session_state[key]),
         help="Made from the algorithm and the settings that differ from its defaults; write your own.",
     )  # fmt: skip
 

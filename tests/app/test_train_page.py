@@ -172,3 +172,22 @@ def test_a_persons_runs_keep_models_within_their_memory_budget(app, monkeypatch)
     app.button(key="train_go").click().run()
     wait_for_job(app)
     assert len(app.session_state["runs"]) == 1
+
+
+def test_a_runs_name_is_cut_to_its_limit_whatever_the_browser_sends(app):
+    """probe8: the name field had no limit on the server; a 15 MB name went into a challenge's file with each
+    submission (95 MB after six), read by every classmate's Challenge page. A name is now cut to
+    `state.MAX_RUN_NAME` characters, its spaces folded, however it arrives."""
+    from dashboard import state
+
+    open_page(app, "train")
+    app.selectbox(key="train_algo").set_value("baseline").run()
+    app.button(key="train_go").click().run()
+    wait_for_job(app)
+    run_id = app.session_state["train_run"]
+    field = app.text_input(key=f"train_name_{run_id}")
+    assert field.proto.max_chars == state.MAX_RUN_NAME
+    field.set_value("x" * 1_000_000 + "\n\n  tail").run()  # what a websocket client may send
+    assert app.session_state["runs"][run_id].name == "x" * state.MAX_RUN_NAME
+    app.text_input(key=f"train_name_{run_id}").set_value("  my   best\trun ").run()
+    assert app.session_state["runs"][run_id].name == "my best run"
