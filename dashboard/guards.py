@@ -39,6 +39,7 @@ FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-
 METRICS_PATH = "/_stcore/metrics"
 UPLOAD_PATH = "/_stcore/upload_file/"
 UNREAD_SECONDS = 60.0  # an uploaded file no upload box has read by then is freed
+CROWDED_UNREAD_SECONDS = 5.0  # ... and by then, when an upload would be refused for want of memory
 DRAINED_BYTES = 64 << 20  # a refused upload up to this size is read to its end before the answer
 REQUEST_HEAD_SECONDS = 10.0  # a connection that has not sent a whole request head by then is closed
 STALL_SECONDS = 20.0  # an upload whose next chunk takes longer is cut off
@@ -141,8 +142,9 @@ class UploadGate:
 
     What is held is short-lived: a page reads an upload box's file on the run it arrives and frees it
     (`dashboard.upload_box`), and a file still held `UNREAD_SECONDS` after it arrived, which no box read, is
-    freed here (``free``) before the next upload is counted: minted cookies PUTting files they never hand to
-    a widget hold nothing for long. A session's first upload asks ``release`` to free its files once the
+    freed here (``free``) before the next upload is counted, or `CROWDED_UNREAD_SECONDS` after when that
+    upload would otherwise be refused for want of memory: minted cookies PUTting files they never hand to a
+    widget hold nothing for long. A session's first upload asks ``release`` to free its files once the
     session ends (Streamlit frees them only when it drops the disconnected session, minutes later)."""
 
     def __init__(
@@ -177,13 +179,16 @@ class UploadGate:
             await self.app(scope, receive, send)
             return
         session, _, file_id = path.split(UPLOAD_PATH, 1)[1].partition("/")
-        self.free_unread()
-        refusal = self.refusal(session, _content_length(scope))
-        if refusal is not None:
-            await _drain(receive, _content_length(scope))
-            await _answer(send, *refusal)
+        size = _content_length(scope)
+        self.free_unread(UNREAD_SECONDS)
+        refusal = self.refusal(session, size)
+        if refusal is not None and refusal[0] == 503:  # crowded: files no box read in seconds were never given
+            self.free_unread(CROWDED_UNREAD_SECONDS)
+            refusal = self.refusal(session, size)
+        if refusal is not None or size is None:  # (refusal() refuses an upload that does not say its size)
+            await _drain(receive, size)
+            await _answer(send, *(refusal or (411, "")))
             return
-        size = _content_length(scope) or 0
         self.release(session)
         self.arriving[session] = self.arriving.get(session, 0) + size
         body = _PacedBody(receive, size)
@@ -221,10 +226,10 @@ class UploadGate:
                          "minute, or ask the teacher to raise RECENGINE_UPLOAD_MEMORY_MB.\n")  # fmt: skip
         return None
 
-    def free_unread(self) -> None:
-        """Free the files taken `UNREAD_SECONDS` ago or more: a page has read (and freed) every file it was
-        given by then, so these were never handed to a widget."""
-        expired = self.clock() - UNREAD_SECONDS
+    def free_unread(self, seconds: float) -> None:
+        """Free the files taken ``seconds`` ago or more: a page reads (and frees) a file on the run it arrives,
+        so these were never handed to a widget."""
+        expired = self.clock() - seconds
         for landed, when in list(self.landed.items()):
             if when > expired:
                 break

@@ -4,7 +4,8 @@ Streamlit keeps an uploaded file in memory for as long as its box shows it, so a
 large file could hold every byte the class may upload (`guards.UploadGate` counts what is held). Here a
 box's file is read once, by the page's own ``read`` (saved to the session's folder, or parsed), and freed
 at once; later runs get what ``read`` gave, or raise what it raised, while the box still shows that file.
-A file no box ever reads is freed by the gate (`guards.UNREAD_SECONDS`).
+A file no box read in time is freed by the gate (`guards.UNREAD_SECONDS`); the box then says to upload it
+again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import DeletedFile, UploadedFile
 
+from recengine.errors import RecEngineError
+
 T = TypeVar("T")
+LOST = RecEngineError(
+    "Your file left the server's memory before this page could read it (the server was busy): remove it from "
+    "the box and upload it again."
+)
 READ = "upload_box_read_"  # session_state prefix: {box key: the `ReadFile` of the file it shows}
 
 
@@ -48,8 +55,10 @@ def read_once(key: str, file: UploadedFile | None, read: Callable[[UploadedFile]
         free(file)
         return kept
     shown = st.session_state.get(key)  # a freed file the box still shows is a DeletedFile
-    if kept is not None and isinstance(shown, DeletedFile) and shown.file_id == kept.file_id:
-        return kept
+    if isinstance(shown, DeletedFile):
+        if kept is not None and shown.file_id == kept.file_id:
+            return kept
+        return ReadFile(shown.file_id, "", error=LOST)  # freed before a run read it (a busy server)
     st.session_state.pop(READ + key, None)
     return None
 

@@ -14,9 +14,9 @@ def box_script() -> None:
 
     from dashboard.upload_box import read_once
 
+    from streamlit.runtime.uploaded_file_manager import DeletedFile
+
     context = get_script_run_ctx()
-    if st.session_state.get("freed_before"):  # as a later run finds it: the box shows a file no longer held
-        context.uploaded_file_mgr.remove_session_files(context.session_id)
 
     def read(file) -> str:
         st.session_state["reads"] = st.session_state.get("reads", 0) + 1
@@ -25,14 +25,19 @@ def box_script() -> None:
             raise ValueError("the file says bad")
         return text.upper()
 
-    file = st.file_uploader("A file", key="box")
+    if freed := st.session_state.get("freed"):  # a later run, as a real server has it: the box shows a file
+        st.session_state["box"] = DeletedFile(freed)  # no longer held (AppTest sends its files every run)
+        file = None
+    else:
+        file = st.file_uploader("A file", key="box")
     kept = read_once("box", file, read)
     held = context.uploaded_file_mgr.get_files(context.session_id, [file.file_id] if file else [])
     st.session_state["held"] = len(held)
+    st.session_state["file_id"] = file.file_id if file else st.session_state.get("file_id")
     if kept is not None:
         try:
             st.session_state["shown"] = f"{kept.name}: {kept.result()}"
-        except ValueError as error:
+        except Exception as error:
             st.session_state["shown"] = f"{kept.name}: refused, {error}"
     else:
         st.session_state["shown"] = "nothing"
@@ -44,10 +49,11 @@ def test_a_file_is_read_once_freed_at_once_and_kept_while_the_box_shows_it():
     at.file_uploader(key="box").upload("r.csv", b"hello", "text/csv").run()
     assert at.session_state["shown"] == "r.csv: HELLO" and at.session_state["reads"] == 1
     assert at.session_state["held"] == 0  # freed on the run it arrived
-    at.session_state["freed_before"] = True
+    at.session_state["freed"] = at.session_state["file_id"]
     at.run()  # the box still shows the file, which the server no longer holds
     assert at.session_state["shown"] == "r.csv: HELLO" and at.session_state["reads"] == 1
-    at.file_uploader(key="box").set_value(None).run()
+    at.session_state["freed"] = None
+    at.run().file_uploader(key="box").set_value(None).run()
     assert at.session_state["shown"] == "nothing"
 
 
@@ -55,9 +61,19 @@ def test_a_new_file_is_read_again_and_an_error_is_raised_again_on_later_runs():
     at = AppTest.from_function(box_script, default_timeout=30).run()
     at.file_uploader(key="box").upload("a.csv", b"bad", "text/csv").run()
     assert at.session_state["shown"] == "a.csv: refused, the file says bad"
-    at.session_state["freed_before"] = True
+    at.session_state["freed"] = at.session_state["file_id"]
     at.run()
     assert at.session_state["shown"] == "a.csv: refused, the file says bad" and at.session_state["reads"] == 1
-    at.session_state["freed_before"] = False
-    at.file_uploader(key="box").upload("b.csv", b"fine", "text/csv").run()
+    at.session_state["freed"] = None
+    at.run().file_uploader(key="box").upload("b.csv", b"fine", "text/csv").run()
     assert at.session_state["shown"] == "b.csv: FINE" and at.session_state["reads"] == 2
+
+
+def test_a_file_freed_before_any_run_read_it_says_to_upload_it_again():
+    """The gate frees a file no box read in time (a busy server): the box still shows it, and the page says
+    so rather than nothing."""
+    at = AppTest.from_function(box_script, default_timeout=30).run()
+    at.session_state["freed"] = "a file no run read"
+    at.run()
+    assert "left the server's memory before this page could read it" in at.session_state["shown"]
+    assert "reads" not in at.session_state
