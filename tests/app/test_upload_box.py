@@ -11,10 +11,9 @@ from streamlit.testing.v1 import AppTest
 def box_script() -> None:
     import streamlit as st
     from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.uploaded_file_manager import DeletedFile
 
     from dashboard.upload_box import read_once
-
-    from streamlit.runtime.uploaded_file_manager import DeletedFile
 
     context = get_script_run_ctx()
 
