@@ -21,7 +21,7 @@ from streamlit.runtime.uploaded_file_manager import DeletedFile, UploadedFile
 from recengine.errors import RecEngineError
 
 T = TypeVar("T")
-LOST = RecEngineError(
+LOST = (
     "Your file left the server's memory before this page could read it (the server was busy): remove it from "
     "the box and upload it again."
 )
@@ -58,7 +58,9 @@ def read_once(key: str, file: UploadedFile | None, read: Callable[[UploadedFile]
     if isinstance(shown, DeletedFile):
         if kept is not None and shown.file_id == kept.file_id:
             return kept
-        return ReadFile(shown.file_id, "", error=LOST)  # freed before a run read it (a busy server)
+        return ReadFile(
+            shown.file_id, "", error=RecEngineError(LOST)
+        )  # freed before a run read it (a busy server)
     st.session_state.pop(READ + key, None)
     return None
 

@@ -37,6 +37,10 @@ SHARED = {
     # Constants the check cannot see are immutable.
     "dashboard/navigation.py:PAGES": "a tuple of NamedTuples of strings: immutable all the way down",
     # Caches shared by every session on purpose: what they return is never changed in place.
+    "dashboard/recs.py:MAPS": (
+        "the server's turns for maps and groups (t-SNE, KMeans): two locks and, per person waiting, a lock and a "
+        "count; it holds no data of anyone's, and a person's entry goes when their last map is drawn"
+    ),
     "dashboard/data.py:shared_data": (
         "the loaded, filtered and split RatingsDatasets anyone may load (never an upload): the engine never "
         "changes a data set, it makes new ones; bounded by RECENGINE_DATA_CACHE_MB, a lock guards it"
