@@ -182,8 +182,8 @@ class UploadGate:
         size = _content_length(scope)
         self.free_unread(UNREAD_SECONDS)
         refusal = self.refusal(session, size)
-        if refusal is not None and refusal[0] == 503:  # crowded: files no box read in seconds were never given
-            self.free_unread(CROWDED_UNREAD_SECONDS)
+        if refusal is not None and refusal[0] == 503:
+            self.free_unread(CROWDED_UNREAD_SECONDS)  # crowded: files no box read in seconds were never given
             refusal = self.refusal(session, size)
         if refusal is not None or size is None:  # (refusal() refuses an upload that does not say its size)
             await _drain(receive, size)

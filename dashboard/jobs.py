@@ -240,9 +240,10 @@ class _Scheduler:
         self._changed = threading.Condition()
         self._jobs: list[TrainingJob | SweepTurn] = []  # admitted and not yet finished, in order of admission
         self._running: list[TrainingJob | SweepTurn] = []
-        self._last_start: dict[str, int] = {}  # owner -> number of its latest start
+        self._last_start: dict[str, float] = {}  # owner -> when it last started (`_tick`)
         self._starts = itertools.count(1)
-        self._tickets: dict[int, int] = {}  # id(job) -> when it joined the line, on the starts' clock
+        self._tickets: dict[int, float] = {}  # id(job) -> when it joined the line (`_tick`)
+        self._last_tick = 0.0
         self._endings: dict[str, dict[str, Callable[[], object]]] = {}  # session -> name -> callback
 
     def jobs(self) -> list[TrainingJob]:
@@ -280,18 +281,27 @@ class _Scheduler:
                         "yours to end, or stop it, before you start another. (The teacher sets the limit with "
                         f"{CLASS_JOBS_PER_ADDRESS_ENV}.)"
                     )
-            self._tickets[id(job)] = next(self._starts)  # when it joined the line, on the starts' clock
+            self._tickets[id(job)] = self._tick()
             self._jobs.append(job)
 
-    def _rank(self, job: TrainingJob | SweepTurn, cheap_owners: bool) -> int:
+    def _tick(self) -> float:
+        """Now (`time.monotonic`), later than every earlier tick: when a job joined the line, or started."""
+        self._last_tick = max(time.monotonic(), self._last_tick + 1e-6)
+        return self._last_tick
+
+    def _rank(self, job: TrainingJob | SweepTurn, cheap_owners: bool) -> float:
         """Where ``job``'s owner stands in the fair line: their latest start; an owner never started goes
         first, except where an owner costs nothing to make (classroom mode without a roster, where each new
-        workspace cookie is a new person): there they stand from when their job joined the line, so minted
-        cookies cannot jump ahead of classmates who trained before (probe 7d)."""
+        workspace cookie, or each session without one, is a new person). There a newcomer stands from when
+        their job joined the line, so minted cookies cannot jump ahead of classmates who trained before (probe
+        7d), and its estimated seconds further back, so a classmate's short training is not queued behind
+        long ones that cookies or cookieless sessions sent first (probe 8): a job stands where it would end
+        had it started then."""
         started = self._last_start.get(job.owner)
-        if started is not None:
-            return started
-        return self._tickets.get(id(job), 0) if cheap_owners else 0
+        if not cheap_owners:
+            return 0.0 if started is None else started
+        stands = self._tickets.get(id(job), 0.0) if started is None else started
+        return stands + getattr(job, "estimated_seconds", 0.0)
 
     def take_turn(self, job: TrainingJob) -> bool:
         """Wait until ``job`` is the next to run and a trainer is free; False when it was cancelled while
@@ -353,7 +363,7 @@ class _Scheduler:
         """Count ``job`` as running (its owner's latest start) and let the next in line look."""
         with self._changed:
             self._running.append(job)
-            self._last_start[job.owner] = next(self._starts)
+            self._last_start[job.owner] = self._tick()
             self._changed.notify_all()
 
     def _may_run(self, job: TrainingJob) -> bool:
@@ -586,13 +596,13 @@ def _ranking_text(users: int, items: int) -> str:
 
 def check_sweep_work(
     algo: str, grid: dict[str, list[Any]], data: Any, folds: int, ranked_users: int | None = None
-) -> None:
+) -> float:
     """In classroom mode, refuse a cross-validated sweep whose fits and rankings together would take longer
     than `class_max_work` seconds by the cost model (it runs in the page's own thread, holding one trainer's
-    turn, so its whole time is bounded, not each fit's). Each fold ranks ``ranked_users`` (a sample; every
-    user when None) over every item."""
+    turn, so its whole time is bounded, not each fit's); else its estimated seconds (0 outside classroom
+    mode). Each fold ranks ``ranked_users`` (a sample; every user when None) over every item."""
     if not in_class_mode():
-        return
+        return 0.0
     from recengine.models import make
 
     train = SimpleNamespace(
@@ -618,17 +628,18 @@ def check_sweep_work(
             "smaller values (fewer factors rank faster), or fewer folds, or filter out rarely rated items on "
             f"the Data page. (The teacher sets the limit with {CLASS_WORK_ENV}, in seconds.)"
         )
+    return total
 
 
-def check_class_work(model: Any, train: Any, ranked_users: int = 0) -> None:
+def check_class_work(model: Any, train: Any, ranked_users: int = 0) -> float:
     """In classroom mode, refuse a training that would take longer than `class_max_work` seconds by the
     cost model (dashboard/training_cost.py), its test metrics' ranking of ``ranked_users`` users over every
-    item counted, saying what is allowed."""
+    item counted, saying what is allowed; else its estimated seconds (0 outside classroom mode)."""
     if not in_class_mode() or train is None:
-        return
+        return 0.0
     needed, limit = job_seconds(model, train, ranked_users), class_max_work()
     if needed <= limit:
-        return
+        return needed
     params = getattr(model, "params", None)
     parts = {"n_factors": "with {:,} factors", "n_epochs": "for {:,} epochs"}
     what = " ".join(
@@ -746,7 +757,7 @@ class TrainingJob:
         address: str | None = None,
         ranked_users: int = 0,
     ):
-        check_class_work(model, train, ranked_users if measure is not None else 0)
+        self.estimated_seconds = check_class_work(model, train, ranked_users if measure is not None else 0)
         self.session_id = current_session()
         self.owner = owner if owner is not None else _default_owner(self.session_id)
         self.address = address if address is not None else _client_address()
@@ -922,8 +933,14 @@ class SweepTurn:
     ``memory_needed`` is the largest setting's estimate on the whole data set (a fold's is smaller)."""
 
     def __init__(
-        self, label: str, memory_needed: int = 0, owner: str | None = None, address: str | None = None
+        self,
+        label: str,
+        memory_needed: int = 0,
+        owner: str | None = None,
+        address: str | None = None,
+        estimated_seconds: float = 0.0,
     ) -> None:
+        self.estimated_seconds = estimated_seconds
         self.session_id = current_session()
         self.owner = owner if owner is not None else _default_owner(self.session_id)
         self.address = address if address is not None else _client_address()

@@ -271,8 +271,10 @@ def run_sweep(data: RatingsDataset, algo: str, grid: dict, folds: int) -> None:
         progress.progress(done / total, text=f"fit {done} of {total}")
 
     with engine_errors("Narrow the values, or choose other ones."):
-        check_sweep_work(algo, grid, data, folds, RANKED_USERS)  # in class, the sweep's whole work is bounded
-        turn = SweepTurn(f"sweep of {algo}", sweep_memory(algo, grid, data))
+        estimated = check_sweep_work(
+            algo, grid, data, folds, RANKED_USERS
+        )  # in class, its whole work is bounded
+        turn = SweepTurn(f"sweep of {algo}", sweep_memory(algo, grid, data), estimated_seconds=estimated)
         with sweep_turn(turn, waiting):
             progress.progress(0.0, text="Sweeping…")
             table = grid_search(

@@ -27,6 +27,7 @@ class FakeJob:
     cancelled: bool = False
     admitted_at: int = 0
     started_at: int | None = None
+    estimated_seconds: float = 0.0
 
 
 class FirstComeFirstServed(_Scheduler):
@@ -303,3 +304,29 @@ def test_minted_cookies_do_not_jump_a_classmate_who_trained_before(monkeypatch, 
     first = scheduler.next_job()
     assert (first is again) == (not roster_in_use)
     assert scheduler.ahead_of(again)[1] == (6 if roster_in_use else 0)
+
+
+def test_cookieless_sessions_long_trainings_do_not_queue_ahead_of_a_classmates_short_one(monkeypatch):
+    """Probe 8: under the class password alone each session without a cookie is a person; six such sessions
+    queued SGD trainings of about a minute each, and a classmate who had never trained waited 99 s for a 3 s
+    one. There a job now stands one place back per `SECONDS_PER_PLACE` of its estimate: the classmate's goes
+    at the next free trainer; the long ones keep their order among themselves."""
+    from dashboard import roster
+
+    monkeypatch.setattr(jobs, "in_class_mode", lambda: True)
+    monkeypatch.setattr(roster, "in_use", lambda: False)
+    scheduler = _Scheduler(trainers=1)
+    running = FakeJob("session:first", estimated_seconds=60)
+    scheduler.admit(running)
+    scheduler.start(scheduler.next_job())
+    long_ones = [FakeJob(f"session:cookieless-{n}", estimated_seconds=60) for n in range(6)]
+    for job in long_ones:
+        scheduler.admit(job)
+    scheduler.admit(classmate := FakeJob("person:ann", estimated_seconds=3))
+    assert scheduler.ahead_of(classmate)[1] == 0
+    scheduler.done(running)
+    assert scheduler.next_job() is classmate
+    scheduler.start(classmate)
+    scheduler.done(classmate)
+    assert scheduler.next_job() is long_ones[0]
+    tally("trainers", "six cookieless sessions' long trainings", "a classmate's short one goes first")
