@@ -66,6 +66,7 @@ from recengine.evaluation.challenge import (
 )
 from recengine.evaluation.split import split_by_spec
 
+MAX_TITLE_CHARS = 100  # a challenge's title, as the teacher types it
 MAX_PER_HOUR = 10  # submissions per person per challenge: enough to tune, too few to probe the public part
 CLASS_SIZE = 40  # people behind one address a challenge expects at most (the per-address budget's default)
 PER_ADDRESS_ENV = "RECENGINE_CLASS_SUBMISSIONS_PER_ADDRESS"
@@ -281,7 +282,12 @@ def create(
     if not spec.is_open(now):
         raise ChallengeError("The deadline has already passed: choose one in the future.")
     # Which ratings are held out, and which test users are public: neither guessable.
-    spec = dataclasses.replace(spec, seed=secrets.randbelow(2**32), part_seed=secrets.randbelow(2**32))
+    spec = dataclasses.replace(
+        spec,
+        title=spec.title[:MAX_TITLE_CHARS],
+        seed=secrets.randbelow(2**32),
+        part_seed=secrets.randbelow(2**32),
+    )
     train, _ = split_by_spec(data, spec.split, spec.seed)
     stored = StoredChallenge(
         challenge_id=secrets.token_hex(8),

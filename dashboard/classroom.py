@@ -65,6 +65,7 @@ MAX_ADDRESS_DELAY = 5.0  # seconds: a classmate's right password waits this, and
 MAX_TURNS_AHEAD = 3  # longest turns an address may book ahead: a right password waits at most these
 FAILURE_DELAY_SECONDS = 1.0
 UNGUESSABLE_LENGTH = 16  # characters of a password whose wrong tries are not counted per address
+MAX_PASSWORD_TYPED = 200  # characters a password field takes (a browser sends no more; a script's are cut)
 MAX_CODE_TYPED = 40  # characters of a typed join code looked at (a code is 12, with spaces and dashes 14)
 
 
@@ -362,7 +363,9 @@ def sign_in_form() -> None:
         _code_form()
         return
     with _sign_in_form():
-        given = st.text_input("Class password", type="password", key="class_password")
+        given = st.text_input(
+            "Class password", type="password", key="class_password", max_chars=MAX_PASSWORD_TYPED
+        )
         submitted = st.form_submit_button("Enter", type="primary", key="class_password_enter")
     if submitted:
         wrong = "That is not the class password. Ask your teacher for it."

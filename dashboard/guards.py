@@ -41,6 +41,7 @@ UPLOAD_PATH = "/_stcore/upload_file/"
 UNREAD_SECONDS = 60.0  # an uploaded file no upload box has read by then is freed
 CROWDED_UNREAD_SECONDS = 5.0  # ... and by then, when an upload would be refused for want of memory
 DRAINED_BYTES = 64 << 20  # a refused upload up to this size is read to its end before the answer
+INCOMING_MESSAGE_BYTES = 2 << 20  # the largest websocket message a browser may send (widget values)
 REQUEST_HEAD_SECONDS = 10.0  # a connection that has not sent a whole request head by then is closed
 STALL_SECONDS = 20.0  # an upload whose next chunk takes longer is cut off
 SLOWEST_UPLOAD_RATE = 1e6  # bytes a second: an upload taking longer than its size at this rate is cut off
@@ -396,3 +397,25 @@ def _then_wait_for_a_head(method: Callable[..., None]) -> Callable[..., None]:
         asyncio.get_running_loop().call_later(REQUEST_HEAD_SECONDS, expire)
 
     return waiting
+
+
+def limit_incoming_messages() -> None:
+    """Take websocket messages of at most `INCOMING_MESSAGE_BYTES` from browsers. Streamlit gives uvicorn
+    its ``server.maxMessageSize`` (200 MB), which also bounds what it sends (a large chart or table), so
+    eight connections that never signed in each sent a 190 MB message and held 1.45 GB. A browser sends
+    only widget values: a few kilobytes. Patches Streamlit's uvicorn settings, once, before it starts."""
+    from streamlit.web.server.starlette import starlette_server
+
+    settings = starlette_server._get_uvicorn_config_kwargs
+    if getattr(settings, "_incoming_limited", False):
+        return
+
+    def limited() -> dict[str, Any]:
+        kwargs = settings()
+        kwargs["ws_max_size"] = min(
+            kwargs.get("ws_max_size") or INCOMING_MESSAGE_BYTES, INCOMING_MESSAGE_BYTES
+        )
+        return kwargs
+
+    limited._incoming_limited = True  # type: ignore[attr-defined]
+    starlette_server._get_uvicorn_config_kwargs = limited

@@ -63,6 +63,7 @@ def _add_form(count: int) -> None:
     with st.form("roster_add_form", clear_on_submit=True):
         typed = st.text_area(
             "Students to add, one name per line", key="roster_names", height=120,
+            max_chars=roster.MAX_STUDENTS * (roster.MAX_NAME_LENGTH + 1),
             help=f"At most {roster.MAX_STUDENTS} students, {roster.MAX_NAME_LENGTH} characters a name.",
         )  # fmt: skip
         pressed = st.form_submit_button("Make join codes", type="primary", key="roster_add")

@@ -13,6 +13,7 @@ forwarded headers believed only from the proxy the operator names (``RECENGINE_T
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import ipaddress
 import os
@@ -127,6 +128,19 @@ def short_password_warnings() -> list[str]:
     ]
 
 
+def open_files_up_to_the_hard_limit() -> None:
+    """Raise the process's soft limit of open files to its hard limit (often 1,024 of 524,288): each browser
+    holds a few connections, and a flood of half-open ones must not use up a small soft limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard)
+            )
+
+
 def main() -> None:
     if problem := class_mode_problem():
         sys.exit(f"dashboard.serve: {problem}")
@@ -138,6 +152,8 @@ def main() -> None:
     args = sys.argv[1:]
     trust_only_the_named_proxy()
     guards.time_out_unfinished_requests()
+    guards.limit_incoming_messages()
+    open_files_up_to_the_hard_limit()
     sys.argv = ["streamlit", "run", str(APP), *address_options(args), *args]
     cli.main()
 

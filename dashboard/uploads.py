@@ -42,6 +42,7 @@ PREVIEW_ROWS = 8
 STALE_SECONDS = 24 * 3600
 UPLOAD_FOLDER = "upload_folder"  # the session state key of its PrivateFolder
 MAX_FOLDER_ENTRIES = 10_000
+MAX_PATH_CHARS = 4096  # Linux's PATH_MAX: no longer path names a file
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Ratings text compresses 3 to 10 times, a sorted file of repeated ids some 30 times; an upload compressed
 # more than this, member by member or as a whole, is a bomb. Members smaller than the floor are exempt
@@ -311,7 +312,7 @@ def keep_only(folder: Path, path: Path) -> None:
 
 def inside(path: Path, roots: list[Path]) -> bool:
     resolved = Path(path).resolve()
-    return any(resolved == root or root in resolved.parents for root in roots)
+    return any(resolved.is_relative_to(root) for root in roots)
 
 
 def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) -> Path:
@@ -329,6 +330,11 @@ def check_server_path(text: str, roots: list[Path], private: list[Path] = ()) ->
     if _CONTROL.search(text):
         raise TypedPathError(
             "A path cannot hold control characters (such as NUL or a line break). Retype it."
+        )
+    if len(text) > MAX_PATH_CHARS:
+        raise TypedPathError(
+            f"A path on this server has at most {MAX_PATH_CHARS:,} characters; this one has {len(text):,}. "
+            "Type a shorter one."
         )
     if text.startswith("~") and not (text == "~" or text.startswith("~/")):
         raise TypedPathError("Another account's home folder (~name) cannot be read. Type a full path.")

@@ -36,7 +36,10 @@ def teacher_sign_in() -> None:
     if classroom.is_teacher() or (classroom.class_password() is not None and roster.in_use()):
         return  # under a class roster the teacher signs in with the teacher code, at the sign-in form
     with st.expander("Teacher"), st.form("challenge_teacher_form"):
-        given = st.text_input("Teacher password", type="password", key="challenge_teacher_password")
+        given = st.text_input(
+            "Teacher password", type="password", key="challenge_teacher_password",
+            max_chars=classroom.MAX_PASSWORD_TYPED,
+        )  # fmt: skip
         if st.form_submit_button("Sign in", key="challenge_teacher_enter"):
             wrong = "That is not the teacher password."
             refused = classroom.sign_in(given, password, classroom.teacher_tries(), wrong)
@@ -51,7 +54,9 @@ def open_form() -> None:
     choice = state.data_choice()
     with st.expander("Open a challenge", expanded=not store.all_challenges()), st.form("challenge_open_form"):
         st.caption(f"On the active data set, {choice.label} (choose another on the Data page).")
-        title = st.text_input("Title", placeholder="Beat the baseline", key="challenge_title")
+        title = st.text_input(
+            "Title", placeholder="Beat the baseline", key="challenge_title", max_chars=store.MAX_TITLE_CHARS
+        )
         left, right = st.columns(2)
         method = left.selectbox("Hold out", ("user", "temporal"), key="challenge_split",
                                 format_func={"user": "by user", "temporal": "by time"}.get)  # fmt: skip

@@ -11,6 +11,7 @@ from dashboard.ui import announce, engine_errors, shown_path
 from dashboard.upload_box import read_once
 from dashboard.uploads import (
     GENERIC_FORMATS,
+    MAX_PATH_CHARS,
     UPLOAD_SUFFIXES,
     check_server_path,
     keep_only,
@@ -175,7 +176,9 @@ def upload() -> None:
 
 def server_path() -> None:
     roots = config.data_roots()
-    text = st.text_input("Path of a ratings file or data set folder on the server", key="data_path")
+    text = st.text_input(
+        "Path of a ratings file or data set folder on the server", key="data_path", max_chars=MAX_PATH_CHARS
+    )
     st.caption(
         "Allowed folders: "
         + ", ".join(f"`{shown_path(r)}`" for r in roots)

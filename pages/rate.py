@@ -9,6 +9,7 @@ from dashboard.data import active_data, browsed, catalogue, genres, titles_of
 from dashboard.names import in_code
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
+    MAX_NAME_BYTES,
     Profile,
     ProfileExists,
     backups,
@@ -193,7 +194,10 @@ def files(data: RatingsDataset) -> None:
             "browser they are kept anyway (see the sidebar)."
         )
         name = st.text_input(
-            "Profile name", value=st.session_state.get(state.PROFILE, ""), key="rate_profile"
+            "Profile name",
+            value=st.session_state.get(state.PROFILE, ""),
+            key="rate_profile",
+            max_chars=MAX_NAME_BYTES,
         )
         save_column, load_column = st.columns(2)
         if save_column.button("Save profile", key="rate_save", disabled=not ratings or not name.strip()):

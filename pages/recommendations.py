@@ -296,7 +296,9 @@ def chosen_user(data: RatingsDataset) -> object | None:
     """The user id picked or typed; None, with a warning, when the data set has no such user."""
     if data.n_users <= PICKABLE:
         return st.selectbox("User id", data.user_ids.tolist(), key="recs_user")
-    typed = st.text_input("User id", value=str(data.user_ids[0]), key="recs_user")  # a drop-down of a
+    typed = st.text_input(
+        "User id", value=str(data.user_ids[0]), key="recs_user", max_chars=100
+    )  # a drop-down of a
     try:  # hundred thousand ids would weigh on every browser
         return data.user_ids[data.user_code(typed)]
     except UnknownIdError:

@@ -359,3 +359,53 @@ def test_a_connection_that_never_finishes_its_request_head_is_closed(monkeypatch
         server.should_exit = True
         thread.join(timeout=10)
     tally("network", "a request head that never ends", "closed after the head's time")
+
+
+def test_browsers_websocket_messages_are_limited_and_every_text_field_has_a_length():
+    """probe8 and probe8b (high): Streamlit took 200 MB websocket messages (its ``server.maxMessageSize``,
+    which also bounds what it sends), and the password field had no length: eight connections that never
+    signed in held 1.45 GB, twenty 15 MB passwords 750 MB. A browser's messages are now limited to
+    `INCOMING_MESSAGE_BYTES`, and every text field of the app says how long it may be (Streamlit cuts a
+    longer value on the server)."""
+    import ast
+    from pathlib import Path
+
+    from streamlit.web.server.starlette import starlette_server
+
+    from dashboard import guards
+
+    guards.limit_incoming_messages()
+    guards.limit_incoming_messages()  # once is enough: a second call changes nothing
+    assert starlette_server._get_uvicorn_config_kwargs()["ws_max_size"] == guards.INCOMING_MESSAGE_BYTES
+    root = Path(__file__).resolve().parents[2]
+    unbounded = []
+    for source in [root / "app.py", *(root / "pages").glob("*.py"), *(root / "dashboard").glob("*.py")]:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", "") in ("text_input", "text_area", "chat_input")
+                and not any(keyword.arg == "max_chars" for keyword in node.keywords)
+            ):
+                unbounded.append(f"{source.name}:{node.lineno}")
+    assert not unbounded, f"text fields without max_chars: {unbounded}"
+    tally("network", "a browser's websocket message, a text field", "limited")
+
+
+def test_the_server_raises_its_open_files_to_the_hard_limit():
+    """probe8b: 20,200 half-open connections used up the server's 20,000 file descriptors. Besides closing
+    them (above), ``dashboard.serve`` lifts a small soft limit (often 1,024) to the hard one."""
+    import resource
+    import subprocess
+    import sys
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise here")
+    script = (
+        "import resource; from dashboard.serve import open_files_up_to_the_hard_limit as lift; "
+        "lift(); print(*resource.getrlimit(resource.RLIMIT_NOFILE))"
+    )
+    lowered = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # noqa: E731
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           preexec_fn=lowered, cwd=Path(__file__).resolve().parents[2]).stdout.split()  # fmt: skip
+    assert [int(n) for n in shown] == [hard, hard]
