@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 # Accents: the generic combining diacritics (not a script's own vowel signs, which tell names apart).
-_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+MARKS = frozenset({"Mn", "Me"})  # combining marks of every script: an accent, a kasra, a Tai Tham sign
 _SMALL_CAPITAL = re.compile(r"(.+) LETTER SMALL CAPITAL (.+)")
 _ROUNDS = 8  # folding and mapping until nothing changes: two or three rounds in practice
 
@@ -90,11 +90,13 @@ def _latin(text: str) -> bool:
 
 def skeleton(text: str) -> str:
     """What ``text`` looks like, for telling names apart: compatibility forms decomposed (NFKD), accents
-    dropped, each character replaced by its look (`_look`: small capitals as their capitals, case folded,
+    (every combining mark, of any script) dropped, each character replaced by its look (`_look`: small capitals as their capitals, case folded,
     UTS #39 prototypes), again until nothing changes (a prototype may be a capital, or fold further)."""
     current = text
     for _ in range(_ROUNDS):
-        plain = _ACCENTS.sub("", unicodedata.normalize("NFKD", current))
+        plain = "".join(
+            c for c in unicodedata.normalize("NFKD", current) if unicodedata.category(c) not in MARKS
+        )
         looks = "".join(map(_look, plain))
         if looks == current:
             break

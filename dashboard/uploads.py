@@ -260,10 +260,11 @@ def check_upload_zip(name: str, members: list[zipfile.ZipInfo], left: Room) -> N
         )
     unpacked = sum(member.file_size for member in members)
     packed = sum(member.compress_size for member in members)
-    biggest = max(members, key=lambda m: m.file_size / max(m.compress_size, 1), default=None)
+    checked = [m for m in members if m.file_size > UPLOAD_RATIO_FLOOR]  # tiny ones count in the whole only
+    worst = max(checked, key=lambda m: m.file_size / max(m.compress_size, 1), default=None)
     ratios = [(unpacked, packed)]
-    if biggest is not None and biggest.file_size > UPLOAD_RATIO_FLOOR:
-        ratios.append((biggest.file_size, biggest.compress_size))
+    if worst is not None:
+        ratios.append((worst.file_size, worst.compress_size))
     for size, compressed in ratios:
         ratio = size / max(compressed, 1)
         if size > UPLOAD_RATIO_FLOOR and ratio > MAX_UPLOAD_RATIO:

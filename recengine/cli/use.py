@@ -227,8 +227,11 @@ def _source(args: argparse.Namespace, metadata: dict[str, Any]) -> RatingsDatase
     try:
         return _stored_data(metadata.get("extra") or {}, args.stored_data)
     except DataError as error:
+        why = str(error).replace(
+            str(BUNDLED), f"the bundled {BUNDLED.name}"
+        )  # not where recengine is installed
         raise ModelFileError(
-            f"The data set this model was trained on could not be loaded ({error}). Give it with --data SPEC."
+            f"The data set this model was trained on could not be loaded ({why}). Give it with --data SPEC."
         ) from error
 
 

@@ -381,3 +381,14 @@ def test_unreadable_archives_are_described_without_zipfiles_words(files, tmp_pat
     damaged = tmp_path / "flipped.npz"
     damaged.write_bytes(bytes(flipped))
     assert "corrupted" in refusal_on_the_command_line(damaged, files["ratings"], capsys)
+
+
+def test_a_data_entry_naming_no_spec_names_the_bundled_set_not_where_it_is_installed(files, tmp_path, capsys):
+    """probe8 (low): a model file whose data entry gave options but no spec fell back to the bundled folder,
+    and the refusal showed where recengine is installed. It names the bundled set instead."""
+    extra = {"split": "none", "seed": 0, "data": {"format": "csv", "columns": {"user": "API_KEY"}}}
+    path = rewritten(files["sgd"], tmp_path / "no-spec.npz", metadata={"extra": extra})
+    assert main(["recommend", "--model", str(path), "--user", "1", "--stored-data"]) == 2
+    message = capsys.readouterr().err
+    assert "the bundled ml-latest-small" in message
+    assert_plain(message)

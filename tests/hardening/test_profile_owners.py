@@ -90,6 +90,8 @@ def test_parallel_replaces_lose_no_version(tmp_path: Path):
         "Alicé",
         "aIice",  # a capital I, drawn as an l (the fifth re-probe: case was folded first)
         "ALICE",
+        "alice\u0650",  # an Arabic kasra below the e (probe8: combining marks of other scripts passed)
+        "alice\u1a7f",  # a Tai Tham combining sign
     ],
 )
 def test_look_alike_names_are_the_same_profile(tmp_path: Path, look_alike: str):

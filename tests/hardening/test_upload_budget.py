@@ -65,6 +65,25 @@ def test_a_member_compressed_123_times_is_refused(session: PrivateFolder):
     assert unpacked_bytes(session.path) == 0
 
 
+def test_a_tiny_member_compressed_more_does_not_hide_a_large_one(session: PrivateFolder):
+    """probe8 (low): only the member of the highest ratio was checked, and a 4 KiB member at 205x (under the
+    size floor, so exempt) hid a 500 MB member at 132x. Every member above the floor is checked now; a random
+    member keeps the whole archive under the limit, as the probe's did."""
+    rng = random.Random(1)
+    content = bytearray(4 << 20)
+    for index in range(0, len(content), 320):
+        content[index] = rng.randrange(1, 256)
+    archive = zipped(
+        {"tiny.txt": bytes(4096), "ratings.csv": bytes(content), "noise.bin": os.urandom(2 << 20)}
+    )
+    members = zipfile.ZipFile(io.BytesIO(archive)).infolist()
+    assert sum(m.file_size for m in members) / sum(m.compress_size for m in members) < MAX_UPLOAD_RATIO
+    assert members[0].file_size / members[0].compress_size > members[1].file_size / members[1].compress_size
+    with pytest.raises(ArchiveError, match="compressed"):
+        save_upload(session.path, "hidden.zip", archive)
+    assert unpacked_bytes(session.path) == 0
+
+
 def test_uploads_in_one_session_share_one_budget(session: PrivateFolder, monkeypatch: pytest.MonkeyPatch):
     """The issue's three uploads in one tab (4.2 GB): each was checked alone and none was removed. Here the
     budget is 1 MB: three uploads of 600 kB leave only the last, and 1.5 MB is refused."""
