@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import jobs, state
 from dashboard.profiles import current_owner
 from dashboard.runs import cached, run_key, train_now
 from dashboard.widgets import movie_title, shortened
@@ -222,7 +222,8 @@ def has_factors(run: state.Run, side: str = "item") -> bool:
 
 class OneMapAtATime:
     """Maps and groups (t-SNE, KMeans) are computed in the server's process, one at a time for the whole
-    server, so they take one core at most and trainings keep the other; and one at a time per person, so a
+    server, on one thread at the trainers' priority (`jobs.like_a_trainer`), so they take one core at most,
+    after every click, and trainings keep the other; and one at a time per person, so a
     person's many tabs queue behind each other, not in front of a classmate (the person's turn is taken
     before the server's)."""
 
@@ -237,7 +238,7 @@ class OneMapAtATime:
             own, wanting = self.people.get(person, (threading.Lock(), 0))
             self.people[person] = (own, wanting + 1)
         try:
-            with own, self.server:
+            with jobs.like_a_trainer(), own, self.server:
                 yield
         finally:
             with self.guard:

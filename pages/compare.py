@@ -7,7 +7,7 @@ from dashboard import state, urlstate
 from dashboard.challenge import TRAINING_KIND, all_challenges, blind_to_held_out
 from dashboard.charts import overlaid_curves, sweep_figure
 from dashboard.data import active_data
-from dashboard.jobs import SweepTurn, check_sweep_work, max_trainers, sweep_memory, sweep_turn
+from dashboard.jobs import SweepTurn, check_sweep_work, like_a_trainer, max_trainers, sweep_memory, sweep_turn
 from dashboard.navigation import inside_app
 from dashboard.recs import served_name, serving_choice
 from dashboard.runs import (
@@ -275,7 +275,7 @@ def run_sweep(data: RatingsDataset, algo: str, grid: dict, folds: int) -> None:
             algo, grid, data, folds, RANKED_USERS
         )  # in class, its whole work is bounded
         turn = SweepTurn(f"sweep of {algo}", sweep_memory(algo, grid, data), estimated_seconds=estimated)
-        with sweep_turn(turn, waiting):
+        with sweep_turn(turn, waiting), like_a_trainer():
             progress.progress(0.0, text="Sweeping…")
             table = grid_search(
                 algo,

@@ -15,7 +15,12 @@ from dashboard.recs import OneMapAtATime
 MAP_SECONDS = 0.15
 
 
-def test_a_persons_tabs_queue_behind_each_other_and_a_classmate_waits_one_map_at_most():
+def test_a_persons_tabs_queue_behind_each_other_and_a_classmate_waits_one_map_at_most(monkeypatch):
+    import contextlib
+
+    from dashboard import jobs
+
+    monkeypatch.setattr(jobs, "like_a_trainer", contextlib.nullcontext)  # the order of turns, not priorities
     maps = OneMapAtATime()
     running, most_at_once, waited = [0], [0], {}
     guard = threading.Lock()
@@ -44,3 +49,36 @@ def test_a_persons_tabs_queue_behind_each_other_and_a_classmate_waits_one_map_at
     assert max(waited.values()) >= 7 * MAP_SECONDS  # her last tab waited for her others
     assert maps.people == {}
     tally("server", "one student's tabs drawing maps", "a classmate waits one map at most")
+
+
+def test_work_a_page_does_runs_like_a_trainer_on_one_thread_at_their_priority(monkeypatch):
+    """probe8b (medium): a sweep's fits ran in the server at its own priority on both cores, and a classmate's
+    2.5 s training took 7.5 to 12.5 s. A sweep and a map run `like_a_trainer`: one numba, BLAS and OpenMP
+    thread, at the trainers' lower priority, for the rest of the thread's life (a script run's)."""
+    import os
+
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from dashboard import jobs
+
+    monkeypatch.setenv(jobs.NICENESS_ENV, "7")
+    seen = {}
+
+    def page_run() -> None:
+        thread = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, thread)
+        with jobs.like_a_trainer():
+            seen["inside"] = (numba.get_num_threads(), {pool["num_threads"] for pool in threadpool_info()})
+            seen["lowered by"] = os.getpriority(os.PRIO_PROCESS, thread) - before
+        seen["after"] = numba.get_num_threads()
+
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    run = threading.Thread(target=page_run)
+    run.start()
+    run.join()
+    assert seen["inside"][0] == 1 and seen["inside"][1] <= {1}
+    assert seen["lowered by"] == min(7, 19 - os.getpriority(os.PRIO_PROCESS, 0))
+    assert seen["after"] == numba.config.NUMBA_NUM_THREADS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19  # only that thread was lowered
+    tally("server", "a sweep's fits and a map in the server", "one thread, at the trainers' priority")
