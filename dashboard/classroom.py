@@ -7,9 +7,9 @@ password is compared in constant time (``hmac.compare_digest`` of SHA-256 digest
 Wrong tries are counted (`Tries`) per session and per person (the browser's workspace cookie, so new tabs
 of one browser get no more): past `MAX_FAILURES` in `WINDOW_SECONDS` they are refused, with a message saying
 for how long. A connection address is never locked out, since a class behind one router or proxy shares
-it: past `MAX_ADDRESS_FAILURES` its tries take turns (unless the password is `unguessable`: then a flood
-from the router would only keep classmates out, and nothing counts the address), each `ADDRESS_DELAY_STEP` seconds per wrong try
-beyond the budget (at most `MAX_ADDRESS_DELAY`) after the previous one, so one student's guessing from many
+it: past `MAX_ADDRESS_FAILURES` its tries take turns (unless the password is `unguessable`: then a
+flood from the router would only keep classmates out, and nothing counts the address), each
+`ADDRESS_DELAY_STEP` seconds per wrong try beyond the budget (at most `MAX_ADDRESS_DELAY`) after the previous one, so one student's guessing from many
 tabs slows the address down (about 720 tries an hour at most) without locking the class out. An address
 books at most `MAX_TURNS_AHEAD` of the longest turns ahead; a try beyond is refused at once
 (`TooManyTries`, saying how long to wait), so a classmate's right password waits a few turns, not behind
