@@ -137,9 +137,11 @@ class UploadGate:
     browser must not take the whole class's share), else HTTP 413; and at most half of ``cap`` from one
     client address (minted cookies are new people), else HTTP 503. An upload must say its size
     (``Content-Length``, which every browser sends and the server's HTTP parser holds the body to), so it is
-    counted in full before a byte of it is read; a refused one is read to its end (up to `DRAINED_BYTES`)
-    and thrown away, so the browser gets the message rather than a reset connection. One arriving slower
-    than `SLOWEST_UPLOAD_RATE`, or stalled `STALL_SECONDS`, is cut off (`_PacedBody`), HTTP 408.
+    checked in full before a byte of it is read, against what the others hold and have received so far (an
+    upload announced but never sent holds nothing: probe 9b); one that takes the server past ``cap`` as it
+    arrives is stopped, HTTP 503. A refused one is read to its end (up to `DRAINED_BYTES`) and thrown away,
+    so the browser gets the message rather than a reset connection. One arriving slower than
+    `SLOWEST_UPLOAD_RATE`, or stalled `STALL_SECONDS`, is cut off (`_PacedBody`), HTTP 408.
 
     What is held is short-lived: a page reads an upload box's file on the run it arrives and frees it
     (`dashboard.upload_box`), and a file still held `UNREAD_SECONDS` after it arrived, which no box read, is
@@ -171,7 +173,7 @@ class UploadGate:
         self.whose = whose or classroom.whose
         self.free = free or _free_file
         self.clock = clock
-        self.arriving: dict[str, int] = {}  # bytes being received, by session (one event loop: no lock)
+        self.arriving: dict[str, int] = {}  # bytes received so far, by session (one event loop: no lock)
         self.landed: dict[tuple[str, str], float] = {}  # (session, file id): when it was taken, oldest first
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -191,21 +193,26 @@ class UploadGate:
             await _answer(send, *(refusal or (411, "")))
             return
         self.release(session)
-        self.arriving[session] = self.arriving.get(session, 0) + size
-        body = _PacedBody(receive, size)
+        cap = self.cap if self.cap is not None else _upload_memory_bytes()
+        body = _PacedBody(receive, size, lambda chunk: self.received(session, chunk, cap))
         try:
             await self.app(scope, body, send)
         except Exception:
-            if not body.cut_off:
+            if body.cut_off is None:
                 raise
-            await _answer(send, 408, "Your upload arrived too slowly and was stopped: try again on a faster "
-                          f"connection (at least {SLOWEST_UPLOAD_RATE / 1e6:g} MB a second).\n")  # fmt: skip
+            await _answer(send, *body.cut_off)
         finally:
-            self.arriving[session] -= size
+            self.arriving[session] = self.arriving.get(session, 0) - body.received
             if not self.arriving[session]:
                 del self.arriving[session]
             self.landed.pop((session, file_id), None)  # kept oldest first
             self.landed[(session, file_id)] = self.clock()
+
+    def received(self, session: str, chunk: int, cap: int) -> bool:
+        """Count ``chunk`` bytes more arriving for ``session``; False when they take the server past ``cap``
+        (uploads admitted together, each counted by what had arrived, can fill it)."""
+        self.arriving[session] = self.arriving.get(session, 0) + chunk
+        return self.held() + sum(self.arriving.values()) <= cap
 
     def refusal(self, session: str, size: int | None) -> tuple[int, str] | None:
         """The status and message refusing an upload of ``size`` bytes from ``session``, or None."""
@@ -321,23 +328,32 @@ def _basic_password(scope: Scope) -> str | None:
 
 
 class _PacedBody:
-    """A request's ``receive``, cut off (the client is taken to have left) once a chunk of the body takes
-    longer than `STALL_SECONDS`, or the whole body longer than that plus its size at `SLOWEST_UPLOAD_RATE`:
-    an upload is counted in full while it arrives, so one trickling in a byte a second would hold its share
-    for ever."""
+    """A request's ``receive`` that counts what arrives (``counted``, False to stop), and is cut off (the
+    client is taken to have left) once a chunk takes longer than `STALL_SECONDS`, or the whole body longer
+    than that plus its size at `SLOWEST_UPLOAD_RATE`, or ``counted`` says the server's uploads are full.
+    ``cut_off`` is then the status and message to answer with."""
 
-    def __init__(self, receive: Any, size: int):
-        self.receive = receive
+    def __init__(self, receive: Any, size: int, counted: Callable[[int], bool]):
+        self.receive, self.counted = receive, counted
         self.deadline = time.monotonic() + STALL_SECONDS + size / SLOWEST_UPLOAD_RATE
-        self.cut_off = False
+        self.received = 0
+        self.cut_off: tuple[int, str] | None = None
 
     async def __call__(self) -> dict:
         left = min(self.deadline - time.monotonic(), STALL_SECONDS)
         try:
-            return await asyncio.wait_for(self.receive(), timeout=max(left, 0.0))
+            message = await asyncio.wait_for(self.receive(), timeout=max(left, 0.0))
         except TimeoutError:
-            self.cut_off = True
+            self.cut_off = 408, (f"Your upload arrived too slowly and was stopped: try again on a faster "
+                                 f"connection (at least {SLOWEST_UPLOAD_RATE / 1e6:g} MB a second).\n")  # fmt: skip
             return {"type": "http.disconnect"}
+        chunk = len(message.get("body", b""))
+        self.received += chunk
+        if chunk and not self.counted(chunk):
+            self.cut_off = 503, ("The server's uploads filled up while yours arrived: try again in a minute, or "
+                                 "ask the teacher to raise RECENGINE_UPLOAD_MEMORY_MB.\n")  # fmt: skip
+            return {"type": "http.disconnect"}
+        return message
 
 
 async def _drain(receive: Any, size: int | None) -> None:

@@ -63,16 +63,19 @@ def test_uploads_beyond_the_servers_memory_cap_are_refused():
 
 
 def test_an_upload_arriving_counts_against_the_cap_until_it_ends():
+    """What has arrived counts, as it arrives, until the upload ends."""
     seen = []
 
     async def streamlit(scope, receive, send) -> None:  # what the gate lets through sees it counted
+        seen.append(dict(upload_gate.arriving))
+        await Request(scope, receive).body()
         seen.append(dict(upload_gate.arriving))
         await Response(status_code=204)(scope, receive, send)
 
     upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: 0, cap=1_000,
                              held_by=lambda session: 0, session_cap=1_000, release=lambda session: None)  # fmt: skip
     assert TestClient(upload_gate).put("/_stcore/upload_file/s/f", content=b"x" * 600).status_code == 204
-    assert seen == [{"s": 600}] and upload_gate.arriving == {}
+    assert seen == [{}, {"s": 600}] and upload_gate.arriving == {}
 
 
 def test_one_session_holds_at_most_its_share_of_the_upload_memory(monkeypatch: pytest.MonkeyPatch):
@@ -357,6 +360,61 @@ def test_an_upload_trickling_in_is_cut_off_and_its_share_given_back(monkeypatch:
 
     assert sent([0.05] * 10)[0] == "taken"
     stalled, seconds = sent([0.05, 5.0])
-    assert stalled == "cut off, {'s': 1000}" and seconds < 1 and upload_gate.arriving == {}
+    assert stalled == "cut off, {'s': 100}" and seconds < 1 and upload_gate.arriving == {}
     trickled, seconds = sent([0.15] * 10)  # never stalls, but 1.5 s for 1,000 bytes is too slow
     assert trickled.startswith("cut off") and 1.1 < seconds < 1.5 and upload_gate.arriving == {}
+
+
+def test_an_upload_announced_but_never_sent_holds_nothing_and_the_cap_holds_as_bodies_arrive():
+    """probe9b: three minted cookies kept PUTs open that announced 500 MB and sent a few bytes every 15 s;
+    each counted in full until its deadline, and a classmate's 48 KB upload was refused for 60 s of 120. An
+    upload now counts what has arrived: announced, it holds nothing, and a classmate's fits. Uploads admitted
+    together can then fill the server as they arrive: the one that takes it past the cap is stopped (503)."""
+    import asyncio
+
+    from starlette.requests import ClientDisconnect
+
+    outcomes: dict[str, str] = {}
+
+    async def streamlit(scope, receive, send) -> None:
+        name = scope["path"].rsplit("/", 1)[1]
+        try:
+            await Request(scope, receive).body()
+        except ClientDisconnect:
+            outcomes[name] = "cut off"
+            raise
+        outcomes[name] = "taken"
+        await Response(status_code=204)(scope, receive, send)
+
+    upload_gate = UploadGate(streamlit, admitted=lambda session: True, held=lambda: 0, cap=1_000,
+                             held_by=lambda session: 0, session_cap=1_000, release=lambda session: None)  # fmt: skip
+
+    async def put(name: str, chunks: list[int], pause: float, answers: list) -> None:
+        pieces = iter(chunks)
+
+        async def receive() -> dict:
+            size = next(pieces, None)
+            await asyncio.sleep(pause)
+            return {"type": "http.request", "body": b"x" * (size or 0), "more_body": size is not None}
+
+        async def send(message: dict) -> None:
+            answers.append(message.get("status"))
+
+        scope = {"type": "http", "method": "PUT", "path": f"/_stcore/upload_file/s-{name}/{name}",
+                 "headers": [(b"content-length", str(sum(chunks)).encode())]}  # fmt: skip
+        await upload_gate(scope, receive, send)
+
+    async def scene() -> dict[str, list]:
+        answers: dict[str, list] = {"hog": [], "classmate": [], "late": []}
+        hog = asyncio.create_task(put("hog", [1, 1, 1, 997], 0.2, answers["hog"]))  # 1,000 announced
+        await asyncio.sleep(0.1)  # the hog's upload has begun, with nothing sent
+        await put("classmate", [300], 0.0, answers["classmate"])  # fits: the hog holds 1 byte
+        late = asyncio.create_task(put("late", [200] * 4, 0.3, answers["late"]))  # 800, admitted at once
+        await asyncio.gather(hog, late)
+        return answers
+
+    answers = asyncio.run(scene())
+    assert outcomes["classmate"] == "taken" and answers["classmate"][0] == 204
+    assert outcomes["late"] == "taken" and outcomes["hog"] == "cut off" and answers["hog"][0] == 503
+    assert upload_gate.arriving == {}
+    tally("network", "uploads announced large and sent slowly", "hold what arrived; the cap holds")
