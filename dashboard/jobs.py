@@ -28,7 +28,8 @@ closed) for `SESSION_GRACE_SECONDS`, and kills the worker of a cancelled job tha
 In classroom mode: a job's estimated time (``dashboard/training_cost.py``: each family's real cost, at
 rates measured on a two-core machine, and the ranking that evaluates it: a training's test metrics, each sweep
 fold's) has a ceiling (``RECENGINE_CLASS_MAX_SECONDS``), a job running longer
-than ``RECENGINE_CLASS_MAX_MINUTES`` is stopped (kept as a stopped run, like Stop), a person who already has
+than ``RECENGINE_CLASS_MAX_MINUTES``, or four times its estimate (`overrun`), is stopped (kept as a stopped
+run, like Stop), a person who already has
 a job in line may add one only while their client address has fewer than
 ``RECENGINE_CLASS_JOBS_PER_ADDRESS`` running or waiting (two browser contexts of one student are two owners,
 but one address; a classmate behind the same router with nothing in line is queued, never refused), and a
@@ -81,6 +82,7 @@ WATCH_SECONDS = 0.5
 # Classroom mode: a training's (or a sweep's) estimated seconds (dashboard/training_cost.py) ...
 CLASS_WORK_ENV, DEFAULT_CLASS_WORK = "RECENGINE_CLASS_MAX_SECONDS", 120.0
 CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES = "RECENGINE_CLASS_MAX_MINUTES", 15.0  # ... and its real time
+PAST_ESTIMATE, SHORTEST_ALLOWED = 4.0, 60.0  # ... which may also be at most 4 times its estimate (>= 60 s)
 # ... and the trainings running or waiting from one client address (a class behind one router shares one)
 CLASS_JOBS_PER_ADDRESS_ENV, DEFAULT_CLASS_JOBS_PER_ADDRESS = "RECENGINE_CLASS_JOBS_PER_ADDRESS", 6
 log = logging.getLogger(__name__)
@@ -468,6 +470,13 @@ def _look_at(
             job.cancel(
                 f"it ran longer than the {class_minutes():g} minutes a training may take in class", keep=True
             )
+        elif limit is not None and job.running_since is not None and now - job.running_since > overrun(job):
+            job.cancel(
+                f"it ran {PAST_ESTIMATE:g} times longer than its estimated {_duration(job.estimated_seconds)}, "
+                "which class trainings may not (these settings cost more than estimated: choose fewer factors, "
+                "epochs or smaller batches)",
+                keep=True,
+            )
         if job.cancelled_at is not None and now - job.cancelled_at >= KILL_AFTER_SECONDS:
             job.kill_worker()
     busy = {job.session_id for job in jobs}
@@ -515,6 +524,15 @@ def trainer_niceness() -> int:
     except ValueError:
         return DEFAULT_NICENESS
     return value if 0 <= value <= 19 else DEFAULT_NICENESS
+
+
+def overrun(job: Any) -> float:
+    """Seconds a class job may run: `PAST_ESTIMATE` times its estimate (at least `SHORTEST_ALLOWED`), so a
+    setting the cost model prices too low holds a trainer a few times the ceiling at most, not
+    ``RECENGINE_CLASS_MAX_MINUTES`` (probe 9: a truncated SVD of 400 factors, priced at 2.4 s, took 21 s;
+    minibatches of one rating, priced at 47 s, 196 s). A job without an estimate: no such limit."""
+    estimated = float(getattr(job, "estimated_seconds", 0.0) or 0.0)
+    return max(PAST_ESTIMATE * estimated, SHORTEST_ALLOWED) if estimated > 0 else float("inf")
 
 
 def class_max_work() -> float:

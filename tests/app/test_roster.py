@@ -475,3 +475,29 @@ def test_a_flood_of_sign_outs_never_brings_a_tab_back():
         sign_outs.add(f"mallory-{number}", now=11.0 + number)
     assert sign_outs.since("lab-pc", signed_in_at=5.0)  # the tab that signed in before is still out
     assert not sign_outs.since("lab-pc", signed_in_at=20.0)  # a sign-in after them stays in
+
+
+def test_the_watchdog_stops_a_class_training_running_four_times_its_estimate(monkeypatch):
+    """Probe 9: settings the cost model priced too low (a truncated SVD of 400 factors: 2.4 s priced, 21 s
+    taken; minibatches of one rating: 47 s priced, 196 s taken) held a trainer up to the 15-minute backstop.
+    A class job now stops at four times its estimate (at least a minute); one without an estimate does not."""
+    from dashboard import jobs
+
+    cancelled: list[tuple[str, str]] = []
+
+    def job(name: str, estimated: float, running_for: float):
+        return type("Job", (), {"session_id": name, "running_since": 1_000.0 - running_for, "cancelled_at": None,
+                                "estimated_seconds": estimated,
+                                "cancel": lambda self, why, keep=False: cancelled.append((name, why))})()  # fmt: skip
+
+    scheduler = type("S", (), {"sessions_with_endings": lambda self: set()})()
+    monkeypatch.setattr(jobs, "in_class_mode", lambda: True)
+    monkeypatch.setattr(jobs, "session_alive", lambda session: True)
+    monkeypatch.setattr(classroom, "let_go", lambda session: False)
+    running = [
+        job("priced-47", 47.0, 4 * 47.0 + 1), job("priced-47-ok", 47.0, 4 * 47.0 - 1),
+        job("priced-2", 2.4, 59.0), job("priced-2-long", 2.4, 61.0), job("unpriced", 0.0, 600.0),
+    ]  # fmt: skip
+    jobs._look_at(running, {}, 1_000.0, scheduler)
+    assert [name for name, _ in cancelled] == ["priced-47", "priced-2-long"]
+    assert "4 times longer than its estimated 47 seconds" in cancelled[0][1]
