@@ -83,6 +83,7 @@ WATCH_SECONDS = 0.5
 CLASS_WORK_ENV, DEFAULT_CLASS_WORK = "RECENGINE_CLASS_MAX_SECONDS", 120.0
 CLASS_MINUTES_ENV, DEFAULT_CLASS_MINUTES = "RECENGINE_CLASS_MAX_MINUTES", 15.0  # ... and its real time
 PAST_ESTIMATE, SHORTEST_ALLOWED = 4.0, 60.0  # ... which may also be at most 4 times its estimate (>= 60 s)
+LONG_JOB_SECONDS = 30.0  # without a roster, jobs estimated this long hold all trainers but one at most
 # ... and the trainings running or waiting from one client address (a class behind one router shares one)
 CLASS_JOBS_PER_ADDRESS_ENV, DEFAULT_CLASS_JOBS_PER_ADDRESS = "RECENGINE_CLASS_JOBS_PER_ADDRESS", 6
 log = logging.getLogger(__name__)
@@ -342,7 +343,10 @@ class _Scheduler:
 
     def next_job(self) -> TrainingJob | SweepTurn | None:
         """The job to start now, if any: the fair line's first, when a trainer is free and it fits. Sweeps
-        hold at most all trainers but one (when there are two or more): one is always left for trainings."""
+        hold at most all trainers but one (when there are two or more): one is always left for trainings.
+        Where owners are cheap (`_rank`), so are long jobs: those estimated at `LONG_JOB_SECONDS` or more
+        hold at most all trainers but one too, so a short training always finds one soon (probe 9b: four
+        minted cookies' two-minute trainings held both, and a classmate's 1.4 s one took 44 s)."""
         cheap = _owners_are_cheap()
         with self._changed:
             trainers = self._trainers or max_trainers()
@@ -350,11 +354,12 @@ class _Scheduler:
                 return None
             busy = {other.owner for other in self._running if other.owner}
             sweeps_full = sum(isinstance(other, SweepTurn) for other in self._running) >= max(trainers - 1, 1)
+            longs_full = cheap and sum(map(_long, self._running)) >= max(trainers - 1, 1)
             waiting = [
                 (self._rank(job, cheap), order, job)
                 for order, job in enumerate(self._jobs)
                 if job not in self._running and not job.cancelled and job.owner not in busy
-                and not (sweeps_full and isinstance(job, SweepTurn))
+                and not (sweeps_full and isinstance(job, SweepTurn)) and not (longs_full and _long(job))
             ]  # fmt: skip
             if not waiting:
                 return None
@@ -524,6 +529,11 @@ def trainer_niceness() -> int:
     except ValueError:
         return DEFAULT_NICENESS
     return value if 0 <= value <= 19 else DEFAULT_NICENESS
+
+
+def _long(job: Any) -> bool:
+    """Whether ``job`` is estimated at `LONG_JOB_SECONDS` or more."""
+    return float(getattr(job, "estimated_seconds", 0.0) or 0.0) >= LONG_JOB_SECONDS
 
 
 def overrun(job: Any) -> float:

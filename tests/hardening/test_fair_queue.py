@@ -330,3 +330,26 @@ def test_cookieless_sessions_long_trainings_do_not_queue_ahead_of_a_classmates_s
     scheduler.done(classmate)
     assert scheduler.next_job() is long_ones[0]
     tally("trainers", "six cookieless sessions' long trainings", "a classmate's short one goes first")
+
+
+@pytest.mark.parametrize("roster_in_use", [False, True])
+def test_long_jobs_of_cheap_persons_leave_a_trainer_for_a_short_one(monkeypatch, roster_in_use):
+    """Probe 9b: under the class password alone four minted cookies' trainings, each just under the two-minute
+    ceiling, held both trainers, and a classmate's 1.4 s training took 44 s. There jobs estimated at
+    `LONG_JOB_SECONDS` or more hold all trainers but one; under a roster (one person, one job) both run."""
+    from dashboard import roster
+
+    monkeypatch.setattr(jobs, "in_class_mode", lambda: True)
+    monkeypatch.setattr(roster, "in_use", lambda: roster_in_use)
+    scheduler = _Scheduler(trainers=2)
+    long_ones = [FakeJob(f"cookie-{n}", estimated_seconds=110) for n in range(4)]
+    for job in long_ones:
+        scheduler.admit(job)
+    scheduler.start(scheduler.next_job())
+    second = scheduler.next_job()
+    assert (second is None) == (not roster_in_use)
+    if second is not None:
+        scheduler.start(second)
+    scheduler.admit(classmate := FakeJob("person:ann", estimated_seconds=2))
+    assert (scheduler.next_job() is classmate) == (not roster_in_use)
+    tally("trainers", "minted cookies' long trainings", "one trainer left for short ones")
