@@ -22,6 +22,7 @@ import contextlib
 import streamlit as st
 
 from dashboard import state
+from dashboard.names import escaped
 from dashboard.recs import serving_choice, serving_run
 from dashboard.widgets import movie_title, rating_input, tight_rating_buttons
 from recengine.data.dataset import RatingsDataset
@@ -102,7 +103,8 @@ def questions(data: RatingsDataset) -> None:
             return
         film = asked.iloc[0]
         genres = ", ".join(film["genres"]) or "no genres"
-        st.markdown(f":material/movie: **{movie_title(film['title'], film['year'])}**  \n:gray[{genres}]")
+        title = escaped(movie_title(film["title"], film["year"]))
+        st.markdown(f":material/movie: **{title}**  \n:gray[{escaped(genres)}]")
         st.caption(film["why"])
         rating_input(film["item"], data.scale, key=f"ask_rate_{film['item']}")
         skip_column, stop_column = st.columns(2)

@@ -17,8 +17,10 @@ import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# Accents: the generic combining diacritics (not a script's own vowel signs, which tell names apart).
-MARKS = frozenset({"Mn", "Me"})  # combining marks of every script: an accent, a kasra, a Tai Tham sign
+MARKS = frozenset(
+    {"Mn", "Me"}
+)  # combining marks: an accent, a kasra, a Tai Tham sign, a Devanagari vowel sign
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>:$&])")
 _SMALL_CAPITAL = re.compile(r"(.+) LETTER SMALL CAPITAL (.+)")
 _ROUNDS = 8  # folding and mapping until nothing changes: two or three rounds in practice
 
@@ -64,6 +66,13 @@ def _look(character: str) -> str:
     return "".join(prototypes.get(ord(folded), folded) for folded in character.casefold())
 
 
+def escaped(text: str) -> str:
+    """``text`` (a film's title or genres, which an upload or a data folder may make anything) inside
+    Markdown as plain text: every character Markdown or Streamlit reads (links, images, emphasis, ``:red[…]``
+    directives, ``$`` maths) backslash-escaped. A bare web address may still be shown as a link, as written."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
 def in_code(name: str) -> str:
     """``name`` (a profile's or a board's, anyone's text) inside Markdown: a code span, which Markdown never
     links, emphasises or reads as a Streamlit directive. Backslash escapes are not enough: GitHub's autolinks,
@@ -88,16 +97,34 @@ def _latin(text: str) -> bool:
     return text.isascii() and text.isalpha()
 
 
+def _unmarked(text: str) -> str:
+    """``text`` without its combining marks, except a script's own on a letter of that script (a Devanagari
+    vowel sign on a Devanagari letter tells two names apart; an Arabic kasra under a Latin "e" only hides a
+    copy of a classmate's name: probe 8)."""
+    kept, base = [], ""
+    for character in text:
+        if unicodedata.category(character) not in MARKS:
+            kept.append(character)
+            base = _script(character)
+        elif base and _script(character) == base:
+            kept.append(character)
+    return "".join(kept)
+
+
+def _script(character: str) -> str:
+    """The script a character's Unicode name begins with ("LATIN", "DEVANAGARI"; "COMBINING" for the generic
+    diacritics, which belong to none)."""
+    return unicodedata.name(character, "").split(" ", 1)[0]
+
+
 def skeleton(text: str) -> str:
     """What ``text`` looks like, for telling names apart: compatibility forms decomposed (NFKD), accents
-    (every combining mark, of any script) dropped, each character replaced by its look (`_look`: small capitals as their capitals, case folded,
-    UTS #39 prototypes), again until nothing changes (a prototype may be a capital, or fold further)."""
+    dropped (`_unmarked`), each character replaced by its look (`_look`: small capitals as their capitals,
+    case folded, UTS #39 prototypes), again until nothing changes (a prototype may be a capital, or fold
+    further)."""
     current = text
     for _ in range(_ROUNDS):
-        plain = "".join(
-            c for c in unicodedata.normalize("NFKD", current) if unicodedata.category(c) not in MARKS
-        )
-        looks = "".join(map(_look, plain))
+        looks = "".join(map(_look, _unmarked(unicodedata.normalize("NFKD", current))))
         if looks == current:
             break
         current = looks

@@ -99,7 +99,7 @@ def safe_name(name: str) -> str:
     bad = sorted({c for c in text if not (_is_letter_or_digit(c) or c in _PUNCTUATION)})
     if bad or not _is_letter_or_digit(text[0]):
         shown = ", ".join(repr(c) for c in bad[:5]) if bad else repr(text[0])
-        raise ProfileError(f"{text[:80]!r} cannot be a profile name ({shown}): {rule}.")
+        raise ProfileError(f"{names.in_code(text[:80])} cannot be a profile name ({shown}): {rule}.")
     if len(text.encode()) > MAX_NAME_BYTES:
         raise ProfileError(
             f"A profile name can have at most {MAX_NAME_BYTES} bytes of UTF-8 (this one has "

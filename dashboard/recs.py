@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import jobs, state
+from dashboard.names import escaped
 from dashboard.profiles import current_owner
 from dashboard.runs import cached, run_key, train_now
 from dashboard.widgets import movie_title, shortened
@@ -207,7 +208,7 @@ def preview(data: RatingsDataset) -> None:
         for number, row in enumerate(table.head(PREVIEW_N).itertuples(), start=1):
             reason = one_line_reason(row, Reader.you(), len(table), served.model.has_taste, PREVIEW_CHARS)
             st.markdown(
-                f"{number}. **{movie_title(row.title, row.year)}**  \n:gray[{reason}]",
+                f"{number}. **{escaped(movie_title(row.title, row.year))}**  \n:gray[{escaped(reason)}]",
                 help=reason_details(row, number, served.kind),
             )
         st.page_link(

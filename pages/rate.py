@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard import classroom, config, state, workspace
 from dashboard.asking import questions
 from dashboard.data import active_data, browsed, catalogue, genres, titles_of
-from dashboard.names import in_code
+from dashboard.names import escaped, in_code
 from dashboard.navigation import inside_app
 from dashboard.profiles import (
     MAX_NAME_BYTES,
@@ -94,8 +94,8 @@ def movie_row(data: RatingsDataset, code: int, row: pd.Series) -> None:
     average = f", average {row['mean_rating']:.1f} ★" if row["ratings"] else ""
     with st.container(gap="small"):
         st.markdown(
-            f"**{movie_title(row['title'], row['year'])}**  \n"
-            f":gray[{row['genres'] or 'no genres'} · {counted(row['ratings'], 'rating')}{average}]"
+            f"**{escaped(movie_title(row['title'], row['year']))}**  \n"
+            f":gray[{escaped(row['genres'] or 'no genres')} · {counted(row['ratings'], 'rating')}{average}]"
         )
         rating_input(row["item"], data.scale, key=f"rate_item_{row['item']}", reruns=RATING_RERUNS)
 

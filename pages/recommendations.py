@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import presentation, state, urlstate
 from dashboard.data import active_data, catalogue, genres, most_rated
+from dashboard.names import escaped
 from dashboard.navigation import inside_app
 from dashboard.presentation import presenting
 from dashboard.recs import (
@@ -218,8 +219,8 @@ def show_list(table: pd.DataFrame, run: state.Run, reader: Reader) -> None:
             predicted = f" · predicted {row.predicted_rating:.1f}★" if run.kind == "rating" else ""
             reason = one_line_reason(row, reader, len(table), run.model.has_taste)
             st.markdown(
-                f"**{number}. {movie_title(row.title, row.year)}** :gray[{', '.join(row.genres)}{predicted}]"
-                f"  \n{reason}",
+                f"**{number}. {escaped(movie_title(row.title, row.year))}** "
+                f":gray[{escaped(', '.join(row.genres))}{predicted}]  \n{escaped(reason)}",
                 help=reason_details(row, number, run.kind),
             )
     with st.expander("As a table, with the whole reasons"):

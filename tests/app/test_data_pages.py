@@ -303,3 +303,43 @@ def test_server_paths_are_shown_from_the_home_folder(monkeypatch):
     assert shown_path(Path("/root/.cache/recengine")) == "~/.cache/recengine"
     assert shown_path("/root") == "~" and shown_path("/rootless/data") == "/rootless/data"
     assert shown_path("/srv/class/data") == "/srv/class/data"
+
+
+@pytest.mark.slow
+def test_titles_and_genres_from_a_data_folder_show_as_plain_text(home, tmp_path, monkeypatch):
+    """probe9 (low): titles and genres are shown in Markdown, and a data set's own (an upload, or a folder the
+    teacher lists) made a live link and an image that the browser fetched. They are escaped now."""
+    import shutil
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from recengine.data.loading import BUNDLED
+
+    folder = tmp_path / "class-data" / "films"
+    folder.mkdir(parents=True)
+    shutil.copy(BUNDLED / "ratings.csv", folder / "ratings.csv")
+    injected = (
+        "[Class password expired: click here](https://evil.example/login) ![x](https://evil.example/p.png)"
+    )
+    lines = (BUNDLED / "movies.csv").read_text().splitlines()
+    (folder / "movies.csv").write_text(
+        "\n".join(
+            f'356,"{injected} (1994)",Comedy|:red[PWNED]' if line.startswith("356,") else line
+            for line in lines
+        )
+        + "\n"
+    )
+    monkeypatch.setenv("RECENGINE_DATA_DIRS", str(tmp_path / "class-data"))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=60).run()
+    open_page(app, "data")
+    app.segmented_control(key="data_source").set_value("path").run()
+    app.text_input(key="data_path").input(str(folder)).run()
+    app.button(key="data_path_load").click().run()
+    assert app.session_state["data_choice"].kind == "path"
+    open_page(app, "rate")
+    app.text_input(key="rate_query").input("click here").run()
+    shown = " ".join(m.value for m in app.markdown if "click here" in m.value)
+    assert "\\[Class password expired\\: click here\\]\\(https" in shown and "\\!\\[x\\]" in shown, shown
+    assert "\\:red\\[PWNED\\]" in shown
+    assert "](https://evil" not in shown and ":red[PWNED]" not in shown

@@ -190,3 +190,15 @@ def test_a_person_and_the_server_keep_a_limited_number_of_profiles(tmp_path: Pat
         save_profile(tmp_path, Profile("c1", "s", {1: 5.0}), owner="C")
     assert list_profiles(tmp_path) == ["a1", "a2", "a3", "b1", "b2"]
     tally("profiles", "new profiles beyond the limits", "refused (per person and server-wide)")
+
+
+def test_a_scripts_own_marks_still_tell_names_apart_and_a_refused_name_is_shown_as_code(tmp_path: Path):
+    """Combining marks are dropped from a name's look only where they hide a copy (an Arabic kasra under a
+    Latin e); a Devanagari vowel sign on a Devanagari letter tells two names apart. probe9 (low): a refused
+    name was formatted as Markdown in its message (a link); it is shown as code."""
+    from dashboard.names import look_alike
+
+    assert look_alike("alice\u0650", "alice") and not look_alike("कुमार", "कमार")
+    with pytest.raises(ProfileError) as refused:
+        save_profile(tmp_path, Profile("[x](http://evil.test)", "s", {2: 1.0}))
+    assert "`[x](http://evil.test)` cannot be a profile name" in str(refused.value)
