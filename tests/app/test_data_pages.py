@@ -219,7 +219,7 @@ def test_titles_are_found_as_people_type_them(app):
     for typed, first in (("the thing", "Thing, The (1982)"), ("the shining", "Shining, The (1980)"),
                          ("monsters inc", "Monsters, Inc. (2001)"), ("e.t.", "E.T. the Extra-Terrestrial")):  # fmt: skip
         app.text_input(key="rate_query").input(typed).run()
-        titles = [m.value for m in app.markdown if m.value.startswith("**")]
+        titles = [re.sub(r"\\(.)", r"\1", m.value) for m in app.markdown if m.value.startswith("**")]
         assert titles and first in titles[0], (typed, titles[:3])
 
 

@@ -66,7 +66,8 @@ def rate(session: Session, seen: Seen) -> None:
     for number, key in enumerate(session.keys("rate_item_")[:RATED]):
         item = key.removeprefix("rate_item_")
         position = next(i for i, e in enumerate(rows) if e.key == key)
-        seen.titles[item] = rows[position - 1].text.split("**")[1]  # the movie's title line above
+        title = rows[position - 1].text.split("**")[1]  # the movie's title line above, in Markdown
+        seen.titles[item] = re.sub(r"\\(.)", r"\1", title)  # the page escapes a title's punctuation
         label = LABELS[(seen.index + number) % (len(LABELS) if number else LIKED)]
         seen.timed("rate", session.set(key, label))
         seen.rated[item] = VALUES[label]
@@ -121,7 +122,9 @@ def read_back(session: Session, seen: Seen) -> None:
         seen.problems.append(f"no numbered list on Recommendations: {session.page_text()[-300:]}")
         return
     listed = [e.text for e in session.find("markdown") if e.path[:2] == numbered]
-    seen.explanations = [text.split("  \n", 1)[1] for text in listed if "  \n" in text]
+    seen.explanations = [
+        re.sub(r"\\(.)", r"\1", text.split("  \n", 1)[1]) for text in listed if "  \n" in text
+    ]
     seen.timed("open a page", session.run("Rate movies"))
     seen.check(session, "rate again")
     table = session.table("rate_mine")
