@@ -244,7 +244,6 @@ class _Scheduler:
         self._jobs: list[TrainingJob | SweepTurn] = []  # admitted and not yet finished, in order of admission
         self._running: list[TrainingJob | SweepTurn] = []
         self._last_start: dict[str, float] = {}  # owner -> when it last started (`_tick`)
-        self._starts = itertools.count(1)
         self._tickets: dict[int, float] = {}  # id(job) -> when it joined the line (`_tick`)
         self._last_tick = 0.0
         self._endings: dict[str, dict[str, Callable[[], object]]] = {}  # session -> name -> callback
