@@ -40,7 +40,7 @@ class ReadFile(Generic[T]):
     def result(self) -> T:
         """The value; the error reading it raised, raised again."""
         if self.error is not None:
-            raise self.error
+            raise self.error.with_traceback(None)  # else each run's frames pile up on the stored error
         return self.value  # type: ignore[return-value]
 
 
